@@ -1,0 +1,171 @@
+/*
+ * clock.c — conversions between the time formats the daemon meets. Pure
+ * functions over time_t; the local zone comes from TZ.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+
+void clock_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int parse_fields(const char *s, struct tm *tm, int *ms, const char **restp)
+{
+	int n = 0;
+
+	memset(tm, 0, sizeof(*tm));
+	*ms = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday,
+		   &tm->tm_hour, &tm->tm_min, &tm->tm_sec, &n) != 6 || n != 19)
+		return -1;
+	s += n;
+	if (*s == '.') {
+		int digits = 0;
+
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+			if (digits < 3)
+				*ms = *ms * 10 + (*s - '0');
+		for (; digits < 3 && digits > 0; digits++)
+			*ms *= 10;
+	}
+	tm->tm_year -= 1900;
+	tm->tm_mon -= 1;
+	*restp = s;
+	return 0;
+}
+
+/* Offset in seconds of "Z", "+HH:MM", "-HHMM"; *localp when there is none. */
+static int parse_zone(const char *s, long *offp, bool *localp)
+{
+	int hh, mm;
+
+	*localp = false;
+	*offp = 0;
+	if (*s == '\0') {
+		*localp = true;
+		return 0;
+	}
+	if (strcmp(s, "Z") == 0)
+		return 0;
+	if ((s[0] != '+' && s[0] != '-') ||
+	    (sscanf(s + 1, "%2d:%2d", &hh, &mm) != 2 && sscanf(s + 1, "%2d%2d", &hh, &mm) != 2))
+		return -1;
+	*offp = (hh * 3600L + mm * 60L) * (s[0] == '-' ? -1 : 1);
+	return 0;
+}
+
+static int parse_time_ms(const char *text, time_t *tp, int *msp)
+{
+	struct tm tm;
+	const char *rest;
+	long off;
+	bool local;
+
+	if (parse_fields(text, &tm, msp, &rest) == -1 || parse_zone(rest, &off, &local) == -1)
+		return -1;
+	if (local) {
+		tm.tm_isdst = -1;
+		*tp = mktime(&tm);
+	} else {
+		*tp = timegm(&tm) - off;
+	}
+	return *tp == (time_t)-1 ? -1 : 0;
+}
+
+static int parse_date(const char *text, struct tm *tm)
+{
+	int n = 0;
+
+	memset(tm, 0, sizeof(*tm));
+	if (sscanf(text, "%4d-%2d-%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday, &n) != 3 ||
+	    n != 10 || text[10] != '\0' || tm->tm_mon < 1 || tm->tm_mon > 12 || tm->tm_mday < 1 ||
+	    tm->tm_mday > 31)
+		return -1;
+	tm->tm_year -= 1900;
+	tm->tm_mon -= 1;
+	tm->tm_isdst = -1;
+	return 0;
+}
+
+int clock_parse_iso(const char *text, time_t *tp)
+{
+	struct tm tm;
+	int ms;
+
+	if (parse_date(text, &tm) == 0) {
+		*tp = mktime(&tm);
+		return *tp == (time_t)-1 ? -1 : 0;
+	}
+	return parse_time_ms(text, tp, &ms);
+}
+
+static void format_ms(time_t t, int ms, char *buf, size_t len)
+{
+	struct tm tm;
+	char date[32];
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03dZ", date, ms);
+}
+
+int clock_bound(const char *text, bool end, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+	int ms = 0;
+
+	if (parse_date(text, &tm) == 0) {
+		if (end) {
+			tm.tm_mday += 1; /* mktime normalises; the day's end is next day - 1 ms */
+		}
+		t = mktime(&tm);
+		if (t == (time_t)-1)
+			return -1;
+		if (end) {
+			t -= 1;
+			ms = 999;
+		}
+	} else if (parse_time_ms(text, &t, &ms) == -1) {
+		return -1;
+	}
+	format_ms(t, ms, buf, len);
+	return 0;
+}
+
+int clock_local(const char *utc, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+	int ms;
+	char date[32], zone[8];
+
+	if (parse_time_ms(utc, &t, &ms) == -1)
+		return -1;
+	localtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(zone, sizeof(zone), "%z", &tm); /* +0800 */
+	snprintf(buf, len, "%s.%03d%.3s:%.2s", date, ms, zone, zone + 3);
+	return 0;
+}
+
+int clock_parse_gentime(const char *text, time_t *tp)
+{
+	struct tm tm = {0};
+	int n = 0;
+
+	if (sscanf(text, "%4d%2d%2d%2d%2d%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 14)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*tp = timegm(&tm);
+	return 0;
+}

@@ -1,0 +1,615 @@
+/*
+ * config.c — parses the INI file with libinih into struct config, checks it,
+ * and records FILE:LINE for every key. Known keys live in one table; anything
+ * else is an error with its line number.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+#include <openssl/crypto.h>
+
+#include "config.h"
+
+/* Debian's libinih reads at most INI_MAX_LINE (200) bytes per line. */
+#define CONFIG_LINE_MAX 200
+#define CONFIG_SECRET_MAX 512
+
+struct config_where {
+	char *section;
+	char *key;
+	int line;
+};
+
+enum key_type { K_STR, K_LIST, K_BOOL, K_INT, K_FLAVOR };
+
+struct key_def {
+	const char *section;
+	const char *key;
+	enum key_type type;
+	size_t off;	  /* offset of the field in struct config */
+	size_t count_off; /* K_LIST: offset of the counter */
+	int min, max;	  /* K_INT range */
+};
+
+#define S(f)	    offsetof(struct config, f)
+#define STR(s, k, f) {s, k, K_STR, S(f), 0, 0, 0}
+#define INT(s, k, f, lo, hi) {s, k, K_INT, S(f), 0, lo, hi}
+
+static const struct key_def keys[] = {
+	{"server", "listen", K_LIST, S(listen), S(n_listen), 0, 0},
+	STR("server", "tls_cert", tls_cert),
+	STR("server", "tls_key", tls_key),
+	STR("server", "user", user),
+	STR("server", "key_file", key_file),
+	STR("server", "timezone", timezone),
+	INT("server", "session_ttl", session_ttl, 60, 7 * 86400),
+	STR("ldap", "uri", uri),
+	{"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
+	STR("ldap", "ca_file", ca_file),
+	STR("ldap", "bind_dn", bind_dn),
+	STR("ldap", "bind_password_file", bind_password_file),
+	STR("ldap", "user_base", user_base),
+	STR("ldap", "user_attr", user_attr),
+	STR("ldap", "policy_dn", policy_dn),
+	{"ldap", "flavor", K_FLAVOR, S(flavor), 0, 0, 0},
+	INT("ldap", "pool_size", pool_size, 1, 64),
+	INT("ldap", "timeout_ms", timeout_ms, 100, 600000),
+	STR("audit", "database", database),
+	STR("audit", "backup_dir", backup_dir),
+	INT("audit", "backup_keep", backup_keep, 1, 3650),
+	STR("audit", "backup_at", backup_at),
+	STR("roles", "helpdesk", role_helpdesk),
+	STR("roles", "admin", role_admin),
+	STR("roles", "auditor", role_auditor),
+	{"protect", "groups", K_LIST, S(protect), S(n_protect), 0, 0},
+};
+
+/* The categories of DESIGN.md; [category.KEY] may relabel them or add more. */
+static const struct {
+	const char *key, *label, *unit;
+} default_categories[] = {
+	{"app-request", "应用需求单", "项"},	   {"unlock-reset", "解锁重置密码", "次"},
+	{"todo-mail", "删除待办与邮件", "次"},	   {"grant", "授权系统权限", "次"},
+	{"mobile-app", "安装手机APP", "次"},	   {"notice", "修改通知公告", "次"},
+	{"login-issue", "邮件附件及门户登录异常", "次"}, {"knowledge-doc", "更新知识文档", "次"},
+	{"vuln-fix", "漏洞修复", "次"},
+};
+
+struct parse {
+	struct config *c;
+	FILE *fp;
+	int line;     /* line the reader handed to inih last */
+	int err_line; /* first error, 0 if none */
+	char err[256];
+};
+
+static void parse_error(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void parse_error(struct parse *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err_line != 0)
+		return;
+	p->err_line = p->line;
+	va_start(ap, fmt);
+	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * inih calls this for each line. Reading the whole line ourselves lets us
+ * count lines (Debian's inih has no line numbers in the handler) and refuse a
+ * line longer than inih's buffer instead of letting it be split in two.
+ */
+static char *config_reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, p->fp);
+
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	p->line++;
+	if (n > num - 1) {
+		parse_error(p, "line is %zd bytes long; the limit is %d: shorten it", n,
+			    CONFIG_LINE_MAX - 1);
+		str[0] = '\n';
+		str[1] = '\0';
+	} else {
+		memcpy(str, line, (size_t)n + 1);
+	}
+	free(line);
+	return str;
+}
+
+static int where_add(struct config *c, const char *section, const char *key, int line)
+{
+	struct config_where *w = realloc(c->where, (c->n_where + 1) * sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	c->where = w;
+	w[c->n_where].section = strdup(section);
+	w[c->n_where].key = strdup(key);
+	w[c->n_where].line = line;
+	c->n_where++;
+	return 0;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	static const char *yes[] = {"yes", "true", "on", "1"};
+	static const char *no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return (*out = true);
+		if (strcasecmp(v, no[i]) == 0)
+			return !(*out = false);
+	}
+	return false;
+}
+
+static bool parse_int(const char *v, int lo, int hi, int *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+		return false;
+	*out = (int)n;
+	return true;
+}
+
+static void set_string(char **field, const char *v)
+{
+	free(*field);
+	*field = strdup(v);
+}
+
+static void set_key(struct parse *p, const struct key_def *k, const char *v)
+{
+	char *base = (char *)p->c;
+	bool b;
+
+	switch (k->type) {
+	case K_STR:
+		set_string((char **)(void *)(base + k->off), v);
+		break;
+	case K_LIST: {
+		char **list = (char **)(void *)(base + k->off);
+		size_t *n = (size_t *)(void *)(base + k->count_off);
+
+		if (*n == CONFIG_MAX_LIST)
+			parse_error(p, "%s: at most %d values", k->key, CONFIG_MAX_LIST);
+		else
+			list[(*n)++] = strdup(v);
+		break;
+	}
+	case K_BOOL:
+		if (parse_bool(v, &b))
+			*(bool *)(void *)(base + k->off) = b;
+		else
+			parse_error(p, "%s: expected yes or no, not \"%s\"", k->key, v);
+		break;
+	case K_INT:
+		if (!parse_int(v, k->min, k->max, (int *)(void *)(base + k->off)))
+			parse_error(p, "%s: expected a whole number from %d to %d, not \"%s\"",
+				    k->key, k->min, k->max, v);
+		break;
+	case K_FLAVOR:
+		if (strcmp(v, "openldap") == 0)
+			p->c->flavor = FLAVOR_OPENLDAP;
+		else if (strcmp(v, "389ds") == 0)
+			p->c->flavor = FLAVOR_389DS;
+		else if (strcmp(v, "ad") == 0)
+			p->c->flavor = FLAVOR_AD;
+		else
+			parse_error(p, "flavor: expected openldap, 389ds or ad, not \"%s\"", v);
+		break;
+	}
+}
+
+static struct config_grant *grant_get(struct config *c, const char *name)
+{
+	struct config_grant *g;
+
+	for (size_t i = 0; i < c->n_grants; i++)
+		if (strcmp(c->grants[i].name, name) == 0)
+			return &c->grants[i];
+	g = realloc(c->grants, (c->n_grants + 1) * sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	c->grants = g;
+	g = &c->grants[c->n_grants++];
+	memset(g, 0, sizeof(*g));
+	g->name = strdup(name);
+	return g;
+}
+
+static struct config_category *category_get(struct config *c, const char *key)
+{
+	struct config_category *k;
+
+	for (size_t i = 0; i < c->n_categories; i++)
+		if (strcmp(c->categories[i].key, key) == 0)
+			return &c->categories[i];
+	k = realloc(c->categories, (c->n_categories + 1) * sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	c->categories = k;
+	k = &c->categories[c->n_categories++];
+	k->key = strdup(key);
+	k->label = strdup(key);
+	k->unit = strdup("次");
+	return k;
+}
+
+/* A permission or category name: what may appear in a URL path segment. */
+static bool valid_name(const char *s)
+{
+	if (*s == '\0' || strlen(s) > 64)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '_' || (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+static void set_grant_key(struct parse *p, const char *name, const char *key, const char *v)
+{
+	struct config_grant *g;
+
+	if (!valid_name(name)) {
+		parse_error(p, "[grant.%s]: a permission name is letters, digits, - and _", name);
+		return;
+	}
+	g = grant_get(p->c, name);
+	if (g == NULL)
+		parse_error(p, "out of memory");
+	else if (strcmp(key, "group") == 0)
+		set_string(&g->group, v);
+	else if (strcmp(key, "label") == 0)
+		set_string(&g->label, v);
+	else if (strcmp(key, "max_days") == 0) {
+		if (!parse_int(v, 0, 36500, &g->max_days))
+			parse_error(p, "max_days: expected days from 0 to 36500, not \"%s\"", v);
+	} else if (strcmp(key, "approval") == 0) {
+		if (!parse_bool(v, &g->approval))
+			parse_error(p, "approval: expected yes or no, not \"%s\"", v);
+	} else
+		parse_error(p, "unknown key \"%s\" in [grant.%s] (known: group, label, max_days, "
+			       "approval)", key, name);
+}
+
+static void set_category_key(struct parse *p, const char *name, const char *key, const char *v)
+{
+	struct config_category *k;
+
+	if (!valid_name(name)) {
+		parse_error(p, "[category.%s]: a category key is letters, digits, - and _", name);
+		return;
+	}
+	k = category_get(p->c, name);
+	if (k == NULL)
+		parse_error(p, "out of memory");
+	else if (strcmp(key, "label") == 0)
+		set_string(&k->label, v);
+	else if (strcmp(key, "unit") == 0)
+		set_string(&k->unit, v);
+	else
+		parse_error(p, "unknown key \"%s\" in [category.%s] (known: label, unit)", key,
+			    name);
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (where_add(p->c, section, name, p->line) == -1) {
+		parse_error(p, "out of memory");
+		return 0;
+	}
+	if (strncmp(section, "grant.", 6) == 0) {
+		set_grant_key(p, section + 6, name, value);
+		return 1;
+	}
+	if (strncmp(section, "category.", 9) == 0) {
+		set_category_key(p, section + 9, name, value);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, name) == 0) {
+			set_key(p, &keys[i], value);
+			return 1;
+		}
+	}
+	parse_error(p, "unknown key \"%s\" in [%s]", name, section);
+	return 1;
+}
+
+static void config_defaults(struct config *c)
+{
+	c->session_ttl = 8 * 3600;
+	c->pool_size = 4;
+	c->timeout_ms = 5000;
+	c->backup_keep = 7;
+	c->user_attr = strdup("uid");
+	c->backup_at = strdup("03:00");
+	c->flavor = FLAVOR_OPENLDAP;
+	for (size_t i = 0; i < sizeof(default_categories) / sizeof(default_categories[0]); i++) {
+		struct config_category *k = category_get(c, default_categories[i].key);
+
+		if (k != NULL) {
+			set_string(&k->label, default_categories[i].label);
+			set_string(&k->unit, default_categories[i].unit);
+		}
+	}
+}
+
+int config_line(const struct config *c, const char *section, const char *key)
+{
+	int line = 0;
+
+	for (size_t i = 0; i < c->n_where; i++)
+		if (strcmp(c->where[i].section, section) == 0 && strcmp(c->where[i].key, key) == 0)
+			line = c->where[i].line;
+	return line;
+}
+
+static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
+		      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Formats "FILE:LINE: [section] key: reason" and returns -1. */
+static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
+		      const char *key, const char *fmt, ...)
+{
+	char why[320];
+	va_list ap;
+	int line = config_line(c, section, key);
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(err, errlen, "%s:%d: [%s] %s: %s", c->path, line, section, key, why);
+	else
+		snprintf(err, errlen, "%s: [%s] %s: %s", c->path, section, key, why);
+	return -1;
+}
+
+static int check_required(const struct config *c, char *err, size_t errlen)
+{
+	static const struct {
+		const char *section, *key;
+		size_t off;
+	} req[] = {
+		{"ldap", "uri", S(uri)},
+		{"ldap", "bind_dn", S(bind_dn)},
+		{"ldap", "bind_password_file", S(bind_password_file)},
+		{"ldap", "user_base", S(user_base)},
+		{"audit", "database", S(database)},
+	};
+
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
+		if (*(char *const *)(const void *)((const char *)c + req[i].off) == NULL)
+			return check_fail(c, err, errlen, req[i].section, req[i].key,
+					  "missing: this key is required");
+	if (c->n_listen == 0)
+		return check_fail(c, err, errlen, "server", "listen",
+				  "missing: give host:port or unix:/path");
+	return 0;
+}
+
+/* TCP listeners must use TLS; a unix socket may be plaintext (DESIGN.md). */
+static int check_listen(const struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->n_listen; i++) {
+		const char *l = c->listen[i], *colon = strrchr(l, ':');
+		int port;
+
+		if (strncmp(l, "unix:/", 6) == 0)
+			continue;
+		if (colon == NULL || colon == l || !parse_int(colon + 1, 1, 65535, &port))
+			return check_fail(c, err, errlen, "server", "listen",
+					  "\"%s\" is neither HOST:PORT nor unix:/PATH", l);
+		if (c->tls_cert == NULL || c->tls_key == NULL)
+			return check_fail(c, err, errlen, "server", "listen",
+					  "%s is a TCP listener: set tls_cert and tls_key "
+					  "(plaintext is allowed only on unix: sockets)", l);
+	}
+	return 0;
+}
+
+static int check_readable(const struct config *c, char *err, size_t errlen, const char *section,
+			  const char *key, const char *path)
+{
+	FILE *fp;
+
+	if (path == NULL)
+		return 0;
+	fp = fopen(path, "r");
+	if (fp == NULL)
+		return check_fail(c, err, errlen, section, key, "cannot read %s: %s", path,
+				  strerror(errno));
+	fclose(fp);
+	return 0;
+}
+
+/* The service password: from a file only the daemon's user can read. */
+static int read_secret(struct config *c, char *err, size_t errlen)
+{
+	const char *f = c->bind_password_file;
+	char buf[CONFIG_SECRET_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd = open(f, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return check_fail(c, err, errlen, "ldap", "bind_password_file", "cannot open %s: %s",
+				  f, strerror(errno));
+	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
+		close(fd);
+		return check_fail(c, err, errlen, "ldap", "bind_password_file",
+				  "%s is readable by group or others: chmod 600 %s", f, f);
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n <= 0 || n > CONFIG_SECRET_MAX) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return check_fail(c, err, errlen, "ldap", "bind_password_file",
+				  "%s must hold the password (1 to %d bytes)", f, CONFIG_SECRET_MAX);
+	}
+	c->bind_password = strndup(buf, (size_t)n);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
+static int check_misc(const struct config *c, char *err, size_t errlen)
+{
+	int hh, mm;
+	char tzpath[300];
+
+	if (strncmp(c->uri, "ldap://", 7) != 0 && strncmp(c->uri, "ldaps://", 8) != 0)
+		return check_fail(c, err, errlen, "ldap", "uri",
+				  "\"%s\" is not an ldap:// or ldaps:// URI", c->uri);
+	if (sscanf(c->backup_at, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59 || hh < 0 ||
+	    mm < 0)
+		return check_fail(c, err, errlen, "audit", "backup_at",
+				  "expected HH:MM, not \"%s\"", c->backup_at);
+	if (c->timezone != NULL) {
+		snprintf(tzpath, sizeof(tzpath), "/usr/share/zoneinfo/%s", c->timezone);
+		if (strstr(c->timezone, "..") != NULL || access(tzpath, R_OK) != 0)
+			return check_fail(c, err, errlen, "server", "timezone",
+					  "unknown time zone \"%s\" (e.g. Asia/Shanghai)",
+					  c->timezone);
+	}
+	for (size_t i = 0; i < c->n_grants; i++)
+		if (c->grants[i].group == NULL) {
+			snprintf(err, errlen, "%s: [grant.%s] has no group: set group = GROUP_DN",
+				 c->path, c->grants[i].name);
+			return -1;
+		}
+	if (c->role_helpdesk == NULL && c->role_admin == NULL && c->role_auditor == NULL)
+		return check_fail(c, err, errlen, "roles", "admin",
+				  "no role groups: set helpdesk, admin and auditor");
+	return 0;
+}
+
+static int config_check(struct config *c, char *err, size_t errlen)
+{
+	if (check_required(c, err, errlen) == -1 || check_listen(c, err, errlen) == -1 ||
+	    check_misc(c, err, errlen) == -1 ||
+	    check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
+	    check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
+	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1)
+		return -1;
+	return read_secret(c, err, errlen);
+}
+
+int config_load(const char *path, struct config **cp, char *err, size_t errlen)
+{
+	struct parse p = {0};
+	int rc;
+
+	p.c = calloc(1, sizeof(*p.c));
+	p.fp = fopen(path, "r");
+	if (p.c == NULL || p.fp == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		free(p.c);
+		if (p.fp != NULL)
+			fclose(p.fp);
+		return -1;
+	}
+	p.c->path = strdup(path);
+	config_defaults(p.c);
+	rc = ini_parse_stream(config_reader, &p, config_handler, &p);
+	fclose(p.fp);
+	if (p.err_line == 0 && rc > 0)
+		snprintf(p.err, sizeof(p.err), "syntax error: expected [section] or key = value"),
+		    p.err_line = rc;
+	if (p.err_line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, p.err_line, p.err);
+		config_free(p.c);
+		return -1;
+	}
+	if (config_check(p.c, err, errlen) == -1) {
+		config_free(p.c);
+		return -1;
+	}
+	*cp = p.c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char *base = (char *)c;
+
+		if (keys[i].type == K_STR)
+			free(*(char **)(void *)(base + keys[i].off));
+	}
+	for (size_t i = 0; i < c->n_listen; i++)
+		free(c->listen[i]);
+	for (size_t i = 0; i < c->n_protect; i++)
+		free(c->protect[i]);
+	for (size_t i = 0; i < c->n_grants; i++) {
+		free(c->grants[i].name);
+		free(c->grants[i].group);
+		free(c->grants[i].label);
+	}
+	for (size_t i = 0; i < c->n_categories; i++) {
+		free(c->categories[i].key);
+		free(c->categories[i].label);
+		free(c->categories[i].unit);
+	}
+	for (size_t i = 0; i < c->n_where; i++) {
+		free(c->where[i].section);
+		free(c->where[i].key);
+	}
+	if (c->bind_password != NULL) {
+		OPENSSL_cleanse(c->bind_password, strlen(c->bind_password));
+		free(c->bind_password);
+	}
+	free(c->grants);
+	free(c->categories);
+	free(c->where);
+	free(c->path);
+	free(c);
+}
+
+const struct config_grant *config_grant(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_grants; i++)
+		if (strcmp(c->grants[i].name, name) == 0)
+			return &c->grants[i];
+	return NULL;
+}
+
+const struct config_category *config_category(const struct config *c, const char *key)
+{
+	for (size_t i = 0; i < c->n_categories; i++)
+		if (strcmp(c->categories[i].key, key) == 0)
+			return &c->categories[i];
+	return NULL;
+}

@@ -1,0 +1,69 @@
+/*
+ * config.h — the daemon's INI configuration (read with libinih). A config is
+ * an immutable snapshot: reload builds a new one and swaps it whole.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_LIST 16
+
+enum config_flavor { FLAVOR_OPENLDAP, FLAVOR_389DS, FLAVOR_AD };
+
+struct config_grant {
+	char *name;  /* [grant.NAME] */
+	char *group; /* group DN */
+	char *label;
+	int max_days; /* 0 = no limit */
+	bool approval;
+};
+
+struct config_category {
+	char *key;
+	char *label;
+	char *unit;
+};
+
+struct config {
+	char *path;
+	/* [server] */
+	char *listen[CONFIG_MAX_LIST];
+	size_t n_listen;
+	char *tls_cert, *tls_key, *user, *key_file, *timezone;
+	int session_ttl; /* seconds */
+	/* [ldap] */
+	char *uri, *ca_file, *bind_dn, *bind_password_file, *user_base, *user_attr, *policy_dn;
+	char *bind_password; /* read from bind_password_file; wiped on free */
+	bool starttls;
+	enum config_flavor flavor;
+	int pool_size, timeout_ms;
+	/* [audit] */
+	char *database, *backup_dir, *backup_at;
+	int backup_keep;
+	/* [roles] */
+	char *role_helpdesk, *role_admin, *role_auditor;
+	/* [protect] */
+	char *protect[CONFIG_MAX_LIST];
+	size_t n_protect;
+	struct config_grant *grants;
+	size_t n_grants;
+	struct config_category *categories;
+	size_t n_categories;
+	/* where each key was set, for FILE:LINE in later checks */
+	struct config_where *where;
+	size_t n_where;
+};
+
+/* Reads and checks path. Return: 0 and *cp (caller frees with config_free), or
+ * -1 with err = "FILE:LINE: what is wrong" (or "FILE: ..." without a line). */
+int config_load(const char *path, struct config **cp, char *err, size_t errlen);
+void config_free(struct config *c);
+
+/* Line where [section] key was last set, 0 if it was not. */
+int config_line(const struct config *c, const char *section, const char *key);
+
+/* The [grant.NAME] entry, or NULL. */
+const struct config_grant *config_grant(const struct config *c, const char *name);
+
+/* The category KEY (built-in or configured), or NULL. */
+const struct config_category *config_category(const struct config *c, const char *key);

@@ -1,0 +1,1053 @@
+/*
+ * dir.c — the directory pool. Service connections are set up (connect,
+ * StartTLS, bind) in a short-lived thread, because libldap blocks there; once
+ * up, every operation is sent with the asynchronous API and its reply read
+ * from a libevent read event on the connection's socket. Operations wait in
+ * a bounded queue while no connection has room, each under its own timer.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <lber.h>
+#include <ldap.h>
+#include <openssl/crypto.h>
+
+#include "config.h"
+#include "dir.h"
+#include "log.h"
+#include "ldapdesk/wire.h"
+
+#define DIR_QUEUE_MAX	  4096 /* operations waiting for a connection */
+#define DIR_INFLIGHT_MAX  32   /* per connection; slapd runs 8 at once, queues 1000 */
+#define DIR_BIND_THREADS  16   /* operator bind checks at once */
+#define DIR_BACKOFF_MAX_S 30
+#define DIR_POLICY_EVERY  300
+
+enum op_type { OP_SEARCH_USER, OP_MEMBER, OP_UNLOCK, OP_PASSWD, OP_PWDRESET, OP_ADD, OP_DEL,
+	       OP_POLICY };
+
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
+
+struct dir_conn {
+	struct dir *d;
+	int idx;
+	enum conn_state state;
+	LDAP *ld;
+	struct event *rev;
+	struct event *done_ev; /* activated by the set-up thread */
+	struct event *retry_ev;
+	pthread_t thread;
+	LDAP *new_ld; /* set-up result, handed over by the thread */
+	char setup_err[256];
+	int backoff;
+	int inflight;
+};
+
+struct dir_op {
+	TAILQ_ENTRY(dir_op) entry;
+	struct dir *d;
+	struct dir_conn *conn; /* NULL while queued */
+	enum op_type type;
+	int msgid;
+	struct event *timer;
+	char *dn, *value, *secret;
+	struct dir_user *user;
+	int entries;
+	union {
+		dir_user_fn user;
+		dir_done_fn done;
+	} fn;
+	void *arg;
+};
+TAILQ_HEAD(op_list, dir_op);
+
+struct dir {
+	struct event_base *base;
+	const struct config *conf;
+	struct dir_conn *conns;
+	int n_conns;
+	struct op_list queue;  /* waiting for a connection */
+	struct op_list flight; /* sent, waiting for a reply */
+	int queued;
+	int bind_threads;
+	long lockout_duration;
+	struct event *policy_ev;
+	struct event *dispatch_ev;
+	TAILQ_HEAD(, bind_job) binds;
+};
+
+static void conn_connect(struct dir_conn *c);
+static void dir_dispatch(struct dir *d);
+static void op_finish(struct dir_op *op, enum dir_status st, const char *err);
+
+bool dir_valid_uid(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++, n++) {
+		if (*p >= 0x80 || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_' || *p == '@')
+			continue;
+		return false;
+	}
+	return n > 0 && n <= LDAPDESK_MAX_UID;
+}
+
+void dir_user_free(struct dir_user *u)
+{
+	if (u == NULL)
+		return;
+	free(u->dn);
+	free(u->uid);
+	free(u->name);
+	free(u->department);
+	free(u->mail);
+	free(u->locked_time);
+	free(u->changed_time);
+	free(u);
+}
+
+bool dir_available(const struct dir *d)
+{
+	for (int i = 0; i < d->n_conns; i++)
+		if (d->conns[i].state == CONN_UP)
+			return true;
+	return false;
+}
+
+long dir_lockout_duration(const struct dir *d)
+{
+	return d->lockout_duration;
+}
+
+/* ---- connection set-up (runs in threads) ------------------------------- */
+
+/*
+ * Opens a connection with the options every connection needs, and StartTLS
+ * when configured. Blocking: called only from set-up threads.
+ */
+static int ldap_open(const struct config *conf, LDAP **ldp, char *err, size_t errlen)
+{
+	LDAP *ld = NULL;
+	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, rc;
+	struct timeval tv = {conf->timeout_ms / 1000, (conf->timeout_ms % 1000) * 1000};
+
+	rc = ldap_initialize(&ld, conf->uri);
+	if (rc != LDAP_SUCCESS) {
+		snprintf(err, errlen, "%s: %s", conf->uri, ldap_err2string(rc));
+		return -1;
+	}
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+	if (conf->ca_file != NULL)
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, conf->ca_file);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	if (conf->starttls && (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
+		char *diag = NULL;
+
+		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+		snprintf(err, errlen, "StartTLS with %s: %s%s%s", conf->uri, ldap_err2string(rc),
+			 diag != NULL ? ": " : "", diag != NULL ? diag : "");
+		ldap_memfree(diag);
+		ldap_unbind_ext(ld, NULL, NULL);
+		return -1;
+	}
+	*ldp = ld;
+	return 0;
+}
+
+static void *conn_thread(void *arg)
+{
+	struct dir_conn *c = arg;
+	const struct config *conf = c->d->conf;
+	struct berval cred;
+	LDAP *ld = NULL;
+	int rc;
+
+	c->new_ld = NULL;
+	if (ldap_open(conf, &ld, c->setup_err, sizeof(c->setup_err)) == 0) {
+		cred.bv_val = conf->bind_password;
+		cred.bv_len = strlen(conf->bind_password);
+		rc = ldap_sasl_bind_s(ld, conf->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+				      NULL);
+		if (rc == LDAP_SUCCESS) {
+			c->new_ld = ld;
+		} else {
+			snprintf(c->setup_err, sizeof(c->setup_err), "bind as %s: %s",
+				 conf->bind_dn, ldap_err2string(rc));
+			ldap_unbind_ext(ld, NULL, NULL);
+		}
+	}
+	/* Hands the result to the loop; libevent's locks order these writes. */
+	event_active(c->done_ev, EV_READ, 0);
+	return NULL;
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+
+static void conn_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_connect(arg);
+}
+
+static void conn_schedule_retry(struct dir_conn *c)
+{
+	struct timeval tv = {c->backoff, 0};
+
+	c->state = CONN_DOWN;
+	evtimer_add(c->retry_ev, &tv);
+	c->backoff = c->backoff == 0 ? 1 : c->backoff * 2;
+	if (c->backoff > DIR_BACKOFF_MAX_S)
+		c->backoff = DIR_BACKOFF_MAX_S;
+}
+
+static void dir_policy_refresh(struct dir *d);
+
+static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dir_conn *c = arg;
+	int sock = -1;
+	bool first = !dir_available(c->d);
+
+	(void)fd;
+	(void)what;
+	pthread_join(c->thread, NULL);
+	if (c->new_ld == NULL) {
+		log_warnx("directory connection %d: %s; retrying in %d s", c->idx, c->setup_err,
+			  c->backoff);
+		conn_schedule_retry(c);
+		return;
+	}
+	c->ld = c->new_ld;
+	c->new_ld = NULL;
+	ldap_get_option(c->ld, LDAP_OPT_DESC, &sock);
+	c->rev = event_new(c->d->base, sock, EV_READ | EV_PERSIST, conn_read_cb, c);
+	event_add(c->rev, NULL);
+	c->state = CONN_UP;
+	c->backoff = 0;
+	log_info("directory connection %d up (%s)", c->idx, c->d->conf->uri);
+	if (first)
+		dir_policy_refresh(c->d);
+	dir_dispatch(c->d);
+}
+
+static void conn_connect(struct dir_conn *c)
+{
+	c->state = CONN_CONNECTING;
+	if (pthread_create(&c->thread, NULL, conn_thread, c) != 0) {
+		log_warn("directory connection %d: cannot start set-up thread", c->idx);
+		conn_schedule_retry(c);
+	}
+}
+
+/* Fails what was in flight on c and starts over: the replies are lost. */
+static void conn_down(struct dir_conn *c, const char *why)
+{
+	struct dir_op *op, *next;
+
+	log_warnx("directory connection %d lost: %s", c->idx, why);
+	for (op = TAILQ_FIRST(&c->d->flight); op != NULL; op = next) {
+		next = TAILQ_NEXT(op, entry);
+		if (op->conn == c)
+			op_finish(op, DIR_UNAVAILABLE,
+				  "the connection to the directory was lost before it answered");
+	}
+	event_free(c->rev);
+	c->rev = NULL;
+	ldap_unbind_ext(c->ld, NULL, NULL);
+	c->ld = NULL;
+	c->inflight = 0;
+	conn_schedule_retry(c);
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static const char *user_attrs_default[] = {
+	"cn", "ou", "mail", "pwdAccountLockedTime", "pwdFailureTime", "pwdReset",
+	"pwdChangedTime", NULL, NULL,
+};
+
+static void op_free(struct dir_op *op)
+{
+	if (op->timer != NULL)
+		event_free(op->timer);
+	if (op->secret != NULL) {
+		OPENSSL_cleanse(op->secret, strlen(op->secret));
+		free(op->secret);
+	}
+	free(op->dn);
+	free(op->value);
+	dir_user_free(op->user);
+	free(op);
+}
+
+/* Unlinks op, calls its callback once, frees it. */
+static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
+{
+	struct dir *d = op->d;
+
+	if (op->conn != NULL) {
+		TAILQ_REMOVE(&d->flight, op, entry);
+		op->conn->inflight--;
+	} else {
+		TAILQ_REMOVE(&d->queue, op, entry);
+		d->queued--;
+	}
+	if (op->type == OP_SEARCH_USER) {
+		struct dir_user *u = st == DIR_OK ? op->user : NULL;
+
+		if (u != NULL)
+			op->user = NULL;
+		op->fn.user(op->arg, st, u, err);
+	} else {
+		op->fn.done(op->arg, st, err);
+	}
+	op_free(op);
+}
+
+static void op_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dir_op *op = arg;
+	struct dir *d = op->d;
+	char msg[96];
+
+	(void)fd;
+	(void)what;
+	if (op->conn != NULL && op->conn->ld != NULL)
+		ldap_abandon_ext(op->conn->ld, op->msgid, NULL, NULL);
+	snprintf(msg, sizeof(msg), "the directory did not answer within %d ms",
+		 op->d->conf->timeout_ms);
+	op_finish(op, DIR_UNAVAILABLE, msg);
+	dir_dispatch(d);
+}
+
+static struct dir_op *op_new(struct dir *d, enum op_type type, void *arg)
+{
+	struct dir_op *op;
+
+	if (d->queued >= DIR_QUEUE_MAX)
+		return NULL;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->d = d;
+	op->type = type;
+	op->arg = arg;
+	op->timer = evtimer_new(d->base, op_timeout_cb, op);
+	if (op->timer == NULL) {
+		free(op);
+		return NULL;
+	}
+	return op;
+}
+
+/* Queues op under its timer and sends it if a connection has room. */
+static int op_submit(struct dir_op *op)
+{
+	const struct config *conf = op->d->conf;
+	struct timeval tv = {conf->timeout_ms / 1000, (conf->timeout_ms % 1000) * 1000};
+
+	evtimer_add(op->timer, &tv);
+	TAILQ_INSERT_TAIL(&op->d->queue, op, entry);
+	op->d->queued++;
+	/* Sent from the loop, never from here: callers can rely on their callback
+	 * not running before this call returns. */
+	event_active(op->d->dispatch_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static int send_modify(struct dir_op *op, LDAP *ld, const char *dn, int modop,
+		       const char *attr, const char *value)
+{
+	char *vals[2] = {(char *)(uintptr_t)value, NULL};
+	LDAPMod mod = {modop, (char *)(uintptr_t)attr, {value != NULL ? vals : NULL}};
+	LDAPMod *mods[2] = {&mod, NULL};
+
+	return ldap_modify_ext(ld, dn, mods, NULL, NULL, &op->msgid);
+}
+
+static int op_send(struct dir_op *op, LDAP *ld)
+{
+	const struct config *conf = op->d->conf;
+	struct berval user, pw;
+	const char *attrs[10];
+
+	switch (op->type) {
+	case OP_SEARCH_USER:
+		memcpy(attrs, user_attrs_default, sizeof(user_attrs_default));
+		attrs[7] = conf->user_attr;
+		return ldap_search_ext(ld, conf->user_base, LDAP_SCOPE_SUBTREE, op->value,
+				       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 2,
+				       &op->msgid);
+	case OP_MEMBER:
+	case OP_POLICY: {
+		static const char *none[] = {"1.1", NULL};
+		static const char *pol[] = {"pwdLockoutDuration", NULL};
+
+		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, op->value,
+				       (char **)(uintptr_t)(op->type == OP_MEMBER ? none : pol), 0,
+				       NULL, NULL, NULL, 1, &op->msgid);
+	}
+	case OP_UNLOCK:
+		return send_modify(op, ld, op->dn, LDAP_MOD_DELETE, "pwdAccountLockedTime", NULL);
+	case OP_PASSWD:
+		ber_str2bv(op->dn, 0, 0, &user);
+		ber_str2bv(op->secret, 0, 0, &pw);
+		return ldap_passwd(ld, &user, NULL, &pw, NULL, NULL, &op->msgid);
+	case OP_PWDRESET:
+		return send_modify(op, ld, op->dn, LDAP_MOD_REPLACE, "pwdReset", "TRUE");
+	case OP_ADD:
+		return send_modify(op, ld, op->dn, LDAP_MOD_ADD, "member", op->value);
+	case OP_DEL:
+		return send_modify(op, ld, op->dn, LDAP_MOD_DELETE, "member", op->value);
+	}
+	return LDAP_PARAM_ERROR;
+}
+
+static struct dir_conn *conn_pick(struct dir *d)
+{
+	struct dir_conn *best = NULL;
+
+	for (int i = 0; i < d->n_conns; i++) {
+		struct dir_conn *c = &d->conns[i];
+
+		if (c->state == CONN_UP && c->inflight < DIR_INFLIGHT_MAX &&
+		    (best == NULL || c->inflight < best->inflight))
+			best = c;
+	}
+	return best;
+}
+
+/* Connections waiting out a back-off are woken when work arrives, so the
+ * first request after the directory comes back does not wait for a timer. */
+static void conn_wake(struct dir *d)
+{
+	for (int i = 0; i < d->n_conns; i++) {
+		struct dir_conn *c = &d->conns[i];
+
+		if (c->state == CONN_DOWN) {
+			evtimer_del(c->retry_ev);
+			conn_connect(c);
+		}
+	}
+}
+
+static void dir_dispatch(struct dir *d)
+{
+	struct dir_op *op;
+	struct dir_conn *c;
+	int rc;
+
+	while ((op = TAILQ_FIRST(&d->queue)) != NULL) {
+		c = conn_pick(d);
+		if (c == NULL) {
+			conn_wake(d);
+			return;
+		}
+		rc = op_send(op, c->ld);
+		if (rc != LDAP_SUCCESS) {
+			op_finish(op, DIR_UNAVAILABLE, ldap_err2string(rc));
+			if (rc == LDAP_SERVER_DOWN)
+				conn_down(c, ldap_err2string(rc));
+			continue;
+		}
+		TAILQ_REMOVE(&d->queue, op, entry);
+		d->queued--;
+		op->conn = c;
+		c->inflight++;
+		TAILQ_INSERT_TAIL(&d->flight, op, entry);
+	}
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+static char *first_value(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	char *s = NULL;
+
+	if (vals != NULL && vals[0] != NULL)
+		s = strndup(vals[0]->bv_val, vals[0]->bv_len);
+	ldap_value_free_len(vals);
+	return s;
+}
+
+static int count_values(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	int n = ldap_count_values_len(vals);
+
+	ldap_value_free_len(vals);
+	return n < 0 ? 0 : n;
+}
+
+static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
+{
+	char *dn, *v;
+
+	op->entries++;
+	if (op->type == OP_POLICY) {
+		v = first_value(ld, e, "pwdLockoutDuration");
+		op->d->lockout_duration = v != NULL ? strtol(v, NULL, 10) : 0;
+		free(v);
+		return;
+	}
+	if (op->type != OP_SEARCH_USER || op->entries > 1)
+		return;
+	op->user = calloc(1, sizeof(*op->user));
+	if (op->user == NULL)
+		return;
+	dn = ldap_get_dn(ld, e);
+	op->user->dn = dn != NULL ? strdup(dn) : NULL;
+	ldap_memfree(dn);
+	op->user->uid = first_value(ld, e, op->d->conf->user_attr);
+	op->user->name = first_value(ld, e, "cn");
+	op->user->department = first_value(ld, e, "ou");
+	op->user->mail = first_value(ld, e, "mail");
+	op->user->locked_time = first_value(ld, e, "pwdAccountLockedTime");
+	op->user->changed_time = first_value(ld, e, "pwdChangedTime");
+	op->user->failures = count_values(ld, e, "pwdFailureTime");
+	v = first_value(ld, e, "pwdReset");
+	op->user->reset = v != NULL && strcmp(v, "TRUE") == 0;
+	free(v);
+}
+
+static bool rc_unavailable(int rc)
+{
+	return rc == LDAP_SERVER_DOWN || rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY ||
+	       rc == LDAP_TIMEOUT || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMELIMIT_EXCEEDED;
+}
+
+/* The status a modify-like reply means for op; DIR_REFUSED for the rest. */
+static enum dir_status modify_status(const struct dir_op *op, int rc)
+{
+	if (rc == LDAP_SUCCESS)
+		return DIR_OK;
+	if (rc == LDAP_NO_SUCH_OBJECT)
+		return DIR_NOT_FOUND;
+	if (rc_unavailable(rc))
+		return DIR_UNAVAILABLE;
+	/* Deleting an absent value / adding a present one: nothing to do. */
+	if (rc == LDAP_NO_SUCH_ATTRIBUTE && (op->type == OP_UNLOCK || op->type == OP_DEL))
+		return DIR_UNCHANGED;
+	if (rc == LDAP_TYPE_OR_VALUE_EXISTS && op->type == OP_ADD)
+		return DIR_UNCHANGED;
+	return DIR_REFUSED;
+}
+
+static void refused_message(const struct dir_op *op, int rc, const char *diag, char *buf,
+			    size_t len)
+{
+	if (op->type == OP_DEL && rc == LDAP_OBJECT_CLASS_VIOLATION)
+		snprintf(buf, len, "the directory refused: %s is the last member of the group "
+				   "and a group needs at least one; add another member first",
+			 op->value);
+	else if (op->type == OP_PWDRESET)
+		snprintf(buf, len, "the password was set but pwdReset could not be set: %s%s%s",
+			 ldap_err2string(rc), diag[0] ? ": " : "", diag);
+	else
+		snprintf(buf, len, "the directory refused: %s%s%s", ldap_err2string(rc),
+			 diag[0] ? ": " : "", diag);
+}
+
+static void search_result(struct dir_op *op, int rc, const char *msg)
+{
+	enum dir_status st;
+
+	if (rc_unavailable(rc))
+		st = DIR_UNAVAILABLE;
+	else if (op->type == OP_SEARCH_USER && (op->entries > 1 || rc == LDAP_SIZELIMIT_EXCEEDED))
+		st = DIR_REFUSED, msg = "more than one entry has this user name";
+	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
+		st = DIR_REFUSED;
+	else
+		st = op->entries > 0 ? DIR_OK : DIR_NOT_FOUND;
+	op_finish(op, st, msg);
+}
+
+static void op_result(struct dir_op *op, int rc, const char *diag)
+{
+	char msg[512];
+	enum dir_status st;
+
+	snprintf(msg, sizeof(msg), "%s%s%s", ldap_err2string(rc), diag[0] ? ": " : "", diag);
+	if (op->type == OP_SEARCH_USER || op->type == OP_MEMBER || op->type == OP_POLICY) {
+		search_result(op, rc, msg);
+		return;
+	}
+	st = modify_status(op, rc);
+	if (st == DIR_OK && op->type == OP_PASSWD) {
+		/* Second step: a service account with only `write` gets no pwdReset from
+		 * slapd; with `manage` this replace is harmless. */
+		op->type = OP_PWDRESET;
+		if (op_send(op, op->conn->ld) == LDAP_SUCCESS)
+			return;
+		st = DIR_UNAVAILABLE;
+	}
+	if (st == DIR_REFUSED)
+		refused_message(op, rc, diag, msg, sizeof(msg));
+	op_finish(op, st, msg);
+}
+
+static struct dir_op *flight_find(struct dir *d, struct dir_conn *c, int msgid)
+{
+	struct dir_op *op;
+
+	TAILQ_FOREACH(op, &d->flight, entry)
+	if (op->conn == c && op->msgid == msgid)
+		return op;
+	return NULL;
+}
+
+static void conn_handle(struct dir_conn *c, LDAPMessage *msg)
+{
+	struct dir_op *op = flight_find(c->d, c, ldap_msgid(msg));
+	int type = ldap_msgtype(msg), rc = LDAP_OTHER;
+	char *diag = NULL;
+
+	if (op == NULL)
+		return; /* abandoned after a timeout */
+	if (type == LDAP_RES_SEARCH_ENTRY) {
+		op_entry(op, c->ld, msg);
+		return;
+	}
+	if (type == LDAP_RES_SEARCH_REFERENCE || type == LDAP_RES_INTERMEDIATE)
+		return;
+	if (ldap_parse_result(c->ld, msg, &rc, NULL, &diag, NULL, NULL, 0) != LDAP_SUCCESS)
+		rc = LDAP_OTHER;
+	op_result(op, rc, diag != NULL ? diag : "");
+	ldap_memfree(diag);
+}
+
+/*
+ * Reads every reply that has arrived. With TLS, libldap may already hold
+ * decrypted replies in its buffer while the socket looks idle, so keep going
+ * while the Sockbuf says data is ready.
+ */
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dir_conn *c = arg;
+	struct timeval zero = {0, 0};
+	LDAPMessage *msg;
+	Sockbuf *sb = NULL;
+	int rc, idle = 0;
+
+	(void)fd;
+	(void)what;
+	for (;;) {
+		rc = ldap_result(c->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
+		if (rc == -1) {
+			int err = LDAP_SERVER_DOWN;
+
+			ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &err);
+			conn_down(c, ldap_err2string(err));
+			break;
+		}
+		if (rc == 0) {
+			ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb);
+			/* A partial reply in the buffer waits for the next read event. */
+			if (idle++ > 0 || sb == NULL ||
+			    !ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL))
+				break;
+			continue;
+		}
+		idle = 0;
+		conn_handle(c, msg);
+		ldap_msgfree(msg);
+	}
+	dir_dispatch(c->d);
+}
+
+/* ---- public operations ----------------------------------------------------- */
+
+static char *escaped_filter(const char *attr, const char *value)
+{
+	struct berval in, out = {0, NULL};
+	char *f = NULL;
+
+	ber_str2bv(value, 0, 0, &in);
+	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
+		return NULL;
+	if (asprintf(&f, "(%s=%s)", attr, out.bv_val) == -1)
+		f = NULL;
+	ber_memfree(out.bv_val);
+	return f;
+}
+
+int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg)
+{
+	struct dir_op *op;
+
+	if (!dir_valid_uid(uid) || (op = op_new(d, OP_SEARCH_USER, arg)) == NULL)
+		return -1;
+	op->fn.user = fn;
+	op->value = escaped_filter(d->conf->user_attr, uid);
+	if (op->value == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+static int submit_done(struct dir *d, enum op_type type, const char *dn, const char *value,
+		       dir_done_fn fn, void *arg)
+{
+	struct dir_op *op = op_new(d, type, arg);
+
+	if (op == NULL)
+		return -1;
+	op->fn.done = fn;
+	op->dn = strdup(dn);
+	op->value = value != NULL ? strdup(value) : NULL;
+	if (op->dn == NULL || (value != NULL && op->value == NULL)) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+int dir_unlock(struct dir *d, const char *dn, dir_done_fn fn, void *arg)
+{
+	return submit_done(d, OP_UNLOCK, dn, NULL, fn, arg);
+}
+
+int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg)
+{
+	return submit_done(d, OP_ADD, group, dn, fn, arg);
+}
+
+int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg)
+{
+	return submit_done(d, OP_DEL, group, dn, fn, arg);
+}
+
+int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn fn, void *arg)
+{
+	struct dir_op *op = op_new(d, OP_PASSWD, arg);
+
+	if (op == NULL)
+		return -1;
+	op->fn.done = fn;
+	op->dn = strdup(dn);
+	op->secret = strdup(pw);
+	if (op->dn == NULL || op->secret == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+/* Group checks: one base search per group, gathered by a small job. */
+struct member_job;
+struct member_sub {
+	struct member_job *job;
+	unsigned idx;
+};
+struct member_job {
+	dir_groups_fn fn;
+	void *arg;
+	unsigned long mask;
+	size_t pending;
+	enum dir_status worst;
+	char err[256];
+	struct member_sub subs[64];
+};
+
+static void member_sub_done(void *arg, enum dir_status st, const char *err)
+{
+	struct member_sub *sub = arg;
+	struct member_job *job = sub->job;
+
+	if (st == DIR_OK)
+		job->mask |= 1UL << sub->idx;
+	else if (st != DIR_NOT_FOUND && job->worst == DIR_OK) {
+		job->worst = st;
+		snprintf(job->err, sizeof(job->err), "%s", err);
+	}
+	if (--job->pending == 0) {
+		job->fn(job->arg, job->worst, job->mask, job->worst == DIR_OK ? NULL : job->err);
+		free(job);
+	}
+}
+
+int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
+		  dir_groups_fn fn, void *arg)
+{
+	struct member_job *job;
+	char *filter;
+
+	if (n == 0 || n > 64 || (job = calloc(1, sizeof(*job))) == NULL)
+		return -1;
+	filter = escaped_filter("member", dn);
+	job->fn = fn;
+	job->arg = arg;
+	job->worst = DIR_OK;
+	for (size_t i = 0; i < n && filter != NULL; i++) {
+		struct dir_op *op = op_new(d, OP_MEMBER, &job->subs[i]);
+
+		if (op == NULL) {
+			job->worst = DIR_UNAVAILABLE;
+			snprintf(job->err, sizeof(job->err), "too many directory operations queued");
+			break;
+		}
+		job->subs[i].job = job;
+		job->subs[i].idx = (unsigned)i;
+		op->fn.done = member_sub_done;
+		op->dn = strdup(groups[i]);
+		op->value = strdup(filter);
+		if (op->dn == NULL || op->value == NULL) {
+			op_free(op);
+			break;
+		}
+		job->pending++;
+		op_submit(op);
+	}
+	free(filter);
+	if (job->pending == 0) {
+		free(job);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- password policy ------------------------------------------------------- */
+
+static void policy_done(void *arg, enum dir_status st, const char *err)
+{
+	struct dir *d = arg;
+
+	if (st != DIR_OK)
+		log_warnx("cannot read the password policy %s: %s", d->conf->policy_dn,
+			  err != NULL ? err : "not found");
+}
+
+static void dir_policy_refresh(struct dir *d)
+{
+	struct dir_op *op;
+
+	if (d->conf->policy_dn == NULL || (op = op_new(d, OP_POLICY, d)) == NULL)
+		return;
+	op->fn.done = policy_done;
+	op->dn = strdup(d->conf->policy_dn);
+	op->value = strdup("(objectClass=*)");
+	if (op->dn == NULL || op->value == NULL) {
+		op_free(op);
+		return;
+	}
+	op_submit(op);
+}
+
+static void policy_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dir_policy_refresh(arg);
+}
+
+/* ---- operator bind checks ---------------------------------------------------- */
+
+struct bind_job {
+	TAILQ_ENTRY(bind_job) entry;
+	struct dir *d;
+	struct event *ev;
+	pthread_t thread;
+	char *dn, *pw;
+	enum dir_bind_result result;
+	char err[256];
+	dir_bind_fn fn;
+	void *arg;
+};
+
+static enum dir_bind_result bind_classify(LDAP *ld, int rc, LDAPControl **ctrls)
+{
+	LDAPControl *c = ldap_control_find(LDAP_CONTROL_PASSWORDPOLICYRESPONSE, ctrls, NULL);
+	LDAPPasswordPolicyError pperr = PP_noError;
+	ber_int_t expire = -1, grace = -1;
+
+	if (c != NULL)
+		ldap_parse_passwordpolicy_control(ld, c, &expire, &grace, &pperr);
+	if (rc == LDAP_SUCCESS)
+		return pperr == PP_changeAfterReset || pperr == PP_passwordExpired
+			       ? DIR_BIND_MUST_CHANGE
+			       : DIR_BIND_OK;
+	if (rc == LDAP_INVALID_CREDENTIALS)
+		return pperr == PP_accountLocked ? DIR_BIND_LOCKED : DIR_BIND_BAD_CREDENTIALS;
+	return DIR_BIND_UNAVAILABLE;
+}
+
+static void bind_run(struct bind_job *j, LDAP *ld)
+{
+	const struct config *conf = j->d->conf;
+	LDAPControl *req = NULL, *ctrls[2] = {NULL, NULL}, **res = NULL;
+	struct timeval tv = {conf->timeout_ms / 1000, (conf->timeout_ms % 1000) * 1000};
+	struct berval cred;
+	LDAPMessage *msg = NULL;
+	int msgid, rc = LDAP_OTHER;
+
+	ber_str2bv(j->pw, 0, 0, &cred);
+	ldap_create_passwordpolicy_control(ld, &req);
+	ctrls[0] = req;
+	if (ldap_sasl_bind(ld, j->dn, LDAP_SASL_SIMPLE, &cred, ctrls, NULL, &msgid) ==
+		    LDAP_SUCCESS &&
+	    ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &msg) > 0)
+		ldap_parse_result(ld, msg, &rc, NULL, NULL, NULL, &res, 0);
+	else
+		rc = LDAP_TIMEOUT;
+	j->result = bind_classify(ld, rc, res);
+	if (j->result == DIR_BIND_UNAVAILABLE)
+		snprintf(j->err, sizeof(j->err), "the directory could not check the password: %s",
+			 ldap_err2string(rc));
+	ldap_controls_free(res);
+	ldap_control_free(req);
+	ldap_msgfree(msg);
+}
+
+static void *bind_thread(void *arg)
+{
+	struct bind_job *j = arg;
+	LDAP *ld = NULL;
+
+	j->result = DIR_BIND_UNAVAILABLE;
+	if (ldap_open(j->d->conf, &ld, j->err, sizeof(j->err)) == 0) {
+		bind_run(j, ld);
+		ldap_unbind_ext(ld, NULL, NULL);
+	}
+	event_active(j->ev, EV_READ, 0);
+	return NULL;
+}
+
+static void bind_job_free(struct bind_job *j)
+{
+	if (j->pw != NULL)
+		OPENSSL_cleanse(j->pw, strlen(j->pw));
+	free(j->pw);
+	free(j->dn);
+	if (j->ev != NULL)
+		event_free(j->ev);
+	free(j);
+}
+
+static void bind_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bind_job *j = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_join(j->thread, NULL);
+	TAILQ_REMOVE(&j->d->binds, j, entry);
+	j->d->bind_threads--;
+	j->fn(j->arg, j->result, j->err[0] ? j->err : NULL);
+	bind_job_free(j);
+}
+
+int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn, void *arg)
+{
+	struct bind_job *j;
+
+	if (d->bind_threads >= DIR_BIND_THREADS || (j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->d = d;
+	j->fn = fn;
+	j->arg = arg;
+	j->dn = strdup(dn);
+	j->pw = strdup(pw);
+	j->ev = event_new(d->base, -1, 0, bind_done_cb, j);
+	if (j->dn == NULL || j->pw == NULL || j->ev == NULL ||
+	    pthread_create(&j->thread, NULL, bind_thread, j) != 0) {
+		bind_job_free(j);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&d->binds, j, entry);
+	d->bind_threads++;
+	return 0;
+}
+
+/* ---- pool ------------------------------------------------------------------ */
+
+static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dir_dispatch(arg);
+}
+
+int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
+	    size_t errlen)
+{
+	struct dir *d = calloc(1, sizeof(*d));
+	struct timeval every = {DIR_POLICY_EVERY, 0};
+
+	if (d == NULL || (d->conns = calloc((size_t)conf->pool_size, sizeof(*d->conns))) == NULL) {
+		free(d);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	d->base = base;
+	d->conf = conf;
+	d->n_conns = conf->pool_size;
+	d->lockout_duration = -1;
+	TAILQ_INIT(&d->queue);
+	TAILQ_INIT(&d->flight);
+	TAILQ_INIT(&d->binds);
+	d->dispatch_ev = event_new(base, -1, 0, dispatch_cb, d);
+	d->policy_ev = event_new(base, -1, EV_PERSIST, policy_timer_cb, d);
+	event_add(d->policy_ev, &every);
+	for (int i = 0; i < d->n_conns; i++) {
+		struct dir_conn *c = &d->conns[i];
+
+		c->d = d;
+		c->idx = i;
+		c->done_ev = event_new(base, -1, 0, conn_setup_done_cb, c);
+		c->retry_ev = evtimer_new(base, conn_retry_cb, c);
+		conn_connect(c);
+	}
+	*dp = d;
+	return 0;
+}
+
+void dir_free(struct dir *d)
+{
+	struct dir_op *op;
+	struct bind_job *j;
+
+	if (d == NULL)
+		return;
+	while ((op = TAILQ_FIRST(&d->flight)) != NULL || (op = TAILQ_FIRST(&d->queue)) != NULL)
+		op_finish(op, DIR_UNAVAILABLE, "the daemon is stopping");
+	while ((j = TAILQ_FIRST(&d->binds)) != NULL) {
+		pthread_join(j->thread, NULL);
+		TAILQ_REMOVE(&d->binds, j, entry);
+		j->fn(j->arg, DIR_BIND_UNAVAILABLE, "the daemon is stopping");
+		bind_job_free(j);
+	}
+	for (int i = 0; i < d->n_conns; i++) {
+		struct dir_conn *c = &d->conns[i];
+
+		if (c->state == CONN_CONNECTING) {
+			pthread_join(c->thread, NULL);
+			if (c->new_ld != NULL)
+				ldap_unbind_ext(c->new_ld, NULL, NULL);
+		}
+		if (c->rev != NULL)
+			event_free(c->rev);
+		if (c->ld != NULL)
+			ldap_unbind_ext(c->ld, NULL, NULL);
+		event_free(c->done_ev);
+		event_free(c->retry_ev);
+	}
+	event_free(d->dispatch_ev);
+	event_free(d->policy_ev);
+	free(d->conns);
+	free(d);
+}

@@ -1,0 +1,84 @@
+/*
+ * dir.h — the directory: a pool of service connections driven asynchronously
+ * from libevent, and operator bind checks on connections of their own. Only
+ * dir.c includes ldap.h. Every callback runs on the event loop, exactly once
+ * for each call that returned 0; a call returning -1 calls nothing.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct config;
+struct dir;
+
+enum dir_status {
+	DIR_OK,
+	DIR_UNCHANGED,	 /* nothing needed doing (16 / 20 on modify) */
+	DIR_NOT_FOUND,	 /* no such entry */
+	DIR_REFUSED,	 /* the directory refused: constraint, object class, rights */
+	DIR_UNAVAILABLE, /* down, timed out, connection lost */
+};
+
+enum dir_bind_result {
+	DIR_BIND_OK,
+	DIR_BIND_BAD_CREDENTIALS,
+	DIR_BIND_MUST_CHANGE, /* bind worked but the password must be changed first */
+	DIR_BIND_LOCKED,
+	DIR_BIND_UNAVAILABLE,
+};
+
+/* A user entry as read for status and actions. Strings are NULL when absent. */
+struct dir_user {
+	char *dn, *uid, *name, *department, *mail;
+	char *locked_time;  /* pwdAccountLockedTime, GeneralizedTime */
+	char *changed_time; /* pwdChangedTime */
+	int failures;	    /* pwdFailureTime values */
+	bool reset;	    /* pwdReset TRUE */
+};
+
+/* u is owned by the callee (free with dir_user_free); NULL unless DIR_OK.
+ * err is a message for people (no secrets), valid during the call. */
+typedef void (*dir_user_fn)(void *arg, enum dir_status st, struct dir_user *u, const char *err);
+typedef void (*dir_done_fn)(void *arg, enum dir_status st, const char *err);
+/* mask bit i is set when the entry is a member of groups[i]. */
+typedef void (*dir_groups_fn)(void *arg, enum dir_status st, unsigned long mask, const char *err);
+typedef void (*dir_bind_fn)(void *arg, enum dir_bind_result r, const char *err);
+
+/* Starts the pool; connections come up in the background and reconnect on
+ * their own. conf must outlive the pool. Return: 0, or -1 with err filled. */
+int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
+	    size_t errlen);
+/* Fails every pending operation (DIR_UNAVAILABLE) and frees the pool. */
+void dir_free(struct dir *d);
+
+/* true when at least one service connection is up. */
+bool dir_available(const struct dir *d);
+
+/* Lockout duration of the default policy in seconds (0 = until unlocked), or
+ * -1 while unknown. */
+long dir_lockout_duration(const struct dir *d);
+
+/* Looks up the user whose user_attr equals uid (escaped; exactly one match). */
+int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);
+/* Which of groups[0..n) (n <= 64) list dn as a member. */
+int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
+		  dir_groups_fn fn, void *arg);
+/* Deletes pwdAccountLockedTime; DIR_UNCHANGED when it was absent. */
+int dir_unlock(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
+/* Password Modify extended operation, then pwdReset: TRUE. pw is copied and
+ * wiped after use. */
+int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn fn, void *arg);
+/* Adds / deletes dn as member of group; DIR_UNCHANGED when already so. */
+int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg);
+int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg);
+
+/* Verifies dn/pw with a bind (and the ppolicy control) on a new connection
+ * of its own, off the event loop. Return -1 when too many checks are running. */
+int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn, void *arg);
+
+void dir_user_free(struct dir_user *u);
+
+/* true when s could be a value of user_attr: no filter or DN metacharacters,
+ * no control characters, at most LDAPDESK_MAX_UID bytes. */
+bool dir_valid_uid(const char *s);
