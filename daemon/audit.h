@@ -15,7 +15,7 @@ struct audit;
  * action is required. Strings are borrowed for the duration of the call. */
 struct audit_event {
 	const char *requested_at; /* UTC "YYYY-MM-DDTHH:MM:SS.mmmZ"; NULL = now */
-	const char *operator;	  /* uid, or "ldapdeskd" for the daemon's own actions */
+	const char *operator;     /* uid, or "ldapdeskd" for the daemon's own actions */
 	const char *operator_dn;
 	const char *client_addr;
 	const char *action; /* login, logout, unlock, reset, grant, revoke, record, ... */
@@ -44,15 +44,15 @@ struct audit_filter {
 	const char *category;
 	const char *department;
 	const char *result; /* ok, unchanged, denied, failed, pending */
-	int64_t after;	    /* only attempts with id > after */
-	int limit;	    /* rows at most; 0 = LDAPDESK_AUDIT_PAGE_DEF */
+	int64_t after;      /* only attempts with id > after */
+	int limit;          /* rows at most; 0 = LDAPDESK_AUDIT_PAGE_DEF */
 };
 
 struct audit_verify {
 	bool ok;
 	int64_t records;   /* records walked */
 	int64_t first_bad; /* id of the first bad record, 0 if none */
-	char head[96];	   /* "ID:HASH" of the last record, "" for an empty log */
+	char head[96];     /* "ID:HASH" of the last record, "" for an empty log */
 	char reason[160];  /* why first_bad is bad, "" if ok */
 };
 
@@ -68,17 +68,17 @@ void audit_close(struct audit *a);
 /* Appends an attempt record (result pending) and commits it before returning.
  * Return: 0 with *idp = attempt id, or -1 with err filled. */
 int audit_begin(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
-		size_t errlen);
+                size_t errlen);
 
 /* Appends the outcome record for attempt_id. result: ok, unchanged, denied,
  * failed; detail may be NULL. Return: 0, or -1 with err filled. */
 int audit_finish(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
-		 char *err, size_t errlen);
+                 char *err, size_t errlen);
 
 /* Attempt and outcome in one transaction (refusals, records, logins).
  * Return: 0 with *idp = attempt id (idp may be NULL), or -1 with err filled. */
 int audit_record(struct audit *a, const struct audit_event *ev, const char *result,
-		 const char *detail, int64_t *idp, char *err, size_t errlen);
+                 const char *detail, int64_t *idp, char *err, size_t errlen);
 
 /* One row per attempt, ordered by id, joined with its outcome. Row keys, in
  * order: id, requested_at, finished_at, operator, operator_dn, client_addr,
@@ -88,7 +88,7 @@ int audit_record(struct audit *a, const struct audit_event *ev, const char *resu
  * *nextp (may be NULL) = id of the last row if more rows match, else 0.
  * Return: 0, or -1 with err filled. */
 int audit_query(struct audit *a, const struct audit_filter *f, audit_row_fn fn, void *arg,
-		int64_t *nextp, char *err, size_t errlen);
+                int64_t *nextp, char *err, size_t errlen);
 
 /* Attempts that have no outcome record yet, oldest first (start-up recovery).
  * Same row shape as audit_query. Return: 0, or -1 with err filled. */
@@ -99,14 +99,13 @@ int audit_pending(struct audit *a, audit_row_fn fn, void *arg, char *err, size_t
  * if the chain is broken: see out->ok), -1 with err filled on I/O error or a
  * malformed since. */
 int audit_verify(struct audit *a, const char *since, struct audit_verify *out, char *err,
-		 size_t errlen);
+                 size_t errlen);
 
 /* The newest "ok" grant outcome for (target, permission) that no later ok
  * revoke undid: fills operator (uid) and detail of that grant. Return: 1 found,
  * 0 none, -1 error with err filled. */
-int audit_last_grant(struct audit *a, const char *target, const char *permission,
-		     char *operator, size_t oplen, char *detail, size_t detlen, char *err,
-		     size_t errlen);
+int audit_last_grant(struct audit *a, const char *target, const char *permission, char *operator,
+                     size_t oplen, char *detail, size_t detlen, char *err, size_t errlen);
 
 /* Current UTC time in the stored format into buf (at least 25 bytes). */
 void audit_now(char *buf, size_t len);

@@ -23,7 +23,8 @@ static int parse_fields(const char *s, struct tm *tm, int *ms, const char **rest
 	memset(tm, 0, sizeof(*tm));
 	*ms = 0;
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday,
-		   &tm->tm_hour, &tm->tm_min, &tm->tm_sec, &n) != 6 || n != 19)
+	           &tm->tm_hour, &tm->tm_min, &tm->tm_sec, &n) != 6 ||
+	    n != 19)
 		return -1;
 	s += n;
 	if (*s == '.') {
@@ -161,8 +162,9 @@ int clock_parse_gentime(const char *text, time_t *tp)
 	struct tm tm = {0};
 	int n = 0;
 
-	if (sscanf(text, "%4d%2d%2d%2d%2d%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 14)
+	if (sscanf(text, "%4d%2d%2d%2d%2d%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+	           &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 14)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;

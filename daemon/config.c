@@ -20,7 +20,7 @@
 #include "config.h"
 
 /* Debian's libinih reads at most INI_MAX_LINE (200) bytes per line. */
-#define CONFIG_LINE_MAX 200
+#define CONFIG_LINE_MAX   200
 #define CONFIG_SECRET_MAX 512
 
 struct config_where {
@@ -35,53 +35,63 @@ struct key_def {
 	const char *section;
 	const char *key;
 	enum key_type type;
-	size_t off;	  /* offset of the field in struct config */
+	size_t off;       /* offset of the field in struct config */
 	size_t count_off; /* K_LIST: offset of the counter */
-	int min, max;	  /* K_INT range */
+	int min, max;     /* K_INT range */
 };
 
-#define S(f)	    offsetof(struct config, f)
-#define STR(s, k, f) {s, k, K_STR, S(f), 0, 0, 0}
-#define INT(s, k, f, lo, hi) {s, k, K_INT, S(f), 0, lo, hi}
+#define S(f) offsetof(struct config, f)
+#define STR(s, k, f)                                                                               \
+	{                                                                                          \
+		s, k, K_STR, S(f), 0, 0, 0                                                         \
+	}
+#define INT(s, k, f, lo, hi)                                                                       \
+	{                                                                                          \
+		s, k, K_INT, S(f), 0, lo, hi                                                       \
+	}
 
 static const struct key_def keys[] = {
-	{"server", "listen", K_LIST, S(listen), S(n_listen), 0, 0},
-	STR("server", "tls_cert", tls_cert),
-	STR("server", "tls_key", tls_key),
-	STR("server", "user", user),
-	STR("server", "key_file", key_file),
-	STR("server", "timezone", timezone),
-	INT("server", "session_ttl", session_ttl, 60, 7 * 86400),
-	STR("ldap", "uri", uri),
-	{"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
-	STR("ldap", "ca_file", ca_file),
-	STR("ldap", "bind_dn", bind_dn),
-	STR("ldap", "bind_password_file", bind_password_file),
-	STR("ldap", "user_base", user_base),
-	STR("ldap", "user_attr", user_attr),
-	STR("ldap", "policy_dn", policy_dn),
-	{"ldap", "flavor", K_FLAVOR, S(flavor), 0, 0, 0},
-	INT("ldap", "pool_size", pool_size, 1, 64),
-	INT("ldap", "timeout_ms", timeout_ms, 100, 600000),
-	STR("audit", "database", database),
-	STR("audit", "backup_dir", backup_dir),
-	INT("audit", "backup_keep", backup_keep, 1, 3650),
-	STR("audit", "backup_at", backup_at),
-	STR("roles", "helpdesk", role_helpdesk),
-	STR("roles", "admin", role_admin),
-	STR("roles", "auditor", role_auditor),
-	{"protect", "groups", K_LIST, S(protect), S(n_protect), 0, 0},
+    {"server", "listen", K_LIST, S(listen), S(n_listen), 0, 0},
+    STR("server", "tls_cert", tls_cert),
+    STR("server", "tls_key", tls_key),
+    STR("server", "user", user),
+    STR("server", "key_file", key_file),
+    STR("server", "timezone", timezone),
+    INT("server", "session_ttl", session_ttl, 60, 7 * 86400),
+    STR("ldap", "uri", uri),
+    {"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
+    STR("ldap", "ca_file", ca_file),
+    STR("ldap", "bind_dn", bind_dn),
+    STR("ldap", "bind_password_file", bind_password_file),
+    STR("ldap", "user_base", user_base),
+    STR("ldap", "user_attr", user_attr),
+    STR("ldap", "policy_dn", policy_dn),
+    {"ldap", "flavor", K_FLAVOR, S(flavor), 0, 0, 0},
+    INT("ldap", "pool_size", pool_size, 1, 64),
+    INT("ldap", "timeout_ms", timeout_ms, 100, 600000),
+    STR("audit", "database", database),
+    STR("audit", "backup_dir", backup_dir),
+    INT("audit", "backup_keep", backup_keep, 1, 3650),
+    STR("audit", "backup_at", backup_at),
+    STR("roles", "helpdesk", role_helpdesk),
+    STR("roles", "admin", role_admin),
+    STR("roles", "auditor", role_auditor),
+    {"protect", "groups", K_LIST, S(protect), S(n_protect), 0, 0},
 };
 
 /* The categories of DESIGN.md; [category.KEY] may relabel them or add more. */
 static const struct {
 	const char *key, *label, *unit;
 } default_categories[] = {
-	{"app-request", "应用需求单", "项"},	   {"unlock-reset", "解锁重置密码", "次"},
-	{"todo-mail", "删除待办与邮件", "次"},	   {"grant", "授权系统权限", "次"},
-	{"mobile-app", "安装手机APP", "次"},	   {"notice", "修改通知公告", "次"},
-	{"login-issue", "邮件附件及门户登录异常", "次"}, {"knowledge-doc", "更新知识文档", "次"},
-	{"vuln-fix", "漏洞修复", "次"},
+    {"app-request", "应用需求单", "项"},
+    {"unlock-reset", "解锁重置密码", "次"},
+    {"todo-mail", "删除待办与邮件", "次"},
+    {"grant", "授权系统权限", "次"},
+    {"mobile-app", "安装手机APP", "次"},
+    {"notice", "修改通知公告", "次"},
+    {"login-issue", "邮件附件及门户登录异常", "次"},
+    {"knowledge-doc", "更新知识文档", "次"},
+    {"vuln-fix", "漏洞修复", "次"},
 };
 
 struct parse {
@@ -92,7 +102,8 @@ struct parse {
 	char err[256];
 };
 
-static void parse_error(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void parse_error(struct parse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void parse_error(struct parse *p, const char *fmt, ...)
 {
@@ -125,7 +136,7 @@ static char *config_reader(char *str, int num, void *stream)
 	p->line++;
 	if (n > num - 1) {
 		parse_error(p, "line is %zd bytes long; the limit is %d: shorten it", n,
-			    CONFIG_LINE_MAX - 1);
+		            CONFIG_LINE_MAX - 1);
 		str[0] = '\n';
 		str[1] = '\0';
 	} else {
@@ -210,7 +221,7 @@ static void set_key(struct parse *p, const struct key_def *k, const char *v)
 	case K_INT:
 		if (!parse_int(v, k->min, k->max, (int *)(void *)(base + k->off)))
 			parse_error(p, "%s: expected a whole number from %d to %d, not \"%s\"",
-				    k->key, k->min, k->max, v);
+			            k->key, k->min, k->max, v);
 		break;
 	case K_FLAVOR:
 		if (strcmp(v, "openldap") == 0)
@@ -294,8 +305,10 @@ static void set_grant_key(struct parse *p, const char *name, const char *key, co
 		if (!parse_bool(v, &g->approval))
 			parse_error(p, "approval: expected yes or no, not \"%s\"", v);
 	} else
-		parse_error(p, "unknown key \"%s\" in [grant.%s] (known: group, label, max_days, "
-			       "approval)", key, name);
+		parse_error(p,
+		            "unknown key \"%s\" in [grant.%s] (known: group, label, max_days, "
+		            "approval)",
+		            key, name);
 }
 
 static void set_category_key(struct parse *p, const char *name, const char *key, const char *v)
@@ -315,7 +328,7 @@ static void set_category_key(struct parse *p, const char *name, const char *key,
 		set_string(&k->unit, v);
 	else
 		parse_error(p, "unknown key \"%s\" in [category.%s] (known: label, unit)", key,
-			    name);
+		            name);
 }
 
 static int config_handler(void *user, const char *section, const char *name, const char *value)
@@ -374,11 +387,11 @@ int config_line(const struct config *c, const char *section, const char *key)
 }
 
 static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
-		      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Formats "FILE:LINE: [section] key: reason" and returns -1. */
 static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
-		      const char *key, const char *fmt, ...)
+                      const char *key, const char *fmt, ...)
 {
 	char why[320];
 	va_list ap;
@@ -400,20 +413,20 @@ static int check_required(const struct config *c, char *err, size_t errlen)
 		const char *section, *key;
 		size_t off;
 	} req[] = {
-		{"ldap", "uri", S(uri)},
-		{"ldap", "bind_dn", S(bind_dn)},
-		{"ldap", "bind_password_file", S(bind_password_file)},
-		{"ldap", "user_base", S(user_base)},
-		{"audit", "database", S(database)},
+	    {"ldap", "uri", S(uri)},
+	    {"ldap", "bind_dn", S(bind_dn)},
+	    {"ldap", "bind_password_file", S(bind_password_file)},
+	    {"ldap", "user_base", S(user_base)},
+	    {"audit", "database", S(database)},
 	};
 
 	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
 		if (*(char *const *)(const void *)((const char *)c + req[i].off) == NULL)
 			return check_fail(c, err, errlen, req[i].section, req[i].key,
-					  "missing: this key is required");
+			                  "missing: this key is required");
 	if (c->n_listen == 0)
 		return check_fail(c, err, errlen, "server", "listen",
-				  "missing: give host:port or unix:/path");
+		                  "missing: give host:port or unix:/path");
 	return 0;
 }
 
@@ -428,17 +441,18 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 			continue;
 		if (colon == NULL || colon == l || !parse_int(colon + 1, 1, 65535, &port))
 			return check_fail(c, err, errlen, "server", "listen",
-					  "\"%s\" is neither HOST:PORT nor unix:/PATH", l);
+			                  "\"%s\" is neither HOST:PORT nor unix:/PATH", l);
 		if (c->tls_cert == NULL || c->tls_key == NULL)
 			return check_fail(c, err, errlen, "server", "listen",
-					  "%s is a TCP listener: set tls_cert and tls_key "
-					  "(plaintext is allowed only on unix: sockets)", l);
+			                  "%s is a TCP listener: set tls_cert and tls_key "
+			                  "(plaintext is allowed only on unix: sockets)",
+			                  l);
 	}
 	return 0;
 }
 
 static int check_readable(const struct config *c, char *err, size_t errlen, const char *section,
-			  const char *key, const char *path)
+                          const char *key, const char *path)
 {
 	FILE *fp;
 
@@ -447,7 +461,7 @@ static int check_readable(const struct config *c, char *err, size_t errlen, cons
 	fp = fopen(path, "r");
 	if (fp == NULL)
 		return check_fail(c, err, errlen, section, key, "cannot read %s: %s", path,
-				  strerror(errno));
+		                  strerror(errno));
 	fclose(fp);
 	return 0;
 }
@@ -462,12 +476,12 @@ static int read_secret(struct config *c, char *err, size_t errlen)
 	int fd = open(f, O_RDONLY | O_CLOEXEC);
 
 	if (fd == -1)
-		return check_fail(c, err, errlen, "ldap", "bind_password_file", "cannot open %s: %s",
-				  f, strerror(errno));
+		return check_fail(c, err, errlen, "ldap", "bind_password_file",
+		                  "cannot open %s: %s", f, strerror(errno));
 	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
 		close(fd);
 		return check_fail(c, err, errlen, "ldap", "bind_password_file",
-				  "%s is readable by group or others: chmod 600 %s", f, f);
+		                  "%s is readable by group or others: chmod 600 %s", f, f);
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
@@ -476,7 +490,8 @@ static int read_secret(struct config *c, char *err, size_t errlen)
 	if (n <= 0 || n > CONFIG_SECRET_MAX) {
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return check_fail(c, err, errlen, "ldap", "bind_password_file",
-				  "%s must hold the password (1 to %d bytes)", f, CONFIG_SECRET_MAX);
+		                  "%s must hold the password (1 to %d bytes)", f,
+		                  CONFIG_SECRET_MAX);
 	}
 	c->bind_password = strndup(buf, (size_t)n);
 	OPENSSL_cleanse(buf, sizeof(buf));
@@ -490,27 +505,27 @@ static int check_misc(const struct config *c, char *err, size_t errlen)
 
 	if (strncmp(c->uri, "ldap://", 7) != 0 && strncmp(c->uri, "ldaps://", 8) != 0)
 		return check_fail(c, err, errlen, "ldap", "uri",
-				  "\"%s\" is not an ldap:// or ldaps:// URI", c->uri);
+		                  "\"%s\" is not an ldap:// or ldaps:// URI", c->uri);
 	if (sscanf(c->backup_at, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59 || hh < 0 ||
 	    mm < 0)
 		return check_fail(c, err, errlen, "audit", "backup_at",
-				  "expected HH:MM, not \"%s\"", c->backup_at);
+		                  "expected HH:MM, not \"%s\"", c->backup_at);
 	if (c->timezone != NULL) {
 		snprintf(tzpath, sizeof(tzpath), "/usr/share/zoneinfo/%s", c->timezone);
 		if (strstr(c->timezone, "..") != NULL || access(tzpath, R_OK) != 0)
 			return check_fail(c, err, errlen, "server", "timezone",
-					  "unknown time zone \"%s\" (e.g. Asia/Shanghai)",
-					  c->timezone);
+			                  "unknown time zone \"%s\" (e.g. Asia/Shanghai)",
+			                  c->timezone);
 	}
 	for (size_t i = 0; i < c->n_grants; i++)
 		if (c->grants[i].group == NULL) {
 			snprintf(err, errlen, "%s: [grant.%s] has no group: set group = GROUP_DN",
-				 c->path, c->grants[i].name);
+			         c->path, c->grants[i].name);
 			return -1;
 		}
 	if (c->role_helpdesk == NULL && c->role_admin == NULL && c->role_auditor == NULL)
 		return check_fail(c, err, errlen, "roles", "admin",
-				  "no role groups: set helpdesk, admin and auditor");
+		                  "no role groups: set helpdesk, admin and auditor");
 	return 0;
 }
 

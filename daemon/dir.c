@@ -23,14 +23,22 @@
 #include "log.h"
 #include "ldapdesk/wire.h"
 
-#define DIR_QUEUE_MAX	  4096 /* operations waiting for a connection */
+#define DIR_QUEUE_MAX     4096 /* operations waiting for a connection */
 #define DIR_INFLIGHT_MAX  32   /* per connection; slapd runs 8 at once, queues 1000 */
 #define DIR_BIND_THREADS  16   /* operator bind checks at once */
 #define DIR_BACKOFF_MAX_S 30
 #define DIR_POLICY_EVERY  300
 
-enum op_type { OP_SEARCH_USER, OP_MEMBER, OP_UNLOCK, OP_PASSWD, OP_PWDRESET, OP_ADD, OP_DEL,
-	       OP_POLICY };
+enum op_type {
+	OP_SEARCH_USER,
+	OP_MEMBER,
+	OP_UNLOCK,
+	OP_PASSWD,
+	OP_PWDRESET,
+	OP_ADD,
+	OP_DEL,
+	OP_POLICY
+};
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
@@ -156,7 +164,7 @@ static int ldap_open(const struct config *conf, LDAP **ldp, char *err, size_t er
 
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 		snprintf(err, errlen, "StartTLS with %s: %s%s%s", conf->uri, ldap_err2string(rc),
-			 diag != NULL ? ": " : "", diag != NULL ? diag : "");
+		         diag != NULL ? ": " : "", diag != NULL ? diag : "");
 		ldap_memfree(diag);
 		ldap_unbind_ext(ld, NULL, NULL);
 		return -1;
@@ -177,13 +185,12 @@ static void *conn_thread(void *arg)
 	if (ldap_open(conf, &ld, c->setup_err, sizeof(c->setup_err)) == 0) {
 		cred.bv_val = conf->bind_password;
 		cred.bv_len = strlen(conf->bind_password);
-		rc = ldap_sasl_bind_s(ld, conf->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
-				      NULL);
+		rc = ldap_sasl_bind_s(ld, conf->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 		if (rc == LDAP_SUCCESS) {
 			c->new_ld = ld;
 		} else {
 			snprintf(c->setup_err, sizeof(c->setup_err), "bind as %s: %s",
-				 conf->bind_dn, ldap_err2string(rc));
+			         conf->bind_dn, ldap_err2string(rc));
 			ldap_unbind_ext(ld, NULL, NULL);
 		}
 	}
@@ -225,7 +232,7 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_join(c->thread, NULL);
 	if (c->new_ld == NULL) {
 		log_warnx("directory connection %d: %s; retrying in %d s", c->idx, c->setup_err,
-			  c->backoff);
+		          c->backoff);
 		conn_schedule_retry(c);
 		return;
 	}
@@ -261,7 +268,7 @@ static void conn_down(struct dir_conn *c, const char *why)
 		next = TAILQ_NEXT(op, entry);
 		if (op->conn == c)
 			op_finish(op, DIR_UNAVAILABLE,
-				  "the connection to the directory was lost before it answered");
+			          "the connection to the directory was lost before it answered");
 	}
 	event_free(c->rev);
 	c->rev = NULL;
@@ -274,8 +281,8 @@ static void conn_down(struct dir_conn *c, const char *why)
 /* ---- operations ---------------------------------------------------------- */
 
 static const char *user_attrs_default[] = {
-	"cn", "ou", "mail", "pwdAccountLockedTime", "pwdFailureTime", "pwdReset",
-	"pwdChangedTime", NULL, NULL,
+    "cn", "ou", "mail", "pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime",
+    NULL, NULL,
 };
 
 static void op_free(struct dir_op *op)
@@ -327,7 +334,7 @@ static void op_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	if (op->conn != NULL && op->conn->ld != NULL)
 		ldap_abandon_ext(op->conn->ld, op->msgid, NULL, NULL);
 	snprintf(msg, sizeof(msg), "the directory did not answer within %d ms",
-		 op->d->conf->timeout_ms);
+	         op->d->conf->timeout_ms);
 	op_finish(op, DIR_UNAVAILABLE, msg);
 	dir_dispatch(d);
 }
@@ -367,8 +374,8 @@ static int op_submit(struct dir_op *op)
 	return 0;
 }
 
-static int send_modify(struct dir_op *op, LDAP *ld, const char *dn, int modop,
-		       const char *attr, const char *value)
+static int send_modify(struct dir_op *op, LDAP *ld, const char *dn, int modop, const char *attr,
+                       const char *value)
 {
 	char *vals[2] = {(char *)(uintptr_t)value, NULL};
 	LDAPMod mod = {modop, (char *)(uintptr_t)attr, {value != NULL ? vals : NULL}};
@@ -388,16 +395,16 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		memcpy(attrs, user_attrs_default, sizeof(user_attrs_default));
 		attrs[7] = conf->user_attr;
 		return ldap_search_ext(ld, conf->user_base, LDAP_SCOPE_SUBTREE, op->value,
-				       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 2,
-				       &op->msgid);
+		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 2,
+		                       &op->msgid);
 	case OP_MEMBER:
 	case OP_POLICY: {
 		static const char *none[] = {"1.1", NULL};
 		static const char *pol[] = {"pwdLockoutDuration", NULL};
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, op->value,
-				       (char **)(uintptr_t)(op->type == OP_MEMBER ? none : pol), 0,
-				       NULL, NULL, NULL, 1, &op->msgid);
+		                       (char **)(uintptr_t)(op->type == OP_MEMBER ? none : pol), 0,
+		                       NULL, NULL, NULL, 1, &op->msgid);
 	}
 	case OP_UNLOCK:
 		return send_modify(op, ld, op->dn, LDAP_MOD_DELETE, "pwdAccountLockedTime", NULL);
@@ -547,18 +554,19 @@ static enum dir_status modify_status(const struct dir_op *op, int rc)
 }
 
 static void refused_message(const struct dir_op *op, int rc, const char *diag, char *buf,
-			    size_t len)
+                            size_t len)
 {
 	if (op->type == OP_DEL && rc == LDAP_OBJECT_CLASS_VIOLATION)
-		snprintf(buf, len, "the directory refused: %s is the last member of the group "
-				   "and a group needs at least one; add another member first",
-			 op->value);
+		snprintf(buf, len,
+		         "the directory refused: %s is the last member of the group "
+		         "and a group needs at least one; add another member first",
+		         op->value);
 	else if (op->type == OP_PWDRESET)
 		snprintf(buf, len, "the password was set but pwdReset could not be set: %s%s%s",
-			 ldap_err2string(rc), diag[0] ? ": " : "", diag);
+		         ldap_err2string(rc), diag[0] ? ": " : "", diag);
 	else
 		snprintf(buf, len, "the directory refused: %s%s%s", ldap_err2string(rc),
-			 diag[0] ? ": " : "", diag);
+		         diag[0] ? ": " : "", diag);
 }
 
 static void search_result(struct dir_op *op, int rc, const char *msg)
@@ -701,7 +709,7 @@ int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg)
 }
 
 static int submit_done(struct dir *d, enum op_type type, const char *dn, const char *value,
-		       dir_done_fn fn, void *arg)
+                       dir_done_fn fn, void *arg)
 {
 	struct dir_op *op = op_new(d, type, arg);
 
@@ -782,7 +790,7 @@ static void member_sub_done(void *arg, enum dir_status st, const char *err)
 }
 
 int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
-		  dir_groups_fn fn, void *arg)
+                  dir_groups_fn fn, void *arg)
 {
 	struct member_job *job;
 	char *filter;
@@ -798,7 +806,8 @@ int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size
 
 		if (op == NULL) {
 			job->worst = DIR_UNAVAILABLE;
-			snprintf(job->err, sizeof(job->err), "too many directory operations queued");
+			snprintf(job->err, sizeof(job->err),
+			         "too many directory operations queued");
 			break;
 		}
 		job->subs[i].job = job;
@@ -829,7 +838,7 @@ static void policy_done(void *arg, enum dir_status st, const char *err)
 
 	if (st != DIR_OK)
 		log_warnx("cannot read the password policy %s: %s", d->conf->policy_dn,
-			  err != NULL ? err : "not found");
+		          err != NULL ? err : "not found");
 }
 
 static void dir_policy_refresh(struct dir *d)
@@ -879,8 +888,8 @@ static enum dir_bind_result bind_classify(LDAP *ld, int rc, LDAPControl **ctrls)
 		ldap_parse_passwordpolicy_control(ld, c, &expire, &grace, &pperr);
 	if (rc == LDAP_SUCCESS)
 		return pperr == PP_changeAfterReset || pperr == PP_passwordExpired
-			       ? DIR_BIND_MUST_CHANGE
-			       : DIR_BIND_OK;
+		           ? DIR_BIND_MUST_CHANGE
+		           : DIR_BIND_OK;
 	if (rc == LDAP_INVALID_CREDENTIALS)
 		return pperr == PP_accountLocked ? DIR_BIND_LOCKED : DIR_BIND_BAD_CREDENTIALS;
 	return DIR_BIND_UNAVAILABLE;
@@ -899,7 +908,7 @@ static void bind_run(struct bind_job *j, LDAP *ld)
 	ldap_create_passwordpolicy_control(ld, &req);
 	ctrls[0] = req;
 	if (ldap_sasl_bind(ld, j->dn, LDAP_SASL_SIMPLE, &cred, ctrls, NULL, &msgid) ==
-		    LDAP_SUCCESS &&
+	        LDAP_SUCCESS &&
 	    ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &msg) > 0)
 		ldap_parse_result(ld, msg, &rc, NULL, NULL, NULL, &res, 0);
 	else
@@ -907,7 +916,7 @@ static void bind_run(struct bind_job *j, LDAP *ld)
 	j->result = bind_classify(ld, rc, res);
 	if (j->result == DIR_BIND_UNAVAILABLE)
 		snprintf(j->err, sizeof(j->err), "the directory could not check the password: %s",
-			 ldap_err2string(rc));
+		         ldap_err2string(rc));
 	ldap_controls_free(res);
 	ldap_control_free(req);
 	ldap_msgfree(msg);
@@ -983,7 +992,7 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
-	    size_t errlen)
+            size_t errlen)
 {
 	struct dir *d = calloc(1, sizeof(*d));
 	struct timeval every = {DIR_POLICY_EVERY, 0};

@@ -14,9 +14,9 @@ struct dir;
 
 enum dir_status {
 	DIR_OK,
-	DIR_UNCHANGED,	 /* nothing needed doing (16 / 20 on modify) */
-	DIR_NOT_FOUND,	 /* no such entry */
-	DIR_REFUSED,	 /* the directory refused: constraint, object class, rights */
+	DIR_UNCHANGED,   /* nothing needed doing (16 / 20 on modify) */
+	DIR_NOT_FOUND,   /* no such entry */
+	DIR_REFUSED,     /* the directory refused: constraint, object class, rights */
 	DIR_UNAVAILABLE, /* down, timed out, connection lost */
 };
 
@@ -33,8 +33,8 @@ struct dir_user {
 	char *dn, *uid, *name, *department, *mail;
 	char *locked_time;  /* pwdAccountLockedTime, GeneralizedTime */
 	char *changed_time; /* pwdChangedTime */
-	int failures;	    /* pwdFailureTime values */
-	bool reset;	    /* pwdReset TRUE */
+	int failures;       /* pwdFailureTime values */
+	bool reset;         /* pwdReset TRUE */
 };
 
 /* u is owned by the callee (free with dir_user_free); NULL unless DIR_OK.
@@ -48,7 +48,7 @@ typedef void (*dir_bind_fn)(void *arg, enum dir_bind_result r, const char *err);
 /* Starts the pool; connections come up in the background and reconnect on
  * their own. conf must outlive the pool. Return: 0, or -1 with err filled. */
 int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
-	    size_t errlen);
+            size_t errlen);
 /* Fails every pending operation (DIR_UNAVAILABLE) and frees the pool. */
 void dir_free(struct dir *d);
 
@@ -63,7 +63,7 @@ long dir_lockout_duration(const struct dir *d);
 int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);
 /* Which of groups[0..n) (n <= 64) list dn as a member. */
 int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
-		  dir_groups_fn fn, void *arg);
+                  dir_groups_fn fn, void *arg);
 /* Deletes pwdAccountLockedTime; DIR_UNCHANGED when it was absent. */
 int dir_unlock(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
 /* Password Modify extended operation, then pwdReset: TRUE. pw is copied and

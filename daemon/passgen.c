@@ -11,16 +11,16 @@
 #include "passgen.h"
 
 static const char *const classes[] = {
-	"ABCDEFGHJKLMNPQRSTUVWXYZ",
-	"abcdefghijkmnpqrstuvwxyz",
-	"23456789",
-	"!#%+-=?@^_",
+    "ABCDEFGHJKLMNPQRSTUVWXYZ",
+    "abcdefghijkmnpqrstuvwxyz",
+    "23456789",
+    "!#%+-=?@^_",
 };
 
 static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-			       "abcdefghijkmnpqrstuvwxyz"
-			       "23456789"
-			       "!#%+-=?@^_";
+                               "abcdefghijkmnpqrstuvwxyz"
+                               "23456789"
+                               "!#%+-=?@^_";
 
 /* A uniform index below n (n < 256) from the RNG. */
 static int draw(unsigned n, unsigned *out)

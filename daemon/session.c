@@ -63,7 +63,7 @@ static bool slot_live(const struct slot *sl, time_t now)
 static void b64url(const unsigned char *in, size_t n, char *out)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	size_t o = 0;
 	uint32_t acc = 0;
 	int bits = 0;

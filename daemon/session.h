@@ -10,7 +10,7 @@
 enum role { ROLE_HELPDESK = 1, ROLE_ADMIN = 2, ROLE_AUDITOR = 4 };
 
 #define SESSION_TOKEN_LEN 43 /* base64url of 32 random bytes */
-#define SESSION_MAX 4096
+#define SESSION_MAX       4096
 
 struct sessions;
 

@@ -1,0 +1,767 @@
+/*
+ * actions.c — each request runs as a chain of steps: validate (400), role
+ * (403), find the user and permission (404), protection (403), state (409),
+ * then the attempt record is committed, the directory is changed, and the
+ * outcome record is written. A refusal at any step is itself an audit record.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "actions.h"
+#include "audit.h"
+#include "clock.h"
+#include "config.h"
+#include "dir.h"
+#include "log.h"
+#include "ldapdesk/wire.h"
+
+/* pwdAccountLockedTime of an account locked by an administrator (ppolicy). */
+#define ADMIN_LOCK "000001010000Z"
+
+struct actions {
+	const struct config *conf;
+	struct dir *dir;
+	struct audit *audit;
+	struct sessions *sessions;
+};
+
+struct act {
+	struct actions *A;
+	enum act_kind kind;
+	struct session op; /* copy: the session may end while we wait */
+	bool has_op;
+	char *client_addr, *target, *password, *permission, *until, *category, *description;
+	char *ticket, *requester, *department, *channel, *note;
+	int days;
+	bool unlock;
+	const struct config_grant *grant;
+	time_t expires; /* grant: 0 = none */
+	struct dir_user *user;
+	int64_t attempt;
+	act_fn fn;
+	void *arg;
+	struct act_reply reply;
+};
+
+static const char *kind_action[] = {
+    [ACT_LOGIN] = "login", [ACT_STATUS] = "status", [ACT_UNLOCK] = "unlock", [ACT_RESET] = "reset",
+    [ACT_GRANT] = "grant", [ACT_REVOKE] = "revoke", [ACT_RECORD] = "record",
+};
+
+/* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
+static const unsigned kind_roles[] = {
+    [ACT_LOGIN] = 0,
+    [ACT_STATUS] = ROLE_HELPDESK | ROLE_ADMIN,
+    [ACT_UNLOCK] = ROLE_HELPDESK | ROLE_ADMIN,
+    [ACT_RESET] = ROLE_HELPDESK | ROLE_ADMIN,
+    [ACT_GRANT] = ROLE_ADMIN,
+    [ACT_REVOKE] = ROLE_ADMIN,
+    [ACT_RECORD] = ROLE_HELPDESK | ROLE_ADMIN,
+};
+
+struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
+                            struct sessions *s)
+{
+	struct actions *A = calloc(1, sizeof(*A));
+
+	if (A == NULL)
+		return NULL;
+	A->conf = conf;
+	A->dir = d;
+	A->audit = a;
+	A->sessions = s;
+	return A;
+}
+
+void actions_free(struct actions *A)
+{
+	free(A);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void act_free(struct act *x)
+{
+	char **strs[] = {&x->client_addr, &x->target,      &x->permission, &x->until,
+	                 &x->category,    &x->description, &x->ticket,     &x->requester,
+	                 &x->department,  &x->channel,     &x->note};
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		free(*strs[i]);
+	if (x->password != NULL) {
+		OPENSSL_cleanse(x->password, strlen(x->password));
+		free(x->password);
+	}
+	OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
+	OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
+	dir_user_free(x->user);
+	json_decref(x->reply.body);
+	free(x);
+}
+
+static struct act *act_new(struct actions *A, const struct act_request *r)
+{
+	struct act *x = calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return NULL;
+	x->A = A;
+	x->kind = r->kind;
+	if (r->operator!= NULL) {
+		x->op = *r->operator;
+		x->has_op = true;
+	}
+	x->client_addr = dup_or_null(r->client_addr);
+	x->target = dup_or_null(r->target);
+	x->password = dup_or_null(r->password);
+	x->permission = dup_or_null(r->permission);
+	x->until = dup_or_null(r->until);
+	x->category = dup_or_null(r->category);
+	x->description = dup_or_null(r->description);
+	x->ticket = dup_or_null(r->ticket);
+	x->requester = dup_or_null(r->requester);
+	x->department = dup_or_null(r->department);
+	x->channel = dup_or_null(r->channel);
+	x->note = dup_or_null(r->note);
+	x->days = r->days;
+	x->unlock = r->unlock;
+	return x;
+}
+
+/* Answers and frees x. */
+static void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->reply.status = st;
+	x->reply.code = code;
+	x->reply.event = x->attempt;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(x->reply.message, sizeof(x->reply.message), fmt, ap);
+		va_end(ap);
+	}
+	x->fn(x->arg, &x->reply);
+	act_free(x);
+}
+
+static const char *kind_category(enum act_kind k)
+{
+	if (k == ACT_UNLOCK || k == ACT_RESET)
+		return "unlock-reset";
+	if (k == ACT_GRANT || k == ACT_REVOKE)
+		return "grant";
+	return NULL;
+}
+
+static void act_event(const struct act *x, struct audit_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->operator= x->has_op ? x->op.uid : (x->kind == ACT_LOGIN ? x->target : NULL);
+	ev->operator_dn = x->has_op ? x->op.dn : NULL;
+	ev->client_addr = x->client_addr;
+	ev->action = kind_action[x->kind];
+	ev->target = x->kind == ACT_LOGIN || x->kind == ACT_RECORD ? NULL : x->target;
+	ev->target_dn = x->user != NULL && x->kind != ACT_LOGIN ? x->user->dn : NULL;
+	if (x->kind == ACT_LOGIN && x->user != NULL)
+		ev->operator_dn = x->user->dn;
+	ev->permission = x->permission;
+	ev->category = x->kind == ACT_RECORD ? x->category : kind_category(x->kind);
+	ev->ticket = x->ticket;
+	ev->requester = x->requester;
+	ev->department = x->department;
+	ev->channel = x->channel;
+	ev->description = x->description;
+	ev->note = x->note;
+}
+
+/*
+ * A refusal is an attempt and its outcome in one record pair (status reads
+ * are not recorded). If even that cannot be stored, the refusal still
+ * stands: nothing was done, so nothing is lost but the trace — say so.
+ */
+static void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
+                       const char *fmt, ...)
+{
+	struct audit_event ev;
+	char msg[512], err[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (x->kind != ACT_STATUS) {
+		act_event(x, &ev);
+		if (audit_record(x->A->audit, &ev, result, msg, &x->attempt, err, sizeof(err)) ==
+		    -1)
+			log_warnx("audit: cannot record a refused %s: %s", ev.action, err);
+	}
+	act_reply(x, st, code, "%s", msg);
+}
+
+static void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
+{
+	if (st == DIR_UNAVAILABLE)
+		act_refuse(x, ACT_UNAVAILABLE, "directory_unavailable", "failed",
+		           "directory unavailable: %s", err != NULL ? err : "no connection");
+	else
+		act_refuse(x, ACT_FAILED, "directory_refused", "failed", "%s",
+		           err != NULL ? err : "the directory refused");
+}
+
+/* The outcome of a directory change: record it, then answer. */
+static void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
+{
+	char aerr[256];
+	const char *result = st == DIR_OK ? "ok" : st == DIR_UNCHANGED ? "unchanged" : "failed";
+
+	if (audit_finish(x->A->audit, x->attempt, result,
+	                 st == DIR_OK || st == DIR_UNCHANGED ? detail : err, aerr,
+	                 sizeof(aerr)) == -1)
+		log_warnx("audit: cannot record the outcome of attempt %lld: %s (it stays pending "
+		          "and is resolved at the next start)",
+		          (long long)x->attempt, aerr);
+	if (st == DIR_OK || st == DIR_UNCHANGED) {
+		x->reply.result = result;
+		act_reply(x, ACT_OK, NULL, "%s", detail != NULL ? detail : "");
+		return;
+	}
+	if (st == DIR_UNAVAILABLE)
+		act_reply(x, ACT_UNAVAILABLE, "directory_unavailable", "directory unavailable: %s",
+		          err != NULL ? err : "");
+	else if (st == DIR_NOT_FOUND)
+		act_reply(x, ACT_NOT_FOUND, "no_such_user", "no such user: %s", x->target);
+	else
+		act_reply(x, ACT_FAILED, "directory_refused", "%s",
+		          err != NULL ? err : "the directory refused");
+}
+
+static void unlock_done(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+
+	act_outcome(x, st, err, st == DIR_UNCHANGED ? "was not locked" : "unlocked");
+}
+
+static void reset_done(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+	bool was_locked = x->user->locked_time != NULL;
+
+	if (st != DIR_OK)
+		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
+	act_outcome(x, st, err,
+	            was_locked ? "password reset; must change at next login; unlocked"
+	                       : "password reset; must change at next login");
+}
+
+static void grant_done(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+	char detail[128] = "no expiry";
+
+	if (x->expires != 0) {
+		clock_utc(x->expires, x->reply.expires, sizeof(x->reply.expires));
+		snprintf(detail, sizeof(detail), "expires %s", x->reply.expires);
+	}
+	if (st == DIR_UNCHANGED)
+		snprintf(detail, sizeof(detail), "already a member");
+	act_outcome(x, st, err, detail);
+}
+
+static void revoke_done(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+
+	act_outcome(x, st, err, st == DIR_UNCHANGED ? "was not a member" : "revoked");
+}
+
+/* The attempt is durable before the directory is touched: fail closed. */
+static void act_execute(struct act *x)
+{
+	struct audit_event ev;
+	char err[256];
+	int rc = -1;
+
+	act_event(x, &ev);
+	if (x->kind == ACT_RESET &&
+	    passgen_make(x->reply.password, sizeof(x->reply.password)) == -1) {
+		act_refuse(x, ACT_UNAVAILABLE, "rng_failed", "failed",
+		           "cannot generate a password: the random number generator failed");
+		return;
+	}
+	if (audit_begin(x->A->audit, &ev, &x->attempt, err, sizeof(err)) == -1) {
+		log_warnx("audit: cannot store an attempt, refusing it: %s", err);
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
+		          "the audit store cannot record this action, so it was not done: %s", err);
+		return;
+	}
+	if (x->kind == ACT_UNLOCK)
+		rc = dir_unlock(x->A->dir, x->user->dn, unlock_done, x);
+	else if (x->kind == ACT_RESET)
+		rc = dir_set_password(x->A->dir, x->user->dn, x->reply.password, reset_done, x);
+	else if (x->kind == ACT_GRANT)
+		rc = dir_add_member(x->A->dir, x->grant->group, x->user->dn, grant_done, x);
+	else if (x->kind == ACT_REVOKE)
+		rc = dir_del_member(x->A->dir, x->grant->group, x->user->dn, revoke_done, x);
+	if (rc == -1)
+		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
+}
+
+/* ---- protection and state --------------------------------------------------- */
+
+/* Groups whose members only an admin may touch: [protect] and every role. */
+static size_t protected_groups(const struct config *c, const char **out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_protect; i++)
+		out[n++] = c->protect[i];
+	if (c->role_helpdesk != NULL)
+		out[n++] = c->role_helpdesk;
+	if (c->role_admin != NULL)
+		out[n++] = c->role_admin;
+	if (c->role_auditor != NULL)
+		out[n++] = c->role_auditor;
+	return n;
+}
+
+static void act_checked(struct act *x)
+{
+	const char *locked = x->user->locked_time;
+
+	/* A reset would also clear an administrator's lock (any password change
+	 * deletes pwdAccountLockedTime): only `user enable` may lift it. */
+	if ((x->kind == ACT_UNLOCK || x->kind == ACT_RESET) && locked != NULL &&
+	    strcmp(locked, ADMIN_LOCK) == 0) {
+		act_refuse(x, ACT_CONFLICT, "account_disabled", "denied",
+		           "%s was disabled by an administrator; only 'ldapdesk user enable' "
+		           "may enable it",
+		           x->target);
+		return;
+	}
+	act_execute(x);
+}
+
+static void protect_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK) {
+		act_dir_refuse(x, st, err);
+		return;
+	}
+	if (mask != 0 && !(x->op.roles & ROLE_ADMIN)) {
+		act_refuse(x, ACT_FORBIDDEN, "protected", "denied",
+		           "%s is a protected account (an operator or a member of a protected "
+		           "group): only an administrator may %s it",
+		           x->target, kind_action[x->kind]);
+		return;
+	}
+	act_checked(x);
+}
+
+static void act_protect(struct act *x)
+{
+	const char *groups[CONFIG_MAX_LIST + 3];
+	size_t n = protected_groups(x->A->conf, groups);
+
+	if (strcmp(x->op.uid, x->user->uid != NULL ? x->user->uid : x->target) == 0) {
+		act_refuse(x, ACT_FORBIDDEN, "self", "denied",
+		           "operators may not %s their own account", kind_action[x->kind]);
+		return;
+	}
+	if (n == 0) {
+		act_checked(x);
+		return;
+	}
+	if (dir_member_of(x->A->dir, x->user->dn, groups, n, protect_cb, x) == -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+static json_t *gentime_json(const char *gt)
+{
+	char utc[CLOCK_ISO_LEN], local[CLOCK_ISO_LEN];
+	time_t t;
+
+	if (gt == NULL || clock_parse_gentime(gt, &t) == -1)
+		return json_null();
+	clock_utc(t, utc, sizeof(utc));
+	if (clock_local(utc, local, sizeof(local)) == -1)
+		return json_null();
+	return json_string(local);
+}
+
+static bool user_locked(const struct act *x)
+{
+	const char *lt = x->user->locked_time;
+	long duration = dir_lockout_duration(x->A->dir);
+	time_t t;
+
+	if (lt == NULL)
+		return false;
+	if (strcmp(lt, ADMIN_LOCK) == 0 || duration <= 0 || clock_parse_gentime(lt, &t) == -1)
+		return true;
+	return t + duration > time(NULL);
+}
+
+static json_t *grant_json(struct act *x, const struct config_grant *g)
+{
+	char op[80] = "", detail[160] = "", err[128], local[CLOCK_ISO_LEN];
+	json_t *expires = json_null(), *by = json_null();
+
+	if (audit_last_grant(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target, g->name,
+	                     op, sizeof(op), detail, sizeof(detail), err, sizeof(err)) == 1) {
+		by = json_string(op);
+		if (strncmp(detail, "expires ", 8) == 0 &&
+		    clock_local(detail + 8, local, sizeof(local)) == 0) {
+			json_decref(expires);
+			expires = json_string(local);
+		}
+	}
+	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "permission", g->name, "label",
+	                 g->label != NULL ? g->label : g->name, "group", g->group, "expires",
+	                 expires, "granted_by", by);
+}
+
+static json_t *status_json(struct act *x, unsigned long mask)
+{
+	const struct dir_user *u = x->user;
+	bool admin_locked = u->locked_time != NULL && strcmp(u->locked_time, ADMIN_LOCK) == 0;
+	json_t *grants = json_array();
+
+	for (size_t i = 0; i < x->A->conf->n_grants; i++)
+		if (mask & (1UL << i))
+			json_array_append_new(grants, grant_json(x, &x->A->conf->grants[i]));
+	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:b, s:i, s:b, s:o, s:o}", "uid",
+	                 u->uid, "dn", u->dn, "name", u->name, "department", u->department, "mail",
+	                 u->mail, "locked", user_locked(x), "locked_since",
+	                 admin_locked ? json_null() : gentime_json(u->locked_time), "admin_locked",
+	                 admin_locked, "failures", u->failures, "must_change", u->reset,
+	                 "password_changed", gentime_json(u->changed_time), "grants", grants);
+}
+
+static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK) {
+		act_dir_refuse(x, st, err);
+		return;
+	}
+	x->reply.body = status_json(x, mask);
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+static void act_status_read(struct act *x)
+{
+	const char *groups[64];
+	size_t n = x->A->conf->n_grants;
+
+	if (n == 0) {
+		status_groups_cb(x, DIR_OK, 0, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n && i < 64; i++)
+		groups[i] = x->A->conf->grants[i].group;
+	if (dir_member_of(x->A->dir, x->user->dn, groups, n > 64 ? 64 : n, status_groups_cb, x) ==
+	    -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
+}
+
+/* ---- login ------------------------------------------------------------------- */
+
+static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct act *x = arg;
+	const struct config *c = x->A->conf;
+	const char *dns[3] = {c->role_helpdesk, c->role_admin, c->role_auditor};
+	const unsigned roles[3] = {ROLE_HELPDESK, ROLE_ADMIN, ROLE_AUDITOR};
+	struct session s = {.roles = 0};
+	struct audit_event ev;
+	char aerr[256];
+	size_t bit = 0;
+
+	if (st != DIR_OK) {
+		act_dir_refuse(x, st, err);
+		return;
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (dns[i] != NULL && (mask & (1UL << bit++)))
+			s.roles |= roles[i];
+	if (s.roles == 0) {
+		act_refuse(x, ACT_FORBIDDEN, "no_role", "denied",
+		           "%s has no ldapdesk role: ask an administrator to add you to the "
+		           "helpdesk, admin or auditor group",
+		           x->target);
+		return;
+	}
+	snprintf(s.uid, sizeof(s.uid), "%s", x->user->uid != NULL ? x->user->uid : x->target);
+	snprintf(s.dn, sizeof(s.dn), "%s", x->user->dn);
+	if (session_create(x->A->sessions, &s, c->session_ttl, x->reply.token) == -1) {
+		act_refuse(x, ACT_UNAVAILABLE, "sessions_full", "failed",
+		           "too many sessions are open: try again later");
+		return;
+	}
+	x->reply.session = session_find(x->A->sessions, x->reply.token);
+	act_event(x, &ev);
+	if (audit_record(x->A->audit, &ev, "ok", NULL, &x->attempt, aerr, sizeof(aerr)) == -1)
+		log_warnx("audit: cannot record a login: %s", aerr);
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
+{
+	struct act *x = arg;
+	const struct config *c = x->A->conf;
+	const char *groups[3];
+	size_t n = 0;
+
+	if (r == DIR_BIND_BAD_CREDENTIALS) {
+		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
+		           "wrong user name or password");
+		return;
+	}
+	if (r == DIR_BIND_MUST_CHANGE || r == DIR_BIND_LOCKED) {
+		act_refuse(x, ACT_FORBIDDEN, r == DIR_BIND_LOCKED ? "locked" : "must_change",
+		           "denied", "%s",
+		           r == DIR_BIND_LOCKED
+		               ? "your account is locked: ask another operator to unlock it"
+		               : "your password must be changed before you can use ldapdesk");
+		return;
+	}
+	if (r != DIR_BIND_OK) {
+		act_dir_refuse(x, DIR_UNAVAILABLE, err);
+		return;
+	}
+	if (c->role_helpdesk != NULL)
+		groups[n++] = c->role_helpdesk;
+	if (c->role_admin != NULL)
+		groups[n++] = c->role_admin;
+	if (c->role_auditor != NULL)
+		groups[n++] = c->role_auditor;
+	if (dir_member_of(x->A->dir, x->user->dn, groups, n, login_roles_cb, x) == -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
+}
+
+static void act_login_bind(struct act *x)
+{
+	if (dir_bind_check(x->A->dir, x->user->dn, x->password, login_bind_cb, x) == -1)
+		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
+		           "too many logins at once: try again in a moment");
+}
+
+/* ---- start --------------------------------------------------------------------- */
+
+static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+{
+	struct act *x = arg;
+
+	if (st == DIR_NOT_FOUND && x->kind == ACT_LOGIN) {
+		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
+		           "wrong user name or password");
+		return;
+	}
+	if (st == DIR_NOT_FOUND) {
+		act_refuse(x, ACT_NOT_FOUND, "no_such_user", "failed", "no such user: %s",
+		           x->target);
+		return;
+	}
+	if (st != DIR_OK) {
+		act_dir_refuse(x, st, err);
+		return;
+	}
+	x->user = u;
+	if (x->kind == ACT_LOGIN)
+		act_login_bind(x);
+	else if (x->kind == ACT_STATUS)
+		act_status_read(x);
+	else
+		act_protect(x);
+}
+
+static bool field_ok(const char *s)
+{
+	return s == NULL || strlen(s) <= LDAPDESK_MAX_FIELD;
+}
+
+/* 400s: what can be told from the request alone. */
+static int act_validate(struct act *x)
+{
+	const char *f[] = {x->ticket, x->requester,   x->department, x->channel,
+	                   x->note,   x->description, x->until};
+	time_t t;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (!field_ok(f[i])) {
+			act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+			           "a field is longer than %d bytes", LDAPDESK_MAX_FIELD);
+			return -1;
+		}
+	if (x->channel != NULL && strcmp(x->channel, "hotline") != 0 &&
+	    strcmp(x->channel, "request") != 0) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "channel must be hotline or request");
+		return -1;
+	}
+	if (x->kind == ACT_GRANT && x->days != 0 && x->until != NULL) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "give days or until, not both");
+		return -1;
+	}
+	if (x->kind == ACT_GRANT && x->until != NULL &&
+	    (clock_parse_iso(x->until, &t) == -1 || t <= time(NULL))) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "until must be a future ISO 8601 time, e.g. 2027-01-31 or "
+		           "2027-01-31T18:00:00+08:00");
+		return -1;
+	}
+	if (x->kind == ACT_GRANT && x->days < 0) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "days must be a positive number");
+		return -1;
+	}
+	return 0;
+}
+
+/* 400 for a term above the permission's max_days (an unknown permission is
+ * a 404, answered after the role check). */
+static int act_grant_terms(struct act *x)
+{
+	const struct config_grant *g;
+	time_t now = time(NULL), limit;
+
+	if ((x->kind != ACT_GRANT && x->kind != ACT_REVOKE) || x->permission == NULL)
+		return 0;
+	g = x->grant = config_grant(x->A->conf, x->permission);
+	if (x->kind != ACT_GRANT || g == NULL)
+		return 0;
+	limit = g->max_days > 0 ? now + (time_t)g->max_days * 86400 : 0;
+	if (x->until != NULL)
+		clock_parse_iso(x->until, &x->expires);
+	else if (x->days > 0)
+		x->expires = now + (time_t)x->days * 86400;
+	else
+		x->expires = limit;
+	if (limit != 0 && x->expires > limit + 60) {
+		act_refuse(x, ACT_BAD_REQUEST, "too_long", "failed",
+		           "%s may be granted for at most %d days", g->name, g->max_days);
+		return -1;
+	}
+	return 0;
+}
+
+static int act_record_check(struct act *x)
+{
+	if (x->kind != ACT_RECORD)
+		return 0;
+	if (x->category == NULL || config_category(x->A->conf, x->category) == NULL) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_category", "failed",
+		           "unknown category: use one of app-request, unlock-reset, todo-mail, "
+		           "grant, mobile-app, notice, login-issue, knowledge-doc, vuln-fix");
+		return -1;
+	}
+	if (x->description == NULL || x->description[0] == '\0') {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "a description is required (--desc TEXT)");
+		return -1;
+	}
+	return 0;
+}
+
+static void act_record(struct act *x)
+{
+	struct audit_event ev;
+	char err[256];
+
+	act_event(x, &ev);
+	if (audit_record(x->A->audit, &ev, "ok", NULL, &x->attempt, err, sizeof(err)) == -1) {
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
+		          "the audit store cannot record this event: %s", err);
+		return;
+	}
+	x->reply.result = "ok";
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+/* After the role check: 404s that need no directory, then the lookup. */
+static void act_lookup(struct act *x)
+{
+	bool login = x->kind == ACT_LOGIN;
+
+	if ((x->kind == ACT_GRANT || x->kind == ACT_REVOKE) && x->grant == NULL) {
+		act_refuse(x, ACT_NOT_FOUND, "no_such_permission", "failed",
+		           "no such permission: %s (see [grant.NAME] in the configuration)",
+		           x->permission != NULL ? x->permission : "");
+		return;
+	}
+	if (x->target == NULL || !dir_valid_uid(x->target)) {
+		/* A name that cannot be a uid is never searched for. */
+		act_refuse(x, login ? ACT_UNAUTHORIZED : ACT_NOT_FOUND,
+		           login ? "bad_credentials" : "no_such_user", login ? "denied" : "failed",
+		           login ? "wrong user name or password" : "no such user");
+		return;
+	}
+	/* An empty password would be an unauthenticated bind, which "succeeds". */
+	if (login && (x->password == NULL || x->password[0] == '\0')) {
+		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
+		           "wrong user name or password");
+		return;
+	}
+	if (dir_find_user(x->A->dir, x->target, user_found_cb, x) == -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
+}
+
+void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg)
+{
+	struct act *x = act_new(A, req);
+
+	if (x == NULL) {
+		struct act_reply r = {.status = ACT_UNAVAILABLE, .code = "no_memory"};
+
+		snprintf(r.message, sizeof(r.message), "out of memory");
+		fn(arg, &r);
+		return;
+	}
+	x->fn = fn;
+	x->arg = arg;
+	if (act_validate(x) == -1 || act_grant_terms(x) == -1 || act_record_check(x) == -1)
+		return;
+	if (x->kind != ACT_LOGIN && !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
+		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "your roles do not allow %s",
+		           kind_action[x->kind]);
+		return;
+	}
+	if (x->kind == ACT_RECORD)
+		act_record(x);
+	else
+		act_lookup(x);
+}
+
+void act_logout(struct actions *A, const struct session *op, const char *client_addr)
+{
+	struct audit_event ev = {.operator= op->uid,
+	                         .operator_dn = op->dn,
+	                         .client_addr = client_addr,
+	                         .action = "logout"};
+	char err[256];
+
+	if (audit_record(A->audit, &ev, "ok", NULL, NULL, err, sizeof(err)) == -1)
+		log_warnx("audit: cannot record a logout: %s", err);
+}

@@ -1,0 +1,76 @@
+/*
+ * actions.h — what login, status, unlock, reset, grant, revoke and record
+ * mean: validation, roles, protection, and the audit record before and after
+ * the directory is touched. Knows nothing of HTTP.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "passgen.h"
+#include "session.h"
+
+struct config;
+struct dir;
+struct audit;
+struct sessions;
+struct actions;
+
+/* Maps 1:1 onto HTTP statuses in api.c. */
+enum act_status {
+	ACT_OK,              /* 200 */
+	ACT_BAD_REQUEST,     /* 400 */
+	ACT_UNAUTHORIZED,    /* 401 */
+	ACT_FORBIDDEN,       /* 403 */
+	ACT_NOT_FOUND,       /* 404 */
+	ACT_CONFLICT,        /* 409 */
+	ACT_UNAVAILABLE,     /* 503: directory or audit store unavailable */
+	ACT_FAILED,          /* 502: the directory refused */
+	ACT_NOT_IMPLEMENTED, /* 501 */
+};
+
+enum act_kind { ACT_LOGIN, ACT_STATUS, ACT_UNLOCK, ACT_RESET, ACT_GRANT, ACT_REVOKE, ACT_RECORD };
+
+/* A request. Strings are borrowed for the call only: actions copies them. */
+struct act_request {
+	enum act_kind kind;
+	const struct session *operator; /* NULL for login */
+	const char *client_addr;
+	const char *target;                 /* uid (login: the operator's uid) */
+	const char *password;               /* login only; wiped by the caller */
+	const char *permission;             /* grant, revoke */
+	int days;                           /* grant: 0 = absent */
+	const char *until;                  /* grant: ISO 8601 or NULL */
+	bool unlock;                        /* reset */
+	const char *category, *description; /* record */
+	const char *ticket, *requester, *department, *channel, *note;
+};
+
+/* The answer. Everything is valid during the callback only. */
+struct act_reply {
+	enum act_status status;
+	const char *code; /* machine-readable error code, NULL on success */
+	char message[512];
+	int64_t event;                     /* audit id of the attempt, 0 if none */
+	const char *result;                /* "ok" or "unchanged" */
+	char password[PASSGEN_LEN + 1];    /* reset: the one-time password */
+	char expires[48];                  /* grant: ISO time or "" (no expiry) */
+	char token[SESSION_TOKEN_LEN + 1]; /* login */
+	const struct session *session;     /* login */
+	json_t *body;                      /* status: the status object (borrowed) */
+};
+
+typedef void (*act_fn)(void *arg, struct act_reply *r);
+
+/* conf, d, a and s must outlive the actions object. Return NULL on ENOMEM. */
+struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
+                            struct sessions *s);
+void actions_free(struct actions *A);
+
+/* Starts req; fn is called exactly once, possibly before act_start returns
+ * (refusals are answered at once): the caller must not touch arg after. */
+void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg);
+
+/* Records a logout (the session is dropped by the caller). */
+void act_logout(struct actions *A, const struct session *op, const char *client_addr);

@@ -1,0 +1,648 @@
+/*
+ * api.c — routes requests to actions and queries. Errors are answered in the
+ * order DESIGN.md fixes: 401, 400, 403 (role), 404, 403 (protection), 409;
+ * 413 is answered by http.c before a route is chosen.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "actions.h"
+#include "api.h"
+#include "audit.h"
+#include "clock.h"
+#include "config.h"
+#include "dir.h"
+#include "http.h"
+#include "log.h"
+#include "session.h"
+#include "ldapdesk/wire.h"
+
+#define API_MAX_SEGMENTS 8
+
+struct api {
+	const struct config *conf;
+	struct actions *A;
+	struct sessions *sessions;
+	struct audit *audit;
+	struct dir *dir;
+};
+
+/* One request being routed: the decoded path, the body and the session. */
+struct call {
+	struct api *api;
+	struct evhttp_request *req;
+	enum evhttp_cmd_type method;
+	char *seg[API_MAX_SEGMENTS];
+	size_t n_seg;
+	const struct evhttp_uri *uri;
+	const struct session *session;
+	json_t *body;
+	char peer[64];
+};
+
+struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
+                    struct audit *a, struct dir *d)
+{
+	struct api *api = calloc(1, sizeof(*api));
+
+	if (api == NULL)
+		return NULL;
+	api->conf = conf;
+	api->A = A;
+	api->sessions = s;
+	api->audit = a;
+	api->dir = d;
+	return api;
+}
+
+void api_free(struct api *api)
+{
+	free(api);
+}
+
+static void call_free(struct call *c)
+{
+	json_t *pw = json_object_get(c->body, "password");
+
+	/* jansson frees without wiping; the login password must not linger. */
+	if (json_is_string(pw))
+		OPENSSL_cleanse((char *)(uintptr_t)json_string_value(pw), json_string_length(pw));
+	for (size_t i = 0; i < c->n_seg; i++)
+		free(c->seg[i]);
+	json_decref(c->body);
+	free(c);
+}
+
+static int status_code(enum act_status st)
+{
+	static const int codes[] = {
+	    [ACT_OK] = 200,          [ACT_BAD_REQUEST] = 400, [ACT_UNAUTHORIZED] = 401,
+	    [ACT_FORBIDDEN] = 403,   [ACT_NOT_FOUND] = 404,   [ACT_CONFLICT] = 409,
+	    [ACT_UNAVAILABLE] = 503, [ACT_FAILED] = 502,      [ACT_NOT_IMPLEMENTED] = 501,
+	};
+	return codes[st];
+}
+
+/*
+ * Splits the path into percent-decoded segments. A segment that decodes to
+ * something with a NUL cannot be a name: it is kept as "\x01" so that the
+ * route still matches and the action answers 404 for it.
+ */
+static int split_path(struct call *c, const char *path)
+{
+	char *copy = strdup(path), *save = NULL, *tok;
+
+	if (copy == NULL)
+		return -1;
+	for (tok = strtok_r(copy, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+		size_t n = 0;
+		char *dec = evhttp_uridecode(tok, 0, &n);
+
+		if (c->n_seg == API_MAX_SEGMENTS || dec == NULL) {
+			free(dec);
+			free(copy);
+			return -1;
+		}
+		if (strlen(dec) != n) {
+			free(dec);
+			dec = strdup("\x01");
+		}
+		c->seg[c->n_seg++] = dec;
+	}
+	free(copy);
+	return 0;
+}
+
+static bool route(const struct call *c, enum evhttp_cmd_type m, const char *pattern)
+{
+	char buf[128], *save = NULL, *tok;
+	size_t i = 0;
+
+	if (c->method != m)
+		return false;
+	snprintf(buf, sizeof(buf), "%s", pattern);
+	for (tok = strtok_r(buf, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save), i++)
+		if (i >= c->n_seg || (strcmp(tok, "*") != 0 && strcmp(tok, c->seg[i]) != 0))
+			return false;
+	return i == c->n_seg;
+}
+
+static void reply_error(struct call *c, int code, const char *error, const char *message)
+{
+	http_reply_error(c->req, code, error, message);
+	call_free(c);
+}
+
+static void reply_json(struct call *c, int code, json_t *body)
+{
+	http_reply_json(c->req, code, body);
+	call_free(c);
+}
+
+static const struct session *authenticate(struct call *c)
+{
+	const char *h =
+	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	return session_find(c->api->sessions, h + 7);
+}
+
+/* Parses the body as a JSON object. Never echoes the parser's text: it
+ * quotes the input, which may hold a password. */
+static int parse_body(struct call *c)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t n = evbuffer_get_length(in);
+	unsigned char *raw;
+	json_error_t jerr;
+
+	if (n == 0) {
+		c->body = json_object();
+		return 0;
+	}
+	raw = evbuffer_pullup(in, -1);
+	c->body = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &jerr);
+	/* The raw body may hold a password: wipe it now that it is parsed. */
+	OPENSSL_cleanse(raw, n);
+	OPENSSL_cleanse(jerr.text, sizeof(jerr.text));
+	OPENSSL_cleanse(jerr.source, sizeof(jerr.source));
+	if (c->body == NULL || !json_is_object(c->body)) {
+		reply_error(c, 400, "bad_json", "the body must be a JSON object");
+		return -1;
+	}
+	return 0;
+}
+
+/* A string member of the body, or NULL. Sets *bad when it has another type. */
+static const char *body_str(const struct call *c, const char *key, bool *bad)
+{
+	json_t *v = json_object_get(c->body, key);
+
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+		*bad = true;
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* ---- actions ------------------------------------------------------------------ */
+
+static json_t *roles_json(unsigned roles)
+{
+	json_t *a = json_array();
+
+	for (unsigned r = ROLE_HELPDESK; r <= ROLE_AUDITOR; r <<= 1)
+		if (roles & r)
+			json_array_append_new(a, json_string(session_role_name((enum role)r)));
+	return a;
+}
+
+static json_t *local_time_json(const char *utc)
+{
+	char local[CLOCK_ISO_LEN];
+
+	if (utc == NULL || utc[0] == '\0' || clock_local(utc, local, sizeof(local)) == -1)
+		return json_null();
+	return json_string(local);
+}
+
+static json_t *act_body(struct call *c, enum act_kind kind, struct act_reply *r)
+{
+	char utc[CLOCK_ISO_LEN];
+
+	switch (kind) {
+	case ACT_LOGIN:
+		clock_utc(r->session != NULL ? r->session->expires : 0, utc, sizeof(utc));
+		return json_pack("{s:s, s:o, s:o}", "token", r->token, "expires",
+		                 local_time_json(utc), "roles",
+		                 roles_json(r->session != NULL ? r->session->roles : 0));
+	case ACT_STATUS:
+		return json_incref(r->body);
+	case ACT_RESET:
+		return json_pack("{s:I, s:s, s:s}", "event", (json_int_t)r->event, "result",
+		                 r->result, "password", r->password);
+	case ACT_GRANT:
+		return json_pack("{s:I, s:s, s:o}", "event", (json_int_t)r->event, "result",
+		                 r->result, "expires", local_time_json(r->expires));
+	case ACT_RECORD:
+		return json_pack("{s:I}", "event", (json_int_t)r->event);
+	default:
+		(void)c;
+		return json_pack("{s:I, s:s}", "event", (json_int_t)r->event, "result", r->result);
+	}
+}
+
+struct pending {
+	struct call *c;
+	enum act_kind kind;
+};
+
+static void act_done(void *arg, struct act_reply *r)
+{
+	struct pending *p = arg;
+	struct call *c = p->c;
+
+	if (r->status != ACT_OK) {
+		reply_error(c, status_code(r->status), r->code != NULL ? r->code : "error",
+		            r->message);
+	} else {
+		reply_json(c, 200, act_body(c, p->kind, r));
+	}
+	free(p);
+}
+
+static void start_action(struct call *c, struct act_request *req)
+{
+	struct pending *p = malloc(sizeof(*p));
+
+	if (p == NULL) {
+		reply_error(c, 503, "no_memory", "out of memory");
+		return;
+	}
+	p->c = c;
+	p->kind = req->kind;
+	req->operator= c->session;
+	req->client_addr = c->peer;
+	act_start(c->api->A, req, act_done, p);
+}
+
+/* Event fields shared by every action. Return -1 (answered 400) on a bad type. */
+static int event_fields(struct call *c, struct act_request *req)
+{
+	bool bad = false;
+	json_t *days = json_object_get(c->body, "days"),
+	       *unlock = json_object_get(c->body, "unlock");
+
+	req->ticket = body_str(c, "ticket", &bad);
+	req->requester = body_str(c, "requester", &bad);
+	req->department = body_str(c, "department", &bad);
+	req->channel = body_str(c, "channel", &bad);
+	req->note = body_str(c, "note", &bad);
+	req->until = body_str(c, "until", &bad);
+	req->category = body_str(c, "category", &bad);
+	req->description = body_str(c, "description", &bad);
+	if (req->permission == NULL)
+		req->permission = body_str(c, "permission", &bad);
+	if (days != NULL && !json_is_null(days)) {
+		if (!json_is_integer(days) || json_integer_value(days) < 1 ||
+		    json_integer_value(days) > 36500)
+			bad = true;
+		else
+			req->days = (int)json_integer_value(days);
+	}
+	if (unlock != NULL && !json_is_boolean(unlock))
+		bad = true;
+	req->unlock = unlock != NULL && json_is_true(unlock);
+	if (bad) {
+		reply_error(c, 400, "bad_request",
+		            "a field has the wrong type: strings for text, a whole number of days "
+		            "from 1 to 36500, true or false for unlock");
+		return -1;
+	}
+	return 0;
+}
+
+static void do_login(struct call *c)
+{
+	struct act_request req = {.kind = ACT_LOGIN};
+	bool bad = false;
+
+	req.target = body_str(c, "user", &bad);
+	req.password = body_str(c, "password", &bad);
+	if (bad) {
+		reply_error(c, 400, "bad_request", "user and password must be strings");
+		return;
+	}
+	start_action(c, &req); /* the password in the body is wiped by call_free */
+}
+
+static void do_target(struct call *c, enum act_kind kind, const char *permission)
+{
+	struct act_request req = {.kind = kind, .target = c->seg[2], .permission = permission};
+
+	if (event_fields(c, &req) == 0)
+		start_action(c, &req);
+}
+
+static void do_logout(struct call *c)
+{
+	const char *h =
+	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+
+	act_logout(c->api->A, c->session, c->peer);
+	session_drop(c->api->sessions, h + 7);
+	reply_json(c, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* ---- audit, verify, health ------------------------------------------------------ */
+
+struct query {
+	struct evkeyvalq kv;
+	char from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN];
+	struct audit_filter f;
+	bool csv;
+};
+
+/* "+" in a query string decodes to a space; a time zone "+08:00" needs it back. */
+static const char *plus_fixed(const char *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", v);
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '+';
+	return buf;
+}
+
+static int query_bound(struct query *q, const char *key, bool end, char *out, const char **fp)
+{
+	const char *v = evhttp_find_header(&q->kv, key);
+	char fixed[64];
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (clock_bound(plus_fixed(v, fixed, sizeof(fixed)), end, out, CLOCK_ISO_LEN) == -1)
+		return -1;
+	*fp = out;
+	return 0;
+}
+
+static int query_int(struct query *q, const char *key, long lo, long hi, long *out)
+{
+	const char *v = evhttp_find_header(&q->kv, key);
+	char *end;
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	*out = strtol(v, &end, 10);
+	return (*end != '\0' || *out < lo || *out > hi) ? -1 : 0;
+}
+
+static const char *query_str(struct query *q, const char *key)
+{
+	const char *v = evhttp_find_header(&q->kv, key);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static int parse_audit_query(struct call *c, struct query *q)
+{
+	const char *fmt;
+	long limit = 0, after = 0;
+
+	if (query_bound(q, "from", false, q->from, &q->f.from) == -1 ||
+	    query_bound(q, "to", true, q->to, &q->f.to) == -1)
+		return reply_error(c, 400, "bad_request",
+		                   "from and to are YYYY-MM-DD or an ISO 8601 time"),
+		       -1;
+	if (query_int(q, "limit", 1, LDAPDESK_AUDIT_PAGE_MAX, &limit) == -1 ||
+	    query_int(q, "after", 0, INT64_MAX, &after) == -1)
+		return reply_error(c, 400, "bad_request",
+		                   "limit is 1 to 5000 and after an event id"),
+		       -1;
+	q->f.limit = (int)limit;
+	q->f.after = after;
+	q->f.user = query_str(q, "user");
+	q->f.operator= query_str(q, "operator");
+	q->f.action = query_str(q, "action");
+	q->f.category = query_str(q, "category");
+	q->f.department = query_str(q, "department");
+	q->f.result = query_str(q, "result");
+	fmt = query_str(q, "format");
+	if (fmt != NULL && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
+		return reply_error(c, 400, "bad_request", "format is json or csv"), -1;
+	q->csv = fmt != NULL && strcmp(fmt, "csv") == 0;
+	return 0;
+}
+
+static int collect_row(void *arg, json_t *row)
+{
+	json_t *copy = json_deep_copy(row);
+	static const char *times[] = {"requested_at", "finished_at"};
+
+	for (size_t i = 0; i < 2; i++)
+		json_object_set_new(
+		    copy, times[i],
+		    local_time_json(json_string_value(json_object_get(row, times[i]))));
+	json_array_append_new(arg, copy);
+	return 0;
+}
+
+static void csv_cell(struct evbuffer *out, json_t *v)
+{
+	char num[32];
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	if (json_is_integer(v))
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v)), s = num;
+	else if (json_is_boolean(v))
+		s = json_is_true(v) ? "true" : "false";
+	/* Formula injection: Excel runs cells starting with = + - @. */
+	if (s[0] != '\0' && strchr("=+-@", s[0]) != NULL) {
+		evbuffer_add(out, "\"'", 2);
+	} else if (strpbrk(s, ",\"\r\n") != NULL) {
+		evbuffer_add(out, "\"", 1);
+	} else {
+		evbuffer_add(out, s, strlen(s));
+		return;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			evbuffer_add(out, "\"\"", 2);
+		else
+			evbuffer_add(out, s, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+static void reply_csv(struct call *c, json_t *rows, int64_t next)
+{
+	struct evbuffer *out = evbuffer_new();
+	json_t *row;
+	const char *key;
+	json_t *v;
+	size_t i;
+	char hdr[32];
+
+	json_array_foreach(rows, i, row)
+	{
+		bool first = true;
+
+		if (i == 0) {
+			json_object_foreach(row, key, v)
+			{
+				evbuffer_add_printf(out, "%s%s", first ? "" : ",", key);
+				first = false;
+			}
+			evbuffer_add(out, "\r\n", 2);
+			first = true;
+		}
+		json_object_foreach(row, key, v)
+		{
+			if (!first)
+				evbuffer_add(out, ",", 1);
+			csv_cell(out, v);
+			first = false;
+		}
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (next != 0) {
+		snprintf(hdr, sizeof(hdr), "%lld", (long long)next);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "X-Next", hdr);
+	}
+	http_reply_raw(c->req, 200, "text/csv; charset=utf-8",
+	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
+	evbuffer_free(out);
+	json_decref(rows);
+	call_free(c);
+}
+
+static bool has_role(const struct call *c, unsigned roles)
+{
+	return (c->session->roles & roles) != 0;
+}
+
+static void do_audit(struct call *c)
+{
+	struct query q = {0};
+	json_t *rows;
+	int64_t next = 0;
+	char err[256];
+	const char *qs = evhttp_uri_get_query(c->uri);
+
+	TAILQ_INIT(&q.kv);
+	if (qs != NULL && evhttp_parse_query_str(qs, &q.kv) == -1) {
+		reply_error(c, 400, "bad_request", "malformed query string");
+		return;
+	}
+	if (parse_audit_query(c, &q) == -1) {
+		evhttp_clear_headers(&q.kv);
+		return;
+	}
+	rows = json_array();
+	if (audit_query(c->api->audit, &q.f, collect_row, rows, &next, err, sizeof(err)) == -1) {
+		evhttp_clear_headers(&q.kv);
+		json_decref(rows);
+		reply_error(c, 503, "audit_unavailable", err);
+		return;
+	}
+	evhttp_clear_headers(&q.kv);
+	if (q.csv) {
+		reply_csv(c, rows, next);
+		return;
+	}
+	reply_json(c, 200,
+	           json_pack("{s:o, s:o}", "events", rows, "next",
+	                     next != 0 ? json_integer(next) : json_null()));
+}
+
+static void do_verify(struct call *c)
+{
+	struct evkeyvalq kv;
+	struct audit_verify v;
+	char err[256];
+	const char *qs = evhttp_uri_get_query(c->uri), *since = NULL;
+	int rc;
+
+	TAILQ_INIT(&kv);
+	if (qs != NULL)
+		evhttp_parse_query_str(qs, &kv);
+	since = evhttp_find_header(&kv, "since");
+	rc = audit_verify(c->api->audit, since, &v, err, sizeof(err));
+	evhttp_clear_headers(&kv);
+	if (rc == -1) {
+		reply_error(c, since != NULL ? 400 : 503,
+		            since != NULL ? "bad_request" : "audit_unavailable", err);
+		return;
+	}
+	reply_json(c, 200,
+	           json_pack("{s:b, s:I, s:o, s:s, s:s}", "ok", v.ok, "records",
+	                     (json_int_t)v.records, "first_bad",
+	                     v.first_bad != 0 ? json_integer(v.first_bad) : json_null(), "head",
+	                     v.head, "reason", v.reason));
+}
+
+static void do_health(struct call *c)
+{
+	bool up = dir_available(c->api->dir);
+
+	reply_json(c, 200,
+	           json_pack("{s:s, s:s, s:s, s:n, s:s}", "status", up ? "ok" : "degraded",
+	                     "directory", up ? "up" : "down", "database", "ok", "last_backup",
+	                     "version", LDAPDESK_VERSION));
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static void dispatch_authenticated(struct call *c)
+{
+	if (route(c, EVHTTP_REQ_POST, "v1/logout"))
+		do_logout(c);
+	else if (route(c, EVHTTP_REQ_GET, "v1/users/*"))
+		do_target(c, ACT_STATUS, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/unlock"))
+		do_target(c, ACT_UNLOCK, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/reset"))
+		do_target(c, ACT_RESET, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/grants"))
+		do_target(c, ACT_GRANT, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/grants/*/revoke"))
+		do_target(c, ACT_REVOKE, c->seg[4]);
+	else if (route(c, EVHTTP_REQ_POST, "v1/events"))
+		do_target(c, ACT_RECORD, NULL);
+	else if (route(c, EVHTTP_REQ_GET, "v1/audit") || route(c, EVHTTP_REQ_GET, "v1/verify")) {
+		if (!has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
+			reply_error(c, 403, "forbidden",
+			            "the audit log is for auditors and admins");
+		else if (strcmp(c->seg[1], "audit") == 0)
+			do_audit(c);
+		else
+			do_verify(c);
+	} else
+		reply_error(c, 404, "no_route", "no such API endpoint");
+}
+
+void api_handle(void *arg, struct evhttp_request *req)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		http_reply_error(req, 503, "no_memory", "out of memory");
+		return;
+	}
+	c->api = arg;
+	c->req = req;
+	c->method = evhttp_request_get_command(req);
+	c->uri = evhttp_request_get_evhttp_uri(req);
+	http_peer(req, c->peer, sizeof(c->peer));
+	if (c->uri == NULL || split_path(c, evhttp_uri_get_path(c->uri)) == -1) {
+		reply_error(c, 404, "no_route", "no such API endpoint");
+		return;
+	}
+	if (route(c, EVHTTP_REQ_GET, "v1/health") || route(c, EVHTTP_REQ_GET, "health")) {
+		do_health(c);
+		return;
+	}
+	if (!route(c, EVHTTP_REQ_POST, "v1/login") && (c->session = authenticate(c)) == NULL) {
+		reply_error(c, 401, "unauthenticated",
+		            "missing, unknown or expired token: log in with 'ldapdesk login'");
+		return;
+	}
+	if (parse_body(c) == -1)
+		return;
+	if (route(c, EVHTTP_REQ_POST, "v1/login"))
+		do_login(c);
+	else
+		dispatch_authenticated(c);
+}

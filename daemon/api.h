@@ -1,0 +1,21 @@
+/*
+ * api.h — the HTTP API: routes, authentication, request validation, and the
+ * mapping of action results to HTTP answers (DESIGN.md "HTTP API").
+ */
+#pragma once
+
+struct config;
+struct actions;
+struct sessions;
+struct audit;
+struct dir;
+struct evhttp_request;
+struct api;
+
+/* All pointers are borrowed and must outlive the api. Return NULL on ENOMEM. */
+struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
+                    struct audit *a, struct dir *d);
+void api_free(struct api *api);
+
+/* The http_handler_fn: answers every request, now or when its action ends. */
+void api_handle(void *arg, struct evhttp_request *req);

@@ -1,0 +1,1056 @@
+/*
+ * audit.c — the append-only, hash-chained audit store on SQLite.
+ * Owns the database file, its schema, the chain and every query over it.
+ *
+ * Canonical JSON of a record (what its hash covers, after prev_hash):
+ * every column but hash, as stored, keys sorted, compact, UTF-8, i.e.
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS). INTEGER columns are JSON
+ * integers, TEXT columns strings, NULL columns null. So imported is 0 or 1
+ * on an attempt and null on an outcome; request_id is null when absent (an
+ * event's 0); an outcome has null in every event field. Control characters
+ * other than \b \f \n \r \t are escaped \u00XX with upper-case hex (jansson);
+ * every other character, including DEL and U+2028, is written as is.
+ *
+ * The tail (next id, previous hash) is not cached: it is re-read inside each
+ * write transaction. Both reads are single b-tree descents under the write
+ * lock, and the chain stays right even if another process appended.
+ */
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit.h"
+#include "ldapdesk/wire.h"
+
+#define SCHEMA_VERSION "1"
+#define HASH_HEX       64
+#define ZERO_HASH      "0000000000000000000000000000000000000000000000000000000000000000"
+#define TIME_LEN       24
+
+/* Column positions in records, in table order; the canonical JSON takes
+ * all of them but COL_HASH. */
+enum {
+	COL_ID,
+	COL_KIND,
+	COL_ATTEMPT_ID,
+	COL_AT,
+	COL_OPERATOR,
+	COL_OPERATOR_DN,
+	COL_CLIENT_ADDR,
+	COL_ACTION,
+	COL_TARGET,
+	COL_TARGET_DN,
+	COL_PERMISSION,
+	COL_CATEGORY,
+	COL_TICKET,
+	COL_REQUESTER,
+	COL_DEPARTMENT,
+	COL_CHANNEL,
+	COL_DESCRIPTION,
+	COL_NOTE,
+	COL_RESULT,
+	COL_DETAIL,
+	COL_REQUEST_ID,
+	COL_IMPORTED,
+	COL_PREV_HASH,
+	COL_HASH,
+	NCOLS
+};
+
+static const char *const col_names[NCOLS] = {
+    "id",          "kind",      "attempt_id", "at",        "operator",    "operator_dn",
+    "client_addr", "action",    "target",     "target_dn", "permission",  "category",
+    "ticket",      "requester", "department", "channel",   "description", "note",
+    "result",      "detail",    "request_id", "imported",  "prev_hash",   "hash",
+};
+
+/* Row keys of audit_query, in the order audit.h promises; ROW_SELECT
+ * yields the columns in the same order. */
+#define NROWKEYS     22
+#define ROW_IMPORTED 20
+static const char *const row_keys[NROWKEYS] = {
+    "id",        "requested_at", "finished_at", "operator",    "operator_dn", "client_addr",
+    "action",    "target",       "target_dn",   "permission",  "category",    "ticket",
+    "requester", "department",   "channel",     "description", "note",        "result",
+    "detail",    "request_id",   "imported",    "hash",
+};
+
+#define ROW_SELECT                                                                                 \
+	"SELECT a.id, a.at, o.at, a.operator, a.operator_dn, a.client_addr, a.action, a.target,"   \
+	" a.target_dn, a.permission, a.category, a.ticket, a.requester, a.department, a.channel,"  \
+	" a.description, a.note, COALESCE(o.result, 'pending'), o.detail, a.request_id,"           \
+	" a.imported, a.hash FROM records a"                                                       \
+	" LEFT JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"                       \
+	" WHERE a.kind = 'attempt'"
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" SCHEMA_VERSION "');"
+    "CREATE TABLE IF NOT EXISTS records ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL CHECK (kind IN ('attempt', 'outcome')),"
+    " attempt_id INTEGER, at TEXT NOT NULL,"
+    " operator TEXT, operator_dn TEXT, client_addr TEXT, action TEXT, target TEXT,"
+    " target_dn TEXT, permission TEXT, category TEXT, ticket TEXT, requester TEXT,"
+    " department TEXT, channel TEXT, description TEXT, note TEXT, result TEXT, detail TEXT,"
+    " request_id INTEGER, imported INTEGER,"
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+    " CHECK ((kind = 'attempt' AND attempt_id IS NULL AND action IS NOT NULL"
+    " AND result IS NULL)"
+    " OR (kind = 'outcome' AND attempt_id IS NOT NULL AND result IS NOT NULL)));"
+    "CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+    "CREATE INDEX IF NOT EXISTS records_target ON records (target, id);"
+    "CREATE INDEX IF NOT EXISTS records_operator ON records (operator, id);"
+    "CREATE INDEX IF NOT EXISTS records_at ON records (at);"
+    "CREATE INDEX IF NOT EXISTS records_action ON records (action, id);"
+    /* Unique: a second outcome for one attempt is refused by the database
+     * itself, not only by audit_finish. */
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_outcome ON records (attempt_id)"
+    " WHERE kind = 'outcome';";
+
+static const char insert_sql[] =
+    "INSERT INTO records (id, kind, attempt_id, at, operator, operator_dn, client_addr,"
+    " action, target, target_dn, permission, category, ticket, requester, department,"
+    " channel, description, note, result, detail, request_id, imported, prev_hash, hash)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+    " ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
+
+/* sqlite_sequence can be ahead of max(id) only if the tail was deleted
+ * behind our back; taking the larger keeps ids unique and verify names the
+ * gap. */
+static const char tail_sql[] =
+    "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0),"
+    " COALESCE((SELECT max(id) FROM records), 0)),"
+    " (SELECT hash FROM records ORDER BY id DESC LIMIT 1)";
+
+static const char open_attempt_sql[] =
+    "SELECT (SELECT kind FROM records WHERE id = ?1),"
+    " (SELECT count(*) FROM records WHERE kind = 'outcome' AND attempt_id = ?1)";
+
+static const char walk_sql[] =
+    "SELECT id, kind, attempt_id, at, operator, operator_dn, client_addr, action, target,"
+    " target_dn, permission, category, ticket, requester, department, channel, description,"
+    " note, result, detail, request_id, imported, prev_hash, hash FROM records ORDER BY id";
+
+static const char link_sql[] =
+    "SELECT (SELECT kind FROM records WHERE id = ?1),"
+    " (SELECT count(*) FROM records WHERE kind = 'outcome' AND attempt_id = ?1 AND id < ?2)";
+
+static const char grant_sql[] =
+    "SELECT a.operator, o.detail FROM records a"
+    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
+    " WHERE a.kind = 'attempt' AND a.action = 'grant' AND a.target = ?1"
+    " AND a.permission = ?2 AND NOT EXISTS (SELECT 1 FROM records ra"
+    "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id AND ro.result = 'ok'"
+    "  WHERE ra.kind = 'attempt' AND ra.action = 'revoke' AND ra.target = ?1"
+    "  AND ra.permission = ?2 AND ro.id > o.id)"
+    " ORDER BY o.id DESC LIMIT 1";
+
+struct audit {
+	sqlite3 *db;
+	sqlite3_stmt *insert; /* kept prepared: every append uses them */
+	sqlite3_stmt *tail;
+	sqlite3_stmt *open_check;
+};
+
+/* One column value; type is SQLITE_NULL, SQLITE_INTEGER or SQLITE_TEXT. */
+struct value {
+	int type;
+	int64_t i;
+	const char *s;
+	size_t len;
+};
+
+static int db_fail(struct audit *a, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "audit: %s: %s", what, sqlite3_errmsg(a->db));
+	return -1;
+}
+
+static void set_text(struct value *v, const char *s)
+{
+	v->type = s ? SQLITE_TEXT : SQLITE_NULL;
+	v->s = s;
+	v->len = s ? strlen(s) : 0;
+}
+
+static void set_int(struct value *v, int64_t i)
+{
+	v->type = SQLITE_INTEGER;
+	v->i = i;
+}
+
+void audit_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[20];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03ldZ", date, ts.tv_nsec / 1000000);
+}
+
+/* from/to compare times as strings, which is only right if every stored
+ * time has exactly this shape. */
+static bool valid_time(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+
+	if (strlen(s) != TIME_LEN)
+		return false;
+	for (size_t i = 0; i < TIME_LEN; i++) {
+		bool digit = s[i] >= '0' && s[i] <= '9';
+		if (shape[i] == 'd' ? !digit : s[i] != shape[i])
+			return false;
+	}
+	return true;
+}
+
+static bool valid_result(const char *r)
+{
+	static const char *const results[] = {"ok", "unchanged", "denied", "failed"};
+
+	for (size_t i = 0; r && i < sizeof results / sizeof results[0]; i++)
+		if (strcmp(r, results[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ---- canonical JSON and hash ---- */
+
+static json_t *value_json(const struct value *v)
+{
+	if (v->type == SQLITE_INTEGER)
+		return json_integer(v->i);
+	if (v->type == SQLITE_TEXT)
+		return json_stringn(v->s, v->len); /* NULL if not valid UTF-8 */
+	return json_null();
+}
+
+/* Return: malloc'd canonical JSON, or NULL if a text is not valid UTF-8
+ * (or memory ran out). */
+static char *canonical_json(const struct value v[NCOLS])
+{
+	json_t *obj = json_object();
+	char *s = NULL;
+	int bad = obj == NULL;
+
+	for (int c = 0; c < COL_HASH && !bad; c++)
+		bad = json_object_set_new(obj, col_names[c], value_json(&v[c])) == -1;
+	if (!bad)
+		s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(obj);
+	return s;
+}
+
+static int sha256_hex(const char *prev, const char *json, char hex[HASH_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	         EVP_DigestUpdate(ctx, prev, strlen(prev)) &&
+	         EVP_DigestUpdate(ctx, json, strlen(json)) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+
+	EVP_MD_CTX_free(ctx);
+	if (!ok || mdlen * 2 != HASH_HEX)
+		return -1;
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* Hash of the record in v, whose prev_hash is already set. Return: 0, or -1
+ * if a text is not valid UTF-8 or hashing failed. */
+static int record_hash(const struct value v[NCOLS], char hex[HASH_HEX + 1])
+{
+	char *json = canonical_json(v);
+	int rc = json ? sha256_hex(v[COL_PREV_HASH].s, json, hex) : -1;
+
+	free(json);
+	return rc;
+}
+
+/* ---- open and close ---- */
+
+static int open_fail(sqlite3 *db, const char *path, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s: %s", path, what, db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_close(db);
+	return -1;
+}
+
+static int check_wal(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *mode = (const char *)sqlite3_column_text(st, 0);
+		ok = mode && strcmp(mode, "wal") == 0;
+	}
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+static int check_version(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		ok = v && strcmp(v, SCHEMA_VERSION) == 0;
+	}
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+static int prepare_kept(sqlite3 *db, const char *sql, sqlite3_stmt **stp)
+{
+	return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, stp, NULL);
+}
+
+static int setup_db(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, 5000);
+	/* Defensive mode: no writable_schema tricks through this connection. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	if (check_wal(db) == -1)
+		return open_fail(db, path, "cannot use WAL journal", err, errlen);
+	if (sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return open_fail(db, path, "pragmas", err, errlen);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return open_fail(db, path, "begin schema", err, errlen);
+	if (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: schema: %s", path, sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(db);
+		return -1;
+	}
+	if (check_version(db) == -1) {
+		snprintf(err, errlen, "%s: unsupported schema version (want %s)", path,
+		         SCHEMA_VERSION);
+		sqlite3_close(db);
+		return -1;
+	}
+	return 0;
+}
+
+int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	struct audit *a;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK)
+		return open_fail(db, path, "open", err, errlen);
+	if (setup_db(db, path, err, errlen) == -1)
+		return -1;
+	a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return open_fail(db, path, "out of memory", err, errlen);
+	a->db = db;
+	if (prepare_kept(db, insert_sql, &a->insert) != SQLITE_OK ||
+	    prepare_kept(db, tail_sql, &a->tail) != SQLITE_OK ||
+	    prepare_kept(db, open_attempt_sql, &a->open_check) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: prepare: %s", path, sqlite3_errmsg(db));
+		audit_close(a);
+		return -1;
+	}
+	*ap = a;
+	return 0;
+}
+
+void audit_close(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	sqlite3_finalize(a->insert);
+	sqlite3_finalize(a->tail);
+	sqlite3_finalize(a->open_check);
+	sqlite3_close(a->db);
+	free(a);
+}
+
+/* ---- writing ---- */
+
+static int txn_begin(struct audit *a, char *err, size_t errlen)
+{
+	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(a, "begin", err, errlen);
+	return 0;
+}
+
+/* Commits if rc is 0, else rolls back (err already says why). */
+static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
+{
+	if (rc == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	if (rc == 0)
+		db_fail(a, "commit", err, errlen);
+	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Next id and previous hash, read inside the write transaction. */
+static int read_tail(struct audit *a, int64_t *idp, char prev[HASH_HEX + 1], char *err,
+                     size_t errlen)
+{
+	sqlite3_stmt *st = a->tail;
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 1);
+		*idp = sqlite3_column_int64(st, 0) + 1;
+		snprintf(prev, HASH_HEX + 1, "%s", h ? h : ZERO_HASH);
+	} else {
+		db_fail(a, "read chain tail", err, errlen);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int bind_values(sqlite3_stmt *st, const struct value v[NCOLS])
+{
+	int rc = SQLITE_OK;
+
+	for (int c = 0; c < NCOLS && rc == SQLITE_OK; c++) {
+		if (v[c].type == SQLITE_INTEGER)
+			rc = sqlite3_bind_int64(st, c + 1, v[c].i);
+		else if (v[c].type == SQLITE_TEXT)
+			rc = sqlite3_bind_text(st, c + 1, v[c].s, (int)v[c].len, SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_null(st, c + 1);
+	}
+	return rc;
+}
+
+/* Appends the record in v (all but id, prev_hash and hash filled) inside
+ * the caller's transaction. */
+static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *err, size_t errlen)
+{
+	char prev[HASH_HEX + 1], hash[HASH_HEX + 1];
+	int64_t id;
+	int rc;
+
+	if (read_tail(a, &id, prev, err, errlen) == -1)
+		return -1;
+	set_int(&v[COL_ID], id);
+	set_text(&v[COL_PREV_HASH], prev);
+	if (record_hash(v, hash) == -1) {
+		snprintf(err, errlen, "audit: a field is not valid UTF-8");
+		return -1;
+	}
+	set_text(&v[COL_HASH], hash);
+	rc = bind_values(a->insert, v);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(a->insert);
+	if (rc != SQLITE_DONE)
+		db_fail(a, "insert record", err, errlen);
+	sqlite3_reset(a->insert);
+	sqlite3_clear_bindings(a->insert);
+	if (idp)
+		*idp = id;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void attempt_values(const struct audit_event *ev, const char *at, struct value v[NCOLS])
+{
+	const char *text[NCOLS] = {
+	    [COL_KIND] = "attempt",
+	    [COL_AT] = at,
+	    [COL_OPERATOR] = ev->operator,
+	    [COL_OPERATOR_DN] = ev->operator_dn,
+	    [COL_CLIENT_ADDR] = ev->client_addr,
+	    [COL_ACTION] = ev->action,
+	    [COL_TARGET] = ev->target,
+	    [COL_TARGET_DN] = ev->target_dn,
+	    [COL_PERMISSION] = ev->permission,
+	    [COL_CATEGORY] = ev->category,
+	    [COL_TICKET] = ev->ticket,
+	    [COL_REQUESTER] = ev->requester,
+	    [COL_DEPARTMENT] = ev->department,
+	    [COL_CHANNEL] = ev->channel,
+	    [COL_DESCRIPTION] = ev->description,
+	    [COL_NOTE] = ev->note,
+	};
+
+	for (int c = 0; c < NCOLS; c++)
+		set_text(&v[c], text[c]);
+	if (ev->request_id != 0)
+		set_int(&v[COL_REQUEST_ID], ev->request_id);
+	set_int(&v[COL_IMPORTED], ev->imported ? 1 : 0);
+}
+
+static int add_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                       size_t errlen)
+{
+	struct value v[NCOLS];
+	char now[TIME_LEN + 1];
+
+	audit_now(now, sizeof now);
+	attempt_values(ev, ev->requested_at ? ev->requested_at : now, v);
+	return append(a, v, idp, err, errlen);
+}
+
+static int add_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
+                       char *err, size_t errlen)
+{
+	struct value v[NCOLS];
+	char now[TIME_LEN + 1];
+
+	audit_now(now, sizeof now);
+	for (int c = 0; c < NCOLS; c++)
+		set_text(&v[c], NULL);
+	set_text(&v[COL_KIND], "outcome");
+	set_int(&v[COL_ATTEMPT_ID], attempt_id);
+	set_text(&v[COL_AT], now);
+	set_text(&v[COL_RESULT], result);
+	set_text(&v[COL_DETAIL], detail);
+	return append(a, v, NULL, err, errlen);
+}
+
+static int check_event(const struct audit_event *ev, char *err, size_t errlen)
+{
+	if (ev == NULL || ev->action == NULL) {
+		snprintf(err, errlen, "audit: event has no action");
+		return -1;
+	}
+	if (ev->requested_at && !valid_time(ev->requested_at)) {
+		snprintf(err, errlen, "audit: requested_at is not YYYY-MM-DDTHH:MM:SS.mmmZ");
+		return -1;
+	}
+	return 0;
+}
+
+int audit_begin(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                size_t errlen)
+{
+	int rc;
+
+	if (check_event(ev, err, errlen) == -1 || txn_begin(a, err, errlen) == -1)
+		return -1;
+	rc = add_attempt(a, ev, idp, err, errlen);
+	return txn_end(a, rc, err, errlen);
+}
+
+/* The attempt must exist and have no outcome yet: verify would otherwise
+ * flag the new record. */
+static int check_open_attempt(struct audit *a, int64_t attempt_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = a->open_check;
+	int rc = -1;
+
+	sqlite3_bind_int64(st, 1, attempt_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_fail(a, "look up attempt", err, errlen);
+	} else if (sqlite3_column_type(st, 0) == SQLITE_NULL ||
+	           strcmp((const char *)sqlite3_column_text(st, 0), "attempt") != 0) {
+		snprintf(err, errlen, "audit: no attempt %lld", (long long)attempt_id);
+	} else if (sqlite3_column_int64(st, 1) != 0) {
+		snprintf(err, errlen, "audit: attempt %lld already has an outcome",
+		         (long long)attempt_id);
+	} else {
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int audit_finish(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
+                 char *err, size_t errlen)
+{
+	int rc;
+
+	if (!valid_result(result)) {
+		snprintf(err, errlen, "audit: result must be ok, unchanged, denied or failed");
+		return -1;
+	}
+	if (txn_begin(a, err, errlen) == -1)
+		return -1;
+	rc = check_open_attempt(a, attempt_id, err, errlen);
+	if (rc == 0)
+		rc = add_outcome(a, attempt_id, result, detail, err, errlen);
+	return txn_end(a, rc, err, errlen);
+}
+
+int audit_record(struct audit *a, const struct audit_event *ev, const char *result,
+                 const char *detail, int64_t *idp, char *err, size_t errlen)
+{
+	int64_t id = 0;
+	int rc;
+
+	if (check_event(ev, err, errlen) == -1)
+		return -1;
+	if (!valid_result(result)) {
+		snprintf(err, errlen, "audit: result must be ok, unchanged, denied or failed");
+		return -1;
+	}
+	if (txn_begin(a, err, errlen) == -1)
+		return -1;
+	rc = add_attempt(a, ev, &id, err, errlen);
+	if (rc == 0)
+		rc = add_outcome(a, id, result, detail, err, errlen);
+	if (txn_end(a, rc, err, errlen) == -1)
+		return -1;
+	if (idp)
+		*idp = id;
+	return 0;
+}
+
+/* ---- reading rows ---- */
+
+static json_t *column_json(sqlite3_stmt *st, int c)
+{
+	switch (sqlite3_column_type(st, c)) {
+	case SQLITE_INTEGER:
+		if (c == ROW_IMPORTED)
+			return json_boolean(sqlite3_column_int64(st, c) != 0);
+		return json_integer(sqlite3_column_int64(st, c));
+	case SQLITE_TEXT:
+		return json_stringn((const char *)sqlite3_column_text(st, c),
+		                    (size_t)sqlite3_column_bytes(st, c));
+	default:
+		return json_null();
+	}
+}
+
+/* Return: a new row object, or NULL if a stored text is not valid UTF-8
+ * (only possible if the file was edited) or memory ran out. */
+static json_t *row_json(sqlite3_stmt *st)
+{
+	json_t *row = json_object();
+
+	for (int c = 0; row && c < NROWKEYS; c++) {
+		if (json_object_set_new(row, row_keys[c], column_json(st, c)) == -1) {
+			json_decref(row);
+			row = NULL;
+		}
+	}
+	return row;
+}
+
+/* Appends frag to the SQL in buf; fragments are fixed strings, so running
+ * out of room is a programming error reported as such. */
+static int sql_add(char *buf, size_t len, size_t *used, const char *frag)
+{
+	int n = snprintf(buf + *used, len - *used, "%s", frag);
+
+	if (n < 0 || (size_t)n >= len - *used)
+		return -1;
+	*used += (size_t)n;
+	return 0;
+}
+
+struct filter_term {
+	const char *sql;
+	const char *value;
+};
+
+/* Builds the WHERE clause from fixed fragments and binds each used value
+ * by position. Empty strings are no filter, like NULL. */
+static int prepare_query(struct audit *a, const struct audit_filter *f, int limit,
+                         sqlite3_stmt **stp, char *err, size_t errlen)
+{
+	const struct filter_term terms[] = {
+	    {" AND a.at >= ?", f->from}, {" AND a.at <= ?", f->to}, {" AND a.target = ?", f->user},
+	    {
+	        " AND a.operator = ?",
+	        f->operator},
+	        {" AND a.action = ?", f->action},
+	        {" AND a.category = ?", f->category},
+	        {" AND a.department = ?", f->department},
+	        {" AND COALESCE(o.result, 'pending') = ?", f->result},
+	    };
+	size_t nterms = sizeof terms / sizeof terms[0], used = 0;
+	char sql[2048];
+	int n = 0, bad = sql_add(sql, sizeof sql, &used, ROW_SELECT " AND a.id > ?");
+
+	for (size_t i = 0; i < nterms && !bad; i++)
+		if (terms[i].value && terms[i].value[0])
+			bad = sql_add(sql, sizeof sql, &used, terms[i].sql);
+	if (bad || sql_add(sql, sizeof sql, &used, " ORDER BY a.id LIMIT ?") == -1) {
+		snprintf(err, errlen, "audit: query text too long");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(a->db, sql, -1, stp, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare query", err, errlen);
+	sqlite3_bind_int64(*stp, ++n, f->after > 0 ? f->after : 0);
+	for (size_t i = 0; i < nterms; i++)
+		if (terms[i].value && terms[i].value[0])
+			sqlite3_bind_text(*stp, ++n, terms[i].value, -1, SQLITE_STATIC);
+	sqlite3_bind_int(*stp, ++n, limit + 1);
+	return 0;
+}
+
+static int page_limit(int asked)
+{
+	if (asked <= 0)
+		return LDAPDESK_AUDIT_PAGE_DEF;
+	return asked > LDAPDESK_AUDIT_PAGE_MAX ? LDAPDESK_AUDIT_PAGE_MAX : asked;
+}
+
+/* Streams up to limit rows to fn; a further row only sets *nextp. fn must
+ * not call back into audit: the statement is still open. */
+static int stream_rows(struct audit *a, sqlite3_stmt *st, int limit, audit_row_fn fn, void *arg,
+                       int64_t *nextp, char *err, size_t errlen)
+{
+	int64_t last = 0;
+	int n = 0, rc;
+
+	*nextp = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row;
+		if (n == limit) {
+			*nextp = last;
+			return 0;
+		}
+		if ((row = row_json(st)) == NULL) {
+			snprintf(err, errlen, "audit: stored text is not valid UTF-8");
+			return -1;
+		}
+		last = sqlite3_column_int64(st, 0);
+		n++;
+		rc = fn(arg, row);
+		json_decref(row);
+		if (rc != 0)
+			return 0; /* the caller stopped; not an error */
+	}
+	return rc == SQLITE_DONE ? 0 : db_fail(a, "query", err, errlen);
+}
+
+int audit_query(struct audit *a, const struct audit_filter *f, audit_row_fn fn, void *arg,
+                int64_t *nextp, char *err, size_t errlen)
+{
+	const struct audit_filter none = {0};
+	sqlite3_stmt *st = NULL;
+	int64_t next = 0;
+	int limit, rc;
+
+	if (f == NULL)
+		f = &none;
+	limit = page_limit(f->limit);
+	if (prepare_query(a, f, limit, &st, err, errlen) == -1)
+		return -1;
+	rc = stream_rows(a, st, limit, fn, arg, &next, err, errlen);
+	sqlite3_finalize(st);
+	if (nextp)
+		*nextp = next;
+	return rc;
+}
+
+/* Collects the rows first so that fn may call audit_finish on them. */
+static int collect_pending(struct audit *a, json_t *rows, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, ROW_SELECT " AND o.id IS NULL ORDER BY a.id", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return db_fail(a, "prepare pending", err, errlen);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_append_new(rows, row_json(st)) == -1) {
+			snprintf(err, errlen, "audit: stored text is not valid UTF-8");
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		db_fail(a, "pending", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_pending(struct audit *a, audit_row_fn fn, void *arg, char *err, size_t errlen)
+{
+	json_t *rows = json_array();
+	size_t i;
+	json_t *row;
+
+	if (rows == NULL) {
+		snprintf(err, errlen, "audit: out of memory");
+		return -1;
+	}
+	if (collect_pending(a, rows, err, errlen) == -1) {
+		json_decref(rows);
+		return -1;
+	}
+	json_array_foreach(rows, i, row)
+	{
+		if (fn(arg, row) != 0)
+			break;
+	}
+	json_decref(rows);
+	return 0;
+}
+
+/* ---- verify ---- */
+
+/* State of one chain walk. */
+struct walk {
+	struct audit_verify *out;
+	sqlite3_stmt *link;
+	int64_t last_id;
+	char last_hash[HASH_HEX + 1];
+	int64_t since_id;
+	char since_hash[HASH_HEX + 1];
+	bool since_seen;
+};
+
+static int parse_since(const char *since, struct walk *w)
+{
+	char *end;
+	long long id;
+
+	if (since == NULL)
+		return 0;
+	id = strtoll(since, &end, 10);
+	if (end == since || id <= 0 || *end != ':' || strlen(end + 1) != HASH_HEX ||
+	    strspn(end + 1, "0123456789abcdef") != HASH_HEX)
+		return -1;
+	w->since_id = id;
+	memcpy(w->since_hash, end + 1, HASH_HEX + 1);
+	return 0;
+}
+
+/* Only the first finding is kept: it is the one an auditor must look at. */
+static void mark_bad(struct walk *w, int64_t id, const char *reason)
+{
+	if (w->out->first_bad != 0)
+		return;
+	w->out->ok = false;
+	w->out->first_bad = id;
+	snprintf(w->out->reason, sizeof w->out->reason, "record %lld: %s", (long long)id, reason);
+}
+
+static void mark_head_bad(struct walk *w)
+{
+	if (w->out->first_bad != 0)
+		return;
+	w->out->ok = false;
+	w->out->first_bad = w->since_id;
+	snprintf(w->out->reason, sizeof w->out->reason, "head %lld no longer matches",
+	         (long long)w->since_id);
+}
+
+/* Reads each column only as its stored type, so that no conversion hides
+ * a changed type from the hash. */
+static void read_values(sqlite3_stmt *st, struct value v[NCOLS])
+{
+	for (int c = 0; c < NCOLS; c++) {
+		int type = sqlite3_column_type(st, c);
+		v[c] = (struct value){.type = SQLITE_NULL};
+		if (type == SQLITE_INTEGER) {
+			set_int(&v[c], sqlite3_column_int64(st, c));
+		} else if (type == SQLITE_TEXT) {
+			v[c].type = SQLITE_TEXT;
+			v[c].s = (const char *)sqlite3_column_text(st, c);
+			v[c].len = (size_t)sqlite3_column_bytes(st, c);
+		} else if (type != SQLITE_NULL) {
+			v[c].type = type; /* REAL or BLOB: never written by audit */
+		}
+	}
+}
+
+/* An outcome must follow an attempt that has no earlier outcome. */
+static const char *link_problem(struct walk *w, int64_t id, int64_t attempt_id)
+{
+	sqlite3_stmt *st = w->link;
+	const char *why = NULL;
+
+	sqlite3_bind_int64(st, 1, attempt_id);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		why = "cannot look up its attempt";
+	else if (attempt_id >= id || sqlite3_column_type(st, 0) != SQLITE_TEXT ||
+	         strcmp((const char *)sqlite3_column_text(st, 0), "attempt") != 0)
+		why = "outcome of a missing attempt";
+	else if (sqlite3_column_int64(st, 1) != 0)
+		why = "second outcome of one attempt";
+	sqlite3_reset(st);
+	return why;
+}
+
+static const char *shape_problem(struct walk *w, const struct value v[NCOLS])
+{
+	const char *kind = v[COL_KIND].type == SQLITE_TEXT ? v[COL_KIND].s : "";
+
+	for (int c = 0; c < NCOLS; c++)
+		if (v[c].type != SQLITE_NULL && v[c].type != SQLITE_INTEGER &&
+		    v[c].type != SQLITE_TEXT)
+			return "a column holds a real or a blob";
+	if (v[COL_ID].type != SQLITE_INTEGER || v[COL_PREV_HASH].type != SQLITE_TEXT ||
+	    v[COL_HASH].type != SQLITE_TEXT)
+		return "id or hashes of the wrong type";
+	if (strcmp(kind, "outcome") == 0) {
+		if (v[COL_ATTEMPT_ID].type != SQLITE_INTEGER)
+			return "outcome without attempt_id";
+		return link_problem(w, v[COL_ID].i, v[COL_ATTEMPT_ID].i);
+	}
+	if (strcmp(kind, "attempt") != 0)
+		return "unknown kind";
+	return NULL;
+}
+
+static const char *record_problem(struct walk *w, const struct value v[NCOLS])
+{
+	char hash[HASH_HEX + 1];
+	const char *why = shape_problem(w, v);
+
+	if (why)
+		return why;
+	if (v[COL_ID].i != w->last_id + 1)
+		return "follows a gap in the ids";
+	if (strcmp(v[COL_PREV_HASH].s, w->last_hash) != 0)
+		return "prev_hash does not match the previous record";
+	if (record_hash(v, hash) == -1)
+		return "cannot be hashed (not valid UTF-8)";
+	if (strcmp(hash, v[COL_HASH].s) != 0)
+		return "hash does not match its contents";
+	return NULL;
+}
+
+static void walk_record(struct walk *w, sqlite3_stmt *st)
+{
+	struct value v[NCOLS];
+	const char *why;
+
+	read_values(st, v);
+	why = record_problem(w, v);
+	if (why)
+		mark_bad(w, v[COL_ID].i, why);
+	w->out->records++;
+	w->last_id = v[COL_ID].i;
+	/* Go on from the stored hash so one edit names one record. */
+	snprintf(w->last_hash, sizeof w->last_hash, "%s", v[COL_HASH].s ? v[COL_HASH].s : "");
+	if (w->since_id == w->last_id) {
+		w->since_seen = true;
+		if (strcmp(w->since_hash, w->last_hash) != 0)
+			mark_head_bad(w);
+	}
+}
+
+static int walk_all(struct audit *a, struct walk *w, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, walk_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare verify", err, errlen);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		walk_record(w, st);
+	if (rc != SQLITE_DONE)
+		db_fail(a, "verify", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A sequence ahead of the last id means the newest records were deleted. */
+static int check_tail(struct audit *a, struct walk *w, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(a->tail);
+	int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(a->tail, 0) : 0;
+
+	sqlite3_reset(a->tail);
+	if (rc != SQLITE_ROW)
+		return db_fail(a, "read chain tail", err, errlen);
+	if (w->since_id != 0 && !w->since_seen)
+		mark_head_bad(w);
+	else if (seq > w->last_id)
+		mark_bad(w, w->last_id + 1, "missing: the newest records were deleted");
+	return 0;
+}
+
+static void fill_head(const struct walk *w)
+{
+	struct audit_verify *out = w->out;
+
+	out->head[0] = '\0';
+	if (out->records > 0)
+		snprintf(out->head, sizeof out->head, "%lld:%s", (long long)w->last_id,
+		         w->last_hash);
+}
+
+/* One read transaction: the walk and the checks see one snapshot. */
+static int verify_snapshot(struct audit *a, struct walk *w, char *err, size_t errlen)
+{
+	int rc;
+
+	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(a, "begin verify", err, errlen);
+	rc = walk_all(a, w, err, errlen);
+	if (rc == 0)
+		rc = check_tail(a, w, err, errlen);
+	sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+int audit_verify(struct audit *a, const char *since, struct audit_verify *out, char *err,
+                 size_t errlen)
+{
+	struct walk w = {.out = out, .last_hash = ZERO_HASH};
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (parse_since(since, &w) == -1) {
+		snprintf(err, errlen, "audit: since-head must be ID:HASH (64 lower-case hex)");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(a->db, link_sql, -1, &w.link, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare verify", err, errlen);
+	out->ok = true;
+	rc = verify_snapshot(a, &w, err, errlen);
+	sqlite3_finalize(w.link);
+	fill_head(&w);
+	if (rc == -1)
+		out->ok = false; /* a walk that did not finish proves nothing */
+	return rc;
+}
+
+/* ---- grants ---- */
+
+static void copy_column(sqlite3_stmt *st, int c, char *buf, size_t len)
+{
+	const char *s = (const char *)sqlite3_column_text(st, c);
+
+	if (len > 0)
+		snprintf(buf, len, "%s", s ? s : "");
+}
+
+int audit_last_grant(struct audit *a, const char *target, const char *permission, char *operator,
+                     size_t oplen, char *detail, size_t detlen, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, grant_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare last grant", err, errlen);
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, permission, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		copy_column(st, 0, operator, oplen);
+		copy_column(st, 1, detail, detlen);
+	} else if (rc != SQLITE_DONE) {
+		db_fail(a, "last grant", err, errlen);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

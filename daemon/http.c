@@ -1,0 +1,376 @@
+/*
+ * http.c — listeners and the evhttp objects behind them. Own evconnlistener
+ * objects give an error callback (accept on EMFILE backs off instead of
+ * spinning); a watcher on each connection's input turns requests evhttp
+ * would answer with an HTML page (too large, chunked) into internal paths
+ * that we answer in JSON.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "ldapdesk/wire.h"
+
+#define HTTP_MAX_HEADERS (16 * 1024)
+#define HTTP_TIMEOUT_S   30
+#define HTTP_BACKLOG     128
+#define HTTP_MAX_LISTEN  CONFIG_MAX_LIST
+
+/* Internal paths the input watcher rewrites refused requests to. */
+#define PATH_TOO_LARGE "/.ldapdesk/too-large"
+#define PATH_CHUNKED   "/.ldapdesk/length-required"
+
+struct http {
+	struct event_base *base;
+	SSL_CTX *ssl;
+	struct evhttp *tls, *plain;
+	struct evconnlistener *lev[HTTP_MAX_LISTEN];
+	struct event *resume[HTTP_MAX_LISTEN];
+	size_t n_lev;
+	http_handler_fn fn;
+	void *arg;
+};
+
+void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
+                    const char *body, size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (buf != NULL)
+		evbuffer_add(buf, body, len);
+	evhttp_send_reply(req, code, NULL, buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+}
+
+void http_reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	if (s == NULL) {
+		json_decref(body);
+		http_reply_raw(req, 500, "application/json",
+		               "{\"error\":\"internal\",\"message\":\"out of memory\"}", 47);
+		return;
+	}
+	http_reply_raw(req, code, "application/json", s, strlen(s));
+	free(s);
+	json_decref(body);
+}
+
+void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message)
+{
+	http_reply_json(req, code, json_pack("{s:s, s:s}", "error", error, "message", message));
+}
+
+const char *http_peer(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, (char **)(void *)&addr, &port);
+	snprintf(buf, len, "%s", addr != NULL && addr[0] != '\0' ? addr : "unix");
+	return buf;
+}
+
+/* ---- input watcher --------------------------------------------------------- */
+
+/* Value of header name in the head [p, end), or -1 / NULL when absent. */
+static const char *head_header(const char *p, const char *end, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = p; line < end;) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+
+		if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0 && line[n] == ':')
+			return line + n + 1;
+		if (nl == NULL)
+			break;
+		line = nl + 1;
+	}
+	return NULL;
+}
+
+static void head_rewrite(struct evbuffer *in, const char *path)
+{
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_add_printf(in,
+	                    "POST %s HTTP/1.1\r\nHost: ldapdesk\r\nContent-Length: 0\r\n"
+	                    "Connection: close\r\n\r\n",
+	                    path);
+}
+
+/*
+ * Runs when data arrives, before evhttp parses it. When the buffer starts
+ * with a request head whose body would be refused, the head is replaced by a
+ * bodiless request to an internal path and the rest dropped: evhttp then
+ * hands us that request instead of writing its own HTML error page. A body
+ * that merely looks like a head is refused the same way, which is harmless.
+ */
+static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	char head[HTTP_MAX_HEADERS];
+	size_t n = evbuffer_get_length(in);
+	const char *cl, *te;
+
+	(void)arg;
+	if (info->n_added == 0 || n < 8)
+		return;
+	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
+	if (strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
+	    strncmp(head, "PATCH ", 6) != 0)
+		return;
+	cl = head_header(head, head + n, "Content-Length");
+	te = head_header(head, head + n, "Transfer-Encoding");
+	if (te != NULL)
+		head_rewrite(in, PATH_CHUNKED);
+	else if (cl != NULL && strtoull(cl, NULL, 10) > LDAPDESK_MAX_BODY)
+		head_rewrite(in, PATH_TOO_LARGE);
+}
+
+static struct bufferevent *watched(struct bufferevent *bev)
+{
+	if (bev != NULL)
+		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, NULL);
+	return bev;
+}
+
+static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
+{
+	struct http *h = arg;
+	SSL *ssl = SSL_new(h->ssl);
+
+	if (ssl == NULL)
+		return NULL;
+	return watched(bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                              BEV_OPT_CLOSE_ON_FREE));
+}
+
+static struct bufferevent *plain_bev_cb(struct event_base *base, void *arg)
+{
+	(void)arg;
+	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+}
+
+static void request_cb(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+	const char *path = evhttp_request_get_uri(req);
+
+	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
+		http_reply_error(req, 413, "too_large", "the request body is over 64 KiB");
+		return;
+	}
+	if (path != NULL && strcmp(path, PATH_CHUNKED) == 0) {
+		http_reply_error(req, 411, "length_required",
+		                 "send the body with Content-Length, not chunked");
+		return;
+	}
+	h->fn(h->arg, req);
+}
+
+/* ---- listeners ----------------------------------------------------------------- */
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/* Out of descriptors: stop accepting for a second instead of spinning. */
+static void listener_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct http *h = arg;
+	struct timeval tv = {1, 0};
+
+	log_warn("accept");
+	for (size_t i = 0; i < h->n_lev; i++)
+		if (h->lev[i] == lev) {
+			evconnlistener_disable(lev);
+			evtimer_add(h->resume[i], &tv);
+		}
+}
+
+static int add_listener(struct http *h, struct evconnlistener *lev, struct evhttp *http,
+                        const char *addr, char *err, size_t errlen)
+{
+	if (lev == NULL) {
+		snprintf(err, errlen, "%s: cannot listen on %s: %s",
+		         h->n_lev < 1 ? "listen" : "listen", addr, strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(lev, listener_error_cb);
+	h->lev[h->n_lev] = lev;
+	h->resume[h->n_lev] = evtimer_new(h->base, resume_cb, lev);
+	h->n_lev++;
+	if (evhttp_bind_listener(http, lev) == NULL) {
+		snprintf(err, errlen, "cannot serve HTTP on %s", addr);
+		return -1;
+	}
+	return 0;
+}
+
+static int listen_tcp(struct http *h, const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char spec[128];
+	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+
+	/* evutil wants [v6]:port or v4:port; "localhost" is resolved by the admin. */
+	snprintf(spec, sizeof(spec), "%s", addr);
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) == -1) {
+		snprintf(err, errlen,
+		         "listen: \"%s\" is not IP:PORT (use 127.0.0.1:8636 or "
+		         "[::1]:8636)",
+		         addr);
+		return -1;
+	}
+	return add_listener(h,
+	                    evconnlistener_new_bind(h->base, NULL, h, flags, HTTP_BACKLOG,
+	                                            (struct sockaddr *)&ss, sslen),
+	                    h->tls, addr, err, errlen);
+}
+
+/* A unix socket is created 0660: the group decides who may talk plaintext. */
+static int listen_unix(struct http *h, const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	const char *path = addr + 5;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "listen: socket path too long: %s", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, 0660) == -1) {
+		snprintf(err, errlen, "listen: cannot bind %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return add_listener(h,
+	                    evconnlistener_new(h->base, NULL, h,
+	                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	                                       HTTP_BACKLOG, fd),
+	                    h->plain, addr, err, errlen);
+}
+
+static int tls_setup(struct http *h, const struct config *conf, char *err, size_t errlen)
+{
+	unsigned long e;
+
+	h->ssl = SSL_CTX_new(TLS_server_method());
+	if (h->ssl == NULL)
+		return snprintf(err, errlen, "cannot create a TLS context"), -1;
+	SSL_CTX_set_min_proto_version(h->ssl, TLS1_2_VERSION);
+	/* libevent 2.1 + OpenSSL 3 report a close without close_notify as an error. */
+	SSL_CTX_set_options(h->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(h->ssl, conf->tls_cert) != 1) {
+		e = ERR_get_error();
+		snprintf(err, errlen, "%s:%d: [server] tls_cert: %s: %s", conf->path,
+		         config_line(conf, "server", "tls_cert"), conf->tls_cert,
+		         ERR_reason_error_string(e));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(h->ssl, conf->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(h->ssl) != 1) {
+		e = ERR_get_error();
+		snprintf(err, errlen, "%s:%d: [server] tls_key: %s: %s", conf->path,
+		         config_line(conf, "server", "tls_key"), conf->tls_key,
+		         ERR_reason_error_string(e));
+		return -1;
+	}
+	return 0;
+}
+
+static struct evhttp *http_server(struct http *h,
+                                  struct bufferevent *(*bevcb)(struct event_base *, void *))
+{
+	struct evhttp *http = evhttp_new(h->base);
+
+	if (http == NULL)
+		return NULL;
+	evhttp_set_max_body_size(http, LDAPDESK_MAX_BODY);
+	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+	evhttp_set_default_content_type(http, "application/json");
+	evhttp_set_bevcb(http, bevcb, h);
+	evhttp_set_gencb(http, request_cb, h);
+	return http;
+}
+
+int http_new(struct event_base *base, const struct config *conf, http_handler_fn fn, void *arg,
+             struct http **hp, char *err, size_t errlen)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	int rc = 0;
+
+	if (h == NULL)
+		return snprintf(err, errlen, "out of memory"), -1;
+	h->base = base;
+	h->fn = fn;
+	h->arg = arg;
+	h->tls = http_server(h, tls_bev_cb);
+	h->plain = http_server(h, plain_bev_cb);
+	if (conf->tls_cert != NULL && tls_setup(h, conf, err, errlen) == -1)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < conf->n_listen; i++) {
+		if (strncmp(conf->listen[i], "unix:", 5) == 0)
+			rc = listen_unix(h, conf->listen[i], err, errlen);
+		else
+			rc = listen_tcp(h, conf->listen[i], err, errlen);
+	}
+	if (rc == -1) {
+		http_free(h);
+		return -1;
+	}
+	*hp = h;
+	return 0;
+}
+
+void http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->tls != NULL)
+		evhttp_free(h->tls); /* frees the bound listeners too */
+	if (h->plain != NULL)
+		evhttp_free(h->plain);
+	for (size_t i = 0; i < h->n_lev; i++)
+		event_free(h->resume[i]);
+	SSL_CTX_free(h->ssl);
+	free(h);
+}

@@ -1,0 +1,35 @@
+/*
+ * http.h — the HTTP front: evhttp over TLS bufferevents on TCP listeners and
+ * plaintext on unix: listeners, body and header limits, and JSON replies.
+ * Every answer the daemon gives, errors included, is JSON (never evhttp's
+ * HTML pages). Knows nothing of LDAP or SQLite.
+ */
+#pragma once
+#include <stddef.h>
+#include <jansson.h>
+
+struct event_base;
+struct evhttp_request;
+struct config;
+struct http;
+
+/* Called for every well-formed request; must answer it (now or later). */
+typedef void (*http_handler_fn)(void *arg, struct evhttp_request *req);
+
+/* Binds every [server] listen address. Return: 0, or -1 with err naming the
+ * FILE:LINE or address at fault. conf must outlive the object. */
+int http_new(struct event_base *base, const struct config *conf, http_handler_fn fn, void *arg,
+             struct http **hp, char *err, size_t errlen);
+/* Stops accepting; open connections are closed. */
+void http_free(struct http *h);
+
+/* Answers with body (reference stolen) as application/json. */
+void http_reply_json(struct evhttp_request *req, int code, json_t *body);
+/* Answers {"error": error, "message": message}. */
+void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message);
+/* Answers a non-JSON body (reports, CSV, metrics). */
+void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
+                    const char *body, size_t len);
+
+/* The peer's address as "IP" or "unix", into buf. */
+const char *http_peer(struct evhttp_request *req, char *buf, size_t len);

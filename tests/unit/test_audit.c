@@ -1,0 +1,933 @@
+/*
+ * test_audit.c — unit tests of the audit store (daemon/audit.c): rows,
+ * filters, pages, the hash chain and tamper detection, each on a fresh
+ * database in its own temporary directory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct audit *a;
+	char err[256];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof *fx);
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/test_audit.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof fx->path, "%s/audit.db", fx->dir);
+	if (audit_open(fx->path, &fx->a, fx->err, sizeof fx->err) == -1) {
+		fprintf(stderr, "%s\n", fx->err);
+		rmdir(fx->dir);
+		free(fx);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static void remove_db(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char name[160];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+		unlink(name);
+	}
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	audit_close(fx->a);
+	remove_db(fx->path);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static sqlite3 *raw_open(struct fixture *fx)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "%s: %s\n", sql, msg);
+	sqlite3_free(msg);
+	assert_int_equal(rc, SQLITE_OK);
+}
+
+/* First column of the first row as text, into buf. */
+static void raw_text(sqlite3 *db, const char *sql, char *buf, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void sha256_hex(const char *a, const char *b, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	assert_non_null(ctx);
+	assert_true(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL));
+	assert_true(EVP_DigestUpdate(ctx, a, strlen(a)));
+	assert_true(EVP_DigestUpdate(ctx, b, strlen(b)));
+	assert_true(EVP_DigestFinal_ex(ctx, md, &len));
+	EVP_MD_CTX_free(ctx);
+	assert_int_equal(len, 32);
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static int collect(void *arg, json_t *row)
+{
+	return json_array_append(arg, row);
+}
+
+/* Runs a query and returns its rows (caller decrefs). */
+static json_t *query(struct fixture *fx, const struct audit_filter *f, int64_t *nextp)
+{
+	json_t *rows = json_array();
+
+	assert_int_equal(audit_query(fx->a, f, collect, rows, nextp, fx->err, sizeof fx->err), 0);
+	return rows;
+}
+
+/* Ids of the rows a filter returns, as "1,3,4". */
+static void query_ids(struct fixture *fx, const struct audit_filter *f, char *buf, size_t len,
+                      int64_t *nextp)
+{
+	json_t *rows = query(fx, f, nextp);
+	size_t i, used = 0;
+	json_t *row;
+
+	buf[0] = '\0';
+	json_array_foreach(rows, i, row)
+	{
+		used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
+		                         (long long)json_integer_value(json_object_get(row, "id")));
+	}
+	json_decref(rows);
+}
+
+static int64_t record(struct fixture *fx, const char *at, const char *op, const char *action,
+                      const char *target, const char *result)
+{
+	struct audit_event ev = {
+	    .requested_at = at,
+	    .operator= op,
+	    .action = action,
+	    .target = target,
+	    .category = "account",
+	    .department = "IT",
+	};
+	int64_t id = 0;
+
+	assert_int_equal(audit_record(fx->a, &ev, result, NULL, &id, fx->err, sizeof fx->err), 0);
+	return id;
+}
+
+static void verify(struct fixture *fx, const char *since, struct audit_verify *out)
+{
+	assert_int_equal(audit_verify(fx->a, since, out, fx->err, sizeof fx->err), 0);
+}
+
+/* A chain-valid outcome record, forged with the canonical rule, so that
+ * only the structural checks of verify can catch it. */
+static void forge_outcome(sqlite3 *db, int64_t id, int64_t attempt_id)
+{
+	static const char *const nulls[] = {
+	    "operator",    "operator_dn", "client_addr", "action",     "target",     "target_dn",
+	    "permission",  "category",    "ticket",      "requester",  "department", "channel",
+	    "description", "note",        "detail",      "request_id", "imported",
+	};
+	char prev[65], hash[65], sql[512];
+	json_t *o = json_object();
+	char *canon;
+
+	snprintf(sql, sizeof sql, "SELECT hash FROM records WHERE id = %lld", (long long)id - 1);
+	raw_text(db, sql, prev, sizeof prev);
+	for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+		json_object_set_new(o, nulls[i], json_null());
+	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new(o, "kind", json_string("outcome"));
+	json_object_set_new(o, "attempt_id", json_integer(attempt_id));
+	json_object_set_new(o, "at", json_string("2026-01-01T00:00:00.000Z"));
+	json_object_set_new(o, "result", json_string("ok"));
+	json_object_set_new(o, "prev_hash", json_string(prev));
+	canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	sha256_hex(prev, canon, hash);
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO records (id, kind, attempt_id, at, result, prev_hash, hash)"
+	         " VALUES (%lld, 'outcome', %lld, '2026-01-01T00:00:00.000Z', 'ok', '%s', '%s')",
+	         (long long)id, (long long)attempt_id, prev, hash);
+	raw_exec(db, sql);
+	free(canon);
+	json_decref(o);
+}
+
+/* ---- rows ---- */
+
+static void begin_then_finish_gives_one_row_with_result(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "alice", .action = "unlock", .target = "bob"};
+	int64_t id = 0, next = -1;
+	json_t *rows, *row;
+
+	assert_int_equal(audit_begin(fx->a, &ev, &id, fx->err, sizeof fx->err), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(audit_finish(fx->a, id, "ok", "unlocked", fx->err, sizeof fx->err), 0);
+	rows = query(fx, NULL, &next);
+	assert_int_equal(json_array_size(rows), 1);
+	assert_int_equal(next, 0);
+	row = json_array_get(rows, 0);
+	assert_int_equal(json_integer_value(json_object_get(row, "id")), 1);
+	assert_string_equal(json_string_value(json_object_get(row, "result")), "ok");
+	assert_string_equal(json_string_value(json_object_get(row, "detail")), "unlocked");
+	assert_string_equal(json_string_value(json_object_get(row, "target")), "bob");
+	assert_true(json_is_string(json_object_get(row, "finished_at")));
+	assert_true(json_is_false(json_object_get(row, "imported")));
+	assert_true(json_is_null(json_object_get(row, "request_id")));
+	assert_true(json_is_null(json_object_get(row, "ticket")));
+	json_decref(rows);
+}
+
+static void query_row_keys_follow_header_order(void **state)
+{
+	static const char *const keys[] = {
+	    "id",        "requested_at", "finished_at", "operator",    "operator_dn", "client_addr",
+	    "action",    "target",       "target_dn",   "permission",  "category",    "ticket",
+	    "requester", "department",   "channel",     "description", "note",        "result",
+	    "detail",    "request_id",   "imported",    "hash",
+	};
+	struct fixture *fx = *state;
+	json_t *rows, *row;
+	size_t n = 0;
+	void *it;
+
+	record(fx, NULL, "alice", "login", "alice", "ok");
+	rows = query(fx, NULL, NULL);
+	row = json_array_get(rows, 0);
+	for (it = json_object_iter(row); it; it = json_object_iter_next(row, it), n++) {
+		assert_true(n < sizeof keys / sizeof keys[0]);
+		assert_string_equal(json_object_iter_key(it), keys[n]);
+	}
+	assert_int_equal(n, sizeof keys / sizeof keys[0]);
+	json_decref(rows);
+}
+
+static int count_row(void *arg, json_t *row)
+{
+	(void)row;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void pending_row_until_finished(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "alice", .action = "reset", .target = "bob"};
+	int64_t id = 0;
+	int pending = 0;
+	json_t *rows;
+	sqlite3 *db;
+
+	assert_int_equal(audit_begin(fx->a, &ev, &id, fx->err, sizeof fx->err), 0);
+	/* Committed before return: another connection sees it at once. */
+	db = raw_open(fx);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM records WHERE kind = 'attempt'"), 1);
+	sqlite3_close(db);
+	rows = query(fx, NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "result")),
+	                    "pending");
+	assert_true(json_is_null(json_object_get(json_array_get(rows, 0), "finished_at")));
+	json_decref(rows);
+	assert_int_equal(audit_pending(fx->a, count_row, &pending, fx->err, sizeof fx->err), 0);
+	assert_int_equal(pending, 1);
+	assert_int_equal(audit_finish(fx->a, id, "failed", NULL, fx->err, sizeof fx->err), 0);
+	pending = 0;
+	assert_int_equal(audit_pending(fx->a, count_row, &pending, fx->err, sizeof fx->err), 0);
+	assert_int_equal(pending, 0);
+}
+
+struct finisher {
+	struct fixture *fx;
+	int n;
+};
+
+static int finish_row(void *arg, json_t *row)
+{
+	struct finisher *f = arg;
+	json_int_t id = json_integer_value(json_object_get(row, "id"));
+
+	f->n++;
+	return audit_finish(f->fx->a, id, "ok", "recovered at start-up", f->fx->err,
+	                    sizeof f->fx->err);
+}
+
+static void pending_callback_may_finish_attempts(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "alice", .action = "unlock", .target = "bob"};
+	struct finisher f = {.fx = fx};
+	struct audit_verify v;
+	int left = 0;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(audit_begin(fx->a, &ev, NULL, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_pending(fx->a, finish_row, &f, fx->err, sizeof fx->err), 0);
+	assert_int_equal(f.n, 3);
+	assert_int_equal(audit_pending(fx->a, count_row, &left, fx->err, sizeof fx->err), 0);
+	assert_int_equal(left, 0);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, 6);
+}
+
+static void finish_refuses_unknown_or_finished_attempt(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.action = "unlock", .target = "bob"};
+	int64_t id = 0;
+
+	assert_int_equal(audit_begin(fx->a, &ev, &id, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_finish(fx->a, 99, "ok", NULL, fx->err, sizeof fx->err), -1);
+	assert_non_null(strstr(fx->err, "99"));
+	assert_int_equal(audit_finish(fx->a, id, "bogus", NULL, fx->err, sizeof fx->err), -1);
+	assert_int_equal(audit_finish(fx->a, id, "ok", NULL, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_finish(fx->a, id, "ok", NULL, fx->err, sizeof fx->err), -1);
+	assert_non_null(strstr(fx->err, "already"));
+	/* An outcome cannot point at an outcome either. */
+	assert_int_equal(audit_finish(fx->a, 2, "ok", NULL, fx->err, sizeof fx->err), -1);
+}
+
+static void refused_record_is_attempt_and_outcome(void **state)
+{
+	struct fixture *fx = *state;
+	int64_t id = record(fx, NULL, "mallory", "login", "mallory", "denied");
+	int pending = 0;
+	json_t *rows;
+	sqlite3 *db;
+
+	assert_int_equal(id, 1);
+	db = raw_open(fx);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM records"), 2);
+	assert_int_equal(raw_int(db, "SELECT attempt_id FROM records WHERE id = 2"), 1);
+	assert_int_equal(raw_int(db, "SELECT kind = 'outcome' AND result = 'denied'"
+	                             " AND action IS NULL FROM records WHERE id = 2"),
+	                 1);
+	sqlite3_close(db);
+	rows = query(fx, NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "result")),
+	                    "denied");
+	json_decref(rows);
+	assert_int_equal(audit_pending(fx->a, count_row, &pending, fx->err, sizeof fx->err), 0);
+	assert_int_equal(pending, 0);
+}
+
+/* ---- filters and pages ---- */
+
+static void filters_by_user_operator_action_result_and_time(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.requested_at = "2026-01-04T00:00:00.000Z",
+	                         .operator= "dave",
+	                         .action = "grant",
+	                         .target = "carol",
+	                         .category = "access",
+	                         .department = "Sales"};
+	char ids[64];
+
+	record(fx, "2026-01-01T00:00:00.000Z", "alice", "unlock", "bob", "ok");
+	record(fx, "2026-01-02T00:00:00.000Z", "alice", "reset", "carol", "denied");
+	record(fx, "2026-01-03T00:00:00.000Z", "dave", "unlock", "bob", "failed");
+	assert_int_equal(audit_begin(fx->a, &ev, NULL, fx->err, sizeof fx->err), 0);
+
+	query_ids(fx, &(struct audit_filter){.user = "bob"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "1,5");
+	query_ids(fx, &(struct audit_filter){.operator = "dave"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "5,7");
+	query_ids(fx, &(struct audit_filter){.action = "unlock"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "1,5");
+	query_ids(fx, &(struct audit_filter){.result = "pending"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "7");
+	query_ids(fx, &(struct audit_filter){.result = "denied"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "3");
+	query_ids(fx, &(struct audit_filter){.category = "access"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "7");
+	query_ids(fx, &(struct audit_filter){.department = "IT"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "1,3,5");
+	query_ids(fx,
+	          &(struct audit_filter){.from = "2026-01-02T00:00:00.000Z",
+	                                 .to = "2026-01-03T00:00:00.000Z"},
+	          ids, sizeof ids, NULL);
+	assert_string_equal(ids, "3,5");
+	query_ids(fx, &(struct audit_filter){.operator= "alice", .action = "reset"}, ids,
+	          sizeof ids, NULL);
+	assert_string_equal(ids, "3");
+	query_ids(fx, &(struct audit_filter){.user = ""}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "1,3,5,7");
+}
+
+static void pagination_next_and_after(void **state)
+{
+	struct fixture *fx = *state;
+	int64_t next = -1;
+	char ids[64];
+
+	for (int i = 0; i < 5; i++)
+		record(fx, NULL, "alice", "unlock", "bob", "ok");
+	query_ids(fx, &(struct audit_filter){.limit = 2}, ids, sizeof ids, &next);
+	assert_string_equal(ids, "1,3");
+	assert_int_equal(next, 3);
+	query_ids(fx, &(struct audit_filter){.limit = 2, .after = next}, ids, sizeof ids, &next);
+	assert_string_equal(ids, "5,7");
+	assert_int_equal(next, 7);
+	query_ids(fx, &(struct audit_filter){.limit = 2, .after = next}, ids, sizeof ids, &next);
+	assert_string_equal(ids, "9");
+	assert_int_equal(next, 0);
+	/* A page that ends exactly at the last row has no next page. */
+	query_ids(fx, &(struct audit_filter){.limit = 5}, ids, sizeof ids, &next);
+	assert_int_equal(next, 0);
+}
+
+static void page_limit_defaults_and_caps(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = raw_open(fx);
+	int64_t next = -1;
+	json_t *rows;
+
+	/* Rows for the query only (not chained): the chain is not under test. */
+	raw_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+	             " WHERE i < 5002) INSERT INTO records (id, kind, at, action, prev_hash, hash)"
+	             " SELECT i, 'attempt', '2026-01-01T00:00:00.000Z', 'login', '', '' FROM n");
+	sqlite3_close(db);
+	rows = query(fx, &(struct audit_filter){.limit = 0}, &next);
+	assert_int_equal(json_array_size(rows), 1000);
+	assert_int_equal(next, 1000);
+	json_decref(rows);
+	rows = query(fx, &(struct audit_filter){.limit = 1000000}, &next);
+	assert_int_equal(json_array_size(rows), 5000);
+	assert_int_equal(next, 5000);
+	json_decref(rows);
+}
+
+static void no_sql_injection_through_filter_values(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	char ids[64];
+	sqlite3 *db;
+
+	record(fx, NULL, "alice", "unlock", "o'brien", "ok");
+	record(fx, NULL, "alice", "unlock", "bob", "ok");
+	query_ids(fx, &(struct audit_filter){.user = "x' OR '1'='1"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "");
+	query_ids(fx, &(struct audit_filter){.user = "x\" OR 1=1 --"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "");
+	query_ids(fx, &(struct audit_filter){.action = "unlock'; DROP TABLE records; --"}, ids,
+	          sizeof ids, NULL);
+	assert_string_equal(ids, "");
+	query_ids(fx, &(struct audit_filter){.user = "o'brien"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "1");
+	query_ids(fx, &(struct audit_filter){.result = "ok' OR 'a'='a"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "");
+	db = raw_open(fx);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM records"), 4);
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+}
+
+static void utf8_chinese_fields_roundtrip(void **state)
+{
+	static const char dept[] = "办公室(外事办公室董事会办公室)";
+	static const char desc[] = "用户忘记密码，电话确认身份后解锁";
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "张伟",
+	                         .action = "unlock",
+	                         .target = "li.na",
+	                         .department = dept,
+	                         .description = desc};
+	struct audit_verify v;
+	json_t *rows, *row;
+	char stored[256];
+	sqlite3 *db;
+
+	assert_int_equal(audit_record(fx->a, &ev, "ok", "已解锁", NULL, fx->err, sizeof fx->err),
+	                 0);
+	rows = query(fx, &(struct audit_filter){.department = dept}, NULL);
+	assert_int_equal(json_array_size(rows), 1);
+	row = json_array_get(rows, 0);
+	assert_string_equal(json_string_value(json_object_get(row, "department")), dept);
+	assert_string_equal(json_string_value(json_object_get(row, "description")), desc);
+	assert_string_equal(json_string_value(json_object_get(row, "operator")), "张伟");
+	assert_string_equal(json_string_value(json_object_get(row, "detail")), "已解锁");
+	json_decref(rows);
+	db = raw_open(fx);
+	raw_text(db, "SELECT department FROM records WHERE id = 1", stored, sizeof stored);
+	assert_string_equal(stored, dept);
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+}
+
+/* ---- the chain ---- */
+
+static void canonical_hash_matches_independent_recomputation(void **state)
+{
+	/* Record 1 by hand: keys sorted, compact, absent = null, imported 0. */
+	static const char canon1[] =
+	    "{\"action\":\"unlock\",\"at\":\"2026-01-02T03:04:05.678Z\",\"attempt_id\":null,"
+	    "\"category\":null,\"channel\":null,\"client_addr\":\"192.0.2.1\","
+	    "\"department\":\"办公室\",\"description\":null,\"detail\":null,\"id\":1,"
+	    "\"imported\":0,\"kind\":\"attempt\",\"note\":null,\"operator\":\"alice\","
+	    "\"operator_dn\":\"uid=alice,ou=people,dc=example,dc=org\",\"permission\":null,"
+	    "\"prev_hash\":\"" ZERO_HASH "\",\"request_id\":42,\"requester\":null,"
+	    "\"result\":null,\"target\":\"bob\",\"target_dn\":null,\"ticket\":null}";
+	struct fixture *fx = *state;
+	struct audit_event ev = {.requested_at = "2026-01-02T03:04:05.678Z",
+	                         .operator= "alice",
+	                         .operator_dn = "uid=alice,ou=people,dc=example,dc=org",
+	                         .client_addr = "192.0.2.1",
+	                         .action = "unlock",
+	                         .target = "bob",
+	                         .department = "办公室",
+	                         .request_id = 42};
+	char want1[65], want2[65], stored[65], at2[32], canon2[1024];
+	json_t *rows;
+	sqlite3 *db;
+
+	assert_int_equal(audit_record(fx->a, &ev, "ok", "done", NULL, fx->err, sizeof fx->err), 0);
+	sha256_hex(ZERO_HASH, canon1, want1);
+	db = raw_open(fx);
+	raw_text(db, "SELECT hash FROM records WHERE id = 1", stored, sizeof stored);
+	assert_string_equal(stored, want1);
+	raw_text(db, "SELECT at FROM records WHERE id = 2", at2, sizeof at2);
+	/* Record 2, the outcome: imported and every event field null. */
+	snprintf(canon2, sizeof canon2,
+	         "{\"action\":null,\"at\":\"%s\",\"attempt_id\":1,\"category\":null,"
+	         "\"channel\":null,\"client_addr\":null,\"department\":null,"
+	         "\"description\":null,\"detail\":\"done\",\"id\":2,\"imported\":null,"
+	         "\"kind\":\"outcome\",\"note\":null,\"operator\":null,\"operator_dn\":null,"
+	         "\"permission\":null,\"prev_hash\":\"%s\",\"request_id\":null,"
+	         "\"requester\":null,\"result\":\"ok\",\"target\":null,\"target_dn\":null,"
+	         "\"ticket\":null}",
+	         at2, want1);
+	sha256_hex(want1, canon2, want2);
+	raw_text(db, "SELECT hash FROM records WHERE id = 2", stored, sizeof stored);
+	assert_string_equal(stored, want2);
+	sqlite3_close(db);
+	rows = query(fx, NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "hash")),
+	                    want1);
+	json_decref(rows);
+}
+
+static void verify_ok_on_fresh_log_and_head_format(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	char head[96], hash[65];
+	sqlite3 *db;
+
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, 0);
+	assert_string_equal(v.head, "");
+	record(fx, NULL, "alice", "unlock", "bob", "ok");
+	record(fx, NULL, "alice", "reset", "bob", "denied");
+	assert_int_equal(audit_begin(fx->a, &(struct audit_event){.action = "grant"}, NULL, fx->err,
+	                             sizeof fx->err),
+	                 0);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, 5);
+	assert_int_equal(v.first_bad, 0);
+	assert_string_equal(v.reason, "");
+	db = raw_open(fx);
+	raw_text(db, "SELECT hash FROM records WHERE id = 5", hash, sizeof hash);
+	sqlite3_close(db);
+	snprintf(head, sizeof head, "5:%s", hash);
+	assert_string_equal(v.head, head);
+	assert_int_equal(strlen(hash), 64);
+	assert_int_equal(strspn(hash, "0123456789abcdef"), 64);
+	verify(fx, head, &v);
+	assert_true(v.ok);
+}
+
+static void six_records(struct fixture *fx)
+{
+	record(fx, NULL, "alice", "unlock", "bob", "ok");
+	record(fx, NULL, "alice", "reset", "carol", "ok");
+	record(fx, NULL, "dave", "unlock", "erin", "denied");
+}
+
+static void verify_detects_update_behind_back(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	sqlite3 *db;
+
+	six_records(fx);
+	db = raw_open(fx);
+	raw_exec(db, "DROP TRIGGER records_no_update");
+	raw_exec(db, "UPDATE records SET note = 'edited' WHERE id = 3");
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 3);
+	assert_int_equal(v.records, 6);
+	assert_non_null(strstr(v.reason, "3"));
+}
+
+static void verify_detects_delete(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	sqlite3 *db;
+
+	six_records(fx);
+	db = raw_open(fx);
+	raw_exec(db, "DROP TRIGGER records_no_delete");
+	raw_exec(db, "DELETE FROM records WHERE id = 3");
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 4);
+	assert_int_equal(v.records, 5);
+}
+
+static void verify_detects_inserted_row(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	char sql[512], prev[65];
+	sqlite3 *db;
+
+	six_records(fx);
+	db = raw_open(fx);
+	raw_text(db, "SELECT hash FROM records WHERE id = 6", prev, sizeof prev);
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO records (id, kind, at, operator, action, target, prev_hash, hash)"
+	         " VALUES (7, 'attempt', '2026-01-01T00:00:00.000Z', 'alice', 'grant', 'bob',"
+	         " '%s', '%s')",
+	         prev, prev);
+	raw_exec(db, sql);
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 7);
+}
+
+static void verify_detects_outcome_for_missing_attempt(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	sqlite3 *db;
+
+	six_records(fx);
+	db = raw_open(fx);
+	forge_outcome(db, 7, 99);
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 7);
+	assert_non_null(strstr(v.reason, "missing attempt"));
+}
+
+static void verify_detects_second_outcome_for_one_attempt(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	sqlite3 *db;
+
+	six_records(fx);
+	db = raw_open(fx);
+	raw_exec(db, "DROP INDEX records_outcome");
+	forge_outcome(db, 7, 3);
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 7);
+	assert_non_null(strstr(v.reason, "second outcome"));
+}
+
+static void verify_since_head_detects_truncation(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	char head[96];
+	sqlite3 *db;
+
+	six_records(fx);
+	verify(fx, NULL, &v);
+	snprintf(head, sizeof head, "%s", v.head);
+	assert_int_equal(strncmp(head, "6:", 2), 0);
+	record(fx, NULL, "alice", "unlock", "bob", "ok");
+	verify(fx, head, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, 8);
+
+	db = raw_open(fx);
+	raw_exec(db, "DROP TRIGGER records_no_delete");
+	raw_exec(db, "DELETE FROM records WHERE id >= 5");
+	sqlite3_close(db);
+	verify(fx, head, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 6);
+	assert_string_equal(v.reason, "head 6 no longer matches");
+	assert_int_equal(strncmp(v.head, "4:", 2), 0);
+	/* Without the head the missing tail still shows in the sequence. */
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 5);
+}
+
+static void verify_since_head_malformed_is_an_error(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "abc",
+	    "6",
+	    "6:",
+	    "0:" ZERO_HASH,
+	    "6:" ZERO_HASH "0",
+	    "6:ABCDEF0000000000000000000000000000000000000000000000000000000000",
+	    "x6:" ZERO_HASH,
+	};
+	struct fixture *fx = *state;
+	struct audit_verify v;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(audit_verify(fx->a, bad[i], &v, fx->err, sizeof fx->err), -1);
+	verify(fx, "1:" ZERO_HASH, &v);
+	assert_false(v.ok);
+	assert_string_equal(v.reason, "head 1 no longer matches");
+}
+
+static void append_only_triggers_refuse_update(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	sqlite3 *db;
+
+	six_records(fx);
+	db = raw_open(fx);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE records SET note = 'x' WHERE id = 1", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM records WHERE id = 6", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM records WHERE note IS NULL"), 6);
+	sqlite3_close(db);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+}
+
+static void reopen_continues_chain(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	int64_t id = 0;
+
+	six_records(fx);
+	audit_close(fx->a);
+	fx->a = NULL;
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	id = record(fx, NULL, "alice", "unlock", "bob", "ok");
+	assert_int_equal(id, 7);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	assert_int_equal(v.records, 8);
+}
+
+/* ---- grants, errors, time ---- */
+
+static void grant(struct fixture *fx, const char *action, const char *op, const char *result,
+                  const char *detail)
+{
+	struct audit_event ev = {
+	    .operator= op, .action = action, .target = "bob", .permission = "vpn"};
+
+	assert_int_equal(audit_record(fx->a, &ev, result, detail, NULL, fx->err, sizeof fx->err),
+	                 0);
+}
+
+static int last_grant(struct fixture *fx, char *op, size_t oplen, char *detail, size_t detlen)
+{
+	return audit_last_grant(fx->a, "bob", "vpn", op, oplen, detail, detlen, fx->err,
+	                        sizeof fx->err);
+}
+
+static void last_grant_is_undone_by_later_ok_revoke(void **state)
+{
+	struct fixture *fx = *state;
+	char op[64], detail[128];
+
+	assert_int_equal(last_grant(fx, op, sizeof op, detail, sizeof detail), 0);
+	grant(fx, "grant", "alice", "ok", "until 2026-12-31");
+	grant(fx, "grant", "mallory", "denied", "not allowed");
+	assert_int_equal(last_grant(fx, op, sizeof op, detail, sizeof detail), 1);
+	assert_string_equal(op, "alice");
+	assert_string_equal(detail, "until 2026-12-31");
+	grant(fx, "revoke", "dave", "failed", NULL);
+	assert_int_equal(last_grant(fx, op, sizeof op, detail, sizeof detail), 1);
+	grant(fx, "revoke", "dave", "ok", NULL);
+	assert_int_equal(last_grant(fx, op, sizeof op, detail, sizeof detail), 0);
+	grant(fx, "grant", "carol", "ok", "until 2027-01-31");
+	assert_int_equal(last_grant(fx, op, sizeof op, detail, sizeof detail), 1);
+	assert_string_equal(op, "carol");
+	assert_string_equal(detail, "until 2027-01-31");
+	assert_int_equal(audit_last_grant(fx->a, "bob", "wifi", op, sizeof op, detail,
+	                                  sizeof detail, fx->err, sizeof fx->err),
+	                 0);
+}
+
+static void errors_never_contain_field_values(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.action = "reset", .target = "bob", .note = "secret-pw\xff"};
+	json_t *rows;
+
+	assert_int_equal(audit_begin(fx->a, &ev, NULL, fx->err, sizeof fx->err), -1);
+	assert_null(strstr(fx->err, "secret"));
+	assert_non_null(strstr(fx->err, "UTF-8"));
+	ev.note = NULL;
+	ev.requested_at = "secret-time";
+	assert_int_equal(audit_record(fx->a, &ev, "ok", NULL, NULL, fx->err, sizeof fx->err), -1);
+	assert_null(strstr(fx->err, "secret"));
+	ev.requested_at = NULL;
+	ev.action = NULL;
+	assert_int_equal(audit_begin(fx->a, &ev, NULL, fx->err, sizeof fx->err), -1);
+	assert_int_equal(audit_record(fx->a, &(struct audit_event){.action = "login"}, "secret",
+	                              NULL, NULL, fx->err, sizeof fx->err),
+	                 -1);
+	assert_null(strstr(fx->err, "secret"));
+	rows = query(fx, NULL, NULL);
+	assert_int_equal(json_array_size(rows), 0);
+	json_decref(rows);
+}
+
+static void open_error_names_the_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit *a = NULL;
+	char path[160];
+
+	snprintf(path, sizeof path, "%s/no-such-dir/audit.db", fx->dir);
+	assert_int_equal(audit_open(path, &a, fx->err, sizeof fx->err), -1);
+	assert_null(a);
+	assert_non_null(strstr(fx->err, path));
+}
+
+static void now_is_utc_with_milliseconds(void **state)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	char buf[32];
+
+	(void)state;
+	audit_now(buf, sizeof buf);
+	assert_int_equal(strlen(buf), 24);
+	for (size_t i = 0; i < 24; i++) {
+		if (shape[i] == 'd')
+			assert_true(buf[i] >= '0' && buf[i] <= '9');
+		else
+			assert_int_equal(buf[i], shape[i]);
+	}
+	assert_true(strncmp(buf, "2024", 4) > 0);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(begin_then_finish_gives_one_row_with_result),
+	    T(query_row_keys_follow_header_order),
+	    T(pending_row_until_finished),
+	    T(pending_callback_may_finish_attempts),
+	    T(finish_refuses_unknown_or_finished_attempt),
+	    T(refused_record_is_attempt_and_outcome),
+	    T(filters_by_user_operator_action_result_and_time),
+	    T(pagination_next_and_after),
+	    T(page_limit_defaults_and_caps),
+	    T(no_sql_injection_through_filter_values),
+	    T(utf8_chinese_fields_roundtrip),
+	    T(canonical_hash_matches_independent_recomputation),
+	    T(verify_ok_on_fresh_log_and_head_format),
+	    T(verify_detects_update_behind_back),
+	    T(verify_detects_delete),
+	    T(verify_detects_inserted_row),
+	    T(verify_detects_outcome_for_missing_attempt),
+	    T(verify_detects_second_outcome_for_one_attempt),
+	    T(verify_since_head_detects_truncation),
+	    T(verify_since_head_malformed_is_an_error),
+	    T(append_only_triggers_refuse_update),
+	    T(reopen_continues_chain),
+	    T(last_grant_is_undone_by_later_ok_revoke),
+	    T(errors_never_contain_field_values),
+	    T(open_error_names_the_file),
+	    T(now_is_utc_with_milliseconds),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
