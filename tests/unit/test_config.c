@@ -1,0 +1,208 @@
+/*
+ * test_config.c — the configuration parser: known keys, FILE:LINE errors,
+ * the 200-byte line limit, secret-file permissions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+struct fixture {
+	char dir[64];
+	char conf[128];
+	char secret[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	FILE *fp;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ldapdesk-config-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->conf, sizeof(f->conf), "%s/ldapdeskd.conf", f->dir);
+	snprintf(f->secret, sizeof(f->secret), "%s/bind.pw", f->dir);
+	fp = fopen(f->secret, "w");
+	assert_non_null(fp);
+	fputs("s3cret\n", fp);
+	fclose(fp);
+	chmod(f->secret, 0600);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Writes a minimal valid config followed by extra lines. */
+static void write_conf(const struct fixture *f, const char *extra)
+{
+	FILE *fp = fopen(f->conf, "w");
+
+	assert_non_null(fp);
+	fprintf(fp,
+	        "[server]\nlisten = unix:%s/sock\n"
+	        "[ldap]\nuri = ldap://127.0.0.1:389/\nbind_dn = cn=svc,dc=example,dc=com\n"
+	        "bind_password_file = %s\nuser_base = ou=people,dc=example,dc=com\n"
+	        "[audit]\ndatabase = %s/audit.db\n"
+	        "[roles]\nadmin = cn=admins,ou=groups,dc=example,dc=com\n%s",
+	        f->dir, f->secret, f->dir, extra);
+	fclose(fp);
+}
+
+static void load_fails_with(const struct fixture *f, const char *extra, const char *want)
+{
+	struct config *c = NULL;
+	char err[512];
+
+	write_conf(f, extra);
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), -1);
+	assert_null(c);
+	if (strstr(err, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, want);
+}
+
+static void test_minimal_config_loads_with_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = NULL;
+	char err[512];
+
+	write_conf(f, "");
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->bind_password, "s3cret");
+	assert_string_equal(c->user_attr, "uid");
+	assert_int_equal(c->pool_size, 4);
+	assert_int_equal(c->timeout_ms, 5000);
+	assert_non_null(config_category(c, "unlock-reset"));
+	assert_string_equal(config_category(c, "vuln-fix")->label, "漏洞修复");
+	config_free(c);
+}
+
+static void test_grant_sections_and_repeated_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = NULL;
+	char err[512];
+
+	write_conf(f, "[protect]\ngroups = cn=a,dc=x\ngroups = cn=b,dc=x\n"
+	              "[grant.procurement]\ngroup = cn=procurement,dc=x\nlabel = 采管系统\n"
+	              "max_days = 90\napproval = no\n[category.notice]\nlabel = 通知\n");
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->n_protect, 2);
+	assert_string_equal(c->protect[1], "cn=b,dc=x");
+	assert_non_null(config_grant(c, "procurement"));
+	assert_int_equal(config_grant(c, "procurement")->max_days, 90);
+	assert_string_equal(config_grant(c, "procurement")->label, "采管系统");
+	assert_null(config_grant(c, "nope"));
+	assert_string_equal(config_category(c, "notice")->label, "通知");
+	config_free(c);
+}
+
+static void test_unknown_key_names_file_and_line(void **state)
+{
+	struct fixture *f = *state;
+	char want[200];
+
+	/* The minimal config has 11 lines; the bad key is line 13. */
+	snprintf(want, sizeof(want), "%s:13: unknown key \"colour\" in [ldap]", f->conf);
+	load_fails_with(f, "[ldap]\ncolour = blue\n", want);
+}
+
+static void test_bad_values_are_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	load_fails_with(f, "[ldap]\npool_size = lots\n", "pool_size: expected a whole number");
+	load_fails_with(f, "[ldap]\nstarttls = maybe\n", "starttls: expected yes or no");
+	load_fails_with(f, "[ldap]\nflavor = novell\n", "flavor: expected openldap, 389ds or ad");
+	load_fails_with(f, "[audit]\nbackup_at = 25:00\n", "backup_at: expected HH:MM");
+	load_fails_with(f, "[server]\ntimezone = Mars/Olympus\n", "unknown time zone");
+	load_fails_with(f, "[grant.x]\nlabel = X\n", "[grant.x] has no group");
+}
+
+static void test_line_over_200_bytes_is_an_error_with_its_number(void **state)
+{
+	struct fixture *f = *state;
+	char extra[400], want[200];
+
+	snprintf(extra, sizeof(extra), "[protect]\ngroups = cn=%0250d\n", 0);
+	snprintf(want, sizeof(want), "%s:13: line is", f->conf);
+	load_fails_with(f, extra, want);
+}
+
+static void test_tcp_listener_without_tls_is_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	load_fails_with(f, "[server]\nlisten = 127.0.0.1:8636\n",
+	                "plaintext is allowed only on unix: sockets");
+}
+
+static void test_group_readable_secret_is_refused_naming_the_file(void **state)
+{
+	struct fixture *f = *state;
+	char want[200];
+
+	chmod(f->secret, 0640);
+	snprintf(want, sizeof(want), "%s is readable by group or others", f->secret);
+	load_fails_with(f, "", want);
+}
+
+static void test_missing_file_and_required_key(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = NULL;
+	char err[512], path[200];
+
+	snprintf(path, sizeof(path), "%s/absent.conf", f->dir);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot open"));
+	write_conf(f, "");
+	/* Drop uri by rewriting the file without it. */
+	{
+		FILE *fp = fopen(f->conf, "w");
+
+		fprintf(fp, "[server]\nlisten = unix:/tmp/x\n[ldap]\nbind_dn = cn=x\n");
+		fclose(fp);
+	}
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "[ldap] uri: missing"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_minimal_config_loads_with_defaults, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_sections_and_repeated_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_key_names_file_and_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_values_are_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_line_over_200_bytes_is_an_error_with_its_number,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tcp_listener_without_tls_is_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_readable_secret_is_refused_naming_the_file,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file_and_required_key, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
