@@ -1,0 +1,58 @@
+#!/bin/sh
+# bad_input.sh — issue point 8: hostile names, bodies and tokens get a clear
+# JSON error and change nothing.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init bad_input
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+sed -i 's/^timezone = .*/&\nsession_ttl = 2/' "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+as_op hd1
+"$D" login >/dev/null
+TOKEN=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"hd1","password":"Op-Pass-2026"}' \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+api() { # METHOD PATH [BODY] -> prints "CODE CONTENT-TYPE BODY"
+    curl -s --cacert "$LDAPDESK_CA" -X "$1" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' ${3:+--data-binary "$3"} \
+        -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL$2"
+}
+before=$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records")
+
+for name in '*' 'a*' 'al*ce' '(uid=*)' 'alice)(uid=*' 'alice\' 'alice,ou=x' 'uid=alice' 'alice+cn=x'; do
+    t_exit 5 "status '$name' is no such user (exit 5)" "$D" status "$name"
+    t_exit 5 "unlock '$name' is no such user (exit 5)" "$D" unlock "$name"
+done
+t_match '^404 application/json' "a NUL in the name is 404 JSON" api GET /v1/users/alice%00x
+t_match '^404 application/json' "an encoded star is 404" api POST /v1/users/%2A/unlock '{}'
+t_match '"error":"bad_json"' "malformed JSON is 400 bad_json" api POST /v1/users/alice/unlock '{"ticket":'
+t_match '^400 application/json' "malformed JSON answers 400" api POST /v1/users/alice/unlock '{"ticket":'
+t_match '^400 ' "a JSON array body is 400" api POST /v1/users/alice/unlock '[1,2]'
+t_match '^400 ' "a number where text belongs is 400" api POST /v1/users/alice/unlock '{"ticket":5}'
+t_match '^400 ' "a bad channel is 400" api POST /v1/users/alice/unlock '{"channel":"fax"}'
+big=$(head -c 70000 /dev/zero | tr '\0' 'x')
+t_match '^413 application/json' "a body over 64 KiB is 413 JSON" api POST /v1/users/alice/unlock "{\"note\":\"$big\"}"
+t_match '"error":"too_large"' "the 413 body names the error" api POST /v1/users/alice/unlock "{\"note\":\"$big\"}"
+t_nomatch '<HTML|<html' "no HTML error page" api POST /v1/users/alice/unlock "{\"note\":\"$big\"}"
+t_match '"message":"' "a failed login never echoes the body" \
+    curl -s --cacert "$LDAPDESK_CA" --data-binary '{"user":"hd1","password":"SECRET-123' "$LDAPDESK_URL/v1/login"
+t_nomatch 'SECRET-123' "the parser's text (with the password) is not echoed" \
+    curl -s --cacert "$LDAPDESK_CA" --data-binary '{"user":"hd1","password":"SECRET-123' "$LDAPDESK_URL/v1/login"
+t_match '^401 ' "a missing token is 401" curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/alice"
+TOKEN=garbage
+t_match '^401 application/json' "a garbage token is 401" api GET /v1/users/alice
+TOKEN=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"hd1","password":"Op-Pass-2026"}' \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_match '^200 ' "a fresh token works" api GET /v1/users/alice
+sleep 3
+t_match '^401 application/json' "an expired token is 401 (session_ttl = 2 s)" api GET /v1/users/alice
+t_exit 5 "an unknown permission is 404" env LDAPDESK_USER=adm1 "$D" grant alice nope
+t_match '^404 application/json' "an unknown route is 404 JSON" api GET /v1/nothing
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "nothing was changed in the directory"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='attempt' AND action IN ('unlock','reset') AND target='alice' AND id NOT IN (SELECT attempt_id FROM records WHERE kind='outcome' AND result IN ('failed','denied'))")" 0 \
+    "no unlock or reset of alice went through"
+t_ok "the audit grew only with refusals ($before before)" test "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records")" -gt "$before"
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
+t_done

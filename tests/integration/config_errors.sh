@@ -1,0 +1,39 @@
+#!/bin/sh
+# config_errors.sh — a bad configuration stops start-up with FILE:LINE and
+# what is wrong; -n only checks.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init config_errors
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/good.conf"
+C=$T_DIR/bad.conf
+t_match '^configuration OK$' "-n accepts the good config" "$LDAPDESKD" -n -c "$T_DIR/good.conf"
+bad() { # DESC REGEX then stdin edits via sed expression
+    cp "$T_DIR/good.conf" "$C"
+    sed -i "$3" "$C"
+    t_exit 1 "$1 stops start-up" "$LDAPDESKD" -n -c "$C"
+    t_match "$2" "$1 is named" "$LDAPDESKD" -n -c "$C"
+}
+line=$(grep -n '^pool_size' "$T_DIR/good.conf" | cut -d: -f1)
+bad "an unknown key" "bad.conf:$line: unknown key \"pool_sise\" in \\[ldap\\]" 's/^pool_size/pool_sise/'
+bad "a bad number" "bad.conf:$line: pool_size: expected a whole number" 's/^pool_size = .*/pool_size = many/'
+bad "a missing certificate" "bad.conf:[0-9]+: \\[server\\] tls_cert: cannot read /nonexistent.pem" \
+    's|^tls_cert = .*|tls_cert = /nonexistent.pem|'
+bad "a line over 200 bytes" "bad.conf:[0-9]+: line is [0-9]+ bytes long" \
+    "s|^groups = .*|groups = cn=$(printf '%0220d' 0),dc=example,dc=com|"
+cp "$T_DIR/good.conf" "$C"
+printf 'not a certificate\n' >"$T_DIR/garbage.pem"
+sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/garbage.pem|" "$C"
+t_match "bad.conf:[0-9]+: \\[server\\] tls_cert: .*garbage.pem" "an unreadable certificate is named at start-up" "$LDAPDESKD" -c "$C"
+pwf=$(sed -n 's/^bind_password_file = //p' "$T_DIR/good.conf")
+cp "$pwf" "$T_DIR/open.pw"
+chmod 644 "$T_DIR/open.pw"
+cp "$T_DIR/good.conf" "$C"
+sed -i "s|^bind_password_file = .*|bind_password_file = $T_DIR/open.pw|" "$C"
+t_match "$T_DIR/open.pw is readable by group or others" "a world-readable password file is refused by name" "$LDAPDESKD" -n -c "$C"
+t_exit 1 "a missing config file is an error" "$LDAPDESKD" -n -c "$T_DIR/absent.conf"
+t_exit 2 "no -c is a usage error" "$LDAPDESKD"
+cp "$T_DIR/good.conf" "$C"
+sed -i 's|^listen = unix:.*||; s|^tls_cert = .*||; s|^tls_key = .*||' "$C"
+t_match "plaintext is allowed only on unix: sockets" "a TCP listener without TLS is refused" "$LDAPDESKD" -n -c "$C"
+t_done

@@ -1,0 +1,109 @@
+#!/bin/sh
+# core.sh — issue points 3, 5, 6, 7 end to end: the real ldapdesk against the
+# real ldapdeskd against a real slapd (StartTLS, ppolicy, memberof).
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init core
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+DB=$T_DIR/audit.db
+q() { sqlite3 "$DB" "$1"; }
+
+# ---- login, sessions ---------------------------------------------------------
+as_op hd1
+t_ok "helpdesk operator logs in" "$D" login
+t_match "logged in as hd1" "login says who" "$D" login
+cache=$(find "$XDG_CACHE_HOME/ldapdesk" -type f | head -n 1)
+t_eq "$(stat -c %a "$cache")" 600 "session cache file is mode 0600"
+t_nomatch "Op-Pass-2026" "session cache holds no password" cat "$XDG_CACHE_HOME"/ldapdesk/*
+LDAPDESK_PASSWORD=wrong-password
+t_exit 3 "bad password is 401 (exit 3)" "$D" login
+t_eq "$(q "SELECT count(*) FROM records r WHERE kind='attempt' AND action='login' AND operator='hd1'
+          AND (SELECT result FROM records o WHERE o.attempt_id=r.id)='denied'")" 1 \
+    "the refused login is an audit row (denied)"
+as_op hd1
+
+# ---- status, unlock ------------------------------------------------------------------
+t_ok "status of alice" "$D" status alice
+t_match "王丽" "status shows the Chinese name" "$D" status alice
+t_eq "$("$D" --json status alice | jq -r .locked)" false "alice starts unlocked"
+ldap_lock_user alice >/dev/null 2>&1 || true
+t_eq "$("$D" status alice --json | jq -r .locked)" true "after 3 bad binds status says locked (global option after command)"
+t_eq "$("$D" --json status alice | jq -r .failures)" 3 "status counts the failures"
+t_match '"locked_since": "20' "locked_since is a time" "$D" --json status alice
+t_ok "unlock alice" "$D" unlock alice --ticket T-100 --requester 张三 --dept 市场营销中心 --channel hotline --note "called at 9"
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone in the directory"
+t_eq "$("$D" --json unlock alice | jq -r .result)" unchanged "unlock of an unlocked user is unchanged"
+t_eq "$(q "SELECT ticket||'|'||requester||'|'||department||'|'||channel FROM records WHERE action='unlock' ORDER BY id LIMIT 1")" \
+    "T-100|张三|市场营销中心|hotline" "event options reach the audit row"
+
+# ---- reset -------------------------------------------------------------------------------
+ldap_lock_user bob >/dev/null 2>&1 || true
+out=$("$D" --json reset bob --unlock)
+pw=$(printf '%s' "$out" | jq -r .password)
+t_eq "$(printf '%s' "$out" | jq -r .result)" ok "reset answers ok"
+t_eq "$(printf '%s' "$pw" | grep -cE '^.{14,}$')" 1 "one-time password has at least 14 characters"
+t_eq "$(printf '%s' "$pw" | grep -c '[A-Z]' ; )" 1 "password has upper case"
+t_eq "$(printf '%s' "$pw" | grep -c '[0-9]')" 1 "password has digits"
+t_eq "$(ldap_attr bob pwdReset)" TRUE "pwdReset is TRUE after the reset"
+t_eq "$(ldap_attr bob pwdAccountLockedTime)" "" "reset --unlock leaves bob unlocked"
+t_match "must be changed|Password expired|change after reset|changeAfterReset" \
+    "bob's next bind says the password must be changed" ldap_bind_as bob "$pw"
+t_nomatch "$pw" "the generated password is not in the audit database" cat "$DB" "$DB-wal"
+t_nomatch "$pw" "the generated password is not in the daemon log" cat "$T_DIR/ldapdeskd.log"
+t_nomatch "Op-Pass-2026" "operator passwords are not in the audit database" cat "$DB" "$DB-wal"
+t_nomatch "Op-Pass-2026" "operator passwords are not in the daemon log" cat "$T_DIR/ldapdeskd.log"
+t_match "One-time password for carol" "human reset output names the user" "$D" reset carol
+
+# ---- grant, revoke ---------------------------------------------------------------------
+t_exit 4 "helpdesk may not grant (403, exit 4)" "$D" grant alice procurement
+as_op adm1
+t_ok "admin grants 采管系统 for 30 days" "$D" grant alice procurement --days 30 --ticket T-7
+t_ok "alice is now a member of cn=procurement" ldap_is_member procurement alice
+t_eq "$("$D" --json grant alice procurement | jq -r .result)" unchanged "granting again is unchanged"
+t_eq "$("$D" --json status alice | jq -r '.grants[0].permission + "|" + .grants[0].label + "|" + .grants[0].granted_by')" \
+    "procurement|采管系统|adm1" "status lists the grant with label and granter"
+t_exit 2 "a grant over max_days is a bad request (exit 2)" "$D" grant alice procurement --days 365
+t_exit 5 "an unknown permission is 404 (exit 5)" "$D" grant alice no-such-system
+t_ok "admin revokes" "$D" revoke alice procurement
+t_exit 1 "alice is no longer a member" ldap_is_member procurement alice
+t_eq "$("$D" --json revoke alice procurement | jq -r .result)" unchanged "revoking a non-member is unchanged"
+
+# ---- protection -----------------------------------------------------------------------------
+as_op hd1
+t_exit 4 "helpdesk may not reset an admin (protected)" "$D" reset adm2
+t_exit 4 "helpdesk may not unlock a protected VIP" "$D" unlock ivan
+t_exit 4 "an operator may not reset themselves" "$D" reset hd1
+t_exit 5 "unknown user is 404 (exit 5)" "$D" unlock nosuchuser
+
+# ---- audit log -------------------------------------------------------------------------------
+t_exit 4 "helpdesk may not read the log" "$D" log
+as_op aud1
+t_ok "auditor reads the log" "$D" log
+t_eq "$("$D" log --json --user alice --action unlock | jq '.events | length')" 2 "log filters by user and action"
+t_eq "$("$D" log --json --result unchanged | jq -r '[.events[].action] | unique | join(",")')" \
+    "grant,revoke,unlock" "log filters by result"
+t_eq "$("$D" log --json --operator adm1 --action grant | jq -r '.events[0].permission')" procurement "log filters by operator"
+today=$(TZ=Asia/Shanghai date +%Y-%m-%d)
+t_eq "$("$D" log --json --from "$today" --to "$today" --action reset | jq '.events | length')" 2 "log filters by day"
+t_eq "$("$D" log --json --from 2020-01-01 --to 2020-01-02 | jq '.events | length')" 0 "an empty period has no events"
+t_match '^id,requested_at,finished_at,operator' "CSV export has the header" "$D" log --format csv
+t_match '张三' "CSV keeps UTF-8" "$D" log --format csv --action unlock
+t_eq "$("$D" log --json --limit 3 | jq '.events | length')" 3 "--limit bounds the rows"
+total=$(q "SELECT count(*) FROM records WHERE kind='attempt'")
+t_eq "$("$D" log --json | jq '.events | length')" "$total" "log without --limit returns every attempt"
+t_eq "$(q "SELECT count(*) FROM records r WHERE kind='attempt' AND NOT EXISTS (SELECT 1 FROM records o WHERE o.attempt_id=r.id)")" 0 \
+    "no attempt is left pending"
+t_match '"ok": true' "the chain verifies" "$D" --json verify
+
+# ---- logout -----------------------------------------------------------------------------------
+t_ok "logout" "$D" logout
+unset LDAPDESK_USER LDAPDESK_PASSWORD
+t_exit 3 "after logout without credentials a command is 401 (exit 3)" "$D" log
+
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM (sanitizers clean)"
+t_nomatch "runtime error|AddressSanitizer|LeakSanitizer" "no sanitizer report in the daemon log" cat "$T_DIR/ldapdeskd.log"
+t_done

@@ -1,0 +1,33 @@
+#!/bin/sh
+# outage.sh — the pool survives a slapd restart: requests during the outage
+# fail within timeout_ms as 503, the next one after it succeeds; no restart.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init outage
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+sed -i 's/^timeout_ms = .*/timeout_ms = 2000/' "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+as_op hd1
+t_ok "status works before the outage" "$D" status alice
+slapd_stop "$SLAPD_DIR"
+start=$(date +%s)
+t_exit 1 "during the outage unlock fails (503, exit 1)" "$D" unlock alice
+t_ok "it failed within 3 x timeout_ms" test $(($(date +%s) - start)) -le 6
+t_match '"directory": "down"|"directory":"down"' "health says the directory is down" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_ok "the daemon is still running" proc_alive "$DAEMON_PID"
+slapd_restart "$SLAPD_DIR"
+ok=1
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    if "$D" status alice >/dev/null 2>&1; then ok=0; break; fi
+    sleep 1
+done
+t_eq "$ok" 0 "after slapd is back a request succeeds without restarting the daemon"
+t_ok "unlock works again" "$D" unlock alice
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='outcome' AND result='failed' AND detail LIKE '%directory%'")" 1 \
+    "the failed unlock is a failed audit row"
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
+t_done
