@@ -57,7 +57,7 @@ static const struct key_def keys[] = {
     STR("server", "user", user),
     STR("server", "key_file", key_file),
     STR("server", "timezone", timezone),
-    INT("server", "session_ttl", session_ttl, 60, 7 * 86400),
+    INT("server", "session_ttl", session_ttl, 1, 7 * 86400),
     STR("ldap", "uri", uri),
     {"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
     STR("ldap", "ca_file", ca_file),

@@ -1,0 +1,1604 @@
+/*
+ * commands.c — one function per ldapdesk command, the table mapping names to
+ * them and to their help, and what they share: the cached session and
+ * auto-login, and turning HTTP answers into output and exit codes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "ldapdesk/wire.h"
+#include "args.h"
+#include "cache.h"
+#include "commands.h"
+#include "httpc.h"
+#include "render.h"
+
+#define DEFAULT_URL   "https://127.0.0.1:8636"
+#define MAX_TOKEN     4096
+#define ERRLEN        1024
+#define NOT_LOGGED_IN "not logged in or session expired: run 'ldapdesk login'"
+
+struct ctx {
+	const struct args *a;
+	struct httpc *h;
+	const char *url;                 /* normalised, borrowed from h */
+	char user[LDAPDESK_MAX_UID + 1]; /* operator of the session */
+	char *token;                     /* owned, wiped when dropped */
+	bool relogged;                   /* auto-login done: never twice */
+};
+
+typedef void (*human_fn)(const struct ctx *c, json_t *ans);
+
+/* ---- messages and exit codes ------------------------------------------- */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ldapdesk: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int out_of_memory(void)
+{
+	say("out of memory");
+	return EXIT_REFUSED;
+}
+
+static bool is_2xx(long status)
+{
+	return status >= 200 && status <= 299;
+}
+
+static int exit_for(long status)
+{
+	if (is_2xx(status))
+		return EXIT_DONE;
+	switch (status) {
+	case 400:
+		return EXIT_USAGE;
+	case 401:
+		return EXIT_UNAUTH;
+	case 403:
+		return EXIT_FORBIDDEN;
+	case 404:
+		return EXIT_NOT_FOUND;
+	default:
+		return EXIT_REFUSED;
+	}
+}
+
+/* Prints the API's {"error","message"} (or the status) and returns the exit
+ * code. With session, a 401 means our token is no good. */
+static int reply_error(const struct httpc_resp *rs, bool session)
+{
+	if (rs->status == 401 && session) {
+		say(NOT_LOGGED_IN);
+		return EXIT_UNAUTH;
+	}
+	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	if (msg == NULL)
+		msg = json_string_value(json_object_get(j, "error"));
+	char *clean = msg != NULL ? render_clean(msg) : NULL;
+	if (clean != NULL)
+		say("%s", clean);
+	else if (is_2xx(rs->status))
+		say("the server's answer (HTTP %ld) is not what was expected", rs->status);
+	else
+		say("the server answered HTTP %ld", rs->status);
+	free(clean);
+	json_decref(j);
+	return is_2xx(rs->status) ? EXIT_REFUSED : exit_for(rs->status);
+}
+
+static json_t *parse_answer(const struct httpc_resp *rs)
+{
+	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
+
+	if (j == NULL)
+		say("the server's answer (HTTP %ld) is not JSON", rs->status);
+	return j;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static int send_once(struct ctx *c, const struct httpc_req *rq, struct httpc_resp *rs)
+{
+	char err[ERRLEN];
+
+	if (httpc_do(c->h, rq, rs, err, sizeof err) == 0)
+		return 0;
+	say("%s", err);
+	return rs->why == HTTPC_NET || rs->why == HTTPC_TLS ? EXIT_UNREACHABLE : EXIT_REFUSED;
+}
+
+static void drop_token(struct ctx *c)
+{
+	if (c->token != NULL)
+		OPENSSL_cleanse(c->token, strlen(c->token));
+	free(c->token);
+	c->token = NULL;
+}
+
+/* The JSON login body; the password's copy inside jansson is wiped. */
+static char *login_body(const char *user, const char *password)
+{
+	json_t *j = json_pack("{s:s, s:s}", "user", user, "password", password);
+
+	if (j == NULL)
+		return NULL;
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_t *p = json_object_get(j, "password");
+	OPENSSL_cleanse((char *)json_string_value(p), json_string_length(p));
+	json_decref(j);
+	return text;
+}
+
+static int store_session(struct ctx *c, const char *user, const char *token, const char *expires)
+{
+	char err[ERRLEN];
+	struct cache_session s = {
+	    .url = (char *)c->url,
+	    .user = (char *)user,
+	    .token = (char *)token,
+	    .expires = (char *)expires,
+	};
+
+	if (cache_save(&s, err, sizeof err) != 0)
+		say("warning: session not cached: %s", err);
+	drop_token(c);
+	snprintf(c->user, sizeof c->user, "%s", user);
+	c->token = strdup(token);
+	return c->token != NULL ? 0 : out_of_memory();
+}
+
+static int login_answer(struct ctx *c, const char *user, const struct httpc_resp *rs, json_t **ansp)
+{
+	if (!is_2xx(rs->status))
+		return reply_error(rs, false);
+	json_t *j = parse_answer(rs);
+	const char *tok = json_string_value(json_object_get(j, "token"));
+	if (tok == NULL || tok[0] == '\0' || strlen(tok) > MAX_TOKEN) {
+		if (j != NULL)
+			say("the server's login answer holds no usable token");
+		json_decref(j);
+		return EXIT_REFUSED;
+	}
+	int rc = store_session(c, user, tok, json_string_value(json_object_get(j, "expires")));
+	if (rc == 0 && ansp != NULL)
+		*ansp = j;
+	else
+		json_decref(j);
+	return rc;
+}
+
+/* POST /v1/login; on success the session is cached and c->token set. */
+static int do_login(struct ctx *c, const char *user, const char *password, json_t **ansp)
+{
+	struct httpc_resp rs = {0};
+	char *body = login_body(user, password);
+
+	if (body == NULL) {
+		say("the operator name or password is not valid UTF-8");
+		return EXIT_USAGE;
+	}
+	struct httpc_req rq = {
+	    .method = "POST", .path = "/v1/login", .body = body, .bodylen = strlen(body)};
+	int rc = send_once(c, &rq, &rs);
+	OPENSSL_cleanse(body, rq.bodylen);
+	free(body);
+	if (rc == 0)
+		rc = login_answer(c, user, &rs, ansp);
+	httpc_resp_free(&rs);
+	return rc;
+}
+
+static bool can_autologin(void)
+{
+	return env("LDAPDESK_USER") != NULL && env("LDAPDESK_PASSWORD") != NULL;
+}
+
+static int auto_login(struct ctx *c)
+{
+	const char *user = env("LDAPDESK_USER"), *pw = env("LDAPDESK_PASSWORD");
+
+	c->relogged = true;
+	if (strlen(user) > LDAPDESK_MAX_UID || strlen(pw) > LDAPDESK_MAX_FIELD) {
+		say("LDAPDESK_USER or LDAPDESK_PASSWORD is too long");
+		return EXIT_USAGE;
+	}
+	return do_login(c, user, pw, NULL);
+}
+
+/* Finds the cached token: LDAPDESK_USER's, else the last operator's. */
+static int load_session(struct ctx *c)
+{
+	char err[ERRLEN];
+	struct cache_session s = {0};
+	const char *user = env("LDAPDESK_USER");
+	int rc;
+
+	if (user != NULL && strlen(user) > LDAPDESK_MAX_UID) {
+		say("LDAPDESK_USER is longer than %d bytes", LDAPDESK_MAX_UID);
+		return EXIT_USAGE;
+	}
+	if (user != NULL)
+		snprintf(c->user, sizeof c->user, "%s", user);
+	else if ((rc = cache_last_user(c->url, c->user, sizeof c->user, err, sizeof err)) != 1)
+		goto out;
+	if ((rc = cache_load(c->url, c->user, &s, err, sizeof err)) == 1) {
+		c->token = s.token;
+		s.token = NULL;
+	}
+	cache_session_clear(&s);
+out:
+	if (rc < 0)
+		say("warning: %s", err);
+	return 0;
+}
+
+static int session_ensure(struct ctx *c)
+{
+	if (c->token != NULL)
+		return 0;
+	int rc = load_session(c);
+	if (rc != 0 || c->token != NULL)
+		return rc;
+	if (can_autologin())
+		return auto_login(c);
+	say(NOT_LOGGED_IN);
+	return EXIT_UNAUTH;
+}
+
+static void forget_session(struct ctx *c)
+{
+	char err[ERRLEN];
+
+	if (c->user[0] != '\0' && cache_remove(c->url, c->user, err, sizeof err) != 0)
+		say("warning: %s", err);
+	drop_token(c);
+}
+
+/* Sends rq with the session's token, logging in by itself once when
+ * LDAPDESK_USER and LDAPDESK_PASSWORD allow. Return: 0 when an answer
+ * arrived (any status), else the exit code, the reason printed. */
+static int send_authed(struct ctx *c, struct httpc_req *rq, struct httpc_resp *rs)
+{
+	int rc = session_ensure(c);
+
+	if (rc != 0)
+		return rc;
+	rq->token = c->token;
+	if ((rc = send_once(c, rq, rs)) != 0 || rs->status != 401)
+		return rc;
+	if (c->relogged || !can_autologin()) {
+		forget_session(c);
+		return 0;
+	}
+	httpc_resp_free(rs);
+	if ((rc = auto_login(c)) != 0)
+		return rc;
+	rq->token = c->token;
+	return send_once(c, rq, rs);
+}
+
+/* One JSON call: POST sends body (NULL = {}), 2xx answers land in *outp. */
+static int api(struct ctx *c, const char *method, const char *path, const json_t *body,
+               json_t **outp)
+{
+	struct httpc_resp rs = {0};
+	bool post = strcmp(method, "POST") == 0;
+	char *text = !post ? NULL : body != NULL ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+
+	if (path == NULL || (post && text == NULL)) {
+		free(text);
+		return out_of_memory();
+	}
+	struct httpc_req rq = {
+	    .method = method, .path = path, .body = text, .bodylen = text ? strlen(text) : 0};
+	int rc = send_authed(c, &rq, &rs);
+	free(text);
+	if (rc == 0 && !is_2xx(rs.status))
+		rc = reply_error(&rs, true);
+	else if (rc == 0 && (*outp = parse_answer(&rs)) == NULL)
+		rc = EXIT_REFUSED;
+	httpc_resp_free(&rs);
+	return rc;
+}
+
+/* ---- paths and queries -------------------------------------------------- */
+
+/* pre + v percent-encoded + post. Caller frees; NULL on ENOMEM. */
+static char *mkpath(struct ctx *c, const char *pre, const char *v, const char *post)
+{
+	char *e = httpc_escape(c->h, v), *path = NULL;
+
+	if (e != NULL && asprintf(&path, "%s%s%s", pre, e, post) < 0)
+		path = NULL;
+	free(e);
+	return path;
+}
+
+/* A fixed path, as a string call() can free. */
+static char *fixed(const char *path)
+{
+	return strdup(path);
+}
+
+struct query {
+	FILE *f;
+	char *buf;
+	size_t len;
+	char sep;
+	bool ok;
+};
+
+static void query_open(struct query *q, const char *path)
+{
+	q->buf = NULL;
+	q->f = open_memstream(&q->buf, &q->len);
+	q->ok = q->f != NULL;
+	q->sep = '?';
+	if (q->ok)
+		fputs(path, q->f);
+}
+
+static void query_add(struct ctx *c, struct query *q, const char *key, const char *val)
+{
+	if (val == NULL || !q->ok)
+		return;
+	char *e = httpc_escape(c->h, val);
+	if (e == NULL) {
+		q->ok = false;
+		return;
+	}
+	fprintf(q->f, "%c%s=%s", q->sep, key, e);
+	q->sep = '&';
+	free(e);
+}
+
+static void query_add_num(struct ctx *c, struct query *q, const char *key, long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof num, "%lld", v);
+	query_add(c, q, key, num);
+}
+
+/* The path with its query; NULL on ENOMEM. */
+static char *query_close(struct query *q)
+{
+	if (q->f != NULL && fclose(q->f) != 0)
+		q->ok = false;
+	if (!q->ok) {
+		free(q->buf);
+		return NULL;
+	}
+	return q->buf;
+}
+
+/* ---- showing answers ---------------------------------------------------- */
+
+/* Makes every string in j safe for a terminal before human output. */
+static void clean_tree(json_t *j)
+{
+	if (json_is_string(j)) {
+		char *s = render_clean(json_string_value(j));
+		if (s != NULL)
+			json_string_set(j, s);
+		free(s);
+		return;
+	}
+	for (void *it = json_object_iter(j); it != NULL; it = json_object_iter_next(j, it))
+		clean_tree(json_object_iter_value(it));
+	for (size_t i = 0; i < json_array_size(j); i++)
+		clean_tree(json_array_get(j, i));
+}
+
+static void wipe_member(json_t *j, const char *key)
+{
+	json_t *v = json_object_get(j, key);
+
+	if (json_is_string(v))
+		OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+}
+
+/* Prints ans as JSON (--json) or through fn, then frees it. */
+static int show(const struct ctx *c, json_t *ans, human_fn fn)
+{
+	if (c->a->json) {
+		render_json(stdout, ans);
+	} else {
+		clean_tree(ans);
+		fn(c, ans);
+	}
+	wipe_member(ans, "password");
+	wipe_member(ans, "token");
+	json_decref(ans);
+	return EXIT_DONE;
+}
+
+/* api() then show(); takes path and body. */
+static int call(struct ctx *c, const char *method, char *path, json_t *body, human_fn fn)
+{
+	json_t *ans = NULL;
+	int rc = api(c, method, path, body, &ans);
+
+	free(path);
+	json_decref(body);
+	return rc == 0 ? show(c, ans, fn) : rc;
+}
+
+/* Text of member key, "-" when null or absent; buf has 32 bytes. */
+static const char *txt(const json_t *o, const char *key, char *buf)
+{
+	return render_scalar(json_object_get(o, key), buf, 32, true);
+}
+
+#define KEY_WIDTH 17 /* "password_changed:" */
+
+static void kv(const char *key, const char *value)
+{
+	printf("%s:%*s %s\n", key, (int)(KEY_WIDTH - strlen(key) - 1), "", value);
+}
+
+/* "alice was not locked: unchanged (event 12)" or "unlocked alice (event 12)". */
+static void say_result(const json_t *ans, const char *done, const char *same)
+{
+	char ev[32], res[32];
+
+	if (strcmp(txt(ans, "result", res), "unchanged") == 0)
+		printf("%s: unchanged (event %s)\n", same, txt(ans, "event", ev));
+	else
+		printf("%s (event %s)\n", done, txt(ans, "event", ev));
+}
+
+static void show_password(const json_t *ans, const char *uid)
+{
+	const char *pw = json_string_value(json_object_get(ans, "password"));
+
+	if (pw == NULL)
+		return;
+	printf("One-time password for %s: %s\n", uid, pw);
+	printf("The user must change it at the next login.\n");
+}
+
+/* A table from an array of objects; the keys are the headers. */
+static void show_table(const json_t *rows, const char *const *keys, size_t n)
+{
+	struct render_table *t = render_table_new(n, keys, RENDER_MAX_CELL);
+	const char *cells[16];
+	char bufs[16][32];
+
+	if (t == NULL || n > 16) {
+		render_table_free(t);
+		out_of_memory();
+		return;
+	}
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		const json_t *row = json_array_get(rows, i);
+		for (size_t k = 0; k < n; k++)
+			cells[k] = txt(row, keys[k], bufs[k]);
+		render_table_add(t, cells);
+	}
+	render_table_flush(t, stdout);
+	render_table_free(t);
+}
+
+/* ---- status, unlock, reset, grant, revoke, record ----------------------- */
+
+static const char *locked_text(const json_t *s, char *buf, size_t len)
+{
+	char since[32];
+
+	if (!json_is_true(json_object_get(s, "locked")))
+		return "no";
+	snprintf(buf, len, "yes%s%s%s",
+	         json_is_string(json_object_get(s, "locked_since")) ? ", since " : "",
+	         json_is_string(json_object_get(s, "locked_since")) ? txt(s, "locked_since", since)
+	                                                            : "",
+	         json_is_true(json_object_get(s, "admin_locked")) ? ", by administrator" : "");
+	return buf;
+}
+
+static void show_status(const struct ctx *c, json_t *s)
+{
+	static const char *const fields[] = {"uid", "dn", "name", "department"};
+	static const char *const gkeys[] = {"permission", "label", "expires", "granted_by"};
+	char b[32], locked[256];
+	const json_t *grants = json_object_get(s, "grants");
+
+	(void)c;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		kv(fields[i], txt(s, fields[i], b));
+	kv("locked", locked_text(s, locked, sizeof locked));
+	kv("failures", txt(s, "failures", b));
+	kv("must_change", txt(s, "must_change", b));
+	kv("password_changed", txt(s, "password_changed", b));
+	if (json_array_size(grants) == 0) {
+		kv("grants", "none");
+		return;
+	}
+	printf("grants:\n");
+	show_table(grants, gkeys, 4);
+}
+
+static int cmd_status(struct ctx *c)
+{
+	return call(c, "GET", mkpath(c, "/v1/users/", c->a->pos[0], ""), NULL, show_status);
+}
+
+static json_t *event_body(const struct args *a)
+{
+	json_t *j = json_object();
+
+	if (j != NULL && args_event_json(a, j) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void show_unlock(const struct ctx *c, json_t *ans)
+{
+	char done[128], same[128];
+	const char *uid = c->a->pos[0];
+
+	snprintf(done, sizeof done, "unlocked %s", uid);
+	snprintf(same, sizeof same, "%s was not locked", uid);
+	say_result(ans, done, same);
+}
+
+static int cmd_unlock(struct ctx *c)
+{
+	json_t *body = event_body(c->a);
+
+	if (body == NULL)
+		return out_of_memory();
+	return call(c, "POST", mkpath(c, "/v1/users/", c->a->pos[0], "/unlock"), body, show_unlock);
+}
+
+static void show_reset(const struct ctx *c, json_t *ans)
+{
+	show_password(ans, c->a->pos[0]);
+}
+
+static int cmd_reset(struct ctx *c)
+{
+	json_t *body = event_body(c->a);
+
+	if (body == NULL || json_object_set_new(body, "unlock", json_boolean(c->a->unlock)) != 0) {
+		json_decref(body);
+		return out_of_memory();
+	}
+	return call(c, "POST", mkpath(c, "/v1/users/", c->a->pos[0], "/reset"), body, show_reset);
+}
+
+static void show_grant(const struct ctx *c, json_t *ans)
+{
+	char done[512], same[512];
+	const char *uid = c->a->pos[0], *exp = json_string_value(json_object_get(ans, "expires"));
+	const char *label = json_string_value(json_object_get(ans, "label"));
+
+	if (json_object_get(ans, "request") != NULL) {
+		char b[32];
+		printf("request %s is pending approval\n", txt(ans, "request", b));
+		return;
+	}
+	if (label == NULL)
+		label = c->a->pos[1];
+	snprintf(done, sizeof done, "granted %s to %s %s%s", label, uid,
+	         exp != NULL ? "until " : "without expiry", exp != NULL ? exp : "");
+	snprintf(same, sizeof same, "%s already has %s", uid, label);
+	say_result(ans, done, same);
+}
+
+static int cmd_grant(struct ctx *c)
+{
+	const struct args *a = c->a;
+	json_t *body = event_body(a);
+	int bad = body == NULL;
+
+	bad |= json_object_set_new(body, "permission", json_string(a->pos[1]));
+	if (a->days > 0)
+		bad |= json_object_set_new(body, "days", json_integer(a->days));
+	if (a->until != NULL)
+		bad |= json_object_set_new(body, "until", json_string(a->until));
+	if (bad) {
+		json_decref(body);
+		return out_of_memory();
+	}
+	return call(c, "POST", mkpath(c, "/v1/users/", a->pos[0], "/grants"), body, show_grant);
+}
+
+static void show_revoke(const struct ctx *c, json_t *ans)
+{
+	char done[512], same[512];
+	const char *uid = c->a->pos[0], *perm = c->a->pos[1];
+
+	snprintf(done, sizeof done, "revoked %s from %s", perm, uid);
+	snprintf(same, sizeof same, "%s did not have %s", uid, perm);
+	say_result(ans, done, same);
+}
+
+static int cmd_revoke(struct ctx *c)
+{
+	const struct args *a = c->a;
+	json_t *body = event_body(a);
+
+	if (body == NULL)
+		return out_of_memory();
+	char *rest = mkpath(c, "/grants/", a->pos[1], "/revoke");
+	char *path = rest != NULL ? mkpath(c, "/v1/users/", a->pos[0], rest) : NULL;
+	free(rest);
+	return call(c, "POST", path, body, show_revoke);
+}
+
+static void show_record(const struct ctx *c, json_t *ans)
+{
+	char b[32];
+
+	printf("recorded %s (event %s)\n", c->a->pos[0], txt(ans, "event", b));
+}
+
+static int cmd_record(struct ctx *c)
+{
+	const struct args *a = c->a;
+	json_t *body = event_body(a);
+	int bad = body == NULL;
+
+	bad |= json_object_set_new(body, "category", json_string(a->pos[0]));
+	bad |= json_object_set_new(body, "description", json_string(a->desc));
+	if (bad) {
+		json_decref(body);
+		return out_of_memory();
+	}
+	return call(c, "POST", fixed("/v1/events"), body, show_record);
+}
+
+/* ---- log ---------------------------------------------------------------- */
+
+enum log_kind { LOG_TABLE, LOG_CSV, LOG_JSON };
+
+/* The 22 columns of an audit row, in DESIGN.md order. */
+static const char *const audit_cols[] = {
+    "id",        "requested_at", "finished_at", "operator",    "operator_dn", "client_addr",
+    "action",    "target",       "target_dn",   "permission",  "category",    "ticket",
+    "requester", "department",   "channel",     "description", "note",        "result",
+    "detail",    "request_id",   "imported",    "hash",
+};
+#define AUDIT_NCOLS (sizeof audit_cols / sizeof audit_cols[0])
+
+static const char *const table_cols[] = {
+    "id",         "requested_at", "operator", "action", "target",
+    "permission", "department",   "result",   "detail",
+};
+#define TABLE_NCOLS (sizeof table_cols / sizeof table_cols[0])
+
+/* Rows printed so far and where they go; pages are printed as they come. */
+struct logview {
+	enum log_kind kind;
+	struct render_table *table;
+	long rows;
+	long limit; /* 0 = all */
+	long long after;
+};
+
+static enum log_kind log_kind(const struct args *a)
+{
+	const char *f = a->format != NULL ? a->format : a->json ? "json" : "table";
+
+	return strcmp(f, "csv") == 0 ? LOG_CSV : strcmp(f, "json") == 0 ? LOG_JSON : LOG_TABLE;
+}
+
+static void log_row(struct logview *v, const json_t *ev)
+{
+	const char *cells[AUDIT_NCOLS];
+	char bufs[AUDIT_NCOLS][32];
+	bool human = v->kind == LOG_TABLE;
+	const char *const *cols = human ? table_cols : audit_cols;
+	size_t n = human ? TABLE_NCOLS : AUDIT_NCOLS;
+
+	if (v->kind == LOG_JSON) {
+		fputs(v->rows > 0 ? ",\n    " : "\n    ", stdout);
+		render_json_nested(stdout, ev, 4);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		cells[i] = render_scalar(json_object_get(ev, cols[i]), bufs[i], 32, human);
+	if (human)
+		render_table_add(v->table, cells);
+	else
+		render_csv_row(stdout, cells, n);
+}
+
+/* Prints one page. Return: 1 when it was the last, 0 when more follow, -1
+ * when the answer makes no sense. */
+static int log_page(struct logview *v, const json_t *page)
+{
+	const json_t *events = json_object_get(page, "events");
+	const json_t *next = json_object_get(page, "next");
+
+	if (!json_is_array(events) ||
+	    (next != NULL && !json_is_null(next) && !json_is_integer(next)))
+		return -1;
+	for (size_t i = 0; i < json_array_size(events); i++) {
+		if (v->limit > 0 && v->rows >= v->limit)
+			break;
+		log_row(v, json_array_get(events, i));
+		v->rows++;
+	}
+	if (v->table != NULL)
+		render_table_flush(v->table, stdout);
+	if (!json_is_integer(next) || (v->limit > 0 && v->rows >= v->limit))
+		return 1;
+	/* A next that does not move forward would loop for ever. */
+	if (json_integer_value(next) <= v->after || json_array_size(events) == 0)
+		return -1;
+	v->after = json_integer_value(next);
+	return 0;
+}
+
+static char *log_path(struct ctx *c, const struct logview *v)
+{
+	const struct args *a = c->a;
+	struct query q;
+	long want = v->limit - v->rows;
+
+	query_open(&q, "/v1/audit");
+	query_add(c, &q, "from", a->from);
+	query_add(c, &q, "to", a->to);
+	query_add(c, &q, "user", a->user);
+	query_add(c, &q, "operator", a->oper);
+	query_add(c, &q, "action", a->action);
+	query_add(c, &q, "category", a->category);
+	query_add(c, &q, "department", a->dept);
+	query_add(c, &q, "result", a->result);
+	if (v->limit > 0)
+		query_add_num(c, &q, "limit",
+		              want < LDAPDESK_AUDIT_PAGE_MAX ? want : LDAPDESK_AUDIT_PAGE_MAX);
+	if (v->after > 0)
+		query_add_num(c, &q, "after", v->after);
+	return query_close(&q);
+}
+
+static int log_begin(struct logview *v, const struct args *a)
+{
+	if (v->kind == LOG_TABLE) {
+		v->table = render_table_new(TABLE_NCOLS, table_cols, RENDER_MAX_CELL);
+		return v->table != NULL ? 0 : out_of_memory();
+	}
+	if (a->bom)
+		render_bom(stdout);
+	if (v->kind == LOG_CSV)
+		render_csv_row(stdout, audit_cols, AUDIT_NCOLS);
+	else
+		fputs("{\n  \"events\": [", stdout);
+	return 0;
+}
+
+static void log_end(const struct logview *v)
+{
+	if (v->kind == LOG_JSON)
+		fputs(v->rows > 0 ? "\n  ]\n}\n" : "]\n}\n", stdout);
+	else if (v->kind == LOG_TABLE && v->rows == 0)
+		printf("no events\n");
+}
+
+static int cmd_log(struct ctx *c)
+{
+	struct logview v = {.kind = log_kind(c->a), .limit = c->a->limit};
+	int rc = log_begin(&v, c->a), more = 0;
+
+	while (rc == 0 && more == 0) {
+		json_t *page = NULL;
+		char *path = log_path(c, &v);
+		rc = api(c, "GET", path, NULL, &page);
+		free(path);
+		if (rc == 0 && (more = log_page(&v, page)) < 0) {
+			say("the server's audit page makes no sense (events/next)");
+			rc = EXIT_REFUSED;
+		}
+		json_decref(page);
+	}
+	if (rc == 0)
+		log_end(&v);
+	render_table_free(v.table);
+	return rc;
+}
+
+/* ---- report, import, verify, backup, health ----------------------------- */
+
+static int write_report(const struct args *a, const struct httpc_resp *rs)
+{
+	FILE *f = a->output != NULL ? fopen(a->output, "wb") : stdout;
+	bool has_bom = rs->len >= 3 && memcmp(rs->body, "\xef\xbb\xbf", 3) == 0;
+
+	if (f == NULL) {
+		say("cannot create %s: %s", a->output, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	if (a->bom && !has_bom)
+		render_bom(f);
+	fwrite(rs->body, 1, rs->len, f);
+	if (f != stdout && (ferror(f) | fclose(f)) != 0) {
+		say("cannot write %s: %s", a->output, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	return EXIT_DONE;
+}
+
+static int cmd_report(struct ctx *c)
+{
+	const struct args *a = c->a;
+	struct httpc_resp rs = {0};
+	struct query q;
+
+	query_open(&q, "/v1/report");
+	query_add(c, &q, "from", a->from);
+	query_add(c, &q, "to", a->to);
+	query_add(c, &q, "format", a->format != NULL ? a->format : a->json ? "json" : "text");
+	struct httpc_req rq = {.method = "GET", .path = query_close(&q)};
+	if (rq.path == NULL)
+		return out_of_memory();
+	int rc = send_authed(c, &rq, &rs);
+	free((char *)rq.path);
+	if (rc == 0)
+		rc = is_2xx(rs.status) ? write_report(a, &rs) : reply_error(&rs, true);
+	httpc_resp_free(&rs);
+	return rc;
+}
+
+/* Reads a whole file of at most max bytes. */
+static int read_file(const char *path, size_t max, char **bufp, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, n;
+
+	if (f == NULL) {
+		say("cannot open %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	do {
+		char *more = realloc(buf, len + 65536 + 1);
+		if (more == NULL) {
+			free(buf);
+			fclose(f);
+			return out_of_memory();
+		}
+		buf = more;
+		n = fread(buf + len, 1, 65536, f);
+		len += n;
+	} while (n > 0 && len <= max);
+	bool bad = ferror(f) != 0;
+	fclose(f);
+	if (bad || len > max) {
+		say(bad ? "cannot read %s" : "%s is too large", path);
+		free(buf);
+		return EXIT_USAGE;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+/* 400 {"errors":[{"line","message"}]}: one "FILE:LINE: message" each. */
+static bool import_errors(const char *file, const struct httpc_resp *rs)
+{
+	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
+	const json_t *errors = json_object_get(j, "errors");
+	char b[32];
+
+	if (rs->status != 400 || !json_is_array(errors)) {
+		json_decref(j);
+		return false;
+	}
+	clean_tree(j);
+	for (size_t i = 0; i < json_array_size(errors); i++) {
+		const json_t *e = json_array_get(errors, i);
+		const char *msg = json_string_value(json_object_get(e, "message"));
+		fprintf(stderr, "%s:%s: %s\n", file, txt(e, "line", b),
+		        msg != NULL ? msg : "bad row");
+	}
+	json_decref(j);
+	return true;
+}
+
+static void show_import(const struct ctx *c, json_t *ans)
+{
+	char b[32];
+
+	printf("imported %s events from %s\n", txt(ans, "imported", b), c->a->pos[0]);
+}
+
+static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
+{
+	json_t *ans;
+
+	if (import_errors(c->a->pos[0], rs))
+		return EXIT_USAGE;
+	if (!is_2xx(rs->status))
+		return reply_error(rs, true);
+	if ((ans = parse_answer(rs)) == NULL)
+		return EXIT_REFUSED;
+	return show(c, ans, show_import);
+}
+
+static int cmd_import(struct ctx *c)
+{
+	struct httpc_resp rs = {0};
+	char *data = NULL;
+	size_t len = 0;
+	int rc = read_file(c->a->pos[0], HTTPC_MAX_BODY, &data, &len);
+
+	if (rc != 0)
+		return rc;
+	struct httpc_req rq = {.method = "POST",
+	                       .path = "/v1/import",
+	                       .ctype = "text/csv",
+	                       .body = data,
+	                       .bodylen = len};
+	rc = send_authed(c, &rq, &rs);
+	free(data);
+	if (rc == 0)
+		rc = import_answer(c, &rs);
+	httpc_resp_free(&rs);
+	return rc;
+}
+
+static void show_verify(const struct ctx *c, json_t *ans)
+{
+	char b1[32], b2[32];
+
+	if (c->a->head)
+		printf("%s\n", txt(ans, "head", b1));
+	else if (json_is_true(json_object_get(ans, "ok")))
+		printf("audit chain ok: %s records, head %s\n", txt(ans, "records", b1),
+		       txt(ans, "head", b2));
+	else
+		printf("audit chain BROKEN: first bad record %s (%s records checked)\n",
+		       txt(ans, "first_bad", b1), txt(ans, "records", b2));
+}
+
+static int cmd_verify(struct ctx *c)
+{
+	struct query q;
+	json_t *ans = NULL;
+
+	query_open(&q, "/v1/verify");
+	query_add(c, &q, "since", c->a->since_head);
+	char *path = query_close(&q);
+	int rc = api(c, "GET", path, NULL, &ans);
+	free(path);
+	if (rc != 0)
+		return rc;
+	bool ok = json_is_true(json_object_get(ans, "ok"));
+	if (!ok) {
+		char b[32];
+		say("audit chain broken at record %s", txt(ans, "first_bad", b));
+	}
+	show(c, ans, show_verify);
+	return ok ? EXIT_DONE : EXIT_REFUSED;
+}
+
+static void show_backup(const struct ctx *c, json_t *ans)
+{
+	char b1[32], b2[32];
+
+	(void)c;
+	printf("backup written to %s (%s records)\n", txt(ans, "file", b1),
+	       txt(ans, "records", b2));
+}
+
+static int cmd_backup(struct ctx *c)
+{
+	return call(c, "POST", fixed("/v1/backup"), NULL, show_backup);
+}
+
+static void show_fields(const struct ctx *c, json_t *ans)
+{
+	char b[32];
+
+	(void)c;
+	for (void *it = json_object_iter(ans); it != NULL; it = json_object_iter_next(ans, it)) {
+		char *k = render_clean(json_object_iter_key(it));
+		kv(k != NULL ? k : "?",
+		   render_scalar(json_object_iter_value(it), b, sizeof b, true));
+		free(k);
+	}
+}
+
+/* Health needs no session; a degraded daemon may answer 503 with the same
+ * fields, which are shown before exiting 1. */
+static int cmd_health(struct ctx *c)
+{
+	struct httpc_req rq = {.method = "GET", .path = "/v1/health"};
+	struct httpc_resp rs = {0};
+	int rc = send_once(c, &rq, &rs);
+
+	if (rc != 0)
+		return rc;
+	json_t *ans = json_loadb(rs.body, rs.len, 0, NULL);
+	if (json_is_string(json_object_get(ans, "status")) &&
+	    json_object_get(ans, "error") == NULL) {
+		show(c, ans, show_fields);
+		rc = exit_for(rs.status);
+	} else {
+		json_decref(ans);
+		rc = reply_error(&rs, false);
+	}
+	httpc_resp_free(&rs);
+	return rc;
+}
+
+/* ---- approval requests -------------------------------------------------- */
+
+static void show_pending(const struct ctx *c, json_t *ans)
+{
+	static const char *const keys[] = {"id",         "operator", "target",
+	                                   "permission", "status",   "created_at"};
+	const json_t *reqs = json_object_get(ans, "requests");
+
+	(void)c;
+	if (json_array_size(reqs) == 0)
+		printf("no pending requests\n");
+	else
+		show_table(reqs, keys, sizeof keys / sizeof keys[0]);
+}
+
+static int cmd_pending(struct ctx *c)
+{
+	return call(c, "GET", fixed("/v1/requests"), NULL, show_pending);
+}
+
+static void show_decision(const struct ctx *c, json_t *ans)
+{
+	char done[128], same[128];
+	bool approve = strcmp(c->a->command, "approve") == 0;
+
+	snprintf(done, sizeof done, "%s request %s", approve ? "approved" : "rejected",
+	         c->a->pos[0]);
+	snprintf(same, sizeof same, "request %s was already decided", c->a->pos[0]);
+	say_result(ans, done, same);
+}
+
+static int cmd_approve(struct ctx *c)
+{
+	return call(c, "POST", mkpath(c, "/v1/requests/", c->a->pos[0], "/approve"), NULL,
+	            show_decision);
+}
+
+static int cmd_reject(struct ctx *c)
+{
+	json_t *body = json_pack("{s:s}", "reason", c->a->reason);
+
+	if (body == NULL)
+		return out_of_memory();
+	return call(c, "POST", mkpath(c, "/v1/requests/", c->a->pos[0], "/reject"), body,
+	            show_decision);
+}
+
+/* ---- user management ---------------------------------------------------- */
+
+static void show_user_change(const struct ctx *c, json_t *ans)
+{
+	/* sub, verb, preposition before --dept (NULL: don't name it), unchanged text */
+	static const char *const verbs[][4] = {
+	    {"create", "created", " in ", "already exists"},
+	    {"move", "moved", " to ", "is already there"},
+	    {"disable", "disabled", NULL, "was already disabled"},
+	    {"enable", "enabled", NULL, "was already enabled"},
+	    {"delete", "deleted", NULL, "was already gone"},
+	};
+	const char *uid = c->a->pos[0], *dept = c->a->dept;
+	char done[256] = "", same[256] = "";
+
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		const char *const *v = verbs[i];
+		if (strcmp(v[0], c->a->sub) != 0)
+			continue;
+		bool where = v[2] != NULL && dept != NULL;
+		snprintf(done, sizeof done, "%s %s%s%s", v[1], uid, where ? v[2] : "",
+		         where ? dept : "");
+		snprintf(same, sizeof same, "%s %s", uid, v[3]);
+	}
+	say_result(ans, done, same);
+	show_password(ans, uid);
+}
+
+static int cmd_user_create(struct ctx *c)
+{
+	const struct args *a = c->a;
+	json_t *body = event_body(a);
+	int bad = body == NULL;
+
+	bad |= json_object_set_new(body, "uid", json_string(a->pos[0]));
+	bad |= json_object_set_new(body, "name", json_string(a->name));
+	if (a->mail != NULL)
+		bad |= json_object_set_new(body, "mail", json_string(a->mail));
+	if (bad) {
+		json_decref(body);
+		return out_of_memory();
+	}
+	return call(c, "POST", fixed("/v1/users"), body, show_user_change);
+}
+
+/* move, disable, enable, delete: POST /v1/users/{uid}/{sub} with the event
+ * fields (department = --dept) and --reason. */
+static int cmd_user_change(struct ctx *c)
+{
+	const struct args *a = c->a;
+	json_t *body = event_body(a);
+	int bad = body == NULL;
+	char rest[32];
+
+	if (a->reason != NULL)
+		bad |= json_object_set_new(body, "reason", json_string(a->reason));
+	if (bad) {
+		json_decref(body);
+		return out_of_memory();
+	}
+	snprintf(rest, sizeof rest, "/%s", a->sub);
+	return call(c, "POST", mkpath(c, "/v1/users/", a->pos[0], rest), body, show_user_change);
+}
+
+/* ---- login and logout --------------------------------------------------- */
+
+enum line_end { LINE_OK, LINE_LONG, LINE_EOF, LINE_INTR };
+
+static int tty_open(void)
+{
+	return open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+static void tty_puts(int fd, const char *s)
+{
+	ssize_t n = write(fd, s, strlen(s));
+
+	(void)n; /* a prompt that can't be shown still gets its answer read */
+}
+
+/* Drops the last UTF-8 character of buf[0..n). */
+static size_t erase_char(const char *buf, size_t n)
+{
+	while (n > 0 && ((unsigned char)buf[n - 1] & 0xc0) == 0x80)
+		n--;
+	return n > 0 ? n - 1 : 0;
+}
+
+/* Reads a line from the tty byte by byte; in raw mode (t != NULL) it does
+ * erase, kill, end-of-file and interrupt itself, as ISIG is off. */
+static enum line_end tty_line(int fd, const struct termios *t, char *buf, size_t len)
+{
+	size_t n = 0;
+	unsigned char ch = 0;
+	enum line_end end = LINE_OK;
+	bool lng = false;
+
+	for (;;) {
+		ssize_t r = read(fd, &ch, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (t != NULL && ch == t->c_cc[VEOF] && n == 0)) {
+			end = LINE_EOF;
+			break;
+		}
+		if (ch == '\n' || ch == '\r')
+			break;
+		if (t != NULL && ch == t->c_cc[VINTR]) {
+			end = LINE_INTR;
+			break;
+		}
+		if (t != NULL && (ch == t->c_cc[VERASE] || ch == 0x7f || ch == 0x08))
+			n = erase_char(buf, n);
+		else if (t != NULL && ch == t->c_cc[VKILL])
+			n = 0;
+		else if (n + 1 < len)
+			buf[n++] = (char)ch;
+		else
+			lng = true;
+	}
+	buf[n] = '\0';
+	ch = 0;
+	return end == LINE_OK && lng ? LINE_LONG : end;
+}
+
+static int prompt_user(char *user, size_t len)
+{
+	int fd = tty_open();
+
+	if (fd < 0) {
+		say("no operator given: use --user or LDAPDESK_USER");
+		return EXIT_USAGE;
+	}
+	tty_puts(fd, "Operator: ");
+	enum line_end end = tty_line(fd, NULL, user, len);
+	close(fd);
+	if (end != LINE_OK || user[0] == '\0') {
+		say(end == LINE_LONG ? "operator name too long" : "no operator given");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int prompt_password(const char *user, char *pw, size_t len)
+{
+	struct termios old, raw;
+	int fd = tty_open();
+
+	if (fd < 0 || tcgetattr(fd, &old) != 0) {
+		if (fd >= 0)
+			close(fd);
+		say("no password: use --password-file or LDAPDESK_PASSWORD, or run on a terminal");
+		return EXIT_USAGE;
+	}
+	raw = old;
+	raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON | ISIG);
+	raw.c_cc[VMIN] = 1;
+	raw.c_cc[VTIME] = 0;
+	tty_puts(fd, "Password for ");
+	tty_puts(fd, user);
+	tty_puts(fd, ": ");
+	tcsetattr(fd, TCSAFLUSH, &raw);
+	enum line_end end = tty_line(fd, &old, pw, len);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	tty_puts(fd, "\n");
+	close(fd);
+	if (end == LINE_INTR) {
+		OPENSSL_cleanse(pw, len);
+		raise(SIGINT); /* the echo is back on: die as Ctrl-C would have */
+	}
+	if (end != LINE_OK || pw[0] == '\0') {
+		say(end == LINE_LONG ? "password too long" : "no password given");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* --password-file: the first bytes up to one trailing newline. */
+static int read_password_file(const char *path, char *pw, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	ssize_t r = 0;
+
+	if (fd < 0) {
+		say("cannot open password file %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	while (n + 1 < len &&
+	       ((r = read(fd, pw + n, len - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	close(fd);
+	if (n > 0 && pw[n - 1] == '\n')
+		n--;
+	if (n > 0 && pw[n - 1] == '\r')
+		n--;
+	pw[n] = '\0';
+	if (r < 0 || n == 0 || n > LDAPDESK_MAX_FIELD || memchr(pw, '\0', n) != NULL) {
+		say("password file %s holds no usable password (1 to %d bytes, one line)", path,
+		    LDAPDESK_MAX_FIELD);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int login_user(const struct args *a, char *user, size_t len)
+{
+	const char *u = a->user != NULL ? a->user : env("LDAPDESK_USER");
+
+	if (u == NULL)
+		return prompt_user(user, len);
+	if (strlen(u) >= len) {
+		say("operator name is longer than %d bytes", LDAPDESK_MAX_UID);
+		return EXIT_USAGE;
+	}
+	snprintf(user, len, "%s", u);
+	return 0;
+}
+
+static int login_password(const struct args *a, const char *user, char *pw, size_t len)
+{
+	const char *p = env("LDAPDESK_PASSWORD");
+
+	if (a->password_file != NULL)
+		return read_password_file(a->password_file, pw, len);
+	if (p == NULL)
+		return prompt_password(user, pw, len);
+	if (strlen(p) > LDAPDESK_MAX_FIELD) {
+		say("LDAPDESK_PASSWORD is longer than %d bytes", LDAPDESK_MAX_FIELD);
+		return EXIT_USAGE;
+	}
+	snprintf(pw, len, "%s", p);
+	return 0;
+}
+
+static void show_login(const struct ctx *c, json_t *ans)
+{
+	const json_t *roles = json_object_get(ans, "roles");
+	char b[32];
+
+	printf("logged in as %s (roles: ", c->user);
+	for (size_t i = 0; i < json_array_size(roles); i++) {
+		const char *r = json_string_value(json_array_get(roles, i));
+		printf("%s%s", i > 0 ? ", " : "", r != NULL ? r : "?");
+	}
+	printf("%s) until %s\n", json_array_size(roles) == 0 ? "none" : "", txt(ans, "expires", b));
+}
+
+static int cmd_login(struct ctx *c)
+{
+	char user[LDAPDESK_MAX_UID + 1], pw[LDAPDESK_MAX_FIELD + 3];
+	json_t *ans = NULL;
+	int rc = login_user(c->a, user, sizeof user);
+
+	if (rc == 0)
+		rc = login_password(c->a, user, pw, sizeof pw);
+	if (rc == 0)
+		rc = do_login(c, user, pw, &ans);
+	OPENSSL_cleanse(pw, sizeof pw);
+	if (rc != 0)
+		return rc;
+	/* The token stays in the cache file; it is not for the terminal. */
+	wipe_member(ans, "token");
+	json_object_del(ans, "token");
+	return show(c, ans, show_login);
+}
+
+static int cmd_logout(struct ctx *c)
+{
+	struct httpc_req rq = {.method = "POST", .path = "/v1/logout", .body = "{}", .bodylen = 2};
+	struct httpc_resp rs = {0};
+	int rc = load_session(c);
+
+	if (rc != 0 || c->token == NULL) {
+		if (rc == 0)
+			printf("not logged in at %s\n", c->url);
+		return rc;
+	}
+	rq.token = c->token;
+	if ((rc = send_once(c, &rq, &rs)) != 0)
+		return rc; /* the daemon never heard: keep the session to retry */
+	if (!is_2xx(rs.status) && rs.status != 401)
+		rc = reply_error(&rs, false);
+	forget_session(c);
+	httpc_resp_free(&rs);
+	if (rc == 0 && !c->a->json)
+		printf("logged out %s from %s\n", c->user, c->url);
+	else if (rc == 0)
+		printf("{}\n");
+	return rc;
+}
+
+/* ---- command table and help --------------------------------------------- */
+
+struct command {
+	const char *name;
+	const char *sub;
+	int (*run)(struct ctx *c);
+	const char *usage; /* after "ldapdesk " */
+	const char *about;
+	const char *example;
+};
+
+static const struct command commands[] = {
+    {"login", NULL, cmd_login, "login [--user UID] [--password-file F]",
+     "Log in and cache the session for this server. The operator is --user, else\n"
+     "$LDAPDESK_USER, else asked on the terminal; the password comes from --password-file\n"
+     "(one trailing newline stripped), else $LDAPDESK_PASSWORD, else a prompt without\n"
+     "echo. The password is never stored.",
+     "ldapdesk login --user alice"},
+    {"logout", NULL, cmd_logout, "logout", "End the session and delete its cache file.",
+     "ldapdesk logout"},
+    {"status", NULL, cmd_status, "status USER",
+     "Show why USER may not log in: lock, failures, password age, grants.", "ldapdesk status bob"},
+    {"unlock", NULL, cmd_unlock, "unlock USER [event options]", "Unlock USER's account.",
+     "ldapdesk unlock bob --ticket T-1024 --requester 王芳 --dept 信息中心 --channel hotline"},
+    {"reset", NULL, cmd_reset, "reset USER [--unlock] [event options]",
+     "Set a one-time password that USER must change at the next login; it is\n"
+     "printed once and kept nowhere.",
+     "ldapdesk reset bob --unlock --ticket T-1025"},
+    {"grant", NULL, cmd_grant, "grant USER PERMISSION [--days N | --until TIME] [event options]",
+     "Grant PERMISSION (a system from the allow-list) to USER, for N days or until\n"
+     "TIME (ISO 8601). Some permissions need an administrator's approval first.",
+     "ldapdesk grant bob caiguan --days 30 --ticket T-1026"},
+    {"revoke", NULL, cmd_revoke, "revoke USER PERMISSION [event options]",
+     "Take PERMISSION away from USER.", "ldapdesk revoke bob caiguan"},
+    {"record", NULL, cmd_record, "record CATEGORY --desc TEXT [event options]",
+     "Record work done outside the directory (CATEGORY: app-request, todo-mail,\n"
+     "mobile-app, notice, login-issue, knowledge-doc, vuln-fix, ...).",
+     "ldapdesk record todo-mail --desc '删除过期待办' --dept 财务管理部"},
+    {"log", NULL, cmd_log,
+     "log [--from D] [--to D] [--user U] [--operator O] [--action A] [--category C]\n"
+     "      [--dept D] [--result R] [--limit N] [--format table|csv|json] [--bom]",
+     "Print the audit log, one line per attempt, following the pages to the end\n"
+     "unless --limit is given. D is YYYY-MM-DD (the whole day) or an ISO 8601 time.\n"
+     "CSV has all 22 columns; --bom prefixes it for Excel.",
+     "ldapdesk log --from 2024-01-01 --to 2024-06-30 --format csv --bom > log.csv"},
+    {"report", NULL, cmd_report,
+     "report --from D --to D [--format text|md|csv|json|html] [--bom] [-o FILE]",
+     "Produce the period report: counts per category and the table of events.",
+     "ldapdesk report --from 2024-01-01 --to 2024-06-30 --format html -o h1.html"},
+    {"import", NULL, cmd_import, "import FILE.csv",
+     "Import historical events given in the report's detail-table columns.",
+     "ldapdesk import events-2023.csv"},
+    {"verify", NULL, cmd_verify, "verify [--head | --since-head ID:HASH]",
+     "Check the audit chain; exit 1 naming the first bad record. --head prints ID:HASH\n"
+     "to keep; --since-head also proves that record is still there unchanged.",
+     "ldapdesk verify --since-head 5120:3f6a...e9"},
+    {"backup", NULL, cmd_backup, "backup", "Back up the audit database now.", "ldapdesk backup"},
+    {"user", "create", cmd_user_create, "user create UID --name N --dept D [--mail M]",
+     "Create a user; prints the one-time password.",
+     "ldapdesk user create zhangsan --name 张三 --dept 信息中心"},
+    {"user", "move", cmd_user_change, "user move UID --dept D", "Move a user to department D.",
+     "ldapdesk user move zhangsan --dept 审计部(审计派驻办)"},
+    {"user", "disable", cmd_user_change, "user disable UID --reason R", "Disable a user's account.",
+     "ldapdesk user disable zhangsan --reason 离职"},
+    {"user", "enable", cmd_user_change, "user enable UID",
+     "Enable an account an administrator disabled.", "ldapdesk user enable zhangsan"},
+    {"user", "delete", cmd_user_change, "user delete UID --yes", "Delete a user for good.",
+     "ldapdesk user delete zhangsan --yes"},
+    {"pending", NULL, cmd_pending, "pending", "List grant requests waiting for approval.",
+     "ldapdesk pending"},
+    {"approve", NULL, cmd_approve, "approve ID", "Approve grant request ID.", "ldapdesk approve 7"},
+    {"reject", NULL, cmd_reject, "reject ID --reason R", "Reject grant request ID.",
+     "ldapdesk reject 7 --reason 'not needed'"},
+    {"health", NULL, cmd_health, "health", "Show the daemon's health; needs no login.",
+     "ldapdesk health"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const char event_help[] = "event options:\n"
+                                 "  --ticket ID         helpdesk ticket number\n"
+                                 "  --requester NAME    who asked for it\n"
+                                 "  --dept DEPT         the requester's department\n"
+                                 "  --channel hotline|request\n"
+                                 "  --note TEXT         anything else worth keeping\n";
+
+static const char global_help[] =
+    "global options (before or after the command):\n"
+    "  --url URL   https://HOST:PORT or unix:/PATH ($LDAPDESK_URL, default " DEFAULT_URL ")\n"
+    "  --ca FILE   CA certificate that signed the daemon's ($LDAPDESK_CA)\n"
+    "  --json      print the daemon's JSON answer instead of text\n"
+    "  -h, --help  help; 'ldapdesk COMMAND --help' for one command\n"
+    "  --version   print the version\n";
+
+static void help_top(void)
+{
+	printf("usage: ldapdesk [--url URL] [--ca FILE] [--json] COMMAND ...\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf("  %s\n", commands[i].usage);
+	printf("\n%s\n%s\n", event_help, global_help);
+	printf(
+	    "environment: LDAPDESK_URL, LDAPDESK_CA, LDAPDESK_USER, LDAPDESK_PASSWORD\n"
+	    "  (with user and password set, commands log in by themselves)\n\n"
+	    "exit codes: 0 done, 1 refused or failed, 2 usage or bad request, 3 not logged in,\n"
+	    "  4 forbidden, 5 no such user, permission or request, 6 daemon unreachable or TLS\n\n"
+	    "example:\n  ldapdesk login --user alice && ldapdesk status bob && ldapdesk unlock "
+	    "bob\n");
+}
+
+static void help_command(const struct command *cmd)
+{
+	printf("usage: ldapdesk %s\n\n%s\n\n", cmd->usage, cmd->about);
+	if (strstr(cmd->usage, "[event options]") != NULL)
+		printf("%s\n", event_help);
+	printf("example:\n  %s\n\n", cmd->example);
+}
+
+/* --help: for the command named, for all of "user", or the overview. */
+static int help(const struct args *a)
+{
+	bool found = false;
+
+	for (size_t i = 0; a->command != NULL && i < NCOMMANDS; i++) {
+		const struct command *cmd = &commands[i];
+		if (strcmp(cmd->name, a->command) != 0 ||
+		    (cmd->sub != NULL && a->sub != NULL && strcmp(cmd->sub, a->sub) != 0))
+			continue;
+		help_command(cmd);
+		found = true;
+	}
+	if (found)
+		printf("%s", global_help);
+	else
+		help_top();
+	return EXIT_DONE;
+}
+
+static const struct command *find_command(const struct args *a)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *cmd = &commands[i];
+		if (strcmp(cmd->name, a->command) == 0 &&
+		    (cmd->sub == NULL || (a->sub != NULL && strcmp(cmd->sub, a->sub) == 0)))
+			return cmd;
+	}
+	return NULL;
+}
+
+/* ---- entry -------------------------------------------------------------- */
+
+static int ctx_open(struct ctx *c)
+{
+	const struct args *a = c->a;
+	const char *url = a->url != NULL ? a->url : env("LDAPDESK_URL");
+	const char *ca = a->ca != NULL ? a->ca : env("LDAPDESK_CA");
+	char err[ERRLEN];
+
+	if (url == NULL)
+		url = DEFAULT_URL;
+	if (strlen(url) > LDAPDESK_MAX_FIELD || (ca != NULL && strlen(ca) > LDAPDESK_MAX_FIELD)) {
+		say("the URL or CA file name is too long");
+		return EXIT_USAGE;
+	}
+	if (httpc_new(url, ca, &c->h, err, sizeof err) != 0) {
+		say("%s", err);
+		return EXIT_USAGE;
+	}
+	c->url = httpc_url(c->h);
+	return 0;
+}
+
+/* A result that could not be written is no result. */
+static int finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		say("cannot write the output: %s", strerror(errno));
+		return rc != 0 ? rc : EXIT_REFUSED;
+	}
+	return rc;
+}
+
+int cli_main(int argc, char **argv)
+{
+	struct args a;
+	char err[ERRLEN];
+
+	if (args_parse(argc, argv, &a, err, sizeof err) != 0) {
+		say("%s", err);
+		return EXIT_USAGE;
+	}
+	if (a.version) {
+		printf("ldapdesk %s\n", LDAPDESK_VERSION);
+		return finish(EXIT_DONE);
+	}
+	if (a.help)
+		return finish(help(&a));
+	const struct command *cmd = find_command(&a);
+	if (cmd == NULL) {
+		say("'%s' has no handler", a.command); /* args.c and this table disagree */
+		return EXIT_USAGE;
+	}
+	struct ctx c = {.a = &a};
+	int rc = ctx_open(&c);
+	if (rc == 0)
+		rc = cmd->run(&c);
+	drop_token(&c);
+	httpc_free(c.h);
+	return finish(rc);
+}

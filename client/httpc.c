@@ -1,0 +1,300 @@
+/*
+ * httpc.c — HTTP requests to ldapdeskd with libcurl. One easy handle per
+ * client, reused so that paging through the log keeps its connection.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "ldapdesk/wire.h"
+#include "httpc.h"
+
+#define CONNECT_TIMEOUT_S 10
+/* A report can take the daemon a while; give up only when nothing moves. */
+#define STALL_TIMEOUT_S 120
+#define MAX_TOKEN       4096
+
+struct httpc {
+	CURL *curl;
+	char *url;  /* as given, trailing '/' removed */
+	char *base; /* what paths are appended to */
+	char *sock; /* unix socket path or NULL */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The answer being read. */
+struct sink {
+	char *buf;
+	size_t len;
+	size_t size;
+	size_t cap;
+	bool toobig;
+};
+
+/* Splits url into base and socket; -1 when it is neither form. */
+static int parse_url(struct httpc *h, const char *url, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	size_t n = strlen(url);
+
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if ((h->url = strndup(url, n)) == NULL)
+		return -1;
+	for (const char *p = h->url; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+			snprintf(err, errlen, "bad URL: it contains blanks or control characters");
+			return -1;
+		}
+	}
+	if (strncmp(h->url, "unix:/", 6) == 0) {
+		if (strlen(h->url + 5) >= sizeof sa.sun_path) {
+			snprintf(err, errlen, "socket path in '%s' is too long", h->url);
+			return -1;
+		}
+		h->sock = strdup(h->url + 5);
+		h->base = strdup("http://localhost");
+	} else if (strncmp(h->url, "https://", 8) == 0 && h->url[8] != '\0') {
+		h->base = strdup(h->url);
+	} else {
+		snprintf(err, errlen, "bad URL '%s': use https://HOST:PORT or unix:/PATH", h->url);
+		return -1;
+	}
+	return h->base == NULL ? -1 : 0;
+}
+
+static int set_fixed_options(struct httpc *h, const char *ca)
+{
+	CURL *c = h->curl;
+	int bad = 0;
+
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	bad |= CURLE_OK !=
+	       curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->sock != NULL ? "http" : "https");
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)STALL_TIMEOUT_S);
+	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_USERAGENT, "ldapdesk/" LDAPDESK_VERSION);
+	if (h->sock != NULL)
+		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->sock);
+	if (ca != NULL)
+		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	return bad ? -1 : 0;
+}
+
+int httpc_new(const char *url, const char *ca, struct httpc **hp, char *err, size_t errlen)
+{
+	struct httpc *h = calloc(1, sizeof *h);
+
+	snprintf(err, errlen, "out of memory");
+	if (h == NULL)
+		return -1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(h);
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -1;
+	}
+	if (parse_url(h, url, err, errlen) != 0)
+		goto fail;
+	if ((h->curl = curl_easy_init()) == NULL || set_fixed_options(h, ca) != 0) {
+		snprintf(err, errlen, "cannot set up libcurl for %s", h->url);
+		goto fail;
+	}
+	*hp = h;
+	return 0;
+fail:
+	httpc_free(h);
+	return -1;
+}
+
+void httpc_free(struct httpc *h)
+{
+	if (h == NULL)
+		return;
+	if (h->curl != NULL)
+		curl_easy_cleanup(h->curl);
+	free(h->url);
+	free(h->base);
+	free(h->sock);
+	free(h);
+	curl_global_cleanup();
+}
+
+const char *httpc_url(const struct httpc *h)
+{
+	return h->url;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+	size_t n = size * nmemb;
+
+	if (n > s->cap - s->len) {
+		s->toobig = true;
+		return 0;
+	}
+	if (s->len + n + 1 > s->size) {
+		size_t want = s->size > 0 ? s->size : 16384;
+		while (want < s->len + n + 1)
+			want *= 2;
+		char *buf = realloc(s->buf, want);
+		if (buf == NULL)
+			return 0;
+		s->buf = buf;
+		s->size = want;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return n;
+}
+
+/* Request headers; the bearer line is built on the stack and wiped. */
+static struct curl_slist *make_headers(const struct httpc_req *rq)
+{
+	struct curl_slist *l = NULL, *t;
+	char line[MAX_TOKEN + 32];
+
+	/* curl would wait for "100 Continue" before sending a large import. */
+	l = curl_slist_append(l, "Expect:");
+	if (l != NULL && strcmp(rq->method, "POST") == 0) {
+		snprintf(line, sizeof line, "Content-Type: %s",
+		         rq->ctype != NULL ? rq->ctype : "application/json");
+		if ((t = curl_slist_append(l, line)) != NULL)
+			l = t;
+	}
+	if (l != NULL && rq->token != NULL && strlen(rq->token) <= MAX_TOKEN) {
+		snprintf(line, sizeof line, "Authorization: Bearer %s", rq->token);
+		if ((t = curl_slist_append(l, line)) != NULL)
+			l = t;
+	}
+	OPENSSL_cleanse(line, sizeof line);
+	return l;
+}
+
+static int set_request(struct httpc *h, const struct httpc_req *rq, struct sink *s,
+                       struct curl_slist *hdrs)
+{
+	size_t n = strlen(h->base) + strlen(rq->path) + 1;
+	char *url = malloc(n);
+	int bad = 0;
+
+	if (url == NULL)
+		return -1;
+	snprintf(url, n, "%s%s", h->base, rq->path);
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_URL, url);
+	free(url);
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, s);
+	if (strcmp(rq->method, "POST") == 0) {
+		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
+		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS,
+		                                    rq->body != NULL ? rq->body : "");
+		bad |=
+		    CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		                                 (curl_off_t)(rq->body != NULL ? rq->bodylen : 0));
+	} else {
+		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+	}
+	return bad ? -1 : 0;
+}
+
+static enum httpc_fail classify(CURLcode rc, const struct sink *s)
+{
+	switch (rc) {
+	case CURLE_WRITE_ERROR:
+		return s->toobig ? HTTPC_TOOBIG : HTTPC_OTHER;
+	case CURLE_OUT_OF_MEMORY:
+		return HTTPC_OTHER;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		return HTTPC_TLS;
+	default:
+		return HTTPC_NET;
+	}
+}
+
+static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why,
+                         const struct sink *s, char *err, size_t errlen)
+{
+	const char *detail = h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc);
+
+	if (why == HTTPC_TOOBIG)
+		snprintf(err, errlen, "answer from %s is larger than %zu bytes", h->url, s->cap);
+	else if (why == HTTPC_TLS)
+		snprintf(err, errlen,
+		         "TLS failure talking to %s: %s; check --url/LDAPDESK_URL and the CA "
+		         "file (--ca or LDAPDESK_CA)",
+		         h->url, detail);
+	else if (why == HTTPC_NET)
+		snprintf(err, errlen,
+		         "cannot reach ldapdeskd at %s: %s; check --url/LDAPDESK_URL and that "
+		         "the daemon runs",
+		         h->url, detail);
+	else
+		snprintf(err, errlen, "request to %s failed: %s", h->url, detail);
+}
+
+int httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *rs, char *err,
+             size_t errlen)
+{
+	struct sink s = {.cap = rq->cap > 0 ? rq->cap : HTTPC_MAX_BODY};
+	struct curl_slist *hdrs = make_headers(rq);
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+
+	memset(rs, 0, sizeof *rs);
+	h->errbuf[0] = '\0';
+	if (hdrs != NULL && set_request(h, rq, &s, hdrs) == 0)
+		rc = curl_easy_perform(h->curl);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	if (rc == CURLE_OK && s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
+		rc = CURLE_OUT_OF_MEMORY;
+	if (rc != CURLE_OK) {
+		rs->why = classify(rc, &s);
+		fail_message(h, rc, rs->why, &s, err, errlen);
+		free(s.buf);
+		return -1;
+	}
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+	rs->body = s.buf;
+	rs->len = s.len;
+	return 0;
+}
+
+void httpc_resp_free(struct httpc_resp *rs)
+{
+	/* Answers may carry a token or a one-time password. */
+	if (rs->body != NULL)
+		OPENSSL_cleanse(rs->body, rs->len);
+	free(rs->body);
+	memset(rs, 0, sizeof *rs);
+}
+
+char *httpc_escape(struct httpc *h, const char *s)
+{
+	char *e = curl_easy_escape(h->curl, s, 0);
+
+	if (e == NULL)
+		return NULL;
+	char *copy = strdup(e);
+	curl_free(e);
+	return copy;
+}
