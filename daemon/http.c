@@ -31,9 +31,13 @@
 #include "ldapdesk/wire.h"
 
 #define HTTP_MAX_HEADERS (16 * 1024)
-#define HTTP_TIMEOUT_S   30
-#define HTTP_BACKLOG     128
-#define HTTP_MAX_LISTEN  CONFIG_MAX_LIST
+/* Bodies above LDAPDESK_MAX_BODY but below this are read and discarded so the
+ * 413 reaches the client; larger ones are cut off (the client may then see a
+ * reset instead of the answer). */
+#define HTTP_DRAIN_MAX  (1024 * 1024)
+#define HTTP_TIMEOUT_S  30
+#define HTTP_BACKLOG    128
+#define HTTP_MAX_LISTEN CONFIG_MAX_LIST
 
 /* Internal paths the input watcher rewrites refused requests to. */
 #define PATH_TOO_LARGE "/.ldapdesk/too-large"
@@ -117,6 +121,7 @@ static const char *head_header(const char *p, const char *end, const char *name)
 	return NULL;
 }
 
+/* Replaces the whole buffered request with a bodiless one to path. */
 static void head_rewrite(struct evbuffer *in, const char *path)
 {
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -126,32 +131,50 @@ static void head_rewrite(struct evbuffer *in, const char *path)
 	                    path);
 }
 
+/* Replaces only the request line: evhttp still reads (and bounds) the body. */
+static void line_rewrite(struct evbuffer *in, const char *path)
+{
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF);
+	char line[96];
+
+	if (eol.pos < 0)
+		return;
+	evbuffer_drain(in, (size_t)eol.pos);
+	snprintf(line, sizeof(line), "POST %s HTTP/1.1", path);
+	evbuffer_prepend(in, line, strlen(line));
+}
+
 /*
  * Runs when data arrives, before evhttp parses it. When the buffer starts
- * with a request head whose body would be refused, the head is replaced by a
- * bodiless request to an internal path and the rest dropped: evhttp then
- * hands us that request instead of writing its own HTML error page. A body
- * that merely looks like a head is refused the same way, which is harmless.
+ * with a request head whose body would be refused, the request is redirected
+ * to an internal path that we answer in JSON, instead of letting evhttp
+ * write its own HTML error page. A body that merely looks like a head is
+ * refused the same way, which is harmless.
  */
 static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
 	char head[HTTP_MAX_HEADERS];
 	size_t n = evbuffer_get_length(in);
 	const char *cl, *te;
+	unsigned long long len;
 
 	(void)arg;
 	if (info->n_added == 0 || n < 8)
 		return;
 	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
-	if (strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
-	    strncmp(head, "PATCH ", 6) != 0)
+	if ((strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
+	     strncmp(head, "PATCH ", 6) != 0) ||
+	    strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
 		return;
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
+	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 	if (te != NULL)
 		head_rewrite(in, PATH_CHUNKED);
-	else if (cl != NULL && strtoull(cl, NULL, 10) > LDAPDESK_MAX_BODY)
+	else if (len > HTTP_DRAIN_MAX)
 		head_rewrite(in, PATH_TOO_LARGE);
+	else if (len > LDAPDESK_MAX_BODY)
+		line_rewrite(in, PATH_TOO_LARGE);
 }
 
 static struct bufferevent *watched(struct bufferevent *bev)
@@ -322,7 +345,7 @@ static struct evhttp *http_server(struct http *h,
 
 	if (http == NULL)
 		return NULL;
-	evhttp_set_max_body_size(http, LDAPDESK_MAX_BODY);
+	evhttp_set_max_body_size(http, HTTP_DRAIN_MAX);
 	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
 	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
