@@ -650,6 +650,10 @@ static int act_grant_terms(struct act *x)
 	if ((x->kind != ACT_GRANT && x->kind != ACT_REVOKE) || x->permission == NULL)
 		return 0;
 	g = x->grant = config_grant(x->A->conf, x->permission);
+	if (g != NULL) {
+		x->reply.grant_name = g->name;
+		x->reply.grant_label = g->label != NULL ? g->label : g->name;
+	}
 	if (x->kind != ACT_GRANT || g == NULL)
 		return 0;
 	limit = g->max_days > 0 ? now + (time_t)g->max_days * 86400 : 0;

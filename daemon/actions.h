@@ -52,13 +52,14 @@ struct act_reply {
 	enum act_status status;
 	const char *code; /* machine-readable error code, NULL on success */
 	char message[512];
-	int64_t event;                     /* audit id of the attempt, 0 if none */
-	const char *result;                /* "ok" or "unchanged" */
-	char password[PASSGEN_LEN + 1];    /* reset: the one-time password */
-	char expires[48];                  /* grant: ISO time or "" (no expiry) */
-	char token[SESSION_TOKEN_LEN + 1]; /* login */
-	const struct session *session;     /* login */
-	json_t *body;                      /* status: the status object (borrowed) */
+	int64_t event;                        /* audit id of the attempt, 0 if none */
+	const char *result;                   /* "ok" or "unchanged" */
+	char password[PASSGEN_LEN + 1];       /* reset: the one-time password */
+	char expires[48];                     /* grant: ISO time or "" (no expiry) */
+	char token[SESSION_TOKEN_LEN + 1];    /* login */
+	const struct session *session;        /* login */
+	json_t *body;                         /* status: the status object (borrowed) */
+	const char *grant_name, *grant_label; /* grant, revoke: the permission */
 };
 
 typedef void (*act_fn)(void *arg, struct act_reply *r);
