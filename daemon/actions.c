@@ -25,6 +25,7 @@
 
 struct actions {
 	const struct config *conf;
+	int busy; /* requests started and not yet answered */
 	struct dir *dir;
 	struct audit *audit;
 	struct sessions *sessions;
@@ -32,6 +33,7 @@ struct actions {
 
 struct act {
 	struct actions *A;
+	const struct config *conf; /* the configuration this request started under */
 	enum act_kind kind;
 	struct session op; /* copy: the session may end while we wait */
 	bool has_op;
@@ -78,6 +80,16 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	return A;
 }
 
+void actions_set_config(struct actions *A, const struct config *conf)
+{
+	A->conf = conf;
+}
+
+int actions_busy(const struct actions *A)
+{
+	return A->busy;
+}
+
 void actions_free(struct actions *A)
 {
 	free(A);
@@ -104,6 +116,7 @@ static void act_free(struct act *x)
 	OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
 	dir_user_free(x->user);
 	json_decref(x->reply.body);
+	x->A->busy--;
 	free(x);
 }
 
@@ -114,7 +127,9 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	if (x == NULL)
 		return NULL;
 	x->A = A;
+	x->conf = A->conf;
 	x->kind = r->kind;
+	A->busy++;
 	if (r->operator!= NULL) {
 		x->op = *r->operator;
 		x->has_op = true;
@@ -378,7 +393,7 @@ static void protect_cb(void *arg, enum dir_status st, unsigned long mask, const 
 static void act_protect(struct act *x)
 {
 	const char *groups[CONFIG_MAX_LIST + 3];
-	size_t n = protected_groups(x->A->conf, groups);
+	size_t n = protected_groups(x->conf, groups);
 
 	if (strcmp(x->op.uid, x->user->uid != NULL ? x->user->uid : x->target) == 0) {
 		act_refuse(x, ACT_FORBIDDEN, "self", "denied",
@@ -446,9 +461,9 @@ static json_t *status_json(struct act *x, unsigned long mask)
 	bool admin_locked = u->locked_time != NULL && strcmp(u->locked_time, ADMIN_LOCK) == 0;
 	json_t *grants = json_array();
 
-	for (size_t i = 0; i < x->A->conf->n_grants; i++)
+	for (size_t i = 0; i < x->conf->n_grants; i++)
 		if (mask & (1UL << i))
-			json_array_append_new(grants, grant_json(x, &x->A->conf->grants[i]));
+			json_array_append_new(grants, grant_json(x, &x->conf->grants[i]));
 	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:b, s:i, s:b, s:o, s:o}", "uid",
 	                 u->uid, "dn", u->dn, "name", u->name, "department", u->department, "mail",
 	                 u->mail, "locked", user_locked(x), "locked_since",
@@ -472,14 +487,14 @@ static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, 
 static void act_status_read(struct act *x)
 {
 	const char *groups[64];
-	size_t n = x->A->conf->n_grants;
+	size_t n = x->conf->n_grants;
 
 	if (n == 0) {
 		status_groups_cb(x, DIR_OK, 0, NULL);
 		return;
 	}
 	for (size_t i = 0; i < n && i < 64; i++)
-		groups[i] = x->A->conf->grants[i].group;
+		groups[i] = x->conf->grants[i].group;
 	if (dir_member_of(x->A->dir, x->user->dn, groups, n > 64 ? 64 : n, status_groups_cb, x) ==
 	    -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
@@ -490,7 +505,7 @@ static void act_status_read(struct act *x)
 static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct act *x = arg;
-	const struct config *c = x->A->conf;
+	const struct config *c = x->conf;
 	const char *dns[3] = {c->role_helpdesk, c->role_admin, c->role_auditor};
 	const unsigned roles[3] = {ROLE_HELPDESK, ROLE_ADMIN, ROLE_AUDITOR};
 	struct session s = {.roles = 0};
@@ -529,7 +544,7 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 {
 	struct act *x = arg;
-	const struct config *c = x->A->conf;
+	const struct config *c = x->conf;
 	const char *groups[3];
 	size_t n = 0;
 
@@ -649,7 +664,7 @@ static int act_grant_terms(struct act *x)
 
 	if ((x->kind != ACT_GRANT && x->kind != ACT_REVOKE) || x->permission == NULL)
 		return 0;
-	g = x->grant = config_grant(x->A->conf, x->permission);
+	g = x->grant = config_grant(x->conf, x->permission);
 	if (g != NULL) {
 		x->reply.grant_name = g->name;
 		x->reply.grant_label = g->label != NULL ? g->label : g->name;
@@ -675,7 +690,7 @@ static int act_record_check(struct act *x)
 {
 	if (x->kind != ACT_RECORD)
 		return 0;
-	if (x->category == NULL || config_category(x->A->conf, x->category) == NULL) {
+	if (x->category == NULL || config_category(x->conf, x->category) == NULL) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_category", "failed",
 		           "unknown category: use one of app-request, unlock-reset, todo-mail, "
 		           "grant, mobile-app, notice, login-issue, knowledge-doc, vuln-fix");
@@ -768,4 +783,143 @@ void act_logout(struct actions *A, const struct session *op, const char *client_
 
 	if (audit_record(A->audit, &ev, "ok", NULL, NULL, err, sizeof(err)) == -1)
 		log_warnx("audit: cannot record a logout: %s", err);
+}
+
+/* ---- start-up recovery ----------------------------------------------------------------- */
+
+/*
+ * An attempt without an outcome means the daemon stopped between the attempt
+ * and its outcome record. Whether the directory changed is read back from the
+ * directory itself, and recorded; an attempt whose state cannot be read now
+ * stays pending for the next pass.
+ */
+struct recovery {
+	struct actions *A;
+	int64_t id;
+	char action[16];
+	char requested_at[CLOCK_ISO_LEN];
+	char permission[80];
+	struct dir_user *user;
+	int *failed;
+};
+
+static void recovery_finish(struct recovery *r, const char *result, const char *why)
+{
+	char detail[300], err[256];
+
+	snprintf(detail, sizeof(detail), "recovered at start-up: %s", why);
+	if (audit_finish(r->A->audit, r->id, result, detail, err, sizeof(err)) == -1)
+		log_warnx("recovery: cannot record the outcome of attempt %lld: %s",
+		          (long long)r->id, err);
+	else
+		log_info("recovery: attempt %lld (%s) closed as %s: %s", (long long)r->id,
+		         r->action, result, why);
+	dir_user_free(r->user);
+	free(r);
+}
+
+static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct recovery *r = arg;
+	bool member = (mask & 1) != 0, grant = strcmp(r->action, "grant") == 0;
+
+	(void)err;
+	if (st != DIR_OK) {
+		(*r->failed)++;
+		dir_user_free(r->user);
+		free(r);
+		return;
+	}
+	if (member == grant)
+		recovery_finish(r, "ok",
+		                grant ? "the user is a member of the group"
+		                      : "the user is not a member of the group");
+	else
+		recovery_finish(r, "failed",
+		                grant ? "the user is not a member of the group"
+		                      : "the user is still a member of the group");
+}
+
+/* Was the password changed at or after the attempt? Times compared in UTC. */
+static bool changed_since(const struct dir_user *u, const char *requested_at)
+{
+	time_t changed, asked;
+
+	if (u->changed_time == NULL || clock_parse_gentime(u->changed_time, &changed) == -1 ||
+	    clock_parse_iso(requested_at, &asked) == -1)
+		return false;
+	return changed >= asked - 1;
+}
+
+static void recovery_decide(struct recovery *r)
+{
+	const struct config_grant *g;
+	const char *group;
+
+	if (strcmp(r->action, "unlock") == 0) {
+		if (r->user->locked_time == NULL)
+			recovery_finish(r, "ok", "the account is not locked");
+		else
+			recovery_finish(r, "failed", "the account is still locked");
+	} else if (strcmp(r->action, "reset") == 0) {
+		if (changed_since(r->user, r->requested_at))
+			recovery_finish(r, "ok",
+			                "the password was changed; the one-time password "
+			                "was never shown: reset again");
+		else
+			recovery_finish(r, "failed", "the password was not changed");
+	} else if ((g = config_grant(r->A->conf, r->permission)) != NULL) {
+		group = g->group;
+		if (dir_member_of(r->A->dir, r->user->dn, &group, 1, recovery_groups_cb, r) == -1) {
+			(*r->failed)++;
+			dir_user_free(r->user);
+			free(r);
+		}
+	} else {
+		recovery_finish(r, "failed", "outcome unknown");
+	}
+}
+
+static void recovery_user_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+{
+	struct recovery *r = arg;
+
+	(void)err;
+	if (st == DIR_NOT_FOUND) {
+		recovery_finish(r, "failed", "the user no longer exists");
+		return;
+	}
+	if (st != DIR_OK) {
+		(*r->failed)++;
+		free(r);
+		return;
+	}
+	r->user = u;
+	recovery_decide(r);
+}
+
+void act_recover(struct actions *A, json_t *row, int *failed)
+{
+	struct recovery *r = calloc(1, sizeof(*r));
+	const char *target = json_string_value(json_object_get(row, "target"));
+	const char *action = json_string_value(json_object_get(row, "action"));
+	const char *at = json_string_value(json_object_get(row, "requested_at"));
+	const char *perm = json_string_value(json_object_get(row, "permission"));
+
+	if (r == NULL)
+		return;
+	r->A = A;
+	r->failed = failed;
+	r->id = json_integer_value(json_object_get(row, "id"));
+	snprintf(r->action, sizeof(r->action), "%s", action != NULL ? action : "");
+	snprintf(r->requested_at, sizeof(r->requested_at), "%s", at != NULL ? at : "");
+	snprintf(r->permission, sizeof(r->permission), "%s", perm != NULL ? perm : "");
+	if (target == NULL || !dir_valid_uid(target)) {
+		recovery_finish(r, "failed", "outcome unknown (no target)");
+		return;
+	}
+	if (dir_find_user(A->dir, target, recovery_user_cb, r) == -1) {
+		(*failed)++;
+		free(r);
+	}
 }

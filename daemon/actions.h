@@ -69,9 +69,22 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
                             struct sessions *s);
 void actions_free(struct actions *A);
 
+/* Requests started from now on use conf; running ones keep theirs, so the
+ * old configuration must stay alive (the daemon keeps every one it loaded). */
+void actions_set_config(struct actions *A, const struct config *conf);
+
+/* Requests started and not yet answered (for a graceful stop). */
+int actions_busy(const struct actions *A);
+
 /* Starts req; fn is called exactly once, possibly before act_start returns
  * (refusals are answered at once): the caller must not touch arg after. */
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg);
+
+/* Resolves an attempt left pending by a crash (row as from audit_pending) by
+ * reading the directory, and records the outcome. When the directory cannot
+ * be read, the attempt stays pending and *failed is incremented (later, on
+ * the loop): failed must outlive the recovery. */
+void act_recover(struct actions *A, json_t *row, int *failed);
 
 /* Records a logout (the session is dropped by the caller). */
 void act_logout(struct actions *A, const struct session *op, const char *client_addr);

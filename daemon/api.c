@@ -63,6 +63,11 @@ struct api *api_new(const struct config *conf, struct actions *A, struct session
 	return api;
 }
 
+void api_set_config(struct api *api, const struct config *conf)
+{
+	api->conf = conf;
+}
+
 void api_free(struct api *api)
 {
 	free(api);

@@ -17,5 +17,8 @@ struct api *api_new(const struct config *conf, struct actions *A, struct session
                     struct audit *a, struct dir *d);
 void api_free(struct api *api);
 
+/* Requests routed from now on use conf. */
+void api_set_config(struct api *api, const struct config *conf);
+
 /* The http_handler_fn: answers every request, now or when its action ends. */
 void api_handle(void *arg, struct evhttp_request *req);

@@ -44,6 +44,7 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
 struct dir_conn {
 	struct dir *d;
+	const struct config *conf; /* snapshot for the set-up thread */
 	int idx;
 	enum conn_state state;
 	LDAP *ld;
@@ -176,7 +177,7 @@ static int ldap_open(const struct config *conf, LDAP **ldp, char *err, size_t er
 static void *conn_thread(void *arg)
 {
 	struct dir_conn *c = arg;
-	const struct config *conf = c->d->conf;
+	const struct config *conf = c->conf;
 	struct berval cred;
 	LDAP *ld = NULL;
 	int rc;
@@ -252,6 +253,7 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_connect(struct dir_conn *c)
 {
 	c->state = CONN_CONNECTING;
+	c->conf = c->d->conf;
 	if (pthread_create(&c->thread, NULL, conn_thread, c) != 0) {
 		log_warn("directory connection %d: cannot start set-up thread", c->idx);
 		conn_schedule_retry(c);
@@ -869,6 +871,7 @@ static void policy_timer_cb(evutil_socket_t fd, short what, void *arg)
 struct bind_job {
 	TAILQ_ENTRY(bind_job) entry;
 	struct dir *d;
+	const struct config *conf; /* snapshot for the thread */
 	struct event *ev;
 	pthread_t thread;
 	char *dn, *pw;
@@ -897,7 +900,7 @@ static enum dir_bind_result bind_classify(LDAP *ld, int rc, LDAPControl **ctrls)
 
 static void bind_run(struct bind_job *j, LDAP *ld)
 {
-	const struct config *conf = j->d->conf;
+	const struct config *conf = j->conf;
 	LDAPControl *req = NULL, *ctrls[2] = {NULL, NULL}, **res = NULL;
 	struct timeval tv = {conf->timeout_ms / 1000, (conf->timeout_ms % 1000) * 1000};
 	struct berval cred;
@@ -928,7 +931,7 @@ static void *bind_thread(void *arg)
 	LDAP *ld = NULL;
 
 	j->result = DIR_BIND_UNAVAILABLE;
-	if (ldap_open(j->d->conf, &ld, j->err, sizeof(j->err)) == 0) {
+	if (ldap_open(j->conf, &ld, j->err, sizeof(j->err)) == 0) {
 		bind_run(j, ld);
 		ldap_unbind_ext(ld, NULL, NULL);
 	}
@@ -967,6 +970,7 @@ int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn
 	if (d->bind_threads >= DIR_BIND_THREADS || (j = calloc(1, sizeof(*j))) == NULL)
 		return -1;
 	j->d = d;
+	j->conf = d->conf;
 	j->fn = fn;
 	j->arg = arg;
 	j->dn = strdup(dn);
@@ -1023,6 +1027,11 @@ int dir_new(struct event_base *base, const struct config *conf, struct dir **dp,
 	}
 	*dp = d;
 	return 0;
+}
+
+void dir_set_config(struct dir *d, const struct config *conf)
+{
+	d->conf = conf;
 }
 
 void dir_free(struct dir *d)

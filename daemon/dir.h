@@ -49,6 +49,10 @@ typedef void (*dir_bind_fn)(void *arg, enum dir_bind_result r, const char *err);
  * their own. conf must outlive the pool. Return: 0, or -1 with err filled. */
 int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
             size_t errlen);
+/* Operations submitted from now on use conf for timeouts and names; the
+ * connections keep their URI and credentials until they reconnect. */
+void dir_set_config(struct dir *d, const struct config *conf);
+
 /* Fails every pending operation (DIR_UNAVAILABLE) and frees the pool. */
 void dir_free(struct dir *d);
 

@@ -384,6 +384,14 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
 	return 0;
 }
 
+void http_stop_accepting(struct http *h)
+{
+	for (size_t i = 0; i < h->n_lev; i++) {
+		evtimer_del(h->resume[i]);
+		evconnlistener_disable(h->lev[i]);
+	}
+}
+
 void http_free(struct http *h)
 {
 	if (h == NULL)

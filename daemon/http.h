@@ -20,6 +20,9 @@ typedef void (*http_handler_fn)(void *arg, struct evhttp_request *req);
  * FILE:LINE or address at fault. conf must outlive the object. */
 int http_new(struct event_base *base, const struct config *conf, http_handler_fn fn, void *arg,
              struct http **hp, char *err, size_t errlen);
+/* Stops accepting new connections (open ones are served until they end). */
+void http_stop_accepting(struct http *h);
+
 /* Stops accepting; open connections are closed. */
 void http_free(struct http *h);
 

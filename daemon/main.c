@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,8 +28,20 @@
 #include "session.h"
 #include "ldapdesk/wire.h"
 
+#define DAEMON_MAX_CONFIGS 64
+
 struct daemon {
-	struct config *conf;
+	const char *path;
+	struct config *conf; /* the one in force */
+	/* Every configuration loaded: requests in flight may still point into
+	 * an older one, so none is freed before exit. Bounded reloads. */
+	struct config *configs[DAEMON_MAX_CONFIGS];
+	size_t n_configs;
+	struct event *drain_ev;
+	struct event *recover_ev;
+	int64_t recover_upto; /* newest attempt left pending before this start */
+	int recover_left, recover_failed;
+	struct timeval drain_deadline;
 	struct event_base *base;
 	struct audit *audit;
 	struct dir *dir;
@@ -48,42 +61,144 @@ static void usage(FILE *fp)
 	            "  -V       print the version\n");
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
+/* Stopping: no new connections; the loop ends once every request started has
+ * been answered (its audit outcome written), or at the deadline. */
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
+	struct timeval now;
 
+	(void)fd;
 	(void)what;
-	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopexit(d->base, NULL);
+	gettimeofday(&now, NULL);
+	if (actions_busy(d->actions) == 0 || evutil_timercmp(&now, &d->drain_deadline, >)) {
+		if (actions_busy(d->actions) != 0)
+			log_warnx("stopping with %d requests unanswered", actions_busy(d->actions));
+		event_base_loopexit(d->base, NULL);
+	}
 }
 
-static void drop_privileges(const char *user)
+static void stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval every = {0, 50 * 1000}, grace;
+
+	(void)what;
+	if (d->drain_ev != NULL)
+		return;
+	log_info("%s: stopping after %d requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+	         actions_busy(d->actions));
+	http_stop_accepting(d->http);
+	gettimeofday(&d->drain_deadline, NULL);
+	grace.tv_sec = 2 * d->conf->timeout_ms / 1000 + 1;
+	grace.tv_usec = 0;
+	evutil_timeradd(&d->drain_deadline, &grace, &d->drain_deadline);
+	d->drain_ev = event_new(d->base, -1, EV_PERSIST, drain_cb, d);
+	event_add(d->drain_ev, &every);
+}
+
+/* What a reload cannot change without a restart, named so the log says so. */
+static void reload_warn(const struct config *old, const struct config *new)
+{
+	bool listen = old->n_listen != new->n_listen;
+
+	for (size_t i = 0; !listen && i < old->n_listen; i++)
+		listen = strcmp(old->listen[i], new->listen[i]) != 0;
+	if (listen)
+		log_warnx("reload: [server] listen changed: restart ldapdeskd to apply it");
+	if (strcmp(old->uri, new->uri) != 0 || strcmp(old->bind_dn, new->bind_dn) != 0 ||
+	    old->pool_size != new->pool_size)
+		log_warnx(
+		    "reload: [ldap] uri, bind_dn and pool_size apply to new connections only");
+	if (strcmp(old->database, new->database) != 0)
+		log_warnx("reload: [audit] database changed: restart ldapdeskd to apply it");
+}
+
+/* SIGHUP: parse into a new object and swap it in only if it is whole. */
+static void reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct config *conf;
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	if (d->n_configs == DAEMON_MAX_CONFIGS) {
+		log_warnx("reload refused: %d reloads since start; restart ldapdeskd",
+		          DAEMON_MAX_CONFIGS - 1);
+		return;
+	}
+	if (config_load(d->path, &conf, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	reload_warn(d->conf, conf);
+	d->configs[d->n_configs++] = conf;
+	d->conf = conf;
+	dir_set_config(d->dir, conf);
+	actions_set_config(d->actions, conf);
+	api_set_config(d->api, conf);
+	log_info("configuration reloaded from %s", d->path);
+}
+
+static void drop_privileges(const char *user, const char *database)
 {
 	struct passwd *pw = getpwnam(user);
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char path[4096];
 
 	if (pw == NULL)
 		fatalx("[server] user: no such user %s", user);
+	/* The audit files were opened as root; the daemon goes on writing them. */
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", database, suffix[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
+			fatal("cannot give %s to %s", path, user);
+	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", user);
 }
 
-/* Attempts left pending by a crash: the outcome cannot be known without
- * reading the directory, so they are closed as failed with a note saying so. */
+/*
+ * Attempts left pending by an earlier stop are resolved by reading the
+ * directory (actions.c). Only those older than this start are touched: newer
+ * pending attempts belong to requests in flight. A pass that could not read
+ * the directory is retried.
+ */
+static int pending_max(void *arg, json_t *row)
+{
+	struct daemon *d = arg;
+	int64_t id = json_integer_value(json_object_get(row, "id"));
+
+	if (id > d->recover_upto)
+		d->recover_upto = id;
+	return 0;
+}
+
 static int recover_row(void *arg, json_t *row)
 {
 	struct daemon *d = arg;
-	char err[256];
-	json_int_t id = json_integer_value(json_object_get(row, "id"));
 
-	if (audit_finish(d->audit, id, "failed",
-	                 "recovered at start-up: the daemon stopped before the outcome was "
-	                 "recorded; check the directory",
-	                 err, sizeof(err)) == -1)
-		log_warnx("audit: cannot close pending attempt %lld: %s", (long long)id, err);
-	else
-		log_warnx("audit: closed attempt %lld left pending by an earlier stop",
-		          (long long)id);
+	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
+		return -1;
+	d->recover_left++;
+	act_recover(d->actions, row, &d->recover_failed);
 	return 0;
+}
+
+static void recover_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval again = {30, 0};
+	char err[256];
+
+	(void)fd;
+	(void)what;
+	d->recover_left = 0;
+	if (audit_pending(d->audit, recover_row, d, err, sizeof(err)) == -1)
+		log_warnx("recovery: %s", err);
+	if (d->recover_left > 0)
+		evtimer_add(d->recover_ev, &again);
 }
 
 static void daemon_start(struct daemon *d)
@@ -96,7 +211,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("cannot create the event loop");
 	if (audit_open(d->conf->database, &d->audit, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (audit_pending(d->audit, recover_row, d, err, sizeof(err)) == -1)
+	if (audit_pending(d->audit, pending_max, d, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (dir_new(d->base, d->conf, &d->dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -108,19 +223,35 @@ static void daemon_start(struct daemon *d)
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (d->conf->user != NULL)
-		drop_privileges(d->conf->user);
+		drop_privileges(d->conf->user, d->conf->database);
+	if (d->recover_upto > 0) {
+		struct timeval soon = {1, 0};
+
+		log_warnx("recovery: attempts up to %lld were left pending by an earlier stop; "
+		          "reading the directory to resolve them",
+		          (long long)d->recover_upto);
+		d->recover_ev = evtimer_new(d->base, recover_cb, d);
+		evtimer_add(d->recover_ev, &soon);
+	}
 }
 
 static void daemon_stop(struct daemon *d)
 {
-	http_free(d->http);
+	/* Pending directory work is failed first, so its requests are answered
+	 * while their connections still exist. */
 	dir_free(d->dir);
+	http_free(d->http);
 	api_free(d->api);
 	actions_free(d->actions);
 	session_store_free(d->sessions);
 	audit_close(d->audit);
+	if (d->drain_ev != NULL)
+		event_free(d->drain_ev);
+	if (d->recover_ev != NULL)
+		event_free(d->recover_ev);
 	event_base_free(d->base);
-	config_free(d->conf);
+	for (size_t i = 0; i < d->n_configs; i++)
+		config_free(d->configs[i]);
 }
 
 int main(int argc, char **argv)
@@ -128,7 +259,8 @@ int main(int argc, char **argv)
 	struct daemon d = {0};
 	const char *path = NULL;
 	bool check = false, verbose = false;
-	struct event *sigterm, *sigint;
+	struct event *sigs[3];
+	const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	char err[512];
 	int ch;
 
@@ -162,6 +294,7 @@ int main(int argc, char **argv)
 	}
 	setlocale(LC_ALL, "C.UTF-8");
 	log_init(verbose);
+	d.path = path;
 	if (config_load(path, &d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		return 1;
@@ -174,16 +307,18 @@ int main(int argc, char **argv)
 	if (d.conf->timezone != NULL)
 		setenv("TZ", d.conf->timezone, 1);
 	tzset();
+	d.configs[d.n_configs++] = d.conf;
 	signal(SIGPIPE, SIG_IGN);
 	daemon_start(&d);
-	sigterm = evsignal_new(d.base, SIGTERM, signal_cb, &d);
-	sigint = evsignal_new(d.base, SIGINT, signal_cb, &d);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
+	for (size_t i = 0; i < 3; i++) {
+		sigs[i] =
+		    evsignal_new(d.base, signos[i], signos[i] == SIGHUP ? reload_cb : stop_cb, &d);
+		evsignal_add(sigs[i], NULL);
+	}
 	log_info("ldapdeskd %s started", LDAPDESK_VERSION);
 	event_base_dispatch(d.base);
-	event_free(sigterm);
-	event_free(sigint);
+	for (size_t i = 0; i < 3; i++)
+		event_free(sigs[i]);
 	daemon_stop(&d);
 	return 0;
 }
