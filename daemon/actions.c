@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config.h"
 #include "dir.h"
+#include "limit.h"
 #include "log.h"
 #include "ldapdesk/wire.h"
 
@@ -25,6 +26,7 @@
 
 struct actions {
 	const struct config *conf;
+	struct limits *limits;
 	int busy; /* requests started and not yet answered */
 	struct dir *dir;
 	struct audit *audit;
@@ -74,6 +76,11 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	if (A == NULL)
 		return NULL;
 	A->conf = conf;
+	A->limits = limits_new();
+	if (A->limits == NULL) {
+		free(A);
+		return NULL;
+	}
 	A->dir = d;
 	A->audit = a;
 	A->sessions = s;
@@ -92,6 +99,8 @@ int actions_busy(const struct actions *A)
 
 void actions_free(struct actions *A)
 {
+	if (A != NULL)
+		limits_free(A->limits);
 	free(A);
 }
 
@@ -355,6 +364,34 @@ static size_t protected_groups(const struct config *c, const char **out)
 	return n;
 }
 
+static void limit_key(char *buf, size_t len, const char *kind, const char *who)
+{
+	snprintf(buf, len, "%s:%s", kind, who != NULL ? who : "-");
+}
+
+/* A helpdesk operator may reset one user only so often (admins are exempt). */
+static int reset_throttled(struct act *x)
+{
+	char key[LIMIT_KEY_MAX];
+	time_t now = time(NULL);
+	int wait;
+
+	if (x->kind != ACT_RESET || (x->op.roles & ROLE_ADMIN))
+		return 0;
+	limit_key(key, sizeof(key), "reset", x->user->dn);
+	wait = limits_wait(x->A->limits, key, x->conf->resets_per_hour, 3600, now);
+	if (wait == 0) {
+		limits_count(x->A->limits, key, 3600, now);
+		return 0;
+	}
+	x->reply.retry_after = wait;
+	act_refuse(x, ACT_TOO_MANY, "too_many_resets", "denied",
+	           "%s was reset %d times in the last hour: try again in %d s or ask an "
+	           "administrator",
+	           x->target, x->conf->resets_per_hour, wait);
+	return -1;
+}
+
 static void act_checked(struct act *x)
 {
 	const char *locked = x->user->locked_time;
@@ -369,6 +406,8 @@ static void act_checked(struct act *x)
 		           x->target);
 		return;
 	}
+	if (reset_throttled(x) == -1)
+		return;
 	act_execute(x);
 }
 
@@ -500,26 +539,88 @@ static void act_status_read(struct act *x)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
-/* ---- login ------------------------------------------------------------------- */
+/* ---- login and roles ----------------------------------------------------------- */
+
+/* The groups that decide a session: the role groups that are set, then every
+ * [scope.*] group. Return: how many (at most 3 + 64). */
+static size_t session_groups(const struct config *c, const char **groups)
+{
+	size_t n = 0;
+
+	if (c->role_helpdesk != NULL)
+		groups[n++] = c->role_helpdesk;
+	if (c->role_admin != NULL)
+		groups[n++] = c->role_admin;
+	if (c->role_auditor != NULL)
+		groups[n++] = c->role_auditor;
+	for (size_t i = 0; i < c->n_scopes && n < 64; i++)
+		groups[n++] = c->scopes[i].group;
+	return n;
+}
+
+/* Turns a dir_member_of mask over session_groups() into roles and scopes. */
+static void session_roles(const struct config *c, unsigned long mask, unsigned *rolesp,
+                          unsigned long *scopesp)
+{
+	const char *dns[3] = {c->role_helpdesk, c->role_admin, c->role_auditor};
+	const unsigned roles[3] = {ROLE_HELPDESK, ROLE_ADMIN, ROLE_AUDITOR};
+	size_t bit = 0;
+
+	*rolesp = 0;
+	*scopesp = 0;
+	for (size_t i = 0; i < 3; i++)
+		if (dns[i] != NULL && (mask & (1UL << bit++)))
+			*rolesp |= roles[i];
+	for (size_t i = 0; i < c->n_scopes && bit < 64; i++, bit++)
+		if (mask & (1UL << bit))
+			*scopesp |= 1UL << i;
+}
+
+/* Counts a failed login against the operator name and the address. */
+static void login_failed(struct act *x)
+{
+	char key[LIMIT_KEY_MAX];
+	time_t now = time(NULL);
+
+	limit_key(key, sizeof(key), "login-user", x->target);
+	limits_count(x->A->limits, key, x->conf->login_window, now);
+	limit_key(key, sizeof(key), "login-addr", x->client_addr);
+	limits_count(x->A->limits, key, x->conf->login_window, now);
+}
+
+/* 429 when the operator or the address failed too often lately. */
+static int login_throttled(struct act *x)
+{
+	char ukey[LIMIT_KEY_MAX], akey[LIMIT_KEY_MAX];
+	time_t now = time(NULL);
+	int wu, wa;
+
+	limit_key(ukey, sizeof(ukey), "login-user", x->target);
+	limit_key(akey, sizeof(akey), "login-addr", x->client_addr);
+	wu = limits_wait(x->A->limits, ukey, x->conf->login_failures, x->conf->login_window, now);
+	wa = limits_wait(x->A->limits, akey, x->conf->login_failures_per_addr,
+	                 x->conf->login_window, now);
+	if (wu == 0 && wa == 0)
+		return 0;
+	x->reply.retry_after = wu > wa ? wu : wa;
+	act_refuse(x, ACT_TOO_MANY, "too_many_failures", "denied",
+	           "too many failed logins from this %s: try again in %d s",
+	           wu > 0 ? "operator" : "address", x->reply.retry_after);
+	return -1;
+}
 
 static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct act *x = arg;
-	const struct config *c = x->conf;
-	const char *dns[3] = {c->role_helpdesk, c->role_admin, c->role_auditor};
-	const unsigned roles[3] = {ROLE_HELPDESK, ROLE_ADMIN, ROLE_AUDITOR};
 	struct session s = {.roles = 0};
 	struct audit_event ev;
-	char aerr[256];
-	size_t bit = 0;
+	char aerr[256], key[LIMIT_KEY_MAX];
 
 	if (st != DIR_OK) {
 		act_dir_refuse(x, st, err);
 		return;
 	}
-	for (size_t i = 0; i < 3; i++)
-		if (dns[i] != NULL && (mask & (1UL << bit++)))
-			s.roles |= roles[i];
+	session_roles(x->conf, mask, &s.roles, &s.scopes);
 	if (s.roles == 0) {
 		act_refuse(x, ACT_FORBIDDEN, "no_role", "denied",
 		           "%s has no ldapdesk role: ask an administrator to add you to the "
@@ -529,11 +630,13 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 	}
 	snprintf(s.uid, sizeof(s.uid), "%s", x->user->uid != NULL ? x->user->uid : x->target);
 	snprintf(s.dn, sizeof(s.dn), "%s", x->user->dn);
-	if (session_create(x->A->sessions, &s, c->session_ttl, x->reply.token) == -1) {
+	if (session_create(x->A->sessions, &s, x->conf->session_ttl, x->reply.token) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "sessions_full", "failed",
 		           "too many sessions are open: try again later");
 		return;
 	}
+	limit_key(key, sizeof(key), "login-user", x->target);
+	limits_clear(x->A->limits, key);
 	x->reply.session = session_find(x->A->sessions, x->reply.token);
 	act_event(x, &ev);
 	if (audit_record(x->A->audit, &ev, "ok", NULL, &x->attempt, aerr, sizeof(aerr)) == -1)
@@ -544,11 +647,11 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 {
 	struct act *x = arg;
-	const struct config *c = x->conf;
-	const char *groups[3];
-	size_t n = 0;
+	const char *groups[64];
+	size_t n = session_groups(x->conf, groups);
 
 	if (r == DIR_BIND_BAD_CREDENTIALS) {
+		login_failed(x);
 		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
 		           "wrong user name or password");
 		return;
@@ -565,12 +668,6 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		act_dir_refuse(x, DIR_UNAVAILABLE, err);
 		return;
 	}
-	if (c->role_helpdesk != NULL)
-		groups[n++] = c->role_helpdesk;
-	if (c->role_admin != NULL)
-		groups[n++] = c->role_admin;
-	if (c->role_auditor != NULL)
-		groups[n++] = c->role_auditor;
 	if (dir_member_of(x->A->dir, x->user->dn, groups, n, login_roles_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
@@ -582,13 +679,76 @@ static void act_login_bind(struct act *x)
 		           "too many logins at once: try again in a moment");
 }
 
+/* Role refresh for a running session: the same groups as at login. */
+struct refresh {
+	act_roles_fn fn;
+	void *arg;
+	const struct config *conf;
+};
+
+static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct refresh *r = arg;
+	unsigned roles = 0;
+	unsigned long scopes = 0;
+
+	(void)err;
+	if (st == DIR_OK)
+		session_roles(r->conf, mask, &roles, &scopes);
+	r->fn(r->arg, st == DIR_OK, roles, scopes);
+	free(r);
+}
+
+int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg)
+{
+	struct refresh *r = malloc(sizeof(*r));
+	const char *groups[64];
+	size_t n = session_groups(A->conf, groups);
+
+	if (r == NULL)
+		return -1;
+	r->fn = fn;
+	r->arg = arg;
+	r->conf = A->conf;
+	if (n == 0 || dir_member_of(A->dir, dn, groups, n, refresh_cb, r) == -1) {
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- start --------------------------------------------------------------------- */
+
+/* Delegation: an operator in [scope.*] groups acts only inside the union of
+ * those scopes; admins and operators in no scope group are not limited. */
+static bool in_scope(const struct act *x)
+{
+	const struct config *c = x->conf;
+	const char *dept = x->user->department;
+
+	if ((x->op.roles & ROLE_ADMIN) || x->op.scopes == 0)
+		return true;
+	for (size_t i = 0; i < c->n_scopes && i < 64; i++) {
+		const struct config_scope *k = &c->scopes[i];
+
+		if (!(x->op.scopes & (1UL << i)))
+			continue;
+		for (size_t j = 0; j < k->n_departments; j++)
+			if (dept != NULL && strcmp(dept, k->departments[j]) == 0)
+				return true;
+		for (size_t j = 0; j < k->n_bases; j++)
+			if (dir_dn_under(x->user->dn, k->bases[j]))
+				return true;
+	}
+	return false;
+}
 
 static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
 {
 	struct act *x = arg;
 
 	if (st == DIR_NOT_FOUND && x->kind == ACT_LOGIN) {
+		login_failed(x);
 		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
 		           "wrong user name or password");
 		return;
@@ -603,6 +763,12 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		return;
 	}
 	x->user = u;
+	if (x->kind != ACT_LOGIN && !in_scope(x)) {
+		act_refuse(x, ACT_FORBIDDEN, "out_of_scope", "denied",
+		           "%s (%s) is outside the departments and subtrees you may act on",
+		           x->target, u->department != NULL ? u->department : u->dn);
+		return;
+	}
 	if (x->kind == ACT_LOGIN)
 		act_login_bind(x);
 	else if (x->kind == ACT_STATUS)
@@ -737,6 +903,8 @@ static void act_lookup(struct act *x)
 		           login ? "wrong user name or password" : "no such user");
 		return;
 	}
+	if (login && login_throttled(x) == -1)
+		return;
 	/* An empty password would be an unauthenticated bind, which "succeeds". */
 	if (login && (x->password == NULL || x->password[0] == '\0')) {
 		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",

@@ -28,6 +28,7 @@ enum act_status {
 	ACT_UNAVAILABLE,     /* 503: directory or audit store unavailable */
 	ACT_FAILED,          /* 502: the directory refused */
 	ACT_NOT_IMPLEMENTED, /* 501 */
+	ACT_TOO_MANY,        /* 429, with retry_after */
 };
 
 enum act_kind { ACT_LOGIN, ACT_STATUS, ACT_UNLOCK, ACT_RESET, ACT_GRANT, ACT_REVOKE, ACT_RECORD };
@@ -56,9 +57,10 @@ struct act_reply {
 	const char *result;                   /* "ok" or "unchanged" */
 	char password[PASSGEN_LEN + 1];       /* reset: the one-time password */
 	char expires[48];                     /* grant: ISO time or "" (no expiry) */
-	char token[SESSION_TOKEN_LEN + 1];    /* login */
+	char token[SESSION_TOKEN_MAX];        /* login */
 	const struct session *session;        /* login */
 	json_t *body;                         /* status: the status object (borrowed) */
+	int retry_after;                      /* 429: seconds */
 	const char *grant_name, *grant_label; /* grant, revoke: the permission */
 };
 
@@ -79,6 +81,13 @@ int actions_busy(const struct actions *A);
 /* Starts req; fn is called exactly once, possibly before act_start returns
  * (refusals are answered at once): the caller must not touch arg after. */
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg);
+
+/* ok false: the directory could not be read; roles 0: no role any more. */
+typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long scopes);
+
+/* Re-reads the roles and scopes of the operator dn (sessions do this once per
+ * idle period). Return: 0 (fn called later, once), or -1 (fn not called). */
+int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg);
 
 /* Resolves an attempt left pending by a crash (row as from audit_pending) by
  * reading the directory, and records the outcome. When the directory cannot

@@ -43,7 +43,7 @@ struct call {
 	char *seg[API_MAX_SEGMENTS];
 	size_t n_seg;
 	const struct evhttp_uri *uri;
-	const struct session *session;
+	struct session *session;
 	json_t *body;
 	char peer[64];
 };
@@ -92,6 +92,7 @@ static int status_code(enum act_status st)
 	    [ACT_OK] = 200,          [ACT_BAD_REQUEST] = 400, [ACT_UNAUTHORIZED] = 401,
 	    [ACT_FORBIDDEN] = 403,   [ACT_NOT_FOUND] = 404,   [ACT_CONFLICT] = 409,
 	    [ACT_UNAVAILABLE] = 503, [ACT_FAILED] = 502,      [ACT_NOT_IMPLEMENTED] = 501,
+	    [ACT_TOO_MANY] = 429,
 	};
 	return codes[st];
 }
@@ -152,7 +153,7 @@ static void reply_json(struct call *c, int code, json_t *body)
 	call_free(c);
 }
 
-static const struct session *authenticate(struct call *c)
+static struct session *authenticate(struct call *c)
 {
 	const char *h =
 	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
@@ -259,6 +260,12 @@ static void act_done(void *arg, struct act_reply *r)
 	struct pending *p = arg;
 	struct call *c = p->c;
 
+	if (r->status == ACT_TOO_MANY) {
+		char secs[16];
+
+		snprintf(secs, sizeof(secs), "%d", r->retry_after > 0 ? r->retry_after : 1);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", secs);
+	}
 	if (r->status != ACT_OK) {
 		reply_error(c, status_code(r->status), r->code != NULL ? r->code : "error",
 		            r->message);
@@ -618,6 +625,31 @@ static void dispatch_authenticated(struct call *c)
 		reply_error(c, 404, "no_route", "no such API endpoint");
 }
 
+/*
+ * Roles are re-read once per idle period, so removing an operator from a role
+ * group takes effect without waiting for the token to expire. The session is
+ * looked up again: the table may have changed while the directory answered.
+ */
+static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long scopes)
+{
+	struct call *c = arg;
+
+	c->session = authenticate(c);
+	if (c->session == NULL) {
+		reply_error(c, 401, "unauthenticated", "the session ended: log in again");
+		return;
+	}
+	if (ok)
+		session_set_roles(c->api->sessions, c->session, roles, scopes);
+	if (ok && roles == 0) {
+		reply_error(c, 401, "roles_removed",
+		            "you no longer have an ldapdesk role: ask an administrator");
+		return;
+	}
+	if (parse_body(c) == 0)
+		dispatch_authenticated(c);
+}
+
 void api_handle(void *arg, struct evhttp_request *req)
 {
 	struct call *c = calloc(1, sizeof(*c));
@@ -639,15 +671,19 @@ void api_handle(void *arg, struct evhttp_request *req)
 		do_health(c);
 		return;
 	}
-	if (!route(c, EVHTTP_REQ_POST, "v1/login") && (c->session = authenticate(c)) == NULL) {
-		reply_error(c, 401, "unauthenticated",
-		            "missing, unknown or expired token: log in with 'ldapdesk login'");
+	if (route(c, EVHTTP_REQ_POST, "v1/login")) {
+		if (parse_body(c) == 0)
+			do_login(c);
 		return;
 	}
-	if (parse_body(c) == -1)
+	if ((c->session = authenticate(c)) == NULL) {
+		reply_error(c, 401, "unauthenticated",
+		            "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
 		return;
-	if (route(c, EVHTTP_REQ_POST, "v1/login"))
-		do_login(c);
-	else
+	}
+	if (session_stale(c->api->sessions, c->session) &&
+	    act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == 0)
+		return;
+	if (parse_body(c) == 0)
 		dispatch_authenticated(c);
 }

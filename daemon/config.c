@@ -58,6 +58,12 @@ static const struct key_def keys[] = {
     STR("server", "key_file", key_file),
     STR("server", "timezone", timezone),
     INT("server", "session_ttl", session_ttl, 1, 7 * 86400),
+    INT("server", "session_idle", session_idle, 1, 86400),
+    STR("server", "client_ca", client_ca),
+    INT("limits", "login_failures", login_failures, 1, 100000),
+    INT("limits", "login_failures_per_address", login_failures_per_addr, 1, 1000000),
+    INT("limits", "login_window", login_window, 1, 86400),
+    INT("limits", "resets_per_hour", resets_per_hour, 1, 100000),
     STR("ldap", "uri", uri),
     {"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
     STR("ldap", "ca_file", ca_file),
@@ -331,6 +337,56 @@ static void set_category_key(struct parse *p, const char *name, const char *key,
 		            name);
 }
 
+static struct config_scope *scope_get(struct config *c, const char *name)
+{
+	struct config_scope *k;
+
+	for (size_t i = 0; i < c->n_scopes; i++)
+		if (strcmp(c->scopes[i].name, name) == 0)
+			return &c->scopes[i];
+	if (c->n_scopes == 64)
+		return NULL;
+	k = realloc(c->scopes, (c->n_scopes + 1) * sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	c->scopes = k;
+	k = &c->scopes[c->n_scopes++];
+	memset(k, 0, sizeof(*k));
+	k->name = strdup(name);
+	return k;
+}
+
+static void list_add(struct parse *p, char **list, size_t *n, const char *key, const char *v)
+{
+	if (*n == CONFIG_MAX_LIST)
+		parse_error(p, "%s: at most %d values", key, CONFIG_MAX_LIST);
+	else
+		list[(*n)++] = strdup(v);
+}
+
+static void set_scope_key(struct parse *p, const char *name, const char *key, const char *v)
+{
+	struct config_scope *k;
+
+	if (!valid_name(name)) {
+		parse_error(p, "[scope.%s]: a scope name is letters, digits, - and _", name);
+		return;
+	}
+	k = scope_get(p->c, name);
+	if (k == NULL)
+		parse_error(p, "too many [scope.*] sections (at most 64)");
+	else if (strcmp(key, "group") == 0)
+		set_string(&k->group, v);
+	else if (strcmp(key, "departments") == 0)
+		list_add(p, k->departments, &k->n_departments, key, v);
+	else if (strcmp(key, "bases") == 0)
+		list_add(p, k->bases, &k->n_bases, key, v);
+	else
+		parse_error(p,
+		            "unknown key \"%s\" in [scope.%s] (known: group, departments, bases)",
+		            key, name);
+}
+
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -341,6 +397,10 @@ static int config_handler(void *user, const char *section, const char *name, con
 	}
 	if (strncmp(section, "grant.", 6) == 0) {
 		set_grant_key(p, section + 6, name, value);
+		return 1;
+	}
+	if (strncmp(section, "scope.", 6) == 0) {
+		set_scope_key(p, section + 6, name, value);
 		return 1;
 	}
 	if (strncmp(section, "category.", 9) == 0) {
@@ -360,6 +420,11 @@ static int config_handler(void *user, const char *section, const char *name, con
 static void config_defaults(struct config *c)
 {
 	c->session_ttl = 8 * 3600;
+	c->session_idle = 1800;
+	c->login_failures = 5;
+	c->login_failures_per_addr = 20;
+	c->login_window = 900;
+	c->resets_per_hour = 3;
 	c->pool_size = 4;
 	c->timeout_ms = 5000;
 	c->backup_keep = 7;
@@ -517,6 +582,15 @@ static int check_misc(const struct config *c, char *err, size_t errlen)
 			                  "unknown time zone \"%s\" (e.g. Asia/Shanghai)",
 			                  c->timezone);
 	}
+	for (size_t i = 0; i < c->n_scopes; i++)
+		if (c->scopes[i].group == NULL ||
+		    c->scopes[i].n_departments + c->scopes[i].n_bases == 0) {
+			snprintf(err, errlen,
+			         "%s: [scope.%s] needs group = GROUP_DN and at least one of "
+			         "departments = NAME or bases = DN",
+			         c->path, c->scopes[i].name);
+			return -1;
+		}
 	for (size_t i = 0; i < c->n_grants; i++)
 		if (c->grants[i].group == NULL) {
 			snprintf(err, errlen, "%s: [grant.%s] has no group: set group = GROUP_DN",
@@ -535,7 +609,10 @@ static int config_check(struct config *c, char *err, size_t errlen)
 	    check_misc(c, err, errlen) == -1 ||
 	    check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
 	    check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
-	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1)
+	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||
+	    check_readable(c, err, errlen, "server", "client_ca", c->client_ca) == -1)
+		return -1;
+	if (c->key_file == NULL && asprintf(&c->key_file, "%s.key", c->database) == -1)
 		return -1;
 	return read_secret(c, err, errlen);
 }
@@ -606,6 +683,17 @@ void config_free(struct config *c)
 		OPENSSL_cleanse(c->bind_password, strlen(c->bind_password));
 		free(c->bind_password);
 	}
+	for (size_t i = 0; i < c->n_scopes; i++) {
+		struct config_scope *k = &c->scopes[i];
+
+		for (size_t j = 0; j < k->n_departments; j++)
+			free(k->departments[j]);
+		for (size_t j = 0; j < k->n_bases; j++)
+			free(k->bases[j]);
+		free(k->name);
+		free(k->group);
+	}
+	free(c->scopes);
 	free(c->grants);
 	free(c->categories);
 	free(c->where);

@@ -18,6 +18,17 @@ struct config_grant {
 	bool approval;
 };
 
+/* A delegation scope: members of group act only on users of these
+ * departments (attribute ou) or under these bases (union). */
+struct config_scope {
+	char *name;
+	char *group;
+	char *departments[CONFIG_MAX_LIST];
+	size_t n_departments;
+	char *bases[CONFIG_MAX_LIST];
+	size_t n_bases;
+};
+
 struct config_category {
 	char *key;
 	char *label;
@@ -30,7 +41,9 @@ struct config {
 	char *listen[CONFIG_MAX_LIST];
 	size_t n_listen;
 	char *tls_cert, *tls_key, *user, *key_file, *timezone;
-	int session_ttl; /* seconds */
+	int session_ttl;  /* seconds a login lasts */
+	int session_idle; /* seconds a session may go unused; roles re-read as often */
+	char *client_ca;  /* require client certificates signed by this CA (mTLS) */
 	/* [ldap] */
 	char *uri, *ca_file, *bind_dn, *bind_password_file, *user_base, *user_attr, *policy_dn;
 	char *bind_password; /* read from bind_password_file; wiped on free */
@@ -45,8 +58,15 @@ struct config {
 	/* [protect] */
 	char *protect[CONFIG_MAX_LIST];
 	size_t n_protect;
+	/* [limits] */
+	int login_failures;          /* failed logins per operator per window */
+	int login_failures_per_addr; /* failed logins per source address per window */
+	int login_window;            /* seconds */
+	int resets_per_hour;         /* resets of one user per hour by helpdesk */
 	struct config_grant *grants;
 	size_t n_grants;
+	struct config_scope *scopes;
+	size_t n_scopes;
 	struct config_category *categories;
 	size_t n_categories;
 	/* where each key was set, for FILE:LINE in later checks */

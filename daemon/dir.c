@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
@@ -106,6 +107,27 @@ bool dir_valid_uid(const char *s)
 		return false;
 	}
 	return n > 0 && n <= LDAPDESK_MAX_UID;
+}
+
+bool dir_dn_under(const char *dn, const char *base)
+{
+	char *ndn = NULL, *nbase = NULL;
+	bool under = false;
+	size_t ld, lb;
+
+	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &ndn, LDAP_DN_FORMAT_LDAPV3) ==
+	        LDAP_SUCCESS &&
+	    ldap_dn_normalize(base, LDAP_DN_FORMAT_LDAPV3, &nbase, LDAP_DN_FORMAT_LDAPV3) ==
+	        LDAP_SUCCESS) {
+		ld = strlen(ndn);
+		lb = strlen(nbase);
+		/* Equal, or a whole RDN boundary before the base: "x,BASE". */
+		under = ld >= lb && strcasecmp(ndn + ld - lb, nbase) == 0 &&
+		        (ld == lb || ndn[ld - lb - 1] == ',');
+	}
+	ldap_memfree(ndn);
+	ldap_memfree(nbase);
+	return under;
 }
 
 void dir_user_free(struct dir_user *u)

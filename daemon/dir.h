@@ -83,6 +83,10 @@ int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn
 
 void dir_user_free(struct dir_user *u);
 
+/* true when dn is base or lies under it (both normalized; false if either
+ * is not a DN). */
+bool dir_dn_under(const char *dn, const char *base);
+
 /* true when s could be a value of user_attr: no filter or DN metacharacters,
  * no control characters, at most LDAPDESK_MAX_UID bytes. */
 bool dir_valid_uid(const char *s);

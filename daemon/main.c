@@ -141,17 +141,20 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("configuration reloaded from %s", d->path);
 }
 
-static void drop_privileges(const char *user, const char *database)
+static void drop_privileges(const struct config *conf)
 {
+	const char *user = conf->user;
 	struct passwd *pw = getpwnam(user);
-	static const char *const suffix[] = {"", "-wal", "-shm"};
+	const char *const files[][2] = {{conf->database, ""},     {conf->database, "-wal"},
+					{conf->database, "-shm"}, {conf->key_file, ""},
+					{conf->key_file, ".revoked"}};
 	char path[4096];
 
 	if (pw == NULL)
 		fatalx("[server] user: no such user %s", user);
-	/* The audit files were opened as root; the daemon goes on writing them. */
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s%s", database, suffix[i]);
+	/* The audit and key files were opened as root; the daemon goes on writing them. */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
 		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
 			fatal("cannot give %s to %s", path, user);
 	}
@@ -215,7 +218,9 @@ static void daemon_start(struct daemon *d)
 		fatalx("%s", err);
 	if (dir_new(d->base, d->conf, &d->dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	d->sessions = session_store_new();
+	d->sessions = session_store_new(d->conf->key_file, d->conf->session_idle, err, sizeof(err));
+	if (d->sessions == NULL)
+		fatalx("[server] key_file: %s", err);
 	d->actions = actions_new(d->conf, d->dir, d->audit, d->sessions);
 	d->api = api_new(d->conf, d->actions, d->sessions, d->audit, d->dir);
 	if (d->sessions == NULL || d->actions == NULL || d->api == NULL)
@@ -223,7 +228,7 @@ static void daemon_start(struct daemon *d)
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (d->conf->user != NULL)
-		drop_privileges(d->conf->user, d->conf->database);
+		drop_privileges(d->conf);
 	if (d->recover_upto > 0) {
 		struct timeval soon = {1, 0};
 

@@ -1,6 +1,10 @@
 /*
- * session.h — operator sessions: opaque bearer tokens kept in memory. Only a
- * SHA-256 of each token is stored, so a memory dump does not yield tokens.
+ * session.h — operator sessions as signed bearer tokens. A token is
+ * base64url(payload) "." base64url(HMAC-SHA256(key, payload)); the payload
+ * names the operator, roles, scopes, issue and expiry times and a nonce.
+ * The key is generated on first start and kept in a 0600 file, so tokens
+ * survive a restart; logouts are remembered (in memory and in a file beside
+ * the key) until the token would have expired anyway.
  */
 #pragma once
 #include <stdbool.h>
@@ -9,8 +13,8 @@
 
 enum role { ROLE_HELPDESK = 1, ROLE_ADMIN = 2, ROLE_AUDITOR = 4 };
 
-#define SESSION_TOKEN_LEN 43 /* base64url of 32 random bytes */
-#define SESSION_MAX       4096
+#define SESSION_TOKEN_MAX 1024 /* bytes, NUL included */
+#define SESSION_MAX       4096 /* live sessions */
 
 struct sessions;
 
@@ -18,24 +22,39 @@ struct session {
 	char uid[65];
 	char dn[512];
 	unsigned roles;
-	time_t expires;
+	unsigned long scopes; /* bit i: member of the i-th [scope.*] group */
+	time_t issued, expires;
+	time_t last_seen;     /* idle limit */
+	time_t roles_checked; /* roles re-read from the directory at most one idle period ago */
+	unsigned char nonce[16];
 };
 
-/* Return: a new empty store, or NULL on allocation failure. */
-struct sessions *session_store_new(void);
+/* Loads the key from key_file, creating it (32 random bytes, mode 0600) if
+ * absent; refuses a key file readable by group or others. idle: seconds a
+ * session may go unused. Return: the store, or NULL with err filled. */
+struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen);
 void session_store_free(struct sessions *s);
 
-/* Creates a session lasting ttl seconds; writes the token (NUL-terminated)
- * into token (SESSION_TOKEN_LEN + 1 bytes). Return: 0, or -1 when the store
- * is full of live sessions or the RNG failed. */
+/* Signs a new session for in (uid, dn, roles, scopes) lasting ttl seconds and
+ * writes the token into token (SESSION_TOKEN_MAX bytes). Return: 0, or -1 when
+ * the store is full of live sessions or the RNG failed. */
 int session_create(struct sessions *s, const struct session *in, int ttl, char *token);
 
-/* The live session for token, or NULL (unknown, expired or malformed). The
- * pointer is valid until the next call that changes the store. */
-const struct session *session_find(struct sessions *s, const char *token);
+/* The live session for token, or NULL when the token is malformed, forged,
+ * expired, idle too long or logged out. Marks it used now. The pointer is
+ * valid until the next call that changes the store. */
+struct session *session_find(struct sessions *s, const char *token);
 
-/* Ends the session for token. Return: 0, or -1 if there was none. */
+/* true when the session's roles should be re-read from the directory. */
+bool session_stale(const struct sessions *s, const struct session *ses);
+
+/* Records freshly read roles and scopes (roles 0 ends the session). */
+void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
+                       unsigned long scopes);
+
+/* Ends the session for token, also across restarts. Return: 0, or -1 if the
+ * token was not a live session. */
 int session_drop(struct sessions *s, const char *token);
 
-/* Role names for JSON: writes e.g. "helpdesk,admin" style names via cb. */
+/* "helpdesk", "admin" or "auditor". */
 const char *session_role_name(enum role r);

@@ -8,12 +8,16 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "dir.h"
+#include "limit.h"
 #include "passgen.h"
 #include "session.h"
 
@@ -44,19 +48,50 @@ static void test_password_buffer_too_short_is_refused(void **state)
 	assert_int_equal(passgen_make(pw, sizeof(pw)), -1);
 }
 
+static char keydir[64];
+
+static struct sessions *store(int idle)
+{
+	char path[128], err[256];
+	struct sessions *s;
+
+	snprintf(path, sizeof(path), "%s/session.key", keydir);
+	s = session_store_new(path, idle, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s", err);
+	return s;
+}
+
+static int keydir_setup(void **state)
+{
+	(void)state;
+	snprintf(keydir, sizeof(keydir), "/tmp/ldapdesk-keys-XXXXXX");
+	return mkdtemp(keydir) == NULL ? -1 : 0;
+}
+
+static int keydir_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", keydir);
+	return system(cmd);
+}
+
 static void test_session_roundtrip_and_logout(void **state)
 {
-	struct sessions *s = session_store_new();
-	struct session in = {.uid = "hd1", .dn = "uid=hd1,dc=x", .roles = ROLE_HELPDESK};
-	char tok[SESSION_TOKEN_LEN + 1], other[SESSION_TOKEN_LEN + 1];
+	struct sessions *s = store(600);
+	struct session in = {
+	    .uid = "hd1", .dn = "uid=hd1,ou=信息中心,dc=x", .roles = ROLE_HELPDESK};
+	char tok[SESSION_TOKEN_MAX], other[SESSION_TOKEN_MAX];
 	const struct session *got;
 
 	(void)state;
 	assert_int_equal(session_create(s, &in, 60, tok), 0);
-	assert_int_equal(strlen(tok), SESSION_TOKEN_LEN);
 	got = session_find(s, tok);
 	assert_non_null(got);
 	assert_string_equal(got->uid, "hd1");
+	assert_string_equal(got->dn, "uid=hd1,ou=信息中心,dc=x");
 	assert_int_equal(got->roles, ROLE_HELPDESK);
 	assert_true(got->expires > time(NULL) + 50);
 	assert_int_equal(session_create(s, &in, 60, other), 0);
@@ -68,31 +103,101 @@ static void test_session_roundtrip_and_logout(void **state)
 	session_store_free(s);
 }
 
-static void test_garbage_and_tampered_tokens_find_nothing(void **state)
+static void test_forged_and_tampered_tokens_find_nothing(void **state)
 {
-	struct sessions *s = session_store_new();
-	struct session in = {.uid = "a", .roles = ROLE_ADMIN};
-	char tok[SESSION_TOKEN_LEN + 1];
+	struct sessions *s = store(600);
+	struct session in = {.uid = "hd1", .dn = "uid=hd1,dc=x", .roles = ROLE_HELPDESK};
+	char tok[SESSION_TOKEN_MAX], bad[SESSION_TOKEN_MAX];
+	char *dot;
 
 	(void)state;
 	assert_int_equal(session_create(s, &in, 60, tok), 0);
 	assert_null(session_find(s, ""));
 	assert_null(session_find(s, "short"));
-	tok[5] = tok[5] == 'A' ? 'B' : 'A';
-	assert_null(session_find(s, tok));
+	assert_null(session_find(s, "abc.def"));
+	/* Change one payload character (e.g. to claim the admin role). */
+	memcpy(bad, tok, sizeof(bad));
+	bad[3] = bad[3] == 'A' ? 'B' : 'A';
+	assert_null(session_find(s, bad));
+	/* Change one signature character. */
+	memcpy(bad, tok, sizeof(bad));
+	dot = strchr(bad, '.');
+	dot[2] = dot[2] == 'A' ? 'B' : 'A';
+	assert_null(session_find(s, bad));
+	assert_non_null(session_find(s, tok));
 	session_store_free(s);
 }
 
-static void test_expired_session_is_gone(void **state)
+static void test_expired_and_idle_sessions_are_gone(void **state)
 {
-	struct sessions *s = session_store_new();
-	struct session in = {.uid = "a", .roles = ROLE_ADMIN};
-	char tok[SESSION_TOKEN_LEN + 1];
+	struct sessions *s = store(1);
+	struct session in = {.uid = "a", .dn = "uid=a", .roles = ROLE_ADMIN};
+	char tok[SESSION_TOKEN_MAX], tok2[SESSION_TOKEN_MAX];
 
 	(void)state;
 	assert_int_equal(session_create(s, &in, -1, tok), 0);
 	assert_null(session_find(s, tok));
+	assert_int_equal(session_create(s, &in, 60, tok2), 0);
+	assert_non_null(session_find(s, tok2));
+	sleep(3);
+	assert_null(session_find(s, tok2));
 	session_store_free(s);
+}
+
+static void test_tokens_and_logouts_survive_a_restart(void **state)
+{
+	struct sessions *s = store(600);
+	struct session in = {.uid = "adm1", .dn = "uid=adm1", .roles = ROLE_ADMIN};
+	char kept[SESSION_TOKEN_MAX], ended[SESSION_TOKEN_MAX];
+	struct session *got;
+
+	(void)state;
+	assert_int_equal(session_create(s, &in, 60, kept), 0);
+	assert_int_equal(session_create(s, &in, 60, ended), 0);
+	assert_int_equal(session_drop(s, ended), 0);
+	session_store_free(s);
+	s = store(600);
+	got = session_find(s, kept);
+	assert_non_null(got);
+	assert_string_equal(got->uid, "adm1");
+	assert_true(session_stale(s, got)); /* roles must be re-read after a restart */
+	session_set_roles(s, got, ROLE_HELPDESK, 0);
+	assert_false(session_stale(s, got));
+	assert_int_equal(session_find(s, kept)->roles, ROLE_HELPDESK);
+	assert_null(session_find(s, ended));
+	session_set_roles(s, session_find(s, kept), 0, 0);
+	assert_null(session_find(s, kept));
+	session_store_free(s);
+}
+
+static void test_key_file_readable_by_others_is_refused(void **state)
+{
+	char path[128], err[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/session.key", keydir);
+	session_store_free(store(600));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_null(session_store_new(path, 600, err, sizeof(err)));
+	assert_non_null(strstr(err, "mode 0600"));
+}
+
+static void test_limits_count_within_a_window(void **state)
+{
+	struct limits *l = limits_new();
+	time_t now = 1000000;
+
+	(void)state;
+	assert_int_equal(limits_wait(l, "login-user:hd1", 3, 60, now), 0);
+	for (int i = 0; i < 3; i++)
+		limits_count(l, "login-user:hd1", 60, now + i);
+	assert_int_equal(limits_wait(l, "login-user:hd1", 3, 60, now + 10), 50);
+	assert_int_equal(limits_wait(l, "login-user:hd2", 3, 60, now + 10), 0);
+	assert_int_equal(limits_wait(l, "login-user:hd1", 3, 60, now + 61), 0);
+	limits_count(l, "reset:x", 3600, time(NULL));
+	limits_clear(l, "reset:x");
+	assert_int_equal(limits_wait(l, "reset:x", 1, 3600, time(NULL)), 0);
+	limits_free(l);
 }
 
 static void test_date_bounds_cover_the_local_day(void **state)
@@ -154,9 +259,17 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_passwords_have_four_classes_and_no_lookalikes),
 	    cmocka_unit_test(test_password_buffer_too_short_is_refused),
-	    cmocka_unit_test(test_session_roundtrip_and_logout),
-	    cmocka_unit_test(test_garbage_and_tampered_tokens_find_nothing),
-	    cmocka_unit_test(test_expired_session_is_gone),
+	    cmocka_unit_test_setup_teardown(test_session_roundtrip_and_logout, keydir_setup,
+	                                    keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_forged_and_tampered_tokens_find_nothing,
+	                                    keydir_setup, keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_expired_and_idle_sessions_are_gone, keydir_setup,
+	                                    keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_tokens_and_logouts_survive_a_restart, keydir_setup,
+	                                    keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_key_file_readable_by_others_is_refused,
+	                                    keydir_setup, keydir_teardown),
+	    cmocka_unit_test(test_limits_count_within_a_window),
 	    cmocka_unit_test(test_date_bounds_cover_the_local_day),
 	    cmocka_unit_test(test_local_display_and_gentime),
 	    cmocka_unit_test(test_uid_with_metacharacters_is_not_a_uid),
