@@ -86,6 +86,11 @@ static int set_fixed_options(struct httpc *h, const char *ca)
 		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->sock);
 	if (ca != NULL)
 		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	/* Operators' client certificates, where the daemon asks for them (mTLS). */
+	if (getenv("LDAPDESK_CERT") != NULL)
+		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_SSLCERT, getenv("LDAPDESK_CERT"));
+	if (getenv("LDAPDESK_KEY") != NULL)
+		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_SSLKEY, getenv("LDAPDESK_KEY"));
 	return bad ? -1 : 0;
 }
 

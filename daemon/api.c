@@ -326,6 +326,23 @@ static int event_fields(struct call *c, struct act_request *req)
 	return 0;
 }
 
+/* With [server] client_ca, a TLS login must come with the operator's own
+ * certificate (CN = uid); unix-socket logins are local and exempt. */
+static bool cert_matches(struct call *c, const char *user)
+{
+	char cn[128];
+	const char *got;
+
+	if (c->api->conf->client_ca == NULL || !http_is_tls(c->req))
+		return true;
+	got = http_peer_cn(c->req, cn, sizeof(cn));
+	if (got != NULL && user != NULL && strcmp(got, user) == 0)
+		return true;
+	reply_error(c, 401, "certificate_mismatch",
+	            "log in with the client certificate issued to you (its CN must be your uid)");
+	return false;
+}
+
 static void do_login(struct call *c)
 {
 	struct act_request req = {.kind = ACT_LOGIN};
@@ -337,6 +354,8 @@ static void do_login(struct call *c)
 		reply_error(c, 400, "bad_request", "user and password must be strings");
 		return;
 	}
+	if (!cert_matches(c, req.target))
+		return;
 	start_action(c, &req); /* the password in the body is wiped by call_free */
 }
 
@@ -677,8 +696,9 @@ void api_handle(void *arg, struct evhttp_request *req)
 		return;
 	}
 	if ((c->session = authenticate(c)) == NULL) {
-		reply_error(c, 401, "unauthenticated",
-		            "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
+		reply_error(
+		    c, 401, "unauthenticated",
+		    "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
 		return;
 	}
 	if (session_stale(c->api->sessions, c->session) &&

@@ -42,6 +42,7 @@
 /* Internal paths the input watcher rewrites refused requests to. */
 #define PATH_TOO_LARGE "/.ldapdesk/too-large"
 #define PATH_CHUNKED   "/.ldapdesk/length-required"
+#define PATH_HEADERS   "/.ldapdesk/headers-too-large"
 
 struct http {
 	struct event_base *base;
@@ -88,6 +89,29 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message)
 {
 	http_reply_json(req, code, json_pack("{s:s, s:s}", "error", error, "message", message));
+}
+
+bool http_is_tls(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+	return bev != NULL && bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+const char *http_peer_cn(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *cert = ssl != NULL ? SSL_get_peer_certificate(ssl) : NULL;
+	int n = -1;
+
+	if (cert != NULL)
+		n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
+		                              (int)len);
+	X509_free(cert);
+	return n > 0 ? buf : NULL;
 }
 
 const char *http_peer(struct evhttp_request *req, char *buf, size_t len)
@@ -162,6 +186,13 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 	if (info->n_added == 0 || n < 8)
 		return;
 	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
+	/* A head that does not end within the limit: evhttp would answer 413 in HTML. */
+	if (n == sizeof(head) && memmem(head, n, "\r\n\r\n", 4) == NULL &&
+	    strncmp(head, "POST " PATH_HEADERS, strlen(PATH_HEADERS) + 5) != 0 &&
+	    (strncmp(head, "GET ", 4) == 0 || strncmp(head, "POST ", 5) == 0)) {
+		head_rewrite(in, PATH_HEADERS);
+		return;
+	}
 	if ((strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
 	     strncmp(head, "PATCH ", 6) != 0) ||
 	    strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
@@ -208,6 +239,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
 
 	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
 		http_reply_error(req, 413, "too_large", "the request body is over 64 KiB");
+		return;
+	}
+	if (path != NULL && strcmp(path, PATH_HEADERS) == 0) {
+		http_reply_error(req, 431, "headers_too_large",
+		                 "the request headers are over 16 KiB");
 		return;
 	}
 	if (path != NULL && strcmp(path, PATH_CHUNKED) == 0) {
@@ -327,6 +363,16 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 		         ERR_reason_error_string(e));
 		return -1;
 	}
+	if (conf->client_ca != NULL) {
+		/* mTLS: every TCP client must show a certificate from this CA. */
+		if (SSL_CTX_load_verify_locations(h->ssl, conf->client_ca, NULL) != 1) {
+			snprintf(err, errlen, "%s:%d: [server] client_ca: %s: not a PEM CA file",
+			         conf->path, config_line(conf, "server", "client_ca"),
+			         conf->client_ca);
+			return -1;
+		}
+		SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
 	if (SSL_CTX_use_PrivateKey_file(h->ssl, conf->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(h->ssl) != 1) {
 		e = ERR_get_error();
@@ -346,7 +392,7 @@ static struct evhttp *http_server(struct http *h,
 	if (http == NULL)
 		return NULL;
 	evhttp_set_max_body_size(http, HTTP_DRAIN_MAX);
-	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	evhttp_set_max_headers_size(http, 4 * HTTP_MAX_HEADERS);
 	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
 	evhttp_set_default_content_type(http, "application/json");

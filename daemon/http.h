@@ -5,6 +5,7 @@
  * HTML pages). Knows nothing of LDAP or SQLite.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 
@@ -33,6 +34,13 @@ void http_reply_error(struct evhttp_request *req, int code, const char *error, c
 /* Answers a non-JSON body (reports, CSV, metrics). */
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len);
+
+/* true when req came over TLS (a TCP listener). */
+bool http_is_tls(struct evhttp_request *req);
+
+/* The common name of the client certificate (TLS with client_ca), into
+ * buf; NULL when there is none (plaintext unix socket, no mTLS). */
+const char *http_peer_cn(struct evhttp_request *req, char *buf, size_t len);
 
 /* The peer's address as "IP" or "unix", into buf. */
 const char *http_peer(struct evhttp_request *req, char *buf, size_t len);

@@ -346,11 +346,12 @@ daemon_start() {
             DAEMON_PID=
             return 1
         fi
-        if [ -n "$_ds_port" ]; then
-            curl -sk --max-time 2 -o /dev/null "https://127.0.0.1:$_ds_port/v1/health" && break
-        elif [ -n "$_ds_sock" ]; then
+        # The unix socket answers even when TCP clients need certificates (mTLS).
+        if [ -n "$_ds_sock" ]; then
             curl -s --max-time 2 -o /dev/null --unix-socket "$_ds_sock" http://localhost/v1/health \
                 && break
+        elif [ -n "$_ds_port" ]; then
+            curl -sk --max-time 2 -o /dev/null "https://127.0.0.1:$_ds_port/v1/health" && break
         fi
         if [ "$(date +%s)" -ge "$_ds_end" ]; then
             echo "daemon_start: no answer on /v1/health within ${T_START_TIMEOUT:-10} s; $T_DIR/ldapdeskd.log:" >&2

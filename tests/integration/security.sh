@@ -1,0 +1,189 @@
+#!/bin/sh
+# security.sh — issue 3: every attack in the README's security table, tried
+# against the real daemon. Each check fails if its defence is removed.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init security
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+D=$LDAPDESK
+G=$LDAP_GROUPS
+
+# A helpdesk group per department (scopes), with hd2 in both.
+ldap_root_modify -a >/dev/null <<EOF2
+dn: cn=helpdesk-market,$G
+objectClass: groupOfNames
+cn: helpdesk-market
+member: uid=hd2,ou=信息中心,$LDAP_PEOPLE
+
+dn: cn=helpdesk-rnd,$G
+objectClass: groupOfNames
+cn: helpdesk-rnd
+member: uid=hd2,ou=信息中心,$LDAP_PEOPLE
+EOF2
+daemon_config "$T_DIR/d.conf"
+sed -i 's/^timezone = .*/&\nsession_idle = 3/' "$T_DIR/d.conf"
+cat >>"$T_DIR/d.conf" <<EOF2
+
+[limits]
+login_failures = 3
+login_failures_per_address = 8
+login_window = 600
+resets_per_hour = 2
+
+[scope.market]
+group = cn=helpdesk-market,$G
+departments = 市场营销中心
+
+[scope.rnd]
+group = cn=helpdesk-rnd,$G
+bases = ou=技术研发中心,$LDAP_PEOPLE
+EOF2
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+DB=$T_DIR/audit.db
+denied() { # ACTION TARGET: refused attempts recorded
+    sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id=a.id
+        WHERE a.action='$1' AND a.target='$2' AND o.result='denied'"
+}
+login_token() { # UID [PASSWORD]
+    curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"$1\",\"password\":\"${2:-$LDAP_OP_PW}\"}" \
+        "$LDAPDESK_URL/v1/login" | jq -r .token
+}
+get() { # TOKEN PATH -> body, then "CODE"
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $1" -w '\n%{http_code}\n' "$LDAPDESK_URL$2"
+}
+
+# ---- self-action, protection ----------------------------------------------------------
+as_op adm1
+t_exit 4 "self-grant is refused (403)" "$D" grant adm1 procurement
+t_eq "$(denied grant adm1)" 1 "the self-grant is an audit row (denied)"
+as_op hd1
+t_exit 4 "helpdesk cannot reset an admin (protected)" "$D" reset adm2
+t_exit 4 "helpdesk cannot reset a member of a [protect] group" "$D" reset ivan
+t_exit 4 "helpdesk cannot reset itself" "$D" reset hd1
+t_eq "$(denied reset ivan)" 1 "the protected reset is an audit row (denied)"
+as_op adm1
+t_ok "an admin may reset the protected account" "$D" reset ivan
+
+# ---- delegation scopes -----------------------------------------------------------------
+as_op hd2
+t_ok "scoped helpdesk unlocks inside its department (市场营销中心)" "$D" unlock alice
+t_ok "scoped helpdesk unlocks under its base (ou=技术研发中心)" "$D" unlock dave
+t_exit 4 "scoped helpdesk cannot unlock outside its scopes (bob, 物资采购中心)" "$D" unlock bob
+t_match "outside the departments" "the refusal says why" "$D" unlock bob
+t_eq "$(denied unlock bob)" 2 "out-of-scope unlocks are audit rows (denied)"
+as_op hd1
+t_ok "unscoped helpdesk may unlock bob" "$D" unlock bob
+
+# ---- tokens ----------------------------------------------------------------------------
+tok=$(login_token hd1)
+t_match '^200$' "a fresh token works" get "$tok" /v1/users/alice
+payload=${tok%%.*}
+sig=${tok#*.}
+forged=$(printf '%s' "$payload" | tr -d '\n' | sed 's/-/+/g; s/_/\//g' | base64 -d 2>/dev/null |
+    sed 's/^1$/7/' | base64 -w0 | tr '+/' '-_' | tr -d '=').$sig
+t_match '^401$' "a token whose payload was edited is refused" get "$forged" /v1/users/alice
+t_match '^401$' "a token with a forged signature is refused" get "${payload}.AAAA${sig#????}" /v1/users/alice
+curl -s --cacert "$LDAPDESK_CA" -X POST -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/logout" >/dev/null
+t_match '^401$' "replay after logout is refused" get "$tok" /v1/users/alice
+tok2=$(login_token hd1)
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_match '^401$' "replay after logout is refused after a restart too" get "$tok" /v1/users/alice
+t_match '^200$' "a live token survives a restart (signed, key on disk)" get "$tok2" /v1/users/alice
+t_eq "$(stat -c %a "$T_DIR/session.key")" 600 "the session key file is mode 0600"
+sleep 4
+t_match '^401$' "a token unused for longer than session_idle is refused" get "$tok2" /v1/users/alice
+
+# ---- role removal takes effect within one idle period --------------------------------
+tok3=$(login_token hd2)
+ldap_root_modify >/dev/null <<EOF2
+dn: cn=helpdesk,$G
+changetype: modify
+delete: member
+member: uid=hd2,ou=信息中心,$LDAP_PEOPLE
+EOF2
+codes=
+for _ in 1 2 3 4 5; do
+    codes="$codes $(get "$tok3" /v1/users/alice | tail -n 1)"
+    sleep 1
+done
+t_match ' 401' "removing hd2 from the helpdesk group ends its session while in use ($codes)" echo "$codes"
+
+# ---- brute force -------------------------------------------------------------------------
+for _ in 1 2 3; do curl -s -o /dev/null --cacert "$LDAPDESK_CA" -d '{"user":"hd1","password":"guess"}' "$LDAPDESK_URL/v1/login"; done
+t_match '^429$' "after 3 failures the operator is throttled (new connection)" \
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
+t_match '^429$' "keep-alive does not reset the count" \
+    sh -c "curl -s -o /dev/null -o /dev/null -w '%{http_code}\n' --cacert '$LDAPDESK_CA' \
+        -H 'Content-Type: application/json' -d '{\"user\":\"hd1\",\"password\":\"x\"}' \
+        '$LDAPDESK_URL/v1/login' '$LDAPDESK_URL/v1/login' | tail -n 1"
+t_match '^Retry-After: [0-9]+' "429 carries Retry-After" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -d '{\"user\":\"hd1\",\"password\":\"x\"}' '$LDAPDESK_URL/v1/login' | tr -d '\r'"
+for u in aud1 adm2 hd2 aud1 adm2; do curl -s -o /dev/null --cacert "$LDAPDESK_CA" -d "{\"user\":\"$u\",\"password\":\"guess\"}" "$LDAPDESK_URL/v1/login"; done
+t_match '^429$' "failures across operators throttle the source address" \
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -d "{\"user\":\"adm1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
+t_ok "throttled logins are audit rows" test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND detail LIKE 'too many failed logins%'")" -ge 3
+
+# ---- reset limit --------------------------------------------------------------------------
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+as_op hd1
+t_ok "first reset of carol" "$D" reset carol
+t_ok "second reset of carol" "$D" reset carol
+t_exit 1 "a third reset within the hour is 429 (exit 1)" "$D" reset carol
+as_op adm1
+t_ok "admins are not limited" "$D" reset carol
+
+# ---- injection, oversize input --------------------------------------------------------------
+as_op hd1
+t_exit 5 "filter injection in a user name finds nobody" "$D" status '*)(uid=*'
+t_exit 5 "DN injection in a user name finds nobody" "$D" status 'alice,ou=x'
+big=$(head -c 20000 /dev/zero | tr '\0' 'x')
+t_match '^431 application/json' "headers over 16 KiB are refused in JSON" \
+    curl -s --cacert "$LDAPDESK_CA" -H "X-Big: $big" -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/health"
+t_match '^413 application/json' "a body over 64 KiB is refused in JSON" \
+    curl -s --cacert "$LDAPDESK_CA" --data-binary "{\"note\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}" \
+    -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice/unlock"
+
+# ---- transport --------------------------------------------------------------------------------
+t_nomatch '"status"' "plaintext HTTP to the TLS port gets no answer" \
+    curl -s --max-time 3 "http://127.0.0.1:$LDAPDESK_PORT/v1/health"
+t_exit 6 "the client refuses a certificate from another CA (exit 6)" env LDAPDESK_CA="$SLAPD_DIR/other-ca.pem" "$D" health
+t_exit 6 "the client checks the host name (exit 6)" env LDAPDESK_URL="https://127.0.0.2:$LDAPDESK_PORT" "$D" health
+t_match "Cipher is \\(NONE\\)|handshake failure|protocol version" "TLS 1.1 is refused by the daemon" \
+    sh -c "openssl s_client -connect 127.0.0.1:$LDAPDESK_PORT -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null 2>&1"
+t_match "Cipher is ECDHE|Cipher is TLS_" "TLS 1.2 is accepted (control)" \
+    sh -c "openssl s_client -connect 127.0.0.1:$LDAPDESK_PORT -tls1_2 </dev/null 2>&1"
+t_eq "$(stat -c %a "$LDAPDESK_SOCK")" 660 "the unix socket is created 0660"
+t_match "no-store" "answers carrying a password are not cached" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -H 'Authorization: Bearer $(login_token adm1)' -d '{}' '$LDAPDESK_URL/v1/users/erin/reset' | tr -d '\r'"
+
+# ---- mTLS ------------------------------------------------------------------------------------
+M=$T_DIR/mtls
+mkdir -p "$M"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=ops CA" \
+    -keyout "$M/ca.key" -out "$M/ca.pem" 2>/dev/null
+for u in adm1 hd2; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$u" \
+        -keyout "$M/$u.key" -out "$M/$u.csr" 2>/dev/null
+    openssl x509 -req -in "$M/$u.csr" -CA "$M/ca.pem" -CAkey "$M/ca.key" -CAcreateserial -days 2 \
+        -out "$M/$u.pem" 2>/dev/null
+done
+daemon_stop
+sed -i "s|^timezone = .*|&\nclient_ca = $M/ca.pem|" "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts with client_ca"; t_done; }
+unset LDAPDESK_USER LDAPDESK_PASSWORD
+t_exit 6 "without a client certificate the TLS handshake fails (exit 6)" \
+    env LDAPDESK_USER=hd1 LDAPDESK_PASSWORD="$LDAP_OP_PW" "$D" health
+# (hd1 is locked in the directory by now: the brute force above tripped ppolicy too)
+t_ok "with adm1's certificate adm1 logs in" env LDAPDESK_CERT="$M/adm1.pem" LDAPDESK_KEY="$M/adm1.key" \
+    "$D" login --user adm1 --password-file /dev/stdin <<EOF2
+$LDAP_OP_PW
+EOF2
+t_exit 3 "with hd2's certificate adm1 cannot log in (401)" env LDAPDESK_CERT="$M/hd2.pem" LDAPDESK_KEY="$M/hd2.key" \
+    LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache2" "$D" status alice
+
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_nomatch "$LDAP_OP_PW" "no operator password in the daemon log" cat "$T_DIR/ldapdeskd.log"
+t_done
