@@ -183,6 +183,21 @@ EOF2
 t_exit 3 "with hd2's certificate adm1 cannot log in (401)" env LDAPDESK_CERT="$M/hd2.pem" LDAPDESK_KEY="$M/hd2.key" \
     LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache2" "$D" status alice
 
+# ---- least privilege ----------------------------------------------------------------------------
+daemon_stop
+P=$T_DIR/priv
+mkdir -p "$P"
+chmod 755 "$T_DIR"
+chown nobody "$P"
+sed -e "s|^client_ca = .*||; s|^database = .*|database = $P/audit.db|; s|^key_file = .*|key_file = $P/session.key|" \
+    -e "s|^listen = unix:.*|listen = unix:$P/ldapdesk.sock|; s|^\[server\]|[server]\nuser = nobody|" \
+    "$T_DIR/d.conf" >"$T_DIR/priv.conf"
+daemon_start "$T_DIR/priv.conf" || { t_fail "ldapdeskd starts and drops to nobody"; t_done; }
+t_eq "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$DAEMON_PID/status")" \
+    "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" "ldapdeskd runs as nobody after binding"
+t_ok "as nobody it still writes the audit log" env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
+    XDG_CACHE_HOME="$T_DIR/cache3" "$D" --url "unix:$P/ldapdesk.sock" unlock frank
+
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_nomatch "$LDAP_OP_PW" "no operator password in the daemon log" cat "$T_DIR/ldapdeskd.log"
