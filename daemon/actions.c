@@ -26,6 +26,7 @@
 
 struct actions {
 	const struct config *conf;
+	char audit_error[256]; /* the last audit write failure, "" once writes work again */
 	struct limits *limits;
 	int busy; /* requests started and not yet answered */
 	struct dir *dir;
@@ -90,6 +91,11 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 void actions_set_config(struct actions *A, const struct config *conf)
 {
 	A->conf = conf;
+}
+
+const char *actions_audit_error(const struct actions *A)
+{
+	return A->audit_error[0] != '\0' ? A->audit_error : NULL;
 }
 
 int actions_busy(const struct actions *A)
@@ -231,8 +237,10 @@ static void act_refuse(struct act *x, enum act_status st, const char *code, cons
 	if (x->kind != ACT_STATUS) {
 		act_event(x, &ev);
 		if (audit_record(x->A->audit, &ev, result, msg, &x->attempt, err, sizeof(err)) ==
-		    -1)
+		    -1) {
+			snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
 			log_warnx("audit: cannot record a refused %s: %s", ev.action, err);
+		}
 	}
 	act_reply(x, st, code, "%s", msg);
 }
@@ -329,11 +337,13 @@ static void act_execute(struct act *x)
 		return;
 	}
 	if (audit_begin(x->A->audit, &ev, &x->attempt, err, sizeof(err)) == -1) {
+		snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
 		log_warnx("audit: cannot store an attempt, refusing it: %s", err);
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 		          "the audit store cannot record this action, so it was not done: %s", err);
 		return;
 	}
+	x->A->audit_error[0] = '\0';
 	if (x->kind == ACT_UNLOCK)
 		rc = dir_unlock(x->A->dir, x->user->dn, unlock_done, x);
 	else if (x->kind == ACT_RESET)

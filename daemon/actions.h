@@ -75,6 +75,9 @@ void actions_free(struct actions *A);
  * old configuration must stay alive (the daemon keeps every one it loaded). */
 void actions_set_config(struct actions *A, const struct config *conf);
 
+/* Why the last audit write failed, or NULL once writes work again (health). */
+const char *actions_audit_error(const struct actions *A);
+
 /* Requests started and not yet answered (for a graceful stop). */
 int actions_busy(const struct actions *A);
 

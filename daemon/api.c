@@ -607,11 +607,16 @@ static void do_verify(struct call *c)
 static void do_health(struct call *c)
 {
 	bool up = dir_available(c->api->dir);
+	const char *audit_err = actions_audit_error(c->api->A);
+	char db[320];
 
-	reply_json(c, 200,
-	           json_pack("{s:s, s:s, s:s, s:n, s:s}", "status", up ? "ok" : "degraded",
-	                     "directory", up ? "up" : "down", "database", "ok", "last_backup",
-	                     "version", LDAPDESK_VERSION));
+	snprintf(db, sizeof(db), "%s%s", audit_err != NULL ? "failing: " : "ok",
+	         audit_err != NULL ? audit_err : "");
+	reply_json(c, up && audit_err == NULL ? 200 : 503,
+	           json_pack("{s:s, s:s, s:s, s:n, s:s}", "status",
+	                     up && audit_err == NULL ? "ok" : "degraded", "directory",
+	                     up ? "up" : "down", "database", db, "last_backup", "version",
+	                     LDAPDESK_VERSION));
 }
 
 /* ---- routing ------------------------------------------------------------------ */

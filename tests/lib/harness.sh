@@ -59,6 +59,11 @@ t_init() {
     echo "# $T_NAME"
 }
 
+# t_mount_tmpfs DIR SIZE: a small tmpfs at DIR, unmounted at cleanup
+t_mount_tmpfs() {
+    mkdir -p "$1" && mount -t tmpfs -o "size=$2" tmpfs "$1" && echo "$1" >>"$T_DIR/.mounts"
+}
+
 t_track() {
     [ -n "${1:-}" ] || return 0
     if [ -n "${T_DIR:-}" ] && [ -d "$T_DIR" ]; then echo "$1" >>"$T_DIR/.pids"; fi
@@ -94,6 +99,10 @@ t_cleanup() {
         for _tc_pid in $(sed -n '1!G;h;$p' "$T_DIR/.pids"); do
             proc_stop "$_tc_pid" 5
         done
+    fi
+    # mounts a test made under T_DIR (tmpfs for disk-full tests), innermost first
+    if [ -f "$T_DIR/.mounts" ]; then
+        for _tc_m in $(sed -n '1!G;h;$p' "$T_DIR/.mounts"); do umount "$_tc_m" 2>/dev/null || true; done
     fi
     if [ "${KEEP:-0}" = 1 ]; then
         echo "# KEEP=1: kept $T_DIR" >&2

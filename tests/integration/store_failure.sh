@@ -1,0 +1,34 @@
+#!/bin/sh
+# store_failure.sh — fail closed: when the attempt cannot be written (disk
+# full: the audit database on a tiny tmpfs), the directory is not touched,
+# the request answers 503, and health says why; once space is back, the next
+# request goes through.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init store_failure
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+t_mount_tmpfs "$T_DIR/store" 1m || { t_skip "disk-full test" "cannot mount a tmpfs here"; t_done; }
+daemon_config "$T_DIR/d.conf"
+sed -i "s|^database = .*|database = $T_DIR/store/audit.db|" "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+as_op hd1
+t_ok "status works" "$D" status alice
+ldap_lock_user alice >/dev/null 2>&1 || true
+locked=$(ldap_attr alice pwdAccountLockedTime)
+t_ok "alice is locked" test -n "$locked"
+dd if=/dev/zero of="$T_DIR/store/filler" bs=4k 2>/dev/null || true
+t_exit 1 "with the audit disk full, unlock is refused (503, exit 1)" "$D" unlock alice
+t_match "audit store cannot record" "the refusal says the audit store is at fault" "$D" unlock alice
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "the directory was not touched: alice is still locked"
+t_match '"database":"failing: ' "health says the database is failing" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match '"status":"degraded"' "health is degraded" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+rm -f "$T_DIR/store/filler"
+t_ok "with space back, unlock goes through" "$D" unlock alice
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "alice is unlocked"
+t_match '"database":"ok"' "health is ok again" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_done
