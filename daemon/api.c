@@ -190,9 +190,9 @@ static int parse_body(struct call *c)
 }
 
 /* A string member of the body, or NULL. Sets *bad when it has another type. */
-static const char *body_str(const struct call *c, const char *key, bool *bad)
+static const char *body_str(json_t *body, const char *key, bool *bad)
 {
-	json_t *v = json_object_get(c->body, key);
+	json_t *v = json_object_get(body, key);
 
 	if (v == NULL || json_is_null(v))
 		return NULL;
@@ -291,22 +291,21 @@ static void start_action(struct call *c, struct act_request *req)
 }
 
 /* Event fields shared by every action. Return -1 (answered 400) on a bad type. */
-static int event_fields(struct call *c, struct act_request *req)
+int api_body_fields(json_t *body, struct act_request *req)
 {
 	bool bad = false;
-	json_t *days = json_object_get(c->body, "days"),
-	       *unlock = json_object_get(c->body, "unlock");
+	json_t *days = json_object_get(body, "days"), *unlock = json_object_get(body, "unlock");
 
-	req->ticket = body_str(c, "ticket", &bad);
-	req->requester = body_str(c, "requester", &bad);
-	req->department = body_str(c, "department", &bad);
-	req->channel = body_str(c, "channel", &bad);
-	req->note = body_str(c, "note", &bad);
-	req->until = body_str(c, "until", &bad);
-	req->category = body_str(c, "category", &bad);
-	req->description = body_str(c, "description", &bad);
+	req->ticket = body_str(body, "ticket", &bad);
+	req->requester = body_str(body, "requester", &bad);
+	req->department = body_str(body, "department", &bad);
+	req->channel = body_str(body, "channel", &bad);
+	req->note = body_str(body, "note", &bad);
+	req->until = body_str(body, "until", &bad);
+	req->category = body_str(body, "category", &bad);
+	req->description = body_str(body, "description", &bad);
 	if (req->permission == NULL)
-		req->permission = body_str(c, "permission", &bad);
+		req->permission = body_str(body, "permission", &bad);
 	if (days != NULL && !json_is_null(days)) {
 		if (!json_is_integer(days) || json_integer_value(days) < 1 ||
 		    json_integer_value(days) > 36500)
@@ -317,13 +316,18 @@ static int event_fields(struct call *c, struct act_request *req)
 	if (unlock != NULL && !json_is_boolean(unlock))
 		bad = true;
 	req->unlock = unlock != NULL && json_is_true(unlock);
-	if (bad) {
-		reply_error(c, 400, "bad_request",
-		            "a field has the wrong type: strings for text, a whole number of days "
-		            "from 1 to 36500, true or false for unlock");
-		return -1;
-	}
-	return 0;
+	return bad ? -1 : 0;
+}
+
+/* Event fields shared by every action. Return -1 (answered 400) on a bad type. */
+static int event_fields(struct call *c, struct act_request *req)
+{
+	if (api_body_fields(c->body, req) == 0)
+		return 0;
+	reply_error(c, 400, "bad_request",
+	            "a field has the wrong type: strings for text, a whole number of days "
+	            "from 1 to 36500, true or false for unlock");
+	return -1;
 }
 
 /* With [server] client_ca, a TLS login must come with the operator's own
@@ -348,8 +352,8 @@ static void do_login(struct call *c)
 	struct act_request req = {.kind = ACT_LOGIN};
 	bool bad = false;
 
-	req.target = body_str(c, "user", &bad);
-	req.password = body_str(c, "password", &bad);
+	req.target = body_str(c->body, "user", &bad);
+	req.password = body_str(c->body, "password", &bad);
 	if (bad) {
 		reply_error(c, 400, "bad_request", "user and password must be strings");
 		return;

@@ -3,6 +3,9 @@
  * mapping of action results to HTTP answers (DESIGN.md "HTTP API").
  */
 #pragma once
+#include <jansson.h>
+
+struct act_request;
 
 struct config;
 struct actions;
@@ -19,6 +22,12 @@ void api_free(struct api *api);
 
 /* Requests routed from now on use conf. */
 void api_set_config(struct api *api, const struct config *conf);
+
+/* Fills req's event fields (ticket, requester, department, channel, note,
+ * until, category, description, permission, days, unlock) from a request
+ * body; strings stay owned by body. Return: 0, or -1 when a field has the
+ * wrong type or range. */
+int api_body_fields(json_t *body, struct act_request *req);
 
 /* The http_handler_fn: answers every request, now or when its action ends. */
 void api_handle(void *arg, struct evhttp_request *req);
