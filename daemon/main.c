@@ -145,9 +145,11 @@ static void drop_privileges(const struct config *conf)
 {
 	const char *user = conf->user;
 	struct passwd *pw = getpwnam(user);
-	const char *const files[][2] = {{conf->database, ""},     {conf->database, "-wal"},
-					{conf->database, "-shm"}, {conf->key_file, ""},
-					{conf->key_file, ".revoked"}};
+	const char *const files[][2] = {{conf->database, ""},
+	                                {conf->database, "-wal"},
+	                                {conf->database, "-shm"},
+	                                {conf->key_file, ""},
+	                                {conf->key_file, ".revoked"}};
 	char path[4096];
 
 	if (pw == NULL)
