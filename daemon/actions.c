@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "act_internal.h"
 #include "actions.h"
 #include "audit.h"
 #include "clock.h"
@@ -24,38 +25,11 @@
 /* pwdAccountLockedTime of an account locked by an administrator (ppolicy). */
 #define ADMIN_LOCK "000001010000Z"
 
-struct actions {
-	const struct config *conf;
-	char audit_error[256]; /* the last audit write failure, "" once writes work again */
-	struct limits *limits;
-	int busy; /* requests started and not yet answered */
-	struct dir *dir;
-	struct audit *audit;
-	struct sessions *sessions;
-};
-
-struct act {
-	struct actions *A;
-	const struct config *conf; /* the configuration this request started under */
-	enum act_kind kind;
-	struct session op; /* copy: the session may end while we wait */
-	bool has_op;
-	char *client_addr, *target, *password, *permission, *until, *category, *description;
-	char *ticket, *requester, *department, *channel, *note;
-	int days;
-	bool unlock;
-	const struct config_grant *grant;
-	time_t expires; /* grant: 0 = none */
-	struct dir_user *user;
-	int64_t attempt;
-	act_fn fn;
-	void *arg;
-	struct act_reply reply;
-};
-
 static const char *kind_action[] = {
-    [ACT_LOGIN] = "login", [ACT_STATUS] = "status", [ACT_UNLOCK] = "unlock", [ACT_RESET] = "reset",
-    [ACT_GRANT] = "grant", [ACT_REVOKE] = "revoke", [ACT_RECORD] = "record",
+    [ACT_LOGIN] = "login",     [ACT_STATUS] = "status", [ACT_UNLOCK] = "unlock",
+    [ACT_RESET] = "reset",     [ACT_GRANT] = "grant",   [ACT_REVOKE] = "revoke",
+    [ACT_RECORD] = "record",   [ACT_CREATE] = "create", [ACT_MOVE] = "move",
+    [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable", [ACT_DELETE] = "delete",
 };
 
 /* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
@@ -67,6 +41,11 @@ static const unsigned kind_roles[] = {
     [ACT_GRANT] = ROLE_ADMIN,
     [ACT_REVOKE] = ROLE_ADMIN,
     [ACT_RECORD] = ROLE_HELPDESK | ROLE_ADMIN,
+    [ACT_CREATE] = ROLE_ADMIN,
+    [ACT_MOVE] = ROLE_ADMIN,
+    [ACT_DISABLE] = ROLE_ADMIN,
+    [ACT_ENABLE] = ROLE_ADMIN,
+    [ACT_DELETE] = ROLE_ADMIN,
 };
 
 struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
@@ -161,16 +140,16 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	x->department = dup_or_null(r->department);
 	x->channel = dup_or_null(r->channel);
 	x->note = dup_or_null(r->note);
+	x->name = dup_or_null(r->name);
+	x->mail = dup_or_null(r->mail);
+	x->reason = dup_or_null(r->reason);
 	x->days = r->days;
 	x->unlock = r->unlock;
 	return x;
 }
 
 /* Answers and frees x. */
-static void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
+void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -203,7 +182,7 @@ static void act_event(const struct act *x, struct audit_event *ev)
 	ev->client_addr = x->client_addr;
 	ev->action = kind_action[x->kind];
 	ev->target = x->kind == ACT_LOGIN || x->kind == ACT_RECORD ? NULL : x->target;
-	ev->target_dn = x->user != NULL && x->kind != ACT_LOGIN ? x->user->dn : NULL;
+	ev->target_dn = x->user != NULL && x->kind != ACT_LOGIN ? x->user->dn : x->new_dn;
 	if (x->kind == ACT_LOGIN && x->user != NULL)
 		ev->operator_dn = x->user->dn;
 	ev->permission = x->permission;
@@ -212,7 +191,7 @@ static void act_event(const struct act *x, struct audit_event *ev)
 	ev->requester = x->requester;
 	ev->department = x->department;
 	ev->channel = x->channel;
-	ev->description = x->description;
+	ev->description = x->description != NULL ? x->description : x->reason;
 	ev->note = x->note;
 }
 
@@ -221,11 +200,8 @@ static void act_event(const struct act *x, struct audit_event *ev)
  * are not recorded). If even that cannot be stored, the refusal still
  * stands: nothing was done, so nothing is lost but the trace — say so.
  */
-static void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
-                       const char *fmt, ...)
+void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
+                const char *fmt, ...)
 {
 	struct audit_event ev;
 	char msg[512], err[256];
@@ -245,7 +221,7 @@ static void act_refuse(struct act *x, enum act_status st, const char *code, cons
 	act_reply(x, st, code, "%s", msg);
 }
 
-static void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
+void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
 {
 	if (st == DIR_UNAVAILABLE)
 		act_refuse(x, ACT_UNAVAILABLE, "directory_unavailable", "failed",
@@ -256,7 +232,7 @@ static void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
 }
 
 /* The outcome of a directory change: record it, then answer. */
-static void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
+void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
 {
 	char aerr[256];
 	const char *result = st == DIR_OK ? "ok" : st == DIR_UNCHANGED ? "unchanged" : "failed";
@@ -272,7 +248,10 @@ static void act_outcome(struct act *x, enum dir_status st, const char *err, cons
 		act_reply(x, ACT_OK, NULL, "%s", detail != NULL ? detail : "");
 		return;
 	}
-	if (st == DIR_UNAVAILABLE)
+	if (st == DIR_EXISTS)
+		act_reply(x, ACT_CONFLICT, "exists", "%s already exists in the directory",
+		          x->new_dn != NULL ? x->new_dn : x->target);
+	else if (st == DIR_UNAVAILABLE)
 		act_reply(x, ACT_UNAVAILABLE, "directory_unavailable", "directory unavailable: %s",
 		          err != NULL ? err : "");
 	else if (st == DIR_NOT_FOUND)
@@ -352,6 +331,8 @@ static void act_execute(struct act *x)
 		rc = dir_add_member(x->A->dir, x->grant->group, x->user->dn, grant_done, x);
 	else if (x->kind == ACT_REVOKE)
 		rc = dir_del_member(x->A->dir, x->grant->group, x->user->dn, revoke_done, x);
+	else
+		rc = lifecycle_execute(x) == 0 ? 0 : -1;
 	if (rc == -1)
 		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
 }
@@ -938,7 +919,8 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	}
 	x->fn = fn;
 	x->arg = arg;
-	if (act_validate(x) == -1 || act_grant_terms(x) == -1 || act_record_check(x) == -1)
+	if (act_validate(x) == -1 || act_grant_terms(x) == -1 || act_record_check(x) == -1 ||
+	    lifecycle_validate(x) == -1)
 		return;
 	if (x->kind != ACT_LOGIN && !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
 		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "your roles do not allow %s",
@@ -947,6 +929,8 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	}
 	if (x->kind == ACT_RECORD)
 		act_record(x);
+	else if (x->kind == ACT_CREATE)
+		act_execute(x); /* a new entry: nothing to look up or protect */
 	else
 		act_lookup(x);
 }

@@ -31,7 +31,20 @@ enum act_status {
 	ACT_TOO_MANY,        /* 429, with retry_after */
 };
 
-enum act_kind { ACT_LOGIN, ACT_STATUS, ACT_UNLOCK, ACT_RESET, ACT_GRANT, ACT_REVOKE, ACT_RECORD };
+enum act_kind {
+	ACT_LOGIN,
+	ACT_STATUS,
+	ACT_UNLOCK,
+	ACT_RESET,
+	ACT_GRANT,
+	ACT_REVOKE,
+	ACT_RECORD,
+	ACT_CREATE,
+	ACT_MOVE,
+	ACT_DISABLE,
+	ACT_ENABLE,
+	ACT_DELETE,
+};
 
 /* A request. Strings are borrowed for the call only: actions copies them. */
 struct act_request {
@@ -46,6 +59,7 @@ struct act_request {
 	bool unlock;                        /* reset */
 	const char *category, *description; /* record */
 	const char *ticket, *requester, *department, *channel, *note;
+	const char *name, *mail, *reason; /* create (name, mail), disable (reason) */
 };
 
 /* The answer. Everything is valid during the callback only. */

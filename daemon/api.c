@@ -17,6 +17,9 @@
 #include "actions.h"
 #include "api.h"
 #include "audit.h"
+#include "backup.h"
+#include "import.h"
+#include "report.h"
 #include "clock.h"
 #include "config.h"
 #include "dir.h"
@@ -29,6 +32,7 @@
 
 struct api {
 	const struct config *conf;
+	struct backup *backup; /* may be NULL */
 	struct actions *A;
 	struct sessions *sessions;
 	struct audit *audit;
@@ -61,6 +65,11 @@ struct api *api_new(const struct config *conf, struct actions *A, struct session
 	api->audit = a;
 	api->dir = d;
 	return api;
+}
+
+void api_set_backup(struct api *api, struct backup *b)
+{
+	api->backup = b;
 }
 
 void api_set_config(struct api *api, const struct config *conf)
@@ -244,6 +253,9 @@ static json_t *act_body(struct call *c, enum act_kind kind, struct act_reply *r)
 		                 r->result, "expires", local_time_json(r->expires));
 	case ACT_RECORD:
 		return json_pack("{s:I}", "event", (json_int_t)r->event);
+	case ACT_CREATE:
+		return json_pack("{s:I, s:s, s:s}", "event", (json_int_t)r->event, "result",
+		                 r->result, "password", r->password);
 	default:
 		(void)c;
 		return json_pack("{s:I, s:s}", "event", (json_int_t)r->event, "result", r->result);
@@ -304,6 +316,9 @@ int api_body_fields(json_t *body, struct act_request *req)
 	req->until = body_str(body, "until", &bad);
 	req->category = body_str(body, "category", &bad);
 	req->description = body_str(body, "description", &bad);
+	req->name = body_str(body, "name", &bad);
+	req->mail = body_str(body, "mail", &bad);
+	req->reason = body_str(body, "reason", &bad);
 	if (req->permission == NULL)
 		req->permission = body_str(body, "permission", &bad);
 	if (days != NULL && !json_is_null(days)) {
@@ -617,10 +632,110 @@ static void do_health(struct call *c)
 	snprintf(db, sizeof(db), "%s%s", audit_err != NULL ? "failing: " : "ok",
 	         audit_err != NULL ? audit_err : "");
 	reply_json(c, up && audit_err == NULL ? 200 : 503,
-	           json_pack("{s:s, s:s, s:s, s:n, s:s}", "status",
+	           json_pack("{s:s, s:s, s:s, s:o, s:s}", "status",
 	                     up && audit_err == NULL ? "ok" : "degraded", "directory",
-	                     up ? "up" : "down", "database", db, "last_backup", "version",
-	                     LDAPDESK_VERSION));
+	                     up ? "up" : "down", "database", db, "last_backup",
+	                     c->api->backup != NULL ? backup_last(c->api->backup) : json_null(),
+	                     "version", LDAPDESK_VERSION));
+}
+
+/* ---- reports, import, backup ---------------------------------------------------- */
+
+static void do_report(struct call *c)
+{
+	struct evkeyvalq kv;
+	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt, *ctype = NULL;
+	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64], err[256];
+	char *out = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	TAILQ_INIT(&kv);
+	if (qs != NULL)
+		evhttp_parse_query_str(qs, &kv);
+	from = evhttp_find_header(&kv, "from");
+	to = evhttp_find_header(&kv, "to");
+	fmt = evhttp_find_header(&kv, "format");
+	if (from == NULL || to == NULL ||
+	    clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1 ||
+	    clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == -1)
+		snprintf(err, sizeof(err),
+		         "from and to are required: YYYY-MM-DD or ISO 8601 times");
+	else
+		rc = report_build(c->api->audit, c->api->conf, f, t, fmt != NULL ? fmt : "json",
+		                  &out, &len, &ctype, err, sizeof(err));
+	evhttp_clear_headers(&kv);
+	if (rc == -1) {
+		reply_error(c, strstr(err, "larger than") != NULL ? 413 : 400, "bad_request", err);
+		return;
+	}
+	http_reply_raw(c->req, 200, ctype, out, len);
+	free(out);
+	call_free(c);
+}
+
+static void do_import(struct call *c)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(in);
+	const char *body = (const char *)evbuffer_pullup(in, -1);
+	json_t *errors = NULL;
+	int64_t n = 0;
+	char err[512];
+
+	if (import_csv(c->api->audit, c->api->conf, c->session->uid, c->session->dn, c->peer,
+	               body != NULL ? body : "", len, &n, &errors, err, sizeof(err)) == 0) {
+		reply_json(c, 200, json_pack("{s:I}", "imported", (json_int_t)n));
+		return;
+	}
+	if (errors != NULL || strncmp(err, "import: line 1", 14) == 0)
+		reply_json(c, 400,
+		           json_pack("{s:s, s:s, s:o}", "error", "bad_request", "message", err,
+		                     "errors", errors != NULL ? errors : json_array()));
+	else
+		reply_error(c, 503, "audit_unavailable", err);
+}
+
+static void backup_done(void *arg, int ok, const char *file, int64_t records, const char *err)
+{
+	struct call *c = arg;
+
+	if (ok)
+		reply_json(c, 200,
+		           json_pack("{s:s, s:I}", "file", file, "records", (json_int_t)records));
+	else
+		reply_error(c, 500, "backup_failed", err != NULL ? err : "the backup failed");
+}
+
+static void do_backup(struct call *c)
+{
+	if (c->api->backup == NULL)
+		reply_error(c, 503, "backup_unavailable", "backups are not set up");
+	else if (backup_start(c->api->backup, backup_done, c) == -1)
+		reply_error(c, 409, "backup_running",
+		            "a backup is running: try again when it ends");
+}
+
+static void do_create(struct call *c)
+{
+	struct act_request req = {.kind = ACT_CREATE};
+	bool bad = false;
+
+	req.target = body_str(c->body, "uid", &bad);
+	if (!bad && event_fields(c, &req) == 0)
+		start_action(c, &req);
+	else if (bad)
+		reply_error(c, 400, "bad_request", "uid must be a string");
+}
+
+static void dispatch_admin(struct call *c)
+{
+	if (!has_role(c, ROLE_ADMIN))
+		reply_error(c, 403, "forbidden", "this needs the admin role");
+	else if (route(c, EVHTTP_REQ_POST, "v1/import"))
+		do_import(c);
+	else
+		do_backup(c);
 }
 
 /* ---- routing ------------------------------------------------------------------ */
@@ -641,7 +756,24 @@ static void dispatch_authenticated(struct call *c)
 		do_target(c, ACT_REVOKE, c->seg[4]);
 	else if (route(c, EVHTTP_REQ_POST, "v1/events"))
 		do_target(c, ACT_RECORD, NULL);
-	else if (route(c, EVHTTP_REQ_GET, "v1/audit") || route(c, EVHTTP_REQ_GET, "v1/verify")) {
+	else if (route(c, EVHTTP_REQ_POST, "v1/users"))
+		do_create(c);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/move"))
+		do_target(c, ACT_MOVE, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/disable"))
+		do_target(c, ACT_DISABLE, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/enable"))
+		do_target(c, ACT_ENABLE, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/users/*/delete"))
+		do_target(c, ACT_DELETE, NULL);
+	else if (route(c, EVHTTP_REQ_POST, "v1/import") || route(c, EVHTTP_REQ_POST, "v1/backup"))
+		dispatch_admin(c);
+	else if (route(c, EVHTTP_REQ_GET, "v1/report")) {
+		if (!has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
+			reply_error(c, 403, "forbidden", "reports are for auditors and admins");
+		else
+			do_report(c);
+	} else if (route(c, EVHTTP_REQ_GET, "v1/audit") || route(c, EVHTTP_REQ_GET, "v1/verify")) {
 		if (!has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
 			reply_error(c, 403, "forbidden",
 			            "the audit log is for auditors and admins");
@@ -674,7 +806,7 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 		            "you no longer have an ldapdesk role: ask an administrator");
 		return;
 	}
-	if (parse_body(c) == 0)
+	if (route(c, EVHTTP_REQ_POST, "v1/import") || parse_body(c) == 0)
 		dispatch_authenticated(c);
 }
 
@@ -713,6 +845,6 @@ void api_handle(void *arg, struct evhttp_request *req)
 	if (session_stale(c->api->sessions, c->session) &&
 	    act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == 0)
 		return;
-	if (parse_body(c) == 0)
+	if (route(c, EVHTTP_REQ_POST, "v1/import") || parse_body(c) == 0)
 		dispatch_authenticated(c);
 }

@@ -20,6 +20,11 @@ struct api *api_new(const struct config *conf, struct actions *A, struct session
                     struct audit *a, struct dir *d);
 void api_free(struct api *api);
 
+struct backup;
+
+/* The backup scheduler behind POST /v1/backup and health (NULL: none). */
+void api_set_backup(struct api *api, struct backup *b);
+
 /* Requests routed from now on use conf. */
 void api_set_config(struct api *api, const struct config *conf);
 

@@ -157,6 +157,11 @@ struct audit {
 	sqlite3_stmt *insert; /* kept prepared: every append uses them */
 	sqlite3_stmt *tail;
 	sqlite3_stmt *open_check;
+	/* Inside audit_batch_begin/commit the write lock is held throughout, so
+	 * the tail read once stays right: cached here (next_id 0 = not read). */
+	bool batch;
+	int64_t batch_next;
+	char batch_prev[HASH_HEX + 1];
 };
 
 /* One column value; type is SQLITE_NULL, SQLITE_INTEGER or SQLITE_TEXT. */
@@ -450,8 +455,12 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 	int64_t id;
 	int rc;
 
-	if (read_tail(a, &id, prev, err, errlen) == -1)
+	if (a->batch && a->batch_next > 0) {
+		id = a->batch_next;
+		memcpy(prev, a->batch_prev, sizeof prev);
+	} else if (read_tail(a, &id, prev, err, errlen) == -1) {
 		return -1;
+	}
 	set_int(&v[COL_ID], id);
 	set_text(&v[COL_PREV_HASH], prev);
 	if (record_hash(v, hash) == -1) {
@@ -468,6 +477,10 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 	sqlite3_clear_bindings(a->insert);
 	if (idp)
 		*idp = id;
+	if (rc == SQLITE_DONE && a->batch) {
+		a->batch_next = id + 1;
+		memcpy(a->batch_prev, hash, sizeof a->batch_prev);
+	}
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -510,8 +523,9 @@ static int add_attempt(struct audit *a, const struct audit_event *ev, int64_t *i
 	return append(a, v, idp, err, errlen);
 }
 
-static int add_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
-                       char *err, size_t errlen)
+/* at: the outcome's stored time, NULL = now. */
+static int add_outcome_at(struct audit *a, int64_t attempt_id, const char *result,
+                          const char *detail, const char *at, char *err, size_t errlen)
 {
 	struct value v[NCOLS];
 	char now[TIME_LEN + 1];
@@ -521,10 +535,16 @@ static int add_outcome(struct audit *a, int64_t attempt_id, const char *result, 
 		set_text(&v[c], NULL);
 	set_text(&v[COL_KIND], "outcome");
 	set_int(&v[COL_ATTEMPT_ID], attempt_id);
-	set_text(&v[COL_AT], now);
+	set_text(&v[COL_AT], at ? at : now);
 	set_text(&v[COL_RESULT], result);
 	set_text(&v[COL_DETAIL], detail);
 	return append(a, v, NULL, err, errlen);
+}
+
+static int add_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
+                       char *err, size_t errlen)
+{
+	return add_outcome_at(a, attempt_id, result, detail, NULL, err, errlen);
 }
 
 static int check_event(const struct audit_event *ev, char *err, size_t errlen)
@@ -1053,4 +1073,233 @@ int audit_last_grant(struct audit *a, const char *target, const char *permission
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- batches (import, bench fill) ---- */
+
+int audit_batch_begin(struct audit *a, char *err, size_t errlen)
+{
+	if (a->batch) {
+		snprintf(err, errlen, "audit: a batch is already open");
+		return -1;
+	}
+	if (txn_begin(a, err, errlen) == -1)
+		return -1;
+	a->batch = true;
+	a->batch_next = 0;
+	return 0;
+}
+
+int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *result,
+                    const char *detail, const char *finished_at, int64_t *idp, char *err,
+                    size_t errlen)
+{
+	int64_t id = 0;
+
+	if (!a->batch) {
+		snprintf(err, errlen, "audit: no batch is open");
+		return -1;
+	}
+	if (check_event(ev, err, errlen) == -1)
+		return -1;
+	if (!valid_result(result)) {
+		snprintf(err, errlen, "audit: result must be ok, unchanged, denied or failed");
+		return -1;
+	}
+	if (finished_at && !valid_time(finished_at)) {
+		snprintf(err, errlen, "audit: finished_at is not YYYY-MM-DDTHH:MM:SS.mmmZ");
+		return -1;
+	}
+	if (add_attempt(a, ev, &id, err, errlen) == -1 ||
+	    add_outcome_at(a, id, result, detail, finished_at, err, errlen) == -1)
+		return -1;
+	if (idp)
+		*idp = id;
+	return 0;
+}
+
+int audit_batch_commit(struct audit *a, char *err, size_t errlen)
+{
+	if (!a->batch) {
+		snprintf(err, errlen, "audit: no batch is open");
+		return -1;
+	}
+	a->batch = false;
+	return txn_end(a, 0, err, errlen);
+}
+
+void audit_batch_rollback(struct audit *a)
+{
+	if (!a->batch)
+		return;
+	a->batch = false;
+	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- scanning a time range (reports) ---- */
+
+#define SCAN_PAGE 2000
+
+/* Keyset pages over (at, id): the records_at index holds the rowid after
+ * at, so each page is one index range walk and no read transaction spans
+ * more than a page. */
+static const char scan_sql[] =
+    "SELECT a.id, a.at, o.at, a.operator, a.action, a.target, a.permission, a.category,"
+    " a.ticket, a.requester, a.department, a.channel, a.description, a.note,"
+    " COALESCE(o.result, 'pending'), o.detail, a.imported FROM records a"
+    " LEFT JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
+    " WHERE a.kind = 'attempt' AND a.at >= ?1 AND a.at <= ?2 AND (a.at, a.id) > (?3, ?4)"
+    " ORDER BY a.at, a.id LIMIT ?5";
+
+static const char *col_text(sqlite3_stmt *st, int c)
+{
+	return (const char *)sqlite3_column_text(st, c);
+}
+
+static void scan_row(sqlite3_stmt *st, struct audit_row *r)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	r->requested_at = col_text(st, 1);
+	r->finished_at = col_text(st, 2);
+	r->operator= col_text(st, 3);
+	r->action = col_text(st, 4);
+	r->target = col_text(st, 5);
+	r->permission = col_text(st, 6);
+	r->category = col_text(st, 7);
+	r->ticket = col_text(st, 8);
+	r->requester = col_text(st, 9);
+	r->department = col_text(st, 10);
+	r->channel = col_text(st, 11);
+	r->description = col_text(st, 12);
+	r->note = col_text(st, 13);
+	r->result = col_text(st, 14);
+	r->detail = col_text(st, 15);
+	r->imported = sqlite3_column_int64(st, 16) != 0;
+}
+
+/* One page from (last_at, last_id). Return: rows streamed (0 = the end),
+ * -1 on error, -2 when fn stopped. */
+static int scan_page(struct audit *a, sqlite3_stmt *st, char last_at[TIME_LEN + 1],
+                     int64_t *last_id, audit_scan_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct audit_row r;
+	int n = 0, rc;
+
+	sqlite3_bind_text(st, 3, last_at, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, *last_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		scan_row(st, &r);
+		n++;
+		*last_id = r.id;
+		snprintf(last_at, TIME_LEN + 1, "%s", r.requested_at ? r.requested_at : "");
+		if (fn(arg, &r) != 0) {
+			sqlite3_reset(st);
+			return -2;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(a, "scan", err, errlen);
+	return n;
+}
+
+int audit_scan(struct audit *a, const char *from, const char *to, audit_scan_fn fn, void *arg,
+               char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char last_at[TIME_LEN + 1] = "";
+	int64_t last_id = 0;
+	int n;
+
+	if (!valid_time(from) || !valid_time(to)) {
+		snprintf(err, errlen, "audit: from and to must be YYYY-MM-DDTHH:MM:SS.mmmZ");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(a->db, scan_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare scan", err, errlen);
+	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, SCAN_PAGE);
+	do
+		n = scan_page(a, st, last_at, &last_id, fn, arg, err, errlen);
+	while (n == SCAN_PAGE);
+	sqlite3_finalize(st);
+	return n == -1 ? -1 : 0;
+}
+
+/* ---- files: path, copies, checks (backups) ---- */
+
+const char *audit_path(const struct audit *a)
+{
+	const char *p = sqlite3_db_filename(a->db, "main");
+
+	return p ? p : "";
+}
+
+/* VACUUM INTO writes a compact, consistent copy from one read snapshot; a
+ * writer on another connection does not restart it (the backup API would). */
+int audit_copy(const char *src, const char *dest, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_open_v2(src, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		return open_fail(db, src, "open for backup", err, errlen);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL) != SQLITE_OK)
+		return open_fail(db, src, "prepare backup", err, errlen);
+	sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return open_fail(db, dest, "VACUUM INTO", err, errlen);
+	sqlite3_close(db);
+	return 0;
+}
+
+static int integrity_ok(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const char *res;
+	int ok;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "integrity_check: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	ok = sqlite3_step(st) == SQLITE_ROW && (res = col_text(st, 0)) != NULL &&
+	     strcmp(res, "ok") == 0;
+	if (!ok)
+		snprintf(err, errlen, "integrity_check failed: %s",
+		         col_text(st, 0) ? col_text(st, 0) : sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+/* Read-only: a copy is checked as it is, never converted to WAL. */
+int audit_check_file(const char *path, struct audit_verify *out, char *err, size_t errlen)
+{
+	struct audit ro = {0};
+	char why[256];
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (sqlite3_open_v2(path, &ro.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return open_fail(ro.db, path, "open copy", err, errlen);
+	if (integrity_ok(ro.db, why, sizeof why) == -1) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		sqlite3_close(ro.db);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(ro.db, tail_sql, -1, &ro.tail, NULL) != SQLITE_OK)
+		return open_fail(ro.db, path, "prepare check", err, errlen);
+	rc = audit_verify(&ro, NULL, out, err, errlen);
+	sqlite3_finalize(ro.tail);
+	sqlite3_close(ro.db);
+	if (rc == 0 && !out->ok) {
+		snprintf(err, errlen, "%s: chain broken: %s", path, out->reason);
+		return -1;
+	}
+	return rc;
 }

@@ -109,3 +109,65 @@ int audit_last_grant(struct audit *a, const char *target, const char *permission
 
 /* Current UTC time in the stored format into buf (at least 25 bytes). */
 void audit_now(char *buf, size_t len);
+
+/* ---- batches: many events in one transaction (import, bench) ---- */
+
+/* Opens a write transaction on a's connection; until audit_batch_commit or
+ * audit_batch_rollback only audit_batch_add may write through a (others
+ * fail: a transaction is open). The chain tail is read once and kept.
+ * Return: 0, or -1 with err filled. */
+int audit_batch_begin(struct audit *a, char *err, size_t errlen);
+
+/* Appends an attempt and its outcome inside the open batch. finished_at
+ * is the outcome's stored UTC time (NULL = now); ev->requested_at likewise.
+ * Nothing is durable until audit_batch_commit. Return: 0 with *idp (may be
+ * NULL) = attempt id, or -1 with err filled (the caller then rolls back). */
+int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *result,
+                    const char *detail, const char *finished_at, int64_t *idp, char *err,
+                    size_t errlen);
+
+/* Commits the batch (rolled back if the commit fails). Return: 0, or -1
+ * with err filled. */
+int audit_batch_commit(struct audit *a, char *err, size_t errlen);
+
+/* Drops everything added since audit_batch_begin; no-op without a batch. */
+void audit_batch_rollback(struct audit *a);
+
+/* ---- scanning a time range (reports) ---- */
+
+/* One attempt joined with its outcome; strings are borrowed from audit for
+ * the duration of the callback only (NULL = absent). result is "pending"
+ * when there is no outcome. */
+struct audit_row {
+	int64_t id;
+	const char *requested_at, *finished_at;
+	const char *operator;
+	const char *action, *target, *permission, *category, *ticket, *requester, *department,
+	    *channel, *description, *note, *result, *detail;
+	bool imported;
+};
+
+/* Return 0 to go on, non-zero to stop the scan (not an error). */
+typedef int (*audit_scan_fn)(void *arg, const struct audit_row *row);
+
+/* Streams every attempt with from <= requested_at <= to (stored format, both
+ * required), ordered by (requested_at, id), in pages: no read transaction
+ * spans the whole range, so WAL checkpoints go on. fn must not call into a.
+ * Return: 0, or -1 with err filled. */
+int audit_scan(struct audit *a, const char *from, const char *to, audit_scan_fn fn, void *arg,
+               char *err, size_t errlen);
+
+/* ---- files (backups) ---- */
+
+/* The database file a was opened on (borrowed; "" for an in-memory one). */
+const char *audit_path(const struct audit *a);
+
+/* Writes a consistent copy of the database at src to dest (which must not
+ * exist) with VACUUM INTO, from a connection of its own: safe on any thread
+ * while another connection writes. Return: 0, or -1 with err filled. */
+int audit_copy(const char *src, const char *dest, char *err, size_t errlen);
+
+/* Opens path read-only, runs PRAGMA integrity_check and a full chain walk.
+ * Return: 0 when both pass (*out filled: records, head), -1 with err
+ * naming the file and the first problem otherwise. Any thread. */
+int audit_check_file(const char *path, struct audit_verify *out, char *err, size_t errlen);

@@ -72,6 +72,8 @@ static const struct key_def keys[] = {
     STR("ldap", "user_base", user_base),
     STR("ldap", "user_attr", user_attr),
     STR("ldap", "policy_dn", policy_dn),
+    STR("ldap", "group_base", group_base),
+    STR("lifecycle", "user_dn", user_dn),
     {"ldap", "flavor", K_FLAVOR, S(flavor), 0, 0, 0},
     INT("ldap", "pool_size", pool_size, 1, 64),
     INT("ldap", "timeout_ms", timeout_ms, 100, 600000),

@@ -45,6 +45,8 @@ struct config {
 	int session_idle; /* seconds a session may go unused; roles re-read as often */
 	char *client_ca;  /* require client certificates signed by this CA (mTLS) */
 	/* [ldap] */
+	char *group_base; /* where group memberships are searched (moves, deletes) */
+	char *user_dn;    /* [lifecycle] template of a new user's DN */
 	char *uri, *ca_file, *bind_dn, *bind_password_file, *user_base, *user_attr, *policy_dn;
 	char *bind_password; /* read from bind_password_file; wiped on free */
 	bool starttls;

@@ -31,6 +31,12 @@
 #define DIR_POLICY_EVERY  300
 
 enum op_type {
+	OP_DISABLE,
+	OP_SET_OU,
+	OP_RENAME,
+	OP_DELETE_ENTRY,
+	OP_ADD_ENTRY,
+	OP_SEARCH_DNS,
 	OP_SEARCH_USER,
 	OP_MEMBER,
 	OP_UNLOCK,
@@ -66,12 +72,16 @@ struct dir_op {
 	enum op_type type;
 	int msgid;
 	struct event *timer;
-	char *dn, *value, *secret;
+	char *dn, *value, *value2, *secret;
+	char **pairs; /* OP_ADD_ENTRY: attr, value, ..., NULL (owned) */
+	char **dns;   /* OP_SEARCH_DNS: entries found (owned until handed over) */
+	size_t n_dns;
 	struct dir_user *user;
 	int entries;
 	union {
 		dir_user_fn user;
 		dir_done_fn done;
+		dir_dns_fn dns;
 	} fn;
 	void *arg;
 };
@@ -319,6 +329,13 @@ static void op_free(struct dir_op *op)
 	}
 	free(op->dn);
 	free(op->value);
+	free(op->value2);
+	for (size_t i = 0; op->pairs != NULL && op->pairs[i] != NULL; i++)
+		free(op->pairs[i]);
+	free(op->pairs);
+	for (size_t i = 0; i < op->n_dns; i++)
+		free(op->dns[i]);
+	free(op->dns);
 	dir_user_free(op->user);
 	free(op);
 }
@@ -335,7 +352,9 @@ static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 		TAILQ_REMOVE(&d->queue, op, entry);
 		d->queued--;
 	}
-	if (op->type == OP_SEARCH_USER) {
+	if (op->type == OP_SEARCH_DNS) {
+		op->fn.dns(op->arg, st, op->dns, op->n_dns, err);
+	} else if (op->type == OP_SEARCH_USER) {
 		struct dir_user *u = st == DIR_OK ? op->user : NULL;
 
 		if (u != NULL)
@@ -408,6 +427,36 @@ static int send_modify(struct dir_op *op, LDAP *ld, const char *dn, int modop, c
 	return ldap_modify_ext(ld, dn, mods, NULL, NULL, &op->msgid);
 }
 
+/* An add from attr/value pairs; values of one attribute are gathered. */
+static int send_add(struct dir_op *op, LDAP *ld)
+{
+	LDAPMod mods[16], *modp[17];
+	char *vals[16][9];
+	size_t n = 0, nv[16] = {0};
+	int rc;
+
+	for (size_t i = 0; op->pairs[i] != NULL && op->pairs[i + 1] != NULL; i += 2) {
+		size_t m = 0;
+
+		while (m < n && strcmp(mods[m].mod_type, op->pairs[i]) != 0)
+			m++;
+		if (m == n) {
+			if (n == 16)
+				return LDAP_PARAM_ERROR;
+			mods[n] = (LDAPMod){LDAP_MOD_ADD, op->pairs[i], {vals[n]}};
+			n++;
+		}
+		if (nv[m] < 8)
+			vals[m][nv[m]++] = op->pairs[i + 1];
+		vals[m][nv[m]] = NULL;
+	}
+	for (size_t m = 0; m < n; m++)
+		modp[m] = &mods[m];
+	modp[n] = NULL;
+	rc = ldap_add_ext(ld, op->dn, modp, NULL, NULL, &op->msgid);
+	return rc;
+}
+
 static int op_send(struct dir_op *op, LDAP *ld)
 {
 	const struct config *conf = op->d->conf;
@@ -442,6 +491,24 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		return send_modify(op, ld, op->dn, LDAP_MOD_ADD, "member", op->value);
 	case OP_DEL:
 		return send_modify(op, ld, op->dn, LDAP_MOD_DELETE, "member", op->value);
+	case OP_DISABLE:
+		return send_modify(op, ld, op->dn, LDAP_MOD_REPLACE, "pwdAccountLockedTime",
+		                   "000001010000Z");
+	case OP_SET_OU:
+		return send_modify(op, ld, op->dn, LDAP_MOD_REPLACE, "ou", op->value);
+	case OP_RENAME:
+		return ldap_rename(ld, op->dn, op->value, op->value2, 1, NULL, NULL, &op->msgid);
+	case OP_DELETE_ENTRY:
+		return ldap_delete_ext(ld, op->dn, NULL, NULL, &op->msgid);
+	case OP_ADD_ENTRY:
+		return send_add(op, ld);
+	case OP_SEARCH_DNS: {
+		static const char *none[] = {"1.1", NULL};
+
+		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_SUBTREE, op->value,
+		                       (char **)(uintptr_t)none, 0, NULL, NULL, NULL, 1000,
+		                       &op->msgid);
+	}
 	}
 	return LDAP_PARAM_ERROR;
 }
@@ -528,6 +595,17 @@ static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	char *dn, *v;
 
 	op->entries++;
+	if (op->type == OP_SEARCH_DNS) {
+		char *dn = ldap_get_dn(ld, e), **grown;
+
+		grown = dn != NULL ? realloc(op->dns, (op->n_dns + 1) * sizeof(*grown)) : NULL;
+		if (grown != NULL) {
+			op->dns = grown;
+			op->dns[op->n_dns++] = strdup(dn);
+		}
+		ldap_memfree(dn);
+		return;
+	}
 	if (op->type == OP_POLICY) {
 		v = first_value(ld, e, "pwdLockoutDuration");
 		op->d->lockout_duration = v != NULL ? strtol(v, NULL, 10) : 0;
@@ -574,6 +652,8 @@ static enum dir_status modify_status(const struct dir_op *op, int rc)
 		return DIR_UNCHANGED;
 	if (rc == LDAP_TYPE_OR_VALUE_EXISTS && op->type == OP_ADD)
 		return DIR_UNCHANGED;
+	if (rc == LDAP_ALREADY_EXISTS)
+		return DIR_EXISTS;
 	return DIR_REFUSED;
 }
 
@@ -603,6 +683,8 @@ static void search_result(struct dir_op *op, int rc, const char *msg)
 		st = DIR_REFUSED, msg = "more than one entry has this user name";
 	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
 		st = DIR_REFUSED;
+	else if (op->type == OP_SEARCH_DNS)
+		st = rc == LDAP_SUCCESS ? DIR_OK : DIR_NOT_FOUND;
 	else
 		st = op->entries > 0 ? DIR_OK : DIR_NOT_FOUND;
 	op_finish(op, st, msg);
@@ -614,7 +696,8 @@ static void op_result(struct dir_op *op, int rc, const char *diag)
 	enum dir_status st;
 
 	snprintf(msg, sizeof(msg), "%s%s%s", ldap_err2string(rc), diag[0] ? ": " : "", diag);
-	if (op->type == OP_SEARCH_USER || op->type == OP_MEMBER || op->type == OP_POLICY) {
+	if (op->type == OP_SEARCH_USER || op->type == OP_MEMBER || op->type == OP_POLICY ||
+	    op->type == OP_SEARCH_DNS) {
 		search_result(op, rc, msg);
 		return;
 	}
@@ -762,6 +845,77 @@ int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn
 int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg)
 {
 	return submit_done(d, OP_DEL, group, dn, fn, arg);
+}
+
+int dir_disable(struct dir *d, const char *dn, dir_done_fn fn, void *arg)
+{
+	return submit_done(d, OP_DISABLE, dn, NULL, fn, arg);
+}
+
+int dir_set_department(struct dir *d, const char *dn, const char *dept, dir_done_fn fn, void *arg)
+{
+	return submit_done(d, OP_SET_OU, dn, dept, fn, arg);
+}
+
+int dir_delete(struct dir *d, const char *dn, dir_done_fn fn, void *arg)
+{
+	return submit_done(d, OP_DELETE_ENTRY, dn, NULL, fn, arg);
+}
+
+int dir_rename(struct dir *d, const char *dn, const char *newrdn, const char *newparent,
+               dir_done_fn fn, void *arg)
+{
+	struct dir_op *op = op_new(d, OP_RENAME, arg);
+
+	if (op == NULL)
+		return -1;
+	op->fn.done = fn;
+	op->dn = strdup(dn);
+	op->value = strdup(newrdn);
+	op->value2 = strdup(newparent);
+	if (op->dn == NULL || op->value == NULL || op->value2 == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_done_fn fn,
+                  void *arg)
+{
+	struct dir_op *op = op_new(d, OP_ADD_ENTRY, arg);
+	size_t n = 0;
+
+	if (op == NULL)
+		return -1;
+	while (pairs[n] != NULL)
+		n++;
+	op->fn.done = fn;
+	op->dn = strdup(dn);
+	op->pairs = calloc(n + 1, sizeof(*op->pairs));
+	for (size_t i = 0; op->pairs != NULL && i < n; i++)
+		op->pairs[i] = strdup(pairs[i]);
+	if (op->dn == NULL || op->pairs == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg)
+{
+	struct dir_op *op = op_new(d, OP_SEARCH_DNS, arg);
+
+	if (op == NULL)
+		return -1;
+	op->fn.dns = fn;
+	op->dn = strdup(base);
+	op->value = escaped_filter("member", member);
+	if (op->dn == NULL || op->value == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
 }
 
 int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn fn, void *arg)

@@ -18,6 +18,7 @@ enum dir_status {
 	DIR_NOT_FOUND,   /* no such entry */
 	DIR_REFUSED,     /* the directory refused: constraint, object class, rights */
 	DIR_UNAVAILABLE, /* down, timed out, connection lost */
+	DIR_EXISTS,      /* an add found the entry already there */
 };
 
 enum dir_bind_result {
@@ -43,6 +44,8 @@ typedef void (*dir_user_fn)(void *arg, enum dir_status st, struct dir_user *u, c
 typedef void (*dir_done_fn)(void *arg, enum dir_status st, const char *err);
 /* mask bit i is set when the entry is a member of groups[i]. */
 typedef void (*dir_groups_fn)(void *arg, enum dir_status st, unsigned long mask, const char *err);
+/* dns[0..n) are owned by the callee's caller: valid during the call only. */
+typedef void (*dir_dns_fn)(void *arg, enum dir_status st, char **dns, size_t n, const char *err);
 typedef void (*dir_bind_fn)(void *arg, enum dir_bind_result r, const char *err);
 
 /* Starts the pool; connections come up in the background and reconnect on
@@ -76,6 +79,24 @@ int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn 
 /* Adds / deletes dn as member of group; DIR_UNCHANGED when already so. */
 int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg);
 int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg);
+
+/* Administrator lock: pwdAccountLockedTime 000001010000Z (ppolicy's
+ * "disabled"); undone by dir_unlock. */
+int dir_disable(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
+/* Replaces the department attribute (ou). */
+int dir_set_department(struct dir *d, const char *dn, const char *dept, dir_done_fn fn, void *arg);
+/* Moves dn to newrdn under newparent (old RDN value deleted). */
+int dir_rename(struct dir *d, const char *dn, const char *newrdn, const char *newparent,
+               dir_done_fn fn, void *arg);
+/* Deletes the entry dn. */
+int dir_delete(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
+/* Adds dn with attributes from pairs (attr, value, ..., NULL; repeat an
+ * attr for several values; at most 16 attributes of 8 values). DIR_EXISTS
+ * when the entry is there already. */
+int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_done_fn fn,
+                  void *arg);
+/* The DNs of entries under base that list member in `member` (groups). */
+int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg);
 
 /* Verifies dn/pw with a bind (and the ppolicy control) on a new connection
  * of its own, off the event loop. Return -1 when too many checks are running. */

@@ -34,7 +34,9 @@
 /* Bodies above LDAPDESK_MAX_BODY but below this are read and discarded so the
  * 413 reaches the client; larger ones are cut off (the client may then see a
  * reset instead of the answer). */
-#define HTTP_DRAIN_MAX  (1024 * 1024)
+#define HTTP_DRAIN_MAX (1024 * 1024)
+/* POST /v1/import carries half a year of hand-kept events as CSV. */
+#define HTTP_IMPORT_MAX (32 * 1024 * 1024)
 #define HTTP_TIMEOUT_S  30
 #define HTTP_BACKLOG    128
 #define HTTP_MAX_LISTEN CONFIG_MAX_LIST
@@ -200,6 +202,14 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+	if (strncmp(head, "POST /v1/import ", 16) == 0 ||
+	    strncmp(head, "POST /v1/import?", 16) == 0) {
+		if (te != NULL)
+			head_rewrite(in, PATH_CHUNKED);
+		else if (len > HTTP_IMPORT_MAX)
+			head_rewrite(in, PATH_TOO_LARGE);
+		return;
+	}
 	if (te != NULL)
 		head_rewrite(in, PATH_CHUNKED);
 	else if (len > HTTP_DRAIN_MAX)
@@ -238,7 +248,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_request_get_uri(req);
 
 	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
-		http_reply_error(req, 413, "too_large", "the request body is over 64 KiB");
+		http_reply_error(req, 413, "too_large",
+		                 "the request body is over 64 KiB (32 MiB for /v1/import)");
 		return;
 	}
 	if (path != NULL && strcmp(path, PATH_HEADERS) == 0) {
@@ -391,7 +402,7 @@ static struct evhttp *http_server(struct http *h,
 
 	if (http == NULL)
 		return NULL;
-	evhttp_set_max_body_size(http, HTTP_DRAIN_MAX);
+	evhttp_set_max_body_size(http, HTTP_IMPORT_MAX);
 	evhttp_set_max_headers_size(http, 4 * HTTP_MAX_HEADERS);
 	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);

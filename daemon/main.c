@@ -21,6 +21,7 @@
 #include "actions.h"
 #include "api.h"
 #include "audit.h"
+#include "backup.h"
 #include "config.h"
 #include "dir.h"
 #include "http.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct actions *actions;
 	struct api *api;
 	struct http *http;
+	struct backup *backup;
 };
 
 static void usage(FILE *fp)
@@ -114,6 +116,21 @@ static void reload_warn(const struct config *old, const struct config *new)
 		log_warnx("reload: [audit] database changed: restart ldapdeskd to apply it");
 }
 
+/* The backup schedule follows [audit] backup_at / backup_dir / backup_keep. */
+static void reload_backup(struct daemon *d)
+{
+	struct backup *b;
+	char err[256];
+
+	if (backup_new(d->base, d->conf, d->audit, &b, err, sizeof(err)) == -1) {
+		log_warnx("reload: backups keep the old settings: %s", err);
+		return;
+	}
+	api_set_backup(d->api, b);
+	backup_free(d->backup); /* waits for a running copy */
+	d->backup = b;
+}
+
 /* SIGHUP: parse into a new object and swap it in only if it is whole. */
 static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -138,6 +155,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);
 	api_set_config(d->api, conf);
+	reload_backup(d);
 	log_info("configuration reloaded from %s", d->path);
 }
 
@@ -229,6 +247,9 @@ static void daemon_start(struct daemon *d)
 		fatalx("out of memory");
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (backup_new(d->base, d->conf, d->audit, &d->backup, err, sizeof(err)) == -1)
+		fatalx("[audit] backup_dir: %s", err);
+	api_set_backup(d->api, d->backup);
 	if (d->conf->user != NULL)
 		drop_privileges(d->conf);
 	if (d->recover_upto > 0) {
@@ -248,6 +269,7 @@ static void daemon_stop(struct daemon *d)
 	 * while their connections still exist. */
 	dir_free(d->dir);
 	http_free(d->http);
+	backup_free(d->backup);
 	api_free(d->api);
 	actions_free(d->actions);
 	session_store_free(d->sessions);

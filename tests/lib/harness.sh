@@ -286,6 +286,7 @@ flavor = openldap
 pool_size = 4
 timeout_ms = 5000
 policy_dn = $LDAP_POLICY_DN
+group_base = $LDAP_GROUPS
 
 [audit]
 database = $T_DIR/audit.db

@@ -1,0 +1,62 @@
+/*
+ * act_internal.h — what actions.c shares with lifecycle.c, and nothing
+ * else includes: the request state and the helpers that answer and audit.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "actions.h"
+#include "dir.h"
+
+struct config_grant;
+
+struct actions {
+	const struct config *conf;
+	char audit_error[256]; /* the last audit write failure, "" once writes work again */
+	struct limits *limits;
+	int busy; /* requests started and not yet answered */
+	struct dir *dir;
+	struct audit *audit;
+	struct sessions *sessions;
+};
+
+struct act {
+	struct actions *A;
+	const struct config *conf; /* the configuration this request started under */
+	enum act_kind kind;
+	struct session op; /* copy: the session may end while we wait */
+	bool has_op;
+	char *client_addr, *target, *password, *permission, *until, *category, *description;
+	char *ticket, *requester, *department, *channel, *note;
+	int days;
+	bool unlock;
+	const struct config_grant *grant;
+	time_t expires; /* grant: 0 = none */
+	struct dir_user *user;
+	int64_t attempt;
+	act_fn fn;
+	void *arg;
+	struct act_reply reply;
+	char *name, *mail, *reason; /* lifecycle */
+	char *new_dn;               /* create, move: the entry's DN after the action */
+	size_t pending;             /* move, delete: group updates still running */
+};
+
+/* Answers x with st and a message, then frees x. */
+void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Records a refusal (attempt + outcome) and answers. */
+void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Refusal for a directory error before anything was changed. */
+void act_dir_refuse(struct act *x, enum dir_status st, const char *err);
+/* Records the outcome of a change (attempt already stored) and answers. */
+void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail);
+
+/* lifecycle.c: runs create, move, disable, enable, delete once the attempt is
+ * stored. Return: 0 (answered later or now), -1 when the kind is not one of them. */
+int lifecycle_execute(struct act *x);
+/* lifecycle.c: 400s of the lifecycle kinds. Return 0, or -1 (answered). */
+int lifecycle_validate(struct act *x);

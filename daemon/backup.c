@@ -1,0 +1,377 @@
+/*
+ * backup.c — copies of the audit database. The copy, its check and the
+ * pruning run on a thread of their own (they read the whole file); the
+ * result comes back to the event loop through an activated event, where it
+ * is logged as a "backup" event and handed to the caller.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backup.h"
+#include "clock.h"
+
+#define NAME_LEN   24 /* audit-YYYYMMDD-HHMMSS.db */
+#define MAX_LISTED 4096
+#define NAME_TRIES 3
+
+/* What one run needs and what it found; the thread owns it while running,
+ * the loop after pthread_join. */
+struct job {
+	char src[1024], dir[1024];
+	int keep;
+	char file[1024 + NAME_LEN + 8];
+	int64_t records;
+	bool ok;
+	char err[2048];
+	char at[CLOCK_ISO_LEN];
+};
+
+struct backup {
+	struct event_base *base;
+	struct audit *a;
+	char dir[1024];
+	int hh, mm, keep;
+	struct event *timer, *done;
+	pthread_t thread;
+	bool running;
+	backup_fn fn;
+	void *arg;
+	struct job job;
+	json_t *last;
+};
+
+/* ---- on the thread ---- */
+
+static bool backup_name(const char *name)
+{
+	return strlen(name) == NAME_LEN && strncmp(name, "audit-", 6) == 0 &&
+	       strspn(name + 6, "0123456789") == 8 && name[14] == '-' &&
+	       strspn(name + 15, "0123456789") == 6 && strcmp(name + 21, ".db") == 0;
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Names of the good backups in dir, oldest first (the name is the time).
+ * Return: count (at most MAX_LISTED), -1 if dir cannot be read. */
+static int list_backups(const char *dir, char **names)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL && n < MAX_LISTED)
+		if (backup_name(e->d_name) && (names[n] = strdup(e->d_name)) != NULL)
+			n++;
+	closedir(d);
+	qsort(names, (size_t)n, sizeof *names, name_cmp);
+	return n;
+}
+
+/* Keeps the newest keep backups; older ones are deleted. */
+static void prune(const char *dir, int keep)
+{
+	char **names = calloc(MAX_LISTED, sizeof *names);
+	char path[PATH_MAX + NAME_LEN + 2];
+	int n = names ? list_backups(dir, names) : -1;
+
+	for (int i = 0; i < n; i++) {
+		if (i < n - keep) {
+			snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+			unlink(path);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+static void sync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* A name for now that is not taken: two backups in one second wait for the
+ * next one rather than bend the naming. */
+static int pick_name(struct job *j)
+{
+	for (int i = 0; i < NAME_TRIES; i++) {
+		time_t now = time(NULL);
+		struct tm tm;
+		char name[NAME_LEN + 1];
+
+		localtime_r(&now, &tm);
+		strftime(name, sizeof name, "audit-%Y%m%d-%H%M%S.db", &tm);
+		snprintf(j->file, sizeof j->file, "%s/%s", j->dir, name);
+		if (access(j->file, F_OK) != 0)
+			return 0;
+		sleep(1);
+	}
+	snprintf(j->err, sizeof j->err, "%.1100s: a backup of that name exists", j->file);
+	return -1;
+}
+
+/* Copies src to tmp and checks the copy. Return 0/-1 (j->err set). */
+static int copy_checked(struct job *j, const char *tmp, struct audit_verify *v)
+{
+	if (audit_copy(j->src, tmp, j->err, sizeof j->err) == -1)
+		return -1;
+	sync_path(tmp, O_RDONLY);
+	return audit_check_file(tmp, v, j->err, sizeof j->err);
+}
+
+/* Copy to FILE.tmp, check it, then rename: only checked copies ever carry
+ * a backup's name, so every such file counts as good when pruning. */
+static void run_job(struct job *j)
+{
+	char tmp[sizeof j->file + 8];
+	struct audit_verify v;
+
+	j->ok = false;
+	if (pick_name(j) == -1)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", j->file);
+	unlink(tmp);
+	if (copy_checked(j, tmp, &v) == -1) {
+		unlink(tmp);
+		return;
+	}
+	if (rename(tmp, j->file) == -1) {
+		snprintf(j->err, sizeof j->err, "%.1100s: rename: %.200s", j->file,
+		         strerror(errno));
+		unlink(tmp);
+		return;
+	}
+	sync_path(j->dir, O_RDONLY | O_DIRECTORY);
+	j->records = v.records;
+	j->ok = true;
+	clock_utc(time(NULL), j->at, sizeof j->at);
+	prune(j->dir, j->keep);
+}
+
+static void *thread_main(void *arg)
+{
+	struct backup *b = arg;
+
+	run_job(&b->job);
+	event_active(b->done, 0, 0); /* safe across threads: evthread_use_pthreads */
+	return NULL;
+}
+
+/* ---- on the loop ---- */
+
+static void log_backup(struct backup *b)
+{
+	const struct job *j = &b->job;
+	struct audit_event ev = {.operator= "ldapdeskd", .action = "backup"};
+	char detail[sizeof j->err + 64], err[256];
+
+	if (j->ok)
+		snprintf(detail, sizeof detail, "%s: %lld records, checked", j->file,
+		         (long long)j->records);
+	else
+		snprintf(detail, sizeof detail, "%s", j->err);
+	/* The backup stands or fails on its own; a lost log line is only
+	 * lost (the daemon logs store failures elsewhere). */
+	audit_record(b->a, &ev, j->ok ? "ok" : "failed", detail, NULL, err, sizeof err);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct backup *b = arg;
+	const struct job *j = &b->job;
+	backup_fn fn = b->fn;
+
+	(void)fd;
+	(void)what;
+	pthread_join(b->thread, NULL);
+	b->running = false;
+	if (j->ok) {
+		json_decref(b->last);
+		b->last = json_pack("{s:s, s:s, s:I, s:b}", "file", j->file, "at", j->at, "records",
+		                    (json_int_t)j->records, "ok", 1);
+	}
+	log_backup(b);
+	b->fn = NULL;
+	if (fn)
+		fn(b->arg, j->ok, j->ok ? j->file : NULL, j->records, j->ok ? NULL : j->err);
+}
+
+int backup_start(struct backup *b, backup_fn fn, void *arg)
+{
+	if (b->running)
+		return -1;
+	memset(&b->job, 0, sizeof b->job);
+	snprintf(b->job.src, sizeof b->job.src, "%s", audit_path(b->a));
+	snprintf(b->job.dir, sizeof b->job.dir, "%s", b->dir);
+	b->job.keep = b->keep;
+	b->fn = fn;
+	b->arg = arg;
+	if (pthread_create(&b->thread, NULL, thread_main, b) != 0)
+		return -1;
+	b->running = true;
+	return 0;
+}
+
+/* Seconds until the next hh:mm local (mktime handles month ends and DST). */
+static long next_delay(const struct backup *b)
+{
+	time_t now = time(NULL), t;
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = b->hh;
+	tm.tm_min = b->mm;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	if (t <= now) {
+		tm.tm_mday += 1;
+		tm.tm_hour = b->hh;
+		tm.tm_min = b->mm;
+		tm.tm_isdst = -1;
+		t = mktime(&tm);
+	}
+	return t > now ? (long)(t - now) : 60;
+}
+
+static void schedule(struct backup *b)
+{
+	struct timeval tv = {.tv_sec = next_delay(b)};
+
+	evtimer_add(b->timer, &tv);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct backup *b = arg;
+
+	(void)fd;
+	(void)what;
+	backup_start(b, NULL, NULL); /* skipped if one is still running */
+	schedule(b);
+}
+
+/* ---- set-up ---- */
+
+static int make_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: cannot create the backup directory: %s", dir,
+		         strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static void default_dir(const char *db, char *dir, size_t len)
+{
+	const char *slash = strrchr(db, '/');
+
+	if (slash == NULL)
+		snprintf(dir, len, "backup");
+	else
+		snprintf(dir, len, "%.*s/backup", (int)(slash - db), db);
+}
+
+/* The newest good backup already on disk, so health has an answer before
+ * the first run. */
+static void find_last(struct backup *b)
+{
+	char **names = calloc(MAX_LISTED, sizeof *names);
+	char path[PATH_MAX + NAME_LEN + 2], at[CLOCK_ISO_LEN];
+	int n = names ? list_backups(b->dir, names) : -1;
+	struct stat st;
+
+	if (n > 0) {
+		snprintf(path, sizeof path, "%s/%s", b->dir, names[n - 1]);
+		if (stat(path, &st) == 0) {
+			clock_utc(st.st_mtime, at, sizeof at);
+			b->last = json_pack("{s:s, s:s, s:n, s:b}", "file", path, "at", at,
+			                    "records", "ok", 1);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int backup_new(struct event_base *base, const struct config *conf, struct audit *a,
+               struct backup **bp, char *err, size_t errlen)
+{
+	struct backup *b = calloc(1, sizeof *b);
+	const char *at = conf->backup_at ? conf->backup_at : "03:00";
+
+	if (b == NULL) {
+		snprintf(err, errlen, "backup: out of memory");
+		return -1;
+	}
+	*b = (struct backup){
+	    .base = base, .a = a, .keep = conf->backup_keep > 0 ? conf->backup_keep : 7};
+	if (conf->backup_dir)
+		snprintf(b->dir, sizeof b->dir, "%s", conf->backup_dir);
+	else
+		default_dir(audit_path(a), b->dir, sizeof b->dir);
+	if (sscanf(at, "%2d:%2d", &b->hh, &b->mm) != 2 || b->hh > 23 || b->mm > 59) {
+		snprintf(err, errlen, "backup: backup_at must be HH:MM, not \"%s\"", at);
+		free(b);
+		return -1;
+	}
+	b->timer = evtimer_new(base, timer_cb, b);
+	b->done = event_new(base, -1, 0, done_cb, b);
+	if (b->timer == NULL || b->done == NULL || make_dir(b->dir, err, errlen) == -1) {
+		if (b->timer == NULL || b->done == NULL)
+			snprintf(err, errlen, "backup: cannot create events");
+		backup_free(b);
+		return -1;
+	}
+	find_last(b);
+	schedule(b);
+	*bp = b;
+	return 0;
+}
+
+json_t *backup_last(const struct backup *b)
+{
+	return b->last ? json_incref(b->last) : json_null();
+}
+
+void backup_free(struct backup *b)
+{
+	if (b == NULL)
+		return;
+	if (b->running)
+		pthread_join(b->thread, NULL);
+	if (b->timer)
+		event_free(b->timer);
+	if (b->done)
+		event_free(b->done);
+	json_decref(b->last);
+	free(b);
+}

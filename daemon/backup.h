@@ -1,0 +1,39 @@
+/*
+ * backup.h — daily and on-demand copies of the audit database: made on a
+ * thread with VACUUM INTO, checked (integrity_check + chain walk) before
+ * they count, pruned to [audit] backup_keep. No HTTP here.
+ */
+#pragma once
+#include <stdint.h>
+#include <jansson.h>
+
+#include "audit.h"
+#include "config.h"
+
+struct event_base;
+struct backup;
+
+/* Called on the event loop when a backup ends: ok 1 with file (full path)
+ * and records (in the copy), or ok 0 with err. Strings are borrowed. */
+typedef void (*backup_fn)(void *arg, int ok, const char *file, int64_t records, const char *err);
+
+/* Creates backup_dir (0700) if missing and schedules the daily backup at
+ * backup_at (local time). Copies what it needs from conf (which may then be
+ * freed); backup_dir absent = "backup" beside the database. base must have
+ * been created after evthread_use_pthreads(). a is used on the loop only
+ * (to log each backup as a "backup" event by ldapdeskd).
+ * Return: 0 and *bp (free with backup_free), or -1 with err filled. */
+int backup_new(struct event_base *base, const struct config *conf, struct audit *a,
+               struct backup **bp, char *err, size_t errlen);
+
+/* Starts one backup now; fn (may be NULL) is called on the loop when it
+ * ends. Return: 0 started, -1 if one is already running or the thread
+ * cannot be started. */
+int backup_start(struct backup *b, backup_fn fn, void *arg);
+
+/* {"file","at","records","ok"} of the last good backup (records null when
+ * only found on disk at start-up), or json_null(). New reference. */
+json_t *backup_last(const struct backup *b);
+
+/* Waits for a running backup's thread, then frees b. NULL is a no-op. */
+void backup_free(struct backup *b);

@@ -1,0 +1,616 @@
+/*
+ * import.c — CSV import of historical events. Two passes over the body: the
+ * first checks every row and collects errors, the second (only if none)
+ * stores the rows in one audit batch. Rows are re-parsed rather than kept,
+ * so memory stays one record whatever the file size.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "import.h"
+#include "ldapdesk/wire.h"
+
+#define MAX_COLS 32
+#define TIME_LEN 24
+
+/* Columns the importer knows; the rest of a header is ignored. */
+enum col {
+	C_SEQ,
+	C_DEPT,
+	C_REQUESTER,
+	C_SUBMITTED,
+	C_DESC,
+	C_METHOD,
+	C_HANDLER,
+	C_RESOLVED,
+	C_STATUS,
+	C_NOTE,
+	C_CATEGORY,
+	NKNOWN
+};
+
+static const char *const col_names[NKNOWN] = {
+    "序号",     "事件提交单位", "提交人",   "提交时间", "事件描述", "解决办法",
+    "问题处理", "解决时间",     "解决情况", "备注",     "类别",
+};
+
+/* Keywords that decide a category when there is no 类别 column, tried in
+ * this order: login-issue comes before todo-mail because its own label
+ * (邮件附件及门户登录异常) mentions 邮件. */
+static const struct {
+	const char *key;
+	const char *words[4];
+} keywords[] = {
+    {"unlock-reset", {"解锁", "重置", "密码"}},
+    {"login-issue", {"登录", "附件"}},
+    {"todo-mail", {"待办", "邮件"}},
+    {"grant", {"授权", "权限"}},
+    {"mobile-app", {"APP", "App", "app", "手机"}},
+    {"notice", {"通知", "公告"}},
+    {"knowledge-doc", {"知识", "文档"}},
+    {"vuln-fix", {"漏洞"}},
+    {"app-request", {"需求"}},
+};
+
+/* One CSV record: cells point into buf. */
+struct record {
+	int line; /* file line where the record starts */
+	size_t n;
+	const char *cell[MAX_COLS];
+	char buf[MAX_COLS * (LDAPDESK_MAX_FIELD + 1)];
+	const char *problem; /* a cell too long, too many cells... */
+};
+
+struct csv {
+	const char *p, *end;
+	int line;
+};
+
+/* A checked row, ready to store; strings point into the record. */
+struct row {
+	char submitted[TIME_LEN + 1], resolved[TIME_LEN + 1];
+	const char *cell[NKNOWN];
+	const char *category;
+};
+
+struct import {
+	struct audit *a;
+	const struct config *conf;
+	int map[NKNOWN]; /* column index of each known column, -1 if absent */
+	size_t ncols;
+	json_t *errors;
+	int64_t nbad, nrows;
+	int first_bad;
+};
+
+/* ---- CSV reading ---- */
+
+static bool at_eol(const struct csv *c)
+{
+	return c->p < c->end && (*c->p == '\n' || *c->p == '\r');
+}
+
+static void skip_eol(struct csv *c)
+{
+	if (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')
+		c->p++;
+	c->p++;
+	c->line++;
+}
+
+/* Appends byte ch to the current cell, which may hold LDAPDESK_MAX_FIELD. */
+static void cell_put(struct record *r, char **w, size_t *used, char ch)
+{
+	if (*used >= LDAPDESK_MAX_FIELD) {
+		r->problem = "a cell is longer than 1024 bytes";
+		return;
+	}
+	*(*w)++ = ch;
+	(*used)++;
+}
+
+/* Reads a quoted cell's body (after the opening quote). Return 0, or -1 at
+ * the end of input inside the quotes. */
+static int read_quoted(struct csv *c, struct record *r, char **w, size_t *used)
+{
+	while (c->p < c->end) {
+		if (*c->p == '"') {
+			if (c->p + 1 < c->end && c->p[1] == '"') {
+				cell_put(r, w, used, '"');
+				c->p += 2;
+				continue;
+			}
+			c->p++;
+			return 0;
+		}
+		if (*c->p == '\n')
+			c->line++;
+		cell_put(r, w, used, *c->p++);
+	}
+	return -1;
+}
+
+/* Trims ASCII blanks; strips the ' our CSV export puts before = + - @. */
+static const char *cell_clean(char *s, char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+	if (s[0] == '\'' && s[1] != '\0' && strchr("=+-@", s[1]) != NULL)
+		s++;
+	return s;
+}
+
+/* Reads one cell up to , or end of line. Return 0, or -1 on an unterminated
+ * quote. */
+static int read_cell(struct csv *c, struct record *r, char **w)
+{
+	char *start = *w;
+	size_t used = 0;
+
+	while (c->p < c->end && *c->p != ',' && !at_eol(c)) {
+		if (*c->p == '"' && *w == start && used == 0) {
+			c->p++;
+			if (read_quoted(c, r, w, &used) == -1)
+				return -1;
+			continue;
+		}
+		if (*c->p == '\0')
+			r->problem = "the row holds a NUL byte";
+		cell_put(r, w, &used, *c->p++);
+	}
+	if (r->n == MAX_COLS) {
+		r->problem = "more than 32 cells";
+	} else {
+		r->cell[r->n++] = cell_clean(start, *w);
+		(*w)++;
+	}
+	return 0;
+}
+
+/* Return: 1 with a record, 0 at the end, -1 on an unterminated quote (the
+ * rest of the input is one broken record starting at r->line). */
+static int csv_next(struct csv *c, struct record *r)
+{
+	char *w = r->buf;
+
+	r->n = 0;
+	r->problem = NULL;
+	r->line = c->line;
+	if (c->p >= c->end)
+		return 0;
+	for (;;) {
+		if (read_cell(c, r, &w) == -1)
+			return -1;
+		if (r->n == MAX_COLS)
+			w = r->buf + (MAX_COLS - 1) * (LDAPDESK_MAX_FIELD + 1);
+		if (c->p >= c->end)
+			return 1;
+		if (at_eol(c)) {
+			skip_eol(c);
+			return 1;
+		}
+		c->p++; /* the comma */
+	}
+}
+
+static bool blank(const struct record *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->cell[i][0] != '\0')
+			return false;
+	return true;
+}
+
+/* ---- checks ---- */
+
+/* Continuation bytes after a lead byte; -1 for a byte that cannot lead. */
+static int utf8_extra(unsigned char c)
+{
+	if (c < 0x80)
+		return 0;
+	if ((c >> 5) == 6)
+		return 1;
+	if ((c >> 4) == 14)
+		return 2;
+	if ((c >> 3) == 30)
+		return 3;
+	return -1;
+}
+
+/* Strict UTF-8: no overlongs, surrogates or code points above U+10FFFF
+ * (the audit hash is over JSON, which takes nothing else). */
+static bool utf8_ok(const unsigned char *s)
+{
+	static const unsigned long min[] = {0, 0x80, 0x800, 0x10000};
+
+	while (*s) {
+		int n = utf8_extra(*s);
+		unsigned long cp;
+
+		if (n < 0)
+			return false;
+		cp = n == 0 ? *s : (unsigned long)(*s & (0x3f >> n));
+		for (int i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+static int two_digits_time(const char *s, int *h, int *m, int *sec, int *ms, const char **restp)
+{
+	int n = 0;
+
+	*sec = 0;
+	*ms = 0;
+	if (sscanf(s, "%2d:%2d%n", h, m, &n) != 2 || n < 4)
+		return -1;
+	s += n;
+	if (*s == ':') {
+		if (sscanf(s, ":%2d%n", sec, &n) != 1 || n != 3)
+			return -1;
+		s += n;
+	}
+	if (*s == '.') {
+		int digits = 0;
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+			if (digits < 3)
+				*ms = *ms * 10 + (*s - '0');
+		for (; digits > 0 && digits < 3; digits++)
+			*ms *= 10;
+	}
+	*restp = s;
+	return 0;
+}
+
+/* Zone suffix: "" (local), "Z", "+HH:MM", "+HHMM". */
+static int zone_offset(const char *s, bool *localp, long *offp)
+{
+	int hh, mm, n = 0;
+
+	*localp = *s == '\0';
+	*offp = 0;
+	if (*s == '\0' || strcmp(s, "Z") == 0)
+		return 0;
+	if ((*s != '+' && *s != '-') ||
+	    ((sscanf(s + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5) &&
+	     (sscanf(s + 1, "%2d%2d%n", &hh, &mm, &n) != 2 || n != 4)))
+		return -1;
+	if (s[1 + n] != '\0' || hh > 23 || mm > 59)
+		return -1;
+	*offp = (hh * 3600L + mm * 60L) * (*s == '-' ? -1 : 1);
+	return 0;
+}
+
+/*
+ * "YYYY-MM-DD HH:MM[:SS]", "YYYY/M/D H:MM[:SS]", ISO 8601 with T and an
+ * optional zone (local when none), or a date alone (midnight local), into
+ * the stored UTC format. Return 0/-1.
+ */
+static int parse_when(const char *s, char out[TIME_LEN + 1])
+{
+	struct tm tm = {0}, chk;
+	int y, mo, d, n = 0, h = 0, mi = 0, sec = 0, ms = 0;
+	char sep;
+	const char *rest = "";
+	bool local;
+	long off;
+	time_t t;
+
+	if (sscanf(s, "%4d%c%2d", &y, &sep, &mo) != 3 || (sep != '-' && sep != '/'))
+		return -1;
+	if (sscanf(s, sep == '-' ? "%4d-%2d-%2d%n" : "%4d/%2d/%2d%n", &y, &mo, &d, &n) != 3)
+		return -1;
+	s += n;
+	if ((*s == ' ' || *s == 'T') && two_digits_time(s + 1, &h, &mi, &sec, &ms, &rest) == -1)
+		return -1;
+	if (*s != '\0' && *s != ' ' && *s != 'T')
+		return -1;
+	if (zone_offset(rest, &local, &off) == -1 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+	    h > 23 || mi > 59 || sec > 60 || y < 1970 || y > 9999)
+		return -1;
+	tm = (struct tm){.tm_year = y - 1900,
+	                 .tm_mon = mo - 1,
+	                 .tm_mday = d,
+	                 .tm_hour = h,
+	                 .tm_min = mi,
+	                 .tm_sec = sec,
+	                 .tm_isdst = -1};
+	t = local ? mktime(&tm) : timegm(&tm) - off;
+	if (t == (time_t)-1 || (tm.tm_mday != d && sec < 60)) /* 2月30日 normalised away */
+		return -1;
+	gmtime_r(&t, &chk);
+	return strftime(out, TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &chk) == 19 &&
+	               snprintf(out + 19, TIME_LEN + 1 - 19, ".%03dZ", ms) == 5
+	           ? 0
+	           : -1;
+}
+
+static const char *category_named(const struct config *conf, const char *name)
+{
+	for (size_t i = 0; i < conf->n_categories; i++)
+		if (strcmp(conf->categories[i].key, name) == 0 ||
+		    (conf->categories[i].label && strcmp(conf->categories[i].label, name) == 0))
+			return conf->categories[i].key;
+	return NULL;
+}
+
+static const char *infer_in(const struct config *conf, const char *text)
+{
+	for (size_t i = 0; text && i < conf->n_categories; i++)
+		if (conf->categories[i].label && strstr(text, conf->categories[i].label))
+			return conf->categories[i].key;
+	for (size_t i = 0; text && i < sizeof keywords / sizeof keywords[0]; i++)
+		for (size_t j = 0; j < 4 && keywords[i].words[j]; j++)
+			if (strstr(text, keywords[i].words[j]) &&
+			    config_category(conf, keywords[i].key))
+				return keywords[i].key;
+	return NULL;
+}
+
+/* 类别 when given (key or label), else the description's words, else the
+ * resolution's. */
+static const char *row_category(const struct import *im, const struct row *w, const char **whyp)
+{
+	const char *given = w->cell[C_CATEGORY], *k;
+
+	if (given && given[0]) {
+		if ((k = category_named(im->conf, given)) == NULL)
+			*whyp = "类别 is not a category key or label";
+		return k;
+	}
+	if ((k = infer_in(im->conf, w->cell[C_DESC])) == NULL &&
+	    (k = infer_in(im->conf, w->cell[C_METHOD])) == NULL)
+		*whyp = "cannot tell the category from 事件描述 or 解决办法: add a 类别 column";
+	return k;
+}
+
+static const char *check_cells(const struct import *im, const struct record *r, struct row *w)
+{
+	if (r->problem)
+		return r->problem;
+	if (r->n != im->ncols)
+		return "the row's cell count differs from the header's";
+	for (size_t i = 0; i < r->n; i++)
+		if (!utf8_ok((const unsigned char *)r->cell[i]))
+			return "a cell is not valid UTF-8";
+	for (int k = 0; k < NKNOWN; k++)
+		w->cell[k] = im->map[k] >= 0 && r->cell[im->map[k]][0] ? r->cell[im->map[k]] : NULL;
+	return NULL;
+}
+
+/* Fills w from r. Return: NULL, or why the row is bad. */
+static const char *check_row(const struct import *im, const struct record *r, struct row *w)
+{
+	const char *why = check_cells(im, r, w);
+
+	if (why)
+		return why;
+	if (w->cell[C_SUBMITTED] == NULL)
+		return "提交时间 is empty";
+	if (parse_when(w->cell[C_SUBMITTED], w->submitted) == -1)
+		return "提交时间 is not a time (YYYY-MM-DD HH:MM[:SS], YYYY/M/D H:MM or ISO 8601)";
+	if (w->cell[C_RESOLVED] == NULL)
+		memcpy(w->resolved, w->submitted, sizeof w->resolved);
+	else if (parse_when(w->cell[C_RESOLVED], w->resolved) == -1)
+		return "解决时间 is not a time (YYYY-MM-DD HH:MM[:SS], YYYY/M/D H:MM or ISO 8601)";
+	if (strcmp(w->resolved, w->submitted) < 0)
+		return "解决时间 is before 提交时间";
+	if (w->cell[C_DESC] == NULL)
+		return "事件描述 is empty";
+	w->category = row_category(im, w, &why);
+	return w->category ? NULL : why;
+}
+
+/* ---- header ---- */
+
+static int read_header(struct import *im, struct csv *c, struct record *r, char *err, size_t errlen)
+{
+	int rc = csv_next(c, r);
+
+	for (int k = 0; k < NKNOWN; k++)
+		im->map[k] = -1;
+	if (rc != 1 || blank(r) || r->problem) {
+		snprintf(err, errlen,
+		         "import: line 1: a header row naming the columns is required");
+		return -1;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		for (int k = 0; k < NKNOWN; k++)
+			if (strcmp(r->cell[i], col_names[k]) == 0 && im->map[k] < 0)
+				im->map[k] = (int)i;
+	im->ncols = r->n;
+	if (im->map[C_SUBMITTED] < 0 || im->map[C_DESC] < 0) {
+		snprintf(err, errlen, "import: line 1: the header must name 提交时间 and 事件描述");
+		return -1;
+	}
+	return 0;
+}
+
+static void csv_init(struct csv *c, const char *body, size_t len)
+{
+	c->p = body;
+	c->end = body + len;
+	c->line = 1;
+	if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
+		c->p += 3; /* Excel's UTF-8 BOM */
+}
+
+/* ---- pass 1: check ---- */
+
+static void add_error(struct import *im, int line, const char *msg)
+{
+	if (im->nbad++ == 0)
+		im->first_bad = line;
+	if (json_array_size(im->errors) < IMPORT_MAX_ERRORS)
+		json_array_append_new(im->errors,
+		                      json_pack("{s:i, s:s}", "line", line, "message", msg));
+}
+
+static int check_all(struct import *im, const char *body, size_t len, struct record *r, char *err,
+                     size_t errlen)
+{
+	struct csv c;
+	struct row w;
+	const char *why;
+	int rc;
+
+	csv_init(&c, body, len);
+	if (read_header(im, &c, r, err, errlen) == -1)
+		return -1;
+	while ((rc = csv_next(&c, r)) == 1) {
+		if (blank(r) && !r->problem)
+			continue;
+		if (++im->nrows > IMPORT_MAX_ROWS) {
+			add_error(im, r->line, "more than 1000000 rows: split the file");
+			break;
+		}
+		if ((why = check_row(im, r, &w)) != NULL)
+			add_error(im, r->line, why);
+	}
+	if (rc == -1)
+		add_error(im, r->line, "a quoted cell is not closed before the end of the file");
+	return 0;
+}
+
+/* ---- pass 2: store ---- */
+
+static int store_row(struct import *im, const struct row *w, const char *importer, int64_t *idp,
+                     char *err, size_t errlen)
+{
+	const char *handler = w->cell[C_HANDLER];
+	struct audit_event ev = {
+	    .requested_at = w->submitted,
+	    .operator= handler ? handler : importer,
+	    .action = "record",
+	    .category = w->category,
+	    .requester = w->cell[C_REQUESTER],
+	    .department = w->cell[C_DEPT],
+	    .description = w->cell[C_DESC],
+	    .note = w->cell[C_NOTE],
+	    .imported = true,
+	};
+
+	return audit_batch_add(im->a, &ev, "ok", w->cell[C_METHOD], w->resolved, idp, err, errlen);
+}
+
+struct who {
+	const char *uid, *dn, *addr;
+};
+
+static int store_all(struct import *im, const char *body, size_t len, struct record *r,
+                     const struct who *who, int64_t range[2], char *err, size_t errlen)
+{
+	struct csv c;
+	struct row w;
+	int64_t id = 0;
+	int rc;
+
+	csv_init(&c, body, len);
+	if (read_header(im, &c, r, err, errlen) == -1)
+		return -1;
+	while ((rc = csv_next(&c, r)) == 1) {
+		if (blank(r) && !r->problem)
+			continue;
+		if (check_row(im, r, &w) != NULL) { /* pass 1 passed: cannot happen */
+			snprintf(err, errlen, "import: line %d changed between passes", r->line);
+			return -1;
+		}
+		if (store_row(im, &w, who->uid, &id, err, errlen) == -1)
+			return -1;
+		range[0] = range[0] ? range[0] : id;
+		range[1] = id;
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+/* The import itself is an event: who loaded what, in the same batch. */
+static int store_import_event(struct import *im, const struct who *who, const char *result,
+                              const char *detail, bool batch, char *err, size_t errlen)
+{
+	char desc[96];
+	struct audit_event ev = {.operator= who->uid,
+	                         .operator_dn = who->dn,
+	                         .client_addr = who->addr,
+	                         .action = "import",
+	                         .description = desc};
+
+	snprintf(desc, sizeof desc, "CSV import of %lld rows", (long long)im->nrows);
+	if (batch)
+		return audit_batch_add(im->a, &ev, result, detail, NULL, NULL, err, errlen);
+	return audit_record(im->a, &ev, result, detail, NULL, err, errlen);
+}
+
+static int store(struct import *im, const char *body, size_t len, struct record *r,
+                 const struct who *who, char *err, size_t errlen)
+{
+	int64_t range[2] = {0, 0};
+	char detail[128];
+
+	if (audit_batch_begin(im->a, err, errlen) == -1)
+		return -1;
+	if (store_all(im, body, len, r, who, range, err, errlen) == -1) {
+		audit_batch_rollback(im->a);
+		return -1;
+	}
+	if (range[0])
+		snprintf(detail, sizeof detail, "imported %lld events: attempts %lld to %lld",
+		         (long long)im->nrows, (long long)range[0], (long long)range[1]);
+	else
+		snprintf(detail, sizeof detail, "imported 0 events");
+	if (store_import_event(im, who, "ok", detail, true, err, errlen) == -1) {
+		audit_batch_rollback(im->a);
+		return -1;
+	}
+	return audit_batch_commit(im->a, err, errlen);
+}
+
+static void refused(struct import *im, const struct who *who, const char *why)
+{
+	char e[128];
+
+	/* Best effort: the refusal stands even if it cannot be logged. */
+	store_import_event(im, who, "failed", why, false, e, sizeof e);
+}
+
+int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,
+               const char *operator_dn, const char *client_addr, const char *body, size_t len,
+               int64_t *importedp, json_t **errorsp, char *err, size_t errlen)
+{
+	struct import im = {.a = a, .conf = conf, .errors = json_array()};
+	const struct who who = {operator_uid, operator_dn, client_addr};
+	struct record *r = malloc(sizeof *r);
+	int rc = -1;
+
+	*errorsp = NULL;
+	*importedp = 0;
+	if (r == NULL || im.errors == NULL) {
+		snprintf(err, errlen, "import: out of memory");
+	} else if (check_all(&im, body, len, r, err, errlen) == -1) {
+		refused(&im, &who, err);
+	} else if (im.nbad > 0) {
+		snprintf(err, errlen,
+		         "import: %lld bad rows (the first at line %d); nothing imported",
+		         (long long)im.nbad, im.first_bad);
+		refused(&im, &who, err);
+		*errorsp = im.errors;
+		im.errors = NULL;
+	} else if (store(&im, body, len, r, &who, err, errlen) == 0) {
+		*importedp = im.nrows;
+		rc = 0;
+	}
+	json_decref(im.errors);
+	free(r);
+	return rc;
+}

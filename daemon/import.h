@@ -1,0 +1,36 @@
+/*
+ * import.h — loads historical events, kept by hand in the report's
+ * detail-table columns, into the audit store: all rows or none.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "audit.h"
+#include "config.h"
+
+/* Most data rows one import takes; errors listed at most. */
+#define IMPORT_MAX_ROWS   1000000
+#define IMPORT_MAX_ERRORS 100
+
+/*
+ * Parses body (CSV, RFC 4180, UTF-8, optional BOM; a header row naming the
+ * columns 序号, 事件提交单位, 提交人, 提交时间, 事件描述, 解决办法, 问题处理,
+ * 解决时间, 解决情况, 备注 and optionally 类别; 提交时间 and 事件描述 are
+ * required, unknown columns are ignored) and checks every row before
+ * storing any. Each good row becomes one attempt (action "record",
+ * imported = true, category from 类别 or inferred from the text) with an
+ * "ok" outcome at 解决时间 (else 提交时间). The historical handler (问题处理)
+ * is kept as the record's operator (the importer when empty); the importer
+ * is on the "import" event appended in the same transaction
+ * (operator_uid/operator_dn/client_addr, detail naming the id range). A
+ * refused import is recorded as a failed "import" event.
+ * Return: 0 with *importedp = rows stored; or -1 with err filled and, when
+ * rows were bad, *errorsp = new array [{"line","message"}] (line numbers of
+ * the file, the header is line 1; at most IMPORT_MAX_ERRORS; caller
+ * decrefs), else *errorsp = NULL. Nothing is stored on -1.
+ */
+int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,
+               const char *operator_dn, const char *client_addr, const char *body, size_t len,
+               int64_t *importedp, json_t **errorsp, char *err, size_t errlen);

@@ -1,0 +1,344 @@
+/*
+ * lifecycle.c — account lifecycle for administrators: create, move, disable,
+ * enable, delete. Runs inside the same request machinery as actions.c (the
+ * attempt is stored before any of this starts), so every step's outcome is
+ * one audit record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "act_internal.h"
+#include "audit.h"
+#include "config.h"
+#include "dir.h"
+#include "log.h"
+#include "passgen.h"
+#include "ldapdesk/wire.h"
+
+#define ADMIN_LOCK "000001010000Z"
+
+/* RFC 4514 escaping of one DN attribute value. Return: malloc'd, or NULL. */
+static char *dn_escape(const char *v)
+{
+	size_t n = strlen(v);
+	char *out = malloc(3 * n + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		bool edge = (i == 0 && (ch == ' ' || ch == '#')) || (i == n - 1 && ch == ' ');
+
+		if (edge || strchr("\"+,;<>\\=", ch) != NULL)
+			*o++ = '\\';
+		*o++ = (char)ch;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The DN a user uid of department gets: [lifecycle] user_dn with {uid},
+ * {department}, {user_attr} and {user_base} filled in (values escaped). */
+static char *user_dn(const struct config *c, const char *uid, const char *dept)
+{
+	const char *tmpl =
+	    c->user_dn != NULL ? c->user_dn : "{user_attr}={uid},ou={department},{user_base}";
+	char *euid = dn_escape(uid), *edept = dn_escape(dept), *out = NULL;
+	size_t cap = strlen(tmpl) + strlen(euid != NULL ? euid : "") +
+	             strlen(edept != NULL ? edept : "") + strlen(c->user_base) + 64,
+	       o = 0;
+
+	if (euid != NULL && edept != NULL && (out = malloc(cap)) != NULL) {
+		for (const char *p = tmpl; *p != '\0' && o + 1 < cap;) {
+			const char *sub = NULL;
+			size_t skip = 1;
+
+			if (strncmp(p, "{uid}", 5) == 0)
+				sub = euid, skip = 5;
+			else if (strncmp(p, "{department}", 12) == 0)
+				sub = edept, skip = 12;
+			else if (strncmp(p, "{user_attr}", 11) == 0)
+				sub = c->user_attr, skip = 11;
+			else if (strncmp(p, "{user_base}", 11) == 0)
+				sub = c->user_base, skip = 11;
+			if (sub != NULL)
+				o += (size_t)snprintf(out + o, cap - o, "%s", sub);
+			else
+				out[o++] = *p;
+			p += skip;
+		}
+		out[o < cap ? o : cap - 1] = '\0';
+	}
+	free(euid);
+	free(edept);
+	return out;
+}
+
+int lifecycle_validate(struct act *x)
+{
+	if (x->kind == ACT_CREATE &&
+	    (x->target == NULL || !dir_valid_uid(x->target) || x->name == NULL ||
+	     x->name[0] == '\0' || x->department == NULL || x->department[0] == '\0')) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "create needs a uid (letters, digits, . - _ @), --name and --dept");
+		return -1;
+	}
+	if (x->kind == ACT_MOVE && (x->department == NULL || x->department[0] == '\0')) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "move needs the new department (--dept)");
+		return -1;
+	}
+	if (x->kind == ACT_DISABLE && (x->reason == NULL || x->reason[0] == '\0')) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "disable needs a reason (--reason TEXT)");
+		return -1;
+	}
+	/* Where the entry will be, recorded with the attempt. */
+	if ((x->kind == ACT_CREATE || x->kind == ACT_MOVE) &&
+	    (x->new_dn = user_dn(x->conf, x->target, x->department)) == NULL) {
+		act_refuse(x, ACT_UNAVAILABLE, "no_memory", "failed", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- create ------------------------------------------------------------------------- */
+
+static void create_password_done(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK) {
+		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
+		act_outcome(x, st, err != NULL ? err : "created, but the password could not be set",
+		            NULL);
+		return;
+	}
+	act_outcome(x, DIR_OK, NULL, "created; one-time password set, must change at first login");
+}
+
+static void create_added(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK) {
+		act_outcome(x, st, err, NULL);
+		return;
+	}
+	if (passgen_make(x->reply.password, sizeof(x->reply.password)) == -1 ||
+	    dir_set_password(x->A->dir, x->new_dn, x->reply.password, create_password_done, x) ==
+	        -1)
+		act_outcome(x, DIR_UNAVAILABLE, "created, but the password could not be set", NULL);
+}
+
+static int create_run(struct act *x)
+{
+	const struct config *c = x->conf;
+	const char *pairs[] = {"objectClass",
+	                       "inetOrgPerson",
+	                       c->user_attr,
+	                       x->target,
+	                       "cn",
+	                       x->name,
+	                       "sn",
+	                       x->name,
+	                       "ou",
+	                       x->department,
+	                       x->mail != NULL ? "mail" : NULL,
+	                       x->mail,
+	                       NULL};
+
+	if (strcmp(c->user_attr, "uid") != 0) /* inetOrgPerson has uid; others add theirs */
+		log_debug("create: user_attr %s set alongside inetOrgPerson", c->user_attr);
+	return dir_add_entry(x->A->dir, x->new_dn, pairs, create_added, x);
+}
+
+/* ---- group memberships follow moves and deletes --------------------------------------- */
+
+/* One group update (add the new DN, then drop the old one) per group found. */
+struct member_fix {
+	struct act *x;
+	char *group;
+	bool adding; /* step 1 of a move */
+};
+
+static void members_settled(struct act *x);
+
+static void member_fix_done(void *arg, enum dir_status st, const char *err)
+{
+	struct member_fix *f = arg;
+	struct act *x = f->x;
+
+	if (st == DIR_OK && f->adding) {
+		f->adding = false;
+		if (dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done, f) == 0)
+			return;
+	}
+	if (st != DIR_OK && st != DIR_UNCHANGED)
+		log_warnx("%s %s: group %s not updated: %s",
+		          x->kind == ACT_MOVE ? "move" : "delete", x->target, f->group,
+		          err != NULL ? err : "");
+	free(f->group);
+	free(f);
+	if (--x->pending == 0)
+		members_settled(x);
+}
+
+static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK) {
+		act_outcome(x, st, err, NULL);
+		return;
+	}
+	x->pending = 1; /* held until every update is under way */
+	for (size_t i = 0; i < n; i++) {
+		struct member_fix *f = calloc(1, sizeof(*f));
+
+		if (f == NULL || (f->group = strdup(dns[i])) == NULL) {
+			free(f);
+			continue;
+		}
+		f->x = x;
+		f->adding = x->kind == ACT_MOVE;
+		x->pending++;
+		if ((f->adding ? dir_add_member(x->A->dir, f->group, x->new_dn, member_fix_done, f)
+		               : dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done,
+		                                f)) == -1) {
+			x->pending--;
+			free(f->group);
+			free(f);
+		}
+	}
+	if (--x->pending == 0)
+		members_settled(x);
+}
+
+/* Memberships are searched under [ldap] group_base; without it they are left. */
+static void fix_groups(struct act *x)
+{
+	if (x->conf->group_base == NULL ||
+	    dir_find_members(x->A->dir, x->conf->group_base, x->user->dn, groups_found, x) == -1)
+		members_settled(x);
+}
+
+/* ---- move ------------------------------------------------------------------------------ */
+
+static void delete_done(void *arg, enum dir_status st, const char *err)
+{
+	act_outcome(arg, st, err, "deleted with its group memberships");
+}
+
+static void members_settled(struct act *x)
+{
+	if (x->kind == ACT_DELETE) {
+		if (dir_delete(x->A->dir, x->user->dn, delete_done, x) == -1)
+			act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued",
+			            NULL);
+		return;
+	}
+	act_outcome(x, DIR_OK, NULL,
+	            x->conf->group_base != NULL ? "moved; group memberships follow"
+	                                        : "moved (set [ldap] group_base to carry group "
+	                                          "memberships along)");
+}
+
+static void move_renamed(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK)
+		act_outcome(x, st, err, NULL);
+	else
+		fix_groups(x);
+}
+
+static void move_set_ou(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+	char *comma;
+
+	if (st != DIR_OK) {
+		act_outcome(x, st, err, NULL);
+		return;
+	}
+	/* Same place in the tree (template without {department}): done. */
+	if (strcmp(x->new_dn, x->user->dn) == 0) {
+		act_outcome(x, DIR_OK, NULL, "department changed");
+		return;
+	}
+	comma = strchr(x->new_dn, ',');
+	if (comma == NULL) {
+		act_outcome(x, DIR_REFUSED, "the new DN has no parent", NULL);
+		return;
+	}
+	*comma = '\0';
+	/* new_dn now holds the RDN; put it back together once renamed. */
+	if (dir_rename(x->A->dir, x->user->dn, x->new_dn, comma + 1, move_renamed, x) == -1) {
+		*comma = ',';
+		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
+		return;
+	}
+	*comma = ',';
+}
+
+static int move_run(struct act *x)
+{
+	if (x->user->department != NULL && strcmp(x->user->department, x->department) == 0) {
+		act_outcome(x, DIR_UNCHANGED, NULL, "already in that department");
+		return 0;
+	}
+	return dir_set_department(x->A->dir, x->user->dn, x->department, move_set_ou, x);
+}
+
+/* ---- disable, enable, delete ------------------------------------------------------------ */
+
+static void disable_done(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+	char detail[LDAPDESK_MAX_FIELD + 16];
+
+	snprintf(detail, sizeof(detail), "disabled: %s", x->reason);
+	act_outcome(x, st, err, detail);
+}
+
+static void enable_done(void *arg, enum dir_status st, const char *err)
+{
+	act_outcome(arg, st == DIR_UNCHANGED ? DIR_OK : st, err, "enabled");
+}
+
+static bool admin_locked(const struct act *x)
+{
+	return x->user->locked_time != NULL && strcmp(x->user->locked_time, ADMIN_LOCK) == 0;
+}
+
+int lifecycle_execute(struct act *x)
+{
+	switch (x->kind) {
+	case ACT_CREATE:
+		return create_run(x);
+	case ACT_MOVE:
+		return move_run(x);
+	case ACT_DISABLE:
+		if (admin_locked(x)) {
+			act_outcome(x, DIR_UNCHANGED, NULL, "was already disabled");
+			return 0;
+		}
+		return dir_disable(x->A->dir, x->user->dn, disable_done, x);
+	case ACT_ENABLE:
+		if (!admin_locked(x)) {
+			act_outcome(x, DIR_UNCHANGED, NULL, "was not disabled");
+			return 0;
+		}
+		return dir_unlock(x->A->dir, x->user->dn, enable_done, x);
+	case ACT_DELETE:
+		fix_groups(x);
+		return 0;
+	default:
+		return -1;
+	}
+}

@@ -1,0 +1,223 @@
+/*
+ * test_backup.c — unit tests of daemon/backup.c: real audit database, real
+ * event_base with pthreads, real files in a temporary directory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "audit.h"
+#include "backup.h"
+#include "config.h"
+
+struct fixture {
+	char dir[64], path[128], bdir[128], err[256];
+	struct config conf;
+	struct audit *a;
+	struct event_base *base;
+	struct backup *b;
+	/* what the last completion said */
+	int calls, ok;
+	int64_t records;
+	char file[1200], why[512];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof *fx);
+	struct audit_event ev = {.operator= "hd1", .action = "unlock", .target = "alice"};
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/test_backup.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof fx->path, "%s/audit.db", fx->dir);
+	snprintf(fx->bdir, sizeof fx->bdir, "%s/bk", fx->dir);
+	if (audit_open(fx->path, &fx->a, fx->err, sizeof fx->err) == -1)
+		return -1;
+	for (int i = 0; i < 5; i++)
+		if (audit_record(fx->a, &ev, "ok", "unlocked", NULL, fx->err, sizeof fx->err) == -1)
+			return -1;
+	fx->conf.backup_dir = fx->bdir;
+	fx->conf.backup_keep = 2;
+	fx->conf.backup_at = "03:00";
+	fx->base = event_base_new();
+	if (fx->base == NULL ||
+	    backup_new(fx->base, &fx->conf, fx->a, &fx->b, fx->err, sizeof fx->err) == -1)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[160];
+
+	backup_free(fx->b);
+	event_base_free(fx->base);
+	audit_close(fx->a);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(fx);
+	return 0;
+}
+
+static void done(void *arg, int ok, const char *file, int64_t records, const char *err)
+{
+	struct fixture *fx = arg;
+
+	fx->calls++;
+	fx->ok = ok;
+	fx->records = records;
+	snprintf(fx->file, sizeof fx->file, "%s", file ? file : "");
+	snprintf(fx->why, sizeof fx->why, "%s", err ? err : "");
+	event_base_loopbreak(fx->base);
+}
+
+/* Runs one backup to its end on the loop (at most 30 s). */
+static void run_one(struct fixture *fx)
+{
+	struct timeval limit = {.tv_sec = 30};
+	int before = fx->calls;
+
+	assert_int_equal(backup_start(fx->b, done, fx), 0);
+	event_base_loopexit(fx->base, &limit);
+	event_base_dispatch(fx->base);
+	assert_int_equal(fx->calls, before + 1);
+}
+
+static int count_files(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	size_t sl = strlen(suffix);
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] != '.' && l >= sl && strcmp(e->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void backup_creates_a_checked_copy_in_a_private_dir(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_verify v;
+	struct stat st;
+	const char *base;
+	json_t *last;
+
+	assert_true(json_is_null(last = backup_last(fx->b)));
+	json_decref(last);
+	run_one(fx);
+	assert_true(fx->ok);
+	assert_int_equal(fx->records, 10); /* 5 attempts, 5 outcomes */
+	assert_int_equal(stat(fx->bdir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	base = strrchr(fx->file, '/') + 1;
+	assert_int_equal(strlen(base), strlen("audit-20260105-093000.db"));
+	assert_int_equal(strncmp(base, "audit-", 6), 0);
+	assert_int_equal(audit_check_file(fx->file, &v, fx->err, sizeof fx->err), 0);
+	assert_int_equal(v.records, 10);
+	last = backup_last(fx->b);
+	assert_string_equal(json_string_value(json_object_get(last, "file")), fx->file);
+	assert_int_equal(json_integer_value(json_object_get(last, "records")), 10);
+	assert_true(json_is_true(json_object_get(last, "ok")));
+	json_decref(last);
+}
+
+static void second_start_while_running_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct timeval limit = {.tv_sec = 30};
+
+	assert_int_equal(backup_start(fx->b, done, fx), 0);
+	assert_int_equal(backup_start(fx->b, done, fx), -1);
+	event_base_loopexit(fx->base, &limit);
+	event_base_dispatch(fx->base);
+	assert_int_equal(fx->calls, 1);
+	assert_true(fx->ok);
+}
+
+static int count_row(void *arg, json_t *row)
+{
+	(void)row;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void old_backups_are_pruned_to_backup_keep(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_filter f = {.action = "backup", .result = "ok"};
+	int n = 0;
+
+	for (int i = 0; i < 3; i++) {
+		run_one(fx);
+		assert_true(fx->ok);
+	}
+	assert_int_equal(count_files(fx->bdir, ".db"), 2);
+	assert_int_equal(count_files(fx->bdir, ".tmp"), 0);
+	assert_int_equal(access(fx->file, F_OK), 0); /* the newest is kept */
+	assert_int_equal(audit_query(fx->a, &f, count_row, &n, NULL, fx->err, sizeof fx->err), 0);
+	assert_int_equal(n, 3); /* each backup is itself an audit event */
+}
+
+static void a_copy_with_a_broken_chain_is_not_counted(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = NULL;
+	json_t *last;
+
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TRIGGER records_no_update;"
+	                              "UPDATE records SET target = 'mallory' WHERE id = 1",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	run_one(fx);
+	assert_false(fx->ok);
+	assert_non_null(strstr(fx->why, "chain"));
+	assert_int_equal(count_files(fx->bdir, ".db"), 0);
+	assert_int_equal(count_files(fx->bdir, ".tmp"), 0);
+	assert_true(json_is_null(last = backup_last(fx->b)));
+	json_decref(last);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(backup_creates_a_checked_copy_in_a_private_dir),
+	    T(second_start_while_running_is_refused),
+	    T(old_backups_are_pruned_to_backup_keep),
+	    T(a_copy_with_a_broken_chain_is_not_counted),
+	};
+
+	evthread_use_pthreads();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,316 @@
+/*
+ * test_import.c — unit tests of the CSV import (daemon/import.c) on a real
+ * audit database in a temporary directory, zone Asia/Shanghai.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "config.h"
+#include "import.h"
+#include "ldapdesk/wire.h"
+#include "report.h"
+
+static struct config_category cats[] = {
+    {"app-request", "应用需求单", "项"},
+    {"unlock-reset", "解锁重置密码", "次"},
+    {"todo-mail", "删除待办与邮件", "次"},
+    {"grant", "授权系统权限", "次"},
+    {"mobile-app", "安装手机APP", "次"},
+    {"notice", "修改通知公告", "次"},
+    {"login-issue", "邮件附件及门户登录异常", "次"},
+    {"knowledge-doc", "更新知识文档", "次"},
+    {"vuln-fix", "漏洞修复", "次"},
+};
+static struct config conf = {.categories = cats, .n_categories = 9};
+
+#define HEADER                                                                                     \
+	"序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注\n"
+
+struct fixture {
+	char dir[64], path[128], err[256];
+	struct audit *a;
+	json_t *rows, *errors;
+	int64_t n;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof *fx);
+
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/test_import.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof fx->path, "%s/audit.db", fx->dir);
+	if (audit_open(fx->path, &fx->a, fx->err, sizeof fx->err) == -1)
+		return -1;
+	fx->rows = json_array();
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[160];
+
+	audit_close(fx->a);
+	json_decref(fx->rows);
+	json_decref(fx->errors);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(fx);
+	return 0;
+}
+
+static int import(struct fixture *fx, const char *csv)
+{
+	json_decref(fx->errors);
+	fx->errors = NULL;
+	return import_csv(fx->a, &conf, "adm1", "uid=adm1,ou=people,dc=example,dc=org", "127.0.0.1",
+	                  csv, strlen(csv), &fx->n, &fx->errors, fx->err, sizeof fx->err);
+}
+
+static int collect(void *arg, json_t *row)
+{
+	json_array_append(arg, row);
+	return 0;
+}
+
+/* Every attempt row, oldest first (one page is plenty here). */
+static json_t *rows(struct fixture *fx)
+{
+	struct audit_filter f = {.limit = LDAPDESK_AUDIT_PAGE_MAX};
+
+	json_array_clear(fx->rows);
+	assert_int_equal(audit_query(fx->a, &f, collect, fx->rows, NULL, fx->err, sizeof fx->err),
+	                 0);
+	return fx->rows;
+}
+
+static const char *field(json_t *r, size_t i, const char *key)
+{
+	return json_string_value(json_object_get(json_array_get(r, i), key));
+}
+
+static int error_line(const struct fixture *fx, size_t i)
+{
+	return (int)json_integer_value(json_object_get(json_array_get(fx->errors, i), "line"));
+}
+
+static void good_file_imports_every_row_marked_imported(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *r;
+
+	assert_int_equal(
+	    import(fx,
+	           HEADER "1,市场营销中心,张三,2026-01-05 09:30,门户解锁与重置密码,"
+	                  "管理员重置密码,李工,2026-01-05 09:40,已解决,电话\n"
+	                  "2,办公室(外事办公室董事会办公室),王五,2026/1/6 8:05,删除待办,"
+	                  "后台删除,李工,2026/1/6 8:15,已解决,\n"
+	                  "3,信息中心,赵六,2026-01-07T10:00:00+08:00,修复门户漏洞,打补丁,,,,\n"),
+	    0);
+	assert_int_equal(fx->n, 3);
+	assert_null(fx->errors);
+	r = rows(fx);
+	assert_int_equal(json_array_size(r), 4); /* 3 rows + the import event */
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(json_is_true(json_object_get(json_array_get(r, i), "imported")));
+		assert_string_equal(field(r, i, "action"), "record");
+		assert_string_equal(field(r, i, "result"), "ok");
+	}
+	assert_string_equal(field(r, 0, "category"), "unlock-reset");
+	assert_string_equal(field(r, 0, "requested_at"), "2026-01-05T01:30:00.000Z");
+	assert_string_equal(field(r, 0, "finished_at"), "2026-01-05T01:40:00.000Z");
+	assert_string_equal(field(r, 0, "requester"), "张三");
+	assert_string_equal(field(r, 0, "department"), "市场营销中心");
+	assert_string_equal(field(r, 0, "detail"), "管理员重置密码");
+	assert_string_equal(field(r, 0, "note"), "电话");
+	assert_string_equal(field(r, 0, "operator"), "李工");
+	assert_string_equal(field(r, 1, "department"), "办公室(外事办公室董事会办公室)");
+	assert_string_equal(field(r, 1, "requested_at"), "2026-01-06T00:05:00.000Z");
+	assert_string_equal(field(r, 1, "category"), "todo-mail");
+	assert_string_equal(field(r, 2, "operator"), "adm1"); /* no 问题处理: the importer */
+	assert_string_equal(field(r, 2, "finished_at"), "2026-01-07T02:00:00.000Z");
+	assert_string_equal(field(r, 2, "category"), "vuln-fix");
+	assert_string_equal(field(r, 3, "action"), "import");
+	assert_string_equal(field(r, 3, "operator"), "adm1");
+	assert_non_null(strstr(field(r, 3, "detail"), "imported 3 events"));
+}
+
+static void two_bad_rows_are_both_reported_and_nothing_is_imported(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *r;
+
+	assert_int_equal(import(fx, HEADER
+	                        "1,信息中心,张三,2026-01-05 09:30,门户解锁,解锁,李工,,,\n"
+	                        "2,信息中心,张三,昨天上午,门户解锁,解锁,李工,,,\n"
+	                        "3,信息中心,张三,2026-01-05 09:30,修复门户漏洞,打补丁,李工,,,\n"
+	                        "4,信息中心,张三,2026-01-05 09:30,喝茶,聊天,李工,,,\n"),
+	                 -1);
+	assert_non_null(fx->errors);
+	assert_int_equal(json_array_size(fx->errors), 2);
+	assert_int_equal(error_line(fx, 0), 3);
+	assert_int_equal(error_line(fx, 1), 5);
+	assert_non_null(strstr(fx->err, "nothing imported"));
+	r = rows(fx);
+	/* only the refused import itself is logged */
+	assert_int_equal(json_array_size(r), 1);
+	assert_string_equal(field(r, 0, "action"), "import");
+	assert_string_equal(field(r, 0, "result"), "failed");
+}
+
+static void bom_and_quoted_newlines_keep_line_numbers(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *r;
+
+	assert_int_equal(import(fx,
+	                        "\xEF\xBB\xBF" HEADER
+	                        "1,信息中心,张三,2026-01-05 09:30,\"通知公告\r\n第二行, 含逗号\","
+	                        "\"改\"\"公告\"\"\",李工,,,\r\n"
+	                        "2,信息中心,张三,2026-01-05 09:30,修复门户漏洞,打补丁,李工,,,\r\n"),
+	                 0);
+	assert_int_equal(fx->n, 2);
+	r = rows(fx);
+	assert_string_equal(field(r, 0, "description"), "通知公告\r\n第二行, 含逗号");
+	assert_string_equal(field(r, 0, "detail"), "改\"公告\"");
+	assert_string_equal(field(r, 0, "category"), "notice");
+	/* a bad row after a two-line cell is named by its own file line (4) */
+	assert_int_equal(import(fx,
+	                        HEADER "1,信息中心,张三,2026-01-05 09:30,\"通知\n公告\",改,,,,\n"
+	                               "2,信息中心,张三,2026-13-05 09:30,修复漏洞,补丁,,,,\n"),
+	                 -1);
+	assert_int_equal(error_line(fx, 0), 4);
+}
+
+static void category_is_inferred_from_words(void **state)
+{
+	struct fixture *fx = *state;
+	static const char *const want[] = {
+	    "unlock-reset", "login-issue",   "todo-mail", "grant",       "mobile-app",
+	    "notice",       "knowledge-doc", "vuln-fix",  "app-request", "login-issue"};
+	json_t *r;
+
+	assert_int_equal(import(fx, HEADER "1,a,b,2026-01-05 09:30,重置密码,,,,,\n"
+	                                   "2,a,b,2026-01-05 09:30,门户登录异常,,,,,\n"
+	                                   "3,a,b,2026-01-05 09:30,删除待办,,,,,\n"
+	                                   "4,a,b,2026-01-05 09:30,授权采管系统权限,,,,,\n"
+	                                   "5,a,b,2026-01-05 09:30,安装APP,,,,,\n"
+	                                   "6,a,b,2026-01-05 09:30,修改公告,,,,,\n"
+	                                   "7,a,b,2026-01-05 09:30,更新文档,,,,,\n"
+	                                   "8,a,b,2026-01-05 09:30,门户漏洞,,,,,\n"
+	                                   "9,a,b,2026-01-05 09:30,新增报表需求,,,,,\n"
+	                                   "10,a,b,2026-01-05 09:30,邮件附件及门户登录异常,,,,,\n"),
+	                 0);
+	r = rows(fx);
+	for (size_t i = 0; i < 10; i++)
+		assert_string_equal(field(r, i, "category"), want[i]);
+}
+
+static void category_column_takes_key_or_label(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *r;
+
+	assert_int_equal(import(fx, "提交时间,事件描述,类别\n"
+	                            "2026-01-05 09:30,喝茶,vuln-fix\n"
+	                            "2026-01-05 09:31,聊天,更新知识文档\n"),
+	                 0);
+	r = rows(fx);
+	assert_string_equal(field(r, 0, "category"), "vuln-fix");
+	assert_string_equal(field(r, 1, "category"), "knowledge-doc");
+	assert_int_equal(import(fx, "提交时间,事件描述,类别\n2026-01-05 09:30,喝茶,no-such\n"), -1);
+	assert_int_equal(error_line(fx, 0), 2);
+}
+
+static void header_and_cell_limits_are_checked(void **state)
+{
+	struct fixture *fx = *state;
+	char *big = malloc(LDAPDESK_MAX_FIELD + 200);
+
+	assert_int_equal(import(fx, ""), -1);
+	assert_null(fx->errors);
+	assert_int_equal(import(fx, "a,b\n1,2\n"), -1);
+	assert_non_null(strstr(fx->err, "提交时间"));
+	assert_non_null(big);
+	snprintf(big, LDAPDESK_MAX_FIELD + 200, "提交时间,事件描述\n2026-01-05 09:30,漏洞%0*d\n",
+	         LDAPDESK_MAX_FIELD, 0);
+	assert_int_equal(import(fx, big), -1);
+	assert_int_equal(error_line(fx, 0), 2);
+	assert_int_equal(import(fx, "提交时间,事件描述\n2026-01-05 09:30,\"漏洞\n"), -1);
+	assert_int_equal(error_line(fx, 0), 2);
+	assert_int_equal(import(fx, "提交时间,事件描述\n2026-01-05 09:30,\xff\xfe漏洞\n"), -1);
+	free(big);
+}
+
+/* What the report's CSV holds, import takes back: same summary. */
+static void report_csv_imports_back_to_the_same_counts(void **state)
+{
+	struct fixture *fx = *state;
+	const char *from = "2025-12-31T16:00:00.000Z", *to = "2026-12-31T15:59:59.999Z", *ct;
+	char *csv = NULL, *j1 = NULL, *j2 = NULL;
+	size_t len;
+	struct audit *b;
+	char path[160];
+	int64_t n;
+
+	assert_int_equal(import(fx, HEADER "1,a,b,2026-01-05 09:30,=重置密码,,,,,-1\n"
+	                                   "2,a,b,2026-02-05 09:30,门户漏洞,,,,,\n"),
+	                 0);
+	assert_int_equal(
+	    report_build(fx->a, &conf, from, to, "csv", &csv, &len, &ct, fx->err, sizeof fx->err),
+	    0);
+	snprintf(path, sizeof path, "%s/b.db", fx->dir);
+	assert_int_equal(audit_open(path, &b, fx->err, sizeof fx->err), 0);
+	assert_int_equal(import_csv(b, &conf, "adm1", NULL, NULL, csv, len, &n, &fx->errors,
+	                            fx->err, sizeof fx->err),
+	                 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(
+	    report_build(fx->a, &conf, from, to, "text", &j1, &len, &ct, fx->err, sizeof fx->err),
+	    0);
+	assert_int_equal(
+	    report_build(b, &conf, from, to, "text", &j2, &len, &ct, fx->err, sizeof fx->err), 0);
+	assert_string_equal(j1, j2);
+	assert_non_null(strstr(j1, "=重置密码"));
+	audit_close(b);
+	free(csv);
+	free(j1);
+	free(j2);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(good_file_imports_every_row_marked_imported),
+	    T(two_bad_rows_are_both_reported_and_nothing_is_imported),
+	    T(bom_and_quoted_newlines_keep_line_numbers),
+	    T(category_is_inferred_from_words),
+	    T(category_column_takes_key_or_label),
+	    T(header_and_cell_limits_are_checked),
+	    T(report_csv_imports_back_to_the_same_counts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
