@@ -1,0 +1,61 @@
+#!/bin/sh
+# lifecycle.sh — issue 7 point 1: create, move, disable, enable, delete by an
+# admin, each an audit row, with the core's bad-input and permission rules.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init lifecycle
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+DB=$T_DIR/audit.db
+row() { # ACTION TARGET: "ok" when an attempt of ACTION on TARGET ended ok
+    [ "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id=a.id
+        WHERE a.action='$1' AND a.target='$2' AND o.result='ok'")" -gt 0 ] && echo ok || echo none
+}
+
+as_op hd1
+t_exit 4 "helpdesk may not create users" "$D" user create newbie --name 新人 --dept 信息中心
+as_op adm1
+out=$("$D" --json user create newbie --name 新人 --dept 信息中心 --mail newbie@example.com)
+pw=$(printf '%s' "$out" | jq -r .password)
+t_eq "$(printf '%s' "$out" | jq -r .result)" ok "an admin creates newbie"
+t_eq "$(ldap_user_dn newbie)" "uid=newbie,ou=信息中心,$LDAP_PEOPLE" "the entry sits in its department's OU"
+t_eq "$(ldap_attr newbie cn)" "新人" "with its Chinese name"
+t_eq "$(ldap_attr newbie pwdReset)" TRUE "the one-time password must be changed"
+t_match "must be changed|Password expired" "newbie's first bind says so" ldap_bind_as newbie "$pw"
+t_exit 1 "creating it again is a conflict (409, exit 1)" "$D" user create newbie --name 新人 --dept 信息中心
+t_exit 2 "a uid with metacharacters is a bad request" "$D" user create 'a*b' --name x --dept 信息中心
+t_eq "$(row create newbie)" ok "the create is an audit row"
+
+"$D" grant newbie procurement --days 10 >/dev/null
+t_ok "move to 财务管理部" "$D" user move newbie --dept 财务管理部
+t_eq "$(ldap_user_dn newbie)" "uid=newbie,ou=财务管理部,$LDAP_PEOPLE" "the entry moved to the new OU"
+t_eq "$(ldap_attr newbie ou)" "财务管理部" "the department attribute changed"
+t_ok "its group membership followed the new DN" ldap_is_member procurement newbie
+t_eq "$("$D" --json user move newbie --dept 财务管理部 | jq -r .result)" unchanged "moving to the same department is unchanged"
+
+t_exit 2 "disable needs a reason" "$D" user disable newbie
+t_ok "disable newbie" "$D" user disable newbie --reason "left the company"
+t_eq "$(ldap_attr newbie pwdAccountLockedTime)" 000001010000Z "disabled = ppolicy's administrator lock"
+as_op hd1
+t_exit 1 "helpdesk cannot unlock a disabled account (409)" "$D" unlock newbie
+t_exit 1 "nor reset it (a reset would enable it)" "$D" reset newbie
+t_eq "$("$D" --json status newbie | jq -r .admin_locked)" true "status says locked by an administrator"
+as_op adm1
+t_ok "enable newbie" "$D" user enable newbie
+t_eq "$(ldap_attr newbie pwdAccountLockedTime)" "" "enabled: the lock is gone"
+t_eq "$("$D" --json user enable newbie | jq -r .result)" unchanged "enabling an enabled account is unchanged"
+
+t_exit 2 "delete without --yes is refused by the client" "$D" user delete newbie
+t_exit 4 "an admin cannot delete themselves" "$D" user delete adm1 --yes
+t_ok "delete newbie" "$D" user delete newbie --yes
+t_eq "$(ldap_user_dn newbie)" "" "the entry is gone"
+t_exit 1 "its group membership is gone too" ldap_is_member procurement newbie
+t_exit 5 "deleting again is no such user" "$D" user delete newbie --yes
+for a in create move disable enable delete; do
+    t_eq "$(row $a newbie)" ok "the $a is an audit row with result ok"
+done
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_done
