@@ -1,0 +1,330 @@
+#!/bin/sh
+# bench/run.sh — ldapdesk against the directory's own limit, in one run (issue 5).
+# POSIX sh. `./dev bench` calls it after building; by hand:
+#   LDAPDESK_SRC=$PWD LDAPDESKD=build/daemon/ldapdeskd BENCH_BIN=build/bench sh bench/run.sh
+#
+# One fresh slapd (tests/lib harness) seeded with BENCH_USERS users, one ldapdeskd (audit on,
+# synchronous=FULL, pool_size BENCH_POOL). For each op (reset, unlock, grant-revoke) and each
+# concurrency in BENCH_CONC, three drivers run for BENCH_SECONDS against the same slapd:
+#   ldapdesk  bench/loadgen: HTTPS keep-alive connections to ldapdeskd, token obtained once
+#   floor     bench/floor: the same LDAP writes with async libldap over BENCH_POOL connections
+#   script    ldappasswd/ldapmodify processes per request, CONC shell workers in parallel
+#             (what teams script today)
+# Unlock runs are bounded to BENCH_USERS requests and every user is locked again (rootdn
+# ldapmodify) before each driver, so every unlock really deletes a lock.
+# Then one ldapdesk run with BENCH_RSS_CONNS connections for the peak-RSS figure.
+# Prints a table on stdout (progress on stderr); BENCH_OUT=FILE also keeps the JSON lines.
+# `run.sh profile` instead profiles ldapdeskd (perf, strace -c) for BENCH_PROFILE_OP (reset) at
+# BENCH_PROFILE_CONC (16).
+#
+# Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
+#   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
+#   BENCH_RSS_CONNS=256 (0 skips) BENCH_SCRIPT_MAX=BENCH_USERS (script requests per run)
+#   LOADGEN, FLOOR (default $BENCH_BIN/loadgen, $BENCH_BIN/floor), KEEP=1 keeps the temp dir.
+# Only 127.0.0.1 is ever used: slapd and ldapdeskd are the ones started here.
+set -eu
+
+: "${LDAPDESK_SRC:?set LDAPDESK_SRC to the repository root}"
+: "${LDAPDESKD:?set LDAPDESKD to the ldapdeskd binary}"
+BENCH_BIN=${BENCH_BIN:-$LDAPDESK_SRC/build/bench}
+LOADGEN=${LOADGEN:-$BENCH_BIN/loadgen}
+FLOOR=${FLOOR:-$BENCH_BIN/floor}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_USERS=${BENCH_USERS:-2000}
+BENCH_CONC=${BENCH_CONC:-1 16 64}
+BENCH_OPS=${BENCH_OPS:-reset unlock grant-revoke}
+BENCH_DRIVERS=${BENCH_DRIVERS:-ldapdesk floor script}
+BENCH_POOL=${BENCH_POOL:-4}
+BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
+BENCH_SCRIPT_MAX=${BENCH_SCRIPT_MAX:-$BENCH_USERS}
+BENCH_PERMISSION=general
+BENCH_OPERATOR=adm1
+
+for _b in "$LOADGEN" "$FLOOR" "$LDAPDESKD"; do
+    [ -x "$_b" ] || { echo "bench: $_b is not an executable (build first: ninja -C build)" >&2; exit 1; }
+done
+for _n in "$BENCH_SECONDS" "$BENCH_USERS" "$BENCH_POOL" "$BENCH_RSS_CONNS" "$BENCH_SCRIPT_MAX" \
+    $BENCH_CONC; do
+    case $_n in '' | *[!0-9]*) echo "bench: BENCH_* numbers must be integers, got '$_n'" >&2; exit 2 ;; esac
+done
+if [ "$BENCH_USERS" -lt 256 ] || [ "$BENCH_USERS" -gt 9999 ]; then
+    echo "bench: BENCH_USERS must be 256..9999 (4-digit uids, >= the widest run)" >&2
+    exit 2
+fi
+
+# shellcheck source=SCRIPTDIR/../tests/lib/harness.sh
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+
+say() { echo "bench: $*" >&2; }
+
+t_init bench >&2
+t_start_slapd
+# 技术研发中心: an existing department OU without parentheses (no DN escaping needed).
+BENCH_BASE="ou=技术研发中心,$LDAP_PEOPLE"
+BENCH_GROUP="cn=$BENCH_PERMISSION,$LDAP_GROUPS"
+RESULTS=$T_DIR/results.jsonl
+: >"$RESULTS"
+export LDAPTLS_CACERT="$SLAPD_DIR/ca.pem"
+
+# ---------------------------------------------------------------- directory set-up
+
+seed_users() {
+    awk -v b="$BENCH_BASE" -v n="$BENCH_USERS" 'BEGIN {
+        for (i = 0; i < n; i++)
+            printf "dn: uid=bench%04d,%s\nobjectClass: inetOrgPerson\nuid: bench%04d\n" \
+                   "cn: Bench %04d\nsn: Bench\nuserPassword: Bench-Pass-2026\n\n", i, b, i, i
+    }' >"$T_DIR/users.ldif"
+    ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" -f "$T_DIR/users.ldif" \
+        >/dev/null
+}
+
+# Sets pwdAccountLockedTime on every bench user as the rootdn (one connection, one process).
+# shellcheck disable=SC2119 # ldap_root_modify takes its LDIF on stdin here, no arguments
+lock_users() {
+    _lk_now=$(date -u +%Y%m%d%H%M%SZ)
+    awk -v b="$BENCH_BASE" -v n="$BENCH_USERS" -v t="$_lk_now" 'BEGIN {
+        for (i = 0; i < n; i++)
+            printf "dn: uid=bench%04d,%s\nchangetype: modify\nreplace: pwdAccountLockedTime\n" \
+                   "pwdAccountLockedTime: %s\n\n", i, b, t
+    }' | ldap_root_modify >/dev/null
+}
+
+# ---------------------------------------------------------------- drivers
+
+# run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb") to RESULTS.
+run_ldapdesk() {
+    # Writing 5 to clear_refs resets VmHWM, so the peak is this run's, not the daemon's life's.
+    echo 5 >"/proc/$DAEMON_PID/clear_refs" 2>/dev/null || true
+    _rl_line=$("$LOADGEN" --port "$LDAPDESK_PORT" --ca "$SLAPD_DIR/ca.pem" \
+        --user "$BENCH_OPERATOR" --password-file "$T_DIR/op.pw" --op "$1" --concurrency "$2" \
+        --seconds "$BENCH_SECONDS" ${3:+--count "$3"} --users "$BENCH_USERS" \
+        --permission "$BENCH_PERMISSION") || true
+    _rl_rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$DAEMON_PID/status")
+    [ -n "$_rl_line" ] || { say "loadgen $1 c=$2 printed no result"; return 0; }
+    printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0}}/" >>"$RESULTS"
+}
+
+run_floor() {
+    "$FLOOR" --uri "$LDAP_URI" --ca "$SLAPD_DIR/ca.pem" --bind-dn "$LDAP_SVC_DN" \
+        --bind-pw-file "$SLAPD_DIR/bind.pw" --base "$BENCH_BASE" --group "$BENCH_GROUP" \
+        --pool "$BENCH_POOL" --op "$1" --concurrency "$2" --seconds "$BENCH_SECONDS" \
+        ${3:+--count "$3"} --users "$BENCH_USERS" >>"$RESULTS" || true
+}
+
+# One script worker: sh WORKER OP FIRST STEP LIMIT runs requests FIRST, FIRST+STEP, ... below
+# LIMIT, one after the other, until the stop file appears; each request is the ldappasswd /
+# ldapmodify processes a team's script would run. Prints "ok|err MICROSECONDS" per request.
+# Times with date +%s%N: two extra forks per request (about 1 ms), small next to the tools.
+write_worker() {
+    cat >"$T_DIR/worker.sh" <<'EOF'
+ldm() { ldapmodify -x -ZZ -H "$LDAP_URI" -D "$LDAP_SVC_DN" -y "$BENCH_PW" >/dev/null 2>&1; }
+request() { # OP DN: sets rc
+    rc=0
+    case $1 in
+    reset)
+        ldappasswd -x -ZZ -H "$LDAP_URI" -D "$LDAP_SVC_DN" -y "$BENCH_PW" -s "Bench-$$-$i" \
+            "$2" >/dev/null 2>&1 || rc=$?
+        [ "$rc" != 0 ] || printf 'dn: %s\nchangetype: modify\nreplace: pwdReset\npwdReset: TRUE\n' \
+            "$2" | ldm || rc=$?
+        ;;
+    unlock)
+        printf 'dn: %s\nchangetype: modify\ndelete: pwdAccountLockedTime\n' "$2" | ldm || rc=$?
+        [ "$rc" != 16 ] || rc=0
+        ;;
+    grant | revoke)
+        [ "$1" = grant ] && m=add || m=delete
+        printf 'dn: %s\nchangetype: modify\n%s: member\nmember: %s\n' "$BENCH_GROUP" "$m" "$2" \
+            | ldm || rc=$?
+        ;;
+    esac
+}
+one() { # OP DN: one timed request
+    s=$(date +%s%N)
+    request "$1" "$2"
+    e=$(date +%s%N)
+    if [ "$rc" = 0 ]; then r=ok; else r=err; fi
+    echo "$r $(((e - s) / 1000))"
+}
+i=$2
+while [ "$i" -lt "$4" ] && [ ! -e "$BENCH_STOP" ]; do
+    dn=$(printf 'uid=bench%04d,%s' $((i % BENCH_USERS)) "$BENCH_BASE")
+    if [ "$1" = grant-revoke ]; then
+        one grant "$dn"
+        one revoke "$dn"
+    else
+        one "$1" "$dn"
+    fi
+    i=$((i + $3))
+done
+EOF
+}
+
+# run_script OP CONC: CONC background workers, BENCH_SCRIPT_MAX requests in all (grant-revoke:
+# pairs) at most, stopped after BENCH_SECONDS by a flag file; requests already started finish.
+run_script() {
+    _rs_stop=$T_DIR/script.stop
+    rm -f "$_rs_stop" "$T_DIR/script.out"
+    _rs_n=$BENCH_SCRIPT_MAX
+    [ "$1" != grant-revoke ] || _rs_n=$((_rs_n / 2))
+    (sleep "$BENCH_SECONDS" && : >"$_rs_stop") &
+    _rs_timer=$!
+    _rs_pids=
+    _rs_t0=$(date +%s%N)
+    _rs_w=0
+    while [ "$_rs_w" -lt "$2" ]; do
+        BENCH_STOP=$_rs_stop BENCH_BASE=$BENCH_BASE BENCH_GROUP=$BENCH_GROUP \
+            BENCH_USERS=$BENCH_USERS BENCH_PW=$SLAPD_DIR/bind.pw \
+            sh "$T_DIR/worker.sh" "$1" "$_rs_w" "$2" "$_rs_n" >>"$T_DIR/script.out" 2>/dev/null &
+        _rs_pids="$_rs_pids $!"
+        _rs_w=$((_rs_w + 1))
+    done
+    for _rs_p in $_rs_pids; do wait "$_rs_p" || true; done
+    _rs_t1=$(date +%s%N)
+    kill "$_rs_timer" 2>/dev/null || true
+    wait "$_rs_timer" 2>/dev/null || true
+    sort -k2,2n "$T_DIR/script.out" | awk -v op="$1" -v c="$2" -v ns=$((_rs_t1 - _rs_t0)) '
+        $1 == "ok" { lat[ok++] = $2 } $1 == "err" { err++ }
+        function pct(p,  k) { k = int(p / 100 * ok + 0.999999); if (k < 1) k = 1; return ok ? lat[k - 1] : 0 }
+        END {
+            s = ns / 1e9
+            printf "{\"driver\":\"script\",\"op\":\"%s\",\"concurrency\":%d,\"ok\":%d,\"errors\":%d,", op, c, ok, err
+            printf "\"unchanged\":0,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_us\":%d,\"p99_us\":%d,", s, ok / s, pct(50), pct(99)
+            printf "\"p999_us\":%d,\"max_us\":%d,\"flagged\":%s}\n", pct(99.9), ok ? lat[ok - 1] : 0, err ? "true" : "false"
+        }' >>"$RESULTS"
+}
+
+# ---------------------------------------------------------------- report
+
+# JSON lines -> table. A flagged run (errors) is marked with '!' after its ops/s.
+report() {
+    awk '
+        function num(k,  r) { r = $0; if (!match(r, "\"" k "\":[^,}]*")) return ""; r = substr(r, RSTART, RLENGTH); sub(/^[^:]*:/, "", r); gsub(/"/, "", r); return r }
+        {
+            key = num("op") " " num("concurrency") " " num("driver")
+            if (!(key in seen)) order[n++] = key
+            seen[key] = 1
+            ops[key] = num("ops_per_s"); p50[key] = num("p50_us"); p99[key] = num("p99_us")
+            p999[key] = num("p999_us"); err[key] = num("errors"); rss[key] = num("rss_kb")
+        }
+        function ms(us) { return sprintf("%.1f", us / 1000) }
+        END {
+            printf "%-13s %5s %-9s %9s %8s %8s %8s %7s %8s %9s %10s\n", "op", "conc", "driver", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "ld/floor", "ld/script"
+            for (i = 0; i < n; i++) {
+                k = order[i]; split(k, f, " ")
+                r1 = r2 = mb = "-"
+                if (f[3] == "ldapdesk") {
+                    fl = f[1] " " f[2] " floor"; sc = f[1] " " f[2] " script"
+                    if (ops[fl] > 0) r1 = sprintf("%.2f", ops[k] / ops[fl])
+                    if (ops[sc] > 0) r2 = sprintf("%.1f", ops[k] / ops[sc])
+                    if (rss[k] != "") mb = sprintf("%.1f", rss[k] / 1024)
+                }
+                printf "%-13s %5s %-9s %8.1f%s %8s %8s %8s %7s %8s %9s %10s\n", f[1], f[2], f[3], ops[k], (err[k] > 0 ? "!" : " "), ms(p50[k]), ms(p99[k]), ms(p999[k]), err[k], mb, r1, r2
+            }
+        }' "$RESULTS"
+}
+
+# ---------------------------------------------------------------- profile (sh run.sh profile)
+
+cpu_ticks() { # PID: utime+stime in clock ticks
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# Where ldapdeskd's time goes for BENCH_PROFILE_OP at BENCH_PROFILE_CONC: the CPU split between
+# the daemon and slapd, perf's hottest symbols in the daemon, and its system calls.
+profile() {
+    _pf_op=${BENCH_PROFILE_OP:-reset}
+    _pf_c=${BENCH_PROFILE_CONC:-16}
+    command -v perf >/dev/null 2>&1 || { say "profile: perf missing (apt-get install linux-perf)"; return 1; }
+    _pf_d0=$(cpu_ticks "$DAEMON_PID")
+    _pf_s0=$(cpu_ticks "$SLAPD_PID")
+    perf record -q -F 999 --call-graph dwarf,16384 -o "$T_DIR/perf.data" -p "$DAEMON_PID" \
+        -- sleep "$BENCH_SECONDS" >/dev/null 2>&1 &
+    _pf_perf=$!
+    run_ldapdesk "$_pf_op" "$_pf_c"
+    wait "$_pf_perf" || true
+    _pf_d1=$(cpu_ticks "$DAEMON_PID")
+    _pf_s1=$(cpu_ticks "$SLAPD_PID")
+    echo "# $_pf_op c=$_pf_c through ldapdeskd, ${BENCH_SECONDS}s:"
+    sed 's/^/#   /' "$RESULTS"
+    echo "# CPU ticks (1/$(getconf CLK_TCK) s) in the run: ldapdeskd $((_pf_d1 - _pf_d0)), slapd $((_pf_s1 - _pf_s0))"
+    echo "# ldapdeskd, self time by symbol (perf, on-CPU only):"
+    perf report -i "$T_DIR/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+        | grep -v '^#' | grep -v '^$' | head -n 25
+    echo "# ldapdeskd, time including callees:"
+    perf report -i "$T_DIR/perf.data" --children --sort sym --stdio -g none 2>/dev/null \
+        | grep -v '^#' | grep -v '^$' | head -n 40
+    _pf_s0=$(cpu_ticks "$SLAPD_PID")
+    run_floor "$_pf_op" "$_pf_c"
+    _pf_s1=$(cpu_ticks "$SLAPD_PID")
+    tail -n 1 "$RESULTS" | sed 's/^/#   floor: /'
+    echo "# slapd CPU ticks during the floor run: $((_pf_s1 - _pf_s0)) (per op: see ok above)"
+    if command -v strace >/dev/null 2>&1; then
+        echo "# ldapdeskd system calls (strace -c, second run; strace slows it):"
+        strace -c -f -p "$DAEMON_PID" -o "$T_DIR/strace.txt" &
+        _pf_st=$!
+        sleep 0.5
+        run_ldapdesk "$_pf_op" "$_pf_c"
+        kill -INT "$_pf_st" 2>/dev/null || true
+        wait "$_pf_st" 2>/dev/null || true
+        head -n 20 "$T_DIR/strace.txt"
+        tail -n 1 "$RESULTS" | sed 's/^/#   under strace: /'
+    fi
+}
+
+# ---------------------------------------------------------------- run
+
+_start=$(date +%s)
+say "seeding $BENCH_USERS users under $BENCH_BASE"
+seed_users
+daemon_config "$T_DIR/ldapdeskd.conf"
+sed -i "s/^pool_size = .*/pool_size = $BENCH_POOL/" "$T_DIR/ldapdeskd.conf"
+daemon_start "$T_DIR/ldapdeskd.conf" || exit 1
+(umask 077 && printf '%s' "$LDAP_OP_PW" >"$T_DIR/op.pw")
+write_worker
+say "slapd $LDAP_URI, ldapdeskd pid $DAEMON_PID (pool_size $BENCH_POOL), ${BENCH_SECONDS}s per run"
+
+# Warm both paths (TLS session set-up, slapd caches, SQLite pages) outside the table.
+"$LOADGEN" --port "$LDAPDESK_PORT" --ca "$SLAPD_DIR/ca.pem" --user "$BENCH_OPERATOR" \
+    --password-file "$T_DIR/op.pw" --op reset --concurrency 16 --count 200 \
+    --users "$BENCH_USERS" --driver warmup >/dev/null || true
+run_floor reset 16 200 && : >"$RESULTS"
+
+if [ "${1:-}" = profile ]; then
+    profile
+    daemon_stop
+    T_DONE=1
+    exit 0
+fi
+
+for op in $BENCH_OPS; do
+    for c in $BENCH_CONC; do
+        for drv in $BENCH_DRIVERS; do
+            count=
+            if [ "$op" = unlock ]; then
+                lock_users
+                count=$BENCH_USERS
+            fi
+            say "$op c=$c $drv"
+            case $drv in
+                ldapdesk) run_ldapdesk "$op" "$c" "$count" ;;
+                floor) run_floor "$op" "$c" "$count" ;;
+                script) run_script "$op" "$c" ;;
+                *) say "unknown driver $drv" ;;
+            esac
+        done
+    done
+done
+if [ "$BENCH_RSS_CONNS" -gt 0 ]; then
+    say "reset c=$BENCH_RSS_CONNS ldapdesk (peak RSS)"
+    run_ldapdesk reset "$BENCH_RSS_CONNS"
+fi
+
+[ -z "${BENCH_OUT:-}" ] || cp "$RESULTS" "$BENCH_OUT"
+echo "# ldapdesk bench: $(nproc) CPU, $(uname -sr), slapd $(slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1), ${BENCH_SECONDS}s per run, $BENCH_USERS users, pool_size $BENCH_POOL"
+report
+_bad=$(grep -c '"flagged":true' "$RESULTS" || true)
+echo "# $(wc -l <"$RESULTS") runs in $(($(date +%s) - _start)) s; runs with errors (flagged '!'): $_bad"
+daemon_stop
+# shellcheck disable=SC2034 # read by harness.sh's EXIT trap: a finished run, not an abort
+T_DONE=1
+[ "$_bad" = 0 ]
