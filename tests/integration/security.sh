@@ -198,6 +198,15 @@ t_eq "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$DAEMON_PID/status")" \
 t_ok "as nobody it still writes the audit log" env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
     XDG_CACHE_HOME="$T_DIR/cache3" "$D" --url "unix:$P/ldapdesk.sock" unlock frank
 
+# ---- the daemon verifies the directory's certificate --------------------------------------
+daemon_stop
+sed -e "s|^ca_file = .*|ca_file = $SLAPD_DIR/other-ca.pem|" "$T_DIR/d.conf" | grep -v '^client_ca' >"$T_DIR/badca.conf"
+daemon_start "$T_DIR/badca.conf" || { t_fail "ldapdeskd starts with the wrong ca_file"; t_done; }
+sleep 1
+t_match '"directory":"down"' "a directory certificate from another CA is refused (StartTLS)" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match "StartTLS with ldap://.*" "the log says why" cat "$T_DIR/ldapdeskd.log"
+
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_nomatch "$LDAP_OP_PW" "no operator password in the daemon log" cat "$T_DIR/ldapdeskd.log"
