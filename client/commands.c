@@ -948,8 +948,27 @@ static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
 	return show(c, ans, show_import);
 }
 
+/* The upload's progress bar on stderr, redrawn when the percentage moves. */
+struct bar {
+	int last; /* percentage drawn, -1 = none yet */
+};
+
+static void bar_draw(void *arg, long long sent, long long total)
+{
+	struct bar *b = arg;
+	char line[96];
+	int pct = (int)(sent * 100 / total);
+
+	if (pct == b->last)
+		return;
+	b->last = pct;
+	render_progress(line, sizeof line, sent, total);
+	fprintf(stderr, "\r%s", line);
+}
+
 static int cmd_import(struct ctx *c)
 {
+	struct bar bar = {.last = -1};
 	struct httpc_resp rs = {0};
 	char *data = NULL;
 	size_t len = 0;
@@ -961,8 +980,12 @@ static int cmd_import(struct ctx *c)
 	                       .path = "/v1/import",
 	                       .ctype = "text/csv",
 	                       .body = data,
-	                       .bodylen = len};
+	                       .bodylen = len,
+	                       .progress = isatty(STDERR_FILENO) ? bar_draw : NULL,
+	                       .progress_arg = &bar};
 	rc = send_authed(c, &rq, &rs);
+	if (bar.last >= 0)
+		fputc('\n', stderr);
 	free(data);
 	if (rc == 0)
 		rc = import_answer(c, &rs);

@@ -162,6 +162,18 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	const struct httpc_req *rq = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	if (ultotal > 0)
+		rq->progress(rq->progress_arg, (long long)ulnow, (long long)ultotal);
+	return 0;
+}
+
 /* Request headers; the bearer line is built on the stack and wiped. */
 static struct curl_slist *make_headers(const struct httpc_req *rq)
 {
@@ -200,6 +212,12 @@ static int set_request(struct httpc *h, const struct httpc_req *rq, struct sink 
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, write_cb);
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, s);
+	/* The handle is reused: progress is set or cleared on every request. */
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, rq->progress ? 0L : 1L);
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION,
+	                                    rq->progress ? xferinfo_cb : NULL);
+	bad |= CURLE_OK !=
+	       curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, rq->progress ? (void *)rq : NULL);
 	if (strcmp(rq->method, "POST") == 0) {
 		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
 		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS,

@@ -27,6 +27,9 @@ struct httpc_req {
 	const char *body;   /* POST body, borrowed; NULL = empty */
 	size_t bodylen;
 	size_t cap; /* body cap; 0 = HTTPC_MAX_BODY */
+	/* Called as the body goes out (bytes sent, bytes in all); NULL = quiet. */
+	void (*progress)(void *arg, long long sent, long long total);
+	void *progress_arg;
 };
 
 struct httpc_resp {

@@ -258,6 +258,27 @@ void render_bom(FILE *f)
 	fputs("\xef\xbb\xbf", f);
 }
 
+#define BAR_WIDTH 30
+
+void render_progress(char *buf, size_t len, long long done, long long total)
+{
+	char bar[BAR_WIDTH + 1];
+	bool mib = total >= 1024LL * 1024;
+	double unit = mib ? 1024.0 * 1024 : 1024.0;
+
+	if (done > total)
+		done = total;
+	if (done < 0 || total <= 0)
+		done = 0;
+	int pct = total > 0 ? (int)(done * 100 / total) : 0;
+	int fill = total > 0 ? (int)(done * BAR_WIDTH / total) : 0;
+	memset(bar, '#', (size_t)fill);
+	memset(bar + fill, ' ', (size_t)(BAR_WIDTH - fill));
+	bar[BAR_WIDTH] = '\0';
+	snprintf(buf, len, "[%s] %3d%%  %.1f of %.1f %s", bar, pct, (double)done / unit,
+	         (double)(total > 0 ? total : 0) / unit, mib ? "MiB" : "KiB");
+}
+
 #define JSON_OUT_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
 
 int render_json(FILE *f, const json_t *j)

@@ -53,6 +53,10 @@ void render_csv_row(FILE *f, const char *const *cells, size_t n);
 /* Writes the UTF-8 byte order mark EF BB BF (for Excel). */
 void render_bom(FILE *f);
 
+/* A one-line progress bar, "[#####     ]  50%  12.0 of 24.0 KiB", into buf
+ * (cut to len - 1 bytes). done is clamped to 0..total; total <= 0 is 0%. */
+void render_progress(char *buf, size_t len, long long done, long long total);
+
 /* Writes j indented by 2, keys in order, UTF-8 unescaped, then a newline.
  * Return: 0, or -1 if jansson failed to encode. */
 int render_json(FILE *f, const json_t *j);

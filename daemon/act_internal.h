@@ -20,6 +20,8 @@ struct actions {
 	struct dir *dir;
 	struct audit *audit;
 	struct sessions *sessions;
+	struct event *expiry_ev;
+	int expiry_every;
 };
 
 struct act {

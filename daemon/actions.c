@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/crypto.h>
 
 #include "act_internal.h"
@@ -30,6 +31,7 @@ static const char *kind_action[] = {
     [ACT_RESET] = "reset",     [ACT_GRANT] = "grant",   [ACT_REVOKE] = "revoke",
     [ACT_RECORD] = "record",   [ACT_CREATE] = "create", [ACT_MOVE] = "move",
     [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable", [ACT_DELETE] = "delete",
+    [ACT_EXPIRE] = "expire",
 };
 
 /* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
@@ -84,6 +86,8 @@ int actions_busy(const struct actions *A)
 
 void actions_free(struct actions *A)
 {
+	if (A != NULL && A->expiry_ev != NULL)
+		event_free(A->expiry_ev);
 	if (A != NULL)
 		limits_free(A->limits);
 	free(A);
@@ -169,7 +173,7 @@ static const char *kind_category(enum act_kind k)
 {
 	if (k == ACT_UNLOCK || k == ACT_RESET)
 		return "unlock-reset";
-	if (k == ACT_GRANT || k == ACT_REVOKE)
+	if (k == ACT_GRANT || k == ACT_REVOKE || k == ACT_EXPIRE)
 		return "grant";
 	return NULL;
 }
@@ -177,7 +181,12 @@ static const char *kind_category(enum act_kind k)
 static void act_event(const struct act *x, struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
-	ev->operator= x->has_op ? x->op.uid : (x->kind == ACT_LOGIN ? x->target : NULL);
+	if (x->has_op)
+		ev->operator= x->op.uid;
+	else if (x->kind == ACT_LOGIN)
+		ev->operator= x->target;
+	else if (x->kind == ACT_EXPIRE)
+		ev->operator= "ldapdeskd";
 	ev->operator_dn = x->has_op ? x->op.dn : NULL;
 	ev->client_addr = x->client_addr;
 	ev->action = kind_action[x->kind];
@@ -287,10 +296,11 @@ static void grant_done(void *arg, enum dir_status st, const char *err)
 
 	if (x->expires != 0) {
 		clock_utc(x->expires, x->reply.expires, sizeof(x->reply.expires));
-		snprintf(detail, sizeof(detail), "expires %s", x->reply.expires);
+		snprintf(detail, sizeof(detail), "%sexpires %s",
+		         st == DIR_UNCHANGED ? "already a member; " : "", x->reply.expires);
+	} else if (st == DIR_UNCHANGED) {
+		snprintf(detail, sizeof(detail), "already a member; no expiry");
 	}
-	if (st == DIR_UNCHANGED)
-		snprintf(detail, sizeof(detail), "already a member");
 	act_outcome(x, st, err, detail);
 }
 
@@ -298,7 +308,10 @@ static void revoke_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
-	act_outcome(x, st, err, st == DIR_UNCHANGED ? "was not a member" : "revoked");
+	act_outcome(x, st, err,
+	            st == DIR_UNCHANGED     ? "was not a member"
+	            : x->kind == ACT_EXPIRE ? "expired: the grant's term ended"
+	                                    : "revoked");
 }
 
 /* The attempt is durable before the directory is touched: fail closed. */
@@ -329,7 +342,7 @@ static void act_execute(struct act *x)
 		rc = dir_set_password(x->A->dir, x->user->dn, x->reply.password, reset_done, x);
 	else if (x->kind == ACT_GRANT)
 		rc = dir_add_member(x->A->dir, x->grant->group, x->user->dn, grant_done, x);
-	else if (x->kind == ACT_REVOKE)
+	else if (x->kind == ACT_REVOKE || x->kind == ACT_EXPIRE)
 		rc = dir_del_member(x->A->dir, x->grant->group, x->user->dn, revoke_done, x);
 	else
 		rc = lifecycle_execute(x) == 0 ? 0 : -1;
@@ -474,8 +487,9 @@ static json_t *grant_json(struct act *x, const struct config_grant *g)
 	if (audit_last_grant(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target, g->name,
 	                     op, sizeof(op), detail, sizeof(detail), err, sizeof(err)) == 1) {
 		by = json_string(op);
-		if (strncmp(detail, "expires ", 8) == 0 &&
-		    clock_local(detail + 8, local, sizeof(local)) == 0) {
+		const char *e = strstr(detail, "expires ");
+
+		if (e != NULL && clock_local(e + 8, local, sizeof(local)) == 0) {
 			json_decref(expires);
 			expires = json_string(local);
 		}
@@ -745,7 +759,10 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		return;
 	}
 	if (st == DIR_NOT_FOUND) {
-		act_refuse(x, ACT_NOT_FOUND, "no_such_user", "failed", "no such user: %s",
+		/* An expiry for a deleted user has nothing left to do: unchanged,
+		 * so it is not tried again. */
+		act_refuse(x, ACT_NOT_FOUND, "no_such_user",
+		           x->kind == ACT_EXPIRE ? "unchanged" : "failed", "no such user: %s",
 		           x->target);
 		return;
 	}
@@ -754,6 +771,10 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		return;
 	}
 	x->user = u;
+	if (x->kind == ACT_EXPIRE) {
+		act_execute(x);
+		return;
+	}
 	if (x->kind != ACT_LOGIN && !in_scope(x)) {
 		act_refuse(x, ACT_FORBIDDEN, "out_of_scope", "denied",
 		           "%s (%s) is outside the departments and subtrees you may act on",
@@ -1084,4 +1105,83 @@ void act_recover(struct actions *A, json_t *row, int *failed)
 		(*failed)++;
 		free(r);
 	}
+}
+
+/* ---- expiring grants ------------------------------------------------------------------ */
+
+struct due {
+	char target[LDAPDESK_MAX_UID + 1];
+	char permission[80];
+};
+
+struct due_list {
+	struct due items[500];
+	size_t n;
+};
+
+static void due_collect(void *arg, const char *target, const char *permission, const char *expires)
+{
+	struct due_list *l = arg;
+
+	(void)expires;
+	if (l->n < 500 && target != NULL && permission != NULL) {
+		snprintf(l->items[l->n].target, sizeof(l->items[l->n].target), "%s", target);
+		snprintf(l->items[l->n].permission, sizeof(l->items[l->n].permission), "%s",
+		         permission);
+		l->n++;
+	}
+}
+
+static void expire_answered(void *arg, struct act_reply *r)
+{
+	(void)arg;
+	(void)r; /* the outcome record is the answer; nobody waits for it */
+}
+
+static void expire_one(struct actions *A, const struct due *d)
+{
+	struct act_request req = {
+	    .kind = ACT_EXPIRE, .target = d->target, .permission = d->permission};
+	struct act *x = act_new(A, &req);
+
+	if (x == NULL)
+		return;
+	x->fn = expire_answered;
+	x->grant = config_grant(x->conf, d->permission);
+	if (x->grant == NULL) {
+		act_refuse(x, ACT_NOT_FOUND, "no_such_permission", "unchanged",
+		           "permission %s is no longer configured: membership left in place",
+		           d->permission);
+		return;
+	}
+	if (dir_find_user(A->dir, d->target, user_found_cb, x) == -1)
+		act_reply(x, ACT_UNAVAILABLE, "busy", NULL);
+}
+
+static void expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct actions *A = arg;
+	struct due_list *l = calloc(1, sizeof(*l));
+	struct timeval tv = {A->expiry_every, 0};
+	char now[CLOCK_ISO_LEN], err[256];
+
+	(void)fd;
+	(void)what;
+	clock_utc(time(NULL), now, sizeof(now));
+	if (l != NULL && dir_available(A->dir) &&
+	    audit_due_grants(A->audit, now, due_collect, l, err, sizeof(err)) == -1)
+		log_warnx("expiry: %s", err);
+	for (size_t i = 0; l != NULL && i < l->n; i++)
+		expire_one(A, &l->items[i]);
+	free(l);
+	evtimer_add(A->expiry_ev, &tv);
+}
+
+int actions_expiry_start(struct actions *A, struct event_base *base, int every)
+{
+	struct timeval soon = {2, 0};
+
+	A->expiry_every = every;
+	A->expiry_ev = evtimer_new(base, expiry_cb, A);
+	return A->expiry_ev == NULL ? -1 : evtimer_add(A->expiry_ev, &soon);
 }

@@ -16,6 +16,7 @@ struct dir;
 struct audit;
 struct sessions;
 struct actions;
+struct event_base;
 
 /* Maps 1:1 onto HTTP statuses in api.c. */
 enum act_status {
@@ -44,6 +45,7 @@ enum act_kind {
 	ACT_DISABLE,
 	ACT_ENABLE,
 	ACT_DELETE,
+	ACT_EXPIRE, /* the daemon's own revocation of a grant that ran out */
 };
 
 /* A request. Strings are borrowed for the call only: actions copies them. */
@@ -105,6 +107,11 @@ typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long s
 /* Re-reads the roles and scopes of the operator dn (sessions do this once per
  * idle period). Return: 0 (fn called later, once), or -1 (fn not called). */
 int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg);
+
+/* Revokes, as "ldapdeskd", every grant whose expiry has passed: now and then
+ * every `every` seconds, so grants that ran out while the daemon was down
+ * are caught up at start. Return 0, or -1 if the timer cannot be set. */
+int actions_expiry_start(struct actions *A, struct event_base *base, int every);
 
 /* Resolves an attempt left pending by a crash (row as from audit_pending) by
  * reading the directory, and records the outcome. When the directory cannot

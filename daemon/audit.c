@@ -142,15 +142,35 @@ static const char link_sql[] =
     "SELECT (SELECT kind FROM records WHERE id = ?1),"
     " (SELECT count(*) FROM records WHERE kind = 'outcome' AND attempt_id = ?1 AND id < ?2)";
 
+/* The grant in force for (target, permission): the newest ok or unchanged
+ * grant that no later revoke or expiry undid. */
 static const char grant_sql[] =
     "SELECT a.operator, o.detail FROM records a"
-    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
+    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
+    "  AND o.result IN ('ok', 'unchanged')"
     " WHERE a.kind = 'attempt' AND a.action = 'grant' AND a.target = ?1"
     " AND a.permission = ?2 AND NOT EXISTS (SELECT 1 FROM records ra"
-    "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id AND ro.result = 'ok'"
-    "  WHERE ra.kind = 'attempt' AND ra.action = 'revoke' AND ra.target = ?1"
+    "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id"
+    "   AND ro.result IN ('ok', 'unchanged')"
+    "  WHERE ra.kind = 'attempt' AND ra.action IN ('revoke', 'expire') AND ra.target = ?1"
     "  AND ra.permission = ?2 AND ro.id > o.id)"
     " ORDER BY o.id DESC LIMIT 1";
+
+/* Grants whose recorded expiry ("expires YYYY-MM-DDTHH:MM:SSZ" in the outcome)
+ * has passed and that nothing later (grant, revoke, expiry) superseded. */
+static const char due_sql[] =
+    "SELECT a.target, a.permission, substr(o.detail, instr(o.detail, 'expires ') + 8, 20)"
+    " FROM records a"
+    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
+    "  AND o.result IN ('ok', 'unchanged')"
+    " WHERE a.kind = 'attempt' AND a.action = 'grant' AND instr(o.detail, 'expires ') > 0"
+    " AND substr(o.detail, instr(o.detail, 'expires ') + 8, 20) <= ?1"
+    " AND NOT EXISTS (SELECT 1 FROM records ra"
+    "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id"
+    "   AND ro.result IN ('ok', 'unchanged')"
+    "  WHERE ra.kind = 'attempt' AND ra.action IN ('grant', 'revoke', 'expire')"
+    "  AND ra.target = a.target AND ra.permission = a.permission AND ro.id > o.id)"
+    " ORDER BY o.id LIMIT 500";
 
 struct audit {
 	sqlite3 *db;
@@ -1073,6 +1093,25 @@ int audit_last_grant(struct audit *a, const char *target, const char *permission
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,
+                     size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, due_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare due grants", err, errlen);
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0),
+		   (const char *)sqlite3_column_text(st, 1),
+		   (const char *)sqlite3_column_text(st, 2));
+	if (rc != SQLITE_DONE)
+		db_fail(a, "due grants", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- batches (import, bench fill) ---- */

@@ -107,6 +107,16 @@ int audit_verify(struct audit *a, const char *since, struct audit_verify *out, c
 int audit_last_grant(struct audit *a, const char *target, const char *permission, char *operator,
                      size_t oplen, char *detail, size_t detlen, char *err, size_t errlen);
 
+/* One grant due for expiry: target uid, permission, its expiry (UTC). */
+typedef void (*audit_due_fn)(void *arg, const char *target, const char *permission,
+                             const char *expires);
+
+/* Calls fn for each grant whose recorded expiry is at or before now (UTC,
+ * "YYYY-MM-DDTHH:MM:SSZ") and that no later grant, revoke or expiry
+ * superseded; at most 500 a call. fn must not write to the store. Return 0/-1. */
+int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,
+                     size_t errlen);
+
 /* Current UTC time in the stored format into buf (at least 25 bytes). */
 void audit_now(char *buf, size_t len);
 

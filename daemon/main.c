@@ -250,6 +250,8 @@ static void daemon_start(struct daemon *d)
 	if (backup_new(d->base, d->conf, d->audit, &d->backup, err, sizeof(err)) == -1)
 		fatalx("[audit] backup_dir: %s", err);
 	api_set_backup(d->api, d->backup);
+	if (actions_expiry_start(d->actions, d->base, 10) == -1)
+		fatalx("cannot start the grant expiry timer");
 	if (d->conf->user != NULL)
 		drop_privileges(d->conf);
 	if (d->recover_upto > 0) {

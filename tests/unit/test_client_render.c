@@ -1,6 +1,7 @@
 /*
  * test_client_render.c — display width of CJK text, table alignment and
- * truncation, CSV quoting and formula guarding, BOM, terminal cleaning.
+ * truncation, CSV quoting and formula guarding, BOM, terminal cleaning,
+ * the upload progress bar.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +233,26 @@ static void test_csv_row_uses_crlf_and_bom_comes_first(void **state)
 	free(out);
 }
 
+static void test_progress_bar_fills_with_the_upload(void **state)
+{
+	char line[96];
+
+	(void)state;
+	render_progress(line, sizeof line, 0, 2048);
+	assert_string_equal(line, "[                              ]   0%  0.0 of 2.0 KiB");
+	render_progress(line, sizeof line, 1024, 2048);
+	assert_string_equal(line, "[###############               ]  50%  1.0 of 2.0 KiB");
+	render_progress(line, sizeof line, 3LL << 20, 3LL << 20);
+	assert_string_equal(line, "[##############################] 100%  3.0 of 3.0 MiB");
+	/* more sent than announced, or nothing announced: no overflow */
+	render_progress(line, sizeof line, 5000, 2048);
+	assert_non_null(strstr(line, "100%"));
+	render_progress(line, sizeof line, 10, 0);
+	assert_non_null(strstr(line, "  0%"));
+	render_progress(line, 8, 1024, 2048);
+	assert_string_equal(line, "[######");
+}
+
 static void test_json_nested_indents_following_lines(void **state)
 {
 	json_t *j = json_pack("{s:i, s:s}", "id", 1, "dept", "信息中心");
@@ -276,6 +297,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_quotes_comma_quote_and_newline),
 	    cmocka_unit_test(test_csv_guards_formula_cells),
 	    cmocka_unit_test(test_csv_row_uses_crlf_and_bom_comes_first),
+	    cmocka_unit_test(test_progress_bar_fills_with_the_upload),
 	    cmocka_unit_test(test_json_nested_indents_following_lines),
 	    cmocka_unit_test(test_scalar_text_for_csv_and_humans),
 	};

@@ -1,0 +1,232 @@
+#!/bin/sh
+# auditor.sh — the auditor's loop end to end: work recorded and done through
+# the real ldapdesk → ldapdeskd → slapd, the period report in every format
+# (and rendered by headless Chromium), CSV import of history, tamper evidence
+# (edit, truncation, forgery) through `verify`, backups and a restore drill.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init auditor
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+DB=$T_DIR/audit.db
+q() { sqlite3 "$DB" "$1"; }
+# today in the daemon's zone, with a day either side so midnight cannot split the run
+from=$(TZ=Asia/Shanghai date -d yesterday +%Y-%m-%d)
+to=$(TZ=Asia/Shanghai date -d tomorrow +%Y-%m-%d)
+
+# ---- work to report on -----------------------------------------------------------------
+as_op hd1
+ev() { "$D" record "$@" --channel request; }
+t_ok "record app-request with event options" \
+    ev app-request --desc "门户新增采购公告栏目" --ticket R-1 --requester 王丽 --dept 市场营销中心 --note 下周上线
+t_ok "record a second app-request" ev app-request --desc "审计报表导出需求" --dept "审计部(审计派驻办)"
+t_ok "record todo-mail" ev todo-mail --desc "删除过期待办 12 条" --requester 李强 --dept 财务管理部 --ticket R-2
+t_ok "record todo-mail again" ev todo-mail --desc "删除误发邮件" --dept "办公室(外事办公室董事会办公室)"
+t_ok "record todo-mail a third time" ev todo-mail --desc "清理离职人员待办" --dept 企业管理部
+t_ok "record notice" ev notice --desc "修改放假通知" --dept 后勤服务中心 --requester 赵敏
+t_ok "record mobile-app" ev mobile-app --desc "安装移动门户" --dept 生产制造部
+t_ok "record login-issue" ev login-issue --desc "邮件附件无法打开" --dept 物资采购中心
+t_ok "record knowledge-doc" ev knowledge-doc --desc "更新VPN使用说明" --dept 信息中心
+t_ok "record vuln-fix" ev vuln-fix --desc "修复门户 XSS 漏洞" --dept 信息中心 --note "CVE 待分配"
+ldap_lock_user alice >/dev/null 2>&1 || true
+t_ok "unlock alice" "$D" unlock alice --ticket T-1 --requester 王丽 --dept 市场营销中心 --channel hotline
+t_eq "$("$D" --json unlock alice | jq -r .result)" unchanged "a second unlock is unchanged (still an event handled)"
+t_ok "reset bob" "$D" reset bob --unlock --ticket T-2 --dept 信息中心 --channel hotline
+# refused attempts: audited, never counted
+t_exit 4 "helpdesk cannot reset an admin (refused)" "$D" reset adm2 --ticket T-3
+t_exit 5 "unlock of an unknown user is refused" "$D" unlock nosuchuser
+t_exit 4 "helpdesk cannot grant (refused)" "$D" grant carol procurement
+as_op adm1
+t_ok "admin grants carol 采管系统" "$D" grant carol procurement --days 30 --ticket T-4 --dept 技术研发中心
+t_eq "$("$D" --json grant carol procurement | jq -r .result)" unchanged "a second grant is unchanged"
+t_ok "admin revokes it" "$D" revoke carol procurement --ticket T-5
+as_op aud1
+t_eq "$("$D" log --json --from "$from" --to "$to" |
+    jq -r '[.events[] | select(.result == "denied" or .result == "failed") | "\(.action) \(.target) \(.result)"] | join(",")')" \
+    "reset adm2 denied,unlock nosuchuser failed,grant carol denied" "the three refused attempts are in the log"
+
+# ---- the report in every format -----------------------------------------------------------
+SUMMARY='应用需求单 2 项、解锁重置密码 3 次、删除待办与邮件 3 次、授权系统权限 3 次、安装手机APP 1 次、修改通知公告 1 次、邮件附件及门户登录异常 1 次、更新知识文档 1 次、漏洞修复 1 次，运维事件共 16 次'
+t_match "^$SUMMARY\$" "text report: every label with count and unit, total 16 (refusals not counted)" \
+    "$D" report --from "$from" --to "$to"
+t_match "^$SUMMARY\$" "md report has the same summary line" "$D" report --from "$from" --to "$to" --format md
+t_match '^\| 序号 \| 事件提交单位 \|' "md report has the detail table" "$D" report --from "$from" --to "$to" --format md
+
+"$D" report --from "$from" --to "$to" --format csv >"$T_DIR/r.csv" 2>"$T_DIR/r.err" || true
+t_eq "$(head -n 1 "$T_DIR/r.csv" | tr -d '\r' | cut -d, -f1-10)" \
+    "序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注" \
+    "csv report starts with the 10 detail columns"
+t_eq "$(tail -n +2 "$T_DIR/r.csv" | grep -c .)" 16 "csv report has one row per event handled"
+t_ok "csv report is valid UTF-8" iconv -f UTF-8 -t UTF-8 "$T_DIR/r.csv"
+t_match '办公室\(外事办公室董事会办公室\)' "csv keeps departments with parentheses" cat "$T_DIR/r.csv"
+t_nomatch "$(printf '^\357\273\277')" "csv without --bom has no BOM" head -c 3 "$T_DIR/r.csv"
+"$D" report --from "$from" --to "$to" --format csv --bom >"$T_DIR/rb.csv" 2>>"$T_DIR/r.err" || true
+t_eq "$(head -c 3 "$T_DIR/rb.csv" | od -An -tx1 | tr -d ' \n')" efbbbf "csv --bom starts with EF BB BF"
+t_eq "$(tail -c +4 "$T_DIR/rb.csv" | cmp - "$T_DIR/r.csv" >/dev/null 2>&1 && echo same)" same \
+    "after the BOM the --bom csv is the same file"
+t_ok "csv --bom is valid UTF-8" iconv -f UTF-8 -t UTF-8 "$T_DIR/rb.csv"
+
+"$D" report --from "$from" --to "$to" --format json >"$T_DIR/r.json" 2>>"$T_DIR/r.err" || true
+t_ok "json report parses" jq -e . "$T_DIR/r.json"
+t_eq "$(jq -r '[.categories[] | "\(.key)=\(.count)\(.unit)"] | join(" ")' "$T_DIR/r.json")" \
+    "app-request=2项 unlock-reset=3次 todo-mail=3次 grant=3次 mobile-app=1次 notice=1次 login-issue=1次 knowledge-doc=1次 vuln-fix=1次" \
+    "json report lists every category with its count and unit"
+t_eq "$(jq -r '.total' "$T_DIR/r.json")" 16 "json report total is 16"
+t_eq "$(jq -r '.summary' "$T_DIR/r.json")" "$SUMMARY" "json summary is the text summary"
+
+t_ok "html report written with -o" "$D" report --from "$from" --to "$to" --format html -o "$T_DIR/r.html"
+t_eq "$(grep -c '<svg' "$T_DIR/r.html")" 1 "html report holds one inline <svg> chart"
+t_match "$SUMMARY" "html report has the summary" cat "$T_DIR/r.html"
+t_nomatch "(src|href)[[:space:]]*=[[:space:]]*[\"']?[[:space:]]*(https?:)?//|@import|url\\([[:space:]]*[\"']?(https?:)?//|<link|<script[^>]*src" \
+    "html report loads no external resource" cat "$T_DIR/r.html"
+
+# ---- headless Chromium renders the HTML report --------------------------------------------
+shot() { # HTML PNG
+    timeout -k 5 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$T_DIR/chrome" \
+        --screenshot="$2" --window-size=1240,1754 "file://$1" </dev/null && [ -s "$2" ]
+}
+if [ -x /usr/bin/chromium ]; then
+    printf '<!DOCTYPE html><html><head><meta charset="utf-8"><title>blank</title></head><body></body></html>\n' \
+        >"$T_DIR/blank.html"
+    t_ok "chromium renders a blank control page" shot "$T_DIR/blank.html" "$T_DIR/blank.png"
+    t_ok "chromium renders the HTML report" shot "$T_DIR/r.html" "$T_DIR/r.png"
+    t_eq "$(head -c 8 "$T_DIR/r.png" | od -An -tx1 | tr -d ' \n')" 89504e470d0a1a0a "the screenshot is a PNG"
+    bsz=$(wc -c <"$T_DIR/blank.png" 2>/dev/null || echo 0)
+    rsz=$(wc -c <"$T_DIR/r.png" 2>/dev/null || echo 0)
+    if [ "$bsz" -gt 0 ] && [ "$rsz" -ge $((bsz * 3)) ]; then
+        t_pass "the report screenshot is not blank ($rsz bytes vs $bsz for a blank page)"
+    else
+        t_fail "the report screenshot is not blank" "report PNG $rsz bytes, blank page PNG $bsz bytes"
+    fi
+    if command -v identify >/dev/null 2>&1; then
+        ncol=$(identify -format '%k' "$T_DIR/r.png" 2>/dev/null || echo 0)
+        if [ "${ncol:-0}" -gt 2 ]; then t_pass "ImageMagick: the report screenshot has $ncol colours"; else
+            t_fail "ImageMagick: the report screenshot has more than 2 colours" "got ${ncol:-none}"
+        fi
+    fi
+else
+    t_skip "headless Chromium renders the HTML report" "/usr/bin/chromium is not installed"
+fi
+
+# ---- import of historical events ------------------------------------------------------
+cat >"$T_DIR/hist.csv" <<'EOF'
+序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注
+1,办公室(外事办公室董事会办公室),李明,2025-03-03 09:10,"删除过期待办, 共 3 条
+含归档邮件",后台删除,张工,2025-03-03 10:00,已解决,
+2,审计部(审计派驻办),赵敏,2025/3/5 14:20,账号解锁,管理员账号解锁,张工,2025/3/5 14:30,已解决,电话报修
+3,技术研发中心,周杰,2025-04-01 08:00,开通产研系统权限,授权,李工,2025-04-01 09:00,已解决,
+4,财务管理部,孙敏,2025-05-06 11:00,更新报销知识文档,上传新版,李工,2025-05-06 11:30,已解决,
+EOF
+cat >"$T_DIR/bad.csv" <<'EOF'
+序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注
+1,信息中心,王五,2025-06-01 09:00,删除待办,,,,,
+2,信息中心,王五,,删除待办,,,,,
+3,信息中心,王五,2025-06-02 09:00,删除待办,,,,,
+4,信息中心,王五,2025-13-02 09:00,删除待办,,,,,
+EOF
+imp() { "$D" import "$1" 2>"$T_DIR/imp.err"; } # stdout only; stderr kept apart
+n_imported() { "$D" log --json --from 2025-01-01 --to 2025-12-31 | jq '[.events[] | select(.imported == true)] | length'; }
+as_op hd1
+t_exit 4 "helpdesk may not import" "$D" import "$T_DIR/hist.csv"
+as_op adm1
+t_match '^imported 4 events from ' "admin imports 4 historical events" imp "$T_DIR/hist.csv"
+t_nomatch '%|'"$(printf '\r')" "no progress bar when stderr is not a terminal" cat "$T_DIR/imp.err"
+as_op aud1
+t_eq "$(n_imported)" 4 "log shows the 4 events as imported"
+"$D" log --json --from 2025-01-01 --to 2025-12-31 >"$T_DIR/hist.json" 2>&1 || true
+t_eq "$(jq -r '[.events[] | select(.department == "办公室(外事办公室董事会办公室)") | .description] | .[0]' "$T_DIR/hist.json")" \
+    "$(printf '删除过期待办, 共 3 条\n含归档邮件')" "the quoted cell with a comma and a newline comes back whole"
+t_eq "$(jq -r '[.events[] | .operator] | sort | join(",")' "$T_DIR/hist.json")" "张工,张工,李工,李工" \
+    "the historical handler (问题处理) is kept"
+t_match '^应用需求单 0 项、解锁重置密码 1 次、删除待办与邮件 1 次、授权系统权限 1 次、安装手机APP 0 次、修改通知公告 0 次、邮件附件及门户登录异常 0 次、更新知识文档 1 次、漏洞修复 0 次，运维事件共 4 次$' \
+    "the report of the historical half-year counts the imported events by category" \
+    "$D" report --from 2025-01-01 --to 2025-06-30
+t_eq "$("$D" report --from 2025-01-01 --to "$to" --format json | jq .total)" 20 \
+    "a report over both periods counts 16 + 4"
+as_op adm1
+t_exit 2 "a CSV with 2 bad rows is refused (400, exit 2)" "$D" import "$T_DIR/bad.csv"
+bad_out=$T_OUT
+t_eq "$(printf '%s\n' "$bad_out" | grep -cE 'bad\.csv:(3|5): ')" 2 "both bad line numbers (3 and 5) are printed"
+t_nomatch 'bad\.csv:(2|4): ' "good lines are not blamed" printf '%s\n' "$bad_out"
+as_op aud1
+t_eq "$(n_imported)" 4 "nothing of the bad CSV was imported"
+as_op adm1
+if command -v script >/dev/null 2>&1; then
+    t_match '100%' "on a terminal, import shows an upload progress bar on stderr" \
+        script -qec "\"$D\" import \"$T_DIR/bad.csv\"" /dev/null
+else
+    t_skip "on a terminal, import shows an upload progress bar" "script(1) is not installed"
+fi
+
+# ---- backups and the restore drill ---------------------------------------------------------
+as_op hd1
+t_exit 4 "helpdesk may not back up" "$D" backup
+as_op aud1
+t_exit 4 "auditor may not back up" "$D" backup
+as_op adm1
+bfile=$("$D" --json backup 2>&1 | jq -r '.file // empty' 2>/dev/null || true)
+t_eq "$(dirname "${bfile:-none}")" "$T_DIR/backups" "admin backup writes a file into backup_dir"
+t_ok "the backup file exists" test -s "${bfile:-none}"
+t_eq "$(sqlite3 "${bfile:-none}" 'PRAGMA integrity_check' 2>&1)" ok "the backup passes integrity_check"
+t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
+t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
+as_op hd1
+t_ok "work done after the backup" "$D" record notice --desc "备份之后的公告" --dept 信息中心
+as_op aud1
+t_eq "$("$D" log --json --category notice | jq '.events | length')" 2 "the post-backup event is in the log"
+daemon_stop
+cp "$bfile" "$DB"
+rm -f "$DB-wal" "$DB-shm"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the restored database"; t_done; }
+t_pass "ldapdeskd starts on the restored database"
+t_match '^audit chain ok: ' "after the restore verify is ok" "$D" verify
+t_eq "$("$D" log --json --category notice | jq '.events | length')" 1 "the restored log is the backup's (post-backup event gone)"
+t_eq "$(n_imported)" 4 "the imported history is in the restored database"
+
+# ---- tamper evidence ------------------------------------------------------------------------
+t_ok "verify is ok before tampering" "$D" verify
+t_match '^[0-9]+:[0-9a-f]{64}$' "verify --head prints ID:HASH" "$D" verify --head
+H=$("$D" verify --head)
+t_ok "verify --since-head H is ok" "$D" verify --since-head "$H"
+daemon_stop
+sqlite3 "$DB" ".backup '$T_DIR/pristine.db'"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_match 'append-only' "the triggers refuse an UPDATE" q "UPDATE records SET department = 'x' WHERE id = 1"
+X=$(q "SELECT id FROM records WHERE kind = 'attempt' AND action = 'unlock' ORDER BY id LIMIT 1")
+t_ok "DROP the append-only triggers and edit record $X" \
+    q "DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;
+       UPDATE records SET department = '篡改部门' WHERE id = $X"
+t_exit 1 "verify exits 1 after an edit" "$D" verify
+t_match "record $X\$" "verify names the edited record as the first bad one" printf '%s\n' "$T_OUT"
+t_eq "$("$D" --json verify 2>/dev/null | jq -r .first_bad)" "$X" "verify --json: first_bad is the edited id"
+
+daemon_stop
+cp "$T_DIR/pristine.db" "$DB"
+rm -f "$DB-wal" "$DB-shm"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the pristine copy"; t_done; }
+t_ok "the pristine copy verifies" "$D" verify --since-head "$H"
+daemon_stop
+K=$(q "SELECT max(id) FROM records WHERE kind = 'attempt'")
+t_ok "the head record ${H%%:*} is among the rows to delete (from $K on)" test "${H%%:*}" -ge "$K"
+t_ok "DROP the delete trigger and cut the tail cleanly (sqlite_sequence too)" \
+    q "DROP TRIGGER records_no_delete; DELETE FROM records WHERE id >= $K;
+       UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM records) WHERE name = 'records'"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the truncated database"; t_done; }
+_t_run "$D" verify
+t_note "plain verify after a clean truncation: exit $T_RC: $T_OUT"
+t_exit 1 "verify --since-head H catches the truncation" "$D" verify --since-head "$H"
+F=$(q "SELECT max(id) + 1 FROM records")
+t_ok "INSERT a forged record $F (the triggers don't stop inserts)" \
+    q "INSERT INTO records (kind, at, operator, action, category, description, prev_hash, hash)
+       VALUES ('attempt', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'hd1', 'record', 'notice', '伪造的记录',
+               (SELECT hash FROM records ORDER BY id DESC LIMIT 1), lower(hex(randomblob(32))))"
+t_exit 1 "verify exits 1 after a forged insert" "$D" verify
+t_eq "$("$D" --json verify 2>/dev/null | jq -r .first_bad)" "$F" "verify names the forged record"
+
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM (sanitizers clean)"
+t_nomatch "runtime error|AddressSanitizer|LeakSanitizer" "no sanitizer report in the daemon log" cat "$T_DIR/ldapdeskd.log"
+t_done

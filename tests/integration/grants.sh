@@ -1,0 +1,45 @@
+#!/bin/sh
+# grants.sh — issue 7 point 2: expiring grants. The daemon revokes a grant when
+# its term ends (audited as done by ldapdeskd itself), and catches up at start
+# on grants that ran out while it was down; status shows each grant's expiry
+# and who granted it.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init grants
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+DB=$T_DIR/audit.db
+as_op adm1
+soon() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+wait_gone() { # GROUP UID SECONDS
+    for _ in $(seq "$3"); do ldap_is_member "$1" "$2" || return 0; sleep 1; done
+    return 1
+}
+
+t_ok "grant 产研系统 to dave for a few seconds" "$D" grant dave rnd-system --until "$(soon 3)"
+t_ok "dave is a member" ldap_is_member rnd-system dave
+t_match "rnd-system.*产研系统.*20.*adm1" "status shows the grant with its expiry and granter" "$D" status dave
+t_ok "the daemon revokes it within a minute of the end" wait_gone rnd-system dave 60
+t_eq "$(sqlite3 "$DB" "SELECT a.operator||'|'||o.result FROM records a JOIN records o ON o.attempt_id=a.id WHERE a.action='expire' AND a.target='dave'")" \
+    "ldapdeskd|ok" "the expiry is an audit row by ldapdeskd"
+t_ok "a grant without a term stays" "$D" grant dave general
+t_ok "a 30-day grant" "$D" grant erin procurement --days 30
+
+t_ok "grant 品牌洞察 to frank for a few seconds" "$D" grant frank brand-insight --until "$(soon 3)"
+daemon_stop
+sleep 5
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_ok "a grant that ran out while the daemon was down is revoked after the start" \
+    wait_gone brand-insight frank 30
+sleep 12
+t_ok "the grant without a term is still there" ldap_is_member general dave
+t_ok "the 30-day grant is still there" ldap_is_member procurement erin
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire'")" 2 \
+    "exactly the two ended grants were expired, once each"
+t_exit 2 "a term longer than max_days is refused" "$D" grant erin procurement --days 91
+t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01-01
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_done
