@@ -1049,8 +1049,13 @@ static void show_fields(const struct ctx *c, json_t *ans)
 	(void)c;
 	for (void *it = json_object_iter(ans); it != NULL; it = json_object_iter_next(ans, it)) {
 		char *k = render_clean(json_object_iter_key(it));
-		kv(k != NULL ? k : "?",
-		   render_scalar(json_object_iter_value(it), b, sizeof b, true));
+		json_t *v = json_object_iter_value(it);
+
+		/* An object (last_backup) shows as its file and time. */
+		if (json_is_object(v))
+			v = json_object_get(v, "file") != NULL ? json_object_get(v, "file")
+			                                       : json_object_get(v, "at");
+		kv(k != NULL ? k : "?", render_scalar(v, b, sizeof b, true));
 		free(k);
 	}
 }

@@ -100,9 +100,9 @@ static char *dup_or_null(const char *s)
 
 static void act_free(struct act *x)
 {
-	char **strs[] = {&x->client_addr, &x->target,      &x->permission, &x->until,
-	                 &x->category,    &x->description, &x->ticket,     &x->requester,
-	                 &x->department,  &x->channel,     &x->note};
+	char **strs[] = {&x->client_addr, &x->target, &x->permission, &x->until,      &x->category,
+	                 &x->description, &x->ticket, &x->requester,  &x->department, &x->channel,
+	                 &x->note,        &x->name,   &x->mail,       &x->reason,     &x->new_dn};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
