@@ -44,6 +44,8 @@ struct act {
 	char *name, *mail, *reason; /* lifecycle */
 	char *new_dn;               /* create, move: the entry's DN after the action */
 	size_t pending;             /* move, delete: group updates still running */
+	int64_t request_id;         /* approve, reject, and grants that need approval */
+	bool needs_approval;        /* grant of an approval = yes permission */
 };
 
 /* Answers x with st and a message, then frees x. */

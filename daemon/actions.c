@@ -27,11 +27,11 @@
 #define ADMIN_LOCK "000001010000Z"
 
 static const char *kind_action[] = {
-    [ACT_LOGIN] = "login",     [ACT_STATUS] = "status", [ACT_UNLOCK] = "unlock",
-    [ACT_RESET] = "reset",     [ACT_GRANT] = "grant",   [ACT_REVOKE] = "revoke",
-    [ACT_RECORD] = "record",   [ACT_CREATE] = "create", [ACT_MOVE] = "move",
-    [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable", [ACT_DELETE] = "delete",
-    [ACT_EXPIRE] = "expire",
+    [ACT_LOGIN] = "login",     [ACT_STATUS] = "status",   [ACT_UNLOCK] = "unlock",
+    [ACT_RESET] = "reset",     [ACT_GRANT] = "grant",     [ACT_REVOKE] = "revoke",
+    [ACT_RECORD] = "record",   [ACT_CREATE] = "create",   [ACT_MOVE] = "move",
+    [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable",   [ACT_DELETE] = "delete",
+    [ACT_EXPIRE] = "expire",   [ACT_APPROVE] = "approve", [ACT_REJECT] = "reject",
 };
 
 /* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
@@ -48,7 +48,13 @@ static const unsigned kind_roles[] = {
     [ACT_DISABLE] = ROLE_ADMIN,
     [ACT_ENABLE] = ROLE_ADMIN,
     [ACT_DELETE] = ROLE_ADMIN,
+    [ACT_APPROVE] = ROLE_ADMIN,
+    [ACT_REJECT] = ROLE_ADMIN,
 };
+
+static void request_close(struct act *x, const char *status, const char *reason);
+static void act_lookup(struct act *x);
+static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err);
 
 struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
                             struct sessions *s)
@@ -147,6 +153,7 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	x->name = dup_or_null(r->name);
 	x->mail = dup_or_null(r->mail);
 	x->reason = dup_or_null(r->reason);
+	x->request_id = r->request_id;
 	x->days = r->days;
 	x->unlock = r->unlock;
 	return x;
@@ -173,7 +180,7 @@ static const char *kind_category(enum act_kind k)
 {
 	if (k == ACT_UNLOCK || k == ACT_RESET)
 		return "unlock-reset";
-	if (k == ACT_GRANT || k == ACT_REVOKE || k == ACT_EXPIRE)
+	if (k == ACT_GRANT || k == ACT_REVOKE || k == ACT_EXPIRE || k == ACT_APPROVE)
 		return "grant";
 	return NULL;
 }
@@ -196,6 +203,10 @@ static void act_event(const struct act *x, struct audit_event *ev)
 		ev->operator_dn = x->user->dn;
 	ev->permission = x->permission;
 	ev->category = x->kind == ACT_RECORD ? x->category : kind_category(x->kind);
+	/* A grant that became a request is counted when it is approved and done. */
+	if (x->needs_approval)
+		ev->category = NULL;
+	ev->request_id = x->request_id;
 	ev->ticket = x->ticket;
 	ev->requester = x->requester;
 	ev->department = x->department;
@@ -301,6 +312,8 @@ static void grant_done(void *arg, enum dir_status st, const char *err)
 	} else if (st == DIR_UNCHANGED) {
 		snprintf(detail, sizeof(detail), "already a member; no expiry");
 	}
+	if (x->kind == ACT_APPROVE && (st == DIR_OK || st == DIR_UNCHANGED))
+		request_close(x, "approved", NULL);
 	act_outcome(x, st, err, detail);
 }
 
@@ -340,7 +353,7 @@ static void act_execute(struct act *x)
 		rc = dir_unlock(x->A->dir, x->user->dn, unlock_done, x);
 	else if (x->kind == ACT_RESET)
 		rc = dir_set_password(x->A->dir, x->user->dn, x->reply.password, reset_done, x);
-	else if (x->kind == ACT_GRANT)
+	else if (x->kind == ACT_GRANT || x->kind == ACT_APPROVE)
 		rc = dir_add_member(x->A->dir, x->grant->group, x->user->dn, grant_done, x);
 	else if (x->kind == ACT_REVOKE || x->kind == ACT_EXPIRE)
 		rc = dir_del_member(x->A->dir, x->grant->group, x->user->dn, revoke_done, x);
@@ -371,6 +384,143 @@ static size_t protected_groups(const struct config *c, const char **out)
 static void limit_key(char *buf, size_t len, const char *kind, const char *who)
 {
 	snprintf(buf, len, "%s:%s", kind, who != NULL ? who : "-");
+}
+
+/* ---- four-eyes requests -------------------------------------------------------------- */
+
+static int request_validate(struct act *x)
+{
+	if ((x->kind == ACT_APPROVE || x->kind == ACT_REJECT) && x->request_id <= 0) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed", "a request id is a number");
+		return -1;
+	}
+	if (x->kind == ACT_REJECT && (x->reason == NULL || x->reason[0] == '\0')) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "a rejection needs a reason (--reason TEXT)");
+		return -1;
+	}
+	return 0;
+}
+
+static void request_close(struct act *x, const char *status, const char *reason)
+{
+	char err[256];
+
+	if (audit_request_close(x->A->audit, x->request_id, status,
+	                        x->has_op ? x->op.uid : "ldapdeskd", reason, err,
+	                        sizeof(err)) == -1)
+		log_warnx("request %lld: cannot mark it %s: %s", (long long)x->request_id, status,
+		          err);
+}
+
+/* A grant of an approval = yes permission becomes a pending request; the
+ * attempt is recorded (uncounted) with the request's id. */
+static void request_open(struct act *x)
+{
+	struct audit_req r = {.days = x->days};
+	struct audit_event ev;
+	char err[256], detail[96];
+
+	snprintf(r.operator, sizeof(r.operator), "%s", x->op.uid);
+	snprintf(r.target, sizeof(r.target), "%s", x->target);
+	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
+	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
+	if (audit_request_create(x->A->audit, &r, &x->request_id, err, sizeof(err)) == -1) {
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "cannot store the request: %s",
+		          err);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "request %lld awaits another admin's approval",
+	         (long long)x->request_id);
+	act_event(x, &ev);
+	if (audit_record(x->A->audit, &ev, "ok", detail, &x->attempt, err, sizeof(err)) == -1)
+		log_warnx("audit: cannot record request %lld: %s", (long long)x->request_id, err);
+	x->reply.request_id = x->request_id;
+	x->reply.result = "ok";
+	act_reply(x, ACT_OK, NULL, "%s", detail);
+}
+
+/* Approve and reject act on a stored request: it must exist (404), be open
+ * (409) and, to approve, come from another admin (403). */
+static int request_load(struct act *x)
+{
+	struct audit_req r;
+	char err[256];
+	int rc = audit_request_get(x->A->audit, x->request_id, &r, err, sizeof(err));
+
+	if (rc == -1) {
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "%s", err);
+		return -1;
+	}
+	if (rc == 0) {
+		act_refuse(x, ACT_NOT_FOUND, "no_such_request", "failed", "no such request: %lld",
+		           (long long)x->request_id);
+		return -1;
+	}
+	free(x->target);
+	free(x->permission);
+	x->target = strdup(r.target);
+	x->permission = strdup(r.permission);
+	x->days = r.days;
+	if (r.until[0] != '\0') {
+		free(x->until);
+		x->until = strdup(r.until);
+	}
+	if (strcmp(r.status, "pending") != 0) {
+		act_refuse(x, ACT_CONFLICT, "request_closed", "denied",
+		           "request %lld is already %s", (long long)x->request_id, r.status);
+		return -1;
+	}
+	if (x->kind == ACT_APPROVE && strcmp(r.operator, x->op.uid) == 0) {
+		act_refuse(x, ACT_FORBIDDEN, "four_eyes", "denied",
+		           "request %lld is yours: another admin must approve it",
+		           (long long)x->request_id);
+		return -1;
+	}
+	return 0;
+}
+
+static void request_reject(struct act *x)
+{
+	struct audit_event ev;
+	char err[256];
+
+	act_event(x, &ev);
+	if (audit_record(x->A->audit, &ev, "ok", x->reason, &x->attempt, err, sizeof(err)) == -1) {
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
+		          "the audit store cannot record this rejection: %s", err);
+		return;
+	}
+	request_close(x, "rejected", x->reason);
+	x->reply.result = "ok";
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+/* The approved grant runs as a grant would, with the term counted from now. */
+static void request_approve(struct act *x)
+{
+	time_t now = time(NULL);
+
+	x->grant = config_grant(x->conf, x->permission);
+	if (x->grant == NULL) {
+		act_refuse(x, ACT_NOT_FOUND, "no_such_permission", "failed",
+		           "%s is no longer a configured permission", x->permission);
+		return;
+	}
+	x->reply.grant_name = x->grant->name;
+	x->reply.grant_label = x->grant->label != NULL ? x->grant->label : x->grant->name;
+	if (x->until != NULL &&
+	    (clock_parse_iso(x->until, &x->expires) == -1 || x->expires <= now)) {
+		act_refuse(x, ACT_CONFLICT, "request_stale", "denied",
+		           "request %lld asked for access until %s, which has passed",
+		           (long long)x->request_id, x->until);
+		return;
+	}
+	if (x->until == NULL)
+		x->expires = x->days > 0              ? now + (time_t)x->days * 86400
+		             : x->grant->max_days > 0 ? now + (time_t)x->grant->max_days * 86400
+		                                      : 0;
+	act_lookup(x);
 }
 
 /* A helpdesk operator may reset one user only so often (admins are exempt). */
@@ -412,6 +562,10 @@ static void act_checked(struct act *x)
 	}
 	if (reset_throttled(x) == -1)
 		return;
+	if (x->kind == ACT_GRANT && x->needs_approval) {
+		request_open(x);
+		return;
+	}
 	act_execute(x);
 }
 
@@ -861,6 +1015,7 @@ static int act_grant_terms(struct act *x)
 		           "%s may be granted for at most %d days", g->name, g->max_days);
 		return -1;
 	}
+	x->needs_approval = g->approval;
 	return 0;
 }
 
@@ -941,7 +1096,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	x->fn = fn;
 	x->arg = arg;
 	if (act_validate(x) == -1 || act_grant_terms(x) == -1 || act_record_check(x) == -1 ||
-	    lifecycle_validate(x) == -1)
+	    lifecycle_validate(x) == -1 || request_validate(x) == -1)
 		return;
 	if (x->kind != ACT_LOGIN && !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
 		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "your roles do not allow %s",
@@ -950,7 +1105,14 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	}
 	if (x->kind == ACT_RECORD)
 		act_record(x);
-	else if (x->kind == ACT_CREATE)
+	else if (x->kind == ACT_APPROVE || x->kind == ACT_REJECT) {
+		if (request_load(x) == -1)
+			return; /* answered */
+		if (x->kind == ACT_REJECT)
+			request_reject(x);
+		else
+			request_approve(x);
+	} else if (x->kind == ACT_CREATE)
 		act_execute(x); /* a new entry: nothing to look up or protect */
 	else
 		act_lookup(x);
@@ -1158,6 +1320,49 @@ static void expire_one(struct actions *A, const struct due *d)
 		act_reply(x, ACT_UNAVAILABLE, "busy", NULL);
 }
 
+struct stale_list {
+	struct audit_req items[100];
+	size_t n;
+};
+
+static void stale_collect(void *arg, const struct audit_req *r)
+{
+	struct stale_list *l = arg;
+
+	if (l->n < 100)
+		l->items[l->n++] = *r;
+}
+
+/* Requests nobody approved within [limits] request_ttl are closed by the
+ * daemon, as a rejection by ldapdeskd linked to the request. */
+static void requests_expire(struct actions *A)
+{
+	struct stale_list *l = calloc(1, sizeof(*l));
+	char cutoff[CLOCK_ISO_LEN], err[256], detail[96];
+
+	if (l == NULL)
+		return;
+	clock_utc(time(NULL) - A->conf->request_ttl, cutoff, sizeof(cutoff));
+	if (audit_request_list(A->audit, cutoff, stale_collect, l, err, sizeof(err)) == -1)
+		log_warnx("requests: %s", err);
+	snprintf(detail, sizeof(detail), "expired: not approved within %d s", A->conf->request_ttl);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct audit_req *r = &l->items[i];
+		struct audit_event ev = {.operator= "ldapdeskd",
+		                         .action = "reject",
+		                         .target = r->target,
+		                         .permission = r->permission,
+		                         .request_id = r->id};
+
+		if (audit_record(A->audit, &ev, "ok", detail, NULL, err, sizeof(err)) == -1 ||
+		    audit_request_close(A->audit, r->id, "expired", "ldapdeskd", detail, err,
+		                        sizeof(err)) == -1)
+			log_warnx("requests: cannot expire request %lld: %s", (long long)r->id,
+			          err);
+	}
+	free(l);
+}
+
 static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct actions *A = arg;
@@ -1174,6 +1379,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; l != NULL && i < l->n; i++)
 		expire_one(A, &l->items[i]);
 	free(l);
+	requests_expire(A);
 	evtimer_add(A->expiry_ev, &tv);
 }
 

@@ -46,6 +46,8 @@ enum act_kind {
 	ACT_ENABLE,
 	ACT_DELETE,
 	ACT_EXPIRE, /* the daemon's own revocation of a grant that ran out */
+	ACT_APPROVE,
+	ACT_REJECT,
 };
 
 /* A request. Strings are borrowed for the call only: actions copies them. */
@@ -61,7 +63,8 @@ struct act_request {
 	bool unlock;                        /* reset */
 	const char *category, *description; /* record */
 	const char *ticket, *requester, *department, *channel, *note;
-	const char *name, *mail, *reason; /* create (name, mail), disable (reason) */
+	const char *name, *mail, *reason; /* create (name, mail), disable and reject (reason) */
+	int64_t request_id;               /* approve, reject */
 };
 
 /* The answer. Everything is valid during the callback only. */
@@ -77,6 +80,7 @@ struct act_reply {
 	const struct session *session;        /* login */
 	json_t *body;                         /* status: the status object (borrowed) */
 	int retry_after;                      /* 429: seconds */
+	int64_t request_id;                   /* a grant that needs approval: the request made */
 	const char *grant_name, *grant_label; /* grant, revoke: the permission */
 };
 

@@ -249,6 +249,12 @@ static json_t *act_body(struct call *c, enum act_kind kind, struct act_reply *r)
 		return json_pack("{s:I, s:s, s:s}", "event", (json_int_t)r->event, "result",
 		                 r->result, "password", r->password);
 	case ACT_GRANT:
+		if (r->request_id != 0)
+			return json_pack("{s:I, s:s, s:I}", "request", (json_int_t)r->request_id,
+			                 "status", "pending-approval", "event",
+			                 (json_int_t)r->event);
+		/* fall through */
+	case ACT_APPROVE:
 		return json_pack("{s:I, s:s, s:o}", "event", (json_int_t)r->event, "result",
 		                 r->result, "expires", local_time_json(r->expires));
 	case ACT_RECORD:
@@ -278,12 +284,11 @@ static void act_done(void *arg, struct act_reply *r)
 		snprintf(secs, sizeof(secs), "%d", r->retry_after > 0 ? r->retry_after : 1);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", secs);
 	}
-	if (r->status != ACT_OK) {
+	if (r->status != ACT_OK)
 		reply_error(c, status_code(r->status), r->code != NULL ? r->code : "error",
 		            r->message);
-	} else {
-		reply_json(c, 200, act_body(c, p->kind, r));
-	}
+	else
+		reply_json(c, r->request_id != 0 ? 202 : 200, act_body(c, p->kind, r));
 	free(p);
 }
 
@@ -728,6 +733,39 @@ static void do_create(struct call *c)
 		reply_error(c, 400, "bad_request", "uid must be a string");
 }
 
+static void request_json(void *arg, const struct audit_req *r)
+{
+	json_array_append_new(
+	    arg, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "id", (json_int_t)r->id, "operator",
+	                   r->operator, "target", r->target, "permission", r->permission, "status",
+	                   r->status, "created_at", local_time_json(r->created_at)));
+}
+
+static void do_requests(struct call *c)
+{
+	json_t *list = json_array();
+	char err[256];
+
+	if (audit_request_list(c->api->audit, NULL, request_json, list, err, sizeof(err)) == -1) {
+		json_decref(list);
+		reply_error(c, 503, "audit_unavailable", err);
+		return;
+	}
+	reply_json(c, 200, json_pack("{s:o}", "requests", list));
+}
+
+/* POST /v1/requests/{id}/approve | reject */
+static void do_decide(struct call *c, enum act_kind kind)
+{
+	struct act_request req = {.kind = kind};
+	char *end;
+	long long id = strtoll(c->seg[2], &end, 10);
+
+	req.request_id = *end == '\0' && id > 0 ? id : -1;
+	if (event_fields(c, &req) == 0)
+		start_action(c, &req);
+}
+
 static void dispatch_admin(struct call *c)
 {
 	if (!has_role(c, ROLE_ADMIN))
@@ -768,6 +806,15 @@ static void dispatch_authenticated(struct call *c)
 		do_target(c, ACT_DELETE, NULL);
 	else if (route(c, EVHTTP_REQ_POST, "v1/import") || route(c, EVHTTP_REQ_POST, "v1/backup"))
 		dispatch_admin(c);
+	else if (route(c, EVHTTP_REQ_GET, "v1/requests")) {
+		if (!has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
+			reply_error(c, 403, "forbidden", "requests are for admins and auditors");
+		else
+			do_requests(c);
+	} else if (route(c, EVHTTP_REQ_POST, "v1/requests/*/approve"))
+		do_decide(c, ACT_APPROVE);
+	else if (route(c, EVHTTP_REQ_POST, "v1/requests/*/reject"))
+		do_decide(c, ACT_REJECT);
 	else if (route(c, EVHTTP_REQ_GET, "v1/report")) {
 		if (!has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
 			reply_error(c, 403, "forbidden", "reports are for auditors and admins");

@@ -112,7 +112,14 @@ static const char schema_sql[] =
     /* Unique: a second outcome for one attempt is refused by the database
      * itself, not only by audit_finish. */
     "CREATE UNIQUE INDEX IF NOT EXISTS records_outcome ON records (attempt_id)"
-    " WHERE kind = 'outcome';";
+    " WHERE kind = 'outcome';"
+    /* Four-eyes requests: workflow state, not evidence. Every step is also an
+     * audit record carrying the request id, which is what auditors rely on. */
+    "CREATE TABLE IF NOT EXISTS requests ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
+    " operator TEXT NOT NULL, target TEXT NOT NULL, permission TEXT NOT NULL,"
+    " days INTEGER, until TEXT, status TEXT NOT NULL DEFAULT 'pending',"
+    " decided_at TEXT, decided_by TEXT, reason TEXT);";
 
 static const char insert_sql[] =
     "INSERT INTO records (id, kind, attempt_id, at, operator, operator_dn, client_addr,"
@@ -148,7 +155,8 @@ static const char grant_sql[] =
     "SELECT a.operator, o.detail FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
     "  AND o.result IN ('ok', 'unchanged')"
-    " WHERE a.kind = 'attempt' AND a.action = 'grant' AND a.target = ?1"
+    " WHERE a.kind = 'attempt' AND a.action IN ('grant', 'approve') AND a.target = ?1"
+    " AND NOT (a.action = 'grant' AND a.request_id IS NOT NULL)"
     " AND a.permission = ?2 AND NOT EXISTS (SELECT 1 FROM records ra"
     "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id"
     "   AND ro.result IN ('ok', 'unchanged')"
@@ -163,12 +171,15 @@ static const char due_sql[] =
     " FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
     "  AND o.result IN ('ok', 'unchanged')"
-    " WHERE a.kind = 'attempt' AND a.action = 'grant' AND instr(o.detail, 'expires ') > 0"
+    " WHERE a.kind = 'attempt' AND a.action IN ('grant', 'approve')"
+    " AND NOT (a.action = 'grant' AND a.request_id IS NOT NULL)"
+    " AND instr(o.detail, 'expires ') > 0"
     " AND substr(o.detail, instr(o.detail, 'expires ') + 8, 20) <= ?1"
     " AND NOT EXISTS (SELECT 1 FROM records ra"
     "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id"
     "   AND ro.result IN ('ok', 'unchanged')"
-    "  WHERE ra.kind = 'attempt' AND ra.action IN ('grant', 'revoke', 'expire')"
+    "  WHERE ra.kind = 'attempt' AND ra.action IN ('grant', 'approve', 'revoke', 'expire')"
+    "  AND NOT (ra.action = 'grant' AND ra.request_id IS NOT NULL)"
     "  AND ra.target = a.target AND ra.permission = a.permission AND ro.id > o.id)"
     " ORDER BY o.id LIMIT 500";
 
@@ -1112,6 +1123,120 @@ int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *ar
 		db_fail(a, "due grants", err, errlen);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- four-eyes requests ---- */
+
+static void request_row(sqlite3_stmt *st, struct audit_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	copy_column(st, 1, r->created_at, sizeof(r->created_at));
+	copy_column(st, 2, r->operator, sizeof(r->operator));
+	copy_column(st, 3, r->target, sizeof(r->target));
+	copy_column(st, 4, r->permission, sizeof(r->permission));
+	r->days = sqlite3_column_int(st, 5);
+	copy_column(st, 6, r->until, sizeof(r->until));
+	copy_column(st, 7, r->status, sizeof(r->status));
+}
+
+int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *idp, char *err,
+                         size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	int rc;
+
+	audit_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(a->db,
+	                       "INSERT INTO requests (created_at, operator, target, permission,"
+	                       " days, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare request", err, errlen);
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, r->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->permission, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, r->days);
+	if (r->until[0] != '\0')
+		sqlite3_bind_text(st, 6, r->until, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(a, "store request", err, errlen);
+	*idp = sqlite3_last_insert_rowid(a->db);
+	return 0;
+}
+
+static const char request_cols[] =
+    "SELECT id, created_at, operator, target, permission, days, until, status FROM requests";
+
+int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[160];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "%s WHERE id = ?1", request_cols);
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare request", err, errlen);
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		request_row(st, r);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "read request", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn, void *arg,
+                       char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[200];
+	struct audit_req r;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "%s WHERE status = 'pending'%s ORDER BY id LIMIT 1000",
+	         request_cols, older_than != NULL ? " AND created_at < ?1" : "");
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare requests", err, errlen);
+	if (older_than != NULL)
+		sqlite3_bind_text(st, 1, older_than, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		request_row(st, &r);
+		fn(arg, &r);
+	}
+	if (rc != SQLITE_DONE)
+		db_fail(a, "list requests", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_request_close(struct audit *a, int64_t id, const char *status, const char *by,
+                        const char *reason, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	int rc;
+
+	audit_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(a->db,
+	                       "UPDATE requests SET status = ?2, decided_at = ?3, decided_by = ?4,"
+	                       " reason = ?5 WHERE id = ?1 AND status = 'pending'",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare request update", err, errlen);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(a, "update request", err, errlen);
+	return sqlite3_changes(a->db) == 1 ? 0 : 1;
 }
 
 /* ---- batches (import, bench fill) ---- */

@@ -117,6 +117,34 @@ typedef void (*audit_due_fn)(void *arg, const char *target, const char *permissi
 int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,
                      size_t errlen);
 
+/* A four-eyes request for a grant. Strings are NUL-terminated copies. */
+struct audit_req {
+	int64_t id;
+	char created_at[32];
+	char operator[72];
+	char target[72];
+	char permission[72];
+	int days;        /* 0 = not given */
+	char until[48];  /* "" = not given */
+	char status[16]; /* pending, approved, rejected, expired */
+};
+
+typedef void (*audit_req_fn)(void *arg, const struct audit_req *r);
+
+/* Stores a pending request (r->id ignored). Return: 0 with *idp, or -1. */
+int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *idp, char *err,
+                         size_t errlen);
+/* Reads request id into *r. Return: 1 found, 0 none, -1 error. */
+int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *err, size_t errlen);
+/* Pending requests (created before older_than when it is not NULL), oldest
+ * first, at most 1000. fn must not write to the store. Return 0/-1. */
+int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn, void *arg,
+                       char *err, size_t errlen);
+/* Closes a pending request as approved, rejected or expired. Return: 0,
+ * 1 when it was no longer pending, -1 on error. */
+int audit_request_close(struct audit *a, int64_t id, const char *status, const char *by,
+                        const char *reason, char *err, size_t errlen);
+
 /* Current UTC time in the stored format into buf (at least 25 bytes). */
 void audit_now(char *buf, size_t len);
 

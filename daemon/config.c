@@ -64,6 +64,7 @@ static const struct key_def keys[] = {
     INT("limits", "login_failures_per_address", login_failures_per_addr, 1, 1000000),
     INT("limits", "login_window", login_window, 1, 86400),
     INT("limits", "resets_per_hour", resets_per_hour, 1, 100000),
+    INT("limits", "request_ttl", request_ttl, 1, 30 * 86400),
     STR("ldap", "uri", uri),
     {"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
     STR("ldap", "ca_file", ca_file),
@@ -427,6 +428,7 @@ static void config_defaults(struct config *c)
 	c->login_failures_per_addr = 20;
 	c->login_window = 900;
 	c->resets_per_hour = 3;
+	c->request_ttl = 72 * 3600;
 	c->pool_size = 4;
 	c->timeout_ms = 5000;
 	c->backup_keep = 7;

@@ -65,6 +65,7 @@ struct config {
 	int login_failures_per_addr; /* failed logins per source address per window */
 	int login_window;            /* seconds */
 	int resets_per_hour;         /* resets of one user per hour by helpdesk */
+	int request_ttl;             /* seconds a four-eyes request waits for approval */
 	struct config_grant *grants;
 	size_t n_grants;
 	struct config_scope *scopes;

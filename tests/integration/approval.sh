@@ -1,0 +1,63 @@
+#!/bin/sh
+# approval.sh — issue 7 point 3: four-eyes approval. A permission with
+# approval = yes turns grant into a request; another admin approves (the
+# grant is done) or rejects it; the requester can never approve their own;
+# requests expire; every step is an audit row linked to the request id.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init approval
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+DAEMON_APPROVAL=finance-docs daemon_config "$T_DIR/d.conf"
+printf '\n[limits]\nrequest_ttl = 4\n' >>"$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+DB=$T_DIR/audit.db
+linked() { sqlite3 "$DB" "SELECT group_concat(action, ',') FROM (SELECT action FROM records WHERE kind='attempt' AND request_id=$1 ORDER BY id)"; }
+
+as_op adm1
+out=$("$D" --json grant carol finance-docs --days 10 --ticket REQ-1)
+req=$(printf '%s' "$out" | jq -r .request)
+t_eq "$(printf '%s' "$out" | jq -r .status)" pending-approval "a grant of an approval = yes permission becomes a request"
+t_exit 1 "carol is not a member yet" ldap_is_member finance-docs carol
+t_match "^ *$req .*carol.*finance-docs" "pending lists the request" "$D" pending
+t_exit 4 "the requester cannot approve their own request" "$D" approve "$req"
+as_op hd1
+t_exit 4 "helpdesk cannot approve" "$D" approve "$req"
+as_op adm2
+t_ok "another admin approves" "$D" approve "$req"
+t_ok "carol is now a member" ldap_is_member finance-docs carol
+t_match "finance-docs.*财务知识文档.*adm2" "status shows the grant, granted by the approver" "$D" status carol
+t_exit 1 "approving twice is a conflict (409)" "$D" approve "$req"
+t_eq "$(linked "$req")" "grant,approve,approve,approve,approve" \
+    "every step (request, two refusals, approval, repeat) is an audit row linked to the request id"
+t_eq "$(sqlite3 "$DB" "SELECT a.operator FROM records a JOIN records o ON o.attempt_id=a.id
+    WHERE a.action='approve' AND a.request_id=$req AND o.result='ok'")" adm2 "exactly one approval took effect, by adm2"
+
+as_op adm1
+req2=$("$D" --json grant dave finance-docs | jq -r .request)
+as_op adm2
+t_exit 2 "a rejection needs a reason" "$D" reject "$req2"
+t_ok "another admin rejects" "$D" reject "$req2" --reason "not needed for the job"
+t_exit 1 "dave did not get the permission" ldap_is_member finance-docs dave
+t_eq "$(sqlite3 "$DB" "SELECT status FROM requests WHERE id=$req2")" rejected "the request is closed as rejected"
+t_exit 5 "an unknown request is 404" "$D" approve 99999
+
+as_op adm1
+req3=$("$D" --json grant erin finance-docs | jq -r .request)
+gone=1
+for _ in $(seq 30); do
+    if ! "$D" --json pending | jq -e ".requests[] | select(.id == $req3)" >/dev/null; then gone=0; break; fi
+    sleep 1
+done
+t_eq "$gone" 0 "an unapproved request expires (request_ttl = 4 s)"
+as_op adm2
+t_exit 1 "an expired request cannot be approved (409)" "$D" approve "$req3"
+t_eq "$(sqlite3 "$DB" "SELECT operator FROM records WHERE kind='attempt' AND action='reject' AND request_id=$req3")" \
+    ldapdeskd "the expiry is recorded as a rejection by ldapdeskd"
+t_exit 1 "erin never got the permission" ldap_is_member finance-docs erin
+
+as_op adm1
+t_ok "permissions without approval are granted at once" "$D" grant erin procurement
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_done
