@@ -524,6 +524,18 @@ static const char *locked_text(const json_t *s, char *buf, size_t len)
 	return buf;
 }
 
+/* The last audit rows about the user, newest first. */
+static void show_history(const json_t *h)
+{
+	static const char *const keys[] = {"id",     "requested_at", "operator",
+	                                   "action", "result",       "detail"};
+
+	if (json_array_size(h) == 0)
+		return;
+	printf("recent events:\n");
+	show_table(h, keys, 6);
+}
+
 static void show_status(const struct ctx *c, json_t *s)
 {
 	static const char *const fields[] = {"uid", "dn", "name", "department"};
@@ -538,12 +550,17 @@ static void show_status(const struct ctx *c, json_t *s)
 	kv("failures", txt(s, "failures", b));
 	kv("must_change", txt(s, "must_change", b));
 	kv("password_changed", txt(s, "password_changed", b));
+	if (json_is_string(json_object_get(s, "lock_reason")))
+		kv("why", json_string_value(json_object_get(s, "lock_reason")));
+	if (json_is_integer(json_object_get(s, "password_age_days")))
+		kv("password_age", txt(s, "password_age_days", b));
 	if (json_array_size(grants) == 0) {
 		kv("grants", "none");
-		return;
+	} else {
+		printf("grants:\n");
+		show_table(grants, gkeys, 4);
 	}
-	printf("grants:\n");
-	show_table(grants, gkeys, 4);
+	show_history(json_object_get(s, "history"));
 }
 
 static int cmd_status(struct ctx *c)

@@ -670,6 +670,58 @@ static json_t *status_json(struct act *x, unsigned long mask)
 	                 "password_changed", gentime_json(u->changed_time), "grants", grants);
 }
 
+/* Why the account is locked, in words, or NULL. */
+static json_t *lock_reason(const struct act *x)
+{
+	const struct dir_user *u = x->user;
+	char buf[160];
+
+	if (u->locked_time == NULL)
+		return json_null();
+	if (strcmp(u->locked_time, ADMIN_LOCK) == 0)
+		return json_string("disabled by an administrator (only 'user enable' lifts it)");
+	if (!user_locked(x))
+		return json_string("a lock that has expired (the next good login clears it)");
+	snprintf(buf, sizeof(buf), "%d failed logins (password policy lockout)", u->failures);
+	return json_string(buf);
+}
+
+static int history_row(void *arg, json_t *row)
+{
+	char local[CLOCK_ISO_LEN];
+	const char *utc = json_string_value(json_object_get(row, "requested_at"));
+	json_t *copy = json_pack(
+	    "{s:O, s:o, s:O, s:O, s:O, s:O}", "id", json_object_get(row, "id"), "requested_at",
+	    utc != NULL && clock_local(utc, local, sizeof(local)) == 0 ? json_string(local)
+	                                                               : json_null(),
+	    "operator", json_object_get(row, "operator"), "action", json_object_get(row, "action"),
+	    "result", json_object_get(row, "result"), "detail", json_object_get(row, "detail"));
+
+	json_array_append_new(arg, copy);
+	return 0;
+}
+
+/* The rest of the one-screen explanation: why locked, password age, and the
+ * last five audit rows about the user. */
+static void status_explain(struct act *x, json_t *body)
+{
+	json_t *history = json_array();
+	time_t changed;
+	char err[128];
+
+	json_object_set_new(body, "lock_reason", lock_reason(x));
+	if (x->user->changed_time != NULL &&
+	    clock_parse_gentime(x->user->changed_time, &changed) == 0)
+		json_object_set_new(body, "password_age_days",
+		                    json_integer((time(NULL) - changed) / 86400));
+	else
+		json_object_set_new(body, "password_age_days", json_null());
+	if (audit_recent(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target, 5,
+	                 history_row, history, err, sizeof(err)) == -1)
+		log_warnx("status: cannot read the history of %s: %s", x->target, err);
+	json_object_set_new(body, "history", history);
+}
+
 static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct act *x = arg;
@@ -679,6 +731,8 @@ static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, 
 		return;
 	}
 	x->reply.body = status_json(x, mask);
+	if (x->reply.body != NULL)
+		status_explain(x, x->reply.body);
 	act_reply(x, ACT_OK, NULL, NULL);
 }
 

@@ -1125,6 +1125,34 @@ int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *ar
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int audit_recent(struct audit *a, const char *target, int n, audit_row_fn fn, void *arg, char *err,
+                 size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* Newest first through the (target, id) index. */
+	if (sqlite3_prepare_v2(a->db, ROW_SELECT " AND a.target = ?1 ORDER BY a.id DESC LIMIT ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare recent", err, errlen);
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, n);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row = row_json(st);
+
+		if (row != NULL && fn(arg, row) != 0) {
+			json_decref(row);
+			rc = SQLITE_DONE;
+			break;
+		}
+		json_decref(row);
+	}
+	if (rc != SQLITE_DONE)
+		db_fail(a, "recent", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* ---- four-eyes requests ---- */
 
 static void request_row(sqlite3_stmt *st, struct audit_req *r)

@@ -117,6 +117,11 @@ typedef void (*audit_due_fn)(void *arg, const char *target, const char *permissi
 int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,
                      size_t errlen);
 
+/* The newest n attempt rows about target (as audit_query's rows), newest
+ * first. Return 0/-1. */
+int audit_recent(struct audit *a, const char *target, int n, audit_row_fn fn, void *arg, char *err,
+                 size_t errlen);
+
 /* A four-eyes request for a grant. Strings are NUL-terminated copies. */
 struct audit_req {
 	int64_t id;

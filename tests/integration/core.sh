@@ -33,8 +33,11 @@ ldap_lock_user alice >/dev/null 2>&1 || true
 t_eq "$("$D" status alice --json | jq -r .locked)" true "after 3 bad binds status says locked (global option after command)"
 t_eq "$("$D" --json status alice | jq -r .failures)" 3 "status counts the failures"
 t_match '"locked_since": "20' "locked_since is a time" "$D" --json status alice
+t_match "3 failed logins" "status says why alice is locked" "$D" status alice
 t_ok "unlock alice" "$D" unlock alice --ticket T-100 --requester 张三 --dept 市场营销中心 --channel hotline --note "called at 9"
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone in the directory"
+t_eq "$("$D" --json status alice | jq -r '.history[0].action + "|" + .history[0].operator + "|" + .history[0].result')" \
+    "unlock|hd1|ok" "status shows the latest audit rows about the user"
 t_eq "$("$D" --json unlock alice | jq -r .result)" unchanged "unlock of an unlocked user is unchanged"
 t_eq "$(q "SELECT ticket||'|'||requester||'|'||department||'|'||channel FROM records WHERE action='unlock' ORDER BY id LIMIT 1")" \
     "T-100|张三|市场营销中心|hotline" "event options reach the audit row"
