@@ -967,13 +967,76 @@ static void member_sub_done(void *arg, enum dir_status st, const char *err)
 	}
 }
 
+/* Two DNs name the same entry (normalized, case-insensitive). */
+static bool dn_equal(const char *a, const char *b)
+{
+	return dir_dn_under(a, b) && dir_dn_under(b, a);
+}
+
+/* One subtree search under [ldap] group_base answers for every group at once. */
+struct member_scan {
+	dir_groups_fn fn;
+	void *arg;
+	size_t n;
+	char *groups[64];
+};
+
+static void member_scan_done(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct member_scan *m = arg;
+	unsigned long mask = 0;
+
+	for (size_t i = 0; st == DIR_OK && i < n; i++)
+		for (size_t g = 0; g < m->n; g++)
+			if (dn_equal(dns[i], m->groups[g]))
+				mask |= 1UL << g;
+	/* A missing group_base fails closed: no answer is not "no membership". */
+	m->fn(m->arg, st == DIR_NOT_FOUND ? DIR_REFUSED : st, mask, st == DIR_OK ? NULL : err);
+	for (size_t g = 0; g < m->n; g++)
+		free(m->groups[g]);
+	free(m);
+}
+
+static int member_scan(struct dir *d, const char *dn, const char *const *groups, size_t n,
+                       dir_groups_fn fn, void *arg)
+{
+	struct member_scan *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return -1;
+	m->fn = fn;
+	m->arg = arg;
+	for (; m->n < n; m->n++)
+		if ((m->groups[m->n] = strdup(groups[m->n])) == NULL)
+			break;
+	if (m->n == n && dir_find_members(d, d->conf->group_base, dn, member_scan_done, m) == 0)
+		return 0;
+	for (size_t g = 0; g < m->n; g++)
+		free(m->groups[g]);
+	free(m);
+	return -1;
+}
+
+static bool all_under(const char *base, const char *const *groups, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!dir_dn_under(groups[i], base))
+			return false;
+	return base != NULL;
+}
+
 int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
                   dir_groups_fn fn, void *arg)
 {
 	struct member_job *job;
 	char *filter;
 
-	if (n == 0 || n > 64 || (job = calloc(1, sizeof(*job))) == NULL)
+	if (n == 0 || n > 64)
+		return -1;
+	/* With every group under group_base, one search replaces n base searches. */
+	if (n > 1 && d->conf->group_base != NULL && all_under(d->conf->group_base, groups, n))
+		return member_scan(d, dn, groups, n, fn, arg);
+	if ((job = calloc(1, sizeof(*job))) == NULL)
 		return -1;
 	filter = escaped_filter("member", dn);
 	job->fn = fn;
