@@ -5,12 +5,16 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "actions.h"
 #include "dir.h"
 
 struct config_grant;
+struct audit_event;
+struct act;
+TAILQ_HEAD(act_queue, act);
 
 struct actions {
 	const struct config *conf;
@@ -22,6 +26,9 @@ struct actions {
 	struct sessions *sessions;
 	struct event *expiry_ev;
 	int expiry_every;
+	/* Group commit (commit.c): records waiting for the next shared commit. */
+	struct event *flush_ev;
+	struct act_queue attempts, outcomes;
 };
 
 struct act {
@@ -46,6 +53,10 @@ struct act {
 	size_t pending;             /* move, delete: group updates still running */
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
+	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
+	bool has_outcome;           /* queued for its outcome record (not its attempt) */
+	enum dir_status out_st;     /* the outcome waiting to be recorded */
+	char *out_text;             /* its detail (ok) or error (otherwise) */
 };
 
 /* Answers x with st and a message, then frees x. */
@@ -58,6 +69,21 @@ void act_refuse(struct act *x, enum act_status st, const char *code, const char 
 void act_dir_refuse(struct act *x, enum dir_status st, const char *err);
 /* Records the outcome of a change (attempt already stored) and answers. */
 void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail);
+
+/* Fills ev from x (strings borrowed from x). */
+void act_event(const struct act *x, struct audit_event *ev);
+/* Starts the directory work of x, whose attempt is stored (actions.c). */
+void act_dispatch(struct act *x);
+/* Answers x after its outcome was recorded (actions.c). */
+void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const char *detail);
+
+/* commit.c: x's attempt record joins the next group commit; act_dispatch runs
+ * once it is durable (or x is answered 503 when it cannot be stored). */
+void commit_attempt(struct act *x);
+/* commit.c: x's outcome joins the next group commit; then x is answered. */
+void commit_outcome(struct act *x, enum dir_status st, const char *text);
+/* commit.c: writes both queues now (also the fallback with no event loop). */
+void commit_flush(struct actions *A);
 
 /* lifecycle.c: runs create, move, disable, enable, delete once the attempt is
  * stored. Return: 0 (answered later or now), -1 when the kind is not one of them. */

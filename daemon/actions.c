@@ -53,6 +53,7 @@ static const unsigned kind_roles[] = {
 };
 
 static void request_close(struct act *x, const char *status, const char *reason);
+void commit_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void act_lookup(struct act *x);
 static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err);
 
@@ -64,6 +65,8 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	if (A == NULL)
 		return NULL;
 	A->conf = conf;
+	TAILQ_INIT(&A->attempts);
+	TAILQ_INIT(&A->outcomes);
 	A->limits = limits_new();
 	if (A->limits == NULL) {
 		free(A);
@@ -94,6 +97,11 @@ void actions_free(struct actions *A)
 {
 	if (A != NULL && A->expiry_ev != NULL)
 		event_free(A->expiry_ev);
+	if (A != NULL) {
+		commit_flush(A);
+		if (A->flush_ev != NULL)
+			event_free(A->flush_ev);
+	}
 	if (A != NULL)
 		limits_free(A->limits);
 	free(A);
@@ -120,6 +128,7 @@ static void act_free(struct act *x)
 	OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
 	dir_user_free(x->user);
 	json_decref(x->reply.body);
+	free(x->out_text);
 	x->A->busy--;
 	free(x);
 }
@@ -185,7 +194,7 @@ static const char *kind_category(enum act_kind k)
 	return NULL;
 }
 
-static void act_event(const struct act *x, struct audit_event *ev)
+void act_event(const struct act *x, struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	if (x->has_op)
@@ -254,15 +263,13 @@ void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
 /* The outcome of a directory change: record it, then answer. */
 void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
 {
-	char aerr[256];
+	commit_outcome(x, st, st == DIR_OK || st == DIR_UNCHANGED ? detail : err);
+}
+
+void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const char *detail)
+{
 	const char *result = st == DIR_OK ? "ok" : st == DIR_UNCHANGED ? "unchanged" : "failed";
 
-	if (audit_finish(x->A->audit, x->attempt, result,
-	                 st == DIR_OK || st == DIR_UNCHANGED ? detail : err, aerr,
-	                 sizeof(aerr)) == -1)
-		log_warnx("audit: cannot record the outcome of attempt %lld: %s (it stays pending "
-		          "and is resolved at the next start)",
-		          (long long)x->attempt, aerr);
 	if (st == DIR_OK || st == DIR_UNCHANGED) {
 		x->reply.result = result;
 		act_reply(x, ACT_OK, NULL, "%s", detail != NULL ? detail : "");
@@ -327,28 +334,23 @@ static void revoke_done(void *arg, enum dir_status st, const char *err)
 	                                    : "revoked");
 }
 
-/* The attempt is durable before the directory is touched: fail closed. */
+/* The attempt is durable before the directory is touched (fail closed):
+ * it joins the next group commit, and act_dispatch runs after it. */
 static void act_execute(struct act *x)
 {
-	struct audit_event ev;
-	char err[256];
-	int rc = -1;
-
-	act_event(x, &ev);
 	if (x->kind == ACT_RESET &&
 	    passgen_make(x->reply.password, sizeof(x->reply.password)) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "rng_failed", "failed",
 		           "cannot generate a password: the random number generator failed");
 		return;
 	}
-	if (audit_begin(x->A->audit, &ev, &x->attempt, err, sizeof(err)) == -1) {
-		snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
-		log_warnx("audit: cannot store an attempt, refusing it: %s", err);
-		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
-		          "the audit store cannot record this action, so it was not done: %s", err);
-		return;
-	}
-	x->A->audit_error[0] = '\0';
+	commit_attempt(x);
+}
+
+void act_dispatch(struct act *x)
+{
+	int rc;
+
 	if (x->kind == ACT_UNLOCK)
 		rc = dir_unlock(x->A->dir, x->user->dn, unlock_done, x);
 	else if (x->kind == ACT_RESET)
@@ -1441,6 +1443,9 @@ int actions_expiry_start(struct actions *A, struct event_base *base, int every)
 {
 	struct timeval soon = {2, 0};
 
+	A->flush_ev = event_new(base, -1, 0, commit_flush_cb, A);
+	if (A->flush_ev == NULL)
+		return -1;
 	A->expiry_every = every;
 	A->expiry_ev = evtimer_new(base, expiry_cb, A);
 	return A->expiry_ev == NULL ? -1 : evtimer_add(A->expiry_ev, &soon);

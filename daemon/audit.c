@@ -1310,6 +1310,34 @@ int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *r
 	return 0;
 }
 
+int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                        size_t errlen)
+{
+	if (!a->batch) {
+		snprintf(err, errlen, "audit: no batch is open");
+		return -1;
+	}
+	if (check_event(ev, err, errlen) == -1)
+		return -1;
+	return add_attempt(a, ev, idp, err, errlen);
+}
+
+int audit_batch_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
+                        char *err, size_t errlen)
+{
+	if (!a->batch) {
+		snprintf(err, errlen, "audit: no batch is open");
+		return -1;
+	}
+	if (!valid_result(result)) {
+		snprintf(err, errlen, "audit: result must be ok, unchanged, denied or failed");
+		return -1;
+	}
+	if (check_open_attempt(a, attempt_id, err, errlen) == -1)
+		return -1;
+	return add_outcome(a, attempt_id, result, detail, err, errlen);
+}
+
 int audit_batch_commit(struct audit *a, char *err, size_t errlen)
 {
 	if (!a->batch) {

@@ -169,6 +169,14 @@ int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *r
                     const char *detail, const char *finished_at, int64_t *idp, char *err,
                     size_t errlen);
 
+/* Inside a batch: an attempt alone (pending until its outcome), and the
+ * outcome of an attempt stored earlier. Used for group commit: many
+ * requests' records share one transaction and one fsync. Return 0/-1. */
+int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                        size_t errlen);
+int audit_batch_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
+                        char *err, size_t errlen);
+
 /* Commits the batch (rolled back if the commit fails). Return: 0, or -1
  * with err filled. */
 int audit_batch_commit(struct audit *a, char *err, size_t errlen);

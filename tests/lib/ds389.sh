@@ -182,9 +182,6 @@ passwordUnlock: on
 replace: passwordResetFailureCount
 passwordResetFailureCount: 600
 -
-replace: passwordMustChange
-passwordMustChange: on
--
 replace: passwordCheckSyntax
 passwordCheckSyntax: off
 -
@@ -205,7 +202,14 @@ EOF
         # dscreate adds a bare suffix entry even with create_suffix_entry = False: replace it
         { ldapdelete -x -H "$_cr_uri" -D "$DS_ROOT_DN" -w "$DS_ROOT_PW" "$DS_BASE" || true; } &&
         _ds389_seed_ldif | ldapadd -x -H "$_cr_uri" -D "$DS_ROOT_DN" -w "$DS_ROOT_PW" &&
+        # only now: with passwordMustChange on, an add by the root DN stamps every imported user
+        # passwordExpirationTime 19700101000000Z (must change at first bind)
         ldapmodify -x -H "$_cr_uri" -D "$DS_ROOT_DN" -w "$DS_ROOT_PW" <<EOF &&
+dn: cn=config
+changetype: modify
+replace: passwordMustChange
+passwordMustChange: on
+
 dn: $DS_BASE
 changetype: modify
 add: aci
