@@ -133,6 +133,7 @@ start = True
 instance_name = $DS389_INST
 prefix = $_cr_p
 port = $_cr_port
+ldapi = /tmp/.ldt389-$$.socket
 secure_port = $_cr_sport
 root_dn = $DS_ROOT_DN
 root_password = $DS_ROOT_PW
@@ -149,6 +150,7 @@ EOF
         echo "ds389_setup: dscreate from-file failed ($_cr/dscreate.log):" >&2
         tail -n 25 "$_cr/dscreate.log" >&2
         _ds389_kill_pidfile "$_cr_p/run/dirsrv/slapd-$DS389_INST.pid"
+        rm -f "/tmp/.ldt389-$$.socket"
         return 1
     fi
     _cr_uri=ldap://127.0.0.1:$_cr_port
@@ -225,10 +227,13 @@ EOF
         echo "ds389_setup: seeding the new instance failed ($_cr_log):" >&2
         tail -n 25 "$_cr_log" >&2
         _ds389_kill_pidfile "$_cr_p/run/dirsrv/slapd-$DS389_INST.pid"
+        rm -f "/tmp/.ldt389-$$.socket"
         return 1
     }
     _ds389_kill_pidfile "$_cr_p/run/dirsrv/slapd-$DS389_INST.pid"
-    # offline edits: no ldapi socket (paths change with every copy); ports are set at start
+    rm -f "/tmp/.ldt389-$$.socket"
+    # offline edits: no ldapi socket (ns-slapd wants its path < 104 bytes, and it must not be
+    # shared between copies); ports are set at start
     sed -i 's/^nsslapd-ldapilisten: on$/nsslapd-ldapilisten: off/' "$_cr_cfg/dse.ldif"
     rm -f "$_cr_cfg/dse.ldif.bak" "$_cr_cfg/dse.ldif.startOK" "$_cr_cfg/dse.ldif.tmp"
     rm -rf "$_cr_p/var/log/dirsrv/slapd-$DS389_INST"/* "$_cr_p/run/dirsrv"/*

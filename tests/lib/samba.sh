@@ -325,10 +325,10 @@ samba_setup() {
     return 0
 }
 
-# _samba_addr_busy ADDR: 0 if a TCP socket is bound to ADDR (or 0.0.0.0) on 389/636/3268/3269
+# _samba_addr_busy ADDR: 0 if a TCP socket listens on ADDR (or 0.0.0.0) port 389/636/3268/3269
 _samba_addr_busy() {
     _ab_hex=$(printf '%s' "$1" | awk -F. '{ printf "%02X%02X%02X%02X", $4, $3, $2, $1 }')
-    awk -v a="$_ab_hex" 'NR > 1 { split($2, p, ":")
+    awk -v a="$_ab_hex" 'NR > 1 && $4 == "0A" { split($2, p, ":")
             if ((p[1] == a || p[1] == "00000000") && (p[2] == "0185" || p[2] == "027C" || p[2] == "0CC4" || p[2] == "0CC5")) f = 1 }
          END { exit f ? 0 : 1 }' /proc/net/tcp
 }
