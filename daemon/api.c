@@ -30,9 +30,14 @@
 
 #define API_MAX_SEGMENTS 8
 
+/* Counters for GET /metrics, by action kind and HTTP status class. */
+#define API_KINDS 16
+
 struct api {
 	const struct config *conf;
-	struct backup *backup; /* may be NULL */
+	unsigned long long requests;
+	unsigned long long answered[API_KINDS][6]; /* [kind][status / 100] */
+	struct backup *backup;                     /* may be NULL */
 	struct actions *A;
 	struct sessions *sessions;
 	struct audit *audit;
@@ -277,7 +282,10 @@ static void act_done(void *arg, struct act_reply *r)
 {
 	struct pending *p = arg;
 	struct call *c = p->c;
+	int code = r->status != ACT_OK ? status_code(r->status) : r->request_id != 0 ? 202 : 200;
 
+	if ((unsigned)p->kind < API_KINDS && code / 100 < 6)
+		c->api->answered[p->kind][code / 100]++;
 	if (r->status == ACT_TOO_MANY) {
 		char secs[16];
 
@@ -776,6 +784,46 @@ static void dispatch_admin(struct call *c)
 		do_backup(c);
 }
 
+/* Prometheus text format: request and action counters, and gauges for what
+ * health reports. No secrets, no per-user labels: open like /v1/health. */
+static void do_metrics(struct call *c)
+{
+	static const char *const kinds[] = {"login",  "status", "unlock", "reset",   "grant",
+	                                    "revoke", "record", "create", "move",    "disable",
+	                                    "enable", "delete", "expire", "approve", "reject"};
+	struct evbuffer *out = evbuffer_new();
+	const struct api *a = c->api;
+
+	evbuffer_add_printf(out,
+	                    "# HELP ldapdesk_http_requests_total Requests routed.\n"
+	                    "# TYPE ldapdesk_http_requests_total counter\n"
+	                    "ldapdesk_http_requests_total %llu\n",
+	                    a->requests);
+	evbuffer_add_printf(out, "# HELP ldapdesk_actions_total Actions answered, by action and "
+	                         "HTTP status class.\n# TYPE ldapdesk_actions_total counter\n");
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		for (int s = 2; s < 6; s++)
+			if (a->answered[k][s] != 0)
+				evbuffer_add_printf(
+				    out,
+				    "ldapdesk_actions_total{action=\"%s\",code=\"%dxx\"} "
+				    "%llu\n",
+				    kinds[k], s, a->answered[k][s]);
+	evbuffer_add_printf(out,
+	                    "# TYPE ldapdesk_directory_up gauge\nldapdesk_directory_up %d\n"
+	                    "# TYPE ldapdesk_audit_failing gauge\nldapdesk_audit_failing %d\n"
+	                    "# TYPE ldapdesk_requests_in_flight gauge\n"
+	                    "ldapdesk_requests_in_flight %d\n"
+	                    "# TYPE ldapdesk_build_info gauge\n"
+	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
+	                    dir_available(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
+	                    actions_busy(a->A), LDAPDESK_VERSION);
+	http_reply_raw(c->req, 200, "text/plain; version=0.0.4; charset=utf-8",
+	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
+	evbuffer_free(out);
+	call_free(c);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 static void dispatch_authenticated(struct call *c)
@@ -874,8 +922,13 @@ void api_handle(void *arg, struct evhttp_request *req)
 		reply_error(c, 404, "no_route", "no such API endpoint");
 		return;
 	}
+	c->api->requests++;
 	if (route(c, EVHTTP_REQ_GET, "v1/health") || route(c, EVHTTP_REQ_GET, "health")) {
 		do_health(c);
+		return;
+	}
+	if (route(c, EVHTTP_REQ_GET, "metrics")) {
+		do_metrics(c);
 		return;
 	}
 	if (route(c, EVHTTP_REQ_POST, "v1/login")) {

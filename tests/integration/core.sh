@@ -101,6 +101,12 @@ t_eq "$(q "SELECT count(*) FROM records r WHERE kind='attempt' AND NOT EXISTS (S
     "no attempt is left pending"
 t_match '"ok": true' "the chain verifies" "$D" --json verify
 
+# ---- metrics --------------------------------------------------------------------------------
+t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 2$' "GET /metrics counts the unlocks" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
+t_match '^ldapdesk_directory_up 1$' "GET /metrics reports the directory up" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
+
 # ---- logout -----------------------------------------------------------------------------------
 t_ok "logout" "$D" logout
 unset LDAPDESK_USER LDAPDESK_PASSWORD
