@@ -3,12 +3,14 @@
  * order DESIGN.md fixes: 401, 400, 403 (role), 404, 403 (protection), 409;
  * 413 is answered by http.c before a route is chosen.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -33,7 +35,10 @@
 /* Counters for GET /metrics, by action kind and HTTP status class. */
 #define API_KINDS 16
 
+struct report_job;
+
 struct api {
+	struct report_job *report; /* the report being built, NULL when none */
 	const struct config *conf;
 	unsigned long long requests;
 	unsigned long long answered[API_KINDS][6]; /* [kind][status / 100] */
@@ -82,8 +87,12 @@ void api_set_config(struct api *api, const struct config *conf)
 	api->conf = conf;
 }
 
+static void report_job_end(struct report_job *j);
+
 void api_free(struct api *api)
 {
+	if (api != NULL && api->report != NULL)
+		report_job_end(api->report); /* its request died with the listeners */
 	free(api);
 }
 
@@ -654,14 +663,99 @@ static void do_health(struct call *c)
 
 /* ---- reports, import, backup ---------------------------------------------------- */
 
+/*
+ * Reports read every event of a period: over a million events that takes
+ * tens of seconds, so they are built in a thread on a connection of their
+ * own (WAL lets it read while the daemon writes) and handed back to the loop.
+ * One at a time: a second one waits its turn (409).
+ */
+struct report_job {
+	struct call *c;
+	const struct config *conf; /* snapshot: a reload keeps the old one alive */
+	pthread_t thread;
+	struct event *done;
+	char db[4096], from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN], fmt[16];
+	char *out;
+	size_t len;
+	const char *ctype;
+	char err[256];
+	int rc;
+};
+
+static void *report_thread(void *arg)
+{
+	struct report_job *j = arg;
+	struct audit *a = NULL;
+
+	j->rc = audit_open(j->db, &a, j->err, sizeof(j->err));
+	if (j->rc == 0)
+		j->rc = report_build(a, j->conf, j->from, j->to, j->fmt, &j->out, &j->len,
+		                     &j->ctype, j->err, sizeof(j->err));
+	audit_close(a);
+	event_active(j->done, EV_TIMEOUT, 0);
+	return NULL;
+}
+
+static void report_job_end(struct report_job *j)
+{
+	pthread_join(j->thread, NULL);
+	event_free(j->done);
+	free(j->out);
+	free(j);
+}
+
+static void report_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct report_job *j = arg;
+	struct call *c = j->c;
+
+	(void)fd;
+	(void)what;
+	pthread_join(j->thread, NULL);
+	c->api->report = NULL;
+	if (j->rc == -1)
+		reply_error(c, strstr(j->err, "larger than") != NULL ? 413 : 400, "bad_request",
+		            j->err);
+	else {
+		http_reply_raw(c->req, 200, j->ctype, j->out, j->len);
+		call_free(c);
+	}
+	event_free(j->done);
+	free(j->out);
+	free(j);
+}
+
+static void report_start(struct call *c, const char *f, const char *t, const char *fmt)
+{
+	struct report_job *j = calloc(1, sizeof(*j));
+	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(c->req));
+
+	if (j == NULL || (j->done = event_new(base, -1, 0, report_done_cb, j)) == NULL) {
+		free(j);
+		reply_error(c, 503, "no_memory", "out of memory");
+		return;
+	}
+	j->c = c;
+	j->conf = c->api->conf;
+	snprintf(j->db, sizeof(j->db), "%s", audit_path(c->api->audit));
+	snprintf(j->from, sizeof(j->from), "%s", f);
+	snprintf(j->to, sizeof(j->to), "%s", t);
+	snprintf(j->fmt, sizeof(j->fmt), "%s", fmt);
+	if (pthread_create(&j->thread, NULL, report_thread, j) != 0) {
+		event_free(j->done);
+		free(j);
+		reply_error(c, 503, "busy", "cannot start the report: try again");
+		return;
+	}
+	c->api->report = j;
+}
+
 static void do_report(struct call *c)
 {
 	struct evkeyvalq kv;
-	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt, *ctype = NULL;
-	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64], err[256];
-	char *out = NULL;
-	size_t len = 0;
-	int rc = -1;
+	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt;
+	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64];
+	bool ok;
 
 	TAILQ_INIT(&kv);
 	if (qs != NULL)
@@ -669,22 +763,19 @@ static void do_report(struct call *c)
 	from = evhttp_find_header(&kv, "from");
 	to = evhttp_find_header(&kv, "to");
 	fmt = evhttp_find_header(&kv, "format");
-	if (from == NULL || to == NULL ||
-	    clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1 ||
-	    clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == -1)
-		snprintf(err, sizeof(err),
-		         "from and to are required: YYYY-MM-DD or ISO 8601 times");
+	ok = from != NULL && to != NULL &&
+	     clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == 0 &&
+	     clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == 0;
+	if (!ok)
+		reply_error(c, 400, "bad_request",
+		            "from and to are required: YYYY-MM-DD or ISO 8601 times");
+	else if (fmt != NULL && strlen(fmt) >= 16)
+		reply_error(c, 400, "bad_request", "format is text, md, csv, json or html");
+	else if (c->api->report != NULL)
+		reply_error(c, 409, "report_running", "a report is being built: try again shortly");
 	else
-		rc = report_build(c->api->audit, c->api->conf, f, t, fmt != NULL ? fmt : "json",
-		                  &out, &len, &ctype, err, sizeof(err));
+		report_start(c, f, t, fmt != NULL ? fmt : "json");
 	evhttp_clear_headers(&kv);
-	if (rc == -1) {
-		reply_error(c, strstr(err, "larger than") != NULL ? 413 : 400, "bad_request", err);
-		return;
-	}
-	http_reply_raw(c->req, 200, ctype, out, len);
-	free(out);
-	call_free(c);
 }
 
 static void do_import(struct call *c)
