@@ -69,11 +69,14 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct timeval now;
+	bool late;
 
 	(void)fd;
 	(void)what;
 	gettimeofday(&now, NULL);
-	if (actions_busy(d->actions) == 0 || evutil_timercmp(&now, &d->drain_deadline, >)) {
+	late = now.tv_sec > d->drain_deadline.tv_sec ||
+	       (now.tv_sec == d->drain_deadline.tv_sec && now.tv_usec > d->drain_deadline.tv_usec);
+	if (actions_busy(d->actions) == 0 || late) {
 		if (actions_busy(d->actions) != 0)
 			log_warnx("stopping with %d requests unanswered", actions_busy(d->actions));
 		event_base_loopexit(d->base, NULL);
