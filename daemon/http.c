@@ -308,8 +308,7 @@ static int add_listener(struct http *h, struct evconnlistener *lev, struct evhtt
                         const char *addr, char *err, size_t errlen)
 {
 	if (lev == NULL) {
-		snprintf(err, errlen, "%s: cannot listen on %s: %s",
-		         h->n_lev < 1 ? "listen" : "listen", addr, strerror(errno));
+		snprintf(err, errlen, "listen: cannot listen on %s: %s", addr, strerror(errno));
 		return -1;
 	}
 	evconnlistener_set_error_cb(lev, listener_error_cb);
