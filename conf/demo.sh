@@ -35,6 +35,8 @@ step unlock alice
 say "李博 (bob) forgot his password: reset it to a one-time password he must change."
 step reset bob --unlock --ticket HD-2026-0002 --requester 李博 --channel hotline
 step status bob
+say "Work done outside the directory is recorded too, so the half-year report is complete."
+step record todo-mail --desc "删除过期待办 12 条" --requester 张伟 --dept 财务管理部 --channel request
 say "The helpdesk may not grant permissions; an administrator may."
 step grant carol procurement --days 30
 LDAPDESK_USER=adm1
@@ -49,6 +51,9 @@ step login --user aud1
 step log
 step log --user alice --format csv
 step verify
+say "The period's service report, in the operations report's own form (also md, csv, json, html)."
+today=$(TZ=Asia/Shanghai date +%Y-%m-%d)
+step report --from "$today" --to "$today" --format text
 say "Done: stopping ldapdeskd and slapd."
 daemon_stop
 t_cleanup >/dev/null 2>&1 || true
