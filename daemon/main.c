@@ -351,6 +351,10 @@ int main(int argc, char **argv)
 	}
 	log_info("ldapdeskd %s started", LDAPDESK_VERSION);
 	event_base_dispatch(d.base);
+	/* Stopping already: a second SIGTERM must not cut the teardown short
+	 * (freeing the signal events would restore the default action). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	daemon_stop(&d);
