@@ -1,15 +1,62 @@
 #!/bin/sh
-# conf/demo.sh — run by `./dev demo`: a demo slapd seeded from conf/demo.ldif
-# (12 departments, 40-odd users with Chinese names), ldapdeskd against it, and
-# a walk through the hotline's day. Everything started here is stopped at the end.
+# conf/demo.sh — run by `./dev demo [--flavor openldap|389ds|ad]`: a demo directory seeded
+# from conf/demo.ldif (12 departments, 40-odd users with Chinese names) — slapd by default,
+# a 389 Directory Server or a Samba AD DC with --flavor — ldapdeskd against it, and a walk
+# through the hotline's day. Everything started here is stopped at the end.
 set -eu
 : "${LDAPDESK_SRC:?}" "${LDAPDESKD:?}" "${LDAPDESK:?}"
+FLAVOR=openldap
+while [ $# -gt 0 ]; do
+	case $1 in
+	--flavor) FLAVOR=${2:?demo: --flavor needs openldap, 389ds or ad}; shift 2 ;;
+	--flavor=*) FLAVOR=${1#--flavor=}; shift ;;
+	*) echo "demo: unknown option '$1' (use --flavor openldap|389ds|ad)" >&2; exit 2 ;;
+	esac
+done
 . "$LDAPDESK_SRC/tests/lib/harness.sh"
 t_init demo >/dev/null
-t_start_slapd >/dev/null
-daemon_config "$T_DIR/ldapdeskd.conf"
+case $FLAVOR in
+openldap)
+	t_start_slapd >/dev/null
+	daemon_config "$T_DIR/ldapdeskd.conf"
+	DIR_URI=$LDAP_URI
+	;;
+389ds)
+	. "$LDAPDESK_SRC/tests/lib/ds389.sh"
+	ds389_setup "$T_DIR/ds" && ds389_start "$T_DIR/ds" >/dev/null
+	daemon_config_flavor "$T_DIR/ldapdeskd.conf" 389ds
+	DIR_URI="$DS_URI (389 Directory Server)"
+	;;
+ad)
+	. "$LDAPDESK_SRC/tests/lib/samba.sh"
+	samba_setup "$T_DIR/ad" && samba_start "$T_DIR/ad" >/dev/null
+	daemon_config_flavor "$T_DIR/ldapdeskd.conf" ad
+	DIR_URI="$AD_URI (Samba AD DC)"
+	;;
+*)
+	echo "demo: unknown flavour '$FLAVOR' (openldap, 389ds or ad)" >&2
+	exit 2
+	;;
+esac
 daemon_start "$T_DIR/ldapdeskd.conf"
 D=$LDAPDESK
+
+# Three wrong passwords, as a user would type them (every test directory locks at 3).
+lock_user() {
+	case $FLAVOR in
+	openldap) ldap_lock_user "$1" ;;
+	389ds)
+		for i in 1 2 3; do
+			LDAPTLS_CACERT=$DS_CA ldapwhoami -x -H "$DS_LDAPS_URI" -D "$(ds_user_dn "$1")" \
+				-w "wrong-$i" || true
+		done ;;
+	ad)
+		for i in 1 2 3; do
+			LDAPTLS_CACERT=$AD_CA ldapsearch -x -H "$AD_URI" -D "$(ad_user_dn "$1")" \
+				-w "wrong-$i" -b '' -s base 1.1 || true
+		done ;;
+	esac
+}
 
 step() {
 	printf '\n\033[1m$ ldapdesk'
@@ -21,13 +68,13 @@ step() {
 }
 say() { printf '\n# %s\n' "$*"; }
 
-echo "demo: slapd on $LDAP_URI, ldapdeskd on $LDAPDESK_URL (logs in $T_DIR)"
+echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (logs in $T_DIR)"
 say "A hotline operator logs in with their directory account."
 LDAPDESK_PASSWORD=$LDAP_OP_PW
 export LDAPDESK_PASSWORD
 step login --user hd1
 say "王丽 (alice, 市场营销中心) typed her password wrong three times and is locked out."
-ldap_lock_user alice >/dev/null 2>&1 || true
+lock_user alice >/dev/null 2>&1 || true
 step status alice
 step unlock alice --ticket HD-2026-0001 --requester 王丽 --dept 市场营销中心 --channel hotline
 say "A second unlock has nothing to do."
@@ -54,7 +101,7 @@ step verify
 say "The period's service report, in the operations report's own form (also md, csv, json, html)."
 today=$(TZ=Asia/Shanghai date +%Y-%m-%d)
 step report --from "$today" --to "$today" --format text
-say "Done: stopping ldapdeskd and slapd."
+say "Done: stopping ldapdeskd and the directory."
 daemon_stop
 t_cleanup >/dev/null 2>&1 || true
 trap - EXIT INT TERM

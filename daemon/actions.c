@@ -23,9 +23,6 @@
 #include "log.h"
 #include "ldapdesk/wire.h"
 
-/* pwdAccountLockedTime of an account locked by an administrator (ppolicy). */
-#define ADMIN_LOCK "000001010000Z"
-
 static const char *kind_action[] = {
     [ACT_LOGIN] = "login",     [ACT_STATUS] = "status",   [ACT_UNLOCK] = "unlock",
     [ACT_RESET] = "reset",     [ACT_GRANT] = "grant",     [ACT_REVOKE] = "revoke",
@@ -288,6 +285,13 @@ void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const
 		          err != NULL ? err : "the directory refused");
 }
 
+/* Any trace of a lock: a current one, an administrator's, or one that has
+ * expired but is still recorded (a reset or an unlock clears it too). */
+static bool lock_present(const struct dir_user *u)
+{
+	return u->locked || u->admin_locked || u->locked_since != NULL;
+}
+
 static void unlock_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
@@ -298,7 +302,7 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 static void reset_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
-	bool was_locked = x->user->locked_time != NULL;
+	bool was_locked = lock_present(x->user);
 
 	if (st != DIR_OK)
 		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
@@ -352,7 +356,7 @@ void act_dispatch(struct act *x)
 	int rc;
 
 	if (x->kind == ACT_UNLOCK)
-		rc = dir_unlock(x->A->dir, x->user->dn, unlock_done, x);
+		rc = dir_unlock(x->A->dir, x->user, unlock_done, x);
 	else if (x->kind == ACT_RESET)
 		rc = dir_set_password(x->A->dir, x->user->dn, x->reply.password, reset_done, x);
 	else if (x->kind == ACT_GRANT || x->kind == ACT_APPROVE)
@@ -550,12 +554,10 @@ static int reset_throttled(struct act *x)
 
 static void act_checked(struct act *x)
 {
-	const char *locked = x->user->locked_time;
-
-	/* A reset would also clear an administrator's lock (any password change
-	 * deletes pwdAccountLockedTime): only `user enable` may lift it. */
-	if ((x->kind == ACT_UNLOCK || x->kind == ACT_RESET) && locked != NULL &&
-	    strcmp(locked, ADMIN_LOCK) == 0) {
+	/* A reset would also clear an administrator's lock on OpenLDAP (any
+	 * password change deletes pwdAccountLockedTime): only `user enable` may
+	 * lift it, on every flavour alike. */
+	if ((x->kind == ACT_UNLOCK || x->kind == ACT_RESET) && x->user->admin_locked) {
 		act_refuse(x, ACT_CONFLICT, "account_disabled", "denied",
 		           "%s was disabled by an administrator; only 'ldapdesk user enable' "
 		           "may enable it",
@@ -622,19 +624,6 @@ static json_t *gentime_json(const char *gt)
 	return json_string(local);
 }
 
-static bool user_locked(const struct act *x)
-{
-	const char *lt = x->user->locked_time;
-	long duration = dir_lockout_duration(x->A->dir);
-	time_t t;
-
-	if (lt == NULL)
-		return false;
-	if (strcmp(lt, ADMIN_LOCK) == 0 || duration <= 0 || clock_parse_gentime(lt, &t) == -1)
-		return true;
-	return t + duration > time(NULL);
-}
-
 static json_t *grant_json(struct act *x, const struct config_grant *g)
 {
 	char op[80] = "", detail[160] = "", err[128], local[CLOCK_ISO_LEN];
@@ -658,7 +647,6 @@ static json_t *grant_json(struct act *x, const struct config_grant *g)
 static json_t *status_json(struct act *x, unsigned long mask)
 {
 	const struct dir_user *u = x->user;
-	bool admin_locked = u->locked_time != NULL && strcmp(u->locked_time, ADMIN_LOCK) == 0;
 	json_t *grants = json_array();
 
 	for (size_t i = 0; i < x->conf->n_grants; i++)
@@ -666,10 +654,11 @@ static json_t *status_json(struct act *x, unsigned long mask)
 			json_array_append_new(grants, grant_json(x, &x->conf->grants[i]));
 	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:b, s:i, s:b, s:o, s:o}", "uid",
 	                 u->uid, "dn", u->dn, "name", u->name, "department", u->department, "mail",
-	                 u->mail, "locked", user_locked(x), "locked_since",
-	                 admin_locked ? json_null() : gentime_json(u->locked_time), "admin_locked",
-	                 admin_locked, "failures", u->failures, "must_change", u->reset,
-	                 "password_changed", gentime_json(u->changed_time), "grants", grants);
+	                 u->mail, "locked", u->locked, "locked_since",
+	                 u->admin_locked ? json_null() : gentime_json(u->locked_since),
+	                 "admin_locked", u->admin_locked, "failures", u->failures, "must_change",
+	                 u->must_change, "password_changed", gentime_json(u->password_changed),
+	                 "grants", grants);
 }
 
 /* Why the account is locked, in words, or NULL. */
@@ -678,14 +667,16 @@ static json_t *lock_reason(const struct act *x)
 	const struct dir_user *u = x->user;
 	char buf[160];
 
-	if (u->locked_time == NULL)
-		return json_null();
-	if (strcmp(u->locked_time, ADMIN_LOCK) == 0)
+	if (u->admin_locked)
 		return json_string("disabled by an administrator (only 'user enable' lifts it)");
-	if (!user_locked(x))
+	if (u->locked) {
+		snprintf(buf, sizeof(buf), "%d failed logins (password policy lockout)",
+		         u->failures);
+		return json_string(buf);
+	}
+	if (u->locked_since != NULL)
 		return json_string("a lock that has expired (the next good login clears it)");
-	snprintf(buf, sizeof(buf), "%d failed logins (password policy lockout)", u->failures);
-	return json_string(buf);
+	return json_null();
 }
 
 static int history_row(void *arg, json_t *row)
@@ -712,8 +703,8 @@ static void status_explain(struct act *x, json_t *body)
 	char err[128];
 
 	json_object_set_new(body, "lock_reason", lock_reason(x));
-	if (x->user->changed_time != NULL &&
-	    clock_parse_gentime(x->user->changed_time, &changed) == 0)
+	if (x->user->password_changed != NULL &&
+	    clock_parse_gentime(x->user->password_changed, &changed) == 0)
 		json_object_set_new(body, "password_age_days",
 		                    json_integer((time(NULL) - changed) / 86400));
 	else
@@ -869,6 +860,11 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		login_failed(x);
 		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
 		           "wrong user name or password");
+		return;
+	}
+	if (r == DIR_BIND_DISABLED) {
+		act_refuse(x, ACT_FORBIDDEN, "disabled", "denied",
+		           "your account is disabled: ask an administrator");
 		return;
 	}
 	if (r == DIR_BIND_MUST_CHANGE || r == DIR_BIND_LOCKED) {
@@ -1246,7 +1242,8 @@ static bool changed_since(const struct dir_user *u, const char *requested_at)
 {
 	time_t changed, asked;
 
-	if (u->changed_time == NULL || clock_parse_gentime(u->changed_time, &changed) == -1 ||
+	if (u->password_changed == NULL ||
+	    clock_parse_gentime(u->password_changed, &changed) == -1 ||
 	    clock_parse_iso(requested_at, &asked) == -1)
 		return false;
 	return changed >= asked - 1;
@@ -1258,7 +1255,7 @@ static void recovery_decide(struct recovery *r)
 	const char *group;
 
 	if (strcmp(r->action, "unlock") == 0) {
-		if (r->user->locked_time == NULL)
+		if (!lock_present(r->user))
 			recovery_finish(r, "ok", "the account is not locked");
 		else
 			recovery_finish(r, "failed", "the account is still locked");

@@ -19,6 +19,7 @@
 #include <ldap.h>
 #include <openssl/crypto.h>
 
+#include "clock.h"
 #include "config.h"
 #include "dir.h"
 #include "log.h"
@@ -32,6 +33,7 @@
 
 enum op_type {
 	OP_DISABLE,
+	OP_ENABLE,
 	OP_SET_OU,
 	OP_RENAME,
 	OP_DELETE_ENTRY,
@@ -78,6 +80,8 @@ struct dir_op {
 	size_t n_dns;
 	struct dir_user *user;
 	int entries;
+	bool was_set;          /* OP_UNLOCK: the user was locked when last read */
+	unsigned long account; /* OP_DISABLE, OP_ENABLE: AD userAccountControl as read */
 	union {
 		dir_user_fn user;
 		dir_done_fn done;
@@ -149,8 +153,8 @@ void dir_user_free(struct dir_user *u)
 	free(u->name);
 	free(u->department);
 	free(u->mail);
-	free(u->locked_time);
-	free(u->changed_time);
+	free(u->locked_since);
+	free(u->password_changed);
 	free(u);
 }
 
@@ -314,11 +318,6 @@ static void conn_down(struct dir_conn *c, const char *why)
 
 /* ---- operations ---------------------------------------------------------- */
 
-static const char *user_attrs_default[] = {
-    "cn", "ou", "mail", "pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime",
-    NULL, NULL,
-};
-
 static void op_free(struct dir_op *op)
 {
 	if (op->timer != NULL)
@@ -417,14 +416,37 @@ static int op_submit(struct dir_op *op)
 	return 0;
 }
 
-static int send_modify(struct dir_op *op, LDAP *ld, const char *dn, int modop, const char *attr,
-                       const char *value)
-{
-	char *vals[2] = {(char *)(uintptr_t)value, NULL};
-	LDAPMod mod = {modop, (char *)(uintptr_t)attr, {value != NULL ? vals : NULL}};
-	LDAPMod *mods[2] = {&mod, NULL};
+/* One modification of a modify; value NULL = no values (delete all, or a
+ * replace that removes the attribute and never fails when it is absent). */
+struct mod_spec {
+	int op;
+	const char *attr, *value;
+};
 
-	return ldap_modify_ext(ld, dn, mods, NULL, NULL, &op->msgid);
+#define MODS_MAX 4
+
+static int send_mods(struct dir_op *op, LDAP *ld, const struct mod_spec *ms, size_t n)
+{
+	char *vals[MODS_MAX][2];
+	LDAPMod mods[MODS_MAX], *mp[MODS_MAX + 1];
+
+	for (size_t i = 0; i < n && i < MODS_MAX; i++) {
+		vals[i][0] = (char *)(uintptr_t)ms[i].value;
+		vals[i][1] = NULL;
+		mods[i] = (LDAPMod){ms[i].op,
+		                    (char *)(uintptr_t)ms[i].attr,
+		                    {ms[i].value != NULL ? vals[i] : NULL}};
+		mp[i] = &mods[i];
+	}
+	mp[n < MODS_MAX ? n : MODS_MAX] = NULL;
+	return ldap_modify_ext(ld, op->dn, mp, NULL, NULL, &op->msgid);
+}
+
+static int send_modify(struct dir_op *op, LDAP *ld, int modop, const char *attr, const char *value)
+{
+	struct mod_spec m = {modop, attr, value};
+
+	return send_mods(op, ld, &m, 1);
 }
 
 /* An add from attr/value pairs; values of one attribute are gathered. */
@@ -457,16 +479,453 @@ static int send_add(struct dir_op *op, LDAP *ld)
 	return rc;
 }
 
+/* ---- directory flavours ------------------------------------------------------ */
+
+/*
+ * What differs between OpenLDAP (ppolicy), 389 Directory Server and Active
+ * Directory, as measured in doc/flavors.md: the attributes that carry the
+ * account state and how to read them, the modifications that unlock, disable,
+ * enable and set a password, the answers that mean "unchanged", and what an
+ * operator's failed bind says. Everything else is shared.
+ */
+struct flavor {
+	const char *user_filter; /* "(&...": wraps (user_attr=uid), or NULL */
+	const char *name_attr, *dept_attr;
+	const char *state_attrs[8];
+	void (*read_state)(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u);
+	int (*unlock)(struct dir_op *op, LDAP *ld);
+	int (*disable)(struct dir_op *op, LDAP *ld);
+	int (*enable)(struct dir_op *op, LDAP *ld);
+	int (*set_password)(struct dir_op *op, LDAP *ld);
+	int (*must_change)(struct dir_op *op, LDAP *ld); /* NULL: set_password did it */
+	const char *must_change_what;                    /* for the error message */
+	/* The unlock modify cannot tell "was not locked": decide from the state
+	 * read just before. */
+	bool unlock_from_state;
+	int member_present_rc, member_absent_rc; /* add / delete answers meaning "unchanged" */
+	enum dir_bind_result (*bind_decode)(LDAP *ld, int rc, const char *diag,
+	                                    LDAPControl **ctrls);
+};
+
+#define ADMIN_LOCK    "000001010000Z"   /* ppolicy: locked by an administrator */
+#define EPOCH_TIME    "19700101000000Z" /* 389 DS: expired (must change) / locked until unlocked */
+#define AD_DISABLED   0x2UL             /* userAccountControl ACCOUNTDISABLE */
+#define AD_LOCKOUT    0x10UL            /* msDS-User-Account-Control-Computed UF_LOCKOUT */
+#define AD_PW_EXPIRED 0x800000UL        /* ... UF_PASSWORD_EXPIRED (pwdLastSet 0) */
+
+static char *first_value(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	char *s = NULL;
+
+	if (vals != NULL && vals[0] != NULL)
+		s = strndup(vals[0]->bv_val, vals[0]->bv_len);
+	ldap_value_free_len(vals);
+	return s;
+}
+
+static int count_values(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	int n = ldap_count_values_len(vals);
+
+	ldap_value_free_len(vals);
+	return n < 0 ? 0 : n;
+}
+
+/* The attribute as a number; 0 when absent or not a number. */
+static long long num_value(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	char *v = first_value(ld, e, attr);
+	long long n = v != NULL ? strtoll(v, NULL, 10) : 0;
+
+	free(v);
+	return n;
+}
+
+static bool value_is(LDAP *ld, LDAPMessage *e, const char *attr, const char *want)
+{
+	char *v = first_value(ld, e, attr);
+	bool is = v != NULL && strcasecmp(v, want) == 0;
+
+	free(v);
+	return is;
+}
+
+/* A GeneralizedTime at or before now (unparseable counts as past). */
+static bool gentime_past(const char *gt)
+{
+	time_t t;
+
+	return clock_parse_gentime(gt, &t) == -1 || t <= time(NULL);
+}
+
+/* ppolicy: pwdAccountLockedTime not yet expired by pwdLockoutDuration. */
+static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
+{
+	char *lt = first_value(ld, e, "pwdAccountLockedTime");
+	long duration = d->lockout_duration;
+	time_t t;
+
+	u->password_changed = first_value(ld, e, "pwdChangedTime");
+	u->failures = count_values(ld, e, "pwdFailureTime");
+	u->must_change = value_is(ld, e, "pwdReset", "TRUE");
+	if (lt == NULL)
+		return;
+	if (strcmp(lt, ADMIN_LOCK) == 0) {
+		u->admin_locked = u->locked = true;
+		free(lt);
+		return;
+	}
+	u->locked = duration <= 0 || clock_parse_gentime(lt, &t) == -1 || t + duration > time(NULL);
+	u->locked_since = lt;
+}
+
+/*
+ * 389 DS: locked while accountUnlockTime lies ahead (19700101000000Z: until
+ * an administrator unlocks) after failures; a reset leaves a stale
+ * accountUnlockTime behind with passwordRetryCount 0, which is no lock.
+ */
+static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
+{
+	char *until = first_value(ld, e, "accountUnlockTime");
+	char *exp = first_value(ld, e, "passwordExpirationTime");
+
+	(void)d;
+	u->failures = (int)num_value(ld, e, "passwordRetryCount");
+	u->admin_locked = value_is(ld, e, "nsAccountLock", "TRUE");
+	u->locked = u->admin_locked || (until != NULL && u->failures > 0 &&
+	                                (strcmp(until, EPOCH_TIME) == 0 || !gentime_past(until)));
+	u->must_change = exp != NULL && gentime_past(exp);
+	u->password_changed = first_value(ld, e, "pwdUpdateTime");
+	free(until);
+	free(exp);
+}
+
+/* AD times are FILETIME: 100 ns since 1601-01-01 UTC. NULL for 0 and below. */
+static char *filetime_gentime(long long ft)
+{
+	time_t t = (time_t)(ft / 10000000LL - 11644473600LL);
+	struct tm tm;
+	char buf[32];
+
+	if (ft <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y%m%d%H%M%SZ", &tm) == 0)
+		return NULL;
+	return strdup(buf);
+}
+
+/* AD: the constructed msDS-User-Account-Control-Computed says locked (lockoutTime
+ * stays > 0 after the lockout duration) and expired; bit 0x2 is the disable. */
+static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
+{
+	unsigned long computed =
+	    (unsigned long)num_value(ld, e, "msDS-User-Account-Control-Computed");
+	char *last = first_value(ld, e, "pwdLastSet");
+
+	(void)d;
+	u->account_control = (unsigned long)num_value(ld, e, "userAccountControl");
+	u->admin_locked = (u->account_control & AD_DISABLED) != 0;
+	u->locked = u->admin_locked || (computed & AD_LOCKOUT) != 0;
+	u->locked_since = filetime_gentime(num_value(ld, e, "lockoutTime"));
+	u->failures = (int)num_value(ld, e, "badPwdCount");
+	u->must_change =
+	    (computed & AD_PW_EXPIRED) != 0 || (last != NULL && strcmp(last, "0") == 0);
+	u->password_changed = last != NULL ? filetime_gentime(strtoll(last, NULL, 10)) : NULL;
+	free(last);
+}
+
+static int send_passwd_exop(struct dir_op *op, LDAP *ld)
+{
+	struct berval user, pw;
+
+	ber_str2bv(op->dn, 0, 0, &user);
+	ber_str2bv(op->secret, 0, 0, &pw);
+	return ldap_passwd(ld, &user, NULL, &pw, NULL, NULL, &op->msgid);
+}
+
+static int openldap_unlock(struct dir_op *op, LDAP *ld)
+{
+	return send_modify(op, ld, LDAP_MOD_DELETE, "pwdAccountLockedTime", NULL);
+}
+
+static int openldap_disable(struct dir_op *op, LDAP *ld)
+{
+	return send_modify(op, ld, LDAP_MOD_REPLACE, "pwdAccountLockedTime", ADMIN_LOCK);
+}
+
+static int openldap_must_change(struct dir_op *op, LDAP *ld)
+{
+	return send_modify(op, ld, LDAP_MOD_REPLACE, "pwdReset", "TRUE");
+}
+
+/* Replaces without values never fail on absent attributes: idempotent. */
+static int ds389_unlock(struct dir_op *op, LDAP *ld)
+{
+	const struct mod_spec m[] = {{LDAP_MOD_REPLACE, "passwordRetryCount", "0"},
+	                             {LDAP_MOD_REPLACE, "accountUnlockTime", NULL},
+	                             {LDAP_MOD_REPLACE, "retryCountResetTime", NULL}};
+
+	return send_mods(op, ld, m, 3);
+}
+
+static int ds389_disable(struct dir_op *op, LDAP *ld)
+{
+	return send_modify(op, ld, LDAP_MOD_REPLACE, "nsAccountLock", "TRUE");
+}
+
+static int ds389_enable(struct dir_op *op, LDAP *ld)
+{
+	return send_modify(op, ld, LDAP_MOD_REPLACE, "nsAccountLock", NULL);
+}
+
+/* slapd stamps passwordExpirationTime itself only when passwordMustChange is
+ * on; setting it here works either way. The stale lock times go too, so the
+ * state reads clean after a reset (which already zeroed passwordRetryCount). */
+static int ds389_must_change(struct dir_op *op, LDAP *ld)
+{
+	const struct mod_spec m[] = {{LDAP_MOD_REPLACE, "passwordExpirationTime", EPOCH_TIME},
+	                             {LDAP_MOD_REPLACE, "accountUnlockTime", NULL},
+	                             {LDAP_MOD_REPLACE, "retryCountResetTime", NULL}};
+
+	return send_mods(op, ld, m, 3);
+}
+
+static int ad_unlock(struct dir_op *op, LDAP *ld)
+{
+	return send_modify(op, ld, LDAP_MOD_REPLACE, "lockoutTime", "0");
+}
+
+/* userAccountControl is a bit set: keep every other bit as read. */
+static int ad_account_control(struct dir_op *op, LDAP *ld, unsigned long value)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lu", value);
+	return send_modify(op, ld, LDAP_MOD_REPLACE, "userAccountControl", buf);
+}
+
+static int ad_disable(struct dir_op *op, LDAP *ld)
+{
+	return ad_account_control(op, ld, op->account | AD_DISABLED);
+}
+
+static int ad_enable(struct dir_op *op, LDAP *ld)
+{
+	return ad_account_control(op, ld, op->account & ~AD_DISABLED);
+}
+
+/* Appends code point cp as UTF-16LE at out[*n]. */
+static void put_utf16le(unsigned char *out, size_t *n, unsigned long cp)
+{
+	if (cp >= 0x10000) {
+		cp -= 0x10000;
+		put_utf16le(out, n, 0xD800 + (cp >> 10));
+		cp = 0xDC00 + (cp & 0x3FF);
+	}
+	out[(*n)++] = (unsigned char)(cp & 0xFF);
+	out[(*n)++] = (unsigned char)(cp >> 8);
+}
+
+/* unicodePwd takes the password in double quotes, UTF-16LE. Return: the
+ * length written to out (room for 2 * strlen(pw) + 4 bytes), or 0 when pw is
+ * not UTF-8. */
+static size_t ad_unicode_pwd(const char *pw, unsigned char *out)
+{
+	const unsigned char *p = (const unsigned char *)pw;
+	size_t n = 0;
+
+	put_utf16le(out, &n, '"');
+	while (*p != '\0') {
+		unsigned long cp = *p;
+		int more = cp < 0x80 ? 0 : cp >= 0xF0 ? 3 : cp >= 0xE0 ? 2 : cp >= 0xC0 ? 1 : -1;
+
+		if (more < 0 || cp > 0xF4)
+			return 0;
+		cp &= more == 0 ? 0x7F : 0x3F >> more;
+		for (p++; more-- > 0; p++) {
+			if ((*p & 0xC0) != 0x80)
+				return 0;
+			cp = cp << 6 | (*p & 0x3F);
+		}
+		put_utf16le(out, &n, cp);
+	}
+	put_utf16le(out, &n, '"');
+	return n;
+}
+
+/* One modify, so no crash leaves a password without must-change: the new
+ * password, pwdLastSet 0 (must change), lockoutTime 0 (an AD reset does not
+ * unlock by itself; the other flavours do). */
+static int ad_set_password(struct dir_op *op, LDAP *ld)
+{
+	size_t cap = 2 * strlen(op->secret) + 4;
+	unsigned char *buf = malloc(cap);
+	struct berval pw = {0, (char *)buf}, *pwv[2] = {&pw, NULL};
+	char *zero[2] = {"0", NULL};
+	LDAPMod m_pw = {LDAP_MOD_REPLACE | LDAP_MOD_BVALUES, "unicodePwd", {NULL}};
+	LDAPMod m_last = {LDAP_MOD_REPLACE, "pwdLastSet", {zero}};
+	LDAPMod m_lock = {LDAP_MOD_REPLACE, "lockoutTime", {zero}};
+	LDAPMod *mods[4] = {&m_pw, &m_last, &m_lock, NULL};
+	int rc;
+
+	if (buf == NULL || (pw.bv_len = ad_unicode_pwd(op->secret, buf)) == 0) {
+		free(buf);
+		return LDAP_PARAM_ERROR;
+	}
+	m_pw.mod_bvalues = pwv;
+	rc = ldap_modify_ext(ld, op->dn, mods, NULL, NULL, &op->msgid);
+	OPENSSL_cleanse(buf, cap);
+	free(buf);
+	return rc;
+}
+
+/* ppolicy response control: the state behind a refused or successful bind. */
+static LDAPPasswordPolicyError ppolicy_error(LDAP *ld, LDAPControl **ctrls)
+{
+	LDAPControl *c = ldap_control_find(LDAP_CONTROL_PASSWORDPOLICYRESPONSE, ctrls, NULL);
+	LDAPPasswordPolicyError pperr = PP_noError;
+	ber_int_t expire = -1, grace = -1;
+
+	if (c != NULL)
+		ldap_parse_passwordpolicy_control(ld, c, &expire, &grace, &pperr);
+	return pperr;
+}
+
+static enum dir_bind_result openldap_bind(LDAP *ld, int rc, const char *diag, LDAPControl **ctrls)
+{
+	LDAPPasswordPolicyError pperr = ppolicy_error(ld, ctrls);
+
+	(void)diag;
+	if (rc == LDAP_SUCCESS)
+		return pperr == PP_changeAfterReset || pperr == PP_passwordExpired
+		           ? DIR_BIND_MUST_CHANGE
+		           : DIR_BIND_OK;
+	if (rc == LDAP_INVALID_CREDENTIALS)
+		return pperr == PP_accountLocked ? DIR_BIND_LOCKED : DIR_BIND_BAD_CREDENTIALS;
+	return DIR_BIND_UNAVAILABLE;
+}
+
+/* 389 DS: locked = 19 "Exceed password retry limit", disabled = 53 "Account
+ * inactivated"; a must-change bind succeeds with the Netscape PasswordExpired
+ * control (or ppolicy's changeAfterReset). */
+static enum dir_bind_result ds389_bind(LDAP *ld, int rc, const char *diag, LDAPControl **ctrls)
+{
+	if (rc == LDAP_CONSTRAINT_VIOLATION)
+		return DIR_BIND_LOCKED;
+	if (rc == LDAP_UNWILLING_TO_PERFORM)
+		return DIR_BIND_DISABLED;
+	if (rc == LDAP_SUCCESS &&
+	    ldap_control_find(LDAP_CONTROL_X_PASSWORD_EXPIRED, ctrls, NULL) != NULL)
+		return DIR_BIND_MUST_CHANGE;
+	return openldap_bind(ld, rc, diag, ctrls);
+}
+
+/* AD answers 49 to all of them; the reason is "data XXX" in the diagnostic. */
+static enum dir_bind_result ad_bind(LDAP *ld, int rc, const char *diag, LDAPControl **ctrls)
+{
+	const char *data = diag != NULL ? strstr(diag, "data ") : NULL;
+	unsigned long code = data != NULL ? strtoul(data + 5, NULL, 16) : 0;
+
+	(void)ld;
+	(void)ctrls;
+	if (rc == LDAP_SUCCESS)
+		return DIR_BIND_OK;
+	if (rc != LDAP_INVALID_CREDENTIALS)
+		return DIR_BIND_UNAVAILABLE;
+	if (code == 0x775)
+		return DIR_BIND_LOCKED;
+	if (code == 0x773 || code == 0x532)
+		return DIR_BIND_MUST_CHANGE;
+	if (code == 0x533 || code == 0x701)
+		return DIR_BIND_DISABLED;
+	return DIR_BIND_BAD_CREDENTIALS;
+}
+
+static const struct flavor flavors[] = {
+    [FLAVOR_OPENLDAP] =
+        {
+            .name_attr = "cn",
+            .dept_attr = "ou",
+            .state_attrs = {"pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime"},
+            .read_state = openldap_state,
+            .unlock = openldap_unlock,
+            .disable = openldap_disable,
+            .enable = openldap_unlock,
+            .set_password = send_passwd_exop,
+            .must_change = openldap_must_change,
+            .must_change_what = "pwdReset",
+            .member_present_rc = LDAP_TYPE_OR_VALUE_EXISTS,
+            .member_absent_rc = LDAP_NO_SUCH_ATTRIBUTE,
+            .bind_decode = openldap_bind,
+        },
+    [FLAVOR_389DS] =
+        {
+            /* Operational attributes come only when asked for by name. */
+            .name_attr = "cn",
+            .dept_attr = "ou",
+            .state_attrs = {"passwordRetryCount", "accountUnlockTime", "passwordExpirationTime",
+                            "nsAccountLock", "pwdUpdateTime"},
+            .read_state = ds389_state,
+            .unlock = ds389_unlock,
+            .disable = ds389_disable,
+            .enable = ds389_enable,
+            .set_password = send_passwd_exop, /* needs TLS: 13 otherwise */
+            .must_change = ds389_must_change,
+            .must_change_what = "passwordExpirationTime",
+            .unlock_from_state = true,
+            .member_present_rc = LDAP_TYPE_OR_VALUE_EXISTS,
+            .member_absent_rc = LDAP_NO_SUCH_ATTRIBUTE,
+            .bind_decode = ds389_bind,
+        },
+    [FLAVOR_AD] =
+        {
+            .user_filter = "(&(objectCategory=person)(objectClass=user)",
+            .name_attr = "displayName",
+            .dept_attr = "department",
+            .state_attrs = {"userAccountControl", "msDS-User-Account-Control-Computed",
+                            "lockoutTime", "badPwdCount", "pwdLastSet"},
+            .read_state = ad_state,
+            .unlock = ad_unlock,
+            .disable = ad_disable,
+            .enable = ad_enable,
+            .set_password = ad_set_password,
+            .unlock_from_state = true,
+            .member_present_rc = LDAP_ALREADY_EXISTS,
+            .member_absent_rc = LDAP_UNWILLING_TO_PERFORM,
+            .bind_decode = ad_bind,
+        },
+};
+
+static const struct flavor *flavor_of(const struct config *conf)
+{
+	return &flavors[conf->flavor];
+}
+
+/* name, department, mail, the flavour's state and user_attr. */
+static void user_attrs(const struct config *conf, const char **attrs, size_t cap)
+{
+	const struct flavor *f = flavor_of(conf);
+	size_t n = 0;
+
+	attrs[n++] = f->name_attr;
+	attrs[n++] = f->dept_attr;
+	attrs[n++] = "mail";
+	for (size_t i = 0; i < 8 && f->state_attrs[i] != NULL && n + 2 < cap; i++)
+		attrs[n++] = f->state_attrs[i];
+	attrs[n++] = conf->user_attr;
+	attrs[n] = NULL;
+}
+
 static int op_send(struct dir_op *op, LDAP *ld)
 {
 	const struct config *conf = op->d->conf;
-	struct berval user, pw;
-	const char *attrs[10];
+	const struct flavor *f = flavor_of(conf);
+	const char *attrs[16];
 
 	switch (op->type) {
 	case OP_SEARCH_USER:
-		memcpy(attrs, user_attrs_default, sizeof(user_attrs_default));
-		attrs[7] = conf->user_attr;
+		user_attrs(conf, attrs, 16);
 		return ldap_search_ext(ld, conf->user_base, LDAP_SCOPE_SUBTREE, op->value,
 		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 2,
 		                       &op->msgid);
@@ -480,22 +939,21 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		                       NULL, NULL, NULL, 1, &op->msgid);
 	}
 	case OP_UNLOCK:
-		return send_modify(op, ld, op->dn, LDAP_MOD_DELETE, "pwdAccountLockedTime", NULL);
+		return f->unlock(op, ld);
 	case OP_PASSWD:
-		ber_str2bv(op->dn, 0, 0, &user);
-		ber_str2bv(op->secret, 0, 0, &pw);
-		return ldap_passwd(ld, &user, NULL, &pw, NULL, NULL, &op->msgid);
+		return f->set_password(op, ld);
 	case OP_PWDRESET:
-		return send_modify(op, ld, op->dn, LDAP_MOD_REPLACE, "pwdReset", "TRUE");
+		return f->must_change(op, ld);
 	case OP_ADD:
-		return send_modify(op, ld, op->dn, LDAP_MOD_ADD, "member", op->value);
+		return send_modify(op, ld, LDAP_MOD_ADD, "member", op->value);
 	case OP_DEL:
-		return send_modify(op, ld, op->dn, LDAP_MOD_DELETE, "member", op->value);
+		return send_modify(op, ld, LDAP_MOD_DELETE, "member", op->value);
 	case OP_DISABLE:
-		return send_modify(op, ld, op->dn, LDAP_MOD_REPLACE, "pwdAccountLockedTime",
-		                   "000001010000Z");
+		return f->disable(op, ld);
+	case OP_ENABLE:
+		return f->enable(op, ld);
 	case OP_SET_OU:
-		return send_modify(op, ld, op->dn, LDAP_MOD_REPLACE, "ou", op->value);
+		return send_modify(op, ld, LDAP_MOD_REPLACE, f->dept_attr, op->value);
 	case OP_RENAME:
 		return ldap_rename(ld, op->dn, op->value, op->value2, 1, NULL, NULL, &op->msgid);
 	case OP_DELETE_ENTRY:
@@ -570,28 +1028,9 @@ static void dir_dispatch(struct dir *d)
 
 /* ---- replies --------------------------------------------------------------- */
 
-static char *first_value(LDAP *ld, LDAPMessage *e, const char *attr)
-{
-	struct berval **vals = ldap_get_values_len(ld, e, attr);
-	char *s = NULL;
-
-	if (vals != NULL && vals[0] != NULL)
-		s = strndup(vals[0]->bv_val, vals[0]->bv_len);
-	ldap_value_free_len(vals);
-	return s;
-}
-
-static int count_values(LDAP *ld, LDAPMessage *e, const char *attr)
-{
-	struct berval **vals = ldap_get_values_len(ld, e, attr);
-	int n = ldap_count_values_len(vals);
-
-	ldap_value_free_len(vals);
-	return n < 0 ? 0 : n;
-}
-
 static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
+	const struct flavor *f = flavor_of(op->d->conf);
 	char *dn, *v;
 
 	op->entries++;
@@ -621,15 +1060,10 @@ static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	op->user->dn = dn != NULL ? strdup(dn) : NULL;
 	ldap_memfree(dn);
 	op->user->uid = first_value(ld, e, op->d->conf->user_attr);
-	op->user->name = first_value(ld, e, "cn");
-	op->user->department = first_value(ld, e, "ou");
+	op->user->name = first_value(ld, e, f->name_attr);
+	op->user->department = first_value(ld, e, f->dept_attr);
 	op->user->mail = first_value(ld, e, "mail");
-	op->user->locked_time = first_value(ld, e, "pwdAccountLockedTime");
-	op->user->changed_time = first_value(ld, e, "pwdChangedTime");
-	op->user->failures = count_values(ld, e, "pwdFailureTime");
-	v = first_value(ld, e, "pwdReset");
-	op->user->reset = v != NULL && strcmp(v, "TRUE") == 0;
-	free(v);
+	f->read_state(op->d, ld, e, op->user);
 }
 
 static bool rc_unavailable(int rc)
@@ -641,16 +1075,23 @@ static bool rc_unavailable(int rc)
 /* The status a modify-like reply means for op; DIR_REFUSED for the rest. */
 static enum dir_status modify_status(const struct dir_op *op, int rc)
 {
+	const struct flavor *f = flavor_of(op->d->conf);
+
 	if (rc == LDAP_SUCCESS)
-		return DIR_OK;
+		return op->type == OP_UNLOCK && f->unlock_from_state && !op->was_set ? DIR_UNCHANGED
+		                                                                     : DIR_OK;
 	if (rc == LDAP_NO_SUCH_OBJECT)
 		return DIR_NOT_FOUND;
 	if (rc_unavailable(rc))
 		return DIR_UNAVAILABLE;
-	/* Deleting an absent value / adding a present one: nothing to do. */
-	if (rc == LDAP_NO_SUCH_ATTRIBUTE && (op->type == OP_UNLOCK || op->type == OP_DEL))
+	/* Adding a present member / deleting an absent one: nothing to do (each
+	 * flavour has its own answer for it). */
+	if (op->type == OP_ADD && rc == f->member_present_rc)
 		return DIR_UNCHANGED;
-	if (rc == LDAP_TYPE_OR_VALUE_EXISTS && op->type == OP_ADD)
+	if (op->type == OP_DEL && rc == f->member_absent_rc)
+		return DIR_UNCHANGED;
+	/* Deleting an absent lock attribute: it was not locked. */
+	if (rc == LDAP_NO_SUCH_ATTRIBUTE && (op->type == OP_UNLOCK || op->type == OP_ENABLE))
 		return DIR_UNCHANGED;
 	if (rc == LDAP_ALREADY_EXISTS)
 		return DIR_EXISTS;
@@ -666,8 +1107,9 @@ static void refused_message(const struct dir_op *op, int rc, const char *diag, c
 		         "and a group needs at least one; add another member first",
 		         op->value);
 	else if (op->type == OP_PWDRESET)
-		snprintf(buf, len, "the password was set but pwdReset could not be set: %s%s%s",
-		         ldap_err2string(rc), diag[0] ? ": " : "", diag);
+		snprintf(buf, len, "the password was set but %s could not be set: %s%s%s",
+		         flavor_of(op->d->conf)->must_change_what, ldap_err2string(rc),
+		         diag[0] ? ": " : "", diag);
 	else
 		snprintf(buf, len, "the directory refused: %s%s%s", ldap_err2string(rc),
 		         diag[0] ? ": " : "", diag);
@@ -702,7 +1144,7 @@ static void op_result(struct dir_op *op, int rc, const char *diag)
 		return;
 	}
 	st = modify_status(op, rc);
-	if (st == DIR_OK && op->type == OP_PASSWD) {
+	if (st == DIR_OK && op->type == OP_PASSWD && flavor_of(op->d->conf)->must_change != NULL) {
 		/* Second step: a service account with only `write` gets no pwdReset from
 		 * slapd; with `manage` this replace is harmless. */
 		op->type = OP_PWDRESET;
@@ -808,6 +1250,13 @@ int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg)
 		return -1;
 	op->fn.user = fn;
 	op->value = escaped_filter(d->conf->user_attr, uid);
+	if (op->value != NULL && flavor_of(d->conf)->user_filter != NULL) {
+		char *plain = op->value;
+
+		if (asprintf(&op->value, "%s%s)", flavor_of(d->conf)->user_filter, plain) == -1)
+			op->value = NULL;
+		free(plain);
+	}
 	if (op->value == NULL) {
 		op_free(op);
 		return -1;
@@ -832,9 +1281,33 @@ static int submit_done(struct dir *d, enum op_type type, const char *dn, const c
 	return op_submit(op);
 }
 
-int dir_unlock(struct dir *d, const char *dn, dir_done_fn fn, void *arg)
+/* Unlock, disable and enable carry the state read before: some flavours
+ * decide "unchanged" from it, AD's disable keeps the other account bits. */
+static int submit_state(struct dir *d, enum op_type type, const struct dir_user *u, bool was_set,
+                        dir_done_fn fn, void *arg)
 {
-	return submit_done(d, OP_UNLOCK, dn, NULL, fn, arg);
+	struct dir_op *op = op_new(d, type, arg);
+
+	if (op == NULL)
+		return -1;
+	op->fn.done = fn;
+	op->was_set = was_set;
+	op->account = u->account_control;
+	if ((op->dn = strdup(u->dn)) == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
+{
+	return submit_state(d, OP_UNLOCK, u, u->locked, fn, arg);
+}
+
+int dir_enable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
+{
+	return submit_state(d, OP_ENABLE, u, u->admin_locked, fn, arg);
 }
 
 int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg)
@@ -847,9 +1320,9 @@ int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn
 	return submit_done(d, OP_DEL, group, dn, fn, arg);
 }
 
-int dir_disable(struct dir *d, const char *dn, dir_done_fn fn, void *arg)
+int dir_disable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
 {
-	return submit_done(d, OP_DISABLE, dn, NULL, fn, arg);
+	return submit_state(d, OP_DISABLE, u, u->admin_locked, fn, arg);
 }
 
 int dir_set_department(struct dir *d, const char *dn, const char *dept, dir_done_fn fn, void *arg)
@@ -1120,23 +1593,6 @@ struct bind_job {
 	void *arg;
 };
 
-static enum dir_bind_result bind_classify(LDAP *ld, int rc, LDAPControl **ctrls)
-{
-	LDAPControl *c = ldap_control_find(LDAP_CONTROL_PASSWORDPOLICYRESPONSE, ctrls, NULL);
-	LDAPPasswordPolicyError pperr = PP_noError;
-	ber_int_t expire = -1, grace = -1;
-
-	if (c != NULL)
-		ldap_parse_passwordpolicy_control(ld, c, &expire, &grace, &pperr);
-	if (rc == LDAP_SUCCESS)
-		return pperr == PP_changeAfterReset || pperr == PP_passwordExpired
-		           ? DIR_BIND_MUST_CHANGE
-		           : DIR_BIND_OK;
-	if (rc == LDAP_INVALID_CREDENTIALS)
-		return pperr == PP_accountLocked ? DIR_BIND_LOCKED : DIR_BIND_BAD_CREDENTIALS;
-	return DIR_BIND_UNAVAILABLE;
-}
-
 static void bind_run(struct bind_job *j, LDAP *ld)
 {
 	const struct config *conf = j->conf;
@@ -1144,6 +1600,7 @@ static void bind_run(struct bind_job *j, LDAP *ld)
 	struct timeval tv = {conf->timeout_ms / 1000, (conf->timeout_ms % 1000) * 1000};
 	struct berval cred;
 	LDAPMessage *msg = NULL;
+	char *diag = NULL;
 	int msgid, rc = LDAP_OTHER;
 
 	ber_str2bv(j->pw, 0, 0, &cred);
@@ -1152,10 +1609,13 @@ static void bind_run(struct bind_job *j, LDAP *ld)
 	if (ldap_sasl_bind(ld, j->dn, LDAP_SASL_SIMPLE, &cred, ctrls, NULL, &msgid) ==
 	        LDAP_SUCCESS &&
 	    ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &msg) > 0)
-		ldap_parse_result(ld, msg, &rc, NULL, NULL, NULL, &res, 0);
+		ldap_parse_result(ld, msg, &rc, NULL, &diag, NULL, &res, 0);
 	else
 		rc = LDAP_TIMEOUT;
-	j->result = bind_classify(ld, rc, res);
+	/* The diagnostic (AD's "data 775") is decoded, never logged: no secrets in it,
+	 * but no need either. */
+	j->result = flavor_of(conf)->bind_decode(ld, rc, diag, res);
+	ldap_memfree(diag);
 	if (j->result == DIR_BIND_UNAVAILABLE)
 		snprintf(j->err, sizeof(j->err), "the directory could not check the password: %s",
 		         ldap_err2string(rc));

@@ -26,16 +26,24 @@ enum dir_bind_result {
 	DIR_BIND_BAD_CREDENTIALS,
 	DIR_BIND_MUST_CHANGE, /* bind worked but the password must be changed first */
 	DIR_BIND_LOCKED,
+	DIR_BIND_DISABLED, /* disabled by an administrator (389 DS, AD) */
 	DIR_BIND_UNAVAILABLE,
 };
 
-/* A user entry as read for status and actions. Strings are NULL when absent. */
+/*
+ * A user entry as read for status and actions. Strings are NULL when absent.
+ * The account state is flavour-neutral: each directory flavour (dir.c)
+ * computes it from its own attributes when the entry is read.
+ */
 struct dir_user {
 	char *dn, *uid, *name, *department, *mail;
-	char *locked_time;  /* pwdAccountLockedTime, GeneralizedTime */
-	char *changed_time; /* pwdChangedTime */
-	int failures;       /* pwdFailureTime values */
-	bool reset;         /* pwdReset TRUE */
+	bool locked;            /* locked out now by failed logins (or by an administrator) */
+	bool admin_locked;      /* disabled by an administrator: only `user enable` lifts it */
+	char *locked_since;     /* GeneralizedTime of a failure lock (may have expired), or NULL */
+	char *password_changed; /* GeneralizedTime of the last password change, or NULL */
+	int failures;           /* failed logins counted by the directory */
+	bool must_change;       /* the password must be changed at the next login */
+	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
 };
 
 /* u is owned by the callee (free with dir_user_free); NULL unless DIR_OK.
@@ -71,19 +79,24 @@ int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);
 /* Which of groups[0..n) (n <= 64) list dn as a member. */
 int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
                   dir_groups_fn fn, void *arg);
-/* Deletes pwdAccountLockedTime; DIR_UNCHANGED when it was absent. */
-int dir_unlock(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
-/* Password Modify extended operation, then pwdReset: TRUE. pw is copied and
- * wiped after use. */
+/* Clears the failure lock of u (as read by dir_find_user); DIR_UNCHANGED
+ * when it was not locked. */
+int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg);
+/* Sets the password and marks it must-change (and lifts a failure lock) in the
+ * flavour's way: Password Modify extended operation then pwdReset: TRUE
+ * (OpenLDAP) / passwordExpirationTime 1970 (389 DS); unicodePwd, pwdLastSet 0
+ * and lockoutTime 0 in one modify (AD). pw is copied and wiped after use. */
 int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn fn, void *arg);
 /* Adds / deletes dn as member of group; DIR_UNCHANGED when already so. */
 int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg);
 int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg);
 
 /* Administrator lock: pwdAccountLockedTime 000001010000Z (ppolicy's
- * "disabled"); undone by dir_unlock. */
-int dir_disable(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
-/* Replaces the department attribute (ou). */
+ * "disabled"), nsAccountLock TRUE (389 DS), userAccountControl bit 0x2 (AD). */
+int dir_disable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg);
+/* Undoes dir_disable; DIR_UNCHANGED when there was nothing to undo. */
+int dir_enable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg);
+/* Replaces the department attribute (ou; department on AD). */
 int dir_set_department(struct dir *d, const char *dn, const char *dept, dir_done_fn fn, void *arg);
 /* Moves dn to newrdn under newparent (old RDN value deleted). */
 int dir_rename(struct dir *d, const char *dn, const char *newrdn, const char *newparent,

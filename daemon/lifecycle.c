@@ -18,8 +18,6 @@
 #include "passgen.h"
 #include "ldapdesk/wire.h"
 
-#define ADMIN_LOCK "000001010000Z"
-
 /* RFC 4514 escaping of one DN attribute value. Return: malloc'd, or NULL. */
 static char *dn_escape(const char *v)
 {
@@ -311,11 +309,6 @@ static void enable_done(void *arg, enum dir_status st, const char *err)
 	act_outcome(arg, st == DIR_UNCHANGED ? DIR_OK : st, err, "enabled");
 }
 
-static bool admin_locked(const struct act *x)
-{
-	return x->user->locked_time != NULL && strcmp(x->user->locked_time, ADMIN_LOCK) == 0;
-}
-
 int lifecycle_execute(struct act *x)
 {
 	switch (x->kind) {
@@ -324,17 +317,17 @@ int lifecycle_execute(struct act *x)
 	case ACT_MOVE:
 		return move_run(x);
 	case ACT_DISABLE:
-		if (admin_locked(x)) {
+		if (x->user->admin_locked) {
 			act_outcome(x, DIR_UNCHANGED, NULL, "was already disabled");
 			return 0;
 		}
-		return dir_disable(x->A->dir, x->user->dn, disable_done, x);
+		return dir_disable(x->A->dir, x->user, disable_done, x);
 	case ACT_ENABLE:
-		if (!admin_locked(x)) {
+		if (!x->user->admin_locked) {
 			act_outcome(x, DIR_UNCHANGED, NULL, "was not disabled");
 			return 0;
 		}
-		return dir_unlock(x->A->dir, x->user->dn, enable_done, x);
+		return dir_enable(x->A->dir, x->user, enable_done, x);
 	case ACT_DELETE:
 		fix_groups(x);
 		return 0;

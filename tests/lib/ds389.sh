@@ -25,7 +25,8 @@
 #   DS_USER_PW DS_OP_PW DS_PLACEHOLDER_DN
 # The instance (see doc/flavors.md): global password policy passwordLockout on,
 #   passwordMaxFailure 3, passwordLockoutDuration 3600, passwordResetFailureCount 600,
-#   passwordMustChange on, passwordAdminDN = DS_SVC_DN; a local (per-entry) policy without lockout
+#   passwordMustChange on, passwordTrackUpdateTime on (pwdUpdateTime: when the password last
+#   changed, which ldapdeskd's start-up recovery reads), passwordAdminDN = DS_SVC_DN; a local (per-entry) policy without lockout
 #   on DS_SVC_DN; ACIs: DS_SVC_DN may add/delete/write people and groups, including the
 #   operational lockout attributes; authenticated users read (not userPassword); self may change
 #   its userPassword. Runs as root (nsslapd-localuser: root), so DIR may sit in a 0700 T_DIR.
@@ -183,6 +184,9 @@ passwordUnlock: on
 -
 replace: passwordResetFailureCount
 passwordResetFailureCount: 600
+-
+replace: passwordTrackUpdateTime
+passwordTrackUpdateTime: on
 -
 replace: passwordCheckSyntax
 passwordCheckSyntax: off

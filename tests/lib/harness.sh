@@ -23,6 +23,10 @@
 #   daemon_config FILE      ldapdeskd config for the running slapd; exports LDAPDESK_PORT and
 #                           LDAPDESK_SOCK. DAEMON_APPROVAL="name ..." sets approval = yes for
 #                           those [grant.NAME] sections. Append further sections with cat >>.
+#   daemon_config_flavor FILE 389ds|ad
+#                           the same for the running 389 DS (ds389_start: StartTLS) or Samba AD DC
+#                           (samba_start: LDAPS, user_attr = sAMAccountName); the daemon's own
+#                           certificate comes from certs_make $T_DIR/dcerts (DAEMON_CA = its CA).
 #   daemon_start CONF       "$LDAPDESKD" -c CONF -f, log $T_DIR/ldapdeskd.log, waits (up to
 #                           T_START_TIMEOUT s, default 10) for /v1/health (https on the first
 #                           127.0.0.1 listener, else the unix socket); 1 if it exits or stays mute.
@@ -323,6 +327,80 @@ EOF
     return 0
 }
 
+# daemon_config_flavor FILE 389ds|ad: like daemon_config, for ds389.sh / samba.sh servers
+daemon_config_flavor() {
+    _df_file=${1:?daemon_config_flavor: FILE missing}
+    _df_flavor=${2:?daemon_config_flavor: 389ds or ad missing}
+    [ -n "${T_DIR:-}" ] || { echo "daemon_config_flavor: call t_init first" >&2; return 1; }
+    case $_df_flavor in
+        389ds)
+            [ -n "${DS_URI:-}" ] || { echo "daemon_config_flavor: ds389_start first" >&2; return 1; }
+            _df_uri=$DS_URI _df_tls=yes _df_ca=$DS_CA _df_svc=$DS_SVC_DN _df_pw=$DS_DIR/bind.pw
+            _df_people=$DS_PEOPLE _df_groups=$DS_GROUPS _df_attr=uid _df_cn=cn ;;
+        ad)
+            [ -n "${AD_URI:-}" ] || { echo "daemon_config_flavor: samba_start first" >&2; return 1; }
+            _df_uri=$AD_URI _df_tls=no _df_ca=$AD_CA _df_svc=$AD_SVC_DN _df_pw=$SAMBA_DIR/bind.pw
+            _df_people=$AD_PEOPLE _df_groups=$AD_GROUPS _df_attr=sAMAccountName _df_cn=CN ;;
+        *) echo "daemon_config_flavor: unknown flavour '$_df_flavor'" >&2; return 1 ;;
+    esac
+    certs_make "$T_DIR/dcerts" || return 1
+    DAEMON_CA=$T_DIR/dcerts/ca.pem
+    LDAPDESK_PORT=$(random_port) || return 1
+    LDAPDESK_SOCK=$T_DIR/ldapdesk.sock
+    export LDAPDESK_PORT LDAPDESK_SOCK DAEMON_CA
+    mkdir -p "$T_DIR/backups"
+    {
+        cat <<EOF
+# ldapdeskd config written by tests/lib/harness.sh daemon_config_flavor ($_df_flavor)
+[server]
+listen = 127.0.0.1:$LDAPDESK_PORT
+listen = unix:$LDAPDESK_SOCK
+tls_cert = $T_DIR/dcerts/server.pem
+tls_key = $T_DIR/dcerts/server.key
+key_file = $T_DIR/session.key
+timezone = Asia/Shanghai
+
+[ldap]
+uri = $_df_uri
+starttls = $_df_tls
+ca_file = $_df_ca
+bind_dn = $_df_svc
+bind_password_file = $_df_pw
+user_base = $_df_people
+user_attr = $_df_attr
+flavor = $_df_flavor
+pool_size = 4
+timeout_ms = 5000
+group_base = $_df_groups
+
+[audit]
+database = $T_DIR/audit.db
+backup_dir = $T_DIR/backups
+backup_keep = 7
+backup_at = 03:00
+
+[roles]
+helpdesk = $_df_cn=helpdesk,$_df_groups
+admin = $_df_cn=admins,$_df_groups
+auditor = $_df_cn=auditors,$_df_groups
+
+[protect]
+groups = $_df_cn=protected,$_df_groups
+EOF
+        for _df_g in 'procurement|采管系统|90' 'brand-insight|品牌洞察|90' 'rnd-system|产研系统|90' \
+            'general|综合系统|' 'finance-docs|财务知识文档|90'; do
+            _df_name=${_df_g%%|*}
+            _df_rest=${_df_g#*|}
+            echo
+            echo "[grant.$_df_name]"
+            echo "group = $_df_cn=$_df_name,$_df_groups"
+            echo "label = ${_df_rest%%|*}"
+            [ -z "${_df_rest#*|}" ] || echo "max_days = ${_df_rest#*|}"
+            echo "approval = no"
+        done
+    } >"$_df_file"
+}
+
 daemon_start() {
     _ds_conf=${1:?daemon_start: CONF missing}
     [ -n "${T_DIR:-}" ] || { echo "daemon_start: call t_init first" >&2; return 1; }
@@ -337,7 +415,7 @@ daemon_start() {
         "$_ds_conf" | head -n 1)
     _ds_sock=$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*unix:\([^[:space:]]*\).*$/\1/p' \
         "$_ds_conf" | head -n 1)
-    _ds_ca=${SLAPD_DIR:+$SLAPD_DIR/ca.pem}
+    _ds_ca=${DAEMON_CA:-${SLAPD_DIR:+$SLAPD_DIR/ca.pem}}
     XDG_CACHE_HOME=$T_DIR/cache
     mkdir -p "$XDG_CACHE_HOME"
     export XDG_CACHE_HOME
