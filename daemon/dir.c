@@ -1722,10 +1722,16 @@ int dir_new(struct event_base *base, const struct config *conf, struct dir **dp,
 		c->idx = i;
 		c->done_ev = event_new(base, -1, 0, conn_setup_done_cb, c);
 		c->retry_ev = evtimer_new(base, conn_retry_cb, c);
-		conn_connect(c);
 	}
 	*dp = d;
 	return 0;
+}
+
+void dir_start(struct dir *d)
+{
+	for (int i = 0; i < d->n_conns; i++)
+		if (d->conns[i].state == CONN_DOWN && !evtimer_pending(d->conns[i].retry_ev, NULL))
+			conn_connect(&d->conns[i]);
 }
 
 void dir_set_config(struct dir *d, const struct config *conf)

@@ -56,13 +56,18 @@ typedef void (*dir_groups_fn)(void *arg, enum dir_status st, unsigned long mask,
 typedef void (*dir_dns_fn)(void *arg, enum dir_status st, char **dns, size_t n, const char *err);
 typedef void (*dir_bind_fn)(void *arg, enum dir_bind_result r, const char *err);
 
-/* Starts the pool; connections come up in the background and reconnect on
- * their own. conf must outlive the pool. Return: 0, or -1 with err filled. */
+/* Creates the pool (dir_start opens it); connections then come up in the
+ * background and reconnect on their own. conf must outlive the pool. Return: 0, or -1 with err
+ * filled. */
 int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
             size_t errlen);
 /* Operations submitted from now on use conf for timeouts and names; the
  * connections keep their URI and credentials until they reconnect. */
 void dir_set_config(struct dir *d, const struct config *conf);
+
+/* Opens the service connections (in the background). Separate from dir_new
+ * so that the daemon reaches the network only after dropping privileges. */
+void dir_start(struct dir *d);
 
 /* Fails every pending operation (DIR_UNAVAILABLE) and frees the pool. */
 void dir_free(struct dir *d);

@@ -257,6 +257,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("cannot start the grant expiry timer");
 	if (d->conf->user != NULL)
 		drop_privileges(d->conf);
+	dir_start(d->dir); /* the first network traffic: after the privilege drop */
 	if (d->recover_upto > 0) {
 		struct timeval soon = {1, 0};
 
