@@ -16,6 +16,106 @@ void clock_utc(time_t t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Milliseconds from ".ddd…" at *sp (more digits ignored, fewer scaled);
+ * advances *sp. No dot: 0. */
+static int parse_ms(const char **sp)
+{
+	const char *s = *sp;
+	int ms = 0, digits = 0;
+
+	if (*s != '.')
+		return 0;
+	for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+		if (digits < 3)
+			ms = ms * 10 + (*s - '0');
+	for (; digits > 0 && digits < 3; digits++)
+		ms *= 10;
+	*sp = s;
+	return ms;
+}
+
+static int two_digits_time(const char *s, int *h, int *m, int *sec, int *ms, const char **restp)
+{
+	int n = 0;
+
+	*sec = 0;
+	*ms = 0;
+	if (sscanf(s, "%2d:%2d%n", h, m, &n) != 2 || n < 4)
+		return -1;
+	s += n;
+	if (*s == ':') {
+		if (sscanf(s, ":%2d%n", sec, &n) != 1 || n != 3)
+			return -1;
+		s += n;
+	}
+	*ms = parse_ms(&s);
+	*restp = s;
+	return 0;
+}
+
+/* Zone suffix: "" (local), "Z", "+HH:MM", "+HHMM". */
+static int zone_offset(const char *s, bool *localp, long *offp)
+{
+	int hh, mm, n = 0;
+
+	*localp = *s == '\0';
+	*offp = 0;
+	if (*s == '\0' || strcmp(s, "Z") == 0)
+		return 0;
+	if ((*s != '+' && *s != '-') ||
+	    ((sscanf(s + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5) &&
+	     (sscanf(s + 1, "%2d%2d%n", &hh, &mm, &n) != 2 || n != 4)))
+		return -1;
+	if (s[1 + n] != '\0' || hh > 23 || mm > 59)
+		return -1;
+	*offp = (hh * 3600L + mm * 60L) * (*s == '-' ? -1 : 1);
+	return 0;
+}
+
+/*
+ * "YYYY-MM-DD HH:MM[:SS]", "YYYY/M/D H:MM[:SS]", ISO 8601 with T and an
+ * optional zone (local when none), or a date alone (midnight local), into
+ * the stored UTC format. Return 0/-1.
+ */
+int clock_parse_loose(const char *s, char *out, size_t len)
+{
+	struct tm tm = {0}, chk;
+	int y, mo, d, n = 0, h = 0, mi = 0, sec = 0, ms = 0;
+	char sep;
+	const char *rest = "";
+	bool local;
+	long off;
+	time_t t;
+
+	if (sscanf(s, "%4d%c%2d", &y, &sep, &mo) != 3 || (sep != '-' && sep != '/'))
+		return -1;
+	if (sscanf(s, sep == '-' ? "%4d-%2d-%2d%n" : "%4d/%2d/%2d%n", &y, &mo, &d, &n) != 3)
+		return -1;
+	s += n;
+	if ((*s == ' ' || *s == 'T') && two_digits_time(s + 1, &h, &mi, &sec, &ms, &rest) == -1)
+		return -1;
+	if (*s != '\0' && *s != ' ' && *s != 'T')
+		return -1;
+	if (zone_offset(rest, &local, &off) == -1 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+	    h > 23 || mi > 59 || sec > 60 || y < 1970 || y > 9999)
+		return -1;
+	tm = (struct tm){.tm_year = y - 1900,
+	                 .tm_mon = mo - 1,
+	                 .tm_mday = d,
+	                 .tm_hour = h,
+	                 .tm_min = mi,
+	                 .tm_sec = sec,
+	                 .tm_isdst = -1};
+	t = local ? mktime(&tm) : timegm(&tm) - off;
+	if (t == (time_t)-1 || (tm.tm_mday != d && sec < 60)) /* 2月30日 normalised away */
+		return -1;
+	gmtime_r(&t, &chk);
+	return strftime(out, len, "%Y-%m-%dT%H:%M:%S", &chk) == 19 && len > 24 &&
+	               snprintf(out + 19, len - 19, ".%03dZ", ms) == 5
+	           ? 0
+	           : -1;
+}
+
 static int parse_fields(const char *s, struct tm *tm, int *ms, const char **restp)
 {
 	int n = 0;
@@ -27,38 +127,10 @@ static int parse_fields(const char *s, struct tm *tm, int *ms, const char **rest
 	    n != 19)
 		return -1;
 	s += n;
-	if (*s == '.') {
-		int digits = 0;
-
-		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-			if (digits < 3)
-				*ms = *ms * 10 + (*s - '0');
-		for (; digits < 3 && digits > 0; digits++)
-			*ms *= 10;
-	}
+	*ms = parse_ms(&s);
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;
 	*restp = s;
-	return 0;
-}
-
-/* Offset in seconds of "Z", "+HH:MM", "-HHMM"; *localp when there is none. */
-static int parse_zone(const char *s, long *offp, bool *localp)
-{
-	int hh, mm;
-
-	*localp = false;
-	*offp = 0;
-	if (*s == '\0') {
-		*localp = true;
-		return 0;
-	}
-	if (strcmp(s, "Z") == 0)
-		return 0;
-	if ((s[0] != '+' && s[0] != '-') ||
-	    (sscanf(s + 1, "%2d:%2d", &hh, &mm) != 2 && sscanf(s + 1, "%2d%2d", &hh, &mm) != 2))
-		return -1;
-	*offp = (hh * 3600L + mm * 60L) * (s[0] == '-' ? -1 : 1);
 	return 0;
 }
 
@@ -69,7 +141,7 @@ static int parse_time_ms(const char *text, time_t *tp, int *msp)
 	long off;
 	bool local;
 
-	if (parse_fields(text, &tm, msp, &rest) == -1 || parse_zone(rest, &off, &local) == -1)
+	if (parse_fields(text, &tm, msp, &rest) == -1 || zone_offset(rest, &local, &off) == -1)
 		return -1;
 	if (local) {
 		tm.tm_isdst = -1;

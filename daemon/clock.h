@@ -26,5 +26,12 @@ int clock_bound(const char *text, bool end, char *buf, size_t len);
 /* Parses ISO 8601 (date, or time with optional zone) into *tp. Return 0/-1. */
 int clock_parse_iso(const char *text, time_t *tp);
 
+/* Parses a hand-kept time into the stored UTC format ("…T…:…:….mmmZ", len
+ * at least 25): "YYYY-MM-DD HH:MM[:SS]", "YYYY/M/D H:MM[:SS]", ISO 8601 with T
+ * and an optional zone (local when none), or a date alone (local midnight);
+ * impossible dates (2月30日) and years outside 1970..9999 are refused.
+ * Return 0/-1. */
+int clock_parse_loose(const char *text, char *out, size_t len);
+
 /* Parses LDAP GeneralizedTime "YYYYMMDDHHMMSS[.frac]Z". Return 0/-1. */
 int clock_parse_gentime(const char *text, time_t *tp);

@@ -166,11 +166,6 @@ bool dir_available(const struct dir *d)
 	return false;
 }
 
-long dir_lockout_duration(const struct dir *d)
-{
-	return d->lockout_duration;
-}
-
 /* ---- connection set-up (runs in threads) ------------------------------- */
 
 /*

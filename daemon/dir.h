@@ -75,10 +75,6 @@ void dir_free(struct dir *d);
 /* true when at least one service connection is up. */
 bool dir_available(const struct dir *d);
 
-/* Lockout duration of the default policy in seconds (0 = until unlocked), or
- * -1 while unknown. */
-long dir_lockout_duration(const struct dir *d);
-
 /* Looks up the user whose user_attr equals uid (escaped; exactly one match). */
 int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);
 /* Which of groups[0..n) (n <= 64) list dn as a member. */

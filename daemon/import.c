@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "import.h"
 #include "ldapdesk/wire.h"
 
@@ -248,95 +249,6 @@ static bool utf8_ok(const unsigned char *s)
 	return true;
 }
 
-static int two_digits_time(const char *s, int *h, int *m, int *sec, int *ms, const char **restp)
-{
-	int n = 0;
-
-	*sec = 0;
-	*ms = 0;
-	if (sscanf(s, "%2d:%2d%n", h, m, &n) != 2 || n < 4)
-		return -1;
-	s += n;
-	if (*s == ':') {
-		if (sscanf(s, ":%2d%n", sec, &n) != 1 || n != 3)
-			return -1;
-		s += n;
-	}
-	if (*s == '.') {
-		int digits = 0;
-		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-			if (digits < 3)
-				*ms = *ms * 10 + (*s - '0');
-		for (; digits > 0 && digits < 3; digits++)
-			*ms *= 10;
-	}
-	*restp = s;
-	return 0;
-}
-
-/* Zone suffix: "" (local), "Z", "+HH:MM", "+HHMM". */
-static int zone_offset(const char *s, bool *localp, long *offp)
-{
-	int hh, mm, n = 0;
-
-	*localp = *s == '\0';
-	*offp = 0;
-	if (*s == '\0' || strcmp(s, "Z") == 0)
-		return 0;
-	if ((*s != '+' && *s != '-') ||
-	    ((sscanf(s + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5) &&
-	     (sscanf(s + 1, "%2d%2d%n", &hh, &mm, &n) != 2 || n != 4)))
-		return -1;
-	if (s[1 + n] != '\0' || hh > 23 || mm > 59)
-		return -1;
-	*offp = (hh * 3600L + mm * 60L) * (*s == '-' ? -1 : 1);
-	return 0;
-}
-
-/*
- * "YYYY-MM-DD HH:MM[:SS]", "YYYY/M/D H:MM[:SS]", ISO 8601 with T and an
- * optional zone (local when none), or a date alone (midnight local), into
- * the stored UTC format. Return 0/-1.
- */
-static int parse_when(const char *s, char out[TIME_LEN + 1])
-{
-	struct tm tm = {0}, chk;
-	int y, mo, d, n = 0, h = 0, mi = 0, sec = 0, ms = 0;
-	char sep;
-	const char *rest = "";
-	bool local;
-	long off;
-	time_t t;
-
-	if (sscanf(s, "%4d%c%2d", &y, &sep, &mo) != 3 || (sep != '-' && sep != '/'))
-		return -1;
-	if (sscanf(s, sep == '-' ? "%4d-%2d-%2d%n" : "%4d/%2d/%2d%n", &y, &mo, &d, &n) != 3)
-		return -1;
-	s += n;
-	if ((*s == ' ' || *s == 'T') && two_digits_time(s + 1, &h, &mi, &sec, &ms, &rest) == -1)
-		return -1;
-	if (*s != '\0' && *s != ' ' && *s != 'T')
-		return -1;
-	if (zone_offset(rest, &local, &off) == -1 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
-	    h > 23 || mi > 59 || sec > 60 || y < 1970 || y > 9999)
-		return -1;
-	tm = (struct tm){.tm_year = y - 1900,
-	                 .tm_mon = mo - 1,
-	                 .tm_mday = d,
-	                 .tm_hour = h,
-	                 .tm_min = mi,
-	                 .tm_sec = sec,
-	                 .tm_isdst = -1};
-	t = local ? mktime(&tm) : timegm(&tm) - off;
-	if (t == (time_t)-1 || (tm.tm_mday != d && sec < 60)) /* 2月30日 normalised away */
-		return -1;
-	gmtime_r(&t, &chk);
-	return strftime(out, TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &chk) == 19 &&
-	               snprintf(out + 19, TIME_LEN + 1 - 19, ".%03dZ", ms) == 5
-	           ? 0
-	           : -1;
-}
-
 static const char *category_named(const struct config *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->n_categories; i++)
@@ -399,11 +311,11 @@ static const char *check_row(const struct import *im, const struct record *r, st
 		return why;
 	if (w->cell[C_SUBMITTED] == NULL)
 		return "提交时间 is empty";
-	if (parse_when(w->cell[C_SUBMITTED], w->submitted) == -1)
+	if (clock_parse_loose(w->cell[C_SUBMITTED], w->submitted, sizeof(w->submitted)) == -1)
 		return "提交时间 is not a time (YYYY-MM-DD HH:MM[:SS], YYYY/M/D H:MM or ISO 8601)";
 	if (w->cell[C_RESOLVED] == NULL)
 		memcpy(w->resolved, w->submitted, sizeof w->resolved);
-	else if (parse_when(w->cell[C_RESOLVED], w->resolved) == -1)
+	else if (clock_parse_loose(w->cell[C_RESOLVED], w->resolved, sizeof(w->resolved)) == -1)
 		return "解决时间 is not a time (YYYY-MM-DD HH:MM[:SS], YYYY/M/D H:MM or ISO 8601)";
 	if (strcmp(w->resolved, w->submitted) < 0)
 		return "解决时间 is before 提交时间";
