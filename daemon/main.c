@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	bool check = false, verbose = false;
 	struct event *sigs[3];
+	sigset_t stopping;
 	const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	char err[512];
 	int ch;
@@ -352,10 +353,13 @@ int main(int argc, char **argv)
 	}
 	log_info("ldapdeskd %s started", LDAPDESK_VERSION);
 	event_base_dispatch(d.base);
-	/* Stopping already: a second SIGTERM must not cut the teardown short
-	 * (freeing the signal events would restore the default action). */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
+	/* Stopping already: a second SIGTERM must not cut the teardown short.
+	 * Freeing the signal events restores the default action, so the signals
+	 * are blocked first (a pending one is discarded at exit). */
+	sigemptyset(&stopping);
+	sigaddset(&stopping, SIGTERM);
+	sigaddset(&stopping, SIGINT);
+	sigprocmask(SIG_BLOCK, &stopping, NULL);
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	daemon_stop(&d);
