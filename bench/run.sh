@@ -237,7 +237,7 @@ profile() {
     command -v perf >/dev/null 2>&1 || { say "profile: perf missing (apt-get install linux-perf)"; return 1; }
     _pf_d0=$(cpu_ticks "$DAEMON_PID")
     _pf_s0=$(cpu_ticks "$SLAPD_PID")
-    perf record -q -F 999 --call-graph dwarf,16384 -o "$T_DIR/perf.data" -p "$DAEMON_PID" \
+    perf record -q ${BENCH_PERF_EVENT:+-e $BENCH_PERF_EVENT} -F 999 --call-graph dwarf,16384 -o "$T_DIR/perf.data" -p "$DAEMON_PID" \
         -- sleep "$BENCH_SECONDS" >/dev/null 2>&1 &
     _pf_perf=$!
     run_ldapdesk "$_pf_op" "$_pf_c"

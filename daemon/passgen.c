@@ -22,15 +22,26 @@ static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ"
                                "23456789"
                                "!#%+-=?@^_";
 
+/* Random bytes are drawn a block at a time: one RAND_bytes call per byte
+ * cost a getpid() each (OpenSSL's fork check) and showed in profiles. */
+struct pool {
+	unsigned char b[64];
+	size_t used;
+};
+
 /* A uniform index below n (n < 256) from the RNG. */
-static int draw(unsigned n, unsigned *out)
+static int draw(struct pool *p, unsigned n, unsigned *out)
 {
-	unsigned char b;
 	unsigned limit = 256 - (256 % n);
+	unsigned char b;
 
 	do {
-		if (RAND_bytes(&b, 1) != 1)
-			return -1;
+		if (p->used == sizeof(p->b)) {
+			if (RAND_bytes(p->b, (int)sizeof(p->b)) != 1)
+				return -1;
+			p->used = 0;
+		}
+		b = p->b[p->used++];
 	} while (b >= limit);
 	*out = b % n;
 	return 0;
@@ -46,19 +57,21 @@ static bool has_all_classes(const char *pw)
 
 int passgen_make(char *buf, size_t len)
 {
-	unsigned idx;
+	struct pool p = {.used = sizeof(p.b)};
+	unsigned idx = 0;
+	int rc = 0;
 
 	if (len <= PASSGEN_LEN)
 		return -1;
 	do {
-		for (size_t i = 0; i < PASSGEN_LEN; i++) {
-			if (draw(sizeof(alphabet) - 1, &idx) == -1) {
-				OPENSSL_cleanse(buf, len);
-				return -1;
-			}
+		for (size_t i = 0; i < PASSGEN_LEN && rc == 0; i++) {
+			rc = draw(&p, sizeof(alphabet) - 1, &idx);
 			buf[i] = alphabet[idx];
 		}
 		buf[PASSGEN_LEN] = '\0';
-	} while (!has_all_classes(buf));
-	return 0;
+	} while (rc == 0 && !has_all_classes(buf));
+	OPENSSL_cleanse(&p, sizeof(p));
+	if (rc == -1)
+		OPENSSL_cleanse(buf, len);
+	return rc;
 }
