@@ -91,8 +91,17 @@ lock_users() {
 
 # ---------------------------------------------------------------- drivers
 
-# run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb") to RESULTS.
+# metric NAME: the value of counter NAME in the daemon's GET /metrics (0 if absent).
+metric() {
+    curl -s --cacert "$SLAPD_DIR/ca.pem" "$LDAPDESK_URL/metrics" \
+        | awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }'
+}
+
+# run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb" and the
+# mean group-commit batch, "records_per_commit") to RESULTS.
 run_ldapdesk() {
+    _rl_c0=$(metric ldapdesk_audit_commits_total)
+    _rl_r0=$(metric ldapdesk_audit_records_total)
     # Writing 5 to clear_refs resets VmHWM, so the peak is this run's, not the daemon's life's.
     echo 5 >"/proc/$DAEMON_PID/clear_refs" 2>/dev/null || true
     _rl_line=$("$LOADGEN" --port "$LDAPDESK_PORT" --ca "$SLAPD_DIR/ca.pem" \
@@ -101,7 +110,11 @@ run_ldapdesk() {
         --permission "$BENCH_PERMISSION") || true
     _rl_rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$DAEMON_PID/status")
     [ -n "$_rl_line" ] || { say "loadgen $1 c=$2 printed no result"; return 0; }
-    printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0}}/" >>"$RESULTS"
+    _rl_batch=$(awk -v c0="$_rl_c0" -v r0="$_rl_r0" -v c1="$(metric ldapdesk_audit_commits_total)" \
+        -v r1="$(metric ldapdesk_audit_records_total)" \
+        'BEGIN { printf "%.2f", (c1 > c0 ? (r1 - r0) / (c1 - c0) : 0) }')
+    printf '%s\n' "$_rl_line" \
+        | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch}/" >>"$RESULTS"
 }
 
 run_floor() {
@@ -248,7 +261,7 @@ profile() {
     sed 's/^/#   /' "$RESULTS"
     echo "# CPU ticks (1/$(getconf CLK_TCK) s) in the run: ldapdeskd $((_pf_d1 - _pf_d0)), slapd $((_pf_s1 - _pf_s0))"
     echo "# ldapdeskd, self time by symbol (perf, on-CPU only):"
-    perf report -i "$T_DIR/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+    perf report -i "$T_DIR/perf.data" --no-children --sort ${BENCH_PERF_SORT:-dso,sym} --stdio -g none 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -n 25
     echo "# ldapdeskd, time including callees:"
     perf report -i "$T_DIR/perf.data" --children --sort sym --stdio -g none 2>/dev/null \

@@ -4,6 +4,7 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <time.h>
@@ -12,6 +13,8 @@
 #include "dir.h"
 
 struct config_grant;
+struct committer;
+struct event_base;
 struct audit_event;
 struct act;
 TAILQ_HEAD(act_queue, act);
@@ -29,6 +32,8 @@ struct actions {
 	/* Group commit (commit.c): records waiting for the next shared commit. */
 	struct event *flush_ev;
 	struct act_queue attempts, outcomes;
+	struct committer *committer; /* the writer thread, once commit_start ran */
+	unsigned long long commits, committed; /* group commits stored, records in them */
 };
 
 struct act {
@@ -57,6 +62,7 @@ struct act {
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */
 	char *out_text;             /* its detail (ok) or error (otherwise) */
+	char *commit_err;           /* the attempt could not be added to its batch: why */
 };
 
 /* Answers x with st and a message, then frees x. */
@@ -82,8 +88,17 @@ void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const
 void commit_attempt(struct act *x);
 /* commit.c: x's outcome joins the next group commit; then x is answered. */
 void commit_outcome(struct act *x, enum dir_status st, const char *text);
-/* commit.c: writes both queues now (also the fallback with no event loop). */
+/* commit.c: writes both queues now (also the fallback with no event loop),
+ * or hands them to the writer thread. */
 void commit_flush(struct actions *A);
+/* commit.c: from now on batches are written by a thread on its own
+ * connection to the database db; done batches are answered on base's loop.
+ * Return: 0, or -1 with err (batches stay on the loop). */
+int commit_start(struct actions *A, struct event_base *base, const char *db, char *err,
+                 size_t errlen);
+/* commit.c: answers the writer's batch, writes what is queued on the loop's
+ * connection, stops the thread. No-op without commit_start. */
+void commit_stop(struct actions *A);
 
 /* lifecycle.c: runs create, move, disable, enable, delete once the attempt is
  * stored. Return: 0 (answered later or now), -1 when the kind is not one of them. */

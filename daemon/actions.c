@@ -90,11 +90,19 @@ int actions_busy(const struct actions *A)
 	return A->busy;
 }
 
+void actions_commit_stats(const struct actions *A, unsigned long long *commits,
+                          unsigned long long *records)
+{
+	*commits = A->commits;
+	*records = A->committed;
+}
+
 void actions_free(struct actions *A)
 {
 	if (A != NULL && A->expiry_ev != NULL)
 		event_free(A->expiry_ev);
 	if (A != NULL) {
+		commit_stop(A);
 		commit_flush(A);
 		if (A->flush_ev != NULL)
 			event_free(A->flush_ev);
@@ -126,6 +134,7 @@ static void act_free(struct act *x)
 	dir_user_free(x->user);
 	json_decref(x->reply.body);
 	free(x->out_text);
+	free(x->commit_err);
 	x->A->busy--;
 	free(x);
 }
@@ -1434,6 +1443,12 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	free(l);
 	requests_expire(A);
 	evtimer_add(A->expiry_ev, &tv);
+}
+
+int actions_writer_start(struct actions *A, struct event_base *base, const char *db, char *err,
+                         size_t errlen)
+{
+	return commit_start(A, base, db, err, errlen);
 }
 
 int actions_expiry_start(struct actions *A, struct event_base *base, int every)

@@ -11,6 +11,7 @@
 #include "passgen.h"
 #include "session.h"
 
+struct event_base;
 struct config;
 struct dir;
 struct audit;
@@ -101,6 +102,11 @@ const char *actions_audit_error(const struct actions *A);
 /* Requests started and not yet answered (for a graceful stop). */
 int actions_busy(const struct actions *A);
 
+/* Group commits of action records stored so far, and the records in them
+ * (GET /metrics: their ratio is the mean batch). */
+void actions_commit_stats(const struct actions *A, unsigned long long *commits,
+                          unsigned long long *records);
+
 /* Starts req; fn is called exactly once, possibly before act_start returns
  * (refusals are answered at once): the caller must not touch arg after. */
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg);
@@ -111,6 +117,12 @@ typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long s
 /* Re-reads the roles and scopes of the operator dn (sessions do this once per
  * idle period). Return: 0 (fn called later, once), or -1 (fn not called). */
 int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg);
+
+/* Audit records of actions are written by a thread on its own connection to
+ * the database db from now on (the loop no longer waits for fsync). Return:
+ * 0, or -1 with err (they stay on the loop's connection). */
+int actions_writer_start(struct actions *A, struct event_base *base, const char *db, char *err,
+                         size_t errlen);
 
 /* Revokes, as "ldapdeskd", every grant whose expiry has passed: now and then
  * every `every` seconds, so grants that ran out while the daemon was down

@@ -884,6 +884,7 @@ static void do_metrics(struct call *c)
 	                                    "enable", "delete", "expire", "approve", "reject"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
+	unsigned long long commits, records;
 
 	evbuffer_add_printf(out,
 	                    "# HELP ldapdesk_http_requests_total Requests routed.\n"
@@ -909,6 +910,15 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
 	                    dir_available(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
 	                    actions_busy(a->A), LDAPDESK_VERSION);
+	actions_commit_stats(a->A, &commits, &records);
+	evbuffer_add_printf(out,
+	                    "# HELP ldapdesk_audit_commits_total Group commits of action records.\n"
+	                    "# TYPE ldapdesk_audit_commits_total counter\n"
+	                    "ldapdesk_audit_commits_total %llu\n"
+	                    "# HELP ldapdesk_audit_records_total Action records in those commits.\n"
+	                    "# TYPE ldapdesk_audit_records_total counter\n"
+	                    "ldapdesk_audit_records_total %llu\n",
+	                    commits, records);
 	http_reply_raw(c->req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
 	evbuffer_free(out);

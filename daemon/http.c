@@ -244,25 +244,10 @@ static struct bufferevent *plain_bev_cb(struct event_base *base, void *arg)
 	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
 }
 
-/* Replies go out as header and body writes; with Nagle on, the body waits
- * for the client's delayed ACK (40 ms). Once per request, harmless on unix. */
-static void no_delay(struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
-	int one = 1;
-
-	if (fd != -1)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
 	const char *path = evhttp_request_get_uri(req);
-
-	no_delay(req);
 	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
 		http_reply_error(req, 413, "too_large",
 		                 "the request body is over 64 KiB (32 MiB for /v1/import)");
@@ -325,7 +310,8 @@ static int add_listener(struct http *h, struct evconnlistener *lev, struct evhtt
 static int listen_tcp(struct http *h, const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen = sizeof(ss), one = 1;
+	struct evconnlistener *lev;
 	char spec[128];
 	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
 
@@ -338,10 +324,15 @@ static int listen_tcp(struct http *h, const char *addr, char *err, size_t errlen
 		         addr);
 		return -1;
 	}
-	return add_listener(h,
-	                    evconnlistener_new_bind(h->base, NULL, h, flags, HTTP_BACKLOG,
-	                                            (struct sockaddr *)&ss, sslen),
-	                    h->tls, addr, err, errlen);
+	lev = evconnlistener_new_bind(h->base, NULL, h, flags, HTTP_BACKLOG, (struct sockaddr *)&ss,
+	                              sslen);
+	/* Replies go out as header and body writes; with Nagle on, the body waits
+	 * for the client's delayed ACK (40 ms). Accepted sockets inherit
+	 * TCP_NODELAY from the listener (Linux), so it is set once, not per request. */
+	if (lev != NULL)
+		(void)setsockopt(evconnlistener_get_fd(lev), IPPROTO_TCP, TCP_NODELAY, &one,
+		                 sizeof(one));
+	return add_listener(h, lev, h->tls, addr, err, errlen);
 }
 
 /* A unix socket is created 0660: the group decides who may talk plaintext. */
