@@ -14,6 +14,7 @@
 
 struct config_grant;
 struct committer;
+struct protect;
 struct event_base;
 struct audit_event;
 struct act;
@@ -25,6 +26,7 @@ struct actions {
 	struct limits *limits;
 	int busy; /* requests started and not yet answered */
 	struct dir *dir;
+	struct protect *protect; /* protected-membership snapshot */
 	struct audit *audit;
 	struct sessions *sessions;
 	struct event *expiry_ev;

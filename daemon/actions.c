@@ -21,6 +21,7 @@
 #include "dir.h"
 #include "limit.h"
 #include "log.h"
+#include "protect.h"
 #include "ldapdesk/wire.h"
 
 static const char *kind_action[] = {
@@ -53,6 +54,8 @@ static void request_close(struct act *x, const char *status, const char *reason)
 void commit_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void act_lookup(struct act *x);
 static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err);
+static void protect_touch(const struct act *x);
+static size_t protected_groups(const struct config *c, const char **out);
 
 struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
                             struct sessions *s)
@@ -70,6 +73,12 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 		return NULL;
 	}
 	A->dir = d;
+	A->protect = protect_new(d);
+	if (A->protect == NULL) {
+		limits_free(A->limits);
+		free(A);
+		return NULL;
+	}
 	A->audit = a;
 	A->sessions = s;
 	return A;
@@ -78,6 +87,7 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 void actions_set_config(struct actions *A, const struct config *conf)
 {
 	A->conf = conf;
+	protect_invalidate(A->protect);
 }
 
 const char *actions_audit_error(const struct actions *A)
@@ -107,8 +117,10 @@ void actions_free(struct actions *A)
 		if (A->flush_ev != NULL)
 			event_free(A->flush_ev);
 	}
-	if (A != NULL)
+	if (A != NULL) {
 		limits_free(A->limits);
+		protect_free(A->protect);
+	}
 	free(A);
 }
 
@@ -269,6 +281,7 @@ void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
 /* The outcome of a directory change: record it, then answer. */
 void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
 {
+	protect_touch(x);
 	commit_outcome(x, st, st == DIR_OK || st == DIR_UNCHANGED ? detail : err);
 }
 
@@ -360,10 +373,31 @@ static void act_execute(struct act *x)
 	commit_attempt(x);
 }
 
+/* A change that may alter who is in a protected group (a grant of one, any
+ * lifecycle change) makes the protected snapshot stale: before the change,
+ * so no check trusts a snapshot read while it runs, and after it. */
+static void protect_touch(const struct act *x)
+{
+	const char *groups[CONFIG_MAX_LIST + 3];
+	size_t n;
+
+	if (x->kind == ACT_UNLOCK || x->kind == ACT_RESET || x->kind == ACT_RECORD)
+		return;
+	if (x->grant == NULL) {
+		protect_invalidate(x->A->protect);
+		return;
+	}
+	n = protected_groups(x->conf, groups);
+	for (size_t i = 0; i < n; i++)
+		if (dir_dn_under(x->grant->group, groups[i]) && dir_dn_under(groups[i], x->grant->group))
+			protect_invalidate(x->A->protect);
+}
+
 void act_dispatch(struct act *x)
 {
 	int rc;
 
+	protect_touch(x);
 	if (x->kind == ACT_UNLOCK)
 		rc = dir_unlock(x->A->dir, x->user, unlock_done, x);
 	else if (x->kind == ACT_RESET)
@@ -582,7 +616,7 @@ static void act_checked(struct act *x)
 	act_execute(x);
 }
 
-static void protect_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+static void protect_cb(void *arg, enum dir_status st, bool member, const char *err)
 {
 	struct act *x = arg;
 
@@ -590,7 +624,7 @@ static void protect_cb(void *arg, enum dir_status st, unsigned long mask, const 
 		act_dir_refuse(x, st, err);
 		return;
 	}
-	if (mask != 0 && !(x->op.roles & ROLE_ADMIN)) {
+	if (member && !(x->op.roles & ROLE_ADMIN)) {
 		act_refuse(x, ACT_FORBIDDEN, "protected", "denied",
 		           "%s is a protected account (an operator or a member of a protected "
 		           "group): only an administrator may %s it",
@@ -610,11 +644,8 @@ static void act_protect(struct act *x)
 		           "operators may not %s their own account", kind_action[x->kind]);
 		return;
 	}
-	if (n == 0) {
-		act_checked(x);
-		return;
-	}
-	if (dir_member_of(x->A->dir, x->user->dn, groups, n, protect_cb, x) == -1)
+	if (protect_check(x->A->protect, x->user->dn, groups, n, x->conf->cache_seconds, protect_cb,
+	                  x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 

@@ -77,6 +77,7 @@ static const struct key_def keys[] = {
     STR("lifecycle", "user_dn", user_dn),
     {"ldap", "flavor", K_FLAVOR, S(flavor), 0, 0, 0},
     INT("ldap", "pool_size", pool_size, 1, 64),
+    INT("ldap", "cache_seconds", cache_seconds, 0, 3600),
     INT("ldap", "timeout_ms", timeout_ms, 100, 600000),
     STR("audit", "database", database),
     STR("audit", "backup_dir", backup_dir),
@@ -430,6 +431,7 @@ static void config_defaults(struct config *c)
 	c->resets_per_hour = 3;
 	c->request_ttl = 72 * 3600;
 	c->pool_size = 4;
+	c->cache_seconds = 5;
 	c->timeout_ms = 5000;
 	c->backup_keep = 7;
 	c->user_attr = strdup("uid");

@@ -52,6 +52,7 @@ struct config {
 	bool starttls;
 	enum config_flavor flavor;
 	int pool_size, timeout_ms;
+	int cache_seconds; /* protected-membership snapshot lifetime; 0: search per request */
 	/* [audit] */
 	char *database, *backup_dir, *backup_at;
 	int backup_keep;

@@ -26,6 +26,7 @@
 #include "ldapdesk/wire.h"
 
 #define DIR_QUEUE_MAX     4096 /* operations waiting for a connection */
+#define DIR_VALUES_MAX    100000 /* OP_VALUES: values read at once */
 #define DIR_INFLIGHT_MAX  32   /* per connection; slapd runs 8 at once, queues 1000 */
 #define DIR_BIND_THREADS  16   /* operator bind checks at once */
 #define DIR_BACKOFF_MAX_S 30
@@ -39,6 +40,7 @@ enum op_type {
 	OP_DELETE_ENTRY,
 	OP_ADD_ENTRY,
 	OP_SEARCH_DNS,
+	OP_VALUES,
 	OP_SEARCH_USER,
 	OP_MEMBER,
 	OP_UNLOCK,
@@ -76,7 +78,8 @@ struct dir_op {
 	struct event *timer;
 	char *dn, *value, *value2, *secret;
 	char **pairs; /* OP_ADD_ENTRY: attr, value, ..., NULL (owned) */
-	char **dns;   /* OP_SEARCH_DNS: entries found (owned until handed over) */
+	char **dns;   /* OP_SEARCH_DNS: entries found; OP_VALUES: values (freed by op_free) */
+	bool too_many; /* OP_VALUES: more than DIR_VALUES_MAX values */
 	size_t n_dns;
 	struct dir_user *user;
 	int entries;
@@ -121,6 +124,20 @@ bool dir_valid_uid(const char *s)
 		return false;
 	}
 	return n > 0 && n <= LDAPDESK_MAX_UID;
+}
+
+char *dir_dn_canon(const char *dn)
+{
+	char *ndn = NULL, *out = NULL;
+
+	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &ndn, LDAP_DN_FORMAT_LDAPV3) ==
+	        LDAP_SUCCESS &&
+	    ndn != NULL && (out = strdup(ndn)) != NULL)
+		for (char *p = out; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	ldap_memfree(ndn);
+	return out;
 }
 
 bool dir_dn_under(const char *dn, const char *base)
@@ -362,7 +379,7 @@ static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 		TAILQ_REMOVE(&d->queue, op, entry);
 		d->queued--;
 	}
-	if (op->type == OP_SEARCH_DNS) {
+	if (op->type == OP_SEARCH_DNS || op->type == OP_VALUES) {
 		op->fn.dns(op->arg, st, op->dns, op->n_dns, err);
 	} else if (op->type == OP_SEARCH_USER) {
 		struct dir_user *u = st == DIR_OK ? op->user : NULL;
@@ -971,6 +988,12 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		return ldap_delete_ext(ld, op->dn, NULL, NULL, &op->msgid);
 	case OP_ADD_ENTRY:
 		return send_add(op, ld);
+	case OP_VALUES: {
+		const char *attrs[] = {op->value, NULL};
+
+		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, "(objectClass=*)",
+		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 1, &op->msgid);
+	}
 	case OP_SEARCH_DNS: {
 		static const char *none[] = {"1.1", NULL};
 
@@ -1039,12 +1062,35 @@ static void dir_dispatch(struct dir *d)
 
 /* ---- replies --------------------------------------------------------------- */
 
+/* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
+ * error: the caller wanted them all). */
+static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, op->value);
+	size_t n = (size_t)ldap_count_values_len(vals);
+
+	if (vals == NULL)
+		return;
+	if (n > DIR_VALUES_MAX || (op->dns = calloc(n, sizeof(*op->dns))) == NULL)
+		op->too_many = true;
+	for (size_t i = 0; !op->too_many && i < n; i++) {
+		if ((op->dns[i] = strndup(vals[i]->bv_val, vals[i]->bv_len)) == NULL)
+			op->too_many = true;
+		op->n_dns = i + 1;
+	}
+	ldap_value_free_len(vals);
+}
+
 static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
 	const struct flavor *f = flavor_of(op->d->conf);
 	char *dn, *v;
 
 	op->entries++;
+	if (op->type == OP_VALUES) {
+		values_entry(op, ld, e);
+		return;
+	}
 	if (op->type == OP_SEARCH_DNS) {
 		char *dn = ldap_get_dn(ld, e), **grown;
 
@@ -1136,6 +1182,8 @@ static void search_result(struct dir_op *op, int rc, const char *msg)
 		st = DIR_REFUSED, msg = "more than one entry has this user name";
 	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
 		st = DIR_REFUSED;
+	else if (op->type == OP_VALUES && op->too_many)
+		st = DIR_REFUSED, msg = "too many values to read at once";
 	else if (op->type == OP_SEARCH_DNS)
 		st = rc == LDAP_SUCCESS ? DIR_OK : DIR_NOT_FOUND;
 	else
@@ -1150,7 +1198,7 @@ static void op_result(struct dir_op *op, int rc, const char *diag)
 
 	snprintf(msg, sizeof(msg), "%s%s%s", ldap_err2string(rc), diag[0] ? ": " : "", diag);
 	if (op->type == OP_SEARCH_USER || op->type == OP_MEMBER || op->type == OP_POLICY ||
-	    op->type == OP_SEARCH_DNS) {
+	    op->type == OP_SEARCH_DNS || op->type == OP_VALUES) {
 		search_result(op, rc, msg);
 		return;
 	}
@@ -1385,6 +1433,22 @@ int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_d
 	for (size_t i = 0; op->pairs != NULL && i < n; i++)
 		op->pairs[i] = strdup(pairs[i]);
 	if (op->dn == NULL || op->pairs == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
+}
+
+int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg)
+{
+	struct dir_op *op = op_new(d, OP_VALUES, arg);
+
+	if (op == NULL)
+		return -1;
+	op->fn.dns = fn;
+	op->dn = strdup(dn);
+	op->value = strdup(attr);
+	if (op->dn == NULL || op->value == NULL) {
 		op_free(op);
 		return -1;
 	}

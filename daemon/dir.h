@@ -112,6 +112,16 @@ int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_d
 /* The DNs of entries under base that list member in `member` (groups). */
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg);
 
+/* Every value of attr on the entry dn (one base search), handed to fn as
+ * dns; more than 100,000 values is DIR_REFUSED. Return: 0 (fn called later,
+ * once), or -1 (queue full or ENOMEM; fn not called). */
+int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg);
+
+/* dn normalized (RFC 4514 form) with ASCII letters lowered, so two spellings
+ * of one DN compare equal with strcmp. Return: a malloc'd string, or NULL if
+ * dn is not a DN (or ENOMEM). */
+char *dir_dn_canon(const char *dn);
+
 /* Verifies dn/pw with a bind (and the ppolicy control) on a new connection
  * of its own, off the event loop. Return -1 when too many checks are running. */
 int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn, void *arg);

@@ -37,6 +37,11 @@ departments = 市场营销中心
 [scope.rnd]
 group = cn=helpdesk-rnd,$G
 bases = ou=技术研发中心,$LDAP_PEOPLE
+
+[grant.vip]
+group = cn=protected,$G
+label = VIP
+approval = no
 EOF2
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 DB=$T_DIR/audit.db
@@ -63,6 +68,27 @@ t_exit 4 "helpdesk cannot reset itself" "$D" reset hd1
 t_eq "$(denied reset ivan)" 1 "the protected reset is an audit row (denied)"
 as_op adm1
 t_ok "an admin may reset the protected account" "$D" reset ivan
+
+# ---- the protected snapshot ([ldap] cache_seconds, default 5) -------------------------
+# Membership of protected groups is read at most every 5 s, not per request. A member
+# added by another tool is protected once that snapshot has expired; one added by the
+# daemon itself is protected at once (its own group change invalidates the snapshot).
+as_op hd1
+t_ok "heidi is not protected: helpdesk unlocks her (snapshot taken)" "$D" unlock heidi
+printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: %s\n' "$G" \
+    "$(ldap_user_dn heidi)" | ldap_root_modify >/dev/null
+sleep 6
+t_exit 4 "a member added by another tool is protected once the 5 s snapshot expired" \
+    "$D" unlock heidi
+t_ok "erin is not protected: helpdesk unlocks her" "$D" unlock erin
+as_op adm1
+t_ok "an admin grants erin the protected group" "$D" grant erin vip
+as_op hd1
+t_exit 4 "at once, helpdesk may not unlock erin: the daemon's own grant is seen" "$D" unlock erin
+as_op adm1
+t_ok "the admin revokes it" "$D" revoke erin vip
+as_op hd1
+t_ok "at once, helpdesk may unlock erin again" "$D" unlock erin
 
 # ---- delegation scopes -----------------------------------------------------------------
 as_op hd2

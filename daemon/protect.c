@@ -1,0 +1,322 @@
+/*
+ * protect.c — the protected-membership snapshot (see protect.h).
+ *
+ * Why a snapshot: every unlock, reset and grant asked the directory "is this
+ * user in a protected group?" — one search per request, which in the bench
+ * cost slapd and the daemon about as much CPU as the change itself. The
+ * protected groups are few and small (roles, [protect]); their members are
+ * read with one base search per group, at most every cache_seconds, and each
+ * check is a binary search in memory.
+ *
+ * Freshness: a snapshot's age counts from when its reads *started*, and each
+ * protect_invalidate() starts a new generation: a check waits for a snapshot
+ * whose reads started in its generation or later, so a change the daemon
+ * made itself is always seen by the next check. Generations (rather than
+ * throwing a refresh away) keep every check to at most two refreshes even
+ * when invalidations never stop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "protect.h"
+
+#define PROTECT_WAIT_MAX    4096   /* checks waiting for one refresh */
+#define PROTECT_MEMBERS_MAX 100000 /* members held; more: search per check */
+#define PROTECT_GROUPS_MAX  64
+
+struct waiter {
+	TAILQ_ENTRY(waiter) entry;
+	char *dn;              /* canonical */
+	unsigned long long gen; /* the generation it needs */
+	protect_fn fn;
+	void *arg;
+};
+TAILQ_HEAD(waiters, waiter);
+
+struct protect {
+	struct dir *d;
+	char *groups[PROTECT_GROUPS_MAX]; /* what the snapshot (and refresh) is of */
+	size_t n_groups;
+	char **members; /* the snapshot: canonical DNs, sorted */
+	size_t n_members;
+	bool valid;
+	time_t taken;                     /* monotonic seconds when its reads started */
+	unsigned long long gen, snap_gen; /* current generation, the snapshot's */
+	/* The refresh in flight. */
+	bool refreshing;
+	time_t started;
+	unsigned long long refresh_gen;
+	size_t pending;
+	enum dir_status worst;
+	char err[256];
+	char **fresh;
+	size_t n_fresh, cap_fresh;
+	struct waiters waiting;
+	size_t n_waiting;
+	bool too_big; /* a group has more members than we hold: search per check */
+};
+
+static time_t now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_member(const struct protect *p, const char *canon)
+{
+	return p->n_members > 0 && bsearch(&canon, p->members, p->n_members, sizeof(char *),
+	                                   cmp_str) != NULL;
+}
+
+struct protect *protect_new(struct dir *d)
+{
+	struct protect *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->d = d;
+	TAILQ_INIT(&p->waiting);
+	return p;
+}
+
+static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg);
+
+/* Answers the waiting checks of generation gen or older: with the snapshot,
+ * or with st/err. They are taken off the list first: a callback may start
+ * new checks. */
+static void answer_upto(struct protect *p, unsigned long long gen, enum dir_status st,
+                        const char *err)
+{
+	struct waiters list = TAILQ_HEAD_INITIALIZER(list);
+	struct waiter *w, *next;
+
+	for (w = TAILQ_FIRST(&p->waiting); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->gen > gen)
+			continue;
+		TAILQ_REMOVE(&p->waiting, w, entry);
+		p->n_waiting--;
+		TAILQ_INSERT_TAIL(&list, w, entry);
+	}
+	while ((w = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, w, entry);
+		/* Too many members to hold: these ask the directory themselves. */
+		if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
+			;
+		else
+			w->fn(w->arg, st, st == DIR_OK && is_member(p, w->dn), err);
+		free(w->dn);
+		free(w);
+	}
+}
+
+void protect_free(struct protect *p)
+{
+	if (p == NULL)
+		return;
+	p->valid = false;
+	p->too_big = false;
+	answer_upto(p, p->gen, DIR_UNAVAILABLE, "the daemon is stopping");
+	free_list(p->members, p->n_members);
+	free_list(p->fresh, p->n_fresh);
+	for (size_t i = 0; i < p->n_groups; i++)
+		free(p->groups[i]);
+	free(p);
+}
+
+void protect_invalidate(struct protect *p)
+{
+	p->gen++;
+}
+
+static void refresh_start(struct protect *p);
+
+/* Installs the finished refresh, answers the checks it serves, and starts
+ * another if newer ones wait. */
+static void refresh_done(struct protect *p)
+{
+	p->refreshing = false;
+	if (p->worst == DIR_OK) {
+		qsort(p->fresh, p->n_fresh, sizeof(char *), cmp_str);
+		free_list(p->members, p->n_members);
+		p->members = p->fresh;
+		p->n_members = p->n_fresh;
+		p->valid = true;
+		p->taken = p->started;
+		p->snap_gen = p->refresh_gen;
+	} else {
+		free_list(p->fresh, p->n_fresh);
+	}
+	p->fresh = NULL;
+	p->n_fresh = p->cap_fresh = 0;
+	answer_upto(p, p->refresh_gen, p->worst, p->worst == DIR_OK ? NULL : p->err);
+	if (!TAILQ_EMPTY(&p->waiting) && !p->refreshing)
+		refresh_start(p);
+}
+
+static void refresh_fail(struct protect *p, enum dir_status st, const char *err)
+{
+	if (p->worst != DIR_OK)
+		return;
+	p->worst = st;
+	snprintf(p->err, sizeof(p->err), "%s", err);
+}
+
+static int fresh_add(struct protect *p, const char *dn)
+{
+	char *c, **grown;
+
+	if (p->n_fresh == p->cap_fresh) {
+		size_t cap = p->cap_fresh == 0 ? 64 : p->cap_fresh * 2;
+
+		if (cap > PROTECT_MEMBERS_MAX || (grown = realloc(p->fresh, cap * sizeof(*grown))) == NULL)
+			return -1;
+		p->fresh = grown;
+		p->cap_fresh = cap;
+	}
+	/* A value that is not a DN names nobody. */
+	if ((c = dir_dn_canon(dn)) != NULL)
+		p->fresh[p->n_fresh++] = c;
+	return 0;
+}
+
+static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
+{
+	struct protect *p = arg;
+
+	/* A protected group that does not exist protects nobody (as before). */
+	if (st != DIR_OK && st != DIR_NOT_FOUND)
+		refresh_fail(p, st, err);
+	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++)
+		if (vals[i] != NULL && fresh_add(p, vals[i]) == -1) {
+			p->too_big = true;
+			refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
+		}
+	if (--p->pending == 0)
+		refresh_done(p);
+}
+
+static void refresh_start(struct protect *p)
+{
+	p->refreshing = true;
+	p->refresh_gen = p->gen;
+	p->started = now_mono();
+	p->worst = DIR_OK;
+	p->err[0] = '\0';
+	p->pending = 1; /* held while submitting, so no callback finishes early */
+	for (size_t i = 0; i < p->n_groups; i++) {
+		if (dir_read_values(p->d, p->groups[i], "member", values_cb, p) == 0)
+			p->pending++;
+		else
+			refresh_fail(p, DIR_UNAVAILABLE, "too many directory operations queued");
+	}
+	if (--p->pending == 0)
+		refresh_done(p);
+}
+
+/* Makes groups the snapshot's list; a different list invalidates it. */
+static int set_groups(struct protect *p, const char *const *groups, size_t n)
+{
+	bool same = n == p->n_groups;
+
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(groups[i], p->groups[i]) == 0;
+	if (same)
+		return 0;
+	for (size_t i = 0; i < p->n_groups; i++)
+		free(p->groups[i]);
+	p->n_groups = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((p->groups[i] = strdup(groups[i])) == NULL)
+			return -1;
+		p->n_groups = i + 1;
+	}
+	p->too_big = false;
+	protect_invalidate(p);
+	return 0;
+}
+
+/* ---- without a snapshot: one search per check ---- */
+
+struct direct {
+	protect_fn fn;
+	void *arg;
+};
+
+static void direct_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct direct *dc = arg;
+
+	dc->fn(dc->arg, st, st == DIR_OK && mask != 0, err);
+	free(dc);
+}
+
+static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg)
+{
+	struct direct *dc = malloc(sizeof(*dc));
+
+	if (dc == NULL)
+		return -1;
+	dc->fn = fn;
+	dc->arg = arg;
+	if (dir_member_of(p->d, dn, (const char *const *)p->groups, p->n_groups, direct_cb, dc) ==
+	    0)
+		return 0;
+	free(dc);
+	return -1;
+}
+
+int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n, int ttl,
+                  protect_fn fn, void *arg)
+{
+	struct waiter *w;
+
+	if (n == 0) {
+		fn(arg, DIR_OK, false, NULL);
+		return 0;
+	}
+	if (n > PROTECT_GROUPS_MAX || set_groups(p, groups, n) == -1)
+		return -1;
+	if (ttl <= 0 || p->too_big)
+		return check_direct(p, dn, fn, arg);
+	if (p->valid && p->snap_gen == p->gen && now_mono() - p->taken < ttl) {
+		char *c = dir_dn_canon(dn);
+
+		if (c == NULL)
+			return -1;
+		fn(arg, DIR_OK, is_member(p, c), NULL);
+		free(c);
+		return 0;
+	}
+	if (p->n_waiting >= PROTECT_WAIT_MAX || (w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	if ((w->dn = dir_dn_canon(dn)) == NULL) {
+		free(w);
+		return -1;
+	}
+	w->fn = fn;
+	w->arg = arg;
+	w->gen = p->gen;
+	TAILQ_INSERT_TAIL(&p->waiting, w, entry);
+	p->n_waiting++;
+	if (!p->refreshing)
+		refresh_start(p);
+	return 0;
+}

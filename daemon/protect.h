@@ -1,0 +1,41 @@
+/*
+ * protect.h — "is this entry a member of a protected group?", answered from a
+ * short-lived snapshot of the protected groups' members instead of one
+ * directory search per request.
+ *
+ * A snapshot is at most `[ldap] cache_seconds` old (taken when its reads
+ * started), and never older than the daemon's own last change to a group:
+ * protect_invalidate() makes the next check wait for a fresh one. With
+ * cache_seconds 0, or when a group has too many members to hold, every check
+ * searches the directory as before.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dir.h"
+
+struct protect;
+
+/* st DIR_OK: member tells; otherwise the check failed (fail closed: the
+ * caller refuses). err is for people, valid during the call. */
+typedef void (*protect_fn)(void *arg, enum dir_status st, bool member, const char *err);
+
+/* d must outlive the result. Return NULL on ENOMEM. */
+struct protect *protect_new(struct dir *d);
+
+/* Answers every waiting check with DIR_UNAVAILABLE, then frees p. NULL is a
+ * no-op. */
+void protect_free(struct protect *p);
+
+/* Is the entry dn a member of one of groups[0..n) (n <= 64)? ttl is the
+ * snapshot's lifetime in seconds (0: search now). groups are copied; a
+ * different list than the snapshot's starts a new one. fn may be called
+ * before this returns. Return: 0 (fn called once), or -1 (too many waiting
+ * or ENOMEM; fn not called). */
+int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n, int ttl,
+                  protect_fn fn, void *arg);
+
+/* A group may have changed (the daemon changed one): checks from now on
+ * wait for a snapshot whose reads start after this call. */
+void protect_invalidate(struct protect *p);
