@@ -94,10 +94,11 @@ void commit_outcome(struct act *x, enum dir_status st, const char *text);
  * or hands them to the writer thread. */
 void commit_flush(struct actions *A);
 /* commit.c: from now on batches are written by a thread on its own
- * connection to the database db; done batches are answered on base's loop.
+ * connection to the database db, gathering up to delay_ms while other
+ * requests are in flight; done batches are answered on base's loop.
  * Return: 0, or -1 with err (batches stay on the loop). */
-int commit_start(struct actions *A, struct event_base *base, const char *db, char *err,
-                 size_t errlen);
+int commit_start(struct actions *A, struct event_base *base, const char *db, int delay_ms,
+                 char *err, size_t errlen);
 /* commit.c: answers the writer's batch, writes what is queued on the loop's
  * connection, stops the thread. No-op without commit_start. */
 void commit_stop(struct actions *A);

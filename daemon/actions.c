@@ -1476,10 +1476,10 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(A->expiry_ev, &tv);
 }
 
-int actions_writer_start(struct actions *A, struct event_base *base, const char *db, char *err,
-                         size_t errlen)
+int actions_writer_start(struct actions *A, struct event_base *base, const char *db, int delay_ms,
+                         char *err, size_t errlen)
 {
-	return commit_start(A, base, db, err, errlen);
+	return commit_start(A, base, db, delay_ms, err, errlen);
 }
 
 int actions_expiry_start(struct actions *A, struct event_base *base, int every)

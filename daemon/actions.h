@@ -119,10 +119,11 @@ typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long s
 int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg);
 
 /* Audit records of actions are written by a thread on its own connection to
- * the database db from now on (the loop no longer waits for fsync). Return:
+ * the database db from now on (the loop no longer waits for fsync), which
+ * gathers records for up to delay_ms while other requests are in flight. Return:
  * 0, or -1 with err (they stay on the loop's connection). */
-int actions_writer_start(struct actions *A, struct event_base *base, const char *db, char *err,
-                         size_t errlen);
+int actions_writer_start(struct actions *A, struct event_base *base, const char *db, int delay_ms,
+                         char *err, size_t errlen);
 
 /* Revokes, as "ldapdeskd", every grant whose expiry has passed: now and then
  * every `every` seconds, so grants that ran out while the daemon was down

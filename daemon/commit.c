@@ -12,11 +12,19 @@
  * meanwhile form the next batch, handed over as soon as the writer is done.
  * The chain stays whole because each transaction reads the tail under the
  * write lock, whichever connection writes.
+ *
+ * Commit delay: every audit fsync also slows slapd's own fsyncs on the same
+ * disk (in the bench, moving the audit file to tmpfs raised throughput by a
+ * quarter), and at hotline concurrency records arrive about one per commit.
+ * So while more requests are in flight than the open batch holds, the
+ * writer gathers records for up to [audit] commit_delay_ms before it
+ * commits; a lone request is committed at once.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -33,7 +41,12 @@ struct committer {
 	struct audit *audit;    /* the writer's own connection; only the thread uses it */
 	struct event *done_ev;  /* activated by the thread when a batch is written */
 	struct act_queue batch; /* the batch in the writer's hands */
-	enum { W_IDLE, W_QUEUED, W_DONE } state;
+	/* W_GATHER: the batch is open, the loop may still add to it. */
+	enum { W_IDLE, W_GATHER, W_WRITING, W_DONE } state;
+	size_t n;           /* records in batch */
+	size_t expect;      /* requests in flight when records were last added */
+	struct timespec first; /* when the batch opened (CLOCK_MONOTONIC) */
+	long delay_ns;      /* the longest gather */
 	bool stop;
 	bool stored;   /* W_DONE: the batch's transaction committed */
 	char err[256]; /* W_DONE and !stored: why not */
@@ -155,17 +168,38 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 	}
 }
 
+static void deadline_after(const struct timespec *t, long ns, struct timespec *out)
+{
+	out->tv_sec = t->tv_sec + (t->tv_nsec + ns) / 1000000000L;
+	out->tv_nsec = (t->tv_nsec + ns) % 1000000000L;
+}
+
+/* Under mu: gathers until the batch holds a record for every request in
+ * flight, or the delay has passed since it opened. */
+static void writer_gather(struct committer *c)
+{
+	struct timespec until;
+
+	deadline_after(&c->first, c->delay_ns, &until);
+	while (c->state == W_GATHER && !c->stop && c->n < c->expect &&
+	       pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+		;
+}
+
 static void *writer_main(void *arg)
 {
 	struct committer *c = arg;
 
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (c->state != W_QUEUED && !c->stop)
+		while (c->state != W_GATHER && !c->stop)
 			pthread_cond_wait(&c->cv, &c->mu);
-		if (c->state != W_QUEUED)
+		if (c->state != W_GATHER)
 			break;
-		/* The loop leaves the batch alone until it sees W_DONE. */
+		if (c->delay_ns > 0)
+			writer_gather(c);
+		/* From here the loop leaves the batch alone until it sees W_DONE. */
+		c->state = W_WRITING;
 		pthread_mutex_unlock(&c->mu);
 		c->err[0] = '\0';
 		c->stored = batch_write(c->audit, &c->batch, c->err, sizeof(c->err)) == 0;
@@ -195,20 +229,37 @@ static bool writer_collect(struct committer *c, struct act_queue *batch, bool *s
 	return done;
 }
 
-/* Hands the queued records to an idle writer. Return: false if it is busy. */
+static size_t queue_len(const struct act_queue *q)
+{
+	const struct act *x;
+	size_t n = 0;
+
+	TAILQ_FOREACH(x, q, commit)
+		n++;
+	return n;
+}
+
+/* Hands the queued records to the writer: a new batch if it is idle, more
+ * for the batch it is gathering. Return: false if it is writing (they wait). */
 static bool writer_hand(struct actions *A, struct committer *c)
 {
-	bool idle;
+	bool open;
 
 	pthread_mutex_lock(&c->mu);
-	idle = c->state == W_IDLE;
-	if (idle) {
+	open = c->state == W_IDLE || c->state == W_GATHER;
+	if (c->state == W_IDLE) {
+		c->n = 0;
+		clock_gettime(CLOCK_MONOTONIC, &c->first);
+		c->state = W_GATHER;
+	}
+	if (open) {
+		c->n += queue_len(&A->outcomes) + queue_len(&A->attempts);
+		c->expect = A->busy > 0 ? (size_t)A->busy : 0;
 		batch_take(A, &c->batch);
-		c->state = W_QUEUED;
 		pthread_cond_signal(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
-	return idle;
+	return open;
 }
 
 static void writer_done_cb(evutil_socket_t fd, short what, void *arg)
@@ -252,18 +303,23 @@ void commit_flush_cb(evutil_socket_t fd, short what, void *arg)
 	commit_flush(arg);
 }
 
-int commit_start(struct actions *A, struct event_base *base, const char *db, char *err,
-                 size_t errlen)
+int commit_start(struct actions *A, struct event_base *base, const char *db, int delay_ms,
+                 char *err, size_t errlen)
 {
 	struct committer *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
 
 	if (c == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	TAILQ_INIT(&c->batch);
+	c->delay_ns = (long)delay_ms * 1000000L;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (audit_open(db, &c->audit, err, errlen) == -1)
 		goto fail;
 	c->done_ev = event_new(base, -1, 0, writer_done_cb, A);

@@ -82,6 +82,7 @@ static const struct key_def keys[] = {
     STR("audit", "database", database),
     STR("audit", "backup_dir", backup_dir),
     INT("audit", "backup_keep", backup_keep, 1, 3650),
+    INT("audit", "commit_delay_ms", commit_delay_ms, 0, 100),
     STR("audit", "backup_at", backup_at),
     STR("roles", "helpdesk", role_helpdesk),
     STR("roles", "admin", role_admin),
@@ -434,6 +435,7 @@ static void config_defaults(struct config *c)
 	c->cache_seconds = 5;
 	c->timeout_ms = 5000;
 	c->backup_keep = 7;
+	c->commit_delay_ms = 2;
 	c->user_attr = strdup("uid");
 	c->backup_at = strdup("03:00");
 	c->flavor = FLAVOR_OPENLDAP;

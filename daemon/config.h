@@ -56,6 +56,7 @@ struct config {
 	/* [audit] */
 	char *database, *backup_dir, *backup_at;
 	int backup_keep;
+	int commit_delay_ms; /* group commit: longest wait for more records (0: none) */
 	/* [roles] */
 	char *role_helpdesk, *role_admin, *role_auditor;
 	/* [protect] */

@@ -255,7 +255,8 @@ static void daemon_start(struct daemon *d)
 	api_set_backup(d->api, d->backup);
 	if (actions_expiry_start(d->actions, d->base, 10) == -1)
 		fatalx("cannot start the grant expiry timer");
-	if (actions_writer_start(d->actions, d->base, d->conf->database, err, sizeof(err)) == -1)
+	if (actions_writer_start(d->actions, d->base, d->conf->database, d->conf->commit_delay_ms,
+	                         err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (d->conf->user != NULL)
 		drop_privileges(d->conf);
