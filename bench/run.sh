@@ -20,6 +20,9 @@
 # Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
 #   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
 #   BENCH_RSS_CONNS=256 (0 skips) BENCH_SCRIPT_MAX=BENCH_USERS (script requests per run)
+#   BENCH_REPEAT=3 (runs per cell, drivers taking turns; the table shows the median run)
+#   BENCH_COMMIT_DELAY, BENCH_DB_DIR: override [audit] commit_delay_ms / the database's
+#   directory (experiments only: a tmpfs database is not durable)
 #   LOADGEN, FLOOR (default $BENCH_BIN/loadgen, $BENCH_BIN/floor), KEEP=1 keeps the temp dir.
 # Only 127.0.0.1 is ever used: slapd and ldapdeskd are the ones started here.
 set -eu
@@ -35,6 +38,7 @@ BENCH_CONC=${BENCH_CONC:-1 16 64}
 BENCH_OPS=${BENCH_OPS:-reset unlock grant-revoke}
 BENCH_DRIVERS=${BENCH_DRIVERS:-ldapdesk floor script}
 BENCH_POOL=${BENCH_POOL:-4}
+BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
 BENCH_SCRIPT_MAX=${BENCH_SCRIPT_MAX:-$BENCH_USERS}
 BENCH_PERMISSION=general
@@ -43,7 +47,7 @@ BENCH_OPERATOR=adm1
 for _b in "$LOADGEN" "$FLOOR" "$LDAPDESKD"; do
     [ -x "$_b" ] || { echo "bench: $_b is not an executable (build first: ninja -C build)" >&2; exit 1; }
 done
-for _n in "$BENCH_SECONDS" "$BENCH_USERS" "$BENCH_POOL" "$BENCH_RSS_CONNS" "$BENCH_SCRIPT_MAX" \
+for _n in "$BENCH_SECONDS" "$BENCH_USERS" "$BENCH_POOL" "$BENCH_RSS_CONNS" "$BENCH_SCRIPT_MAX" "$BENCH_REPEAT" \
     $BENCH_CONC; do
     case $_n in '' | *[!0-9]*) echo "bench: BENCH_* numbers must be integers, got '$_n'" >&2; exit 2 ;; esac
 done
@@ -208,30 +212,42 @@ run_script() {
 
 # ---------------------------------------------------------------- report
 
-# JSON lines -> table. A flagged run (errors) is marked with '!' after its ops/s.
+# JSON lines -> table. Each cell ran BENCH_REPEAT times, the drivers taking turns, so slow
+# minutes of a shared machine hit both sides; the row shows the run with the median ops/s
+# (its latencies too) and how many runs there were. A cell with errors is marked '!'.
 report() {
     awk '
         function num(k,  r) { r = $0; if (!match(r, "\"" k "\":[^,}]*")) return ""; r = substr(r, RSTART, RLENGTH); sub(/^[^:]*:/, "", r); gsub(/"/, "", r); return r }
         {
             key = num("op") " " num("concurrency") " " num("driver")
-            if (!(key in seen)) order[n++] = key
-            seen[key] = 1
-            ops[key] = num("ops_per_s"); p50[key] = num("p50_us"); p99[key] = num("p99_us")
-            p999[key] = num("p999_us"); err[key] = num("errors"); rss[key] = num("rss_kb")
+            if (!(key in n)) order[nk++] = key
+            i = n[key]++
+            ops[key, i] = num("ops_per_s"); p50[key, i] = num("p50_us"); p99[key, i] = num("p99_us")
+            p999[key, i] = num("p999_us"); err[key] += num("errors"); rss[key, i] = num("rss_kb")
+            rpc[key, i] = num("records_per_commit")
+        }
+        # The index of the run with the median ops/s (lower median for an even count).
+        function median(k,  i, j, t, idx) {
+            for (i = 0; i < n[k]; i++) idx[i] = i
+            for (i = 1; i < n[k]; i++)
+                for (j = i; j > 0 && ops[k, idx[j - 1]] + 0 > ops[k, idx[j]] + 0; j--) { t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t }
+            return idx[int((n[k] - 1) / 2)]
         }
         function ms(us) { return sprintf("%.1f", us / 1000) }
         END {
-            printf "%-13s %5s %-9s %9s %8s %8s %8s %7s %8s %9s %10s\n", "op", "conc", "driver", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "ld/floor", "ld/script"
-            for (i = 0; i < n; i++) {
-                k = order[i]; split(k, f, " ")
-                r1 = r2 = mb = "-"
+            for (i = 0; i < nk; i++) med[order[i]] = median(order[i])
+            printf "%-13s %5s %-9s %4s %9s %8s %8s %8s %7s %8s %6s %9s %10s\n", "op", "conc", "driver", "runs", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "batch", "ld/floor", "ld/script"
+            for (i = 0; i < nk; i++) {
+                k = order[i]; m = med[k]; split(k, f, " ")
+                r1 = r2 = mb = b = "-"
                 if (f[3] == "ldapdesk") {
                     fl = f[1] " " f[2] " floor"; sc = f[1] " " f[2] " script"
-                    if (ops[fl] > 0) r1 = sprintf("%.2f", ops[k] / ops[fl])
-                    if (ops[sc] > 0) r2 = sprintf("%.1f", ops[k] / ops[sc])
-                    if (rss[k] != "") mb = sprintf("%.1f", rss[k] / 1024)
+                    if ((fl in med) && ops[fl, med[fl]] > 0) r1 = sprintf("%.2f", ops[k, m] / ops[fl, med[fl]])
+                    if ((sc in med) && ops[sc, med[sc]] > 0) r2 = sprintf("%.1f", ops[k, m] / ops[sc, med[sc]])
+                    if (rss[k, m] != "") mb = sprintf("%.1f", rss[k, m] / 1024)
+                    if (rpc[k, m] != "") b = rpc[k, m]
                 }
-                printf "%-13s %5s %-9s %8.1f%s %8s %8s %8s %7s %8s %9s %10s\n", f[1], f[2], f[3], ops[k], (err[k] > 0 ? "!" : " "), ms(p50[k]), ms(p99[k]), ms(p999[k]), err[k], mb, r1, r2
+                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %9s %10s\n", f[1], f[2], f[3], n[k], ops[k, m], (err[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, r1, r2
             }
         }' "$RESULTS"
 }
@@ -313,19 +329,25 @@ fi
 
 for op in $BENCH_OPS; do
     for c in $BENCH_CONC; do
-        for drv in $BENCH_DRIVERS; do
-            count=
-            if [ "$op" = unlock ]; then
-                lock_users
-                count=$BENCH_USERS
-            fi
-            say "$op c=$c $drv"
-            case $drv in
-                ldapdesk) run_ldapdesk "$op" "$c" "$count" ;;
-                floor) run_floor "$op" "$c" "$count" ;;
-                script) run_script "$op" "$c" ;;
-                *) say "unknown driver $drv" ;;
-            esac
+        rep=1
+        while [ "$rep" -le "$BENCH_REPEAT" ]; do
+            for drv in $BENCH_DRIVERS; do
+                # The script driver is an order of magnitude off: one run says enough.
+                [ "$drv" != script ] || [ "$rep" = 1 ] || continue
+                count=
+                if [ "$op" = unlock ]; then
+                    lock_users
+                    count=$BENCH_USERS
+                fi
+                say "$op c=$c $drv (run $rep of $BENCH_REPEAT)"
+                case $drv in
+                    ldapdesk) run_ldapdesk "$op" "$c" "$count" ;;
+                    floor) run_floor "$op" "$c" "$count" ;;
+                    script) run_script "$op" "$c" ;;
+                    *) say "unknown driver $drv" ;;
+                esac
+            done
+            rep=$((rep + 1))
         done
     done
 done
@@ -335,7 +357,7 @@ if [ "$BENCH_RSS_CONNS" -gt 0 ]; then
 fi
 
 [ -z "${BENCH_OUT:-}" ] || cp "$RESULTS" "$BENCH_OUT"
-echo "# ldapdesk bench: $(nproc) CPU, $(uname -sr), slapd $(slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1), ${BENCH_SECONDS}s per run, $BENCH_USERS users, pool_size $BENCH_POOL"
+echo "# ldapdesk bench: $(nproc) CPU, $(uname -sr), slapd $(slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1), ${BENCH_SECONDS}s per run, $BENCH_USERS users, pool_size $BENCH_POOL, $BENCH_REPEAT runs per cell, commit_delay_ms ${BENCH_COMMIT_DELAY:-default}"
 report
 _bad=$(grep -c '"flagged":true' "$RESULTS" || true)
 echo "# $(wc -l <"$RESULTS") runs in $(($(date +%s) - _start)) s; runs with errors (flagged '!'): $_bad"
