@@ -65,6 +65,9 @@ struct act {
 	enum dir_status out_st;     /* the outcome waiting to be recorded */
 	char *out_text;             /* its detail (ok) or error (otherwise) */
 	char *commit_err;           /* the attempt could not be added to its batch: why */
+	/* A refusal recorded as the outcome of a stored attempt (act_refuse). */
+	enum act_status refuse_status;
+	const char *refuse_code, *refuse_result; /* result NULL: not a refusal */
 };
 
 /* Answers x with st and a message, then frees x. */

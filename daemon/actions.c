@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -257,6 +258,15 @@ void act_refuse(struct act *x, enum act_status st, const char *code, const char 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Refused after its attempt was stored (a cached unlock read again):
+	 * the refusal is that attempt's outcome. */
+	if (x->attempt != 0 && x->kind != ACT_STATUS) {
+		x->refuse_status = st;
+		x->refuse_code = code;
+		x->refuse_result = result;
+		commit_outcome(x, DIR_REFUSED, msg);
+		return;
+	}
 	if (x->kind != ACT_STATUS) {
 		act_event(x, &ev);
 		if (audit_record(x->A->audit, &ev, result, msg, &x->attempt, err, sizeof(err)) ==
@@ -318,6 +328,15 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
+	/* The cached DN or department was wrong, or the account is disabled:
+	 * read the user and decide again, under the same attempt. */
+	if (x->user->cached && (st == DIR_STALE || st == DIR_NOT_FOUND)) {
+		dir_user_free(x->user);
+		x->user = NULL;
+		if (dir_find_user(x->A->dir, x->target, user_found_cb, x) == -1)
+			act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
+		return;
+	}
 	act_outcome(x, st, err, st == DIR_UNCHANGED ? "was not locked" : "unlocked");
 }
 
@@ -364,6 +383,11 @@ static void revoke_done(void *arg, enum dir_status st, const char *err)
  * it joins the next group commit, and act_dispatch runs after it. */
 static void act_execute(struct act *x)
 {
+	/* Checked again after a stale cache: the attempt is already stored. */
+	if (x->attempt != 0) {
+		act_dispatch(x);
+		return;
+	}
 	if (x->kind == ACT_RESET &&
 	    passgen_make(x->reply.password, sizeof(x->reply.password)) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "rng_failed", "failed",
@@ -398,7 +422,9 @@ void act_dispatch(struct act *x)
 	int rc;
 
 	protect_touch(x);
-	if (x->kind == ACT_UNLOCK)
+	if (x->kind == ACT_UNLOCK && x->user->cached)
+		rc = dir_unlock_cached(x->A->dir, x->user, unlock_done, x);
+	else if (x->kind == ACT_UNLOCK)
 		rc = dir_unlock(x->A->dir, x->user, unlock_done, x);
 	else if (x->kind == ACT_RESET)
 		rc = dir_set_password(x->A->dir, x->user->dn, x->reply.password, reset_done, x);
@@ -639,7 +665,8 @@ static void act_protect(struct act *x)
 	const char *groups[CONFIG_MAX_LIST + 3];
 	size_t n = protected_groups(x->conf, groups);
 
-	if (strcmp(x->op.uid, x->user->uid != NULL ? x->user->uid : x->target) == 0) {
+	/* uids match case-insensitively (a cached user's uid is as typed). */
+	if (strcasecmp(x->op.uid, x->user->uid != NULL ? x->user->uid : x->target) == 0) {
 		act_refuse(x, ACT_FORBIDDEN, "self", "denied",
 		           "operators may not %s their own account", kind_action[x->kind]);
 		return;
@@ -1169,6 +1196,16 @@ static void act_lookup(struct act *x)
 		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
 		           "wrong user name or password");
 		return;
+	}
+	/* An unlock can go by the cached DN: the modify asserts what the search
+	 * would have checked (ucache.h), so no search per request. */
+	if (x->kind == ACT_UNLOCK) {
+		struct dir_user *u = dir_cached_user(x->A->dir, x->target);
+
+		if (u != NULL) {
+			user_found_cb(x, DIR_OK, u, NULL);
+			return;
+		}
 	}
 	if (dir_find_user(x->A->dir, x->target, user_found_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");

@@ -104,8 +104,11 @@ static void batch_fill(struct audit *a, struct act_queue *batch)
 
 	TAILQ_FOREACH(x, batch, commit) {
 		if (x->has_outcome) {
-			if (audit_batch_outcome(a, x->attempt, result_word(x->out_st), x->out_text,
-			                        err, sizeof(err)) == -1)
+			const char *result =
+			    x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
+
+			if (audit_batch_outcome(a, x->attempt, result, x->out_text, err, sizeof(err)) ==
+			    -1)
 				log_warnx("audit: cannot record the outcome of attempt %lld: %s (it "
 				          "stays pending and is resolved at the next start)",
 				          (long long)x->attempt, err);
@@ -157,7 +160,10 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 	}
 	while ((x = TAILQ_FIRST(batch)) != NULL) {
 		TAILQ_REMOVE(batch, x, commit);
-		if (x->has_outcome)
+		if (x->has_outcome && x->refuse_result != NULL)
+			act_reply(x, x->refuse_status, x->refuse_code, "%s",
+			          x->out_text != NULL ? x->out_text : "");
+		else if (x->has_outcome)
 			act_outcome_reply(x, x->out_st, x->out_text, x->out_text);
 		else if (!stored)
 			refuse_unstored(x, err);

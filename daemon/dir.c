@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "dir.h"
+#include "ucache.h"
 #include "log.h"
 #include "ldapdesk/wire.h"
 
@@ -79,6 +80,7 @@ struct dir_op {
 	char *dn, *value, *value2, *secret;
 	char **pairs; /* OP_ADD_ENTRY: attr, value, ..., NULL (owned) */
 	char **dns;   /* OP_SEARCH_DNS: entries found; OP_VALUES: values (freed by op_free) */
+	char *assertion; /* modify: RFC 4528 filter the entry must match, or NULL */
 	bool too_many; /* OP_VALUES: more than DIR_VALUES_MAX values */
 	size_t n_dns;
 	struct dir_user *user;
@@ -107,6 +109,7 @@ struct dir {
 	struct event *policy_ev;
 	struct event *dispatch_ev;
 	TAILQ_HEAD(, bind_job) binds;
+	struct ucache *users; /* uid -> DN, for asserted unlocks */
 };
 
 static void conn_connect(struct dir_conn *c);
@@ -357,6 +360,7 @@ static void op_free(struct dir_op *op)
 	free(op->dn);
 	free(op->value);
 	free(op->value2);
+	free(op->assertion);
 	for (size_t i = 0; op->pairs != NULL && op->pairs[i] != NULL; i++)
 		free(op->pairs[i]);
 	free(op->pairs);
@@ -372,6 +376,13 @@ static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 {
 	struct dir *d = op->d;
 
+	/* Entries that moved, went or changed department leave the cache; so does
+	 * one an asserted modify found not as cached. */
+	if (op->type == OP_RENAME || op->type == OP_DELETE_ENTRY || op->type == OP_SET_OU ||
+	    op->type == OP_ADD_ENTRY ||
+	    (op->assertion != NULL && (st == DIR_STALE || st == DIR_NOT_FOUND)))
+		ucache_drop(d->users, op->dn);
+
 	if (op->conn != NULL) {
 		TAILQ_REMOVE(&d->flight, op, entry);
 		op->conn->inflight--;
@@ -384,6 +395,8 @@ static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 	} else if (op->type == OP_SEARCH_USER) {
 		struct dir_user *u = st == DIR_OK ? op->user : NULL;
 
+		if (u != NULL && u->dn != NULL && u->uid != NULL)
+			ucache_put(d->users, u->uid, u->dn, u->department, time(NULL));
 		if (u != NULL)
 			op->user = NULL;
 		op->fn.user(op->arg, st, u, err);
@@ -453,6 +466,24 @@ struct mod_spec {
 
 #define MODS_MAX 4
 
+/* The modify, with op's assertion as a critical control when it has one:
+ * the server then applies it only if the entry matches (else 122). */
+static int modify_asserted(struct dir_op *op, LDAP *ld, LDAPMod **mp)
+{
+	LDAPControl *ctrl = NULL, *ctrls[2] = {NULL, NULL};
+	int rc;
+
+	if (op->assertion == NULL)
+		return ldap_modify_ext(ld, op->dn, mp, NULL, NULL, &op->msgid);
+	rc = ldap_create_assertion_control(ld, op->assertion, 1, &ctrl);
+	if (rc != LDAP_SUCCESS)
+		return rc;
+	ctrls[0] = ctrl;
+	rc = ldap_modify_ext(ld, op->dn, mp, ctrls, NULL, &op->msgid);
+	ldap_control_free(ctrl);
+	return rc;
+}
+
 static int send_mods(struct dir_op *op, LDAP *ld, const struct mod_spec *ms, size_t n)
 {
 	char *vals[MODS_MAX][2];
@@ -467,7 +498,7 @@ static int send_mods(struct dir_op *op, LDAP *ld, const struct mod_spec *ms, siz
 		mp[i] = &mods[i];
 	}
 	mp[n < MODS_MAX ? n : MODS_MAX] = NULL;
-	return ldap_modify_ext(ld, op->dn, mp, NULL, NULL, &op->msgid);
+	return modify_asserted(op, ld, mp);
 }
 
 static int send_modify(struct dir_op *op, LDAP *ld, int modop, const char *attr, const char *value)
@@ -527,6 +558,9 @@ struct flavor {
 	int (*set_password)(struct dir_op *op, LDAP *ld);
 	int (*must_change)(struct dir_op *op, LDAP *ld); /* NULL: set_password did it */
 	const char *must_change_what;                    /* for the error message */
+	/* Filter that an unlock of a cached user asserts: "not disabled" (NULL:
+	 * the server has no assertion control, cached unlocks are off). */
+	const char *unlock_assert;
 	/* The unlock modify cannot tell "was not locked": decide from the state
 	 * read just before. */
 	bool unlock_from_state;
@@ -883,6 +917,7 @@ static const struct flavor flavors[] = {
             .set_password = send_passwd_exop,
             .must_change = openldap_must_change,
             .must_change_what = "pwdReset",
+            .unlock_assert = "(!(pwdAccountLockedTime=" ADMIN_LOCK "))",
             .member_present_rc = LDAP_TYPE_OR_VALUE_EXISTS,
             .member_absent_rc = LDAP_NO_SUCH_ATTRIBUTE,
             .bind_decode = openldap_bind,
@@ -1139,6 +1174,8 @@ static enum dir_status modify_status(const struct dir_op *op, int rc)
 		                                                                     : DIR_OK;
 	if (rc == LDAP_NO_SUCH_OBJECT)
 		return DIR_NOT_FOUND;
+	if (rc == LDAP_ASSERTION_FAILED)
+		return DIR_STALE;
 	if (rc_unavailable(rc))
 		return DIR_UNAVAILABLE;
 	/* Adding a present member / deleting an absent one: nothing to do (each
@@ -1367,6 +1404,48 @@ static int submit_state(struct dir *d, enum op_type type, const struct dir_user 
 int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
 {
 	return submit_state(d, OP_UNLOCK, u, u->locked, fn, arg);
+}
+
+struct dir_user *dir_cached_user(struct dir *d, const char *uid)
+{
+	struct dir_user *u;
+
+	if (flavor_of(d->conf)->unlock_assert == NULL || (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	if (!ucache_get(d->users, uid, time(NULL), &u->dn, &u->department) ||
+	    (u->uid = strdup(uid)) == NULL) {
+		dir_user_free(u);
+		return NULL;
+	}
+	u->cached = true;
+	return u;
+}
+
+int dir_unlock_cached(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
+{
+	const struct flavor *f = flavor_of(d->conf);
+	struct dir_op *op;
+	char *dept = NULL;
+	int rc;
+
+	if (f->unlock_assert == NULL || (op = op_new(d, OP_UNLOCK, arg)) == NULL)
+		return -1;
+	op->fn.done = fn;
+	op->dn = strdup(u->dn);
+	if (u->department != NULL)
+		dept = escaped_filter(f->dept_attr, u->department);
+	if (u->department == NULL)
+		rc = asprintf(&op->assertion, "(&%s(!(%s=*)))", f->unlock_assert, f->dept_attr);
+	else
+		rc = dept != NULL ? asprintf(&op->assertion, "(&%s%s)", f->unlock_assert, dept) : -1;
+	free(dept);
+	if (rc == -1)
+		op->assertion = NULL;
+	if (op->dn == NULL || op->assertion == NULL) {
+		op_free(op);
+		return -1;
+	}
+	return op_submit(op);
 }
 
 int dir_enable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
@@ -1792,6 +1871,13 @@ int dir_new(struct event_base *base, const struct config *conf, struct dir **dp,
 	TAILQ_INIT(&d->queue);
 	TAILQ_INIT(&d->flight);
 	TAILQ_INIT(&d->binds);
+	/* 10 minutes is safe: every use is checked by the server (ucache.h). */
+	if ((d->users = ucache_new(8192, 600)) == NULL) {
+		free(d->conns);
+		free(d);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	d->dispatch_ev = event_new(base, -1, 0, dispatch_cb, d);
 	d->policy_ev = event_new(base, -1, EV_PERSIST, policy_timer_cb, d);
 	event_add(d->policy_ev, &every);
@@ -1851,6 +1937,7 @@ void dir_free(struct dir *d)
 	}
 	event_free(d->dispatch_ev);
 	event_free(d->policy_ev);
+	ucache_free(d->users);
 	free(d->conns);
 	free(d);
 }

@@ -19,6 +19,7 @@ enum dir_status {
 	DIR_REFUSED,     /* the directory refused: constraint, object class, rights */
 	DIR_UNAVAILABLE, /* down, timed out, connection lost */
 	DIR_EXISTS,      /* an add found the entry already there */
+	DIR_STALE,       /* an asserted modify found the entry not as cached (RFC 4528) */
 };
 
 enum dir_bind_result {
@@ -44,6 +45,7 @@ struct dir_user {
 	int failures;           /* failed logins counted by the directory */
 	bool must_change;       /* the password must be changed at the next login */
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
+	bool cached; /* from dir_cached_user: only dn, uid and department are known */
 };
 
 /* u is owned by the callee (free with dir_user_free); NULL unless DIR_OK.
@@ -116,6 +118,18 @@ int dir_find_members(struct dir *d, const char *base, const char *member, dir_dn
  * dns; more than 100,000 values is DIR_REFUSED. Return: 0 (fn called later,
  * once), or -1 (queue full or ENOMEM; fn not called). */
 int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg);
+
+/* Where uid was last found (a search within the last 10 minutes), if the
+ * flavour can assert on a modify (OpenLDAP): a user with cached set, dn, uid
+ * and department filled, the account state unknown. Return NULL otherwise
+ * (search with dir_find_user). */
+struct dir_user *dir_cached_user(struct dir *d, const char *uid);
+
+/* Unlock of a cached user: the modify asserts that the account is not
+ * disabled and that the department is still the cached one. DIR_STALE or
+ * DIR_NOT_FOUND mean the cache was wrong (the entry is forgotten): read the
+ * user again and decide anew. Return as dir_unlock. */
+int dir_unlock_cached(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg);
 
 /* dn normalized (RFC 4514 form) with ASCII letters lowered, so two spellings
  * of one DN compare equal with strcmp. Return: a malloc'd string, or NULL if

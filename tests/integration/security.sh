@@ -100,6 +100,50 @@ t_eq "$(denied unlock bob)" 2 "out-of-scope unlocks are audit rows (denied)"
 as_op hd1
 t_ok "unscoped helpdesk may unlock bob" "$D" unlock bob
 
+# ---- cached unlocks: the modify asserts what a search would have checked ----------------
+# alice's DN and department are cached by now (unlocks above). Changes made behind the
+# daemon's back must still decide the answer: the asserted modify fails, the daemon reads
+# alice again and checks anew, under the same attempt.
+adn=$(ldap_user_dn alice)
+printf 'dn: %s\nchangetype: modify\nreplace: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n' \
+    "$adn" | ldap_root_modify >/dev/null
+t_exit 1 "an administrator's disable made after caching is refused (409)" "$D" unlock alice
+t_match "only 'ldapdesk user enable'" "the refusal says why" "$D" unlock alice
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" 000001010000Z "alice stays disabled"
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a WHERE a.action='unlock' AND a.target='alice'
+    AND NOT EXISTS (SELECT 1 FROM records o WHERE o.attempt_id=a.id)")" 0 \
+    "every unlock attempt of alice has its outcome"
+printf 'dn: %s\nchangetype: modify\ndelete: pwdAccountLockedTime\n' "$adn" | ldap_root_modify >/dev/null
+printf 'dn: %s\nchangetype: modify\nreplace: ou\nou: 财务管理部\n' "$adn" | ldap_root_modify >/dev/null
+as_op hd2
+before=$(denied unlock alice)
+t_exit 4 "a department changed after caching takes alice out of hd2's scope (403)" "$D" unlock alice
+t_eq "$(denied unlock alice)" $((before + 1)) "that refusal is an audit row (denied)"
+printf 'dn: %s\nchangetype: modify\nreplace: ou\nou: 市场营销中心\n' "$adn" | ldap_root_modify >/dev/null
+as_op hd1
+t_ok "unlock alice (cached again)" "$D" unlock alice
+ldap_root_modify >/dev/null <<EOF2
+dn: $adn
+changetype: modrdn
+newrdn: uid=alice
+deleteoldrdn: 1
+newsuperior: ou=财务管理部,$LDAP_PEOPLE
+EOF2
+ldap_lock_user alice >/dev/null 2>&1 || true
+t_match "unlocked" "after a move behind the daemon's back, unlock finds alice at her new DN" \
+    "$D" unlock alice
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "alice is unlocked"
+last=$(sqlite3 "$DB" "SELECT max(id) FROM records WHERE action='unlock' AND target='alice'")
+t_eq "$(sqlite3 "$DB" "SELECT group_concat(result) FROM records WHERE attempt_id=$last")" ok \
+    "that unlock has one outcome, ok"
+ldap_root_modify >/dev/null <<EOF2
+dn: uid=alice,ou=财务管理部,$LDAP_PEOPLE
+changetype: modrdn
+newrdn: uid=alice
+deleteoldrdn: 1
+newsuperior: ou=市场营销中心,$LDAP_PEOPLE
+EOF2
+
 # ---- tokens ----------------------------------------------------------------------------
 tok=$(login_token hd1)
 t_match '^200$' "a fresh token works" get "$tok" /v1/users/alice

@@ -1,0 +1,31 @@
+/*
+ * ucache.h — a bounded cache of where users are: uid -> DN and department.
+ *
+ * Only for writes the server can check: the daemon asserts the cached
+ * department (and that the account is not disabled) on the modify itself
+ * (RFC 4528), and a moved or deleted entry answers noSuchObject, so a stale
+ * entry is caught by the directory and read again, never acted on.
+ */
+#pragma once
+#include <stdbool.h>
+#include <time.h>
+
+struct ucache;
+
+/* slots entries at most (direct-mapped by uid: a collision replaces), each
+ * kept ttl seconds. Return NULL on ENOMEM. */
+struct ucache *ucache_new(unsigned slots, int ttl);
+void ucache_free(struct ucache *c);
+
+/* Remembers uid (ASCII case ignored) at dn with department (NULL: none).
+ * Strings are copied; on ENOMEM nothing is kept. */
+void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *department,
+                time_t now);
+
+/* The entry for uid if younger than ttl: *dn and *department (may be NULL)
+ * are malloc'd copies for the caller. Return: true if found. */
+bool ucache_get(struct ucache *c, const char *uid, time_t now, char **dn, char **department);
+
+/* Forgets every entry at dn or below it (a move, rename or delete); with dn
+ * NULL, forgets everything. */
+void ucache_drop(struct ucache *c, const char *dn);
