@@ -264,6 +264,7 @@ profile() {
     _pf_op=${BENCH_PROFILE_OP:-reset}
     _pf_c=${BENCH_PROFILE_CONC:-16}
     command -v perf >/dev/null 2>&1 || { say "profile: perf missing (apt-get install linux-perf)"; return 1; }
+    [ "$_pf_op" != unlock ] || lock_users
     _pf_d0=$(cpu_ticks "$DAEMON_PID")
     _pf_s0=$(cpu_ticks "$SLAPD_PID")
     perf record -q ${BENCH_PERF_EVENT:+-e $BENCH_PERF_EVENT} -F 999 --call-graph dwarf,16384 -o "$T_DIR/perf.data" -p "$DAEMON_PID" \
@@ -282,6 +283,7 @@ profile() {
     echo "# ldapdeskd, time including callees:"
     perf report -i "$T_DIR/perf.data" --children --sort sym --stdio -g none 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -n 40
+    [ "$_pf_op" != unlock ] || lock_users
     _pf_s0=$(cpu_ticks "$SLAPD_PID")
     run_floor "$_pf_op" "$_pf_c"
     _pf_s1=$(cpu_ticks "$SLAPD_PID")

@@ -884,7 +884,7 @@ static void do_metrics(struct call *c)
 	                                    "enable", "delete", "expire", "approve", "reject"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
-	unsigned long long commits, records;
+	unsigned long long commits, records, hits, misses;
 
 	evbuffer_add_printf(out,
 	                    "# HELP ldapdesk_http_requests_total Requests routed.\n"
@@ -919,6 +919,14 @@ static void do_metrics(struct call *c)
 	                    "# TYPE ldapdesk_audit_records_total counter\n"
 	                    "ldapdesk_audit_records_total %llu\n",
 	                    commits, records);
+	dir_cache_stats(a->dir, &hits, &misses);
+	evbuffer_add_printf(out,
+	                    "# HELP ldapdesk_user_cache_total Unlocks that went by a cached DN "
+	                    "(hit) or searched (miss).\n"
+	                    "# TYPE ldapdesk_user_cache_total counter\n"
+	                    "ldapdesk_user_cache_total{result=\"hit\"} %llu\n"
+	                    "ldapdesk_user_cache_total{result=\"miss\"} %llu\n",
+	                    hits, misses);
 	http_reply_raw(c->req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
 	evbuffer_free(out);

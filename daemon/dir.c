@@ -110,6 +110,7 @@ struct dir {
 	struct event *dispatch_ev;
 	TAILQ_HEAD(, bind_job) binds;
 	struct ucache *users; /* uid -> DN, for asserted unlocks */
+	unsigned long long cache_hits, cache_misses;
 };
 
 static void conn_connect(struct dir_conn *c);
@@ -1415,10 +1416,18 @@ struct dir_user *dir_cached_user(struct dir *d, const char *uid)
 	if (!ucache_get(d->users, uid, time(NULL), &u->dn, &u->department) ||
 	    (u->uid = strdup(uid)) == NULL) {
 		dir_user_free(u);
+		d->cache_misses++;
 		return NULL;
 	}
 	u->cached = true;
+	d->cache_hits++;
 	return u;
+}
+
+void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned long long *misses)
+{
+	*hits = d->cache_hits;
+	*misses = d->cache_misses;
 }
 
 int dir_unlock_cached(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)

@@ -125,6 +125,9 @@ int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn 
  * (search with dir_find_user). */
 struct dir_user *dir_cached_user(struct dir *d, const char *uid);
 
+/* dir_cached_user calls that found the user, and that did not (GET /metrics). */
+void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned long long *misses);
+
 /* Unlock of a cached user: the modify asserts that the account is not
  * disabled and that the department is still the cached one. DIR_STALE or
  * DIR_NOT_FOUND mean the cache was wrong (the entry is forgotten): read the
