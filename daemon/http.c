@@ -41,6 +41,7 @@
 #define HTTP_IMPORT_MAX (32 * 1024 * 1024)
 #define HTTP_TIMEOUT_S  30
 #define HTTP_BACKLOG    128
+#define HTTP_COALESCE_MAX (64 * 1024) /* replies up to this go out as one TLS record */
 #define HTTP_MAX_LISTEN CONFIG_MAX_LIST
 
 /* Internal paths the input watcher rewrites refused requests to. */
@@ -62,17 +63,26 @@ struct http {
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
 {
-	struct evbuffer *buf = evbuffer_new();
+	struct evbuffer *buf = evbuffer_new(), *out = NULL;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
 
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (buf != NULL)
 		evbuffer_add(buf, body, len);
+	if (bev != NULL)
+		out = bufferevent_get_output(bev);
 	evhttp_send_reply(req, code, NULL, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
+	/* The TLS bufferevent writes each chunk of its buffer as its own record
+	 * and write(2): header and body would be two. One contiguous chunk makes
+	 * a small reply one record (the write happens later, in the loop). */
+	if (out != NULL && evbuffer_get_length(out) <= HTTP_COALESCE_MAX)
+		evbuffer_pullup(out, -1);
 }
 
 void http_reply_json(struct evhttp_request *req, int code, json_t *body)
