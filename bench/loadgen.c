@@ -121,6 +121,7 @@ static int post(struct lg *lg, struct evhttp_connection *c, const char *path, co
                 void (*cb)(struct evhttp_request *, void *), void *arg)
 {
 	struct evhttp_request *req = evhttp_request_new(cb, arg);
+	struct bufferevent *bev;
 	struct evkeyvalq *h;
 	char auth[LG_TOKEN_MAX + 16];
 
@@ -135,7 +136,14 @@ static int post(struct lg *lg, struct evhttp_connection *c, const char *path, co
 	}
 	evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
 	/* On failure libevent has already freed req. */
-	return evhttp_make_request(c, req, EVHTTP_REQ_POST, path);
+	if (evhttp_make_request(c, req, EVHTTP_REQ_POST, path) == -1)
+		return -1;
+	/* Header and body in one chunk: one TLS record and one write(2) per
+	 * request (a client like curl sends it so too), not two. */
+	bev = evhttp_connection_get_bufferevent(c);
+	if (bev != NULL)
+		evbuffer_pullup(bufferevent_get_output(bev), -1);
+	return 0;
 }
 
 static void show_error(struct lg *lg, struct evhttp_request *req, int code)
