@@ -104,6 +104,8 @@ metric() {
 # run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb" and the
 # mean group-commit batch, "records_per_commit") to RESULTS.
 run_ldapdesk() {
+    _rl_d0=$(cpu_ticks "$DAEMON_PID")
+    _rl_s0=$(cpu_ticks "$SLAPD_PID")
     _rl_c0=$(metric ldapdesk_audit_commits_total)
     _rl_r0=$(metric ldapdesk_audit_records_total)
     # Writing 5 to clear_refs resets VmHWM, so the peak is this run's, not the daemon's life's.
@@ -113,19 +115,38 @@ run_ldapdesk() {
         --seconds "$BENCH_SECONDS" ${3:+--count "$3"} --users "$BENCH_USERS" \
         --permission "$BENCH_PERMISSION") || true
     _rl_rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$DAEMON_PID/status")
+    _rl_d1=$(cpu_ticks "$DAEMON_PID")
+    _rl_s1=$(cpu_ticks "$SLAPD_PID")
     [ -n "$_rl_line" ] || { say "loadgen $1 c=$2 printed no result"; return 0; }
     _rl_batch=$(awk -v c0="$_rl_c0" -v r0="$_rl_r0" -v c1="$(metric ldapdesk_audit_commits_total)" \
         -v r1="$(metric ldapdesk_audit_records_total)" \
         'BEGIN { printf "%.2f", (c1 > c0 ? (r1 - r0) / (c1 - c0) : 0) }')
-    printf '%s\n' "$_rl_line" \
-        | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch}/" >>"$RESULTS"
+    printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch,$(
+        cpu_fields $((_rl_d1 - _rl_d0)) $((_rl_s1 - _rl_s0)) "$_rl_line")}/" >>"$RESULTS"
+}
+
+# cpu_fields DAEMON_TICKS SLAPD_TICKS RESULT_LINE: the JSON fields "daemon_cpu_us" and
+# "slapd_cpu_us", CPU time per operation ("ok" of RESULT_LINE) in that run.
+cpu_fields() {
+    _cf_ok=$(printf '%s\n' "$3" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
+    awk -v d="$1" -v s="$2" -v ok="${_cf_ok:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        if (ok < 1) ok = 1
+        printf "\"daemon_cpu_us\":%.0f,\"slapd_cpu_us\":%.0f", d * 1e6 / hz / ok, s * 1e6 / hz / ok }'
 }
 
 run_floor() {
+    _rf_s0=$(cpu_ticks "$SLAPD_PID")
     "$FLOOR" --uri "$LDAP_URI" --ca "$SLAPD_DIR/ca.pem" --bind-dn "$LDAP_SVC_DN" \
         --bind-pw-file "$SLAPD_DIR/bind.pw" --base "$BENCH_BASE" --group "$BENCH_GROUP" \
         --pool "$BENCH_POOL" --op "$1" --concurrency "$2" --seconds "$BENCH_SECONDS" \
-        ${3:+--count "$3"} --users "$BENCH_USERS" >>"$RESULTS" || true
+        ${3:+--count "$3"} --users "$BENCH_USERS" >"$T_DIR/floor.line" || true
+    _rf_s1=$(cpu_ticks "$SLAPD_PID")
+    [ -s "$T_DIR/floor.line" ] || return 0
+    cat "$T_DIR/floor.line" >>"$RESULTS"
+    # The floor's own CPU is not counted: it stands for the broker, which it is not.
+    _rf_cpu=$(cpu_fields 0 $((_rf_s1 - _rf_s0)) "$(cat "$T_DIR/floor.line")" \
+        | sed 's/"daemon_cpu_us":[0-9]*,//')
+    sed -i "\$s/}\$/,$_rf_cpu}/" "$RESULTS"
 }
 
 # One script worker: sh WORKER OP FIRST STEP LIMIT runs requests FIRST, FIRST+STEP, ... below
@@ -224,7 +245,7 @@ report() {
             i = n[key]++
             ops[key, i] = num("ops_per_s"); p50[key, i] = num("p50_us"); p99[key, i] = num("p99_us")
             p999[key, i] = num("p999_us"); err[key] += num("errors"); rss[key, i] = num("rss_kb")
-            rpc[key, i] = num("records_per_commit")
+            rpc[key, i] = num("records_per_commit"); dcpu[key, i] = num("daemon_cpu_us"); scpu[key, i] = num("slapd_cpu_us")
         }
         # The index of the run with the median ops/s (lower median for an even count).
         function median(k,  i, j, t, idx) {
@@ -236,7 +257,7 @@ report() {
         function ms(us) { return sprintf("%.1f", us / 1000) }
         END {
             for (i = 0; i < nk; i++) med[order[i]] = median(order[i])
-            printf "%-13s %5s %-9s %4s %9s %8s %8s %8s %7s %8s %6s %9s %10s\n", "op", "conc", "driver", "runs", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "batch", "ld/floor", "ld/script"
+            printf "%-13s %5s %-9s %4s %9s %8s %8s %8s %7s %8s %6s %7s %7s %9s %10s\n", "op", "conc", "driver", "runs", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "batch", "ld us", "slapd us", "ld/floor", "ld/script"
             for (i = 0; i < nk; i++) {
                 k = order[i]; m = med[k]; split(k, f, " ")
                 r1 = r2 = mb = b = "-"
@@ -247,7 +268,8 @@ report() {
                     if (rss[k, m] != "") mb = sprintf("%.1f", rss[k, m] / 1024)
                     if (rpc[k, m] != "") b = rpc[k, m]
                 }
-                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %9s %10s\n", f[1], f[2], f[3], n[k], ops[k, m], (err[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, r1, r2
+                dc = (dcpu[k, m] != "" ? dcpu[k, m] : "-"); sc2 = (scpu[k, m] != "" ? scpu[k, m] : "-")
+                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %7s %7s %9s %10s\n", f[1], f[2], f[3], n[k], ops[k, m], (err[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, dc, sc2, r1, r2
             }
         }' "$RESULTS"
 }

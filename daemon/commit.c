@@ -251,9 +251,12 @@ static bool writer_hand(struct actions *A, struct committer *c)
 {
 	bool open;
 
+	bool fresh;
+
 	pthread_mutex_lock(&c->mu);
 	open = c->state == W_IDLE || c->state == W_GATHER;
-	if (c->state == W_IDLE) {
+	fresh = c->state == W_IDLE;
+	if (fresh) {
 		c->n = 0;
 		clock_gettime(CLOCK_MONOTONIC, &c->first);
 		c->state = W_GATHER;
@@ -262,7 +265,10 @@ static bool writer_hand(struct actions *A, struct committer *c)
 		c->n += queue_len(&A->outcomes) + queue_len(&A->attempts);
 		c->expect = A->busy > 0 ? (size_t)A->busy : 0;
 		batch_take(A, &c->batch);
-		pthread_cond_signal(&c->cv);
+		/* A gathering writer is woken only when its batch is full: every
+		 * wake-up is a context switch, and its deadline wakes it anyway. */
+		if (fresh || c->n >= c->expect)
+			pthread_cond_signal(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return open;
