@@ -303,7 +303,7 @@ profile() {
     perf report -i "$T_DIR/perf.data" --no-children --sort ${BENCH_PERF_SORT:-dso,sym} --stdio -g none 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -n 25
     echo "# ldapdeskd, time including callees:"
-    perf report -i "$T_DIR/perf.data" --children --sort sym --stdio -g none 2>/dev/null \
+    perf report -i "$T_DIR/perf.data" ${BENCH_PERF_COMM:+--comm $BENCH_PERF_COMM} --children --sort sym --stdio -g none 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -n 40
     [ "$_pf_op" != unlock ] || lock_users
     _pf_s0=$(cpu_ticks "$SLAPD_PID")

@@ -435,7 +435,7 @@ static void config_defaults(struct config *c)
 	c->cache_seconds = 5;
 	c->timeout_ms = 5000;
 	c->backup_keep = 7;
-	c->commit_delay_ms = 2;
+	c->commit_delay_ms = 4;
 	c->user_attr = strdup("uid");
 	c->backup_at = strdup("03:00");
 	c->flavor = FLAVOR_OPENLDAP;

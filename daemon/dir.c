@@ -6,6 +6,9 @@
  * a bounded queue while no connection has room, each under its own timer.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +71,8 @@ struct dir_conn {
 	char setup_err[256];
 	int backoff;
 	int inflight;
+	bool corked;    /* TCP_CORK set for this dispatch round */
+	int round_sent; /* requests sent in this dispatch round */
 };
 
 struct dir_op {
@@ -115,6 +120,7 @@ struct dir {
 
 static void conn_connect(struct dir_conn *c);
 static void dir_dispatch(struct dir *d);
+static void dispatch_queue(struct dir *d, bool cork);
 static void op_finish(struct dir_op *op, enum dir_status st, const char *err);
 
 bool dir_valid_uid(const char *s)
@@ -1069,7 +1075,42 @@ static void conn_wake(struct dir *d)
 	}
 }
 
+/* Holds back (on) or lets go (off) the connection's partial segments. */
+static void conn_cork(struct dir_conn *c, int on)
+{
+	int fd = -1;
+
+	c->corked = on != 0;
+	if (c->ld != NULL && ldap_get_option(c->ld, LDAP_OPT_DESC, &fd) == 0 && fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
+static void uncork_all(struct dir *d)
+{
+	for (int i = 0; i < d->n_conns; i++) {
+		if (d->conns[i].corked)
+			conn_cork(&d->conns[i], 0);
+		d->conns[i].round_sent = 0;
+	}
+}
+
+/*
+ * Sends what is queued. Requests released together (a group commit frees a
+ * whole batch) go out corked from a connection's second one on: each is
+ * still its own write(2) and TLS record, but the rest of a connection's
+ * share leaves as one segment when uncorked, so the network stack runs once
+ * for it (and slapd reads it at once), not once per request. A connection
+ * that gets one request is never corked (two more system calls for nothing).
+ */
 static void dir_dispatch(struct dir *d)
+{
+	bool cork = d->queued >= 2;
+
+	dispatch_queue(d, cork);
+	uncork_all(d);
+}
+
+static void dispatch_queue(struct dir *d, bool cork)
 {
 	struct dir_op *op;
 	struct dir_conn *c;
@@ -1081,6 +1122,9 @@ static void dir_dispatch(struct dir *d)
 			conn_wake(d);
 			return;
 		}
+		if (cork && !c->corked && c->round_sent > 0)
+			conn_cork(c, 1);
+		c->round_sent++;
 		rc = op_send(op, c->ld);
 		if (rc != LDAP_SUCCESS) {
 			op_finish(op, DIR_UNAVAILABLE, ldap_err2string(rc));
