@@ -34,7 +34,7 @@ struct actions {
 	/* Group commit (commit.c): records waiting for the next shared commit. */
 	struct event *flush_ev;
 	struct act_queue attempts, outcomes;
-	struct committer *committer; /* the writer thread, once commit_start ran */
+	struct committer *committer;           /* the writer thread, once commit_start ran */
 	unsigned long long commits, committed; /* group commits stored, records in them */
 };
 

@@ -43,10 +43,10 @@ struct committer {
 	struct act_queue batch; /* the batch in the writer's hands */
 	/* W_GATHER: the batch is open, the loop may still add to it. */
 	enum { W_IDLE, W_GATHER, W_WRITING, W_DONE } state;
-	size_t n;           /* records in batch */
-	size_t expect;      /* requests in flight when records were last added */
+	size_t n;              /* records in batch */
+	size_t expect;         /* requests in flight when records were last added */
 	struct timespec first; /* when the batch opened (CLOCK_MONOTONIC) */
-	long delay_ns;      /* the longest gather */
+	long delay_ns;         /* the longest gather */
 	bool stop;
 	bool stored;   /* W_DONE: the batch's transaction committed */
 	char err[256]; /* W_DONE and !stored: why not */
@@ -102,16 +102,18 @@ static void batch_fill(struct audit *a, struct act_queue *batch)
 	struct audit_event ev;
 	char err[256];
 
-	TAILQ_FOREACH(x, batch, commit) {
+	TAILQ_FOREACH(x, batch, commit)
+	{
 		if (x->has_outcome) {
 			const char *result =
 			    x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
 
-			if (audit_batch_outcome(a, x->attempt, result, x->out_text, err, sizeof(err)) ==
-			    -1)
-				log_warnx("audit: cannot record the outcome of attempt %lld: %s (it "
-				          "stays pending and is resolved at the next start)",
-				          (long long)x->attempt, err);
+			if (audit_batch_outcome(a, x->attempt, result, x->out_text, err,
+			                        sizeof(err)) == -1)
+				log_warnx(
+				    "audit: cannot record the outcome of attempt %lld: %s (it "
+				    "stays pending and is resolved at the next start)",
+				    (long long)x->attempt, err);
 			continue;
 		}
 		act_event(x, &ev);
@@ -152,7 +154,7 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 	if (stored) {
 		A->commits++;
 		TAILQ_FOREACH(x, batch, commit)
-			A->committed += x->has_outcome || x->commit_err == NULL;
+		A->committed += x->has_outcome || x->commit_err == NULL;
 		A->audit_error[0] = '\0';
 	} else {
 		snprintf(A->audit_error, sizeof(A->audit_error), "%s", err);
@@ -211,7 +213,8 @@ static void *writer_main(void *arg)
 		c->stored = batch_write(c->audit, &c->batch, c->err, sizeof(c->err)) == 0;
 		pthread_mutex_lock(&c->mu);
 		c->state = W_DONE;
-		event_active(c->done_ev, EV_READ, 0); /* safe across threads: evthread_use_pthreads */
+		event_active(c->done_ev, EV_READ,
+		             0); /* safe across threads: evthread_use_pthreads */
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -241,7 +244,7 @@ static size_t queue_len(const struct act_queue *q)
 	size_t n = 0;
 
 	TAILQ_FOREACH(x, q, commit)
-		n++;
+	n++;
 	return n;
 }
 

@@ -29,10 +29,10 @@
 #include "log.h"
 #include "ldapdesk/wire.h"
 
-#define DIR_QUEUE_MAX     4096 /* operations waiting for a connection */
+#define DIR_QUEUE_MAX     4096   /* operations waiting for a connection */
 #define DIR_VALUES_MAX    100000 /* OP_VALUES: values read at once */
-#define DIR_INFLIGHT_MAX  32   /* per connection; slapd runs 8 at once, queues 1000 */
-#define DIR_BIND_THREADS  16   /* operator bind checks at once */
+#define DIR_INFLIGHT_MAX  32     /* per connection; slapd runs 8 at once, queues 1000 */
+#define DIR_BIND_THREADS  16     /* operator bind checks at once */
 #define DIR_BACKOFF_MAX_S 30
 #define DIR_POLICY_EVERY  300
 
@@ -83,10 +83,10 @@ struct dir_op {
 	int msgid;
 	struct event *timer;
 	char *dn, *value, *value2, *secret;
-	char **pairs; /* OP_ADD_ENTRY: attr, value, ..., NULL (owned) */
-	char **dns;   /* OP_SEARCH_DNS: entries found; OP_VALUES: values (freed by op_free) */
+	char **pairs;    /* OP_ADD_ENTRY: attr, value, ..., NULL (owned) */
+	char **dns;      /* OP_SEARCH_DNS: entries found; OP_VALUES: values (freed by op_free) */
 	char *assertion; /* modify: RFC 4528 filter the entry must match, or NULL */
-	bool too_many; /* OP_VALUES: more than DIR_VALUES_MAX values */
+	bool too_many;   /* OP_VALUES: more than DIR_VALUES_MAX values */
 	size_t n_dns;
 	struct dir_user *user;
 	int entries;
@@ -1034,7 +1034,8 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		const char *attrs[] = {op->value, NULL};
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, "(objectClass=*)",
-		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 1, &op->msgid);
+		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 1,
+		                       &op->msgid);
 	}
 	case OP_SEARCH_DNS: {
 		static const char *none[] = {"1.1", NULL};
@@ -1365,8 +1366,9 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		ldap_msgfree(msg);
 		/* Nothing buffered: the socket's next readiness brings us back, so
 		 * another ldap_result (a poll(2) and a read(2)) would find nothing. */
-		if (c->ld == NULL || (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) == 0 &&
-		                      sb != NULL && !ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL)))
+		if (c->ld == NULL ||
+		    (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) == 0 && sb != NULL &&
+		     !ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL)))
 			break;
 	}
 	dir_dispatch(c->d);
@@ -1490,7 +1492,8 @@ int dir_unlock_cached(struct dir *d, const struct dir_user *u, dir_done_fn fn, v
 	if (u->department == NULL)
 		rc = asprintf(&op->assertion, "(&%s(!(%s=*)))", f->unlock_assert, f->dept_attr);
 	else
-		rc = dept != NULL ? asprintf(&op->assertion, "(&%s%s)", f->unlock_assert, dept) : -1;
+		rc =
+		    dept != NULL ? asprintf(&op->assertion, "(&%s%s)", f->unlock_assert, dept) : -1;
 	free(dept);
 	if (rc == -1)
 		op->assertion = NULL;

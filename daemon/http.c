@@ -38,11 +38,11 @@
  * reset instead of the answer). */
 #define HTTP_DRAIN_MAX (1024 * 1024)
 /* POST /v1/import carries half a year of hand-kept events as CSV. */
-#define HTTP_IMPORT_MAX (32 * 1024 * 1024)
-#define HTTP_TIMEOUT_S  30
-#define HTTP_BACKLOG    128
+#define HTTP_IMPORT_MAX   (32 * 1024 * 1024)
+#define HTTP_TIMEOUT_S    30
+#define HTTP_BACKLOG      128
 #define HTTP_COALESCE_MAX (64 * 1024) /* replies up to this go out as one TLS record */
-#define HTTP_MAX_LISTEN CONFIG_MAX_LIST
+#define HTTP_MAX_LISTEN   CONFIG_MAX_LIST
 
 /* Internal paths the input watcher rewrites refused requests to. */
 #define PATH_TOO_LARGE "/.ldapdesk/too-large"

@@ -29,7 +29,7 @@
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
-	char *dn;              /* canonical */
+	char *dn;               /* canonical */
 	unsigned long long gen; /* the generation it needs */
 	protect_fn fn;
 	void *arg;
@@ -81,8 +81,8 @@ static int cmp_str(const void *a, const void *b)
 
 static bool is_member(const struct protect *p, const char *canon)
 {
-	return p->n_members > 0 && bsearch(&canon, p->members, p->n_members, sizeof(char *),
-	                                   cmp_str) != NULL;
+	return p->n_members > 0 &&
+	       bsearch(&canon, p->members, p->n_members, sizeof(char *), cmp_str) != NULL;
 }
 
 struct protect *protect_new(struct dir *d)
@@ -154,7 +154,8 @@ static void refresh_done(struct protect *p)
 {
 	p->refreshing = false;
 	if (p->worst == DIR_OK) {
-		qsort(p->fresh, p->n_fresh, sizeof(char *), cmp_str);
+		if (p->n_fresh > 1)
+			qsort(p->fresh, p->n_fresh, sizeof(char *), cmp_str);
 		free_list(p->members, p->n_members);
 		p->members = p->fresh;
 		p->n_members = p->n_fresh;
@@ -186,7 +187,8 @@ static int fresh_add(struct protect *p, const char *dn)
 	if (p->n_fresh == p->cap_fresh) {
 		size_t cap = p->cap_fresh == 0 ? 64 : p->cap_fresh * 2;
 
-		if (cap > PROTECT_MEMBERS_MAX || (grown = realloc(p->fresh, cap * sizeof(*grown))) == NULL)
+		if (cap > PROTECT_MEMBERS_MAX ||
+		    (grown = realloc(p->fresh, cap * sizeof(*grown))) == NULL)
 			return -1;
 		p->fresh = grown;
 		p->cap_fresh = cap;

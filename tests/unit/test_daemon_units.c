@@ -20,6 +20,7 @@
 #include "limit.h"
 #include "passgen.h"
 #include "session.h"
+#include "ucache.h"
 
 static void test_passwords_have_four_classes_and_no_lookalikes(void **state)
 {
@@ -254,6 +255,56 @@ static void test_uid_with_metacharacters_is_not_a_uid(void **state)
 	assert_false(dir_valid_uid(longname));
 }
 
+/* The uid -> DN cache: case-insensitive, expires, forgets moved subtrees,
+ * and stays within its slots (a colliding uid replaces, never grows). */
+static void test_user_cache_expires_and_forgets(void **state)
+{
+	struct ucache *c = ucache_new(4, 600);
+	char *dn = NULL, *dept = NULL;
+	char uid[16];
+
+	(void)state;
+	assert_non_null(c);
+	ucache_put(c, "Alice", "uid=alice,ou=市场营销中心,ou=people,dc=example,dc=com",
+	           "市场营销中心", 1000);
+	assert_true(ucache_get(c, "alice", 1599, &dn, &dept));
+	assert_string_equal(dn, "uid=alice,ou=市场营销中心,ou=people,dc=example,dc=com");
+	assert_string_equal(dept, "市场营销中心");
+	free(dn);
+	free(dept);
+	assert_false(ucache_get(c, "alice", 1600, &dn, &dept)); /* 600 s old */
+	assert_false(ucache_get(c, "bob", 1001, &dn, &dept));
+	ucache_put(c, "bob", "uid=bob,ou=物资采购中心,ou=people,dc=example,dc=com", NULL, 1000);
+	ucache_drop(c, "ou=物资采购中心,ou=people,dc=example,dc=com");
+	assert_false(ucache_get(c, "bob", 1001, &dn, &dept));
+	/* 100 uids in 4 slots: at most 4 are found, each with its own DN. */
+	for (int i = 0; i < 100; i++) {
+		char d[64];
+
+		snprintf(uid, sizeof(uid), "u%d", i);
+		snprintf(d, sizeof(d), "uid=u%d,dc=example,dc=com", i);
+		ucache_put(c, uid, d, NULL, 2000);
+	}
+	int found = 0;
+	for (int i = 0; i < 100; i++) {
+		char want[64];
+
+		snprintf(uid, sizeof(uid), "u%d", i);
+		snprintf(want, sizeof(want), "uid=u%d,dc=example,dc=com", i);
+		if (ucache_get(c, uid, 2001, &dn, &dept)) {
+			found++;
+			assert_string_equal(dn, want);
+			assert_null(dept);
+			free(dn);
+		}
+	}
+	assert_in_range(found, 1, 4);
+	ucache_drop(c, NULL);
+	snprintf(uid, sizeof(uid), "u99");
+	assert_false(ucache_get(c, uid, 2001, &dn, &dept));
+	ucache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +324,7 @@ int main(void)
 	    cmocka_unit_test(test_date_bounds_cover_the_local_day),
 	    cmocka_unit_test(test_local_display_and_gentime),
 	    cmocka_unit_test(test_uid_with_metacharacters_is_not_a_uid),
+	    cmocka_unit_test(test_user_cache_expires_and_forgets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
