@@ -14,8 +14,13 @@
 # ldapmodify) before each driver, so every unlock really deletes a lock.
 # Then one ldapdesk run with BENCH_RSS_CONNS connections for the peak-RSS figure.
 # Prints a table on stdout (progress on stderr); BENCH_OUT=FILE also keeps the JSON lines.
+# Besides ops/s and latencies the table shows, per run: "batch", the mean number of audit
+# records per group commit (from GET /metrics), and "ld us" / "slapd us", the CPU time
+# ldapdeskd and slapd spent per operation (/proc/PID/stat; for the floor, slapd's alone).
 # `run.sh profile` instead profiles ldapdeskd (perf, strace -c) for BENCH_PROFILE_OP (reset) at
-# BENCH_PROFILE_CONC (16).
+# BENCH_PROFILE_CONC (16); BENCH_PERF_EVENT (e.g. syscalls:sys_enter_getpid),
+# BENCH_PERF_SORT (dso,sym; comm,dso splits the loop from the audit writer) and
+# BENCH_PERF_COMM (ldapdeskd or ldapdeskd-audit) steer perf.
 #
 # Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
 #   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
