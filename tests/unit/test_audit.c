@@ -896,6 +896,67 @@ static void now_is_utc_with_milliseconds(void **state)
 	assert_true(strncmp(buf, "2024", 4) > 0);
 }
 
+/* The plan's detail for sql, all rows joined. */
+static void query_plan(const char *path, const char *sql, char *out, size_t len)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char q[512];
+
+	out[0] = '\0';
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out + strlen(out), len - strlen(out), "%s;", sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* A database from before the partial indexes gets them at the next open, and
+ * lookups by user, operator and action still go through them. */
+static void old_full_indexes_become_partial_and_are_used(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = NULL;
+	char plan[512];
+
+	audit_close(fx->a);
+	fx->a = NULL;
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP INDEX records_target; DROP INDEX records_operator;"
+	                              "CREATE INDEX records_target ON records (target, id);"
+	                              "CREATE INDEX records_operator ON records (operator, id);",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *st = NULL;
+
+		assert_int_equal(
+		    sqlite3_prepare_v2(db,
+		                       "SELECT count(*) FROM sqlite_master WHERE type = "
+		                       "'index' AND sql LIKE '%WHERE%IS NOT NULL%'",
+		                       -1, &st, NULL),
+		    SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 3);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	query_plan(fx->path, "SELECT id FROM records WHERE target = 'alice' ORDER BY id", plan,
+	           sizeof plan);
+	assert_non_null(strstr(plan, "records_target"));
+	query_plan(fx->path, "SELECT id FROM records WHERE operator = 'hd1'", plan, sizeof plan);
+	assert_non_null(strstr(plan, "records_operator"));
+	query_plan(fx->path, "SELECT id FROM records WHERE action IN ('grant', 'approve')", plan,
+	           sizeof plan);
+	assert_non_null(strstr(plan, "records_action"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -927,6 +988,7 @@ int main(void)
 	    T(errors_never_contain_field_values),
 	    T(open_error_names_the_file),
 	    T(now_is_utc_with_milliseconds),
+	    T(old_full_indexes_become_partial_and_are_used),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
