@@ -1574,15 +1574,20 @@ int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_d
 	return op_submit(op);
 }
 
-int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg)
+/* A search whose entries (or values) go to fn as strings; value, the filter
+ * or attribute, is taken over. */
+static int submit_dns(struct dir *d, enum op_type type, const char *dn, char *value, dir_dns_fn fn,
+                      void *arg)
 {
-	struct dir_op *op = op_new(d, OP_VALUES, arg);
+	struct dir_op *op = op_new(d, type, arg);
 
-	if (op == NULL)
+	if (op == NULL) {
+		free(value);
 		return -1;
+	}
 	op->fn.dns = fn;
 	op->dn = strdup(dn);
-	op->value = strdup(attr);
+	op->value = value;
 	if (op->dn == NULL || op->value == NULL) {
 		op_free(op);
 		return -1;
@@ -1590,20 +1595,14 @@ int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn 
 	return op_submit(op);
 }
 
+int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg)
+{
+	return submit_dns(d, OP_VALUES, dn, strdup(attr), fn, arg);
+}
+
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg)
 {
-	struct dir_op *op = op_new(d, OP_SEARCH_DNS, arg);
-
-	if (op == NULL)
-		return -1;
-	op->fn.dns = fn;
-	op->dn = strdup(base);
-	op->value = escaped_filter("member", member);
-	if (op->dn == NULL || op->value == NULL) {
-		op_free(op);
-		return -1;
-	}
-	return op_submit(op);
+	return submit_dns(d, OP_SEARCH_DNS, base, escaped_filter("member", member), fn, arg);
 }
 
 int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn fn, void *arg)
