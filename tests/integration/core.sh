@@ -106,6 +106,14 @@ t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 2$' "GET /metrics
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_match '^ldapdesk_directory_up 1$' "GET /metrics reports the directory up" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
+metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+commits=$(metric ldapdesk_audit_commits_total)
+records=$(metric ldapdesk_audit_records_total)
+t_ok "group commits are counted ($commits commits, $records records)" \
+    test "${commits:-0}" -ge 1 -a "${records:-0}" -ge "${commits:-1}"
+t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 2 \
+    "both unlocks of alice went by the DN her status read cached (two hits)"
+t_eq "$commits" "$records" "one request at a time: every record was committed alone (no delay)"
 
 # ---- logout -----------------------------------------------------------------------------------
 t_ok "logout" "$D" logout
