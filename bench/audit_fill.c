@@ -27,24 +27,12 @@
 #define START    1751328000 /* 2025-07-01T00:00:00Z */
 #define YEAR_SEC (365 * 86400L)
 
-static struct config_category cats[] = {
-    {"app-request", "应用需求单", "项"},
-    {"unlock-reset", "解锁重置密码", "次"},
-    {"todo-mail", "删除待办与邮件", "次"},
-    {"grant", "授权系统权限", "次"},
-    {"mobile-app", "安装手机APP", "次"},
-    {"notice", "修改通知公告", "次"},
-    {"login-issue", "邮件附件及门户登录异常", "次"},
-    {"knowledge-doc", "更新知识文档", "次"},
-    {"vuln-fix", "漏洞修复", "次"},
-};
 static struct config_grant grants[] = {
     {.name = "brand", .label = "品牌洞察"},          {.name = "rnd", .label = "产研系统"},
     {.name = "procurement", .label = "采管系统"},    {.name = "general", .label = "综合系统"},
     {.name = "finance-kb", .label = "财务知识文档"},
 };
-static struct config conf = {
-    .categories = cats, .n_categories = 9, .grants = grants, .n_grants = 5};
+static struct config conf = {.grants = grants, .n_grants = 5}; /* categories: main() */
 
 static const char *const depts[] = {
     "市场营销中心", "后勤服务中心", "规范管理部",
@@ -279,6 +267,8 @@ int main(int argc, char **argv)
 	char err[256];
 	int rc;
 
+	if (config_default_categories(&conf) == -1)
+		return 1;
 	if (argc >= 4 && strcmp(argv[1], "csv") == 0)
 		return write_csv(argv[2], atol(argv[3])) == 0 ? 0 : 1;
 	if (argc < 4) {

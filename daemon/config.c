@@ -422,6 +422,23 @@ static int config_handler(void *user, const char *section, const char *name, con
 	return 1;
 }
 
+int config_default_categories(struct config *c)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(default_categories) / sizeof(default_categories[0]); i++) {
+		struct config_category *k = category_get(c, default_categories[i].key);
+
+		if (k == NULL) {
+			rc = -1;
+			continue;
+		}
+		set_string(&k->label, default_categories[i].label);
+		set_string(&k->unit, default_categories[i].unit);
+	}
+	return rc;
+}
+
 static void config_defaults(struct config *c)
 {
 	c->session_ttl = 8 * 3600;
@@ -439,14 +456,7 @@ static void config_defaults(struct config *c)
 	c->user_attr = strdup("uid");
 	c->backup_at = strdup("03:00");
 	c->flavor = FLAVOR_OPENLDAP;
-	for (size_t i = 0; i < sizeof(default_categories) / sizeof(default_categories[0]); i++) {
-		struct config_category *k = category_get(c, default_categories[i].key);
-
-		if (k != NULL) {
-			set_string(&k->label, default_categories[i].label);
-			set_string(&k->unit, default_categories[i].unit);
-		}
-	}
+	(void)config_default_categories(c); /* ENOMEM: caught when a category is used */
 }
 
 int config_line(const struct config *c, const char *section, const char *key)

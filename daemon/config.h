@@ -90,5 +90,10 @@ int config_line(const struct config *c, const char *section, const char *key);
 /* The [grant.NAME] entry, or NULL. */
 const struct config_grant *config_grant(const struct config *c, const char *name);
 
+/* Adds the built-in categories of DESIGN.md to c (config_load starts from
+ * them; reports and tests built without a file call it). Return: 0, or -1 if
+ * memory ran out (c keeps what was added). */
+int config_default_categories(struct config *c);
+
 /* The category KEY (built-in or configured), or NULL. */
 const struct config_category *config_category(const struct config *c, const char *key);

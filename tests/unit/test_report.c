@@ -19,24 +19,12 @@
 #include "config.h"
 #include "report.h"
 
-static struct config_category cats[] = {
-    {"app-request", "应用需求单", "项"},
-    {"unlock-reset", "解锁重置密码", "次"},
-    {"todo-mail", "删除待办与邮件", "次"},
-    {"grant", "授权系统权限", "次"},
-    {"mobile-app", "安装手机APP", "次"},
-    {"notice", "修改通知公告", "次"},
-    {"login-issue", "邮件附件及门户登录异常", "次"},
-    {"knowledge-doc", "更新知识文档", "次"},
-    {"vuln-fix", "漏洞修复", "次"},
-};
 static struct config_grant grants[] = {
     {.name = "procurement",
      .group = "cn=procurement,ou=groups,dc=example,dc=org",
      .label = "采管系统"},
 };
-static struct config conf = {
-    .categories = cats, .n_categories = 9, .grants = grants, .n_grants = 1};
+static struct config conf = {.grants = grants, .n_grants = 1}; /* categories: main() */
 
 #define FROM "2025-12-31T16:00:00.000Z" /* 2026-01-01 00:00 +08:00 */
 #define TO   "2026-03-31T15:59:59.999Z" /* 2026-03-31 23:59:59.999 +08:00 */
@@ -477,5 +465,7 @@ int main(void)
 	    T(bad_format_and_range_are_errors),
 	};
 
+	if (config_default_categories(&conf) == -1)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
