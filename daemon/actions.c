@@ -245,6 +245,16 @@ void act_event(const struct act *x, struct audit_event *ev)
 	ev->note = x->note;
 }
 
+/* Records x, done without the directory (login, record, a request opened or
+ * rejected), as an attempt with its "ok" outcome. Return: 0, or -1 with err. */
+static int record_ok(struct act *x, const char *detail, char *err, size_t errlen)
+{
+	struct audit_event ev;
+
+	act_event(x, &ev);
+	return audit_record(x->A->audit, &ev, "ok", detail, &x->attempt, err, errlen);
+}
+
 /*
  * A refusal is an attempt and its outcome in one record pair (status reads
  * are not recorded). If even that cannot be stored, the refusal still
@@ -498,7 +508,6 @@ static void request_close(struct act *x, const char *status, const char *reason)
 static void request_open(struct act *x)
 {
 	struct audit_req r = {.days = x->days};
-	struct audit_event ev;
 	char err[256], detail[96];
 
 	snprintf(r.operator, sizeof(r.operator), "%s", x->op.uid);
@@ -512,8 +521,7 @@ static void request_open(struct act *x)
 	}
 	snprintf(detail, sizeof(detail), "request %lld awaits another admin's approval",
 	         (long long)x->request_id);
-	act_event(x, &ev);
-	if (audit_record(x->A->audit, &ev, "ok", detail, &x->attempt, err, sizeof(err)) == -1)
+	if (record_ok(x, detail, err, sizeof(err)) == -1)
 		log_warnx("audit: cannot record request %lld: %s", (long long)x->request_id, err);
 	x->reply.request_id = x->request_id;
 	x->reply.result = "ok";
@@ -562,11 +570,9 @@ static int request_load(struct act *x)
 
 static void request_reject(struct act *x)
 {
-	struct audit_event ev;
 	char err[256];
 
-	act_event(x, &ev);
-	if (audit_record(x->A->audit, &ev, "ok", x->reason, &x->attempt, err, sizeof(err)) == -1) {
+	if (record_ok(x, x->reason, err, sizeof(err)) == -1) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 		          "the audit store cannot record this rejection: %s", err);
 		return;
@@ -891,7 +897,6 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 {
 	struct act *x = arg;
 	struct session s = {.roles = 0};
-	struct audit_event ev;
 	char aerr[256], key[LIMIT_KEY_MAX];
 
 	if (st != DIR_OK) {
@@ -916,8 +921,7 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 	limit_key(key, sizeof(key), "login-user", x->target);
 	limits_clear(x->A->limits, key);
 	x->reply.session = session_find(x->A->sessions, x->reply.token);
-	act_event(x, &ev);
-	if (audit_record(x->A->audit, &ev, "ok", NULL, &x->attempt, aerr, sizeof(aerr)) == -1)
+	if (record_ok(x, NULL, aerr, sizeof(aerr)) == -1)
 		log_warnx("audit: cannot record a login: %s", aerr);
 	act_reply(x, ACT_OK, NULL, NULL);
 }
@@ -1163,11 +1167,9 @@ static int act_record_check(struct act *x)
 
 static void act_record(struct act *x)
 {
-	struct audit_event ev;
 	char err[256];
 
-	act_event(x, &ev);
-	if (audit_record(x->A->audit, &ev, "ok", NULL, &x->attempt, err, sizeof(err)) == -1) {
+	if (record_ok(x, NULL, err, sizeof(err)) == -1) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 		          "the audit store cannot record this event: %s", err);
 		return;
