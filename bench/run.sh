@@ -100,19 +100,30 @@ lock_users() {
 
 # ---------------------------------------------------------------- drivers
 
-# metric NAME: the value of counter NAME in the daemon's GET /metrics (0 if absent).
-metric() {
-    curl -s --cacert "$SLAPD_DIR/ca.pem" "$LDAPDESK_URL/metrics" \
-        | awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }'
+# commit_counts: "COMMITS RECORDS", the group-commit counters of the daemon's GET /metrics.
+commit_counts() {
+    curl -s --cacert "$SLAPD_DIR/ca.pem" "$LDAPDESK_URL/metrics" | awk '
+        $1 == "ldapdesk_audit_commits_total" { c = $2 }
+        $1 == "ldapdesk_audit_records_total" { r = $2 }
+        END { print c + 0, r + 0 }'
 }
 
-# run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb" and the
-# mean group-commit batch, "records_per_commit") to RESULTS.
+# cpu_fields SLAPD_TICKS RESULT_LINE [DAEMON_TICKS]: the JSON fields "slapd_cpu_us" (and
+# "daemon_cpu_us"), CPU time per operation ("ok" of RESULT_LINE) in that run.
+cpu_fields() {
+    _cf_ok=$(printf '%s\n' "$2" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
+    awk -v s="$1" -v d="${3:-}" -v ok="${_cf_ok:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        if (ok < 1) ok = 1
+        if (d != "") printf "\"daemon_cpu_us\":%.0f,", d * 1e6 / hz / ok
+        printf "\"slapd_cpu_us\":%.0f", s * 1e6 / hz / ok }'
+}
+
+# run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb", the
+# mean group-commit batch "records_per_commit" and the CPU fields) to RESULTS.
 run_ldapdesk() {
+    _rl_m0=$(commit_counts)
     _rl_d0=$(cpu_ticks "$DAEMON_PID")
     _rl_s0=$(cpu_ticks "$SLAPD_PID")
-    _rl_c0=$(metric ldapdesk_audit_commits_total)
-    _rl_r0=$(metric ldapdesk_audit_records_total)
     # Writing 5 to clear_refs resets VmHWM, so the peak is this run's, not the daemon's life's.
     echo 5 >"/proc/$DAEMON_PID/clear_refs" 2>/dev/null || true
     _rl_line=$("$LOADGEN" --port "$LDAPDESK_PORT" --ca "$SLAPD_DIR/ca.pem" \
@@ -123,35 +134,23 @@ run_ldapdesk() {
     _rl_d1=$(cpu_ticks "$DAEMON_PID")
     _rl_s1=$(cpu_ticks "$SLAPD_PID")
     [ -n "$_rl_line" ] || { say "loadgen $1 c=$2 printed no result"; return 0; }
-    _rl_batch=$(awk -v c0="$_rl_c0" -v r0="$_rl_r0" -v c1="$(metric ldapdesk_audit_commits_total)" \
-        -v r1="$(metric ldapdesk_audit_records_total)" \
-        'BEGIN { printf "%.2f", (c1 > c0 ? (r1 - r0) / (c1 - c0) : 0) }')
+    _rl_batch=$(echo "$_rl_m0 $(commit_counts)" | awk '
+        { printf "%.2f", ($3 > $1 ? ($4 - $2) / ($3 - $1) : 0) }')
     printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch,$(
-        cpu_fields $((_rl_d1 - _rl_d0)) $((_rl_s1 - _rl_s0)) "$_rl_line")}/" >>"$RESULTS"
+        cpu_fields $((_rl_s1 - _rl_s0)) "$_rl_line" $((_rl_d1 - _rl_d0)))}/" >>"$RESULTS"
 }
 
-# cpu_fields DAEMON_TICKS SLAPD_TICKS RESULT_LINE: the JSON fields "daemon_cpu_us" and
-# "slapd_cpu_us", CPU time per operation ("ok" of RESULT_LINE) in that run.
-cpu_fields() {
-    _cf_ok=$(printf '%s\n' "$3" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
-    awk -v d="$1" -v s="$2" -v ok="${_cf_ok:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
-        if (ok < 1) ok = 1
-        printf "\"daemon_cpu_us\":%.0f,\"slapd_cpu_us\":%.0f", d * 1e6 / hz / ok, s * 1e6 / hz / ok }'
-}
-
+# The floor's own CPU is not counted: it stands in for the broker, which it is not.
 run_floor() {
     _rf_s0=$(cpu_ticks "$SLAPD_PID")
-    "$FLOOR" --uri "$LDAP_URI" --ca "$SLAPD_DIR/ca.pem" --bind-dn "$LDAP_SVC_DN" \
+    _rf_line=$("$FLOOR" --uri "$LDAP_URI" --ca "$SLAPD_DIR/ca.pem" --bind-dn "$LDAP_SVC_DN" \
         --bind-pw-file "$SLAPD_DIR/bind.pw" --base "$BENCH_BASE" --group "$BENCH_GROUP" \
         --pool "$BENCH_POOL" --op "$1" --concurrency "$2" --seconds "$BENCH_SECONDS" \
-        ${3:+--count "$3"} --users "$BENCH_USERS" >"$T_DIR/floor.line" || true
+        ${3:+--count "$3"} --users "$BENCH_USERS") || true
     _rf_s1=$(cpu_ticks "$SLAPD_PID")
-    [ -s "$T_DIR/floor.line" ] || return 0
-    cat "$T_DIR/floor.line" >>"$RESULTS"
-    # The floor's own CPU is not counted: it stands for the broker, which it is not.
-    _rf_cpu=$(cpu_fields 0 $((_rf_s1 - _rf_s0)) "$(cat "$T_DIR/floor.line")" \
-        | sed 's/"daemon_cpu_us":[0-9]*,//')
-    sed -i "\$s/}\$/,$_rf_cpu}/" "$RESULTS"
+    [ -n "$_rf_line" ] || return 0
+    printf '%s\n' "$_rf_line" \
+        | sed "s/}\$/,$(cpu_fields $((_rf_s1 - _rf_s0)) "$_rf_line")}/" >>"$RESULTS"
 }
 
 # One script worker: sh WORKER OP FIRST STEP LIMIT runs requests FIRST, FIRST+STEP, ... below

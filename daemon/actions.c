@@ -427,8 +427,7 @@ static void protect_touch(const struct act *x)
 	}
 	n = protected_groups(x->conf, groups);
 	for (size_t i = 0; i < n; i++)
-		if (dir_dn_under(x->grant->group, groups[i]) &&
-		    dir_dn_under(groups[i], x->grant->group))
+		if (dir_dn_equal(x->grant->group, groups[i]))
 			protect_invalidate(x->A->protect);
 }
 
@@ -437,9 +436,7 @@ void act_dispatch(struct act *x)
 	int rc;
 
 	protect_touch(x);
-	if (x->kind == ACT_UNLOCK && x->user->cached)
-		rc = dir_unlock_cached(x->A->dir, x->user, unlock_done, x);
-	else if (x->kind == ACT_UNLOCK)
+	if (x->kind == ACT_UNLOCK)
 		rc = dir_unlock(x->A->dir, x->user, unlock_done, x);
 	else if (x->kind == ACT_RESET)
 		rc = dir_set_password(x->A->dir, x->user->dn, x->reply.password, reset_done, x);

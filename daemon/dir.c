@@ -1431,16 +1431,20 @@ static int submit_done(struct dir *d, enum op_type type, const char *dn, const c
 
 /* Unlock, disable and enable carry the state read before: some flavours
  * decide "unchanged" from it, AD's disable keeps the other account bits. */
+/* assertion (taken over, may be NULL) goes on the modify as RFC 4528 control. */
 static int submit_state(struct dir *d, enum op_type type, const struct dir_user *u, bool was_set,
-                        dir_done_fn fn, void *arg)
+                        char *assertion, dir_done_fn fn, void *arg)
 {
 	struct dir_op *op = op_new(d, type, arg);
 
-	if (op == NULL)
+	if (op == NULL) {
+		free(assertion);
 		return -1;
+	}
 	op->fn.done = fn;
 	op->was_set = was_set;
 	op->account = u->account_control;
+	op->assertion = assertion;
 	if ((op->dn = strdup(u->dn)) == NULL) {
 		op_free(op);
 		return -1;
@@ -1448,9 +1452,31 @@ static int submit_state(struct dir *d, enum op_type type, const struct dir_user 
 	return op_submit(op);
 }
 
+/* What an unlock of a cached user asserts: not disabled, and the department
+ * the cache holds (or none). NULL on ENOMEM. */
+static char *unlock_assertion(const struct flavor *f, const char *department)
+{
+	char *dept = department != NULL ? escaped_filter(f->dept_attr, department) : NULL,
+	     *a = NULL;
+	int rc;
+
+	if (department == NULL)
+		rc = asprintf(&a, "(&%s(!(%s=*)))", f->unlock_assert, f->dept_attr);
+	else
+		rc = dept != NULL ? asprintf(&a, "(&%s%s)", f->unlock_assert, dept) : -1;
+	free(dept);
+	return rc == -1 ? NULL : a;
+}
+
 int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
 {
-	return submit_state(d, OP_UNLOCK, u, u->locked, fn, arg);
+	char *assertion = NULL;
+
+	if (u->cached &&
+	    (flavor_of(d->conf)->unlock_assert == NULL ||
+	     (assertion = unlock_assertion(flavor_of(d->conf), u->department)) == NULL))
+		return -1;
+	return submit_state(d, OP_UNLOCK, u, u->locked, assertion, fn, arg);
 }
 
 struct dir_user *dir_cached_user(struct dir *d, const char *uid)
@@ -1476,37 +1502,9 @@ void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned lon
 	*misses = d->cache_misses;
 }
 
-int dir_unlock_cached(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
-{
-	const struct flavor *f = flavor_of(d->conf);
-	struct dir_op *op;
-	char *dept = NULL;
-	int rc;
-
-	if (f->unlock_assert == NULL || (op = op_new(d, OP_UNLOCK, arg)) == NULL)
-		return -1;
-	op->fn.done = fn;
-	op->dn = strdup(u->dn);
-	if (u->department != NULL)
-		dept = escaped_filter(f->dept_attr, u->department);
-	if (u->department == NULL)
-		rc = asprintf(&op->assertion, "(&%s(!(%s=*)))", f->unlock_assert, f->dept_attr);
-	else
-		rc =
-		    dept != NULL ? asprintf(&op->assertion, "(&%s%s)", f->unlock_assert, dept) : -1;
-	free(dept);
-	if (rc == -1)
-		op->assertion = NULL;
-	if (op->dn == NULL || op->assertion == NULL) {
-		op_free(op);
-		return -1;
-	}
-	return op_submit(op);
-}
-
 int dir_enable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
 {
-	return submit_state(d, OP_ENABLE, u, u->admin_locked, fn, arg);
+	return submit_state(d, OP_ENABLE, u, u->admin_locked, NULL, fn, arg);
 }
 
 int dir_add_member(struct dir *d, const char *group, const char *dn, dir_done_fn fn, void *arg)
@@ -1521,7 +1519,7 @@ int dir_del_member(struct dir *d, const char *group, const char *dn, dir_done_fn
 
 int dir_disable(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
 {
-	return submit_state(d, OP_DISABLE, u, u->admin_locked, fn, arg);
+	return submit_state(d, OP_DISABLE, u, u->admin_locked, NULL, fn, arg);
 }
 
 int dir_set_department(struct dir *d, const char *dn, const char *dept, dir_done_fn fn, void *arg)
@@ -1654,8 +1652,7 @@ static void member_sub_done(void *arg, enum dir_status st, const char *err)
 	}
 }
 
-/* Two DNs name the same entry (normalized, case-insensitive). */
-static bool dn_equal(const char *a, const char *b)
+bool dir_dn_equal(const char *a, const char *b)
 {
 	return dir_dn_under(a, b) && dir_dn_under(b, a);
 }
@@ -1675,7 +1672,7 @@ static void member_scan_done(void *arg, enum dir_status st, char **dns, size_t n
 
 	for (size_t i = 0; st == DIR_OK && i < n; i++)
 		for (size_t g = 0; g < m->n; g++)
-			if (dn_equal(dns[i], m->groups[g]))
+			if (dir_dn_equal(dns[i], m->groups[g]))
 				mask |= 1UL << g;
 	/* A missing group_base fails closed: no answer is not "no membership". */
 	m->fn(m->arg, st == DIR_NOT_FOUND ? DIR_REFUSED : st, mask, st == DIR_OK ? NULL : err);

@@ -83,7 +83,10 @@ int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);
 int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
                   dir_groups_fn fn, void *arg);
 /* Clears the failure lock of u (as read by dir_find_user); DIR_UNCHANGED
- * when it was not locked. */
+ * when it was not locked. For a u from dir_cached_user the modify asserts
+ * that the account is not disabled and the department is still the cached
+ * one: DIR_STALE or DIR_NOT_FOUND then mean the cache was wrong (the entry is
+ * forgotten): read the user again and decide anew. */
 int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg);
 /* Sets the password and marks it must-change (and lifts a failure lock) in the
  * flavour's way: Password Modify extended operation then pwdReset: TRUE
@@ -128,12 +131,6 @@ struct dir_user *dir_cached_user(struct dir *d, const char *uid);
 /* dir_cached_user calls that found the user, and that did not (GET /metrics). */
 void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned long long *misses);
 
-/* Unlock of a cached user: the modify asserts that the account is not
- * disabled and that the department is still the cached one. DIR_STALE or
- * DIR_NOT_FOUND mean the cache was wrong (the entry is forgotten): read the
- * user again and decide anew. Return as dir_unlock. */
-int dir_unlock_cached(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg);
-
 /* dn normalized (RFC 4514 form) with ASCII letters lowered, so two spellings
  * of one DN compare equal with strcmp. Return: a malloc'd string, or NULL if
  * dn is not a DN (or ENOMEM). */
@@ -148,6 +145,8 @@ void dir_user_free(struct dir_user *u);
 /* true when dn is base or lies under it (both normalized; false if either
  * is not a DN). */
 bool dir_dn_under(const char *dn, const char *base);
+/* a and b name the same entry (normalized, case-insensitive). */
+bool dir_dn_equal(const char *a, const char *b);
 
 /* true when s could be a value of user_attr: no filter or DN metacharacters,
  * no control characters, at most LDAPDESK_MAX_UID bytes. */
