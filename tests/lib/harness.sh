@@ -174,13 +174,7 @@ _t_diag() {
 }
 
 t_ok() {
-    _to_desc=${1:?t_ok: DESC missing}
-    shift
-    _t_run "$@"
-    if [ "$T_RC" = 0 ]; then _t_result 1 "$_to_desc"; else
-        _t_result 0 "$_to_desc"
-        _t_diag "exit 0" "$@"
-    fi
+    t_exit 0 "$@"
 }
 
 t_exit() {
