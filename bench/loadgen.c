@@ -128,7 +128,6 @@ static int request(struct lg *lg, struct evhttp_connection *c, enum evhttp_cmd_t
 	struct evhttp_request *req = evhttp_request_new(cb, arg);
 	struct bufferevent *bev;
 	struct evkeyvalq *h;
-	char auth[LG_TOKEN_MAX + 16];
 
 	if (req == NULL)
 		return -1;
@@ -136,6 +135,8 @@ static int request(struct lg *lg, struct evhttp_connection *c, enum evhttp_cmd_t
 	evhttp_add_header(h, "Host", LG_HOST);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	if (lg->token[0] != '\0') {
+		char auth[LG_TOKEN_MAX + 16];
+
 		snprintf(auth, sizeof(auth), "Bearer %s", lg->token);
 		evhttp_add_header(h, "Authorization", auth);
 	}
