@@ -357,7 +357,13 @@ int main(int argc, char **argv)
 	d.configs[d.n_configs++] = d.conf;
 	signal(SIGPIPE, SIG_IGN);
 	daemon_start(&d);
+	/* libevent saves the disposition it replaces and restores it when the
+	 * signal event is freed. Ignoring the signals first makes that restored
+	 * disposition "ignore": a second SIGTERM during teardown then cannot kill
+	 * the daemon through another thread (the writer, a set-up thread), where
+	 * the main thread's signal mask does not apply. */
 	for (size_t i = 0; i < 3; i++) {
+		signal(signos[i], SIG_IGN);
 		sigs[i] =
 		    evsignal_new(d.base, signos[i], signos[i] == SIGHUP ? reload_cb : stop_cb, &d);
 		evsignal_add(sigs[i], NULL);
@@ -365,8 +371,8 @@ int main(int argc, char **argv)
 	log_info("ldapdeskd %s started", LDAPDESK_VERSION);
 	event_base_dispatch(d.base);
 	/* Stopping already: a second SIGTERM must not cut the teardown short.
-	 * Freeing the signal events restores the default action, so the signals
-	 * are blocked first (a pending one is discarded at exit). */
+	 * Freeing the signal events restores "ignore" (above); the main thread
+	 * also blocks them meanwhile. */
 	sigemptyset(&stopping);
 	sigaddset(&stopping, SIGTERM);
 	sigaddset(&stopping, SIGINT);
