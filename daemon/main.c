@@ -306,7 +306,6 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	bool check = false, verbose = false;
 	struct event *sigs[3];
-	sigset_t stopping;
 	const int signos[3] = {SIGTERM, SIGINT, SIGHUP};
 	char err[512];
 	int ch;
@@ -371,12 +370,7 @@ int main(int argc, char **argv)
 	log_info("ldapdeskd %s started", LDAPDESK_VERSION);
 	event_base_dispatch(d.base);
 	/* Stopping already: a second SIGTERM must not cut the teardown short.
-	 * Freeing the signal events restores "ignore" (above); the main thread
-	 * also blocks them meanwhile. */
-	sigemptyset(&stopping);
-	sigaddset(&stopping, SIGTERM);
-	sigaddset(&stopping, SIGINT);
-	sigprocmask(SIG_BLOCK, &stopping, NULL);
+	 * Freeing the signal events restores "ignore" (above) in every thread. */
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	daemon_stop(&d);
