@@ -1,6 +1,14 @@
 /*
- * ucache.c — uid -> DN cache (see ucache.h). Direct-mapped: one slot per
- * hash, no lists to walk or evict, memory fixed at slots entries.
+ * ucache.c — uid -> DN cache (see ucache.h). Set-associative: a uid hashes
+ * to a set of UCACHE_WAYS slots and may sit in any of them; a new uid takes
+ * the slot of its set stored longest ago (an empty one first).
+ * Memory is fixed at slots entries, and there are no lists to walk.
+ *
+ * Why not direct-mapped (one slot per hash): with 2,000 users in 8,192
+ * slots a fifth of them share a slot with another, and two users in one
+ * slot evict each other. In the bench that was 17 % misses on a warm cache,
+ * each a search slapd had to serve before the modify. With 8 ways the same
+ * 2,000 users all stay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +21,12 @@ struct slot {
 	time_t at;
 };
 
+#define UCACHE_WAYS 8
+
 struct ucache {
 	struct slot *slots;
-	unsigned n;
+	unsigned n;    /* slots in all */
+	unsigned ways; /* slots per set: UCACHE_WAYS, or n if fewer */
 	int ttl;
 };
 
@@ -28,6 +39,7 @@ struct ucache *ucache_new(unsigned slots, int ttl)
 		return NULL;
 	}
 	c->n = slots;
+	c->ways = slots < UCACHE_WAYS ? slots : UCACHE_WAYS;
 	c->ttl = ttl;
 	return c;
 }
@@ -61,14 +73,46 @@ static char *fold(const char *s)
 	return out;
 }
 
-/* FNV-1a over the folded uid. */
-static struct slot *slot_of(struct ucache *c, const char *folded)
+/* The first slot of folded's set (FNV-1a over the folded uid); the set is
+ * that slot and the ways - 1 after it. */
+static struct slot *set_of(struct ucache *c, const char *folded)
 {
 	unsigned long h = 2166136261UL;
 
 	for (const unsigned char *p = (const unsigned char *)folded; *p != '\0'; p++)
 		h = (h ^ *p) * 16777619UL;
-	return &c->slots[h % c->n];
+	return &c->slots[h % (c->n / c->ways) * c->ways];
+}
+
+static bool fresh(const struct ucache *c, const struct slot *s, time_t now)
+{
+	return s->uid != NULL && now >= s->at && now - s->at < c->ttl;
+}
+
+/* folded's slot in its set, or NULL. */
+static struct slot *slot_find(struct ucache *c, const char *folded)
+{
+	struct slot *set = set_of(c, folded);
+
+	for (unsigned i = 0; i < c->ways; i++)
+		if (set[i].uid != NULL && strcmp(set[i].uid, folded) == 0)
+			return &set[i];
+	return NULL;
+}
+
+/* Where folded goes: its own slot, else the one stored longest ago (an
+ * empty slot has at 0; an expired one is older than any live one). */
+static struct slot *slot_for(struct ucache *c, const char *folded)
+{
+	struct slot *set = set_of(c, folded), *s = slot_find(c, folded);
+
+	if (s != NULL)
+		return s;
+	s = &set[0];
+	for (unsigned i = 1; i < c->ways; i++)
+		if (set[i].at < s->at)
+			s = &set[i];
+	return s;
 }
 
 void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *department,
@@ -79,7 +123,7 @@ void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *d
 
 	if (k == NULL)
 		return;
-	s = slot_of(c, k);
+	s = slot_for(c, k);
 	slot_clear(s);
 	s->uid = k;
 	s->dn = strdup(dn);
@@ -92,9 +136,8 @@ void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *d
 bool ucache_get(struct ucache *c, const char *uid, time_t now, char **dn, char **department)
 {
 	char *k = fold(uid);
-	struct slot *s = k != NULL ? slot_of(c, k) : NULL;
-	bool hit = s != NULL && s->uid != NULL && strcmp(s->uid, k) == 0 && now - s->at < c->ttl &&
-	           now >= s->at;
+	struct slot *s = k != NULL ? slot_find(c, k) : NULL;
+	bool hit = s != NULL && fresh(c, s, now);
 
 	free(k);
 	if (!hit)

@@ -12,8 +12,10 @@
 
 struct ucache;
 
-/* slots entries at most (direct-mapped by uid: a collision replaces), each
- * kept ttl seconds. Return NULL on ENOMEM. */
+/* slots entries at most, each kept ttl seconds; a uid may sit in any of the
+ * 8 slots of its set (fewer if slots < 8; slots beyond a multiple of 8 stay
+ * unused), and a full set forgets the entry stored longest ago. Return NULL
+ * on ENOMEM. */
 struct ucache *ucache_new(unsigned slots, int ttl);
 void ucache_free(struct ucache *c);
 

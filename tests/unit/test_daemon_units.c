@@ -298,10 +298,65 @@ static void test_user_cache_expires_and_forgets(void **state)
 			free(dn);
 		}
 	}
-	assert_in_range(found, 1, 4);
+	assert_int_equal(found, 4); /* one set of 4: full, never more */
 	ucache_drop(c, NULL);
 	snprintf(uid, sizeof(uid), "u99");
 	assert_false(ucache_get(c, uid, 2001, &dn, &dept));
+	ucache_free(c);
+}
+
+static bool cached(struct ucache *c, const char *uid, time_t now)
+{
+	char *dn = NULL, *dept = NULL;
+	bool hit = ucache_get(c, uid, now, &dn, &dept);
+
+	free(dn);
+	free(dept);
+	return hit;
+}
+
+/* Set-associative: uids that share a set all stay until it is full; then
+ * the one stored longest ago goes. A
+ * bench-sized population fits whole (direct-mapped, a fifth collided). */
+static void test_user_cache_keeps_colliding_uids(void **state)
+{
+	struct ucache *c = ucache_new(8, 600); /* one set of 8 */
+	char uid[16];
+	int found = 0;
+
+	(void)state;
+	assert_non_null(c);
+	for (int i = 0; i < 8; i++) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		ucache_put(c, uid, "uid=x,dc=example,dc=com", NULL, 1000 + i);
+	}
+	for (int i = 0; i < 8; i++) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		found += cached(c, uid, 1010);
+	}
+	assert_int_equal(found, 8);
+	ucache_put(c, "u8", "uid=u8,dc=example,dc=com", NULL, 1010); /* evicts u0, the oldest */
+	assert_false(cached(c, "u0", 1011));
+	assert_true(cached(c, "u1", 1011));
+	assert_true(cached(c, "u8", 1011));
+	ucache_put(c, "u1", "uid=u1,dc=example,dc=com", NULL, 1020); /* same uid: its own slot */
+	ucache_put(c, "u9", "uid=u9,dc=example,dc=com", NULL, 1021); /* evicts u2 */
+	assert_true(cached(c, "u1", 1022));
+	assert_false(cached(c, "u2", 1022));
+	ucache_free(c);
+
+	c = ucache_new(8192, 600);
+	assert_non_null(c);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(uid, sizeof(uid), "bench%04d", i);
+		ucache_put(c, uid, "uid=x,dc=example,dc=com", NULL, 2000);
+	}
+	found = 0;
+	for (int i = 0; i < 2000; i++) {
+		snprintf(uid, sizeof(uid), "BENCH%04d", i);
+		found += cached(c, uid, 2001);
+	}
+	assert_int_equal(found, 2000);
 	ucache_free(c);
 }
 
@@ -325,6 +380,7 @@ int main(void)
 	    cmocka_unit_test(test_local_display_and_gentime),
 	    cmocka_unit_test(test_uid_with_metacharacters_is_not_a_uid),
 	    cmocka_unit_test(test_user_cache_expires_and_forgets),
+	    cmocka_unit_test(test_user_cache_keeps_colliding_uids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
