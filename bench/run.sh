@@ -16,7 +16,9 @@
 # Prints a table on stdout (progress on stderr); BENCH_OUT=FILE also keeps the JSON lines.
 # Besides ops/s and latencies the table shows, per run: "batch", the mean number of audit
 # records per group commit (from GET /metrics), and "ld us" / "slapd us", the CPU time
-# ldapdeskd and slapd spent per operation (/proc/PID/stat; for the floor, slapd's alone).
+# ldapdeskd and slapd spent per operation (/proc/PID/stat; for the floor, slapd's alone), and
+# "slapd wait", the time slapd's threads were runnable but had no CPU, per operation
+# (/proc/PID/task/*/schedstat): what the broker's presence on the same two CPUs costs slapd.
 # `run.sh profile` instead profiles ldapdeskd (perf, strace -c) for BENCH_PROFILE_OP (reset) at
 # BENCH_PROFILE_CONC (16); BENCH_PERF_EVENT (e.g. syscalls:sys_enter_getpid),
 # BENCH_PERF_SORT (dso,sym; comm,dso splits the loop from the audit writer) and
@@ -25,7 +27,8 @@
 # Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
 #   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
 #   BENCH_RSS_CONNS=256 (0 skips) BENCH_SCRIPT_MAX=BENCH_USERS (script requests per run)
-#   BENCH_REPEAT=3 (runs per cell, drivers taking turns; the table shows the median run)
+#   BENCH_REPEAT=5 (runs per cell, drivers taking turns; the table shows the median run, and
+#   "pair range" the lowest and highest ldapdesk/floor ratio of runs made back to back)
 #   BENCH_COMMIT_DELAY, BENCH_DB_DIR: override [audit] commit_delay_ms / the database's
 #   directory (experiments only: a tmpfs database is not durable)
 #   LOADGEN, FLOOR (default $BENCH_BIN/loadgen, $BENCH_BIN/floor), KEEP=1 keeps the temp dir.
@@ -43,7 +46,7 @@ BENCH_CONC=${BENCH_CONC:-1 16 64}
 BENCH_OPS=${BENCH_OPS:-reset unlock grant-revoke}
 BENCH_DRIVERS=${BENCH_DRIVERS:-ldapdesk floor script}
 BENCH_POOL=${BENCH_POOL:-4}
-BENCH_REPEAT=${BENCH_REPEAT:-3}
+BENCH_REPEAT=${BENCH_REPEAT:-5}
 BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
 BENCH_SCRIPT_MAX=${BENCH_SCRIPT_MAX:-$BENCH_USERS}
 BENCH_PERMISSION=general
@@ -108,6 +111,15 @@ commit_counts() {
         END { print c + 0, r + 0 }'
 }
 
+# wait_field NS0 NS1 RESULT_LINE: the JSON field "slapd_wait_us", the time slapd's threads spent
+# runnable but waiting for a CPU, per operation: how much the rest of the machine held it up.
+wait_field() {
+    _wf_ok=$(printf '%s\n' "$3" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
+    awk -v a="$1" -v b="$2" -v ok="${_wf_ok:-0}" 'BEGIN {
+        if (ok < 1) ok = 1
+        printf "\"slapd_wait_us\":%.0f", (b - a) / 1e3 / ok }'
+}
+
 # cpu_fields SLAPD_TICKS RESULT_LINE [DAEMON_TICKS]: the JSON fields "slapd_cpu_us" (and
 # "daemon_cpu_us"), CPU time per operation ("ok" of RESULT_LINE) in that run.
 cpu_fields() {
@@ -124,6 +136,7 @@ run_ldapdesk() {
     _rl_m0=$(commit_counts)
     _rl_d0=$(cpu_ticks "$DAEMON_PID")
     _rl_s0=$(cpu_ticks "$SLAPD_PID")
+    _rl_w0=$(run_queue_ns "$SLAPD_PID")
     # Writing 5 to clear_refs resets VmHWM, so the peak is this run's, not the daemon's life's.
     echo 5 >"/proc/$DAEMON_PID/clear_refs" 2>/dev/null || true
     _rl_line=$("$LOADGEN" --port "$LDAPDESK_PORT" --ca "$SLAPD_DIR/ca.pem" \
@@ -133,24 +146,29 @@ run_ldapdesk() {
     _rl_rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$DAEMON_PID/status")
     _rl_d1=$(cpu_ticks "$DAEMON_PID")
     _rl_s1=$(cpu_ticks "$SLAPD_PID")
+    _rl_w1=$(run_queue_ns "$SLAPD_PID")
     [ -n "$_rl_line" ] || { say "loadgen $1 c=$2 printed no result"; return 0; }
     _rl_batch=$(echo "$_rl_m0 $(commit_counts)" | awk '
         { printf "%.2f", ($3 > $1 ? ($4 - $2) / ($3 - $1) : 0) }')
     printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch,$(
-        cpu_fields $((_rl_s1 - _rl_s0)) "$_rl_line" $((_rl_d1 - _rl_d0)))}/" >>"$RESULTS"
+        cpu_fields $((_rl_s1 - _rl_s0)) "$_rl_line" $((_rl_d1 - _rl_d0))),$(
+        wait_field "$_rl_w0" "$_rl_w1" "$_rl_line")}/" >>"$RESULTS"
 }
 
 # The floor's own CPU is not counted: it stands in for the broker, which it is not.
 run_floor() {
     _rf_s0=$(cpu_ticks "$SLAPD_PID")
+    _rf_w0=$(run_queue_ns "$SLAPD_PID")
     _rf_line=$("$FLOOR" --uri "$LDAP_URI" --ca "$SLAPD_DIR/ca.pem" --bind-dn "$LDAP_SVC_DN" \
         --bind-pw-file "$SLAPD_DIR/bind.pw" --base "$BENCH_BASE" --group "$BENCH_GROUP" \
         --pool "$BENCH_POOL" --op "$1" --concurrency "$2" --seconds "$BENCH_SECONDS" \
         ${3:+--count "$3"} --users "$BENCH_USERS") || true
     _rf_s1=$(cpu_ticks "$SLAPD_PID")
+    _rf_w1=$(run_queue_ns "$SLAPD_PID")
     [ -n "$_rf_line" ] || return 0
     printf '%s\n' "$_rf_line" \
-        | sed "s/}\$/,$(cpu_fields $((_rf_s1 - _rf_s0)) "$_rf_line")}/" >>"$RESULTS"
+        | sed "s/}\$/,$(cpu_fields $((_rf_s1 - _rf_s0)) "$_rf_line"),$(
+            wait_field "$_rf_w0" "$_rf_w1" "$_rf_line")}/" >>"$RESULTS"
 }
 
 # One script worker: sh WORKER OP FIRST STEP LIMIT runs requests FIRST, FIRST+STEP, ... below
@@ -249,7 +267,7 @@ report() {
             i = n[key]++
             ops[key, i] = num("ops_per_s"); p50[key, i] = num("p50_us"); p99[key, i] = num("p99_us")
             p999[key, i] = num("p999_us"); err[key] += num("errors"); rss[key, i] = num("rss_kb")
-            rpc[key, i] = num("records_per_commit"); dcpu[key, i] = num("daemon_cpu_us"); scpu[key, i] = num("slapd_cpu_us")
+            rpc[key, i] = num("records_per_commit"); dcpu[key, i] = num("daemon_cpu_us"); scpu[key, i] = num("slapd_cpu_us"); swait[key, i] = num("slapd_wait_us")
         }
         # The index of the run with the median ops/s (lower median for an even count).
         function median(k,  i, j, t, idx) {
@@ -259,26 +277,45 @@ report() {
             return idx[int((n[k] - 1) / 2)]
         }
         function ms(us) { return sprintf("%.1f", us / 1000) }
+        # The lowest and highest ratio of run i of ldapdesk to run i of the floor: the two ran
+        # back to back in the same round, so the machine was the same for both.
+        function pairs(k, fl,  i, r, lo, hi) {
+            for (i = 0; i < n[k] && i < n[fl]; i++) {
+                if (ops[fl, i] <= 0) continue
+                r = ops[k, i] / ops[fl, i]
+                if (lo == "" || r < lo) lo = r
+                if (hi == "" || r > hi) hi = r
+            }
+            return lo == "" ? "-" : sprintf("%.2f-%.2f", lo, hi)
+        }
         END {
             for (i = 0; i < nk; i++) med[order[i]] = median(order[i])
-            printf "%-13s %5s %-9s %4s %9s %8s %8s %8s %7s %8s %6s %7s %7s %9s %10s\n", "op", "conc", "driver", "runs", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "batch", "ld us", "slapd us", "ld/floor", "ld/script"
+            printf "%-13s %5s %-9s %4s %9s %8s %8s %8s %7s %8s %6s %7s %8s %10s %9s %10s %11s\n", "op", "conc", "driver", "runs", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS MB", "batch", "ld us", "slapd us", "slapd wait", "ld/floor", "ld/script", "pair range"
             for (i = 0; i < nk; i++) {
                 k = order[i]; m = med[k]; split(k, f, " ")
-                r1 = r2 = mb = b = "-"
+                r1 = r2 = mb = b = pr = "-"
                 if (f[3] == "ldapdesk") {
                     fl = f[1] " " f[2] " floor"; sc = f[1] " " f[2] " script"
                     if ((fl in med) && ops[fl, med[fl]] > 0) r1 = sprintf("%.2f", ops[k, m] / ops[fl, med[fl]])
+                    if (fl in med) pr = pairs(k, fl)
                     if ((sc in med) && ops[sc, med[sc]] > 0) r2 = sprintf("%.1f", ops[k, m] / ops[sc, med[sc]])
                     if (rss[k, m] != "") mb = sprintf("%.1f", rss[k, m] / 1024)
                     if (rpc[k, m] != "") b = rpc[k, m]
                 }
                 dc = (dcpu[k, m] != "" ? dcpu[k, m] : "-"); sc2 = (scpu[k, m] != "" ? scpu[k, m] : "-")
-                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %7s %7s %9s %10s\n", f[1], f[2], f[3], n[k], ops[k, m], (err[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, dc, sc2, r1, r2
+                sw = (swait[k, m] != "" ? swait[k, m] : "-")
+                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %7s %8s %10s %9s %10s %11s\n", f[1], f[2], f[3], n[k], ops[k, m], (err[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, dc, sc2, sw, r1, r2, pr
             }
         }' "$RESULTS"
 }
 
 # ---------------------------------------------------------------- profile (sh run.sh profile)
+
+# run_queue_ns PID: nanoseconds PID's threads spent runnable, waiting for a CPU (schedstat's
+# second field; 0 where the kernel does not keep it).
+run_queue_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ w += $2 } END { printf "%.0f", w }'
+}
 
 cpu_ticks() { # PID: utime+stime in clock ticks
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
