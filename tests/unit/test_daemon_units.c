@@ -316,8 +316,8 @@ static bool cached(struct ucache *c, const char *uid, time_t now)
 }
 
 /* Set-associative: uids that share a set all stay until it is full; then
- * the one stored longest ago goes. A
- * bench-sized population fits whole (direct-mapped, a fifth collided). */
+ * the one stored longest ago goes. A bench-sized population fits whole
+ * (direct-mapped, a fifth of it collided and missed). */
 static void test_user_cache_keeps_colliding_uids(void **state)
 {
 	struct ucache *c = ucache_new(8, 600); /* one set of 8 */
