@@ -111,23 +111,16 @@ commit_counts() {
         END { print c + 0, r + 0 }'
 }
 
-# wait_field NS0 NS1 RESULT_LINE: the JSON field "slapd_wait_us", the time slapd's threads spent
-# runnable but waiting for a CPU, per operation: how much the rest of the machine held it up.
-wait_field() {
-    _wf_ok=$(printf '%s\n' "$3" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
-    awk -v a="$1" -v b="$2" -v ok="${_wf_ok:-0}" 'BEGIN {
-        if (ok < 1) ok = 1
-        printf "\"slapd_wait_us\":%.0f", (b - a) / 1e3 / ok }'
-}
-
-# cpu_fields SLAPD_TICKS RESULT_LINE [DAEMON_TICKS]: the JSON fields "slapd_cpu_us" (and
-# "daemon_cpu_us"), CPU time per operation ("ok" of RESULT_LINE) in that run.
+# cpu_fields SLAPD_TICKS SLAPD_WAIT_NS RESULT_LINE [DAEMON_TICKS]: the JSON fields
+# "slapd_cpu_us" (and "daemon_cpu_us"), CPU time per operation ("ok" of RESULT_LINE) in that
+# run, and "slapd_wait_us", the time slapd's threads spent runnable but waiting for a CPU, per
+# operation: how much the rest of the machine held it up.
 cpu_fields() {
-    _cf_ok=$(printf '%s\n' "$2" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
-    awk -v s="$1" -v d="${3:-}" -v ok="${_cf_ok:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    _cf_ok=$(printf '%s\n' "$3" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
+    awk -v s="$1" -v w="$2" -v d="${4:-}" -v ok="${_cf_ok:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         if (ok < 1) ok = 1
         if (d != "") printf "\"daemon_cpu_us\":%.0f,", d * 1e6 / hz / ok
-        printf "\"slapd_cpu_us\":%.0f", s * 1e6 / hz / ok }'
+        printf "\"slapd_cpu_us\":%.0f,\"slapd_wait_us\":%.0f", s * 1e6 / hz / ok, w / 1e3 / ok }'
 }
 
 # run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb", the
@@ -151,8 +144,8 @@ run_ldapdesk() {
     _rl_batch=$(echo "$_rl_m0 $(commit_counts)" | awk '
         { printf "%.2f", ($3 > $1 ? ($4 - $2) / ($3 - $1) : 0) }')
     printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch,$(
-        cpu_fields $((_rl_s1 - _rl_s0)) "$_rl_line" $((_rl_d1 - _rl_d0))),$(
-        wait_field "$_rl_w0" "$_rl_w1" "$_rl_line")}/" >>"$RESULTS"
+        cpu_fields $((_rl_s1 - _rl_s0)) $((_rl_w1 - _rl_w0)) "$_rl_line" $((_rl_d1 - _rl_d0)))}/" \
+        >>"$RESULTS"
 }
 
 # The floor's own CPU is not counted: it stands in for the broker, which it is not.
@@ -167,8 +160,8 @@ run_floor() {
     _rf_w1=$(run_queue_ns "$SLAPD_PID")
     [ -n "$_rf_line" ] || return 0
     printf '%s\n' "$_rf_line" \
-        | sed "s/}\$/,$(cpu_fields $((_rf_s1 - _rf_s0)) "$_rf_line"),$(
-            wait_field "$_rf_w0" "$_rf_w1" "$_rf_line")}/" >>"$RESULTS"
+        | sed "s/}\$/,$(cpu_fields $((_rf_s1 - _rf_s0)) $((_rf_w1 - _rf_w0)) "$_rf_line")}/" \
+            >>"$RESULTS"
 }
 
 # One script worker: sh WORKER OP FIRST STEP LIMIT runs requests FIRST, FIRST+STEP, ... below

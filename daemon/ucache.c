@@ -89,11 +89,9 @@ static bool fresh(const struct ucache *c, const struct slot *s, time_t now)
 	return s->uid != NULL && now >= s->at && now - s->at < c->ttl;
 }
 
-/* folded's slot in its set, or NULL. */
-static struct slot *slot_find(struct ucache *c, const char *folded)
+/* folded's slot in set (its set), or NULL. */
+static struct slot *slot_find(const struct ucache *c, struct slot *set, const char *folded)
 {
-	struct slot *set = set_of(c, folded);
-
 	for (unsigned i = 0; i < c->ways; i++)
 		if (set[i].uid != NULL && strcmp(set[i].uid, folded) == 0)
 			return &set[i];
@@ -104,7 +102,7 @@ static struct slot *slot_find(struct ucache *c, const char *folded)
  * empty slot has at 0; an expired one is older than any live one). */
 static struct slot *slot_for(struct ucache *c, const char *folded)
 {
-	struct slot *set = set_of(c, folded), *s = slot_find(c, folded);
+	struct slot *set = set_of(c, folded), *s = slot_find(c, set, folded);
 
 	if (s != NULL)
 		return s;
@@ -136,7 +134,7 @@ void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *d
 bool ucache_get(struct ucache *c, const char *uid, time_t now, char **dn, char **department)
 {
 	char *k = fold(uid);
-	struct slot *s = k != NULL ? slot_find(c, k) : NULL;
+	struct slot *s = k != NULL ? slot_find(c, set_of(c, k), k) : NULL;
 	bool hit = s != NULL && fresh(c, s, now);
 
 	free(k);
