@@ -123,6 +123,14 @@ cpu_fields() {
         printf "\"slapd_cpu_us\":%.0f,\"slapd_wait_us\":%.0f", s * 1e6 / hz / ok, w / 1e3 / ok }'
 }
 
+# no_result DRIVER OP CONC: a run that printed nothing still counts, as a flagged run with no
+# operations, so its cell cannot pass a target on the runs that did print and the bench fails.
+no_result() {
+    say "$1 $2 c=$3 printed no result"
+    printf '{"driver":"%s","op":"%s","concurrency":%s,"ok":0,"errors":1,"unchanged":0,"seconds":0,"ops_per_s":0,"p50_us":0,"p99_us":0,"p999_us":0,"max_us":0,"flagged":true}\n' \
+        "$1" "$2" "$3" >>"$RESULTS"
+}
+
 # run_ldapdesk OP CONC [COUNT]: one loadgen run; appends its JSON line (with "rss_kb", the
 # mean group-commit batch "records_per_commit" and the CPU fields) to RESULTS.
 run_ldapdesk() {
@@ -140,7 +148,7 @@ run_ldapdesk() {
     _rl_d1=$(cpu_ticks "$DAEMON_PID")
     _rl_s1=$(cpu_ticks "$SLAPD_PID")
     _rl_w1=$(run_queue_ns "$SLAPD_PID")
-    [ -n "$_rl_line" ] || { say "loadgen $1 c=$2 printed no result"; return 0; }
+    [ -n "$_rl_line" ] || { no_result ldapdesk "$1" "$2"; return 0; }
     _rl_batch=$(echo "$_rl_m0 $(commit_counts)" | awk '
         { printf "%.2f", ($3 > $1 ? ($4 - $2) / ($3 - $1) : 0) }')
     printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch,$(
@@ -158,7 +166,7 @@ run_floor() {
         ${3:+--count "$3"} --users "$BENCH_USERS") || true
     _rf_s1=$(cpu_ticks "$SLAPD_PID")
     _rf_w1=$(run_queue_ns "$SLAPD_PID")
-    [ -n "$_rf_line" ] || return 0
+    [ -n "$_rf_line" ] || { no_result floor "$1" "$2"; return 0; }
     printf '%s\n' "$_rf_line" \
         | sed "s/}\$/,$(cpu_fields $((_rf_s1 - _rf_s0)) $((_rf_w1 - _rf_w0)) "$_rf_line")}/" \
             >>"$RESULTS"

@@ -210,6 +210,22 @@ t_nomatch() {
     else _t_result 1 "$_tn_desc"; fi
 }
 
+# t_absent STRING DESC FILE...: passes when no FILE holds STRING, compared as fixed bytes (a
+# secret such as "Ab3+x^Y" is not a regular expression); binary files are read as text. A
+# FILE that cannot be read fails the check: an absent file proves nothing.
+t_absent() {
+    _ta_s=${1:?t_absent: STRING missing}
+    _ta_desc=${2:?t_absent: DESC missing}
+    shift 2
+    [ "$#" -gt 0 ] || { t_fail "$_ta_desc" "t_absent: no FILE given"; return 0; }
+    for _ta_f in "$@"; do
+        [ -r "$_ta_f" ] || { t_fail "$_ta_desc" "cannot read $_ta_f"; return 0; }
+    done
+    if grep -aqF -- "$_ta_s" "$@"; then
+        t_fail "$_ta_desc" "found in: $(grep -alF -- "$_ta_s" "$@" | tr '\n' ' ')"
+    else t_pass "$_ta_desc"; fi
+}
+
 t_eq() {
     _tq_desc=${3:?t_eq: DESC missing}
     if [ "$1" = "$2" ]; then _t_result 1 "$_tq_desc"; else

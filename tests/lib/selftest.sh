@@ -16,6 +16,23 @@ t_match '^hello wor' "t_match sees stdout" echo "hello world"
 t_match 'to stderr' "t_match sees stderr" sh -c 'echo to stderr >&2; exit 1'
 t_eq "$T_RC" 1 "T_RC holds the last exit code"
 t_nomatch 'secret' "t_nomatch" echo "nothing here"
+printf 'x\0Ab3+x^Y.\n' >"$T_DIR/absent.bin"
+t_absent 'Zq9+x^Y' "t_absent passes when the string is not there" "$T_DIR/absent.bin"
+# The same call on a file that holds the string, and on one that does not exist, must fail:
+# as a regular expression "Ab3+x^Y" would match nothing and pass.
+absent_inner() {
+    # shellcheck disable=SC2016
+    KEEP=0 sh -c '
+        set -eu
+        . "$LDAPDESK_SRC/tests/lib/harness.sh"
+        t_init absent
+        printf "x\0Ab3+x^Y.\n" >"$T_DIR/f"
+        t_absent "Ab3+x^Y" "holds it" "$T_DIR/f"
+        t_absent "Ab3+x^Y" "missing file" "$T_DIR/none"
+        t_done'
+}
+t_exit 1 "t_absent fails on a file that holds the string" absent_inner
+t_eq "$(printf '%s\n' "$T_OUT" | tail -n 1)" "0 passed, 2 failed" "... and on a file it cannot read"
 t_eq "a b" "a b" "t_eq"
 
 # a nested harness run: failure report, summary line, exit status, cleanup of processes and dir
