@@ -36,6 +36,7 @@ struct actions {
 	struct act_queue attempts, outcomes;
 	struct committer *committer;           /* the writer thread, once commit_start ran */
 	unsigned long long commits, committed; /* group commits stored, records in them */
+	unsigned long long refusals;           /* refusal pairs among those records */
 };
 
 struct act {
@@ -68,6 +69,9 @@ struct act {
 	/* A refusal recorded as the outcome of a stored attempt (act_refuse). */
 	enum act_status refuse_status;
 	const char *refuse_code, *refuse_result; /* result NULL: not a refusal */
+	/* A refusal with no attempt stored yet: attempt and outcome (out_text)
+	 * join one group commit as a pair, so refusing costs the loop no fsync. */
+	bool refuse_pair;
 };
 
 /* Answers x with st and a message, then frees x. */
@@ -91,6 +95,10 @@ void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const
 /* commit.c: x's attempt record joins the next group commit; act_dispatch runs
  * once it is durable (or x is answered 503 when it cannot be stored). */
 void commit_attempt(struct act *x);
+/* commit.c: x's refusal (refuse_* set, text in out_text) joins the next
+ * group commit as an attempt and its outcome; then x is answered with the
+ * refusal, stored or not (nothing was done, only the trace is at stake). */
+void commit_refusal(struct act *x);
 /* commit.c: x's outcome joins the next group commit; then x is answered. */
 void commit_outcome(struct act *x, enum dir_status st, const char *text);
 /* commit.c: writes both queues now (also the fallback with no event loop),

@@ -102,10 +102,11 @@ int actions_busy(const struct actions *A)
 }
 
 void actions_commit_stats(const struct actions *A, unsigned long long *commits,
-                          unsigned long long *records)
+                          unsigned long long *records, unsigned long long *refusals)
 {
 	*commits = A->commits;
 	*records = A->committed;
+	*refusals = A->refusals;
 }
 
 void actions_free(struct actions *A)
@@ -257,14 +258,15 @@ static int record_ok(struct act *x, const char *detail, char *err, size_t errlen
 
 /*
  * A refusal is an attempt and its outcome in one record pair (status reads
- * are not recorded). If even that cannot be stored, the refusal still
- * stands: nothing was done, so nothing is lost but the trace — say so.
+ * are not recorded), written by the group commit like any action's records:
+ * a flood of bad logins costs the loop no fsync, and shares commits. If even
+ * that cannot be stored, the refusal still stands: nothing was done, so
+ * nothing is lost but the trace — commit.c says so.
  */
 void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
                 const char *fmt, ...)
 {
-	struct audit_event ev;
-	char msg[512], err[256];
+	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -280,15 +282,16 @@ void act_refuse(struct act *x, enum act_status st, const char *code, const char 
 		commit_outcome(x, DIR_REFUSED, msg);
 		return;
 	}
-	if (x->kind != ACT_STATUS) {
-		act_event(x, &ev);
-		if (audit_record(x->A->audit, &ev, result, msg, &x->attempt, err, sizeof(err)) ==
-		    -1) {
-			snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
-			log_warnx("audit: cannot record a refused %s: %s", ev.action, err);
-		}
+	if (x->kind == ACT_STATUS) {
+		act_reply(x, st, code, "%s", msg);
+		return;
 	}
-	act_reply(x, st, code, "%s", msg);
+	x->refuse_status = st;
+	x->refuse_code = code;
+	x->refuse_result = result;
+	free(x->out_text);
+	x->out_text = strdup(msg);
+	commit_refusal(x);
 }
 
 void act_dir_refuse(struct act *x, enum dir_status st, const char *err)

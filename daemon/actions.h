@@ -102,10 +102,11 @@ const char *actions_audit_error(const struct actions *A);
 /* Requests started and not yet answered (for a graceful stop). */
 int actions_busy(const struct actions *A);
 
-/* Group commits of action records stored so far, and the records in them
- * (GET /metrics: their ratio is the mean batch). */
+/* Group commits of action records stored so far, the records in them
+ * (GET /metrics: their ratio is the mean batch), and the refusals among them
+ * (each an attempt and its outcome, two records). */
 void actions_commit_stats(const struct actions *A, unsigned long long *commits,
-                          unsigned long long *records);
+                          unsigned long long *records, unsigned long long *refusals);
 
 /* Starts req; fn is called exactly once, possibly before act_start returns
  * (refusals are answered at once): the caller must not touch arg after. */

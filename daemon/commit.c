@@ -69,6 +69,12 @@ void commit_attempt(struct act *x)
 	commit_kick(x->A);
 }
 
+void commit_refusal(struct act *x)
+{
+	x->refuse_pair = true;
+	commit_attempt(x);
+}
+
 void commit_outcome(struct act *x, enum dir_status st, const char *text)
 {
 	x->has_outcome = true;
@@ -117,7 +123,11 @@ static void batch_fill(struct audit *a, struct act_queue *batch)
 			continue;
 		}
 		act_event(x, &ev);
-		if (audit_batch_attempt(a, &ev, &x->attempt, err, sizeof(err)) == -1) {
+		if (audit_batch_attempt(a, &ev, &x->attempt, err, sizeof(err)) == -1 ||
+		    (x->refuse_pair && audit_batch_outcome(a, x->attempt, x->refuse_result,
+		                                           x->out_text, err, sizeof(err)) == -1)) {
+			/* A pair's attempt without its outcome would look pending: the
+			 * next start would "recover" a request that was refused. */
 			x->attempt = 0;
 			x->commit_err = strdup(err);
 			if (x->commit_err == NULL)
@@ -143,6 +153,22 @@ static void refuse_unstored(struct act *x, const char *err)
 	          "the audit store cannot record this action, so it was not done: %s", err);
 }
 
+/* A refusal stands whether or not its records were stored: nothing was done,
+ * so nothing is lost but the trace, which the log and /v1/health report. */
+static void refusal_release(struct act *x, const char *err)
+{
+	struct audit_event ev;
+
+	if (err != NULL) {
+		act_event(x, &ev);
+		x->attempt = 0;
+		snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
+		log_warnx("audit: cannot record a refused %s: %s", ev.action, err);
+	}
+	act_reply(x, x->refuse_status, x->refuse_code, "%s",
+	          x->out_text != NULL ? x->out_text : "");
+}
+
 /* After the commit, on the loop: attempts go on to the directory, outcomes
  * are answered. If the commit failed, nothing was stored: attempts are
  * refused (the directory was not touched) and outcomes answered (left
@@ -154,7 +180,15 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 	if (stored) {
 		A->commits++;
 		TAILQ_FOREACH(x, batch, commit)
-		A->committed += x->has_outcome || x->commit_err == NULL;
+		{
+			if (x->has_outcome)
+				A->committed++;
+			else if (x->commit_err == NULL && x->refuse_pair) {
+				A->committed += 2;
+				A->refusals++;
+			} else if (x->commit_err == NULL)
+				A->committed++;
+		}
 		A->audit_error[0] = '\0';
 	} else {
 		snprintf(A->audit_error, sizeof(A->audit_error), "%s", err);
@@ -162,7 +196,9 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 	}
 	while ((x = TAILQ_FIRST(batch)) != NULL) {
 		TAILQ_REMOVE(batch, x, commit);
-		if (x->has_outcome && x->refuse_result != NULL)
+		if (x->refuse_pair)
+			refusal_release(x, stored ? x->commit_err : err);
+		else if (x->has_outcome && x->refuse_result != NULL)
 			act_reply(x, x->refuse_status, x->refuse_code, "%s",
 			          x->out_text != NULL ? x->out_text : "");
 		else if (x->has_outcome)
