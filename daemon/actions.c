@@ -1076,19 +1076,40 @@ static bool field_ok(const char *s)
 	return s == NULL || strlen(s) <= LDAPDESK_MAX_FIELD;
 }
 
+/* Every text field that reaches the audit record is bounded. An over-long
+ * one is dropped before the refusal is recorded: the append-only log keeps
+ * that the request was refused, not the 64 KiB that made it so. */
+static int act_fields_bounded(struct act *x)
+{
+	static const char *const names[] = {
+	    "ticket", "requester",  "department", "channel", "note", "description", "until",
+	    "target", "permission", "category",   "reason",  "name", "mail",
+	};
+	char **f[] = {&x->ticket,      &x->requester, &x->department, &x->channel,    &x->note,
+	              &x->description, &x->until,     &x->target,     &x->permission, &x->category,
+	              &x->reason,      &x->name,      &x->mail};
+	const char *bad = NULL;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (!field_ok(*f[i])) {
+			bad = bad == NULL ? names[i] : bad;
+			free(*f[i]);
+			*f[i] = NULL;
+		}
+	if (bad == NULL)
+		return 0;
+	act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+	           "%s is longer than %d bytes: shorten it", bad, LDAPDESK_MAX_FIELD);
+	return -1;
+}
+
 /* 400s: what can be told from the request alone. */
 static int act_validate(struct act *x)
 {
-	const char *f[] = {x->ticket, x->requester,   x->department, x->channel,
-	                   x->note,   x->description, x->until};
 	time_t t;
 
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (!field_ok(f[i])) {
-			act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
-			           "a field is longer than %d bytes", LDAPDESK_MAX_FIELD);
-			return -1;
-		}
+	if (act_fields_bounded(x) == -1)
+		return -1;
 	if (x->channel != NULL && strcmp(x->channel, "hotline") != 0 &&
 	    strcmp(x->channel, "request") != 0) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",

@@ -47,6 +47,15 @@ t_match '"message":"' "a failed login never echoes the body" \
     curl -s --cacert "$LDAPDESK_CA" --data-binary '{"user":"hd1","password":"SECRET-123' "$LDAPDESK_URL/v1/login"
 t_nomatch 'SECRET-123' "the parser's text (with the password) is not echoed" \
     curl -s --cacert "$LDAPDESK_CA" --data-binary '{"user":"hd1","password":"SECRET-123' "$LDAPDESK_URL/v1/login"
+long=$(head -c 2000 /dev/zero | tr '\0' 'q')
+t_match '^400 application/json' "a 2,000-byte permission is 400" \
+    api POST /v1/users/alice/grants "{\"permission\":\"$long\",\"days\":1}"
+t_match '"message":"permission is longer than 1024 bytes' "the 400 names the field" \
+    api POST /v1/users/alice/grants "{\"permission\":\"$long\",\"days\":1}"
+t_match '^400 application/json' "a 2,000-byte category is 400" \
+    api POST /v1/events "{\"category\":\"$long\",\"description\":\"x\"}"
+t_absent "$(printf '%s' "$long" | head -c 1025)" "no over-long field reached the audit database" \
+    "$T_DIR/audit.db" "$T_DIR/audit.db-wal"
 t_match '^401$' "a missing token is 401" curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/alice"
 TOKEN=garbage
 t_match '^401 application/json' "a garbage token is 401" api GET /v1/users/alice
