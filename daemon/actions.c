@@ -126,6 +126,21 @@ void actions_free(struct actions *A)
 	free(A);
 }
 
+void actions_drain(struct actions *A, bool dir_gone)
+{
+	if (A == NULL)
+		return;
+	if (dir_gone)
+		A->dir = NULL;
+	commit_stop(A);
+	/* No loop runs the flush event any more: records are written when queued. */
+	if (A->flush_ev != NULL) {
+		event_free(A->flush_ev);
+		A->flush_ev = NULL;
+	}
+	commit_flush(A);
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s != NULL ? strdup(s) : NULL;
@@ -438,6 +453,10 @@ void act_dispatch(struct act *x)
 {
 	int rc;
 
+	if (x->A->dir == NULL) { /* actions_drain: the directory side is gone */
+		act_outcome(x, DIR_UNAVAILABLE, "ldapdeskd is stopping", NULL);
+		return;
+	}
 	protect_touch(x);
 	if (x->kind == ACT_UNLOCK)
 		rc = dir_unlock(x->A->dir, x->user, unlock_done, x);

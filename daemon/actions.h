@@ -91,6 +91,12 @@ typedef void (*act_fn)(void *arg, struct act_reply *r);
 struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
                             struct sessions *s);
 void actions_free(struct actions *A);
+/* Shutdown, once the loop has ended and while the HTTP side still exists:
+ * stops the audit writer, writes and answers every record still queued, and
+ * from then on writes at once. Call it again after dir_free (whose failed
+ * operations queue outcomes) with dir_gone: a request whose attempt is
+ * stored only now is then answered "stopping" without the directory. */
+void actions_drain(struct actions *A, bool dir_gone);
 
 /* Requests started from now on use conf; running ones keep theirs, so the
  * old configuration must stay alive (the daemon keeps every one it loaded). */

@@ -282,9 +282,13 @@ static void daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
-	/* Pending directory work is failed first, so its requests are answered
-	 * while their connections still exist. */
+	/* Every request still waiting is answered while its HTTP connection and
+	 * the API that counts it still exist: first what the audit writer holds,
+	 * then the directory work that dir_free fails, whose outcomes are
+	 * written at once. */
+	actions_drain(d->actions, false);
 	dir_free(d->dir);
+	actions_drain(d->actions, true);
 	http_free(d->http);
 	backup_free(d->backup);
 	api_free(d->api);
