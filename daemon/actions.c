@@ -401,10 +401,27 @@ static void grant_done(void *arg, enum dir_status st, const char *err)
 	act_outcome(x, st, err, detail);
 }
 
+/* One try per grant every EXPIRY_RETRY seconds: an expiry still in flight is
+ * not started again on the next tick, and one the directory keeps refusing
+ * (its group deleted, say) adds two records per retry rather than per tick.
+ * A done expiry clears its key, so a later grant of the same permission
+ * expires on time. */
+#define EXPIRY_RETRY 900
+
+static void expiry_key(char *buf, size_t len, const char *target, const char *permission)
+{
+	snprintf(buf, len, "expire:%s:%s", target, permission);
+}
+
 static void revoke_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
+	char key[LIMIT_KEY_MAX];
 
+	if (x->kind == ACT_EXPIRE && (st == DIR_OK || st == DIR_UNCHANGED)) {
+		expiry_key(key, sizeof(key), x->target, x->permission);
+		limits_clear(x->A->limits, key);
+	}
 	act_outcome(x, st, err,
 	            st == DIR_UNCHANGED     ? "was not a member"
 	            : x->kind == ACT_EXPIRE ? "expired: the grant's term ended"
@@ -1471,6 +1488,17 @@ static void due_collect(void *arg, const char *target, const char *permission, c
 	}
 }
 
+static bool expiry_try_now(struct actions *A, const struct due *d, time_t now)
+{
+	char key[LIMIT_KEY_MAX];
+
+	expiry_key(key, sizeof(key), d->target, d->permission);
+	if (limits_wait(A->limits, key, 1, EXPIRY_RETRY, now) > 0)
+		return false;
+	limits_count(A->limits, key, EXPIRY_RETRY, now);
+	return true;
+}
+
 static void expire_answered(void *arg, struct act_reply *r)
 {
 	(void)arg;
@@ -1554,7 +1582,8 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	    audit_due_grants(A->audit, now, due_collect, l, err, sizeof(err)) == -1)
 		log_warnx("expiry: %s", err);
 	for (size_t i = 0; l != NULL && i < l->n; i++)
-		expire_one(A, &l->items[i]);
+		if (expiry_try_now(A, &l->items[i], time(NULL)))
+			expire_one(A, &l->items[i]);
 	free(l);
 	requests_expire(A);
 	evtimer_add(A->expiry_ev, &tv);

@@ -31,12 +31,20 @@ t_ok "grant 品牌洞察 to frank for a few seconds" "$D" grant frank brand-insi
 daemon_stop
 sleep 5
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+# An expiry the directory refuses every time: heidi's grant group is deleted under it.
+t_ok "grant 财务知识文档 to heidi for a few seconds" "$D" grant heidi finance-docs --until "$(soon 2)"
+t_ok "its group is deleted behind the daemon's back" \
+    ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=finance-docs,$LDAP_GROUPS"
 t_ok "a grant that ran out while the daemon was down is revoked after the start" \
     wait_gone brand-insight frank 30
 sleep 12
+# Ticks every 10 s have seen heidi's grant due at least twice by now.
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'expire' AND a.target = 'heidi' AND o.result = 'failed'")" 1 \
+    "a failing expiry is tried once, not on every tick"
 t_ok "the grant without a term is still there" ldap_is_member general dave
 t_ok "the 30-day grant is still there" ldap_is_member procurement erin
-t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire'")" 2 \
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire' AND target <> 'heidi'")" 2 \
     "exactly the two ended grants were expired, once each"
 t_exit 2 "a term longer than max_days is refused" "$D" grant erin procurement --days 91
 t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01-01
