@@ -36,7 +36,7 @@ struct actions {
 	struct act_queue attempts, outcomes;
 	struct committer *committer;           /* the writer thread, once commit_start ran */
 	unsigned long long commits, committed; /* group commits stored, records in them */
-	unsigned long long refusals;           /* refusal pairs among those records */
+	unsigned long long pairs;              /* attempt-outcome pairs among them */
 };
 
 struct act {
@@ -69,9 +69,12 @@ struct act {
 	/* A refusal recorded as the outcome of a stored attempt (act_refuse). */
 	enum act_status refuse_status;
 	const char *refuse_code, *refuse_result; /* result NULL: not a refusal */
-	/* A refusal with no attempt stored yet: attempt and outcome (out_text)
-	 * join one group commit as a pair, so refusing costs the loop no fsync. */
-	bool refuse_pair;
+	/* A request done without the directory (a refusal, a login, a recorded
+	 * event): its attempt and outcome (pair_result, out_text) join one group
+	 * commit as a pair, so it costs the loop no fsync; pair_done runs on the
+	 * loop after the commit, with NULL or why the pair was not stored. */
+	const char *pair_result;
+	void (*pair_done)(struct act *x, const char *err);
 };
 
 /* Answers x with st and a message, then frees x. */
@@ -95,10 +98,11 @@ void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const
 /* commit.c: x's attempt record joins the next group commit; act_dispatch runs
  * once it is durable (or x is answered 503 when it cannot be stored). */
 void commit_attempt(struct act *x);
-/* commit.c: x's refusal (refuse_* set, text in out_text) joins the next
- * group commit as an attempt and its outcome; then x is answered with the
- * refusal, stored or not (nothing was done, only the trace is at stake). */
-void commit_refusal(struct act *x);
+/* commit.c: x's attempt and an outcome with result and text (copied) join
+ * the next group commit; then done(x, NULL or why they were not stored) runs
+ * on the loop and answers x. */
+void commit_pair(struct act *x, const char *result, const char *text,
+                 void (*done)(struct act *x, const char *err));
 /* commit.c: x's outcome joins the next group commit; then x is answered. */
 void commit_outcome(struct act *x, enum dir_status st, const char *text);
 /* commit.c: writes both queues now (also the fallback with no event loop),

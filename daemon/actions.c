@@ -102,11 +102,11 @@ int actions_busy(const struct actions *A)
 }
 
 void actions_commit_stats(const struct actions *A, unsigned long long *commits,
-                          unsigned long long *records, unsigned long long *refusals)
+                          unsigned long long *records, unsigned long long *pairs)
 {
 	*commits = A->commits;
 	*records = A->committed;
-	*refusals = A->refusals;
+	*pairs = A->pairs;
 }
 
 void actions_free(struct actions *A)
@@ -261,14 +261,16 @@ void act_event(const struct act *x, struct audit_event *ev)
 	ev->note = x->note;
 }
 
-/* Records x, done without the directory (login, record, a request opened or
- * rejected), as an attempt with its "ok" outcome. Return: 0, or -1 with err. */
-static int record_ok(struct act *x, const char *detail, char *err, size_t errlen)
+/* A refusal stands whether or not its records were stored: nothing was done,
+ * so nothing is lost but the trace, which the log and /v1/health report. */
+static void refusal_stored(struct act *x, const char *err)
 {
-	struct audit_event ev;
-
-	act_event(x, &ev);
-	return audit_record(x->A->audit, &ev, "ok", detail, &x->attempt, err, errlen);
+	if (err != NULL) {
+		snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
+		log_warnx("audit: cannot record a refused %s: %s", kind_action[x->kind], err);
+	}
+	act_reply(x, x->refuse_status, x->refuse_code, "%s",
+	          x->out_text != NULL ? x->out_text : "");
 }
 
 /*
@@ -303,10 +305,7 @@ void act_refuse(struct act *x, enum act_status st, const char *code, const char 
 	}
 	x->refuse_status = st;
 	x->refuse_code = code;
-	x->refuse_result = result;
-	free(x->out_text);
-	x->out_text = strdup(msg);
-	commit_refusal(x);
+	commit_pair(x, result, msg, refusal_stored);
 }
 
 void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
@@ -539,6 +538,17 @@ static void request_close(struct act *x, const char *status, const char *reason)
 		          err);
 }
 
+/* The request is stored either way (it is what approvers act on): a record
+ * that could not be written is only logged. */
+static void request_opened(struct act *x, const char *err)
+{
+	if (err != NULL)
+		log_warnx("audit: cannot record request %lld: %s", (long long)x->request_id, err);
+	x->reply.request_id = x->request_id;
+	x->reply.result = "ok";
+	act_reply(x, ACT_OK, NULL, "%s", x->out_text != NULL ? x->out_text : "");
+}
+
 /* A grant of an approval = yes permission becomes a pending request; the
  * attempt is recorded (uncounted) with the request's id. */
 static void request_open(struct act *x)
@@ -557,11 +567,7 @@ static void request_open(struct act *x)
 	}
 	snprintf(detail, sizeof(detail), "request %lld awaits another admin's approval",
 	         (long long)x->request_id);
-	if (record_ok(x, detail, err, sizeof(err)) == -1)
-		log_warnx("audit: cannot record request %lld: %s", (long long)x->request_id, err);
-	x->reply.request_id = x->request_id;
-	x->reply.result = "ok";
-	act_reply(x, ACT_OK, NULL, "%s", detail);
+	commit_pair(x, "ok", detail, request_opened);
 }
 
 /* Approve and reject act on a stored request: it must exist (404), be open
@@ -604,11 +610,10 @@ static int request_load(struct act *x)
 	return 0;
 }
 
-static void request_reject(struct act *x)
+/* A rejection that cannot be recorded is not made: the request stays open. */
+static void request_rejected(struct act *x, const char *err)
 {
-	char err[256];
-
-	if (record_ok(x, x->reason, err, sizeof(err)) == -1) {
+	if (err != NULL) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 		          "the audit store cannot record this rejection: %s", err);
 		return;
@@ -616,6 +621,11 @@ static void request_reject(struct act *x)
 	request_close(x, "rejected", x->reason);
 	x->reply.result = "ok";
 	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+static void request_reject(struct act *x)
+{
+	commit_pair(x, "ok", x->reason, request_rejected);
 }
 
 /* The approved grant runs as a grant would, with the term counted from now. */
@@ -929,11 +939,19 @@ static int login_throttled(struct act *x)
 	return -1;
 }
 
+/* The session exists already: a login that cannot be recorded is logged. */
+static void login_recorded(struct act *x, const char *err)
+{
+	if (err != NULL)
+		log_warnx("audit: cannot record a login: %s", err);
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
 static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct act *x = arg;
 	struct session s = {.roles = 0};
-	char aerr[256], key[LIMIT_KEY_MAX];
+	char key[LIMIT_KEY_MAX];
 
 	if (st != DIR_OK) {
 		act_dir_refuse(x, st, err);
@@ -957,9 +975,7 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 	limit_key(key, sizeof(key), "login-user", x->target);
 	limits_clear(x->A->limits, key);
 	x->reply.session = session_find(x->A->sessions, x->reply.token);
-	if (record_ok(x, NULL, aerr, sizeof(aerr)) == -1)
-		log_warnx("audit: cannot record a login: %s", aerr);
-	act_reply(x, ACT_OK, NULL, NULL);
+	commit_pair(x, "ok", NULL, login_recorded);
 }
 
 static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
@@ -1222,17 +1238,21 @@ static int act_record_check(struct act *x)
 	return 0;
 }
 
-static void act_record(struct act *x)
+/* A recorded event is nothing but its record: unstored, it is refused. */
+static void record_stored(struct act *x, const char *err)
 {
-	char err[256];
-
-	if (record_ok(x, NULL, err, sizeof(err)) == -1) {
+	if (err != NULL) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 		          "the audit store cannot record this event: %s", err);
 		return;
 	}
 	x->reply.result = "ok";
 	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+static void act_record(struct act *x)
+{
+	commit_pair(x, "ok", NULL, record_stored);
 }
 
 /* After the role check: 404s that need no directory, then the lookup. */

@@ -109,10 +109,11 @@ const char *actions_audit_error(const struct actions *A);
 int actions_busy(const struct actions *A);
 
 /* Group commits of action records stored so far, the records in them
- * (GET /metrics: their ratio is the mean batch), and the refusals among them
- * (each an attempt and its outcome, two records). */
+ * (GET /metrics: their ratio is the mean batch), and the requests among them
+ * stored as an attempt and its outcome in one commit (refusals, logins,
+ * recorded events). */
 void actions_commit_stats(const struct actions *A, unsigned long long *commits,
-                          unsigned long long *records, unsigned long long *refusals);
+                          unsigned long long *records, unsigned long long *pairs);
 
 /* Starts req; fn is called exactly once, possibly before act_start returns
  * (refusals are answered at once): the caller must not touch arg after. */

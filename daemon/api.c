@@ -884,7 +884,7 @@ static void do_metrics(struct call *c)
 	                                    "enable", "delete", "expire", "approve", "reject"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
-	unsigned long long commits, records, refusals, hits, misses;
+	unsigned long long commits, records, pairs, hits, misses;
 
 	evbuffer_add_printf(out,
 	                    "# HELP ldapdesk_http_requests_total Requests routed.\n"
@@ -910,19 +910,20 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
 	                    dir_available(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
 	                    actions_busy(a->A), LDAPDESK_VERSION);
-	actions_commit_stats(a->A, &commits, &records, &refusals);
-	evbuffer_add_printf(out,
-	                    "# HELP ldapdesk_audit_commits_total Group commits of action records.\n"
-	                    "# TYPE ldapdesk_audit_commits_total counter\n"
-	                    "ldapdesk_audit_commits_total %llu\n"
-	                    "# HELP ldapdesk_audit_records_total Action records in those commits.\n"
-	                    "# TYPE ldapdesk_audit_records_total counter\n"
-	                    "ldapdesk_audit_records_total %llu\n"
-	                    "# HELP ldapdesk_audit_refusals_total Refused requests among them "
-	                    "(attempt and outcome, two records in one commit).\n"
-	                    "# TYPE ldapdesk_audit_refusals_total counter\n"
-	                    "ldapdesk_audit_refusals_total %llu\n",
-	                    commits, records, refusals);
+	actions_commit_stats(a->A, &commits, &records, &pairs);
+	evbuffer_add_printf(
+	    out,
+	    "# HELP ldapdesk_audit_commits_total Group commits of action records.\n"
+	    "# TYPE ldapdesk_audit_commits_total counter\n"
+	    "ldapdesk_audit_commits_total %llu\n"
+	    "# HELP ldapdesk_audit_records_total Action records in those commits.\n"
+	    "# TYPE ldapdesk_audit_records_total counter\n"
+	    "ldapdesk_audit_records_total %llu\n"
+	    "# HELP ldapdesk_audit_pairs_total Requests among them stored as an attempt "
+	    "and its outcome in one commit (refusals, logins, events).\n"
+	    "# TYPE ldapdesk_audit_pairs_total counter\n"
+	    "ldapdesk_audit_pairs_total %llu\n",
+	    commits, records, pairs);
 	dir_cache_stats(a->dir, &hits, &misses);
 	evbuffer_add_printf(out,
 	                    "# HELP ldapdesk_user_cache_total Unlocks that went by a cached DN "

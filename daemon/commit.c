@@ -69,9 +69,13 @@ void commit_attempt(struct act *x)
 	commit_kick(x->A);
 }
 
-void commit_refusal(struct act *x)
+void commit_pair(struct act *x, const char *result, const char *text,
+                 void (*done)(struct act *x, const char *err))
 {
-	x->refuse_pair = true;
+	x->pair_result = result;
+	x->pair_done = done;
+	free(x->out_text);
+	x->out_text = text != NULL ? strdup(text) : NULL;
 	commit_attempt(x);
 }
 
@@ -124,8 +128,9 @@ static void batch_fill(struct audit *a, struct act_queue *batch)
 		}
 		act_event(x, &ev);
 		if (audit_batch_attempt(a, &ev, &x->attempt, err, sizeof(err)) == -1 ||
-		    (x->refuse_pair && audit_batch_outcome(a, x->attempt, x->refuse_result,
-		                                           x->out_text, err, sizeof(err)) == -1)) {
+		    (x->pair_done != NULL &&
+		     audit_batch_outcome(a, x->attempt, x->pair_result, x->out_text, err,
+		                         sizeof(err)) == -1)) {
 			/* A pair's attempt without its outcome would look pending: the
 			 * next start would "recover" a request that was refused. */
 			x->attempt = 0;
@@ -153,22 +158,6 @@ static void refuse_unstored(struct act *x, const char *err)
 	          "the audit store cannot record this action, so it was not done: %s", err);
 }
 
-/* A refusal stands whether or not its records were stored: nothing was done,
- * so nothing is lost but the trace, which the log and /v1/health report. */
-static void refusal_release(struct act *x, const char *err)
-{
-	struct audit_event ev;
-
-	if (err != NULL) {
-		act_event(x, &ev);
-		x->attempt = 0;
-		snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
-		log_warnx("audit: cannot record a refused %s: %s", ev.action, err);
-	}
-	act_reply(x, x->refuse_status, x->refuse_code, "%s",
-	          x->out_text != NULL ? x->out_text : "");
-}
-
 /* After the commit, on the loop: attempts go on to the directory, outcomes
  * are answered. If the commit failed, nothing was stored: attempts are
  * refused (the directory was not touched) and outcomes answered (left
@@ -183,9 +172,9 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 		{
 			if (x->has_outcome)
 				A->committed++;
-			else if (x->commit_err == NULL && x->refuse_pair) {
+			else if (x->commit_err == NULL && x->pair_done != NULL) {
 				A->committed += 2;
-				A->refusals++;
+				A->pairs++;
 			} else if (x->commit_err == NULL)
 				A->committed++;
 		}
@@ -196,8 +185,8 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 	}
 	while ((x = TAILQ_FIRST(batch)) != NULL) {
 		TAILQ_REMOVE(batch, x, commit);
-		if (x->refuse_pair)
-			refusal_release(x, stored ? x->commit_err : err);
+		if (x->pair_done != NULL)
+			x->pair_done(x, stored ? x->commit_err : err);
 		else if (x->has_outcome && x->refuse_result != NULL)
 			act_reply(x, x->refuse_status, x->refuse_code, "%s",
 			          x->out_text != NULL ? x->out_text : "");

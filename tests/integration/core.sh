@@ -113,10 +113,10 @@ t_ok "group commits are counted ($commits commits, $records records)" \
     test "${commits:-0}" -ge 1 -a "${records:-0}" -ge "${commits:-1}"
 t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 2 \
     "both unlocks of alice went by the DN her status read cached (two hits)"
-refusals=$(metric ldapdesk_audit_refusals_total)
-t_ok "refusals are counted too ($refusals)" test "${refusals:-0}" -ge 1
-# A refusal is two records in one commit; anything else one record per commit.
-t_eq "$((commits + refusals))" "$records" \
+pairs=$(metric ldapdesk_audit_pairs_total)
+t_ok "refusals and logins are counted as pairs ($pairs)" test "${pairs:-0}" -ge 1
+# A pair (refusal, login, event) is two records in one commit; anything else one per commit.
+t_eq "$((commits + pairs))" "$records" \
     "one request at a time: every commit held one request's records (no delay)"
 
 # ---- logout -----------------------------------------------------------------------------------
