@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "backup.h"
 #include "import.h"
+#include "job.h"
 #include "report.h"
 #include "clock.h"
 #include "config.h"
@@ -35,10 +36,11 @@
 /* Counters for GET /metrics, by action kind and HTTP status class. */
 #define API_KINDS 16
 
-struct report_job;
+enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_KINDS };
 
 struct api {
-	struct report_job *report; /* the report being built, NULL when none */
+	struct job *jobs[JOB_KINDS]; /* the report, verify, import running, or NULL */
+	struct job_call *job_calls[JOB_KINDS];
 	const struct config *conf;
 	unsigned long long requests;
 	unsigned long long answered[API_KINDS][6]; /* [kind][status / 100] */
@@ -87,12 +89,16 @@ void api_set_config(struct api *api, const struct config *conf)
 	api->conf = conf;
 }
 
-static void report_job_end(struct report_job *j);
+static void job_call_free(struct job_call *jc);
 
 void api_free(struct api *api)
 {
-	if (api != NULL && api->report != NULL)
-		report_job_end(api->report); /* its request died with the listeners */
+	/* A job's request died with the listeners: wait for its thread, answer nobody. */
+	for (int k = 0; api != NULL && k < JOB_KINDS; k++)
+		if (api->jobs[k] != NULL) {
+			job_cancel(api->jobs[k]);
+			job_call_free(api->job_calls[k]);
+		}
 	free(api);
 }
 
@@ -619,32 +625,6 @@ static void do_audit(struct call *c)
 	                     next != 0 ? json_integer(next) : json_null()));
 }
 
-static void do_verify(struct call *c)
-{
-	struct evkeyvalq kv;
-	struct audit_verify v;
-	char err[256];
-	const char *qs = evhttp_uri_get_query(c->uri), *since = NULL;
-	int rc;
-
-	TAILQ_INIT(&kv);
-	if (qs != NULL)
-		evhttp_parse_query_str(qs, &kv);
-	since = evhttp_find_header(&kv, "since");
-	rc = audit_verify(c->api->audit, since, &v, err, sizeof(err));
-	evhttp_clear_headers(&kv);
-	if (rc == -1) {
-		reply_error(c, since != NULL ? 400 : 503,
-		            since != NULL ? "bad_request" : "audit_unavailable", err);
-		return;
-	}
-	reply_json(c, 200,
-	           json_pack("{s:b, s:I, s:o, s:s, s:s}", "ok", v.ok, "records",
-	                     (json_int_t)v.records, "first_bad",
-	                     v.first_bad != 0 ? json_integer(v.first_bad) : json_null(), "head",
-	                     v.head, "reason", v.reason));
-}
-
 static void do_health(struct call *c)
 {
 	bool up = dir_available(c->api->dir);
@@ -661,93 +641,160 @@ static void do_health(struct call *c)
 	                     "version", LDAPDESK_VERSION));
 }
 
-/* ---- reports, import, backup ---------------------------------------------------- */
+/* ---- reports, verify, import: jobs off the loop --------------------------------- */
 
 /*
- * Reports read every event of a period: over a million events that takes
- * tens of seconds, so they are built in a thread on a connection of their
- * own (WAL lets it read while the daemon writes) and handed back to the loop.
- * One at a time: a second one waits its turn (409).
+ * Reports, verify and import read (or write) every event of a period or of the
+ * whole store: over a million events each takes seconds to a minute, so they
+ * run as jobs (job.h) and their answer comes back to the loop. One of each
+ * kind at a time: a second one waits its turn (409).
  */
-struct report_job {
+struct job_call {
 	struct call *c;
+	enum job_kind kind;
 	const struct config *conf; /* snapshot: a reload keeps the old one alive */
-	pthread_t thread;
-	struct event *done;
-	char db[4096], from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN], fmt[16];
+	/* report */
+	char from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN], fmt[16];
 	char *out;
 	size_t len;
 	const char *ctype;
-	char err[256];
-	int rc;
+	/* verify */
+	char since[128];
+	bool has_since;
+	struct audit_verify v;
+	/* import: the body stays in the request, which lives until it is answered */
+	char uid[LDAPDESK_MAX_UID + 1], dn[1024], peer[64];
+	const char *body;
+	size_t body_len;
+	int64_t imported;
+	json_t *errors;
 };
 
-static void *report_thread(void *arg)
+static void job_call_free(struct job_call *jc)
 {
-	struct report_job *j = arg;
-	struct audit *a = NULL;
-
-	j->rc = audit_open(j->db, &a, j->err, sizeof(j->err));
-	if (j->rc == 0)
-		j->rc = report_build(a, j->conf, j->from, j->to, j->fmt, &j->out, &j->len,
-		                     &j->ctype, j->err, sizeof(j->err));
-	audit_close(a);
-	event_active(j->done, EV_TIMEOUT, 0);
-	return NULL;
+	free(jc->out);
+	json_decref(jc->errors);
+	free(jc);
 }
 
-static void report_job_end(struct report_job *j)
+static int report_work(struct audit *a, void *arg, char *err, size_t errlen)
 {
-	pthread_join(j->thread, NULL);
-	event_free(j->done);
-	free(j->out);
-	free(j);
+	struct job_call *jc = arg;
+
+	return report_build(a, jc->conf, jc->from, jc->to, jc->fmt, &jc->out, &jc->len, &jc->ctype,
+	                    err, errlen);
 }
 
-static void report_done_cb(evutil_socket_t fd, short what, void *arg)
+static int verify_work(struct audit *a, void *arg, char *err, size_t errlen)
 {
-	struct report_job *j = arg;
-	struct call *c = j->c;
+	struct job_call *jc = arg;
 
-	(void)fd;
-	(void)what;
-	pthread_join(j->thread, NULL);
-	c->api->report = NULL;
-	if (j->rc == -1)
-		reply_error(c, strstr(j->err, "larger than") != NULL ? 413 : 400, "bad_request",
-		            j->err);
-	else {
-		http_reply_raw(c->req, 200, j->ctype, j->out, j->len);
-		call_free(c);
+	return audit_verify(a, jc->has_since ? jc->since : NULL, &jc->v, err, errlen);
+}
+
+static int import_work(struct audit *a, void *arg, char *err, size_t errlen)
+{
+	struct job_call *jc = arg;
+
+	return import_csv(a, jc->conf, jc->uid, jc->dn, jc->peer, jc->body, jc->body_len,
+	                  &jc->imported, &jc->errors, err, errlen);
+}
+
+static void report_answer(struct job_call *jc, int rc, const char *err)
+{
+	struct call *c = jc->c;
+
+	if (rc == -1) {
+		reply_error(c, strstr(err, "larger than") != NULL ? 413 : 400, "bad_request", err);
+		return;
 	}
-	event_free(j->done);
-	free(j->out);
-	free(j);
+	http_reply_raw(c->req, 200, jc->ctype, jc->out, jc->len);
+	call_free(c);
 }
 
-static void report_start(struct call *c, const char *f, const char *t, const char *fmt)
+static void verify_answer(struct job_call *jc, int rc, const char *err)
 {
-	struct report_job *j = calloc(1, sizeof(*j));
-	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(c->req));
+	const struct audit_verify *v = &jc->v;
 
-	if (j == NULL || (j->done = event_new(base, -1, 0, report_done_cb, j)) == NULL) {
-		free(j);
+	if (rc == -1) {
+		reply_error(jc->c, jc->has_since ? 400 : 503,
+		            jc->has_since ? "bad_request" : "audit_unavailable", err);
+		return;
+	}
+	reply_json(jc->c, 200,
+	           json_pack("{s:b, s:I, s:o, s:s, s:s}", "ok", v->ok, "records",
+	                     (json_int_t)v->records, "first_bad",
+	                     v->first_bad != 0 ? json_integer(v->first_bad) : json_null(), "head",
+	                     v->head, "reason", v->reason));
+}
+
+static void import_answer(struct job_call *jc, int rc, const char *err)
+{
+	if (rc == 0)
+		reply_json(jc->c, 200, json_pack("{s:I}", "imported", (json_int_t)jc->imported));
+	else if (jc->errors != NULL || strncmp(err, "import: line 1", 14) == 0) {
+		json_t *errors = jc->errors != NULL ? json_incref(jc->errors) : json_array();
+
+		reply_json(jc->c, 400,
+		           json_pack("{s:s, s:s, s:o}", "error", "bad_request", "message", err,
+		                     "errors", errors));
+	} else
+		reply_error(jc->c, 503, "audit_unavailable", err);
+}
+
+static void job_call_done(void *arg, int rc, const char *err)
+{
+	struct job_call *jc = arg;
+
+	jc->c->api->jobs[jc->kind] = NULL;
+	jc->c->api->job_calls[jc->kind] = NULL;
+	if (jc->kind == JOB_REPORT)
+		report_answer(jc, rc, err);
+	else if (jc->kind == JOB_VERIFY)
+		verify_answer(jc, rc, err);
+	else
+		import_answer(jc, rc, err);
+	job_call_free(jc);
+}
+
+/* A job_call for c of kind, or NULL when c was answered (409, no memory). */
+static struct job_call *job_call_new(struct call *c, enum job_kind kind)
+{
+	static const char *const busy[JOB_KINDS] = {
+	    [JOB_REPORT] = "a report is being built: try again shortly",
+	    [JOB_VERIFY] = "the chain is being verified: try again shortly",
+	    [JOB_IMPORT] = "an import is running: try again when it ends",
+	};
+	struct job_call *jc;
+
+	if (c->api->jobs[kind] != NULL) {
+		reply_error(c, 409, kind == JOB_REPORT ? "report_running" : "busy", busy[kind]);
+		return NULL;
+	}
+	if ((jc = calloc(1, sizeof(*jc))) == NULL) {
 		reply_error(c, 503, "no_memory", "out of memory");
+		return NULL;
+	}
+	jc->c = c;
+	jc->kind = kind;
+	jc->conf = c->api->conf;
+	return jc;
+}
+
+static void job_call_start(struct job_call *jc, job_work_fn work)
+{
+	struct call *c = jc->c;
+	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(c->req));
+	char err[256];
+
+	c->api->jobs[jc->kind] =
+	    job_start(base, audit_path(c->api->audit), work, job_call_done, jc, err, sizeof(err));
+	if (c->api->jobs[jc->kind] == NULL) {
+		job_call_free(jc);
+		reply_error(c, 503, "busy", err);
 		return;
 	}
-	j->c = c;
-	j->conf = c->api->conf;
-	snprintf(j->db, sizeof(j->db), "%s", audit_path(c->api->audit));
-	snprintf(j->from, sizeof(j->from), "%s", f);
-	snprintf(j->to, sizeof(j->to), "%s", t);
-	snprintf(j->fmt, sizeof(j->fmt), "%s", fmt);
-	if (pthread_create(&j->thread, NULL, report_thread, j) != 0) {
-		event_free(j->done);
-		free(j);
-		reply_error(c, 503, "busy", "cannot start the report: try again");
-		return;
-	}
-	c->api->report = j;
+	c->api->job_calls[jc->kind] = jc;
 }
 
 static void do_report(struct call *c)
@@ -755,6 +802,7 @@ static void do_report(struct call *c)
 	struct evkeyvalq kv;
 	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt;
 	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64];
+	struct job_call *jc;
 	bool ok;
 
 	TAILQ_INIT(&kv);
@@ -771,33 +819,51 @@ static void do_report(struct call *c)
 		            "from and to are required: YYYY-MM-DD or ISO 8601 times");
 	else if (fmt != NULL && strlen(fmt) >= 16)
 		reply_error(c, 400, "bad_request", "format is text, md, csv, json or html");
-	else if (c->api->report != NULL)
-		reply_error(c, 409, "report_running", "a report is being built: try again shortly");
-	else
-		report_start(c, f, t, fmt != NULL ? fmt : "json");
+	else if ((jc = job_call_new(c, JOB_REPORT)) != NULL) {
+		snprintf(jc->from, sizeof(jc->from), "%s", f);
+		snprintf(jc->to, sizeof(jc->to), "%s", t);
+		snprintf(jc->fmt, sizeof(jc->fmt), "%s", fmt != NULL ? fmt : "json");
+		job_call_start(jc, report_work);
+	}
+	evhttp_clear_headers(&kv);
+}
+
+static void do_verify(struct call *c)
+{
+	struct evkeyvalq kv;
+	const char *qs = evhttp_uri_get_query(c->uri), *since;
+	struct job_call *jc;
+
+	TAILQ_INIT(&kv);
+	if (qs != NULL)
+		evhttp_parse_query_str(qs, &kv);
+	since = evhttp_find_header(&kv, "since");
+	if (since != NULL && strlen(since) >= sizeof(((struct job_call *)0)->since))
+		reply_error(c, 400, "bad_request", "since is ID:HASH, as verify --head prints it");
+	else if ((jc = job_call_new(c, JOB_VERIFY)) != NULL) {
+		jc->has_since = since != NULL;
+		snprintf(jc->since, sizeof(jc->since), "%s", since != NULL ? since : "");
+		job_call_start(jc, verify_work);
+	}
 	evhttp_clear_headers(&kv);
 }
 
 static void do_import(struct call *c)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
-	size_t len = evbuffer_get_length(in);
-	const char *body = (const char *)evbuffer_pullup(in, -1);
-	json_t *errors = NULL;
-	int64_t n = 0;
-	char err[512];
+	struct job_call *jc = job_call_new(c, JOB_IMPORT);
 
-	if (import_csv(c->api->audit, c->api->conf, c->session->uid, c->session->dn, c->peer,
-	               body != NULL ? body : "", len, &n, &errors, err, sizeof(err)) == 0) {
-		reply_json(c, 200, json_pack("{s:I}", "imported", (json_int_t)n));
+	if (jc == NULL)
 		return;
-	}
-	if (errors != NULL || strncmp(err, "import: line 1", 14) == 0)
-		reply_json(c, 400,
-		           json_pack("{s:s, s:s, s:o}", "error", "bad_request", "message", err,
-		                     "errors", errors != NULL ? errors : json_array()));
-	else
-		reply_error(c, 503, "audit_unavailable", err);
+	/* The session may end while the job runs: who imported is copied. */
+	snprintf(jc->uid, sizeof(jc->uid), "%s", c->session->uid);
+	snprintf(jc->dn, sizeof(jc->dn), "%s", c->session->dn);
+	snprintf(jc->peer, sizeof(jc->peer), "%s", c->peer);
+	jc->body_len = evbuffer_get_length(in);
+	jc->body = (const char *)evbuffer_pullup(in, -1);
+	if (jc->body == NULL)
+		jc->body = "";
+	job_call_start(jc, import_work);
 }
 
 static void backup_done(void *arg, int ok, const char *file, int64_t records, const char *err)

@@ -1501,6 +1501,11 @@ const char *audit_path(const struct audit *a)
 	return p ? p : "";
 }
 
+void audit_set_busy_timeout(struct audit *a, int ms)
+{
+	sqlite3_busy_timeout(a->db, ms);
+}
+
 /* VACUUM INTO writes a compact, consistent copy from one read snapshot; a
  * writer on another connection does not restart it (the backup API would). */
 int audit_copy(const char *src, const char *dest, char *err, size_t errlen)

@@ -213,6 +213,10 @@ int audit_scan(struct audit *a, const char *from, const char *to, audit_scan_fn 
 /* The database file a was opened on (borrowed; "" for an in-memory one). */
 const char *audit_path(const struct audit *a);
 
+/* How long a's writes wait for another connection's write lock before they
+ * fail with "database is locked" (5000 ms after audit_open). */
+void audit_set_busy_timeout(struct audit *a, int ms);
+
 /* Writes a consistent copy of the database at src to dest (which must not
  * exist) with VACUUM INTO, from a connection of its own: safe on any thread
  * while another connection writes. Return: 0, or -1 with err filled. */

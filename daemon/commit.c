@@ -33,6 +33,8 @@
 #include "audit.h"
 #include "log.h"
 
+#define COMMIT_BUSY_MS (180 * 1000)
+
 /* The writer thread and what it shares with the loop (under mu). */
 struct committer {
 	pthread_t thread;
@@ -362,6 +364,10 @@ int commit_start(struct actions *A, struct event_base *base, const char *db, int
 	pthread_condattr_destroy(&ca);
 	if (audit_open(db, &c->audit, err, errlen) == -1)
 		goto fail;
+	/* An import (job.h) holds the write lock for its one transaction, a
+	 * minute for a million rows here: the writer waits it out instead of
+	 * refusing every action meanwhile and leaving outcomes pending. */
+	audit_set_busy_timeout(c->audit, COMMIT_BUSY_MS);
 	c->done_ev = event_new(base, -1, 0, writer_done_cb, A);
 	if (c->done_ev == NULL || pthread_create(&c->thread, NULL, writer_main, c) != 0) {
 		snprintf(err, errlen, "cannot start the audit writer thread");

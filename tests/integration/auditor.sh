@@ -153,6 +153,35 @@ t_eq "$(printf '%s\n' "$bad_out" | grep -cE 'bad\.csv:(3|5): ')" 2 "both bad lin
 t_nomatch 'bad\.csv:(2|4): ' "good lines are not blamed" printf '%s\n' "$bad_out"
 as_op aud1
 t_eq "$(n_imported)" 4 "nothing of the bad CSV was imported"
+
+# A large import runs on a thread of its own: the daemon answers meanwhile, and an unlock
+# made during it waits for the import's transaction, then succeeds and is recorded.
+as_op adm1
+awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注"
+    for (i = 1; i <= 30000; i++)
+        printf "%d,信息中心,王五,2024-%02d-%02d 09:00,删除待办 %d,,,,已解决,\n", i, i % 12 + 1, i % 28 + 1, i }' \
+    >"$T_DIR/big.csv"
+t_ok "alice is locked" ldap_lock_user alice
+"$D" import "$T_DIR/big.csv" >"$T_DIR/big.out" 2>&1 &
+big=$!
+# bad.csv is refused either way (400 alone, 409 while an import runs): polling imports nothing.
+running=no
+for _ in $(seq 200); do
+    if "$D" import "$T_DIR/bad.csv" 2>&1 | grep -q 'an import is running'; then running=yes; break; fi
+    proc_alive "$big" || break
+    sleep 0.05
+done
+t_eq "$running" yes "while a large import runs, a second one is refused (409)"
+t_ok "status answers during the import" "$D" status alice
+t_ok "the import is still running after status answered" proc_alive "$big"
+t_ok "an unlock made during the import succeeds" "$D" unlock alice
+rc=0
+wait "$big" || rc=$?
+t_eq "$rc" 0 "the large import succeeds ($(cat "$T_DIR/big.out"))"
+t_match '^imported 30000 events' "all 30,000 rows are imported" cat "$T_DIR/big.out"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'unlock' AND a.target = 'alice' ORDER BY a.id DESC LIMIT 1")" ok \
+    "the unlock's outcome is recorded"
 as_op adm1
 if command -v script >/dev/null 2>&1; then
     t_match '100%' "on a terminal, import shows an upload progress bar on stderr" \

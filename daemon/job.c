@@ -1,0 +1,81 @@
+/*
+ * job.c — one thread per job: open the database, run the work, close, and
+ * wake the loop with an event that the thread activates (safe across
+ * threads once evthread_use_pthreads ran).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "audit.h"
+#include "job.h"
+
+struct job {
+	pthread_t thread;
+	struct event *done_ev;
+	char db[4096];
+	job_work_fn work;
+	job_done_fn done;
+	void *arg;
+	int rc;        /* set by the thread before done_ev fires */
+	char err[512]; /* likewise */
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct audit *a = NULL;
+
+	j->rc = audit_open(j->db, &a, j->err, sizeof(j->err));
+	if (j->rc == 0)
+		j->rc = j->work(a, j->arg, j->err, sizeof(j->err));
+	audit_close(a);
+	event_active(j->done_ev, EV_TIMEOUT, 0);
+	return NULL;
+}
+
+static void job_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_join(j->thread, NULL);
+	j->done(j->arg, j->rc, j->err);
+	event_free(j->done_ev);
+	free(j);
+}
+
+struct job *job_start(struct event_base *base, const char *db, job_work_fn work, job_done_fn done,
+                      void *arg, char *err, size_t errlen)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->done_ev = event_new(base, -1, 0, job_done_cb, j)) == NULL) {
+		free(j);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(j->db, sizeof(j->db), "%s", db);
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+		event_free(j->done_ev);
+		free(j);
+		snprintf(err, errlen, "cannot start a thread: try again");
+		return NULL;
+	}
+	return j;
+}
+
+void job_cancel(struct job *j)
+{
+	if (j == NULL)
+		return;
+	pthread_join(j->thread, NULL);
+	event_free(j->done_ev);
+	free(j);
+}
