@@ -415,9 +415,10 @@ static void expiry_key(char *buf, size_t len, const char *target, const char *pe
 static void revoke_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
-	char key[LIMIT_KEY_MAX];
 
 	if (x->kind == ACT_EXPIRE && (st == DIR_OK || st == DIR_UNCHANGED)) {
+		char key[LIMIT_KEY_MAX];
+
 		expiry_key(key, sizeof(key), x->target, x->permission);
 		limits_clear(x->A->limits, key);
 	}

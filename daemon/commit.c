@@ -172,13 +172,10 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 		A->commits++;
 		TAILQ_FOREACH(x, batch, commit)
 		{
-			if (x->has_outcome)
-				A->committed++;
-			else if (x->commit_err == NULL && x->pair_done != NULL) {
-				A->committed += 2;
-				A->pairs++;
-			} else if (x->commit_err == NULL)
-				A->committed++;
+			bool pair = x->pair_done != NULL && x->commit_err == NULL;
+
+			A->pairs += pair;
+			A->committed += pair ? 2 : x->has_outcome || x->commit_err == NULL;
 		}
 		A->audit_error[0] = '\0';
 	} else {
