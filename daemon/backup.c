@@ -28,7 +28,7 @@
 
 /* What one run needs and what it found; the thread owns it while running,
  * the loop after pthread_join. */
-struct job {
+struct backup_job {
 	char src[1024], dir[1024];
 	int keep;
 	char file[1024 + NAME_LEN + 8];
@@ -48,7 +48,7 @@ struct backup {
 	bool running;
 	backup_fn fn;
 	void *arg;
-	struct job job;
+	struct backup_job job;
 	json_t *last;
 };
 
@@ -113,7 +113,7 @@ static void sync_path(const char *path, int flags)
 
 /* A name for now that is not taken: two backups in one second wait for the
  * next one rather than bend the naming. */
-static int pick_name(struct job *j)
+static int pick_name(struct backup_job *j)
 {
 	for (int i = 0; i < NAME_TRIES; i++) {
 		time_t now = time(NULL);
@@ -132,7 +132,7 @@ static int pick_name(struct job *j)
 }
 
 /* Copies src to tmp and checks the copy. Return 0/-1 (j->err set). */
-static int copy_checked(struct job *j, const char *tmp, struct audit_verify *v)
+static int copy_checked(struct backup_job *j, const char *tmp, struct audit_verify *v)
 {
 	if (audit_copy(j->src, tmp, j->err, sizeof j->err) == -1)
 		return -1;
@@ -142,7 +142,7 @@ static int copy_checked(struct job *j, const char *tmp, struct audit_verify *v)
 
 /* Copy to FILE.tmp, check it, then rename: only checked copies ever carry
  * a backup's name, so every such file counts as good when pruning. */
-static void run_job(struct job *j)
+static void run_job(struct backup_job *j)
 {
 	char tmp[sizeof j->file + 8];
 	struct audit_verify v;
@@ -182,7 +182,7 @@ static void *thread_main(void *arg)
 
 static void log_backup(struct backup *b)
 {
-	const struct job *j = &b->job;
+	const struct backup_job *j = &b->job;
 	struct audit_event ev = {.operator= "ldapdeskd", .action = "backup"};
 	char detail[sizeof j->err + 64], err[256];
 
@@ -199,7 +199,7 @@ static void log_backup(struct backup *b)
 static void done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct backup *b = arg;
-	const struct job *j = &b->job;
+	const struct backup_job *j = &b->job;
 	backup_fn fn = b->fn;
 
 	(void)fd;
@@ -322,24 +322,34 @@ static void find_last(struct backup *b)
 	free(names);
 }
 
+/* backup_at, backup_dir and backup_keep from conf into b. Return 0, or -1 with err. */
+static int settings(struct backup *b, const struct config *conf, char *err, size_t errlen)
+{
+	const char *at = conf->backup_at ? conf->backup_at : "03:00";
+
+	b->keep = conf->backup_keep > 0 ? conf->backup_keep : 7;
+	if (conf->backup_dir)
+		snprintf(b->dir, sizeof b->dir, "%s", conf->backup_dir);
+	else
+		default_dir(audit_path(b->a), b->dir, sizeof b->dir);
+	if (sscanf(at, "%2d:%2d", &b->hh, &b->mm) != 2 || b->hh > 23 || b->mm > 59) {
+		snprintf(err, errlen, "backup: backup_at must be HH:MM, not \"%s\"", at);
+		return -1;
+	}
+	return 0;
+}
+
 int backup_new(struct event_base *base, const struct config *conf, struct audit *a,
                struct backup **bp, char *err, size_t errlen)
 {
 	struct backup *b = calloc(1, sizeof *b);
-	const char *at = conf->backup_at ? conf->backup_at : "03:00";
 
 	if (b == NULL) {
 		snprintf(err, errlen, "backup: out of memory");
 		return -1;
 	}
-	*b = (struct backup){
-	    .base = base, .a = a, .keep = conf->backup_keep > 0 ? conf->backup_keep : 7};
-	if (conf->backup_dir)
-		snprintf(b->dir, sizeof b->dir, "%s", conf->backup_dir);
-	else
-		default_dir(audit_path(a), b->dir, sizeof b->dir);
-	if (sscanf(at, "%2d:%2d", &b->hh, &b->mm) != 2 || b->hh > 23 || b->mm > 59) {
-		snprintf(err, errlen, "backup: backup_at must be HH:MM, not \"%s\"", at);
+	*b = (struct backup){.base = base, .a = a};
+	if (settings(b, conf, err, errlen) == -1) {
 		free(b);
 		return -1;
 	}
@@ -354,6 +364,21 @@ int backup_new(struct event_base *base, const struct config *conf, struct audit 
 	find_last(b);
 	schedule(b);
 	*bp = b;
+	return 0;
+}
+
+int backup_set_config(struct backup *b, const struct config *conf, char *err, size_t errlen)
+{
+	struct backup next = *b;
+
+	if (settings(&next, conf, err, errlen) == -1 || make_dir(next.dir, err, errlen) == -1)
+		return -1;
+	snprintf(b->dir, sizeof b->dir, "%s", next.dir);
+	b->hh = next.hh;
+	b->mm = next.mm;
+	b->keep = next.keep;
+	evtimer_del(b->timer);
+	schedule(b);
 	return 0;
 }
 

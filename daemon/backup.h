@@ -26,6 +26,11 @@ typedef void (*backup_fn)(void *arg, int ok, const char *file, int64_t records, 
 int backup_new(struct event_base *base, const struct config *conf, struct audit *a,
                struct backup **bp, char *err, size_t errlen);
 
+/* SIGHUP: backup_at, backup_dir and backup_keep from conf apply from the
+ * next backup on; a copy running now finishes with the old ones (nothing
+ * waits for it). Return: 0, or -1 with err (the old settings stay). */
+int backup_set_config(struct backup *b, const struct config *conf, char *err, size_t errlen);
+
 /* Starts one backup now; fn (may be NULL) is called on the loop when it
  * ends. Return: 0 started, -1 if one is already running or the thread
  * cannot be started. */

@@ -119,19 +119,14 @@ static void reload_warn(const struct config *old, const struct config *new)
 		log_warnx("reload: [audit] database changed: restart ldapdeskd to apply it");
 }
 
-/* The backup schedule follows [audit] backup_at / backup_dir / backup_keep. */
+/* The backup schedule follows [audit] backup_at / backup_dir / backup_keep;
+ * a backup running now goes on (the loop never waits for it). */
 static void reload_backup(struct daemon *d)
 {
-	struct backup *b;
 	char err[256];
 
-	if (backup_new(d->base, d->conf, d->audit, &b, err, sizeof(err)) == -1) {
+	if (d->backup != NULL && backup_set_config(d->backup, d->conf, err, sizeof(err)) == -1)
 		log_warnx("reload: backups keep the old settings: %s", err);
-		return;
-	}
-	api_set_backup(d->api, b);
-	backup_free(d->backup); /* waits for a running copy */
-	d->backup = b;
 }
 
 /* SIGHUP: parse into a new object and swap it in only if it is whole. */

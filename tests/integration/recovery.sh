@@ -133,11 +133,14 @@ t_match "reload failed, keeping the running configuration: .*d.conf:$bad_line: u
 t_ok "the daemon still serves after a failed reload" "$D" status alice
 cp "$T_DIR/good.conf" "$T_DIR/d.conf"
 sed -i 's/^\[grant.general\]/[grant.general]\n/; $a [grant.newsys]\ngroup = cn=general,ou=groups,dc=example,dc=com\nlabel = 新系统' "$T_DIR/d.conf"
+sed -i "s|^backup_dir = .*|backup_dir = $T_DIR/backups2|" "$T_DIR/d.conf"
 t_exit 5 "before reload the new permission is unknown" env LDAPDESK_USER=adm1 "$D" grant dave newsys
 kill -HUP "$DAEMON_PID"
 sleep 0.5
 t_match "configuration reloaded" "a good file is reloaded" cat "$T_DIR/ldapdeskd.log"
 t_ok "after reload the new permission works" env LDAPDESK_USER=adm1 "$D" grant dave newsys
+t_eq "$(env LDAPDESK_USER=adm1 "$D" --json backup | jq -r .file | xargs dirname)" "$T_DIR/backups2" \
+    "after reload a backup goes to the new backup_dir"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_done
