@@ -375,7 +375,16 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 	bool was_locked = lock_present(x->user);
+	char detail[700];
 
+	/* The account has the new password now: the operator must get it, told
+	 * that the must-change step failed (slapd may have set pwdReset itself). */
+	if (st == DIR_PARTIAL) {
+		snprintf(detail, sizeof(detail), "password reset%s; must-change not confirmed: %s",
+		         was_locked ? ", unlocked" : "", err != NULL ? err : "");
+		act_outcome(x, DIR_OK, NULL, detail);
+		return;
+	}
 	if (st != DIR_OK)
 		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
 	act_outcome(x, st, err,

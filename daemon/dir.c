@@ -122,6 +122,8 @@ static void conn_connect(struct dir_conn *c);
 static void dir_dispatch(struct dir *d);
 static void dispatch_queue(struct dir *d, bool cork);
 static void op_finish(struct dir_op *op, enum dir_status st, const char *err);
+static const char *partial_message(const struct dir_op *op, enum dir_status st, const char *err,
+                                   char *buf, size_t len);
 
 bool dir_valid_uid(const char *s)
 {
@@ -382,6 +384,15 @@ static void op_free(struct dir_op *op)
 static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 {
 	struct dir *d = op->d;
+	char partial[600];
+
+	/* The password is set and only the must-change step failed (refused,
+	 * timed out, connection lost): the caller must not throw the password
+	 * away, so this is not an ordinary failure. */
+	if (op->type == OP_PWDRESET && st != DIR_OK && st != DIR_UNCHANGED) {
+		err = partial_message(op, st, err, partial, sizeof(partial));
+		st = DIR_PARTIAL;
+	}
 
 	/* Entries that moved, went or changed department leave the cache; so does
 	 * one an asserted modify found not as cached. */
@@ -1236,6 +1247,18 @@ static enum dir_status modify_status(const struct dir_op *op, int rc)
 	if (rc == LDAP_ALREADY_EXISTS)
 		return DIR_EXISTS;
 	return DIR_REFUSED;
+}
+
+/* op_finish's text for a failed must-change step; refused_message has
+ * written it already for a refusal. */
+static const char *partial_message(const struct dir_op *op, enum dir_status st, const char *err,
+                                   char *buf, size_t len)
+{
+	if (st == DIR_REFUSED)
+		return err;
+	snprintf(buf, len, "the password was set but %s could not be set: %s",
+	         flavor_of(op->d->conf)->must_change_what, err != NULL ? err : "");
+	return buf;
 }
 
 static void refused_message(const struct dir_op *op, int rc, const char *diag, char *buf,

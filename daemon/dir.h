@@ -20,6 +20,7 @@ enum dir_status {
 	DIR_UNAVAILABLE, /* down, timed out, connection lost */
 	DIR_EXISTS,      /* an add found the entry already there */
 	DIR_STALE,       /* an asserted modify found the entry not as cached (RFC 4528) */
+	DIR_PARTIAL,     /* dir_set_password: the password is set, the must-change step failed */
 };
 
 enum dir_bind_result {

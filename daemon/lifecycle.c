@@ -108,7 +108,15 @@ int lifecycle_validate(struct act *x)
 static void create_password_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
+	char detail[700];
 
+	if (st == DIR_PARTIAL) { /* as for a reset: the password is set, so it is shown */
+		snprintf(detail, sizeof(detail),
+		         "created; one-time password set, must-change not confirmed: %s",
+		         err != NULL ? err : "");
+		act_outcome(x, DIR_OK, NULL, detail);
+		return;
+	}
 	if (st != DIR_OK) {
 		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
 		act_outcome(x, st, err != NULL ? err : "created, but the password could not be set",

@@ -5,6 +5,8 @@
 #   slapd_setup DIR    DIR/slapd.conf (slapd.conf format), DIR/db seeded from conf/demo.ldif,
 #                      TLS files from certs_make DIR, DIR/bind.pw (service password, 0600, no
 #                      newline). Exports SLAPD_DIR. Wipes an existing DIR/db.
+#                      SLAPD_EXTRA_ACL (slapd.conf lines) goes before the ACLs below, so a
+#                      test can refuse the service account one thing.
 #   slapd_start DIR    starts slapd in the foreground-in-background on a free 127.0.0.1 port,
 #                      waits until it answers. Exports LDAP_PORT, LDAP_URI, SLAPD_PID, SLAPD_DIR.
 #                      Registers the pid with t_track when harness.sh is loaded.
@@ -117,6 +119,7 @@ index   member          eq
 limits dn.exact="$LDAP_SVC_DN" size=unlimited time=unlimited
 
 # ACLs: first match wins, order matters.
+${SLAPD_EXTRA_ACL:-}
 # 1. passwords: the service account is a password administrator (manage => slapd sets pwdReset
 #    itself on a reset, skips quality/age/history checks); users may change their own.
 access to attrs=userPassword

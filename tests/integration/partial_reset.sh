@@ -1,0 +1,29 @@
+#!/bin/sh
+# partial_reset.sh — a reset whose password change goes through but whose must-change step is
+# refused (an ACL keeps the service account off judy's pwdReset): the new password is not
+# thrown away — the operator gets it, the result is ok, and the record says what failed.
+# Before, the reset was answered "failed" and the password, already set, was wiped.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init partial_reset
+SLAPD_EXTRA_ACL="access to dn.subtree=\"$LDAP_PEOPLE\" filter=(uid=judy) attrs=pwdReset
+    by * read"
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+D=$LDAPDESK
+as_op hd1
+out=$("$D" --json reset judy 2>&1) || true
+pw=$(printf '%s' "$out" | jq -r '.password // empty' 2>/dev/null || true)
+t_eq "$(printf '%s' "$out" | jq -r .result 2>/dev/null)" ok "the reset answers ok"
+t_ok "the answer carries the new password" test -n "$pw"
+t_match 'Result: Success|dn:uid=judy' "judy binds with it" ldap_bind_as judy "$pw"
+t_match '^password reset; must-change not confirmed: the password was set but pwdReset could not be set: Insufficient access' \
+    "the record says the must-change step was refused" \
+    sqlite3 "$T_DIR/audit.db" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'reset' AND a.target = 'judy'"
+# (slapd's ppolicy set pwdReset itself here, as the service account manages userPassword:
+# the step that failed was ldapdesk's own, which is why the record says "not confirmed".)
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_done
