@@ -5,7 +5,9 @@
  * would answer with an HTML page (too large, chunked) into internal paths
  * that we answer in JSON.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,8 @@
 #define PATH_TOO_LARGE "/.ldapdesk/too-large"
 #define PATH_CHUNKED   "/.ldapdesk/length-required"
 #define PATH_HEADERS   "/.ldapdesk/headers-too-large"
+/* Marks a head the watcher cut short (continuation_check): refused 413. */
+#define HEADER_REFUSED "X-Ldapdesk-Refused"
 
 struct http {
 	struct event_base *base;
@@ -59,6 +63,8 @@ struct http {
 	http_handler_fn fn;
 	void *arg;
 };
+
+static void head_check(struct evbuffer *in);
 
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
@@ -73,8 +79,13 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (buf != NULL)
 		evbuffer_add(buf, body, len);
-	if (bev != NULL)
+	/* A request pipelined behind this one is in the input buffer already and
+	 * is parsed once this reply is written, with no new data for the watcher
+	 * to see: its head is checked now. */
+	if (bev != NULL) {
+		head_check(bufferevent_get_input(bev));
 		out = bufferevent_get_output(bev);
+	}
 	evhttp_send_reply(req, code, NULL, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
@@ -183,21 +194,19 @@ static void line_rewrite(struct evbuffer *in, const char *path)
 }
 
 /*
- * Runs when data arrives, before evhttp parses it. When the buffer starts
- * with a request head whose body would be refused, the request is redirected
- * to an internal path that we answer in JSON, instead of letting evhttp
- * write its own HTML error page. A body that merely looks like a head is
- * refused the same way, which is harmless.
+ * When in starts with a request head whose body would be refused, the
+ * request is redirected to an internal path that we answer in JSON, instead
+ * of letting evhttp write its own HTML error page (or buffer 32 MiB). A body
+ * that merely looks like a head is refused the same way, which is harmless.
  */
-static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+static void head_check(struct evbuffer *in)
 {
 	char head[HTTP_MAX_HEADERS];
 	size_t n = evbuffer_get_length(in);
 	const char *cl, *te;
 	unsigned long long len;
 
-	(void)arg;
-	if (info->n_added == 0 || n < 8)
+	if (n < 8)
 		return;
 	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
 	/* A head that does not end within the limit: evhttp would answer 413 in HTML. */
@@ -230,6 +239,56 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 		line_rewrite(in, PATH_TOO_LARGE);
 }
 
+/* Does in start with a header line ("Name:"), i.e. the rest of a head whose
+ * request line evhttp has already taken? */
+static bool starts_with_header(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (isalnum((unsigned char)p[i]) || strchr("!#$%&'*+-.^_`|~", p[i]) != NULL))
+		i++;
+	return i > 0 && i < n && p[i] == ':';
+}
+
+/*
+ * The rest of a head that arrived after its request line (a client that
+ * writes the head in pieces): evhttp has taken the line, so the route is not
+ * known here and a large body cannot be sent to the JSON 413 by path. Such a
+ * head is cut short with a marker header that request_cb refuses (413)
+ * before any handler runs, so the body is never buffered; a Content-Length
+ * evhttp already took was checked when its line arrived.
+ */
+static void continuation_check(struct evbuffer *in)
+{
+	char head[HTTP_MAX_HEADERS];
+	size_t n = evbuffer_get_length(in);
+	const char *cl, *te, *end;
+
+	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
+	if (!starts_with_header(head, n))
+		return;
+	end = memmem(head, n, "\r\n\r\n", 4);
+	end = end != NULL ? end + 2 : head + n;
+	cl = head_header(head, end, "Content-Length");
+	te = head_header(head, end, "Transfer-Encoding");
+	if (te == NULL && (cl == NULL || strtoull(cl, NULL, 10) <= LDAPDESK_MAX_BODY))
+		return;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_add_printf(in, "%s: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	                    HEADER_REFUSED);
+}
+
+/* Runs when data arrives, before evhttp parses it: the buffer starts with a
+ * request line, with the rest of a head, or with body bytes (left alone). */
+static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)arg;
+	if (info->n_added == 0)
+		return;
+	head_check(in);
+	continuation_check(in);
+}
+
 static struct bufferevent *watched(struct bufferevent *bev)
 {
 	if (bev != NULL)
@@ -258,7 +317,9 @@ static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
 	const char *path = evhttp_request_get_uri(req);
-	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
+
+	if ((path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) ||
+	    evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED) != NULL) {
 		http_reply_error(req, 413, "too_large",
 		                 "the request body is over 64 KiB (32 MiB for /v1/import)");
 		return;

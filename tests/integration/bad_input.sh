@@ -56,6 +56,33 @@ t_match '^400 application/json' "a 2,000-byte category is 400" \
     api POST /v1/events "{\"category\":\"$long\",\"description\":\"x\"}"
 t_absent "$(printf '%s' "$long" | head -c 1025)" "no over-long field reached the audit database" \
     "$T_DIR/audit.db" "$T_DIR/audit.db-wal"
+# A head sent in two pieces (the Content-Length after the request line) and a large request
+# pipelined behind a small one: both are refused at once (413 JSON) instead of evhttp reading
+# up to 32 MiB of body before anyone checked the request.
+tls_raw() { # feeds stdin to the daemon over TLS for at most 5 s; prints what comes back
+    timeout 5 openssl s_client -quiet -connect "127.0.0.1:$LDAPDESK_PORT" -CAfile "$LDAPDESK_CA" \
+        2>/dev/null || true
+}
+split_head() {
+    {
+        printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\n'
+        sleep 0.5
+        printf 'Content-Type: application/json\r\nContent-Length: 30000000\r\n\r\n'
+        sleep 1.5
+    } | tls_raw
+}
+pipelined() {
+    {
+        printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
+        printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nContent-Length: 30000000\r\n\r\n'
+        sleep 1.5
+    } | tls_raw
+}
+t_match '^HTTP/1.1 413' "a head in two pieces announcing 30 MB is refused 413 at once" split_head
+t_match '"error":"too_large"' "... with the JSON error" printf '%s\n' "$T_OUT"
+t_match 'HTTP/1.1 413.*' "a 30 MB request pipelined behind a small one is refused 413 at once" pipelined
+t_eq "$(printf '%s\n' "$T_OUT" | grep -o '^HTTP/1.1 200\|HTTP/1.1 413\|"error":"too_large"' | tr '\n' ' ')" \
+    'HTTP/1.1 200 HTTP/1.1 413 "error":"too_large" ' "... after the small one was answered, with the JSON error"
 t_match '^401$' "a missing token is 401" curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/alice"
 TOKEN=garbage
 t_match '^401 application/json' "a garbage token is 401" api GET /v1/users/alice
