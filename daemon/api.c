@@ -182,6 +182,16 @@ static void reply_json(struct call *c, int code, json_t *body)
 	call_free(c);
 }
 
+int api_import_gate(void *arg, const char *bearer)
+{
+	struct api *api = arg;
+	const struct session *s = bearer[0] != '\0' ? session_find(api->sessions, bearer) : NULL;
+
+	if (s == NULL)
+		return 401;
+	return (s->roles & ROLE_ADMIN) != 0 ? 0 : 403;
+}
+
 static struct session *authenticate(struct call *c)
 {
 	const char *h =

@@ -36,3 +36,7 @@ int api_body_fields(json_t *body, struct act_request *req);
 
 /* The http_handler_fn: answers every request, now or when its action ends. */
 void api_handle(void *arg, struct evhttp_request *req);
+
+/* http_gate_fn for POST /v1/import (arg: the api): 0 for an administrator's
+ * live session, 401 without one, 403 for other roles. */
+int api_import_gate(void *arg, const char *bearer);

@@ -51,7 +51,9 @@
 #define PATH_CHUNKED   "/.ldapdesk/length-required"
 #define PATH_HEADERS   "/.ldapdesk/headers-too-large"
 /* Marks a head the watcher cut short (continuation_check): refused 413. */
-#define HEADER_REFUSED "X-Ldapdesk-Refused"
+#define HEADER_REFUSED       "X-Ldapdesk-Refused"
+#define PATH_UNAUTHENTICATED "/.ldapdesk/unauthenticated"
+#define PATH_FORBIDDEN       "/.ldapdesk/forbidden"
 
 struct http {
 	struct event_base *base;
@@ -62,9 +64,11 @@ struct http {
 	size_t n_lev;
 	http_handler_fn fn;
 	void *arg;
+	http_gate_fn gate; /* may a session send a large body? (NULL: not asked) */
+	void *gate_arg;
 };
 
-static void head_check(struct evbuffer *in);
+static void watch_again(struct evbuffer *in);
 
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
@@ -83,7 +87,7 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 	 * is parsed once this reply is written, with no new data for the watcher
 	 * to see: its head is checked now. */
 	if (bev != NULL) {
-		head_check(bufferevent_get_input(bev));
+		watch_again(bufferevent_get_input(bev));
 		out = bufferevent_get_output(bev);
 	}
 	evhttp_send_reply(req, code, NULL, buf);
@@ -199,7 +203,41 @@ static void line_rewrite(struct evbuffer *in, const char *path)
  * of letting evhttp write its own HTML error page (or buffer 32 MiB). A body
  * that merely looks like a head is refused the same way, which is harmless.
  */
-static void head_check(struct evbuffer *in)
+/* The bearer token of the head [p, end) into buf, or "" when it has none. */
+static const char *head_bearer(const char *p, const char *end, char *buf, size_t len)
+{
+	const char *v = head_header(p, end, "Authorization");
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while (v != NULL && v < end && *v == ' ')
+		v++;
+	if (v == NULL || end - v < 7 || strncmp(v, "Bearer ", 7) != 0)
+		return buf;
+	for (v += 7; v < end && *v != '\r' && *v != '\n' && n + 1 < len; v++)
+		buf[n++] = *v;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A body over LDAPDESK_MAX_BODY (an import) is read only for a session that
+ * may send it: the gate is asked before the body is buffered. */
+static void import_gate(struct evbuffer *in, const struct http *h, const char *head, size_t n)
+{
+	char token[1024];
+	int code;
+
+	if (h == NULL || h->gate == NULL)
+		return;
+	code = h->gate(h->gate_arg, head_bearer(head, head + n, token, sizeof(token)));
+	if (code == 401)
+		head_rewrite(in, PATH_UNAUTHENTICATED);
+	else if (code != 0)
+		head_rewrite(in, PATH_FORBIDDEN);
+	OPENSSL_cleanse(token, sizeof(token));
+}
+
+static void head_check(struct evbuffer *in, const struct http *h)
 {
 	char head[HTTP_MAX_HEADERS];
 	size_t n = evbuffer_get_length(in);
@@ -229,6 +267,8 @@ static void head_check(struct evbuffer *in)
 			head_rewrite(in, PATH_CHUNKED);
 		else if (len > HTTP_IMPORT_MAX)
 			head_rewrite(in, PATH_TOO_LARGE);
+		else if (len > LDAPDESK_MAX_BODY)
+			import_gate(in, h, head, n);
 		return;
 	}
 	if (te != NULL)
@@ -278,21 +318,31 @@ static void continuation_check(struct evbuffer *in)
 	                    HEADER_REFUSED);
 }
 
+/* Fires the input watcher again (it runs on additions): a request pipelined
+ * behind the one being answered is buffered already and is parsed once the
+ * reply is written, with no new data arriving for the watcher to see. */
+static void watch_again(struct evbuffer *in)
+{
+	char c;
+
+	if (evbuffer_remove(in, &c, 1) == 1)
+		evbuffer_prepend(in, &c, 1);
+}
+
 /* Runs when data arrives, before evhttp parses it: the buffer starts with a
  * request line, with the rest of a head, or with body bytes (left alone). */
 static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
-	(void)arg;
 	if (info->n_added == 0)
 		return;
-	head_check(in);
+	head_check(in, arg);
 	continuation_check(in);
 }
 
-static struct bufferevent *watched(struct bufferevent *bev)
+static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
 {
 	if (bev != NULL)
-		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, NULL);
+		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, h);
 	return bev;
 }
 
@@ -304,13 +354,13 @@ static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 	if (ssl == NULL)
 		return NULL;
 	return watched(bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                              BEV_OPT_CLOSE_ON_FREE));
+	                                              BEV_OPT_CLOSE_ON_FREE),
+	               h);
 }
 
 static struct bufferevent *plain_bev_cb(struct event_base *base, void *arg)
 {
-	(void)arg;
-	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), arg);
 }
 
 static void request_cb(struct evhttp_request *req, void *arg)
@@ -322,6 +372,15 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	    evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED) != NULL) {
 		http_reply_error(req, 413, "too_large",
 		                 "the request body is over 64 KiB (32 MiB for /v1/import)");
+		return;
+	}
+	if (path != NULL && strcmp(path, PATH_UNAUTHENTICATED) == 0) {
+		http_reply_error(req, 401, "unauthenticated",
+		                 "log in first: a body over 64 KiB is read only for a session");
+		return;
+	}
+	if (path != NULL && strcmp(path, PATH_FORBIDDEN) == 0) {
+		http_reply_error(req, 403, "forbidden", "import is for administrators");
 		return;
 	}
 	if (path != NULL && strcmp(path, PATH_HEADERS) == 0) {
@@ -519,6 +578,12 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
 	}
 	*hp = h;
 	return 0;
+}
+
+void http_set_gate(struct http *h, http_gate_fn fn, void *arg)
+{
+	h->gate = fn;
+	h->gate_arg = arg;
 }
 
 void http_stop_accepting(struct http *h)

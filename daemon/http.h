@@ -21,6 +21,14 @@ typedef void (*http_handler_fn)(void *arg, struct evhttp_request *req);
  * FILE:LINE or address at fault. conf must outlive the object. */
 int http_new(struct event_base *base, const struct config *conf, http_handler_fn fn, void *arg,
              struct http **hp, char *err, size_t errlen);
+/* May the session with this bearer token ("" when the head has none) send a
+ * body over 64 KiB (POST /v1/import)? 0 yes, else 401 or 403: the request is
+ * refused with it before its body is read. */
+typedef int (*http_gate_fn)(void *arg, const char *bearer);
+/* Sets the gate for large bodies (unset: they are read for anyone, up to the
+ * import limit, and refused later by the handler). */
+void http_set_gate(struct http *h, http_gate_fn fn, void *arg);
+
 /* Stops accepting new connections (open ones are served until they end). */
 void http_stop_accepting(struct http *h);
 

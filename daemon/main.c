@@ -253,6 +253,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("out of memory");
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	http_set_gate(d->http, api_import_gate, d->api);
 	if (backup_new(d->base, d->conf, d->audit, &d->backup, err, sizeof(err)) == -1)
 		fatalx("[audit] backup_dir: %s", err);
 	api_set_backup(d->api, d->backup);

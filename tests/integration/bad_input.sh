@@ -83,6 +83,18 @@ t_match '"error":"too_large"' "... with the JSON error" printf '%s\n' "$T_OUT"
 t_match 'HTTP/1.1 413.*' "a 30 MB request pipelined behind a small one is refused 413 at once" pipelined
 t_eq "$(printf '%s\n' "$T_OUT" | grep -o '^HTTP/1.1 200\|HTTP/1.1 413\|"error":"too_large"' | tr '\n' ' ')" \
     'HTTP/1.1 200 HTTP/1.1 413 "error":"too_large" ' "... after the small one was answered, with the JSON error"
+# An import's body (up to 32 MiB) is read only for an administrator: the head is refused
+# before the body is sent, so nobody else can make the daemon buffer it.
+import_head() { # [TOKEN]: the head of a 10 MB import, no body
+    {
+        printf 'POST /v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n'
+        [ -z "${1:-}" ] || printf 'Authorization: Bearer %s\r\n' "$1"
+        printf 'Content-Length: 10000000\r\n\r\n'
+        sleep 1.5
+    } | tls_raw
+}
+t_match '"error":"unauthenticated"' "a 10 MB import without a session is refused 401 before its body" import_head
+t_match '"error":"forbidden"' "... and with a helpdesk session 403" import_head "$(fresh_token)"
 t_match '^401$' "a missing token is 401" curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/alice"
 TOKEN=garbage
 t_match '^401 application/json' "a garbage token is 401" api GET /v1/users/alice
