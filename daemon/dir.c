@@ -1764,7 +1764,11 @@ int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size
 		op->dn = strdup(groups[i]);
 		op->value = strdup(filter);
 		if (op->dn == NULL || op->value == NULL) {
+			/* The groups not searched must not read as "not a member": a
+			 * protected or role group would be missed (fail closed). */
 			op_free(op);
+			job->worst = DIR_UNAVAILABLE;
+			snprintf(job->err, sizeof(job->err), "out of memory");
 			break;
 		}
 		job->pending++;
