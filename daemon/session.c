@@ -160,32 +160,51 @@ static struct slot *slot_get(struct sessions *s, const unsigned char nonce[16], 
 	return free_slot;
 }
 
+/*
+ * Revocations of tokens that have expired since are dropped as the file is
+ * read: what is still live is written to PATH.tmp and renamed over it, so the
+ * file holds at most one line per live session, not one per logout ever.
+ */
 static void revoked_load(struct sessions *s)
 {
-	FILE *fp = fopen(s->revoked_path, "r");
-	char hex[40];
+	FILE *fp = fopen(s->revoked_path, "r"), *keep;
+	char hex[40], tmp[sizeof(s->revoked_path) + 4];
 	long long exp;
 	time_t now = time(NULL);
+	bool whole = true, ok;
 
 	if (fp == NULL)
 		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", s->revoked_path);
+	keep = fopen(tmp, "w");
 	while (fscanf(fp, "%32s %lld", hex, &exp) == 2) {
 		unsigned char nonce[16];
 		struct slot *sl;
 
 		if (exp <= now || strlen(hex) != 32)
 			continue;
+		if (keep != NULL)
+			fprintf(keep, "%s %lld\n", hex, exp);
 		for (int i = 0; i < 16; i++)
 			sscanf(hex + 2 * i, "%2hhx", &nonce[i]);
 		sl = slot_get(s, nonce, now);
-		if (sl == NULL)
+		if (sl == NULL) {
+			whole = false;
 			break;
+		}
 		memset(sl, 0, sizeof(*sl));
 		sl->used = sl->revoked = true;
 		memcpy(sl->s.nonce, nonce, 16);
 		sl->s.expires = (time_t)exp;
 	}
 	fclose(fp);
+	if (keep == NULL)
+		return;
+	/* Replaced only by a complete copy; otherwise the old file stays (correct, longer). */
+	ok = whole && fflush(keep) == 0 && fsync(fileno(keep)) == 0;
+	ok = fclose(keep) == 0 && ok;
+	if (!ok || rename(tmp, s->revoked_path) == -1)
+		unlink(tmp);
 }
 
 static void revoked_append(const struct sessions *s, const struct session *ses)
