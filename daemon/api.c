@@ -672,8 +672,10 @@ struct job_call {
 	char since[128];
 	bool has_since;
 	struct audit_verify v;
-	/* import: the body stays in the request, which lives until it is answered */
+	/* import: the body is moved out of the request into body_buf, so the
+	 * thread never reads memory that evhttp frees (at shutdown, say) */
 	char uid[LDAPDESK_MAX_UID + 1], dn[1024], peer[64];
+	struct evbuffer *body_buf;
 	const char *body;
 	size_t body_len;
 	int64_t imported;
@@ -682,6 +684,8 @@ struct job_call {
 
 static void job_call_free(struct job_call *jc)
 {
+	if (jc->body_buf != NULL)
+		evbuffer_free(jc->body_buf);
 	free(jc->out);
 	json_decref(jc->errors);
 	free(jc);
@@ -869,8 +873,14 @@ static void do_import(struct call *c)
 	snprintf(jc->uid, sizeof(jc->uid), "%s", c->session->uid);
 	snprintf(jc->dn, sizeof(jc->dn), "%s", c->session->dn);
 	snprintf(jc->peer, sizeof(jc->peer), "%s", c->peer);
-	jc->body_len = evbuffer_get_length(in);
-	jc->body = (const char *)evbuffer_pullup(in, -1);
+	if ((jc->body_buf = evbuffer_new()) == NULL ||
+	    evbuffer_remove_buffer(in, jc->body_buf, evbuffer_get_length(in)) < 0) {
+		job_call_free(jc);
+		reply_error(c, 503, "no_memory", "out of memory");
+		return;
+	}
+	jc->body_len = evbuffer_get_length(jc->body_buf);
+	jc->body = (const char *)evbuffer_pullup(jc->body_buf, -1);
 	if (jc->body == NULL)
 		jc->body = "";
 	job_call_start(jc, import_work);

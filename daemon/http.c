@@ -177,11 +177,16 @@ static const char *head_header(const char *p, const char *end, const char *name)
 /* Replaces the whole buffered request with a bodiless one to path. */
 static void head_rewrite(struct evbuffer *in, const char *path)
 {
+	char head[160];
+	int n = snprintf(head, sizeof(head),
+	                 "POST %s HTTP/1.1\r\nHost: ldapdesk\r\nContent-Length: 0\r\n"
+	                 "Connection: close\r\n\r\n",
+	                 path);
+
+	/* Prepended, not added: outside a read (watch_again) a socket
+	 * bufferevent keeps the end of its input buffer frozen. */
 	evbuffer_drain(in, evbuffer_get_length(in));
-	evbuffer_add_printf(in,
-	                    "POST %s HTTP/1.1\r\nHost: ldapdesk\r\nContent-Length: 0\r\n"
-	                    "Connection: close\r\n\r\n",
-	                    path);
+	evbuffer_prepend(in, head, (size_t)n);
 }
 
 /* Replaces only the request line: evhttp still reads (and bounds) the body. */
@@ -305,17 +310,29 @@ static void continuation_check(struct evbuffer *in)
 	const char *cl, *te, *end;
 
 	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
+	/* A line folded onto the previous header (obsolete, RFC 7230 3.2.4):
+	 * evhttp would join it to a header already taken, even a Content-Length
+	 * left empty, so it is refused. (A body starting with a blank and
+	 * holding a CRLF would be refused too: JSON bodies do neither.) */
+	if (n > 0 && (head[0] == ' ' || head[0] == '\t') && memmem(head, n, "\r\n", 2) != NULL)
+		goto refuse;
 	if (!starts_with_header(head, n))
 		return;
 	end = memmem(head, n, "\r\n\r\n", 4);
+	/* More head than the window holds: what lies beyond it is not checked,
+	 * so it is not let through either. */
+	if (end == NULL && n == sizeof(head))
+		goto refuse;
 	end = end != NULL ? end + 2 : head + n;
 	cl = head_header(head, end, "Content-Length");
 	te = head_header(head, end, "Transfer-Encoding");
 	if (te == NULL && (cl == NULL || strtoull(cl, NULL, 10) <= LDAPDESK_MAX_BODY))
 		return;
+refuse:
 	evbuffer_drain(in, evbuffer_get_length(in));
-	evbuffer_add_printf(in, "%s: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-	                    HEADER_REFUSED);
+	evbuffer_prepend(
+	    in, HEADER_REFUSED ": 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	    strlen(HEADER_REFUSED ": 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
 }
 
 /* Fires the input watcher again (it runs on additions): a request pipelined

@@ -78,6 +78,24 @@ pipelined() {
         sleep 1.5
     } | tls_raw
 }
+folded_head() { # the length arrives as a folded continuation of an empty Content-Length
+    {
+        printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n'
+        sleep 0.5
+        printf ' 30000000\r\n\r\n'
+        sleep 1.5
+    } | tls_raw
+}
+padded_head() { # the length hidden behind 17 KiB of header in the second piece
+    {
+        printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\n'
+        sleep 0.5
+        printf 'X-Pad: %s\r\nContent-Length: 30000000\r\n\r\n' "$(head -c 17000 /dev/zero | tr '\0' a)"
+        sleep 1.5
+    } | tls_raw
+}
+t_match '^HTTP/1.1 4[0-9][0-9]' "a length folded onto an empty Content-Length is refused at once" folded_head
+t_match '"error":"too_large"' "a length behind 17 KiB of header in a second piece is refused at once" padded_head
 t_match '^HTTP/1.1 413' "a head in two pieces announcing 30 MB is refused 413 at once" split_head
 t_match '"error":"too_large"' "... with the JSON error" printf '%s\n' "$T_OUT"
 t_match 'HTTP/1.1 413.*' "a 30 MB request pipelined behind a small one is refused 413 at once" pipelined
