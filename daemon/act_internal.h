@@ -20,6 +20,8 @@ struct audit_event;
 struct act;
 TAILQ_HEAD(act_queue, act);
 
+#define ACT_MAX_CLAIMS 64
+
 struct actions {
 	const struct config *conf;
 	char audit_error[256]; /* the last audit write failure, "" once writes work again */
@@ -37,6 +39,10 @@ struct actions {
 	struct committer *committer;           /* the writer thread, once commit_start ran */
 	unsigned long long commits, committed; /* group commits stored, records in them */
 	unsigned long long pairs;              /* attempt-outcome pairs among them */
+	/* Four-eyes requests an approve or reject is working on: no second
+	 * approve, reject or expiry may start on one until that one is done. */
+	int64_t claimed[ACT_MAX_CLAIMS];
+	size_t n_claimed;
 };
 
 struct act {
@@ -61,6 +67,7 @@ struct act {
 	size_t pending;             /* move, delete: group updates still running */
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
+	bool claimed;               /* holds request_id in A->claimed until freed */
 	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */

@@ -146,6 +146,23 @@ static char *dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
+static bool request_claimed(const struct actions *A, int64_t id)
+{
+	for (size_t i = 0; i < A->n_claimed; i++)
+		if (A->claimed[i] == id)
+			return true;
+	return false;
+}
+
+static void request_unclaim(struct actions *A, int64_t id)
+{
+	for (size_t i = 0; i < A->n_claimed; i++)
+		if (A->claimed[i] == id) {
+			A->claimed[i] = A->claimed[--A->n_claimed];
+			return;
+		}
+}
+
 static void act_free(struct act *x)
 {
 	char **strs[] = {&x->client_addr, &x->target, &x->permission, &x->until,      &x->category,
@@ -164,6 +181,8 @@ static void act_free(struct act *x)
 	json_decref(x->reply.body);
 	free(x->out_text);
 	free(x->commit_err);
+	if (x->claimed)
+		request_unclaim(x->A, x->request_id);
 	x->A->busy--;
 	free(x);
 }
@@ -617,6 +636,18 @@ static int request_load(struct act *x)
 		           (long long)x->request_id);
 		return -1;
 	}
+	/* Between this check and the request's close lie a group commit and, to
+	 * approve, the directory: the request is held meanwhile, so a reject and
+	 * an approve (or two of either) cannot both go through. */
+	if (request_claimed(x->A, x->request_id) || x->A->n_claimed == ACT_MAX_CLAIMS) {
+		act_refuse(x, ACT_CONFLICT, "request_busy", "denied",
+		           "request %lld is being approved or rejected right now: look again "
+		           "with 'ldapdesk pending'",
+		           (long long)x->request_id);
+		return -1;
+	}
+	x->A->claimed[x->A->n_claimed++] = x->request_id;
+	x->claimed = true;
 	return 0;
 }
 
@@ -1589,6 +1620,8 @@ static void requests_expire(struct actions *A)
 		                         .permission = r->permission,
 		                         .request_id = r->id};
 
+		if (request_claimed(A, r->id)) /* an approve or reject is at work on it */
+			continue;
 		if (audit_record(A->audit, &ev, "ok", detail, NULL, err, sizeof(err)) == -1 ||
 		    audit_request_close(A->audit, r->id, "expired", "ldapdeskd", detail, err,
 		                        sizeof(err)) == -1)

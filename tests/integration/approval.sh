@@ -42,6 +42,26 @@ t_exit 1 "dave did not get the permission" ldap_is_member finance-docs dave
 t_eq "$(sqlite3 "$DB" "SELECT status FROM requests WHERE id=$req2")" rejected "the request is closed as rejected"
 t_exit 5 "an unknown request is 404" "$D" approve 99999
 
+# An approve and a reject of one request sent at the same moment: exactly one goes through,
+# the other is refused (409), and the directory agrees with the one that won.
+for u in frank grace heidi judy; do
+    as_op adm1
+    r=$("$D" --json grant "$u" finance-docs | jq -r .request)
+    as_op adm2
+    "$D" approve "$r" >/dev/null 2>&1 &
+    pa=$!
+    "$D" reject "$r" --reason "race" >/dev/null 2>&1 &
+    pr=$!
+    ra=0 rr=0
+    wait "$pa" || ra=$?
+    wait "$pr" || rr=$?
+    st=$(sqlite3 "$DB" "SELECT status FROM requests WHERE id=$r")
+    if ldap_is_member finance-docs "$u"; then member=yes; else member=no; fi
+    t_match '^(0 1 approved yes|1 0 rejected no)$' \
+        "approve and reject of request $r at once: one wins, the directory agrees" \
+        echo "$ra $rr $st $member"
+done
+
 as_op adm1
 req3=$("$D" --json grant erin finance-docs | jq -r .request)
 gone=1
