@@ -431,8 +431,8 @@ static void grant_done(void *arg, enum dir_status st, const char *err)
 /* One try per grant every EXPIRY_RETRY seconds: an expiry still in flight is
  * not started again on the next tick, and one the directory keeps refusing
  * (its group deleted, say) adds two records per retry rather than per tick.
- * A done expiry clears its key, so a later grant of the same permission
- * expires on time. */
+ * An expiry that is done, or failed only because the directory was out of
+ * reach, clears its key (expire_answered): the next tick tries again. */
 #define EXPIRY_RETRY 900
 
 static void expiry_key(char *buf, size_t len, const char *target, const char *permission)
@@ -444,12 +444,6 @@ static void revoke_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
-	if (x->kind == ACT_EXPIRE && (st == DIR_OK || st == DIR_UNCHANGED)) {
-		char key[LIMIT_KEY_MAX];
-
-		expiry_key(key, sizeof(key), x->target, x->permission);
-		limits_clear(x->A->limits, key);
-	}
 	act_outcome(x, st, err,
 	            st == DIR_UNCHANGED     ? "was not a member"
 	            : x->kind == ACT_EXPIRE ? "expired: the grant's term ended"
@@ -1560,21 +1554,37 @@ static bool expiry_try_now(struct actions *A, const struct due *d, time_t now)
 	return true;
 }
 
+struct expiry_arg {
+	struct actions *A;
+	char key[LIMIT_KEY_MAX];
+};
+
+/* The outcome record is the answer (nobody waits for it); only a refusal by
+ * the directory waits EXPIRY_RETRY before the next try. */
 static void expire_answered(void *arg, struct act_reply *r)
 {
-	(void)arg;
-	(void)r; /* the outcome record is the answer; nobody waits for it */
+	struct expiry_arg *e = arg;
+
+	if (r->status == ACT_OK || r->status == ACT_UNAVAILABLE)
+		limits_clear(e->A->limits, e->key);
+	free(e);
 }
 
 static void expire_one(struct actions *A, const struct due *d)
 {
 	struct act_request req = {
 	    .kind = ACT_EXPIRE, .target = d->target, .permission = d->permission};
-	struct act *x = act_new(A, &req);
+	struct expiry_arg *e = calloc(1, sizeof(*e));
+	struct act *x = e != NULL ? act_new(A, &req) : NULL;
 
-	if (x == NULL)
+	if (x == NULL) {
+		free(e);
 		return;
+	}
+	e->A = A;
+	expiry_key(e->key, sizeof(e->key), d->target, d->permission);
 	x->fn = expire_answered;
+	x->arg = e;
 	x->grant = config_grant(x->conf, d->permission);
 	if (x->grant == NULL) {
 		act_refuse(x, ACT_NOT_FOUND, "no_such_permission", "unchanged",

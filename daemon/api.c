@@ -996,6 +996,14 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
 	                    dir_available(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
 	                    actions_busy(a->A), LDAPDESK_VERSION);
+	evbuffer_add_printf(out,
+	                    "# HELP ldapdesk_jobs_running Reports, verifies and imports running "
+	                    "on their own threads.\n# TYPE ldapdesk_jobs_running gauge\n"
+	                    "ldapdesk_jobs_running{kind=\"report\"} %d\n"
+	                    "ldapdesk_jobs_running{kind=\"verify\"} %d\n"
+	                    "ldapdesk_jobs_running{kind=\"import\"} %d\n",
+	                    a->jobs[JOB_REPORT] != NULL, a->jobs[JOB_VERIFY] != NULL,
+	                    a->jobs[JOB_IMPORT] != NULL);
 	actions_commit_stats(a->A, &commits, &records, &pairs);
 	evbuffer_add_printf(
 	    out,

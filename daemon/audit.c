@@ -1355,6 +1355,29 @@ int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *r
 	return 0;
 }
 
+int audit_batch_pair(struct audit *a, const struct audit_event *ev, const char *result,
+                     const char *detail, int64_t *idp, char *err, size_t errlen)
+{
+	int64_t next = a->batch_next;
+	char prev[HASH_HEX + 1];
+
+	/* The tail cached for the open batch moves with each insert: put back
+	 * with the rows if the pair is undone. */
+	memcpy(prev, a->batch_prev, sizeof prev);
+	if (!a->batch || sqlite3_exec(a->db, "SAVEPOINT pair", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "audit: cannot open a savepoint: %s", sqlite3_errmsg(a->db));
+		return -1;
+	}
+	if (audit_batch_add(a, ev, result, detail, NULL, idp, err, errlen) == -1) {
+		sqlite3_exec(a->db, "ROLLBACK TO pair; RELEASE pair", NULL, NULL, NULL);
+		a->batch_next = next;
+		memcpy(a->batch_prev, prev, sizeof prev);
+		return -1;
+	}
+	sqlite3_exec(a->db, "RELEASE pair", NULL, NULL, NULL);
+	return 0;
+}
+
 int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
                         size_t errlen)
 {

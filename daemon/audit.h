@@ -172,6 +172,11 @@ int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *r
 /* Inside a batch: an attempt alone (pending until its outcome), and the
  * outcome of an attempt stored earlier. Used for group commit: many
  * requests' records share one transaction and one fsync. Return 0/-1. */
+/* Like audit_batch_add, for a batch shared by many requests: when either
+ * record cannot be stored, neither is (a savepoint), and the batch goes on
+ * without them. Return: 0 with *idp = attempt id, or -1 with err. */
+int audit_batch_pair(struct audit *a, const struct audit_event *ev, const char *result,
+                     const char *detail, int64_t *idp, char *err, size_t errlen);
 int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
                         size_t errlen);
 int audit_batch_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,

@@ -129,12 +129,12 @@ static void batch_fill(struct audit *a, struct act_queue *batch)
 			continue;
 		}
 		act_event(x, &ev);
-		if (audit_batch_attempt(a, &ev, &x->attempt, err, sizeof(err)) == -1 ||
-		    (x->pair_done != NULL &&
-		     audit_batch_outcome(a, x->attempt, x->pair_result, x->out_text, err,
-		                         sizeof(err)) == -1)) {
-			/* A pair's attempt without its outcome would look pending: the
-			 * next start would "recover" a request that was refused. */
+		/* A pair is stored whole or not at all: its attempt alone would look
+		 * pending, and the next start would "recover" a refused request. */
+		if ((x->pair_done != NULL
+		         ? audit_batch_pair(a, &ev, x->pair_result, x->out_text, &x->attempt, err,
+		                            sizeof(err))
+		         : audit_batch_attempt(a, &ev, &x->attempt, err, sizeof(err))) == -1) {
 			x->attempt = 0;
 			x->commit_err = strdup(err);
 			if (x->commit_err == NULL)

@@ -29,6 +29,7 @@
 #include "session.h"
 #include "ldapdesk/wire.h"
 
+#define LOOP_BUSY_MS 250 /* see daemon_start */
 #define DAEMON_MAX_CONFIGS 64
 
 struct daemon {
@@ -240,6 +241,10 @@ static void daemon_start(struct daemon *d)
 		fatalx("cannot create the event loop");
 	if (audit_open(d->conf->database, &d->audit, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* The loop's own connection writes rarely (logout, four-eyes requests,
+	 * expiry, recovery) and must not stall the loop for seconds behind an
+	 * import's write lock: such a write fails fast and says so instead. */
+	audit_set_busy_timeout(d->audit, LOOP_BUSY_MS);
 	if (audit_pending(d->audit, pending_max, d, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (dir_new(d->base, d->conf, &d->dir, err, sizeof(err)) == -1)
@@ -278,10 +283,11 @@ static void daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
-	/* Every request still waiting is answered while its HTTP connection and
-	 * the API that counts it still exist: first what the audit writer holds,
-	 * then the directory work that dir_free fails, whose outcomes are
-	 * written at once. */
+	/* Every request still waiting gets its outcome written and its reply
+	 * queued while its HTTP connection and the API that counts it still
+	 * exist: first what the audit writer holds, then the directory work that
+	 * dir_free fails. (The loop does not run again, so a queued reply may not
+	 * reach its client; the record is what counts.) */
 	actions_drain(d->actions, false);
 	dir_free(d->dir);
 	actions_drain(d->actions, true);

@@ -197,6 +197,9 @@ static void revoked_load(struct sessions *s)
 		memcpy(sl->s.nonce, nonce, 16);
 		sl->s.expires = (time_t)exp;
 	}
+	/* A malformed line (a torn append after a crash) ends fscanf early: the
+	 * lines after it are not in the copy, so the copy must not replace it. */
+	whole = whole && feof(fp);
 	fclose(fp);
 	if (keep == NULL)
 		return;

@@ -66,7 +66,7 @@ tls_raw() { # feeds stdin to the daemon over TLS for at most 5 s; prints what co
 split_head() {
     {
         printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\n'
-        sleep 0.5
+        sleep 1
         printf 'Content-Type: application/json\r\nContent-Length: 30000000\r\n\r\n'
         sleep 1.5
     } | tls_raw
@@ -81,7 +81,7 @@ pipelined() {
 folded_head() { # the length arrives as a folded continuation of an empty Content-Length
     {
         printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n'
-        sleep 0.5
+        sleep 1
         printf ' 30000000\r\n\r\n'
         sleep 1.5
     } | tls_raw
@@ -89,7 +89,7 @@ folded_head() { # the length arrives as a folded continuation of an empty Conten
 padded_head() { # the length hidden behind 17 KiB of header in the second piece
     {
         printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\n'
-        sleep 0.5
+        sleep 1
         printf 'X-Pad: %s\r\nContent-Length: 30000000\r\n\r\n' "$(head -c 17000 /dev/zero | tr '\0' a)"
         sleep 1.5
     } | tls_raw

@@ -356,6 +356,40 @@ static void finish_refuses_unknown_or_finished_attempt(void **state)
 	assert_int_equal(audit_finish(fx->a, 2, "ok", NULL, fx->err, sizeof fx->err), -1);
 }
 
+/* A pair whose outcome cannot be stored leaves nothing behind (no attempt
+ * that would look pending), and the batch goes on with a whole chain. */
+static void batch_pair_is_stored_whole_or_not_at_all(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "hd1", .action = "login", .target = NULL};
+	sqlite3 *db = raw_open(fx);
+	struct audit_verify v;
+	int64_t id1 = 0, id2 = 0, id3 = 0;
+	int pending = 0;
+	char n[32];
+
+	/* A trigger that refuses one outcome, after its attempt went in. */
+	raw_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON records WHEN NEW.kind = 'outcome'"
+	             " AND NEW.detail = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+	assert_int_equal(audit_batch_begin(fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(
+	    audit_batch_pair(fx->a, &ev, "denied", "first", &id1, fx->err, sizeof fx->err), 0);
+	assert_int_equal(
+	    audit_batch_pair(fx->a, &ev, "denied", "boom", &id2, fx->err, sizeof fx->err), -1);
+	assert_int_equal(audit_batch_pair(fx->a, &ev, "ok", "third", &id3, fx->err, sizeof fx->err),
+	                 0);
+	assert_int_equal(audit_batch_commit(fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(id1, 1);
+	assert_int_equal(id3, 3); /* the undone pair's ids are not taken */
+	raw_text(db, "SELECT count(*) FROM records", n, sizeof n);
+	assert_string_equal(n, "4");
+	assert_int_equal(audit_pending(fx->a, count_row, &pending, fx->err, sizeof fx->err), 0);
+	assert_int_equal(pending, 0);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	sqlite3_close(db);
+}
+
 static void refused_record_is_attempt_and_outcome(void **state)
 {
 	struct fixture *fx = *state;
@@ -967,6 +1001,7 @@ int main(void)
 	    T(pending_row_until_finished),
 	    T(pending_callback_may_finish_attempts),
 	    T(finish_refuses_unknown_or_finished_attempt),
+	    T(batch_pair_is_stored_whole_or_not_at_all),
 	    T(refused_record_is_attempt_and_outcome),
 	    T(filters_by_user_operator_action_result_and_time),
 	    T(pagination_next_and_after),
