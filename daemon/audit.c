@@ -551,6 +551,9 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 		db_fail(a, "insert record", err, errlen);
 	sqlite3_reset(a->insert);
 	sqlite3_clear_bindings(a->insert);
+	/* prev and hash live on this stack: v must not point at them any more. */
+	set_text(&v[COL_PREV_HASH], NULL);
+	set_text(&v[COL_HASH], NULL);
 	if (idp)
 		*idp = id;
 	if (rc == SQLITE_DONE && a->batch) {

@@ -29,7 +29,7 @@
 #include "session.h"
 #include "ldapdesk/wire.h"
 
-#define LOOP_BUSY_MS 250 /* see daemon_start */
+#define LOOP_BUSY_MS       250 /* see daemon_start */
 #define DAEMON_MAX_CONFIGS 64
 
 struct daemon {
