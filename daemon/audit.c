@@ -540,6 +540,7 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 	set_int(&v[COL_ID], id);
 	set_text(&v[COL_PREV_HASH], prev);
 	if (record_hash(v, hash) == -1) {
+		set_text(&v[COL_PREV_HASH], NULL);
 		snprintf(err, errlen, "audit: a field is not valid UTF-8");
 		return -1;
 	}
