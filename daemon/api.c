@@ -36,11 +36,15 @@
 /* Counters for GET /metrics, by action kind and HTTP status class. */
 #define API_KINDS 16
 
-enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_KINDS };
+enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_QUERY, JOB_KINDS };
+
+/* Slots: one report, one verify, one import, API_QUERIES log queries at once. */
+#define API_QUERIES   4
+#define API_JOB_SLOTS (JOB_QUERY + API_QUERIES)
 
 struct api {
-	struct job *jobs[JOB_KINDS]; /* the report, verify, import running, or NULL */
-	struct job_call *job_calls[JOB_KINDS];
+	struct job *jobs[API_JOB_SLOTS]; /* running jobs by slot, or NULL */
+	struct job_call *job_calls[API_JOB_SLOTS];
 	const struct config *conf;
 	unsigned long long requests;
 	unsigned long long answered[API_KINDS][6]; /* [kind][status / 100] */
@@ -94,7 +98,7 @@ static void job_call_free(struct job_call *jc);
 void api_free(struct api *api)
 {
 	/* A job's request died with the listeners: wait for its thread, answer nobody. */
-	for (int k = 0; api != NULL && k < JOB_KINDS; k++)
+	for (int k = 0; api != NULL && k < API_JOB_SLOTS; k++)
 		if (api->jobs[k] != NULL) {
 			job_cancel(api->jobs[k]);
 			job_call_free(api->job_calls[k]);
@@ -601,40 +605,6 @@ static bool has_role(const struct call *c, unsigned roles)
 	return (c->session->roles & roles) != 0;
 }
 
-static void do_audit(struct call *c)
-{
-	struct query q = {0};
-	json_t *rows;
-	int64_t next = 0;
-	char err[256];
-	const char *qs = evhttp_uri_get_query(c->uri);
-
-	TAILQ_INIT(&q.kv);
-	if (qs != NULL && evhttp_parse_query_str(qs, &q.kv) == -1) {
-		reply_error(c, 400, "bad_request", "malformed query string");
-		return;
-	}
-	if (parse_audit_query(c, &q) == -1) {
-		evhttp_clear_headers(&q.kv);
-		return;
-	}
-	rows = json_array();
-	if (audit_query(c->api->audit, &q.f, collect_row, rows, &next, err, sizeof(err)) == -1) {
-		evhttp_clear_headers(&q.kv);
-		json_decref(rows);
-		reply_error(c, 503, "audit_unavailable", err);
-		return;
-	}
-	evhttp_clear_headers(&q.kv);
-	if (q.csv) {
-		reply_csv(c, rows, next);
-		return;
-	}
-	reply_json(c, 200,
-	           json_pack("{s:o, s:o}", "events", rows, "next",
-	                     next != 0 ? json_integer(next) : json_null()));
-}
-
 static void do_health(struct call *c)
 {
 	bool up = dir_available(c->api->dir);
@@ -662,6 +632,7 @@ static void do_health(struct call *c)
 struct job_call {
 	struct call *c;
 	enum job_kind kind;
+	int slot;                  /* in api->jobs */
 	const struct config *conf; /* snapshot: a reload keeps the old one alive */
 	/* report */
 	char from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN], fmt[16];
@@ -680,12 +651,19 @@ struct job_call {
 	size_t body_len;
 	int64_t imported;
 	json_t *errors;
+	/* query (GET /v1/audit): the filter points into q.kv */
+	struct query q;
+	json_t *rows;
+	int64_t next;
 };
 
 static void job_call_free(struct job_call *jc)
 {
 	if (jc->body_buf != NULL)
 		evbuffer_free(jc->body_buf);
+	if (jc->kind == JOB_QUERY)
+		evhttp_clear_headers(&jc->q.kv);
+	json_decref(jc->rows);
 	free(jc->out);
 	json_decref(jc->errors);
 	free(jc);
@@ -704,6 +682,14 @@ static int verify_work(struct audit *a, void *arg, char *err, size_t errlen)
 	struct job_call *jc = arg;
 
 	return audit_verify(a, jc->has_since ? jc->since : NULL, &jc->v, err, errlen);
+}
+
+/* An unindexed filter (department, category, result) reads the whole store. */
+static int query_work(struct audit *a, void *arg, char *err, size_t errlen)
+{
+	struct job_call *jc = arg;
+
+	return audit_query(a, &jc->q.f, collect_row, jc->rows, &jc->next, err, errlen);
 }
 
 static int import_work(struct audit *a, void *arg, char *err, size_t errlen)
@@ -756,16 +742,36 @@ static void import_answer(struct job_call *jc, int rc, const char *err)
 		reply_error(jc->c, 503, "audit_unavailable", err);
 }
 
+static void query_answer(struct job_call *jc, int rc, const char *err)
+{
+	json_t *rows = jc->rows;
+
+	if (rc == -1) {
+		reply_error(jc->c, 503, "audit_unavailable", err);
+		return;
+	}
+	jc->rows = NULL; /* handed to the reply */
+	if (jc->q.csv) {
+		reply_csv(jc->c, rows, jc->next);
+		return;
+	}
+	reply_json(jc->c, 200,
+	           json_pack("{s:o, s:o}", "events", rows, "next",
+	                     jc->next != 0 ? json_integer(jc->next) : json_null()));
+}
+
 static void job_call_done(void *arg, int rc, const char *err)
 {
 	struct job_call *jc = arg;
 
-	jc->c->api->jobs[jc->kind] = NULL;
-	jc->c->api->job_calls[jc->kind] = NULL;
+	jc->c->api->jobs[jc->slot] = NULL;
+	jc->c->api->job_calls[jc->slot] = NULL;
 	if (jc->kind == JOB_REPORT)
 		report_answer(jc, rc, err);
 	else if (jc->kind == JOB_VERIFY)
 		verify_answer(jc, rc, err);
+	else if (jc->kind == JOB_QUERY)
+		query_answer(jc, rc, err);
 	else
 		import_answer(jc, rc, err);
 	job_call_free(jc);
@@ -775,13 +781,22 @@ static void job_call_done(void *arg, int rc, const char *err)
 static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 {
 	static const char *const busy[JOB_KINDS] = {
+	    [JOB_QUERY] = "",
 	    [JOB_REPORT] = "a report is being built: try again shortly",
 	    [JOB_VERIFY] = "the chain is being verified: try again shortly",
 	    [JOB_IMPORT] = "an import is running: try again when it ends",
 	};
 	struct job_call *jc;
+	int slot = kind;
 
-	if (c->api->jobs[kind] != NULL) {
+	/* Log queries share API_QUERIES slots; the rest have one each. */
+	while (kind == JOB_QUERY && slot < API_JOB_SLOTS && c->api->jobs[slot] != NULL)
+		slot++;
+	if (kind == JOB_QUERY && slot == API_JOB_SLOTS) {
+		reply_error(c, 503, "busy", "too many log queries are running: try again shortly");
+		return NULL;
+	}
+	if (c->api->jobs[slot] != NULL) {
 		reply_error(c, 409, kind == JOB_REPORT ? "report_running" : "busy", busy[kind]);
 		return NULL;
 	}
@@ -791,6 +806,7 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 	}
 	jc->c = c;
 	jc->kind = kind;
+	jc->slot = slot;
 	jc->conf = c->api->conf;
 	return jc;
 }
@@ -801,14 +817,39 @@ static void job_call_start(struct job_call *jc, job_work_fn work)
 	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(c->req));
 	char err[256];
 
-	c->api->jobs[jc->kind] =
+	c->api->jobs[jc->slot] =
 	    job_start(base, audit_path(c->api->audit), work, job_call_done, jc, err, sizeof(err));
-	if (c->api->jobs[jc->kind] == NULL) {
+	if (c->api->jobs[jc->slot] == NULL) {
 		job_call_free(jc);
 		reply_error(c, 503, "busy", err);
 		return;
 	}
-	c->api->job_calls[jc->kind] = jc;
+	c->api->job_calls[jc->slot] = jc;
+}
+
+static void do_audit(struct call *c)
+{
+	const char *qs = evhttp_uri_get_query(c->uri);
+	struct job_call *jc = job_call_new(c, JOB_QUERY);
+
+	if (jc == NULL)
+		return;
+	TAILQ_INIT(&jc->q.kv);
+	if (qs != NULL && evhttp_parse_query_str(qs, &jc->q.kv) == -1) {
+		job_call_free(jc);
+		reply_error(c, 400, "bad_request", "malformed query string");
+		return;
+	}
+	if (parse_audit_query(c, &jc->q) == -1) { /* answered */
+		job_call_free(jc);
+		return;
+	}
+	if ((jc->rows = json_array()) == NULL) {
+		job_call_free(jc);
+		reply_error(c, 503, "no_memory", "out of memory");
+		return;
+	}
+	job_call_start(jc, query_work);
 }
 
 static void do_report(struct call *c)
@@ -970,6 +1011,7 @@ static void do_metrics(struct call *c)
 	                                    "enable", "delete", "expire", "approve", "reject"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
+	int queries = 0;
 	unsigned long long commits, records, pairs, hits, misses;
 
 	evbuffer_add_printf(out,
@@ -996,14 +1038,18 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
 	                    dir_available(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
 	                    actions_busy(a->A), LDAPDESK_VERSION);
-	evbuffer_add_printf(out,
-	                    "# HELP ldapdesk_jobs_running Reports, verifies and imports running "
-	                    "on their own threads.\n# TYPE ldapdesk_jobs_running gauge\n"
-	                    "ldapdesk_jobs_running{kind=\"report\"} %d\n"
-	                    "ldapdesk_jobs_running{kind=\"verify\"} %d\n"
-	                    "ldapdesk_jobs_running{kind=\"import\"} %d\n",
-	                    a->jobs[JOB_REPORT] != NULL, a->jobs[JOB_VERIFY] != NULL,
-	                    a->jobs[JOB_IMPORT] != NULL);
+	for (int k = JOB_QUERY; k < API_JOB_SLOTS; k++)
+		queries += a->jobs[k] != NULL;
+	evbuffer_add_printf(
+	    out,
+	    "# HELP ldapdesk_jobs_running Reports, verifies, imports and log queries "
+	    "running on their own threads.\n# TYPE ldapdesk_jobs_running gauge\n"
+	    "ldapdesk_jobs_running{kind=\"report\"} %d\n"
+	    "ldapdesk_jobs_running{kind=\"verify\"} %d\n"
+	    "ldapdesk_jobs_running{kind=\"import\"} %d\n"
+	    "ldapdesk_jobs_running{kind=\"query\"} %d\n",
+	    a->jobs[JOB_REPORT] != NULL, a->jobs[JOB_VERIFY] != NULL, a->jobs[JOB_IMPORT] != NULL,
+	    queries);
 	actions_commit_stats(a->A, &commits, &records, &pairs);
 	evbuffer_add_printf(
 	    out,
