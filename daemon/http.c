@@ -242,27 +242,26 @@ static void import_gate(struct evbuffer *in, const struct http *h, const char *h
 	OPENSSL_cleanse(token, sizeof(token));
 }
 
-static void head_check(struct evbuffer *in, const struct http *h)
+/* head[0..n) is a copy of the start of in, n at most HTTP_MAX_HEADERS.
+ * Return: true when in was rewritten. */
+static bool head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
-	char head[HTTP_MAX_HEADERS];
-	size_t n = evbuffer_get_length(in);
 	const char *cl, *te;
 	unsigned long long len;
 
 	if (n < 8)
-		return;
-	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
+		return false;
 	/* A head that does not end within the limit: evhttp would answer 413 in HTML. */
-	if (n == sizeof(head) && memmem(head, n, "\r\n\r\n", 4) == NULL &&
+	if (n == HTTP_MAX_HEADERS && memmem(head, n, "\r\n\r\n", 4) == NULL &&
 	    strncmp(head, "POST " PATH_HEADERS, strlen(PATH_HEADERS) + 5) != 0 &&
 	    (strncmp(head, "GET ", 4) == 0 || strncmp(head, "POST ", 5) == 0)) {
 		head_rewrite(in, PATH_HEADERS);
-		return;
+		return true;
 	}
 	if ((strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
 	     strncmp(head, "PATCH ", 6) != 0) ||
 	    strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
-		return;
+		return false;
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
@@ -274,7 +273,7 @@ static void head_check(struct evbuffer *in, const struct http *h)
 			head_rewrite(in, PATH_TOO_LARGE);
 		else if (len > LDAPDESK_MAX_BODY)
 			import_gate(in, h, head, n);
-		return;
+		return true; /* a method at the start: not a continuation either way */
 	}
 	if (te != NULL)
 		head_rewrite(in, PATH_CHUNKED);
@@ -282,6 +281,7 @@ static void head_check(struct evbuffer *in, const struct http *h)
 		head_rewrite(in, PATH_TOO_LARGE);
 	else if (len > LDAPDESK_MAX_BODY)
 		line_rewrite(in, PATH_TOO_LARGE);
+	return true;
 }
 
 /* Does in start with a header line ("Name:"), i.e. the rest of a head whose
@@ -303,13 +303,10 @@ static bool starts_with_header(const char *p, size_t n)
  * before any handler runs, so the body is never buffered; a Content-Length
  * evhttp already took was checked when its line arrived.
  */
-static void continuation_check(struct evbuffer *in)
+static void continuation_check(struct evbuffer *in, const char *head, size_t n)
 {
-	char head[HTTP_MAX_HEADERS];
-	size_t n = evbuffer_get_length(in);
 	const char *cl, *te, *end;
 
-	n = (size_t)evbuffer_copyout(in, head, n < sizeof(head) ? n : sizeof(head));
 	/* A line folded onto the previous header (obsolete, RFC 7230 3.2.4):
 	 * evhttp would join it to a header already taken, even a Content-Length
 	 * left empty, so it is refused. (A body starting with a blank and
@@ -321,7 +318,7 @@ static void continuation_check(struct evbuffer *in)
 	end = memmem(head, n, "\r\n\r\n", 4);
 	/* More head than the window holds: what lies beyond it is not checked,
 	 * so it is not let through either. */
-	if (end == NULL && n == sizeof(head))
+	if (end == NULL && n == HTTP_MAX_HEADERS)
 		goto refuse;
 	end = end != NULL ? end + 2 : head + n;
 	cl = head_header(head, end, "Content-Length");
@@ -350,10 +347,14 @@ static void watch_again(struct evbuffer *in)
  * request line, with the rest of a head, or with body bytes (left alone). */
 static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
-	if (info->n_added == 0)
+	char head[HTTP_MAX_HEADERS];
+	ev_ssize_t n;
+
+	if (info->n_added == 0 || (n = evbuffer_copyout(in, head, sizeof(head))) <= 0)
 		return;
-	head_check(in, arg);
-	continuation_check(in);
+	/* One copy of the buffer's start serves both checks. */
+	if (!head_check(in, arg, head, (size_t)n))
+		continuation_check(in, head, (size_t)n);
 }
 
 static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
