@@ -16,6 +16,7 @@ struct config_grant;
 struct committer;
 struct protect;
 struct event_base;
+struct audit;
 struct audit_event;
 struct act;
 TAILQ_HEAD(act_queue, act);
@@ -82,6 +83,13 @@ struct act {
 	 * loop after the commit, with NULL or why the pair was not stored. */
 	const char *pair_result;
 	void (*pair_done)(struct act *x, const char *err);
+	/* Work stored with x's next records or not at all (a four-eyes request's
+	 * row, a logout's revocation): run by the group commit inside its
+	 * transaction, just before those records, on the writer thread with the
+	 * writer's connection a. Return: 0, or -1 with err: an attempt or pair is
+	 * then left out, as when it cannot be stored; an outcome is stored
+	 * anyway (the directory changed) and err logged. Cleared once run. */
+	int (*in_txn)(struct act *x, struct audit *a, char *err, size_t errlen);
 };
 
 /* Answers x with st and a message, then frees x. */

@@ -31,6 +31,7 @@ static const char *kind_action[] = {
     [ACT_RECORD] = "record",   [ACT_CREATE] = "create",   [ACT_MOVE] = "move",
     [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable",   [ACT_DELETE] = "delete",
     [ACT_EXPIRE] = "expire",   [ACT_APPROVE] = "approve", [ACT_REJECT] = "reject",
+    [ACT_LOGOUT] = "logout",
 };
 
 /* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
@@ -49,9 +50,10 @@ static const unsigned kind_roles[] = {
     [ACT_DELETE] = ROLE_ADMIN,
     [ACT_APPROVE] = ROLE_ADMIN,
     [ACT_REJECT] = ROLE_ADMIN,
+    [ACT_LOGOUT] = ROLE_HELPDESK | ROLE_ADMIN | ROLE_AUDITOR,
 };
 
-static void request_close(struct act *x, const char *status, const char *reason);
+static int request_approved_txn(struct act *x, struct audit *a, char *err, size_t errlen);
 void commit_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void act_lookup(struct act *x);
 static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err);
@@ -257,7 +259,7 @@ void act_event(const struct act *x, struct audit_event *ev)
 		ev->operator= x->op.uid;
 	else if (x->kind == ACT_LOGIN)
 		ev->operator= x->target;
-	else if (x->kind == ACT_EXPIRE)
+	else if (x->kind == ACT_EXPIRE || x->kind == ACT_REJECT) /* expiries */
 		ev->operator= "ldapdeskd";
 	ev->operator_dn = x->has_op ? x->op.dn : NULL;
 	ev->client_addr = x->client_addr;
@@ -424,7 +426,7 @@ static void grant_done(void *arg, enum dir_status st, const char *err)
 		snprintf(detail, sizeof(detail), "already a member; no expiry");
 	}
 	if (x->kind == ACT_APPROVE && (st == DIR_OK || st == DIR_UNCHANGED))
-		request_close(x, "approved", NULL);
+		x->in_txn = request_approved_txn; /* closed with the outcome record */
 	act_outcome(x, st, err, detail);
 }
 
@@ -550,47 +552,74 @@ static int request_validate(struct act *x)
 	return 0;
 }
 
-static void request_close(struct act *x, const char *status, const char *reason)
+/* Closes x's request in the group commit's transaction, with the record of
+ * the step that closes it (approve outcome, reject or expiry pair). */
+static int request_close_txn(struct act *x, struct audit *a, const char *status, const char *reason,
+                             char *err, size_t errlen)
 {
-	char err[256];
+	int rc = audit_request_close(a, x->request_id, status, x->has_op ? x->op.uid : "ldapdeskd",
+	                             reason, err, errlen);
 
-	if (audit_request_close(x->A->audit, x->request_id, status,
-	                        x->has_op ? x->op.uid : "ldapdeskd", reason, err,
-	                        sizeof(err)) == -1)
-		log_warnx("request %lld: cannot mark it %s: %s", (long long)x->request_id, status,
-		          err);
+	if (rc == 1)
+		snprintf(err, errlen, "request %lld is no longer pending",
+		         (long long)x->request_id);
+	return rc == 0 ? 0 : -1;
 }
 
-/* The request is stored either way (it is what approvers act on): a record
- * that could not be written is only logged. */
+static int request_approved_txn(struct act *x, struct audit *a, char *err, size_t errlen)
+{
+	return request_close_txn(x, a, "approved", NULL, err, errlen);
+}
+
+/* A reject by an admin, or (no operator) the daemon's expiry. */
+static int request_rejected_txn(struct act *x, struct audit *a, char *err, size_t errlen)
+{
+	return x->has_op ? request_close_txn(x, a, "rejected", x->reason, err, errlen)
+	                 : request_close_txn(x, a, "expired", x->out_text, err, errlen);
+}
+
+/* The request and its record are stored together, or neither. */
 static void request_opened(struct act *x, const char *err)
 {
-	if (err != NULL)
-		log_warnx("audit: cannot record request %lld: %s", (long long)x->request_id, err);
+	if (err != NULL) {
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "cannot store the request: %s",
+		          err);
+		return;
+	}
 	x->reply.request_id = x->request_id;
 	x->reply.result = "ok";
 	act_reply(x, ACT_OK, NULL, "%s", x->out_text != NULL ? x->out_text : "");
+}
+
+/* On the writer thread: the request's row, whose id its record carries. */
+static int request_create_txn(struct act *x, struct audit *a, char *err, size_t errlen)
+{
+	struct audit_req r = {.days = x->days};
+	char detail[96];
+
+	snprintf(r.operator, sizeof(r.operator), "%s", x->op.uid);
+	snprintf(r.target, sizeof(r.target), "%s", x->target);
+	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
+	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
+	if (audit_request_create(a, &r, &x->request_id, err, errlen) == -1)
+		return -1;
+	snprintf(detail, sizeof(detail), "request %lld awaits another admin's approval",
+	         (long long)x->request_id);
+	free(x->out_text);
+	x->out_text = strdup(detail);
+	if (x->out_text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* A grant of an approval = yes permission becomes a pending request; the
  * attempt is recorded (uncounted) with the request's id. */
 static void request_open(struct act *x)
 {
-	struct audit_req r = {.days = x->days};
-	char err[256], detail[96];
-
-	snprintf(r.operator, sizeof(r.operator), "%s", x->op.uid);
-	snprintf(r.target, sizeof(r.target), "%s", x->target);
-	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
-	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
-	if (audit_request_create(x->A->audit, &r, &x->request_id, err, sizeof(err)) == -1) {
-		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "cannot store the request: %s",
-		          err);
-		return;
-	}
-	snprintf(detail, sizeof(detail), "request %lld awaits another admin's approval",
-	         (long long)x->request_id);
-	commit_pair(x, "ok", detail, request_opened);
+	x->in_txn = request_create_txn;
+	commit_pair(x, "ok", NULL, request_opened);
 }
 
 /* Approve and reject act on a stored request: it must exist (404), be open
@@ -653,13 +682,13 @@ static void request_rejected(struct act *x, const char *err)
 		          "the audit store cannot record this rejection: %s", err);
 		return;
 	}
-	request_close(x, "rejected", x->reason);
 	x->reply.result = "ok";
 	act_reply(x, ACT_OK, NULL, NULL);
 }
 
 static void request_reject(struct act *x)
 {
+	x->in_txn = request_rejected_txn;
 	commit_pair(x, "ok", x->reason, request_rejected);
 }
 
@@ -1330,6 +1359,32 @@ static void act_lookup(struct act *x)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
+/* On the writer thread: the revocation is fsynced with the logout's record.
+ * If the file cannot take it, the logout still stands (the session is
+ * revoked in memory) and is recorded; only a restart would forget it. */
+static int logout_persist_txn(struct act *x, struct audit *a, char *err, size_t errlen)
+{
+	(void)a;
+	if (session_revoke_persist(x->A->sessions, &x->op, err, errlen) == -1)
+		log_warnx("session: a logout of %s will not survive a restart: %s", x->op.uid, err);
+	return 0;
+}
+
+/* The session has ended either way: a logout that cannot be recorded is logged. */
+static void logout_recorded(struct act *x, const char *err)
+{
+	if (err != NULL)
+		log_warnx("audit: cannot record a logout: %s", err);
+	x->reply.result = "ok";
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+static void act_logout(struct act *x)
+{
+	x->in_txn = logout_persist_txn;
+	commit_pair(x, "ok", NULL, logout_recorded);
+}
+
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg)
 {
 	struct act *x = act_new(A, req);
@@ -1353,6 +1408,8 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	}
 	if (x->kind == ACT_RECORD)
 		act_record(x);
+	else if (x->kind == ACT_LOGOUT)
+		act_logout(x);
 	else if (x->kind == ACT_APPROVE || x->kind == ACT_REJECT) {
 		if (request_load(x) == -1)
 			return; /* answered */
@@ -1364,18 +1421,6 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		act_execute(x); /* a new entry: nothing to look up or protect */
 	else
 		act_lookup(x);
-}
-
-void act_logout(struct actions *A, const struct session *op, const char *client_addr)
-{
-	struct audit_event ev = {.operator= op->uid,
-	                         .operator_dn = op->dn,
-	                         .client_addr = client_addr,
-	                         .action = "logout"};
-	char err[256];
-
-	if (audit_record(A->audit, &ev, "ok", NULL, NULL, err, sizeof(err)) == -1)
-		log_warnx("audit: cannot record a logout: %s", err);
 }
 
 /* ---- start-up recovery ----------------------------------------------------------------- */
@@ -1609,8 +1654,45 @@ static void stale_collect(void *arg, const struct audit_req *r)
 		l->items[l->n++] = *r;
 }
 
+/* Nobody waits for an expiry's answer; one not stored is tried next tick. */
+static void expiry_request_done(struct act *x, const char *err)
+{
+	if (err != NULL)
+		log_warnx("requests: cannot expire request %lld: %s", (long long)x->request_id,
+		          err);
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+static void reply_unwanted(void *arg, struct act_reply *r)
+{
+	(void)arg;
+	(void)r;
+}
+
+/* A rejection by ldapdeskd (no operator), held like an admin's reject. */
+static void request_expire(struct actions *A, const struct audit_req *r, const char *detail)
+{
+	struct act_request req = {.kind = ACT_REJECT,
+	                          .target = r->target,
+	                          .permission = r->permission,
+	                          .request_id = r->id};
+	struct act *x;
+
+	/* An approve or reject is at work on it, or no room to hold it now. */
+	if (request_claimed(A, r->id) || A->n_claimed == ACT_MAX_CLAIMS)
+		return;
+	if ((x = act_new(A, &req)) == NULL)
+		return;
+	x->fn = reply_unwanted;
+	A->claimed[A->n_claimed++] = r->id;
+	x->claimed = true;
+	x->in_txn = request_rejected_txn;
+	commit_pair(x, "ok", detail, expiry_request_done);
+}
+
 /* Requests nobody approved within [limits] request_ttl are closed by the
- * daemon, as a rejection by ldapdeskd linked to the request. */
+ * daemon, as a rejection by ldapdeskd linked to the request, stored with the
+ * request's close by the group commit. */
 static void requests_expire(struct actions *A)
 {
 	struct stale_list *l = calloc(1, sizeof(*l));
@@ -1622,22 +1704,8 @@ static void requests_expire(struct actions *A)
 	if (audit_request_list(A->audit, cutoff, stale_collect, l, err, sizeof(err)) == -1)
 		log_warnx("requests: %s", err);
 	snprintf(detail, sizeof(detail), "expired: not approved within %d s", A->conf->request_ttl);
-	for (size_t i = 0; i < l->n; i++) {
-		const struct audit_req *r = &l->items[i];
-		struct audit_event ev = {.operator= "ldapdeskd",
-		                         .action = "reject",
-		                         .target = r->target,
-		                         .permission = r->permission,
-		                         .request_id = r->id};
-
-		if (request_claimed(A, r->id)) /* an approve or reject is at work on it */
-			continue;
-		if (audit_record(A->audit, &ev, "ok", detail, NULL, err, sizeof(err)) == -1 ||
-		    audit_request_close(A->audit, r->id, "expired", "ldapdeskd", detail, err,
-		                        sizeof(err)) == -1)
-			log_warnx("requests: cannot expire request %lld: %s", (long long)r->id,
-			          err);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		request_expire(A, &l->items[i], detail);
 	free(l);
 }
 

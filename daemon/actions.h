@@ -49,6 +49,7 @@ enum act_kind {
 	ACT_EXPIRE, /* the daemon's own revocation of a grant that ran out */
 	ACT_APPROVE,
 	ACT_REJECT,
+	ACT_LOGOUT, /* the operator's session is already revoked (session_revoke) */
 };
 
 /* A request. Strings are borrowed for the call only: actions copies them. */
@@ -143,6 +144,3 @@ int actions_expiry_start(struct actions *A, struct event_base *base, int every);
  * be read, the attempt stays pending and *failed is incremented (later, on
  * the loop): failed must outlive the recovery. */
 void act_recover(struct actions *A, json_t *row, int *failed);
-
-/* Records a logout (the session is dropped by the caller). */
-void act_logout(struct actions *A, const struct session *op, const char *client_addr);

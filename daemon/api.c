@@ -293,6 +293,8 @@ static json_t *act_body(struct call *c, enum act_kind kind, struct act_reply *r)
 		                 r->result, "expires", local_time_json(r->expires));
 	case ACT_RECORD:
 		return json_pack("{s:I}", "event", (json_int_t)r->event);
+	case ACT_LOGOUT:
+		return json_pack("{s:b}", "ok", 1);
 	case ACT_CREATE:
 		return json_pack("{s:I, s:s, s:s}", "event", (json_int_t)r->event, "result",
 		                 r->result, "password", r->password);
@@ -339,7 +341,8 @@ static void start_action(struct call *c, struct act_request *req)
 	}
 	p->c = c;
 	p->kind = req->kind;
-	req->operator= c->session;
+	if (req->operator== NULL)
+		req->operator= c->session;
 	req->client_addr = c->peer;
 	act_start(c->api->A, req, act_done, p);
 }
@@ -428,14 +431,21 @@ static void do_target(struct call *c, enum act_kind kind, const char *permission
 		start_action(c, &req);
 }
 
+/* The token stops working at once; the answer waits for the logout's record
+ * and the revocation's fsync (one group commit, off the loop). */
 static void do_logout(struct call *c)
 {
 	const char *h =
 	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+	struct act_request req = {.kind = ACT_LOGOUT};
+	struct session ended;
 
-	act_logout(c->api->A, c->session, c->peer);
-	session_drop(c->api->sessions, h + 7);
-	reply_json(c, 200, json_pack("{s:b}", "ok", 1));
+	if (session_revoke(c->api->sessions, h + 7, &ended) == -1) {
+		reply_error(c, 401, "unauthenticated", "the session ended: log in again");
+		return;
+	}
+	req.operator= & ended; /* copied by act_start */
+	start_action(c, &req);
 }
 
 /* ---- audit, verify, health ------------------------------------------------------ */
@@ -1006,9 +1016,9 @@ static void dispatch_admin(struct call *c)
  * health reports. No secrets, no per-user labels: open like /v1/health. */
 static void do_metrics(struct call *c)
 {
-	static const char *const kinds[] = {"login",  "status", "unlock", "reset",   "grant",
-	                                    "revoke", "record", "create", "move",    "disable",
-	                                    "enable", "delete", "expire", "approve", "reject"};
+	static const char *const kinds[] = {
+	    "login", "status",  "unlock", "reset",  "grant",  "revoke",  "record", "create",
+	    "move",  "disable", "enable", "delete", "expire", "approve", "reject", "logout"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
 	int queries = 0;

@@ -1359,27 +1359,40 @@ int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *r
 	return 0;
 }
 
-int audit_batch_pair(struct audit *a, const struct audit_event *ev, const char *result,
-                     const char *detail, int64_t *idp, char *err, size_t errlen)
+int audit_batch_savepoint(struct audit *a, struct audit_mark *m, char *err, size_t errlen)
 {
-	int64_t next = a->batch_next;
-	char prev[HASH_HEX + 1];
-
 	/* The tail cached for the open batch moves with each insert: put back
-	 * with the rows if the pair is undone. */
-	memcpy(prev, a->batch_prev, sizeof prev);
-	if (!a->batch || sqlite3_exec(a->db, "SAVEPOINT pair", NULL, NULL, NULL) != SQLITE_OK) {
+	 * with the rows if what follows is undone. */
+	m->next = a->batch_next;
+	memcpy(m->prev, a->batch_prev, sizeof m->prev);
+	if (!a->batch || sqlite3_exec(a->db, "SAVEPOINT mark", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "audit: cannot open a savepoint: %s", sqlite3_errmsg(a->db));
 		return -1;
 	}
-	if (audit_batch_add(a, ev, result, detail, NULL, idp, err, errlen) == -1) {
-		sqlite3_exec(a->db, "ROLLBACK TO pair; RELEASE pair", NULL, NULL, NULL);
-		a->batch_next = next;
-		memcpy(a->batch_prev, prev, sizeof prev);
-		return -1;
-	}
-	sqlite3_exec(a->db, "RELEASE pair", NULL, NULL, NULL);
 	return 0;
+}
+
+void audit_batch_release(struct audit *a, const struct audit_mark *m, bool keep)
+{
+	if (!keep) {
+		sqlite3_exec(a->db, "ROLLBACK TO mark", NULL, NULL, NULL);
+		a->batch_next = m->next;
+		memcpy(a->batch_prev, m->prev, sizeof a->batch_prev);
+	}
+	sqlite3_exec(a->db, "RELEASE mark", NULL, NULL, NULL);
+}
+
+int audit_batch_pair(struct audit *a, const struct audit_event *ev, const char *result,
+                     const char *detail, int64_t *idp, char *err, size_t errlen)
+{
+	struct audit_mark m;
+	int rc;
+
+	if (audit_batch_savepoint(a, &m, err, errlen) == -1)
+		return -1;
+	rc = audit_batch_add(a, ev, result, detail, NULL, idp, err, errlen);
+	audit_batch_release(a, &m, rc == 0);
+	return rc;
 }
 
 int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,

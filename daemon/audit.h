@@ -156,8 +156,8 @@ void audit_now(char *buf, size_t len);
 /* ---- batches: many events in one transaction (import, bench) ---- */
 
 /* Opens a write transaction on a's connection; until audit_batch_commit or
- * audit_batch_rollback only audit_batch_add may write through a (others
- * fail: a transaction is open). The chain tail is read once and kept.
+ * audit_batch_rollback records are written only with audit_batch_* (the
+ * requests table's functions join the transaction). The chain tail is read once and kept.
  * Return: 0, or -1 with err filled. */
 int audit_batch_begin(struct audit *a, char *err, size_t errlen);
 
@@ -179,6 +179,17 @@ int audit_batch_pair(struct audit *a, const struct audit_event *ev, const char *
                      const char *detail, int64_t *idp, char *err, size_t errlen);
 int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
                         size_t errlen);
+
+/* Inside a batch: everything written through a between audit_batch_savepoint
+ * and audit_batch_release(keep false) is undone alone, chain tail included,
+ * and the batch goes on; keep true keeps it. Savepoints nest. m is the
+ * caller's. Return: 0, or -1 with err (no savepoint: do not release). */
+struct audit_mark {
+	int64_t next;
+	char prev[65];
+};
+int audit_batch_savepoint(struct audit *a, struct audit_mark *m, char *err, size_t errlen);
+void audit_batch_release(struct audit *a, const struct audit_mark *m, bool keep);
 int audit_batch_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
                         char *err, size_t errlen);
 

@@ -103,38 +103,66 @@ static void batch_take(struct actions *A, struct act_queue *batch)
 	TAILQ_CONCAT(batch, &A->attempts, commit);
 }
 
+/* An outcome that cannot be added stays pending, resolved at the next start. */
+static void fill_outcome(struct audit *a, struct act *x)
+{
+	const char *result = x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
+	int (*hook)(struct act *, struct audit *, char *, size_t) = x->in_txn;
+	char err[256];
+
+	x->in_txn = NULL;
+	if (hook != NULL && hook(x, a, err, sizeof(err)) == -1)
+		log_warnx("audit: attempt %lld: %s", (long long)x->attempt, err);
+	if (audit_batch_outcome(a, x->attempt, result, x->out_text, err, sizeof(err)) == -1)
+		log_warnx("audit: cannot record the outcome of attempt %lld: %s (it stays pending "
+		          "and is resolved at the next start)",
+		          (long long)x->attempt, err);
+}
+
+/* x's attempt, or its pair, with what its hook writes: whole or not at all
+ * (an attempt alone would look pending, and the next start would "recover"
+ * a refused request). Return: 0, or -1 with err. */
+static int fill_attempt(struct audit *a, struct act *x, char *err, size_t errlen)
+{
+	int (*hook)(struct act *, struct audit *, char *, size_t) = x->in_txn;
+	struct audit_event ev;
+	struct audit_mark m;
+	int rc;
+
+	x->in_txn = NULL;
+	if (hook != NULL) {
+		if (audit_batch_savepoint(a, &m, err, errlen) == -1)
+			return -1;
+		if (hook(x, a, err, errlen) == -1) {
+			audit_batch_release(a, &m, false);
+			return -1;
+		}
+	}
+	act_event(x, &ev); /* after the hook, which may fill x (a request id) */
+	rc = x->pair_done != NULL
+	         ? audit_batch_pair(a, &ev, x->pair_result, x->out_text, &x->attempt, err, errlen)
+	         : audit_batch_attempt(a, &ev, &x->attempt, err, errlen);
+	if (hook != NULL)
+		audit_batch_release(a, &m, rc == 0);
+	return rc;
+}
+
 /* Writes every record of batch into the open transaction of a. An attempt
  * that cannot be added is left out and marked (commit_err) to be answered
- * 503; an outcome that cannot be added stays pending, resolved at the next
- * start. Runs on the writer thread or, without one, on the loop: it touches
+ * 503. Runs on the writer thread or, without one, on the loop: it touches
  * nothing but the records and the acts' commit fields. */
 static void batch_fill(struct audit *a, struct act_queue *batch)
 {
 	struct act *x;
-	struct audit_event ev;
 	char err[256];
 
 	TAILQ_FOREACH(x, batch, commit)
 	{
 		if (x->has_outcome) {
-			const char *result =
-			    x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
-
-			if (audit_batch_outcome(a, x->attempt, result, x->out_text, err,
-			                        sizeof(err)) == -1)
-				log_warnx(
-				    "audit: cannot record the outcome of attempt %lld: %s (it "
-				    "stays pending and is resolved at the next start)",
-				    (long long)x->attempt, err);
+			fill_outcome(a, x);
 			continue;
 		}
-		act_event(x, &ev);
-		/* A pair is stored whole or not at all: its attempt alone would look
-		 * pending, and the next start would "recover" a refused request. */
-		if ((x->pair_done != NULL
-		         ? audit_batch_pair(a, &ev, x->pair_result, x->out_text, &x->attempt, err,
-		                            sizeof(err))
-		         : audit_batch_attempt(a, &ev, &x->attempt, err, sizeof(err))) == -1) {
+		if (fill_attempt(a, x, err, sizeof(err)) == -1) {
 			x->attempt = 0;
 			x->commit_err = strdup(err);
 			if (x->commit_err == NULL)

@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 
 #include "session.h"
+#include "log.h"
 
 #define SLOTS       (SESSION_MAX * 2) /* load factor at most 1/2 */
 #define KEY_LEN     32
@@ -71,9 +72,9 @@ static ssize_t b64url_decode(const char *in, size_t n, unsigned char *out, size_
 	int bits = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *p = memchr(b64tab, in[i], 64);
+		const char *p = in[i] != '\0' ? strchr(b64tab, in[i]) : NULL;
 
-		if (p == NULL || in[i] == '\0')
+		if (p == NULL)
 			return -1;
 		acc = (acc << 6) | (uint32_t)(p - b64tab);
 		bits += 6;
@@ -210,18 +211,29 @@ static void revoked_load(struct sessions *s)
 		unlink(tmp);
 }
 
-static void revoked_append(const struct sessions *s, const struct session *ses)
+/* One line per logout; fsynced, so a token ended before a power cut stays
+ * ended after it. */
+int session_revoke_persist(const struct sessions *s, const struct session *ses, char *err,
+                           size_t errlen)
 {
 	FILE *fp = fopen(s->revoked_path, "a");
+	bool ok;
 
-	if (fp == NULL)
-		return;
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", s->revoked_path, strerror(errno));
+		return -1;
+	}
 	for (int i = 0; i < 16; i++)
 		fprintf(fp, "%02x", ses->nonce[i]);
 	fprintf(fp, " %lld\n", (long long)ses->expires);
-	fflush(fp);
-	fsync(fileno(fp));
-	fclose(fp);
+	ok = fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+	if (!ok)
+		snprintf(err, errlen, "%s: %s", s->revoked_path, strerror(errno));
+	if (fclose(fp) != 0 && ok) {
+		snprintf(err, errlen, "%s: %s", s->revoked_path, strerror(errno));
+		ok = false;
+	}
+	return ok ? 0 : -1;
 }
 
 struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen)
@@ -383,7 +395,7 @@ void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
 	ses->roles_checked = time(NULL);
 }
 
-int session_drop(struct sessions *s, const char *token)
+int session_revoke(struct sessions *s, const char *token, struct session *out)
 {
 	struct session *ses = session_find(s, token);
 
@@ -391,7 +403,19 @@ int session_drop(struct sessions *s, const char *token)
 		return -1;
 	/* The slot stays taken, marked revoked, until the token would expire. */
 	((struct slot *)(void *)((char *)ses - offsetof(struct slot, s)))->revoked = true;
-	revoked_append(s, ses);
+	*out = *ses;
+	return 0;
+}
+
+int session_drop(struct sessions *s, const char *token)
+{
+	struct session ended;
+	char err[256];
+
+	if (session_revoke(s, token, &ended) == -1)
+		return -1;
+	if (session_revoke_persist(s, &ended, err, sizeof(err)) == -1)
+		log_warnx("session: cannot keep a logout across restarts: %s", err);
 	return 0;
 }
 

@@ -52,9 +52,22 @@ bool session_stale(const struct sessions *s, const struct session *ses);
 void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
                        unsigned long scopes);
 
-/* Ends the session for token, also across restarts. Return: 0, or -1 if the
- * token was not a live session. */
+/* Ends the session for token, also across restarts (session_revoke, then
+ * session_revoke_persist). Return: 0, or -1 if the token was not a live
+ * session. */
 int session_drop(struct sessions *s, const char *token);
+
+/* Ends the session for token in memory at once and copies it into out (for
+ * session_revoke_persist and the logout's record). Return: 0, or -1 if the
+ * token was not a live session. */
+int session_revoke(struct sessions *s, const char *token, struct session *out);
+
+/* Appends ses's revocation to the revocation file and fsyncs it, so it holds
+ * after a restart. Reads only what session_store_new set, so it may run on
+ * another thread (the audit writer), one call at a time. Return: 0, or -1
+ * with err (the revocation then lasts until the daemon stops). */
+int session_revoke_persist(const struct sessions *s, const struct session *ses, char *err,
+                           size_t errlen);
 
 /* "helpdesk", "admin" or "auditor". */
 const char *session_role_name(enum role r);

@@ -120,7 +120,13 @@ t_eq "$((commits + pairs))" "$records" \
     "one request at a time: every commit held one request's records (no delay)"
 
 # ---- logout -----------------------------------------------------------------------------------
+revoked0=$(cat "$T_DIR/session.key.revoked" 2>/dev/null | wc -l)
 t_ok "logout" "$D" logout
+t_eq "$(sqlite3 "$DB" "SELECT a.operator || '|' || o.result FROM records a JOIN records o
+    ON o.attempt_id = a.id WHERE a.action = 'logout'")" "aud1|ok" "the logout is recorded, with its outcome"
+t_eq "$(wc -l <"$T_DIR/session.key.revoked")" "$((revoked0 + 1))" \
+    "the ended token is in the revocation file (kept across restarts)"
+t_eq "$(metric 'ldapdesk_actions_total{action="logout",code="2xx"}')" 1 "the logout is counted"
 unset LDAPDESK_USER LDAPDESK_PASSWORD
 t_exit 3 "after logout without credentials a command is 401 (exit 3)" "$D" log
 

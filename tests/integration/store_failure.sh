@@ -8,7 +8,7 @@ set -eu
 t_init store_failure
 t_start_slapd || { t_fail "slapd starts"; t_done; }
 t_mount_tmpfs "$T_DIR/store" 1m || { t_skip "disk-full test" "cannot mount a tmpfs here"; t_done; }
-daemon_config "$T_DIR/d.conf"
+DAEMON_APPROVAL=finance-docs daemon_config "$T_DIR/d.conf"
 sed -i "s|^database = .*|database = $T_DIR/store/audit.db|" "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
@@ -24,10 +24,26 @@ t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "the directory was not 
 t_match '"database":"failing: ' "health says the database is failing" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
 t_match '"status":"degraded"' "health is degraded" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+as_op adm1
+t_exit 1 "with the audit disk full, a grant needing approval is refused (503)" \
+    "$D" grant carol finance-docs --days 5
+t_eq "$(sqlite3 "$T_DIR/store/audit.db" "SELECT count(*) FROM requests")" 0 \
+    "no request is left without its record"
+tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_match '^200$' "with the audit disk full, logout still answers 200" curl -s -o /dev/null -w '%{http_code}' \
+    --cacert "$LDAPDESK_CA" -X POST -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/logout"
+t_match '^401$' "and the ended token is refused" curl -s -o /dev/null -w '%{http_code}' \
+    --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/users/alice"
+as_op hd1
 rm -f "$T_DIR/store/filler"
 t_ok "with space back, unlock goes through" "$D" unlock alice
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "alice is unlocked"
 t_match '"database":"ok"' "health is ok again" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+as_op adm1
+t_match "pending-approval" "with space back, the grant becomes a request" "$D" --json grant carol finance-docs --days 5
+t_eq "$(sqlite3 "$T_DIR/store/audit.db" "SELECT count(*) FROM requests r JOIN records a ON a.request_id = r.id
+    AND a.kind = 'attempt' AND a.action = 'grant'")" 1 "the request is stored with its record"
 t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"

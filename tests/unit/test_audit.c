@@ -390,6 +390,56 @@ static void batch_pair_is_stored_whole_or_not_at_all(void **state)
 	sqlite3_close(db);
 }
 
+/* What a group commit stores with a record (a four-eyes request's row) goes
+ * with it: a savepoint undone drops the row and the records after it, puts
+ * the chain tail back, and the batch goes on. */
+static void savepoint_undoes_a_request_with_its_records(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "adm1", .action = "grant", .target = "carol"};
+	struct audit_req r = {.operator= "adm1", .target = "carol", .permission = "docs"};
+	sqlite3 *db = raw_open(fx);
+	struct audit_mark m;
+	struct audit_verify v;
+	int64_t req = 0, id = 0;
+	char n[64];
+
+	raw_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON records WHEN NEW.kind = 'outcome'"
+	             " AND NEW.detail = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+	assert_int_equal(audit_batch_begin(fx->a, fx->err, sizeof fx->err), 0);
+	/* The request is stored, its pair is refused: neither stays. */
+	assert_int_equal(audit_batch_savepoint(fx->a, &m, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_request_create(fx->a, &r, &req, fx->err, sizeof fx->err), 0);
+	ev.request_id = req;
+	assert_int_equal(audit_batch_pair(fx->a, &ev, "ok", "boom", &id, fx->err, sizeof fx->err),
+	                 -1);
+	audit_batch_release(fx->a, &m, false);
+	/* A whole pair undone by the outer savepoint: the tail goes back too. */
+	assert_int_equal(audit_batch_savepoint(fx->a, &m, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_batch_pair(fx->a, &ev, "ok", "undone", &id, fx->err, sizeof fx->err),
+	                 0);
+	assert_int_equal(id, 1);
+	audit_batch_release(fx->a, &m, false);
+	/* Then one that is kept. */
+	assert_int_equal(audit_batch_savepoint(fx->a, &m, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_request_create(fx->a, &r, &req, fx->err, sizeof fx->err), 0);
+	ev.request_id = req;
+	assert_int_equal(audit_batch_pair(fx->a, &ev, "ok", "kept", &id, fx->err, sizeof fx->err),
+	                 0);
+	audit_batch_release(fx->a, &m, true);
+	assert_int_equal(audit_batch_commit(fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(id, 1); /* undone ids are not taken */
+	raw_text(db, "SELECT count(*) || ' ' || group_concat(DISTINCT request_id) FROM records", n,
+	         sizeof n);
+	snprintf(fx->err, sizeof fx->err, "2 %lld", (long long)req);
+	assert_string_equal(n, fx->err);
+	raw_text(db, "SELECT count(*) FROM requests", n, sizeof n);
+	assert_string_equal(n, "1");
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	sqlite3_close(db);
+}
+
 static void refused_record_is_attempt_and_outcome(void **state)
 {
 	struct fixture *fx = *state;
@@ -1002,6 +1052,7 @@ int main(void)
 	    T(pending_callback_may_finish_attempts),
 	    T(finish_refuses_unknown_or_finished_attempt),
 	    T(batch_pair_is_stored_whole_or_not_at_all),
+	    T(savepoint_undoes_a_request_with_its_records),
 	    T(refused_record_is_attempt_and_outcome),
 	    T(filters_by_user_operator_action_result_and_time),
 	    T(pagination_next_and_after),
