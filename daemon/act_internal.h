@@ -69,6 +69,7 @@ struct act {
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
+	bool request_gone;          /* its request was closed by someone else meanwhile */
 	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */
@@ -88,7 +89,8 @@ struct act {
 	 * transaction, just before those records, on the writer thread with the
 	 * writer's connection a. Return: 0, or -1 with err: an attempt or pair is
 	 * then left out, as when it cannot be stored; an outcome is stored
-	 * anyway (the directory changed) and err logged. Cleared once run. */
+	 * anyway (the directory changed) and err logged. Cleared once run: still
+	 * set when x comes back, it did not run (the batch failed first). */
 	int (*in_txn)(struct act *x, struct audit *a, char *err, size_t errlen);
 };
 

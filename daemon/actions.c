@@ -50,7 +50,7 @@ static const unsigned kind_roles[] = {
     [ACT_DELETE] = ROLE_ADMIN,
     [ACT_APPROVE] = ROLE_ADMIN,
     [ACT_REJECT] = ROLE_ADMIN,
-    [ACT_LOGOUT] = ROLE_HELPDESK | ROLE_ADMIN | ROLE_AUDITOR,
+    [ACT_LOGOUT] = 0,
 };
 
 static int request_approved_txn(struct act *x, struct audit *a, char *err, size_t errlen);
@@ -560,9 +560,11 @@ static int request_close_txn(struct act *x, struct audit *a, const char *status,
 	int rc = audit_request_close(a, x->request_id, status, x->has_op ? x->op.uid : "ldapdeskd",
 	                             reason, err, errlen);
 
-	if (rc == 1)
+	if (rc == 1) {
+		x->request_gone = true; /* read on the loop once the batch is back */
 		snprintf(err, errlen, "request %lld is no longer pending",
 		         (long long)x->request_id);
+	}
 	return rc == 0 ? 0 : -1;
 }
 
@@ -677,6 +679,10 @@ static int request_load(struct act *x)
 /* A rejection that cannot be recorded is not made: the request stays open. */
 static void request_rejected(struct act *x, const char *err)
 {
+	if (err != NULL && x->request_gone) {
+		act_reply(x, ACT_CONFLICT, "request_closed", "%s", err);
+		return;
+	}
 	if (err != NULL) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 		          "the audit store cannot record this rejection: %s", err);
@@ -1373,8 +1379,14 @@ static int logout_persist_txn(struct act *x, struct audit *a, char *err, size_t 
 /* The session has ended either way: a logout that cannot be recorded is logged. */
 static void logout_recorded(struct act *x, const char *err)
 {
+	char perr[256];
+
 	if (err != NULL)
 		log_warnx("audit: cannot record a logout: %s", err);
+	/* The batch failed before the hook ran (the store is failing): the
+	 * revocation is kept anyway, here on the loop, as this is rare. */
+	if (x->in_txn != NULL)
+		(void)logout_persist_txn(x, NULL, perr, sizeof(perr));
 	x->reply.result = "ok";
 	act_reply(x, ACT_OK, NULL, NULL);
 }
@@ -1401,7 +1413,10 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	if (act_validate(x) == -1 || act_grant_terms(x) == -1 || act_record_check(x) == -1 ||
 	    lifecycle_validate(x) == -1 || request_validate(x) == -1)
 		return;
-	if (x->kind != ACT_LOGIN && !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
+	/* Anyone may log in, and log out: a session whose roles were removed
+	 * too (its revocation must still be kept). */
+	if (x->kind != ACT_LOGIN && x->kind != ACT_LOGOUT &&
+	    !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
 		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "your roles do not allow %s",
 		           kind_action[x->kind]);
 		return;
@@ -1437,6 +1452,8 @@ struct recovery {
 	char action[16];
 	char requested_at[CLOCK_ISO_LEN];
 	char permission[80];
+	char operator[LDAPDESK_MAX_UID + 1];
+	int64_t request_id; /* approve: the four-eyes request it carries out */
 	struct dir_user *user;
 	int *failed;
 };
@@ -1456,10 +1473,25 @@ static void recovery_finish(struct recovery *r, const char *result, const char *
 	free(r);
 }
 
+/* An approval found carried out closes its request, as the lost outcome
+ * record's commit would have. */
+static void recovery_close_request(struct recovery *r)
+{
+	char err[256];
+
+	if (strcmp(r->action, "approve") != 0 || r->request_id <= 0)
+		return;
+	if (audit_request_close(r->A->audit, r->request_id, "approved", r->operator, NULL, err,
+	                        sizeof(err)) == -1)
+		log_warnx("recovery: cannot close request %lld: %s", (long long)r->request_id, err);
+}
+
 static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct recovery *r = arg;
-	bool member = (mask & 1) != 0, grant = strcmp(r->action, "grant") == 0;
+	/* An approve is a grant; an expire, a revoke. */
+	bool member = (mask & 1) != 0,
+	     grant = strcmp(r->action, "grant") == 0 || strcmp(r->action, "approve") == 0;
 
 	(void)err;
 	if (st != DIR_OK) {
@@ -1468,6 +1500,8 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 		free(r);
 		return;
 	}
+	if (member == grant && grant)
+		recovery_close_request(r);
 	if (member == grant)
 		recovery_finish(r, "ok",
 		                grant ? "the user is a member of the group"
@@ -1544,9 +1578,12 @@ void act_recover(struct actions *A, json_t *row, int *failed)
 	const char *action = json_string_value(json_object_get(row, "action"));
 	const char *at = json_string_value(json_object_get(row, "requested_at"));
 	const char *perm = json_string_value(json_object_get(row, "permission"));
+	const char *op = json_string_value(json_object_get(row, "operator"));
 
 	if (r == NULL)
 		return;
+	snprintf(r->operator, sizeof(r->operator), "%s", op != NULL ? op : "");
+	r->request_id = json_integer_value(json_object_get(row, "request_id"));
 	r->A = A;
 	r->failed = failed;
 	r->id = json_integer_value(json_object_get(row, "id"));
@@ -1678,8 +1715,9 @@ static void request_expire(struct actions *A, const struct audit_req *r, const c
 	                          .request_id = r->id};
 	struct act *x;
 
-	/* An approve or reject is at work on it, or no room to hold it now. */
-	if (request_claimed(A, r->id) || A->n_claimed == ACT_MAX_CLAIMS)
+	/* An approve or reject is at work on it; or half the holds are taken,
+	 * the rest kept for admins (the rest expire at a later tick). */
+	if (request_claimed(A, r->id) || A->n_claimed >= ACT_MAX_CLAIMS / 2)
 		return;
 	if ((x = act_new(A, &req)) == NULL)
 		return;

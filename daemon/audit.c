@@ -1331,16 +1331,28 @@ int audit_batch_begin(struct audit *a, char *err, size_t errlen)
 	return 0;
 }
 
+/* A batch is open and its transaction too: after an I/O error or a full
+ * disk SQLite may have rolled the whole transaction back on its own, and
+ * further writes would then each commit alone. */
+static bool batch_open(struct audit *a, char *err, size_t errlen)
+{
+	if (!a->batch)
+		snprintf(err, errlen, "audit: no batch is open");
+	else if (sqlite3_get_autocommit(a->db))
+		snprintf(err, errlen, "audit: the batch's transaction was rolled back");
+	else
+		return true;
+	return false;
+}
+
 int audit_batch_add(struct audit *a, const struct audit_event *ev, const char *result,
                     const char *detail, const char *finished_at, int64_t *idp, char *err,
                     size_t errlen)
 {
 	int64_t id = 0;
 
-	if (!a->batch) {
-		snprintf(err, errlen, "audit: no batch is open");
+	if (!batch_open(a, err, errlen))
 		return -1;
-	}
 	if (check_event(ev, err, errlen) == -1)
 		return -1;
 	if (!valid_result(result)) {
@@ -1365,7 +1377,9 @@ int audit_batch_savepoint(struct audit *a, struct audit_mark *m, char *err, size
 	 * with the rows if what follows is undone. */
 	m->next = a->batch_next;
 	memcpy(m->prev, a->batch_prev, sizeof m->prev);
-	if (!a->batch || sqlite3_exec(a->db, "SAVEPOINT mark", NULL, NULL, NULL) != SQLITE_OK) {
+	if (!batch_open(a, err, errlen))
+		return -1;
+	if (sqlite3_exec(a->db, "SAVEPOINT mark", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "audit: cannot open a savepoint: %s", sqlite3_errmsg(a->db));
 		return -1;
 	}
@@ -1398,11 +1412,7 @@ int audit_batch_pair(struct audit *a, const struct audit_event *ev, const char *
 int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
                         size_t errlen)
 {
-	if (!a->batch) {
-		snprintf(err, errlen, "audit: no batch is open");
-		return -1;
-	}
-	if (check_event(ev, err, errlen) == -1)
+	if (!batch_open(a, err, errlen) || check_event(ev, err, errlen) == -1)
 		return -1;
 	return add_attempt(a, ev, idp, err, errlen);
 }
@@ -1410,10 +1420,8 @@ int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *
 int audit_batch_outcome(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
                         char *err, size_t errlen)
 {
-	if (!a->batch) {
-		snprintf(err, errlen, "audit: no batch is open");
+	if (!batch_open(a, err, errlen))
 		return -1;
-	}
 	if (!valid_result(result)) {
 		snprintf(err, errlen, "audit: result must be ok, unchanged, denied or failed");
 		return -1;
@@ -1425,8 +1433,8 @@ int audit_batch_outcome(struct audit *a, int64_t attempt_id, const char *result,
 
 int audit_batch_commit(struct audit *a, char *err, size_t errlen)
 {
-	if (!a->batch) {
-		snprintf(err, errlen, "audit: no batch is open");
+	if (!batch_open(a, err, errlen)) {
+		a->batch = false;
 		return -1;
 	}
 	a->batch = false;

@@ -129,10 +129,10 @@ static int fill_attempt(struct audit *a, struct act *x, char *err, size_t errlen
 	struct audit_mark m;
 	int rc;
 
-	x->in_txn = NULL;
 	if (hook != NULL) {
 		if (audit_batch_savepoint(a, &m, err, errlen) == -1)
-			return -1;
+			return -1; /* in_txn stays set: the hook did not run */
+		x->in_txn = NULL;
 		if (hook(x, a, err, errlen) == -1) {
 			audit_batch_release(a, &m, false);
 			return -1;

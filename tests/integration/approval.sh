@@ -80,4 +80,34 @@ as_op adm1
 t_ok "permissions without approval are granted at once" "$D" grant erin procurement
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+
+# ---- approvals left pending by a crash ---------------------------------------------------
+# As a SIGKILL between an approve's directory change and its outcome record would leave
+# them: an approve attempt without outcome, its request still pending. liuyang's grant
+# reached the directory, chenjing's did not. (Written by hand, so the chain is not checked.)
+at=$(sqlite3 "$DB" "SELECT at FROM records ORDER BY id DESC LIMIT 1")
+for u in liuyang chenjing; do
+    rid=$(sqlite3 "$DB" "INSERT INTO requests (created_at, operator, target, permission, days)
+        VALUES ('$at', 'adm1', '$u', 'finance-docs', 5); SELECT last_insert_rowid();")
+    sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission, request_id,
+        prev_hash, hash) SELECT 'attempt', '$at', 'adm2', 'approve', '$u', 'finance-docs', $rid, hash,
+        '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
+done
+ldap_root_modify >/dev/null <<EOF2
+dn: cn=finance-docs,$LDAP_GROUPS
+changetype: modify
+add: member
+member: $(ldap_user_dn liuyang)
+EOF2
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+recovered() { sqlite3 "$DB" "SELECT o.result || '|' || r.status || '|' || COALESCE(r.decided_by, '')
+    FROM records a JOIN requests r ON r.id = a.request_id JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'approve' AND a.target = '$1'"; }
+for _ in $(seq 100); do [ -n "$(recovered chenjing)" ] && break; sleep 0.1; done
+t_eq "$(recovered liuyang)" "ok|approved|adm2" \
+    "a pending approval the directory carried out is recovered as ok and closes its request"
+t_match '^failed\|(pending|expired)\|' \
+    "one the directory did not carry out is recovered as failed; its request is not approved" recovered chenjing
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the recovery"
 t_done
