@@ -1453,7 +1453,8 @@ struct recovery {
 	char requested_at[CLOCK_ISO_LEN];
 	char permission[80];
 	char operator[LDAPDESK_MAX_UID + 1];
-	int64_t request_id; /* approve: the four-eyes request it carries out */
+	char department[256]; /* create, move: the department asked for */
+	int64_t request_id;   /* approve: the four-eyes request it carries out */
 	struct dir_user *user;
 	int *failed;
 };
@@ -1524,11 +1525,42 @@ static bool changed_since(const struct dir_user *u, const char *requested_at)
 	return changed >= asked - 1;
 }
 
+/* The user's lifecycle actions, read back from the entry found. Return:
+ * false if r->action is not one of them. */
+static bool recovery_lifecycle(struct recovery *r)
+{
+	const struct dir_user *u = r->user;
+
+	if (strcmp(r->action, "create") == 0)
+		recovery_finish(r, "ok", "the user exists");
+	else if (strcmp(r->action, "delete") == 0)
+		recovery_finish(r, "failed", "the user still exists");
+	else if (strcmp(r->action, "disable") == 0)
+		recovery_finish(r, u->admin_locked ? "ok" : "failed",
+		                u->admin_locked ? "the account is disabled"
+		                                : "the account is not disabled");
+	else if (strcmp(r->action, "enable") == 0)
+		recovery_finish(r, u->admin_locked ? "failed" : "ok",
+		                u->admin_locked ? "the account is still disabled"
+		                                : "the account is not disabled");
+	else if (strcmp(r->action, "move") == 0) {
+		bool there = u->department != NULL && strcmp(u->department, r->department) == 0;
+
+		recovery_finish(r, there ? "ok" : "failed",
+		                there ? "the user is in that department"
+		                      : "the user is not in that department");
+	} else
+		return false;
+	return true;
+}
+
 static void recovery_decide(struct recovery *r)
 {
 	const struct config_grant *g;
 	const char *group;
 
+	if (recovery_lifecycle(r))
+		return;
 	if (strcmp(r->action, "unlock") == 0) {
 		if (!lock_present(r->user))
 			recovery_finish(r, "ok", "the account is not locked");
@@ -1559,7 +1591,9 @@ static void recovery_user_cb(void *arg, enum dir_status st, struct dir_user *u, 
 
 	(void)err;
 	if (st == DIR_NOT_FOUND) {
-		recovery_finish(r, "failed", "the user no longer exists");
+		recovery_finish(r, strcmp(r->action, "delete") == 0 ? "ok" : "failed",
+		                strcmp(r->action, "create") == 0 ? "the user does not exist"
+		                                                 : "the user no longer exists");
 		return;
 	}
 	if (st != DIR_OK) {
@@ -1579,10 +1613,12 @@ void act_recover(struct actions *A, json_t *row, int *failed)
 	const char *at = json_string_value(json_object_get(row, "requested_at"));
 	const char *perm = json_string_value(json_object_get(row, "permission"));
 	const char *op = json_string_value(json_object_get(row, "operator"));
+	const char *dept = json_string_value(json_object_get(row, "department"));
 
 	if (r == NULL)
 		return;
 	snprintf(r->operator, sizeof(r->operator), "%s", op != NULL ? op : "");
+	snprintf(r->department, sizeof(r->department), "%s", dept != NULL ? dept : "");
 	r->request_id = json_integer_value(json_object_get(row, "request_id"));
 	r->A = A;
 	r->failed = failed;
