@@ -247,7 +247,8 @@ static const char *kind_category(enum act_kind k)
 {
 	if (k == ACT_UNLOCK || k == ACT_RESET)
 		return "unlock-reset";
-	if (k == ACT_GRANT || k == ACT_REVOKE || k == ACT_EXPIRE || k == ACT_APPROVE)
+	/* Not ACT_EXPIRE: the daemon's own revocation is not an event handled. */
+	if (k == ACT_GRANT || k == ACT_REVOKE || k == ACT_APPROVE)
 		return "grant";
 	return NULL;
 }
@@ -624,6 +625,32 @@ static void request_open(struct act *x)
 	commit_pair(x, "ok", NULL, request_opened);
 }
 
+/* The approve or reject carries the request's event fields (department,
+ * requester, ticket...) unless the admin gave their own: the approval is
+ * the event the report counts, and it belongs to whoever asked. */
+static void request_inherit(struct act *x)
+{
+	char **dst[] = {&x->ticket,  &x->requester,   &x->department,
+	                &x->channel, &x->description, &x->note};
+	static const char *const keys[] = {"ticket",  "requester",   "department",
+	                                   "channel", "description", "note"};
+	json_t *f = NULL;
+	char err[256];
+
+	if (audit_request_fields(x->A->audit, x->request_id, &f, err, sizeof(err)) == -1)
+		log_warnx("request %lld: %s", (long long)x->request_id, err);
+	for (size_t i = 0; f != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = json_string_value(json_object_get(f, keys[i]));
+
+		/* A reject's description is its reason (act_event). */
+		if (dst[i] == &x->description && x->kind != ACT_APPROVE)
+			continue;
+		if (*dst[i] == NULL && v != NULL)
+			*dst[i] = strdup(v);
+	}
+	json_decref(f);
+}
+
 /* Approve and reject act on a stored request: it must exist (404), be open
  * (409) and, to approve, come from another admin (403). */
 static int request_load(struct act *x)
@@ -645,6 +672,7 @@ static int request_load(struct act *x)
 	free(x->permission);
 	x->target = strdup(r.target);
 	x->permission = strdup(r.permission);
+	request_inherit(x);
 	x->days = r.days;
 	if (r.until[0] != '\0') {
 		free(x->until);

@@ -1267,6 +1267,38 @@ int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *er
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int audit_request_fields(struct audit *a, int64_t id, json_t **out, char *err, size_t errlen)
+{
+	static const char *const cols[] = {"ticket",  "requester",   "department",
+	                                   "channel", "description", "note"};
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = NULL;
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT ticket, requester, department, channel, description, note"
+	                       " FROM records WHERE kind = 'attempt' AND action = 'grant'"
+	                       " AND request_id = ?1 ORDER BY id LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare request fields", err, errlen);
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (*out = json_object()) != NULL)
+		for (int c = 0; c < 6; c++)
+			if (sqlite3_column_type(st, c) == SQLITE_TEXT)
+				json_object_set_new(
+				    *out, cols[c],
+				    json_string((const char *)sqlite3_column_text(st, c)));
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_fail(a, "read request fields", err, errlen);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW && *out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn, void *arg,
                        char *err, size_t errlen)
 {

@@ -141,6 +141,11 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
                          size_t errlen);
 /* Reads request id into *r. Return: 1 found, 0 none, -1 error. */
 int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *err, size_t errlen);
+/* The event fields (ticket, requester, department, channel, description,
+ * note) given with the grant that opened request id, as a new JSON object
+ * the caller owns (absent fields left out). Return: 1 with *out, 0 none
+ * (*out NULL), -1 with err. */
+int audit_request_fields(struct audit *a, int64_t id, json_t **out, char *err, size_t errlen);
 /* Pending requests (created before older_than when it is not NULL), oldest
  * first, at most 1000. fn must not write to the store. Return 0/-1. */
 int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn, void *arg,

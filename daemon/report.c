@@ -376,8 +376,9 @@ static const char *describe(const struct rep *r, const struct audit_row *row, in
 	if (strcmp(act, "reset") == 0)
 		return row->detail && strstr(row->detail, "unlocked") ? "门户解锁与重置密码"
 		                                                      : "重置密码";
-	if (strcmp(act, "grant") == 0 || strcmp(act, "revoke") == 0) {
-		snprintf(buf, len, "%s%s权限", act[0] == 'g' ? "授权" : "撤销",
+	if (strcmp(act, "grant") == 0 || strcmp(act, "approve") == 0 ||
+	    strcmp(act, "revoke") == 0) {
+		snprintf(buf, len, "%s%s权限", act[0] == 'r' ? "撤销" : "授权",
 		         grant_label(r, row->permission));
 		return buf;
 	}
@@ -397,6 +398,8 @@ static const char *resolution(const struct audit_row *row)
 		return "管理员重置密码";
 	if (strcmp(act, "grant") == 0)
 		return same ? "已有该权限，无需授权" : "管理员授权";
+	if (strcmp(act, "approve") == 0)
+		return same ? "已有该权限，无需授权" : "经另一管理员批准后授权";
 	if (strcmp(act, "revoke") == 0)
 		return same ? "无该权限，无需撤销" : "管理员撤销权限";
 	return row->detail ? row->detail : "";
@@ -468,9 +471,13 @@ static void put_detail(struct rep *r, const struct audit_row *row, int ci)
 	}
 }
 
+/* DESIGN: grants are counted from grant and revoke (an approval is the
+ * grant it carries out); the daemon's own expiry of a timed grant is not
+ * an event handled — older databases stored it under 'grant'. */
 static bool counted(const struct audit_row *row)
 {
 	return row->result && has(row->category) &&
+	       !(row->action != NULL && strcmp(row->action, "expire") == 0) &&
 	       (strcmp(row->result, "ok") == 0 || strcmp(row->result, "unchanged") == 0);
 }
 

@@ -32,6 +32,9 @@ t_eq "$(linked "$req")" "grant,approve,approve,approve,approve" \
     "every step (request, two refusals, approval, repeat) is an audit row linked to the request id"
 t_eq "$(sqlite3 "$DB" "SELECT a.operator FROM records a JOIN records o ON o.attempt_id=a.id
     WHERE a.action='approve' AND a.request_id=$req AND o.result='ok'")" adm2 "exactly one approval took effect, by adm2"
+t_eq "$(sqlite3 "$DB" "SELECT a.ticket || '|' || a.category FROM records a JOIN records o ON o.attempt_id=a.id
+    WHERE a.action='approve' AND a.request_id=$req AND o.result='ok'")" "REQ-1|grant" \
+    "the approval carries the request's ticket and is the counted grant"
 
 as_op adm1
 req2=$("$D" --json grant dave finance-docs | jq -r .request)

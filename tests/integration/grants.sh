@@ -49,6 +49,8 @@ t_ok "the grant without a term is still there" ldap_is_member general dave
 t_ok "the 30-day grant is still there" ldap_is_member procurement erin
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire' AND target <> 'heidi'")" 2 \
     "exactly the two ended grants were expired, once each"
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire' AND category IS NOT NULL")" 0 \
+    "expiries are not counted as events handled (no category)"
 t_exit 2 "a term longer than max_days is refused" "$D" grant erin procurement --days 91
 t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01-01
 # Ticks come every 10 s: 21 s after the first failure, two more ticks found the grant due.

@@ -246,6 +246,46 @@ static void refused_and_failed_attempts_are_not_counted(void **state)
 	json_decref(j);
 }
 
+static const char *event_field(json_t *j, size_t i, const char *key);
+
+/* An approval is the grant it carries out (counted, described as a grant);
+ * the daemon's expiry of a timed grant is not an event handled, even as
+ * older databases stored it (category grant). */
+static void approvals_count_and_expiries_do_not(void **state)
+{
+	struct fixture *fx = *state;
+	const struct ev evs[] = {
+	    {.action = "approve",
+	     .category = "grant",
+	     .result = "ok",
+	     .at = "2026-01-07T01:00:00.000Z",
+	     .perm = "procurement",
+	     .op = "adm2",
+	     .dept = "财务管理部",
+	     .detail = "expires 2026-02-07T01:00:00Z"},
+	    {.action = "expire",
+	     .category = "grant",
+	     .result = "ok",
+	     .at = "2026-02-07T01:00:10.000Z",
+	     .perm = "procurement",
+	     .op = "ldapdeskd",
+	     .detail = "expired: the grant's term ended"},
+	};
+	json_t *j;
+
+	for (size_t i = 0; i < 2; i++)
+		add(fx, &evs[i]);
+	j = build_json(fx);
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
+	assert_string_equal(event_field(j, 0, "description"), "授权采管系统权限");
+	assert_string_equal(event_field(j, 0, "resolution"), "经另一管理员批准后授权");
+	assert_string_equal(event_field(j, 0, "department"), "财务管理部");
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(j, "summary")), "授权系统权限 1 次"));
+	json_decref(j);
+}
+
 static void html_escapes_values_and_is_self_contained(void **state)
 {
 	struct fixture *fx = *state;
@@ -456,6 +496,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(summary_line_is_exact_for_a_tiny_log),
 	    T(refused_and_failed_attempts_are_not_counted),
+	    T(approvals_count_and_expiries_do_not),
 	    T(html_escapes_values_and_is_self_contained),
 	    T(csv_quotes_formulas_and_follows_rfc4180),
 	    T(counts_by_month_and_category_use_the_local_zone),
