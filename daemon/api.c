@@ -742,6 +742,8 @@ static void import_answer(struct job_call *jc, int rc, const char *err)
 {
 	if (rc == 0)
 		reply_json(jc->c, 200, json_pack("{s:I}", "imported", (json_int_t)jc->imported));
+	else if (rc == -2)
+		reply_error(jc->c, 409, "already_imported", err);
 	else if (jc->errors != NULL || strncmp(err, "import: line 1", 14) == 0) {
 		json_t *errors = jc->errors != NULL ? json_incref(jc->errors) : json_array();
 

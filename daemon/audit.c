@@ -1350,6 +1350,29 @@ int audit_request_close(struct audit *a, int64_t id, const char *status, const c
 
 /* ---- batches (import, bench fill) ---- */
 
+int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*idp = 0;
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
+	                       " AND o.attempt_id = a.id AND o.result = 'ok'"
+	                       " WHERE a.kind = 'attempt' AND a.action = 'import'"
+	                       " AND instr(o.detail, 'sha256 ' || ?1) > 0 ORDER BY a.id LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare import lookup", err, errlen);
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "look up imports", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_batch_begin(struct audit *a, char *err, size_t errlen)
 {
 	if (a->batch) {

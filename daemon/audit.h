@@ -158,6 +158,11 @@ int audit_request_close(struct audit *a, int64_t id, const char *status, const c
 /* Current UTC time in the stored format into buf (at least 25 bytes). */
 void audit_now(char *buf, size_t len);
 
+/* The id of an earlier successful import whose file had this SHA-256 (hex,
+ * kept as "sha256 HEX" in its outcome's detail). Return: 1 with *idp, 0 none
+ * (*idp 0), -1 with err (*idp 0). */
+int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen);
+
 /* ---- batches: many events in one transaction (import, bench) ---- */
 
 /* Opens a write transaction on a's connection; until audit_batch_commit or

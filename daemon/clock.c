@@ -116,6 +116,17 @@ int clock_parse_loose(const char *s, char *out, size_t len)
 	           : -1;
 }
 
+/* 1..28/29/30/31 as the month has: mktime would turn 2026-06-31 into 1 July. */
+static bool day_exists(int year, int mon1, int day)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	if (mon1 < 1 || mon1 > 12 || day < 1)
+		return false;
+	return day <= days[mon1 - 1] + (mon1 == 2 && leap);
+}
+
 static int parse_fields(const char *s, struct tm *tm, int *ms, const char **restp)
 {
 	int n = 0;
@@ -124,7 +135,8 @@ static int parse_fields(const char *s, struct tm *tm, int *ms, const char **rest
 	*ms = 0;
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday,
 	           &tm->tm_hour, &tm->tm_min, &tm->tm_sec, &n) != 6 ||
-	    n != 19)
+	    n != 19 || !day_exists(tm->tm_year, tm->tm_mon, tm->tm_mday) || tm->tm_hour > 23 ||
+	    tm->tm_min > 59 || tm->tm_sec > 60)
 		return -1;
 	s += n;
 	*ms = parse_ms(&s);
@@ -158,8 +170,7 @@ static int parse_date(const char *text, struct tm *tm)
 
 	memset(tm, 0, sizeof(*tm));
 	if (sscanf(text, "%4d-%2d-%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday, &n) != 3 ||
-	    n != 10 || text[10] != '\0' || tm->tm_mon < 1 || tm->tm_mon > 12 || tm->tm_mday < 1 ||
-	    tm->tm_mday > 31)
+	    n != 10 || text[10] != '\0' || !day_exists(tm->tm_year, tm->tm_mon, tm->tm_mday))
 		return -1;
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "clock.h"
 #include "import.h"
 #include "ldapdesk/wire.h"
@@ -129,6 +131,8 @@ static int read_quoted(struct csv *c, struct record *r, char **w, size_t *used)
 		}
 		if (*c->p == '\n')
 			c->line++;
+		if (*c->p == '\0')
+			r->problem = "the row holds a NUL byte";
 		cell_put(r, w, used, *c->p++);
 	}
 	return -1;
@@ -321,6 +325,10 @@ static const char *check_row(const struct import *im, const struct record *r, st
 		return "解决时间 is before 提交时间";
 	if (w->cell[C_DESC] == NULL)
 		return "事件描述 is empty";
+	/* Every imported row is counted as an event handled: one that was not
+	 * resolved must not be (fix the cell, or leave the row out). */
+	if (w->cell[C_STATUS] != NULL && strcmp(w->cell[C_STATUS], "已解决") != 0)
+		return "解决情况 must be 已解决 or empty: only events handled are imported";
 	w->category = row_category(im, w, &why);
 	return w->category ? NULL : why;
 }
@@ -464,23 +472,53 @@ static int store_import_event(struct import *im, const struct who *who, const ch
 	return audit_record(im->a, &ev, result, detail, NULL, err, errlen);
 }
 
+/* The file's SHA-256 in lower-case hex: kept on the import event, so the
+ * same file is not imported twice (its events would be counted twice). */
+static int body_sha256(const char *body, size_t len, char hex[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	if (EVP_Digest(body, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		return -1;
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
 static int store(struct import *im, const char *body, size_t len, struct record *r,
                  const struct who *who, char *err, size_t errlen)
 {
-	int64_t range[2] = {0, 0};
-	char detail[128];
+	int64_t range[2] = {0, 0}, earlier = 0;
+	char detail[192], sha[65];
 
+	if (body_sha256(body, len, sha) == -1) {
+		snprintf(err, errlen, "import: cannot hash the file");
+		return -1;
+	}
 	if (audit_batch_begin(im->a, err, errlen) == -1)
 		return -1;
+	/* Looked up under the write lock: two uploads of one file cannot both pass. */
+	if (audit_find_import(im->a, sha, &earlier, err, errlen) != 0) {
+		audit_batch_rollback(im->a);
+		if (earlier == 0)
+			return -1;
+		snprintf(err, errlen,
+		         "import: this file was imported already (import event %lld): nothing "
+		         "imported",
+		         (long long)earlier);
+		return -2;
+	}
 	if (store_all(im, body, len, r, who, range, err, errlen) == -1) {
 		audit_batch_rollback(im->a);
 		return -1;
 	}
 	if (range[0])
-		snprintf(detail, sizeof detail, "imported %lld events: attempts %lld to %lld",
-		         (long long)im->nrows, (long long)range[0], (long long)range[1]);
+		snprintf(detail, sizeof detail,
+		         "imported %lld events: attempts %lld to %lld; sha256 %s",
+		         (long long)im->nrows, (long long)range[0], (long long)range[1], sha);
 	else
-		snprintf(detail, sizeof detail, "imported 0 events");
+		snprintf(detail, sizeof detail, "imported 0 events; sha256 %s", sha);
 	if (store_import_event(im, who, "ok", detail, true, err, errlen) == -1) {
 		audit_batch_rollback(im->a);
 		return -1;
@@ -518,9 +556,10 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 		refused(&im, &who, err);
 		*errorsp = im.errors;
 		im.errors = NULL;
-	} else if (store(&im, body, len, r, &who, err, errlen) == 0) {
+	} else if ((rc = store(&im, body, len, r, &who, err, errlen)) == 0) {
 		*importedp = im.nrows;
-		rc = 0;
+	} else if (rc == -2) {
+		refused(&im, &who, err);
 	}
 	json_decref(im.errors);
 	free(r);

@@ -26,7 +26,10 @@
  * is on the "import" event appended in the same transaction
  * (operator_uid/operator_dn/client_addr, detail naming the id range). A
  * refused import is recorded as a failed "import" event.
- * Return: 0 with *importedp = rows stored; or -1 with err filled and, when
+ * A file imported before (same SHA-256, kept on the import event) is
+ * refused: -2 with err naming that import.
+ * Return: 0 with *importedp = rows stored; -2 (the same file again); or -1
+ * with err filled and, when
  * rows were bad, *errorsp = new array [{"line","message"}] (line numbers of
  * the file, the header is line 1; at most IMPORT_MAX_ERRORS; caller
  * decrefs), else *errorsp = NULL. Nothing is stored on -1.

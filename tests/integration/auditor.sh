@@ -136,6 +136,11 @@ t_match '^imported 4 events from ' "admin imports 4 historical events" imp "$T_D
 t_nomatch '%|'"$(printf '\r')" "no progress bar when stderr is not a terminal" cat "$T_DIR/imp.err"
 as_op aud1
 t_eq "$(n_imported)" 4 "log shows the 4 events as imported"
+as_op adm1
+t_exit 1 "the same file again is refused (409, exit 1)" "$D" import "$T_DIR/hist.csv"
+t_match "imported already" "and says so" "$D" import "$T_DIR/hist.csv"
+as_op aud1
+t_eq "$(n_imported)" 4 "its events are not counted twice"
 "$D" log --json --from 2025-01-01 --to 2025-12-31 >"$T_DIR/hist.json" 2>&1 || true
 t_eq "$(jq -r '[.events[] | select(.department == "办公室(外事办公室董事会办公室)") | .description] | .[0]' "$T_DIR/hist.json")" \
     "$(printf '删除过期待办, 共 3 条\n含归档邮件')" "the quoted cell with a comma and a newline comes back whole"

@@ -218,6 +218,14 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	assert_string_equal(b, "2026-03-01T00:30:00.250Z");
 	assert_int_equal(clock_bound("yesterday", false, b, sizeof(b)), -1);
 	assert_int_equal(clock_bound("2026-13-01", false, b, sizeof(b)), -1);
+	/* Days a month does not have are errors, not the next month (a report
+	 * --to 2026-06-31 would reach into July). */
+	assert_int_equal(clock_bound("2026-06-31", true, b, sizeof(b)), -1);
+	assert_int_equal(clock_bound("2026-02-29", false, b, sizeof(b)), -1);
+	assert_int_equal(clock_bound("2024-02-29", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2024-02-29T15:59:59.999Z");
+	assert_int_equal(clock_bound("2026-02-30T10:00:00Z", false, b, sizeof(b)), -1);
+	assert_int_equal(clock_bound("2026-03-01T24:00:00Z", false, b, sizeof(b)), -1);
 }
 
 static void test_local_display_and_gentime(void **state)

@@ -189,6 +189,52 @@ static void bom_and_quoted_newlines_keep_line_numbers(void **state)
 	                               "2,信息中心,张三,2026-13-05 09:30,修复漏洞,补丁,,,,\n"),
 	                 -1);
 	assert_int_equal(error_line(fx, 0), 4);
+	/* A BOM before the first column's name: the header is still found. */
+	assert_int_equal(import(fx, "\xEF\xBB\xBF提交时间,事件描述\n2026-01-05 09:30,修复漏洞\n"),
+	                 0);
+	assert_int_equal(fx->n, 1);
+}
+
+/* Rows the report would count wrongly are refused: not resolved, or text
+ * cut short by a NUL inside quotes. */
+static void unresolved_rows_and_nul_bytes_are_refused(void **state)
+{
+	struct fixture *fx = *state;
+	static const char nul[] = "提交时间,事件描述\n2026-01-05 09:30,\"漏洞\0后面\"\n";
+
+	assert_int_equal(import(fx, HEADER "1,a,b,2026-01-05 09:30,门户漏洞,,,,未解决,\n"
+	                                   "2,a,b,2026-01-05 09:30,门户漏洞,,,,已解决,\n"),
+	                 -1);
+	assert_int_equal(json_array_size(fx->errors), 1);
+	assert_int_equal(error_line(fx, 0), 2);
+	json_decref(fx->errors);
+	fx->errors = NULL;
+	assert_int_equal(import_csv(fx->a, &conf, "adm1", NULL, NULL, nul, sizeof nul - 1, &fx->n,
+	                            &fx->errors, fx->err, sizeof fx->err),
+	                 -1);
+	assert_non_null(fx->errors);
+	assert_int_equal(error_line(fx, 0), 2);
+	/* Only the two refused imports' own records: no row went in. */
+	assert_int_equal(json_array_size(rows(fx)), 2);
+	assert_string_equal(field(rows(fx), 0, "action"), "import");
+	assert_string_equal(field(rows(fx), 1, "action"), "import");
+}
+
+/* The same file twice would count its events twice: the second is refused,
+ * naming the first import; a different file still goes in. */
+static void the_same_file_is_not_imported_twice(void **state)
+{
+	struct fixture *fx = *state;
+	const char *csv = HEADER "1,a,b,2026-01-05 09:30,门户漏洞,,,,已解决,\n";
+
+	assert_int_equal(import(fx, csv), 0);
+	assert_int_equal(json_array_size(rows(fx)), 2); /* the row and the import event */
+	assert_int_equal(import(fx, csv), -2);
+	assert_non_null(strstr(fx->err, "imported already (import event 3)"));
+	assert_null(fx->errors);
+	assert_int_equal(json_array_size(rows(fx)), 3); /* + the refused import's own record */
+	assert_string_equal(field(rows(fx), 2, "result"), "failed");
+	assert_int_equal(import(fx, HEADER "1,a,b,2026-01-05 09:31,门户漏洞,,,,已解决,\n"), 0);
 }
 
 static void category_is_inferred_from_words(void **state)
@@ -248,6 +294,8 @@ static void header_and_cell_limits_are_checked(void **state)
 	assert_int_equal(import(fx, "提交时间,事件描述\n2026-01-05 09:30,\"漏洞\n"), -1);
 	assert_int_equal(error_line(fx, 0), 2);
 	assert_int_equal(import(fx, "提交时间,事件描述\n2026-01-05 09:30,\xff\xfe漏洞\n"), -1);
+	assert_non_null(fx->errors); /* refused as a bad row, not by the store */
+	assert_int_equal(error_line(fx, 0), 2);
 	free(big);
 }
 
@@ -295,6 +343,8 @@ int main(void)
 	    T(good_file_imports_every_row_marked_imported),
 	    T(two_bad_rows_are_both_reported_and_nothing_is_imported),
 	    T(bom_and_quoted_newlines_keep_line_numbers),
+	    T(unresolved_rows_and_nul_bytes_are_refused),
+	    T(the_same_file_is_not_imported_twice),
 	    T(category_is_inferred_from_words),
 	    T(category_column_takes_key_or_label),
 	    T(header_and_cell_limits_are_checked),
