@@ -403,8 +403,8 @@ static bool is_head(const char *s)
 	for (const char *p = s; p < colon; p++)
 		if (!isdigit((unsigned char)*p))
 			return false;
-	for (const char *p = colon + 1; *p != '\0'; p++)
-		if (!isxdigit((unsigned char)*p))
+	for (const char *p = colon + 1; *p != '\0'; p++) /* lower-case, as verify prints it */
+		if (!isdigit((unsigned char)*p) && (*p < 'a' || *p > 'f'))
 			return false;
 	return true;
 }
@@ -428,6 +428,9 @@ static int check_values(struct args *a, char *err, size_t errlen)
 		parse_count("limit", a->limit_s, 1000000000L, &a->limit, err, errlen);
 	if (err[0] == '\0')
 		check_format(a, err, errlen);
+	/* A BOM is for Excel's CSV; it would make JSON unparseable. */
+	if (err[0] == '\0' && a->bom && (a->format == NULL || strcmp(a->format, "csv") != 0))
+		fail(err, errlen, "--bom is for CSV: add --format csv");
 	return err[0] != '\0' ? -1 : 0;
 }
 

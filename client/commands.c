@@ -87,12 +87,18 @@ static int exit_for(long status)
  * code. With session, a 401 means our token is no good. */
 static int reply_error(const struct httpc_resp *rs, bool session)
 {
-	if (rs->status == 401 && session) {
+	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	const char *code = json_string_value(json_object_get(j, "error"));
+
+	/* A 401 on a session: our token is no good. The daemon's own words win
+	 * when it says more than that (roles removed: ask an administrator). */
+	if (rs->status == 401 && session &&
+	    (code == NULL || strcmp(code, "unauthenticated") == 0 || msg == NULL)) {
+		json_decref(j);
 		say(NOT_LOGGED_IN);
 		return EXIT_UNAUTH;
 	}
-	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
-	const char *msg = json_string_value(json_object_get(j, "message"));
 	if (msg == NULL)
 		msg = json_string_value(json_object_get(j, "error"));
 	char *clean = msg != NULL ? render_clean(msg) : NULL;
@@ -188,10 +194,12 @@ static int login_answer(struct ctx *c, const char *user, const struct httpc_resp
 		return EXIT_REFUSED;
 	}
 	int rc = store_session(c, user, tok, json_string_value(json_object_get(j, "expires")));
-	if (rc == 0 && ansp != NULL)
+	if (rc == 0 && ansp != NULL) {
 		*ansp = j;
-	else
+	} else {
+		OPENSSL_cleanse((char *)tok, strlen(tok));
 		json_decref(j);
+	}
 	return rc;
 }
 
@@ -406,9 +414,15 @@ static char *query_close(struct query *q)
 static void clean_tree(json_t *j)
 {
 	if (json_is_string(j)) {
-		char *s = render_clean(json_string_value(j));
-		if (s != NULL)
+		/* Replaced only when cleaning changed it; the old value and the
+		 * copy are wiped either way (a password or token may be one). */
+		char *old = (char *)json_string_value(j), *s = render_clean(old);
+		if (s != NULL && strcmp(s, old) != 0) {
+			OPENSSL_cleanse(old, strlen(old));
 			json_string_set(j, s);
+		}
+		if (s != NULL)
+			OPENSSL_cleanse(s, strlen(s));
 		free(s);
 		return;
 	}
@@ -860,7 +874,12 @@ static int write_report(const struct args *a, const struct httpc_resp *rs)
 	}
 	if (a->bom && !has_bom)
 		render_bom(f);
-	fwrite(rs->body, 1, rs->len, f);
+	/* Event fields may hold control characters: to a terminal, none of
+	 * them goes out raw (an escape sequence could rewrite the screen). */
+	if (f == stdout && isatty(STDOUT_FILENO))
+		render_text_tty(f, rs->body, rs->len);
+	else
+		fwrite(rs->body, 1, rs->len, f);
 	if (f != stdout && (ferror(f) | fclose(f)) != 0) {
 		say("cannot write %s: %s", a->output, strerror(errno));
 		return EXIT_REFUSED;
@@ -914,7 +933,10 @@ static int read_file(const char *path, size_t max, char **bufp, size_t *lenp)
 	bool bad = ferror(f) != 0;
 	fclose(f);
 	if (bad || len > max) {
-		say(bad ? "cannot read %s" : "%s is too large", path);
+		if (bad)
+			say("cannot read %s", path);
+		else
+			say("%s is larger than %zu MiB: split it", path, max >> 20);
 		free(buf);
 		return EXIT_USAGE;
 	}
@@ -989,7 +1011,7 @@ static int cmd_import(struct ctx *c)
 	struct httpc_resp rs = {0};
 	char *data = NULL;
 	size_t len = 0;
-	int rc = read_file(c->a->pos[0], HTTPC_MAX_BODY, &data, &len);
+	int rc = read_file(c->a->pos[0], LDAPDESK_MAX_IMPORT, &data, &len);
 
 	if (rc != 0)
 		return rc;
@@ -1496,17 +1518,18 @@ static const struct command commands[] = {
      "to keep; --since-head also proves that record is still there unchanged.",
      "ldapdesk verify --since-head 5120:3f6a...e9"},
     {"backup", NULL, cmd_backup, "backup", "Back up the audit database now.", "ldapdesk backup"},
-    {"user", "create", cmd_user_create, "user create UID --name N --dept D [--mail M]",
+    {"user", "create", cmd_user_create,
+     "user create UID --name N --dept D [--mail M] [event options]",
      "Create a user; prints the one-time password.",
      "ldapdesk user create zhangsan --name 张三 --dept 信息中心"},
-    {"user", "move", cmd_user_change, "user move UID --dept D", "Move a user to department D.",
-     "ldapdesk user move zhangsan --dept 审计部(审计派驻办)"},
-    {"user", "disable", cmd_user_change, "user disable UID --reason R", "Disable a user's account.",
-     "ldapdesk user disable zhangsan --reason 离职"},
-    {"user", "enable", cmd_user_change, "user enable UID",
+    {"user", "move", cmd_user_change, "user move UID --dept D [event options]",
+     "Move a user to department D.", "ldapdesk user move zhangsan --dept 审计部(审计派驻办)"},
+    {"user", "disable", cmd_user_change, "user disable UID --reason R [event options]",
+     "Disable a user's account.", "ldapdesk user disable zhangsan --reason 离职"},
+    {"user", "enable", cmd_user_change, "user enable UID [event options]",
      "Enable an account an administrator disabled.", "ldapdesk user enable zhangsan"},
-    {"user", "delete", cmd_user_change, "user delete UID --yes", "Delete a user for good.",
-     "ldapdesk user delete zhangsan --yes"},
+    {"user", "delete", cmd_user_change, "user delete UID --yes [event options]",
+     "Delete a user for good.", "ldapdesk user delete zhangsan --yes"},
     {"pending", NULL, cmd_pending, "pending", "List grant requests waiting for approval.",
      "ldapdesk pending"},
     {"approve", NULL, cmd_approve, "approve ID", "Approve grant request ID.", "ldapdesk approve 7"},
@@ -1540,7 +1563,8 @@ static void help_top(void)
 	printf("\n%s\n%s\n", event_help, global_help);
 	printf(
 	    "environment: LDAPDESK_URL, LDAPDESK_CA, LDAPDESK_USER, LDAPDESK_PASSWORD\n"
-	    "  (with user and password set, commands log in by themselves)\n\n"
+	    "  (with user and password set, commands log in by themselves),\n"
+	    "  LDAPDESK_CERT, LDAPDESK_KEY (a TLS client certificate, when the daemon asks)\n\n"
 	    "exit codes: 0 done, 1 refused or failed, 2 usage or bad request, 3 not logged in,\n"
 	    "  4 forbidden, 5 no such user, permission or request, 6 daemon unreachable or TLS\n\n"
 	    "example:\n  ldapdesk login --user alice && ldapdesk status bob && ldapdesk unlock "

@@ -150,9 +150,16 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		size_t want = s->size > 0 ? s->size : 16384;
 		while (want < s->len + n + 1)
 			want *= 2;
-		char *buf = realloc(s->buf, want);
+		/* Not realloc: the old block may hold a token or password and
+		 * must be wiped before it is freed. */
+		char *buf = malloc(want);
 		if (buf == NULL)
 			return 0;
+		if (s->buf != NULL) {
+			memcpy(buf, s->buf, s->len);
+			OPENSSL_cleanse(s->buf, s->len);
+			free(s->buf);
+		}
 		s->buf = buf;
 		s->size = want;
 	}
@@ -287,12 +294,16 @@ int httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *rs,
 	if (hdrs != NULL && set_request(h, rq, &s, hdrs) == 0)
 		rc = curl_easy_perform(h->curl);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	for (struct curl_slist *l = hdrs; l != NULL; l = l->next) /* the bearer token */
+		OPENSSL_cleanse(l->data, strlen(l->data));
 	curl_slist_free_all(hdrs);
 	if (rc == CURLE_OK && s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
 		rc = CURLE_OUT_OF_MEMORY;
 	if (rc != CURLE_OK) {
 		rs->why = classify(rc, &s);
 		fail_message(h, rc, rs->why, &s, err, errlen);
+		if (s.buf != NULL)
+			OPENSSL_cleanse(s.buf, s.len);
 		free(s.buf);
 		return -1;
 	}

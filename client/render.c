@@ -75,6 +75,20 @@ char *render_clean(const char *s)
 	return out;
 }
 
+void render_text_tty(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		struct uchar u = s[i] == '\n' || s[i] == '\t' ? (struct uchar){1, 1, s[i]}
+		                                              : next_char(s + i, n - i);
+
+		if (u.repl != 0)
+			fputc(u.repl, f);
+		else
+			fwrite(s + i, 1, u.len, f);
+		i += u.len;
+	}
+}
+
 size_t render_width(const char *s)
 {
 	size_t n = strlen(s), w = 0;

@@ -16,6 +16,11 @@
  * control characters and invalid UTF-8 become '?'. Caller frees; NULL on ENOMEM. */
 char *render_clean(const char *s);
 
+/* Writes n bytes of s (UTF-8 text, e.g. a report) to f for a terminal:
+ * newlines and tabs kept, any other control or invalid character written
+ * as '?' or a blank, so no escape sequence reaches the terminal. */
+void render_text_tty(FILE *f, const char *s, size_t n);
+
 /* Columns s takes on a terminal; an invalid byte or control character counts 1. */
 size_t render_width(const char *s);
 

@@ -40,7 +40,7 @@
  * reset instead of the answer). */
 #define HTTP_DRAIN_MAX (1024 * 1024)
 /* POST /v1/import carries half a year of hand-kept events as CSV. */
-#define HTTP_IMPORT_MAX   (32 * 1024 * 1024)
+#define HTTP_IMPORT_MAX   LDAPDESK_MAX_IMPORT
 #define HTTP_TIMEOUT_S    30
 #define HTTP_BACKLOG      128
 #define HTTP_COALESCE_MAX (64 * 1024) /* replies up to this go out as one TLS record */

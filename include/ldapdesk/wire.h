@@ -8,6 +8,8 @@
 
 /* Largest request body the daemon reads; a larger one is answered 413. */
 #define LDAPDESK_MAX_BODY (64 * 1024)
+/* ... except a CSV import (POST /v1/import): up to this. */
+#define LDAPDESK_MAX_IMPORT (32 * 1024 * 1024)
 /* Longest uid, permission name or event field accepted (bytes, UTF-8). */
 #define LDAPDESK_MAX_UID   64
 #define LDAPDESK_MAX_FIELD 1024

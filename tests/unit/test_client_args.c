@@ -182,6 +182,13 @@ static void test_format_values_depend_on_the_command(void **state)
 	                       "-o", "r.html"),
 	                 0);
 	assert_string_equal(a.output, "r.html");
+	/* --bom is for CSV only: a BOM before JSON breaks every parser. */
+	assert_int_equal(PARSE(&a, err, "log", "--bom"), -1);
+	assert_non_null(strstr(err, "--format csv"));
+	assert_int_equal(
+	    PARSE(&a, err, "report", "--from", "a", "--to", "b", "--format", "json", "--bom"), -1);
+	assert_int_equal(
+	    PARSE(&a, err, "report", "--from", "a", "--to", "b", "--format", "csv", "--bom"), 0);
 }
 
 static void test_help_anywhere_succeeds_without_checks(void **state)
@@ -225,6 +232,11 @@ static void test_since_head_must_be_id_and_hash(void **state)
 	snprintf(head, sizeof head, "42:%064d", 0);
 	assert_int_equal(PARSE(&a, err, "verify", "--since-head", head), 0);
 	assert_int_equal(PARSE(&a, err, "verify", "--since-head", "42:abc"), -1);
+	snprintf(head, sizeof head, "42:%064d", 0);
+	head[3] = 'A'; /* verify prints lower case; the daemon refuses upper */
+	assert_int_equal(PARSE(&a, err, "verify", "--since-head", head), -1);
+	head[3] = 'a';
+	assert_int_equal(PARSE(&a, err, "verify", "--since-head", head), 0);
 	assert_int_equal(PARSE(&a, err, "verify", "--head", "--since-head", head), -1);
 }
 

@@ -166,6 +166,22 @@ static void test_table_cleans_control_characters(void **state)
 	render_table_free(t);
 }
 
+/* A report written to a terminal keeps its lines and tabs and CJK text,
+ * but no escape sequence from an event field gets through. */
+static void test_text_for_a_terminal_has_no_escapes(void **state)
+{
+	static const char in[] = "a\x1b]0;x\x07"
+	                         "b\n中文\t\x9b\xc2\x9b"
+	                         "2J\n";
+	struct mem m;
+
+	(void)state;
+	mem_open(&m);
+	render_text_tty(m.f, in, sizeof in - 1);
+	assert_string_equal(mem_close(&m), "a?]0;x?b\n中文\t??2J\n");
+	free(m.buf);
+}
+
 static void test_clean_replaces_invalid_utf8(void **state)
 {
 	char *s = render_clean("ok\xff\xfe中");
@@ -293,6 +309,7 @@ int main(void)
 	    cmocka_unit_test(test_fit_cuts_by_display_width_with_ellipsis),
 	    cmocka_unit_test(test_table_truncates_long_cells),
 	    cmocka_unit_test(test_table_cleans_control_characters),
+	    cmocka_unit_test(test_text_for_a_terminal_has_no_escapes),
 	    cmocka_unit_test(test_clean_replaces_invalid_utf8),
 	    cmocka_unit_test(test_csv_quotes_comma_quote_and_newline),
 	    cmocka_unit_test(test_csv_guards_formula_cells),
