@@ -78,6 +78,12 @@ static const char *const row_keys[NROWKEYS] = {
     "detail",    "request_id",   "imported",    "hash",
 };
 
+const char *const *audit_row_keys(size_t *n)
+{
+	*n = NROWKEYS;
+	return row_keys;
+}
+
 #define ROW_SELECT                                                                                 \
 	"SELECT a.id, a.at, o.at, a.operator, a.operator_dn, a.client_addr, a.action, a.target,"   \
 	" a.target_dn, a.permission, a.category, a.ticket, a.requester, a.department, a.channel,"  \

@@ -90,6 +90,10 @@ int audit_record(struct audit *a, const struct audit_event *ev, const char *resu
 int audit_query(struct audit *a, const struct audit_filter *f, audit_row_fn fn, void *arg,
                 int64_t *nextp, char *err, size_t errlen);
 
+/* The keys of a row of audit_query, in order (static; *n of them): the CSV
+ * header, also when no row matches. */
+const char *const *audit_row_keys(size_t *n);
+
 /* Attempts that have no outcome record yet, oldest first (start-up recovery).
  * Same row shape as audit_query. Return: 0, or -1 with err filled. */
 int audit_pending(struct audit *a, audit_row_fn fn, void *arg, char *err, size_t errlen);

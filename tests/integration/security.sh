@@ -168,6 +168,13 @@ t_eq "$(stat -c %a "$T_DIR/session.key")" 600 "the session key file is mode 0600
 sleep 4
 t_match '^401$' "a token unused for longer than session_idle is refused" get "$tok2" /v1/users/alice
 
+# ---- DESIGN's order: 400 (bad query) before 403 (role) --------------------------------
+code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $1" "$LDAPDESK_URL$2"; }
+tokh=$(login_token hd1)
+t_match '^400$' "a helpdesk report with a bad range is 400 first" code "$tokh" "/v1/report?from=2026-06-31&to=2026-07-01"
+t_match '^403$' "a good range is then 403 for helpdesk" code "$tokh" "/v1/report?from=2026-06-01&to=2026-06-30"
+t_match '^403$' "and the audit log is 403 for helpdesk" code "$tokh" "/v1/audit?limit=1"
+
 # ---- role removal takes effect within one idle period --------------------------------
 tok3=$(login_token hd2)
 ldap_root_modify >/dev/null <<EOF2
