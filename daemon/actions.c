@@ -414,12 +414,32 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 	                       : "password reset; must change at next login");
 }
 
+#define FOREIGN_MEMBER "already a member, not through ldapdesk"
+
+/* Already a member, but not through a grant of ours still in force: the
+ * membership came from elsewhere, and a term given now must not end it. */
+static bool membership_foreign(struct act *x)
+{
+	char op[LDAPDESK_MAX_UID + 1], det[256] = "", err[256];
+	int rc =
+	    audit_last_grant(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target,
+	                     x->permission, op, sizeof(op), det, sizeof(det), err, sizeof(err));
+
+	if (rc == -1)
+		log_warnx("grant %s %s: %s (no expiry set)", x->target, x->permission, err);
+	/* A grant of ours that found the membership there already does not count. */
+	return rc != 1 || strstr(det, FOREIGN_MEMBER) != NULL;
+}
+
 static void grant_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 	char detail[128] = "no expiry";
 
-	if (x->expires != 0) {
+	if (st == DIR_UNCHANGED && x->expires != 0 && membership_foreign(x)) {
+		x->expires = 0;
+		snprintf(detail, sizeof(detail), "%s: no expiry set", FOREIGN_MEMBER);
+	} else if (x->expires != 0) {
 		clock_utc(x->expires, x->reply.expires, sizeof(x->reply.expires));
 		snprintf(detail, sizeof(detail), "%sexpires %s",
 		         st == DIR_UNCHANGED ? "already a member; " : "", x->reply.expires);

@@ -24,6 +24,12 @@ t_match "rnd-system.*产研系统.*20.*adm1" "status shows the grant with its ex
 t_ok "the daemon revokes it within a minute of the end" wait_gone rnd-system dave 60
 t_eq "$(sqlite3 "$DB" "SELECT a.operator||'|'||o.result FROM records a JOIN records o ON o.attempt_id=a.id WHERE a.action='expire' AND a.target='dave'")" \
     "ldapdeskd|ok" "the expiry is an audit row by ldapdeskd"
+# bob is in procurement from the directory's own data: a term given now must not end that.
+t_ok "bob is a member of procurement before any grant" ldap_is_member procurement bob
+t_ok "a timed grant to bob is unchanged" "$D" grant bob procurement --until "$(soon 3)"
+t_eq "$(sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id=a.id
+    WHERE a.action='grant' AND a.target='bob'")" "already a member, not through ldapdesk: no expiry set" \
+    "and sets no expiry"
 t_ok "a grant without a term stays" "$D" grant dave general
 t_ok "a 30-day grant" "$D" grant erin procurement --days 30
 
@@ -47,6 +53,7 @@ first_fail=$(date +%s)
 sleep 12
 t_ok "the grant without a term is still there" ldap_is_member general dave
 t_ok "the 30-day grant is still there" ldap_is_member procurement erin
+t_ok "bob's membership from elsewhere outlived the term given to it" ldap_is_member procurement bob
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire' AND target <> 'heidi'")" 2 \
     "exactly the two ended grants were expired, once each"
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire' AND category IS NOT NULL")" 0 \
