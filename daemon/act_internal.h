@@ -70,6 +70,7 @@ struct act {
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
 	bool request_gone;          /* its request was closed by someone else meanwhile */
+	bool relooked;              /* unlock: the user was read again after a failed assertion */
 	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */

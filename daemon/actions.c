@@ -380,9 +380,11 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
-	/* The cached DN or department was wrong, or the account is disabled:
-	 * read the user and decide again, under the same attempt. */
-	if (x->user->cached && (st == DIR_STALE || st == DIR_NOT_FOUND)) {
+	/* The cached DN or department was wrong, or the account was disabled
+	 * (the modify asserts it is not): read the user and decide again, under
+	 * the same attempt — once. */
+	if (!x->relooked && (st == DIR_STALE || (x->user->cached && st == DIR_NOT_FOUND))) {
+		x->relooked = true;
 		dir_user_free(x->user);
 		x->user = NULL;
 		if (dir_find_user(x->A->dir, x->target, user_found_cb, x) == -1)
@@ -390,6 +392,9 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 			            NULL);
 		return;
 	}
+	if (st == DIR_STALE)
+		err = "the account changed while it was being unlocked (disabled or moved): look "
+		      "again with 'ldapdesk status'";
 	act_outcome(x, st, err, st == DIR_UNCHANGED ? "was not locked" : "unlocked");
 }
 

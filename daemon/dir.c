@@ -1493,11 +1493,14 @@ static char *unlock_assertion(const struct flavor *f, const char *department)
 
 int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *arg)
 {
+	const struct flavor *f = flavor_of(d->conf);
 	char *assertion = NULL;
 
-	if (u->cached &&
-	    (flavor_of(d->conf)->unlock_assert == NULL ||
-	     (assertion = unlock_assertion(flavor_of(d->conf), u->department)) == NULL))
+	/* Asserted for a searched user too: an administrator's disable between
+	 * the search and the modify must not be undone by the unlock. */
+	if (f->unlock_assert != NULL && (assertion = unlock_assertion(f, u->department)) == NULL)
+		return -1;
+	if (u->cached && assertion == NULL)
 		return -1;
 	return submit_state(d, OP_UNLOCK, u, u->locked, assertion, fn, arg);
 }
