@@ -1450,6 +1450,28 @@ static void act_logout(struct act *x)
 	commit_pair(x, "ok", NULL, logout_recorded);
 }
 
+/* A uid names one user: with a second entry anywhere under user_base,
+ * every lookup of it (and that user's login) would fail as ambiguous. */
+static void create_checked_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+{
+	struct act *x = arg;
+
+	dir_user_free(u);
+	if (st == DIR_OK)
+		act_refuse(x, ACT_CONFLICT, "exists", "failed",
+		           "a user %s exists already (uids are unique under user_base)", x->target);
+	else if (st != DIR_NOT_FOUND)
+		act_dir_refuse(x, st, err);
+	else
+		act_execute(x); /* a new entry: nothing to protect */
+}
+
+static void create_check(struct act *x)
+{
+	if (dir_find_user(x->A->dir, x->target, create_checked_cb, x) == -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
+}
+
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg)
 {
 	struct act *x = act_new(A, req);
@@ -1486,7 +1508,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		else
 			request_approve(x);
 	} else if (x->kind == ACT_CREATE)
-		act_execute(x); /* a new entry: nothing to look up or protect */
+		create_check(x);
 	else
 		act_lookup(x);
 }

@@ -25,6 +25,9 @@ t_eq "$(ldap_attr newbie cn)" "新人" "with its Chinese name"
 t_eq "$(ldap_attr newbie pwdReset)" TRUE "the one-time password must be changed"
 t_match "must be changed|Password expired" "newbie's first bind says so" ldap_bind_as newbie "$pw"
 t_exit 1 "creating it again is a conflict (409, exit 1)" "$D" user create newbie --name 新人 --dept 信息中心
+t_match "exists already" "so is the same uid in another department (uids are unique)" \
+    "$D" user create newbie --name 新人 --dept 财务管理部
+t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=newbie)" 1.1 | grep -c '^dn:')" 1 "one newbie in the directory"
 t_exit 2 "a uid with metacharacters is a bad request" "$D" user create 'a*b' --name x --dept 信息中心
 t_eq "$(row create newbie)" ok "the create is an audit row"
 
