@@ -3,6 +3,7 @@
  * and records FILE:LINE for every key. Known keys live in one table; anything
  * else is an error with its line number.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -133,6 +134,13 @@ static void parse_error(struct parse *p, const char *fmt, ...)
  * count lines (Debian's inih has no line numbers in the handler) and refuse a
  * line longer than inih's buffer instead of letting it be split in two.
  */
+static bool indented_value(const char *line)
+{
+	size_t lead = strspn(line, " \t");
+
+	return lead > 0 && line[lead] != '\0' && strchr(";#\r\n", line[lead]) == NULL;
+}
+
 static char *config_reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
@@ -148,6 +156,14 @@ static char *config_reader(char *str, int num, void *stream)
 	if (n > num - 1) {
 		parse_error(p, "line is %zd bytes long; the limit is %d: shorten it", n,
 		            CONFIG_LINE_MAX - 1);
+		str[0] = '\n';
+		str[1] = '\0';
+	} else if (indented_value(line)) {
+		/* libinih would join it to the previous key's value (or add a
+		 * value to a list): never what a long line split in two meant. */
+		parse_error(p,
+		            "an indented line continues the previous value: put every key at the "
+		            "start of its own line");
 		str[0] = '\n';
 		str[1] = '\0';
 	} else {
@@ -392,10 +408,25 @@ static void set_scope_key(struct parse *p, const char *name, const char *key, co
 		            key, name);
 }
 
+/* Keys that take several values, one line each. */
+static bool list_key(const char *section, const char *name)
+{
+	return (strcmp(section, "server") == 0 && strcmp(name, "listen") == 0) ||
+	       (strcmp(section, "protect") == 0 && strcmp(name, "groups") == 0) ||
+	       (strncmp(section, "scope.", 6) == 0 &&
+	        (strcmp(name, "departments") == 0 || strcmp(name, "bases") == 0));
+}
+
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
+	int first = config_line(p->c, section, name);
 
+	if (first > 0 && !list_key(section, name)) {
+		parse_error(p, "%s is given twice in [%s] (first at line %d): keep one", name,
+		            section, first);
+		return 1;
+	}
 	if (where_add(p->c, section, name, p->line) == -1) {
 		parse_error(p, "out of memory");
 		return 0;
@@ -581,6 +612,17 @@ static int read_secret(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+static bool tzif_file(const char *path)
+{
+	char magic[4];
+	FILE *fp = fopen(path, "rb");
+	bool ok = fp != NULL && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "TZif", 4) == 0;
+
+	if (fp != NULL)
+		fclose(fp);
+	return ok;
+}
+
 static int check_misc(const struct config *c, char *err, size_t errlen)
 {
 	int hh, mm;
@@ -589,13 +631,19 @@ static int check_misc(const struct config *c, char *err, size_t errlen)
 	if (strncmp(c->uri, "ldap://", 7) != 0 && strncmp(c->uri, "ldaps://", 8) != 0)
 		return check_fail(c, err, errlen, "ldap", "uri",
 		                  "\"%s\" is not an ldap:// or ldaps:// URI", c->uri);
-	if (sscanf(c->backup_at, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59 || hh < 0 ||
-	    mm < 0)
+	/* Exactly HH:MM: sscanf alone took "3:00 pm" as 03:00. */
+	if (strlen(c->backup_at) != 5 || !isdigit((unsigned char)c->backup_at[0]) ||
+	    !isdigit((unsigned char)c->backup_at[1]) || c->backup_at[2] != ':' ||
+	    !isdigit((unsigned char)c->backup_at[3]) || !isdigit((unsigned char)c->backup_at[4]) ||
+	    sscanf(c->backup_at, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
 		return check_fail(c, err, errlen, "audit", "backup_at",
-		                  "expected HH:MM, not \"%s\"", c->backup_at);
+		                  "expected HH:MM (00:00 to 23:59), not \"%s\"", c->backup_at);
 	if (c->timezone != NULL) {
 		snprintf(tzpath, sizeof(tzpath), "/usr/share/zoneinfo/%s", c->timezone);
-		if (strstr(c->timezone, "..") != NULL || access(tzpath, R_OK) != 0)
+		/* A zone file, not a directory (Asia) or a table (zone.tab): glibc
+		 * would fall back to UTC without a word. */
+		if (c->timezone[0] == '\0' || c->timezone[0] == '/' ||
+		    strstr(c->timezone, "..") != NULL || !tzif_file(tzpath))
 			return check_fail(c, err, errlen, "server", "timezone",
 			                  "unknown time zone \"%s\" (e.g. Asia/Shanghai)",
 			                  c->timezone);
@@ -621,10 +669,35 @@ static int check_misc(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Files are named absolutely: under systemd a relative name resolves
+ * against /, and an empty database name is a throw-away SQLite store. */
+static int check_paths(const struct config *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *section, *key, *path;
+	} p[] = {
+	    {"server", "tls_cert", c->tls_cert},
+	    {"server", "tls_key", c->tls_key},
+	    {"server", "key_file", c->key_file},
+	    {"server", "client_ca", c->client_ca},
+	    {"ldap", "ca_file", c->ca_file},
+	    {"ldap", "bind_password_file", c->bind_password_file},
+	    {"audit", "database", c->database},
+	    {"audit", "backup_dir", c->backup_dir},
+	};
+
+	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+		if (p[i].path != NULL && p[i].path[0] != '/')
+			return check_fail(c, err, errlen, p[i].section, p[i].key,
+			                  "\"%s\" is not an absolute path (start it with /)",
+			                  p[i].path);
+	return 0;
+}
+
 static int config_check(struct config *c, char *err, size_t errlen)
 {
-	if (check_required(c, err, errlen) == -1 || check_listen(c, err, errlen) == -1 ||
-	    check_misc(c, err, errlen) == -1 ||
+	if (check_required(c, err, errlen) == -1 || check_paths(c, err, errlen) == -1 ||
+	    check_listen(c, err, errlen) == -1 || check_misc(c, err, errlen) == -1 ||
 	    check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
 	    check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
 	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||

@@ -97,6 +97,37 @@ static void test_minimal_config_loads_with_defaults(void **state)
 	config_free(c);
 }
 
+/* libinih joins an indented line to the previous value and keeps the last
+ * of two values of a key: both would silently change what the file says. */
+static void test_indented_lines_and_repeated_single_keys_are_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	load_fails_with(f, "[protect]\ngroups = cn=a,\n  dc=x\n",
+	                ":14: an indented line continues the previous value");
+	load_fails_with(f, "[ldap]\nuri = ldap://127.0.0.2/\n",
+	                ":13: uri is given twice in [ldap] (first at line 4)");
+	load_fails_with(f, "[grant.a]\ngroup = cn=a,dc=x\ngroup = cn=b,dc=x\n",
+	                "group is given twice in [grant.a]");
+}
+
+/* Values -n used to pass that the daemon would then misread. */
+static void test_times_zones_and_paths_are_checked_strictly(void **state)
+{
+	struct fixture *f = *state;
+
+	load_fails_with(f, "[audit]\nbackup_at = 3:00 pm\n", "backup_at: expected HH:MM");
+	load_fails_with(f, "[audit]\nbackup_at = 03:00:59\n", "backup_at: expected HH:MM");
+	load_fails_with(f, "[audit]\nbackup_at = 24:00\n", "backup_at: expected HH:MM");
+	load_fails_with(f, "[server]\ntimezone = Asia\n", "unknown time zone \"Asia\"");
+	load_fails_with(f, "[server]\ntimezone = zone.tab\n", "unknown time zone");
+	load_fails_with(f, "[server]\ntimezone = /etc/localtime\n", "unknown time zone");
+	load_fails_with(f, "[audit]\nbackup_dir = backups\n",
+	                "backup_dir: \"backups\" is not an "
+	                "absolute path");
+	load_fails_with(f, "[server]\nkey_file =\n", "key_file: \"\" is not an absolute path");
+}
+
 static void test_grant_sections_and_repeated_keys(void **state)
 {
 	struct fixture *f = *state;
@@ -194,6 +225,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_minimal_config_loads_with_defaults, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_sections_and_repeated_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_times_zones_and_paths_are_checked_strictly, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_indented_lines_and_repeated_single_keys_are_errors,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_key_names_file_and_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_values_are_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_over_200_bytes_is_an_error_with_its_number,
