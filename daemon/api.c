@@ -617,14 +617,22 @@ static void do_health(struct call *c)
 {
 	bool up = dir_available(c->api->dir);
 	const char *audit_err = actions_audit_error(c->api->A);
-	char db[320];
+	const char *bk_err = c->api->backup != NULL ? backup_failing(c->api->backup) : NULL;
+	char db[320], bk[2100];
 
 	snprintf(db, sizeof(db), "%s%s", audit_err != NULL ? "failing: " : "ok",
 	         audit_err != NULL ? audit_err : "");
+	/* A failing backup does not stop the service (status stays as it is),
+	 * but it is reported until a backup succeeds. */
+	snprintf(bk, sizeof(bk), "%s%s",
+	         c->api->backup == NULL ? "not set up"
+	         : bk_err != NULL       ? "failing: "
+	                                : "ok",
+	         bk_err != NULL ? bk_err : "");
 	reply_json(c, up && audit_err == NULL ? 200 : 503,
-	           json_pack("{s:s, s:s, s:s, s:o, s:s}", "status",
+	           json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "status",
 	                     up && audit_err == NULL ? "ok" : "degraded", "directory",
-	                     up ? "up" : "down", "database", db, "last_backup",
+	                     up ? "up" : "down", "database", db, "backup", bk, "last_backup",
 	                     c->api->backup != NULL ? backup_last(c->api->backup) : json_null(),
 	                     "version", LDAPDESK_VERSION));
 }

@@ -21,6 +21,7 @@
 
 #include "backup.h"
 #include "clock.h"
+#include "log.h"
 
 #define NAME_LEN   24 /* audit-YYYYMMDD-HHMMSS.db */
 #define MAX_LISTED 4096
@@ -50,6 +51,7 @@ struct backup {
 	void *arg;
 	struct backup_job job;
 	json_t *last;
+	char failing[2048]; /* why the last backup failed; "" once one succeeds */
 };
 
 /* ---- on the thread ---- */
@@ -210,6 +212,12 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 		json_decref(b->last);
 		b->last = json_pack("{s:s, s:s, s:I, s:b}", "file", j->file, "at", j->at, "records",
 		                    (json_int_t)j->records, "ok", 1);
+		b->failing[0] = '\0';
+	} else {
+		/* A nightly failure has nobody waiting for it: say it where
+		 * operators look (the log, GET /v1/health). */
+		snprintf(b->failing, sizeof b->failing, "%s", j->err);
+		log_warnx("backup into %s failed: %s", b->dir, j->err);
 	}
 	log_backup(b);
 	b->fn = NULL;
@@ -380,6 +388,16 @@ int backup_set_config(struct backup *b, const struct config *conf, char *err, si
 	evtimer_del(b->timer);
 	schedule(b);
 	return 0;
+}
+
+const char *backup_dir(const struct backup *b)
+{
+	return b->dir;
+}
+
+const char *backup_failing(const struct backup *b)
+{
+	return b->failing[0] != '\0' ? b->failing : NULL;
 }
 
 json_t *backup_last(const struct backup *b)

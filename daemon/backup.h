@@ -39,6 +39,11 @@ int backup_start(struct backup *b, backup_fn fn, void *arg);
 /* {"file","at","records","ok"} of the last good backup (records null when
  * only found on disk at start-up), or json_null(). New reference. */
 json_t *backup_last(const struct backup *b);
+/* The directory backups go to (backup_dir, or its default beside the database). */
+const char *backup_dir(const struct backup *b);
+/* Why the most recent backup failed, or NULL (none failed since the last
+ * good one). Valid until the next backup ends. */
+const char *backup_failing(const struct backup *b);
 
 /* Waits for a running backup's thread, then frees b. NULL is a no-op. */
 void backup_free(struct backup *b);

@@ -158,7 +158,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("configuration reloaded from %s", d->path);
 }
 
-static void drop_privileges(const struct config *conf)
+static void drop_privileges(const struct config *conf, const char *backup_dir)
 {
 	const char *user = conf->user;
 	struct passwd *pw = getpwnam(user);
@@ -166,7 +166,9 @@ static void drop_privileges(const struct config *conf)
 	                                {conf->database, "-wal"},
 	                                {conf->database, "-shm"},
 	                                {conf->key_file, ""},
-	                                {conf->key_file, ".revoked"}};
+	                                {conf->key_file, ".revoked"},
+	                                /* created 0700 as root by backup_new */
+	                                {backup_dir, ""}};
 	char path[4096];
 
 	if (pw == NULL)
@@ -174,7 +176,7 @@ static void drop_privileges(const struct config *conf)
 	/* The audit and key files were opened as root; the daemon goes on writing them. */
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
-		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
+		if (path[0] != '\0' && chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
 			fatal("cannot give %s to %s", path, user);
 	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
@@ -268,7 +270,7 @@ static void daemon_start(struct daemon *d)
 	                         err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (d->conf->user != NULL)
-		drop_privileges(d->conf);
+		drop_privileges(d->conf, backup_dir(d->backup));
 	dir_start(d->dir); /* the first network traffic: after the privilege drop */
 	if (d->recover_upto > 0) {
 		struct timeval soon = {1, 0};

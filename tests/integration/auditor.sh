@@ -209,6 +209,15 @@ t_ok "the backup file exists" test -s "${bfile:-none}"
 t_eq "$(sqlite3 "${bfile:-none}" 'PRAGMA integrity_check' 2>&1)" ok "the backup passes integrity_check"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
+t_eq "$("$D" --json health | jq -r '.backup')" ok "health says backups are ok"
+# A backup that fails (backup_dir replaced by a file) is said where operators look.
+mv "$T_DIR/backups" "$T_DIR/backups.away" && : >"$T_DIR/backups"
+t_exit 1 "a backup into a backup_dir that is not a directory fails" "$D" backup
+t_match '^failing: ' "health says backups are failing" sh -c "'$D' --json health | jq -r .backup"
+t_match "backup into $T_DIR/backups failed" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
+rm -f "$T_DIR/backups" && mv "$T_DIR/backups.away" "$T_DIR/backups"
+bfile=$("$D" --json backup 2>&1 | jq -r '.file // empty' 2>/dev/null || true)
+t_eq "$("$D" --json health | jq -r '.backup')" ok "the next good backup clears it"
 as_op hd1
 t_ok "work done after the backup" "$D" record notice --desc "备份之后的公告" --dept 信息中心
 as_op aud1

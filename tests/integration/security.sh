@@ -271,6 +271,7 @@ mkdir -p "$P"
 chmod 755 "$T_DIR"
 chown nobody "$P"
 sed -e "s|^client_ca = .*||; s|^database = .*|database = $P/audit.db|; s|^key_file = .*|key_file = $P/session.key|" \
+    -e "s|^backup_dir = .*|backup_dir = $P/backups|" \
     -e "s|^listen = unix:.*|listen = unix:$P/ldapdesk.sock|; s|^\[server\]|[server]\nuser = nobody|" \
     "$T_DIR/d.conf" >"$T_DIR/priv.conf"
 daemon_start "$T_DIR/priv.conf" || { t_fail "ldapdeskd starts and drops to nobody"; t_done; }
@@ -278,6 +279,9 @@ t_eq "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$DAEMON_PID/status")" \
     "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" "ldapdeskd runs as nobody after binding"
 t_ok "as nobody it still writes the audit log" env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
     XDG_CACHE_HOME="$T_DIR/cache3" "$D" --url "unix:$P/ldapdesk.sock" unlock frank
+t_ok "as nobody it still writes backups (backup_dir created as root, then handed over)" \
+    env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache3" \
+    "$D" --url "unix:$P/ldapdesk.sock" backup
 
 # ---- the daemon verifies the directory's certificate --------------------------------------
 daemon_stop
