@@ -21,7 +21,17 @@ struct audit_event;
 struct act;
 TAILQ_HEAD(act_queue, act);
 
-#define ACT_MAX_CLAIMS 64
+#define ACT_MAX_CLAIMS  64
+#define ACT_MAX_UNKNOWN 64
+
+/* A change the directory got but did not answer (DIR_UNKNOWN): its attempt
+ * stays pending until it is read back from the directory (actions.c). */
+struct act_unknown {
+	int64_t attempt, request_id;
+	time_t since, tried; /* parked; last read-back started (0 = none) */
+	char action[16], target[65], permission[80], operator[65], department[256];
+	char requested_at[32];
+};
 
 struct actions {
 	const struct config *conf;
@@ -44,6 +54,9 @@ struct actions {
 	 * approve, reject or expiry may start on one until that one is done. */
 	int64_t claimed[ACT_MAX_CLAIMS];
 	size_t n_claimed;
+	struct act_unknown unknown[ACT_MAX_UNKNOWN];
+	size_t n_unknown;
+	int unknown_failed; /* read-backs that could not read the directory */
 };
 
 struct act {
@@ -71,6 +84,7 @@ struct act {
 	bool claimed;               /* holds request_id in A->claimed until freed */
 	bool request_gone;          /* its request was closed by someone else meanwhile */
 	bool relooked;              /* unlock: the user was read again after a failed assertion */
+	time_t attempt_at;          /* when its attempt was stored (read-backs compare with it) */
 	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */

@@ -340,10 +340,51 @@ void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
 		           err != NULL ? err : "the directory refused");
 }
 
+/* The directory got the change but did not answer: "failed" would be
+ * wrong if it made it (a reset's password unknown to anyone, a timed grant
+ * never expired). The attempt stays pending and is read back, as at start-up,
+ * once the directory has had time to finish or drop it (unknown_retry). */
+static void act_unknown(struct act *x, const char *err)
+{
+	struct actions *A = x->A;
+	struct audit_event ev;
+
+	if (A->n_unknown < ACT_MAX_UNKNOWN) {
+		struct act_unknown *u = &A->unknown[A->n_unknown++];
+
+		act_event(x, &ev);
+		memset(u, 0, sizeof(*u));
+		u->attempt = x->attempt;
+		u->request_id = x->request_id;
+		u->since = time(NULL);
+		snprintf(u->action, sizeof(u->action), "%s", ev.action);
+		snprintf(u->target, sizeof(u->target), "%s", x->target != NULL ? x->target : "");
+		snprintf(u->permission, sizeof(u->permission), "%s",
+		         x->permission != NULL ? x->permission : "");
+		snprintf(u->operator, sizeof(u->operator), "%s", ev.operator != NULL ? ev.operator : "");
+		snprintf(u->department, sizeof(u->department), "%s",
+		         x->department != NULL ? x->department : "");
+		clock_utc(x->attempt_at, u->requested_at, sizeof(u->requested_at));
+	} else {
+		log_warnx("attempt %lld: no answer from the directory; it stays pending until the "
+		          "next start",
+		          (long long)x->attempt);
+	}
+	OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
+	act_reply(x, ACT_UNAVAILABLE, "directory_no_answer",
+	          "%s: whether the directory made the change is not known yet; ldapdeskd reads it "
+	          "back shortly and records the outcome of event %lld (see 'ldapdesk log')",
+	          err != NULL ? err : "no answer", (long long)x->attempt);
+}
+
 /* The outcome of a directory change: record it, then answer. */
 void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
 {
 	protect_touch(x);
+	if (st == DIR_UNKNOWN) {
+		act_unknown(x, err);
+		return;
+	}
 	commit_outcome(x, st, st == DIR_OK || st == DIR_UNCHANGED ? detail : err);
 }
 
@@ -520,6 +561,8 @@ void act_dispatch(struct act *x)
 {
 	int rc;
 
+	if (x->attempt_at == 0)
+		x->attempt_at = time(NULL);
 	if (x->A->dir == NULL) { /* actions_drain: the directory side is gone */
 		act_outcome(x, DIR_UNAVAILABLE, "ldapdeskd is stopping", NULL);
 		return;
@@ -1532,13 +1575,14 @@ struct recovery {
 	int64_t request_id;   /* approve: the four-eyes request it carries out */
 	struct dir_user *user;
 	int *failed;
+	const char *how; /* "recovered at start-up", ... (static) */
 };
 
 static void recovery_finish(struct recovery *r, const char *result, const char *why)
 {
 	char detail[300], err[256];
 
-	snprintf(detail, sizeof(detail), "recovered at start-up: %s", why);
+	snprintf(detail, sizeof(detail), "%s: %s", r->how, why);
 	if (audit_finish(r->A->audit, r->id, result, detail, err, sizeof(err)) == -1)
 		log_warnx("recovery: cannot record the outcome of attempt %lld: %s",
 		          (long long)r->id, err);
@@ -1680,7 +1724,7 @@ static void recovery_user_cb(void *arg, enum dir_status st, struct dir_user *u, 
 	recovery_decide(r);
 }
 
-void act_recover(struct actions *A, json_t *row, int *failed)
+void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 {
 	struct recovery *r = calloc(1, sizeof(*r));
 	const char *target = json_string_value(json_object_get(row, "target"));
@@ -1697,6 +1741,7 @@ void act_recover(struct actions *A, json_t *row, int *failed)
 	r->request_id = json_integer_value(json_object_get(row, "request_id"));
 	r->A = A;
 	r->failed = failed;
+	r->how = how;
 	r->id = json_integer_value(json_object_get(row, "id"));
 	snprintf(r->action, sizeof(r->action), "%s", action != NULL ? action : "");
 	snprintf(r->requested_at, sizeof(r->requested_at), "%s", at != NULL ? at : "");
@@ -1858,6 +1903,40 @@ static void requests_expire(struct actions *A)
 	free(l);
 }
 
+/* Reads back the changes the directory did not answer, once it has had
+ * twice the operation timeout to finish or drop them; an entry leaves the
+ * list when its attempt has an outcome. */
+static void unknown_retry(struct actions *A)
+{
+	time_t now = time(NULL), wait = 2 * (A->conf->timeout_ms / 1000 + 1);
+	char err[256];
+
+	for (size_t i = 0; i < A->n_unknown;) {
+		struct act_unknown *u = &A->unknown[i];
+		int done = audit_has_outcome(A->audit, u->attempt, err, sizeof(err));
+		json_t *row;
+
+		if (done == 1) {
+			*u = A->unknown[--A->n_unknown];
+			continue;
+		}
+		i++;
+		if (done == -1 || now - u->since < wait || now - u->tried < wait ||
+		    !dir_available(A->dir))
+			continue;
+		u->tried = now;
+		row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+		                (json_int_t)u->attempt, "action", u->action, "target", u->target,
+		                "permission", u->permission, "operator", u->operator, "department",
+		                u->department, "requested_at", u->requested_at, "request_id",
+		                (json_int_t)u->request_id);
+		if (row != NULL)
+			act_recover(A, row, &A->unknown_failed,
+			            "read back after the directory did not answer");
+		json_decref(row);
+	}
+}
+
 static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct actions *A = arg;
@@ -1876,6 +1955,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 			expire_one(A, &l->items[i]);
 	free(l);
 	requests_expire(A);
+	unknown_retry(A);
 	evtimer_add(A->expiry_ev, &tv);
 }
 

@@ -140,7 +140,8 @@ int actions_writer_start(struct actions *A, struct event_base *base, const char 
 int actions_expiry_start(struct actions *A, struct event_base *base, int every);
 
 /* Resolves an attempt left pending by a crash (row as from audit_pending) by
- * reading the directory, and records the outcome. When the directory cannot
+ * reading the directory, and records the outcome, its detail starting with
+ * how (static text, e.g. "recovered at start-up"). When the directory cannot
  * be read, the attempt stays pending and *failed is incremented (later, on
  * the loop): failed must outlive the recovery. */
-void act_recover(struct actions *A, json_t *row, int *failed);
+void act_recover(struct actions *A, json_t *row, int *failed, const char *how);

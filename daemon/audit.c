@@ -1356,6 +1356,23 @@ int audit_request_close(struct audit *a, int64_t id, const char *status, const c
 
 /* ---- batches (import, bench fill) ---- */
 
+int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT 1 FROM records WHERE kind = 'outcome' AND attempt_id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare outcome lookup", err, errlen);
+	sqlite3_bind_int64(st, 1, attempt_id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_fail(a, "look up an outcome", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;

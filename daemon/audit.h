@@ -162,6 +162,10 @@ int audit_request_close(struct audit *a, int64_t id, const char *status, const c
 /* Current UTC time in the stored format into buf (at least 25 bytes). */
 void audit_now(char *buf, size_t len);
 
+/* Whether attempt attempt_id has its outcome record. Return: 1, 0, or -1
+ * with err. */
+int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t errlen);
+
 /* The id of an earlier successful import whose file had this SHA-256 (hex,
  * kept as "sha256 HEX" in its outcome's detail). Return: 1 with *idp, 0 none
  * (*idp 0), -1 with err (*idp 0). */

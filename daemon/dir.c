@@ -336,6 +336,16 @@ static void conn_connect(struct dir_conn *c)
 	}
 }
 
+/* A change already handed to slapd: without its answer, whether it was
+ * made is not known (a search or a queued change simply failed). */
+static enum dir_status unanswered(const struct dir_op *op)
+{
+	bool change = op->type != OP_SEARCH_DNS && op->type != OP_VALUES &&
+	              op->type != OP_SEARCH_USER && op->type != OP_MEMBER && op->type != OP_POLICY;
+
+	return op->conn != NULL && change ? DIR_UNKNOWN : DIR_UNAVAILABLE;
+}
+
 /* Fails what was in flight on c and starts over: the replies are lost. */
 static void conn_down(struct dir_conn *c, const char *why)
 {
@@ -345,7 +355,7 @@ static void conn_down(struct dir_conn *c, const char *why)
 	for (op = TAILQ_FIRST(&c->d->flight); op != NULL; op = next) {
 		next = TAILQ_NEXT(op, entry);
 		if (op->conn == c)
-			op_finish(op, DIR_UNAVAILABLE,
+			op_finish(op, unanswered(op),
 			          "the connection to the directory was lost before it answered");
 	}
 	event_free(c->rev);
@@ -436,7 +446,7 @@ static void op_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		ldap_abandon_ext(op->conn->ld, op->msgid, NULL, NULL);
 	snprintf(msg, sizeof(msg), "the directory did not answer within %d ms",
 	         op->d->conf->timeout_ms);
-	op_finish(op, DIR_UNAVAILABLE, msg);
+	op_finish(op, unanswered(op), msg);
 	dir_dispatch(d);
 }
 

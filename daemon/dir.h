@@ -21,6 +21,8 @@ enum dir_status {
 	DIR_EXISTS,      /* an add found the entry already there */
 	DIR_STALE,       /* an asserted modify found the entry not as cached (RFC 4528) */
 	DIR_PARTIAL,     /* dir_set_password: the password is set, the must-change step failed */
+	DIR_UNKNOWN,     /* a change was sent but not answered (timeout, connection lost):
+	                    it may or may not have been made */
 };
 
 enum dir_bind_result {

@@ -206,7 +206,7 @@ static int recover_row(void *arg, json_t *row)
 	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
 		return -1;
 	d->recover_left++;
-	act_recover(d->actions, row, &d->recover_failed);
+	act_recover(d->actions, row, &d->recover_failed, "recovered at start-up");
 	return 0;
 }
 

@@ -28,6 +28,31 @@ t_eq "$ok" 0 "after slapd is back a request succeeds without restarting the daem
 t_ok "unlock works again" "$D" unlock alice
 t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='outcome' AND result='failed' AND detail LIKE '%directory%'")" 1 \
     "the failed unlock is a failed audit row"
+
+# ---- a change slapd got but did not answer ------------------------------------------------
+# "failed" would be wrong if slapd made it: the attempt stays pending, the operator is told
+# the outcome is not known yet, and the daemon reads it back and records what it finds.
+DB=$T_DIR/audit.db
+t_ok "erin is locked" ldap_lock_user erin
+t_ok "status erin (caches her DN: the unlock needs no search before its attempt)" "$D" status erin
+kill -STOP "$SLAPD_PID"
+t_match "not known yet" "an unlock slapd does not answer in timeout_ms is 'not known yet'" \
+    "$D" unlock erin
+att=$(sqlite3 "$DB" "SELECT max(id) FROM records WHERE kind='attempt' AND action='unlock' AND target='erin'")
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND attempt_id=$att")" 0 \
+    "its attempt is left pending, not recorded as failed"
+kill -CONT "$SLAPD_PID"
+got=
+for _ in $(seq 60); do
+    got=$(sqlite3 "$DB" "SELECT result || '|' || detail FROM records WHERE kind='outcome' AND attempt_id=$att")
+    [ -n "$got" ] && break
+    sleep 0.5
+done
+if [ -z "$(ldap_attr erin pwdAccountLockedTime)" ]; then
+    want='ok|read back after the directory did not answer: the account is not locked'
+else want='failed|read back after the directory did not answer: the account is still locked'; fi
+t_eq "$got" "$want" "the daemon reads it back and records what the directory holds"
+
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
 t_done
