@@ -239,6 +239,29 @@ static void delete_done(void *arg, enum dir_status st, const char *err)
 	act_outcome(arg, st, err, "deleted with its group memberships");
 }
 
+/* The last step of a move: the department attribute, on the entry where
+ * it now is. Failing here, the entry has moved (and its memberships with
+ * it): the outcome says so. */
+static void move_ou_set(void *arg, enum dir_status st, const char *err)
+{
+	struct act *x = arg;
+	char why[700];
+	bool same = dir_dn_equal(x->new_dn, x->user->dn);
+
+	if (st != DIR_OK) {
+		snprintf(why, sizeof(why), "%s%s, but its department attribute was not changed: %s",
+		         same ? "not moved in the tree" : "moved to ", same ? "" : x->new_dn,
+		         err != NULL ? err : "refused");
+		act_outcome(x, st, why, NULL);
+		return;
+	}
+	act_outcome(x, DIR_OK, NULL,
+	            same                          ? "department changed"
+	            : x->conf->group_base != NULL ? "moved; group memberships follow"
+	                                          : "moved (set [ldap] group_base to carry group "
+	                                            "memberships along)");
+}
+
 static void members_settled(struct act *x)
 {
 	if (x->kind == ACT_DELETE) {
@@ -247,58 +270,49 @@ static void members_settled(struct act *x)
 			            NULL);
 		return;
 	}
-	act_outcome(x, DIR_OK, NULL,
-	            x->conf->group_base != NULL ? "moved; group memberships follow"
-	                                        : "moved (set [ldap] group_base to carry group "
-	                                          "memberships along)");
+	if (dir_set_department(x->A->dir, x->new_dn, x->department, move_ou_set, x) == -1)
+		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
 }
 
+/* Renamed first: a department whose OU does not exist stops the move
+ * before anything changed (the attribute used to be set first). */
 static void move_renamed(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
-	if (st != DIR_OK)
+	if (st == DIR_NOT_FOUND)
+		act_outcome(x, DIR_REFUSED,
+		            "the new department's place in the tree does not exist (create its OU "
+		            "first), or the user is gone",
+		            NULL);
+	else if (st != DIR_OK)
 		act_outcome(x, st, err, NULL);
 	else
 		fix_groups(x);
 }
 
-static void move_set_ou(void *arg, enum dir_status st, const char *err)
-{
-	struct act *x = arg;
-	char *comma;
-
-	if (st != DIR_OK) {
-		act_outcome(x, st, err, NULL);
-		return;
-	}
-	/* Same place in the tree (template without {department}): done. */
-	if (strcmp(x->new_dn, x->user->dn) == 0) {
-		act_outcome(x, DIR_OK, NULL, "department changed");
-		return;
-	}
-	comma = strchr(x->new_dn, ',');
-	if (comma == NULL) {
-		act_outcome(x, DIR_REFUSED, "the new DN has no parent", NULL);
-		return;
-	}
-	*comma = '\0';
-	/* new_dn now holds the RDN; put it back together once renamed. */
-	if (dir_rename(x->A->dir, x->user->dn, x->new_dn, comma + 1, move_renamed, x) == -1) {
-		*comma = ',';
-		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
-		return;
-	}
-	*comma = ',';
-}
-
 static int move_run(struct act *x)
 {
+	char *comma;
+	int rc;
+
 	if (x->user->department != NULL && strcmp(x->user->department, x->department) == 0) {
 		act_outcome(x, DIR_UNCHANGED, NULL, "already in that department");
 		return 0;
 	}
-	return dir_set_department(x->A->dir, x->user->dn, x->department, move_set_ou, x);
+	/* Same place in the tree (template without {department}): the attribute only. */
+	if (dir_dn_equal(x->new_dn, x->user->dn))
+		return dir_set_department(x->A->dir, x->user->dn, x->department, move_ou_set, x);
+	comma = strchr(x->new_dn, ',');
+	if (comma == NULL) {
+		act_outcome(x, DIR_REFUSED, "the new DN has no parent", NULL);
+		return 0;
+	}
+	/* new_dn holds the RDN for the call, and is put back together after. */
+	*comma = '\0';
+	rc = dir_rename(x->A->dir, x->user->dn, x->new_dn, comma + 1, move_renamed, x);
+	*comma = ',';
+	return rc;
 }
 
 /* ---- disable, enable, delete ------------------------------------------------------------ */

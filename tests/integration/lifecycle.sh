@@ -37,6 +37,8 @@ t_eq "$(ldap_user_dn newbie)" "uid=newbie,ou=财务管理部,$LDAP_PEOPLE" "the 
 t_eq "$(ldap_attr newbie ou)" "财务管理部" "the department attribute changed"
 t_ok "its group membership followed the new DN" ldap_is_member procurement newbie
 t_eq "$("$D" --json user move newbie --dept 财务管理部 | jq -r .result)" unchanged "moving to the same department is unchanged"
+t_match "does not exist" "a move to a department with no OU is refused" "$D" user move newbie --dept 不存在的部门
+t_eq "$(ldap_attr newbie ou)" "财务管理部" "and changes nothing (the department attribute is set after the rename)"
 
 t_exit 2 "disable needs a reason" "$D" user disable newbie
 t_ok "disable newbie" "$D" user disable newbie --reason "left the company"
