@@ -7,6 +7,8 @@
 #include <locale.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/time.h>
@@ -104,20 +106,66 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* What a reload cannot change without a restart, named so the log says so. */
-static void reload_warn(const struct config *old, const struct config *new)
+static bool same_text(const char *a, const char *b)
 {
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Keys read once at start (listeners and their TLS context, the session
+ * store, the time zone, the user, the pool, the audit writer) keep their
+ * running values in the new configuration, so nothing reads a value the
+ * daemon does not use: e.g. a client_ca added by a reload would have made
+ * every login fail, as the TLS context asks no certificate. Each is named.
+ */
+static void reload_keep(const struct config *old, struct config *new)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} texts[] =
+	    {
+	        {"[server] tls_cert", offsetof(struct config, tls_cert)},
+	        {"[server] tls_key", offsetof(struct config, tls_key)},
+	        {"[server] client_ca", offsetof(struct config, client_ca)},
+	        {"[server] key_file", offsetof(struct config, key_file)},
+	        {"[server] timezone", offsetof(struct config, timezone)},
+	        {"[server] user", offsetof(struct config, user)},
+	        {"[audit] database", offsetof(struct config, database)},
+	    },
+	  ints[] = {
+	      {"[server] session_idle", offsetof(struct config, session_idle)},
+	      {"[ldap] pool_size", offsetof(struct config, pool_size)},
+	      {"[audit] commit_delay_ms", offsetof(struct config, commit_delay_ms)},
+	  };
 	bool listen = old->n_listen != new->n_listen;
 
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char *const *o = (char *const *)(const void *)((const char *)old + texts[i].off);
+		char **n = (char **)(void *)((char *)new + texts[i].off);
+
+		if (same_text(*o, *n))
+			continue;
+		log_warnx("reload: %s changed: it takes effect at the next restart", texts[i].name);
+		free(*n);
+		*n = *o != NULL ? strdup(*o) : NULL;
+	}
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		const int *o = (const int *)(const void *)((const char *)old + ints[i].off);
+		int *n = (int *)(void *)((char *)new + ints[i].off);
+
+		if (*o != *n) {
+			log_warnx("reload: %s changed: it takes effect at the next restart",
+			          ints[i].name);
+			*n = *o;
+		}
+	}
 	for (size_t i = 0; !listen && i < old->n_listen; i++)
 		listen = strcmp(old->listen[i], new->listen[i]) != 0;
 	if (listen)
-		log_warnx("reload: [server] listen changed: restart ldapdeskd to apply it");
-	if (strcmp(old->uri, new->uri) != 0 || strcmp(old->bind_dn, new->bind_dn) != 0 ||
-	    old->pool_size != new->pool_size)
-		log_warnx(
-		    "reload: [ldap] uri, bind_dn and pool_size apply to new connections only");
-	if (strcmp(old->database, new->database) != 0)
-		log_warnx("reload: [audit] database changed: restart ldapdeskd to apply it");
+		log_warnx("reload: [server] listen changed: it takes effect at the next restart");
+	if (!same_text(old->uri, new->uri) || !same_text(old->bind_dn, new->bind_dn))
+		log_warnx("reload: [ldap] uri and bind_dn apply to new connections only");
 }
 
 /* The backup schedule follows [audit] backup_at / backup_dir / backup_keep;
@@ -148,7 +196,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	reload_warn(d->conf, conf);
+	reload_keep(d->conf, conf);
 	d->configs[d->n_configs++] = conf;
 	d->conf = conf;
 	dir_set_config(d->dir, conf);

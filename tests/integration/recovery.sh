@@ -158,6 +158,14 @@ t_match "configuration reloaded" "a good file is reloaded" cat "$T_DIR/ldapdeskd
 t_ok "after reload the new permission works" env LDAPDESK_USER=adm1 "$D" grant dave newsys
 t_eq "$(env LDAPDESK_USER=adm1 "$D" --json backup | jq -r .file | xargs dirname)" "$T_DIR/backups2" \
     "after reload a backup goes to the new backup_dir"
+# A key read only at start keeps its running value: client_ca added by a reload would have
+# made the API demand certificates the TLS listener never asks for (every login 401).
+sed -i "s|^\[server\]|[server]\nclient_ca = $SLAPD_DIR/ca.pem|" "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+t_match "reload: \[server\] client_ca changed: it takes effect at the next restart" \
+    "a reload names a key that needs a restart" cat "$T_DIR/ldapdeskd.log"
+t_ok "and logins go on working meanwhile" env LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-reload" "$D" status alice
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_done
