@@ -77,6 +77,16 @@ static char *user_dn(const struct config *c, const char *uid, const char *dept)
 
 int lifecycle_validate(struct act *x)
 {
+	/* A new entry and its place in the tree are written as inetOrgPerson
+	 * with ou (OpenLDAP, 389 DS); an AD account needs objectClass user, a
+	 * cn RDN and userAccountControl, which this does not write. */
+	if ((x->kind == ACT_CREATE || x->kind == ACT_MOVE) && x->conf->flavor == FLAVOR_AD) {
+		act_refuse(x, ACT_NOT_IMPLEMENTED, "not_implemented", "failed",
+		           "user %s is not supported with flavor = ad: create and move accounts "
+		           "with Active Directory's own tools",
+		           x->kind == ACT_CREATE ? "create" : "move");
+		return -1;
+	}
 	if (x->kind == ACT_CREATE &&
 	    (x->target == NULL || !dir_valid_uid(x->target) || x->name == NULL ||
 	     x->name[0] == '\0' || x->department == NULL || x->department[0] == '\0')) {

@@ -100,6 +100,17 @@ for name in '*' 'al*ce' '(uid=*)' 'alice)(uid=*' 'alice\' 'alice,ou=x' 'uid=alic
 done
 t_exit 5 "an unknown user is 404 (exit 5)" "$D" unlock nosuchuser
 
+# ---- user lifecycle: create where the flavour supports it ------------------------------
+as_op adm1 "$FL_OP_PW"
+if [ "$FLAVOR" = ad ]; then
+    t_match "not supported with flavor = ad" "user create is refused on AD (501), with what to do" \
+        "$D" user create newbie --name 新人 --dept 信息中心
+else
+    t_match "one-time password|password" "user create works on $FLAVOR" \
+        "$D" user create newbie --name 新人 --dept 信息中心
+    t_eq "$(st newbie .department)" 信息中心 "the new user is in its department"
+fi
+
 # ---- audit rows -----------------------------------------------------------------------------
 outcome() { q "SELECT group_concat(r, ',') FROM (SELECT o.result AS r FROM records a
     JOIN records o ON o.attempt_id=a.id WHERE a.action='$1' AND a.target='$2' ORDER BY o.id)"; }
