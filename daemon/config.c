@@ -12,10 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <ini.h>
+#include <event2/util.h>
 #include <openssl/crypto.h>
 
 #include "config.h"
@@ -551,11 +554,28 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 		const char *l = c->listen[i], *colon = strrchr(l, ':');
 		int port;
 
-		if (strncmp(l, "unix:/", 6) == 0)
+		struct sockaddr_storage ss;
+		int sslen = sizeof(ss);
+
+		/* As http.c will: a socket path fits sun_path, an address is an IP
+		 * (names are resolved by the admin), so -n catches what start-up would. */
+		if (strncmp(l, "unix:/", 6) == 0) {
+			if (strlen(l + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return check_fail(c, err, errlen, "server", "listen",
+				                  "the socket path %s is longer than %zu bytes",
+				                  l + 5,
+				                  sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 			continue;
+		}
 		if (colon == NULL || colon == l || !parse_int(colon + 1, 1, 65535, &port))
 			return check_fail(c, err, errlen, "server", "listen",
-			                  "\"%s\" is neither HOST:PORT nor unix:/PATH", l);
+			                  "\"%s\" is neither IP:PORT nor unix:/PATH", l);
+		if (evutil_parse_sockaddr_port(l, (struct sockaddr *)&ss, &sslen) == -1)
+			return check_fail(
+			    c, err, errlen, "server", "listen",
+			    "\"%s\" is not IP:PORT (use 127.0.0.1:8636 or [::1]:8636; "
+			    "host names are not resolved)",
+			    l);
 		if (c->tls_cert == NULL || c->tls_key == NULL)
 			return check_fail(c, err, errlen, "server", "listen",
 			                  "%s is a TCP listener: set tls_cert and tls_key "

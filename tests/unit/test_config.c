@@ -126,6 +126,15 @@ static void test_times_zones_and_paths_are_checked_strictly(void **state)
 	                "backup_dir: \"backups\" is not an "
 	                "absolute path");
 	load_fails_with(f, "[server]\nkey_file =\n", "key_file: \"\" is not an absolute path");
+	/* What start-up would fail on, -n says first. */
+	load_fails_with(f, "[server]\nlisten = localhost:8636\ntls_cert = /etc/hostname\n",
+	                "\"localhost:8636\" is not IP:PORT");
+	load_fails_with(
+	    f,
+	    "[server]\nlisten = unix:/tmp/"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+	    "is longer than 107 bytes");
 }
 
 static void test_grant_sections_and_repeated_keys(void **state)
