@@ -602,6 +602,13 @@ static size_t protected_groups(const struct config *c, const char **out)
 
 static void limit_key(char *buf, size_t len, const char *kind, const char *who)
 {
+	char src[64]; /* an address, or an IPv6 /64 */
+
+	/* Per address: per source, an IPv6 host's whole /64. */
+	if (strcmp(kind, "login-addr") == 0) {
+		limits_source(who, src, sizeof(src));
+		who = src;
+	}
 	snprintf(buf, len, "%s:%s", kind, who != NULL ? who : "-");
 }
 

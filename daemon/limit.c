@@ -1,10 +1,17 @@
 /*
- * limit.c — the counter table: open addressing on an FNV-1a hash of the key.
- * A slot whose window has ended is free for any key.
+ * limit.c — the counter table: open addressing on an FNV-1a hash of the key,
+ * seeded at random per process so that nobody can choose keys that crowd a
+ * victim's counter. A slot whose window has ended is free for any key; when
+ * none is, the live counter with the fewest counts gives way (a flood of
+ * one-failure keys cannot push out a counter that is about to throttle).
  */
+#include <arpa/inet.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/rand.h>
 
 #include "limit.h"
 
@@ -17,12 +24,19 @@ struct counter {
 };
 
 struct limits {
+	uint32_t seed;
 	struct counter slots[LIMIT_SLOTS];
 };
 
 struct limits *limits_new(void)
 {
-	return calloc(1, sizeof(struct limits));
+	struct limits *l = calloc(1, sizeof(struct limits));
+
+	if (l != NULL && RAND_bytes((unsigned char *)&l->seed, sizeof(l->seed)) != 1) {
+		free(l);
+		return NULL;
+	}
+	return l;
 }
 
 void limits_free(struct limits *l)
@@ -30,9 +44,9 @@ void limits_free(struct limits *l)
 	free(l);
 }
 
-static uint32_t fnv1a(const char *s)
+static uint32_t fnv1a(const struct limits *l, const char *s)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = 2166136261u ^ l->seed;
 
 	for (; *s != '\0'; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
@@ -42,7 +56,7 @@ static uint32_t fnv1a(const char *s)
 /* The live counter for key, or NULL. */
 static struct counter *find(struct limits *l, const char *key, time_t now)
 {
-	uint32_t i = fnv1a(key) % LIMIT_SLOTS;
+	uint32_t i = fnv1a(l, key) % LIMIT_SLOTS;
 
 	for (int probes = 0; probes < 64; probes++, i = (i + 1) % LIMIT_SLOTS) {
 		struct counter *c = &l->slots[i];
@@ -53,21 +67,23 @@ static struct counter *find(struct limits *l, const char *key, time_t now)
 	return NULL;
 }
 
-/* A free slot near key's home, or the oldest one there. */
+/* A free slot near key's home, or the one there with the fewest counts
+ * (the oldest of those). */
 static struct counter *claim(struct limits *l, const char *key, time_t now)
 {
-	uint32_t i = fnv1a(key) % LIMIT_SLOTS;
-	struct counter *oldest = &l->slots[i];
+	uint32_t i = fnv1a(l, key) % LIMIT_SLOTS;
+	struct counter *least = &l->slots[i];
 
 	for (int probes = 0; probes < 64; probes++, i = (i + 1) % LIMIT_SLOTS) {
 		struct counter *c = &l->slots[i];
 
 		if (c->end <= now)
 			return c;
-		if (c->start < oldest->start)
-			oldest = c;
+		if (c->count < least->count ||
+		    (c->count == least->count && c->start < least->start))
+			least = c;
 	}
-	return oldest;
+	return least;
 }
 
 int limits_wait(struct limits *l, const char *key, int max, int window, time_t now)
@@ -100,4 +116,19 @@ void limits_clear(struct limits *l, const char *key)
 
 	if (c != NULL)
 		c->end = 0;
+}
+
+void limits_source(const char *addr, char *buf, size_t len)
+{
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+
+	if (addr != NULL && inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) != NULL) {
+			snprintf(buf, len, "%s/64", text);
+			return;
+		}
+	}
+	snprintf(buf, len, "%s", addr != NULL ? addr : "-");
 }

@@ -1,9 +1,10 @@
 /*
  * limit.h — fixed-window counters for abuse limits (failed logins per
  * operator and per address, resets per user). Keyed by a string, bounded;
- * when full, the oldest window is forgotten first.
+ * when full, the counter with the fewest counts is forgotten first.
  */
 #pragma once
+#include <stddef.h>
 #include <time.h>
 
 #define LIMIT_KEY_MAX 128
@@ -23,3 +24,8 @@ void limits_count(struct limits *l, const char *key, int window, time_t now);
 
 /* Forgets key's count (e.g. after a successful login). */
 void limits_clear(struct limits *l, const char *key);
+
+/* The part of a client address that counts as one source, into buf: an
+ * IPv4 address whole, an IPv6 address's /64 (one host gets a whole /64 to
+ * pick addresses from), anything else (unix) as it is. */
+void limits_source(const char *addr, char *buf, size_t len);

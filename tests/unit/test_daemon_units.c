@@ -198,6 +198,27 @@ static void test_limits_count_within_a_window(void **state)
 	limits_count(l, "reset:x", 3600, time(NULL));
 	limits_clear(l, "reset:x");
 	assert_int_equal(limits_wait(l, "reset:x", 1, 3600, time(NULL)), 0);
+	/* A flood of one-count keys (more than the table holds) does not push
+	 * out a counter that is about to throttle. */
+	for (int i = 0; i < 3; i++)
+		limits_count(l, "login-user:adm1", 900, now + 100);
+	for (int i = 0; i < 20000; i++) {
+		char k[32];
+
+		snprintf(k, sizeof(k), "login-user:x%d", i);
+		limits_count(l, k, 900, now + 101);
+	}
+	assert_true(limits_wait(l, "login-user:adm1", 3, 900, now + 102) > 0);
+	{
+		char src[64];
+
+		limits_source("2001:db8:1:2:aaaa::1", src, sizeof(src));
+		assert_string_equal(src, "2001:db8:1:2::/64");
+		limits_source("192.0.2.7", src, sizeof(src));
+		assert_string_equal(src, "192.0.2.7");
+		limits_source("unix", src, sizeof(src));
+		assert_string_equal(src, "unix");
+	}
 	limits_free(l);
 }
 
