@@ -1693,10 +1693,16 @@ static void recovery_decide(struct recovery *r)
 		else
 			recovery_finish(r, "failed", "the account is still locked");
 	} else if (strcmp(r->action, "reset") == 0) {
+		/* Both steps (DESIGN): the password, and must-change where the
+		 * daemon sets it itself. */
 		if (changed_since(r->user, r->requested_at))
 			recovery_finish(r, "ok",
-			                "the password was changed; the one-time password "
-			                "was never shown: reset again");
+			                r->user->must_change
+			                    ? "the password was changed; the one-time password "
+			                      "was never shown: reset again"
+			                    : "the password was changed but must-change is not "
+			                      "set, and the one-time password was never shown: "
+			                      "reset again");
 		else
 			recovery_finish(r, "failed", "the password was not changed");
 	} else if ((g = config_grant(r->A->conf, r->permission)) != NULL) {
