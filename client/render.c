@@ -180,7 +180,11 @@ int render_table_add(struct render_table *t, const char *const *cells)
 		return -1;
 	char **row = t->cells + t->nrows * t->ncols;
 	for (size_t i = 0; i < t->ncols; i++) {
-		if ((row[i] = cell_copy(cells[i], t->maxw)) == NULL) {
+		/* Once rows are out, the columns' widths are fixed: a wider cell
+		 * on a later page is cut (…) rather than shifting what follows. */
+		size_t maxw = t->head_done && i + 1 < t->ncols ? t->width[i] : t->maxw;
+
+		if ((row[i] = cell_copy(cells[i], maxw)) == NULL) {
 			while (i > 0)
 				free(row[--i]);
 			return -1;

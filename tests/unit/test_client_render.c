@@ -108,6 +108,14 @@ static void test_table_keeps_widths_across_flushes(void **state)
 	/* the header is printed once, the second page keeps the first's width */
 	assert_string_equal(out, "a         b\n信息中心  x\nc         y\n");
 	free(out);
+	/* a wider cell on a later page is cut to that width: columns stay put */
+	static const char *const wider[] = {"审计部(审计派驻办)", "z"};
+	mem_open(&m);
+	render_table_add(t, wider);
+	render_table_flush(t, m.f);
+	out = mem_close(&m);
+	assert_string_equal(out, "审计部(…  z\n");
+	free(out);
 	render_table_free(t);
 }
 
