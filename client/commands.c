@@ -49,6 +49,7 @@ static void say(const char *fmt, ...)
 
 	fputs("ldapdesk: ", stderr);
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);

@@ -128,6 +128,7 @@ static void parse_error(struct parse *p, const char *fmt, ...)
 		return;
 	p->err_line = p->line;
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
 	vsnprintf(p->err, sizeof(p->err), fmt, ap);
 	va_end(ap);
 }
@@ -515,6 +516,7 @@ static int check_fail(const struct config *c, char *err, size_t errlen, const ch
 	int line = config_line(c, section, key);
 
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (line > 0)

@@ -472,6 +472,14 @@ static int store_import_event(struct import *im, const struct who *who, const ch
 	return audit_record(im->a, &ev, result, detail, NULL, err, errlen);
 }
 
+static void refused(struct import *im, const struct who *who, const char *why)
+{
+	char e[128];
+
+	/* Best effort: the refusal stands even if it cannot be logged. */
+	store_import_event(im, who, "failed", why, false, e, sizeof e);
+}
+
 /* The file's SHA-256 in lower-case hex: kept on the import event, so the
  * same file is not imported twice (its events would be counted twice). */
 static int body_sha256(const char *body, size_t len, char hex[65])
@@ -507,6 +515,7 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 		         "import: this file was imported already (import event %lld): nothing "
 		         "imported",
 		         (long long)earlier);
+		refused(im, who, err);
 		return -2;
 	}
 	if (store_all(im, body, len, r, who, range, err, errlen) == -1) {
@@ -524,14 +533,6 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 		return -1;
 	}
 	return audit_batch_commit(im->a, err, errlen);
-}
-
-static void refused(struct import *im, const struct who *who, const char *why)
-{
-	char e[128];
-
-	/* Best effort: the refusal stands even if it cannot be logged. */
-	store_import_event(im, who, "failed", why, false, e, sizeof e);
 }
 
 int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,
@@ -558,8 +559,6 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 		im.errors = NULL;
 	} else if ((rc = store(&im, body, len, r, &who, err, errlen)) == 0) {
 		*importedp = im.nrows;
-	} else if (rc == -2) {
-		refused(&im, &who, err);
 	}
 	json_decref(im.errors);
 	free(r);

@@ -112,6 +112,7 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
 	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof tmp)
