@@ -415,6 +415,8 @@ say "seeding $BENCH_USERS users under $BENCH_BASE"
 seed_users
 daemon_config "$T_DIR/ldapdeskd.conf"
 sed -i "s/^pool_size = .*/pool_size = $BENCH_POOL/" "$T_DIR/ldapdeskd.conf"
+# Absolute: the daemon refuses relative file names.
+[ -z "${BENCH_DB_DIR:-}" ] || BENCH_DB_DIR=$(cd "$BENCH_DB_DIR" && pwd)
 [ -z "${BENCH_DB_DIR:-}" ] || sed -i "s|^database = .*|database = $BENCH_DB_DIR/audit.db|" "$T_DIR/ldapdeskd.conf"
 [ -z "${BENCH_COMMIT_DELAY:-}" ] || sed -i "s|^\[audit\]|[audit]\ncommit_delay_ms = $BENCH_COMMIT_DELAY|" "$T_DIR/ldapdeskd.conf"
 daemon_start "$T_DIR/ldapdeskd.conf" || exit 1

@@ -29,8 +29,11 @@ TAILQ_HEAD(act_queue, act);
 struct act_unknown {
 	int64_t attempt, request_id;
 	time_t since, tried; /* parked; last read-back started (0 = none) */
-	char action[16], target[65], permission[80], operator[65], department[256];
+	bool claimed;        /* holds request_id in A->claimed until it has an outcome */
+	char action[16], target[65], permission[80], operator[65];
+	char department[1025]; /* LDAPDESK_MAX_FIELD + 1 */
 	char requested_at[32];
+	char expires[40]; /* a timed grant's end (UTC), "" for none */
 };
 
 struct actions {

@@ -349,7 +349,9 @@ static void act_unknown(struct act *x, const char *err)
 	struct actions *A = x->A;
 	struct audit_event ev;
 
-	if (A->n_unknown < ACT_MAX_UNKNOWN) {
+	bool parked = A->n_unknown < ACT_MAX_UNKNOWN;
+
+	if (parked) {
 		struct act_unknown *u = &A->unknown[A->n_unknown++];
 
 		act_event(x, &ev);
@@ -357,6 +359,12 @@ static void act_unknown(struct act *x, const char *err)
 		u->attempt = x->attempt;
 		u->request_id = x->request_id;
 		u->since = time(NULL);
+		/* An approve keeps its request held until the read-back: nobody
+		 * may reject or expire a request the directory may have granted. */
+		u->claimed = x->claimed;
+		x->claimed = false;
+		if (x->expires != 0 && (x->kind == ACT_GRANT || x->kind == ACT_APPROVE))
+			clock_utc(x->expires, u->expires, sizeof(u->expires));
 		snprintf(u->action, sizeof(u->action), "%s", ev.action);
 		snprintf(u->target, sizeof(u->target), "%s", x->target != NULL ? x->target : "");
 		snprintf(u->permission, sizeof(u->permission), "%s",
@@ -372,9 +380,11 @@ static void act_unknown(struct act *x, const char *err)
 	}
 	OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
 	act_reply(x, ACT_UNAVAILABLE, "directory_no_answer",
-	          "%s: whether the directory made the change is not known yet; ldapdeskd reads it "
-	          "back shortly and records the outcome of event %lld (see 'ldapdesk log')",
-	          err != NULL ? err : "no answer", (long long)x->attempt);
+	          "%s: whether the directory made the change is not known yet; ldapdeskd %s and "
+	          "records the outcome of event %lld (see 'ldapdesk log')",
+	          err != NULL ? err : "no answer",
+	          parked ? "reads it back shortly" : "reads it back at its next start",
+	          (long long)x->attempt);
 }
 
 /* The outcome of a directory change: record it, then answer. */
@@ -471,10 +481,12 @@ static bool membership_foreign(struct act *x)
 	    audit_last_grant(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target,
 	                     x->permission, op, sizeof(op), det, sizeof(det), err, sizeof(err));
 
+	/* Unknown (the store failed to answer): the term given stands. */
 	if (rc == -1)
-		log_warnx("grant %s %s: %s (no expiry set)", x->target, x->permission, err);
+		log_warnx("grant %s %s: %s (the term given is kept)", x->target, x->permission,
+		          err);
 	/* A grant of ours that found the membership there already does not count. */
-	return rc != 1 || strstr(det, FOREIGN_MEMBER) != NULL;
+	return rc == 0 || (rc == 1 && strstr(det, FOREIGN_MEMBER) != NULL);
 }
 
 static void grant_done(void *arg, enum dir_status st, const char *err)
@@ -1580,6 +1592,7 @@ struct recovery {
 	char operator[LDAPDESK_MAX_UID + 1];
 	char department[256]; /* create, move: the department asked for */
 	int64_t request_id;   /* approve: the four-eyes request it carries out */
+	char expires[40];     /* a read-back timed grant: its end, kept in the outcome */
 	struct dir_user *user;
 	int *failed;
 	const char *how; /* "recovered at start-up", ... (static) */
@@ -1629,7 +1642,15 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 	}
 	if (member == grant && grant)
 		recovery_close_request(r);
-	if (member == grant)
+	/* A timed grant's term goes into the outcome as grant_done writes it,
+	 * or the expiry would never find it. */
+	if (member == grant && grant && r->expires[0] != '\0') {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the user is a member of the group; expires %s",
+		         r->expires);
+		recovery_finish(r, "ok", why);
+	} else if (member == grant)
 		recovery_finish(r, "ok",
 		                grant ? "the user is a member of the group"
 		                      : "the user is not a member of the group");
@@ -1746,9 +1767,11 @@ void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 	const char *perm = json_string_value(json_object_get(row, "permission"));
 	const char *op = json_string_value(json_object_get(row, "operator"));
 	const char *dept = json_string_value(json_object_get(row, "department"));
+	const char *exp = json_string_value(json_object_get(row, "expires"));
 
 	if (r == NULL)
 		return;
+	snprintf(r->expires, sizeof(r->expires), "%s", exp != NULL ? exp : "");
 	snprintf(r->operator, sizeof(r->operator), "%s", op != NULL ? op : "");
 	snprintf(r->department, sizeof(r->department), "%s", dept != NULL ? dept : "");
 	r->request_id = json_integer_value(json_object_get(row, "request_id"));
@@ -1919,9 +1942,21 @@ static void requests_expire(struct actions *A)
 /* Reads back the changes the directory did not answer, once it has had
  * twice the operation timeout to finish or drop them; an entry leaves the
  * list when its attempt has an outcome. */
+static void ping_cb(void *arg, enum dir_status st, char **values, size_t n, const char *err)
+{
+	/* Nothing to do: any answer moves dir_last_answer. */
+	(void)arg;
+	(void)st;
+	(void)values;
+	(void)n;
+	(void)err;
+}
+
 static void unknown_retry(struct actions *A)
 {
 	time_t now = time(NULL), wait = 2 * (A->conf->timeout_ms / 1000 + 1);
+	time_t answered = A->dir != NULL ? dir_last_answer(A->dir) : 0;
+	bool pinged = false;
 	char err[256];
 
 	for (size_t i = 0; i < A->n_unknown;) {
@@ -1930,19 +1965,30 @@ static void unknown_retry(struct actions *A)
 		json_t *row;
 
 		if (done == 1) {
+			if (u->claimed)
+				request_unclaim(A, u->request_id);
 			*u = A->unknown[--A->n_unknown];
 			continue;
 		}
 		i++;
-		if (done == -1 || now - u->since < wait || now - u->tried < wait ||
+		/* Only once slapd has answered again since (what it still held of
+		 * the change is done by then), and one read-back at a time: a
+		 * read-back is a search and a group check, each up to the timeout. */
+		if (done == -1 || now - u->since < wait || now - u->tried < 2 * wait ||
 		    !dir_available(A->dir))
 			continue;
+		if (answered <= u->since) { /* ask for an answer; read back at a later tick */
+			if (!pinged)
+				pinged = dir_read_values(A->dir, A->conf->user_base, "objectClass",
+				                         ping_cb, NULL) == 0;
+			continue;
+		}
 		u->tried = now;
-		row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+		row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id",
 		                (json_int_t)u->attempt, "action", u->action, "target", u->target,
 		                "permission", u->permission, "operator", u->operator, "department",
 		                u->department, "requested_at", u->requested_at, "request_id",
-		                (json_int_t)u->request_id);
+		                (json_int_t)u->request_id, "expires", u->expires);
 		if (row != NULL)
 			act_recover(A, row, &A->unknown_failed,
 			            "read back after the directory did not answer");

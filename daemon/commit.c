@@ -108,11 +108,21 @@ static void fill_outcome(struct audit *a, struct act *x)
 {
 	const char *result = x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
 	int (*hook)(struct act *, struct audit *, char *, size_t) = x->in_txn;
+	struct audit_mark m;
 	char err[256];
 
 	x->in_txn = NULL;
-	if (hook != NULL && hook(x, a, err, sizeof(err)) == -1)
+	/* Under a savepoint, which also refuses a batch SQLite has rolled back:
+	 * the hook's write never lands outside the batch. */
+	if (hook != NULL && audit_batch_savepoint(a, &m, err, sizeof(err)) == 0) {
+		int rc = hook(x, a, err, sizeof(err));
+
+		audit_batch_release(a, &m, rc == 0);
+		if (rc == -1)
+			log_warnx("audit: attempt %lld: %s", (long long)x->attempt, err);
+	} else if (hook != NULL) {
 		log_warnx("audit: attempt %lld: %s", (long long)x->attempt, err);
+	}
 	if (audit_batch_outcome(a, x->attempt, result, x->out_text, err, sizeof(err)) == -1)
 		log_warnx("audit: cannot record the outcome of attempt %lld: %s (it stays pending "
 		          "and is resolved at the next start)",

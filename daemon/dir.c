@@ -110,6 +110,7 @@ struct dir {
 	struct op_list flight; /* sent, waiting for a reply */
 	int queued;
 	int bind_threads;
+	time_t last_answer; /* when slapd last answered anything (dir_last_answer) */
 	long lockout_duration;
 	struct event *policy_ev;
 	struct event *dispatch_ev;
@@ -185,6 +186,11 @@ void dir_user_free(struct dir_user *u)
 	free(u->locked_since);
 	free(u->password_changed);
 	free(u);
+}
+
+time_t dir_last_answer(const struct dir *d)
+{
+	return d->last_answer;
 }
 
 bool dir_available(const struct dir *d)
@@ -1395,6 +1401,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		idle = 0;
+		c->d->last_answer = time(NULL);
 		conn_handle(c, msg);
 		ldap_msgfree(msg);
 		/* Nothing buffered: the socket's next readiness brings us back, so
@@ -2008,7 +2015,7 @@ void dir_free(struct dir *d)
 	 * TAILQ_REMOVE), so each pass takes a new head. */
 	// NOLINTBEGIN(clang-analyzer-unix.Malloc)
 	while ((op = TAILQ_FIRST(&d->flight)) != NULL || (op = TAILQ_FIRST(&d->queue)) != NULL)
-		op_finish(op, DIR_UNAVAILABLE, "the daemon is stopping");
+		op_finish(op, unanswered(op), "the daemon is stopping");
 	while ((j = TAILQ_FIRST(&d->binds)) != NULL) {
 		pthread_join(j->thread, NULL);
 		TAILQ_REMOVE(&d->binds, j, entry);

@@ -79,6 +79,8 @@ void dir_free(struct dir *d);
 
 /* true when at least one service connection is up. */
 bool dir_available(const struct dir *d);
+/* When slapd last answered any operation (0: never). */
+time_t dir_last_answer(const struct dir *d);
 
 /* Looks up the user whose user_attr equals uid (escaped; exactly one match). */
 int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);

@@ -64,8 +64,9 @@ int session_revoke(struct sessions *s, const char *token, struct session *out);
 
 /* Appends ses's revocation to the revocation file and fsyncs it, so it holds
  * after a restart. Reads only what session_store_new set, so it may run on
- * another thread (the audit writer), one call at a time. Return: 0, or -1
- * with err (the revocation then lasts until the daemon stops). */
+ * another thread (the audit writer) — also beside a call on the loop: each
+ * line is one short O_APPEND write. Return: 0, or -1 with err (the
+ * revocation then lasts until the daemon stops). */
 int session_revoke_persist(const struct sessions *s, const struct session *ses, char *err,
                            size_t errlen);
 

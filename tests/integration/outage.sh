@@ -43,7 +43,8 @@ t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND att
     "its attempt is left pending, not recorded as failed"
 kill -CONT "$SLAPD_PID"
 got=
-for _ in $(seq 60); do
+# Read back at an expiry tick (10 s) once slapd has answered again: within ~30 s; 90 s allowed.
+for _ in $(seq 180); do
     got=$(sqlite3 "$DB" "SELECT result || '|' || detail FROM records WHERE kind='outcome' AND attempt_id=$att")
     [ -n "$got" ] && break
     sleep 0.5
