@@ -1632,6 +1632,14 @@ void audit_set_busy_timeout(struct audit *a, int ms)
 	sqlite3_busy_timeout(a->db, ms);
 }
 
+void audit_set_cache(struct audit *a, int kib)
+{
+	char sql[48];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", kib);
+	sqlite3_exec(a->db, sql, NULL, NULL, NULL);
+}
+
 /* VACUUM INTO writes a compact, consistent copy from one read snapshot; a
  * writer on another connection does not restart it (the backup API would). */
 int audit_copy(const char *src, const char *dest, char *err, size_t errlen)

@@ -250,6 +250,8 @@ const char *audit_path(const struct audit *a);
 /* How long a's writes wait for another connection's write lock before they
  * fail with "database is locked" (5000 ms after audit_open). */
 void audit_set_busy_timeout(struct audit *a, int ms);
+/* Bounds a's page cache to kib KiB (SQLite's default is 2000 per connection). */
+void audit_set_cache(struct audit *a, int kib);
 
 /* Writes a consistent copy of the database at src to dest (which must not
  * exist) with VACUUM INTO, from a connection of its own: safe on any thread

@@ -403,6 +403,10 @@ int commit_start(struct actions *A, struct event_base *base, const char *db, int
 	 * minute for a million rows here: the writer waits it out instead of
 	 * refusing every action meanwhile and leaving outcomes pending. */
 	audit_set_busy_timeout(c->audit, COMMIT_BUSY_MS);
+	/* The writer only appends: the right edges of the table and its indexes
+	 * fit in 256 KiB. The default 2 MB filled up over hours and was most of
+	 * the daemon's growth in RSS (bench: 30 MB fresh, 32.3 MB after 100 runs). */
+	audit_set_cache(c->audit, 256);
 	c->done_ev = event_new(base, -1, 0, writer_done_cb, A);
 	if (c->done_ev == NULL || pthread_create(&c->thread, NULL, writer_main, c) != 0) {
 		snprintf(err, errlen, "cannot start the audit writer thread");
