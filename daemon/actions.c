@@ -614,14 +614,16 @@ static size_t protected_groups(const struct config *c, const char **out)
 
 static void limit_key(char *buf, size_t len, const char *kind, const char *who)
 {
-	char src[64]; /* an address, or an IPv6 /64 */
-
-	/* Per address: per source, an IPv6 host's whole /64. */
-	if (strcmp(kind, "login-addr") == 0) {
-		limits_source(who, src, sizeof(src));
-		who = src;
-	}
 	snprintf(buf, len, "%s:%s", kind, who != NULL ? who : "-");
+}
+
+/* Failed logins per source: an address, or an IPv6 host's whole /64. */
+static void addr_key(const struct act *x, char *buf, size_t len)
+{
+	char src[64];
+
+	limits_source(x->client_addr, src, sizeof(src));
+	limit_key(buf, len, "login-addr", src);
 }
 
 /* ---- four-eyes requests -------------------------------------------------------------- */
@@ -1099,7 +1101,7 @@ static void login_failed(struct act *x)
 
 	limit_key(key, sizeof(key), "login-user", x->target);
 	limits_count(x->A->limits, key, x->conf->login_window, now);
-	limit_key(key, sizeof(key), "login-addr", x->client_addr);
+	addr_key(x, key, sizeof(key));
 	limits_count(x->A->limits, key, x->conf->login_window, now);
 }
 
@@ -1111,7 +1113,7 @@ static int login_throttled(struct act *x)
 	int wu, wa;
 
 	limit_key(ukey, sizeof(ukey), "login-user", x->target);
-	limit_key(akey, sizeof(akey), "login-addr", x->client_addr);
+	addr_key(x, akey, sizeof(akey));
 	wu = limits_wait(x->A->limits, ukey, x->conf->login_failures, x->conf->login_window, now);
 	wa = limits_wait(x->A->limits, akey, x->conf->login_failures_per_addr,
 	                 x->conf->login_window, now);
