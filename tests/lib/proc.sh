@@ -52,11 +52,29 @@ port_in_use() {
         END { exit found ? 0 : 1 }'
 }
 
+# random_port: a free port outside the kernel's ephemeral range. A port inside
+# it can be taken at any moment as the local end of some outgoing connection
+# (another suite's client, or ldapdeskd itself reconnecting to a stopped slapd:
+# Linux lets a connect to 127.0.0.1:P bind local port P and connect to itself),
+# and then a server restarted on its old port cannot listen.
 random_port() {
+    _rp_lo=32768
+    _rp_hi=60999
+    if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+        read -r _rp_lo _rp_hi </proc/sys/net/ipv4/ip_local_port_range || true
+    fi
+    if [ "$_rp_lo" -gt 12000 ]; then
+        _rp_base=10000
+        _rp_span=$((_rp_lo - 10000))
+    else
+        _rp_base=$((_rp_hi + 1))
+        _rp_span=$((65536 - _rp_base))
+    fi
+    [ "$_rp_span" -gt 100 ] || { echo "random_port: no port range outside $_rp_lo-$_rp_hi" >&2; return 1; }
     _rp_try=0
     while [ "$_rp_try" -lt 200 ]; do
         _rp_n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-        _rp_port=$((20000 + _rp_n % 40001))
+        _rp_port=$((_rp_base + _rp_n % _rp_span))
         if ! port_in_use "$_rp_port"; then
             echo "$_rp_port"
             return 0

@@ -220,8 +220,15 @@ slapd_start() {
         return 1
     fi
     if [ -n "${2:-}" ]; then
-        _slapd_launch "$_st_dir" "$2" && return 0
-        echo "slapd_start: cannot listen on port $2" >&2
+        # a restart on the old port: wait up to ~10 s for whoever holds it
+        _st_try=0
+        while [ "$_st_try" -lt 50 ]; do
+            if _slapd_launch "$_st_dir" "$2"; then return 0; else _st_rc=$?; fi
+            [ "$_st_rc" = 2 ] || return 1
+            _st_try=$((_st_try + 1))
+            sleep 0.2
+        done
+        echo "slapd_start: cannot listen on port $2 (taken for 10 s)" >&2
         return 1
     fi
     _st_try=0
