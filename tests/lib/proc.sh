@@ -6,7 +6,8 @@
 #   proc_stop PID [SECONDS]   TERM, wait up to SECONDS (default 10), then KILL; reaps PID if it is
 #                             our child and sets PROC_RC to its exit status (empty if unknown)
 #   port_in_use PORT          0 if a TCP socket (v4 or v6, any state) uses local port PORT
-#   random_port               prints a port in 20000..60000 that is not in use right now
+#   random_port               prints a port outside the kernel's ephemeral range that is not
+#                             in use right now
 
 proc_alive() {
     kill -0 "$1" 2>/dev/null || return 1
@@ -60,8 +61,13 @@ port_in_use() {
 random_port() {
     _rp_lo=32768
     _rp_hi=60999
-    if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
-        read -r _rp_lo _rp_hi </proc/sys/net/ipv4/ip_local_port_range || true
+    # cat, not read: dash reads a file byte by byte, and a sysctl file
+    # answers a read at a non-zero offset with end-of-file
+    _rp_range=$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || _rp_range=
+    if [ -n "$_rp_range" ]; then
+        set -- $_rp_range
+        _rp_lo=$1
+        _rp_hi=$2
     fi
     if [ "$_rp_lo" -gt 12000 ]; then
         _rp_base=10000
