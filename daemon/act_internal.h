@@ -74,6 +74,7 @@ struct act {
 	bool unlock;
 	const struct config_grant *grant;
 	time_t expires; /* grant: 0 = none */
+	char term[48];  /* "expires <UTC>" for the attempt record (act_fill_term), "" = none */
 	struct dir_user *user;
 	int64_t attempt;
 	act_fn fn;
@@ -125,6 +126,9 @@ void act_outcome(struct act *x, enum dir_status st, const char *err, const char 
 
 /* Fills ev from x (strings borrowed from x). */
 void act_event(const struct act *x, struct audit_event *ev);
+/* Sets x->term from x->expires for a grant or approve ("" otherwise), just
+ * before its attempt is written: the attempt keeps the term it asked for. */
+void act_fill_term(struct act *x);
 /* Starts the directory work of x, whose attempt is stored (actions.c). */
 void act_dispatch(struct act *x);
 /* Answers x after its outcome was recorded (actions.c). */

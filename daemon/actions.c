@@ -281,6 +281,18 @@ void act_event(const struct act *x, struct audit_event *ev)
 	ev->channel = x->channel;
 	ev->description = x->description != NULL ? x->description : x->reason;
 	ev->note = x->note;
+	ev->detail = x->term[0] != '\0' ? x->term : NULL;
+}
+
+void act_fill_term(struct act *x)
+{
+	char utc[CLOCK_ISO_LEN];
+
+	x->term[0] = '\0';
+	if (x->expires == 0 || (x->kind != ACT_GRANT && x->kind != ACT_APPROVE))
+		return;
+	clock_utc(x->expires, utc, sizeof(utc));
+	snprintf(x->term, sizeof(x->term), "expires %s", utc);
 }
 
 /* A refusal stands whether or not its records were stored: nothing was done,
@@ -1770,9 +1782,13 @@ void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 	const char *op = json_string_value(json_object_get(row, "operator"));
 	const char *dept = json_string_value(json_object_get(row, "department"));
 	const char *exp = json_string_value(json_object_get(row, "expires"));
+	const char *detail = json_string_value(json_object_get(row, "detail"));
 
 	if (r == NULL)
 		return;
+	/* At start-up the term comes from the attempt itself (act_fill_term). */
+	if (exp == NULL && detail != NULL && strncmp(detail, "expires ", 8) == 0)
+		exp = detail + 8;
 	snprintf(r->expires, sizeof(r->expires), "%s", exp != NULL ? exp : "");
 	snprintf(r->operator, sizeof(r->operator), "%s", op != NULL ? op : "");
 	snprintf(r->department, sizeof(r->department), "%s", dept != NULL ? dept : "");

@@ -87,7 +87,8 @@ const char *const *audit_row_keys(size_t *n)
 #define ROW_SELECT                                                                                 \
 	"SELECT a.id, a.at, o.at, a.operator, a.operator_dn, a.client_addr, a.action, a.target,"   \
 	" a.target_dn, a.permission, a.category, a.ticket, a.requester, a.department, a.channel,"  \
-	" a.description, a.note, COALESCE(o.result, 'pending'), o.detail, a.request_id,"           \
+	" a.description, a.note, COALESCE(o.result, 'pending'), COALESCE(o.detail, a.detail),"     \
+	" a.request_id,"                                                                           \
 	" a.imported, a.hash FROM records a"                                                       \
 	" LEFT JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"                       \
 	" WHERE a.kind = 'attempt'"
@@ -589,6 +590,7 @@ static void attempt_values(const struct audit_event *ev, const char *at, struct 
 	    [COL_CHANNEL] = ev->channel,
 	    [COL_DESCRIPTION] = ev->description,
 	    [COL_NOTE] = ev->note,
+	    [COL_DETAIL] = ev->detail,
 	};
 
 	for (int c = 0; c < NCOLS; c++)

@@ -29,6 +29,10 @@ struct audit_event {
 	const char *channel;
 	const char *description;
 	const char *note;
+	/* What the attempt asks beyond these fields, kept in its detail column: a
+	 * timed grant's "expires YYYY-MM-DDTHH:MM:SSZ", so that a grant found made
+	 * after a crash keeps its end. NULL = none. */
+	const char *detail;
 	int64_t request_id; /* 0 = absent */
 	bool imported;
 };

@@ -148,6 +148,7 @@ static int fill_attempt(struct audit *a, struct act *x, char *err, size_t errlen
 			return -1;
 		}
 	}
+	act_fill_term(x);
 	act_event(x, &ev); /* after the hook, which may fill x (a request id) */
 	rc = x->pair_done != NULL
 	         ? audit_batch_pair(a, &ev, x->pair_result, x->out_text, &x->attempt, err, errlen)

@@ -64,6 +64,35 @@ t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01
 left=$((first_fail + 21 - $(date +%s)))
 [ "$left" -le 0 ] || sleep "$left"
 t_eq "$(heidi_fails)" 1 "a failing expiry is not tried again on every tick (two ticks later)"
+
+# ---- a timed grant caught by a crash keeps its term ---------------------------------------
+# The attempt itself stores the term asked for ("expires ..." in its detail), so a grant that
+# reached the directory before a SIGKILL, with no outcome record, is recovered at the next
+# start with its end, and the expiry still takes it away.
+t_eq "$(sqlite3 "$DB" "SELECT a.detail = o.detail FROM records a JOIN records o
+    ON o.attempt_id = a.id WHERE a.action = 'grant' AND a.target = 'erin' AND o.result = 'ok'")" 1 \
+    "a timed grant's attempt records the term its outcome gives"
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'attempt' AND action = 'grant'
+    AND target = 'dave' AND permission = 'general' AND detail IS NULL")" 1 \
+    "a grant without a term has no detail in its attempt"
+daemon_stop
+end=$(soon 4)
+ldap_root_modify >/dev/null <<EOF2
+dn: cn=brand-insight,$LDAP_GROUPS
+changetype: modify
+add: member
+member: $(ldap_user_dn grace)
+EOF2
+sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission, detail,
+    prev_hash, hash) SELECT 'attempt', at, 'adm1', 'grant', 'grace', 'brand-insight',
+    'expires $end', hash, '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+recovered() { sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'grant' AND a.target = 'grace'"; }
+for _ in $(seq 100); do [ -n "$(recovered)" ] && break; sleep 0.1; done
+t_eq "$(recovered)" "recovered at start-up: the user is a member of the group; expires $end" \
+    "the grant is recovered as made, with its term"
+t_ok "and the expiry ends it" wait_gone brand-insight grace 40
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_done
