@@ -57,6 +57,10 @@ struct actions {
 	 * approve, reject or expiry may start on one until that one is done. */
 	int64_t claimed[ACT_MAX_CLAIMS];
 	size_t n_claimed;
+	/* uids of creates under way: two creates of one uid in different
+	 * departments would both find it free and both add an entry. */
+	char creating[ACT_MAX_CLAIMS][65];
+	size_t n_creating;
 	struct act_unknown unknown[ACT_MAX_UNKNOWN];
 	size_t n_unknown;
 	int unknown_failed; /* read-backs that could not read the directory */
@@ -86,6 +90,7 @@ struct act {
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
+	bool creating;              /* holds target in A->creating until freed */
 	bool request_gone;          /* its request was closed by someone else meanwhile */
 	bool relooked;              /* unlock: the user was read again after a failed assertion */
 	time_t attempt_at;          /* when its attempt was stored (read-backs compare with it) */

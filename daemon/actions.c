@@ -165,12 +165,25 @@ static void request_unclaim(struct actions *A, int64_t id)
 		}
 }
 
+static void create_release(struct actions *A, const char *uid)
+{
+	for (size_t i = 0; i < A->n_creating; i++)
+		if (strcasecmp(A->creating[i], uid) == 0) {
+			if (i != --A->n_creating)
+				memcpy(A->creating[i], A->creating[A->n_creating],
+				       sizeof(A->creating[i]));
+			return;
+		}
+}
+
 static void act_free(struct act *x)
 {
 	char **strs[] = {&x->client_addr, &x->target, &x->permission, &x->until,      &x->category,
 	                 &x->description, &x->ticket, &x->requester,  &x->department, &x->channel,
 	                 &x->note,        &x->name,   &x->mail,       &x->reason,     &x->new_dn};
 
+	if (x->creating) /* before x->target is freed */
+		create_release(x->A, x->target);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	if (x->password != NULL) {
@@ -1542,8 +1555,33 @@ static void create_checked_cb(void *arg, enum dir_status st, struct dir_user *u,
 		act_execute(x); /* a new entry: nothing to protect */
 }
 
+/* One create per uid at a time (uids compare as LDAP does, ignoring case):
+ * the second waits for nothing and is refused, as it would be a moment later
+ * when the first one's entry exists. */
+static int create_hold(struct act *x)
+{
+	struct actions *A = x->A;
+
+	for (size_t i = 0; i < A->n_creating; i++)
+		if (strcasecmp(A->creating[i], x->target) == 0) {
+			act_refuse(x, ACT_CONFLICT, "exists", "failed",
+			           "a user %s is being created by another request", x->target);
+			return -1;
+		}
+	if (A->n_creating == ACT_MAX_CLAIMS) {
+		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
+		           "%d creates are under way; try again in a moment", ACT_MAX_CLAIMS);
+		return -1;
+	}
+	snprintf(A->creating[A->n_creating++], sizeof(A->creating[0]), "%s", x->target);
+	x->creating = true;
+	return 0;
+}
+
 static void create_check(struct act *x)
 {
+	if (create_hold(x) == -1)
+		return;
 	if (dir_find_user(x->A->dir, x->target, create_checked_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }

@@ -29,6 +29,20 @@ t_match "exists already" "so is the same uid in another department (uids are uni
     "$D" user create newbie --name 新人 --dept 财务管理部
 t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=newbie)" 1.1 | grep -c '^dn:')" 1 "one newbie in the directory"
 t_exit 2 "a uid with metacharacters is a bad request" "$D" user create 'a*b' --name x --dept 信息中心
+# Two creates of one uid at once, in two departments: both would find it free.
+for round in 1 2 3; do
+    "$D" user create "twin$round" --name 双 --dept 信息中心 >/dev/null 2>&1 &
+    p1=$!
+    "$D" user create "TWIN$round" --name 双 --dept 财务管理部 >/dev/null 2>&1 &
+    p2=$!
+    r1=0 r2=0
+    wait "$p1" || r1=$?
+    wait "$p2" || r2=$?
+    t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=twin$round)" 1.1 | grep -c '^dn:')" 1 \
+        "round $round: two simultaneous creates of one uid make one entry (exits $r1, $r2)"
+    t_eq "$(echo "$r1 $r2" | tr ' ' '\n' | sort | tr '\n' ' ')" "0 1 " \
+        "round $round: one succeeds, the other is a conflict"
+done
 t_eq "$(row create newbie)" ok "the create is an audit row"
 
 "$D" grant newbie procurement --days 10 >/dev/null
