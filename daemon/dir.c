@@ -101,6 +101,11 @@ struct dir_op {
 };
 TAILQ_HEAD(op_list, dir_op);
 
+/* Password policies kept beside the default one; more are ignored (a user
+ * under one of those counts as locked until unlocked). */
+#define DIR_MAX_POLICIES      32
+#define DIR_POLICY_SEARCH_MAX 256 /* entries read per refresh (size limit) */
+
 struct dir {
 	struct event_base *base;
 	const struct config *conf;
@@ -110,8 +115,16 @@ struct dir {
 	struct op_list flight; /* sent, waiting for a reply */
 	int queued;
 	int bind_threads;
-	time_t last_answer; /* when slapd last answered anything (dir_last_answer) */
-	long lockout_duration;
+	time_t last_answer;    /* when slapd last answered anything (dir_last_answer) */
+	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
+	/* Every other pwdPolicy beside policy_dn, for users whose
+	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
+	struct dir_policy {
+		char *dn;
+		long duration;
+	} policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
+	size_t n_policies, n_next;
+	bool policy_busy, policy_default_seen;
 	struct event *policy_ev;
 	struct event *dispatch_ev;
 	TAILQ_HEAD(, bind_job) binds;
@@ -656,11 +669,32 @@ static bool gentime_past(const char *gt)
 	return clock_parse_gentime(gt, &t) == -1 || t <= time(NULL);
 }
 
+/* The lockout duration of the policy a user is under: the default one
+ * unless pwdPolicySubentry names another. A policy that was not read gives 0
+ * ("until unlocked"): the lock then shows and can be cleared, where a guess
+ * from the default could hide a lock that holds. */
+static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e)
+{
+	char *sub = first_value(ld, e, "pwdPolicySubentry");
+	long duration = d->lockout_duration;
+
+	if (sub != NULL && d->conf->policy_dn != NULL && !dir_dn_equal(sub, d->conf->policy_dn)) {
+		duration = 0;
+		for (size_t i = 0; i < d->n_policies; i++)
+			if (dir_dn_equal(sub, d->policies[i].dn)) {
+				duration = d->policies[i].duration;
+				break;
+			}
+	}
+	free(sub);
+	return duration;
+}
+
 /* ppolicy: pwdAccountLockedTime not yet expired by pwdLockoutDuration. */
 static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
 {
 	char *lt = first_value(ld, e, "pwdAccountLockedTime");
-	long duration = d->lockout_duration;
+	long duration;
 	time_t t;
 
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
@@ -673,6 +707,7 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 		free(lt);
 		return;
 	}
+	duration = user_lockout_duration(d, ld, e);
 	u->locked = duration <= 0 || clock_parse_gentime(lt, &t) == -1 || t + duration > time(NULL);
 	u->locked_since = lt;
 }
@@ -943,7 +978,8 @@ static const struct flavor flavors[] = {
         {
             .name_attr = "cn",
             .dept_attr = "ou",
-            .state_attrs = {"pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime"},
+            .state_attrs = {"pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime",
+                            "pwdPolicySubentry"},
             .read_state = openldap_state,
             .unlock = openldap_unlock,
             .disable = openldap_disable,
@@ -1026,14 +1062,19 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		return ldap_search_ext(ld, conf->user_base, LDAP_SCOPE_SUBTREE, op->value,
 		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 2,
 		                       &op->msgid);
-	case OP_MEMBER:
-	case OP_POLICY: {
+	case OP_MEMBER: {
 		static const char *none[] = {"1.1", NULL};
-		static const char *pol[] = {"pwdLockoutDuration", NULL};
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, op->value,
-		                       (char **)(uintptr_t)(op->type == OP_MEMBER ? none : pol), 0,
-		                       NULL, NULL, NULL, 1, &op->msgid);
+		                       (char **)(uintptr_t)none, 0, NULL, NULL, NULL, 1,
+		                       &op->msgid);
+	}
+	case OP_POLICY: { /* every policy under the default one's parent */
+		static const char *pol[] = {"pwdLockoutDuration", NULL};
+
+		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_SUBTREE, op->value,
+		                       (char **)(uintptr_t)pol, 0, NULL, NULL, NULL,
+		                       DIR_POLICY_SEARCH_MAX, &op->msgid);
 	}
 	case OP_UNLOCK:
 		return f->unlock(op, ld);
@@ -1189,10 +1230,29 @@ static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	ldap_value_free_len(vals);
 }
 
+/* One pwdPolicy entry of a refresh: the default one's duration is used at
+ * once, the others wait in d->next for the refresh to end (policy_done). */
+static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
+{
+	char *dn = ldap_get_dn(ld, e), *v = first_value(ld, e, "pwdLockoutDuration");
+	long duration = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	free(v);
+	if (dn == NULL)
+		return;
+	if (dir_dn_equal(dn, d->conf->policy_dn)) {
+		d->lockout_duration = duration;
+		d->policy_default_seen = true;
+	} else if (d->n_next < DIR_MAX_POLICIES && (d->next[d->n_next].dn = strdup(dn)) != NULL) {
+		d->next[d->n_next++].duration = duration;
+	}
+	ldap_memfree(dn);
+}
+
 static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
 	const struct flavor *f = flavor_of(op->d->conf);
-	char *dn, *v;
+	char *dn;
 
 	op->entries++;
 	if (op->type == OP_VALUES) {
@@ -1211,9 +1271,7 @@ static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 		return;
 	}
 	if (op->type == OP_POLICY) {
-		v = first_value(ld, e, "pwdLockoutDuration");
-		op->d->lockout_duration = v != NULL ? strtol(v, NULL, 10) : 0;
-		free(v);
+		policy_entry(op->d, ld, e);
 		return;
 	}
 	if (op->type != OP_SEARCH_USER || op->entries > 1)
@@ -1302,8 +1360,9 @@ static void search_result(struct dir_op *op, int rc, const char *msg)
 		st = DIR_UNAVAILABLE;
 	else if (op->type == OP_SEARCH_USER && (op->entries > 1 || rc == LDAP_SIZELIMIT_EXCEEDED))
 		st = DIR_REFUSED, msg = "more than one entry has this user name";
-	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
-		st = DIR_REFUSED;
+	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT &&
+	         !(op->type == OP_POLICY && rc == LDAP_SIZELIMIT_EXCEEDED))
+		st = DIR_REFUSED; /* policies: the first DIR_POLICY_SEARCH_MAX are enough */
 	else if (op->type == OP_VALUES && op->too_many)
 		st = DIR_REFUSED, msg = "too many values to read at once";
 	else if (op->type == OP_SEARCH_DNS)
@@ -1804,28 +1863,62 @@ int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size
 
 /* ---- password policy ------------------------------------------------------- */
 
+static void policies_clear(struct dir_policy *p, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(p[i].dn);
+	*n = 0;
+}
+
 static void policy_done(void *arg, enum dir_status st, const char *err)
 {
 	struct dir *d = arg;
 
-	if (st != DIR_OK)
+	d->policy_busy = false;
+	if (st == DIR_OK && !d->policy_default_seen)
+		st = DIR_NOT_FOUND, err = NULL;
+	if (st != DIR_OK) {
 		log_warnx("cannot read the password policy %s: %s", d->conf->policy_dn,
-		          err != NULL ? err : "not found");
+		          err != NULL ? err : "not found (no pwdPolicy entry by that DN)");
+		policies_clear(d->next, &d->n_next);
+		return;
+	}
+	/* Swapped whole: a user read meanwhile saw the old table. */
+	policies_clear(d->policies, &d->n_policies);
+	memcpy(d->policies, d->next, d->n_next * sizeof(d->next[0]));
+	d->n_policies = d->n_next;
+	d->n_next = 0;
+}
+
+/* The search base: the default policy's parent, where policies are kept
+ * together (ou=policies); a DN of one RDN is searched itself. */
+static char *policy_base(const char *dn)
+{
+	for (const char *p = dn; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == ',')
+			return strdup(p + 1);
+	}
+	return strdup(dn);
 }
 
 static void dir_policy_refresh(struct dir *d)
 {
 	struct dir_op *op;
 
-	if (d->conf->policy_dn == NULL || (op = op_new(d, OP_POLICY, d)) == NULL)
+	/* One refresh at a time: entries go into d->next until its end. */
+	if (d->conf->policy_dn == NULL || d->policy_busy || (op = op_new(d, OP_POLICY, d)) == NULL)
 		return;
 	op->fn.done = policy_done;
-	op->dn = strdup(d->conf->policy_dn);
-	op->value = strdup("(objectClass=*)");
+	op->dn = policy_base(d->conf->policy_dn);
+	op->value = strdup("(objectClass=pwdPolicy)");
 	if (op->dn == NULL || op->value == NULL) {
 		op_free(op);
 		return;
 	}
+	d->policy_busy = true;
+	d->policy_default_seen = false;
 	op_submit(op);
 }
 
@@ -2040,6 +2133,8 @@ void dir_free(struct dir *d)
 	}
 	event_free(d->dispatch_ev);
 	event_free(d->policy_ev);
+	policies_clear(d->policies, &d->n_policies);
+	policies_clear(d->next, &d->n_next);
 	ucache_free(d->users);
 	free(d->conns);
 	free(d);

@@ -5,6 +5,40 @@ set -eu
 . "$LDAPDESK_SRC/tests/lib/harness.sh"
 t_init core
 t_start_slapd || { t_fail "slapd starts"; t_done; }
+# Two users under password policies of their own (pwdPolicySubentry), read by the daemon at
+# start beside the default one (lockout 3600 s): grace's lock lasts until an unlock, judy's
+# 60 s. Grace was locked 2 hours ago, judy 10 minutes ago: the default duration would get
+# both wrong.
+ldap_root_modify -a >/dev/null <<EOF2
+dn: cn=until-unlocked,ou=policies,$LDAP_BASE
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: until-unlocked
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMaxFailure: 3
+pwdLockoutDuration: 0
+
+dn: cn=one-minute,ou=policies,$LDAP_BASE
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: one-minute
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMaxFailure: 3
+pwdLockoutDuration: 60
+EOF2
+for u in 'grace:until-unlocked:2 hours ago' 'judy:one-minute:10 minutes ago'; do
+    ldap_root_modify >/dev/null <<EOF2
+dn: $(ldap_user_dn "$(echo "$u" | cut -d: -f1)")
+changetype: modify
+replace: pwdPolicySubentry
+pwdPolicySubentry: cn=$(echo "$u" | cut -d: -f2),ou=policies,$LDAP_BASE
+-
+replace: pwdAccountLockedTime
+pwdAccountLockedTime: $(date -u -d "$(echo "$u" | cut -d: -f3)" +%Y%m%d%H%M%SZ)
+EOF2
+done
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
@@ -118,6 +152,19 @@ t_ok "refusals and logins are counted as pairs ($pairs)" test "${pairs:-0}" -ge 
 # A pair (refusal, login, event) is two records in one commit; anything else one per commit.
 t_eq "$((commits + pairs))" "$records" \
     "one request at a time: every commit held one request's records (no delay)"
+
+# ---- per-user password policies ---------------------------------------------------------------
+# A lock's end comes from the user's own policy (set up before the start), not the default one.
+as_op hd1
+t_exit 49 "slapd holds grace's lock after 2 hours (her policy: until unlocked)" \
+    ldapwhoami -x -H "$LDAP_URI" -D "$(ldap_user_dn grace)" -w User-Pass-2026
+t_eq "$("$D" --json status grace | jq -r .locked)" true "status says grace is locked"
+t_eq "$("$D" --json unlock grace | jq -r .result)" ok "unlock grace clears the lock"
+t_ok "grace binds again" ldap_bind_as grace User-Pass-2026
+t_eq "$("$D" --json status judy | jq -r .locked)" false \
+    "judy's 60 s lock from 10 minutes ago has ended (status says not locked)"
+t_ok "and slapd agrees: judy binds" ldap_bind_as judy User-Pass-2026
+as_op aud1
 
 # ---- logout -----------------------------------------------------------------------------------
 revoked0=$(cat "$T_DIR/session.key.revoked" 2>/dev/null | wc -l)
