@@ -91,6 +91,7 @@ struct act {
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
 	bool creating;              /* holds target in A->creating until freed */
+	bool move_resumed;          /* a move finishing one cut short after its rename */
 	bool request_gone;          /* its request was closed by someone else meanwhile */
 	bool relooked;              /* unlock: the user was read again after a failed assertion */
 	time_t attempt_at;          /* when its attempt was stored (read-backs compare with it) */
@@ -167,3 +168,6 @@ void commit_stop(struct actions *A);
 int lifecycle_execute(struct act *x);
 /* lifecycle.c: 400s of the lifecycle kinds. Return 0, or -1 (answered). */
 int lifecycle_validate(struct act *x);
+/* lifecycle.c: the DN user uid of department dept gets ([lifecycle] user_dn).
+ * Return: malloc'd (caller frees), or NULL when out of memory. */
+char *lifecycle_user_dn(const struct config *c, const char *uid, const char *dept);

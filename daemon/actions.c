@@ -302,7 +302,10 @@ void act_fill_term(struct act *x)
 	char utc[CLOCK_ISO_LEN];
 
 	x->term[0] = '\0';
-	if (x->expires == 0 || (x->kind != ACT_GRANT && x->kind != ACT_APPROVE))
+	/* Not for a grant that becomes a four-eyes request (the approval sets
+	 * the term) nor for a refusal (nothing was given). */
+	if (x->expires == 0 || (x->kind != ACT_GRANT && x->kind != ACT_APPROVE) ||
+	    x->needs_approval || x->pair_done != NULL)
 		return;
 	clock_utc(x->expires, utc, sizeof(utc));
 	snprintf(x->term, sizeof(x->term), "expires %s", utc);
@@ -1695,7 +1698,10 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 	if (member == grant && grant)
 		recovery_close_request(r);
 	/* A timed grant's term goes into the outcome as grant_done writes it,
-	 * or the expiry would never find it. */
+	 * or the expiry would never find it. Unlike grant_done, a read-back cannot
+	 * tell a membership the grant made from one that was there before it
+	 * (membership_foreign): it keeps the term, since a grant that never ends
+	 * is the worse mistake than one ended early. */
 	if (member == grant && grant && r->expires[0] != '\0') {
 		char why[96];
 
@@ -1744,10 +1750,18 @@ static bool recovery_lifecycle(struct recovery *r)
 		                                : "the account is not disabled");
 	else if (strcmp(r->action, "move") == 0) {
 		bool there = u->department != NULL && strcmp(u->department, r->department) == 0;
+		char *dn = there || u->uid == NULL
+		               ? NULL
+		               : lifecycle_user_dn(r->A->conf, u->uid, r->department);
+		bool renamed = dn != NULL && dir_dn_equal(dn, u->dn);
 
+		free(dn);
 		recovery_finish(r, there ? "ok" : "failed",
 		                there ? "the user is in that department"
-		                      : "the user is not in that department");
+		                : renamed
+		                    ? "the entry was moved in the tree, but its department "
+		                      "attribute was not changed: move the user again to finish"
+		                    : "the user is not in that department");
 	} else
 		return false;
 	return true;

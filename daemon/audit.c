@@ -87,7 +87,8 @@ const char *const *audit_row_keys(size_t *n)
 #define ROW_SELECT                                                                                 \
 	"SELECT a.id, a.at, o.at, a.operator, a.operator_dn, a.client_addr, a.action, a.target,"   \
 	" a.target_dn, a.permission, a.category, a.ticket, a.requester, a.department, a.channel,"  \
-	" a.description, a.note, COALESCE(o.result, 'pending'), COALESCE(o.detail, a.detail),"     \
+	" a.description, a.note, COALESCE(o.result, 'pending'), CASE WHEN o.id IS NULL"            \
+	" THEN a.detail ELSE o.detail END,"                                                        \
 	" a.request_id,"                                                                           \
 	" a.imported, a.hash FROM records a"                                                       \
 	" LEFT JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"                       \

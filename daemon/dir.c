@@ -1240,7 +1240,8 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 	free(v);
 	if (dn == NULL)
 		return;
-	if (dir_dn_equal(dn, d->conf->policy_dn)) {
+	/* A reload may have dropped policy_dn while this refresh ran. */
+	if (d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
 		d->lockout_duration = duration;
 		d->policy_default_seen = true;
 	} else if (d->n_next < DIR_MAX_POLICIES && (d->next[d->n_next].dn = strdup(dn)) != NULL) {
@@ -1878,7 +1879,8 @@ static void policy_done(void *arg, enum dir_status st, const char *err)
 	if (st == DIR_OK && !d->policy_default_seen)
 		st = DIR_NOT_FOUND, err = NULL;
 	if (st != DIR_OK) {
-		log_warnx("cannot read the password policy %s: %s", d->conf->policy_dn,
+		log_warnx("cannot read the password policy %s: %s",
+		          d->conf->policy_dn != NULL ? d->conf->policy_dn : "(policy_dn removed)",
 		          err != NULL ? err : "not found (no pwdPolicy entry by that DN)");
 		policies_clear(d->next, &d->n_next);
 		return;
@@ -1891,24 +1893,33 @@ static void policy_done(void *arg, enum dir_status st, const char *err)
 }
 
 /* The search base: the default policy's parent, where policies are kept
- * together (ou=policies); a DN of one RDN is searched itself. */
+ * together (ou=policies); a DN of one RDN is searched itself. Return:
+ * malloc'd, or NULL if dn does not parse or memory ran out. */
 static char *policy_base(const char *dn)
 {
-	for (const char *p = dn; *p != '\0'; p++) {
-		if (*p == '\\' && p[1] != '\0')
-			p++;
-		else if (*p == ',')
-			return strdup(p + 1);
-	}
-	return strdup(dn);
+	LDAPDN parsed = NULL;
+	char *parent = NULL, *out = NULL;
+
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || parsed == NULL)
+		return NULL;
+	if (parsed[0] == NULL || parsed[1] == NULL)
+		out = strdup(dn);
+	else if (ldap_dn2str(parsed + 1, &parent, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+	         parent != NULL)
+		out = strdup(parent);
+	ldap_memfree(parent);
+	ldap_dnfree(parsed);
+	return out;
 }
 
 static void dir_policy_refresh(struct dir *d)
 {
 	struct dir_op *op;
 
-	/* One refresh at a time: entries go into d->next until its end. */
-	if (d->conf->policy_dn == NULL || d->policy_busy || (op = op_new(d, OP_POLICY, d)) == NULL)
+	/* One refresh at a time: entries go into d->next until its end. Only
+	 * OpenLDAP has ppolicy entries (389 DS and AD keep the lock in the entry). */
+	if (d->conf->policy_dn == NULL || d->conf->flavor != FLAVOR_OPENLDAP || d->policy_busy ||
+	    (op = op_new(d, OP_POLICY, d)) == NULL)
 		return;
 	op->fn.done = policy_done;
 	op->dn = policy_base(d->conf->policy_dn);

@@ -40,7 +40,7 @@ static char *dn_escape(const char *v)
 
 /* The DN a user uid of department gets: [lifecycle] user_dn with {uid},
  * {department}, {user_attr} and {user_base} filled in (values escaped). */
-static char *user_dn(const struct config *c, const char *uid, const char *dept)
+char *lifecycle_user_dn(const struct config *c, const char *uid, const char *dept)
 {
 	const char *tmpl =
 	    c->user_dn != NULL ? c->user_dn : "{user_attr}={uid},ou={department},{user_base}";
@@ -106,7 +106,7 @@ int lifecycle_validate(struct act *x)
 	}
 	/* Where the entry will be, recorded with the attempt. */
 	if ((x->kind == ACT_CREATE || x->kind == ACT_MOVE) &&
-	    (x->new_dn = user_dn(x->conf, x->target, x->department)) == NULL) {
+	    (x->new_dn = lifecycle_user_dn(x->conf, x->target, x->department)) == NULL) {
 		act_refuse(x, ACT_UNAVAILABLE, "no_memory", "failed", "out of memory");
 		return -1;
 	}
@@ -266,7 +266,9 @@ static void move_ou_set(void *arg, enum dir_status st, const char *err)
 		return;
 	}
 	act_outcome(x, DIR_OK, NULL,
-	            same                          ? "department changed"
+	            x->move_resumed ? "department changed; group memberships carried over to the "
+	                              "DN an earlier move (cut short after its rename) gave it"
+	            : same          ? "department changed"
 	            : x->conf->group_base != NULL ? "moved; group memberships follow"
 	                                          : "moved (set [ldap] group_base to carry group "
 	                                            "memberships along)");
@@ -301,6 +303,30 @@ static void move_renamed(void *arg, enum dir_status st, const char *err)
 		fix_groups(x);
 }
 
+/* Already where the new department puts it. Either the DN template has no
+ * {department} (the attribute is all there is), or an earlier move was cut
+ * short after its rename (a crash, a lost connection): then groups may still
+ * name the DN the entry had in the department its attribute still holds, and
+ * they are carried over as that move would have. */
+static int move_in_place(struct act *x)
+{
+	char *old = x->user->department != NULL && x->conf->group_base != NULL
+	                ? lifecycle_user_dn(x->conf, x->target, x->user->department)
+	                : NULL;
+
+	if (old == NULL || dir_dn_equal(old, x->user->dn)) {
+		free(old);
+		return dir_set_department(x->A->dir, x->user->dn, x->department, move_ou_set, x);
+	}
+	/* fix_groups replaces x->user->dn with x->new_dn in every group that names
+	 * it; the attempt recorded the entry's DN already. */
+	free(x->user->dn);
+	x->user->dn = old;
+	x->move_resumed = true;
+	fix_groups(x);
+	return 0;
+}
+
 static int move_run(struct act *x)
 {
 	char *comma;
@@ -310,9 +336,8 @@ static int move_run(struct act *x)
 		act_outcome(x, DIR_UNCHANGED, NULL, "already in that department");
 		return 0;
 	}
-	/* Same place in the tree (template without {department}): the attribute only. */
 	if (dir_dn_equal(x->new_dn, x->user->dn))
-		return dir_set_department(x->A->dir, x->user->dn, x->department, move_ou_set, x);
+		return move_in_place(x);
 	comma = strchr(x->new_dn, ',');
 	if (comma == NULL) {
 		act_outcome(x, DIR_REFUSED, "the new DN has no parent", NULL);

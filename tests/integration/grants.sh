@@ -75,6 +75,9 @@ t_eq "$(sqlite3 "$DB" "SELECT a.detail = o.detail FROM records a JOIN records o
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'attempt' AND action = 'grant'
     AND target = 'dave' AND permission = 'general' AND detail IS NULL")" 1 \
     "a grant without a term has no detail in its attempt"
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'grant' AND o.result NOT IN ('ok', 'unchanged') AND a.detail IS NOT NULL")" 0 \
+    "a refused grant's attempt records no term (nothing was given)"
 daemon_stop
 end=$(soon 4)
 ldap_root_modify >/dev/null <<EOF2

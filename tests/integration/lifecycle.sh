@@ -80,6 +80,8 @@ t_exit 5 "deleting again is no such user" "$D" user delete newbie --yes
 for a in create move disable enable delete; do
     t_eq "$(row $a newbie)" ok "the $a is an audit row with result ok"
 done
+"$D" grant grace procurement >/dev/null
+grace_dn=$(ldap_user_dn grace)
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 
@@ -108,6 +110,16 @@ pend disable carol
 pend enable dave
 pend move erin "$(ldap_attr erin ou)"
 pend move frank 财务管理部
+# a move cut short after its rename: the entry is in the new OU, its attribute and the
+# groups still name the old department and DN
+ldap_root_modify >/dev/null <<EOF2
+dn: $grace_dn
+changetype: modrdn
+newrdn: uid=grace
+deleteoldrdn: 1
+newsuperior: ou=财务管理部,$LDAP_PEOPLE
+EOF2
+pend move grace 财务管理部
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 left() { sqlite3 "$DB" "SELECT count(*) FROM records a WHERE a.kind = 'attempt' AND NOT EXISTS
     (SELECT 1 FROM records o WHERE o.kind = 'outcome' AND o.attempt_id = a.id)"; }
@@ -115,8 +127,20 @@ for _ in $(seq 100); do [ "$(left)" = 0 ] && break; sleep 0.1; done
 t_eq "$(sqlite3 "$DB" "SELECT group_concat(line, ', ') FROM (SELECT a.action || ' ' || a.target
     || ' ' || o.result AS line FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE o.detail LIKE 'recovered at start-up%' ORDER BY a.id)")" \
-    "create newbie failed, create alice ok, delete newbie ok, delete bob failed, disable carol ok, enable dave ok, move erin ok, move frank failed" \
+    "create newbie failed, create alice ok, delete newbie ok, delete bob failed, disable carol ok, enable dave ok, move erin ok, move frank failed, move grace failed" \
     "pending lifecycle actions are resolved by what the directory holds"
+t_match "moved in the tree, but its department attribute was not changed" \
+    "the move cut short is recovered as such" sqlite3 "$DB" "SELECT o.detail FROM records a
+        JOIN records o ON o.attempt_id = a.id WHERE a.action = 'move' AND a.target = 'grace'"
+t_exit 1 "procurement still names grace's old DN, not her entry" ldap_is_member procurement grace
+"$D" login >/dev/null # sessions live in memory: the restart ended the old one
+t_ok "moving her again finishes the move" "$D" user move grace --dept 财务管理部
+t_match "carried over" "its outcome says the groups were carried over" sqlite3 "$DB" "SELECT o.detail
+    FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'move'
+    AND a.target = 'grace' ORDER BY a.id DESC LIMIT 1"
+t_eq "$(ldap_attr grace ou)" 财务管理部 "her department attribute is set"
+t_ok "and procurement names her entry" ldap_is_member procurement grace
+t_exit 1 "and no longer the old DN" group_lists procurement "$grace_dn"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the recovery"
 t_done
