@@ -40,7 +40,8 @@ struct actions {
 	const struct config *conf;
 	char audit_error[256]; /* the last audit write failure, "" once writes work again */
 	struct limits *limits;
-	int busy; /* requests started and not yet answered */
+	struct throttle *throttled; /* throttled logins counted, not yet recorded */
+	int busy;                   /* requests started and not yet answered */
 	struct dir *dir;
 	struct protect *protect; /* protected-membership snapshot */
 	struct audit *audit;

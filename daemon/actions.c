@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dir.h"
 #include "limit.h"
+#include "throttle.h"
 #include "log.h"
 #include "protect.h"
 #include "ldapdesk/wire.h"
@@ -60,6 +61,13 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 static void protect_touch(const struct act *x);
 static size_t protected_groups(const struct config *c, const char **out);
 
+/* Throttled login sources aggregated at once, and how long one stays after
+ * its last refusal (its next one then opens a new period, recorded in full). */
+#define THROTTLE_KEYS 64
+#define THROTTLE_IDLE 60
+
+static void throttle_summary(void *arg, const struct throttle_sum *s);
+
 struct actions *actions_new(const struct config *conf, struct dir *d, struct audit *a,
                             struct sessions *s)
 {
@@ -71,7 +79,10 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	TAILQ_INIT(&A->attempts);
 	TAILQ_INIT(&A->outcomes);
 	A->limits = limits_new();
-	if (A->limits == NULL) {
+	A->throttled = throttle_new(THROTTLE_KEYS);
+	if (A->limits == NULL || A->throttled == NULL) {
+		limits_free(A->limits);
+		throttle_free(A->throttled);
 		free(A);
 		return NULL;
 	}
@@ -79,6 +90,7 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	A->protect = protect_new(d);
 	if (A->protect == NULL) {
 		limits_free(A->limits);
+		throttle_free(A->throttled);
 		free(A);
 		return NULL;
 	}
@@ -123,6 +135,7 @@ void actions_free(struct actions *A)
 	}
 	if (A != NULL) {
 		limits_free(A->limits);
+		throttle_free(A->throttled);
 		protect_free(A->protect);
 	}
 	free(A);
@@ -134,6 +147,8 @@ void actions_drain(struct actions *A, bool dir_gone)
 		return;
 	if (dir_gone)
 		A->dir = NULL;
+	else /* counted refusals become records while the writer still runs */
+		throttle_flush(A->throttled, time(NULL), 0, throttle_summary, A);
 	commit_stop(A);
 	/* No loop runs the flush event any more: records are written when queued. */
 	if (A->flush_ev != NULL) {
@@ -1148,6 +1163,14 @@ static int login_throttled(struct act *x)
 	if (wu == 0 && wa == 0)
 		return 0;
 	x->reply.retry_after = wu > wa ? wu : wa;
+	/* After the first refusal of a period, only counted (throttle.h). */
+	if (throttle_note(x->A->throttled, wu > 0 ? ukey : akey, x->target, x->client_addr, now) ==
+	    1) {
+		act_reply(x, ACT_TOO_MANY, "too_many_failures",
+		          "too many failed logins from this %s: try again in %d s",
+		          wu > 0 ? "operator" : "address", x->reply.retry_after);
+		return -1;
+	}
 	act_refuse(x, ACT_TOO_MANY, "too_many_failures", "denied",
 	           "too many failed logins from this %s: try again in %d s",
 	           wu > 0 ? "operator" : "address", x->reply.retry_after);
@@ -2066,6 +2089,38 @@ static void unknown_retry(struct actions *A)
 	}
 }
 
+static void throttle_stored(struct act *x, const char *err)
+{
+	if (err != NULL)
+		log_warnx("audit: cannot record throttled logins: %s", err);
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
+/* One login record, refused, standing for the throttled logins counted
+ * since the last flush (the first of the period has a record of its own). */
+static void throttle_summary(void *arg, const struct throttle_sum *s)
+{
+	struct actions *A = arg;
+	struct act_request req = {.kind = ACT_LOGIN, .target = s->uid, .client_addr = s->addr};
+	char first[CLOCK_ISO_LEN], last[CLOCK_ISO_LEN], detail[256];
+	struct act *x = act_new(A, &req);
+
+	if (x == NULL) {
+		log_warnx("audit: out of memory: %lu throttled logins (%s) not recorded", s->count,
+		          s->key);
+		return;
+	}
+	x->fn = reply_unwanted;
+	clock_utc(s->first, first, sizeof(first));
+	clock_utc(s->last, last, sizeof(last));
+	snprintf(detail, sizeof(detail),
+	         "too many failed logins from this %s: %lu more refused (429) from %s to %s, "
+	         "counted and not recorded one by one",
+	         strncmp(s->key, "login-user", 10) == 0 ? "operator" : "address", s->count, first,
+	         last);
+	commit_pair(x, "denied", detail, throttle_stored);
+}
+
 static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct actions *A = arg;
@@ -2085,6 +2140,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	free(l);
 	requests_expire(A);
 	unknown_retry(A);
+	throttle_flush(A->throttled, time(NULL), THROTTLE_IDLE, throttle_summary, A);
 	evtimer_add(A->expiry_ev, &tv);
 }
 

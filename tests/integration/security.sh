@@ -203,7 +203,32 @@ t_match '^Retry-After: [0-9]+' "429 carries Retry-After" \
 for u in aud1 adm2 hd2 aud1 adm2; do curl -s -o /dev/null --cacert "$LDAPDESK_CA" -d "{\"user\":\"$u\",\"password\":\"guess\"}" "$LDAPDESK_URL/v1/login"; done
 t_match '^429$' "failures across operators throttle the source address" \
     curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -d "{\"user\":\"adm1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
-t_ok "throttled logins are audit rows" test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND detail LIKE 'too many failed logins%'")" -ge 3
+t_ok "the first throttled login of the operator and of the address are audit rows" test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND detail LIKE 'too many failed logins%'")" -ge 2
+# A source that keeps knocking after its 429 adds no record per request: the first refusal of a
+# period is recorded, the others are counted and recorded as one summary every 10 s, and at stop.
+more_sum() { # FROM_ID: throttled logins counted in summaries after record FROM_ID
+    sqlite3 "$DB" "SELECT detail FROM records WHERE kind = 'outcome' AND id > $1
+        AND detail LIKE '%more refused (429)%'" |
+        sed -n 's/.*: \([0-9]*\) more refused.*/\1/p' | awk '{ s += $1 } END { print s + 0 }'
+}
+knock() { # N: N logins of hd1 with a wrong password; prints the status codes
+    for _ in $(seq "$1"); do
+        curl -s -o /dev/null -w '%{http_code} ' --cacert "$LDAPDESK_CA" \
+            -d '{"user":"hd1","password":"guess"}' "$LDAPDESK_URL/v1/login"
+    done
+}
+mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
+t_eq "$(knock 20)" "$(printf '429 %.0s' $(seq 20))" "20 more logins of the throttled operator are 429"
+t_ok "they add at most 2 refusals to the log, not 20" \
+    test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'outcome' AND id > $mark")" -le 2
+for _ in $(seq 40); do [ "$(more_sum "$mark")" -ge 20 ] && break; sleep 0.5; done
+t_ok "within a tick a summary counts them ($(more_sum "$mark"), with at most 3 from before)" \
+    test "$(more_sum "$mark")" -ge 20 -a "$(more_sum "$mark")" -le 23
+mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
+knock 5 >/dev/null
+daemon_stop
+t_eq "$(more_sum "$mark")" 5 "throttled logins counted when the daemon stops are recorded at the stop"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 
 # ---- reset limit --------------------------------------------------------------------------
 daemon_stop

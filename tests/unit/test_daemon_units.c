@@ -20,6 +20,7 @@
 #include "limit.h"
 #include "passgen.h"
 #include "session.h"
+#include "throttle.h"
 #include "ucache.h"
 
 static void test_passwords_have_four_classes_and_no_lookalikes(void **state)
@@ -181,6 +182,57 @@ static void test_key_file_readable_by_others_is_refused(void **state)
 	assert_int_equal(chmod(path, 0644), 0);
 	assert_null(session_store_new(path, 600, err, sizeof(err)));
 	assert_non_null(strstr(err, "mode 0600"));
+}
+
+struct sums {
+	unsigned long total;
+	int calls;
+	char last_key[64];
+};
+
+static void sum_cb(void *arg, const struct throttle_sum *s)
+{
+	struct sums *t = arg;
+
+	t->total += s->count;
+	t->calls++;
+	snprintf(t->last_key, sizeof(t->last_key), "%s", s->key);
+	assert_true(s->first <= s->last);
+}
+
+static void test_throttled_refusals_are_counted_after_the_first(void **state)
+{
+	struct throttle *t = throttle_new(2);
+	struct sums s = {0};
+	time_t now = 1000000;
+
+	(void)state;
+	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", "10.0.0.1", now), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", "10.0.0.1", now + i), 1);
+	assert_int_equal(throttle_note(t, "login-addr:10.0.0.2", NULL, "10.0.0.2", now), 0);
+	/* full: a third key is recorded every time */
+	assert_int_equal(throttle_note(t, "login-user:hd2", "hd2", NULL, now), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd2", "hd2", NULL, now), 0);
+	throttle_flush(t, now + 10, 60, sum_cb, &s);
+	assert_int_equal(s.total, 5);
+	assert_int_equal(s.calls, 1);
+	assert_string_equal(s.last_key, "login-user:hd1");
+	/* still in its period: counted, and nothing is flushed twice */
+	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 20), 1);
+	memset(&s, 0, sizeof(s));
+	throttle_flush(t, now + 30, 60, sum_cb, &s);
+	assert_int_equal(s.total, 1);
+	/* idle for 60 s: forgotten, the next refusal opens a new period */
+	throttle_flush(t, now + 90, 60, sum_cb, &s);
+	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 91), 0);
+	/* idle 0 (stop): everything goes, counts first */
+	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 92), 1);
+	memset(&s, 0, sizeof(s));
+	throttle_flush(t, now + 92, 0, sum_cb, &s);
+	assert_int_equal(s.total, 1);
+	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 93), 0);
+	throttle_free(t);
 }
 
 static void test_limits_count_within_a_window(void **state)
@@ -405,6 +457,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_key_file_readable_by_others_is_refused,
 	                                    keydir_setup, keydir_teardown),
 	    cmocka_unit_test(test_limits_count_within_a_window),
+	    cmocka_unit_test(test_throttled_refusals_are_counted_after_the_first),
 	    cmocka_unit_test(test_date_bounds_cover_the_local_day),
 	    cmocka_unit_test(test_local_display_and_gentime),
 	    cmocka_unit_test(test_uid_with_metacharacters_is_not_a_uid),
