@@ -411,6 +411,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		                 "send the body with Content-Length, not chunked");
 		return;
 	}
+	if ((evhttp_request_get_command(req) &
+	     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD)) == 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST, HEAD");
+		http_reply_error(req, 405, "method_not_allowed",
+		                 "the API uses GET and POST only (see DESIGN.md, HTTP API)");
+		return;
+	}
 	h->fn(h->arg, req);
 }
 
@@ -562,7 +569,12 @@ static struct evhttp *http_server(struct http *h,
 	evhttp_set_max_body_size(http, HTTP_IMPORT_MAX);
 	evhttp_set_max_headers_size(http, 4 * HTTP_MAX_HEADERS);
 	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+	/* Every method reaches request_cb, which answers the ones the API does
+	 * not use with a JSON 405: evhttp's own answer is an HTML page. */
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	                                     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(http, "application/json");
 	evhttp_set_bevcb(http, bevcb, h);
 	evhttp_set_gencb(http, request_cb, h);

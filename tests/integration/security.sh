@@ -247,6 +247,14 @@ t_exit 5 "DN injection in a user name finds nobody" "$D" status 'alice,ou=x'
 big=$(head -c 20000 /dev/zero | tr '\0' 'x')
 t_match '^431 application/json' "headers over 16 KiB are refused in JSON" \
     curl -s --cacert "$LDAPDESK_CA" -H "X-Big: $big" -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/health"
+for m in DELETE PUT OPTIONS PATCH; do
+    t_match '^405 application/json' "$m is 405 in JSON, not an HTML page" \
+        curl -s --cacert "$LDAPDESK_CA" -X "$m" -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice"
+done
+t_match '"error": *"method_not_allowed"' "with the error code method_not_allowed" \
+    curl -s --cacert "$LDAPDESK_CA" -X DELETE "$LDAPDESK_URL/v1/health"
+t_match '^Allow: GET, POST, HEAD' "and an Allow header" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X PUT '$LDAPDESK_URL/v1/health' | tr -d '\r'"
 t_match '^413 application/json' "a body over 64 KiB is refused in JSON" \
     curl -s --cacert "$LDAPDESK_CA" --data-binary "{\"note\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}" \
     -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice/unlock"
