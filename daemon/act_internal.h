@@ -34,6 +34,10 @@ struct act_unknown {
 	char department[1025]; /* LDAPDESK_MAX_FIELD + 1 */
 	char requested_at[32];
 	char expires[40]; /* a timed grant's end (UTC), "" for none */
+	/* A known outcome the store failed to take (a full disk): written as it
+	 * is once the store works again, with no read-back. "" = read back. */
+	char result[16];
+	char detail[600];
 };
 
 struct actions {
@@ -131,6 +135,11 @@ void act_dir_refuse(struct act *x, enum dir_status st, const char *err);
 /* Records the outcome of a change (attempt already stored) and answers. */
 void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail);
 
+/* Keeps x's attempt for a later outcome (unknown_retry): result NULL = read
+ * the directory back; else the known result and detail are stored as soon as
+ * the store takes them. Takes over x's request hold. Return: false if the
+ * table is full (the attempt then stays pending until the next start). */
+bool act_park(struct act *x, const char *result, const char *detail);
 /* Fills ev from x (strings borrowed from x). */
 void act_event(const struct act *x, struct audit_event *ev);
 /* Sets x->term from x->expires for a grant or approve ("" otherwise), just

@@ -357,17 +357,15 @@ void act_refuse(struct act *x, enum act_status st, const char *code, const char 
 	va_end(ap);
 	/* Refused after its attempt was stored (a cached unlock read again):
 	 * the refusal is that attempt's outcome. */
-	if (x->attempt != 0 && x->kind != ACT_STATUS) {
+	if (x->attempt != 0) {
 		x->refuse_status = st;
 		x->refuse_code = code;
 		x->refuse_result = result;
 		commit_outcome(x, DIR_REFUSED, msg);
 		return;
 	}
-	if (x->kind == ACT_STATUS) {
-		act_reply(x, st, code, "%s", msg);
-		return;
-	}
+	/* A refused status read is recorded too (DESIGN: only successful
+	 * status reads are not): who probed which uid, outside their scope. */
 	x->refuse_status = st;
 	x->refuse_code = code;
 	commit_pair(x, result, msg, refusal_stored);
@@ -387,40 +385,47 @@ void act_dir_refuse(struct act *x, enum dir_status st, const char *err)
  * wrong if it made it (a reset's password unknown to anyone, a timed grant
  * never expired). The attempt stays pending and is read back, as at start-up,
  * once the directory has had time to finish or drop it (unknown_retry). */
-static void act_unknown(struct act *x, const char *err)
+bool act_park(struct act *x, const char *result, const char *detail)
 {
 	struct actions *A = x->A;
 	struct audit_event ev;
+	struct act_unknown *u;
 
-	bool parked = A->n_unknown < ACT_MAX_UNKNOWN;
+	if (A->n_unknown >= ACT_MAX_UNKNOWN)
+		return false;
+	u = &A->unknown[A->n_unknown++];
+	act_event(x, &ev);
+	memset(u, 0, sizeof(*u));
+	snprintf(u->result, sizeof(u->result), "%s", result != NULL ? result : "");
+	snprintf(u->detail, sizeof(u->detail), "%s", detail != NULL ? detail : "");
+	u->attempt = x->attempt;
+	u->request_id = x->request_id;
+	u->since = time(NULL);
+	/* An approve keeps its request held until the read-back: nobody
+	 * may reject or expire a request the directory may have granted. */
+	u->claimed = x->claimed;
+	x->claimed = false;
+	if (x->expires != 0 && (x->kind == ACT_GRANT || x->kind == ACT_APPROVE))
+		clock_utc(x->expires, u->expires, sizeof(u->expires));
+	snprintf(u->action, sizeof(u->action), "%s", ev.action);
+	snprintf(u->target, sizeof(u->target), "%s", x->target != NULL ? x->target : "");
+	snprintf(u->permission, sizeof(u->permission), "%s",
+	         x->permission != NULL ? x->permission : "");
+	snprintf(u->operator, sizeof(u->operator), "%s", ev.operator != NULL ? ev.operator : "");
+	snprintf(u->department, sizeof(u->department), "%s",
+	         x->department != NULL ? x->department : "");
+	clock_utc(x->attempt_at, u->requested_at, sizeof(u->requested_at));
+	return true;
+}
 
-	if (parked) {
-		struct act_unknown *u = &A->unknown[A->n_unknown++];
+static void act_unknown(struct act *x, const char *err)
+{
+	bool parked = act_park(x, NULL, NULL);
 
-		act_event(x, &ev);
-		memset(u, 0, sizeof(*u));
-		u->attempt = x->attempt;
-		u->request_id = x->request_id;
-		u->since = time(NULL);
-		/* An approve keeps its request held until the read-back: nobody
-		 * may reject or expire a request the directory may have granted. */
-		u->claimed = x->claimed;
-		x->claimed = false;
-		if (x->expires != 0 && (x->kind == ACT_GRANT || x->kind == ACT_APPROVE))
-			clock_utc(x->expires, u->expires, sizeof(u->expires));
-		snprintf(u->action, sizeof(u->action), "%s", ev.action);
-		snprintf(u->target, sizeof(u->target), "%s", x->target != NULL ? x->target : "");
-		snprintf(u->permission, sizeof(u->permission), "%s",
-		         x->permission != NULL ? x->permission : "");
-		snprintf(u->operator, sizeof(u->operator), "%s", ev.operator != NULL ? ev.operator : "");
-		snprintf(u->department, sizeof(u->department), "%s",
-		         x->department != NULL ? x->department : "");
-		clock_utc(x->attempt_at, u->requested_at, sizeof(u->requested_at));
-	} else {
+	if (!parked)
 		log_warnx("attempt %lld: no answer from the directory; it stays pending until the "
 		          "next start",
 		          (long long)x->attempt);
-	}
 	OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
 	act_reply(x, ACT_UNAVAILABLE, "directory_no_answer",
 	          "%s: whether the directory made the change is not known yet; ldapdeskd %s and "
@@ -2045,6 +2050,27 @@ static void ping_cb(void *arg, enum dir_status st, char **values, size_t n, cons
 	(void)err;
 }
 
+/* A known outcome the store failed to take, stored now (with the request's
+ * close for an approval, as its batch would have). Return: 0, or -1 (the
+ * store still fails: the next tick tries again). */
+static int unknown_store(struct actions *A, const struct act_unknown *u)
+{
+	char detail[700], err[256];
+
+	snprintf(detail, sizeof(detail), "recorded late (the audit store had failed): %s",
+	         u->detail);
+	if (audit_finish(A->audit, u->attempt, u->result, detail, err, sizeof(err)) == -1)
+		return -1;
+	log_info("audit: the outcome of attempt %lld (%s) is recorded after all",
+	         (long long)u->attempt, u->action);
+	if (strcmp(u->action, "approve") == 0 && u->request_id > 0 &&
+	    strcmp(u->result, "failed") != 0 &&
+	    audit_request_close(A->audit, u->request_id, "approved", u->operator, NULL, err,
+	                        sizeof(err)) == -1)
+		log_warnx("audit: cannot close request %lld: %s", (long long)u->request_id, err);
+	return 0;
+}
+
 static void unknown_retry(struct actions *A)
 {
 	time_t now = time(NULL), wait = 2 * (A->conf->timeout_ms / 1000 + 1);
@@ -2057,6 +2083,8 @@ static void unknown_retry(struct actions *A)
 		int done = audit_has_outcome(A->audit, u->attempt, err, sizeof(err));
 		json_t *row;
 
+		if (done == 0 && u->result[0] != '\0' && unknown_store(A, u) == 0)
+			done = 1;
 		if (done == 1) {
 			if (u->claimed)
 				request_unclaim(A, u->request_id);
@@ -2064,6 +2092,8 @@ static void unknown_retry(struct actions *A)
 			continue;
 		}
 		i++;
+		if (u->result[0] != '\0')
+			continue; /* known: only the store is awaited, not the directory */
 		/* Only once slapd has answered again since (what it still held of
 		 * the change is done by then), and one read-back at a time: a
 		 * read-back is a search and a group check, each up to the timeout. */

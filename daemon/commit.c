@@ -104,9 +104,11 @@ static void batch_take(struct actions *A, struct act_queue *batch)
 }
 
 /* An outcome that cannot be added stays pending, resolved at the next start. */
+static const char *outcome_result(const struct act *x);
+
 static void fill_outcome(struct audit *a, struct act *x)
 {
-	const char *result = x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
+	const char *result = outcome_result(x);
 	int (*hook)(struct act *, struct audit *, char *, size_t) = x->in_txn;
 	struct audit_mark m;
 	char err[256];
@@ -123,10 +125,12 @@ static void fill_outcome(struct audit *a, struct act *x)
 	} else if (hook != NULL) {
 		log_warnx("audit: attempt %lld: %s", (long long)x->attempt, err);
 	}
-	if (audit_batch_outcome(a, x->attempt, result, x->out_text, err, sizeof(err)) == -1)
-		log_warnx("audit: cannot record the outcome of attempt %lld: %s (it stays pending "
-		          "and is resolved at the next start)",
+	if (audit_batch_outcome(a, x->attempt, result, x->out_text, err, sizeof(err)) == -1) {
+		log_warnx("audit: cannot record the outcome of attempt %lld: %s (kept to be "
+		          "recorded when the store works again)",
 		          (long long)x->attempt, err);
+		x->commit_err = strdup(err); /* batch_release parks it */
+	}
 }
 
 /* x's attempt, or its pair, with what its hook writes: whole or not at all
@@ -199,6 +203,28 @@ static void refuse_unstored(struct act *x, const char *err)
 	          "the audit store cannot record this action, so it was not done: %s", err);
 }
 
+static const char *outcome_result(const struct act *x)
+{
+	return x->refuse_result != NULL ? x->refuse_result : result_word(x->out_st);
+}
+
+/* An outcome is answered as the directory gave it: the change is made
+ * whether or not its record was stored. One the store did not take is kept
+ * (act_park) and written as soon as the store works again (a full disk
+ * freed), so it does not wait for the next start as a pending attempt. */
+static void outcome_release(struct act *x, bool stored)
+{
+	if ((!stored || x->commit_err != NULL) && !act_park(x, outcome_result(x), x->out_text))
+		log_warnx("audit: attempt %lld stays pending until the next start (too many "
+		          "outcomes wait for the store)",
+		          (long long)x->attempt);
+	if (x->refuse_result != NULL)
+		act_reply(x, x->refuse_status, x->refuse_code, "%s",
+		          x->out_text != NULL ? x->out_text : "");
+	else
+		act_outcome_reply(x, x->out_st, x->out_text, x->out_text);
+}
+
 /* After the commit, on the loop: attempts go on to the directory, outcomes
  * are answered. If the commit failed, nothing was stored: attempts are
  * refused (the directory was not touched) and outcomes answered (left
@@ -214,7 +240,7 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 			bool pair = x->pair_done != NULL && x->commit_err == NULL;
 
 			A->pairs += pair;
-			A->committed += pair ? 2 : x->has_outcome || x->commit_err == NULL;
+			A->committed += pair ? 2 : x->commit_err == NULL;
 		}
 		A->audit_error[0] = '\0';
 	} else {
@@ -225,11 +251,8 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 		TAILQ_REMOVE(batch, x, commit);
 		if (x->pair_done != NULL)
 			x->pair_done(x, stored ? x->commit_err : err);
-		else if (x->has_outcome && x->refuse_result != NULL)
-			act_reply(x, x->refuse_status, x->refuse_code, "%s",
-			          x->out_text != NULL ? x->out_text : "");
 		else if (x->has_outcome)
-			act_outcome_reply(x, x->out_st, x->out_text, x->out_text);
+			outcome_release(x, stored);
 		else if (!stored)
 			refuse_unstored(x, err);
 		else if (x->commit_err != NULL)

@@ -114,6 +114,13 @@ t_exit 4 "helpdesk may not reset an admin (protected)" "$D" reset adm2
 t_exit 4 "helpdesk may not unlock a protected VIP" "$D" unlock ivan
 t_exit 4 "an operator may not reset themselves" "$D" reset hd1
 t_exit 5 "unknown user is 404 (exit 5)" "$D" unlock nosuchuser
+# Refused status reads are attempts too; successful ones are not recorded (DESIGN).
+status_rows() { q "SELECT group_concat(a.operator || ' ' || a.target || ' ' || o.result, ', ')
+    FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'status'"; }
+t_exit 5 "status of an unknown user is 404 (exit 5)" "$D" status nosuchuser
+t_exit 4 "an auditor may not read a user's status (403)" env LDAPDESK_USER=aud1 "$D" status alice
+t_eq "$(status_rows)" "hd1 nosuchuser failed, aud1 alice denied" \
+    "refused status reads are audit rows; the successful ones above are not"
 
 # ---- audit log -------------------------------------------------------------------------------
 t_exit 4 "helpdesk may not read the log" "$D" log

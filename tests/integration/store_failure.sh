@@ -44,6 +44,34 @@ as_op adm1
 t_match "pending-approval" "with space back, the grant becomes a request" "$D" --json grant carol finance-docs --days 5
 t_eq "$(sqlite3 "$T_DIR/store/audit.db" "SELECT count(*) FROM requests r JOIN records a ON a.request_id = r.id
     AND a.kind = 'attempt' AND a.action = 'grant'")" 1 "the request is stored with its record"
+
+# ---- the store fails between the attempt and its outcome ----------------------------------
+# carol's DN is cached by a first unlock, so the second needs nothing from the directory before
+# its attempt; slapd is frozen while the disk fills, so the attempt is stored and the outcome
+# is not. The unlock is done and answered; its outcome is kept and recorded once space is back,
+# with no restart.
+as_op hd1
+ldap_lock_user carol >/dev/null 2>&1 || true
+"$D" unlock carol >/dev/null
+ldap_lock_user carol >/dev/null 2>&1 || true
+kill -STOP "$SLAPD_PID"
+"$D" --json unlock carol >"$T_DIR/u.out" 2>&1 &
+un=$!
+sleep 1
+dd if=/dev/zero of="$T_DIR/store/filler" bs=4k 2>/dev/null || true
+kill -CONT "$SLAPD_PID"
+rc=0
+wait "$un" || rc=$?
+t_eq "$rc $(jq -r .result "$T_DIR/u.out" 2>/dev/null)" "0 ok" "the unlock is done and answered ok"
+t_eq "$(ldap_attr carol pwdAccountLockedTime)" "" "carol is unlocked"
+ev=$(jq -r .event "$T_DIR/u.out")
+outcome() { sqlite3 "$T_DIR/store/audit.db" "SELECT result || '|' || detail FROM records
+    WHERE kind = 'outcome' AND attempt_id = ${ev:-0}"; }
+t_eq "$(outcome)" "" "with the disk full its outcome is not stored yet"
+rm -f "$T_DIR/store/filler"
+for _ in $(seq 40); do [ -n "$(outcome)" ] && break; sleep 0.5; done
+t_match '^ok\|recorded late \(the audit store had failed\): ' \
+    "once space is back the outcome is recorded as it was, without a restart" outcome
 t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
