@@ -286,7 +286,9 @@ void act_event(const struct act *x, struct audit_event *ev)
 	memset(ev, 0, sizeof(*ev));
 	if (x->has_op)
 		ev->operator= x->op.uid;
-	else if (x->kind == ACT_LOGIN)
+	else if (x->kind == ACT_LOGIN && x->user != NULL)
+		/* Only a name the directory knows: people type their password
+		 * into the user field, and the log keeps what it is given forever. */
 		ev->operator= x->target;
 	else if (x->kind == ACT_EXPIRE || x->kind == ACT_REJECT) /* expiries */
 		ev->operator= "ldapdeskd";
@@ -1169,8 +1171,7 @@ static int login_throttled(struct act *x)
 		return 0;
 	x->reply.retry_after = wu > wa ? wu : wa;
 	/* After the first refusal of a period, only counted (throttle.h). */
-	if (throttle_note(x->A->throttled, wu > 0 ? ukey : akey, x->target, x->client_addr, now) ==
-	    1) {
+	if (throttle_note(x->A->throttled, wu > 0 ? ukey : akey, x->client_addr, now) == 1) {
 		act_reply(x, ACT_TOO_MANY, "too_many_failures",
 		          "too many failed logins from this %s: try again in %d s",
 		          wu > 0 ? "operator" : "address", x->reply.retry_after);
@@ -2131,7 +2132,8 @@ static void throttle_stored(struct act *x, const char *err)
 static void throttle_summary(void *arg, const struct throttle_sum *s)
 {
 	struct actions *A = arg;
-	struct act_request req = {.kind = ACT_LOGIN, .target = s->uid, .client_addr = s->addr};
+	/* No uid: the name tried was never looked up (see act_event). */
+	struct act_request req = {.kind = ACT_LOGIN, .client_addr = s->addr};
 	char first[CLOCK_ISO_LEN], last[CLOCK_ISO_LEN], detail[256];
 	struct act *x = act_new(A, &req);
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <string.h>
 #include <time.h>
@@ -356,6 +358,22 @@ static void daemon_stop(struct daemon *d)
 		config_free(d->configs[i]);
 }
 
+/* A core file would hold the bind password, the session key and passwords
+ * in flight. Non-dumpable also keeps other processes of the same user from
+ * reading its memory; not under the sanitizers, whose leak check stops the
+ * process's threads with ptrace, which a non-dumpable process refuses. */
+static void no_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &none) == -1)
+		log_warn("cannot turn core dumps off");
+#if !defined(__SANITIZE_ADDRESS__)
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("cannot make the process non-dumpable");
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {0};
@@ -396,6 +414,7 @@ int main(int argc, char **argv)
 	}
 	setlocale(LC_ALL, "C.UTF-8");
 	log_init(verbose);
+	no_core_dumps();
 	d.path = path;
 	if (config_load(path, &d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);

@@ -12,7 +12,6 @@
 
 struct throttle_entry {
 	char key[LIMIT_KEY_MAX];
-	char uid[65];
 	char addr[64];
 	unsigned long count; /* counted since the last flush, not recorded */
 	time_t first;        /* first counted since the last flush */
@@ -51,8 +50,7 @@ static struct throttle_entry *find(struct throttle *t, const char *key)
 	return NULL;
 }
 
-int throttle_note(struct throttle *t, const char *key, const char *uid, const char *addr,
-                  time_t now)
+int throttle_note(struct throttle *t, const char *key, const char *addr, time_t now)
 {
 	struct throttle_entry *e = find(t, key);
 
@@ -67,7 +65,6 @@ int throttle_note(struct throttle *t, const char *key, const char *uid, const ch
 	e = &t->e[t->n++];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->key, sizeof(e->key), "%s", key);
-	snprintf(e->uid, sizeof(e->uid), "%s", uid != NULL ? uid : "");
 	snprintf(e->addr, sizeof(e->addr), "%s", addr != NULL ? addr : "");
 	e->last = now;
 	return 0;
@@ -79,12 +76,8 @@ void throttle_flush(struct throttle *t, time_t now, time_t idle, throttle_fn fn,
 		struct throttle_entry *e = &t->e[i];
 
 		if (e->count > 0) {
-			struct throttle_sum s = {e->key,
-			                         e->uid[0] != '\0' ? e->uid : NULL,
-			                         e->addr[0] != '\0' ? e->addr : NULL,
-			                         e->count,
-			                         e->first,
-			                         e->last};
+			struct throttle_sum s = {e->key, e->addr[0] != '\0' ? e->addr : NULL,
+			                         e->count, e->first, e->last};
 
 			fn(arg, &s);
 			e->count = 0;

@@ -17,17 +17,15 @@ struct throttle;
 struct throttle *throttle_new(size_t cap);
 void throttle_free(struct throttle *t);
 
-/* A throttled refusal for key (uid and addr describe it; either may be
- * NULL). Return: 1 when a refusal for key was recorded in this period, so
- * this one is only counted; 0 when this one must be recorded in full (it
- * opens a period, or the table is full). */
-int throttle_note(struct throttle *t, const char *key, const char *uid, const char *addr,
-                  time_t now);
+/* A throttled refusal for key, from addr (may be NULL). Return: 1 when a refusal for key was
+ * recorded in this period, so this one is only counted; 0 when this one must be recorded in full
+ * (it opens a period, or the table is full). */
+int throttle_note(struct throttle *t, const char *key, const char *addr, time_t now);
 
 /* What a flush hands over for one key: count refusals between first and
  * last that were counted and not recorded. Strings valid during the call. */
 struct throttle_sum {
-	const char *key, *uid, *addr;
+	const char *key, *addr;
 	unsigned long count;
 	time_t first, last;
 };

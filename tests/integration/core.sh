@@ -184,6 +184,8 @@ t_eq "$(metric 'ldapdesk_actions_total{action="logout",code="2xx"}')" 1 "the log
 unset LDAPDESK_USER LDAPDESK_PASSWORD
 t_exit 3 "after logout without credentials a command is 401 (exit 3)" "$D" log
 
+t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
+    cat "/proc/$DAEMON_PID/limits"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM (sanitizers clean)"
 t_nomatch "runtime error|AddressSanitizer|LeakSanitizer" "no sanitizer report in the daemon log" cat "$T_DIR/ldapdeskd.log"

@@ -207,31 +207,31 @@ static void test_throttled_refusals_are_counted_after_the_first(void **state)
 	time_t now = 1000000;
 
 	(void)state;
-	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", "10.0.0.1", now), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd1", "10.0.0.1", now), 0);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", "10.0.0.1", now + i), 1);
-	assert_int_equal(throttle_note(t, "login-addr:10.0.0.2", NULL, "10.0.0.2", now), 0);
+		assert_int_equal(throttle_note(t, "login-user:hd1", "10.0.0.1", now + i), 1);
+	assert_int_equal(throttle_note(t, "login-addr:10.0.0.2", "10.0.0.2", now), 0);
 	/* full: a third key is recorded every time */
-	assert_int_equal(throttle_note(t, "login-user:hd2", "hd2", NULL, now), 0);
-	assert_int_equal(throttle_note(t, "login-user:hd2", "hd2", NULL, now), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd2", NULL, now), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd2", NULL, now), 0);
 	throttle_flush(t, now + 10, 60, sum_cb, &s);
 	assert_int_equal(s.total, 5);
 	assert_int_equal(s.calls, 1);
 	assert_string_equal(s.last_key, "login-user:hd1");
 	/* still in its period: counted, and nothing is flushed twice */
-	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 20), 1);
+	assert_int_equal(throttle_note(t, "login-user:hd1", NULL, now + 20), 1);
 	memset(&s, 0, sizeof(s));
 	throttle_flush(t, now + 30, 60, sum_cb, &s);
 	assert_int_equal(s.total, 1);
 	/* idle for 60 s: forgotten, the next refusal opens a new period */
 	throttle_flush(t, now + 90, 60, sum_cb, &s);
-	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 91), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd1", NULL, now + 91), 0);
 	/* idle 0 (stop): everything goes, counts first */
-	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 92), 1);
+	assert_int_equal(throttle_note(t, "login-user:hd1", NULL, now + 92), 1);
 	memset(&s, 0, sizeof(s));
 	throttle_flush(t, now + 92, 0, sum_cb, &s);
 	assert_int_equal(s.total, 1);
-	assert_int_equal(throttle_note(t, "login-user:hd1", "hd1", NULL, now + 93), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd1", NULL, now + 93), 0);
 	throttle_free(t);
 }
 
