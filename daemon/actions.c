@@ -32,7 +32,7 @@ static const char *kind_action[] = {
     [ACT_RECORD] = "record",   [ACT_CREATE] = "create",   [ACT_MOVE] = "move",
     [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable",   [ACT_DELETE] = "delete",
     [ACT_EXPIRE] = "expire",   [ACT_APPROVE] = "approve", [ACT_REJECT] = "reject",
-    [ACT_LOGOUT] = "logout",
+    [ACT_LOGOUT] = "logout",   [ACT_IMPORT] = "import",   [ACT_BACKUP] = "backup",
 };
 
 /* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
@@ -52,6 +52,8 @@ static const unsigned kind_roles[] = {
     [ACT_APPROVE] = ROLE_ADMIN,
     [ACT_REJECT] = ROLE_ADMIN,
     [ACT_LOGOUT] = 0,
+    [ACT_IMPORT] = 0, /* refusals only (actions.h) */
+    [ACT_BACKUP] = 0,
 };
 
 static int request_approved_txn(struct act *x, struct audit *a, char *err, size_t errlen);

@@ -50,6 +50,10 @@ enum act_kind {
 	ACT_APPROVE,
 	ACT_REJECT,
 	ACT_LOGOUT, /* the operator's session is already revoked (session_revoke) */
+	/* Only their refusals go through actions (a role without admin): the
+	 * work itself is import.c's and backup.c's. Always refused. */
+	ACT_IMPORT,
+	ACT_BACKUP,
 };
 
 /* A request. Strings are borrowed for the call only: actions copies them. */

@@ -34,7 +34,7 @@
 #define API_MAX_SEGMENTS 8
 
 /* Counters for GET /metrics, by action kind and HTTP status class. */
-#define API_KINDS 16
+#define API_KINDS 18
 
 enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_QUERY, JOB_KINDS };
 
@@ -972,7 +972,7 @@ static void do_backup(struct call *c)
 {
 	if (c->api->backup == NULL)
 		reply_error(c, 503, "backup_unavailable", "backups are not set up");
-	else if (backup_start(c->api->backup, backup_done, c) == -1)
+	else if (backup_start(c->api->backup, c->session->uid, backup_done, c) == -1)
 		reply_error(c, 409, "backup_running",
 		            "a backup is running: try again when it ends");
 }
@@ -1024,9 +1024,14 @@ static void do_decide(struct call *c, enum act_kind kind)
 
 static void dispatch_admin(struct call *c)
 {
-	if (!has_role(c, ROLE_ADMIN))
-		reply_error(c, 403, "forbidden", "this needs the admin role");
-	else if (route(c, EVHTTP_REQ_POST, "v1/import"))
+	bool import = route(c, EVHTTP_REQ_POST, "v1/import");
+
+	/* Refused as an action (recorded: denied, with who asked). */
+	if (!has_role(c, ROLE_ADMIN)) {
+		struct act_request req = {.kind = import ? ACT_IMPORT : ACT_BACKUP};
+
+		start_action(c, &req);
+	} else if (import)
 		do_import(c);
 	else
 		do_backup(c);
@@ -1036,9 +1041,10 @@ static void dispatch_admin(struct call *c)
  * health reports. No secrets, no per-user labels: open like /v1/health. */
 static void do_metrics(struct call *c)
 {
-	static const char *const kinds[] = {
-	    "login", "status",  "unlock", "reset",  "grant",  "revoke",  "record", "create",
-	    "move",  "disable", "enable", "delete", "expire", "approve", "reject", "logout"};
+	static const char *const kinds[] = {"login",  "status", "unlock", "reset",   "grant",
+	                                    "revoke", "record", "create", "move",    "disable",
+	                                    "enable", "delete", "expire", "approve", "reject",
+	                                    "logout", "import", "backup"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
 	int queries = 0;

@@ -37,6 +37,7 @@ struct backup_job {
 	bool ok;
 	char err[2048];
 	char at[CLOCK_ISO_LEN];
+	char operator[65]; /* who asked: a uid, or ldapdeskd (schedule) */
 };
 
 struct backup {
@@ -185,7 +186,7 @@ static void *thread_main(void *arg)
 static void log_backup(struct backup *b)
 {
 	const struct backup_job *j = &b->job;
-	struct audit_event ev = {.operator= "ldapdeskd", .action = "backup"};
+	struct audit_event ev = {.operator= j->operator, .action = "backup" };
 	char detail[sizeof j->err + 64], err[256];
 
 	if (j->ok)
@@ -225,11 +226,13 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 		fn(b->arg, j->ok, j->ok ? j->file : NULL, j->records, j->ok ? NULL : j->err);
 }
 
-int backup_start(struct backup *b, backup_fn fn, void *arg)
+int backup_start(struct backup *b, const char *operator, backup_fn fn, void *arg)
 {
 	if (b->running)
 		return -1;
 	memset(&b->job, 0, sizeof b->job);
+	snprintf(b->job.operator, sizeof b->job.operator, "%s",
+	         operator != NULL ? operator : "ldapdeskd");
 	snprintf(b->job.src, sizeof b->job.src, "%s", audit_path(b->a));
 	snprintf(b->job.dir, sizeof b->job.dir, "%s", b->dir);
 	b->job.keep = b->keep;
@@ -276,7 +279,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	backup_start(b, NULL, NULL); /* skipped if one is still running */
+	backup_start(b, NULL, NULL, NULL); /* skipped if one is still running */
 	schedule(b);
 }
 

@@ -413,7 +413,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	}
 	if ((evhttp_request_get_command(req) &
 	     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD)) == 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST, HEAD");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+		                  "GET, POST, HEAD");
 		http_reply_error(req, 405, "method_not_allowed",
 		                 "the API uses GET and POST only (see DESIGN.md, HTTP API)");
 		return;

@@ -206,6 +206,13 @@ as_op adm1
 bfile=$("$D" --json backup 2>&1 | jq -r '.file // empty' 2>/dev/null || true)
 t_eq "$(dirname "${bfile:-none}")" "$T_DIR/backups" "admin backup writes a file into backup_dir"
 t_ok "the backup file exists" test -s "${bfile:-none}"
+backup_rows() { q "SELECT group_concat(a.operator || ' ' || o.result, ', ') FROM records a
+    JOIN records o ON o.attempt_id = a.id WHERE a.action = 'backup'"; }
+t_eq "$(backup_rows)" "hd1 denied, aud1 denied, adm1 ok" \
+    "the refused backups and the admin's are audit rows with who asked"
+t_eq "$(q "SELECT a.operator || ' ' || o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'import' AND o.result = 'denied'")" "hd1 denied" \
+    "the helpdesk's refused import (above) is an audit row"
 t_eq "$(sqlite3 "${bfile:-none}" 'PRAGMA integrity_check' 2>&1)" ok "the backup passes integrity_check"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"

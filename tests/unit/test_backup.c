@@ -98,7 +98,7 @@ static void run_one(struct fixture *fx)
 	struct timeval limit = {.tv_sec = 30};
 	int before = fx->calls;
 
-	assert_int_equal(backup_start(fx->b, done, fx), 0);
+	assert_int_equal(backup_start(fx->b, "adm1", done, fx), 0);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, before + 1);
@@ -153,8 +153,8 @@ static void second_start_while_running_is_refused(void **state)
 	struct fixture *fx = *state;
 	struct timeval limit = {.tv_sec = 30};
 
-	assert_int_equal(backup_start(fx->b, done, fx), 0);
-	assert_int_equal(backup_start(fx->b, done, fx), -1);
+	assert_int_equal(backup_start(fx->b, "adm1", done, fx), 0);
+	assert_int_equal(backup_start(fx->b, "adm1", done, fx), -1);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, 1);
