@@ -953,7 +953,8 @@ static bool import_errors(const char *file, const struct httpc_resp *rs)
 	const json_t *errors = json_object_get(j, "errors");
 	char b[32];
 
-	if (rs->status != 400 || !json_is_array(errors)) {
+	/* No rows listed: reply_error shows the message itself. */
+	if (rs->status != 400 || !json_is_array(errors) || json_array_size(errors) == 0) {
 		json_decref(j);
 		return false;
 	}

@@ -752,7 +752,14 @@ static void import_answer(struct job_call *jc, int rc, const char *err)
 		reply_error(jc->c, 409, "already_imported", err);
 	else if (jc->errors != NULL || strncmp(err, "import: line 1", 14) == 0) {
 		json_t *errors = jc->errors != NULL ? json_incref(jc->errors) : json_array();
+		int line = 0, off = 0;
 
+		/* An error of the file as a whole ("import: line N: ...", the
+		 * header's) is listed like a row's: DESIGN's errors. */
+		if (json_array_size(errors) == 0 &&
+		    sscanf(err, "import: line %d: %n", &line, &off) == 1 && off > 0)
+			json_array_append_new(
+			    errors, json_pack("{s:i, s:s}", "line", line, "message", err + off));
 		reply_json(jc->c, 400,
 		           json_pack("{s:s, s:s, s:o}", "error", "bad_request", "message", err,
 		                     "errors", errors));

@@ -138,6 +138,15 @@ as_op aud1
 t_eq "$(n_imported)" 4 "log shows the 4 events as imported"
 as_op adm1
 t_exit 1 "the same file again is refused (409, exit 1)" "$D" import "$T_DIR/hist.csv"
+printf 'a,b\n1,2\n' >"$T_DIR/noheader.csv"
+tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"adm1\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_exit 2 "a file without the import header is a bad request (exit 2)" "$D" import "$T_DIR/noheader.csv"
+t_match "noheader.csv:1: .*header" "the client names the file, line 1 and what the header lacks" \
+    sh -c "'$D' --json import '$T_DIR/noheader.csv' 2>&1"
+t_match '"line": *1' "the API lists it in errors, as a row's error" \
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" \
+    -H 'Content-Type: text/csv' --data-binary @"$T_DIR/noheader.csv" "$LDAPDESK_URL/v1/import"
 t_match "imported already" "and says so" "$D" import "$T_DIR/hist.csv"
 as_op aud1
 t_eq "$(n_imported)" 4 "its events are not counted twice"
