@@ -843,13 +843,20 @@ static void log_end(const struct logview *v)
 static int cmd_log(struct ctx *c)
 {
 	struct logview v = {.kind = log_kind(c->a), .limit = c->a->limit};
-	int rc = log_begin(&v, c->a), more = 0;
+	int rc = 0, more = 0;
+	bool begun = false;
 
 	while (rc == 0 && more == 0) {
 		json_t *page = NULL;
 		char *path = log_path(c, &v);
 		rc = api(c, "GET", path, NULL, &page);
 		free(path);
+		/* The opening ("{ \"events\": [", the CSV header) only once the
+		 * first page came: a refusal (403) leaves stdout empty. */
+		if (rc == 0 && !begun) {
+			rc = log_begin(&v, c->a);
+			begun = true;
+		}
 		if (rc == 0 && (more = log_page(&v, page)) < 0) {
 			say("the server's audit page makes no sense (events/next)");
 			rc = EXIT_REFUSED;
@@ -1445,7 +1452,9 @@ static int cmd_logout(struct ctx *c)
 	int rc = load_session(c);
 
 	if (rc != 0 || c->token == NULL) {
-		if (rc == 0)
+		if (rc == 0 && c->a->json)
+			printf("{\"logged_out\": false}\n");
+		else if (rc == 0)
 			printf("not logged in at %s\n", c->url);
 		return rc;
 	}
@@ -1459,7 +1468,7 @@ static int cmd_logout(struct ctx *c)
 	if (rc == 0 && !c->a->json)
 		printf("logged out %s from %s\n", c->user, c->url);
 	else if (rc == 0)
-		printf("{}\n");
+		printf("{\"logged_out\": true}\n");
 	return rc;
 }
 

@@ -124,6 +124,7 @@ t_eq "$(status_rows)" "hd1 nosuchuser failed, aud1 alice denied" \
 
 # ---- audit log -------------------------------------------------------------------------------
 t_exit 4 "helpdesk may not read the log" "$D" log
+t_eq "$("$D" --json log 2>/dev/null)" "" "a refused --json log writes nothing to stdout (no half JSON)"
 as_op aud1
 t_ok "auditor reads the log" "$D" log
 t_eq "$("$D" log --json --user alice --action unlock | jq '.events | length')" 2 "log filters by user and action"
@@ -176,6 +177,7 @@ as_op aud1
 # ---- logout -----------------------------------------------------------------------------------
 revoked0=$(cat "$T_DIR/session.key.revoked" 2>/dev/null | wc -l)
 t_ok "logout" "$D" logout
+t_eq "$("$D" --json logout | jq -c .)" '{"logged_out":false}' "--json logout without a session is JSON too"
 t_eq "$(sqlite3 "$DB" "SELECT a.operator || '|' || o.result FROM records a JOIN records o
     ON o.attempt_id = a.id WHERE a.action = 'logout'")" "aud1|ok" "the logout is recorded, with its outcome"
 t_eq "$(wc -l <"$T_DIR/session.key.revoked")" "$((revoked0 + 1))" \
