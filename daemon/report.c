@@ -827,10 +827,15 @@ static void put_json_head(struct buf *b, const struct rep *r, const char *from, 
 {
 	struct buf sum = {0};
 	json_t *o;
-	char *s;
+	char *s, lfrom[CLOCK_ISO_LEN], lto[CLOCK_ISO_LEN];
 
+	/* Shown in the server's zone, as every time is (DESIGN); stored bounds are UTC. */
+	if (clock_local(from, lfrom, sizeof lfrom) == -1)
+		snprintf(lfrom, sizeof lfrom, "%s", from);
+	if (clock_local(to, lto, sizeof lto) == -1)
+		snprintf(lto, sizeof lto, "%s", to);
 	put_summary(&sum, r);
-	o = json_pack("{sssssssIsosososo}", "from", from, "to", to, "summary", sum.p ? sum.p : "",
+	o = json_pack("{sssssssIsosososo}", "from", lfrom, "to", lto, "summary", sum.p ? sum.p : "",
 	              "total", (json_int_t)r->total, "categories", json_cats(r), "by_month",
 	              json_months(r), "by_department", json_named(r->depts, "department"),
 	              "by_operator", json_named(r->ops, "operator"));

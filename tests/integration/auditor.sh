@@ -74,6 +74,8 @@ t_eq "$(jq -r '[.categories[] | "\(.key)=\(.count)\(.unit)"] | join(" ")' "$T_DI
     "app-request=2项 unlock-reset=3次 todo-mail=3次 grant=3次 mobile-app=1次 notice=1次 login-issue=1次 knowledge-doc=1次 vuln-fix=1次" \
     "json report lists every category with its count and unit"
 t_eq "$(jq -r '.total' "$T_DIR/r.json")" 16 "json report total is 16"
+t_eq "$(jq -r '.from' "$T_DIR/r.json")" "${from}T00:00:00.000+08:00" \
+    "json report bounds are shown in the server's zone (Asia/Shanghai), like every time"
 t_eq "$(jq -r '.summary' "$T_DIR/r.json")" "$SUMMARY" "json summary is the text summary"
 
 t_ok "html report written with -o" "$D" report --from "$from" --to "$to" --format html -o "$T_DIR/r.html"
