@@ -645,6 +645,34 @@ static bool tzif_file(const char *path)
 	return ok;
 }
 
+/* The first line of [section] that holds a key, or 0 if none was read. */
+static int section_line(const struct config *c, const char *section)
+{
+	int line = 0;
+
+	for (size_t i = 0; i < c->n_where; i++)
+		if (strcmp(c->where[i].section, section) == 0 &&
+		    (line == 0 || c->where[i].line < line))
+			line = c->where[i].line;
+	return line;
+}
+
+/* "FILE:LINE: [section] what" for a section that lacks a key, and -1. */
+static int section_fail(const struct config *c, char *err, size_t errlen, const char *kind,
+                        const char *name, const char *what)
+{
+	char section[256];
+	int line;
+
+	snprintf(section, sizeof(section), "%s.%s", kind, name);
+	line = section_line(c, section);
+	if (line > 0)
+		snprintf(err, errlen, "%s:%d: [%s] %s", c->path, line, section, what);
+	else
+		snprintf(err, errlen, "%s: [%s] %s", c->path, section, what);
+	return -1;
+}
+
 static int check_misc(const struct config *c, char *err, size_t errlen)
 {
 	int hh, mm;
@@ -672,19 +700,15 @@ static int check_misc(const struct config *c, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < c->n_scopes; i++)
 		if (c->scopes[i].group == NULL ||
-		    c->scopes[i].n_departments + c->scopes[i].n_bases == 0) {
-			snprintf(err, errlen,
-			         "%s: [scope.%s] needs group = GROUP_DN and at least one of "
-			         "departments = NAME or bases = DN",
-			         c->path, c->scopes[i].name);
-			return -1;
-		}
+		    c->scopes[i].n_departments + c->scopes[i].n_bases == 0)
+			return section_fail(
+			    c, err, errlen, "scope", c->scopes[i].name,
+			    "needs group = GROUP_DN and at least one of departments = "
+			    "NAME or bases = DN");
 	for (size_t i = 0; i < c->n_grants; i++)
-		if (c->grants[i].group == NULL) {
-			snprintf(err, errlen, "%s: [grant.%s] has no group: set group = GROUP_DN",
-			         c->path, c->grants[i].name);
-			return -1;
-		}
+		if (c->grants[i].group == NULL)
+			return section_fail(c, err, errlen, "grant", c->grants[i].name,
+			                    "has no group: set group = GROUP_DN");
 	if (c->role_helpdesk == NULL && c->role_admin == NULL && c->role_auditor == NULL)
 		return check_fail(c, err, errlen, "roles", "admin",
 		                  "no role groups: set helpdesk, admin and auditor");

@@ -177,6 +177,15 @@ static void test_bad_values_are_errors(void **state)
 	load_fails_with(f, "[audit]\nbackup_at = 25:00\n", "backup_at: expected HH:MM");
 	load_fails_with(f, "[server]\ntimezone = Mars/Olympus\n", "unknown time zone");
 	load_fails_with(f, "[grant.x]\nlabel = X\n", "[grant.x] has no group");
+	{
+		char want[600];
+
+		/* FILE:LINE, the section's first key (the extra text starts at line 12) */
+		snprintf(want, sizeof(want), "%s:13: [grant.x] has no group", f->conf);
+		load_fails_with(f, "[grant.x]\nlabel = X\n", want);
+		snprintf(want, sizeof(want), "%s:13: [scope.s] needs group", f->conf);
+		load_fails_with(f, "[scope.s]\ndepartments = 财务管理部\n", want);
+	}
 }
 
 static void test_line_over_200_bytes_is_an_error_with_its_number(void **state)
