@@ -343,11 +343,10 @@ static void refusal_stored(struct act *x, const char *err)
 }
 
 /*
- * A refusal is an attempt and its outcome in one record pair (status reads
- * are not recorded), written by the group commit like any action's records:
- * a flood of bad logins costs the loop no fsync, and shares commits. If even
- * that cannot be stored, the refusal still stands: nothing was done, so
- * nothing is lost but the trace — commit.c says so.
+ * A refusal is an attempt and its outcome in one record pair, written by the group commit like any
+ * action's records: a flood of bad logins costs the loop no fsync, and shares commits. If even that
+ * cannot be stored, the refusal still stands: nothing was done, so nothing is lost but the trace —
+ * commit.c says so.
  */
 void act_refuse(struct act *x, enum act_status st, const char *code, const char *result,
                 const char *fmt, ...)
@@ -2062,15 +2061,18 @@ static int unknown_store(struct actions *A, const struct act_unknown *u)
 
 	snprintf(detail, sizeof(detail), "recorded late (the audit store had failed): %s",
 	         u->detail);
+	/* The request first: closing it again answers 1 (no longer pending), so
+	 * a retry after the outcome failed is harmless, and the hold is released
+	 * only once both are stored. Only a grant that was made closes it. */
+	if (strcmp(u->action, "approve") == 0 && u->request_id > 0 &&
+	    (strcmp(u->result, "ok") == 0 || strcmp(u->result, "unchanged") == 0) &&
+	    audit_request_close(A->audit, u->request_id, "approved", u->operator, NULL, err,
+	                        sizeof(err)) == -1)
+		return -1;
 	if (audit_finish(A->audit, u->attempt, u->result, detail, err, sizeof(err)) == -1)
 		return -1;
 	log_info("audit: the outcome of attempt %lld (%s) is recorded after all",
 	         (long long)u->attempt, u->action);
-	if (strcmp(u->action, "approve") == 0 && u->request_id > 0 &&
-	    strcmp(u->result, "failed") != 0 &&
-	    audit_request_close(A->audit, u->request_id, "approved", u->operator, NULL, err,
-	                        sizeof(err)) == -1)
-		log_warnx("audit: cannot close request %lld: %s", (long long)u->request_id, err);
 	return 0;
 }
 
@@ -2079,6 +2081,7 @@ static void unknown_retry(struct actions *A)
 	time_t now = time(NULL), wait = 2 * (A->conf->timeout_ms / 1000 + 1);
 	time_t answered = A->dir != NULL ? dir_last_answer(A->dir) : 0;
 	bool pinged = false;
+	bool store_failing = false;
 	char err[256];
 
 	for (size_t i = 0; i < A->n_unknown;) {
@@ -2086,8 +2089,14 @@ static void unknown_retry(struct actions *A)
 		int done = audit_has_outcome(A->audit, u->attempt, err, sizeof(err));
 		json_t *row;
 
-		if (done == 0 && u->result[0] != '\0' && unknown_store(A, u) == 0)
-			done = 1;
+		/* One failed write per tick: each may wait out the busy timeout on
+		 * the loop (an import holding the write lock). */
+		if (done == 0 && u->result[0] != '\0' && !store_failing) {
+			if (unknown_store(A, u) == 0)
+				done = 1;
+			else
+				store_failing = true;
+		}
 		if (done == 1) {
 			if (u->claimed)
 				request_unclaim(A, u->request_id);
@@ -2135,13 +2144,15 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 {
 	struct actions *A = arg;
 	/* No uid: the name tried was never looked up (see act_event). */
-	struct act_request req = {.kind = ACT_LOGIN, .client_addr = s->addr};
+	bool by_user = strncmp(s->key, "login-user", 10) == 0;
+	/* A user key's refusals may come from many addresses: none is named. */
+	struct act_request req = {.kind = ACT_LOGIN, .client_addr = by_user ? NULL : s->addr};
 	char first[CLOCK_ISO_LEN], last[CLOCK_ISO_LEN], detail[256];
 	struct act *x = act_new(A, &req);
 
 	if (x == NULL) {
-		log_warnx("audit: out of memory: %lu throttled logins (%s) not recorded", s->count,
-		          s->key);
+		/* Not the key: a user key holds whatever name was typed. */
+		log_warnx("audit: out of memory: %lu throttled logins not recorded", s->count);
 		return;
 	}
 	x->fn = reply_unwanted;

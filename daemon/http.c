@@ -413,8 +413,12 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	}
 	if ((evhttp_request_get_command(req) &
 	     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD)) == 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-		                  "GET, POST, HEAD");
+		struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+		/* Closed after: libevent 2.1 reads no body for DELETE, OPTIONS and
+		 * the like, and its bytes must not be read as the next request. */
+		evhttp_add_header(out, "Allow", "GET, POST, HEAD");
+		evhttp_add_header(out, "Connection", "close");
 		http_reply_error(req, 405, "method_not_allowed",
 		                 "the API uses GET and POST only (see DESIGN.md, HTTP API)");
 		return;

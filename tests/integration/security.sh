@@ -237,6 +237,9 @@ t_ok "they add at most 2 refusals to the log, not 20" \
 for _ in $(seq 40); do [ "$(more_sum "$mark")" -ge 20 ] && break; sleep 0.5; done
 t_ok "within a tick a summary counts them ($(more_sum "$mark"), with the few 429s before them)" \
     test "$(more_sum "$mark")" -ge 20 -a "$(more_sum "$mark")" -le 30
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records o JOIN records a ON a.id = o.attempt_id
+    WHERE o.detail LIKE '%from this operator: % more refused%' AND (a.client_addr IS NOT NULL
+    OR a.operator IS NOT NULL)")" 0 "an operator's summary names no address and no name typed"
 mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
 knock 5 >/dev/null
 daemon_stop
@@ -266,6 +269,8 @@ for m in DELETE PUT OPTIONS PATCH; do
 done
 t_match '"error": *"method_not_allowed"' "with the error code method_not_allowed" \
     curl -s --cacert "$LDAPDESK_CA" -X DELETE "$LDAPDESK_URL/v1/health"
+t_match '^Connection: close' "and closes the connection (a body libevent does not read is no next request)" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X DELETE -d 'GET /v1/health HTTP/1.1' '$LDAPDESK_URL/v1/health' | tr -d '\r'"
 t_match '^Allow: GET, POST, HEAD' "and an Allow header" \
     sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X PUT '$LDAPDESK_URL/v1/health' | tr -d '\r'"
 t_match '^413 application/json' "a body over 64 KiB is refused in JSON" \
