@@ -2161,8 +2161,7 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	snprintf(detail, sizeof(detail),
 	         "too many failed logins from this %s: %lu more refused (429) from %s to %s, "
 	         "counted and not recorded one by one",
-	         strncmp(s->key, "login-user", 10) == 0 ? "operator" : "address", s->count, first,
-	         last);
+	         by_user ? "operator" : "address", s->count, first, last);
 	commit_pair(x, "denied", detail, throttle_stored);
 }
 
