@@ -53,7 +53,7 @@
 /* Marks a head the watcher cut short (continuation_check): refused 413. */
 #define HEADER_REFUSED       "X-Ldapdesk-Refused"
 #define PATH_UNAUTHENTICATED "/.ldapdesk/unauthenticated"
-#define PATH_FORBIDDEN       "/.ldapdesk/forbidden"
+#define HTTP_TOKEN_MAX       1024 /* a bearer token longer than this matches no session */
 
 struct http {
 	struct event_base *base;
@@ -175,18 +175,25 @@ static const char *head_header(const char *p, const char *end, const char *name)
 }
 
 /* Replaces the whole buffered request with a bodiless one to path. */
-static void head_rewrite(struct evbuffer *in, const char *path)
+static void head_rewrite_as(struct evbuffer *in, const char *path, const char *bearer)
 {
-	char head[160];
+	char head[256 + HTTP_TOKEN_MAX];
 	int n = snprintf(head, sizeof(head),
-	                 "POST %s HTTP/1.1\r\nHost: ldapdesk\r\nContent-Length: 0\r\n"
+	                 "POST %s HTTP/1.1\r\nHost: ldapdesk\r\n%s%s%sContent-Length: 0\r\n"
 	                 "Connection: close\r\n\r\n",
-	                 path);
+	                 path, bearer ? "Authorization: Bearer " : "", bearer ? bearer : "",
+	                 bearer ? "\r\n" : "");
 
 	/* Prepended, not added: outside a read (watch_again) a socket
 	 * bufferevent keeps the end of its input buffer frozen. */
 	evbuffer_drain(in, evbuffer_get_length(in));
 	evbuffer_prepend(in, head, (size_t)n);
+	OPENSSL_cleanse(head, sizeof(head));
+}
+
+static void head_rewrite(struct evbuffer *in, const char *path)
+{
+	head_rewrite_as(in, path, NULL);
 }
 
 /* Replaces only the request line: evhttp still reads (and bounds) the body. */
@@ -229,7 +236,7 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
  * may send it: the gate is asked before the body is buffered. */
 static void import_gate(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
-	char token[1024];
+	char token[HTTP_TOKEN_MAX];
 	int code;
 
 	if (h == NULL || h->gate == NULL)
@@ -238,7 +245,9 @@ static void import_gate(struct evbuffer *in, const struct http *h, const char *h
 	if (code == 401)
 		head_rewrite(in, PATH_UNAUTHENTICATED);
 	else if (code != 0)
-		head_rewrite(in, PATH_FORBIDDEN);
+		/* Refused by the API, as a smaller import is: recorded, with who
+		 * asked. The body is never read (Content-Length: 0, then closed). */
+		head_rewrite_as(in, "/v1/import", token);
 	OPENSSL_cleanse(token, sizeof(token));
 }
 
@@ -395,10 +404,6 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	if (path != NULL && strcmp(path, PATH_UNAUTHENTICATED) == 0) {
 		http_reply_error(req, 401, "unauthenticated",
 		                 "log in first: a body over 64 KiB is read only for a session");
-		return;
-	}
-	if (path != NULL && strcmp(path, PATH_FORBIDDEN) == 0) {
-		http_reply_error(req, 403, "forbidden", "import is for administrators");
 		return;
 	}
 	if (path != NULL && strcmp(path, PATH_HEADERS) == 0) {

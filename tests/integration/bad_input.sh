@@ -112,7 +112,14 @@ import_head() { # [TOKEN]: the head of a 10 MB import, no body
     } | tls_raw
 }
 t_match '"error":"unauthenticated"' "a 10 MB import without a session is refused 401 before its body" import_head
+imports_denied() {
+    sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'import' AND a.operator = 'hd1' AND o.result = 'denied'"
+}
+denied_before=$(imports_denied)
 t_match '"error":"forbidden"' "... and with a helpdesk session 403" import_head "$(fresh_token)"
+t_eq "$(imports_denied)" $((denied_before + 1)) \
+    "... recorded as a denied import by hd1, as a small one is (its body never read)"
 t_match '^401$' "a missing token is 401" curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/alice"
 TOKEN=garbage
 t_match '^401 application/json' "a garbage token is 401" api GET /v1/users/alice
