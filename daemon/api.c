@@ -66,6 +66,9 @@ struct call {
 	struct session *session;
 	json_t *body;
 	char peer[64];
+	/* An admin's import or backup, answered here rather than by actions:
+	 * counted in ldapdesk_actions_total when answered (API_KINDS: not). */
+	unsigned counted_kind;
 };
 
 struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
@@ -174,14 +177,22 @@ static bool route(const struct call *c, enum evhttp_cmd_type m, const char *patt
 	return i == c->n_seg;
 }
 
+static void count_answer(struct call *c, int code)
+{
+	if (c->counted_kind < API_KINDS && code / 100 < 6)
+		c->api->answered[c->counted_kind][code / 100]++;
+}
+
 static void reply_error(struct call *c, int code, const char *error, const char *message)
 {
+	count_answer(c, code);
 	http_reply_error(c->req, code, error, message);
 	call_free(c);
 }
 
 static void reply_json(struct call *c, int code, json_t *body)
 {
+	count_answer(c, code);
 	http_reply_json(c->req, code, body);
 	call_free(c);
 }
@@ -1038,7 +1049,10 @@ static void dispatch_admin(struct call *c)
 		struct act_request req = {.kind = import ? ACT_IMPORT : ACT_BACKUP};
 
 		start_action(c, &req);
-	} else if (import)
+		return;
+	}
+	c->counted_kind = import ? ACT_IMPORT : ACT_BACKUP;
+	if (import)
 		do_import(c);
 	else
 		do_backup(c);
@@ -1205,6 +1219,7 @@ void api_handle(void *arg, struct evhttp_request *req)
 	}
 	c->api = arg;
 	c->req = req;
+	c->counted_kind = API_KINDS;
 	c->method = evhttp_request_get_command(req);
 	c->uri = evhttp_request_get_evhttp_uri(req);
 	http_peer(req, c->peer, sizeof(c->peer));

@@ -204,6 +204,7 @@ as_op adm1
 if command -v script >/dev/null 2>&1; then
     t_match '100%' "on a terminal, import shows an upload progress bar on stderr" \
         script -qec "\"$D\" import \"$T_DIR/bad.csv\"" /dev/null
+    tty_import=1 # one more refused import (400) for the metrics below
 else
     t_skip "on a terminal, import shows an upload progress bar" "script(1) is not installed"
 fi
@@ -225,6 +226,11 @@ t_eq "$(q "SELECT a.operator || ' ' || o.result FROM records a JOIN records o ON
     WHERE a.action = 'import' AND o.result = 'denied'")" "hd1 denied" \
     "the helpdesk's refused import (above) is an audit row"
 t_eq "$(sqlite3 "${bfile:-none}" 'PRAGMA integrity_check' 2>&1)" ok "the backup passes integrity_check"
+metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+t_eq "$(metric 'ldapdesk_actions_total{action="backup",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="backup",code="4xx"}')" \
+    1/2 "GET /metrics counts the admin's backup (2xx) beside the two refused (4xx)"
+t_eq "$(metric 'ldapdesk_actions_total{action="import",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="import",code="4xx"}')" \
+    "2/$((8 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s, 400s)"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
 t_eq "$("$D" --json health | jq -r '.backup')" ok "health says backups are ok"
