@@ -66,8 +66,8 @@ struct call {
 	struct session *session;
 	json_t *body;
 	char peer[64];
-	/* An admin's import or backup, answered here rather than by actions:
-	 * counted in ldapdesk_actions_total when answered (API_KINDS: not). */
+	/* The action this call answers, counted in ldapdesk_actions_total
+	 * when its reply goes out (API_KINDS: not an action). */
 	unsigned counted_kind;
 };
 
@@ -326,8 +326,6 @@ static void act_done(void *arg, struct act_reply *r)
 	struct call *c = p->c;
 	int code = r->status != ACT_OK ? status_code(r->status) : r->request_id != 0 ? 202 : 200;
 
-	if ((unsigned)p->kind < API_KINDS && code / 100 < 6)
-		c->api->answered[p->kind][code / 100]++;
 	if (r->status == ACT_TOO_MANY) {
 		char secs[16];
 
@@ -335,10 +333,9 @@ static void act_done(void *arg, struct act_reply *r)
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", secs);
 	}
 	if (r->status != ACT_OK)
-		reply_error(c, status_code(r->status), r->code != NULL ? r->code : "error",
-		            r->message);
+		reply_error(c, code, r->code != NULL ? r->code : "error", r->message);
 	else
-		reply_json(c, r->request_id != 0 ? 202 : 200, act_body(c, p->kind, r));
+		reply_json(c, code, act_body(c, p->kind, r));
 	free(p);
 }
 
@@ -352,6 +349,7 @@ static void start_action(struct call *c, struct act_request *req)
 	}
 	p->c = c;
 	p->kind = req->kind;
+	c->counted_kind = (unsigned)req->kind; /* counted by reply_error / reply_json */
 	if (req->operator== NULL)
 		req->operator= c->session;
 	req->client_addr = c->peer;
