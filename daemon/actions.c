@@ -283,6 +283,14 @@ static const char *kind_category(enum act_kind k)
 	return NULL;
 }
 
+/* The uid as the directory spells it once the user was read ("CAROL" typed
+ * is carol): DESIGN's target is a uid, and `log --user carol` must find it.
+ * Before that (no such user, a refusal first) it is the name asked. */
+static const char *target_uid(const struct act *x)
+{
+	return x->user != NULL && x->user->uid != NULL ? x->user->uid : x->target;
+}
+
 void act_event(const struct act *x, struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
@@ -291,13 +299,13 @@ void act_event(const struct act *x, struct audit_event *ev)
 	else if (x->kind == ACT_LOGIN && x->user != NULL)
 		/* Only a name the directory knows: people type their password
 		 * into the user field, and the log keeps what it is given forever. */
-		ev->operator= x->target;
+		ev->operator= target_uid(x);
 	else if (x->kind == ACT_EXPIRE || x->kind == ACT_REJECT) /* expiries */
 		ev->operator= "ldapdeskd";
 	ev->operator_dn = x->has_op ? x->op.dn : NULL;
 	ev->client_addr = x->client_addr;
 	ev->action = kind_action[x->kind];
-	ev->target = x->kind == ACT_LOGIN || x->kind == ACT_RECORD ? NULL : x->target;
+	ev->target = x->kind == ACT_LOGIN || x->kind == ACT_RECORD ? NULL : target_uid(x);
 	ev->target_dn = x->user != NULL && x->kind != ACT_LOGIN ? x->user->dn : x->new_dn;
 	if (x->kind == ACT_LOGIN && x->user != NULL)
 		ev->operator_dn = x->user->dn;
@@ -528,9 +536,8 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 static bool membership_foreign(struct act *x)
 {
 	char op[LDAPDESK_MAX_UID + 1], det[256] = "", err[256];
-	int rc =
-	    audit_last_grant(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target,
-	                     x->permission, op, sizeof(op), det, sizeof(det), err, sizeof(err));
+	int rc = audit_last_grant(x->A->audit, target_uid(x), x->permission, op, sizeof(op), det,
+	                          sizeof(det), err, sizeof(err));
 
 	/* Unknown (the store failed to answer): the term given stands. */
 	if (rc == -1)
@@ -663,9 +670,14 @@ static size_t protected_groups(const struct config *c, const char **out)
 	return n;
 }
 
+/* ASCII case folded: uids (and DNs' attribute values here) compare without
+ * it, so "Alice" and "ALICE" must not each get their own five failures. */
 static void limit_key(char *buf, size_t len, const char *kind, const char *who)
 {
 	snprintf(buf, len, "%s:%s", kind, who != NULL ? who : "-");
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
 }
 
 /* Failed logins per source: an address, or an IPv6 host's whole /64. */
@@ -741,7 +753,7 @@ static int request_create_txn(struct act *x, struct audit *a, char *err, size_t 
 	char detail[96];
 
 	snprintf(r.operator, sizeof(r.operator), "%s", x->op.uid);
-	snprintf(r.target, sizeof(r.target), "%s", x->target);
+	snprintf(r.target, sizeof(r.target), "%s", target_uid(x));
 	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
 	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
 	if (audit_request_create(a, &r, &x->request_id, err, errlen) == -1)
@@ -961,7 +973,7 @@ static void act_protect(struct act *x)
 	size_t n = protected_groups(x->conf, groups);
 
 	/* uids match case-insensitively (a cached user's uid is as typed). */
-	if (strcasecmp(x->op.uid, x->user->uid != NULL ? x->user->uid : x->target) == 0) {
+	if (strcasecmp(x->op.uid, target_uid(x)) == 0) {
 		act_refuse(x, ACT_FORBIDDEN, "self", "denied",
 		           "operators may not %s their own account", kind_action[x->kind]);
 		return;
@@ -991,8 +1003,8 @@ static json_t *grant_json(struct act *x, const struct config_grant *g)
 	char op[80] = "", detail[160] = "", err[128], local[CLOCK_ISO_LEN];
 	json_t *expires = json_null(), *by = json_null();
 
-	if (audit_last_grant(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target, g->name,
-	                     op, sizeof(op), detail, sizeof(detail), err, sizeof(err)) == 1) {
+	if (audit_last_grant(x->A->audit, target_uid(x), g->name, op, sizeof(op), detail,
+	                     sizeof(detail), err, sizeof(err)) == 1) {
 		by = json_string(op);
 		const char *e = strstr(detail, "expires ");
 
@@ -1071,8 +1083,8 @@ static void status_explain(struct act *x, json_t *body)
 		                    json_integer((time(NULL) - changed) / 86400));
 	else
 		json_object_set_new(body, "password_age_days", json_null());
-	if (audit_recent(x->A->audit, x->user->uid != NULL ? x->user->uid : x->target, 5,
-	                 history_row, history, err, sizeof(err)) == -1)
+	if (audit_recent(x->A->audit, target_uid(x), 5, history_row, history, err, sizeof(err)) ==
+	    -1)
 		log_warnx("status: cannot read the history of %s: %s", x->target, err);
 	json_object_set_new(body, "history", history);
 }
@@ -1210,7 +1222,7 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 		           x->target);
 		return;
 	}
-	snprintf(s.uid, sizeof(s.uid), "%s", x->user->uid != NULL ? x->user->uid : x->target);
+	snprintf(s.uid, sizeof(s.uid), "%s", target_uid(x));
 	snprintf(s.dn, sizeof(s.dn), "%s", x->user->dn);
 	if (session_create(x->A->sessions, &s, x->conf->session_ttl, x->reply.token) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "sessions_full", "failed",

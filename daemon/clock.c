@@ -133,13 +133,23 @@ static int parse_fields(const char *s, struct tm *tm, int *ms, const char **rest
 
 	memset(tm, 0, sizeof(*tm));
 	*ms = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday,
-	           &tm->tm_hour, &tm->tm_min, &tm->tm_sec, &n) != 6 ||
-	    n != 19 || !day_exists(tm->tm_year, tm->tm_mon, tm->tm_mday) || tm->tm_hour > 23 ||
+	/* ISO 8601 lets the seconds go ("2026-11-27T09:00"): they are then 0. */
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday,
+	           &tm->tm_hour, &tm->tm_min, &n) != 5 ||
+	    n != 16)
+		return -1;
+	if (s[16] == ':') {
+		n = 0;
+		if (sscanf(s + 17, "%2d%n", &tm->tm_sec, &n) != 1 || n != 2)
+			return -1;
+		n = 19;
+	}
+	if (!day_exists(tm->tm_year, tm->tm_mon, tm->tm_mday) || tm->tm_hour > 23 ||
 	    tm->tm_min > 59 || tm->tm_sec > 60)
 		return -1;
 	s += n;
-	*ms = parse_ms(&s);
+	if (n == 19)
+		*ms = parse_ms(&s);
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;
 	*restp = s;

@@ -1588,8 +1588,9 @@ struct dir_user *dir_cached_user(struct dir *d, const char *uid)
 
 	if (flavor_of(d->conf)->unlock_assert == NULL || (u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
-	if (!ucache_get(d->users, uid, time(NULL), &u->dn, &u->department) ||
-	    (u->uid = strdup(uid)) == NULL) {
+	/* The cached spelling, not the one typed: the audit's target is the
+	 * directory's uid ("CAROL" asked is recorded as carol). */
+	if (!ucache_get(d->users, uid, time(NULL), &u->uid, &u->dn, &u->department)) {
 		dir_user_free(u);
 		d->cache_misses++;
 		return NULL;

@@ -17,7 +17,9 @@
 #include "ucache.h"
 
 struct slot {
-	char *uid, *dn, *department;
+	char *uid;  /* the key: ASCII case folded */
+	char *name; /* the uid as the directory spells it */
+	char *dn, *department;
 	time_t at;
 };
 
@@ -47,6 +49,7 @@ struct ucache *ucache_new(unsigned slots, int ttl)
 static void slot_clear(struct slot *s)
 {
 	free(s->uid);
+	free(s->name);
 	free(s->dn);
 	free(s->department);
 	memset(s, 0, sizeof(*s));
@@ -124,14 +127,16 @@ void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *d
 	s = slot_for(c, k);
 	slot_clear(s);
 	s->uid = k;
+	s->name = strdup(uid);
 	s->dn = strdup(dn);
 	s->department = department != NULL ? strdup(department) : NULL;
 	s->at = now;
-	if (s->dn == NULL || (department != NULL && s->department == NULL))
+	if (s->name == NULL || s->dn == NULL || (department != NULL && s->department == NULL))
 		slot_clear(s);
 }
 
-bool ucache_get(struct ucache *c, const char *uid, time_t now, char **dn, char **department)
+bool ucache_get(struct ucache *c, const char *uid, time_t now, char **name, char **dn,
+                char **department)
 {
 	char *k = fold(uid);
 	struct slot *s = k != NULL ? slot_find(c, set_of(c, k), k) : NULL;
@@ -142,9 +147,14 @@ bool ucache_get(struct ucache *c, const char *uid, time_t now, char **dn, char *
 		return false;
 	*dn = strdup(s->dn);
 	*department = s->department != NULL ? strdup(s->department) : NULL;
-	if (*dn == NULL || (s->department != NULL && *department == NULL)) {
+	if (name != NULL)
+		*name = strdup(s->name);
+	if (*dn == NULL || (s->department != NULL && *department == NULL) ||
+	    (name != NULL && *name == NULL)) {
 		free(*dn);
 		free(*department);
+		if (name != NULL)
+			free(*name);
 		return false;
 	}
 	return true;

@@ -24,9 +24,11 @@ void ucache_free(struct ucache *c);
 void ucache_put(struct ucache *c, const char *uid, const char *dn, const char *department,
                 time_t now);
 
-/* The entry for uid if younger than ttl: *dn and *department (may be NULL)
- * are malloc'd copies for the caller. Return: true if found. */
-bool ucache_get(struct ucache *c, const char *uid, time_t now, char **dn, char **department);
+/* The entry for uid if younger than ttl: *name (the uid as it was put, which
+ * is the directory's spelling; skipped if name is NULL), *dn and *department
+ * (may be NULL) are malloc'd copies for the caller. Return: true if found. */
+bool ucache_get(struct ucache *c, const char *uid, time_t now, char **name, char **dn,
+                char **department);
 
 /* Forgets every entry at dn or below it (a move, rename or delete); with dn
  * NULL, forgets everything. */

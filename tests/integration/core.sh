@@ -72,7 +72,7 @@ t_ok "unlock alice" "$D" unlock alice --ticket T-100 --requester 张三 --dept �
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone in the directory"
 t_eq "$("$D" --json status alice | jq -r '.history[0].action + "|" + .history[0].operator + "|" + .history[0].result')" \
     "unlock|hd1|ok" "status shows the latest audit rows about the user"
-t_eq "$("$D" --json unlock alice | jq -r .result)" unchanged "unlock of an unlocked user is unchanged"
+t_eq "$("$D" --json unlock ALICE | jq -r .result)" unchanged "unlock of an unlocked user is unchanged (asked as ALICE)"
 t_eq "$(q "SELECT ticket||'|'||requester||'|'||department||'|'||channel FROM records WHERE action='unlock' ORDER BY id LIMIT 1")" \
     "T-100|张三|市场营销中心|hotline" "event options reach the audit row"
 
@@ -105,6 +105,10 @@ t_eq "$("$D" --json status alice | jq -r '.grants[0].permission + "|" + .grants[
 t_exit 2 "a grant over max_days is a bad request (exit 2)" "$D" grant alice procurement --days 365
 t_exit 5 "an unknown permission is 404 (exit 5)" "$D" grant alice no-such-system
 t_ok "admin revokes" "$D" revoke alice procurement
+tomorrow=$(TZ=Asia/Shanghai date -d tomorrow +%Y-%m-%d)
+t_match "^${tomorrow}T09:00:00" "--until takes ISO 8601 without seconds (server time zone)" \
+    sh -c "'$D' --json grant alice procurement --until ${tomorrow}T09:00 | jq -r .expires"
+t_ok "and revokes again" "$D" revoke alice procurement
 t_exit 1 "alice is no longer a member" ldap_is_member procurement alice
 t_eq "$("$D" --json revoke alice procurement | jq -r .result)" unchanged "revoking a non-member is unchanged"
 
@@ -127,12 +131,15 @@ t_exit 4 "helpdesk may not read the log" "$D" log
 t_eq "$("$D" --json log 2>/dev/null)" "" "a refused --json log writes nothing to stdout (no half JSON)"
 as_op aud1
 t_ok "auditor reads the log" "$D" log
-t_eq "$("$D" log --json --user alice --action unlock | jq '.events | length')" 2 "log filters by user and action"
+t_eq "$("$D" log --json --user alice --action unlock | jq -r '[.events[].target] | join(",")')" alice,alice \
+    "log filters by user and action; the unlock asked as ALICE is recorded under the uid alice"
 t_eq "$("$D" log --json --result unchanged | jq -r '[.events[].action] | unique | join(",")')" \
     "grant,revoke,unlock" "log filters by result"
 t_eq "$("$D" log --json --operator adm1 --action grant | jq -r '.events[0].permission')" procurement "log filters by operator"
 today=$(TZ=Asia/Shanghai date +%Y-%m-%d)
 t_eq "$("$D" log --json --from "$today" --to "$today" --action reset --result ok | jq '.events | length')" 2 "log filters by day (two resets done today)"
+t_eq "$("$D" log --json --from "${today}T00:00" --to "${today}T23:59:59.999" --action reset --result ok | jq '.events | length')" 2 \
+    "log takes ISO 8601 times, seconds optional"
 t_eq "$("$D" log --json --from 2020-01-01 --to 2020-01-02 | jq '.events | length')" 0 "an empty period has no events"
 t_match '^id,requested_at,finished_at,operator' "CSV export has the header" "$D" log --format csv
 t_match '张三' "CSV keeps UTF-8" "$D" log --format csv --action unlock

@@ -299,6 +299,16 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	assert_string_equal(b, "2024-02-29T15:59:59.999Z");
 	assert_int_equal(clock_bound("2026-02-30T10:00:00Z", false, b, sizeof(b)), -1);
 	assert_int_equal(clock_bound("2026-03-01T24:00:00Z", false, b, sizeof(b)), -1);
+	/* ISO 8601 without seconds: local, or with a zone; a fraction needs seconds. */
+	assert_int_equal(clock_bound("2026-03-01T09:00", false, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T01:00:00.000Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00+08:00", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T01:00:00.000Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00Z", false, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T09:00:00.000Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00.5Z", false, b, sizeof(b)), -1);
+	assert_int_equal(clock_bound("2026-03-01T09:0", false, b, sizeof(b)), -1);
+	assert_int_equal(clock_bound("2026-03-01T09:00:5", false, b, sizeof(b)), -1);
 }
 
 static void test_local_display_and_gentime(void **state)
@@ -341,23 +351,26 @@ static void test_uid_with_metacharacters_is_not_a_uid(void **state)
 static void test_user_cache_expires_and_forgets(void **state)
 {
 	struct ucache *c = ucache_new(4, 600);
-	char *dn = NULL, *dept = NULL;
+	char *dn = NULL, *dept = NULL, *name = NULL;
 	char uid[16];
 
 	(void)state;
 	assert_non_null(c);
 	ucache_put(c, "Alice", "uid=alice,ou=市场营销中心,ou=people,dc=example,dc=com",
 	           "市场营销中心", 1000);
-	assert_true(ucache_get(c, "alice", 1599, &dn, &dept));
+	/* Found whatever the case asked, under the name it was put with. */
+	assert_true(ucache_get(c, "ALICE", 1599, &name, &dn, &dept));
+	assert_string_equal(name, "Alice");
 	assert_string_equal(dn, "uid=alice,ou=市场营销中心,ou=people,dc=example,dc=com");
 	assert_string_equal(dept, "市场营销中心");
+	free(name);
 	free(dn);
 	free(dept);
-	assert_false(ucache_get(c, "alice", 1600, &dn, &dept)); /* 600 s old */
-	assert_false(ucache_get(c, "bob", 1001, &dn, &dept));
+	assert_false(ucache_get(c, "alice", 1600, NULL, &dn, &dept)); /* 600 s old */
+	assert_false(ucache_get(c, "bob", 1001, NULL, &dn, &dept));
 	ucache_put(c, "bob", "uid=bob,ou=物资采购中心,ou=people,dc=example,dc=com", NULL, 1000);
 	ucache_drop(c, "ou=物资采购中心,ou=people,dc=example,dc=com");
-	assert_false(ucache_get(c, "bob", 1001, &dn, &dept));
+	assert_false(ucache_get(c, "bob", 1001, NULL, &dn, &dept));
 	/* 100 uids in 4 slots: at most 4 are found, each with its own DN. */
 	for (int i = 0; i < 100; i++) {
 		char d[64];
@@ -372,7 +385,7 @@ static void test_user_cache_expires_and_forgets(void **state)
 
 		snprintf(uid, sizeof(uid), "u%d", i);
 		snprintf(want, sizeof(want), "uid=u%d,dc=example,dc=com", i);
-		if (ucache_get(c, uid, 2001, &dn, &dept)) {
+		if (ucache_get(c, uid, 2001, NULL, &dn, &dept)) {
 			found++;
 			assert_string_equal(dn, want);
 			assert_null(dept);
@@ -382,14 +395,14 @@ static void test_user_cache_expires_and_forgets(void **state)
 	assert_int_equal(found, 4); /* one set of 4: full, never more */
 	ucache_drop(c, NULL);
 	snprintf(uid, sizeof(uid), "u99");
-	assert_false(ucache_get(c, uid, 2001, &dn, &dept));
+	assert_false(ucache_get(c, uid, 2001, NULL, &dn, &dept));
 	ucache_free(c);
 }
 
 static bool cached(struct ucache *c, const char *uid, time_t now)
 {
 	char *dn = NULL, *dept = NULL;
-	bool hit = ucache_get(c, uid, now, &dn, &dept);
+	bool hit = ucache_get(c, uid, now, NULL, &dn, &dept);
 
 	free(dn);
 	free(dept);
