@@ -83,7 +83,7 @@ struct act {
 	bool unlock;
 	const struct config_grant *grant;
 	time_t expires; /* grant: 0 = none */
-	char term[48];  /* "expires <UTC>" for the attempt record (act_fill_term), "" = none */
+	char term[80];  /* "expires <UTC>" for the attempt record (act_fill_term), "" = none */
 	struct dir_user *user;
 	int64_t attempt;
 	act_fn fn;
@@ -155,7 +155,9 @@ void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const
 void commit_attempt(struct act *x);
 /* commit.c: x's attempt and an outcome with result and text (copied) join
  * the next group commit; then done(x, NULL or why they were not stored) runs
- * on the loop and answers x. */
+ * on the loop and answers x. With result NULL the attempt is stored alone
+ * and stays pending (a grant awaiting approval: its request's close adds
+ * the outcome). */
 void commit_pair(struct act *x, const char *result, const char *text,
                  void (*done)(struct act *x, const char *err));
 /* commit.c: x's outcome joins the next group commit; then x is answered. */

@@ -329,6 +329,12 @@ void act_fill_term(struct act *x)
 	char utc[CLOCK_ISO_LEN];
 
 	x->term[0] = '\0';
+	/* A request's grant shows what it waits for until its outcome says. */
+	if (x->kind == ACT_GRANT && x->needs_approval && x->request_id > 0) {
+		snprintf(x->term, sizeof(x->term), "request %lld awaits another admin's approval",
+		         (long long)x->request_id);
+		return;
+	}
 	/* Not for a grant that becomes a four-eyes request (the approval sets
 	 * the term) nor for a refusal (nothing was given). */
 	if (x->expires == 0 || (x->kind != ACT_GRANT && x->kind != ACT_APPROVE) ||
@@ -770,11 +776,13 @@ static int request_create_txn(struct act *x, struct audit *a, char *err, size_t 
 }
 
 /* A grant of an approval = yes permission becomes a pending request; the
- * attempt is recorded (uncounted) with the request's id. */
+ * attempt is recorded (uncounted) with the request's id and no outcome: it
+ * is pending (DESIGN: no outcome yet) until the request is approved,
+ * rejected or expires (audit_request_close). */
 static void request_open(struct act *x)
 {
 	x->in_txn = request_create_txn;
-	commit_pair(x, "ok", NULL, request_opened);
+	commit_pair(x, NULL, NULL, request_opened);
 }
 
 /* The approve or reject carries the request's event fields (department,
@@ -803,8 +811,8 @@ static void request_inherit(struct act *x)
 	json_decref(f);
 }
 
-/* Approve and reject act on a stored request: it must exist (404), be open
- * (409) and, to approve, come from another admin (403). */
+/* Approve and reject act on a stored request: it must exist (404), to
+ * approve come from another admin (403), and be open (409). */
 static int request_load(struct act *x)
 {
 	struct audit_req r;
@@ -830,15 +838,17 @@ static int request_load(struct act *x)
 		free(x->until);
 		x->until = strdup(r.until);
 	}
-	if (strcmp(r.status, "pending") != 0) {
-		act_refuse(x, ACT_CONFLICT, "request_closed", "denied",
-		           "request %lld is already %s", (long long)x->request_id, r.status);
-		return -1;
-	}
-	if (x->kind == ACT_APPROVE && strcmp(r.operator, x->op.uid) == 0) {
+	/* DESIGN's order puts 403 (scope) before 409: one's own request is
+	 * refused as such even once it is closed. */
+	if (x->kind == ACT_APPROVE && strcasecmp(r.operator, x->op.uid) == 0) {
 		act_refuse(x, ACT_FORBIDDEN, "four_eyes", "denied",
 		           "request %lld is yours: another admin must approve it",
 		           (long long)x->request_id);
+		return -1;
+	}
+	if (strcmp(r.status, "pending") != 0) {
+		act_refuse(x, ACT_CONFLICT, "request_closed", "denied",
+		           "request %lld is already %s", (long long)x->request_id, r.status);
 		return -1;
 	}
 	/* Between this check and the request's close lie a group commit and, to

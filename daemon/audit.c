@@ -123,6 +123,9 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS records_at ON records (at);"
     "CREATE INDEX IF NOT EXISTS records_action ON records (action, id)"
     " WHERE action IS NOT NULL;"
+    /* Closing a request finds the grant attempt that opened it. */
+    "CREATE INDEX IF NOT EXISTS records_request ON records (request_id)"
+    " WHERE request_id IS NOT NULL;"
     /* Unique: a second outcome for one attempt is refused by the database
      * itself, not only by audit_finish. */
     "CREATE UNIQUE INDEX IF NOT EXISTS records_outcome ON records (attempt_id)"
@@ -871,8 +874,13 @@ static int collect_pending(struct audit *a, json_t *rows, char *err, size_t errl
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db, ROW_SELECT " AND o.id IS NULL ORDER BY a.id", -1, &st,
-	                       NULL) != SQLITE_OK)
+	/* A grant awaiting approval has no outcome until its request is closed:
+	 * not something to recover. */
+	if (sqlite3_prepare_v2(a->db,
+	                       ROW_SELECT " AND o.id IS NULL AND NOT (a.action = 'grant' AND EXISTS"
+	                                  " (SELECT 1 FROM requests r WHERE r.id = a.request_id"
+	                                  " AND r.status = 'pending')) ORDER BY a.id",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare pending", err, errlen);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (json_array_append_new(rows, row_json(st)) == -1) {
@@ -1332,8 +1340,56 @@ int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int audit_request_close(struct audit *a, int64_t id, const char *status, const char *by,
-                        const char *reason, char *err, size_t errlen)
+/* The grant attempt that opened request id, still without an outcome: *idp
+ * (0 if none: stores before this version recorded it with one). Return 0/-1. */
+static int request_attempt(struct audit *a, int64_t id, int64_t *idp, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*idp = 0;
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT a.id FROM records a WHERE a.request_id = ?1"
+	                       " AND a.kind = 'attempt' AND a.action = 'grant' AND NOT EXISTS"
+	                       " (SELECT 1 FROM records o WHERE o.kind = 'outcome'"
+	                       " AND o.attempt_id = a.id)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare request attempt", err, errlen);
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+	                                             : db_fail(a, "request attempt", err, errlen);
+}
+
+/* The request's grant is decided: its attempt gets its outcome (ok when
+ * approved, denied when rejected or expired), in the caller's transaction. */
+static int request_outcome(struct audit *a, int64_t id, const char *status, const char *by,
+                           const char *reason, char *err, size_t errlen)
+{
+	int64_t attempt;
+	char detail[600];
+
+	if (request_attempt(a, id, &attempt, err, errlen) == -1)
+		return -1;
+	if (attempt == 0)
+		return 0;
+	if (strcmp(status, "approved") == 0)
+		snprintf(detail, sizeof(detail), "request %lld approved by %s", (long long)id, by);
+	else if (strcmp(status, "expired") == 0) /* the reason says so */
+		snprintf(detail, sizeof(detail), "request %lld: %s", (long long)id,
+		         reason != NULL ? reason : "expired");
+	else
+		snprintf(detail, sizeof(detail), "request %lld %s by %s%s%s", (long long)id, status,
+		         by, reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	return add_outcome(a, attempt, strcmp(status, "approved") == 0 ? "ok" : "denied", detail,
+	                   err, errlen);
+}
+
+static int request_update(struct audit *a, int64_t id, const char *status, const char *by,
+                          const char *reason, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	char now[32];
@@ -1355,6 +1411,24 @@ int audit_request_close(struct audit *a, int64_t id, const char *status, const c
 	if (rc != SQLITE_DONE)
 		return db_fail(a, "update request", err, errlen);
 	return sqlite3_changes(a->db) == 1 ? 0 : 1;
+}
+
+int audit_request_close(struct audit *a, int64_t id, const char *status, const char *by,
+                        const char *reason, char *err, size_t errlen)
+{
+	/* Outside a transaction (recovery) one of its own: the close and the
+	 * grant's outcome are stored together or not at all. */
+	bool own = sqlite3_get_autocommit(a->db) != 0;
+	int rc;
+
+	if (own && txn_begin(a, err, errlen) == -1)
+		return -1;
+	rc = request_update(a, id, status, by, reason, err, errlen);
+	if (rc == 0 && request_outcome(a, id, status, by, reason, err, errlen) == -1)
+		rc = -1;
+	if (own && txn_end(a, rc == -1 ? -1 : 0, err, errlen) == -1)
+		return -1;
+	return rc;
 }
 
 /* ---- batches (import, bench fill) ---- */

@@ -158,8 +158,10 @@ int audit_request_fields(struct audit *a, int64_t id, json_t **out, char *err, s
  * first, at most 1000. fn must not write to the store. Return 0/-1. */
 int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn, void *arg,
                        char *err, size_t errlen);
-/* Closes a pending request as approved, rejected or expired. Return: 0,
- * 1 when it was no longer pending, -1 on error. */
+/* Closes a pending request as approved, rejected or expired, and gives the
+ * grant attempt that opened it its outcome (ok, or denied with the reason):
+ * in the caller's transaction, or one of its own when none is open.
+ * Return: 0, 1 when it was no longer pending, -1 on error. */
 int audit_request_close(struct audit *a, int64_t id, const char *status, const char *by,
                         const char *reason, char *err, size_t errlen);
 

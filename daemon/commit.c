@@ -154,7 +154,7 @@ static int fill_attempt(struct audit *a, struct act *x, char *err, size_t errlen
 	}
 	act_fill_term(x);
 	act_event(x, &ev); /* after the hook, which may fill x (a request id) */
-	rc = x->pair_done != NULL
+	rc = x->pair_done != NULL && x->pair_result != NULL
 	         ? audit_batch_pair(a, &ev, x->pair_result, x->out_text, &x->attempt, err, errlen)
 	         : audit_batch_attempt(a, &ev, &x->attempt, err, errlen);
 	if (hook != NULL)
@@ -237,7 +237,8 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 		A->commits++;
 		TAILQ_FOREACH(x, batch, commit)
 		{
-			bool pair = x->pair_done != NULL && x->commit_err == NULL;
+			bool pair =
+			    x->pair_done != NULL && x->pair_result != NULL && x->commit_err == NULL;
 
 			A->pairs += pair;
 			A->committed += pair ? 2 : x->commit_err == NULL;

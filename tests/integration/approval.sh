@@ -12,6 +12,8 @@ printf '\n[limits]\nrequest_ttl = 4\n' >>"$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
 DB=$T_DIR/audit.db
+# The grant that opened request $1, as the auditor's log shows it: result|detail.
+grant_row() { LDAPDESK_USER=aud1 "$D" --json log --action grant | jq -r ".events[] | select(.request_id == $1) | .result + \"|\" + .detail"; }
 linked() { sqlite3 "$DB" "SELECT group_concat(action, ',') FROM (SELECT action FROM records WHERE kind='attempt' AND request_id=$1 ORDER BY id)"; }
 
 as_op adm1
@@ -21,6 +23,10 @@ t_eq "$(printf '%s' "$out" | jq -r .status)" pending-approval "a grant of an app
 t_exit 1 "carol is not a member yet" ldap_is_member finance-docs carol
 t_match "^ *$req .*carol.*finance-docs" "pending lists the request" "$D" pending
 t_exit 4 "the requester cannot approve their own request" "$D" approve "$req"
+t_eq "$(grant_row "$req")" "pending|request $req awaits another admin's approval" \
+    "the grant awaiting approval is pending in the log (no outcome yet)"
+t_eq "$(LDAPDESK_USER=aud1 "$D" --json log --action grant --result ok | jq "[.events[] | select(.request_id == $req)] | length")" 0 \
+    "and not among the grants done (--result ok)"
 as_op hd1
 t_exit 4 "helpdesk cannot approve" "$D" approve "$req"
 as_op adm2
@@ -28,8 +34,12 @@ t_ok "another admin approves" "$D" approve "$req"
 t_ok "carol is now a member" ldap_is_member finance-docs carol
 t_match "finance-docs.*财务知识文档.*adm2" "status shows the grant, granted by the approver" "$D" status carol
 t_exit 1 "approving twice is a conflict (409)" "$D" approve "$req"
-t_eq "$(linked "$req")" "grant,approve,approve,approve,approve" \
-    "every step (request, two refusals, approval, repeat) is an audit row linked to the request id"
+t_eq "$(grant_row "$req")" "ok|request $req approved by adm2" "once approved, the grant's outcome is ok, naming the approver"
+as_op adm1
+t_exit 4 "the requester's own request stays 403 once closed (403 comes before 409)" "$D" approve "$req"
+as_op adm2
+t_eq "$(linked "$req")" "grant,approve,approve,approve,approve,approve" \
+    "every step (request, two refusals, approval, repeat, the requester's after the close) is an audit row linked to the request id"
 t_eq "$(sqlite3 "$DB" "SELECT a.operator FROM records a JOIN records o ON o.attempt_id=a.id
     WHERE a.action='approve' AND a.request_id=$req AND o.result='ok'")" adm2 "exactly one approval took effect, by adm2"
 t_eq "$(sqlite3 "$DB" "SELECT a.ticket || '|' || a.category FROM records a JOIN records o ON o.attempt_id=a.id
@@ -43,6 +53,8 @@ t_exit 2 "a rejection needs a reason" "$D" reject "$req2"
 t_ok "another admin rejects" "$D" reject "$req2" --reason "not needed for the job"
 t_exit 1 "dave did not get the permission" ldap_is_member finance-docs dave
 t_eq "$(sqlite3 "$DB" "SELECT status FROM requests WHERE id=$req2")" rejected "the request is closed as rejected"
+t_eq "$(grant_row "$req2")" "denied|request $req2 rejected by adm2: not needed for the job" \
+    "the rejected grant's outcome is denied, with the reason"
 t_exit 5 "an unknown request is 404" "$D" approve 99999
 
 # An approve and a reject of one request sent at the same moment: exactly one goes through,
@@ -78,9 +90,13 @@ t_exit 1 "an expired request cannot be approved (409)" "$D" approve "$req3"
 t_eq "$(sqlite3 "$DB" "SELECT operator FROM records WHERE kind='attempt' AND action='reject' AND request_id=$req3")" \
     ldapdeskd "the expiry is recorded as a rejection by ldapdeskd"
 t_exit 1 "erin never got the permission" ldap_is_member finance-docs erin
+t_eq "$(grant_row "$req3")" "denied|request $req3: expired: not approved within 4 s" "the expired grant's outcome is denied"
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a WHERE kind = 'attempt' AND action = 'grant' AND request_id IS NOT NULL
+    AND (SELECT count(*) FROM records o WHERE o.attempt_id = a.id) <> 1")" 0 "every closed request's grant has exactly one outcome"
 
 as_op adm1
 t_ok "permissions without approval are granted at once" "$D" grant erin procurement
+req4=$("$D" --json grant dave finance-docs | jq -r .request)
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 
@@ -107,6 +123,9 @@ recovered() { sqlite3 "$DB" "SELECT o.result || '|' || r.status || '|' || COALES
     FROM records a JOIN requests r ON r.id = a.request_id JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'approve' AND a.target = '$1'"; }
 for _ in $(seq 100); do [ -n "$(recovered chenjing)" ] && break; sleep 0.1; done
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'grant' AND a.request_id = $req4 AND o.detail LIKE '%recovered%'")" 0 \
+    "a grant awaiting approval across a restart is not 'recovered' (it waits for its request)"
 t_eq "$(recovered liuyang)" "ok|approved|adm2" \
     "a pending approval the directory carried out is recovered as ok and closes its request"
 t_match '^failed\|(pending|expired)\|' \

@@ -1027,13 +1027,16 @@ static void old_full_indexes_become_partial_and_are_used(void **state)
 		                       -1, &st, NULL),
 		    SQLITE_OK);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_int_equal(sqlite3_column_int(st, 0), 3);
+		assert_int_equal(sqlite3_column_int(st, 0), 4);
 		sqlite3_finalize(st);
 	}
 	sqlite3_close(db);
 	query_plan(fx->path, "SELECT id FROM records WHERE target = 'alice' ORDER BY id", plan,
 	           sizeof plan);
 	assert_non_null(strstr(plan, "records_target"));
+	/* Closing a request finds its grant attempt by request_id (added to older stores). */
+	query_plan(fx->path, "SELECT id FROM records WHERE request_id = 7", plan, sizeof plan);
+	assert_non_null(strstr(plan, "records_request"));
 	query_plan(fx->path, "SELECT id FROM records WHERE operator = 'hd1'", plan, sizeof plan);
 	assert_non_null(strstr(plan, "records_operator"));
 	query_plan(fx->path, "SELECT id FROM records WHERE action IN ('grant', 'approve')", plan,
