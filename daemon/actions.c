@@ -1435,6 +1435,12 @@ static int act_validate(struct act *x)
 		           "channel must be hotline or request");
 		return -1;
 	}
+	if (x->kind == ACT_GRANT && (x->permission == NULL || x->permission[0] == '\0')) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "a grant needs \"permission\": one of the [grant.NAME] sections "
+		           "(ldapdesk grant USER PERMISSION)");
+		return -1;
+	}
 	if (x->kind == ACT_GRANT && x->days != 0 && x->until != NULL) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
 		           "give days or until, not both");

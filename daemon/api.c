@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
@@ -163,18 +164,72 @@ static int split_path(struct call *c, const char *path)
 	return 0;
 }
 
-static bool route(const struct call *c, enum evhttp_cmd_type m, const char *pattern)
+/* c's path matches pattern ("*" matches one segment). */
+static bool path_is(const struct call *c, const char *pattern)
 {
 	char buf[128], *save = NULL, *tok;
 	size_t i = 0;
 
-	if (c->method != m)
-		return false;
 	snprintf(buf, sizeof(buf), "%s", pattern);
 	for (tok = strtok_r(buf, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save), i++)
 		if (i >= c->n_seg || (strcmp(tok, "*") != 0 && strcmp(tok, c->seg[i]) != 0))
 			return false;
 	return i == c->n_seg;
+}
+
+static bool route(const struct call *c, enum evhttp_cmd_type m, const char *pattern)
+{
+	return c->method == m && path_is(c, pattern);
+}
+
+/* Every endpoint of DESIGN's HTTP API, for 405 on a known path asked with
+ * the wrong method (GET /v1/login is not an unknown path, nor a login). */
+static const struct {
+	enum evhttp_cmd_type method;
+	const char *pattern;
+} routes[] = {
+    {EVHTTP_REQ_GET, "v1/health"},
+    {EVHTTP_REQ_GET, "health"},
+    {EVHTTP_REQ_GET, "metrics"},
+    {EVHTTP_REQ_POST, "v1/login"},
+    {EVHTTP_REQ_POST, "v1/logout"},
+    {EVHTTP_REQ_GET, "v1/users/*"},
+    {EVHTTP_REQ_POST, "v1/users/*/unlock"},
+    {EVHTTP_REQ_POST, "v1/users/*/reset"},
+    {EVHTTP_REQ_POST, "v1/users/*/grants"},
+    {EVHTTP_REQ_POST, "v1/users/*/grants/*/revoke"},
+    {EVHTTP_REQ_POST, "v1/users/*/move"},
+    {EVHTTP_REQ_POST, "v1/users/*/disable"},
+    {EVHTTP_REQ_POST, "v1/users/*/enable"},
+    {EVHTTP_REQ_POST, "v1/users/*/delete"},
+    {EVHTTP_REQ_POST, "v1/users"},
+    {EVHTTP_REQ_POST, "v1/events"},
+    {EVHTTP_REQ_POST, "v1/import"},
+    {EVHTTP_REQ_POST, "v1/backup"},
+    {EVHTTP_REQ_GET, "v1/requests"},
+    {EVHTTP_REQ_POST, "v1/requests/*/approve"},
+    {EVHTTP_REQ_POST, "v1/requests/*/reject"},
+    {EVHTTP_REQ_GET, "v1/report"},
+    {EVHTTP_REQ_GET, "v1/audit"},
+    {EVHTTP_REQ_GET, "v1/verify"},
+};
+
+/* The method c's path takes when it is a known endpoint asked with another
+ * one (405), else 0. */
+static enum evhttp_cmd_type route_other_method(const struct call *c)
+{
+	bool same = false;
+	enum evhttp_cmd_type other = 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!path_is(c, routes[i].pattern))
+			continue;
+		if (routes[i].method == c->method)
+			same = true;
+		else
+			other = routes[i].method;
+	}
+	return same ? 0 : other;
 }
 
 static void count_answer(struct call *c, int code)
@@ -212,7 +267,8 @@ static struct session *authenticate(struct call *c)
 	const char *h =
 	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	/* The scheme is case-insensitive (RFC 9110, 11.1): "bearer" is fine. */
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	return session_find(c->api->sessions, h + 7);
 }
@@ -1210,6 +1266,7 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 void api_handle(void *arg, struct evhttp_request *req)
 {
 	struct call *c = calloc(1, sizeof(*c));
+	enum evhttp_cmd_type other;
 
 	if (c == NULL) {
 		http_reply_error(req, 503, "no_memory", "out of memory");
@@ -1226,6 +1283,18 @@ void api_handle(void *arg, struct evhttp_request *req)
 		return;
 	}
 	c->api->requests++;
+	/* HEAD is GET without the body (libevent leaves it out). */
+	if (c->method == EVHTTP_REQ_HEAD)
+		c->method = EVHTTP_REQ_GET;
+	if ((other = route_other_method(c)) != 0) {
+		bool get = other == EVHTTP_REQ_GET;
+
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+		                  get ? "GET, HEAD" : "POST");
+		reply_error(c, 405, "method_not_allowed",
+		            get ? "this endpoint takes GET (or HEAD)" : "this endpoint takes POST");
+		return;
+	}
 	if (route(c, EVHTTP_REQ_GET, "v1/health") || route(c, EVHTTP_REQ_GET, "health")) {
 		do_health(c);
 		return;

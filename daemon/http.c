@@ -224,7 +224,8 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
 	buf[0] = '\0';
 	while (v != NULL && v < end && *v == ' ')
 		v++;
-	if (v == NULL || end - v < 7 || strncmp(v, "Bearer ", 7) != 0)
+	/* The scheme is case-insensitive (RFC 9110, 11.1). */
+	if (v == NULL || end - v < 7 || strncasecmp(v, "Bearer ", 7) != 0)
 		return buf;
 	for (v += 7; v < end && *v != '\r' && *v != '\n' && n + 1 < len; v++)
 		buf[n++] = *v;

@@ -136,10 +136,24 @@ static void create_password_done(void *arg, enum dir_status st, const char *err)
 	act_outcome(x, DIR_OK, NULL, "created; one-time password set, must change at first login");
 }
 
+/* noSuchObject on an add or a rename into the department: its OU is not in
+ * the tree. A 404 that names it, not "no such user" nor a 502. */
+static void no_department(struct act *x)
+{
+	act_refuse(x, ACT_NOT_FOUND, "no_such_department", "failed",
+	           "no such department: %s has no place under %s (check --dept, or create the "
+	           "department's OU first)",
+	           x->department, x->conf->user_base);
+}
+
 static void create_added(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
+	if (st == DIR_NOT_FOUND) {
+		no_department(x);
+		return;
+	}
 	if (st != DIR_OK) {
 		act_outcome(x, st, err, NULL);
 		return;
@@ -292,11 +306,8 @@ static void move_renamed(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
-	if (st == DIR_NOT_FOUND)
-		act_outcome(x, DIR_REFUSED,
-		            "the new department's place in the tree does not exist (create its OU "
-		            "first), or the user is gone",
-		            NULL);
+	if (st == DIR_NOT_FOUND) /* the user was read just before */
+		no_department(x);
 	else if (st != DIR_OK)
 		act_outcome(x, st, err, NULL);
 	else

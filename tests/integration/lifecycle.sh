@@ -29,6 +29,10 @@ t_match "exists already" "so is the same uid in another department (uids are uni
     "$D" user create newbie --name 新人 --dept 财务管理部
 t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=newbie)" 1.1 | grep -c '^dn:')" 1 "one newbie in the directory"
 t_exit 2 "a uid with metacharacters is a bad request" "$D" user create 'a*b' --name x --dept 信息中心
+t_exit 5 "a create into a department with no OU is 404 (exit 5)" "$D" user create ghost --name 幽灵 --dept 不存在的部门
+t_match "no such department: 不存在的部门.*--dept" "its message names the department and what to check" \
+    "$D" user create ghost --name 幽灵 --dept 不存在的部门
+t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=ghost)" 1.1 | grep -c '^dn:')" 0 "and nothing was created"
 # Two creates of one uid at once, in two departments: both would find it free.
 for round in 1 2 3; do
     "$D" user create "twin$round" --name 双 --dept 信息中心 >/dev/null 2>&1 &
@@ -51,7 +55,8 @@ t_eq "$(ldap_user_dn newbie)" "uid=newbie,ou=财务管理部,$LDAP_PEOPLE" "the 
 t_eq "$(ldap_attr newbie ou)" "财务管理部" "the department attribute changed"
 t_ok "its group membership followed the new DN" ldap_is_member procurement newbie
 t_eq "$("$D" --json user move newbie --dept 财务管理部 | jq -r .result)" unchanged "moving to the same department is unchanged"
-t_match "does not exist" "a move to a department with no OU is refused" "$D" user move newbie --dept 不存在的部门
+t_exit 5 "a move to a department with no OU is 404 (exit 5)" "$D" user move newbie --dept 不存在的部门
+t_match "no such department: 不存在的部门" "which the message names" "$D" user move newbie --dept 不存在的部门
 t_eq "$(ldap_attr newbie ou)" "财务管理部" "and changes nothing (the department attribute is set after the rename)"
 
 t_exit 2 "disable needs a reason" "$D" user disable newbie

@@ -174,6 +174,11 @@ tokh=$(login_token hd1)
 t_match '^400$' "a helpdesk report with a bad range is 400 first" code "$tokh" "/v1/report?from=2026-06-31&to=2026-07-01"
 t_match '^403$' "a good range is then 403 for helpdesk" code "$tokh" "/v1/report?from=2026-06-01&to=2026-06-30"
 t_match '^403$' "and the audit log is 403 for helpdesk" code "$tokh" "/v1/audit?limit=1"
+t_match '^200$' "the auth scheme is case-insensitive: 'bearer TOKEN' works" \
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: bearer $tokh" "$LDAPDESK_URL/v1/users/alice"
+t_match '^400 application/json' "a grant without a permission is 400, before the role check" \
+    curl -s -o /dev/null --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tokh" -d '{"days":3}' \
+    -w '%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/bob/grants"
 
 # ---- role removal takes effect within one idle period --------------------------------
 tok3=$(login_token hd2)
@@ -274,6 +279,14 @@ t_match '^Connection: close' "and closes the connection (a body libevent does no
     sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X DELETE -d 'GET /v1/health HTTP/1.1' '$LDAPDESK_URL/v1/health' | tr -d '\r'"
 t_match '^Allow: GET, POST, HEAD' "and an Allow header" \
     sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X PUT '$LDAPDESK_URL/v1/health' | tr -d '\r'"
+t_match '^HTTP/[0-9.]+ 200' "HEAD /v1/health is 200 without a token (health needs none)" \
+    sh -c "curl -s -I --cacert '$LDAPDESK_CA' '$LDAPDESK_URL/v1/health' | tr -d '\r'"
+t_match '^405 application/json' "GET /v1/login is 405, not 401" \
+    curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/login"
+t_match '^Allow: POST' "with Allow: POST" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' '$LDAPDESK_URL/v1/login' | tr -d '\r'"
+t_match '^405$' "POST to a read endpoint is 405 (POST /v1/audit)" \
+    curl -s --cacert "$LDAPDESK_CA" -d '{}' -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/audit"
 t_match '^413 application/json' "a body over 64 KiB is refused in JSON" \
     curl -s --cacert "$LDAPDESK_CA" --data-binary "{\"note\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}" \
     -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice/unlock"
