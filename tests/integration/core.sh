@@ -131,6 +131,10 @@ t_exit 4 "helpdesk may not read the log" "$D" log
 t_eq "$("$D" --json log 2>/dev/null)" "" "a refused --json log writes nothing to stdout (no half JSON)"
 as_op aud1
 t_ok "auditor reads the log" "$D" log
+t_match '^id +requested_at +finished_at +operator +operator_dn +client_addr +action +target +target_dn +permission +category +ticket +requester +department +channel +description +note +result +detail +request_id +imported +hash$' \
+    "the log table has DESIGN's 22 columns" "$D" log --limit 1
+t_match "$(q "SELECT hash FROM records WHERE kind='attempt' AND action='unlock' AND ticket='T-100'")\$" \
+    "a row shows its full hash (and ticket T-100, requester 张三, note)" sh -c "'$D' log --user alice --action unlock | grep T-100 | grep 张三 | grep 'called at 9'"
 t_eq "$("$D" log --json --user alice --action unlock | jq -r '[.events[].target] | join(",")')" alice,alice \
     "log filters by user and action; the unlock asked as ALICE is recorded under the uid alice"
 t_eq "$("$D" log --json --result unchanged | jq -r '[.events[].action] | unique | join(",")')" \
