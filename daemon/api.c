@@ -678,6 +678,22 @@ static bool has_role(const struct call *c, unsigned roles)
 	return (c->session->roles & roles) != 0;
 }
 
+/* The last backup as health shows it: its time in the server's zone, as
+ * every time an operator reads (DESIGN: stored in UTC, shown local). */
+static json_t *last_backup_json(const struct api *a)
+{
+	json_t *last = a->backup != NULL ? backup_last(a->backup) : json_null();
+	json_t *copy = json_is_object(last) ? json_deep_copy(last) : NULL;
+	const char *at = json_string_value(json_object_get(last, "at"));
+
+	if (copy == NULL)
+		return last;
+	if (at != NULL)
+		json_object_set_new(copy, "at", local_time_json(at));
+	json_decref(last);
+	return copy;
+}
+
 static void do_health(struct call *c)
 {
 	bool up = dir_available(c->api->dir);
@@ -698,8 +714,7 @@ static void do_health(struct call *c)
 	           json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "status",
 	                     up && audit_err == NULL ? "ok" : "degraded", "directory",
 	                     up ? "up" : "down", "database", db, "backup", bk, "last_backup",
-	                     c->api->backup != NULL ? backup_last(c->api->backup) : json_null(),
-	                     "version", LDAPDESK_VERSION));
+	                     last_backup_json(c->api), "version", LDAPDESK_VERSION));
 }
 
 /* ---- reports, verify, import: jobs off the loop --------------------------------- */

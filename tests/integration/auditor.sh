@@ -233,6 +233,8 @@ t_eq "$(metric 'ldapdesk_actions_total{action="import",code="2xx"}')/$(metric 'l
     "2/$((8 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s, 400s)"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
+t_match '^[0-9-]{10}T[0-9:.]+\+08:00$' "and when, in the server's time zone (Asia/Shanghai)" \
+    sh -c "'$D' --json health | jq -r .last_backup.at"
 t_eq "$("$D" --json health | jq -r '.backup')" ok "health says backups are ok"
 # A backup that fails (backup_dir replaced by a file) is said where operators look.
 mv "$T_DIR/backups" "$T_DIR/backups.away" && : >"$T_DIR/backups"
