@@ -573,6 +573,9 @@ static int parse_audit_query(struct call *c, struct query *q)
 		return reply_error(c, 400, "bad_request",
 		                   "from and to are YYYY-MM-DD or an ISO 8601 time"),
 		       -1;
+	/* Both are stored-format UTC, which sorts as text; as for a report. */
+	if (q->f.from != NULL && q->f.to != NULL && strcmp(q->f.from, q->f.to) > 0)
+		return reply_error(c, 400, "bad_request", "from is after to: swap them"), -1;
 	if (query_int(q, "limit", 1, LDAPDESK_AUDIT_PAGE_MAX, &limit) == -1 ||
 	    query_int(q, "after", 0, INT64_MAX, &after) == -1)
 		return reply_error(c, 400, "bad_request",

@@ -145,6 +145,7 @@ t_eq "$("$D" log --json --from "$today" --to "$today" --action reset --result ok
 t_eq "$("$D" log --json --from "${today}T00:00" --to "${today}T23:59:59.999" --action reset --result ok | jq '.events | length')" 2 \
     "log takes ISO 8601 times, seconds optional"
 t_eq "$("$D" log --json --from 2020-01-01 --to 2020-01-02 | jq '.events | length')" 0 "an empty period has no events"
+t_exit 2 "a period whose from is after its to is a bad request (exit 2), as for report" "$D" log --from 2026-12-01 --to 2026-11-01
 t_match '^id,requested_at,finished_at,operator' "CSV export has the header" "$D" log --format csv
 t_match '张三' "CSV keeps UTF-8" "$D" log --format csv --action unlock
 t_eq "$("$D" log --json --limit 3 | jq '.events | length')" 3 "--limit bounds the rows"
