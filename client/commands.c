@@ -861,6 +861,13 @@ static int cmd_log(struct ctx *c)
 	}
 	if (rc == 0)
 		log_end(&v);
+	else if (begun && v.kind == LOG_JSON)
+		/* Cut off after the first page (the daemon went away, the session
+		 * ended): what was printed stays valid JSON, and says it is not all;
+		 * the exit code and stderr say why. */
+		fputs(v.rows > 0 ? "\n  ],\n  \"incomplete\": true\n}\n"
+		                 : "],\n  \"incomplete\": true\n}\n",
+		      stdout);
 	render_table_free(v.table);
 	return rc;
 }

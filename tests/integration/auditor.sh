@@ -306,6 +306,16 @@ t_eq "$(acsv user=nobody | tr -d '\r')" \
     "an empty CSV answer is the header line alone"
 t_eq "$(acsv 'limit=3' | wc -l)" 4 "three rows come after the same header"
 
+# A log cut off between pages (here the daemon stops while the first page of 1,000 is being
+# printed into a pipe nobody reads yet) is still valid JSON, marked incomplete, and not exit 0.
+as_op aud1
+{ rc=0; "$D" --json log || rc=$?; echo "$rc" >"$T_DIR/cut.rc"; } |
+    { dd bs=1 count=1 2>/dev/null; kill -TERM "$DAEMON_PID"
+      while kill -0 "$DAEMON_PID" 2>/dev/null; do sleep 0.1; done; cat; } >"$T_DIR/cut.json"
+t_eq "$(jq -r '.incomplete' "$T_DIR/cut.json")" true "a log cut off mid-stream is valid JSON marked incomplete"
+t_eq "$(jq '.events | length' "$T_DIR/cut.json")" 1000 "with the first page's 1,000 events"
+t_eq "$(cat "$T_DIR/cut.rc")" 6 "and exits 6 (daemon unreachable)"
+
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM (sanitizers clean)"
 t_nomatch "runtime error|AddressSanitizer|LeakSanitizer" "no sanitizer report in the daemon log" cat "$T_DIR/ldapdeskd.log"
