@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "hwm.h"
 #include "ldapdesk/wire.h"
 
 #define SCHEMA_VERSION "1"
@@ -210,7 +211,14 @@ struct audit {
 	bool batch;
 	int64_t batch_next;
 	char batch_prev[HASH_HEX + 1];
+	int64_t top;       /* the highest id appended, noted in hwm once committed */
+	int64_t committed; /* top as of the last commit: put back by a rollback */
+	struct hwm *hwm;   /* NULL: not kept (ENOMEM) */
 };
+
+/* The detail of the record that declares lost ids (audit_ids_restore),
+ * which verify accepts as the one explained gap (gap_declared). */
+#define LOST_FMT "records %lld to %lld are not in this database"
 
 /* One column value; type is SQLITE_NULL, SQLITE_INTEGER or SQLITE_TEXT. */
 struct value {
@@ -459,6 +467,7 @@ int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
 	if (a == NULL)
 		return open_fail(db, path, "out of memory", err, errlen);
 	a->db = db;
+	a->hwm = hwm_open(path);
 	if (prepare_kept(db, insert_sql, &a->insert) != SQLITE_OK ||
 	    prepare_kept(db, tail_sql, &a->tail) != SQLITE_OK ||
 	    prepare_kept(db, open_attempt_sql, &a->open_check) != SQLITE_OK) {
@@ -478,6 +487,7 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->tail);
 	sqlite3_finalize(a->open_check);
 	sqlite3_close(a->db);
+	hwm_free(a->hwm);
 	free(a);
 }
 
@@ -493,8 +503,12 @@ static int txn_begin(struct audit *a, char *err, size_t errlen)
 /* Commits if rc is 0, else rolls back (err already says why). */
 static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 {
-	if (rc == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+	if (rc == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		hwm_note(a->hwm, a->top); /* after the commit: never ahead of it */
+		a->committed = a->top;
 		return 0;
+	}
+	a->top = a->committed;
 	if (rc == 0)
 		db_fail(a, "commit", err, errlen);
 	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
@@ -568,6 +582,8 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 	set_text(&v[COL_HASH], NULL);
 	if (idp)
 		*idp = id;
+	if (rc == SQLITE_DONE && id > a->top)
+		a->top = id;
 	if (rc == SQLITE_DONE && a->batch) {
 		a->batch_next = id + 1;
 		memcpy(a->batch_prev, hash, sizeof a->batch_prev);
@@ -700,6 +716,58 @@ int audit_finish(struct audit *a, int64_t attempt_id, const char *result, const 
 	rc = check_open_attempt(a, attempt_id, err, errlen);
 	if (rc == 0)
 		rc = add_outcome(a, attempt_id, result, detail, err, errlen);
+	return txn_end(a, rc, err, errlen);
+}
+
+/* Raises the id sequence to mark (sqlite_sequence has no row before the
+ * first insert into records). */
+static int sequence_raise(struct audit *a, int64_t mark, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+	    "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'records'",
+	    "INSERT INTO sqlite_sequence (name, seq) SELECT 'records', ?1"
+	    " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'records')"};
+
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_stmt *st = NULL;
+		int rc;
+
+		if (sqlite3_prepare_v2(a->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return db_fail(a, "prepare sequence", err, errlen);
+		sqlite3_bind_int64(st, 1, mark);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return db_fail(a, "raise the id sequence", err, errlen);
+	}
+	return 0;
+}
+
+int audit_ids_restore(struct audit *a, const char *path, int64_t *fromp, int64_t *top, char *err,
+                      size_t errlen)
+{
+	char prev[HASH_HEX + 1], detail[300];
+	struct audit_event ev = {.operator= "ldapdeskd", .action = "backup", .detail = detail};
+	int64_t mark = hwm_read(path), next = 0, id;
+	int rc;
+
+	*fromp = *top = 0;
+	if (mark == 0 || txn_begin(a, err, errlen) == -1)
+		return mark == 0 ? 0 : -1;
+	rc = read_tail(a, &next, prev, err, errlen);
+	if (rc == 0 && next <= mark) {
+		*fromp = next;
+		*top = mark;
+		snprintf(detail, sizeof(detail),
+		         LOST_FMT " (put back from an older copy, or cut short): their ids are not "
+		                  "given again",
+		         (long long)next, (long long)mark);
+		rc = sequence_raise(a, mark, err, errlen);
+		if (rc == 0)
+			rc = add_attempt(a, &ev, &id, err, errlen);
+		if (rc == 0)
+			rc = add_outcome(a, id, "failed", detail, err, errlen);
+	}
 	return txn_end(a, rc, err, errlen);
 }
 
@@ -1026,6 +1094,24 @@ static const char *shape_problem(struct walk *w, const struct value v[NCOLS])
 	return NULL;
 }
 
+static bool text_is(const struct value *v, const char *s)
+{
+	return v->type == SQLITE_TEXT && strcmp(v->s, s) == 0;
+}
+
+/* The one gap that is not a deletion: the daemon found the database
+ * behind the ids it had given (a restore, audit_ids_restore) and its next
+ * record names exactly the ids that are missing. */
+static bool gap_declared(const struct walk *w, const struct value v[NCOLS])
+{
+	long long from, to;
+
+	return text_is(&v[COL_KIND], "attempt") && text_is(&v[COL_ACTION], "backup") &&
+	       text_is(&v[COL_OPERATOR], "ldapdeskd") && v[COL_DETAIL].type == SQLITE_TEXT &&
+	       sscanf(v[COL_DETAIL].s, LOST_FMT, &from, &to) == 2 && from == w->last_id + 1 &&
+	       to == v[COL_ID].i - 1;
+}
+
 static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 {
 	char hash[HASH_HEX + 1];
@@ -1033,7 +1119,7 @@ static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 
 	if (why)
 		return why;
-	if (v[COL_ID].i != w->last_id + 1)
+	if (v[COL_ID].i != w->last_id + 1 && !gap_declared(w, v))
 		return "follows a gap in the ids";
 	if (strcmp(v[COL_PREV_HASH].s, w->last_hash) != 0)
 		return "prev_hash does not match the previous record";
@@ -1531,6 +1617,7 @@ int audit_batch_savepoint(struct audit *a, struct audit_mark *m, char *err, size
 	/* The tail cached for the open batch moves with each insert: put back
 	 * with the rows if what follows is undone. */
 	m->next = a->batch_next;
+	m->top = a->top;
 	memcpy(m->prev, a->batch_prev, sizeof m->prev);
 	if (!batch_open(a, err, errlen))
 		return -1;
@@ -1546,6 +1633,7 @@ void audit_batch_release(struct audit *a, const struct audit_mark *m, bool keep)
 	if (!keep) {
 		sqlite3_exec(a->db, "ROLLBACK TO mark", NULL, NULL, NULL);
 		a->batch_next = m->next;
+		a->top = m->top;
 		memcpy(a->batch_prev, m->prev, sizeof a->batch_prev);
 	}
 	sqlite3_exec(a->db, "RELEASE mark", NULL, NULL, NULL);
@@ -1590,6 +1678,7 @@ int audit_batch_commit(struct audit *a, char *err, size_t errlen)
 {
 	if (!batch_open(a, err, errlen)) {
 		a->batch = false;
+		a->top = a->committed;
 		return -1;
 	}
 	a->batch = false;
@@ -1601,6 +1690,7 @@ void audit_batch_rollback(struct audit *a)
 	if (!a->batch)
 		return;
 	a->batch = false;
+	a->top = a->committed;
 	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 }
 

@@ -79,6 +79,15 @@ int audit_begin(struct audit *a, const struct audit_event *ev, int64_t *idp, cha
 int audit_finish(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
                  char *err, size_t errlen);
 
+/* At start-up: when the highest id ever committed to the database at path
+ * (hwm.h) is above its newest record, those records were lost (a restore
+ * from an older copy, a cut): the id sequence is raised past them so they
+ * are never given again, and a record (action backup, operator ldapdeskd,
+ * result failed) names the range. Return: 0 with [*fromp, *top] the lost
+ * ids (both 0 when none), or -1 with err. */
+int audit_ids_restore(struct audit *a, const char *path, int64_t *fromp, int64_t *top, char *err,
+                      size_t errlen);
+
 /* Attempt and outcome in one transaction (refusals, records, logins).
  * Return: 0 with *idp = attempt id (idp may be NULL), or -1 with err filled. */
 int audit_record(struct audit *a, const struct audit_event *ev, const char *result,
@@ -211,6 +220,7 @@ int audit_batch_attempt(struct audit *a, const struct audit_event *ev, int64_t *
 struct audit_mark {
 	int64_t next;
 	char prev[65];
+	int64_t top;
 };
 int audit_batch_savepoint(struct audit *a, struct audit_mark *m, char *err, size_t errlen);
 void audit_batch_release(struct audit *a, const struct audit_mark *m, bool keep);

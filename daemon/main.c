@@ -279,6 +279,7 @@ static void daemon_start(struct daemon *d)
 {
 	struct event_config *cfg;
 	char err[512];
+	int64_t lost_from, lost_to;
 
 	evthread_use_pthreads();
 	/* The changelist folds the add/delete pairs a request makes on one fd
@@ -297,6 +298,13 @@ static void daemon_start(struct daemon *d)
 	 * expiry, recovery) and must not stall the loop for seconds behind an
 	 * import's write lock: such a write fails fast and says so instead. */
 	audit_set_busy_timeout(d->audit, LOOP_BUSY_MS);
+	if (audit_ids_restore(d->audit, d->conf->database, &lost_from, &lost_to, err,
+	                      sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (lost_from != 0)
+		log_warnx("audit: records %lld to %lld are missing from %s (restored from an older "
+		          "copy?); their ids will not be given again, and the audit log says so",
+		          (long long)lost_from, (long long)lost_to, d->conf->database);
 	if (audit_pending(d->audit, pending_max, d, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (dir_new(d->base, d->conf, &d->dir, err, sizeof(err)) == -1)

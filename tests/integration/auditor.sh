@@ -249,12 +249,26 @@ t_ok "work done after the backup" "$D" record notice --desc "备份之后的公�
 as_op aud1
 t_eq "$("$D" log --json --category notice | jq '.events | length')" 2 "the post-backup event is in the log"
 daemon_stop
+before=$(q "SELECT max(id) FROM records")
 cp "$bfile" "$DB"
 rm -f "$DB-wal" "$DB-shm"
+restored=$(q "SELECT max(id) FROM records")
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the restored database"; t_done; }
 t_pass "ldapdeskd starts on the restored database"
 t_match '^audit chain ok: ' "after the restore verify is ok" "$D" verify
-t_eq "$("$D" log --json --category notice | jq '.events | length')" 1 "the restored log is the backup's (post-backup event gone)"
+t_eq "$("$D" --json log --action backup --operator ldapdeskd | jq -r '.events[-1] | .result + "|" + .detail')" \
+    "failed|records $((restored + 1)) to $before are not in this database (put back from an older copy, or cut short): their ids are not given again" \
+    "the daemon records which ids the restored database lacks"
+t_match "records $((restored + 1)) to $before are missing" "and its log says so" cat "$T_DIR/ldapdeskd.log"
+as_op hd1
+"$D" record notice --desc "恢复之后的公告" --dept 信息中心 >/dev/null
+as_op aud1
+t_ok "the ids lost in the restore are not given again (new record above $before)" \
+    test "$(q "SELECT max(id) FROM records WHERE kind = 'attempt' AND action = 'record'")" -gt "$before"
+t_match '^audit chain ok: ' "and verify stays ok across the declared gap" "$D" verify
+t_eq "$("$D" log --json --category notice | jq '.events | length')" 2 "the restored log has the backup's notice and the new one"
+t_eq "$("$D" log --json --category notice | jq '[.events[] | select(.description == "备份之后的公告")] | length')" 0 \
+    "the restored log is the backup's (post-backup event gone)"
 t_eq "$(n_imported)" 4 "the imported history is in the restored database"
 
 # ---- tamper evidence ------------------------------------------------------------------------
@@ -288,6 +302,9 @@ t_ok "DROP the delete trigger and cut the tail cleanly (sqlite_sequence too)" \
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the truncated database"; t_done; }
 _t_run "$D" verify
 t_note "plain verify after a clean truncation: exit $T_RC: $T_OUT"
+t_match "^records $K to [0-9]+ are not in this database" \
+    "a clean truncation (sqlite_sequence cut too) is named in the log by the daemon at its start" \
+    sh -c "'$D' --json log --action backup --operator ldapdeskd | jq -r '.events[-1].detail'"
 t_exit 1 "verify --since-head H catches the truncation" "$D" verify --since-head "$H"
 F=$(q "SELECT max(id) + 1 FROM records")
 t_ok "INSERT a forged record $F (the triggers don't stop inserts)" \

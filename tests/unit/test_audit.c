@@ -51,10 +51,10 @@ static int setup(void **state)
 
 static void remove_db(const char *path)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-ids"};
 	char name[160];
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
 		unlink(name);
 	}
@@ -1044,6 +1044,55 @@ static void old_full_indexes_become_partial_and_are_used(void **state)
 	assert_non_null(strstr(plan, "records_action"));
 }
 
+/* A database put back from an older copy: the ids of the records it lost
+ * are not given again, and a record says which they were; once. */
+static void restored_copy_does_not_reuse_lost_ids(void **state)
+{
+	struct fixture *fx = *state;
+	char copy[160], sql[256];
+	int64_t from = -1, top = -1;
+	struct audit_verify v;
+	sqlite3 *db;
+
+	assert_int_equal(audit_ids_restore(fx->a, fx->path, &from, &top, fx->err, sizeof fx->err),
+	                 0);
+	assert_int_equal(from, 0); /* a new database: nothing known, nothing lost */
+	record(fx, NULL, "hd1", "unlock", "alice", "ok"); /* 1, 2 */
+	snprintf(copy, sizeof copy, "%s/copy.db", fx->dir);
+	snprintf(sql, sizeof sql, "VACUUM INTO '%s'", copy);
+	db = raw_open(fx);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	record(fx, NULL, "hd1", "unlock", "bob", "ok");   /* 3, 4 */
+	record(fx, NULL, "hd1", "unlock", "carol", "ok"); /* 5, 6 */
+	audit_close(fx->a);
+	assert_int_equal(rename(copy, fx->path), 0);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_ids_restore(fx->a, fx->path, &from, &top, fx->err, sizeof fx->err),
+	                 0);
+	assert_int_equal(from, 3);
+	assert_int_equal(top, 6);
+	/* 7 and 8 say so; the next record is 9, and the chain verifies. */
+	assert_int_equal(record(fx, NULL, "hd1", "unlock", "dave", "ok"), 9);
+	verify(fx, NULL, &v);
+	if (!v.ok)
+		fprintf(stderr, "verify: %lld %s\n", (long long)v.first_bad, v.reason);
+	assert_true(v.ok);
+	db = raw_open(fx);
+	assert_int_equal(raw_int(db,
+	                         "SELECT count(*) FROM records WHERE id = 8 AND result = 'failed'"
+	                         " AND attempt_id = 7 AND detail LIKE 'records 3 to 6 are not in "
+	                         "this database%'"),
+	                 1);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM records WHERE id = 7 AND action = "
+	                             "'backup' AND operator = 'ldapdeskd'"),
+	                 1);
+	sqlite3_close(db);
+	assert_int_equal(audit_ids_restore(fx->a, fx->path, &from, &top, fx->err, sizeof fx->err),
+	                 0);
+	assert_int_equal(from, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1078,6 +1127,7 @@ int main(void)
 	    T(open_error_names_the_file),
 	    T(now_is_utc_with_milliseconds),
 	    T(old_full_indexes_become_partial_and_are_used),
+	    T(restored_copy_does_not_reuse_lost_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
