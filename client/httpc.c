@@ -328,7 +328,11 @@ char *httpc_escape(struct httpc *h, const char *s)
 
 	if (e == NULL)
 		return NULL;
-	char *copy = strdup(e);
+	/* curl leaves "." unescaped and then drops "." and ".." segments from
+	 * the path (RFC 3986 5.2.4): such a name would reach another endpoint. */
+	char *copy = strcmp(e, ".") == 0    ? strdup("%2E")
+	             : strcmp(e, "..") == 0 ? strdup("%2E%2E")
+	                                    : strdup(e);
 	curl_free(e);
 	return copy;
 }

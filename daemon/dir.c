@@ -149,6 +149,10 @@ bool dir_valid_uid(const char *s)
 			continue;
 		return false;
 	}
+	/* "." and ".." are path segments, not names: a URL holding them is
+	 * rewritten by clients (RFC 3986 dot segments) into another endpoint. */
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
 	return n > 0 && n <= LDAPDESK_MAX_UID;
 }
 

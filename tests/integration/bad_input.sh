@@ -28,7 +28,7 @@ t_ok "alice is locked before the hostile requests" ldap_lock_user alice
 alice_lock=$(ldap_attr alice pwdAccountLockedTime)
 before=$(sqlite3 "$T_DIR/audit.db" "SELECT coalesce(max(id), 0) FROM records")
 
-for name in '*' 'a*' 'al*ce' '(uid=*)' 'alice)(uid=*' 'alice\' 'alice,ou=x' 'uid=alice' 'alice+cn=x'; do
+for name in '*' 'a*' 'al*ce' '(uid=*)' 'alice)(uid=*' 'alice\' 'alice,ou=x' 'uid=alice' 'alice+cn=x' '.' '..'; do
     t_exit 5 "status '$name' is no such user (exit 5)" "$D" status "$name"
     t_exit 5 "unlock '$name' is no such user (exit 5)" "$D" unlock "$name"
 done

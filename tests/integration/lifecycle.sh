@@ -29,6 +29,8 @@ t_match "exists already" "so is the same uid in another department (uids are uni
     "$D" user create newbie --name 新人 --dept 财务管理部
 t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=newbie)" 1.1 | grep -c '^dn:')" 1 "one newbie in the directory"
 t_exit 2 "a uid with metacharacters is a bad request" "$D" user create 'a*b' --name x --dept 信息中心
+t_exit 2 "'.' is no uid (a path segment): a bad request" "$D" user create . --name x --dept 信息中心
+t_exit 5 "and revoking '..' is no such user, not another endpoint" "$D" revoke alice ..
 t_exit 5 "a create into a department with no OU is 404 (exit 5)" "$D" user create ghost --name 幽灵 --dept 不存在的部门
 t_match "no such department: 不存在的部门.*--dept" "its message names the department and what to check" \
     "$D" user create ghost --name 幽灵 --dept 不存在的部门
