@@ -1505,7 +1505,8 @@ static const struct command commands[] = {
      "ldapdesk reset bob --unlock --ticket T-1025"},
     {"grant", NULL, cmd_grant, "grant USER PERMISSION [--days N | --until TIME] [event options]",
      "Grant PERMISSION (a system from the allow-list) to USER, for N days or until\n"
-     "TIME (ISO 8601). Some permissions need an administrator's approval first.",
+     "TIME (ISO 8601; a date alone means through that day, in the server's time\n"
+     "zone). Some permissions need an administrator's approval first.",
      "ldapdesk grant bob caiguan --days 30 --ticket T-1026"},
     {"revoke", NULL, cmd_revoke, "revoke USER PERMISSION [event options]",
      "Take PERMISSION away from USER.", "ldapdesk revoke bob caiguan"},

@@ -902,7 +902,7 @@ static void request_approve(struct act *x)
 	x->reply.grant_name = x->grant->name;
 	x->reply.grant_label = x->grant->label != NULL ? x->grant->label : x->grant->name;
 	if (x->until != NULL &&
-	    (clock_parse_iso(x->until, &x->expires) == -1 || x->expires <= now)) {
+	    (clock_parse_until(x->until, &x->expires) == -1 || x->expires <= now)) {
 		act_refuse(x, ACT_CONFLICT, "request_stale", "denied",
 		           "request %lld asked for access until %s, which has passed",
 		           (long long)x->request_id, x->until);
@@ -1447,7 +1447,7 @@ static int act_validate(struct act *x)
 		return -1;
 	}
 	if (x->kind == ACT_GRANT && x->until != NULL &&
-	    (clock_parse_iso(x->until, &t) == -1 || t <= time(NULL))) {
+	    (clock_parse_until(x->until, &t) == -1 || t <= time(NULL))) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
 		           "until must be a future ISO 8601 time, e.g. 2027-01-31 or "
 		           "2027-01-31T18:00:00+08:00");
@@ -1479,7 +1479,7 @@ static int act_grant_terms(struct act *x)
 		return 0;
 	limit = g->max_days > 0 ? now + (time_t)g->max_days * 86400 : 0;
 	if (x->until != NULL)
-		clock_parse_iso(x->until, &x->expires);
+		clock_parse_until(x->until, &x->expires);
 	else if (x->days > 0)
 		x->expires = now + (time_t)x->days * 86400;
 	else

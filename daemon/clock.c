@@ -200,6 +200,16 @@ int clock_parse_iso(const char *text, time_t *tp)
 	return parse_time_ms(text, tp, &ms);
 }
 
+int clock_parse_until(const char *text, time_t *tp)
+{
+	char end[CLOCK_ISO_LEN];
+	int ms;
+
+	if (clock_bound(text, true, end, sizeof(end)) == -1)
+		return -1;
+	return parse_time_ms(end, tp, &ms);
+}
+
 static void format_ms(time_t t, int ms, char *buf, size_t len)
 {
 	struct tm tm;

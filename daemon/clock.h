@@ -26,6 +26,10 @@ int clock_bound(const char *text, bool end, char *buf, size_t len);
 /* Parses ISO 8601 (date, or time with optional zone) into *tp. Return 0/-1. */
 int clock_parse_iso(const char *text, time_t *tp);
 
+/* An end of term ("until"): a date alone is the whole day, so its last
+ * second in the server's zone; a time is exact. Return 0/-1. */
+int clock_parse_until(const char *text, time_t *tp);
+
 /* Parses a hand-kept time into the stored UTC format ("…T…:…:….mmmZ", len
  * at least 25): "YYYY-MM-DD HH:MM[:SS]", "YYYY/M/D H:MM[:SS]", ISO 8601 with T
  * and an optional zone (local when none), or a date alone (local midnight);

@@ -109,6 +109,9 @@ tomorrow=$(TZ=Asia/Shanghai date -d tomorrow +%Y-%m-%d)
 t_match "^${tomorrow}T09:00:00" "--until takes ISO 8601 without seconds (server time zone)" \
     sh -c "'$D' --json grant alice procurement --until ${tomorrow}T09:00 | jq -r .expires"
 t_ok "and revokes again" "$D" revoke alice procurement
+t_match "^${tomorrow}T23:59:59" "--until with a date alone is that whole day (its last second)" \
+    sh -c "'$D' --json grant alice procurement --until ${tomorrow} | jq -r .expires"
+t_ok "and revokes once more" "$D" revoke alice procurement
 t_exit 1 "alice is no longer a member" ldap_is_member procurement alice
 t_eq "$("$D" --json revoke alice procurement | jq -r .result)" unchanged "revoking a non-member is unchanged"
 

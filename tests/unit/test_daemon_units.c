@@ -309,6 +309,18 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	assert_int_equal(clock_bound("2026-03-01T09:00.5Z", false, b, sizeof(b)), -1);
 	assert_int_equal(clock_bound("2026-03-01T09:0", false, b, sizeof(b)), -1);
 	assert_int_equal(clock_bound("2026-03-01T09:00:5", false, b, sizeof(b)), -1);
+	{
+		time_t t;
+
+		/* An end of term given as a date is that whole day (its last second). */
+		assert_int_equal(clock_parse_until("2026-03-01", &t), 0);
+		clock_utc(t, b, sizeof(b));
+		assert_string_equal(b, "2026-03-01T15:59:59Z");
+		assert_int_equal(clock_parse_until("2026-03-01T09:00", &t), 0);
+		clock_utc(t, b, sizeof(b));
+		assert_string_equal(b, "2026-03-01T01:00:00Z");
+		assert_int_equal(clock_parse_until("2026-02-30", &t), -1);
+	}
 }
 
 static void test_local_display_and_gentime(void **state)
