@@ -27,13 +27,23 @@
 #include "ldapdesk/wire.h"
 
 static const char *kind_action[] = {
-    [ACT_LOGIN] = "login",     [ACT_STATUS] = "status",   [ACT_UNLOCK] = "unlock",
-    [ACT_RESET] = "reset",     [ACT_GRANT] = "grant",     [ACT_REVOKE] = "revoke",
-    [ACT_RECORD] = "record",   [ACT_CREATE] = "create",   [ACT_MOVE] = "move",
-    [ACT_DISABLE] = "disable", [ACT_ENABLE] = "enable",   [ACT_DELETE] = "delete",
-    [ACT_EXPIRE] = "expire",   [ACT_APPROVE] = "approve", [ACT_REJECT] = "reject",
-    [ACT_LOGOUT] = "logout",   [ACT_IMPORT] = "import",   [ACT_BACKUP] = "backup",
+    [ACT_LOGIN] = "login",       [ACT_STATUS] = "status",   [ACT_UNLOCK] = "unlock",
+    [ACT_RESET] = "reset",       [ACT_GRANT] = "grant",     [ACT_REVOKE] = "revoke",
+    [ACT_RECORD] = "record",     [ACT_CREATE] = "create",   [ACT_MOVE] = "move",
+    [ACT_DISABLE] = "disable",   [ACT_ENABLE] = "enable",   [ACT_DELETE] = "delete",
+    [ACT_EXPIRE] = "expire",     [ACT_APPROVE] = "approve", [ACT_REJECT] = "reject",
+    [ACT_LOGOUT] = "logout",     [ACT_IMPORT] = "import",   [ACT_BACKUP] = "backup",
+    [ACT_LOG] = "log",           [ACT_REPORT] = "report",   [ACT_VERIFY] = "verify",
+    [ACT_REQUESTS] = "requests",
 };
+
+bool actions_is_action(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < sizeof(kind_action) / sizeof(kind_action[0]); i++)
+		if (strcmp(name, kind_action[i]) == 0)
+			return true;
+	return false;
+}
 
 /* Roles allowed per kind (DESIGN.md "Roles"); login is open to anyone. */
 static const unsigned kind_roles[] = {
@@ -54,6 +64,10 @@ static const unsigned kind_roles[] = {
     [ACT_LOGOUT] = 0,
     [ACT_IMPORT] = 0, /* refusals only (actions.h) */
     [ACT_BACKUP] = 0,
+    [ACT_LOG] = 0,
+    [ACT_REPORT] = 0,
+    [ACT_VERIFY] = 0,
+    [ACT_REQUESTS] = 0,
 };
 
 static int request_approved_txn(struct act *x, struct audit *a, char *err, size_t errlen);

@@ -54,7 +54,16 @@ enum act_kind {
 	 * work itself is import.c's and backup.c's. Always refused. */
 	ACT_IMPORT,
 	ACT_BACKUP,
+	/* The same for reads of the audit (DESIGN: refused requests are
+	 * attempts too): GET /v1/audit, /v1/report, /v1/verify, /v1/requests. */
+	ACT_LOG,
+	ACT_REPORT,
+	ACT_VERIFY,
+	ACT_REQUESTS,
 };
+
+/* True if name is an action the audit records (log --action). */
+bool actions_is_action(const char *name);
 
 /* A request. Strings are borrowed for the call only: actions copies them. */
 struct act_request {

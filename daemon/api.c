@@ -35,7 +35,7 @@
 #define API_MAX_SEGMENTS 8
 
 /* Counters for GET /metrics, by action kind and HTTP status class. */
-#define API_KINDS 18
+#define API_KINDS 22
 
 enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_QUERY, JOB_KINDS };
 
@@ -589,6 +589,24 @@ static int parse_audit_query(struct call *c, struct query *q)
 	q->f.category = query_str(q, "category");
 	q->f.department = query_str(q, "department");
 	q->f.result = query_str(q, "result");
+	/* A typo must not read as "nothing happened": only known values. */
+	if (q->f.action != NULL && !actions_is_action(q->f.action))
+		return reply_error(
+		           c, 400, "bad_request",
+		           "no such action: see DESIGN's list (login, unlock, reset, grant, "
+		           "revoke, record, create, ... backup)"),
+		       -1;
+	if (q->f.result != NULL && strcmp(q->f.result, "ok") != 0 &&
+	    strcmp(q->f.result, "unchanged") != 0 && strcmp(q->f.result, "denied") != 0 &&
+	    strcmp(q->f.result, "failed") != 0 && strcmp(q->f.result, "pending") != 0)
+		return reply_error(c, 400, "bad_request",
+		                   "result is ok, unchanged, denied, failed or pending"),
+		       -1;
+	if (q->f.category != NULL && config_category(c->api->conf, q->f.category) == NULL)
+		return reply_error(c, 400, "bad_request",
+		                   "no such category: the keys are those of the report's table "
+		                   "([category.KEY] in the configuration)"),
+		       -1;
 	fmt = query_str(q, "format");
 	if (fmt != NULL && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
 		return reply_error(c, 400, "bad_request", "format is json or csv"), -1;
@@ -935,12 +953,15 @@ static void job_call_start(struct job_call *jc, job_work_fn work)
 	c->api->job_calls[jc->slot] = jc;
 }
 
-/* DESIGN's order: a bad query (400) is answered before the role (403). */
-static bool auditor_or_admin(struct call *c, const char *refusal)
+/* DESIGN's order: a bad query (400) is answered before the role (403).
+ * A refusal is recorded, as every refused request (actions answers it). */
+static bool auditor_or_admin(struct call *c, enum act_kind kind)
 {
+	struct act_request req = {.kind = kind};
+
 	if (has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
 		return true;
-	reply_error(c, 403, "forbidden", refusal);
+	start_action(c, &req);
 	return false;
 }
 
@@ -957,8 +978,7 @@ static void do_audit(struct call *c)
 		reply_error(c, 400, "bad_request", "malformed query string");
 		return;
 	}
-	if (parse_audit_query(c, &jc->q) == -1 ||
-	    !auditor_or_admin(c, "the audit log is for auditors and admins")) {
+	if (parse_audit_query(c, &jc->q) == -1 || !auditor_or_admin(c, ACT_LOG)) {
 		job_call_free(jc); /* answered */
 		return;
 	}
@@ -976,7 +996,6 @@ static void do_report(struct call *c)
 	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt;
 	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64];
 	struct job_call *jc;
-	bool ok;
 
 	TAILQ_INIT(&kv);
 	if (qs != NULL)
@@ -984,16 +1003,20 @@ static void do_report(struct call *c)
 	from = evhttp_find_header(&kv, "from");
 	to = evhttp_find_header(&kv, "to");
 	fmt = evhttp_find_header(&kv, "format");
-	ok = from != NULL && to != NULL &&
-	     clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == 0 &&
-	     clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == 0;
-	if (!ok)
+	if (from == NULL || to == NULL)
 		reply_error(c, 400, "bad_request",
 		            "from and to are required: YYYY-MM-DD or ISO 8601 times");
-	else if (fmt != NULL && strlen(fmt) >= 16)
+	else if (clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1)
+		reply_error(c, 400, "bad_request",
+		            "from is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
+	else if (clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == -1)
+		reply_error(c, 400, "bad_request",
+		            "to is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
+	else if (strcmp(f, t) > 0) /* stored-format UTC sorts as text */
+		reply_error(c, 400, "bad_request", "from is after to: swap them");
+	else if (fmt != NULL && !report_format_known(fmt))
 		reply_error(c, 400, "bad_request", "format is text, md, csv, json or html");
-	else if (auditor_or_admin(c, "reports are for auditors and admins") &&
-	         (jc = job_call_new(c, JOB_REPORT)) != NULL) {
+	else if (auditor_or_admin(c, ACT_REPORT) && (jc = job_call_new(c, JOB_REPORT)) != NULL) {
 		snprintf(jc->from, sizeof(jc->from), "%s", f);
 		snprintf(jc->to, sizeof(jc->to), "%s", t);
 		snprintf(jc->fmt, sizeof(jc->fmt), "%s", fmt != NULL ? fmt : "json");
@@ -1012,10 +1035,10 @@ static void do_verify(struct call *c)
 	if (qs != NULL)
 		evhttp_parse_query_str(qs, &kv);
 	since = evhttp_find_header(&kv, "since");
-	if (since != NULL && strlen(since) >= sizeof(((struct job_call *)0)->since))
+	if (since != NULL &&
+	    (strlen(since) >= sizeof(((struct job_call *)0)->since) || !audit_head_valid(since)))
 		reply_error(c, 400, "bad_request", "since is ID:HASH, as verify --head prints it");
-	else if (auditor_or_admin(c, "audit checks are for auditors and admins") &&
-	         (jc = job_call_new(c, JOB_VERIFY)) != NULL) {
+	else if (auditor_or_admin(c, ACT_VERIFY) && (jc = job_call_new(c, JOB_VERIFY)) != NULL) {
 		jc->has_since = since != NULL;
 		snprintf(jc->since, sizeof(jc->since), "%s", since != NULL ? since : "");
 		job_call_start(jc, verify_work);
@@ -1134,10 +1157,10 @@ static void dispatch_admin(struct call *c)
  * health reports. No secrets, no per-user labels: open like /v1/health. */
 static void do_metrics(struct call *c)
 {
-	static const char *const kinds[] = {"login",  "status", "unlock", "reset",   "grant",
-	                                    "revoke", "record", "create", "move",    "disable",
-	                                    "enable", "delete", "expire", "approve", "reject",
-	                                    "logout", "import", "backup"};
+	static const char *const kinds[] = {
+	    "login",  "status",  "unlock", "reset",  "grant",  "revoke",  "record", "create",
+	    "move",   "disable", "enable", "delete", "expire", "approve", "reject", "logout",
+	    "import", "backup",  "log",    "report", "verify", "requests"};
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
 	int queries = 0;
@@ -1238,9 +1261,7 @@ static void dispatch_authenticated(struct call *c)
 	else if (route(c, EVHTTP_REQ_POST, "v1/import") || route(c, EVHTTP_REQ_POST, "v1/backup"))
 		dispatch_admin(c);
 	else if (route(c, EVHTTP_REQ_GET, "v1/requests")) {
-		if (!has_role(c, ROLE_ADMIN | ROLE_AUDITOR))
-			reply_error(c, 403, "forbidden", "requests are for admins and auditors");
-		else
+		if (auditor_or_admin(c, ACT_REQUESTS))
 			do_requests(c);
 	} else if (route(c, EVHTTP_REQ_POST, "v1/requests/*/approve"))
 		do_decide(c, ACT_APPROVE);

@@ -839,6 +839,14 @@ static int sql_add(char *buf, size_t len, size_t *used, const char *frag)
 	return 0;
 }
 
+static bool has_upper(const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			return true;
+	return false;
+}
+
 struct filter_term {
 	const char *sql;
 	const char *value;
@@ -849,10 +857,14 @@ struct filter_term {
 static int prepare_query(struct audit *a, const struct audit_filter *f, int limit,
                          sqlite3_stmt **stp, char *err, size_t errlen)
 {
+	/* uids are stored as the directory spells them, nearly always in lower
+	 * case: "ALICE" finds alice too, by the index (one value, and no sort,
+	 * when it is in lower case already). */
 	const struct filter_term terms[] = {
-	    {" AND a.at >= ?", f->from}, {" AND a.at <= ?", f->to}, {" AND a.target = ?", f->user},
+	    {" AND a.at >= ?", f->from}, {" AND a.at <= ?", f->to},
+	    {has_upper(f->user) ? " AND a.target IN (?, lower(?))" : " AND a.target = ?", f->user},
 	    {
-	        " AND a.operator = ?",
+	        has_upper(f->operator) ? " AND a.operator IN (?, lower(?))" : " AND a.operator = ?",
 	        f->operator},
 	        {" AND a.action = ?", f->action},
 	        {" AND a.category = ?", f->category},
@@ -874,8 +886,9 @@ static int prepare_query(struct audit *a, const struct audit_filter *f, int limi
 		return db_fail(a, "prepare query", err, errlen);
 	sqlite3_bind_int64(*stp, ++n, f->after > 0 ? f->after : 0);
 	for (size_t i = 0; i < nterms; i++)
-		if (terms[i].value && terms[i].value[0])
-			sqlite3_bind_text(*stp, ++n, terms[i].value, -1, SQLITE_STATIC);
+		for (const char *q = terms[i].sql; terms[i].value && terms[i].value[0] && *q; q++)
+			if (*q == '?') /* a value used twice is bound twice */
+				sqlite3_bind_text(*stp, ++n, terms[i].value, -1, SQLITE_STATIC);
 	sqlite3_bind_int(*stp, ++n, limit + 1);
 	return 0;
 }
@@ -1013,6 +1026,13 @@ static int parse_since(const char *since, struct walk *w)
 	w->since_id = id;
 	memcpy(w->since_hash, end + 1, HASH_HEX + 1);
 	return 0;
+}
+
+bool audit_head_valid(const char *since)
+{
+	struct walk w = {0};
+
+	return since != NULL && parse_since(since, &w) == 0;
 }
 
 /* Only the first finding is kept: it is the one an auditor must look at. */

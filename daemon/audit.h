@@ -79,6 +79,10 @@ int audit_begin(struct audit *a, const struct audit_event *ev, int64_t *idp, cha
 int audit_finish(struct audit *a, int64_t attempt_id, const char *result, const char *detail,
                  char *err, size_t errlen);
 
+/* since is "ID:HASH" as verify --head prints it (a positive id, 64
+ * lowercase hex digits). */
+bool audit_head_valid(const char *since);
+
 /* At start-up: when the highest id ever committed to the database at path
  * (hwm.h) is above its newest record, those records were lost (a restore
  * from an older copy, a cut): the id sequence is raised past them so they

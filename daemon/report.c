@@ -864,6 +864,13 @@ static int parse_format(const char *name, enum fmt *fp)
 	return -1;
 }
 
+bool report_format_known(const char *name)
+{
+	enum fmt f;
+
+	return parse_format(name, &f) == 0;
+}
+
 static void put_head(struct buf *b, const struct rep *r, const char *from, const char *to)
 {
 	if (r->fmt == F_JSON)

@@ -26,6 +26,9 @@
  * necessarily: use *lenp), *lenp and *ctypep (static string); or -1 with
  * err filled (bad format or range, store error, report too large).
  */
+/* True if name is a report format: text, md, csv, json or html. */
+bool report_format_known(const char *name);
+
 int report_build(struct audit *a, const struct config *conf, const char *from, const char *to,
                  const char *format, char **outp, size_t *lenp, const char **ctypep, char *err,
                  size_t errlen);

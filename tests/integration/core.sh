@@ -149,6 +149,12 @@ t_eq "$("$D" log --json --from "${today}T00:00" --to "${today}T23:59:59.999" --a
     "log takes ISO 8601 times, seconds optional"
 t_eq "$("$D" log --json --from 2020-01-01 --to 2020-01-02 | jq '.events | length')" 0 "an empty period has no events"
 t_exit 2 "a period whose from is after its to is a bad request (exit 2), as for report" "$D" log --from 2026-12-01 --to 2026-11-01
+t_exit 2 "an unknown action is a bad request, not an empty log" "$D" log --action unlcok
+t_exit 2 "so is an unknown result" "$D" log --result okay
+t_exit 2 "and an unknown category" "$D" log --category todo
+t_eq "$("$D" log --json --user ALICE --action unlock | jq '.events | length')" 2 "--user ignores case (ALICE finds alice)"
+t_match "from is after to" "report says which way round a range is wrong" "$D" report --from 2026-12-01 --to 2026-11-01
+t_match "from is not a date that exists" "and which bound is no date" "$D" report --from 2026-13-01 --to 2026-12-01
 t_match '^id,requested_at,finished_at,operator' "CSV export has the header" "$D" log --format csv
 t_match '张三' "CSV keeps UTF-8" "$D" log --format csv --action unlock
 t_eq "$("$D" log --json --limit 3 | jq '.events | length')" 3 "--limit bounds the rows"

@@ -174,6 +174,13 @@ tokh=$(login_token hd1)
 t_match '^400$' "a helpdesk report with a bad range is 400 first" code "$tokh" "/v1/report?from=2026-06-31&to=2026-07-01"
 t_match '^403$' "a good range is then 403 for helpdesk" code "$tokh" "/v1/report?from=2026-06-01&to=2026-06-30"
 t_match '^403$' "and the audit log is 403 for helpdesk" code "$tokh" "/v1/audit?limit=1"
+t_match '^400$' "a helpdesk report in an unknown format is 400 first" code "$tokh" "/v1/report?from=2026-06-01&to=2026-06-30&format=xml"
+t_match '^400$' "a helpdesk verify with a malformed since is 400 first" code "$tokh" "/v1/verify?since=garbage"
+t_match '^403$' "and the pending requests are 403 for helpdesk" code "$tokh" "/v1/requests"
+t_eq "$(sqlite3 "$DB" "SELECT group_concat(a.action || ':' || o.result, ',') FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.operator = 'hd1' AND a.action IN ('log', 'report', 'verify', 'requests')")" \
+    "report:denied,log:denied,requests:denied" \
+    "refused reads of the audit are attempts too (denied, with who asked); the 400s are not actions"
 t_match '^200$' "the auth scheme is case-insensitive: 'bearer TOKEN' works" \
     curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: bearer $tokh" "$LDAPDESK_URL/v1/users/alice"
 t_match '^400 application/json' "a grant without a permission is 400, before the role check" \
