@@ -92,6 +92,8 @@ struct act {
 	char *name, *mail, *reason; /* lifecycle */
 	char *new_dn;               /* create, move: the entry's DN after the action */
 	size_t pending;             /* move, delete: group updates still running */
+	size_t groups_failed;       /* move, delete: group updates the directory refused */
+	char group_err[400];        /* the first of them: "GROUP_DN: why" */
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */

@@ -207,10 +207,14 @@ static void member_fix_done(void *arg, enum dir_status st, const char *err)
 		if (dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done, f) == 0)
 			return;
 	}
-	if (st != DIR_OK && st != DIR_UNCHANGED)
+	if (st != DIR_OK && st != DIR_UNCHANGED) {
 		log_warnx("%s %s: group %s not updated: %s",
 		          x->kind == ACT_MOVE ? "move" : "delete", x->target, f->group,
 		          err != NULL ? err : "");
+		if (x->groups_failed++ == 0)
+			snprintf(x->group_err, sizeof(x->group_err), "%s: %s", f->group,
+			         err != NULL ? err : "refused");
+	}
 	free(f->group);
 	free(f);
 	if (--x->pending == 0)
@@ -288,8 +292,32 @@ static void move_ou_set(void *arg, enum dir_status st, const char *err)
 	                                            "memberships along)");
 }
 
+/* A group that still names the entry after a delete would give its access
+ * to the next account made at that DN; after a move it names nobody. So
+ * either stops here, the outcome saying what to fix; the move leaves the
+ * department attribute as it was, so running it again carries the
+ * memberships over (move_in_place). */
+static bool groups_left(struct act *x)
+{
+	char why[700];
+
+	if (x->groups_failed == 0)
+		return false;
+	snprintf(why, sizeof(why),
+	         x->kind == ACT_DELETE
+	             ? "not deleted: %zu group(s) still name it (%s); fix that group (a group "
+	               "needs another member first) and delete again"
+	             : "moved in the tree, but %zu group(s) still name the old DN (%s); fix that "
+	               "and run the move again to carry the memberships over",
+	         x->groups_failed, x->group_err);
+	act_outcome(x, DIR_REFUSED, why, NULL);
+	return true;
+}
+
 static void members_settled(struct act *x)
 {
+	if (groups_left(x))
+		return;
 	if (x->kind == ACT_DELETE) {
 		if (dir_delete(x->A->dir, x->user->dn, delete_done, x) == -1)
 			act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued",

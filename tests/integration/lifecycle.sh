@@ -73,12 +73,38 @@ t_ok "enable newbie" "$D" user enable newbie
 t_eq "$(ldap_attr newbie pwdAccountLockedTime)" "" "enabled: the lock is gone"
 t_eq "$("$D" --json user enable newbie | jq -r .result)" unchanged "enabling an enabled account is unchanged"
 
+group_lists() { ldap_group_members "$1" | grep -Fxiq -- "$2"; } # GROUPCN DN
+# A group the user is the last member of cannot drop it (objectClassViolation): the delete
+# stops, as the group would otherwise give its access to the next account at that DN.
+"$D" user create loner --name 独行 --dept 信息中心 >/dev/null
+loner_dn=$(ldap_user_dn loner)
+ldap_root_modify >/dev/null <<EOF2
+dn: cn=solo,$LDAP_GROUPS
+changetype: add
+objectClass: groupOfNames
+cn: solo
+member: $loner_dn
+EOF2
+t_exit 1 "deleting the last member of a group is refused (exit 1)" "$D" user delete loner --yes
+t_match "not deleted: 1 group\\(s\\) still name it \\(cn=solo" "saying which group and what to do" \
+    "$D" user delete loner --yes
+t_eq "$(ldap_user_dn loner)" "$loner_dn" "loner is still there"
+t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'delete' AND a.target = 'loner' ORDER BY a.id LIMIT 1")" failed \
+    "the refused delete is an audit row with result failed"
+ldap_root_modify >/dev/null <<EOF2
+dn: cn=solo,$LDAP_GROUPS
+changetype: modify
+add: member
+member: $LDAP_PLACEHOLDER_DN
+EOF2
+t_ok "with another member in the group, the delete goes through" "$D" user delete loner --yes
+t_exit 1 "and the group no longer names loner" group_lists solo "$loner_dn"
 t_exit 2 "delete without --yes is refused by the client" "$D" user delete newbie
 t_exit 4 "an admin cannot delete themselves" "$D" user delete adm1 --yes
 # The DN is read before the delete: afterwards ldap_is_member could not look it up and would
 # say "not a member" whatever the group holds.
 newbie_dn=$(ldap_user_dn newbie)
-group_lists() { ldap_group_members "$1" | grep -Fxiq -- "$2"; } # GROUPCN DN
 t_ok "before the delete, procurement lists newbie's DN" group_lists procurement "$newbie_dn"
 t_ok "delete newbie" "$D" user delete newbie --yes
 t_eq "$(ldap_user_dn newbie)" "" "the entry is gone"
