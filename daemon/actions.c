@@ -551,37 +551,67 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 
 #define FOREIGN_MEMBER "already a member, not through ldapdesk"
 
-/* Already a member, but not through a grant of ours still in force: the
- * membership came from elsewhere, and a term given now must not end it. */
-static bool membership_foreign(struct act *x)
+/* The term of the grant of ours in force for an existing member, into cur
+ * ("" = no expiry). Return: 1 found, 0 the membership is not ours (it came
+ * from elsewhere, or a grant of ours found it there: a term given now must
+ * not end it), -1 unknown (the store failed to answer). */
+static int member_term(struct act *x, char *cur, size_t len)
 {
 	char op[LDAPDESK_MAX_UID + 1], det[256] = "", err[256];
 	int rc = audit_last_grant(x->A->audit, target_uid(x), x->permission, op, sizeof(op), det,
 	                          sizeof(det), err, sizeof(err));
+	const char *e = strstr(det, "expires ");
 
-	/* Unknown (the store failed to answer): the term given stands. */
-	if (rc == -1)
+	if (rc == -1) {
 		log_warnx("grant %s %s: %s (the term given is kept)", x->target, x->permission,
 		          err);
-	/* A grant of ours that found the membership there already does not count. */
-	return rc == 0 || (rc == 1 && strstr(det, FOREIGN_MEMBER) != NULL);
+		return -1;
+	}
+	if (rc == 0 || strstr(det, FOREIGN_MEMBER) != NULL)
+		return 0;
+	snprintf(cur, len, "%.20s", e != NULL ? e + 8 : "");
+	return 1;
+}
+
+/* A grant to a member: unchanged when the term stays, ok when it changes
+ * (a renewal or a shortening is a change the log must show: the expiry
+ * follows the newest grant). The detail names one "expires" only: the
+ * expiry reads the term after it. */
+static enum dir_status member_detail(struct act *x, char *detail, size_t len)
+{
+	char cur[32] = "", now[CLOCK_ISO_LEN] = "";
+	int known = member_term(x, cur, sizeof(cur));
+
+	if (x->expires != 0)
+		clock_utc(x->expires, now, sizeof(now));
+	if (known == 0 && x->expires != 0) {
+		x->expires = 0;
+		snprintf(detail, len, "%s: no expiry set", FOREIGN_MEMBER);
+		return DIR_UNCHANGED;
+	}
+	if (known != 1 || strcmp(cur, now) == 0) {
+		snprintf(detail, len, "already a member; %s%s", now[0] ? "expires " : "no expiry",
+		         now);
+		return DIR_UNCHANGED;
+	}
+	snprintf(detail, len, "already a member; term changed: %s%s (was %s)",
+	         now[0] ? "expires " : "no expiry", now, cur[0] ? cur : "no expiry");
+	return DIR_OK;
 }
 
 static void grant_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
-	char detail[128] = "no expiry";
+	char detail[160] = "no expiry";
 
-	if (st == DIR_UNCHANGED && x->expires != 0 && membership_foreign(x)) {
-		x->expires = 0;
-		snprintf(detail, sizeof(detail), "%s: no expiry set", FOREIGN_MEMBER);
-	} else if (x->expires != 0) {
+	bool member = st == DIR_UNCHANGED;
+
+	if (member)
+		st = member_detail(x, detail, sizeof(detail)); /* may drop the term */
+	if (x->expires != 0)
 		clock_utc(x->expires, x->reply.expires, sizeof(x->reply.expires));
-		snprintf(detail, sizeof(detail), "%sexpires %s",
-		         st == DIR_UNCHANGED ? "already a member; " : "", x->reply.expires);
-	} else if (st == DIR_UNCHANGED) {
-		snprintf(detail, sizeof(detail), "already a member; no expiry");
-	}
+	if (!member && x->expires != 0)
+		snprintf(detail, sizeof(detail), "expires %s", x->reply.expires);
 	if (x->kind == ACT_APPROVE && (st == DIR_OK || st == DIR_UNCHANGED))
 		x->in_txn = request_approved_txn; /* closed with the outcome record */
 	act_outcome(x, st, err, detail);

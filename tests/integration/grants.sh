@@ -31,6 +31,15 @@ t_eq "$(sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attemp
     WHERE a.action='grant' AND a.target='bob'")" "already a member, not through ldapdesk: no expiry set" \
     "and sets no expiry"
 t_ok "a grant without a term stays" "$D" grant dave general
+t_eq "$("$D" --json grant dave general | jq -r .result)" unchanged "granting it again without a term is unchanged"
+end=$(date -d "+20 days" +%Y-%m-%d)
+t_eq "$("$D" --json grant dave general --until "$end" | jq -r .result)" ok \
+    "granting it again with a term is a change (ok), not 'unchanged'"
+t_match "^already a member; term changed: expires ${end%-*}-[0-9]{2}T[0-9:]{8}Z \\(was no expiry\\)$" "its record says what changed" \
+    sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id=a.id
+    WHERE a.action='grant' AND a.target='dave' AND a.permission='general' ORDER BY a.id DESC LIMIT 1"
+t_eq "$("$D" --json grant dave general --until "$end" | jq -r .result)" unchanged "the same term again is unchanged"
+t_match "^${end}T" "and status shows the term in force" sh -c "'$D' --json status dave | jq -r '.grants[] | select(.permission == \"general\") | .expires'"
 t_ok "a 30-day grant" "$D" grant erin procurement --days 30
 
 t_ok "grant 品牌洞察 to frank for a few seconds" "$D" grant frank brand-insight --until "$(soon 3)"
@@ -73,8 +82,8 @@ t_eq "$(sqlite3 "$DB" "SELECT a.detail = o.detail FROM records a JOIN records o
     ON o.attempt_id = a.id WHERE a.action = 'grant' AND a.target = 'erin' AND o.result = 'ok'")" 1 \
     "a timed grant's attempt records the term its outcome gives"
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'attempt' AND action = 'grant'
-    AND target = 'dave' AND permission = 'general' AND detail IS NULL")" 1 \
-    "a grant without a term has no detail in its attempt"
+    AND target = 'dave' AND permission = 'general' AND detail IS NULL")" 2 \
+    "a grant without a term has no detail in its attempt (the first and its repeat)"
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'grant' AND o.result NOT IN ('ok', 'unchanged') AND a.detail IS NOT NULL")" 0 \
     "a refused grant's attempt records no term (nothing was given)"
