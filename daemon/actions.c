@@ -1310,7 +1310,8 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		act_refuse(x, ACT_FORBIDDEN, r == DIR_BIND_LOCKED ? "locked" : "must_change",
 		           "denied", "%s",
 		           r == DIR_BIND_LOCKED
-		               ? "your account is locked: ask another operator to unlock it"
+		               ? "your account is locked: ask an administrator to unlock it (an "
+		                 "operator's account is protected: only an admin may)"
 		               : "your password must be changed before you can use ldapdesk");
 		return;
 	}
@@ -1711,8 +1712,8 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	 * too (its revocation must still be kept). */
 	if (x->kind != ACT_LOGIN && x->kind != ACT_LOGOUT &&
 	    !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
-		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "your roles do not allow %s",
-		           kind_action[x->kind]);
+		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "%s's roles do not allow %s",
+		           x->has_op ? x->op.uid : "this session", kind_action[x->kind]);
 		return;
 	}
 	if (x->kind == ACT_RECORD)

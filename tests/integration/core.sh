@@ -96,6 +96,7 @@ t_match "One-time password for carol" "human reset output names the user" "$D" r
 
 # ---- grant, revoke ---------------------------------------------------------------------
 t_exit 4 "helpdesk may not grant (403, exit 4)" "$D" grant alice procurement
+t_match "hd1's roles do not allow grant" "the refusal names the operator it was for" "$D" grant alice procurement
 as_op adm1
 t_ok "admin grants 采管系统 for 30 days" "$D" grant alice procurement --days 30 --ticket T-7
 t_ok "alice is now a member of cn=procurement" ldap_is_member procurement alice
