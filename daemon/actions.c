@@ -582,6 +582,16 @@ static enum dir_status member_detail(struct act *x, char *detail, size_t len)
 	char cur[32] = "", now[CLOCK_ISO_LEN] = "";
 	int known = member_term(x, cur, sizeof(cur));
 
+	/* No term asked (the max_days default): nothing needs doing, the term in
+	 * force stays (DESIGN: a grant of an existing membership is unchanged). */
+	if (known == 1 && x->days <= 0 && x->until == NULL &&
+	    (cur[0] == '\0' || clock_parse_iso(cur, &x->expires) == 0)) {
+		if (cur[0] == '\0')
+			x->expires = 0;
+		snprintf(detail, len, "already a member; %s%s", cur[0] ? "expires " : "no expiry",
+		         cur);
+		return DIR_UNCHANGED;
+	}
 	if (x->expires != 0)
 		clock_utc(x->expires, now, sizeof(now));
 	if (known == 0 && x->expires != 0) {

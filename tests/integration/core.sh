@@ -100,7 +100,10 @@ t_match "hd1's roles do not allow grant" "the refusal names the operator it was 
 as_op adm1
 t_ok "admin grants 采管系统 for 30 days" "$D" grant alice procurement --days 30 --ticket T-7
 t_ok "alice is now a member of cn=procurement" ldap_is_member procurement alice
+exp30=$("$D" --json status alice | jq -r '.grants[] | select(.permission == "procurement") | .expires')
 t_eq "$("$D" --json grant alice procurement | jq -r .result)" unchanged "granting again is unchanged"
+t_eq "$("$D" --json status alice | jq -r '.grants[] | select(.permission == "procurement") | .expires')" "$exp30" \
+    "and keeps the 30-day term (no term asked: not max_days' 90)"
 t_eq "$("$D" --json status alice | jq -r '.grants[0].permission + "|" + .grants[0].label + "|" + .grants[0].granted_by')" \
     "procurement|采管系统|adm1" "status lists the grant with label and granter"
 t_exit 2 "a grant over max_days is a bad request (exit 2)" "$D" grant alice procurement --days 365
