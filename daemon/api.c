@@ -717,7 +717,7 @@ static json_t *last_backup_json(const struct api *a)
 
 static void do_health(struct call *c)
 {
-	bool up = dir_available(c->api->dir);
+	bool conn = dir_available(c->api->dir), up = dir_answering(c->api->dir);
 	const char *audit_err = actions_audit_error(c->api->A);
 	const char *bk_err = c->api->backup != NULL ? backup_failing(c->api->backup) : NULL;
 	char db[320], bk[2100];
@@ -734,8 +734,11 @@ static void do_health(struct call *c)
 	reply_json(c, up && audit_err == NULL ? 200 : 503,
 	           json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "status",
 	                     up && audit_err == NULL ? "ok" : "degraded", "directory",
-	                     up ? "up" : "down", "database", db, "backup", bk, "last_backup",
-	                     last_backup_json(c->api), "version", LDAPDESK_VERSION));
+	                     up     ? "up"
+	                     : conn ? "not answering"
+	                            : "down",
+	                     "database", db, "backup", bk, "last_backup", last_backup_json(c->api),
+	                     "version", LDAPDESK_VERSION));
 }
 
 /* ---- reports, verify, import: jobs off the loop --------------------------------- */
@@ -1188,7 +1191,7 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_requests_in_flight %d\n"
 	                    "# TYPE ldapdesk_build_info gauge\n"
 	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
-	                    dir_available(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
+	                    dir_answering(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
 	                    actions_busy(a->A), LDAPDESK_VERSION);
 	for (int k = JOB_QUERY; k < API_JOB_SLOTS; k++)
 		queries += a->jobs[k] != NULL;

@@ -116,6 +116,7 @@ struct dir {
 	int queued;
 	int bind_threads;
 	time_t last_answer;    /* when slapd last answered anything (dir_last_answer) */
+	bool unanswered;       /* an operation timed out, and nothing answered since */
 	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
 	/* Every other pwdPolicy beside policy_dn, for users whose
 	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
@@ -215,6 +216,29 @@ bool dir_available(const struct dir *d)
 	for (int i = 0; i < d->n_conns; i++)
 		if (d->conns[i].state == CONN_UP)
 			return true;
+	return false;
+}
+
+static void ping_answered(void *arg, enum dir_status st, char **values, size_t n, const char *err)
+{
+	/* Nothing to do: any answer moves last_answer. */
+	(void)arg;
+	(void)st;
+	(void)values;
+	(void)n;
+	(void)err;
+}
+
+/* A hung slapd keeps its TCP connections up: "up" alone would hide it. The
+ * last word is an operation's timeout with no answer after it; a ping then
+ * lets the next look see slapd answer again once it does. */
+bool dir_answering(struct dir *d)
+{
+	if (!dir_available(d))
+		return false;
+	if (!d->unanswered)
+		return true;
+	dir_read_values(d, d->conf->user_base, "objectClass", ping_answered, NULL);
 	return false;
 }
 
@@ -467,6 +491,7 @@ static void op_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (op->conn != NULL && op->conn->ld != NULL)
 		ldap_abandon_ext(op->conn->ld, op->msgid, NULL, NULL);
+	d->unanswered = true;
 	snprintf(msg, sizeof(msg), "the directory did not answer within %d ms",
 	         op->d->conf->timeout_ms);
 	op_finish(op, unanswered(op), msg);
@@ -1466,6 +1491,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		idle = 0;
 		c->d->last_answer = time(NULL);
+		c->d->unanswered = false;
 		conn_handle(c, msg);
 		ldap_msgfree(msg);
 		/* Nothing buffered: the socket's next readiness brings us back, so

@@ -79,6 +79,11 @@ void dir_free(struct dir *d);
 
 /* true when at least one service connection is up. */
 bool dir_available(const struct dir *d);
+
+/* true when a connection is up and slapd answered since an operation last
+ * went unanswered; when not, a cheap read is sent so that a later call sees
+ * it answer again (health and /metrics). */
+bool dir_answering(struct dir *d);
 /* When slapd last answered any operation (0: never). */
 time_t dir_last_answer(const struct dir *d);
 

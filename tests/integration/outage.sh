@@ -41,7 +41,16 @@ t_match "not known yet" "an unlock slapd does not answer in timeout_ms is 'not k
 att=$(sqlite3 "$DB" "SELECT max(id) FROM records WHERE kind='attempt' AND action='unlock' AND target='erin'")
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND attempt_id=$att")" 0 \
     "its attempt is left pending, not recorded as failed"
+t_match '"directory": *"not answering"' "health says so while slapd hangs (its connections stay up)" \
+    sh -c "curl -s --cacert '$LDAPDESK_CA' '$LDAPDESK_URL/v1/health'"
+t_exit 1 "and ldapdesk health exits 1 (degraded)" "$D" health
 kill -CONT "$SLAPD_PID"
+ok_again=no
+for _ in $(seq 60); do
+    if "$D" health >/dev/null 2>&1; then ok_again=yes; break; fi
+    sleep 0.5
+done
+t_eq "$ok_again" yes "once slapd answers again, health is ok again (its own ping sees it)"
 got=
 # Read back at an expiry tick (10 s) once slapd has answered again: within ~30 s; 90 s allowed.
 for _ in $(seq 180); do
