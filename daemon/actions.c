@@ -1090,13 +1090,13 @@ static json_t *status_json(struct act *x, unsigned long mask)
 	for (size_t i = 0; i < x->conf->n_grants; i++)
 		if (mask & (1UL << i))
 			json_array_append_new(grants, grant_json(x, &x->conf->grants[i]));
-	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:b, s:i, s:b, s:o, s:o}", "uid",
-	                 u->uid, "dn", u->dn, "name", u->name, "department", u->department, "mail",
-	                 u->mail, "locked", u->locked, "locked_since",
-	                 u->admin_locked ? json_null() : gentime_json(u->locked_since),
-	                 "admin_locked", u->admin_locked, "failures", u->failures, "must_change",
-	                 u->must_change, "password_changed", gentime_json(u->password_changed),
-	                 "grants", grants);
+	return json_pack(
+	    "{s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:b, s:i, s:b, s:o, s:o}", "uid", u->uid,
+	    "dn", u->dn, "name", u->name, "department", u->department, "mail", u->mail, "locked",
+	    u->locked, "locked_since",
+	    u->locked && !u->admin_locked ? gentime_json(u->locked_since) : json_null(),
+	    "admin_locked", u->admin_locked, "failures", u->failures, "must_change", u->must_change,
+	    "password_changed", gentime_json(u->password_changed), "grants", grants);
 }
 
 /* Why the account is locked, in words, or NULL. */

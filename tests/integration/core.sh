@@ -75,6 +75,18 @@ t_eq "$("$D" --json status alice | jq -r '.history[0].action + "|" + .history[0]
 t_eq "$("$D" --json unlock ALICE | jq -r .result)" unchanged "unlock of an unlocked user is unchanged (asked as ALICE)"
 t_eq "$(q "SELECT ticket||'|'||requester||'|'||department||'|'||channel FROM records WHERE action='unlock' ORDER BY id LIMIT 1")" \
     "T-100|张三|市场营销中心|hotline" "event options reach the audit row"
+# A lock older than pwdLockoutDuration (3600 s) no longer locks, though the entry still holds it.
+ldap_root_modify >/dev/null <<EOF2
+dn: $(ldap_user_dn frank)
+changetype: modify
+replace: pwdAccountLockedTime
+pwdAccountLockedTime: $(date -u -d '-2 hours' +%Y%m%d%H%M%SZ)
+EOF2
+t_eq "$("$D" --json status frank | jq -r '"\(.locked)|\(.locked_since)"')" "false|null" \
+    "a lock past its duration: locked false, locked_since null"
+t_match "lock that has expired" "status says an expired lock is still recorded" "$D" status frank
+t_eq "$("$D" --json unlock frank | jq -r .result)" ok "unlocking clears it from the entry (a change: ok)"
+t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone"
 
 # ---- reset -------------------------------------------------------------------------------
 ldap_lock_user bob >/dev/null 2>&1 || true
@@ -169,7 +181,7 @@ t_eq "$(q "SELECT count(*) FROM records r WHERE kind='attempt' AND NOT EXISTS (S
 t_match '"ok": true' "the chain verifies" "$D" --json verify
 
 # ---- metrics --------------------------------------------------------------------------------
-t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 2$' "GET /metrics counts the unlocks" \
+t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 3$' "GET /metrics counts the unlocks" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_match '^ldapdesk_directory_up 1$' "GET /metrics reports the directory up" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
@@ -178,8 +190,8 @@ commits=$(metric ldapdesk_audit_commits_total)
 records=$(metric ldapdesk_audit_records_total)
 t_ok "group commits are counted ($commits commits, $records records)" \
     test "${commits:-0}" -ge 1 -a "${records:-0}" -ge "${commits:-1}"
-t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 2 \
-    "both unlocks of alice went by the DN her status read cached (two hits)"
+t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 3 \
+    "both unlocks of alice and frank's went by the DN their status read cached (three hits)"
 pairs=$(metric ldapdesk_audit_pairs_total)
 t_ok "refusals and logins are counted as pairs ($pairs)" test "${pairs:-0}" -ge 1
 # A pair (refusal, login, event) is two records in one commit; anything else one per commit.
