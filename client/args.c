@@ -434,6 +434,20 @@ static int check_values(struct args *a, char *err, size_t errlen)
 	return err[0] != '\0' ? -1 : 0;
 }
 
+/* --help still needs its options to exist and the command it names to be
+ * one: "ldapdesk bogus --help" is no request for the overview. "user" alone
+ * asks for all its subcommands. */
+static int check_help(const struct args *a, char *err, size_t errlen)
+{
+	const struct spec *s;
+
+	if (err[0] != '\0')
+		return -1;
+	if (a->command == NULL || (strcmp(a->command, "user") == 0 && a->sub == NULL))
+		return 0;
+	return check_command(a, &s, err, errlen);
+}
+
 int args_parse(int argc, char **argv, struct args *a, char *err, size_t errlen)
 {
 	const struct spec *s = NULL;
@@ -450,10 +464,12 @@ int args_parse(int argc, char **argv, struct args *a, char *err, size_t errlen)
 		else
 			take_word(a, w);
 	}
-	if (a->help || a->version) {
+	if (a->version) {
 		err[0] = '\0';
 		return 0;
 	}
+	if (a->help)
+		return check_help(a, err, errlen);
 	if (err[0] != '\0' || check_command(a, &s, err, errlen) != 0 ||
 	    check_options(a, s, err, errlen) != 0 || check_words(a, s, err, errlen) != 0 ||
 	    check_lengths(a, err, errlen) != 0)

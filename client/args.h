@@ -60,8 +60,9 @@ struct args {
 };
 
 /* Parses argv into *a and checks it against the command's options,
- * arguments, value sets (--channel, --format) and length limits. --help or
- * --version anywhere makes it succeed without the checks.
+ * arguments, value sets (--channel, --format) and length limits. --version
+ * anywhere makes it succeed without the checks; --help too, as long as its
+ * options exist and the command it names is one.
  * Return: 0, or -1 with err set to what is wrong and how to get help. */
 int args_parse(int argc, char **argv, struct args *a, char *err, size_t errlen);
 

@@ -205,6 +205,24 @@ static void test_help_anywhere_succeeds_without_checks(void **state)
 	assert_null(a.command);
 }
 
+static void test_help_for_an_unknown_command_is_an_error(void **state)
+{
+	struct args a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, err, "bogus", "--help"), -1);
+	assert_non_null(strstr(err, "unknown command 'bogus'"));
+	assert_int_equal(PARSE(&a, err, "--help", "user", "bogus"), -1);
+	assert_non_null(strstr(err, "unknown command 'user bogus'"));
+	assert_int_equal(PARSE(&a, err, "status", "--help", "--bogus"), -1);
+	assert_non_null(strstr(err, "--bogus"));
+	/* "user" alone is the help of all its subcommands */
+	assert_int_equal(PARSE(&a, err, "user", "--help"), 0);
+	assert_int_equal(PARSE(&a, err, "user", "create", "--help"), 0);
+	assert_int_equal(PARSE(&a, err, "bogus", "--version"), 0);
+}
+
 static void test_lengths_are_bounded(void **state)
 {
 	struct args a;
@@ -264,6 +282,7 @@ int main(void)
 	    cmocka_unit_test(test_required_options_are_enforced),
 	    cmocka_unit_test(test_format_values_depend_on_the_command),
 	    cmocka_unit_test(test_help_anywhere_succeeds_without_checks),
+	    cmocka_unit_test(test_help_for_an_unknown_command_is_an_error),
 	    cmocka_unit_test(test_lengths_are_bounded),
 	    cmocka_unit_test(test_since_head_must_be_id_and_hash),
 	    cmocka_unit_test(test_double_dash_ends_options),
