@@ -415,6 +415,9 @@ static int check_values(struct args *a, char *err, size_t errlen)
 
 	if (a->channel != NULL && !one_of(a->channel, channels))
 		fail(err, errlen, "--channel must be hotline or request, not '%s'", a->channel);
+	/* --json is --format json: another format would be silently dropped. */
+	if (a->json && a->format != NULL && strcmp(a->format, "json") != 0)
+		fail(err, errlen, "give --json or --format %s, not both", a->format);
 	if (a->days_s != NULL && a->until != NULL)
 		fail(err, errlen, "give --days or --until, not both");
 	if (a->head && a->since_head != NULL)

@@ -191,6 +191,21 @@ static void test_format_values_depend_on_the_command(void **state)
 	    PARSE(&a, err, "report", "--from", "a", "--to", "b", "--format", "csv", "--bom"), 0);
 }
 
+static void test_json_with_another_format_is_an_error(void **state)
+{
+	struct args a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, err, "log", "--json", "--format", "table"), -1);
+	assert_non_null(strstr(err, "give --json or --format table, not both"));
+	assert_int_equal(
+	    PARSE(&a, err, "--json", "report", "--from", "a", "--to", "b", "--format=csv"), -1);
+	assert_non_null(strstr(err, "not both"));
+	assert_int_equal(PARSE(&a, err, "log", "--json", "--format", "json"), 0);
+	assert_int_equal(PARSE(&a, err, "report", "--from", "a", "--to", "b", "--json"), 0);
+}
+
 static void test_help_anywhere_succeeds_without_checks(void **state)
 {
 	struct args a;
@@ -281,6 +296,7 @@ int main(void)
 	    cmocka_unit_test(test_days_and_until_together_is_an_error),
 	    cmocka_unit_test(test_required_options_are_enforced),
 	    cmocka_unit_test(test_format_values_depend_on_the_command),
+	    cmocka_unit_test(test_json_with_another_format_is_an_error),
 	    cmocka_unit_test(test_help_anywhere_succeeds_without_checks),
 	    cmocka_unit_test(test_help_for_an_unknown_command_is_an_error),
 	    cmocka_unit_test(test_lengths_are_bounded),
