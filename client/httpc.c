@@ -35,6 +35,17 @@ struct sink {
 	bool toobig;
 };
 
+/* The paths are ours to add: a base with one would send /v1/v1/... */
+static int https_bare(const char *url, char *err, size_t errlen)
+{
+	if (strpbrk(url + strlen("https://"), "/?#") == NULL)
+		return 0;
+	snprintf(err, errlen,
+	         "bad URL '%s': no path, query or fragment; use https://HOST:PORT or unix:/PATH",
+	         url);
+	return -1;
+}
+
 /* Splits url into base and socket; -1 when it is neither form. */
 static int parse_url(struct httpc *h, const char *url, char *err, size_t errlen)
 {
@@ -59,6 +70,8 @@ static int parse_url(struct httpc *h, const char *url, char *err, size_t errlen)
 		h->sock = strdup(h->url + 5);
 		h->base = strdup("http://localhost");
 	} else if (strncmp(h->url, "https://", 8) == 0 && h->url[8] != '\0') {
+		if (https_bare(h->url, err, errlen) != 0)
+			return -1;
 		h->base = strdup(h->url);
 	} else {
 		snprintf(err, errlen, "bad URL '%s': use https://HOST:PORT or unix:/PATH", h->url);
