@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -27,6 +28,7 @@
 #define MAX_TOKEN     4096
 #define ERRLEN        1024
 #define NOT_LOGGED_IN "not logged in or session expired: run 'ldapdesk login'"
+#define NO_TTY        (-1) /* no terminal to ask on */
 
 struct ctx {
 	const struct args *a;
@@ -1324,6 +1326,8 @@ static int prompt_user(char *user, size_t len)
 	return 0;
 }
 
+/* Return: 0, EXIT_USAGE said, or NO_TTY for the caller to say why it
+ * needed to ask. */
 static int prompt_password(const char *user, char *pw, size_t len)
 {
 	struct termios old, raw;
@@ -1332,8 +1336,7 @@ static int prompt_password(const char *user, char *pw, size_t len)
 	if (fd < 0 || tcgetattr(fd, &old) != 0) {
 		if (fd >= 0)
 			close(fd);
-		say("no password: use --password-file or LDAPDESK_PASSWORD, or run on a terminal");
-		return EXIT_USAGE;
+		return NO_TTY;
 	}
 	raw = old;
 	raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON | ISIG);
@@ -1400,14 +1403,40 @@ static int login_user(const struct args *a, char *user, size_t len)
 	return 0;
 }
 
+/* $LDAPDESK_PASSWORD is LDAPDESK_USER's (uids ignore case): sent for
+ * another operator it would be a failed login toward their lockout. Unset
+ * LDAPDESK_USER, it is for the operator asked on the terminal. */
+static bool env_password_is_for(const struct args *a, const char *user)
+{
+	const char *envu = env("LDAPDESK_USER");
+
+	return envu != NULL ? strcasecmp(envu, user) == 0 : a->user == NULL;
+}
+
+static int ask_password(const char *user, char *pw, size_t len)
+{
+	const char *envu = env("LDAPDESK_USER");
+	int rc = prompt_password(user, pw, len);
+
+	if (rc != NO_TTY)
+		return rc;
+	if (env("LDAPDESK_PASSWORD") == NULL)
+		say("no password: use --password-file or LDAPDESK_PASSWORD, or run on a terminal");
+	else
+		say("LDAPDESK_PASSWORD is only for LDAPDESK_USER%s%s, not for --user %s: use "
+		    "--password-file F, or run on a terminal to be asked for the password",
+		    envu != NULL ? "=" : " (unset)", envu != NULL ? envu : "", user);
+	return EXIT_USAGE;
+}
+
 static int login_password(const struct args *a, const char *user, char *pw, size_t len)
 {
 	const char *p = env("LDAPDESK_PASSWORD");
 
 	if (a->password_file != NULL)
 		return read_password_file(a->password_file, pw, len);
-	if (p == NULL)
-		return prompt_password(user, pw, len);
+	if (p == NULL || !env_password_is_for(a, user))
+		return ask_password(user, pw, len);
 	if (strlen(p) > LDAPDESK_MAX_FIELD) {
 		say("LDAPDESK_PASSWORD is longer than %d bytes", LDAPDESK_MAX_FIELD);
 		return EXIT_USAGE;
@@ -1490,8 +1519,9 @@ static const struct command commands[] = {
     {"login", NULL, cmd_login, "login [--user UID] [--password-file F]",
      "Log in and cache the session for this server. The operator is --user, else\n"
      "$LDAPDESK_USER, else asked on the terminal; the password comes from --password-file\n"
-     "(one trailing newline stripped), else $LDAPDESK_PASSWORD, else a prompt without\n"
-     "echo. The password is never stored.",
+     "(one trailing newline stripped), else $LDAPDESK_PASSWORD if the operator is\n"
+     "$LDAPDESK_USER (or neither --user nor $LDAPDESK_USER is given), else a prompt\n"
+     "without echo. The password is never stored.",
      "ldapdesk login --user alice"},
     {"logout", NULL, cmd_logout, "logout", "End the session and delete its cache file.",
      "ldapdesk logout"},

@@ -14,6 +14,32 @@ q() { sqlite3 "$DB" "$1"; }
 logins() { q "SELECT count(*) FROM records WHERE kind = 'attempt' AND action = 'login' AND operator = '$1'"; }
 sessions() { find "$XDG_CACHE_HOME/ldapdesk" -name '*.session' | sort; }
 
+# ---- $LDAPDESK_PASSWORD is $LDAPDESK_USER's ------------------------------------------------------
+# Sent as another operator's, it would be a failed login toward that operator's lockout.
+as_op hd1
+t_exit 2 "login --user adm1 with hd1's LDAPDESK_PASSWORD and no terminal is a usage error" \
+    setsid -w "$D" login --user adm1
+t_match "only for LDAPDESK_USER=hd1, not for --user adm1: use --password-file" \
+    "... saying whose password it is and to use --password-file or the prompt" printf '%s\n' "$T_OUT"
+t_eq "$(logins adm1)" 0 "... and nothing was sent: no login attempt of adm1"
+t_exit 2 "with LDAPDESK_USER unset, login --user adm1 does not take LDAPDESK_PASSWORD either" \
+    env -u LDAPDESK_USER setsid -w "$D" login --user adm1
+printf '%s\n' "$LDAP_OP_PW" >"$T_DIR/adm1.pw"
+t_match "^logged in as adm1 " "--password-file logs adm1 in beside hd1's environment" \
+    "$D" login --user adm1 --password-file "$T_DIR/adm1.pw"
+if command -v script >/dev/null 2>&1; then
+    # The pause lets the prompt flush the terminal's input (TCSAFLUSH) before the answer comes.
+    t_match "^logged in as adm1 " "on a terminal, login --user adm1 asks for adm1's password" \
+        sh -c "(sleep 1; printf '%s\n' '$LDAP_OP_PW') | script -qec \"'$D' login --user adm1\" /dev/null"
+    t_match "Password for adm1" "... with a prompt naming adm1" printf '%s\n' "$T_OUT"
+else
+    t_skip "on a terminal, login --user adm1 asks for adm1's password" "no script(1)"
+fi
+t_match "^logged in as hd1 " "LDAPDESK_PASSWORD still logs in LDAPDESK_USER" "$D" login
+t_match "^logged in as HD1 " "... also when --user names it in another case" "$D" login --user HD1
+t_eq "$(logins adm1)" "$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'login' AND a.operator = 'adm1' AND o.result = 'ok'")" "every login of adm1 succeeded"
+
 # ---- --url ---------------------------------------------------------------------------------------
 t_exit 2 "--url with a path is a usage error (it went to /v1/v1/...)" "$D" --url "$LDAPDESK_URL/v1" health
 t_match "use https://HOST:PORT or unix:/PATH" "... naming the forms to use" printf '%s\n' "$T_OUT"
