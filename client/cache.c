@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,18 +64,37 @@ static int private_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* mkdir -p, 0700 for what it creates (XDG's mode for a missing
+ * $XDG_CACHE_HOME). ~/.cache is shared with other programs: create it,
+ * don't judge it. */
+static int make_parents(char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *p = path;
+
+	do {
+		if ((p = strchr(p + 1, '/')) != NULL)
+			*p = '\0';
+		bool bad = stat(path, &st) != 0 && mkdir(path, 0700) != 0 && errno != EEXIST;
+		if (bad)
+			snprintf(err, errlen,
+			         "cannot create %s: %s (set XDG_CACHE_HOME to a directory you can "
+			         "write)",
+			         path, strerror(errno));
+		if (p != NULL)
+			*p = '/';
+		if (bad)
+			return -1;
+	} while (p != NULL);
+	return 0;
+}
+
 static int cache_dir(char *buf, size_t len, char *err, size_t errlen)
 {
 	char base[PATH_MAX];
-	struct stat st;
 
-	if (home_dir(base, sizeof base, err, errlen) != 0)
+	if (home_dir(base, sizeof base, err, errlen) != 0 || make_parents(base, err, errlen) != 0)
 		return -1;
-	/* ~/.cache is shared with other programs: create it, don't judge it. */
-	if (stat(base, &st) != 0 && mkdir(base, 0700) != 0) {
-		snprintf(err, errlen, "cannot create %s: %s", base, strerror(errno));
-		return -1;
-	}
 	if (snprintf(buf, len, "%s/ldapdesk", base) >= (int)len) {
 		snprintf(err, errlen, "cache directory path is too long");
 		return -1;

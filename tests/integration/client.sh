@@ -40,6 +40,17 @@ t_match "^logged in as HD1 " "... also when --user names it in another case" "$D
 t_eq "$(logins adm1)" "$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'login' AND a.operator = 'adm1' AND o.result = 'ok'")" "every login of adm1 succeeded"
 
+# ---- the cache directory -------------------------------------------------------------------------
+deep=$T_DIR/x/a/b
+t_ok "login with XDG_CACHE_HOME under directories that do not exist" env XDG_CACHE_HOME="$deep" "$D" login
+t_nomatch "not cached" "... warns of nothing" printf '%s\n' "$T_OUT"
+t_eq "$(find "$deep/ldapdesk" -name '*.session' 2>/dev/null | wc -l)" 1 \
+    "... and caches the session there (missing parents created)"
+t_eq "$(stat -c %a "$deep/ldapdesk" 2>/dev/null)" 700 "the ldapdesk directory is mode 0700"
+t_eq "$(stat -c %a "$T_DIR/x" 2>/dev/null)" 700 "so are the parents it made"
+t_ok "a command without the password uses that session" \
+    env -u LDAPDESK_PASSWORD XDG_CACHE_HOME="$deep" "$D" status alice
+
 # ---- --url ---------------------------------------------------------------------------------------
 t_exit 2 "--url with a path is a usage error (it went to /v1/v1/...)" "$D" --url "$LDAPDESK_URL/v1" health
 t_match "use https://HOST:PORT or unix:/PATH" "... naming the forms to use" printf '%s\n' "$T_OUT"
