@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -122,23 +123,39 @@ static uint64_t fnv1a(uint64_t h, const char *s)
 	return (h ^ 0xff) * FNV_PRIME; /* end marker: "ab"+"c" != "a"+"bc" */
 }
 
-/* DIR/URL@UID.HASH.session, or DIR/URL.HASH.last when user is NULL. */
+/* uids ignore ASCII case: HD1's session is hd1's, in one file. */
+static int fold_uid(const char *user, char *out, size_t len, char *err, size_t errlen)
+{
+	size_t n = strlen(user);
+
+	if (n >= len) {
+		snprintf(err, errlen, "operator name is longer than %d bytes", LDAPDESK_MAX_UID);
+		return -1;
+	}
+	for (size_t i = 0; i <= n; i++)
+		out[i] = user[i] >= 'A' && user[i] <= 'Z' ? (char)(user[i] - 'A' + 'a') : user[i];
+	return 0;
+}
+
+/* DIR/URL@UID.HASH.session (UID in lower case), or DIR/URL.HASH.last when
+ * user is NULL. */
 static int cache_path(const char *url, const char *user, char *buf, size_t len, char *err,
                       size_t errlen)
 {
-	char dir[PATH_MAX], u[NAME_PART + 1];
+	char dir[PATH_MAX], u[NAME_PART + 1], low[LDAPDESK_MAX_UID + 1];
 	uint64_t h = fnv1a(FNV_OFFSET, url);
 	int w;
 
-	if (cache_dir(dir, sizeof dir, err, errlen) != 0)
+	if (cache_dir(dir, sizeof dir, err, errlen) != 0 ||
+	    (user != NULL && fold_uid(user, low, sizeof low, err, errlen) != 0))
 		return -1;
 	sanitize(url, u, sizeof u);
 	if (user == NULL) {
 		w = snprintf(buf, len, "%s/%s.%016" PRIx64 ".last", dir, u, h);
 	} else {
 		char n[NAME_PART + 1];
-		sanitize(user, n, sizeof n);
-		h = fnv1a(h, user);
+		sanitize(low, n, sizeof n);
+		h = fnv1a(h, low);
 		w = snprintf(buf, len, "%s/%s@%s.%016" PRIx64 ".session", dir, u, n, h);
 	}
 	if (w < 0 || (size_t)w >= len) {
@@ -251,7 +268,7 @@ static int load_json(const char *path, const char *url, const char *user, json_t
 	const char *u = json_string_value(json_object_get(j, "url"));
 	const char *n = json_string_value(json_object_get(j, "user"));
 	if (u == NULL || n == NULL || strcmp(u, url) != 0 ||
-	    (user != NULL && strcmp(n, user) != 0)) {
+	    (user != NULL && strcasecmp(n, user) != 0)) {
 		json_decref(j);
 		snprintf(err, errlen, "ignoring %s: not a session file of this server", path);
 		return -1;
@@ -339,7 +356,8 @@ int cache_remove(const char *url, const char *user, char *err, size_t errlen)
 	if (cache_path(url, user, path, sizeof path, err, errlen) != 0 ||
 	    remove_file(path, err, errlen) != 0)
 		return -1;
-	if (cache_last_user(url, last, sizeof last, err, errlen) != 1 || strcmp(last, user) != 0)
+	if (cache_last_user(url, last, sizeof last, err, errlen) != 1 ||
+	    strcasecmp(last, user) != 0)
 		return 0;
 	if (cache_path(url, NULL, path, sizeof path, err, errlen) != 0)
 		return -1;

@@ -1,8 +1,9 @@
 /*
  * cache.h — the session cache: $XDG_CACHE_HOME/ldapdesk/ (else
- * ~/.cache/ldapdesk/), directory 0700, one 0600 JSON file per server and
- * operator {"url","user","token","expires"}, plus a note of the operator who
- * last logged in to each server. Passwords never come here.
+ * ~/.cache/ldapdesk/, missing parents created 0700), directory 0700, one
+ * 0600 JSON file per server and operator (uid's ASCII case ignored)
+ * {"url","user","token","expires"}, plus a note of the operator who last
+ * logged in to each server. Passwords never come here.
  */
 #pragma once
 #include <stddef.h>

@@ -51,6 +51,19 @@ t_eq "$(stat -c %a "$T_DIR/x" 2>/dev/null)" 700 "so are the parents it made"
 t_ok "a command without the password uses that session" \
     env -u LDAPDESK_PASSWORD XDG_CACHE_HOME="$deep" "$D" status alice
 
+# ---- one session file per operator, whatever the case of the uid --------------------------------
+XDG_CACHE_HOME=$T_DIR/fold
+export XDG_CACHE_HOME
+t_ok "login as hd1" "$D" login
+t_ok "LDAPDESK_USER=HD1 finds hd1's session (no password given)" \
+    env -u LDAPDESK_PASSWORD LDAPDESK_USER=HD1 "$D" status alice
+t_ok "login --user HD1" "$D" login --user HD1
+t_eq "$(sessions | wc -l)" 1 "HD1 and hd1 share one session file"
+t_match "@hd1\.[0-9a-f]{16}\.session$" "... named with the uid in lower case" sessions
+t_ok "logout" "$D" logout
+t_eq "$(sessions | wc -l)" 0 "logout leaves no session file"
+t_exit 3 "... so without the password a command is not logged in" env -u LDAPDESK_PASSWORD "$D" status alice
+
 # ---- --url ---------------------------------------------------------------------------------------
 t_exit 2 "--url with a path is a usage error (it went to /v1/v1/...)" "$D" --url "$LDAPDESK_URL/v1" health
 t_match "use https://HOST:PORT or unix:/PATH" "... naming the forms to use" printf '%s\n' "$T_OUT"
