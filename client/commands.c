@@ -1046,6 +1046,20 @@ static int cmd_import(struct ctx *c)
 	return rc;
 }
 
+/* The daemon's reason names the record ("record 5: hash does not match its
+ * contents"); records is the whole chain, walked to its end. */
+static void show_broken(const json_t *ans)
+{
+	const char *reason = json_string_value(json_object_get(ans, "reason"));
+	char b1[32], b2[32];
+
+	if (reason != NULL && reason[0] != '\0')
+		printf("audit chain BROKEN: %s (%s records)\n", reason, txt(ans, "records", b2));
+	else
+		printf("audit chain BROKEN: first bad record %s (%s records)\n",
+		       txt(ans, "first_bad", b1), txt(ans, "records", b2));
+}
+
 static void show_verify(const struct ctx *c, json_t *ans)
 {
 	char b1[32], b2[32];
@@ -1056,8 +1070,7 @@ static void show_verify(const struct ctx *c, json_t *ans)
 		printf("audit chain ok: %s records, head %s\n", txt(ans, "records", b1),
 		       txt(ans, "head", b2));
 	else
-		printf("audit chain BROKEN: first bad record %s (%s records checked)\n",
-		       txt(ans, "first_bad", b1), txt(ans, "records", b2));
+		show_broken(ans);
 }
 
 static int cmd_verify(struct ctx *c)

@@ -286,6 +286,9 @@ t_ok "DROP the append-only triggers and edit record $X" \
        UPDATE records SET department = '篡改部门' WHERE id = $X"
 t_exit 1 "verify exits 1 after an edit" "$D" verify
 t_match "record $X\$" "verify names the edited record as the first bad one" printf '%s\n' "$T_OUT"
+n=$("$D" --json verify 2>/dev/null | jq -r .records)
+t_match "^audit chain BROKEN: record $X: hash does not match its contents \($n records\)\$" \
+    "verify's text gives the daemon's reason and the records of the whole chain" "$D" verify
 t_eq "$("$D" --json verify 2>/dev/null | jq -r .first_bad)" "$X" "verify --json: first_bad is the edited id"
 
 daemon_stop
