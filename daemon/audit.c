@@ -173,12 +173,12 @@ static const char grant_sql[] =
     "SELECT a.operator, o.detail FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
     "  AND o.result IN ('ok', 'unchanged')"
-    " WHERE a.kind = 'attempt' AND a.action IN ('grant', 'approve') AND a.target = ?1"
+    " WHERE a.kind = 'attempt' AND a.action IN ('grant', 'approve') AND a.target = lower(?1)"
     " AND NOT (a.action = 'grant' AND a.request_id IS NOT NULL)"
     " AND a.permission = ?2 AND NOT EXISTS (SELECT 1 FROM records ra"
     "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id"
     "   AND ro.result IN ('ok', 'unchanged')"
-    "  WHERE ra.kind = 'attempt' AND ra.action IN ('revoke', 'expire') AND ra.target = ?1"
+    "  WHERE ra.kind = 'attempt' AND ra.action IN ('revoke', 'expire') AND ra.target = lower(?1)"
     "  AND ra.permission = ?2 AND ro.id > o.id)"
     " ORDER BY o.id DESC LIMIT 1";
 
@@ -620,15 +620,39 @@ static void attempt_values(const struct audit_event *ev, const char *at, struct 
 	set_int(&v[COL_IMPORTED], ev->imported ? 1 : 0);
 }
 
+/* uids compare without ASCII case (the directory's matching rule): stored
+ * in lower case, so that one operator or target is one value to filter on,
+ * by the index, whatever the directory's or the typist's spelling (AD's
+ * "JSmith" is jsmith). NULL stays NULL; NULL on ENOMEM otherwise. */
+static char *fold_uid(const char *uid)
+{
+	char *out = uid != NULL ? strdup(uid) : NULL;
+
+	for (char *p = out; p != NULL && *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return out;
+}
+
 static int add_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
                        size_t errlen)
 {
 	struct value v[NCOLS];
 	char now[TIME_LEN + 1];
+	char *op = fold_uid(ev->operator), *target = fold_uid(ev->target);
+	int rc = -1;
 
 	audit_now(now, sizeof now);
 	attempt_values(ev, ev->requested_at ? ev->requested_at : now, v);
-	return append(a, v, idp, err, errlen);
+	set_text(&v[COL_OPERATOR], op);
+	set_text(&v[COL_TARGET], target);
+	if ((ev->operator!= NULL && op == NULL) || (ev->target != NULL && target == NULL))
+		snprintf(err, errlen, "audit: out of memory");
+	else
+		rc = append(a, v, idp, err, errlen);
+	free(op);
+	free(target);
+	return rc;
 }
 
 /* at: the outcome's stored time, NULL = now. */
@@ -839,14 +863,6 @@ static int sql_add(char *buf, size_t len, size_t *used, const char *frag)
 	return 0;
 }
 
-static bool has_upper(const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			return true;
-	return false;
-}
-
 struct filter_term {
 	const char *sql;
 	const char *value;
@@ -857,14 +873,13 @@ struct filter_term {
 static int prepare_query(struct audit *a, const struct audit_filter *f, int limit,
                          sqlite3_stmt **stp, char *err, size_t errlen)
 {
-	/* uids are stored as the directory spells them, nearly always in lower
-	 * case: "ALICE" finds alice too, by the index (one value, and no sort,
-	 * when it is in lower case already). */
+	/* uids are stored in lower case (fold_uid): "ALICE" finds alice, by
+	 * the index. */
 	const struct filter_term terms[] = {
 	    {" AND a.at >= ?", f->from}, {" AND a.at <= ?", f->to},
-	    {has_upper(f->user) ? " AND a.target IN (?, lower(?))" : " AND a.target = ?", f->user},
+	    {" AND a.target = lower(?)", f->user},
 	    {
-	        has_upper(f->operator) ? " AND a.operator IN (?, lower(?))" : " AND a.operator = ?",
+	        " AND a.operator = lower(?)",
 	        f->operator},
 	        {" AND a.action = ?", f->action},
 	        {" AND a.category = ?", f->category},
@@ -886,9 +901,8 @@ static int prepare_query(struct audit *a, const struct audit_filter *f, int limi
 		return db_fail(a, "prepare query", err, errlen);
 	sqlite3_bind_int64(*stp, ++n, f->after > 0 ? f->after : 0);
 	for (size_t i = 0; i < nterms; i++)
-		for (const char *q = terms[i].sql; terms[i].value && terms[i].value[0] && *q; q++)
-			if (*q == '?') /* a value used twice is bound twice */
-				sqlite3_bind_text(*stp, ++n, terms[i].value, -1, SQLITE_STATIC);
+		if (terms[i].value && terms[i].value[0])
+			sqlite3_bind_text(*stp, ++n, terms[i].value, -1, SQLITE_STATIC);
 	sqlite3_bind_int(*stp, ++n, limit + 1);
 	return 0;
 }
@@ -1304,7 +1318,8 @@ int audit_recent(struct audit *a, const char *target, int n, audit_row_fn fn, vo
 	int rc;
 
 	/* Newest first through the (target, id) index. */
-	if (sqlite3_prepare_v2(a->db, ROW_SELECT " AND a.target = ?1 ORDER BY a.id DESC LIMIT ?2",
+	if (sqlite3_prepare_v2(a->db,
+	                       ROW_SELECT " AND a.target = lower(?1) ORDER BY a.id DESC LIMIT ?2",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare recent", err, errlen);
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);

@@ -117,6 +117,7 @@ struct dir {
 	int bind_threads;
 	time_t last_answer;    /* when slapd last answered anything (dir_last_answer) */
 	bool unanswered;       /* an operation timed out, and nothing answered since */
+	bool pinging;          /* dir_answering's read is in flight: one at a time */
 	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
 	/* Every other pwdPolicy beside policy_dn, for users whose
 	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
@@ -221,8 +222,10 @@ bool dir_available(const struct dir *d)
 
 static void ping_answered(void *arg, enum dir_status st, char **values, size_t n, const char *err)
 {
-	/* Nothing to do: any answer moves last_answer. */
-	(void)arg;
+	struct dir *d = arg;
+
+	/* Any answer moves last_answer; a timeout leaves unanswered set. */
+	d->pinging = false;
 	(void)st;
 	(void)values;
 	(void)n;
@@ -238,7 +241,11 @@ bool dir_answering(struct dir *d)
 		return false;
 	if (!d->unanswered)
 		return true;
-	dir_read_values(d, d->conf->user_base, "objectClass", ping_answered, NULL);
+	/* Health is open to anyone: its calls must not fill the pool with reads
+	 * that each wait timeout_ms for a hung slapd. */
+	if (!d->pinging &&
+	    dir_read_values(d, d->conf->user_base, "objectClass", ping_answered, d) == 0)
+		d->pinging = true;
 	return false;
 }
 

@@ -81,7 +81,17 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	if (buf != NULL)
+	/* libevent 2.1 writes a HEAD reply's body anyway, and without a length:
+	 * on a kept-alive connection the client would read it as the start of
+	 * its next reply. The length GET would have, and no body. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", len);
+		evhttp_add_header(h, "Content-Length", n);
+		len = 0;
+	}
+	if (buf != NULL && len > 0)
 		evbuffer_add(buf, body, len);
 	/* A request pipelined behind this one is in the input buffer already and
 	 * is parsed once this reply is written, with no new data for the watcher

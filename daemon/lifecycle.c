@@ -197,24 +197,29 @@ struct member_fix {
 
 static void members_settled(struct act *x);
 
+/* Counted for groups_left; the first one is named in the outcome. */
+static void group_not_updated(struct act *x, const char *group, const char *why)
+{
+	log_warnx("%s %s: group %s not updated: %s", x->kind == ACT_MOVE ? "move" : "delete",
+	          x->target, group, why);
+	if (x->groups_failed++ == 0)
+		snprintf(x->group_err, sizeof(x->group_err), "%s: %s", group, why);
+}
+
 static void member_fix_done(void *arg, enum dir_status st, const char *err)
 {
 	struct member_fix *f = arg;
 	struct act *x = f->x;
 
-	if (st == DIR_OK && f->adding) {
+	/* Already naming the new DN (a rerun after a move cut short): the old
+	 * DN must still go. */
+	if ((st == DIR_OK || st == DIR_UNCHANGED) && f->adding) {
 		f->adding = false;
 		if (dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done, f) == 0)
 			return;
 	}
-	if (st != DIR_OK && st != DIR_UNCHANGED) {
-		log_warnx("%s %s: group %s not updated: %s",
-		          x->kind == ACT_MOVE ? "move" : "delete", x->target, f->group,
-		          err != NULL ? err : "");
-		if (x->groups_failed++ == 0)
-			snprintf(x->group_err, sizeof(x->group_err), "%s: %s", f->group,
-			         err != NULL ? err : "refused");
-	}
+	if (st != DIR_OK && st != DIR_UNCHANGED)
+		group_not_updated(x, f->group, err != NULL ? err : "refused");
 	free(f->group);
 	free(f);
 	if (--x->pending == 0)
@@ -235,6 +240,7 @@ static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, co
 
 		if (f == NULL || (f->group = strdup(dns[i])) == NULL) {
 			free(f);
+			group_not_updated(x, dns[i], "out of memory");
 			continue;
 		}
 		f->x = x;
@@ -244,6 +250,7 @@ static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, co
 		               : dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done,
 		                                f)) == -1) {
 			x->pending--;
+			group_not_updated(x, f->group, "too many directory operations queued");
 			free(f->group);
 			free(f);
 		}

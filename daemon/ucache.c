@@ -151,10 +151,14 @@ bool ucache_get(struct ucache *c, const char *uid, time_t now, char **name, char
 		*name = strdup(s->name);
 	if (*dn == NULL || (s->department != NULL && *department == NULL) ||
 	    (name != NULL && *name == NULL)) {
+		/* NULL again: the caller frees what it was handed (dir_user_free). */
 		free(*dn);
 		free(*department);
-		if (name != NULL)
+		*dn = *department = NULL;
+		if (name != NULL) {
 			free(*name);
+			*name = NULL;
+		}
 		return false;
 	}
 	return true;

@@ -97,6 +97,7 @@ t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a WHERE kind = 'attempt' AND
 as_op adm1
 t_ok "permissions without approval are granted at once" "$D" grant erin procurement
 req4=$("$D" --json grant dave finance-docs | jq -r .request)
+t_match '^[0-9]+$' "dave's grant is a request ($req4) left open across the restart" echo "$req4"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 

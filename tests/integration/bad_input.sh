@@ -78,6 +78,13 @@ pipelined() {
         sleep 1.5
     } | tls_raw
 }
+head_then_get() { # a HEAD and a GET on one kept-alive connection
+    {
+        printf 'HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
+        printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+        sleep 1
+    } | tls_raw | tr -d '\r'
+}
 folded_head() { # the length arrives as a folded continuation of an empty Content-Length
     {
         printf 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n'
@@ -101,6 +108,10 @@ t_match '"error":"too_large"' "... with the JSON error" printf '%s\n' "$T_OUT"
 t_match 'HTTP/1.1 413.*' "a 30 MB request pipelined behind a small one is refused 413 at once" pipelined
 t_eq "$(printf '%s\n' "$T_OUT" | grep -o '^HTTP/1.1 200\|HTTP/1.1 413\|"error":"too_large"' | tr '\n' ' ')" \
     'HTTP/1.1 200 HTTP/1.1 413 "error":"too_large" ' "... after the small one was answered, with the JSON error"
+t_eq "$(head_then_get | grep -c '"status"')" 1 \
+    "HEAD sends no body (only the GET behind it on the same connection has one)"
+head_part() { head_then_get | sed -n '1,/^$/p'; } # the HEAD reply's status line and headers
+t_match '^Content-Length: [1-9]' "HEAD says the length GET would have" head_part
 # An import's body (up to 32 MiB) is read only for an administrator: the head is refused
 # before the body is sent, so nobody else can make the daemon buffer it.
 import_head() { # [TOKEN]: the head of a 10 MB import, no body

@@ -506,6 +506,20 @@ static void filters_by_user_operator_action_result_and_time(void **state)
 	assert_string_equal(ids, "3");
 	query_ids(fx, &(struct audit_filter){.user = ""}, ids, sizeof ids, NULL);
 	assert_string_equal(ids, "1,3,5,7");
+	/* uids ignore case: stored folded (AD's "JSmith" is jsmith), found as typed. */
+	record(fx, "2026-01-05T00:00:00.000Z", "JSmith", "unlock", "Bob", "ok"); /* 8, 9 */
+	query_ids(fx, &(struct audit_filter){.user = "BOB"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "1,5,8");
+	query_ids(fx, &(struct audit_filter){.operator = "jsmith"}, ids, sizeof ids, NULL);
+	assert_string_equal(ids, "8");
+	{
+		sqlite3 *db = raw_open(fx);
+
+		assert_int_equal(raw_int(db, "SELECT count(*) FROM records WHERE id = 8 AND"
+		                             " operator = 'jsmith' AND target = 'bob'"),
+		                 1);
+		sqlite3_close(db);
+	}
 }
 
 static void pagination_next_and_after(void **state)
