@@ -70,6 +70,10 @@ static const unsigned kind_roles[] = {
     [ACT_REQUESTS] = 0,
 };
 
+#define FOREIGN_MEMBER "already a member, not through ldapdesk"
+/* After a defaulted term in an attempt's "expires ..." (act_fill_term). */
+#define DEFAULT_TERM " (default)"
+
 static int request_approved_txn(struct act *x, struct audit *a, char *err, size_t errlen);
 void commit_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void act_lookup(struct act *x);
@@ -338,6 +342,12 @@ void act_event(const struct act *x, struct audit_event *ev)
 	ev->detail = x->term[0] != '\0' ? x->term : NULL;
 }
 
+/* A term the operator gave (days or until), not max_days' default. */
+static bool term_asked(const struct act *x)
+{
+	return x->days > 0 || x->until != NULL;
+}
+
 void act_fill_term(struct act *x)
 {
 	char utc[CLOCK_ISO_LEN];
@@ -355,7 +365,9 @@ void act_fill_term(struct act *x)
 	    x->needs_approval || x->pair_done != NULL)
 		return;
 	clock_utc(x->expires, utc, sizeof(utc));
-	snprintf(x->term, sizeof(x->term), "expires %s", utc);
+	/* Marked when defaulted: a read-back of a grant to a member keeps the
+	 * term in force then, as grant_done does (recovery_prior_term). */
+	snprintf(x->term, sizeof(x->term), "expires %s%s", utc, term_asked(x) ? "" : DEFAULT_TERM);
 }
 
 /* A refusal stands whether or not its records were stored: nothing was done,
@@ -436,8 +448,12 @@ bool act_park(struct act *x, const char *result, const char *detail)
 	 * may reject or expire a request the directory may have granted. */
 	u->claimed = x->claimed;
 	x->claimed = false;
-	if (x->expires != 0 && (x->kind == ACT_GRANT || x->kind == ACT_APPROVE))
+	if (x->expires != 0 && (x->kind == ACT_GRANT || x->kind == ACT_APPROVE)) {
 		clock_utc(x->expires, u->expires, sizeof(u->expires));
+		if (!term_asked(x))
+			strncat(u->expires, DEFAULT_TERM,
+			        sizeof(u->expires) - strlen(u->expires) - 1);
+	}
 	snprintf(u->action, sizeof(u->action), "%s", ev.action);
 	snprintf(u->target, sizeof(u->target), "%s", x->target != NULL ? x->target : "");
 	snprintf(u->permission, sizeof(u->permission), "%s",
@@ -548,8 +564,6 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 	            was_locked ? "password reset; must change at next login; unlocked"
 	                       : "password reset; must change at next login");
 }
-
-#define FOREIGN_MEMBER "already a member, not through ldapdesk"
 
 /* The term of the grant of ours in force for an existing member, into cur
  * ("" = no expiry). Return: 1 found, 0 the membership is not ours (it came
@@ -1761,6 +1775,7 @@ struct recovery {
 	char department[256]; /* create, move: the department asked for */
 	int64_t request_id;   /* approve: the four-eyes request it carries out */
 	char expires[40];     /* a read-back timed grant: its end, kept in the outcome */
+	bool default_term;    /* ... max_days' default, not one the operator gave */
 	struct dir_user *user;
 	int *failed;
 	const char *how; /* "recovered at start-up", ... (static) */
@@ -1794,6 +1809,25 @@ static void recovery_close_request(struct recovery *r)
 		log_warnx("recovery: cannot close request %lld: %s", (long long)r->request_id, err);
 }
 
+/* A grant that asked no term, found made: a member already through a
+ * grant of ours keeps that grant's term, one from elsewhere keeps none (as
+ * grant_done). With no earlier grant of ours, the membership may be this
+ * grant's own: max_days' term stands, since a grant that never ends is the
+ * worse mistake. */
+static void recovery_prior_term(struct recovery *r)
+{
+	char op[LDAPDESK_MAX_UID + 1], det[256] = "", err[256];
+	int rc =
+	    audit_last_grant(r->A->audit, r->user->uid != NULL ? r->user->uid : "", r->permission,
+	                     op, sizeof(op), det, sizeof(det), err, sizeof(err));
+	const char *e = strstr(det, "expires ");
+
+	if (rc != 1)
+		return;
+	snprintf(r->expires, sizeof(r->expires), "%.20s",
+	         e != NULL && strstr(det, FOREIGN_MEMBER) == NULL ? e + 8 : "");
+}
+
 static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct recovery *r = arg;
@@ -1810,6 +1844,8 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 	}
 	if (member == grant && grant)
 		recovery_close_request(r);
+	if (member && grant && r->default_term)
+		recovery_prior_term(r);
 	/* A timed grant's term goes into the outcome as grant_done writes it,
 	 * or the expiry would never find it. Unlike grant_done, a read-back cannot
 	 * tell a membership the grant made from one that was there before it
@@ -1948,6 +1984,7 @@ void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 	const char *dept = json_string_value(json_object_get(row, "department"));
 	const char *exp = json_string_value(json_object_get(row, "expires"));
 	const char *detail = json_string_value(json_object_get(row, "detail"));
+	char *marker;
 
 	if (r == NULL)
 		return;
@@ -1955,6 +1992,10 @@ void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 	if (exp == NULL && detail != NULL && strncmp(detail, "expires ", 8) == 0)
 		exp = detail + 8;
 	snprintf(r->expires, sizeof(r->expires), "%s", exp != NULL ? exp : "");
+	if ((marker = strstr(r->expires, DEFAULT_TERM)) != NULL) {
+		*marker = '\0';
+		r->default_term = true;
+	}
 	snprintf(r->operator, sizeof(r->operator), "%s", op != NULL ? op : "");
 	snprintf(r->department, sizeof(r->department), "%s", dept != NULL ? dept : "");
 	r->request_id = json_integer_value(json_object_get(row, "request_id"));

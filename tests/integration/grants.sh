@@ -98,12 +98,25 @@ EOF2
 sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission, detail,
     prev_hash, hash) SELECT 'attempt', at, 'adm1', 'grant', 'grace', 'brand-insight',
     'expires $end', hash, '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
+# A grant to a member that asked no term (so max_days' default, marked so in its attempt),
+# left pending: dave's general grant in force (the 20-day term above) keeps its term.
+dave_term=$(sqlite3 "$DB" "SELECT substr(o.detail, instr(o.detail, 'expires ') + 8, 20) FROM records a
+    JOIN records o ON o.attempt_id = a.id WHERE a.action = 'grant' AND a.target = 'dave'
+    AND a.permission = 'general' AND o.result IN ('ok', 'unchanged') ORDER BY a.id DESC LIMIT 1")
+sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission, detail,
+    prev_hash, hash) SELECT 'attempt', at, 'adm1', 'grant', 'dave', 'general',
+    'expires $(soon 4) (default)', hash, '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 recovered() { sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'grant' AND a.target = 'grace'"; }
 for _ in $(seq 100); do [ -n "$(recovered)" ] && break; sleep 0.1; done
 t_eq "$(recovered)" "recovered at start-up: the user is a member of the group; expires $end" \
     "the grant is recovered as made, with its term"
+dave_rec() { sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'grant' AND a.target = 'dave' AND a.detail LIKE '%(default)'"; }
+for _ in $(seq 100); do [ -n "$(dave_rec)" ] && break; sleep 0.1; done
+t_eq "$(dave_rec)" "recovered at start-up: the user is a member of the group; expires $dave_term" \
+    "a recovered grant that asked no term keeps the member's term in force ($dave_term), not max_days'"
 t_ok "and the expiry ends it" wait_gone brand-insight grace 40
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
