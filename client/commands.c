@@ -1417,13 +1417,15 @@ static int login_user(const struct args *a, char *user, size_t len)
 }
 
 /* $LDAPDESK_PASSWORD is LDAPDESK_USER's (uids ignore case): sent for
- * another operator it would be a failed login toward their lockout. Unset
- * LDAPDESK_USER, it is for the operator asked on the terminal. */
+ * another operator it would be a failed login toward their lockout. With
+ * LDAPDESK_USER unset it is the password of whoever logs in (DESIGN:
+ * "password: prompt, $LDAPDESK_PASSWORD, or the file"). */
 static bool env_password_is_for(const struct args *a, const char *user)
 {
 	const char *envu = env("LDAPDESK_USER");
 
-	return envu != NULL ? strcasecmp(envu, user) == 0 : a->user == NULL;
+	(void)a;
+	return envu == NULL || strcasecmp(envu, user) == 0;
 }
 
 static int ask_password(const char *user, char *pw, size_t len)
