@@ -58,14 +58,27 @@ lock_user() {
 	esac
 }
 
-step() {
+# step ARGS: a command of the walk-through, which must succeed; refused CODE ARGS: one that
+# must be refused with exit CODE. A step that ends otherwise fails the demo (exit 1 at the end).
+BROKEN=0
+run_step() {
+	want=$1
+	shift
 	printf '\n\033[1m$ ldapdesk'
 	for a in "$@"; do
 		case $a in *' '*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac
 	done
 	printf '\033[0m\n'
-	"$D" "$@" || printf '(exit %s)\n' "$?"
+	got=0
+	"$D" "$@" || got=$?
+	[ "$got" = 0 ] || printf '(exit %s)\n' "$got"
+	if [ "$got" != "$want" ]; then
+		printf 'demo: expected exit %s here, got %s\n' "$want" "$got" >&2
+		BROKEN=$((BROKEN + 1))
+	fi
 }
+step() { run_step 0 "$@"; }
+refused() { run_step "$@"; }
 say() { printf '\n# %s\n' "$*"; }
 
 echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (logs in $T_DIR)"
@@ -85,7 +98,7 @@ step status bob
 say "Work done outside the directory is recorded too, so the half-year report is complete."
 step record todo-mail --desc "删除过期待办 12 条" --requester 张伟 --dept 财务管理部 --channel request
 say "The helpdesk may not grant permissions; an administrator may."
-step grant carol procurement --days 30
+refused 4 grant carol procurement --days 30
 LDAPDESK_USER=adm1
 export LDAPDESK_USER
 step login --user adm1
@@ -105,3 +118,7 @@ say "Done: stopping ldapdeskd and the directory."
 daemon_stop
 t_cleanup >/dev/null 2>&1 || true
 trap - EXIT INT TERM
+if [ "$BROKEN" -gt 0 ]; then
+	echo "demo: $BROKEN step(s) did not end as they should (see above)" >&2
+	exit 1
+fi
