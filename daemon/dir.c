@@ -2144,6 +2144,9 @@ void dir_start(struct dir *d)
 void dir_set_config(struct dir *d, const struct config *conf)
 {
 	d->conf = conf;
+	/* The cache was filled under the old user_base, user_attr and flavour:
+	 * a user outside the new base must not be found through it. */
+	ucache_drop(d->users, NULL);
 }
 
 void dir_free(struct dir *d)

@@ -166,6 +166,14 @@ sleep 0.5
 t_match "reload: \[server\] client_ca changed: it takes effect at the next restart" \
     "a reload names a key that needs a restart" cat "$T_DIR/ldapdeskd.log"
 t_ok "and logins go on working meanwhile" env LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-reload" "$D" status alice
+# The uid -> DN cache is emptied by a reload: filled under the old user_base, it would let an
+# unlock reach a user the new one leaves out. (status alice above cached her DN.)
+sed -i "s|^user_base = .*|user_base = ou=财务管理部,$LDAP_PEOPLE|" "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+t_exit 5 "after user_base narrows to 财务管理部, alice (市场营销中心) is no such user to an unlock" \
+    env LDAPDESK_USER=adm1 "$D" unlock alice
+t_ok "while carol (财务管理部) is found" env LDAPDESK_USER=adm1 "$D" status carol
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_done
