@@ -62,6 +62,8 @@ struct http {
 	struct evconnlistener *lev[HTTP_MAX_LISTEN];
 	struct event *resume[HTTP_MAX_LISTEN];
 	size_t n_lev;
+	char *sockets[HTTP_MAX_LISTEN]; /* unix: paths bound, removed at the end */
+	size_t n_sockets;
 	http_handler_fn fn;
 	void *arg;
 	http_gate_fn gate; /* may a session send a large body? (NULL: not asked) */
@@ -512,6 +514,18 @@ static int listen_tcp(struct http *h, const char *addr, char *err, size_t errlen
 }
 
 /* A unix socket is created 0660: the group decides who may talk plaintext. */
+/* Something accepts connections on sun: unlinking it would cut a running
+ * daemon off its clients. */
+static bool socket_live(const struct sockaddr_un *sun)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live = fd != -1 && connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+
+	if (fd != -1)
+		close(fd);
+	return live;
+}
+
 static int listen_unix(struct http *h, const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -523,7 +537,13 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	unlink(path);
+	if (socket_live(&sun)) {
+		snprintf(err, errlen,
+		         "listen: %s is in use (another ldapdeskd?): stop it, or listen elsewhere",
+		         path);
+		return -1;
+	}
+	unlink(path); /* a socket left by a daemon that is gone */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    chmod(path, 0660) == -1) {
@@ -532,6 +552,8 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 			close(fd);
 		return -1;
 	}
+	if (h->n_sockets < HTTP_MAX_LISTEN)
+		h->sockets[h->n_sockets++] = strdup(path);
 	return add_listener(h,
 	                    evconnlistener_new(h->base, NULL, h,
 	                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
@@ -655,6 +677,12 @@ void http_free(struct http *h)
 		evhttp_free(h->plain);
 	for (size_t i = 0; i < h->n_lev; i++)
 		event_free(h->resume[i]);
+	/* No stale socket for the next start to find (it would test it first). */
+	for (size_t i = 0; i < h->n_sockets; i++) {
+		if (h->sockets[i] != NULL)
+			unlink(h->sockets[i]);
+		free(h->sockets[i]);
+	}
 	SSL_CTX_free(h->ssl);
 	free(h);
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -275,6 +277,26 @@ static void recover_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(d->recover_ev, &again);
 }
 
+/* One daemon per audit database: a second would recover the first's
+ * requests in flight as if it had stopped, and take its unix sockets. The
+ * lock (flock, which SQLite's fcntl locks do not touch) lasts as long as the
+ * process; the descriptor is left open on purpose. */
+static void lock_database(const char *database)
+{
+	int fd = open(database, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		fatal("%s: cannot open to lock it", database);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			fatalx(
+			    "%s is in use by another ldapdeskd: stop that one first (two daemons "
+			    "on one audit database would both write and recover)",
+			    database);
+		fatal("%s: cannot lock", database);
+	}
+}
+
 static void daemon_start(struct daemon *d)
 {
 	struct event_config *cfg;
@@ -294,6 +316,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("cannot create the event loop");
 	if (audit_open(d->conf->database, &d->audit, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	lock_database(d->conf->database);
 	/* The loop's own connection writes rarely (logout, four-eyes requests,
 	 * expiry, recovery) and must not stall the loop for seconds behind an
 	 * import's write lock: such a write fails fast and says so instead. */

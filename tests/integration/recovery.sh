@@ -140,6 +140,15 @@ t_eq "$(ldap_attr carol pwdAccountLockedTime)" "" "carol is unlocked in the dire
 
 # ---- reload ------------------------------------------------------------------------------
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again"; t_done; }
+# ---- one daemon per audit database ---------------------------------------------------------
+t_exit 1 "a second ldapdeskd on the same configuration stops at once" timeout 20 "$LDAPDESKD" -c "$T_DIR/d.conf"
+t_match "is in use by another ldapdeskd" "saying the audit database is in use" printf '%s\n' "$T_OUT"
+t_match '"status": *"ok"' "the first still answers on its unix socket (not unlinked by the second)" \
+    curl -s --unix-socket "$LDAPDESK_SOCK" http://x/v1/health
+sed -e "s|^database = .*|database = $T_DIR/other.db|" -e '/^listen = [0-9]/d' "$T_DIR/d.conf" >"$T_DIR/other.conf"
+t_exit 1 "one on another database but the same unix socket stops too" timeout 20 "$LDAPDESKD" -c "$T_DIR/other.conf"
+t_match "$LDAPDESK_SOCK is in use" "saying the socket is in use (it was not unlinked)" printf '%s\n' "$T_OUT"
+t_match '"status": *"ok"' "and the first still answers on it" curl -s --unix-socket "$LDAPDESK_SOCK" http://x/v1/health
 cp "$T_DIR/d.conf" "$T_DIR/good.conf"
 printf '[ldap]\nnot_a_key = 1\n' >>"$T_DIR/d.conf"
 bad_line=$(wc -l <"$T_DIR/d.conf")
@@ -176,4 +185,5 @@ t_exit 5 "after user_base narrows to 财务管理部, alice (市场营销中心)
 t_ok "while carol (财务管理部) is found" env LDAPDESK_USER=adm1 "$D" status carol
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_exit 1 "and removes its unix socket" test -e "$LDAPDESK_SOCK"
 t_done
