@@ -1568,8 +1568,20 @@ static int act_record_check(struct act *x)
 		return 0;
 	if (x->category == NULL || config_category(x->conf, x->category) == NULL) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_category", "failed",
-		           "unknown category: use one of app-request, unlock-reset, todo-mail, "
-		           "grant, mobile-app, notice, login-issue, knowledge-doc, vuln-fix");
+		           "unknown category: use one of app-request, todo-mail, mobile-app, "
+		           "notice, login-issue, knowledge-doc, vuln-fix");
+		return -1;
+	}
+	/* DESIGN's report counts these from the directory actions themselves:
+	 * a hand-made one would count a grant nobody made (and helpdesk may
+	 * record). History before ldapdesk comes in by import. */
+	if (strcmp(x->category, kind_category(ACT_UNLOCK)) == 0 ||
+	    strcmp(x->category, kind_category(ACT_GRANT)) == 0) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_category", "failed",
+		           "%s is counted from the %s themselves: use 'ldapdesk %s' (or import "
+		           "history)",
+		           x->category, strcmp(x->category, "grant") == 0 ? "grants" : "unlocks",
+		           strcmp(x->category, "grant") == 0 ? "grant" : "unlock");
 		return -1;
 	}
 	if (x->description == NULL || x->description[0] == '\0') {

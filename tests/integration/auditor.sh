@@ -30,6 +30,10 @@ t_ok "record mobile-app" ev mobile-app --desc "安装移动门户" --dept 生产
 t_ok "record login-issue" ev login-issue --desc "邮件附件无法打开" --dept 物资采购中心
 t_ok "record knowledge-doc" ev knowledge-doc --desc "更新VPN使用说明" --dept 信息中心
 t_ok "record vuln-fix" ev vuln-fix --desc "修复门户 XSS 漏洞" --dept 信息中心 --note "CVE 待分配"
+t_exit 2 "record into grant is refused: counted from grants themselves (helpdesk may not grant)" \
+    ev grant --desc 手工授权 --dept 信息中心
+t_match "use 'ldapdesk grant'" "saying what to use" printf '%s\n' "$T_OUT"
+t_exit 2 "and so is unlock-reset (counted from unlocks and resets)" ev unlock-reset --desc 手工解锁
 ldap_lock_user alice >/dev/null 2>&1 || true
 t_ok "unlock alice" "$D" unlock alice --ticket T-1 --requester 王丽 --dept 市场营销中心 --channel hotline
 t_eq "$("$D" --json unlock alice | jq -r .result)" unchanged "a second unlock is unchanged (still an event handled)"
@@ -45,7 +49,8 @@ t_ok "admin revokes it" "$D" revoke carol procurement --ticket T-5
 as_op aud1
 t_eq "$("$D" log --json --from "$from" --to "$to" |
     jq -r '[.events[] | select(.result == "denied" or .result == "failed") | "\(.action) \(.target) \(.result)"] | join(",")')" \
-    "reset adm2 denied,unlock nosuchuser failed,grant carol denied" "the three refused attempts are in the log"
+    "record null failed,record null failed,reset adm2 denied,unlock nosuchuser failed,grant carol denied" \
+    "the five refused attempts are in the log (two records into grant and unlock-reset, three actions)"
 
 # ---- the report in every format -----------------------------------------------------------
 SUMMARY='应用需求单 2 项、解锁重置密码 3 次、删除待办与邮件 3 次、授权系统权限 3 次、安装手机APP 1 次、修改通知公告 1 次、邮件附件及门户登录异常 1 次、更新知识文档 1 次、漏洞修复 1 次，运维事件共 16 次'
