@@ -958,15 +958,19 @@ static int read_file(const char *path, size_t max, char **bufp, size_t *lenp)
 	return 0;
 }
 
-/* 400 {"errors":[{"line","message"}]}: one "FILE:LINE: message" each. */
+/* 400 (bad rows) or 409 (rows in the log already) {"message", "errors":
+ * [{"line","message"}]}: one "FILE:LINE: message" each, then the message,
+ * which says how many there were (the list stops at 100). */
 static bool import_errors(const char *file, const struct httpc_resp *rs)
 {
 	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
 	const json_t *errors = json_object_get(j, "errors");
+	const char *all;
 	char b[32];
 
 	/* No rows listed: reply_error shows the message itself. */
-	if (rs->status != 400 || !json_is_array(errors) || json_array_size(errors) == 0) {
+	if ((rs->status != 400 && rs->status != 409) || !json_is_array(errors) ||
+	    json_array_size(errors) == 0) {
 		json_decref(j);
 		return false;
 	}
@@ -977,6 +981,8 @@ static bool import_errors(const char *file, const struct httpc_resp *rs)
 		fprintf(stderr, "%s:%s: %s\n", file, txt(e, "line", b),
 		        msg != NULL ? msg : "bad row");
 	}
+	if ((all = json_string_value(json_object_get(j, "message"))) != NULL)
+		fprintf(stderr, "ldapdesk: %s\n", all);
 	json_decref(j);
 	return true;
 }
@@ -993,7 +999,7 @@ static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
 	json_t *ans;
 
 	if (import_errors(c->a->pos[0], rs))
-		return EXIT_USAGE;
+		return rs->status == 409 ? EXIT_REFUSED : EXIT_USAGE;
 	if (!is_2xx(rs->status))
 		return reply_error(rs, true);
 	if ((ans = parse_answer(rs)) == NULL)

@@ -852,6 +852,10 @@ static void import_answer(struct job_call *jc, int rc, const char *err)
 {
 	if (rc == 0)
 		reply_json(jc->c, 200, json_pack("{s:I}", "imported", (json_int_t)jc->imported));
+	else if (rc == -2 && jc->errors != NULL) /* rows in the log already */
+		reply_json(jc->c, 409,
+		           json_pack("{s:s, s:s, s:O}", "error", "already_imported", "message", err,
+		                     "errors", jc->errors));
 	else if (rc == -2)
 		reply_error(jc->c, 409, "already_imported", err);
 	else if (jc->errors != NULL || strncmp(err, "import: line 1", 14) == 0) {

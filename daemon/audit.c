@@ -1571,6 +1571,33 @@ int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t err
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int audit_find_imported(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                        size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*idp = 0;
+	/* By records_at: one time, a handful of rows. IS: NULL matches NULL. */
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT id FROM records WHERE at = ?1 AND kind = 'attempt'"
+	                       " AND imported = 1 AND description IS ?2 AND department IS ?3"
+	                       " AND requester IS ?4 ORDER BY id LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare imported lookup", err, errlen);
+	sqlite3_bind_text(st, 1, ev->requested_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ev->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ev->department, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ev->requester, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "look up imported events", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;

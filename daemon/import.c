@@ -129,6 +129,10 @@ static int read_quoted(struct csv *c, struct record *r, char **w, size_t *used)
 			c->p++;
 			return 0;
 		}
+		/* A line break inside a cell is stored as \n whatever the file used
+		 * (Windows writes \r\n): one event, one text. */
+		if (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')
+			c->p++;
 		if (*c->p == '\n')
 			c->line++;
 		if (*c->p == '\0')
@@ -406,11 +410,11 @@ static int check_all(struct import *im, const char *body, size_t len, struct rec
 
 /* ---- pass 2: store ---- */
 
-static int store_row(struct import *im, const struct row *w, const char *importer, int64_t *idp,
-                     char *err, size_t errlen)
+static void row_event(const struct row *w, const char *importer, struct audit_event *ev)
 {
 	const char *handler = w->cell[C_HANDLER];
-	struct audit_event ev = {
+
+	*ev = (struct audit_event){
 	    .requested_at = w->submitted,
 	    .operator= handler ? handler : importer,
 	    .action = "record",
@@ -421,7 +425,33 @@ static int store_row(struct import *im, const struct row *w, const char *importe
 	    .note = w->cell[C_NOTE],
 	    .imported = true,
 	};
+}
 
+/* Stores w, unless the same event (time, department, requester,
+ * description) was imported already — by an earlier file, the same rows in
+ * another encoding, a report fed back, or a row repeated in this file: it
+ * would be counted twice, for good. Return: 0 stored, 1 a duplicate (listed
+ * in im's errors), -1 error with err. */
+static int store_row(struct import *im, const struct row *w, int line, const char *importer,
+                     int64_t *idp, char *err, size_t errlen)
+{
+	struct audit_event ev;
+	int64_t earlier = 0;
+	char msg[160];
+	int rc;
+
+	row_event(w, importer, &ev);
+	if ((rc = audit_find_imported(im->a, &ev, &earlier, err, errlen)) != 0) {
+		if (rc == 1) {
+			snprintf(msg, sizeof(msg),
+			         "the same event (提交时间, 事件提交单位, 提交人, 事件描述) is in "
+			         "the log "
+			         "already: event %lld",
+			         (long long)earlier);
+			add_error(im, line, msg);
+		}
+		return rc;
+	}
 	return audit_batch_add(im->a, &ev, "ok", w->cell[C_METHOD], w->resolved, idp, err, errlen);
 }
 
@@ -435,7 +465,7 @@ static int store_all(struct import *im, const char *body, size_t len, struct rec
 	struct csv c;
 	struct row w;
 	int64_t id = 0;
-	int rc;
+	int rc, stored;
 
 	csv_init(&c, body, len);
 	if (read_header(im, &c, r, err, errlen) == -1)
@@ -447,8 +477,10 @@ static int store_all(struct import *im, const char *body, size_t len, struct rec
 			snprintf(err, errlen, "import: line %d changed between passes", r->line);
 			return -1;
 		}
-		if (store_row(im, &w, who->uid, &id, err, errlen) == -1)
+		if ((stored = store_row(im, &w, r->line, who->uid, &id, err, errlen)) == -1)
 			return -1;
+		if (stored == 1)
+			continue;
 		range[0] = range[0] ? range[0] : id;
 		range[1] = id;
 	}
@@ -522,6 +554,15 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 		audit_batch_rollback(im->a);
 		return -1;
 	}
+	if (im->nbad > 0) { /* duplicates: all or nothing */
+		audit_batch_rollback(im->a);
+		snprintf(err, errlen,
+		         "import: %lld rows are events in the log already (the first at line %d): "
+		         "nothing imported",
+		         (long long)im->nbad, im->first_bad);
+		refused(im, who, err);
+		return -2;
+	}
 	if (range[0])
 		snprintf(detail, sizeof detail,
 		         "imported %lld events: attempts %lld to %lld; sha256 %s",
@@ -559,6 +600,9 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 		im.errors = NULL;
 	} else if ((rc = store(&im, body, len, r, &who, err, errlen)) == 0) {
 		*importedp = im.nrows;
+	} else if (im.nbad > 0) {
+		*errorsp = im.errors;
+		im.errors = NULL;
 	}
 	json_decref(im.errors);
 	free(r);

@@ -27,8 +27,10 @@
  * (operator_uid/operator_dn/client_addr, detail naming the id range). A
  * refused import is recorded as a failed "import" event.
  * A file imported before (same SHA-256, kept on the import event) is
- * refused: -2 with err naming that import.
- * Return: 0 with *importedp = rows stored; -2 (the same file again); or -1
+ * refused: -2 with err naming that import. So is a file with rows whose
+ * event (提交时间, 事件提交单位, 提交人, 事件描述) was imported already, by
+ * any file or earlier in this one: -2 with *errorsp listing them.
+ * Return: 0 with *importedp = rows stored; -2 (events imported already); or -1
  * with err filled and, when
  * rows were bad, *errorsp = new array [{"line","message"}] (line numbers of
  * the file, the header is line 1; at most IMPORT_MAX_ERRORS; caller
