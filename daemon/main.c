@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -62,12 +63,18 @@ struct daemon {
 
 static void usage(FILE *fp)
 {
-	fprintf(fp, "usage: ldapdeskd -c FILE [-f] [-n] [-v]\n"
-	            "  -c FILE  configuration file (INI; see conf/ldapdeskd.conf.example)\n"
-	            "  -f       stay in the foreground (the default; kept for service files)\n"
-	            "  -n       check the configuration, print \"configuration OK\" and exit\n"
-	            "  -v       verbose: debug messages\n"
-	            "  -V       print the version\n");
+	fprintf(fp,
+	        "usage: ldapdeskd -c FILE [-f] [-n] [-v] | -V | -h\n"
+	        "  -c, --config FILE  configuration file (INI; see conf/ldapdeskd.conf.example)\n"
+	        "  -f, --foreground   stay in the foreground (the default; kept for service "
+	        "files)\n"
+	        "  -n, --check        check the configuration, print \"configuration OK\" and "
+	        "exit\n"
+	        "  -v, --verbose      debug messages\n"
+	        "  -V, --version      print the version\n"
+	        "  -h, --help         this help\n"
+	        "Signals: SIGHUP reloads the configuration, SIGTERM stops after the requests "
+	        "in flight.\n");
 }
 
 /* Stopping: no new connections; the loop ends once every request started has
@@ -415,7 +422,15 @@ int main(int argc, char **argv)
 	char err[512];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:fnvVh")) != -1) {
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {"foreground", no_argument, NULL, 'f'},
+	                                         {"check", no_argument, NULL, 'n'},
+	                                         {"verbose", no_argument, NULL, 'v'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
+
+	while ((ch = getopt_long(argc, argv, "c:fnvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;

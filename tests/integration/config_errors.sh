@@ -36,4 +36,9 @@ t_exit 2 "no -c is a usage error" "$LDAPDESKD"
 cp "$T_DIR/good.conf" "$C"
 sed -i 's|^listen = unix:.*||; s|^tls_cert = .*||; s|^tls_key = .*||' "$C"
 t_match "plaintext is allowed only on unix: sockets" "a TCP listener without TLS is refused" "$LDAPDESKD" -n -c "$C"
+t_match '^usage: ldapdeskd -c FILE' "ldapdeskd --help prints the usage" "$LDAPDESKD" --help
+t_exit 0 "... and exits 0" "$LDAPDESKD" --help
+t_match '^ldapdeskd [0-9]+\.[0-9]+' "ldapdeskd --version prints the version" "$LDAPDESKD" --version
+t_match '^configuration OK$' "--check --config is -n -c" "$LDAPDESKD" --check --config "$T_DIR/good.conf"
+t_exit 2 "an unknown option is a usage error (exit 2)" "$LDAPDESKD" --bogus
 t_done
