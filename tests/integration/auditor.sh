@@ -285,6 +285,21 @@ t_eq "$("$D" log --json --category notice | jq '[.events[] | select(.description
     "the restored log is the backup's (post-backup event gone)"
 t_eq "$(n_imported)" 4 "the imported history is in the restored database"
 
+# ---- the README's own chain check -------------------------------------------------------------
+# Control characters (escaped by jansson in upper case) and a literal backslash-u in a note.
+as_op hd1
+"$D" record notice --desc "$(printf 'bell\a esc\033 tab\t')" --note 'not an escape: \u00e9' >/dev/null
+as_op aud1
+sed -n '/^```python/,/^```$/p' "$LDAPDESK_SRC/README.md" | sed '1d;$d' >"$T_DIR/readme_check.py"
+if command -v python3 >/dev/null 2>&1; then
+    t_match '^chain ok, head [0-9]+:[0-9a-f]{64}$' "the README's Python chain check passes on the live store" \
+        sh -c "cd '$T_DIR' && python3 readme_check.py"
+    t_eq "$(cd "$T_DIR" && python3 readme_check.py | sed 's/^chain ok, head //')" "$("$D" verify --head)" \
+        "and ends at the head verify --head prints"
+else
+    t_skip "the README's Python chain check passes" "python3 is not installed"
+fi
+
 # ---- tamper evidence ------------------------------------------------------------------------
 t_ok "verify is ok before tampering" "$D" verify
 t_match '^[0-9]+:[0-9a-f]{64}$' "verify --head prints ID:HASH" "$D" verify --head
