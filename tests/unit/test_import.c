@@ -336,6 +336,35 @@ static void report_csv_imports_back_to_the_same_counts(void **state)
 	free(j2);
 }
 
+/* Hand-kept Chinese dates are read; a future row and a GBK file are refused
+ * with the reason; the same event twice (here in one file) is refused. */
+static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *r;
+
+	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025年3月5日 14:20,门户解锁,解锁,李工,"
+	                                   "2025.3.5 14:30:05,,\n"),
+	                 0);
+	r = rows(fx);
+	assert_string_equal(field(r, 0, "requested_at"), "2025-03-05T06:20:00.000Z");
+	assert_string_equal(field(r, 0, "finished_at"), "2025-03-05T06:30:05.000Z");
+	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2205-03-05 09:00,修复门户漏洞,,,,,\n"),
+	                 -1);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
+	           "in the future"));
+	/* "序号" in GBK */
+	assert_int_equal(import(fx, "\xd0\xf2\xba\xc5,x\n1,2\n"), -1);
+	assert_non_null(strstr(fx->err, "not UTF-8"));
+	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-04-01 09:00,删除待办,,,,,\n"
+	                                   "2,信息中心,张三,2025-04-01 09:00,删除待办,,,,,\n"),
+	                 -2);
+	assert_int_equal(error_line(fx, 0), 3);
+	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 14:20,门户解锁,,,,,\n"), -2);
+	assert_int_equal(error_line(fx, 0), 2); /* the first import's row, in another form */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -350,6 +379,7 @@ int main(void)
 	    T(category_column_takes_key_or_label),
 	    T(header_and_cell_limits_are_checked),
 	    T(report_csv_imports_back_to_the_same_counts),
+	    T(chinese_dates_future_rows_gbk_and_duplicates),
 	};
 
 	if (config_default_categories(&conf) == -1)
