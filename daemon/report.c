@@ -154,13 +154,15 @@ static void put_html(struct buf *b, const char *s)
 }
 
 /* Markdown table cell: | and newlines would end the cell or row; < and &
- * would let a renderer see HTML. */
+ * would let a renderer see HTML; [ ] ( ) ! ` * _ a link, an image fetched
+ * from elsewhere, or emphasis the log never had. */
 static void put_md(struct buf *b, const char *s)
 {
 	for (const char *p = s; *p; p++) {
-		if (*p == '|')
-			buf_str(b, "\\|");
-		else if (*p == '\\')
+		if (strchr("|[]()!`*_", *p) != NULL) {
+			buf_add(b, "\\", 1);
+			buf_add(b, p, 1);
+		} else if (*p == '\\')
 			buf_str(b, "\\\\");
 		else if (*p == '<')
 			buf_str(b, "&lt;");
@@ -681,6 +683,8 @@ static const char html_style[] =
     "table{border-collapse:collapse;margin:8px 0;width:100%}\n"
     "th,td{border:1px solid #999;padding:3px 5px;vertical-align:top;word-break:break-all}\n"
     "th{background:#eee}table.num td{text-align:right}table.num td:first-child{text-align:left}\n"
+    /* Long text may break anywhere; numbers and months never ("108" / "4"). */
+    "table.num td,table.num th{word-break:keep-all;white-space:nowrap}\n"
     ".summary{font-size:15px;font-weight:bold}\n"
     "svg{max-width:100%;height:auto}\n"
     "@page{size:A4;margin:15mm}\n"

@@ -312,6 +312,31 @@ static void html_escapes_values_and_is_self_contained(void **state)
 	assert_null(strstr(fx->out, "<link"));
 	assert_non_null(strstr(fx->out, "&lt;img src=x onerror=alert(1)&gt;"));
 	assert_null(strstr(fx->out, "url("));
+	/* Numbers and months never break inside (A4 print). */
+	assert_non_null(strstr(fx->out, "table.num td,table.num th{word-break:keep-all"));
+}
+
+/* Markdown: no link or image a wiki would follow or fetch, no emphasis. */
+static void md_escapes_links_and_images(void **state)
+{
+	struct fixture *fx = *state;
+	const struct ev e = {.action = "record",
+	                     .category = "notice",
+	                     .result = "ok",
+	                     .at = "2026-01-08T01:00:00.000Z",
+	                     .dept = "信息中心",
+	                     .op = "hd1",
+	                     .desc =
+	                         "![x](http://evil.example/p.png) [点此](http://evil.example) *b*",
+	                     .requester = "a|b"};
+
+	add(fx, &e);
+	build(fx, "md");
+	assert_null(strstr(fx->out, "](http"));
+	assert_null(strstr(fx->out, "![x]"));
+	assert_non_null(strstr(fx->out, "\\!\\[x\\]\\(http://evil.example/p.png\\) \\[点此\\]"));
+	assert_non_null(strstr(fx->out, "\\*b\\*"));
+	assert_non_null(strstr(fx->out, "a\\|b"));
 }
 
 static void csv_quotes_formulas_and_follows_rfc4180(void **state)
@@ -498,6 +523,7 @@ int main(void)
 	    T(refused_and_failed_attempts_are_not_counted),
 	    T(approvals_count_and_expiries_do_not),
 	    T(html_escapes_values_and_is_self_contained),
+	    T(md_escapes_links_and_images),
 	    T(csv_quotes_formulas_and_follows_rfc4180),
 	    T(counts_by_month_and_category_use_the_local_zone),
 	    T(detail_rows_describe_directory_actions_in_words),
