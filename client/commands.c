@@ -961,7 +961,7 @@ static int read_file(const char *path, size_t max, char **bufp, size_t *lenp)
 /* 400 (bad rows) or 409 (rows in the log already) {"message", "errors":
  * [{"line","message"}]}: one "FILE:LINE: message" each, then the message,
  * which says how many there were (the list stops at 100). */
-static bool import_errors(const char *file, const struct httpc_resp *rs)
+static bool import_errors(const char *file, const struct httpc_resp *rs, bool json)
 {
 	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
 	const json_t *errors = json_object_get(j, "errors");
@@ -974,6 +974,8 @@ static bool import_errors(const char *file, const struct httpc_resp *rs)
 		json_decref(j);
 		return false;
 	}
+	if (json) /* --json: the daemon's answer for scripts, the lines for people */
+		render_json(stdout, j);
 	clean_tree(j);
 	for (size_t i = 0; i < json_array_size(errors); i++) {
 		const json_t *e = json_array_get(errors, i);
@@ -998,7 +1000,7 @@ static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
 {
 	json_t *ans;
 
-	if (import_errors(c->a->pos[0], rs))
+	if (import_errors(c->a->pos[0], rs, c->a->json))
 		return rs->status == 409 ? EXIT_REFUSED : EXIT_USAGE;
 	if (!is_2xx(rs->status))
 		return reply_error(rs, true);

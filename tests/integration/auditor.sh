@@ -181,6 +181,8 @@ t_exit 2 "a CSV with 2 bad rows is refused (400, exit 2)" "$D" import "$T_DIR/ba
 bad_out=$T_OUT
 t_eq "$(printf '%s\n' "$bad_out" | grep -cE 'bad\.csv:(3|5): ')" 2 "both bad line numbers (3 and 5) are printed"
 t_nomatch 'bad\.csv:(2|4): ' "good lines are not blamed" printf '%s\n' "$bad_out"
+t_eq "$("$D" --json import "$T_DIR/bad.csv" 2>/dev/null | jq -r '[.error, (.errors | length)] | join(" ")')" \
+    "bad_request 2" "--json import prints the daemon's answer with its errors on stdout"
 as_op aud1
 t_eq "$(n_imported)" 4 "nothing of the bad CSV was imported"
 
@@ -244,7 +246,7 @@ metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$
 t_eq "$(metric 'ldapdesk_actions_total{action="backup",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="backup",code="4xx"}')" \
     1/2 "GET /metrics counts the admin's backup (2xx) beside the two refused (4xx)"
 t_eq "$(metric 'ldapdesk_actions_total{action="import",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="import",code="4xx"}')" \
-    "2/$((12 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s)"
+    "2/$((13 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s)"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
 t_match '^[0-9-]{10}T[0-9:.]+\+08:00$' "and when, in the server's time zone (Asia/Shanghai)" \
