@@ -224,20 +224,35 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	const char *const files[][2] = {{conf->database, ""},
 	                                {conf->database, "-wal"},
 	                                {conf->database, "-shm"},
+	                                {conf->database, "-ids"},
 	                                {conf->key_file, ""},
 	                                {conf->key_file, ".revoked"},
 	                                /* created 0700 as root by backup_new */
 	                                {backup_dir, ""}};
 	char path[4096];
+	int fd;
 
 	if (pw == NULL)
 		fatalx("[server] user: no such user %s", user);
-	/* The audit and key files were opened as root; the daemon goes on writing them. */
+	/* Started as that user already (systemd's User=): nothing to give away. */
+	if (geteuid() == pw->pw_uid)
+		return;
+	/* The audit and key files were opened as root; the daemon goes on writing them.
+	 * The id mark and the revocations are made now if missing: the directory
+	 * may be root's, where the daemon could not create them later. */
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
+		if (strcmp(files[i][1], "-ids") == 0 || strcmp(files[i][1], ".revoked") == 0)
+			if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
+				close(fd);
 		if (path[0] != '\0' && chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
 			fatal("cannot give %s to %s", path, user);
 	}
+	/* Unix sockets: the daemon's group may connect (0660), as the service file says. */
+	for (size_t i = 0; i < conf->n_listen; i++)
+		if (strncmp(conf->listen[i], "unix:", 5) == 0 &&
+		    chown(conf->listen[i] + 5, pw->pw_uid, pw->pw_gid) == -1)
+			fatal("cannot give %s to %s", conf->listen[i] + 5, user);
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", user);
 }

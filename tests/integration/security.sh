@@ -340,8 +340,7 @@ t_exit 3 "with hd2's certificate adm1 cannot log in (401)" env LDAPDESK_CERT="$M
 daemon_stop
 P=$T_DIR/priv
 mkdir -p "$P"
-chmod 755 "$T_DIR"
-chown nobody "$P"
+chmod 755 "$T_DIR" "$P" # root's directory: what the daemon writes later must exist before the drop
 sed -e "s|^client_ca = .*||; s|^database = .*|database = $P/audit.db|; s|^key_file = .*|key_file = $P/session.key|" \
     -e "s|^backup_dir = .*|backup_dir = $P/backups|" \
     -e "s|^listen = unix:.*|listen = unix:$P/ldapdesk.sock|; s|^\[server\]|[server]\nuser = nobody|" \
@@ -354,6 +353,13 @@ t_ok "as nobody it still writes the audit log" env LDAPDESK_USER=adm1 LDAPDESK_P
 t_ok "as nobody it still writes backups (backup_dir created as root, then handed over)" \
     env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache3" \
     "$D" --url "unix:$P/ldapdesk.sock" backup
+t_eq "$(stat -c %U "$P/audit.db-ids" "$P/session.key.revoked" "$P/ldapdesk.sock" | sort -u)" nobody \
+    "the id mark, the revocations and the socket were made or handed over before the drop"
+t_absent "cannot keep" "so the daemon keeps its id mark (no warning)" "$T_DIR/ldapdeskd.log"
+t_ok "as nobody a logout is recorded in the revocations" \
+    env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache3" \
+    "$D" --url "unix:$P/ldapdesk.sock" logout
+t_ok "... which is not empty" test -s "$P/session.key.revoked"
 
 # ---- the daemon verifies the directory's certificate --------------------------------------
 daemon_stop
