@@ -217,6 +217,24 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("configuration reloaded from %s", d->path);
 }
 
+/* Files the daemon writes after start-up, as the user it runs as: found
+ * unwritable only then, a logout would silently not survive a restart and a
+ * restore would give ids again. Start-up says so instead. */
+static void can_write_later(const struct config *conf)
+{
+	const char *const files[][2] = {{conf->database, "-ids"}, {conf->key_file, ".revoked"}};
+	char path[4096];
+	int fd;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+			fatal("%s: the daemon's user must be able to write it (and its directory)",
+			      path);
+		close(fd);
+	}
+}
+
 static void drop_privileges(const struct config *conf, const char *backup_dir)
 {
 	const char *user = conf->user;
@@ -374,6 +392,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("%s", err);
 	if (d->conf->user != NULL)
 		drop_privileges(d->conf, backup_dir(d->backup));
+	can_write_later(d->conf);
 	dir_start(d->dir); /* the first network traffic: after the privilege drop */
 	if (d->recover_upto > 0) {
 		struct timeval soon = {1, 0};
