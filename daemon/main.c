@@ -36,15 +36,18 @@
 #include "session.h"
 #include "ldapdesk/wire.h"
 
-#define LOOP_BUSY_MS       250 /* see daemon_start */
-#define DAEMON_MAX_CONFIGS 64
+#define LOOP_BUSY_MS 250 /* see daemon_start */
+/* Requests, jobs and directory threads in flight keep a pointer to the
+ * configuration they started under, so none is freed before exit: a
+ * bounded number of reloads, about 10 KB each (a reload a day for years). */
+#define DAEMON_MAX_CONFIGS 4096
 
 struct daemon {
 	const char *path;
 	struct config *conf; /* the one in force */
 	/* Every configuration loaded: requests in flight may still point into
 	 * an older one, so none is freed before exit. Bounded reloads. */
-	struct config *configs[DAEMON_MAX_CONFIGS];
+	struct config **configs; /* DAEMON_MAX_CONFIGS slots */
 	size_t n_configs;
 	struct event *drain_ev;
 	struct event *recover_ev;
@@ -428,6 +431,7 @@ static void daemon_stop(struct daemon *d)
 	event_base_free(d->base);
 	for (size_t i = 0; i < d->n_configs; i++)
 		config_free(d->configs[i]);
+	free(d->configs);
 }
 
 /* A core file would hold the bind password, the session key and passwords
@@ -508,6 +512,8 @@ int main(int argc, char **argv)
 	if (d.conf->timezone != NULL)
 		setenv("TZ", d.conf->timezone, 1);
 	tzset();
+	if ((d.configs = calloc(DAEMON_MAX_CONFIGS, sizeof(*d.configs))) == NULL)
+		fatalx("out of memory");
 	d.configs[d.n_configs++] = d.conf;
 	signal(SIGPIPE, SIG_IGN);
 	daemon_start(&d);

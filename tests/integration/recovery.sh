@@ -175,6 +175,13 @@ sleep 0.5
 t_match "reload: \[server\] client_ca changed: it takes effect at the next restart" \
     "a reload names a key that needs a restart" cat "$T_DIR/ldapdeskd.log"
 t_ok "and logins go on working meanwhile" env LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-reload" "$D" status alice
+# Reloads keep working: 70 here (the limit was 63).
+before=$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log")
+for _ in $(seq 70); do kill -HUP "$DAEMON_PID"; sleep 0.1; done
+sleep 0.5
+t_ok "70 more reloads are all taken ($(($(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log") - before)) logged)" \
+    test "$(($(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log") - before))" -ge 65
+t_absent "reload refused" "none is refused" "$T_DIR/ldapdeskd.log"
 # The uid -> DN cache is emptied by a reload: filled under the old user_base, it would let an
 # unlock reach a user the new one leaves out. (status alice above cached her DN.)
 sed -i "s|^user_base = .*|user_base = ou=财务管理部,$LDAP_PEOPLE|" "$T_DIR/d.conf"
