@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -740,6 +742,36 @@ static int check_paths(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* The directory path is in (or, for backup_dir, would be made in) exists:
+ * found missing only when the daemon first writes there, it would stop
+ * with a bare "unable to open database file". */
+static int check_dir_of(const struct config *c, char *err, size_t errlen, const char *section,
+                        const char *key, const char *path)
+{
+	char dir[4096];
+	char *slash;
+	struct stat st;
+
+	if (path == NULL)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return 0;
+	*(slash == dir ? slash + 1 : slash) = '\0';
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+		return check_fail(c, err, errlen, section, key, "the directory %s does not exist%s",
+		                  dir, errno == EACCES ? " or cannot be read" : "");
+	return 0;
+}
+
+static int check_user(const struct config *c, char *err, size_t errlen)
+{
+	if (c->user != NULL && getpwnam(c->user) == NULL)
+		return check_fail(c, err, errlen, "server", "user", "no such user \"%s\"", c->user);
+	return 0;
+}
+
 static int config_check(struct config *c, char *err, size_t errlen)
 {
 	if (check_required(c, err, errlen) == -1 || check_paths(c, err, errlen) == -1 ||
@@ -748,6 +780,11 @@ static int config_check(struct config *c, char *err, size_t errlen)
 	    check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
 	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||
 	    check_readable(c, err, errlen, "server", "client_ca", c->client_ca) == -1)
+		return -1;
+	if (check_user(c, err, errlen) == -1 ||
+	    check_dir_of(c, err, errlen, "audit", "database", c->database) == -1 ||
+	    check_dir_of(c, err, errlen, "server", "key_file", c->key_file) == -1 ||
+	    check_dir_of(c, err, errlen, "audit", "backup_dir", c->backup_dir) == -1)
 		return -1;
 	if (c->key_file == NULL && asprintf(&c->key_file, "%s.key", c->database) == -1)
 		return -1;

@@ -27,6 +27,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
 #include "config.h"
@@ -561,6 +562,22 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 	                    h->plain, addr, err, errlen);
 }
 
+static int key_mismatch(const struct config *conf, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s:%d: [server] tls_key: %s does not match tls_cert %s", conf->path,
+	         config_line(conf, "server", "tls_key"), conf->tls_key, conf->tls_cert);
+	return -1;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return 0;
+}
+
 static int tls_setup(struct http *h, const struct config *conf, char *err, size_t errlen)
 {
 	unsigned long e;
@@ -591,15 +608,36 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 		}
 		SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
-	if (SSL_CTX_use_PrivateKey_file(h->ssl, conf->tls_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(h->ssl) != 1) {
+	/* An encrypted key would prompt on the terminal (twice) and block a
+	 * service: no pass phrase is ever given. */
+	SSL_CTX_set_default_passwd_cb(h->ssl, no_passphrase);
+	if (SSL_CTX_use_PrivateKey_file(h->ssl, conf->tls_key, SSL_FILETYPE_PEM) != 1) {
 		e = ERR_get_error();
-		snprintf(err, errlen, "%s:%d: [server] tls_key: %s: %s", conf->path,
-		         config_line(conf, "server", "tls_key"), conf->tls_key,
+		if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			return key_mismatch(conf, err, errlen);
+		snprintf(err, errlen,
+		         "%s:%d: [server] tls_key: %s: %s (a PEM key without a pass phrase is "
+		         "needed)",
+		         conf->path, config_line(conf, "server", "tls_key"), conf->tls_key,
 		         ERR_reason_error_string(e));
 		return -1;
 	}
+	if (SSL_CTX_check_private_key(h->ssl) != 1)
+		return key_mismatch(conf, err, errlen);
 	return 0;
+}
+
+int http_check_tls(const struct config *conf, char *err, size_t errlen)
+{
+	struct http h = {0};
+	int rc;
+
+	if (conf->tls_cert == NULL || conf->tls_key == NULL)
+		return 0;
+	rc = tls_setup(&h, conf, err, errlen);
+	SSL_CTX_free(h.ssl);
+	ERR_clear_error();
+	return rc;
 }
 
 static struct evhttp *http_server(struct http *h,

@@ -17,6 +17,10 @@ struct http;
 /* Called for every well-formed request; must answer it (now or later). */
 typedef void (*http_handler_fn)(void *arg, struct evhttp_request *req);
 
+/* For -n: the TLS certificate and key load, and match (FILE:LINE in err).
+ * Return 0/-1; 0 when there is no TLS listener. */
+int http_check_tls(const struct config *conf, char *err, size_t errlen);
+
 /* Binds every [server] listen address. Return: 0, or -1 with err naming the
  * FILE:LINE or address at fault. conf must outlive the object. */
 int http_new(struct event_base *base, const struct config *conf, http_handler_fn fn, void *arg,

@@ -504,6 +504,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		return 1;
 	}
+	if (check && http_check_tls(d.conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "ldapdeskd: %s\n", err);
+		config_free(d.conf);
+		return 1;
+	}
 	if (check) {
 		printf("configuration OK\n");
 		config_free(d.conf);

@@ -21,6 +21,22 @@ bad "a missing certificate" "bad.conf:[0-9]+: \\[server\\] tls_cert: cannot read
     's|^tls_cert = .*|tls_cert = /nonexistent.pem|'
 bad "a line over 200 bytes" "bad.conf:[0-9]+: line is [0-9]+ bytes long" \
     "s|^groups = .*|groups = cn=$(printf '%0220d' 0),dc=example,dc=com|"
+bad "a user that does not exist" "bad.conf:[0-9]+: \\[server\\] user: no such user \"nosuchuser\"" \
+    's|^\[server\]|[server]\nuser = nosuchuser|'
+bad "a database in a directory that does not exist" \
+    "bad.conf:[0-9]+: \\[audit\\] database: the directory /nonexistent/dir does not exist" \
+    's|^database = .*|database = /nonexistent/dir/a.db|'
+bad "a backup_dir under a directory that does not exist" \
+    "bad.conf:[0-9]+: \\[audit\\] backup_dir: the directory /nonexistent does not exist" \
+    's|^backup_dir = .*|backup_dir = /nonexistent/backups|'
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/other.key" 2>/dev/null
+chmod 600 "$T_DIR/other.key"
+bad "a key that does not match the certificate" "bad.conf:[0-9]+: \\[server\\] tls_key: .*other.key does not match tls_cert" \
+    "s|^tls_key = .*|tls_key = $T_DIR/other.key|"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-128-cbc -pass pass:x \
+    -out "$T_DIR/locked.key" 2>/dev/null
+bad "an encrypted key (no pass phrase is asked for)" "bad.conf:[0-9]+: \\[server\\] tls_key: .*without a pass phrase" \
+    "s|^tls_key = .*|tls_key = $T_DIR/locked.key|"
 cp "$T_DIR/good.conf" "$C"
 printf 'not a certificate\n' >"$T_DIR/garbage.pem"
 sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/garbage.pem|" "$C"
