@@ -132,8 +132,10 @@ static int fold_uid(const char *user, char *out, size_t len, char *err, size_t e
 		snprintf(err, errlen, "operator name is longer than %d bytes", LDAPDESK_MAX_UID);
 		return -1;
 	}
-	for (size_t i = 0; i <= n; i++)
-		out[i] = user[i] >= 'A' && user[i] <= 'Z' ? (char)(user[i] - 'A' + 'a') : user[i];
+	snprintf(out, len, "%s", user);
+	for (char *p = out; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
 	return 0;
 }
 

@@ -256,7 +256,7 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	if (pw == NULL)
 		fatalx("[server] user: no such user %s", user);
 	/* Started as that user already (systemd's User=): nothing to give away. */
-	if (geteuid() == pw->pw_uid)
+	else if (geteuid() == pw->pw_uid)
 		return;
 	/* The audit and key files were opened as root; the daemon goes on writing them.
 	 * The id mark and the revocations are made now if missing: the directory
@@ -517,7 +517,7 @@ int main(int argc, char **argv)
 	if (d.conf->timezone != NULL)
 		setenv("TZ", d.conf->timezone, 1);
 	tzset();
-	if ((d.configs = calloc(DAEMON_MAX_CONFIGS, sizeof(*d.configs))) == NULL)
+	if ((d.configs = calloc(DAEMON_MAX_CONFIGS, sizeof(struct config *))) == NULL)
 		fatalx("out of memory");
 	d.configs[d.n_configs++] = d.conf;
 	signal(SIGPIPE, SIG_IGN);
