@@ -74,7 +74,7 @@ void hwm_note(struct hwm *h, int64_t id)
 	if (h == NULL || id <= h->written)
 		return;
 	if (h->fd == -1)
-		h->fd = open(h->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		h->fd = open(h->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (h->fd == -1 || mark_raise(h->fd, id) == -1) {
 		if (!h->warned)
 			log_warn("%s: cannot keep the highest audit id (a restored database "

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <string.h>
 #include <time.h>
@@ -231,11 +232,30 @@ static void can_write_later(const struct config *conf)
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
 			fatal("%s: the daemon's user must be able to write it (and its directory)",
 			      path);
 		close(fd);
 	}
+}
+
+/* Hands path to pw, made first if create. As root, in a directory the
+ * daemon's user may write: a symbolic link planted there (to /etc/...) is
+ * never followed, nor anything but a file or directory given away. */
+static void give_file(const char *path, bool create, const struct passwd *pw, const char *user)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	struct stat st;
+
+	if (fd == -1 && errno == ENOENT)
+		return;
+	if (fd == -1)
+		fatal("%s: cannot open it to give it to %s (a symbolic link is refused)", path,
+		      user);
+	if (fstat(fd, &st) == -1 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) ||
+	    fchown(fd, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("cannot give %s to %s (a regular file or directory is expected)", path, user);
+	close(fd);
 }
 
 static void drop_privileges(const struct config *conf, const char *backup_dir)
@@ -251,7 +271,6 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	                                /* created 0700 as root by backup_new */
 	                                {backup_dir, ""}};
 	char path[4096];
-	int fd;
 
 	if (pw == NULL)
 		fatalx("[server] user: no such user %s", user);
@@ -263,16 +282,15 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	 * may be root's, where the daemon could not create them later. */
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
-		if (strcmp(files[i][1], "-ids") == 0 || strcmp(files[i][1], ".revoked") == 0)
-			if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
-				close(fd);
-		if (path[0] != '\0' && chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
-			fatal("cannot give %s to %s", path, user);
+		give_file(path,
+		          strcmp(files[i][1], "-ids") == 0 || strcmp(files[i][1], ".revoked") == 0,
+		          pw, user);
 	}
-	/* Unix sockets: the daemon's group may connect (0660), as the service file says. */
+	/* Unix sockets: the daemon's group may connect (0660), as the service file
+	 * says. lchown: a link planted there is not followed. */
 	for (size_t i = 0; i < conf->n_listen; i++)
 		if (strncmp(conf->listen[i], "unix:", 5) == 0 &&
-		    chown(conf->listen[i] + 5, pw->pw_uid, pw->pw_gid) == -1)
+		    lchown(conf->listen[i] + 5, pw->pw_uid, pw->pw_gid) == -1)
 			fatal("cannot give %s to %s", conf->listen[i] + 5, user);
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", user);

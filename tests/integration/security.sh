@@ -345,6 +345,11 @@ sed -e "s|^client_ca = .*||; s|^database = .*|database = $P/audit.db|; s|^key_fi
     -e "s|^backup_dir = .*|backup_dir = $P/backups|" \
     -e "s|^listen = unix:.*|listen = unix:$P/ldapdesk.sock|; s|^\[server\]|[server]\nuser = nobody|" \
     "$T_DIR/d.conf" >"$T_DIR/priv.conf"
+# A link planted where root creates and hands over a file is never followed.
+ln -s "$T_DIR/victim" "$P/audit.db-ids"
+t_exit 1 "a symbolic link planted as the id mark stops start-up as root" timeout 20 "$LDAPDESKD" -c "$T_DIR/priv.conf"
+t_exit 1 "and its target was neither made nor handed over" test -e "$T_DIR/victim"
+rm -f "$P/audit.db-ids"
 daemon_start "$T_DIR/priv.conf" || { t_fail "ldapdeskd starts and drops to nobody"; t_done; }
 t_eq "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$DAEMON_PID/status")" \
     "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" "ldapdeskd runs as nobody after binding"
