@@ -206,6 +206,7 @@ struct audit {
 	sqlite3_stmt *insert; /* kept prepared: every append uses them */
 	sqlite3_stmt *tail;
 	sqlite3_stmt *open_check;
+	sqlite3_stmt *dup_check; /* audit_find_imported's, prepared on first use */
 	/* Inside audit_batch_begin/commit the write lock is held throughout, so
 	 * the tail read once stays right: cached here (next_id 0 = not read). */
 	bool batch;
@@ -486,6 +487,7 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->insert);
 	sqlite3_finalize(a->tail);
 	sqlite3_finalize(a->open_check);
+	sqlite3_finalize(a->dup_check);
 	sqlite3_close(a->db);
 	hwm_free(a->hwm);
 	free(a);
@@ -1571,30 +1573,40 @@ int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t err
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int audit_find_imported(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
-                        size_t errlen)
+int audit_find_imported(struct audit *a, const struct audit_event *ev, const char *finished_at,
+                        const char *detail, int64_t *idp, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int rc;
 
 	*idp = 0;
-	/* By records_at: one time, a handful of rows. IS: NULL matches NULL. */
-	if (sqlite3_prepare_v2(a->db,
-	                       "SELECT id FROM records WHERE at = ?1 AND kind = 'attempt'"
-	                       " AND imported = 1 AND description IS ?2 AND department IS ?3"
-	                       " AND requester IS ?4 ORDER BY id LIMIT 1",
-	                       -1, &st, NULL) != SQLITE_OK)
+	/* By records_at (one time, a handful of rows) and the outcome's unique
+	 * index; kept prepared, as an import asks once per row. IS: NULL
+	 * matches NULL. */
+	if (a->dup_check == NULL &&
+	    sqlite3_prepare_v2(a->db,
+	                       "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
+	                       " AND o.attempt_id = a.id WHERE a.at = ?1 AND a.kind = 'attempt'"
+	                       " AND a.imported = 1 AND a.description IS ?2 AND a.department IS ?3"
+	                       " AND a.requester IS ?4 AND a.operator IS lower(?5) AND o.at IS ?6"
+	                       " AND o.detail IS ?7 ORDER BY a.id LIMIT 1",
+	                       -1, &a->dup_check, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare imported lookup", err, errlen);
+	st = a->dup_check;
 	sqlite3_bind_text(st, 1, ev->requested_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ev->description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ev->department, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, ev->requester, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, ev->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, finished_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, detail, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*idp = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
 		db_fail(a, "look up imported events", err, errlen);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 

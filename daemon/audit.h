@@ -185,11 +185,12 @@ void audit_now(char *buf, size_t len);
  * with err. */
 int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t errlen);
 
-/* An imported attempt with ev's requested_at, description, department and
- * requester (NULL matching NULL), in the open transaction too: *idp.
- * Return: 1 found, 0 none, -1 error with err. */
-int audit_find_imported(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
-                        size_t errlen);
+/* An imported attempt with ev's requested_at, description, department,
+ * requester and operator, whose outcome has finished_at and detail (NULL
+ * matching NULL; the open transaction's rows too): *idp. Return: 1 found,
+ * 0 none, -1 error with err. */
+int audit_find_imported(struct audit *a, const struct audit_event *ev, const char *finished_at,
+                        const char *detail, int64_t *idp, char *err, size_t errlen);
 
 /* The id of an earlier successful import whose file had this SHA-256 (hex,
  * kept as "sha256 HEX" in its outcome's detail). Return: 1 with *idp, 0 none

@@ -314,7 +314,7 @@ static const char *check_cells(const struct import *im, const struct record *r, 
  * "2025年3月5日 14:20" and "2025.3.5 14:20" become "2025-3-5 14:20". */
 static const char *date_plain(const char *cell, char *buf, size_t len)
 {
-	static const char *const marks[][2] = {{"年", "-"}, {"月", "-"}, {"日", ""}};
+	static const char *const marks[][2] = {{"年", "-"}, {"月", "-"}, {"日", " "}};
 	const char *date_end = strpbrk(cell, " T");
 	size_t n = 0;
 
@@ -329,10 +329,17 @@ static const char *date_plain(const char *cell, char *buf, size_t len)
 			}
 		if (done)
 			continue;
+		if (*p == ' ' && n > 0 && buf[n - 1] == ' ') { /* "5日 14:20": one blank */
+			p++;
+			continue;
+		}
 		/* Dots of the date only: "14:20:05.5" keeps its fraction. */
 		buf[n++] = *p == '.' && (date_end == NULL || p < date_end) ? '-' : *p;
 		p++;
 	}
+	/* "5日" at the end left a blank: the date alone. */
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
 	buf[n] = '\0';
 	return buf;
 }
@@ -364,8 +371,9 @@ static const char *check_row(const struct import *im, const struct record *r, st
 	/* History only: a row dated ahead (a typo in the year) would sit in a
 	 * future report for good. A day's slack for clocks and zones. */
 	clock_utc(time(NULL) + 86400, soon, sizeof(soon));
-	if (strcmp(w->submitted, soon) > 0)
-		return "提交时间 is in the future: only events that happened are imported";
+	if (strcmp(w->submitted, soon) > 0 || strcmp(w->resolved, soon) > 0)
+		return "提交时间 or 解决时间 is in the future: only events that happened are "
+		       "imported";
 	if (w->cell[C_DESC] == NULL)
 		return "事件描述 is empty";
 	/* Every imported row is counted as an event handled: one that was not
@@ -480,21 +488,28 @@ static void row_event(const struct row *w, const char *importer, struct audit_ev
  * would be counted twice, for good. Return: 0 stored, 1 a duplicate (listed
  * in im's errors), -1 error with err. */
 static int store_row(struct import *im, const struct row *w, int line, const char *importer,
-                     int64_t *idp, char *err, size_t errlen)
+                     int64_t first, int64_t *idp, char *err, size_t errlen)
 {
 	struct audit_event ev;
 	int64_t earlier = 0;
-	char msg[160];
+	char msg[200];
 	int rc;
 
 	row_event(w, importer, &ev);
-	if ((rc = audit_find_imported(im->a, &ev, &earlier, err, errlen)) != 0) {
-		if (rc == 1) {
-			snprintf(msg, sizeof(msg),
-			         "the same event (提交时间, 事件提交单位, 提交人, 事件描述) is in "
-			         "the log "
-			         "already: event %lld",
-			         (long long)earlier);
+	if ((rc = audit_find_imported(im->a, &ev, w->resolved, w->cell[C_METHOD], &earlier, err,
+	                              errlen)) != 0) {
+		/* An id of this import's own is rolled back with it: not named. */
+		if (rc == 1 && first != 0 && earlier >= first)
+			add_error(
+			    im, line,
+			    "the same event as an earlier row of this file (every cell but 序号, "
+			    "备注 and 解决情况 alike)");
+		else if (rc == 1) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "the same event (every cell but 序号, 备注 and 解决情况 alike) is in "
+			    "the log already: event %lld",
+			    (long long)earlier);
 			add_error(im, line, msg);
 		}
 		return rc;
@@ -524,7 +539,8 @@ static int store_all(struct import *im, const char *body, size_t len, struct rec
 			snprintf(err, errlen, "import: line %d changed between passes", r->line);
 			return -1;
 		}
-		if ((stored = store_row(im, &w, r->line, who->uid, &id, err, errlen)) == -1)
+		if ((stored = store_row(im, &w, r->line, who->uid, range[0], &id, err, errlen)) ==
+		    -1)
 			return -1;
 		if (stored == 1)
 			continue;
@@ -647,7 +663,7 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 		im.errors = NULL;
 	} else if ((rc = store(&im, body, len, r, &who, err, errlen)) == 0) {
 		*importedp = im.nrows;
-	} else if (im.nbad > 0) {
+	} else if (rc == -2 && im.nbad > 0) { /* rows in the log already, not a store error */
 		*errorsp = im.errors;
 		im.errors = NULL;
 	}

@@ -349,11 +349,18 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	r = rows(fx);
 	assert_string_equal(field(r, 0, "requested_at"), "2025-03-05T06:20:00.000Z");
 	assert_string_equal(field(r, 0, "finished_at"), "2025-03-05T06:30:05.000Z");
+	/* No blank after 日 (common in hand-kept sheets). */
+	assert_int_equal(import(fx, HEADER "1,信息中心,李四,2025年3月6日14:20,门户解锁,,,,,\n"), 0);
+	r = rows(fx);
+	assert_string_equal(field(r, 2, "requested_at"), "2025-03-06T06:20:00.000Z");
 	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2205-03-05 09:00,修复门户漏洞,,,,,\n"),
 	                 -1);
 	assert_non_null(
 	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
 	           "in the future"));
+	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 09:00,修复门户漏洞,,,"
+	                                   "2205-03-05 10:00,,\n"),
+	                 -1); /* resolved in the future */
 	/* "序号" in GBK */
 	assert_int_equal(import(fx, "\xd0\xf2\xba\xc5,x\n1,2\n"), -1);
 	assert_non_null(strstr(fx->err, "not UTF-8"));
@@ -361,8 +368,21 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	                                   "2,信息中心,张三,2025-04-01 09:00,删除待办,,,,,\n"),
 	                 -2);
 	assert_int_equal(error_line(fx, 0), 3);
-	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 14:20,门户解锁,,,,,\n"), -2);
-	assert_int_equal(error_line(fx, 0), 2); /* the first import's row, in another form */
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
+	           "an earlier row of this file"));
+	/* The first import's row in another form (序号, 解决情况 and 备注 aside). */
+	assert_int_equal(import(fx, HEADER "7,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,李工,"
+	                                   "2025-03-05 14:30:05,已解决,再导入\n"),
+	                 -2);
+	assert_int_equal(error_line(fx, 0), 2);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
+	           "in the log already: event 1"));
+	/* Alike but for its handler: another event. */
+	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,王工,"
+	                                   "2025-03-05 14:30:05,,\n"),
+	                 0);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
