@@ -15,7 +15,6 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -755,13 +754,18 @@ static int check_dir_of(const struct config *c, char *err, size_t errlen, const 
 	if (path == NULL)
 		return 0;
 	snprintf(dir, sizeof(dir), "%s", path);
+	/* "/var/lib/ldapdesk/backups/" names backups, not the directory it is in. */
+	for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+		dir[n - 1] = '\0';
 	slash = strrchr(dir, '/');
 	if (slash == NULL)
 		return 0;
 	*(slash == dir ? slash + 1 : slash) = '\0';
-	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+	if (stat(dir, &st) == -1)
 		return check_fail(c, err, errlen, section, key, "the directory %s does not exist%s",
 		                  dir, errno == EACCES ? " or cannot be read" : "");
+	if (!S_ISDIR(st.st_mode))
+		return check_fail(c, err, errlen, section, key, "%s is not a directory", dir);
 	return 0;
 }
 

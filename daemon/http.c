@@ -613,7 +613,8 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 	SSL_CTX_set_default_passwd_cb(h->ssl, no_passphrase);
 	if (SSL_CTX_use_PrivateKey_file(h->ssl, conf->tls_key, SSL_FILETYPE_PEM) != 1) {
 		e = ERR_get_error();
-		if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
 			return key_mismatch(conf, err, errlen);
 		snprintf(err, errlen,
 		         "%s:%d: [server] tls_key: %s: %s (a PEM key without a pass phrase is "

@@ -344,7 +344,8 @@ static void recover_cb(evutil_socket_t fd, short what, void *arg)
  * process; the descriptor is left open on purpose. */
 static void lock_database(const char *database)
 {
-	int fd = open(database, O_RDONLY | O_CLOEXEC);
+	/* Made here if new: an empty file is a new database to SQLite. */
+	int fd = open(database, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd == -1)
 		fatal("%s: cannot open to lock it", database);
@@ -375,9 +376,11 @@ static void daemon_start(struct daemon *d)
 		event_config_free(cfg);
 	if (d->base == NULL)
 		fatalx("cannot create the event loop");
+	/* Before SQLite touches it: a second daemon stops here, saying why, not
+	 * later behind the first one's write lock. */
+	lock_database(d->conf->database);
 	if (audit_open(d->conf->database, &d->audit, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	lock_database(d->conf->database);
 	/* The loop's own connection writes rarely (logout, four-eyes requests,
 	 * expiry, recovery) and must not stall the loop for seconds behind an
 	 * import's write lock: such a write fails fast and says so instead. */

@@ -684,7 +684,8 @@ static const char html_style[] =
     "th,td{border:1px solid #999;padding:3px 5px;vertical-align:top;word-break:break-all}\n"
     "th{background:#eee}table.num td{text-align:right}table.num td:first-child{text-align:left}\n"
     /* Long text may break anywhere; numbers and months never ("108" / "4"). */
-    "table.num td,table.num th{word-break:keep-all;white-space:nowrap}\n"
+    "table.num td:not(:first-child),table.num th:not(:first-child)"
+    "{word-break:keep-all;white-space:nowrap}\n"
     ".summary{font-size:15px;font-weight:bold}\n"
     "svg{max-width:100%;height:auto}\n"
     "@page{size:A4;margin:15mm}\n"
