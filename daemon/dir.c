@@ -78,6 +78,7 @@ struct dir_conn {
 struct dir_op {
 	TAILQ_ENTRY(dir_op) entry;
 	struct dir *d;
+	unsigned long gen;     /* d->gen when made: a reload since makes its finds stale */
 	struct dir_conn *conn; /* NULL while queued */
 	enum op_type type;
 	int msgid;
@@ -118,6 +119,7 @@ struct dir {
 	time_t last_answer;    /* when slapd last answered anything (dir_last_answer) */
 	bool unanswered;       /* an operation timed out, and nothing answered since */
 	bool pinging;          /* dir_answering's read is in flight: one at a time */
+	unsigned long gen;     /* configurations set (dir_set_config) */
 	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
 	/* Every other pwdPolicy beside policy_dn, for users whose
 	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
@@ -477,7 +479,9 @@ static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 	} else if (op->type == OP_SEARCH_USER) {
 		struct dir_user *u = st == DIR_OK ? op->user : NULL;
 
-		if (u != NULL && u->dn != NULL && u->uid != NULL)
+		/* Not a search sent under the configuration before a reload: it
+		 * would put back what the reload emptied (dir_set_config). */
+		if (u != NULL && u->dn != NULL && u->uid != NULL && op->gen == d->gen)
 			ucache_put(d->users, u->uid, u->dn, u->department, time(NULL));
 		if (u != NULL)
 			op->user = NULL;
@@ -515,6 +519,7 @@ static struct dir_op *op_new(struct dir *d, enum op_type type, void *arg)
 	if (op == NULL)
 		return NULL;
 	op->d = d;
+	op->gen = d->gen;
 	op->type = type;
 	op->arg = arg;
 	op->timer = evtimer_new(d->base, op_timeout_cb, op);
@@ -2147,6 +2152,7 @@ void dir_set_config(struct dir *d, const struct config *conf)
 	/* The cache was filled under the old user_base, user_attr and flavour:
 	 * a user outside the new base must not be found through it. */
 	ucache_drop(d->users, NULL);
+	d->gen++;
 }
 
 void dir_free(struct dir *d)
