@@ -519,11 +519,17 @@ static int listen_tcp(struct http *h, const char *addr, char *err, size_t errlen
  * daemon off its clients. */
 static bool socket_live(const struct sockaddr_un *sun)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool live = fd != -1 && connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool live;
 
-	if (fd != -1)
-		close(fd);
+	/* Non-blocking: a listener with a full backlog answers EAGAIN at once.
+	 * Only "nobody listens" (or nothing there) makes it safe to unlink; any
+	 * other answer (EACCES: another user's socket) counts as in use. */
+	if (fd == -1)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	       (errno != ECONNREFUSED && errno != ENOENT);
+	close(fd);
 	return live;
 }
 
@@ -539,9 +545,11 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if (socket_live(&sun)) {
-		snprintf(err, errlen,
-		         "listen: %s is in use (another ldapdeskd?): stop it, or listen elsewhere",
-		         path);
+		snprintf(
+		    err, errlen,
+		    "listen: %s is in use (another ldapdeskd?) or cannot be checked: stop it, or "
+		    "listen elsewhere",
+		    path);
 		return -1;
 	}
 	unlink(path); /* a socket left by a daemon that is gone */
