@@ -1463,12 +1463,26 @@ int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Steps st (prepared and bound by the caller) for one id in column 0 into
+ * *idp, then finalizes it. Return: 1 a row, 0 none, -1 error with err. */
+static int one_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
+                  size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, what, err, errlen); /* before finalize: it reads the message */
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* The grant attempt that opened request id, still without an outcome: *idp
  * (0 if none: stores before this version recorded it with one). Return 0/-1. */
 static int request_attempt(struct audit *a, int64_t id, int64_t *idp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	*idp = 0;
 	if (sqlite3_prepare_v2(a->db,
@@ -1479,12 +1493,7 @@ static int request_attempt(struct audit *a, int64_t id, int64_t *idp, char *err,
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare request attempt", err, errlen);
 	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*idp = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-	                                             : db_fail(a, "request attempt", err, errlen);
+	return one_id(a, st, idp, "request attempt", err, errlen) == -1 ? -1 : 0;
 }
 
 /* The request's grant is decided: its attempt gets its outcome (ok when
@@ -1613,7 +1622,6 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
 int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	*idp = 0;
 	if (sqlite3_prepare_v2(a->db,
@@ -1624,13 +1632,7 @@ int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *e
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare import lookup", err, errlen);
 	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*idp = sqlite3_column_int64(st, 0);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, "look up imports", err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return one_id(a, st, idp, "look up imports", err, errlen);
 }
 
 int audit_batch_begin(struct audit *a, char *err, size_t errlen)

@@ -88,15 +88,12 @@ void hwm_note(struct hwm *h, int64_t id)
 
 int64_t hwm_read(const char *dbpath)
 {
-	char *path = ids_path(dbpath), line[24] = "";
-	FILE *f = path != NULL ? fopen(path, "re") : NULL;
-	long long v = 0;
+	char *path = ids_path(dbpath);
+	int fd = path != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	int64_t v = fd != -1 ? mark_in(fd) : 0; /* one parser for the file */
 
-	if (f != NULL) {
-		if (fgets(line, sizeof(line), f) == NULL || sscanf(line, "%lld", &v) != 1 || v < 0)
-			v = 0;
-		fclose(f);
-	}
+	if (fd != -1)
+		close(fd);
 	free(path);
 	return v;
 }
