@@ -54,7 +54,12 @@
 /* Marks a head the watcher cut short (continuation_check): refused 413. */
 #define HEADER_REFUSED       "X-Ldapdesk-Refused"
 #define PATH_UNAUTHENTICATED "/.ldapdesk/unauthenticated"
-#define HTTP_TOKEN_MAX       1024 /* a bearer token longer than this matches no session */
+/* Requests evhttp would refuse with an HTML page (start_check): the reason
+ * follows the prefix. */
+#define PATH_BAD       "/.ldapdesk/bad/"
+#define PATH_METHOD    "/.ldapdesk/method"
+#define PATH_EXPECT    "/.ldapdesk/expectation"
+#define HTTP_TOKEN_MAX 1024 /* a bearer token longer than this matches no session */
 
 struct http {
 	struct event_base *base;
@@ -72,6 +77,7 @@ struct http {
 };
 
 static void watch_again(struct evbuffer *in);
+static void mark_start(struct evbuffer *in);
 
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
@@ -100,6 +106,8 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 	 * is parsed once this reply is written, with no new data for the watcher
 	 * to see: its head is checked now. */
 	if (bev != NULL) {
+		/* What the input holds or gets next starts the next request. */
+		mark_start(bufferevent_get_input(bev));
 		watch_again(bufferevent_get_input(bev));
 		out = bufferevent_get_output(bev);
 	}
@@ -355,6 +363,181 @@ refuse:
 	    strlen(HEADER_REFUSED ": 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
 }
 
+/*
+ * Whether a connection's input starts a request: a disabled callback on the
+ * input buffer, present from the connection's start and from each reply until
+ * the watcher has seen that request's first line. libevent 2.1 gives no
+ * other per-connection storage that needs neither an allocation nor a hook
+ * to free it (a connection can close before any request reaches us).
+ */
+static void mark_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)in, (void)info, (void)arg;
+}
+
+static void mark_start(struct evbuffer *in)
+{
+	struct evbuffer_cb_entry *e;
+
+	evbuffer_remove_cb(in, mark_cb, NULL);
+	if ((e = evbuffer_add_cb(in, mark_cb, NULL)) != NULL)
+		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
+}
+
+/* True (and the mark is gone) when in was at a request's start. */
+static bool take_start(struct evbuffer *in)
+{
+	return evbuffer_remove_cb(in, mark_cb, NULL) == 0;
+}
+
+static bool is_method(const char *m, size_t n)
+{
+	static const char *const known[] = {"GET",     "POST",  "HEAD",    "PUT",  "DELETE",
+	                                    "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i]) == n && memcmp(known[i], m, n) == 0)
+			return true;
+	return false;
+}
+
+/* "HTTP/1.1", "HTTP/1.0", "HTTP/0.9": what evhttp's sscanf takes. */
+static bool version_ok(const char *v, size_t n)
+{
+	char copy[32], extra;
+	int major, minor;
+
+	if (n >= sizeof(copy))
+		return false;
+	memcpy(copy, v, n);
+	copy[n] = '\0';
+	return sscanf(copy, "HTTP/%d.%d%c", &major, &minor, &extra) == 2 && major <= 1;
+}
+
+/* Does evhttp parse the target? (A copy: the parser wants a C string.) */
+static bool target_ok(const char *t, size_t n)
+{
+	char *copy = strndup(t, n);
+	struct evhttp_uri *u;
+
+	if (copy == NULL)
+		return true; /* evhttp fails on the same memory and closes */
+	u = evhttp_uri_parse_with_flags(copy, EVHTTP_URI_NONCONFORMANT);
+	free(copy);
+	if (u == NULL)
+		return false;
+	evhttp_uri_free(u);
+	return true;
+}
+
+/* The request line [p, p + n) as evhttp 2.1 splits it: trailing blanks
+ * dropped, the method before the first blank, the version after the last.
+ * Return: NULL when evhttp would take it, else the internal path for it.
+ * CONNECT goes with the unknown methods: its target is an authority, which
+ * evhttp parses with a function it does not export. */
+static const char *line_check(const char *p, size_t n)
+{
+	const char *sp, *ver;
+
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	if (n < strlen("GET / HTTP/1.0") || memchr(p, '\0', n) != NULL ||
+	    memchr(p, '\r', n) != NULL || (sp = memchr(p, ' ', n)) == NULL)
+		return PATH_BAD "line";
+	for (ver = p + n; ver[-1] != ' '; ver--)
+		;
+	if (ver - 1 == sp)
+		return PATH_BAD "line";
+	if (!is_method(p, (size_t)(sp - p)) || (size_t)(sp - p) == strlen("CONNECT"))
+		return PATH_METHOD;
+	if (!version_ok(ver, (size_t)(p + n - ver)))
+		return PATH_BAD "version";
+	if (!target_ok(sp + 1, (size_t)(ver - 1 - (sp + 1))))
+		return PATH_BAD "target";
+	return NULL;
+}
+
+/* The value after colon up to end, blanks trimmed, into *v; its length. */
+static size_t header_value(const char *colon, const char *end, const char **v)
+{
+	const char *s = colon + 1;
+
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*v = s;
+	return (size_t)(end - s);
+}
+
+static bool header_is(const char *p, const char *colon, const char *name)
+{
+	return (size_t)(colon - p) == strlen(name) && strncasecmp(p, name, strlen(name)) == 0;
+}
+
+/* One header line [p, end) without its line break; *len: the Content-Length
+ * seen so far (-1: none). Return: NULL or the internal path for it. */
+static const char *header_line_check(const char *p, const char *end, long long *len)
+{
+	const char *colon = memchr(p, ':', (size_t)(end - p)), *v;
+	size_t n;
+	long long l = 0;
+
+	/* A folded line (obsolete, RFC 9112 5.2) is refused, as are a bare CR
+	 * and a NUL, which evhttp refuses with an HTML page or cuts short. */
+	if (colon == NULL || colon == p || *p == ' ' || *p == '\t' ||
+	    memchr(p, '\r', (size_t)(end - p)) != NULL ||
+	    memchr(p, '\0', (size_t)(end - p)) != NULL)
+		return PATH_BAD "header";
+	n = header_value(colon, end, &v);
+	if (header_is(p, colon, "Expect") &&
+	    (n != strlen("100-continue") || strncasecmp(v, "100-continue", n) != 0))
+		return PATH_EXPECT;
+	if (!header_is(p, colon, "Content-Length"))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 18 || !isdigit((unsigned char)v[i]))
+			return PATH_BAD "length";
+		l = l * 10 + (v[i] - '0');
+	}
+	/* No value, or two that differ: which one frames the body is a guess. */
+	if (n == 0 || (*len >= 0 && *len != l))
+		return PATH_BAD "length";
+	*len = l;
+	return NULL;
+}
+
+/*
+ * A request's first bytes, head[0..n) (n at most HTTP_MAX_HEADERS): what
+ * evhttp would refuse with its own HTML page (a request line it cannot
+ * parse, an unknown method, a header line without a colon, a length that is
+ * not a number, an expectation it does not meet) goes to an internal path
+ * answered in JSON. Header lines beyond the window or not arrived yet are
+ * left to continuation_check. Return: -1 when the request line is not
+ * complete yet, 0 when all is well, 1 with *path set.
+ */
+static int start_check(const char *head, size_t n, const char **path)
+{
+	const char *eol = memchr(head, '\n', n), *p, *end;
+	long long len = -1;
+
+	if (eol == NULL) {
+		*path = PATH_HEADERS;
+		return n == HTTP_MAX_HEADERS ? 1 : -1;
+	}
+	end = eol > head && eol[-1] == '\r' ? eol - 1 : eol;
+	if ((*path = line_check(head, (size_t)(end - head))) != NULL)
+		return 1;
+	for (p = eol + 1; (eol = memchr(p, '\n', n - (size_t)(p - head))) != NULL; p = eol + 1) {
+		end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+		if (end == p)
+			break; /* the blank line: the head ends */
+		if ((*path = header_line_check(p, end, &len)) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
 /* Fires the input watcher again (it runs on additions): a request pipelined
  * behind the one being answered is buffered already and is parsed once the
  * reply is written, with no new data arriving for the watcher to see. */
@@ -375,6 +558,18 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 
 	if (info->n_added == 0 || (n = evbuffer_copyout(in, head, sizeof(head))) <= 0)
 		return;
+	/* At a request's start, what evhttp would refuse in HTML is refused here. */
+	if (take_start(in)) {
+		const char *path = NULL;
+		int r = start_check(head, (size_t)n, &path);
+
+		if (r < 0)
+			mark_start(in); /* not a whole line yet: still at the start */
+		else if (r > 0) {
+			head_rewrite(in, path);
+			return;
+		}
+	}
 	/* One copy of the buffer's start serves both checks. */
 	if (!head_check(in, arg, head, (size_t)n))
 		continuation_check(in, head, (size_t)n);
@@ -382,8 +577,13 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 
 static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
 {
-	if (bev != NULL)
+	/* The mark is added after the watcher, and so lies before it in the
+	 * buffer's list (new entries go first): the watcher may then remove it,
+	 * and add it back, while libevent walks the list. */
+	if (bev != NULL) {
 		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, h);
+		mark_start(bufferevent_get_input(bev));
+	}
 	return bev;
 }
 
@@ -402,6 +602,49 @@ static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 static struct bufferevent *plain_bev_cb(struct event_base *base, void *arg)
 {
 	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), arg);
+}
+
+/* The method evhttp does not know, or CONNECT: the same answer as for a
+ * method the API does not use. Closed after, as its body is not read. */
+static void not_allowed(struct evhttp_request *req)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(out, "Allow", "GET, POST, HEAD");
+	evhttp_add_header(out, "Connection", "close");
+	http_reply_error(req, 405, "method_not_allowed",
+	                 "the API uses GET and POST only (see DESIGN.md, HTTP API)");
+}
+
+/* Requests start_check sent to an internal path. Return: false for a path
+ * that is not one of them. */
+static bool bad_cb(struct evhttp_request *req, const char *path)
+{
+	static const struct {
+		const char *path, *message;
+	} bad[] = {
+	    {PATH_BAD "line", "the request line is not METHOD TARGET HTTP/1.1"},
+	    {PATH_BAD "version", "the HTTP version is not 1.0 or 1.1"},
+	    {PATH_BAD "target", "the request target is not a URL path"},
+	    {PATH_BAD "header", "a header line is not NAME: VALUE on one line"},
+	    {PATH_BAD "length", "Content-Length is not one number"},
+	};
+
+	if (strcmp(path, PATH_METHOD) == 0) {
+		not_allowed(req);
+		return true;
+	}
+	if (strcmp(path, PATH_EXPECT) == 0) {
+		http_reply_error(req, 417, "expectation_failed",
+		                 "the only Expect this server meets is 100-continue");
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (strcmp(path, bad[i].path) == 0) {
+			http_reply_error(req, 400, "bad_request", bad[i].message);
+			return true;
+		}
+	return false;
 }
 
 static void request_cb(struct evhttp_request *req, void *arg)
@@ -425,21 +668,18 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		                 "the request headers are over 16 KiB");
 		return;
 	}
+	if (path != NULL && strncmp(path, "/.ldapdesk/", 11) == 0 && bad_cb(req, path))
+		return;
 	if (path != NULL && strcmp(path, PATH_CHUNKED) == 0) {
 		http_reply_error(req, 411, "length_required",
 		                 "send the body with Content-Length, not chunked");
 		return;
 	}
+	/* Closed after: libevent 2.1 reads no body for DELETE, OPTIONS and the
+	 * like, and its bytes must not be read as the next request. */
 	if ((evhttp_request_get_command(req) &
 	     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD)) == 0) {
-		struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-
-		/* Closed after: libevent 2.1 reads no body for DELETE, OPTIONS and
-		 * the like, and its bytes must not be read as the next request. */
-		evhttp_add_header(out, "Allow", "GET, POST, HEAD");
-		evhttp_add_header(out, "Connection", "close");
-		http_reply_error(req, 405, "method_not_allowed",
-		                 "the API uses GET and POST only (see DESIGN.md, HTTP API)");
+		not_allowed(req);
 		return;
 	}
 	h->fn(h->arg, req);

@@ -112,6 +112,45 @@ t_eq "$(head_then_get | grep -c '"status"')" 1 \
     "HEAD sends no body (only the GET behind it on the same connection has one)"
 head_part() { head_then_get | sed -n '1,/^$/p'; } # the HEAD reply's status line and headers
 t_match '^Content-Length: [1-9]' "HEAD says the length GET would have" head_part
+# What evhttp 2.1 would answer with its own HTML page (DESIGN: never) is answered in JSON:
+# an unknown method, a request line or header it cannot parse, a length that is no number.
+raw_req() { printf "$1" | tls_raw | tr -d '\r'; } # PRINTF-FORMAT: one raw request
+for case in 'FOO /v1/health HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|an unknown method' \
+    'get /v1/health HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|a method in lower case' \
+    'CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|CONNECT' \
+    'GARBAGE\r\n\r\n|400|bad_request|a request line without target and version' \
+    'GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n|400|bad_request|HTTP/9.9' \
+    'GET /v1/health HTTP/1.1\r\nNoColonHere\r\n\r\n|400|bad_request|a header line without a colon' \
+    'GET /v1/health HTTP/1.1\r\n Folded: x\r\n\r\n|400|bad_request|a folded first header line' \
+    'POST /v1/login HTTP/1.1\r\nContent-Length: abc\r\n\r\n|400|bad_request|Content-Length abc' \
+    'POST /v1/login HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}|400|bad_request|two Content-Lengths that differ' \
+    'POST /v1/login HTTP/1.1\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}|417|expectation_failed|Expect: magic'; do
+    req=${case%%|*} rest=${case#*|}
+    code=${rest%%|*} rest=${rest#*|}
+    err=${rest%%|*} what=${rest#*|}
+    t_match "^HTTP/1.1 $code " "$what is $code" raw_req "$req"
+    t_match "\"error\":\"$err\"" "... with the JSON error $err" printf '%s\n' "$T_OUT"
+    t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
+done
+body_in_pieces() { # a small request, then a login whose body comes later, in pieces
+    {
+        printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
+        sleep 0.5
+        printf 'POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 43\r\n\r\n'
+        sleep 0.5
+        printf 'FOO / HTTP/1.1\r\nNoColonHere\r\n\r\n'
+        sleep 0.5
+        printf '{"user":"x"}'
+        sleep 1
+    } | tls_raw | tr -d '\r'
+}
+t_match '"error":"bad_json"' "body bytes that look like a bad request line are read as the body" body_in_pieces
+t_eq "$(printf '%s\n' "$T_OUT" | grep -o 'HTTP/1.1 [0-9][0-9]*' | tr '\n' ' ')" 'HTTP/1.1 200 HTTP/1.1 400 ' \
+    "... of the second request on a kept-alive connection (200, then 400 bad_json)"
+t_match 'HTTP/1.1 405 ' "an unknown method pipelined behind a request is 405" \
+    raw_req 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nFOO / HTTP/1.1\r\nHost: x\r\n\r\n'
+t_eq "$(printf '%s\n' "$T_OUT" | grep -o 'HTTP/1.1 [0-9][0-9]*\|"error":"[a-z_]*"' | tr '\n' ' ')" \
+    'HTTP/1.1 200 HTTP/1.1 405 "error":"method_not_allowed" ' "... after the first is answered, in JSON"
 # An import's body (up to 32 MiB) is read only for an administrator: the head is refused
 # before the body is sent, so nobody else can make the daemon buffer it.
 import_head() { # [TOKEN]: the head of a 10 MB import, no body
