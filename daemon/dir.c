@@ -256,16 +256,65 @@ bool dir_answering(struct dir *d)
 /*
  * Puts liblber's read-ahead buffer under TLS: GnuTLS reads each record as a
  * 5-byte header and then its body, two read(2)s per reply; with the buffer
- * one read takes in everything the socket holds. Connects first (blocking,
- * like the StartTLS after it). Without it, reads are only slower.
+ * one read takes in everything the socket holds. Needs a connected ld.
+ * Without it, reads are only slower.
  */
 static void read_ahead(LDAP *ld)
 {
 	Sockbuf *sb = NULL;
 
-	if (ldap_connect(ld) == LDAP_SUCCESS && ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == 0 &&
-	    sb != NULL)
+	if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == 0 && sb != NULL)
 		ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER, NULL);
+}
+
+/* Does a plain TCP connection to an ldaps:// URI's host and port succeed?
+ * Then what failed was the TLS handshake. */
+static bool tcp_answers(const char *ldaps_uri, const struct timeval *tv)
+{
+	char plain[512];
+	LDAP *ld = NULL;
+	bool ok;
+
+	snprintf(plain, sizeof(plain), "ldap://%s", ldaps_uri + strlen("ldaps://"));
+	if (ldap_initialize(&ld, plain) != LDAP_SUCCESS)
+		return false;
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, tv);
+	ok = ldap_connect(ld) == LDAP_SUCCESS;
+	ldap_unbind_ext(ld, NULL, NULL);
+	return ok;
+}
+
+/*
+ * Debian's libldap (GnuTLS) says only "Connect error" or "Can't contact LDAP
+ * server" when the server's certificate does not verify: the message says
+ * what to check.
+ */
+static void tls_failed(const struct config *conf, const char *how, int rc, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	         "%s with %s failed (%s): check that ca_file (%s) holds the CA that signed the "
+	         "directory's certificate and that the host in uri is a name in that certificate",
+	         how, conf->uri, ldap_err2string(rc),
+	         conf->ca_file != NULL ? conf->ca_file : "not set: the system's CAs");
+}
+
+/* Connects ld (blocking, like the StartTLS after it) and says why not. */
+static int ldap_connect_or_say(const struct config *conf, LDAP *ld, const struct timeval *tv,
+                               char *err, size_t errlen)
+{
+	int rc = ldap_connect(ld);
+
+	if (rc == LDAP_SUCCESS)
+		return 0;
+	if (strncasecmp(conf->uri, "ldaps://", 8) == 0 && strchr(conf->uri, ' ') == NULL &&
+	    tcp_answers(conf->uri, tv))
+		tls_failed(conf, "the TLS handshake", rc, err, errlen);
+	else
+		snprintf(err, errlen,
+		         "cannot connect to %s (%s): check that the directory runs and "
+		         "listens there",
+		         conf->uri, ldap_err2string(rc));
+	return -1;
 }
 
 /*
@@ -291,8 +340,17 @@ static int ldap_open(const struct config *conf, LDAP **ldp, char *err, size_t er
 		ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, conf->ca_file);
 	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
 	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	if (ldap_connect_or_say(conf, ld, &tv, err, errlen) != 0) {
+		ldap_unbind_ext(ld, NULL, NULL);
+		return -1;
+	}
 	read_ahead(ld);
-	if (conf->starttls && (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
+	if (conf->starttls && (rc = ldap_start_tls_s(ld, NULL, NULL)) == LDAP_CONNECT_ERROR) {
+		tls_failed(conf, "StartTLS", rc, err, errlen);
+		ldap_unbind_ext(ld, NULL, NULL);
+		return -1;
+	}
+	if (conf->starttls && rc != LDAP_SUCCESS) {
 		char *diag = NULL;
 
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
@@ -502,9 +560,19 @@ static void op_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (op->conn != NULL && op->conn->ld != NULL)
 		ldap_abandon_ext(op->conn->ld, op->msgid, NULL, NULL);
-	d->unanswered = true;
-	snprintf(msg, sizeof(msg), "the directory did not answer within %d ms",
-	         op->d->conf->timeout_ms);
+	/* Never sent because no connection was up: slapd did not hang, and
+	 * why it is unreachable is in the log (not told to the caller, who may
+	 * not be logged in). */
+	if (op->conn == NULL && !dir_available(d))
+		snprintf(
+		    msg, sizeof(msg),
+		    "no connection to the directory is up (for %d ms): ldapdeskd's log says why",
+		    d->conf->timeout_ms);
+	else {
+		d->unanswered = true;
+		snprintf(msg, sizeof(msg), "the directory did not answer within %d ms",
+		         d->conf->timeout_ms);
+	}
 	op_finish(op, unanswered(op), msg);
 	dir_dispatch(d);
 }

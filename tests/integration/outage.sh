@@ -65,4 +65,42 @@ t_eq "$got" "$want" "the daemon reads it back and records what the directory hol
 
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
+
+# ---- a directory certificate that does not verify -----------------------------------------
+# libldap (GnuTLS) says only "Connect error" or "Can't contact LDAP server": the log says what
+# to check, and a request says no connection is up rather than that slapd did not answer.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T_DIR/other-ca.key" -out "$T_DIR/other-ca.pem" \
+    -subj /CN=other-ca -days 2 2>/dev/null
+sed -i "s#^ca_file = .*#ca_file = $T_DIR/other-ca.pem#" "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts with a CA that did not sign slapd's"; t_done; }
+log_says() { # RE: waits up to 10 s for the daemon's log to match
+    for _ in $(seq 50); do grep -qE "$1" "$T_DIR/ldapdeskd.log" && return 0; sleep 0.2; done
+    return 1
+}
+t_ok "StartTLS that does not verify: the log names ca_file and the certificate check" \
+    log_says "StartTLS with ldap://127\.0\.0\.1:[0-9]+ failed \(Connect error\): check that ca_file \($T_DIR/other-ca.pem\) holds the CA that signed"
+t_match '"message":"directory unavailable: no connection to the directory is up' \
+    "a login then says no connection is up (not that slapd did not answer)" \
+    curl -s --cacert "$LDAPDESK_CA" -d '{"user":"hd1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login"
+t_nomatch 'other-ca|ldap://' "... without naming the CA file or the directory to a caller" \
+    printf '%s\n' "$T_OUT"
+daemon_stop
+LDAPS_PORT=$(random_port)
+SLAPD_EXTRA_URLS="ldaps://127.0.0.1:$LDAPS_PORT/" slapd_restart "$SLAPD_DIR" \
+    || { t_fail "slapd restarts with an ldaps:// listener"; t_done; }
+sed -i -e "s#^uri = .*#uri = ldaps://127.0.0.1:$LDAPS_PORT#" -e 's/^starttls = .*/starttls = no/' \
+    "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, wrong CA)"; t_done; }
+t_ok "ldaps:// that does not verify: the log says the TLS handshake failed and names ca_file" \
+    log_says "the TLS handshake with ldaps://127\.0\.0\.1:$LDAPS_PORT failed .*check that ca_file \($T_DIR/other-ca.pem\)"
+daemon_stop
+sed -i "s#^ca_file = .*#ca_file = $SLAPD_DIR/ca.pem#" "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, right CA)"; t_done; }
+t_ok "with the right CA, ldaps:// works (status alice)" "$D" status alice
+daemon_stop
+sed -i "s#^uri = .*#uri = ldaps://127.0.0.1:$(random_port)#" "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, nobody listening)"; t_done; }
+t_ok "nobody listening: the log says so, not a certificate problem" \
+    log_says "cannot connect to ldaps://127\.0\.0\.1:[0-9]+ \(Can't contact LDAP server\): check that the directory runs"
+daemon_stop
 t_done

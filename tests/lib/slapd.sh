@@ -174,7 +174,9 @@ _slapd_launch() {
     _sl_uri=ldap://127.0.0.1:$_sl_port/
     rm -f "$_sl_dir/slapd.pid"
     [ ! -f "$_sl_dir/slapd.log" ] || mv -f "$_sl_dir/slapd.log" "$_sl_dir/slapd.log.1"
-    "$SLAPD_BIN" -f "$_sl_dir/slapd.conf" -h "$_sl_uri" -d "${SLAPD_DEBUG:-0}" \
+    # SLAPD_EXTRA_URLS: more listeners (e.g. ldaps://127.0.0.1:PORT/), for this start only
+    "$SLAPD_BIN" -f "$_sl_dir/slapd.conf" -h "$_sl_uri${SLAPD_EXTRA_URLS:+ $SLAPD_EXTRA_URLS}" \
+        -d "${SLAPD_DEBUG:-0}" \
         </dev/null >"$_sl_dir/slapd.log" 2>&1 &
     _sl_pid=$!
     _sl_end=$(($(date +%s) + ${T_START_TIMEOUT:-10}))
