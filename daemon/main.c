@@ -133,6 +133,24 @@ static bool same_text(const char *a, const char *b)
  * daemon does not use: e.g. a client_ca added by a reload would have made
  * every login fail, as the TLS context asks no certificate. Each is named.
  */
+static int keep_listen(const struct config *old, struct config *new)
+{
+	char *copy[CONFIG_MAX_LIST] = {NULL};
+
+	for (size_t i = 0; i < old->n_listen; i++)
+		if ((copy[i] = strdup(old->listen[i])) == NULL) {
+			while (i > 0)
+				free(copy[--i]);
+			log_warnx("reload: out of memory");
+			return -1;
+		}
+	for (size_t i = 0; i < new->n_listen; i++)
+		free(new->listen[i]);
+	memcpy(new->listen, copy, old->n_listen * sizeof(copy[0]));
+	new->n_listen = old->n_listen;
+	return 0;
+}
+
 static void reload_keep(const struct config *old, struct config *new)
 {
 	static const struct {
@@ -177,20 +195,11 @@ static void reload_keep(const struct config *old, struct config *new)
 	}
 	for (size_t i = 0; !listen && i < old->n_listen; i++)
 		listen = strcmp(old->listen[i], new->listen[i]) != 0;
-	if (listen)
+	/* Kept too, so that a later reload compares with what is bound. */
+	if (listen && keep_listen(old, new) == 0)
 		log_warnx("reload: [server] listen changed: it takes effect at the next restart");
 	if (!same_text(old->uri, new->uri) || !same_text(old->bind_dn, new->bind_dn))
 		log_warnx("reload: [ldap] uri and bind_dn apply to new connections only");
-}
-
-/* The backup schedule follows [audit] backup_at / backup_dir / backup_keep;
- * a backup running now goes on (the loop never waits for it). */
-static void reload_backup(struct daemon *d)
-{
-	char err[256];
-
-	if (d->backup != NULL && backup_set_config(d->backup, d->conf, err, sizeof(err)) == -1)
-		log_warnx("reload: backups keep the old settings: %s", err);
 }
 
 /* SIGHUP: parse into a new object and swap it in only if it is whole. */
@@ -211,13 +220,20 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
+	/* The backup schedule follows [audit] backup_at / backup_dir /
+	 * backup_keep, checked (and the directory made) first: a reload is taken
+	 * whole or not at all. A backup running now goes on. */
+	if (d->backup != NULL && backup_set_config(d->backup, conf, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		config_free(conf);
+		return;
+	}
 	reload_keep(d->conf, conf);
 	d->configs[d->n_configs++] = conf;
 	d->conf = conf;
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);
 	api_set_config(d->api, conf);
-	reload_backup(d);
 	log_info("configuration reloaded from %s", d->path);
 }
 

@@ -175,6 +175,29 @@ sleep 0.5
 t_match "reload: \[server\] client_ca changed: it takes effect at the next restart" \
     "a reload names a key that needs a restart" cat "$T_DIR/ldapdeskd.log"
 t_ok "and logins go on working meanwhile" env LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-reload" "$D" status alice
+# A reload is taken whole or not at all: a backup_dir that is a file refuses it, and
+# the new permission in the same file is not taken either.
+cp "$T_DIR/d.conf" "$T_DIR/good2.conf"
+sed -i -e "s|^backup_dir = .*|backup_dir = $T_DIR/good2.conf|" \
+    -e '$a [grant.whole]\ngroup = cn=general,ou=groups,dc=example,dc=com\nlabel = 整体' "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+t_match "reload failed, keeping the running configuration: .*good2.conf: not a directory" \
+    "a backup_dir that is a file refuses the reload, naming it" cat "$T_DIR/ldapdeskd.log"
+t_exit 5 "... and the permission added beside it is not taken" env LDAPDESK_USER=adm1 "$D" grant dave whole
+t_eq "$(env LDAPDESK_USER=adm1 "$D" --json backup | jq -r .file | xargs dirname)" "$T_DIR/backups2" \
+    "... nor the backup_dir"
+cp "$T_DIR/good2.conf" "$T_DIR/d.conf"
+# listen is kept at its running value: changed, the log says so once; changed back, not again.
+sed -i "s|^\[server\]|[server]\nlisten = 127.0.0.1:$(random_port)|" "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+t_eq "$(grep -c 'listen changed' "$T_DIR/ldapdeskd.log")" 1 "a new listen line is named as needing a restart"
+cp "$T_DIR/good2.conf" "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+t_eq "$(grep -c 'listen changed' "$T_DIR/ldapdeskd.log")" 1 \
+    "... and not again when the file goes back to what is bound"
 # Reloads keep working: 70 here (the limit was 63).
 before=$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log")
 for _ in $(seq 70); do kill -HUP "$DAEMON_PID"; sleep 0.1; done
