@@ -351,7 +351,13 @@ static int record_hash(const struct value v[NCOLS], char hex[HASH_HEX + 1])
 
 static int open_fail(sqlite3 *db, const char *path, const char *what, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "%s: %s: %s", path, what, db ? sqlite3_errmsg(db) : "out of memory");
+	int code = db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
+
+	/* A full disk may read as an I/O error too (a WAL that cannot grow). */
+	snprintf(err, errlen, "%s: %s: %s%s", path, what, db ? sqlite3_errmsg(db) : "out of memory",
+	         code == SQLITE_FULL || code == SQLITE_IOERR
+	             ? " (free space on the file system that holds it, or check it for errors)"
+	             : "");
 	sqlite3_close(db);
 	return -1;
 }

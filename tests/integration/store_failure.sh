@@ -75,4 +75,12 @@ t_match '^ok\|recorded late \(the audit store had failed\): ' \
 t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+# Start-up on a full disk: a new database cannot be made; the message says what to do.
+t_mount_tmpfs "$T_DIR/full" 256k || { t_skip "start-up on a full disk" "no second tmpfs"; t_done; }
+dd if=/dev/zero of="$T_DIR/full/filler" bs=4k 2>/dev/null || true
+sed "s|^database = .*|database = $T_DIR/full/audit.db|" "$T_DIR/d.conf" >"$T_DIR/full.conf"
+t_exit 1 "ldapdeskd with its new database on a full disk stops at start-up" \
+    "$LDAPDESKD" -c "$T_DIR/full.conf" -f
+t_match "$T_DIR/full/audit.db: .*disk is full \(free space on the file system that holds it" \
+    "... naming the database and saying to free space" printf '%s\n' "$T_OUT"
 t_done
