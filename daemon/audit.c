@@ -169,6 +169,12 @@ static const char link_sql[] =
 
 /* The grant in force for (target, permission): the newest ok or unchanged
  * grant that no later revoke or expiry undid. */
+/* Walks back the backup attempts only (records_action), newest first. */
+static const char backup_sql[] =
+    "SELECT o.detail FROM records a"
+    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
+    " WHERE a.action = 'backup' AND a.kind = 'attempt' ORDER BY a.id DESC LIMIT 1";
+
 static const char grant_sql[] =
     "SELECT a.operator, o.detail FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
@@ -1296,6 +1302,22 @@ int audit_last_grant(struct audit *a, const char *target, const char *permission
 	} else if (rc != SQLITE_DONE) {
 		db_fail(a, "last grant", err, errlen);
 	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_last_backup(struct audit *a, char *detail, size_t len, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, backup_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare last backup", err, errlen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_column(st, 0, detail, len);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "last backup", err, errlen);
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

@@ -122,6 +122,10 @@ int audit_pending(struct audit *a, audit_row_fn fn, void *arg, char *err, size_t
 int audit_verify(struct audit *a, const char *since, struct audit_verify *out, char *err,
                  size_t errlen);
 
+/* The detail of the newest "ok" backup outcome ("FILE: N records, checked")
+ * into detail. Return: 1 found, 0 none, -1 error with err filled. */
+int audit_last_backup(struct audit *a, char *detail, size_t len, char *err, size_t errlen);
+
 /* The newest "ok" grant outcome for (target, permission) that no later ok
  * revoke undid: fills operator (uid) and detail of that grant. Return: 1 found,
  * 0 none, -1 error with err filled. */

@@ -311,6 +311,21 @@ static void default_dir(const char *db, char *dir, size_t len)
 		snprintf(dir, len, "%.*s/backup", (int)(slash - db), db);
 }
 
+/* The records count the audit logged when path was made (its outcome's
+ * detail "PATH: N records, checked"), or -1 when it logged none. */
+static long long logged_records(struct backup *b, const char *path)
+{
+	char detail[PATH_MAX + 128], err[256], *end;
+	size_t n = strlen(path);
+	long long records;
+
+	if (audit_last_backup(b->a, detail, sizeof detail, err, sizeof err) != 1 ||
+	    strncmp(detail, path, n) != 0 || strncmp(detail + n, ": ", 2) != 0)
+		return -1;
+	records = strtoll(detail + n + 2, &end, 10);
+	return strncmp(end, " records", 8) == 0 ? records : -1;
+}
+
 /* The newest good backup already on disk, so health has an answer before
  * the first run. */
 static void find_last(struct backup *b)
@@ -323,9 +338,12 @@ static void find_last(struct backup *b)
 	if (n > 0) {
 		snprintf(path, sizeof path, "%s/%s", b->dir, names[n - 1]);
 		if (stat(path, &st) == 0) {
+			long long records = logged_records(b, path);
+
 			clock_utc(st.st_mtime, at, sizeof at);
-			b->last = json_pack("{s:s, s:s, s:n, s:b}", "file", path, "at", at,
-			                    "records", "ok", 1);
+			b->last =
+			    json_pack("{s:s, s:s, s:o, s:b}", "file", path, "at", at, "records",
+			              records >= 0 ? json_integer(records) : json_null(), "ok", 1);
 		}
 	}
 	for (int i = 0; i < n; i++)

@@ -258,12 +258,18 @@ t_exit 1 "a backup into a backup_dir that is not a directory fails" "$D" backup
 t_match '^failing: ' "health says backups are failing" sh -c "'$D' --json health | jq -r .backup"
 t_match "backup into $T_DIR/backups failed" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
 rm -f "$T_DIR/backups" && mv "$T_DIR/backups.away" "$T_DIR/backups"
-bfile=$("$D" --json backup 2>&1 | jq -r '.file // empty' 2>/dev/null || true)
+bout=$("$D" --json backup 2>&1 || true)
+bfile=$(printf '%s' "$bout" | jq -r '.file // empty' 2>/dev/null || true)
 t_eq "$("$D" --json health | jq -r '.backup')" ok "the next good backup clears it"
 as_op hd1
 t_ok "work done after the backup" "$D" record notice --desc "备份之后的公告" --dept 信息中心
 as_op aud1
 t_eq "$("$D" log --json --category notice | jq '.events | length')" 2 "the post-backup event is in the log"
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_eq "$("$D" --json health | jq -c '.last_backup | [.file, .records]')" \
+    "$(printf '%s' "$bout" | jq -c '[.file, .records]')" \
+    "after a restart health still shows the last backup's file and records count"
 daemon_stop
 before=$(q "SELECT max(id) FROM records")
 cp "$bfile" "$DB"
