@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
 #include "cache.h"
 
@@ -133,9 +134,7 @@ static int fold_uid(const char *user, char *out, size_t len, char *err, size_t e
 		return -1;
 	}
 	snprintf(out, len, "%s", user);
-	for (char *p = out; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
+	ascii_lower(out);
 	return 0;
 }
 

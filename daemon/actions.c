@@ -24,6 +24,7 @@
 #include "throttle.h"
 #include "log.h"
 #include "protect.h"
+#include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
 
 static const char *kind_action[] = {
@@ -749,9 +750,7 @@ static size_t protected_groups(const struct config *c, const char **out)
 static void limit_key(char *buf, size_t len, const char *kind, const char *who)
 {
 	snprintf(buf, len, "%s:%s", kind, who != NULL ? who : "-");
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
+	ascii_lower(buf);
 }
 
 /* Failed logins per source: an address, or an IPv6 host's whole /64. */

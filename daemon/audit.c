@@ -24,6 +24,7 @@
 
 #include "audit.h"
 #include "hwm.h"
+#include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
 
 #define SCHEMA_VERSION "1"
@@ -640,12 +641,7 @@ static void attempt_values(const struct audit_event *ev, const char *at, struct 
  * "JSmith" is jsmith). NULL stays NULL; NULL on ENOMEM otherwise. */
 static char *fold_uid(const char *uid)
 {
-	char *out = uid != NULL ? strdup(uid) : NULL;
-
-	for (char *p = out; p != NULL && *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return out;
+	return uid != NULL ? ascii_lower(strdup(uid)) : NULL;
 }
 
 static int add_attempt(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "dir.h"
 #include "ucache.h"
+#include "ldapdesk/ascii.h"
 #include "log.h"
 #include "ldapdesk/wire.h"
 
@@ -166,10 +167,8 @@ char *dir_dn_canon(const char *dn)
 
 	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &ndn, LDAP_DN_FORMAT_LDAPV3) ==
 	        LDAP_SUCCESS &&
-	    ndn != NULL && (out = strdup(ndn)) != NULL)
-		for (char *p = out; *p != '\0'; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
+	    ndn != NULL)
+		out = ascii_lower(strdup(ndn));
 	ldap_memfree(ndn);
 	return out;
 }

@@ -15,6 +15,7 @@
 
 #include "dir.h"
 #include "ucache.h"
+#include "ldapdesk/ascii.h"
 
 struct slot {
 	char *uid;  /* the key: ASCII case folded */
@@ -68,12 +69,7 @@ void ucache_free(struct ucache *c)
 /* ASCII case-folded copy (uids compare case-insensitively in the schema). */
 static char *fold(const char *s)
 {
-	char *out = strdup(s);
-
-	for (char *p = out; p != NULL && *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return out;
+	return ascii_lower(strdup(s));
 }
 
 /* The first slot of folded's set (FNV-1a over the folded uid); the set is
