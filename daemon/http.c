@@ -68,7 +68,11 @@ struct http {
 	struct evconnlistener *lev[HTTP_MAX_LISTEN];
 	struct event *resume[HTTP_MAX_LISTEN];
 	size_t n_lev;
-	char *sockets[HTTP_MAX_LISTEN]; /* unix: paths bound, removed at the end */
+	struct bound {
+		char *path; /* unix: paths bound, removed at the end ... */
+		dev_t dev;  /* ... if they are still this socket */
+		ino_t ino;
+	} sockets[HTTP_MAX_LISTEN];
 	size_t n_sockets;
 	http_handler_fn fn;
 	void *arg;
@@ -777,6 +781,7 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *path = addr + 5;
+	struct stat st;
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -801,8 +806,11 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 			close(fd);
 		return -1;
 	}
-	if (h->n_sockets < HTTP_MAX_LISTEN)
-		h->sockets[h->n_sockets++] = strdup(path);
+	if (h->n_sockets < HTTP_MAX_LISTEN && stat(path, &st) == 0) {
+		struct bound *b = &h->sockets[h->n_sockets++];
+
+		*b = (struct bound){.path = strdup(path), .dev = st.st_dev, .ino = st.st_ino};
+	}
 	return add_listener(h,
 	                    evconnlistener_new(h->base, NULL, h,
 	                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
@@ -964,11 +972,16 @@ void http_free(struct http *h)
 		evhttp_free(h->plain);
 	for (size_t i = 0; i < h->n_lev; i++)
 		event_free(h->resume[i]);
-	/* No stale socket for the next start to find (it would test it first). */
+	/* No stale socket for the next start to find (it would test it first);
+	 * a path someone else has bound since (after removing ours) is theirs. */
 	for (size_t i = 0; i < h->n_sockets; i++) {
-		if (h->sockets[i] != NULL)
-			unlink(h->sockets[i]);
-		free(h->sockets[i]);
+		const struct bound *b = &h->sockets[i];
+		struct stat st;
+
+		if (b->path != NULL && lstat(b->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == b->dev && st.st_ino == b->ino)
+			unlink(b->path);
+		free(b->path);
 	}
 	SSL_CTX_free(h->ssl);
 	free(h);

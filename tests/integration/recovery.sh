@@ -216,4 +216,11 @@ t_ok "while carol (财务管理部) is found" env LDAPDESK_USER=adm1 "$D" status
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_exit 1 "and removes its unix socket" test -e "$LDAPDESK_SOCK"
+# ... only if the path is still its socket: one bound there since (after removing the
+# daemon's) belongs to someone else.
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again"; t_done; }
+rm -f "$LDAPDESK_SOCK"
+python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$LDAPDESK_SOCK"
+daemon_stop
+t_ok "a socket bound at its path by someone else is left alone at exit" test -S "$LDAPDESK_SOCK"
 t_done
