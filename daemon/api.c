@@ -70,6 +70,7 @@ struct call {
 	/* The action this call answers, counted in ldapdesk_actions_total
 	 * when its reply goes out (API_KINDS: not an action). */
 	unsigned counted_kind;
+	unsigned roles_gen; /* configuration generation a role re-read started under */
 };
 
 struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
@@ -95,6 +96,7 @@ void api_set_backup(struct api *api, struct backup *b)
 void api_set_config(struct api *api, const struct config *conf)
 {
 	api->conf = conf;
+	session_config_changed(api->sessions);
 }
 
 static void job_call_free(struct job_call *jc);
@@ -1298,8 +1300,15 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 		reply_error(c, 401, "unauthenticated", "the session ended: log in again");
 		return;
 	}
+	/* Read under a configuration a reload has replaced since: the scope
+	 * bits would number the wrong [scope.*] sections. */
+	if (ok && c->roles_gen != session_gen(c->api->sessions)) {
+		reply_error(c, 503, "reloaded",
+		            "the configuration was reloaded while your roles were read: try again");
+		return;
+	}
 	if (ok)
-		session_set_roles(c->api->sessions, c->session, roles, scopes);
+		session_set_roles(c->api->sessions, c->session, roles, scopes, c->roles_gen);
 	if (ok && roles == 0) {
 		reply_error(c, 401, "roles_removed",
 		            "you no longer have an ldapdesk role: ask an administrator");
@@ -1360,9 +1369,20 @@ void api_handle(void *arg, struct evhttp_request *req)
 		    "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
 		return;
 	}
-	if (session_stale(c->api->sessions, c->session) &&
-	    act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == 0)
-		return;
+	if (session_stale(c->api->sessions, c->session)) {
+		c->roles_gen = session_gen(c->api->sessions);
+		if (act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == 0)
+			return;
+		/* Roles from before a reload are not used: their scope bits
+		 * number the old file's [scope.*] sections. (Only idle-stale
+		 * roles go on when the directory cannot be asked.) */
+		if (c->session->roles_gen != c->roles_gen) {
+			reply_error(c, 503, "directory_unavailable",
+			            "your roles must be re-read after a reload and the directory "
+			            "cannot be asked now: try again");
+			return;
+		}
+	}
 	if (route(c, EVHTTP_REQ_POST, "v1/import") || parse_body(c) == 0)
 		dispatch_authenticated(c);
 }

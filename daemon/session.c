@@ -36,6 +36,7 @@ struct slot {
 struct sessions {
 	unsigned char key[KEY_LEN];
 	int idle;
+	unsigned gen; /* bumped by each reload (session_config_changed) */
 	char revoked_path[4096];
 	struct slot slots[SLOTS];
 };
@@ -319,6 +320,7 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	if (RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
 		return -1;
 	ses.issued = ses.last_seen = ses.roles_checked = now;
+	ses.roles_gen = s->gen;
 	ses.expires = now + ttl;
 	n = payload_format(&ses, payload, sizeof(payload));
 	sl = slot_get(s, ses.nonce, now);
@@ -382,16 +384,27 @@ struct session *session_find(struct sessions *s, const char *token)
 
 bool session_stale(const struct sessions *s, const struct session *ses)
 {
-	return time(NULL) - ses->roles_checked >= s->idle;
+	return ses->roles_gen != s->gen || time(NULL) - ses->roles_checked >= s->idle;
+}
+
+unsigned session_gen(const struct sessions *s)
+{
+	return s->gen;
+}
+
+void session_config_changed(struct sessions *s)
+{
+	s->gen++;
 }
 
 void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
-                       unsigned long scopes)
+                       unsigned long scopes, unsigned gen)
 {
 	(void)s;
 	ses->roles = roles;
 	ses->scopes = scopes;
 	ses->roles_checked = time(NULL);
+	ses->roles_gen = gen;
 }
 
 int session_revoke(struct sessions *s, const char *token, struct session *out)

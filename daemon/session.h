@@ -26,6 +26,7 @@ struct session {
 	time_t issued, expires;
 	time_t last_seen;     /* idle limit */
 	time_t roles_checked; /* roles re-read from the directory at most one idle period ago */
+	unsigned roles_gen;   /* ... under the configuration of this generation */
 	unsigned char nonce[16];
 };
 
@@ -45,12 +46,22 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
  * valid until the next call that changes the store. */
 struct session *session_find(struct sessions *s, const char *token);
 
-/* true when the session's roles should be re-read from the directory. */
+/* true when the session's roles should be re-read from the directory: an
+ * idle period has passed, or the configuration changed since. */
 bool session_stale(const struct sessions *s, const struct session *ses);
 
-/* Records freshly read roles and scopes (roles 0 ends the session). */
+/* The configuration generation: roles and scopes read under another one are
+ * stale. */
+unsigned session_gen(const struct sessions *s);
+
+/* A reload: every session's roles and scopes are re-read before its next
+ * request, as its scope bits number the [scope.*] sections of the old file. */
+void session_config_changed(struct sessions *s);
+
+/* Records roles and scopes read under configuration generation gen (roles 0
+ * ends the session). */
 void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
-                       unsigned long scopes);
+                       unsigned long scopes, unsigned gen);
 
 /* Ends the session for token, also across restarts (session_revoke, then
  * session_revoke_persist). Return: 0, or -1 if the token was not a live

@@ -99,6 +99,25 @@ t_match "outside the departments" "the refusal says why" "$D" unlock bob
 t_eq "$(denied unlock bob)" 2 "out-of-scope unlocks are audit rows (denied)"
 as_op hd1
 t_ok "unscoped helpdesk may unlock bob" "$D" unlock bob
+# A session's scopes number the [scope.*] sections: a reload that inserts one before hd2's
+# must make hd2's session re-read them, not read its old numbers against the new list.
+ldap_root_modify -a >/dev/null <<EOF2
+dn: cn=helpdesk-fin,$G
+objectClass: groupOfNames
+cn: helpdesk-fin
+member: cn=nobody,$G
+EOF2
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.scopes"
+sed -i "s|^\[scope.market\]|[scope.fin]\ngroup = cn=helpdesk-fin,$G\ndepartments = 物资采购中心\n\n[scope.market]|" \
+    "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+as_op hd2
+t_exit 4 "after a reload puts a scope before hd2's, hd2's session still cannot unlock bob" "$D" unlock bob
+t_ok "... and still unlocks alice (its own department)" "$D" unlock alice
+cp "$T_DIR/d.conf.scopes" "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
 
 # ---- cached unlocks: the modify asserts what a search would have checked ----------------
 # alice's DN and department are cached by now (unlocks above). Changes made behind the

@@ -163,11 +163,23 @@ static void test_tokens_and_logouts_survive_a_restart(void **state)
 	assert_non_null(got);
 	assert_string_equal(got->uid, "adm1");
 	assert_true(session_stale(s, got)); /* roles must be re-read after a restart */
-	session_set_roles(s, got, ROLE_HELPDESK, 0);
+	session_set_roles(s, got, ROLE_HELPDESK, 0, session_gen(s));
 	assert_false(session_stale(s, got));
 	assert_int_equal(session_find(s, kept)->roles, ROLE_HELPDESK);
+	/* A reload makes roles and scopes stale; a read begun before it does
+	 * not make them fresh again. */
+	{
+		unsigned before = session_gen(s);
+
+		session_config_changed(s);
+		assert_true(session_stale(s, got));
+		session_set_roles(s, got, ROLE_HELPDESK, 0, before);
+		assert_true(session_stale(s, got));
+		session_set_roles(s, got, ROLE_HELPDESK, 0, session_gen(s));
+		assert_false(session_stale(s, got));
+	}
 	assert_null(session_find(s, ended));
-	session_set_roles(s, session_find(s, kept), 0, 0);
+	session_set_roles(s, session_find(s, kept), 0, 0, session_gen(s));
 	assert_null(session_find(s, kept));
 	session_store_free(s);
 }
