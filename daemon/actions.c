@@ -333,7 +333,7 @@ void act_event(const struct act *x, struct audit_event *ev)
 	/* A grant that became a request is counted when it is approved and done. */
 	if (x->needs_approval)
 		ev->category = NULL;
-	ev->request_id = x->request_id;
+	ev->request_id = x->request_id > 0 ? x->request_id : 0;
 	ev->ticket = x->ticket;
 	ev->requester = x->requester;
 	ev->department = x->department;
@@ -766,10 +766,6 @@ static void addr_key(const struct act *x, char *buf, size_t len)
 
 static int request_validate(struct act *x)
 {
-	if ((x->kind == ACT_APPROVE || x->kind == ACT_REJECT) && x->request_id <= 0) {
-		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed", "a request id is a number");
-		return -1;
-	}
 	if (x->kind == ACT_REJECT && (x->reason == NULL || x->reason[0] == '\0')) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
 		           "a rejection needs a reason (--reason TEXT)");
@@ -884,8 +880,17 @@ static int request_load(struct act *x)
 {
 	struct audit_req r;
 	char err[256];
-	int rc = audit_request_get(x->A->audit, x->request_id, &r, err, sizeof(err));
+	int rc;
 
+	/* A path id that is no number names no request, as a name that cannot
+	 * be a uid names no user (404, after the role). */
+	if (x->request_id <= 0) {
+		act_refuse(
+		    x, ACT_NOT_FOUND, "no_such_request", "failed",
+		    "no such request: request ids are whole numbers from 1 (ldapdesk pending)");
+		return -1;
+	}
+	rc = audit_request_get(x->A->audit, x->request_id, &r, err, sizeof(err));
 	if (rc == -1) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "%s", err);
 		return -1;
@@ -1348,6 +1353,14 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 
 static void act_login_bind(struct act *x)
 {
+	/* An empty password would be an unauthenticated bind, which "succeeds".
+	 * Refused once the user is found, so the record names the operator. */
+	if (x->password == NULL || x->password[0] == '\0') {
+		login_failed(x);
+		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
+		           "wrong user name or password");
+		return;
+	}
 	if (dir_bind_check(x->A->dir, x->user->dn, x->password, login_bind_cb, x) == -1)
 		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
 		           "too many logins at once: try again in a moment");
@@ -1628,12 +1641,6 @@ static void act_lookup(struct act *x)
 	}
 	if (login && login_throttled(x) == -1)
 		return;
-	/* An empty password would be an unauthenticated bind, which "succeeds". */
-	if (login && (x->password == NULL || x->password[0] == '\0')) {
-		act_refuse(x, ACT_UNAUTHORIZED, "bad_credentials", "denied",
-		           "wrong user name or password");
-		return;
-	}
 	/* An unlock can go by the cached DN: the modify asserts what the search
 	 * would have checked (ucache.h), so no search per request. */
 	if (x->kind == ACT_UNLOCK) {
@@ -1727,6 +1734,30 @@ static void create_check(struct act *x)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
+/*
+ * What the API refused before any action ran is recorded like any refusal.
+ * Without a session the caller is nobody we know: anyone could make the
+ * store grow with such requests, so from an address only the first of a
+ * period is recorded in full and the rest are counted into one summary per
+ * flush (throttle.h), as throttled logins are.
+ */
+static void api_refused(struct act *x, const struct act_request *req)
+{
+	char key[LIMIT_KEY_MAX], src[64];
+	bool unauth = req->refused == ACT_UNAUTHORIZED;
+
+	if (!x->has_op) {
+		limits_source(x->client_addr, src, sizeof(src));
+		limit_key(key, sizeof(key), "anon-addr", src);
+		if (throttle_note(x->A->throttled, key, x->client_addr, time(NULL)) == 1) {
+			act_reply(x, req->refused, req->refused_code, "%s", req->refused_message);
+			return;
+		}
+	}
+	act_refuse(x, req->refused, req->refused_code, unauth ? "denied" : "failed", "%s",
+	           req->refused_message);
+}
+
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg)
 {
 	struct act *x = act_new(A, req);
@@ -1740,6 +1771,10 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	}
 	x->fn = fn;
 	x->arg = arg;
+	if (req->refused != ACT_OK) {
+		api_refused(x, req);
+		return;
+	}
 	if (act_validate(x) == -1 || act_grant_terms(x) == -1 || act_record_check(x) == -1 ||
 	    lifecycle_validate(x) == -1 || request_validate(x) == -1)
 		return;
@@ -2280,6 +2315,7 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	struct actions *A = arg;
 	/* No uid: the name tried was never looked up (see act_event). */
 	bool by_user = strncmp(s->key, "login-user", 10) == 0;
+	bool anon = strncmp(s->key, "anon-addr", 9) == 0;
 	/* A user key's refusals may come from many addresses: none is named. */
 	struct act_request req = {.kind = ACT_LOGIN, .client_addr = by_user ? NULL : s->addr};
 	char first[CLOCK_ISO_LEN], last[CLOCK_ISO_LEN], detail[256];
@@ -2293,10 +2329,17 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	x->fn = reply_unwanted;
 	clock_utc(s->first, first, sizeof(first));
 	clock_utc(s->last, last, sizeof(last));
-	snprintf(detail, sizeof(detail),
-	         "too many failed logins from this %s: %lu more refused (429) from %s to %s, "
-	         "counted and not recorded one by one",
-	         by_user ? "operator" : "address", s->count, first, last);
+	if (anon)
+		snprintf(detail, sizeof(detail),
+		         "%lu more requests from this address without a valid session (401) or "
+		         "with a body that could not be read (400), from %s to %s, counted and "
+		         "not recorded one by one",
+		         s->count, first, last);
+	else
+		snprintf(detail, sizeof(detail),
+		         "too many failed logins from this %s: %lu more refused (429) from %s to "
+		         "%s, counted and not recorded one by one",
+		         by_user ? "operator" : "address", s->count, first, last);
 	commit_pair(x, "denied", detail, throttle_stored);
 }
 

@@ -79,7 +79,12 @@ struct act_request {
 	const char *category, *description; /* record */
 	const char *ticket, *requester, *department, *channel, *note;
 	const char *name, *mail, *reason; /* create (name, mail), disable and reject (reason) */
-	int64_t request_id;               /* approve, reject */
+	int64_t request_id;               /* approve, reject (-1: the path's id is not a number) */
+	/* Refused by the API before any action ran: no valid session (ACT_UNAUTHORIZED)
+	 * or a body it could not read (ACT_BAD_REQUEST). Recorded and answered so;
+	 * ACT_OK: not refused. */
+	enum act_status refused;
+	const char *refused_code, *refused_message;
 };
 
 /* The answer. Everything is valid during the callback only. */

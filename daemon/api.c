@@ -71,6 +71,7 @@ struct call {
 	 * when its reply goes out (API_KINDS: not an action). */
 	unsigned counted_kind;
 	unsigned roles_gen; /* configuration generation a role re-read started under */
+	bool bad_body;      /* the body is not a JSON object (body is then {}) */
 };
 
 struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
@@ -186,34 +187,39 @@ static bool route(const struct call *c, enum evhttp_cmd_type m, const char *patt
 
 /* Every endpoint of DESIGN's HTTP API, for 405 on a known path asked with
  * the wrong method (GET /v1/login is not an unknown path, nor a login). */
+/* With the action each stands for (-1: none) and the path segments that
+ * name its target and permission (0: none), for recording a request refused
+ * before it reached the action (no session). */
 static const struct {
 	enum evhttp_cmd_type method;
 	const char *pattern;
+	int kind;
+	size_t target_seg, perm_seg;
 } routes[] = {
-    {EVHTTP_REQ_GET, "v1/health"},
-    {EVHTTP_REQ_GET, "health"},
-    {EVHTTP_REQ_GET, "metrics"},
-    {EVHTTP_REQ_POST, "v1/login"},
-    {EVHTTP_REQ_POST, "v1/logout"},
-    {EVHTTP_REQ_GET, "v1/users/*"},
-    {EVHTTP_REQ_POST, "v1/users/*/unlock"},
-    {EVHTTP_REQ_POST, "v1/users/*/reset"},
-    {EVHTTP_REQ_POST, "v1/users/*/grants"},
-    {EVHTTP_REQ_POST, "v1/users/*/grants/*/revoke"},
-    {EVHTTP_REQ_POST, "v1/users/*/move"},
-    {EVHTTP_REQ_POST, "v1/users/*/disable"},
-    {EVHTTP_REQ_POST, "v1/users/*/enable"},
-    {EVHTTP_REQ_POST, "v1/users/*/delete"},
-    {EVHTTP_REQ_POST, "v1/users"},
-    {EVHTTP_REQ_POST, "v1/events"},
-    {EVHTTP_REQ_POST, "v1/import"},
-    {EVHTTP_REQ_POST, "v1/backup"},
-    {EVHTTP_REQ_GET, "v1/requests"},
-    {EVHTTP_REQ_POST, "v1/requests/*/approve"},
-    {EVHTTP_REQ_POST, "v1/requests/*/reject"},
-    {EVHTTP_REQ_GET, "v1/report"},
-    {EVHTTP_REQ_GET, "v1/audit"},
-    {EVHTTP_REQ_GET, "v1/verify"},
+    {EVHTTP_REQ_GET, "v1/health", -1, 0, 0},
+    {EVHTTP_REQ_GET, "health", -1, 0, 0},
+    {EVHTTP_REQ_GET, "metrics", -1, 0, 0},
+    {EVHTTP_REQ_POST, "v1/login", ACT_LOGIN, 0, 0},
+    {EVHTTP_REQ_POST, "v1/logout", ACT_LOGOUT, 0, 0},
+    {EVHTTP_REQ_GET, "v1/users/*", ACT_STATUS, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/unlock", ACT_UNLOCK, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/reset", ACT_RESET, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/grants", ACT_GRANT, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/grants/*/revoke", ACT_REVOKE, 2, 4},
+    {EVHTTP_REQ_POST, "v1/users/*/move", ACT_MOVE, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/disable", ACT_DISABLE, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/enable", ACT_ENABLE, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users/*/delete", ACT_DELETE, 2, 0},
+    {EVHTTP_REQ_POST, "v1/users", ACT_CREATE, 0, 0},
+    {EVHTTP_REQ_POST, "v1/events", ACT_RECORD, 0, 0},
+    {EVHTTP_REQ_POST, "v1/import", ACT_IMPORT, 0, 0},
+    {EVHTTP_REQ_POST, "v1/backup", ACT_BACKUP, 0, 0},
+    {EVHTTP_REQ_GET, "v1/requests", ACT_REQUESTS, 0, 0},
+    {EVHTTP_REQ_POST, "v1/requests/*/approve", ACT_APPROVE, 0, 0},
+    {EVHTTP_REQ_POST, "v1/requests/*/reject", ACT_REJECT, 0, 0},
+    {EVHTTP_REQ_GET, "v1/report", ACT_REPORT, 0, 0},
+    {EVHTTP_REQ_GET, "v1/audit", ACT_LOG, 0, 0},
+    {EVHTTP_REQ_GET, "v1/verify", ACT_VERIFY, 0, 0},
 };
 
 /* The method c's path takes when it is a known endpoint asked with another
@@ -275,9 +281,10 @@ static struct session *authenticate(struct call *c)
 	return session_find(c->api->sessions, h + 7);
 }
 
-/* Parses the body as a JSON object. Never echoes the parser's text: it
- * quotes the input, which may hold a password. */
-static int parse_body(struct call *c)
+/* Parses the body as a JSON object into c->body; one that is not leaves {}
+ * there and sets c->bad_body, for the action to refuse (and record). Never
+ * keeps the parser's text: it quotes the input, which may hold a password. */
+static void parse_body(struct call *c)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
 	size_t n = evbuffer_get_length(in);
@@ -286,7 +293,7 @@ static int parse_body(struct call *c)
 
 	if (n == 0) {
 		c->body = json_object();
-		return 0;
+		return;
 	}
 	raw = evbuffer_pullup(in, -1);
 	c->body = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -295,10 +302,10 @@ static int parse_body(struct call *c)
 	OPENSSL_cleanse(jerr.text, sizeof(jerr.text));
 	OPENSSL_cleanse(jerr.source, sizeof(jerr.source));
 	if (c->body == NULL || !json_is_object(c->body)) {
-		reply_error(c, 400, "bad_json", "the body must be a JSON object");
-		return -1;
+		json_decref(c->body);
+		c->body = json_object();
+		c->bad_body = true;
 	}
-	return 0;
 }
 
 /* A string member of the body, or NULL. Sets *bad when it has another type. */
@@ -414,6 +421,22 @@ static void start_action(struct call *c, struct act_request *req)
 	act_start(c->api->A, req, act_done, p);
 }
 
+/* A request refused before its action ran (no session, a bad body) goes to
+ * the action anyway, which records it and answers with code and message. */
+static void refuse_as(struct call *c, struct act_request *req, enum act_status st, const char *code,
+                      const char *message)
+{
+	req->refused = st;
+	req->refused_code = code;
+	req->refused_message = message;
+	start_action(c, req);
+}
+
+static void refuse_body(struct call *c, struct act_request *req)
+{
+	refuse_as(c, req, ACT_BAD_REQUEST, "bad_json", "the body must be a JSON object");
+}
+
 /* Event fields shared by every action. Return -1 (answered 400) on a bad type. */
 int api_body_fields(json_t *body, struct act_request *req)
 {
@@ -446,14 +469,24 @@ int api_body_fields(json_t *body, struct act_request *req)
 	return bad ? -1 : 0;
 }
 
-/* Event fields shared by every action. Return -1 (answered 400) on a bad type. */
+/* Event fields shared by every action. Return -1 (refused: 400) when the
+ * body is no JSON object or a field has a bad type. */
 static int event_fields(struct call *c, struct act_request *req)
 {
+	if (c->bad_body) {
+		refuse_body(c, req);
+		return -1;
+	}
 	if (api_body_fields(c->body, req) == 0)
 		return 0;
-	reply_error(c, 400, "bad_request",
-	            "a field has the wrong type: strings for text, a whole number of days "
-	            "from 1 to 36500, true or false for unlock");
+	/* What was read is not kept: a field of the wrong type is not stored. */
+	*req = (struct act_request){.kind = req->kind,
+	                            .target = req->target,
+	                            .permission = req->permission,
+	                            .request_id = req->request_id};
+	refuse_as(c, req, ACT_BAD_REQUEST, "bad_request",
+	          "a field has the wrong type: strings for text, a whole number of days "
+	          "from 1 to 36500, true or false for unlock");
 	return -1;
 }
 
@@ -479,10 +512,16 @@ static void do_login(struct call *c)
 	struct act_request req = {.kind = ACT_LOGIN};
 	bool bad = false;
 
+	if (c->bad_body) {
+		refuse_body(c, &req);
+		return;
+	}
 	req.target = body_str(c->body, "user", &bad);
 	req.password = body_str(c->body, "password", &bad);
 	if (bad) {
-		reply_error(c, 400, "bad_request", "user and password must be strings");
+		/* Neither is kept: a password typed as a number is still one. */
+		refuse_as(c, &(struct act_request){.kind = ACT_LOGIN}, ACT_BAD_REQUEST,
+		          "bad_request", "user and password must be strings");
 		return;
 	}
 	if (!cert_matches(c, req.target))
@@ -1105,10 +1144,11 @@ static void do_create(struct call *c)
 	bool bad = false;
 
 	req.target = body_str(c->body, "uid", &bad);
-	if (!bad && event_fields(c, &req) == 0)
+	if (bad && !c->bad_body)
+		refuse_as(c, &(struct act_request){.kind = ACT_CREATE}, ACT_BAD_REQUEST,
+		          "bad_request", "uid must be a string");
+	else if (event_fields(c, &req) == 0)
 		start_action(c, &req);
-	else if (bad)
-		reply_error(c, 400, "bad_request", "uid must be a string");
 }
 
 static void request_json(void *arg, const struct audit_req *r)
@@ -1286,6 +1326,28 @@ static void dispatch_authenticated(struct call *c)
 		reply_error(c, 404, "no_route", "no such API endpoint");
 }
 
+/* 401 for a known endpoint is an attempt of its action, by nobody known,
+ * recorded (throttled per address: act_start). Other paths are answered. */
+static void refuse_unauthenticated(struct call *c)
+{
+	static const char msg[] =
+	    "missing, unknown, expired or idle token: log in with 'ldapdesk login'";
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		struct act_request req = {.kind = (enum act_kind)routes[i].kind};
+
+		if (routes[i].kind < 0 || !route(c, routes[i].method, routes[i].pattern))
+			continue;
+		if (routes[i].target_seg > 0)
+			req.target = c->seg[routes[i].target_seg];
+		if (routes[i].perm_seg > 0)
+			req.permission = c->seg[routes[i].perm_seg];
+		refuse_as(c, &req, ACT_UNAUTHORIZED, "unauthenticated", msg);
+		return;
+	}
+	reply_error(c, 401, "unauthenticated", msg);
+}
+
 /*
  * Roles are re-read once per idle period, so removing an operator from a role
  * group takes effect without waiting for the token to expire. The session is
@@ -1314,8 +1376,9 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 		            "you no longer have an ldapdesk role: ask an administrator");
 		return;
 	}
-	if (route(c, EVHTTP_REQ_POST, "v1/import") || parse_body(c) == 0)
-		dispatch_authenticated(c);
+	if (!route(c, EVHTTP_REQ_POST, "v1/import"))
+		parse_body(c);
+	dispatch_authenticated(c);
 }
 
 void api_handle(void *arg, struct evhttp_request *req)
@@ -1359,14 +1422,12 @@ void api_handle(void *arg, struct evhttp_request *req)
 		return;
 	}
 	if (route(c, EVHTTP_REQ_POST, "v1/login")) {
-		if (parse_body(c) == 0)
-			do_login(c);
+		parse_body(c);
+		do_login(c);
 		return;
 	}
 	if ((c->session = authenticate(c)) == NULL) {
-		reply_error(
-		    c, 401, "unauthenticated",
-		    "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
+		refuse_unauthenticated(c);
 		return;
 	}
 	if (session_stale(c->api->sessions, c->session)) {
@@ -1383,6 +1444,7 @@ void api_handle(void *arg, struct evhttp_request *req)
 			return;
 		}
 	}
-	if (route(c, EVHTTP_REQ_POST, "v1/import") || parse_body(c) == 0)
-		dispatch_authenticated(c);
+	if (!route(c, EVHTTP_REQ_POST, "v1/import"))
+		parse_body(c);
+	dispatch_authenticated(c);
 }

@@ -23,6 +23,63 @@ api() { # METHOD PATH [BODY] -> prints BODY then "CODE CONTENT-TYPE"; sessions l
         -H 'Content-Type: application/json' ${3:+--data-binary "$3"} \
         -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL$2"
 }
+# ---- refused before any action ran: recorded too -------------------------------------------
+# DESIGN: refused requests are attempts. Without a session (401) the caller is nobody known,
+# so per address the first of a period is recorded in full and the rest counted into one
+# summary per expiry tick (10 s); with a session, a body that cannot be read (400) is recorded.
+q() { sqlite3 "$T_DIR/audit.db" "$1"; }
+refused() { # ACTION TARGET: "operator|result|detail" of its refused attempts, newest last
+    q "SELECT coalesce(a.operator, '-') || '|' || o.result || '|' || o.detail FROM records a
+       JOIN records o ON o.attempt_id = a.id WHERE a.action = '$1' AND a.target = '$2' ORDER BY a.id"
+}
+t_match '^401$' "a reset without a token is 401" \
+    curl -s --cacert "$LDAPDESK_CA" -X POST -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/carol/reset"
+t_match '^-\|denied\|missing, unknown, expired or idle token' \
+    "... recorded as a denied reset of carol by nobody known" refused reset carol
+t_match '^401$' "a forged token right after is 401 too" \
+    curl -s --cacert "$LDAPDESK_CA" -X POST -H 'Authorization: Bearer Zm9yZ2Vk.c2ln' \
+    -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/carol/unlock"
+t_eq "$(refused unlock carol)" "" "... counted, not recorded one by one (same address, same period)"
+summary=
+for _ in $(seq 60); do
+    summary=$(q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'login' AND o.detail LIKE '%without a valid session%'")
+    [ -n "$summary" ] && break
+    sleep 0.5
+done
+t_match '^1 more requests from this address without a valid session \(401\)' \
+    "... and summed up in one denied record at the next tick" printf '%s\n' "$summary"
+TOKEN=$(fresh_token)
+t_match '"error":"bad_json"' "hd1's reset with a body that is not JSON is 400 bad_json" \
+    api POST /v1/users/carol/reset 'not json'
+t_match '^hd1\|failed\|the body must be a JSON object' "... recorded as hd1's failed reset of carol" \
+    refused reset carol
+t_match '"error":"bad_request"' "hd1's unlock with a number for ticket is 400" \
+    api POST /v1/users/carol/unlock '{"ticket":5}'
+t_match '^hd1\|failed\|a field has the wrong type' "... recorded as hd1's failed unlock" \
+    refused unlock carol
+login_code() { # BODY -> HTTP code
+    curl -s --cacert "$LDAPDESK_CA" -o /dev/null -w '%{http_code}' -d "$1" "$LDAPDESK_URL/v1/login"
+}
+logins_by() { q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'login' AND a.operator = '$1' AND o.result = 'denied'"; }
+n=$(logins_by hd2)
+t_eq "$(login_code '{"user":"hd2","password":""}')" 401 "a login with an empty password is 401"
+t_eq "$(login_code '{"user":"hd2"}')" 401 "... and one with no password"
+t_eq "$(logins_by hd2)" $((n + 2)) "... both recorded as denied logins of hd2 (the operator is named)"
+ADM=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+decide() { # TOKEN ID -> body, then code
+    curl -s --cacert "$LDAPDESK_CA" -X POST -H "Authorization: Bearer $1" -d '{}' \
+        -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/requests/$2/approve"
+}
+t_match '^404$' "approving request 'abc' is 404 (no such request), as a name that is no uid" \
+    decide "$ADM" abc
+t_match '"error":"no_such_request"' "... no_such_request" printf '%s\n' "$T_OUT"
+t_eq "$(q "SELECT coalesce(a.request_id, 'null') || '|' || o.result FROM records a
+    JOIN records o ON o.attempt_id = a.id WHERE a.action = 'approve' ORDER BY a.id DESC LIMIT 1")" \
+    'null|failed' "... recorded without a request id (was -1)"
+t_match '^403$' "... and 403 to a helpdesk operator (the role first)" decide "$(fresh_token)" -1
 # alice is locked first, so an unlock that a hostile name let through would show.
 t_ok "alice is locked before the hostile requests" ldap_lock_user alice
 alice_lock=$(ldap_attr alice pwdAccountLockedTime)
