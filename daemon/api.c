@@ -192,34 +192,34 @@ static bool route(const struct call *c, enum evhttp_cmd_type m, const char *patt
  * before it reached the action (no session). */
 static const struct {
 	enum evhttp_cmd_type method;
-	const char *pattern;
 	int kind;
+	const char *pattern;
 	size_t target_seg, perm_seg;
 } routes[] = {
-    {EVHTTP_REQ_GET, "v1/health", -1, 0, 0},
-    {EVHTTP_REQ_GET, "health", -1, 0, 0},
-    {EVHTTP_REQ_GET, "metrics", -1, 0, 0},
-    {EVHTTP_REQ_POST, "v1/login", ACT_LOGIN, 0, 0},
-    {EVHTTP_REQ_POST, "v1/logout", ACT_LOGOUT, 0, 0},
-    {EVHTTP_REQ_GET, "v1/users/*", ACT_STATUS, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/unlock", ACT_UNLOCK, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/reset", ACT_RESET, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/grants", ACT_GRANT, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/grants/*/revoke", ACT_REVOKE, 2, 4},
-    {EVHTTP_REQ_POST, "v1/users/*/move", ACT_MOVE, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/disable", ACT_DISABLE, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/enable", ACT_ENABLE, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users/*/delete", ACT_DELETE, 2, 0},
-    {EVHTTP_REQ_POST, "v1/users", ACT_CREATE, 0, 0},
-    {EVHTTP_REQ_POST, "v1/events", ACT_RECORD, 0, 0},
-    {EVHTTP_REQ_POST, "v1/import", ACT_IMPORT, 0, 0},
-    {EVHTTP_REQ_POST, "v1/backup", ACT_BACKUP, 0, 0},
-    {EVHTTP_REQ_GET, "v1/requests", ACT_REQUESTS, 0, 0},
-    {EVHTTP_REQ_POST, "v1/requests/*/approve", ACT_APPROVE, 0, 0},
-    {EVHTTP_REQ_POST, "v1/requests/*/reject", ACT_REJECT, 0, 0},
-    {EVHTTP_REQ_GET, "v1/report", ACT_REPORT, 0, 0},
-    {EVHTTP_REQ_GET, "v1/audit", ACT_LOG, 0, 0},
-    {EVHTTP_REQ_GET, "v1/verify", ACT_VERIFY, 0, 0},
+    {EVHTTP_REQ_GET, -1, "v1/health", 0, 0},
+    {EVHTTP_REQ_GET, -1, "health", 0, 0},
+    {EVHTTP_REQ_GET, -1, "metrics", 0, 0},
+    {EVHTTP_REQ_POST, ACT_LOGIN, "v1/login", 0, 0},
+    {EVHTTP_REQ_POST, ACT_LOGOUT, "v1/logout", 0, 0},
+    {EVHTTP_REQ_GET, ACT_STATUS, "v1/users/*", 2, 0},
+    {EVHTTP_REQ_POST, ACT_UNLOCK, "v1/users/*/unlock", 2, 0},
+    {EVHTTP_REQ_POST, ACT_RESET, "v1/users/*/reset", 2, 0},
+    {EVHTTP_REQ_POST, ACT_GRANT, "v1/users/*/grants", 2, 0},
+    {EVHTTP_REQ_POST, ACT_REVOKE, "v1/users/*/grants/*/revoke", 2, 4},
+    {EVHTTP_REQ_POST, ACT_MOVE, "v1/users/*/move", 2, 0},
+    {EVHTTP_REQ_POST, ACT_DISABLE, "v1/users/*/disable", 2, 0},
+    {EVHTTP_REQ_POST, ACT_ENABLE, "v1/users/*/enable", 2, 0},
+    {EVHTTP_REQ_POST, ACT_DELETE, "v1/users/*/delete", 2, 0},
+    {EVHTTP_REQ_POST, ACT_CREATE, "v1/users", 0, 0},
+    {EVHTTP_REQ_POST, ACT_RECORD, "v1/events", 0, 0},
+    {EVHTTP_REQ_POST, ACT_IMPORT, "v1/import", 0, 0},
+    {EVHTTP_REQ_POST, ACT_BACKUP, "v1/backup", 0, 0},
+    {EVHTTP_REQ_GET, ACT_REQUESTS, "v1/requests", 0, 0},
+    {EVHTTP_REQ_POST, ACT_APPROVE, "v1/requests/*/approve", 0, 0},
+    {EVHTTP_REQ_POST, ACT_REJECT, "v1/requests/*/reject", 0, 0},
+    {EVHTTP_REQ_GET, ACT_REPORT, "v1/report", 0, 0},
+    {EVHTTP_REQ_GET, ACT_LOG, "v1/audit", 0, 0},
+    {EVHTTP_REQ_GET, ACT_VERIFY, "v1/verify", 0, 0},
 };
 
 /* The method c's path takes when it is a known endpoint asked with another
