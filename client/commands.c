@@ -819,7 +819,10 @@ static int log_begin(struct logview *v, const struct args *a)
 {
 	if (v->kind == LOG_TABLE) {
 		v->table = render_table_new(AUDIT_NCOLS, audit_cols, LOG_TABLE_CELL);
-		return v->table != NULL ? 0 : out_of_memory();
+		if (v->table == NULL)
+			return out_of_memory();
+		render_table_keep(v->table, 0); /* the id: what auditors cite */
+		return 0;
 	}
 	if (a->bom)
 		render_bom(stdout);
@@ -1402,7 +1405,10 @@ static int read_password_file(const char *path, char *pw, size_t len)
 	if (n > 0 && pw[n - 1] == '\r')
 		n--;
 	pw[n] = '\0';
-	if (r < 0 || n == 0 || n > LDAPDESK_MAX_FIELD || memchr(pw, '\0', n) != NULL) {
+	/* A second line is not part of a password: sent whole, it would be a
+	 * failed login toward the operator's lockout. */
+	if (r < 0 || n == 0 || n > LDAPDESK_MAX_FIELD || memchr(pw, '\0', n) != NULL ||
+	    memchr(pw, '\n', n) != NULL || memchr(pw, '\r', n) != NULL) {
 		say("password file %s holds no usable password (1 to %d bytes, one line)", path,
 		    LDAPDESK_MAX_FIELD);
 		return EXIT_USAGE;
@@ -1633,7 +1639,9 @@ static void help_top(void)
 	printf(
 	    "environment: LDAPDESK_URL, LDAPDESK_CA, LDAPDESK_USER, LDAPDESK_PASSWORD\n"
 	    "  (with user and password set, commands log in by themselves),\n"
-	    "  LDAPDESK_CERT, LDAPDESK_KEY (a TLS client certificate, when the daemon asks)\n\n"
+	    "  LDAPDESK_CERT, LDAPDESK_KEY (a TLS client certificate, when the daemon asks),\n"
+	    "  LDAPDESK_TIMEOUT (seconds without an answer before giving up: default 120,\n"
+	    "  3600 for verify, import, report, log and backup)\n\n"
 	    "exit codes: 0 done, 1 refused or failed, 2 usage or bad request, 3 not logged in,\n"
 	    "  4 forbidden, 5 no such user, permission or request, 6 daemon unreachable or TLS\n\n"
 	    "example:\n  ldapdesk login --user alice && ldapdesk status bob && ldapdesk unlock "

@@ -14,9 +14,13 @@
 #include "httpc.h"
 
 #define CONNECT_TIMEOUT_S 10
-/* A report can take the daemon a while; give up only when nothing moves. */
+/* Give up only when nothing moves for this long... */
 #define STALL_TIMEOUT_S 120
-#define MAX_TOKEN       4096
+/* ... or this long for what the daemon answers only once it has gone through
+ * the whole store: verify, import, report, a page of the log, a backup (a
+ * 10-million-record verify takes minutes). */
+#define STALL_LONG_S 3600
+#define MAX_TOKEN    4096
 
 struct httpc {
 	CURL *curl;
@@ -33,6 +37,7 @@ struct sink {
 	size_t size;
 	size_t cap;
 	bool toobig;
+	long stall_s; /* the wait that applied */
 };
 
 /* The paths are ours to add: a base with one would send /v1/v1/... */
@@ -93,7 +98,6 @@ static int set_fixed_options(struct httpc *h, const char *ca)
 	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
 	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)STALL_TIMEOUT_S);
 	bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_USERAGENT, "ldapdesk/" LDAPDESK_VERSION);
 	if (h->sock != NULL)
 		bad |= CURLE_OK != curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->sock);
@@ -217,6 +221,24 @@ static struct curl_slist *make_headers(const struct httpc_req *rq)
 	return l;
 }
 
+/* $LDAPDESK_TIMEOUT (seconds, 1 to 86400) overrides both. */
+static long stall_for(const char *path)
+{
+	static const char *const slow[] = {"/v1/verify", "/v1/import", "/v1/report", "/v1/audit",
+	                                   "/v1/backup"};
+	const char *env = getenv("LDAPDESK_TIMEOUT");
+	char *end;
+	long t = env != NULL ? strtol(env, &end, 10) : 0;
+
+	if (env != NULL && *env != '\0' && *end == '\0' && t >= 1 && t <= 86400)
+		return t;
+
+	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
+		if (strncmp(path, slow[i], strlen(slow[i])) == 0)
+			return STALL_LONG_S;
+	return STALL_TIMEOUT_S;
+}
+
 static int set_request(struct httpc *h, const struct httpc_req *rq, struct sink *s,
                        struct curl_slist *hdrs)
 {
@@ -230,6 +252,7 @@ static int set_request(struct httpc *h, const struct httpc_req *rq, struct sink 
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	free(url);
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_TIME, stall_for(rq->path));
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, write_cb);
 	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, s);
 	/* The handle is reused: progress is set or cleared on every request. */
@@ -281,6 +304,13 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 
 	if (why == HTTPC_TOOBIG)
 		snprintf(err, errlen, "answer from %s is larger than %zu bytes", h->url, s->cap);
+	else if (why == HTTPC_SLOW)
+		snprintf(
+		    err, errlen,
+		    "ldapdeskd at %s took the request but sent nothing for %ld s: it may still "
+		    "be working on it; see 'ldapdesk health' and 'ldapdesk log' before trying "
+		    "again",
+		    h->url, s->stall_s);
 	else if (why == HTTPC_TLS)
 		snprintf(err, errlen,
 		         "TLS failure talking to %s: %s; check --url/LDAPDESK_URL and the CA "
@@ -298,7 +328,8 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 int httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *rs, char *err,
              size_t errlen)
 {
-	struct sink s = {.cap = rq->cap > 0 ? rq->cap : HTTPC_MAX_BODY};
+	struct sink s = {.cap = rq->cap > 0 ? rq->cap : HTTPC_MAX_BODY,
+	                 .stall_s = stall_for(rq->path)};
 	struct curl_slist *hdrs = make_headers(rq);
 	CURLcode rc = CURLE_OUT_OF_MEMORY;
 
@@ -313,7 +344,14 @@ int httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *rs,
 	if (rc == CURLE_OK && s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
 		rc = CURLE_OUT_OF_MEMORY;
 	if (rc != CURLE_OK) {
+		long sent = 0;
+
 		rs->why = classify(rc, &s);
+		/* Timed out after the request went out: slow, not unreachable. */
+		if (rc == CURLE_OPERATION_TIMEDOUT &&
+		    curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+		    sent > 0)
+			rs->why = HTTPC_SLOW;
 		fail_message(h, rc, rs->why, &s, err, errlen);
 		if (s.buf != NULL)
 			OPENSSL_cleanse(s.buf, s.len);

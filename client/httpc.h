@@ -16,6 +16,7 @@ enum httpc_fail {
 	HTTPC_NET = 1, /* connect, resolve, timeout: daemon unreachable */
 	HTTPC_TLS,     /* handshake or certificate verification */
 	HTTPC_TOOBIG,  /* body larger than the request's cap */
+	HTTPC_SLOW,    /* sent, but no answer within the wait (the daemon may still work) */
 	HTTPC_OTHER,   /* out of memory, bad option */
 };
 

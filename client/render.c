@@ -17,6 +17,7 @@ struct render_table {
 	size_t maxw;
 	char **head;   /* ncols cleaned headers */
 	size_t *width; /* per column, only grows */
+	bool *keep;    /* per column: never cut to width (render_table_keep) */
 	char **cells;  /* nrows * ncols pending cells */
 	size_t nrows;
 	size_t cap; /* rows cells has room for */
@@ -146,7 +147,8 @@ struct render_table *render_table_new(size_t ncols, const char *const *headers, 
 	t->maxw = maxw > 0 ? maxw : 1;
 	t->head = calloc(ncols, sizeof *t->head);
 	t->width = calloc(ncols, sizeof *t->width);
-	if (t->head == NULL || t->width == NULL)
+	t->keep = calloc(ncols, sizeof *t->keep);
+	if (t->head == NULL || t->width == NULL || t->keep == NULL)
 		goto fail;
 	for (size_t i = 0; i < ncols; i++) {
 		if ((t->head[i] = cell_copy(headers[i], maxw)) == NULL)
@@ -174,6 +176,12 @@ static int table_grow(struct render_table *t)
 	return 0;
 }
 
+void render_table_keep(struct render_table *t, size_t col)
+{
+	if (col < t->ncols)
+		t->keep[col] = true;
+}
+
 int render_table_add(struct render_table *t, const char *const *cells)
 {
 	if (table_grow(t) != 0)
@@ -182,7 +190,8 @@ int render_table_add(struct render_table *t, const char *const *cells)
 	for (size_t i = 0; i < t->ncols; i++) {
 		/* Once rows are out, the columns' widths are fixed: a wider cell
 		 * on a later page is cut (…) rather than shifting what follows. */
-		size_t maxw = t->head_done && i + 1 < t->ncols ? t->width[i] : t->maxw;
+		size_t maxw =
+		    t->head_done && i + 1 < t->ncols && !t->keep[i] ? t->width[i] : t->maxw;
 
 		if ((row[i] = cell_copy(cells[i], maxw)) == NULL) {
 			while (i > 0)
@@ -237,6 +246,7 @@ void render_table_free(struct render_table *t)
 		free(t->head[i]);
 	free(t->head);
 	free(t->width);
+	free(t->keep);
 	free(t->cells);
 	free(t);
 }

@@ -37,6 +37,10 @@ struct render_table;
  * NULL on ENOMEM. */
 struct render_table *render_table_new(size_t ncols, const char *const *headers, size_t maxw);
 
+/* Column col is never cut to the width earlier pages gave it (an id: a cut
+ * one names nothing); a wider cell widens it from that row on. */
+void render_table_keep(struct render_table *t, size_t col);
+
 /* Adds a row of ncols cells (copied, cleaned, cut; NULL = empty). -1 on ENOMEM. */
 int render_table_add(struct render_table *t, const char *const *cells);
 

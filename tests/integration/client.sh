@@ -29,6 +29,16 @@ t_match "^logged in as hd2 " "with LDAPDESK_USER unset, login --user hd2 takes L
 printf '%s\n' "$LDAP_OP_PW" >"$T_DIR/adm1.pw"
 t_match "^logged in as adm1 " "--password-file logs adm1 in beside hd1's environment" \
     "$D" login --user adm1 --password-file "$T_DIR/adm1.pw"
+printf '%s\nsecond line\n' "$LDAP_OP_PW" >"$T_DIR/two.pw"
+fails=$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'login' AND a.operator = 'adm1' AND o.result = 'denied'")
+t_exit 2 "a password file of two lines is refused before anything is sent (exit 2)" \
+    "$D" login --user adm1 --password-file "$T_DIR/two.pw"
+t_match "holds no usable password \(1 to 1024 bytes, one line\)" "... saying it must be one line" \
+    printf '%s\n' "$T_OUT"
+t_eq "$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'login' AND a.operator = 'adm1' AND o.result = 'denied'")" "$fails" \
+    "... so it is no failed login of adm1"
 if command -v script >/dev/null 2>&1; then
     # The pause lets the prompt flush the terminal's input (TCSAFLUSH) before the answer comes.
     t_match "^logged in as adm1 " "on a terminal, login --user adm1 asks for adm1's password" \
@@ -80,6 +90,19 @@ t_ok "a known command's --help is fine" "$D" status --help
 t_exit 2 "log --json --format table is a contradiction (exit 2)" "$D" log --json --format table
 t_match "give --json or --format table, not both" "... saying so" printf '%s\n' "$T_OUT"
 t_exit 2 "so is report --json --format csv" "$D" report --json --format csv --from 2026-01-01 --to 2026-01-02
+
+# A request sent and not answered in time is not "daemon unreachable": it may still be working.
+# The unix socket takes the request while the daemon is stopped (no TLS handshake to wait on).
+as_op aud1
+"$D" --url "unix:$LDAPDESK_SOCK" verify >/dev/null
+kill -STOP "$DAEMON_PID"
+t_exit 1 "verify not answered within LDAPDESK_TIMEOUT (2 s) exits 1, not 6" \
+    env LDAPDESK_TIMEOUT=2 "$D" --url "unix:$LDAPDESK_SOCK" verify
+kill -CONT "$DAEMON_PID"
+t_match "took the request but sent nothing for 2 s: it may still be working on it" \
+    "... saying the daemon may still be working on it" printf '%s\n' "$T_OUT"
+t_exit 6 "a daemon that is not there is still exit 6" env LDAPDESK_TIMEOUT=2 \
+    "$D" --url "unix:$T_DIR/nobody.sock" verify
 
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"

@@ -119,6 +119,29 @@ static void test_table_keeps_widths_across_flushes(void **state)
 	render_table_free(t);
 }
 
+static void test_table_kept_column_is_never_cut(void **state)
+{
+	static const char *const head[] = {"id", "b"};
+	static const char *const first[] = {"9999", "x"};
+	static const char *const later[] = {"10001", "y"};
+	struct render_table *t = render_table_new(2, head, 40);
+	struct mem m;
+
+	(void)state;
+	render_table_keep(t, 0);
+	mem_open(&m);
+	render_table_add(t, first);
+	render_table_flush(t, m.f);
+	render_table_add(t, later);
+	render_table_add(t, first);
+	render_table_flush(t, m.f);
+	char *out = mem_close(&m);
+	/* the id is whole; the column widens from that row on */
+	assert_string_equal(out, "id    b\n9999  x\n10001  y\n9999   x\n");
+	free(out);
+	render_table_free(t);
+}
+
 static void test_fit_cuts_by_display_width_with_ellipsis(void **state)
 {
 	char *s;
@@ -314,6 +337,7 @@ int main(void)
 	    cmocka_unit_test(test_width_counts_chinese_as_two_columns),
 	    cmocka_unit_test(test_table_aligns_chinese_and_ascii_rows),
 	    cmocka_unit_test(test_table_keeps_widths_across_flushes),
+	    cmocka_unit_test(test_table_kept_column_is_never_cut),
 	    cmocka_unit_test(test_fit_cuts_by_display_width_with_ellipsis),
 	    cmocka_unit_test(test_table_truncates_long_cells),
 	    cmocka_unit_test(test_table_cleans_control_characters),
