@@ -88,11 +88,18 @@ static int exit_for(long status)
 
 /* Prints the API's {"error","message"} (or the status) and returns the exit
  * code. With session, a 401 means our token is no good. */
-static int reply_error(const struct httpc_resp *rs, bool session)
+static int reply_error(const struct ctx *c, const struct httpc_resp *rs, bool session)
 {
 	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
 	const char *msg = json_string_value(json_object_get(j, "message"));
 	const char *code = json_string_value(json_object_get(j, "error"));
+
+	/* With --json a script reads stdout: the daemon's error object goes
+	 * there too (the message still goes to stderr), as import's does. */
+	if (c->a->json && json_is_object(j) && code != NULL) {
+		json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+	}
 
 	/* A 401 on a session: our token is no good. The daemon's own words win
 	 * when it says more than that (roles removed: ask an administrator). */
@@ -187,7 +194,7 @@ static int store_session(struct ctx *c, const char *user, const char *token, con
 static int login_answer(struct ctx *c, const char *user, const struct httpc_resp *rs, json_t **ansp)
 {
 	if (!is_2xx(rs->status))
-		return reply_error(rs, false);
+		return reply_error(c, rs, false);
 	json_t *j = parse_answer(rs);
 	const char *tok = json_string_value(json_object_get(j, "token"));
 	if (tok == NULL || tok[0] == '\0' || strlen(tok) > MAX_TOKEN) {
@@ -333,7 +340,7 @@ static int api(struct ctx *c, const char *method, const char *path, const json_t
 	int rc = send_authed(c, &rq, &rs);
 	free(text);
 	if (rc == 0 && !is_2xx(rs.status))
-		rc = reply_error(&rs, true);
+		rc = reply_error(c, &rs, true);
 	else if (rc == 0 && (*outp = parse_answer(&rs)) == NULL)
 		rc = EXIT_REFUSED;
 	httpc_resp_free(&rs);
@@ -501,6 +508,11 @@ static void show_password(const json_t *ans, const char *uid)
 		return;
 	printf("One-time password for %s: %s\n", uid, pw);
 	printf("The user must change it at the next login.\n");
+	/* The reset is done: a password nobody saw must be said lost. */
+	if (fflush(stdout) != 0 || ferror(stdout))
+		say("%s's password was reset, but the one-time password could not be written out "
+		    "(%s): run 'ldapdesk reset %s' again for a new one",
+		    uid, errno != 0 ? strerror(errno) : "write error", uid);
 }
 
 /* A table from an array of objects; the keys are the headers. */
@@ -919,7 +931,7 @@ static int cmd_report(struct ctx *c)
 	int rc = send_authed(c, &rq, &rs);
 	free((char *)rq.path);
 	if (rc == 0)
-		rc = is_2xx(rs.status) ? write_report(a, &rs) : reply_error(&rs, true);
+		rc = is_2xx(rs.status) ? write_report(a, &rs) : reply_error(c, &rs, true);
 	httpc_resp_free(&rs);
 	return rc;
 }
@@ -1006,7 +1018,7 @@ static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
 	if (import_errors(c->a->pos[0], rs, c->a->json))
 		return rs->status == 409 ? EXIT_REFUSED : EXIT_USAGE;
 	if (!is_2xx(rs->status))
-		return reply_error(rs, true);
+		return reply_error(c, rs, true);
 	if ((ans = parse_answer(rs)) == NULL)
 		return EXIT_REFUSED;
 	return show(c, ans, show_import);
@@ -1154,7 +1166,7 @@ static int cmd_health(struct ctx *c)
 		rc = exit_for(rs.status);
 	} else {
 		json_decref(ans);
-		rc = reply_error(&rs, false);
+		rc = reply_error(c, &rs, false);
 	}
 	httpc_resp_free(&rs);
 	return rc;
@@ -1523,7 +1535,7 @@ static int cmd_logout(struct ctx *c)
 	if ((rc = send_once(c, &rq, &rs)) != 0)
 		return rc; /* the daemon never heard: keep the session to retry */
 	if (!is_2xx(rs.status) && rs.status != 401)
-		rc = reply_error(&rs, false);
+		rc = reply_error(c, &rs, false);
 	forget_session(c);
 	httpc_resp_free(&rs);
 	if (rc == 0 && !c->a->json)
@@ -1651,7 +1663,16 @@ static void help_top(void)
 static void help_command(const struct command *cmd)
 {
 	printf("usage: ldapdesk %s\n\n%s\n\n", cmd->usage, cmd->about);
-	if (strstr(cmd->usage, "[event options]") != NULL)
+	/* user create and move take --dept for the user's own department: the
+	 * event's department is then that one, not the requester's. */
+	if (strstr(cmd->usage, "[event options]") != NULL && strstr(cmd->usage, "--dept D") != NULL)
+		printf("event options (--dept is the user's department here, recorded as the "
+		       "event's):\n"
+		       "  --ticket ID         helpdesk ticket number\n"
+		       "  --requester NAME    who asked for it\n"
+		       "  --channel hotline|request\n"
+		       "  --note TEXT         anything else worth keeping\n\n");
+	else if (strstr(cmd->usage, "[event options]") != NULL)
 		printf("%s\n", event_help);
 	printf("example:\n  %s\n\n", cmd->example);
 }
@@ -1713,8 +1734,12 @@ static int ctx_open(struct ctx *c)
 /* A result that could not be written is no result. */
 static int finish(int rc)
 {
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		say("cannot write the output: %s", strerror(errno));
+		/* An earlier write may have failed (errno since overwritten). */
+		say("cannot write the output: %s",
+		    errno != 0 ? strerror(errno)
+		               : "a write failed (disk full, or the reader went away)");
 		return rc != 0 ? rc : EXIT_REFUSED;
 	}
 	return rc;

@@ -316,6 +316,12 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 		         "TLS failure talking to %s: %s; check --url/LDAPDESK_URL and the CA "
 		         "file (--ca or LDAPDESK_CA)",
 		         h->url, detail);
+	else if (why == HTTPC_NET && h->sock != NULL && rc == CURLE_COULDNT_CONNECT)
+		snprintf(
+		    err, errlen,
+		    "cannot connect to ldapdeskd's socket %s: check --url/LDAPDESK_URL and that "
+		    "the daemon runs and listens there",
+		    h->sock);
 	else if (why == HTTPC_NET)
 		snprintf(err, errlen,
 		         "cannot reach ldapdeskd at %s: %s; check --url/LDAPDESK_URL and that "

@@ -38,6 +38,16 @@ static const char *kind_action[] = {
     [ACT_REQUESTS] = "requests",
 };
 
+const char *actions_names(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(kind_action) / sizeof(kind_action[0]) && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i > 0 ? ", " : "", kind_action[i]);
+	return buf;
+}
+
 bool actions_is_action(const char *name)
 {
 	for (size_t i = 0; name != NULL && i < sizeof(kind_action) / sizeof(kind_action[0]); i++)
@@ -1782,8 +1792,21 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	 * too (its revocation must still be kept). */
 	if (x->kind != ACT_LOGIN && x->kind != ACT_LOGOUT &&
 	    !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
-		act_refuse(x, ACT_FORBIDDEN, "forbidden", "denied", "%s's roles do not allow %s",
-		           x->has_op ? x->op.uid : "this session", kind_action[x->kind]);
+		/* Refusal-only kinds (0 above) are the API's to allow: named for
+		 * the message. */
+		unsigned r = kind_roles[x->kind] != 0 ? kind_roles[x->kind]
+		             : x->kind == ACT_IMPORT || x->kind == ACT_BACKUP
+		                 ? (unsigned)ROLE_ADMIN
+		                 : (unsigned)(ROLE_ADMIN | ROLE_AUDITOR);
+
+		act_refuse(
+		    x, ACT_FORBIDDEN, "forbidden", "denied",
+		    "%s's roles do not allow %s: it takes the %s role (log in as an operator "
+		    "who has it, or ask an administrator)",
+		    x->has_op ? x->op.uid : "this session", kind_action[x->kind],
+		    r == ROLE_ADMIN                    ? "admin"
+		    : r == (ROLE_ADMIN | ROLE_AUDITOR) ? "admin or auditor"
+		                                       : "helpdesk or admin");
 		return;
 	}
 	if (x->kind == ACT_RECORD)

@@ -65,6 +65,9 @@ enum act_kind {
 /* True if name is an action the audit records (log --action). */
 bool actions_is_action(const char *name);
 
+/* Every action name, comma-separated, into buf (cut at len). Return: buf. */
+const char *actions_names(char *buf, size_t len);
+
 /* A request. Strings are borrowed for the call only: actions copies them. */
 struct act_request {
 	enum act_kind kind;

@@ -631,12 +631,13 @@ static int parse_audit_query(struct call *c, struct query *q)
 	q->f.department = query_str(q, "department");
 	q->f.result = query_str(q, "result");
 	/* A typo must not read as "nothing happened": only known values. */
-	if (q->f.action != NULL && !actions_is_action(q->f.action))
-		return reply_error(
-		           c, 400, "bad_request",
-		           "no such action: see DESIGN's list (login, unlock, reset, grant, "
-		           "revoke, record, create, ... backup)"),
-		       -1;
+	if (q->f.action != NULL && !actions_is_action(q->f.action)) {
+		char names[400], msg[480];
+
+		snprintf(msg, sizeof(msg), "no such action: use one of %s",
+		         actions_names(names, sizeof(names)));
+		return reply_error(c, 400, "bad_request", msg), -1;
+	}
 	if (q->f.result != NULL && strcmp(q->f.result, "ok") != 0 &&
 	    strcmp(q->f.result, "unchanged") != 0 && strcmp(q->f.result, "denied") != 0 &&
 	    strcmp(q->f.result, "failed") != 0 && strcmp(q->f.result, "pending") != 0)

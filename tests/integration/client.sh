@@ -91,6 +91,34 @@ t_exit 2 "log --json --format table is a contradiction (exit 2)" "$D" log --json
 t_match "give --json or --format table, not both" "... saying so" printf '%s\n' "$T_OUT"
 t_exit 2 "so is report --json --format csv" "$D" report --json --format csv --from 2026-01-01 --to 2026-01-02
 
+# With --json a script reads stdout: a refusal's JSON error is there too (message on stderr).
+as_op hd1
+json_out() { "$D" --json "$@" 2>/dev/null; }
+t_exit 5 "--json status of nobody exits 5" json_out status nosuchuser
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" no_such_user "... with the daemon's error object on stdout"
+t_exit 4 "--json grant by a helpdesk operator exits 4" json_out grant carol general
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" forbidden "... with its error object on stdout"
+# Messages that say what to do.
+as_op hd1
+t_match "hd1's roles do not allow grant: it takes the admin role \(log in as an operator who has it" \
+    "a role refusal says which role it takes" "$D" grant carol general
+t_match "hd1's roles do not allow requests: it takes the admin or auditor role" \
+    "... also for pending (admin or auditor)" "$D" pending
+as_op aud1
+t_match "no such action: use one of login, status, unlock, .*expire.*backup, log, report, verify, requests" \
+    "log --action with a typo lists every action" "$D" log --action unlok
+as_op hd1
+if [ -w /dev/full ]; then
+    t_exit 1 "reset with its output on a full disk exits 1" sh -c "'$D' reset carol >/dev/full"
+    t_match "carol's password was reset, but the one-time password could not be written out .*run 'ldapdesk reset carol' again" \
+        "... saying the password was reset and to reset again" printf '%s\n' "$T_OUT"
+    t_match "cannot write the output: No space left on device" "a log to a full disk names the errno" \
+        sh -c "LDAPDESK_USER=aud1 '$D' log >/dev/full"
+fi
+t_match "cannot connect to ldapdeskd's socket $T_DIR/nobody.sock: check --url" \
+    "a unix socket nobody listens on is named as such" "$D" --url "unix:$T_DIR/nobody.sock" status carol
+t_match "^event options \(--dept is the user's department here" "user create --help says what --dept is there" \
+    "$D" user create --help
 # A request sent and not answered in time is not "daemon unreachable": it may still be working.
 # The unix socket takes the request while the daemon is stopped (no TLS handshake to wait on).
 as_op aud1

@@ -147,7 +147,8 @@ t_eq "$(status_rows)" "hd1 nosuchuser failed, aud1 alice denied" \
 
 # ---- audit log -------------------------------------------------------------------------------
 t_exit 4 "helpdesk may not read the log" "$D" log
-t_eq "$("$D" --json log 2>/dev/null)" "" "a refused --json log writes nothing to stdout (no half JSON)"
+t_eq "$("$D" --json log 2>/dev/null | jq -c 'keys')" '["error","message"]' \
+    "a refused --json log writes only the error object to stdout (no half log)"
 as_op aud1
 t_ok "auditor reads the log" "$D" log
 t_match '^id +requested_at +finished_at +operator +operator_dn +client_addr +action +target +target_dn +permission +category +ticket +requester +department +channel +description +note +result +detail +request_id +imported +hash$' \
