@@ -113,6 +113,22 @@ void api_free(struct api *api)
 	free(api);
 }
 
+int api_jobs(const struct api *api)
+{
+	int n = 0;
+
+	for (int k = 0; k < API_JOB_SLOTS; k++)
+		n += api->jobs[k] != NULL;
+	return n;
+}
+
+void api_stop_jobs(struct api *api)
+{
+	for (int k = 0; k < API_JOB_SLOTS; k++)
+		if (api->jobs[k] != NULL)
+			job_stop(api->jobs[k]);
+}
+
 static void call_free(struct call *c)
 {
 	json_t *pw = json_object_get(c->body, "password");
@@ -941,7 +957,9 @@ static void job_call_done(void *arg, int rc, const char *err)
 
 	jc->c->api->jobs[jc->slot] = NULL;
 	jc->c->api->job_calls[jc->slot] = NULL;
-	if (jc->kind == JOB_REPORT)
+	if (rc == JOB_STOPPED)
+		reply_error(jc->c, 503, "stopping", err);
+	else if (jc->kind == JOB_REPORT)
 		report_answer(jc, rc, err);
 	else if (jc->kind == JOB_VERIFY)
 		verify_answer(jc, rc, err);

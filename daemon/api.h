@@ -20,6 +20,14 @@ struct api *api_new(const struct config *conf, struct actions *A, struct session
                     struct audit *a, struct dir *d);
 void api_free(struct api *api);
 
+/* Jobs (report, verify, log query, import) running now: a stop waits for
+ * them like for requests in flight. */
+int api_jobs(const struct api *api);
+
+/* At the stop's deadline: each running job rolls back and is answered 503
+ * "stopping" once its thread has ended. */
+void api_stop_jobs(struct api *api);
+
 struct backup;
 
 /* The backup scheduler behind POST /v1/backup and health (NULL: none). */

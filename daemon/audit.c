@@ -17,6 +17,7 @@
  */
 #include <openssl/evp.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,7 @@ static const char due_sql[] =
 
 struct audit {
 	sqlite3 *db;
+	atomic_int stop;      /* audit_interrupt: every statement from now on fails */
 	sqlite3_stmt *insert; /* kept prepared: every append uses them */
 	sqlite3_stmt *tail;
 	sqlite3_stmt *open_check;
@@ -491,6 +493,27 @@ int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
 	}
 	*ap = a;
 	return 0;
+}
+
+/* SQLite's progress handler: non-zero interrupts the statement. It also
+ * catches statements started between audit_interrupt's sqlite3_interrupt
+ * and the work's next look, which sqlite3_interrupt alone would miss. */
+static int stop_requested(void *arg)
+{
+	const struct audit *a = arg;
+
+	return atomic_load(&a->stop);
+}
+
+void audit_stoppable(struct audit *a)
+{
+	sqlite3_progress_handler(a->db, 1000, stop_requested, a);
+}
+
+void audit_interrupt(struct audit *a)
+{
+	atomic_store(&a->stop, 1);
+	sqlite3_interrupt(a->db);
 }
 
 void audit_close(struct audit *a)

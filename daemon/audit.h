@@ -67,6 +67,14 @@ typedef int (*audit_row_fn)(void *arg, json_t *row);
 /* Opens (creating if needed) the database at path. Return: 0 and *ap set, or
  * -1 with err filled (names the file and what is wrong). */
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen);
+
+/* On a's own thread, once: lets audit_interrupt stop a (a job's connection). */
+void audit_stoppable(struct audit *a);
+
+/* From another thread, while a is open: the statement running on a and any
+ * started later fail (SQLITE_INTERRUPT), so the work rolls back and ends.
+ * a must have been made audit_stoppable. */
+void audit_interrupt(struct audit *a);
 void audit_close(struct audit *a);
 
 /* Appends an attempt record (result pending) and commits it before returning.

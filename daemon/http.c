@@ -956,9 +956,13 @@ void http_set_gate(struct http *h, http_gate_fn fn, void *arg)
 
 void http_stop_accepting(struct http *h)
 {
+	/* shutdown(2) on a listening socket makes new connections fail at once
+	 * (TCP: reset; unix: ECONNREFUSED) instead of waiting in the backlog
+	 * for a daemon that no longer accepts; the descriptor stays ours to close. */
 	for (size_t i = 0; i < h->n_lev; i++) {
 		evtimer_del(h->resume[i]);
 		evconnlistener_disable(h->lev[i]);
+		shutdown(evconnlistener_get_fd(h->lev[i]), SHUT_RDWR);
 	}
 }
 

@@ -4,6 +4,7 @@
  * threads once evthread_use_pthreads ran).
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,6 +15,9 @@
 
 struct job {
 	pthread_t thread;
+	pthread_mutex_t mu; /* guards a and stopped */
+	struct audit *a;    /* the thread's connection while it works */
+	bool stopped;
 	struct event *done_ev;
 	char db[4096];
 	job_work_fn work;
@@ -29,8 +33,24 @@ static void *job_main(void *arg)
 	struct audit *a = NULL;
 
 	j->rc = audit_open(j->db, &a, j->err, sizeof(j->err));
-	if (j->rc == 0)
+	if (j->rc == 0) {
+		audit_stoppable(a);
+		pthread_mutex_lock(&j->mu);
+		j->a = a;
+		if (j->stopped)
+			audit_interrupt(a);
+		pthread_mutex_unlock(&j->mu);
 		j->rc = j->work(a, j->arg, j->err, sizeof(j->err));
+	}
+	pthread_mutex_lock(&j->mu);
+	j->a = NULL;
+	if (j->stopped && j->rc != 0) {
+		j->rc = JOB_STOPPED;
+		snprintf(j->err, sizeof(j->err),
+		         "ldapdeskd is stopping: this was stopped before it finished and nothing "
+		         "was changed; try again once the daemon is back");
+	}
+	pthread_mutex_unlock(&j->mu);
 	audit_close(a);
 	event_active(j->done_ev, EV_TIMEOUT, 0);
 	return NULL;
@@ -45,7 +65,17 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_join(j->thread, NULL);
 	j->done(j->arg, j->rc, j->err);
 	event_free(j->done_ev);
+	pthread_mutex_destroy(&j->mu);
 	free(j);
+}
+
+void job_stop(struct job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->stopped = true;
+	if (j->a != NULL)
+		audit_interrupt(j->a);
+	pthread_mutex_unlock(&j->mu);
 }
 
 struct job *job_start(struct event_base *base, const char *db, job_work_fn work, job_done_fn done,
@@ -58,12 +88,14 @@ struct job *job_start(struct event_base *base, const char *db, job_work_fn work,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&j->mu, NULL);
 	snprintf(j->db, sizeof(j->db), "%s", db);
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
 	if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
 		event_free(j->done_ev);
+		pthread_mutex_destroy(&j->mu);
 		free(j);
 		snprintf(err, errlen, "cannot start a thread: try again");
 		return NULL;
@@ -77,5 +109,6 @@ void job_cancel(struct job *j)
 		return;
 	pthread_join(j->thread, NULL);
 	event_free(j->done_ev);
+	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

@@ -31,3 +31,10 @@ struct job *job_start(struct event_base *base, const char *db, job_work_fn work,
 /* Shutdown: waits for the thread and frees the job; done is not called, so
  * arg stays the caller's to free. NULL is a no-op. */
 void job_cancel(struct job *j);
+
+/* done's rc for a job job_stop ended: the work rolled back, err says so. */
+#define JOB_STOPPED (-3)
+
+/* Shutdown: makes the work fail at its next statement (a write rolls back);
+ * done follows on the loop with rc JOB_STOPPED. Does not wait. */
+void job_stop(struct job *j);

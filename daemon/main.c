@@ -55,6 +55,7 @@ struct daemon {
 	int64_t recover_upto; /* newest attempt left pending before this start */
 	int recover_left, recover_failed;
 	struct timeval drain_deadline;
+	bool jobs_stopped; /* at the first deadline: the running jobs were told to stop */
 	struct event_base *base;
 	struct audit *audit;
 	struct dir *dir;
@@ -94,7 +95,19 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	gettimeofday(&now, NULL);
 	late = now.tv_sec > d->drain_deadline.tv_sec ||
 	       (now.tv_sec == d->drain_deadline.tv_sec && now.tv_usec > d->drain_deadline.tv_usec);
-	if (actions_busy(d->actions) == 0 || late) {
+	/* Jobs still running at the deadline are stopped (a write rolls
+	 * back) and answered 503; they get a few seconds more to end. */
+	if (late && api_jobs(d->api) > 0 && !d->jobs_stopped) {
+		struct timeval more = {5, 0};
+
+		log_warnx("stopping %d jobs (report, verify, log, import) still running",
+		          api_jobs(d->api));
+		api_stop_jobs(d->api);
+		d->jobs_stopped = true;
+		evutil_timeradd(&now, &more, &d->drain_deadline);
+		return;
+	}
+	if ((actions_busy(d->actions) == 0 && api_jobs(d->api) == 0) || late) {
 		if (actions_busy(d->actions) != 0)
 			log_warnx("stopping with %d requests unanswered", actions_busy(d->actions));
 		event_base_loopexit(d->base, NULL);
@@ -109,8 +122,8 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (d->drain_ev != NULL)
 		return;
-	log_info("%s: stopping after %d requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-	         actions_busy(d->actions));
+	log_info("%s: stopping after %d requests and %d jobs in flight",
+	         sig == SIGTERM ? "SIGTERM" : "SIGINT", actions_busy(d->actions), api_jobs(d->api));
 	http_stop_accepting(d->http);
 	gettimeofday(&d->drain_deadline, NULL);
 	grace.tv_sec = 2 * d->conf->timeout_ms / 1000 + 1;

@@ -138,6 +138,39 @@ t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after draining"
 t_eq "$(pending unlock)" 0 "its outcome was recorded before exit"
 t_eq "$(ldap_attr carol pwdAccountLockedTime)" "" "carol is unlocked in the directory"
 
+# ---- SIGTERM while a job runs ------------------------------------------------------------
+# A job (here an import of 100,000 rows) is waited for like a request; still running at the
+# deadline (2 x timeout_ms + 1 s, 3 s here) it is stopped: the import rolls back and its client
+# gets 503 "stopping" instead of a cut connection, and new connections are refused at once.
+sed 's/^timeout_ms = .*/timeout_ms = 1000/' "$T_DIR/d.conf" >"$T_DIR/short.conf"
+daemon_start "$T_DIR/short.conf" || { t_fail "ldapdeskd starts (timeout_ms 1000)"; t_done; }
+awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注"
+    for (i = 1; i <= 100000; i++)
+        printf "%d,信息中心,用户%d,2025-03-03 09:10,删除待办与邮件 第%d条,后台删除,张工,2025-03-03 10:00,已解决,\n", i, i, i }' \
+    >"$T_DIR/big.csv"
+before_imp=$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE imported = 1")
+LDAPDESK_USER=adm1 "$D" login >/dev/null
+LDAPDESK_USER=adm1 "$D" import "$T_DIR/big.csv" >"$T_DIR/imp.out" 2>&1 &
+imp=$!
+# The import's one transaction holds the store's write lock: it has begun once a write fails.
+for _ in $(seq 300); do
+    sqlite3 -cmd '.timeout 0' "$T_DIR/audit.db" 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1 || break
+    sleep 0.1
+done
+kill -TERM "$DAEMON_PID"
+sleep 0.3
+t_exit 7 "during the drain a new connection is refused at once (curl exit 7)" \
+    curl -s --max-time 2 --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+rc=0
+wait "$imp" || rc=$?
+t_eq "$rc" 1 "the import cut by the stop exits 1 (was 6, a cut connection)"
+t_match "ldapdeskd is stopping: this was stopped before it finished and nothing was changed" \
+    "... saying the daemon is stopping and nothing was changed" cat "$T_DIR/imp.out"
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE imported = 1")" "$before_imp" \
+    "none of the import's rows is in the store (rolled back)"
+
 # ---- reload ------------------------------------------------------------------------------
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again"; t_done; }
 # ---- one daemon per audit database ---------------------------------------------------------
