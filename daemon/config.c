@@ -225,6 +225,19 @@ static void set_string(char **field, const char *v)
 	*field = strdup(v);
 }
 
+static void list_add(struct parse *p, char **list, size_t *n, const char *key, const char *v)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(list[i], v) == 0) {
+			parse_error(p, "%s = %s is given twice: keep one", key, v);
+			return;
+		}
+	if (*n == CONFIG_MAX_LIST)
+		parse_error(p, "%s: at most %d values", key, CONFIG_MAX_LIST);
+	else
+		list[(*n)++] = strdup(v);
+}
+
 static void set_key(struct parse *p, const struct key_def *k, const char *v)
 {
 	char *base = (char *)p->c;
@@ -238,10 +251,7 @@ static void set_key(struct parse *p, const struct key_def *k, const char *v)
 		char **list = (char **)(void *)(base + k->off);
 		size_t *n = (size_t *)(void *)(base + k->count_off);
 
-		if (*n == CONFIG_MAX_LIST)
-			parse_error(p, "%s: at most %d values", k->key, CONFIG_MAX_LIST);
-		else
-			list[(*n)++] = strdup(v);
+		list_add(p, list, n, k->key, v);
 		break;
 	}
 	case K_BOOL:
@@ -382,14 +392,6 @@ static struct config_scope *scope_get(struct config *c, const char *name)
 	return k;
 }
 
-static void list_add(struct parse *p, char **list, size_t *n, const char *key, const char *v)
-{
-	if (*n == CONFIG_MAX_LIST)
-		parse_error(p, "%s: at most %d values", key, CONFIG_MAX_LIST);
-	else
-		list[(*n)++] = strdup(v);
-}
-
 static void set_scope_key(struct parse *p, const char *name, const char *key, const char *v)
 {
 	struct config_scope *k;
@@ -435,6 +437,13 @@ static int config_handler(void *user, const char *section, const char *name, con
 	if (where_add(p->c, section, name, p->line) == -1) {
 		parse_error(p, "out of memory");
 		return 0;
+	}
+	/* "key =" would set an empty DN, attribute or label: every request
+	 * would then fail, far from the line that caused it. */
+	if (value[0] == '\0') {
+		parse_error(p, "[%s] %s has no value: give one, or remove the line for the default",
+		            section, name);
+		return 1;
 	}
 	if (strncmp(section, "grant.", 6) == 0) {
 		set_grant_key(p, section + 6, name, value);

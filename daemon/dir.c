@@ -5,6 +5,7 @@
  * from a libevent read event on the connection's socket. Operations wait in
  * a bounded queue while no connection has room, each under its own timer.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -171,6 +172,80 @@ char *dir_dn_canon(const char *dn)
 		out = ascii_lower(strdup(ndn));
 	ldap_memfree(ndn);
 	return out;
+}
+
+/* A DN (RFC 4514) with at least one RDN. */
+static bool dn_ok(const char *dn)
+{
+	LDAPDN parsed = NULL;
+	bool ok = dn[0] != '\0' &&
+	          ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && parsed != NULL;
+
+	ldap_dnfree(parsed);
+	return ok;
+}
+
+/* An attribute description: a name (letter, then letters, digits, -) or an OID. */
+static bool attr_ok(const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n == 0)
+		return false;
+	if (isdigit((unsigned char)a[0]))
+		return strspn(a, "0123456789.") == n;
+	return isalpha((unsigned char)a[0]) &&
+	       strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
+}
+
+static int dn_fail(const struct config *c, const char *section, const char *key, const char *value,
+                   char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	         "%s:%d: [%s] %s: \"%s\" is not a DN (e.g. cn=admins,ou=groups,dc=example,dc=com)",
+	         c->path, config_line(c, section, key), section, key, value);
+	return -1;
+}
+
+int dir_config_check(const struct config *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *section, *key, *value;
+	} one[] = {
+	    {"ldap", "bind_dn", c->bind_dn},         {"ldap", "user_base", c->user_base},
+	    {"ldap", "policy_dn", c->policy_dn},     {"ldap", "group_base", c->group_base},
+	    {"roles", "helpdesk", c->role_helpdesk}, {"roles", "admin", c->role_admin},
+	    {"roles", "auditor", c->role_auditor},
+	};
+	char section[128];
+
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		if (one[i].value != NULL && !dn_ok(one[i].value))
+			return dn_fail(c, one[i].section, one[i].key, one[i].value, err, errlen);
+	for (size_t i = 0; i < c->n_protect; i++)
+		if (!dn_ok(c->protect[i]))
+			return dn_fail(c, "protect", "groups", c->protect[i], err, errlen);
+	for (size_t i = 0; i < c->n_grants; i++) {
+		snprintf(section, sizeof(section), "grant.%s", c->grants[i].name);
+		if (c->grants[i].group != NULL && !dn_ok(c->grants[i].group))
+			return dn_fail(c, section, "group", c->grants[i].group, err, errlen);
+	}
+	for (size_t i = 0; i < c->n_scopes; i++) {
+		snprintf(section, sizeof(section), "scope.%s", c->scopes[i].name);
+		if (c->scopes[i].group != NULL && !dn_ok(c->scopes[i].group))
+			return dn_fail(c, section, "group", c->scopes[i].group, err, errlen);
+		for (size_t k = 0; k < c->scopes[i].n_bases; k++)
+			if (!dn_ok(c->scopes[i].bases[k]))
+				return dn_fail(c, section, "bases", c->scopes[i].bases[k], err,
+				               errlen);
+	}
+	if (c->user_attr != NULL && !attr_ok(c->user_attr)) {
+		snprintf(err, errlen,
+		         "%s:%d: [ldap] user_attr: \"%s\" is not an attribute name (e.g. uid)",
+		         c->path, config_line(c, "ldap", "user_attr"), c->user_attr);
+		return -1;
+	}
+	return 0;
 }
 
 bool dir_dn_under(const char *dn, const char *base)

@@ -146,6 +146,11 @@ void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned lon
  * dn is not a DN (or ENOMEM). */
 char *dir_dn_canon(const char *dn);
 
+/* The DNs and the attribute name conf gives the directory, checked for
+ * syntax: a typo in one would otherwise fail every request far from its
+ * line. Return: 0, or -1 with err "FILE:LINE: [section] key: ..." */
+int dir_config_check(const struct config *conf, char *err, size_t errlen);
+
 /* Verifies dn/pw with a bind (and the ppolicy control) on a new connection
  * of its own, off the event loop. Return -1 when too many checks are running. */
 int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn, void *arg);

@@ -233,6 +233,11 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
+	if (dir_config_check(conf, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		config_free(conf);
+		return;
+	}
 	/* The backup schedule follows [audit] backup_at / backup_dir /
 	 * backup_keep, checked (and the directory made) first: a reload is taken
 	 * whole or not at all. A backup running now goes on. */
@@ -550,7 +555,8 @@ int main(int argc, char **argv)
 	log_init(verbose);
 	no_core_dumps();
 	d.path = path;
-	if (config_load(path, &d.conf, err, sizeof(err)) == -1) {
+	if (config_load(path, &d.conf, err, sizeof(err)) == -1 ||
+	    dir_config_check(d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		return 1;
 	}

@@ -29,6 +29,23 @@ bad "a database in a directory that does not exist" \
 bad "a backup_dir under a directory that does not exist" \
     "bad.conf:[0-9]+: \\[audit\\] backup_dir: the directory /nonexistent does not exist" \
     's|^backup_dir = .*|backup_dir = /nonexistent/backups|'
+# Values that would fail every request far from their line: a DN that is no DN, an empty
+# attribute, a listener given twice.
+line=$(grep -n '^admin = ' "$T_DIR/good.conf" | cut -d: -f1)
+bad "a role group that is no DN" "bad.conf:$line: \\[roles\\] admin: \"not a dn\" is not a DN" \
+    's|^admin = .*|admin = not a dn|'
+bad "a protected group that is no DN" "bad.conf:[0-9]+: \\[protect\\] groups: \"garbage\" is not a DN" \
+    's|^groups = .*|groups = garbage|'
+bad "a user_base that is no DN" "bad.conf:[0-9]+: \\[ldap\\] user_base: \"people\" is not a DN" \
+    's|^user_base = .*|user_base = people|'
+bad "a grant group that is no DN" "bad.conf:[0-9]+: \\[grant\\.[a-z-]+\\] group: \"general\" is not a DN" \
+    '0,/^group = .*/s||group = general|'
+bad "an empty user_attr" "bad.conf:[0-9]+: \\[ldap\\] user_attr has no value" \
+    's|^\[ldap\]|[ldap]\nuser_attr =|'
+bad "an empty category label" "bad.conf:[0-9]+: \\[category.z\\] label has no value" \
+    '$a [category.z]\nlabel =\nunit = 次'
+bad "a listener given twice" "bad.conf:[0-9]+: listen = 127.0.0.1:[0-9]+ is given twice" \
+    's|^\(listen = 127.*\)$|\1\n\1|'
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/other.key" 2>/dev/null
 chmod 600 "$T_DIR/other.key"
 bad "a key that does not match the certificate" "bad.conf:[0-9]+: \\[server\\] tls_key: .*other.key does not match tls_cert" \

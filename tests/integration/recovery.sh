@@ -221,6 +221,13 @@ t_exit 5 "... and the permission added beside it is not taken" env LDAPDESK_USER
 t_eq "$(env LDAPDESK_USER=adm1 "$D" --json backup | jq -r .file | xargs dirname)" "$T_DIR/backups2" \
     "... nor the backup_dir"
 cp "$T_DIR/good2.conf" "$T_DIR/d.conf"
+sed -i 's|^groups = .*|groups = garbage|' "$T_DIR/d.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+t_match "reload failed, keeping the running configuration: .*d.conf:[0-9]+: \[protect\] groups: \"garbage\" is not a DN" \
+    "a reload with a protected group that is no DN is refused, naming the line" cat "$T_DIR/ldapdeskd.log"
+t_ok "... and unlocks go on working under the old file" env LDAPDESK_USER=adm1 "$D" unlock alice
+cp "$T_DIR/good2.conf" "$T_DIR/d.conf"
 # listen is kept at its running value: changed, the log says so once; changed back, not again.
 sed -i "s|^\[server\]|[server]\nlisten = 127.0.0.1:$(random_port)|" "$T_DIR/d.conf"
 kill -HUP "$DAEMON_PID"
