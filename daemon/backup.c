@@ -139,6 +139,12 @@ static int copy_checked(struct backup_job *j, const char *tmp, struct audit_veri
 {
 	if (audit_copy(j->src, tmp, j->err, sizeof j->err) == -1)
 		return -1;
+	/* As private as the database: the umask (022 outside the systemd
+	 * unit) would leave the copy readable to everyone. */
+	if (chmod(tmp, 0600) == -1) {
+		snprintf(j->err, sizeof j->err, "%.1100s: chmod: %.200s", tmp, strerror(errno));
+		return -1;
+	}
 	sync_path(tmp, O_RDONLY);
 	return audit_check_file(tmp, v, j->err, sizeof j->err);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -778,10 +779,55 @@ static int check_dir_of(const struct config *c, char *err, size_t errlen, const 
 	return 0;
 }
 
+/* May uid (in groups) do what mode bits u, g, o grant on st? */
+static bool may(const struct stat *st, uid_t uid, const gid_t *groups, int n, mode_t u, mode_t g,
+                mode_t o)
+{
+	if (st->st_uid == uid)
+		return (st->st_mode & u) != 0;
+	for (int i = 0; i < n; i++)
+		if (st->st_gid == groups[i])
+			return (st->st_mode & g) != 0;
+	return (st->st_mode & o) != 0;
+}
+
+/* Can pw's user read path (search every directory above it, read it)? By
+ * the mode bits: checked as root before the drop (ACLs are not read). */
+static bool user_can_read(const char *path, const struct passwd *pw)
+{
+	gid_t groups[64];
+	int n = 64;
+	char dir[4096];
+	struct stat st;
+
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
+		n = 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *slash = strchr(dir + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (stat(dir, &st) == 0 &&
+		    !may(&st, pw->pw_uid, groups, n, S_IXUSR, S_IXGRP, S_IXOTH))
+			return false;
+		*slash = '/';
+	}
+	return stat(path, &st) == 0 && may(&st, pw->pw_uid, groups, n, S_IRUSR, S_IRGRP, S_IROTH);
+}
+
 static int check_user(const struct config *c, char *err, size_t errlen)
 {
-	if (c->user != NULL && getpwnam(c->user) == NULL)
+	const struct passwd *pw = c->user != NULL ? getpwnam(c->user) : NULL;
+
+	if (c->user != NULL && pw == NULL)
 		return check_fail(c, err, errlen, "server", "user", "no such user \"%s\"", c->user);
+	/* libldap reads ca_file for each new connection, after the drop to
+	 * the user: unreadable then, every connection would fail as if the
+	 * directory's certificate did not verify. */
+	if (pw != NULL && pw->pw_uid != 0 && geteuid() == 0 && c->ca_file != NULL &&
+	    !user_can_read(c->ca_file, pw))
+		return check_fail(c, err, errlen, "ldap", "ca_file",
+		                  "%s cannot be read by %s, the [server] user the daemon runs as: "
+		                  "make it (and the directories above it) readable to that user",
+		                  c->ca_file, c->user);
 	return 0;
 }
 

@@ -8,6 +8,7 @@ set -eu
 t_init auditor
 t_start_slapd || { t_fail "slapd starts"; t_done; }
 daemon_config "$T_DIR/d.conf"
+umask 022 # as outside the systemd unit: backups must still be 0600
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
 DB=$T_DIR/audit.db
@@ -234,6 +235,7 @@ as_op adm1
 bfile=$("$D" --json backup 2>&1 | jq -r '.file // empty' 2>/dev/null || true)
 t_eq "$(dirname "${bfile:-none}")" "$T_DIR/backups" "admin backup writes a file into backup_dir"
 t_ok "the backup file exists" test -s "${bfile:-none}"
+t_eq "$(stat -c %a "${bfile:-none}")" 600 "the backup is mode 0600, like the database (whatever the umask)"
 backup_rows() { q "SELECT group_concat(a.operator || ' ' || o.result, ', ') FROM records a
     JOIN records o ON o.attempt_id = a.id WHERE a.action = 'backup'"; }
 t_eq "$(backup_rows)" "hd1 denied, aud1 denied, adm1 ok" \

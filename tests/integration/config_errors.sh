@@ -46,6 +46,10 @@ bad "an empty category label" "bad.conf:[0-9]+: \\[category.z\\] label has no va
     '$a [category.z]\nlabel =\nunit = 次'
 bad "a listener given twice" "bad.conf:[0-9]+: listen = 127.0.0.1:[0-9]+ is given twice" \
     's|^\(listen = 127.*\)$|\1\n\1|'
+cp "$SLAPD_DIR/ca.pem" "$T_DIR/ca600.pem" && chmod 600 "$T_DIR/ca600.pem"
+bad "a ca_file the [server] user cannot read" \
+    "bad.conf:[0-9]+: \\[ldap\\] ca_file: .*ca600.pem cannot be read by nobody, the \\[server\\] user" \
+    "s|^ca_file = .*|ca_file = $T_DIR/ca600.pem|; s|^\\[server\\]|[server]\\nuser = nobody|"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/other.key" 2>/dev/null
 chmod 600 "$T_DIR/other.key"
 bad "a key that does not match the certificate" "bad.conf:[0-9]+: \\[server\\] tls_key: .*other.key does not match tls_cert" \
