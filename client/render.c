@@ -8,6 +8,7 @@
 #include <wchar.h>
 #include <wctype.h>
 
+#include "ldapdesk/wire.h"
 #include "render.h"
 
 #define ELLIPSIS "\xe2\x80\xa6" /* U+2026, one column */
@@ -255,7 +256,7 @@ void render_csv_cell(FILE *f, const char *s)
 {
 	if (s == NULL)
 		return;
-	bool formula = s[0] != '\0' && strchr("=+-@", s[0]) != NULL;
+	bool formula = s[0] != '\0' && strchr(LDAPDESK_CSV_FORMULA, s[0]) != NULL;
 	if (!formula && strpbrk(s, ",\"\r\n") == NULL) {
 		fputs(s, f);
 		return;

@@ -695,7 +695,7 @@ static void csv_cell(struct evbuffer *out, json_t *v)
 	else if (json_is_boolean(v))
 		s = json_is_true(v) ? "true" : "false";
 	/* Formula injection: Excel runs cells starting with = + - @. */
-	if (s[0] != '\0' && strchr("=+-@", s[0]) != NULL) {
+	if (s[0] != '\0' && strchr(LDAPDESK_CSV_FORMULA, s[0]) != NULL) {
 		evbuffer_add(out, "\"'", 2);
 	} else if (strpbrk(s, ",\"\r\n") != NULL) {
 		evbuffer_add(out, "\"", 1);

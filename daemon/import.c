@@ -150,7 +150,7 @@ static const char *cell_clean(char *s, char *end)
 	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	*end = '\0';
-	if (s[0] == '\'' && s[1] != '\0' && strchr("=+-@", s[1]) != NULL)
+	if (s[0] == '\'' && s[1] != '\0' && strchr(LDAPDESK_CSV_FORMULA, s[1]) != NULL)
 		s++;
 	return s;
 }

@@ -185,7 +185,7 @@ static void put_text(struct buf *b, const char *s)
 /* RFC 4180; a cell a spreadsheet would run as a formula gets a leading '. */
 static void put_csv(struct buf *b, const char *s)
 {
-	bool formula = s[0] != '\0' && strchr("=+-@", s[0]) != NULL;
+	bool formula = s[0] != '\0' && strchr(LDAPDESK_CSV_FORMULA, s[0]) != NULL;
 	bool quote = formula || strpbrk(s, ",\"\r\n") != NULL;
 
 	if (!quote) {

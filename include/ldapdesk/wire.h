@@ -6,6 +6,11 @@
 
 #define LDAPDESK_VERSION "0.1.0"
 
+/* A CSV cell starting with one of these is written with a leading ' so that
+ * a spreadsheet does not run it as a formula (DESIGN: = + - @; OWASP adds
+ * tab and carriage return), and an import takes the ' off again. */
+#define LDAPDESK_CSV_FORMULA "=+-@\t\r"
+
 /* Largest request body the daemon reads; a larger one is answered 413. */
 #define LDAPDESK_MAX_BODY (64 * 1024)
 /* ... except a CSV import (POST /v1/import): up to this. */

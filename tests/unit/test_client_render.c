@@ -255,6 +255,9 @@ static void test_csv_guards_formula_cells(void **state)
 	    {"@SUM(A1)", "\"'@SUM(A1)\""},
 	    {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
 	    {"a=b", "a=b"},
+	    /* OWASP: a leading tab or carriage return also starts a formula */
+	    {"\t=1+1", "\"'\t=1+1\""},
+	    {"\r=2", "\"'\r=2\""},
 	};
 
 	(void)state;

@@ -125,7 +125,7 @@ static void test_times_zones_and_paths_are_checked_strictly(void **state)
 	load_fails_with(f, "[audit]\nbackup_dir = backups\n",
 	                "backup_dir: \"backups\" is not an "
 	                "absolute path");
-	load_fails_with(f, "[server]\nkey_file =\n", "key_file: \"\" is not an absolute path");
+	load_fails_with(f, "[server]\nkey_file =\n", "[server] key_file has no value");
 	/* What start-up would fail on, -n says first. */
 	load_fails_with(f, "[server]\nlisten = localhost:8636\ntls_cert = /etc/hostname\n",
 	                "\"localhost:8636\" is not IP:PORT");
