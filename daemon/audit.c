@@ -562,7 +562,11 @@ static int read_tail(struct audit *a, int64_t *idp, char prev[HASH_HEX + 1], cha
 
 	if (rc == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(st, 1);
-		*idp = sqlite3_column_int64(st, 0) + 1;
+		int64_t last = sqlite3_column_int64(st, 0);
+
+		/* Records cut (and the sequence lowered) while we run: ids we
+		 * committed are never given again, and verify names the gap. */
+		*idp = (last > a->committed ? last : a->committed) + 1;
 		snprintf(prev, HASH_HEX + 1, "%s", h ? h : ZERO_HASH);
 	} else {
 		db_fail(a, "read chain tail", err, errlen);

@@ -312,7 +312,10 @@ static bool head_check(struct evbuffer *in, const struct http *h, const char *he
 	}
 	if (te != NULL)
 		head_rewrite(in, PATH_CHUNKED);
-	else if (len > HTTP_DRAIN_MAX)
+	/* A client waiting for "100 Continue" has not sent the body: it is
+	 * refused at once instead of being invited to upload it first. */
+	else if (len > HTTP_DRAIN_MAX ||
+	         (len > LDAPDESK_MAX_BODY && head_header(head, head + n, "Expect") != NULL))
 		head_rewrite(in, PATH_TOO_LARGE);
 	else if (len > LDAPDESK_MAX_BODY)
 		line_rewrite(in, PATH_TOO_LARGE);

@@ -365,6 +365,18 @@ t_eq "$(acsv user=nobody | tr -d '\r')" \
     "an empty CSV answer is the header line alone"
 t_eq "$(acsv 'limit=3' | wc -l)" 4 "three rows come after the same header"
 
+# Records cut from the end (and the sequence lowered) while the daemon runs: the ids it had
+# given are not given again, and verify names the cut.
+top=$(q "SELECT max(id) FROM records")
+sqlite3 "$DB" "DROP TRIGGER records_no_delete; DELETE FROM records WHERE id > $((top - 4));
+    UPDATE sqlite_sequence SET seq = $((top - 4)) WHERE name = 'records'"
+as_op hd1
+"$D" record notice --desc "剪切之后的公告" >/dev/null
+t_ok "after a cut of the last 4 records, the next one gets an id above the old top ($top)" \
+    test "$(q "SELECT min(id) FROM records WHERE id > $((top - 4))")" -gt "$top"
+as_op aud1
+t_exit 1 "verify names the cut" "$D" verify
+
 # A log cut off between pages (here the daemon stops while the first page of 1,000 is being
 # printed into a pipe nobody reads yet) is still valid JSON, marked incomplete, and not exit 0.
 as_op aud1

@@ -189,6 +189,9 @@ for case in 'FOO /v1/health HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|a
     t_match "\"error\":\"$err\"" "... with the JSON error $err" printf '%s\n' "$T_OUT"
     t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
 done
+t_match '^HTTP/1.1 413 ' "a 100 KB body announced with Expect: 100-continue is refused 413 at once" \
+    raw_req 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n'
+t_nomatch '100 Continue' "... without first inviting the upload (no 100 Continue)" printf '%s\n' "$T_OUT"
 body_in_pieces() { # a small request, then a login whose body comes later, in pieces
     {
         printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
