@@ -102,6 +102,7 @@ struct act {
 	bool request_gone;          /* its request was closed by someone else meanwhile */
 	bool relooked;              /* unlock: the user was read again after a failed assertion */
 	time_t attempt_at;          /* when its attempt was stored (read-backs compare with it) */
+	char requested_at[32];      /* when the request arrived: the attempt's time (audit_now) */
 	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */

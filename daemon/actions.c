@@ -257,6 +257,8 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	x->A = A;
 	x->conf = A->conf;
 	x->kind = r->kind;
+	/* The attempt's time is the request's, not when a lookup before it ended. */
+	audit_now(x->requested_at, sizeof(x->requested_at));
 	A->busy++;
 	if (r->operator!= NULL) {
 		x->op = *r->operator;
@@ -323,6 +325,7 @@ static const char *target_uid(const struct act *x)
 void act_event(const struct act *x, struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
+	ev->requested_at = x->requested_at[0] != '\0' ? x->requested_at : NULL;
 	if (x->has_op)
 		ev->operator= x->op.uid;
 	else if (x->kind == ACT_LOGIN && x->user != NULL)

@@ -15,6 +15,10 @@ slapd_stop "$SLAPD_DIR"
 start=$(date +%s)
 t_exit 1 "during the outage unlock fails (503, exit 1)" "$D" unlock alice
 t_ok "it failed within 3 x timeout_ms" test $(($(date +%s) - start)) -le 6
+t_exit 1 "an unlock of bob (not cached: a lookup first) fails too" "$D" unlock bob
+t_ok "... and its attempt is stored at the request's time, not when the lookup gave up (2 s later)" \
+    test "$(sqlite3 "$T_DIR/audit.db" "SELECT CAST((julianday(o.at) - julianday(a.at)) * 86400000 AS INTEGER)
+        FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'unlock' AND a.target = 'bob'")" -ge 1500
 t_match '"directory": "down"|"directory":"down"' "health says the directory is down" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
 t_ok "the daemon is still running" proc_alive "$DAEMON_PID"
@@ -26,8 +30,8 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 done
 t_eq "$ok" 0 "after slapd is back a request succeeds without restarting the daemon"
 t_ok "unlock works again" "$D" unlock alice
-t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='outcome' AND result='failed' AND detail LIKE '%directory%'")" 1 \
-    "the failed unlock is a failed audit row"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='outcome' AND result='failed' AND detail LIKE '%directory%'")" 2 \
+    "the failed unlocks (alice, bob) are failed audit rows"
 
 # ---- a change slapd got but did not answer ------------------------------------------------
 # "failed" would be wrong if slapd made it: the attempt stays pending, the operator is told
