@@ -857,6 +857,23 @@ static int request_create_txn(struct act *x, struct audit *a, char *err, size_t 
  * rejected or expires (audit_request_close). */
 static void request_open(struct act *x)
 {
+	char err[256];
+	int64_t id = 0;
+	int rc = audit_request_pending_for(x->A->audit, target_uid(x), x->permission, &id, err,
+	                                   sizeof(err));
+
+	if (rc == -1) {
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "%s", err);
+		return;
+	}
+	/* A second request for the same grant would be approved twice. */
+	if (rc == 1) {
+		act_refuse(x, ACT_CONFLICT, "already_requested", "failed",
+		           "request %lld for %s on %s is already waiting for approval: see "
+		           "'ldapdesk pending'",
+		           (long long)id, x->permission, target_uid(x));
+		return;
+	}
 	x->in_txn = request_create_txn;
 	commit_pair(x, NULL, NULL, request_opened);
 }

@@ -1408,6 +1408,28 @@ static void request_row(sqlite3_stmt *st, struct audit_req *r)
 	copy_column(st, 7, r->status, sizeof(r->status));
 }
 
+int audit_request_pending_for(struct audit *a, const char *target, const char *permission,
+                              int64_t *idp, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT id FROM requests WHERE status = 'pending' AND"
+	                       " target = lower(?1) AND permission = ?2 ORDER BY id LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare pending request", err, errlen);
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, permission, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "pending request", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *idp, char *err,
                          size_t errlen)
 {

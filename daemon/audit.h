@@ -170,6 +170,11 @@ struct audit_req {
 typedef void (*audit_req_fn)(void *arg, const struct audit_req *r);
 
 /* Stores a pending request (r->id ignored). Return: 0 with *idp, or -1. */
+/* The id of a pending request for target (any case) and permission into
+ * *idp. Return: 1 found, 0 none, -1 error with err filled. */
+int audit_request_pending_for(struct audit *a, const char *target, const char *permission,
+                              int64_t *idp, char *err, size_t errlen);
+
 int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *idp, char *err,
                          size_t errlen);
 /* Reads request id into *r. Return: 1 found, 0 none, -1 error. */

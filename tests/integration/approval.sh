@@ -23,6 +23,10 @@ t_eq "$(printf '%s' "$out" | jq -r .status)" pending-approval "a grant of an app
 t_exit 1 "carol is not a member yet" ldap_is_member finance-docs carol
 t_match "^ *$req .*carol.*finance-docs" "pending lists the request" "$D" pending
 t_exit 4 "the requester cannot approve their own request" "$D" approve "$req"
+t_exit 1 "a second request for the same grant while one waits is refused (409)" \
+    "$D" grant CAROL finance-docs --days 5
+t_match "request $req for finance-docs on carol is already waiting for approval" \
+    "... naming the request that waits" printf '%s\n' "$T_OUT"
 t_eq "$(grant_row "$req")" "pending|request $req awaits another admin's approval" \
     "the grant awaiting approval is pending in the log (no outcome yet)"
 t_eq "$(LDAPDESK_USER=aud1 "$D" --json log --action grant --result ok | jq "[.events[] | select(.request_id == $req)] | length")" 0 \
