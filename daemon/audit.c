@@ -17,6 +17,7 @@
  */
 #include <openssl/evp.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -503,6 +504,28 @@ static int stop_requested(void *arg)
 	const struct audit *a = arg;
 
 	return atomic_load(&a->stop);
+}
+
+int audit_check_header(const char *path, char *err, size_t errlen)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	struct stat st;
+	FILE *fp;
+	bool ok;
+
+	if (stat(path, &st) == -1 || st.st_size == 0)
+		return 0;
+	fp = fopen(path, "rb");
+	ok = fp != NULL && fread(head, 1, sizeof(head), fp) == sizeof(head) &&
+	     memcmp(head, magic, sizeof(magic)) == 0;
+	if (fp != NULL)
+		fclose(fp);
+	if (ok)
+		return 0;
+	snprintf(err, errlen, "%s is not an SQLite database (not an audit store made by ldapdeskd)",
+	         path);
+	return -1;
 }
 
 void audit_stoppable(struct audit *a)

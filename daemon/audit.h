@@ -68,6 +68,12 @@ typedef int (*audit_row_fn)(void *arg, json_t *row);
  * -1 with err filled (names the file and what is wrong). */
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen);
 
+/* For -n only: is path (if it exists and is not empty) an SQLite file?
+ * Never for a database this process has open: closing the descriptor it
+ * reads with would drop SQLite's POSIX locks on it. Return: 0, or -1 with
+ * err = why (the path named). */
+int audit_check_header(const char *path, char *err, size_t errlen);
+
 /* On a's own thread, once: lets audit_interrupt stop a (a job's connection). */
 void audit_stoppable(struct audit *a);
 

@@ -831,6 +831,22 @@ static int check_user(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* A session key start-up would refuse (readable by others, wrong size),
+ * found by -n too. (Only stat: the key is the session store's to read.) */
+static int check_existing(const struct config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->key_file != NULL && stat(c->key_file, &st) == 0 &&
+	    ((st.st_mode & 077) != 0 || st.st_size != 32))
+		return check_fail(
+		    c, err, errlen, "server", "key_file",
+		    "the session key %s must be 32 bytes and mode 0600 (chmod 0600 it, "
+		    "or delete it to make a new one; open sessions then end)",
+		    c->key_file);
+	return 0;
+}
+
 static int config_check(struct config *c, char *err, size_t errlen)
 {
 	if (check_required(c, err, errlen) == -1 || check_paths(c, err, errlen) == -1 ||
@@ -846,6 +862,8 @@ static int config_check(struct config *c, char *err, size_t errlen)
 	    check_dir_of(c, err, errlen, "audit", "backup_dir", c->backup_dir) == -1)
 		return -1;
 	if (c->key_file == NULL && asprintf(&c->key_file, "%s.key", c->database) == -1)
+		return -1;
+	if (check_existing(c, err, errlen) == -1)
 		return -1;
 	return read_secret(c, err, errlen);
 }

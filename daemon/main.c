@@ -560,6 +560,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		return 1;
 	}
+	if (check && audit_check_header(d.conf->database, err, sizeof(err)) == -1) {
+		fprintf(stderr, "ldapdeskd: %s:%d: [audit] database: %s\n", path,
+		        config_line(d.conf, "audit", "database"), err);
+		config_free(d.conf);
+		return 1;
+	}
 	if (check && http_check_tls(d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		config_free(d.conf);

@@ -46,6 +46,14 @@ bad "an empty category label" "bad.conf:[0-9]+: \\[category.z\\] label has no va
     '$a [category.z]\nlabel =\nunit = 次'
 bad "a listener given twice" "bad.conf:[0-9]+: listen = 127.0.0.1:[0-9]+ is given twice" \
     's|^\(listen = 127.*\)$|\1\n\1|'
+head -c 32 /dev/urandom >"$T_DIR/open.key" && chmod 644 "$T_DIR/open.key"
+bad "a session key readable by others" \
+    "bad.conf:[0-9]+: \\[server\\] key_file: the session key .*open.key must be 32 bytes and mode 0600" \
+    "s|^key_file = .*|key_file = $T_DIR/open.key|"
+printf 'not a database\n' >"$T_DIR/text.db"
+bad "a database that is no SQLite file" \
+    "bad.conf:[0-9]+: \\[audit\\] database: .*text.db is not an SQLite database" \
+    "s|^database = .*|database = $T_DIR/text.db|"
 cp "$SLAPD_DIR/ca.pem" "$T_DIR/ca600.pem" && chmod 600 "$T_DIR/ca600.pem"
 bad "a ca_file the [server] user cannot read" \
     "bad.conf:[0-9]+: \\[ldap\\] ca_file: .*ca600.pem cannot be read by nobody, the \\[server\\] user" \

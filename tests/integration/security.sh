@@ -118,6 +118,7 @@ t_ok "... and still unlocks alice (its own department)" "$D" unlock alice
 cp "$T_DIR/d.conf.scopes" "$T_DIR/d.conf"
 kill -HUP "$DAEMON_PID"
 sleep 0.5
+as_op hd1
 
 # ---- cached unlocks: the modify asserts what a search would have checked ----------------
 # alice's DN and department are cached by now (unlocks above). Changes made behind the
