@@ -37,6 +37,7 @@ struct ctx {
 	char user[LDAPDESK_MAX_UID + 1]; /* operator of the session */
 	char *token;                     /* owned, wiped when dropped */
 	bool relogged;                   /* auto-login done: never twice */
+	bool streaming;                  /* stdout holds part of a --json answer already */
 };
 
 typedef void (*human_fn)(const struct ctx *c, json_t *ans);
@@ -96,7 +97,7 @@ static int reply_error(const struct ctx *c, const struct httpc_resp *rs, bool se
 
 	/* With --json a script reads stdout: the daemon's error object goes
 	 * there too (the message still goes to stderr), as import's does. */
-	if (c->a->json && json_is_object(j) && code != NULL) {
+	if (c->a->json && !c->streaming && json_is_object(j) && code != NULL) {
 		json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	}
@@ -509,6 +510,7 @@ static void show_password(const json_t *ans, const char *uid)
 	printf("One-time password for %s: %s\n", uid, pw);
 	printf("The user must change it at the next login.\n");
 	/* The reset is done: a password nobody saw must be said lost. */
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout))
 		say("%s's password was reset, but the one-time password could not be written out "
 		    "(%s): run 'ldapdesk reset %s' again for a new one",
@@ -868,7 +870,7 @@ static int cmd_log(struct ctx *c)
 		 * first page came: a refusal (403) leaves stdout empty. */
 		if (rc == 0 && !begun) {
 			rc = log_begin(&v, c->a);
-			begun = true;
+			begun = c->streaming = true;
 		}
 		if (rc == 0 && (more = log_page(&v, page)) < 0) {
 			say("the server's audit page makes no sense (events/next)");

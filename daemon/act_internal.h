@@ -100,9 +100,11 @@ struct act {
 	bool creating;              /* holds target in A->creating until freed */
 	bool move_resumed;          /* a move finishing one cut short after its rename */
 	bool request_gone;          /* its request was closed by someone else meanwhile */
+	int64_t request_dup;        /* grant: a pending request for the same found in the txn */
 	bool relooked;              /* unlock: the user was read again after a failed assertion */
 	time_t attempt_at;          /* when its attempt was stored (read-backs compare with it) */
 	char requested_at[32];      /* when the request arrived: the attempt's time (audit_now) */
+	unsigned conf_gen;          /* session_gen when it arrived: x->conf's generation */
 	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
 	bool has_outcome;           /* queued for its outcome record (not its attempt) */
 	enum dir_status out_st;     /* the outcome waiting to be recorded */

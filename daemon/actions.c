@@ -259,6 +259,7 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	x->kind = r->kind;
 	/* The attempt's time is the request's, not when a lookup before it ended. */
 	audit_now(x->requested_at, sizeof(x->requested_at));
+	x->conf_gen = session_gen(A->sessions);
 	A->busy++;
 	if (r->operator!= NULL) {
 		x->op = *r->operator;
@@ -818,6 +819,10 @@ static int request_rejected_txn(struct act *x, struct audit *a, char *err, size_
 /* The request and its record are stored together, or neither. */
 static void request_opened(struct act *x, const char *err)
 {
+	if (err != NULL && x->request_dup > 0) {
+		act_reply(x, ACT_CONFLICT, "already_requested", "%s", err);
+		return;
+	}
 	if (err != NULL) {
 		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable", "cannot store the request: %s",
 		          err);
@@ -833,11 +838,22 @@ static int request_create_txn(struct act *x, struct audit *a, char *err, size_t 
 {
 	struct audit_req r = {.days = x->days};
 	char detail[96];
+	int rc;
 
 	snprintf(r.operator, sizeof(r.operator), "%s", x->op.uid);
 	snprintf(r.target, sizeof(r.target), "%s", target_uid(x));
 	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
 	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
+	/* Checked again in the transaction that stores the request: two asked
+	 * within one group commit both passed request_open's check. */
+	rc = audit_request_pending_for(a, r.target, r.permission, &x->request_dup, err, errlen);
+	if (rc == 1)
+		snprintf(err, errlen,
+		         "request %lld for %s on %s is already waiting for approval: see "
+		         "'ldapdesk pending'",
+		         (long long)x->request_dup, r.permission, r.target);
+	if (rc != 0)
+		return -1;
 	if (audit_request_create(a, &r, &x->request_id, err, errlen) == -1)
 		return -1;
 	snprintf(detail, sizeof(detail), "request %lld awaits another admin's approval",
@@ -1336,6 +1352,8 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 	}
 	snprintf(s.uid, sizeof(s.uid), "%s", target_uid(x));
 	snprintf(s.dn, sizeof(s.dn), "%s", x->user->dn);
+	/* Scopes read under x->conf: a reload since makes them stale at once. */
+	s.roles_gen = x->conf_gen;
 	if (session_create(x->A->sessions, &s, x->conf->session_ttl, x->reply.token) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "sessions_full", "failed",
 		           "too many sessions are open: try again later");

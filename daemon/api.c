@@ -45,6 +45,7 @@ enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_QUERY, JOB_KINDS };
 
 struct api {
 	struct job *jobs[API_JOB_SLOTS]; /* running jobs by slot, or NULL */
+	bool stopping;                   /* api_stopping: no new job starts */
 	struct job_call *job_calls[API_JOB_SLOTS];
 	const struct config *conf;
 	unsigned long long requests;
@@ -120,6 +121,11 @@ int api_jobs(const struct api *api)
 	for (int k = 0; k < API_JOB_SLOTS; k++)
 		n += api->jobs[k] != NULL;
 	return n;
+}
+
+void api_stopping(struct api *api)
+{
+	api->stopping = true;
 }
 
 void api_stop_jobs(struct api *api)
@@ -562,6 +568,11 @@ static void do_logout(struct call *c)
 	struct act_request req = {.kind = ACT_LOGOUT};
 	struct session ended;
 
+	/* A body that is no JSON is refused (recorded) before the session ends. */
+	if (c->bad_body) {
+		refuse_body(c, &req);
+		return;
+	}
 	if (session_revoke(c->api->sessions, h + 7, &ended) == -1) {
 		reply_error(c, 401, "unauthenticated", "the session ended: log in again");
 		return;
@@ -982,6 +993,11 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 	struct job_call *jc;
 	int slot = kind;
 
+	/* A job begun during the stop would outlive its deadline. */
+	if (c->api->stopping) {
+		reply_error(c, 503, "stopping", "ldapdeskd is stopping: try again once it is back");
+		return NULL;
+	}
 	/* Log queries share API_QUERIES slots; the rest have one each. */
 	while (kind == JOB_QUERY && slot < API_JOB_SLOTS && c->api->jobs[slot] != NULL)
 		slot++;
@@ -1215,6 +1231,10 @@ static void dispatch_admin(struct call *c)
 		return;
 	}
 	c->counted_kind = import ? ACT_IMPORT : ACT_BACKUP;
+	if (!import && c->bad_body) {
+		refuse_body(c, &(struct act_request){.kind = ACT_BACKUP});
+		return;
+	}
 	if (import)
 		do_import(c);
 	else
@@ -1357,9 +1377,11 @@ static void refuse_unauthenticated(struct call *c)
 
 		if (routes[i].kind < 0 || !route(c, routes[i].method, routes[i].pattern))
 			continue;
-		if (routes[i].target_seg > 0)
+		/* Only a name that can be a uid: the caller is nobody known. */
+		if (routes[i].target_seg > 0 && dir_valid_uid(c->seg[routes[i].target_seg]))
 			req.target = c->seg[routes[i].target_seg];
-		if (routes[i].perm_seg > 0)
+		if (routes[i].perm_seg > 0 &&
+		    strlen(c->seg[routes[i].perm_seg]) <= LDAPDESK_MAX_UID)
 			req.permission = c->seg[routes[i].perm_seg];
 		refuse_as(c, &req, ACT_UNAUTHORIZED, "unauthenticated", msg);
 		return;
@@ -1386,6 +1408,14 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 	if (ok && c->roles_gen != session_gen(c->api->sessions)) {
 		reply_error(c, 503, "reloaded",
 		            "the configuration was reloaded while your roles were read: try again");
+		return;
+	}
+	/* Not re-read, and from before a reload (or a restart): the bits would
+	 * number the wrong [scope.*] sections. */
+	if (!ok && c->session->roles_gen != session_gen(c->api->sessions)) {
+		reply_error(c, 503, "directory_unavailable",
+		            "your roles must be re-read after a reload and the directory cannot be "
+		            "asked now: try again");
 		return;
 	}
 	if (ok)

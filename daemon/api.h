@@ -24,6 +24,10 @@ void api_free(struct api *api);
  * them like for requests in flight. */
 int api_jobs(const struct api *api);
 
+/* The daemon stops: a new job (report, verify, log query, import) is
+ * answered 503 "stopping" instead of being started. */
+void api_stopping(struct api *api);
+
 /* At the stop's deadline: each running job rolls back and is answered 503
  * "stopping" once its thread has ended. */
 void api_stop_jobs(struct api *api);

@@ -1439,7 +1439,7 @@ int audit_request_pending_for(struct audit *a, const char *target, const char *p
 
 	if (sqlite3_prepare_v2(a->db,
 	                       "SELECT id FROM requests WHERE status = 'pending' AND"
-	                       " target = lower(?1) AND permission = ?2 ORDER BY id LIMIT 1",
+	                       " lower(target) = lower(?1) AND permission = ?2 ORDER BY id LIMIT 1",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare pending request", err, errlen);
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);

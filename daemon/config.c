@@ -795,22 +795,35 @@ static bool may(const struct stat *st, uid_t uid, const gid_t *groups, int n, mo
  * the mode bits: checked as root before the drop (ACLs are not read). */
 static bool user_can_read(const char *path, const struct passwd *pw)
 {
-	gid_t groups[64];
+	gid_t *groups = NULL;
 	int n = 64;
 	char dir[4096];
 	struct stat st;
+	bool ok = true;
 
-	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
-		n = 0;
+	/* getgrouplist says how many there are when the array is too small. */
+	for (int tries = 0; tries < 2; tries++) {
+		free(groups);
+		if ((groups = calloc((size_t)n, sizeof(*groups))) == NULL)
+			return true; /* not known: start-up will say */
+		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) != -1)
+			break;
+		if (tries == 1)
+			n = 0;
+	}
 	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *slash = strchr(dir + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+	for (char *slash = strchr(dir + 1, '/'); ok && slash != NULL;
+	     slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (stat(dir, &st) == 0 &&
 		    !may(&st, pw->pw_uid, groups, n, S_IXUSR, S_IXGRP, S_IXOTH))
-			return false;
+			ok = false;
 		*slash = '/';
 	}
-	return stat(path, &st) == 0 && may(&st, pw->pw_uid, groups, n, S_IRUSR, S_IRGRP, S_IROTH);
+	ok = ok && stat(path, &st) == 0 &&
+	     may(&st, pw->pw_uid, groups, n, S_IRUSR, S_IRGRP, S_IROTH);
+	free(groups);
+	return ok;
 }
 
 static int check_user(const struct config *c, char *err, size_t errlen)

@@ -346,10 +346,22 @@ static void read_ahead(LDAP *ld)
 static bool tcp_answers(const char *ldaps_uri, const struct timeval *tv)
 {
 	char plain[512];
+	LDAPURLDesc *lud = NULL;
 	LDAP *ld = NULL;
 	bool ok;
 
-	snprintf(plain, sizeof(plain), "ldap://%s", ldaps_uri + strlen("ldaps://"));
+	/* The same host and port (636 when the URI names none), spoken plain. */
+	if (ldap_url_parse(ldaps_uri, &lud) != LDAP_URL_SUCCESS || lud->lud_host == NULL) {
+		ldap_free_urldesc(lud);
+		return false;
+	}
+	if (strchr(lud->lud_host, ':') != NULL) /* IPv6 */
+		snprintf(plain, sizeof(plain), "ldap://[%s]:%d", lud->lud_host,
+		         lud->lud_port > 0 ? lud->lud_port : 636);
+	else
+		snprintf(plain, sizeof(plain), "ldap://%s:%d", lud->lud_host,
+		         lud->lud_port > 0 ? lud->lud_port : 636);
+	ldap_free_urldesc(lud);
 	if (ldap_initialize(&ld, plain) != LDAP_SUCCESS)
 		return false;
 	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, tv);

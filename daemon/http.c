@@ -453,7 +453,8 @@ static const char *line_check(const char *p, size_t n)
 		return PATH_BAD "line";
 	for (ver = p + n; ver[-1] != ' '; ver--)
 		;
-	if (ver - 1 == sp)
+	/* evhttp wants a target between the blanks ("GET  HTTP/1.1" has none). */
+	if (ver - 1 == sp || ver - 1 == sp + 1)
 		return PATH_BAD "line";
 	if (!is_method(p, (size_t)(sp - p)) || (size_t)(sp - p) == strlen("CONNECT"))
 		return PATH_METHOD;
@@ -611,6 +612,15 @@ static struct bufferevent *plain_bev_cb(struct event_base *base, void *arg)
 	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), arg);
 }
 
+static bool head_has_body(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *cl = evhttp_find_header(in, "Content-Length");
+
+	return evhttp_find_header(in, "Transfer-Encoding") != NULL ||
+	       (cl != NULL && strspn(cl, "0") != strlen(cl));
+}
+
 /* The method evhttp does not know, or CONNECT: the same answer as for a
  * method the API does not use. Closed after, as its body is not read. */
 static void not_allowed(struct evhttp_request *req)
@@ -689,6 +699,10 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		not_allowed(req);
 		return;
 	}
+	/* libevent 2.1 reads no body for HEAD: bytes sent as one would be
+	 * parsed as the next request (smuggled past a proxy). Closed after. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD && head_has_body(req))
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 	h->fn(h->arg, req);
 }
 

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -44,7 +45,9 @@ static void *job_main(void *arg)
 	}
 	pthread_mutex_lock(&j->mu);
 	j->a = NULL;
-	if (j->stopped && j->rc != 0) {
+	/* Only a failure the stop caused (SQLite: "interrupted"): a bad row or
+	 * a repeated import that merely ended after the stop keeps its answer. */
+	if (j->stopped && j->rc != 0 && strstr(j->err, "interrupt") != NULL) {
 		j->rc = JOB_STOPPED;
 		snprintf(j->err, sizeof(j->err),
 		         "ldapdeskd is stopping: this was stopped before it finished and nothing "

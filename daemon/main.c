@@ -125,6 +125,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: stopping after %d requests and %d jobs in flight",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT", actions_busy(d->actions), api_jobs(d->api));
 	http_stop_accepting(d->http);
+	api_stopping(d->api);
 	gettimeofday(&d->drain_deadline, NULL);
 	grace.tv_sec = 2 * d->conf->timeout_ms / 1000 + 1;
 	grace.tv_usec = 0;
@@ -555,9 +556,13 @@ int main(int argc, char **argv)
 	log_init(verbose);
 	no_core_dumps();
 	d.path = path;
-	if (config_load(path, &d.conf, err, sizeof(err)) == -1 ||
-	    dir_config_check(d.conf, err, sizeof(err)) == -1) {
+	if (config_load(path, &d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);
+		return 1;
+	}
+	if (dir_config_check(d.conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "ldapdeskd: %s\n", err);
+		config_free(d.conf);
 		return 1;
 	}
 	if (check && audit_check_header(d.conf->database, err, sizeof(err)) == -1) {

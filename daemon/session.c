@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,7 +321,6 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	if (RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
 		return -1;
 	ses.issued = ses.last_seen = ses.roles_checked = now;
-	ses.roles_gen = s->gen;
 	ses.expires = now + ttl;
 	n = payload_format(&ses, payload, sizeof(payload));
 	sl = slot_get(s, ses.nonce, now);
@@ -375,6 +375,9 @@ struct session *session_find(struct sessions *s, const char *token)
 		sl->s = ses;
 		sl->s.last_seen = now;
 		sl->s.roles_checked = 0;
+		/* Its scope bits number the sections of a file this run may not
+		 * have read: never current, until re-read. */
+		sl->s.roles_gen = UINT_MAX;
 	}
 	if (sl->revoked || sl->s.roles == 0 || now - sl->s.last_seen > s->idle)
 		return NULL;

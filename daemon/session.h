@@ -36,7 +36,8 @@ struct session {
 struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen);
 void session_store_free(struct sessions *s);
 
-/* Signs a new session for in (uid, dn, roles, scopes) lasting ttl seconds and
+/* Signs a new session for in (uid, dn, roles, scopes read under configuration
+ * generation in->roles_gen) lasting ttl seconds and
  * writes the token into token (SESSION_TOKEN_MAX bytes). Return: 0, or -1 when
  * the store is full of live sessions or the RNG failed. */
 int session_create(struct sessions *s, const struct session *in, int ttl, char *token);

@@ -192,6 +192,10 @@ done
 t_match '^HTTP/1.1 413 ' "a 100 KB body announced with Expect: 100-continue is refused 413 at once" \
     raw_req 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n'
 t_nomatch '100 Continue' "... without first inviting the upload (no 100 Continue)" printf '%s\n' "$T_OUT"
+t_match 'HTTP/1.1 400 ' "a request line with no target between two blanks is 400 JSON" \
+    raw_req 'GET  HTTP/1.10\r\nHost: x\r\n\r\n'
+t_eq "$(raw_req 'HEAD /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 35\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n' |
+    grep -c '^HTTP/1.1 ')" 1 "a body sent with HEAD is never run as a request (one reply, then closed)"
 body_in_pieces() { # a small request, then a login whose body comes later, in pieces
     {
         printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,8 @@ static void test_tokens_and_logouts_survive_a_restart(void **state)
 	assert_non_null(got);
 	assert_string_equal(got->uid, "adm1");
 	assert_true(session_stale(s, got)); /* roles must be re-read after a restart */
+	/* ... and its scope bits are never taken as current until then */
+	assert_int_equal(got->roles_gen, UINT_MAX);
 	session_set_roles(s, got, ROLE_HELPDESK, 0, session_gen(s));
 	assert_false(session_stale(s, got));
 	assert_int_equal(session_find(s, kept)->roles, ROLE_HELPDESK);
