@@ -1629,12 +1629,20 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char event_help[] = "event options:\n"
-                                 "  --ticket ID         helpdesk ticket number\n"
-                                 "  --requester NAME    who asked for it\n"
-                                 "  --dept DEPT         the requester's department\n"
-                                 "  --channel hotline|request\n"
-                                 "  --note TEXT         anything else worth keeping\n";
+/* The event options but --dept, which user create and move take for the
+ * user's own department (the event's department is then that one). */
+#define EVENT_WHO                                                                                  \
+	"  --ticket ID         helpdesk ticket number\n"                                           \
+	"  --requester NAME    who asked for it\n"
+#define EVENT_HOW                                                                                  \
+	"  --channel hotline|request\n"                                                            \
+	"  --note TEXT         anything else worth keeping\n"
+
+static const char event_help[] =
+    "event options:\n" EVENT_WHO "  --dept DEPT         the requester's department\n" EVENT_HOW;
+static const char event_help_own_dept[] =
+    "event options (--dept is the user's department here, recorded as the event's):\n" EVENT_WHO
+        EVENT_HOW;
 
 static const char global_help[] =
     "global options (before or after the command):\n"
@@ -1665,17 +1673,9 @@ static void help_top(void)
 static void help_command(const struct command *cmd)
 {
 	printf("usage: ldapdesk %s\n\n%s\n\n", cmd->usage, cmd->about);
-	/* user create and move take --dept for the user's own department: the
-	 * event's department is then that one, not the requester's. */
-	if (strstr(cmd->usage, "[event options]") != NULL && strstr(cmd->usage, "--dept D") != NULL)
-		printf("event options (--dept is the user's department here, recorded as the "
-		       "event's):\n"
-		       "  --ticket ID         helpdesk ticket number\n"
-		       "  --requester NAME    who asked for it\n"
-		       "  --channel hotline|request\n"
-		       "  --note TEXT         anything else worth keeping\n\n");
-	else if (strstr(cmd->usage, "[event options]") != NULL)
-		printf("%s\n", event_help);
+	if (strstr(cmd->usage, "[event options]") != NULL)
+		printf("%s\n",
+		       strstr(cmd->usage, "--dept D") != NULL ? event_help_own_dept : event_help);
 	printf("example:\n  %s\n\n", cmd->example);
 }
 

@@ -768,12 +768,12 @@ static void limit_key(char *buf, size_t len, const char *kind, const char *who)
 }
 
 /* Failed logins per source: an address, or an IPv6 host's whole /64. */
-static void addr_key(const struct act *x, char *buf, size_t len)
+static void addr_key(const struct act *x, const char *kind, char *buf, size_t len)
 {
 	char src[64];
 
 	limits_source(x->client_addr, src, sizeof(src));
-	limit_key(buf, len, "login-addr", src);
+	limit_key(buf, len, kind, src);
 }
 
 /* ---- four-eyes requests -------------------------------------------------------------- */
@@ -1292,7 +1292,7 @@ static void login_failed(struct act *x)
 
 	limit_key(key, sizeof(key), "login-user", x->target);
 	limits_count(x->A->limits, key, x->conf->login_window, now);
-	addr_key(x, key, sizeof(key));
+	addr_key(x, "login-addr", key, sizeof(key));
 	limits_count(x->A->limits, key, x->conf->login_window, now);
 }
 
@@ -1304,7 +1304,7 @@ static int login_throttled(struct act *x)
 	int wu, wa;
 
 	limit_key(ukey, sizeof(ukey), "login-user", x->target);
-	addr_key(x, akey, sizeof(akey));
+	addr_key(x, "login-addr", akey, sizeof(akey));
 	wu = limits_wait(x->A->limits, ukey, x->conf->login_failures, x->conf->login_window, now);
 	wa = limits_wait(x->A->limits, akey, x->conf->login_failures_per_addr,
 	                 x->conf->login_window, now);
@@ -1791,12 +1791,11 @@ static void create_check(struct act *x)
  */
 static void api_refused(struct act *x, const struct act_request *req)
 {
-	char key[LIMIT_KEY_MAX], src[64];
+	char key[LIMIT_KEY_MAX];
 	bool unauth = req->refused == ACT_UNAUTHORIZED;
 
 	if (!x->has_op) {
-		limits_source(x->client_addr, src, sizeof(src));
-		limit_key(key, sizeof(key), "anon-addr", src);
+		addr_key(x, "anon-addr", key, sizeof(key));
 		if (throttle_note(x->A->throttled, key, x->client_addr, time(NULL)) == 1) {
 			act_reply(x, req->refused, req->refused_code, "%s", req->refused_message);
 			return;

@@ -1481,17 +1481,11 @@ void api_handle(void *arg, struct evhttp_request *req)
 	}
 	if (session_stale(c->api->sessions, c->session)) {
 		c->roles_gen = session_gen(c->api->sessions);
-		if (act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == 0)
-			return;
-		/* Roles from before a reload are not used: their scope bits
-		 * number the old file's [scope.*] sections. (Only idle-stale
-		 * roles go on when the directory cannot be asked.) */
-		if (c->session->roles_gen != c->roles_gen) {
-			reply_error(c, 503, "directory_unavailable",
-			            "your roles must be re-read after a reload and the directory "
-			            "cannot be asked now: try again");
-			return;
-		}
+		/* A re-read that cannot even start is one that failed: the same
+		 * answer (idle-stale roles go on, roles from before a reload not). */
+		if (act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == -1)
+			roles_refreshed(c, false, 0, 0);
+		return;
 	}
 	if (!route(c, EVHTTP_REQ_POST, "v1/import"))
 		parse_body(c);

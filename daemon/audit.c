@@ -1431,11 +1431,25 @@ static void request_row(sqlite3_stmt *st, struct audit_req *r)
 	copy_column(st, 7, r->status, sizeof(r->status));
 }
 
+/* Steps st (prepared and bound by the caller) for one id in column 0 into
+ * *idp, then finalizes it. Return: 1 a row, 0 none, -1 error with err. */
+static int one_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
+                  size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, what, err, errlen); /* before finalize: it reads the message */
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_request_pending_for(struct audit *a, const char *target, const char *permission,
                               int64_t *idp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	if (sqlite3_prepare_v2(a->db,
 	                       "SELECT id FROM requests WHERE status = 'pending' AND"
@@ -1444,13 +1458,7 @@ int audit_request_pending_for(struct audit *a, const char *target, const char *p
 		return db_fail(a, "prepare pending request", err, errlen);
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, permission, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*idp = sqlite3_column_int64(st, 0);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, "pending request", err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return one_id(a, st, idp, "pending request", err, errlen);
 }
 
 int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *idp, char *err,
@@ -1557,21 +1565,6 @@ int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn,
 		db_fail(a, "list requests", err, errlen);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Steps st (prepared and bound by the caller) for one id in column 0 into
- * *idp, then finalizes it. Return: 1 a row, 0 none, -1 error with err. */
-static int one_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
-                  size_t errlen)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		*idp = sqlite3_column_int64(st, 0);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, what, err, errlen); /* before finalize: it reads the message */
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* The grant attempt that opened request id, still without an outcome: *idp

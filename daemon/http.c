@@ -456,7 +456,7 @@ static const char *line_check(const char *p, size_t n)
 	/* evhttp wants a target between the blanks ("GET  HTTP/1.1" has none). */
 	if (ver - 1 == sp || ver - 1 == sp + 1)
 		return PATH_BAD "line";
-	if (!is_method(p, (size_t)(sp - p)) || (size_t)(sp - p) == strlen("CONNECT"))
+	if (!is_method(p, (size_t)(sp - p)) || strncmp(p, "CONNECT ", 8) == 0)
 		return PATH_METHOD;
 	if (!version_ok(ver, (size_t)(p + n - ver)))
 		return PATH_BAD "version";

@@ -103,6 +103,11 @@ static int error_line(const struct fixture *fx, size_t i)
 	return (int)json_integer_value(json_object_get(json_array_get(fx->errors, i), "line"));
 }
 
+static const char *error_message(const struct fixture *fx, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(fx->errors, i), "message"));
+}
+
 static void good_file_imports_every_row_marked_imported(void **state)
 {
 	struct fixture *fx = *state;
@@ -355,9 +360,7 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	assert_string_equal(field(r, 2, "requested_at"), "2025-03-06T06:20:00.000Z");
 	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2205-03-05 09:00,修复门户漏洞,,,,,\n"),
 	                 -1);
-	assert_non_null(
-	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
-	           "in the future"));
+	assert_non_null(strstr(error_message(fx, 0), "in the future"));
 	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 09:00,修复门户漏洞,,,"
 	                                   "2205-03-05 10:00,,\n"),
 	                 -1); /* resolved in the future */
@@ -368,17 +371,13 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	                                   "2,信息中心,张三,2025-04-01 09:00,删除待办,,,,,\n"),
 	                 -2);
 	assert_int_equal(error_line(fx, 0), 3);
-	assert_non_null(
-	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
-	           "an earlier row of this file"));
+	assert_non_null(strstr(error_message(fx, 0), "an earlier row of this file"));
 	/* The first import's row in another form (序号, 解决情况 and 备注 aside). */
 	assert_int_equal(import(fx, HEADER "7,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,李工,"
 	                                   "2025-03-05 14:30:05,已解决,再导入\n"),
 	                 -2);
 	assert_int_equal(error_line(fx, 0), 2);
-	assert_non_null(
-	    strstr(json_string_value(json_object_get(json_array_get(fx->errors, 0), "message")),
-	           "in the log already: event 1"));
+	assert_non_null(strstr(error_message(fx, 0), "in the log already: event 1"));
 	/* Alike but for its handler: another event. */
 	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,王工,"
 	                                   "2025-03-05 14:30:05,,\n"),
