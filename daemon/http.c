@@ -36,6 +36,10 @@
 #include "ldapdesk/wire.h"
 
 #define HTTP_MAX_HEADERS (16 * 1024)
+/* A head in several pieces may grow to HEAD_MAX, counted in HEAD_UNITs. */
+#define HEAD_MAX       (4 * HTTP_MAX_HEADERS)
+#define HEAD_UNIT      64
+#define HEAD_UNITS_MAX (HEAD_MAX / HEAD_UNIT)
 /* Bodies above LDAPDESK_MAX_BODY but below this are read and discarded so the
  * 413 reaches the client; larger ones are cut off (the client may then see a
  * reset instead of the answer). */
@@ -51,7 +55,8 @@
 #define PATH_TOO_LARGE "/.ldapdesk/too-large"
 #define PATH_CHUNKED   "/.ldapdesk/length-required"
 #define PATH_HEADERS   "/.ldapdesk/headers-too-large"
-/* Marks a head the watcher cut short (continuation_check): refused 413. */
+/* Ends a head the watcher cut short (rest_check); its value is the internal
+ * path that answers it. */
 #define HEADER_REFUSED       "X-Ldapdesk-Refused"
 #define PATH_UNAUTHENTICATED "/.ldapdesk/unauthenticated"
 /* Requests evhttp would refuse with an HTML page (start_check): the reason
@@ -82,6 +87,7 @@ struct http {
 
 static void watch_again(struct evbuffer *in);
 static void mark_start(struct evbuffer *in);
+static long take_head(struct evbuffer *in);
 
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
@@ -111,6 +117,7 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 	 * to see: its head is checked now. */
 	if (bev != NULL) {
 		/* What the input holds or gets next starts the next request. */
+		take_head(bufferevent_get_input(bev));
 		mark_start(bufferevent_get_input(bev));
 		watch_again(bufferevent_get_input(bev));
 		out = bufferevent_get_output(bev);
@@ -210,7 +217,9 @@ static void head_rewrite_as(struct evbuffer *in, const char *path, const char *b
 	                 bearer ? "\r\n" : "");
 
 	/* Prepended, not added: outside a read (watch_again) a socket
-	 * bufferevent keeps the end of its input buffer frozen. */
+	 * bufferevent keeps the end of its input buffer frozen. The new head
+	 * is whole: what follows is no part of it. */
+	take_head(in);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	evbuffer_prepend(in, head, (size_t)n);
 	OPENSSL_cleanse(head, sizeof(head));
@@ -277,26 +286,18 @@ static void import_gate(struct evbuffer *in, const struct http *h, const char *h
 	OPENSSL_cleanse(token, sizeof(token));
 }
 
-/* head[0..n) is a copy of the start of in, n at most HTTP_MAX_HEADERS.
- * Return: true when in was rewritten. */
-static bool head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
+/* head[0..n) is a copy of the start of in, n at most HTTP_MAX_HEADERS: a
+ * body evhttp would read before anyone checked the request is refused. */
+static void head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
 	const char *cl, *te;
 	unsigned long long len;
 
-	if (n < 8)
-		return false;
-	/* A head that does not end within the limit: evhttp would answer 413 in HTML. */
-	if (n == HTTP_MAX_HEADERS && memmem(head, n, "\r\n\r\n", 4) == NULL &&
-	    strncmp(head, "POST " PATH_HEADERS, strlen(PATH_HEADERS) + 5) != 0 &&
-	    (strncmp(head, "GET ", 4) == 0 || strncmp(head, "POST ", 5) == 0)) {
-		head_rewrite(in, PATH_HEADERS);
-		return true;
-	}
-	if ((strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
+	if (n < 8 ||
+	    (strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
 	     strncmp(head, "PATCH ", 6) != 0) ||
 	    strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
-		return false;
+		return;
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
@@ -308,7 +309,7 @@ static bool head_check(struct evbuffer *in, const struct http *h, const char *he
 			head_rewrite(in, PATH_TOO_LARGE);
 		else if (len > LDAPDESK_MAX_BODY)
 			import_gate(in, h, head, n);
-		return true; /* a method at the start: not a continuation either way */
+		return;
 	}
 	if (te != NULL)
 		head_rewrite(in, PATH_CHUNKED);
@@ -319,55 +320,6 @@ static bool head_check(struct evbuffer *in, const struct http *h, const char *he
 		head_rewrite(in, PATH_TOO_LARGE);
 	else if (len > LDAPDESK_MAX_BODY)
 		line_rewrite(in, PATH_TOO_LARGE);
-	return true;
-}
-
-/* Does in start with a header line ("Name:"), i.e. the rest of a head whose
- * request line evhttp has already taken? */
-static bool starts_with_header(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && (isalnum((unsigned char)p[i]) || strchr("!#$%&'*+-.^_`|~", p[i]) != NULL))
-		i++;
-	return i > 0 && i < n && p[i] == ':';
-}
-
-/*
- * The rest of a head that arrived after its request line (a client that
- * writes the head in pieces): evhttp has taken the line, so the route is not
- * known here and a large body cannot be sent to the JSON 413 by path. Such a
- * head is cut short with a marker header that request_cb refuses (413)
- * before any handler runs, so the body is never buffered; a Content-Length
- * evhttp already took was checked when its line arrived.
- */
-static void continuation_check(struct evbuffer *in, const char *head, size_t n)
-{
-	const char *cl, *te, *end;
-
-	/* A line folded onto the previous header (obsolete, RFC 7230 3.2.4):
-	 * evhttp would join it to a header already taken, even a Content-Length
-	 * left empty, so it is refused. (A body starting with a blank and
-	 * holding a CRLF would be refused too: JSON bodies do neither.) */
-	if (n > 0 && (head[0] == ' ' || head[0] == '\t') && memmem(head, n, "\r\n", 2) != NULL)
-		goto refuse;
-	if (!starts_with_header(head, n))
-		return;
-	end = memmem(head, n, "\r\n\r\n", 4);
-	/* More head than the window holds: what lies beyond it is not checked,
-	 * so it is not let through either. */
-	if (end == NULL && n == HTTP_MAX_HEADERS)
-		goto refuse;
-	end = end != NULL ? end + 2 : head + n;
-	cl = head_header(head, end, "Content-Length");
-	te = head_header(head, end, "Transfer-Encoding");
-	if (te == NULL && (cl == NULL || strtoull(cl, NULL, 10) <= LDAPDESK_MAX_BODY))
-		return;
-refuse:
-	evbuffer_drain(in, evbuffer_get_length(in));
-	evbuffer_prepend(
-	    in, HEADER_REFUSED ": 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-	    strlen(HEADER_REFUSED ": 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
 }
 
 /*
@@ -395,6 +347,58 @@ static void mark_start(struct evbuffer *in)
 static bool take_start(struct evbuffer *in)
 {
 	return evbuffer_remove_cb(in, mark_cb, NULL) == 0;
+}
+
+/*
+ * A head that goes on after the data seen so far. Two more disabled
+ * callbacks say so: one that the head goes on, and one whose argument counts
+ * its bytes received so far, in HEAD_UNITs rounded up (a number per
+ * connection with no storage to free; it is found by trying each value).
+ */
+static void head_mark_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)in, (void)info, (void)arg;
+}
+
+static void head_count_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)in, (void)info, (void)arg;
+}
+
+static void mark_head(struct evbuffer *in, size_t bytes)
+{
+	uintptr_t units = (bytes + HEAD_UNIT - 1) / HEAD_UNIT;
+	struct evbuffer_cb_entry *e;
+
+	if ((e = evbuffer_add_cb(in, head_mark_cb, NULL)) != NULL)
+		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
+	if ((e = evbuffer_add_cb(in, head_count_cb, (void *)units)) != NULL)
+		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
+}
+
+/* -1 when in is not within a head, else (both marks gone) its bytes so far,
+ * rounded up. One failed lookup when there is no head mark. */
+static long take_head(struct evbuffer *in)
+{
+	if (evbuffer_remove_cb(in, head_mark_cb, NULL) != 0)
+		return -1;
+	for (uintptr_t u = 0; u <= HEAD_UNITS_MAX; u++)
+		if (evbuffer_remove_cb(in, head_count_cb, (void *)u) == 0)
+			return (long)(u * HEAD_UNIT);
+	return HEAD_MAX + 1;
+}
+
+/* Does head start with a request line rather than a header line? A header's
+ * name has no blank before its colon; a method is followed by one. (evhttp
+ * takes lines only once a read is done, and a read may add data more than
+ * once: the head's first lines may still be there.) */
+static bool at_request_line(const char *head, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && strchr(" :\t\r\n", head[i]) == NULL)
+		i++;
+	return i > 0 && i < n && head[i] == ' ';
 }
 
 static bool is_method(const char *m, size_t n)
@@ -515,19 +519,45 @@ static const char *header_line_check(const char *p, const char *end, long long *
 	return NULL;
 }
 
+/* The whole header lines in [p, lim), up to the blank line that ends the
+ * head; *len as for header_line_check. Return: NULL or the internal path for
+ * the first bad line. *next: past the blank line (*ended) or past the last
+ * whole line, where evhttp stops taking lines. */
+static const char *lines_check(const char *p, const char *lim, long long *len, bool *ended,
+                               const char **next)
+{
+	const char *eol, *end, *path;
+
+	*ended = false;
+	for (; (eol = memchr(p, '\n', (size_t)(lim - p))) != NULL; p = eol + 1) {
+		end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+		if (end == p) {
+			*ended = true; /* the blank line: the head ends */
+			p = eol + 1;
+			break;
+		}
+		if ((path = header_line_check(p, end, len)) != NULL)
+			return path;
+	}
+	*next = p;
+	return NULL;
+}
+
 /*
  * A request's first bytes, head[0..n) (n at most HTTP_MAX_HEADERS): what
  * evhttp would refuse with its own HTML page (a request line it cannot
  * parse, an unknown method, a header line without a colon, a length that is
  * not a number, an expectation it does not meet) goes to an internal path
- * answered in JSON. Header lines beyond the window or not arrived yet are
- * left to continuation_check. Return: -1 when the request line is not
- * complete yet, 0 when all is well, 1 with *path set.
+ * answered in JSON. A head that goes on past head[n) (total bytes so far)
+ * is marked for rest_check. Return: -1 when the request line is not complete
+ * yet, 0 when all is well, 1 with *path set.
  */
-static int start_check(const char *head, size_t n, const char **path)
+static int start_check(struct evbuffer *in, const char *head, size_t n, size_t total,
+                       const char **path)
 {
-	const char *eol = memchr(head, '\n', n), *p, *end;
+	const char *eol = memchr(head, '\n', n), *end, *next;
 	long long len = -1;
+	bool ended;
 
 	if (eol == NULL) {
 		*path = PATH_HEADERS;
@@ -536,14 +566,53 @@ static int start_check(const char *head, size_t n, const char **path)
 	end = eol > head && eol[-1] == '\r' ? eol - 1 : eol;
 	if ((*path = line_check(head, (size_t)(end - head))) != NULL)
 		return 1;
-	for (p = eol + 1; (eol = memchr(p, '\n', n - (size_t)(p - head))) != NULL; p = eol + 1) {
-		end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
-		if (end == p)
-			break; /* the blank line: the head ends */
-		if ((*path = header_line_check(p, end, &len)) != NULL)
-			return 1;
-	}
+	if ((*path = lines_check(eol + 1, head + n, &len, &ended, &next)) != NULL)
+		return 1;
+	/* A head that does not end within the window (its lines beyond are
+	 * not checked) or within HEAD_MAX: evhttp would refuse it in HTML. */
+	*path = PATH_HEADERS;
+	if (!ended && (n == HTTP_MAX_HEADERS || total > HEAD_MAX))
+		return 1;
+	if (!ended)
+		mark_head(in, total);
 	return 0;
+}
+
+/* Replaces what in holds with the end of a head that request_cb answers
+ * from path, bodiless; the connection is closed after. */
+static void head_cut(struct evbuffer *in, const char *path)
+{
+	char end[128];
+	int n =
+	    snprintf(end, sizeof(end),
+	             HEADER_REFUSED ": %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", path);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_prepend(in, end, (size_t)n);
+}
+
+/*
+ * The rest of a head whose request line (and maybe more) evhttp has taken,
+ * head[0..n) from a line's start, total bytes so far: the same checks as
+ * start_check, and the sizes head_check makes, since the route is not known
+ * here any more.
+ */
+static void rest_check(struct evbuffer *in, const char *head, size_t n, size_t total)
+{
+	const char *next, *path;
+	long long len = -1;
+	bool ended;
+
+	if ((path = lines_check(head, head + n, &len, &ended, &next)) != NULL)
+		head_cut(in, path);
+	else if (head_header(head, next, "Transfer-Encoding") != NULL)
+		head_cut(in, PATH_CHUNKED);
+	else if (len > LDAPDESK_MAX_BODY)
+		head_cut(in, PATH_TOO_LARGE);
+	else if (!ended && (n == HTTP_MAX_HEADERS || total > HEAD_MAX))
+		head_cut(in, PATH_HEADERS);
+	else if (!ended)
+		mark_head(in, total);
 }
 
 /* Fires the input watcher again (it runs on additions): a request pipelined
@@ -563,13 +632,22 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 {
 	char head[HTTP_MAX_HEADERS];
 	ev_ssize_t n;
+	bool start;
+	long seen;
 
 	if (info->n_added == 0 || (n = evbuffer_copyout(in, head, sizeof(head))) <= 0)
 		return;
-	/* At a request's start, what evhttp would refuse in HTML is refused here. */
-	if (take_start(in)) {
+	start = take_start(in);
+	seen = start ? -1 : take_head(in);
+	if (seen >= 0 && !at_request_line(head, (size_t)n)) {
+		rest_check(in, head, (size_t)n, (size_t)seen + info->n_added);
+		return;
+	}
+	/* At a request's start, what evhttp would refuse in HTML is refused
+	 * here; evhttp has taken nothing of it yet, so in is its whole. */
+	if (start || seen >= 0) {
 		const char *path = NULL;
-		int r = start_check(head, (size_t)n, &path);
+		int r = start_check(in, head, (size_t)n, evbuffer_get_length(in), &path);
 
 		if (r < 0)
 			mark_start(in); /* not a whole line yet: still at the start */
@@ -578,9 +656,7 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 			return;
 		}
 	}
-	/* One copy of the buffer's start serves both checks. */
-	if (!head_check(in, arg, head, (size_t)n))
-		continuation_check(in, head, (size_t)n);
+	head_check(in, arg, head, (size_t)n);
 }
 
 static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
@@ -668,9 +744,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
 	const char *path = evhttp_request_get_uri(req);
+	const char *cut = evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED);
 
-	if ((path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) ||
-	    evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED) != NULL) {
+	/* A head rest_check cut short is answered from the path it names (only
+	 * refusals: a client naming something else gets 413). */
+	if (cut != NULL)
+		path = strncmp(cut, "/.ldapdesk/", 11) == 0 ? cut : PATH_TOO_LARGE;
+	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
 		http_reply_error(req, 413, "too_large",
 		                 "the request body is over 64 KiB (32 MiB for /v1/import)");
 		return;
@@ -922,7 +1002,9 @@ static struct evhttp *http_server(struct http *h,
 	if (http == NULL)
 		return NULL;
 	evhttp_set_max_body_size(http, HTTP_IMPORT_MAX);
-	evhttp_set_max_headers_size(http, 4 * HTTP_MAX_HEADERS);
+	/* Above rest_check's limit, which counts in whole HEAD_UNITs: evhttp's
+	 * own refusal is an HTML page. */
+	evhttp_set_max_headers_size(http, 2 * HEAD_MAX);
 	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
 	/* Every method reaches request_cb, which answers the ones the API does
 	 * not use with a JSON 405: evhttp's own answer is an HTML page. */

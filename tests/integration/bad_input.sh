@@ -159,7 +159,59 @@ padded_head() { # the length hidden behind 17 KiB of header in the second piece
     } | tls_raw
 }
 t_match '^HTTP/1.1 4[0-9][0-9]' "a length folded onto an empty Content-Length is refused at once" folded_head
-t_match '"error":"too_large"' "a length behind 17 KiB of header in a second piece is refused at once" padded_head
+t_match '"error":"headers_too_large"' "a length behind 17 KiB of header in a second piece is refused at once" padded_head
+# Head lines that arrive after the request line (a client writing its head in pieces) get the
+# same checks as those arriving with it: JSON, never evhttp's HTML page.
+late_line() { # PRINTF-FORMAT: head lines sent a second after the request line
+    {
+        printf 'POST /v1/login HTTP/1.1\r\nHost: x\r\n'
+        sleep 1
+        printf "$1"
+        sleep 1.5
+    } | tls_raw | tr -d '\r'
+}
+for case in 'NoColonHere\r\n\r\n|400|bad_request|a header line without a colon' \
+    'Content-Length: abc\r\n\r\n|400|bad_request|Content-Length abc' \
+    ' folded\r\n\r\n|400|bad_request|a folded line' \
+    'Expect: magic\r\nContent-Length: 2\r\n\r\n{}|417|expectation_failed|Expect: magic' \
+    'Transfer-Encoding: chunked\r\n\r\n|411|length_required|Transfer-Encoding'; do
+    req=${case%%|*} rest=${case#*|}
+    code=${rest%%|*} rest=${rest#*|}
+    err=${rest%%|*} what=${rest#*|}
+    t_match "^HTTP/1.1 $code " "$what in a later piece of the head is $code" late_line "$req"
+    t_match "\"error\":\"$err\"" "... with the JSON error $err" printf '%s\n' "$T_OUT"
+    t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
+done
+many_pieces() { # COUNT: a health check whose head comes in COUNT pieces of a 10,000-byte line
+    {
+        printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n'
+        i=0
+        while [ "$i" -lt "$1" ]; do
+            printf 'X-Pad-%d: %s\r\n' "$i" "$(head -c 10000 /dev/zero | tr '\0' a)"
+            sleep 0.2
+            i=$((i + 1))
+        done
+        printf 'Connection: close\r\n\r\n'
+        sleep 1
+    } | tls_raw | tr -d '\r'
+}
+t_match '^HTTP/1.1 431 ' "a head over 64 KiB sent in 10 KB pieces is refused 431" many_pieces 8
+t_match '"error":"headers_too_large"' "... in JSON (evhttp's own refusal is HTML)" printf '%s\n' "$T_OUT"
+t_match '^HTTP/1.1 200 ' "a 50 KB head in 10 KB pieces is answered" many_pieces 5
+small_pieces() { # a head of 40 short lines, each in its own piece
+    {
+        printf 'GET /v1/health HTTP/1.1\r\n'
+        i=0
+        while [ "$i" -lt 40 ]; do
+            printf 'X-Line-%d: %d\r\n' "$i" "$i"
+            sleep 0.05
+            i=$((i + 1))
+        done
+        printf 'Connection: close\r\n\r\n'
+        sleep 1
+    } | tls_raw | tr -d '\r'
+}
+t_match '^HTTP/1.1 200 ' "a head of 40 lines sent one line at a time is answered" small_pieces
 t_match '^HTTP/1.1 413' "a head in two pieces announcing 30 MB is refused 413 at once" split_head
 t_match '"error":"too_large"' "... with the JSON error" printf '%s\n' "$T_OUT"
 t_match 'HTTP/1.1 413.*' "a 30 MB request pipelined behind a small one is refused 413 at once" pipelined
