@@ -580,6 +580,18 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 	                       : "password reset; must change at next login");
 }
 
+/* The term an outcome's detail gives a grant ("expires " and 20 characters
+ * of UTC time; a term change names the old one after it) into out, "" for
+ * none. Return: false when the membership is not ours (out is then ""). */
+static bool detail_term(const char *det, char *out, size_t len)
+{
+	const char *e = strstr(det, "expires ");
+	bool ours = strstr(det, FOREIGN_MEMBER) == NULL;
+
+	snprintf(out, len, "%.20s", ours && e != NULL ? e + 8 : "");
+	return ours;
+}
+
 /* The term of the grant of ours in force for an existing member, into cur
  * ("" = no expiry). Return: 1 found, 0 the membership is not ours (it came
  * from elsewhere, or a grant of ours found it there: a term given now must
@@ -589,17 +601,13 @@ static int member_term(struct act *x, char *cur, size_t len)
 	char op[LDAPDESK_MAX_UID + 1], det[256] = "", err[256];
 	int rc = audit_last_grant(x->A->audit, target_uid(x), x->permission, op, sizeof(op), det,
 	                          sizeof(det), err, sizeof(err));
-	const char *e = strstr(det, "expires ");
 
 	if (rc == -1) {
 		log_warnx("grant %s %s: %s (the term given is kept)", x->target, x->permission,
 		          err);
 		return -1;
 	}
-	if (rc == 0 || strstr(det, FOREIGN_MEMBER) != NULL)
-		return 0;
-	snprintf(cur, len, "%.20s", e != NULL ? e + 8 : "");
-	return 1;
+	return rc == 1 && detail_term(det, cur, len) ? 1 : 0;
 }
 
 /* A grant to a member: unchanged when the term stays, ok when it changes
@@ -1128,15 +1136,15 @@ static json_t *gentime_json(const char *gt)
 
 static json_t *grant_json(struct act *x, const struct config_grant *g)
 {
-	char op[80] = "", detail[160] = "", err[128], local[CLOCK_ISO_LEN];
+	char op[80] = "", detail[256] = "", err[128], term[32], local[CLOCK_ISO_LEN];
 	json_t *expires = json_null(), *by = json_null();
 
+	/* A membership made outside ldapdesk has no granter and no term of ours. */
 	if (audit_last_grant(x->A->audit, target_uid(x), g->name, op, sizeof(op), detail,
-	                     sizeof(detail), err, sizeof(err)) == 1) {
+	                     sizeof(detail), err, sizeof(err)) == 1 &&
+	    detail_term(detail, term, sizeof(term))) {
 		by = json_string(op);
-		const char *e = strstr(detail, "expires ");
-
-		if (e != NULL && clock_local(e + 8, local, sizeof(local)) == 0) {
+		if (term[0] != '\0' && clock_local(term, local, sizeof(local)) == 0) {
 			json_decref(expires);
 			expires = json_string(local);
 		}
@@ -1926,12 +1934,9 @@ static void recovery_prior_term(struct recovery *r)
 	int rc =
 	    audit_last_grant(r->A->audit, r->user->uid != NULL ? r->user->uid : "", r->permission,
 	                     op, sizeof(op), det, sizeof(det), err, sizeof(err));
-	const char *e = strstr(det, "expires ");
 
-	if (rc != 1)
-		return;
-	snprintf(r->expires, sizeof(r->expires), "%.20s",
-	         e != NULL && strstr(det, FOREIGN_MEMBER) == NULL ? e + 8 : "");
+	if (rc == 1)
+		detail_term(det, r->expires, sizeof(r->expires));
 }
 
 static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)

@@ -30,6 +30,8 @@ t_ok "a timed grant to bob is unchanged" "$D" grant bob procurement --until "$(s
 t_eq "$(sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id=a.id
     WHERE a.action='grant' AND a.target='bob'")" "already a member, not through ldapdesk: no expiry set" \
     "and sets no expiry"
+t_eq "$("$D" --json status bob | jq -c '.grants[] | select(.permission == "procurement") | [.expires, .granted_by]')" \
+    '[null,null]' "status names no granter and no term for a membership made outside ldapdesk"
 t_ok "a grant without a term stays" "$D" grant dave general
 t_eq "$("$D" --json grant dave general | jq -r .result)" unchanged "granting it again without a term is unchanged"
 end=$(date -d "+20 days" +%Y-%m-%d)
@@ -38,6 +40,7 @@ t_eq "$("$D" --json grant dave general --until "$end" | jq -r .result)" ok \
 t_match "^already a member; term changed: expires ${end%-*}-[0-9]{2}T[0-9:]{8}Z \\(was no expiry\\)$" "its record says what changed" \
     sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id=a.id
     WHERE a.action='grant' AND a.target='dave' AND a.permission='general' ORDER BY a.id DESC LIMIT 1"
+t_match "^${end}T" "status shows the changed term (not null)" sh -c "'$D' --json status dave | jq -r '.grants[] | select(.permission == \"general\") | .expires'"
 t_eq "$("$D" --json grant dave general --until "$end" | jq -r .result)" unchanged "the same term again is unchanged"
 t_match "^${end}T" "and status shows the term in force" sh -c "'$D' --json status dave | jq -r '.grants[] | select(.permission == \"general\") | .expires'"
 t_ok "a 30-day grant" "$D" grant erin procurement --days 30
