@@ -94,6 +94,8 @@ struct act {
 	size_t pending;             /* move, delete: group updates still running */
 	size_t groups_failed;       /* move, delete: group updates the directory refused */
 	char group_err[400];        /* the first of them: "GROUP_DN: why" */
+	size_t groups_dropped;      /* delete: groups that let the entry go */
+	char group_dropped[400];    /* the first of them */
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */

@@ -220,20 +220,17 @@ static void member_fix_done(void *arg, enum dir_status st, const char *err)
 	}
 	if (st != DIR_OK && st != DIR_UNCHANGED)
 		group_not_updated(x, f->group, err != NULL ? err : "refused");
+	else if (st == DIR_OK && x->groups_dropped++ == 0)
+		snprintf(x->group_dropped, sizeof(x->group_dropped), "%s", f->group);
 	free(f->group);
 	free(f);
 	if (--x->pending == 0)
 		members_settled(x);
 }
 
-static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+/* Takes the entry out of (delete) or carries it over in (move) each group. */
+static void groups_update(struct act *x, char **dns, size_t n)
 {
-	struct act *x = arg;
-
-	if (st != DIR_OK) {
-		act_outcome(x, st, err, NULL);
-		return;
-	}
 	x->pending = 1; /* held until every update is under way */
 	for (size_t i = 0; i < n; i++) {
 		struct member_fix *f = calloc(1, sizeof(*f));
@@ -257,6 +254,102 @@ static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, co
 	}
 	if (--x->pending == 0)
 		members_settled(x);
+}
+
+/*
+ * A delete first reads each group that names the entry: one it is the only
+ * member of cannot drop it (a groupOfNames needs a member), and finding that
+ * out by trying would take the entry out of the other groups first, for an
+ * account that then stays.
+ */
+struct delete_plan {
+	struct act *x;
+	size_t n, reads;
+	struct plan_group {
+		struct delete_plan *plan;
+		char *dn;
+	} groups[];
+};
+
+static void plan_free(struct delete_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->groups[i].dn);
+	free(p);
+}
+
+static void plan_read(struct delete_plan *p)
+{
+	struct act *x = p->x;
+	char **dns;
+
+	if (--p->reads > 0)
+		return;
+	if (x->groups_failed > 0 || (dns = calloc(p->n, sizeof(*dns))) == NULL) {
+		if (x->groups_failed == 0)
+			group_not_updated(x, p->groups[0].dn, "out of memory");
+		plan_free(p);
+		members_settled(x); /* groups_left says which and why */
+		return;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		dns[i] = p->groups[i].dn;
+	groups_update(x, dns, p->n);
+	free(dns);
+	plan_free(p);
+}
+
+static void group_members_read(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct plan_group *g = arg;
+	struct act *x = g->plan->x;
+
+	if (st != DIR_OK)
+		group_not_updated(x, g->dn, err != NULL ? err : "could not be read");
+	else if (n == 0 || (n == 1 && dir_dn_equal(dns[0], x->user->dn)))
+		group_not_updated(x, g->dn, "it is the group's only member, and a group needs one");
+	plan_read(g->plan);
+}
+
+static void delete_check_groups(struct act *x, char **dns, size_t n)
+{
+	struct delete_plan *p = calloc(1, sizeof(*p) + n * sizeof(p->groups[0]));
+
+	if (p == NULL) {
+		act_outcome(x, DIR_UNAVAILABLE, "out of memory", NULL);
+		return;
+	}
+	p->x = x;
+	p->reads = 1; /* held until every read is under way */
+	for (size_t i = 0; i < n; i++) {
+		struct plan_group *g = &p->groups[p->n];
+
+		if ((g->dn = strdup(dns[i])) == NULL) {
+			group_not_updated(x, dns[i], "out of memory");
+			continue;
+		}
+		g->plan = p;
+		p->n++;
+		if (dir_read_values(x->A->dir, g->dn, "member", group_members_read, g) == 0)
+			p->reads++;
+		else
+			group_not_updated(x, g->dn, "too many directory operations queued");
+	}
+	plan_read(p);
+}
+
+static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK)
+		act_outcome(x, st, err, NULL);
+	else if (n == 0)
+		members_settled(x);
+	else if (x->kind == ACT_DELETE)
+		delete_check_groups(x, dns, n);
+	else
+		groups_update(x, dns, n);
 }
 
 /* Memberships are searched under [ldap] group_base; without it they are left. */
@@ -306,17 +399,24 @@ static void move_ou_set(void *arg, enum dir_status st, const char *err)
  * memberships over (move_in_place). */
 static bool groups_left(struct act *x)
 {
-	char why[700];
+	char why[1400], dropped[600] = "";
 
 	if (x->groups_failed == 0)
 		return false;
+	/* Refused after the checks (an ACL, a lost connection): the groups it
+	 * did leave are named, so the audit says what changed. */
+	if (x->groups_dropped > 0)
+		snprintf(dropped, sizeof(dropped),
+		         "; it was taken out of %zu other group(s) before (%s): add it back there "
+		         "if the account stays",
+		         x->groups_dropped, x->group_dropped);
 	snprintf(why, sizeof(why),
 	         x->kind == ACT_DELETE
 	             ? "not deleted: %zu group(s) still name it (%s); fix that group (a group "
-	               "needs another member first) and delete again"
+	               "needs another member first) and delete again%s"
 	             : "moved in the tree, but %zu group(s) still name the old DN (%s); fix that "
-	               "and run the move again to carry the memberships over",
-	         x->groups_failed, x->group_err);
+	               "and run the move again to carry the memberships over%s",
+	         x->groups_failed, x->group_err, x->kind == ACT_DELETE ? dropped : "");
 	act_outcome(x, DIR_REFUSED, why, NULL);
 	return true;
 }

@@ -85,8 +85,11 @@ objectClass: groupOfNames
 cn: solo
 member: $loner_dn
 EOF2
+t_ok "loner is granted 采管系统 too" "$D" grant loner procurement
 t_exit 1 "deleting the last member of a group is refused (exit 1)" "$D" user delete loner --yes
-t_match "not deleted: 1 group\\(s\\) still name it \\(cn=solo" "saying which group and what to do" \
+t_ok "... before any group was touched: loner is still in procurement" ldap_is_member procurement loner
+t_eq "$("$D" --json status loner | jq -r '.grants[].permission')" procurement "... and status still shows the grant"
+t_match "not deleted: 1 group\\(s\\) still name it \\(cn=solo.*only member" "saying which group and what to do" \
     "$D" user delete loner --yes
 t_eq "$(ldap_user_dn loner)" "$loner_dn" "loner is still there"
 t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
