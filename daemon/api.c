@@ -981,6 +981,17 @@ static void job_call_done(void *arg, int rc, const char *err)
 	job_call_free(jc);
 }
 
+/* A job that cannot start. An import is an action: its refusal is recorded
+ * (with who asked), as every refused action is. */
+static void job_refuse(struct call *c, enum job_kind kind, enum act_status st, const char *code,
+                       const char *message)
+{
+	if (kind == JOB_IMPORT)
+		refuse_as(c, &(struct act_request){.kind = ACT_IMPORT}, st, code, message);
+	else
+		reply_error(c, st == ACT_CONFLICT ? 409 : 503, code, message);
+}
+
 /* A job_call for c of kind, or NULL when c was answered (409, no memory). */
 static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 {
@@ -995,7 +1006,8 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 
 	/* A job begun during the stop would outlive its deadline. */
 	if (c->api->stopping) {
-		reply_error(c, 503, "stopping", "ldapdeskd is stopping: try again once it is back");
+		job_refuse(c, kind, ACT_UNAVAILABLE, "stopping",
+		           "ldapdeskd is stopping: try again once it is back");
 		return NULL;
 	}
 	/* Log queries share API_QUERIES slots; the rest have one each. */
@@ -1006,7 +1018,8 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 		return NULL;
 	}
 	if (c->api->jobs[slot] != NULL) {
-		reply_error(c, 409, kind == JOB_REPORT ? "report_running" : "busy", busy[kind]);
+		job_refuse(c, kind, ACT_CONFLICT, kind == JOB_REPORT ? "report_running" : "busy",
+		           busy[kind]);
 		return NULL;
 	}
 	if ((jc = calloc(1, sizeof(*jc))) == NULL) {
@@ -1029,8 +1042,10 @@ static void job_call_start(struct job_call *jc, job_work_fn work)
 	c->api->jobs[jc->slot] =
 	    job_start(base, audit_path(c->api->audit), work, job_call_done, jc, err, sizeof(err));
 	if (c->api->jobs[jc->slot] == NULL) {
+		enum job_kind kind = jc->kind;
+
 		job_call_free(jc);
-		reply_error(c, 503, "busy", err);
+		job_refuse(c, kind, ACT_UNAVAILABLE, "busy", err);
 		return;
 	}
 	c->api->job_calls[jc->slot] = jc;
@@ -1164,13 +1179,18 @@ static void backup_done(void *arg, int ok, const char *file, int64_t records, co
 		reply_error(c, 500, "backup_failed", err != NULL ? err : "the backup failed");
 }
 
+/* A backup that cannot start is a refused one: recorded, with who asked. */
 static void do_backup(struct call *c)
 {
+	struct backup_who who = {c->session->uid, c->session->dn, c->peer};
+	struct act_request req = {.kind = ACT_BACKUP};
+
 	if (c->api->backup == NULL)
-		reply_error(c, 503, "backup_unavailable", "backups are not set up");
-	else if (backup_start(c->api->backup, c->session->uid, backup_done, c) == -1)
-		reply_error(c, 409, "backup_running",
-		            "a backup is running: try again when it ends");
+		refuse_as(c, &req, ACT_UNAVAILABLE, "backup_unavailable",
+		          "backups are not set up: set [audit] backup_dir");
+	else if (backup_start(c->api->backup, &who, backup_done, c) == -1)
+		refuse_as(c, &req, ACT_CONFLICT, "backup_running",
+		          "a backup is running: try again when it ends");
 }
 
 static void do_create(struct call *c)

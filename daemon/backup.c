@@ -37,7 +37,8 @@ struct backup_job {
 	bool ok;
 	char err[2048];
 	char at[CLOCK_ISO_LEN];
-	char operator[65]; /* who asked: a uid, or ldapdeskd (schedule) */
+	char operator[65];                      /* who asked: a uid, or ldapdeskd (schedule) */
+	char operator_dn[512], client_addr[64]; /* "" for the schedule */
 };
 
 struct backup {
@@ -192,7 +193,10 @@ static void *thread_main(void *arg)
 static void log_backup(struct backup *b)
 {
 	const struct backup_job *j = &b->job;
-	struct audit_event ev = {.operator= j->operator, .action = "backup" };
+	struct audit_event ev = {.operator= j->operator,
+	                         .operator_dn = j->operator_dn[0] ? j->operator_dn : NULL,
+	                         .client_addr = j->client_addr[0] ? j->client_addr : NULL,
+	                         .action = "backup"};
 	char detail[sizeof j->err + 64], err[256];
 
 	if (j->ok)
@@ -232,13 +236,17 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 		fn(b->arg, j->ok, j->ok ? j->file : NULL, j->records, j->ok ? NULL : j->err);
 }
 
-int backup_start(struct backup *b, const char *operator, backup_fn fn, void *arg)
+int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg)
 {
 	if (b->running)
 		return -1;
 	memset(&b->job, 0, sizeof b->job);
 	snprintf(b->job.operator, sizeof b->job.operator, "%s",
-	         operator != NULL ? operator : "ldapdeskd");
+	         who != NULL ? who->uid : "ldapdeskd");
+	if (who != NULL) {
+		snprintf(b->job.operator_dn, sizeof b->job.operator_dn, "%s", who->dn);
+		snprintf(b->job.client_addr, sizeof b->job.client_addr, "%s", who->addr);
+	}
 	snprintf(b->job.src, sizeof b->job.src, "%s", audit_path(b->a));
 	snprintf(b->job.dir, sizeof b->job.dir, "%s", b->dir);
 	b->job.keep = b->keep;

@@ -31,11 +31,16 @@ int backup_new(struct event_base *base, const struct config *conf, struct audit 
  * waits for it). Return: 0, or -1 with err (the old settings stay). */
 int backup_set_config(struct backup *b, const struct config *conf, char *err, size_t errlen);
 
-/* Starts one backup now, asked for by uid operator (NULL: the daemon's own
+/* Who asked for a backup, as its record names them (copied). */
+struct backup_who {
+	const char *uid, *dn, *addr;
+};
+
+/* Starts one backup now, asked for by who (NULL: the daemon's own
  * schedule, recorded as ldapdeskd); fn (may be NULL) is called on the loop
  * when it ends. Return: 0 started, -1 if one is already running or the
  * thread cannot be started. */
-int backup_start(struct backup *b, const char *operator, backup_fn fn, void *arg);
+int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg);
 
 /* {"file","at","records","ok"} of the last good backup (records null when
  * only found on disk at start-up), or json_null(). New reference. */

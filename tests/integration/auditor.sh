@@ -260,6 +260,25 @@ t_exit 1 "a backup into a backup_dir that is not a directory fails" "$D" backup
 t_match '^failing: ' "health says backups are failing" sh -c "'$D' --json health | jq -r .backup"
 t_match "backup into $T_DIR/backups failed" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
 rm -f "$T_DIR/backups" && mv "$T_DIR/backups.away" "$T_DIR/backups"
+t_eq "$(q "SELECT count(*) FROM records WHERE kind = 'attempt' AND action = 'backup'
+    AND operator = 'adm1' AND (operator_dn IS NULL OR client_addr IS NULL)")" 0 \
+    "an operator's backup records name the operator's DN and address, as other records do"
+# Backups asked for at once: one runs, the others are refused (409) — and recorded.
+races=0
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    pids=
+    for i in 1 2 3 4; do
+        "$D" --json backup >"$T_DIR/race.$i" 2>&1 &
+        pids="$pids $!"
+    done
+    wait $pids || : # (a bare wait would wait for the daemon too)
+    races=$((races + $(cat "$T_DIR"/race.? | grep -c '"backup_running"' || true)))
+    [ "$races" -gt 0 ] && break
+done
+t_ok "backups asked for at once meet one running (409 backup_running)" test "$races" -gt 0
+t_eq "$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'backup'
+    AND a.operator = 'adm1' AND o.result = 'failed' AND o.detail LIKE 'a backup is running%'")" "$races" \
+    "... and each refusal is an audit row (failed, with who asked)"
 bout=$("$D" --json backup 2>&1 || true)
 bfile=$(printf '%s' "$bout" | jq -r '.file // empty' 2>/dev/null || true)
 t_eq "$("$D" --json health | jq -r '.backup')" ok "the next good backup clears it"

@@ -35,6 +35,9 @@ struct fixture {
 	char file[1200], why[512];
 };
 
+/* Who asks for the backups here (their record names them). */
+static const struct backup_who adm1 = {"adm1", "uid=adm1,ou=ops,dc=example,dc=org", "127.0.0.1"};
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof *fx);
@@ -98,7 +101,7 @@ static void run_one(struct fixture *fx)
 	struct timeval limit = {.tv_sec = 30};
 	int before = fx->calls;
 
-	assert_int_equal(backup_start(fx->b, "adm1", done, fx), 0);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx), 0);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, before + 1);
@@ -153,8 +156,8 @@ static void second_start_while_running_is_refused(void **state)
 	struct fixture *fx = *state;
 	struct timeval limit = {.tv_sec = 30};
 
-	assert_int_equal(backup_start(fx->b, "adm1", done, fx), 0);
-	assert_int_equal(backup_start(fx->b, "adm1", done, fx), -1);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx), 0);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx), -1);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, 1);
