@@ -240,6 +240,13 @@ int clock_bound(const char *text, bool end, char *buf, size_t len)
 	} else if (parse_time_ms(text, &t, &ms) == -1) {
 		return -1;
 	}
+	/* Nothing is stored before 1970 (import refuses it), and a bound with a
+	 * year below 1000 would not sort as text among stored times: an earlier
+	 * bound is 1970's first ms, which selects the same records. */
+	if (t < 0) {
+		t = 0;
+		ms = 0;
+	}
 	format_ms(t, ms, buf, len);
 	return 0;
 }

@@ -304,6 +304,14 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	assert_string_equal(b, "2026-03-01T00:30:00.000Z");
 	assert_int_equal(clock_bound("2026-03-01T00:30:00.250Z", false, b, sizeof(b)), 0);
 	assert_string_equal(b, "2026-03-01T00:30:00.250Z");
+	/* Before 1970 (nothing is stored there): 1970's first ms, which sorts
+	 * before every stored time ("999-12-31..." would sort after them). */
+	assert_int_equal(clock_bound("1000-01-01", false, b, sizeof(b)), 0);
+	assert_string_equal(b, "1970-01-01T00:00:00.000Z");
+	assert_int_equal(clock_bound("0001-01-01", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "1970-01-01T00:00:00.000Z");
+	assert_int_equal(clock_bound("1969-12-31T23:00:00Z", false, b, sizeof(b)), 0);
+	assert_string_equal(b, "1970-01-01T00:00:00.000Z");
 	assert_int_equal(clock_bound("yesterday", false, b, sizeof(b)), -1);
 	assert_int_equal(clock_bound("2026-13-01", false, b, sizeof(b)), -1);
 	/* Days a month does not have are errors, not the next month (a report
