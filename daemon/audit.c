@@ -216,7 +216,8 @@ struct audit {
 	sqlite3_stmt *insert; /* kept prepared: every append uses them */
 	sqlite3_stmt *tail;
 	sqlite3_stmt *open_check;
-	sqlite3_stmt *dup_check; /* audit_find_imported's, prepared on first use */
+	sqlite3_stmt *dup_check;  /* audit_find_imported's, prepared on first use */
+	sqlite3_stmt *live_check; /* audit_find_live's, likewise */
 	/* Inside audit_batch_begin/commit the write lock is held throughout, so
 	 * the tail read once stays right: cached here (next_id 0 = not read). */
 	bool batch;
@@ -547,6 +548,7 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->tail);
 	sqlite3_finalize(a->open_check);
 	sqlite3_finalize(a->dup_check);
+	sqlite3_finalize(a->live_check);
 	sqlite3_close(a->db);
 	hwm_free(a->hwm);
 	free(a);
@@ -1703,6 +1705,49 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
 		*idp = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
 		db_fail(a, "look up imported events", err, errlen);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_find_live(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                    size_t errlen)
+{
+	char from[32], to[32];
+	sqlite3_stmt *st;
+	int rc;
+
+	*idp = 0;
+	if (ev->requested_at == NULL || strlen(ev->requested_at) < 19)
+		return 0;
+	/* A report shows times to the second: the whole second matches. */
+	snprintf(from, sizeof(from), "%.19s.000Z", ev->requested_at);
+	snprintf(to, sizeof(to), "%.19s.999Z", ev->requested_at);
+	/* The report's 提交人 is the requester, or the target when none was
+	 * given; it shows only what was handled (ok, unchanged). */
+	if (a->live_check == NULL &&
+	    sqlite3_prepare_v2(a->db,
+	                       "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
+	                       " AND o.attempt_id = a.id WHERE a.at BETWEEN ?1 AND ?2"
+	                       " AND a.kind = 'attempt' AND a.imported = 0 AND a.category IS ?3"
+	                       " AND a.operator IS lower(?4) AND a.department IS ?5"
+	                       " AND (a.requester IS ?6 OR (coalesce(a.requester, '') = ''"
+	                       " AND a.target IS lower(?6)))"
+	                       " AND o.result IN ('ok', 'unchanged') ORDER BY a.id LIMIT 1",
+	                       -1, &a->live_check, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare live event lookup", err, errlen);
+	st = a->live_check;
+	sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, to, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, ev->category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ev->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, ev->department, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ev->requester, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*idp = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "look up live events", err, errlen);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;

@@ -215,6 +215,14 @@ int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t err
 int audit_find_imported(struct audit *a, const struct audit_event *ev, const char *finished_at,
                         const char *detail, int64_t *idp, char *err, size_t errlen);
 
+/* An event handled through the daemon (not imported) that a report row
+ * with ev's fields shows: requested in the same second, the same category,
+ * operator, department, and requester (or target, when it had no
+ * requester), handled (ok or unchanged): *idp. Return: 1 found, 0 none, -1
+ * error with err. */
+int audit_find_live(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
+                    size_t errlen);
+
 /* The id of an earlier successful import whose file had this SHA-256 (hex,
  * kept as "sha256 HEX" in its outcome's detail). Return: 1 with *idp, 0 none
  * (*idp 0), -1 with err (*idp 0). */

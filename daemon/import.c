@@ -496,6 +496,16 @@ static int store_row(struct import *im, const struct row *w, int line, const cha
 	int rc;
 
 	row_event(w, importer, &ev);
+	/* A report's row of an event the daemon handled, fed back. */
+	if ((rc = audit_find_live(im->a, &ev, &earlier, err, errlen)) == 1) {
+		snprintf(msg, sizeof(msg),
+		         "the event this row shows is in the log already: event %lld (a report row "
+		         "fed back; its time, 类别, 问题处理, 事件提交单位 and 提交人 alike)",
+		         (long long)earlier);
+		add_error(im, line, msg);
+	}
+	if (rc != 0)
+		return rc;
 	if ((rc = audit_find_imported(im->a, &ev, w->resolved, w->cell[C_METHOD], &earlier, err,
 	                              errlen)) != 0) {
 		/* An id of this import's own is rolled back with it: not named. */
