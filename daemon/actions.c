@@ -1068,9 +1068,10 @@ static void act_checked(struct act *x)
 {
 	/* A reset would also clear an administrator's lock on OpenLDAP (any
 	 * password change deletes pwdAccountLockedTime): only `user enable` may
-	 * lift it, on every flavour alike. */
+	 * lift it, on every flavour alike. DESIGN lists it with the protections:
+	 * 403, like them. */
 	if ((x->kind == ACT_UNLOCK || x->kind == ACT_RESET) && x->user->admin_locked) {
-		act_refuse(x, ACT_CONFLICT, "account_disabled", "denied",
+		act_refuse(x, ACT_FORBIDDEN, "account_disabled", "denied",
 		           "%s was disabled by an administrator; only 'ldapdesk user enable' "
 		           "may enable it",
 		           x->target);

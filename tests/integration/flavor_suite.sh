@@ -83,7 +83,7 @@ t_ok "admin disables the operator" "$D" user disable hd2 --reason "on leave"
 t_eq "$(fl_disabled hd2)" "$FL_DISABLED" "the directory marks hd2 disabled"
 t_eq "$(st hd2 .admin_locked)" true "status says disabled by an administrator"
 t_eq "$("$D" --json user disable hd2 --reason again | jq -r .result)" unchanged "disabling again is unchanged"
-t_exit 1 "a disabled account is not unlocked (409)" "$D" unlock hd2
+t_exit 4 "a disabled account is not unlocked (403, a protection)" "$D" unlock hd2
 as_op hd2 "$FL_OP_PW"
 t_exit 4 "a disabled operator is refused (403, exit 4)" "$D" login
 t_match "disabled" "... and told the account is disabled" "$D" login

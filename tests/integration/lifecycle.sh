@@ -65,8 +65,8 @@ t_exit 2 "disable needs a reason" "$D" user disable newbie
 t_ok "disable newbie" "$D" user disable newbie --reason "left the company"
 t_eq "$(ldap_attr newbie pwdAccountLockedTime)" 000001010000Z "disabled = ppolicy's administrator lock"
 as_op hd1
-t_exit 1 "helpdesk cannot unlock a disabled account (409)" "$D" unlock newbie
-t_exit 1 "nor reset it (a reset would enable it)" "$D" reset newbie
+t_exit 4 "helpdesk cannot unlock a disabled account (403, a protection)" "$D" unlock newbie
+t_exit 4 "nor reset it (a reset would enable it)" "$D" reset newbie
 t_eq "$("$D" --json status newbie | jq -r .admin_locked)" true "status says locked by an administrator"
 as_op adm1
 t_ok "enable newbie" "$D" user enable newbie
