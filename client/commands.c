@@ -44,18 +44,53 @@ typedef void (*human_fn)(const struct ctx *c, json_t *ans);
 
 /* ---- messages and exit codes ------------------------------------------- */
 
+/*
+ * What a --json run owes its script on stdout when it fails: the daemon's
+ * error object, or, for a failure of the client's own (a usage error, no
+ * session, an unreachable daemon), one made of the last message said. One
+ * per process, like stderr itself.
+ */
+static struct {
+	char last[512]; /* the last message said */
+	bool answered;  /* stdout holds a JSON answer or error object already */
+} said;
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void say(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ldapdesk: ", stderr);
 	va_start(ap, fmt);
 	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(said.last, sizeof(said.last), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "ldapdesk: %s\n", said.last);
+}
+
+/* Prints a JSON document for a script on stdout (--json). */
+static void print_json(const json_t *j)
+{
+	render_json(stdout, j);
+	said.answered = true;
+}
+
+/* The error object a --json run that failed on its own prints on stdout. */
+static void say_json_error(int rc)
+{
+	static const char *const codes[] = {
+	    [EXIT_REFUSED] = "failed",         [EXIT_USAGE] = "usage",
+	    [EXIT_UNAUTH] = "unauthenticated", [EXIT_FORBIDDEN] = "forbidden",
+	    [EXIT_NOT_FOUND] = "not_found",    [EXIT_UNREACHABLE] = "unreachable",
+	};
+	json_t *j;
+
+	if (said.answered || rc <= 0 || rc >= (int)(sizeof(codes) / sizeof(codes[0])))
+		return;
+	j = json_pack("{s:s, s:s}", "error", codes[rc], "message", said.last);
+	if (j != NULL)
+		print_json(j);
+	json_decref(j);
 }
 
 static int out_of_memory(void)
@@ -97,10 +132,8 @@ static int reply_error(const struct ctx *c, const struct httpc_resp *rs, bool se
 
 	/* With --json a script reads stdout: the daemon's error object goes
 	 * there too (the message still goes to stderr), as import's does. */
-	if (c->a->json && !c->streaming && json_is_object(j) && code != NULL) {
-		json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-	}
+	if (c->a->json && !c->streaming && json_is_object(j) && code != NULL)
+		print_json(j);
 
 	/* A 401 on a session: our token is no good. The daemon's own words win
 	 * when it says more than that (roles removed: ask an administrator). */
@@ -455,7 +488,7 @@ static void wipe_member(json_t *j, const char *key)
 static int show(const struct ctx *c, json_t *ans, human_fn fn)
 {
 	if (c->a->json) {
-		render_json(stdout, ans);
+		print_json(ans);
 	} else {
 		clean_tree(ans);
 		fn(c, ans);
@@ -992,7 +1025,7 @@ static bool import_errors(const char *file, const struct httpc_resp *rs, bool js
 		return false;
 	}
 	if (json) /* --json: the daemon's answer for scripts, the lines for people */
-		render_json(stdout, j);
+		print_json(j);
 	clean_tree(j);
 	for (size_t i = 0; i < json_array_size(errors); i++) {
 		const json_t *e = json_array_get(errors, i);
@@ -1754,7 +1787,11 @@ int cli_main(int argc, char **argv)
 
 	if (args_parse(argc, argv, &a, err, sizeof err) != 0) {
 		say("%s", err);
-		return EXIT_USAGE;
+		/* --json may stand after what failed to parse. */
+		for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+			if (strcmp(argv[i], "--json") == 0)
+				say_json_error(EXIT_USAGE);
+		return finish(EXIT_USAGE);
 	}
 	if (a.version) {
 		printf("ldapdesk %s\n", LDAPDESK_VERSION);
@@ -1773,5 +1810,8 @@ int cli_main(int argc, char **argv)
 		rc = cmd->run(&c);
 	drop_token(&c);
 	httpc_free(c.h);
+	/* Not after a log already streaming its JSON: it is closed as it is. */
+	if (a.json && !c.streaming)
+		say_json_error(rc);
 	return finish(rc);
 }

@@ -98,6 +98,19 @@ t_exit 5 "--json status of nobody exits 5" json_out status nosuchuser
 t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" no_such_user "... with the daemon's error object on stdout"
 t_exit 4 "--json grant by a helpdesk operator exits 4" json_out grant carol general
 t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" forbidden "... with its error object on stdout"
+# ... and when the client fails on its own (no daemon answer), an error object of its own.
+t_exit 2 "--json with a usage error exits 2" json_out status
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... with an error object on stdout"
+t_exit 2 "... also when --json stands after what failed to parse" \
+    sh -c "'$D' record notice --desc x --channel phone --json 2>/dev/null"
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... (usage)"
+t_exit 6 "--json against a port nobody listens on exits 6" json_out --url https://127.0.0.1:1 health
+t_eq "$(printf '%s' "$T_OUT" | jq -r '.error + " " + (.message | length > 0 | tostring)')" "unreachable true" \
+    "... with an error object that says why"
+t_exit 3 "--json with no session and no credentials exits 3" \
+    sh -c "XDG_CACHE_HOME='$T_DIR/no-cache' LDAPDESK_USER= LDAPDESK_PASSWORD= '$D' --json status alice 2>/dev/null"
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" unauthenticated "... with an error object on stdout"
+t_eq "$(json_out status alice | jq -s length)" 1 "a --json answer is one JSON document (no error object added)"
 # Messages that say what to do.
 as_op hd1
 t_match "hd1's roles do not allow grant: it takes the admin role \(log in as an operator who has it" \
