@@ -1029,9 +1029,16 @@ static void request_approve(struct act *x)
 	x->reply.grant_label = x->grant->label != NULL ? x->grant->label : x->grant->name;
 	if (x->until != NULL &&
 	    (clock_parse_until(x->until, &x->expires) == -1 || x->expires <= now)) {
+		char utc[CLOCK_ISO_LEN], local[CLOCK_ISO_LEN];
+
+		/* Shown in the server's zone, like every time an operator reads. */
+		clock_utc(x->expires, utc, sizeof(utc));
 		act_refuse(x, ACT_CONFLICT, "request_stale", "denied",
-		           "request %lld asked for access until %s, which has passed",
-		           (long long)x->request_id, x->until);
+		           "request %lld asked for access until %s, which has passed: reject it, "
+		           "and ask for a new term if still needed",
+		           (long long)x->request_id,
+		           x->expires > 0 && clock_local(utc, local, sizeof(local)) == 0 ? local
+		                                                                          : x->until);
 		return;
 	}
 	if (x->until == NULL)
