@@ -38,6 +38,7 @@ struct ctx {
 	char *token;                     /* owned, wiped when dropped */
 	bool relogged;                   /* auto-login done: never twice */
 	bool streaming;                  /* stdout holds part of a --json answer already */
+	char uncached[ERRLEN];           /* why the session could not be cached, or "" */
 };
 
 typedef void (*human_fn)(const struct ctx *c, json_t *ans);
@@ -217,8 +218,11 @@ static int store_session(struct ctx *c, const char *user, const char *token, con
 	    .expires = (char *)expires,
 	};
 
-	if (cache_save(&s, err, sizeof err) != 0)
+	/* An auto-login goes on with the token it holds; `login` says so. */
+	if (cache_save(&s, err, sizeof err) != 0) {
 		say("warning: session not cached: %s", err);
+		snprintf(c->uncached, sizeof c->uncached, "%s", err);
+	}
 	drop_token(c);
 	snprintf(c->user, sizeof c->user, "%s", user);
 	c->token = strdup(token);
@@ -1263,7 +1267,8 @@ static void show_user_change(const struct ctx *c, json_t *ans)
 	    {"create", "created", " in ", "already exists"},
 	    {"move", "moved", " to ", "is already there"},
 	    {"disable", "disabled", NULL, "was already disabled"},
-	    {"enable", "enabled", NULL, "was already enabled"},
+	    {"enable", "enabled", NULL,
+	     "was not disabled (a lock from failed logins is lifted with 'ldapdesk unlock')"},
 	    {"delete", "deleted", NULL, "was already gone"},
 	};
 	const char *uid = c->a->pos[0], *dept = c->a->dept;
@@ -1547,6 +1552,16 @@ static int cmd_login(struct ctx *c)
 	OPENSSL_cleanse(pw, sizeof pw);
 	if (rc != 0)
 		return rc;
+	/* A login is for the commands after it: kept nowhere, it did nothing. */
+	if (c->uncached[0] != '\0') {
+		wipe_member(ans, "token");
+		json_decref(ans);
+		say("logged in, but the session could not be cached, so the next command will not "
+		    "find it: %s (check XDG_CACHE_HOME, or set LDAPDESK_USER and "
+		    "LDAPDESK_PASSWORD to log in per command)",
+		    c->uncached);
+		return EXIT_REFUSED;
+	}
 	/* The token stays in the cache file; it is not for the terminal. */
 	wipe_member(ans, "token");
 	json_object_del(ans, "token");
@@ -1607,7 +1622,9 @@ static const struct command commands[] = {
      "ldapdesk unlock bob --ticket T-1024 --requester 王芳 --dept 信息中心 --channel hotline"},
     {"reset", NULL, cmd_reset, "reset USER [--unlock] [event options]",
      "Set a one-time password that USER must change at the next login; it is\n"
-     "printed once and kept nowhere.",
+     "printed once and kept nowhere. A reset also unlocks the account (a new\n"
+     "password clears the lock on every directory); --unlock says so in the\n"
+     "request. An account an administrator disabled is refused: 'user enable'.",
      "ldapdesk reset bob --unlock --ticket T-1025"},
     {"grant", NULL, cmd_grant, "grant USER PERMISSION [--days N | --until TIME] [event options]",
      "Grant PERMISSION (a system from the allow-list) to USER, for N days or until\n"

@@ -62,6 +62,13 @@ t_eq "$(stat -c %a "$deep/ldapdesk" 2>/dev/null)" 700 "the ldapdesk directory is
 t_eq "$(stat -c %a "$T_DIR/x" 2>/dev/null)" 700 "so are the parents it made"
 t_ok "a command without the password uses that session" \
     env -u LDAPDESK_PASSWORD XDG_CACHE_HOME="$deep" "$D" status alice
+: >"$T_DIR/not-a-dir"
+t_exit 1 "login whose session cannot be cached (XDG_CACHE_HOME is a file) exits 1" \
+    env XDG_CACHE_HOME="$T_DIR/not-a-dir" "$D" login
+t_match "logged in, but the session could not be cached, so the next command will not find it" \
+    "... saying the next command would not find it" printf '%s\n' "$T_OUT"
+t_ok "a command that logs in by itself goes on without the cache (a warning only)" \
+    env XDG_CACHE_HOME="$T_DIR/not-a-dir" "$D" status alice
 
 # ---- one session file per operator, whatever the case of the uid --------------------------------
 XDG_CACHE_HOME=$T_DIR/fold

@@ -72,6 +72,8 @@ as_op adm1
 t_ok "enable newbie" "$D" user enable newbie
 t_eq "$(ldap_attr newbie pwdAccountLockedTime)" "" "enabled: the lock is gone"
 t_eq "$("$D" --json user enable newbie | jq -r .result)" unchanged "enabling an enabled account is unchanged"
+t_match "was not disabled \\(a lock from failed logins is lifted with 'ldapdesk unlock'\\)" \
+    "... and says how a lock from failed logins is lifted" "$D" user enable newbie
 
 group_lists() { ldap_group_members "$1" | grep -Fxiq -- "$2"; } # GROUPCN DN
 # A group the user is the last member of cannot drop it (objectClassViolation): the delete
