@@ -388,19 +388,6 @@ static long take_head(struct evbuffer *in)
 	return HEAD_MAX + 1;
 }
 
-/* Does head start with a request line rather than a header line? A header's
- * name has no blank before its colon; a method is followed by one. (evhttp
- * takes lines only once a read is done, and a read may add data more than
- * once: the head's first lines may still be there.) */
-static bool at_request_line(const char *head, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && strchr(" :\t\r\n", head[i]) == NULL)
-		i++;
-	return i > 0 && i < n && head[i] == ' ';
-}
-
 static bool is_method(const char *m, size_t n)
 {
 	static const char *const known[] = {"GET",     "POST",  "HEAD",    "PUT",  "DELETE",
@@ -467,6 +454,25 @@ static const char *line_check(const char *p, size_t n)
 	if (!target_ok(sp + 1, (size_t)(ver - 1 - (sp + 1))))
 		return PATH_BAD "target";
 	return NULL;
+}
+
+/* Does head start with the request line evhttp has not taken yet, rather
+ * than a header line? Its line parses as one, which a header line does not
+ * (a header's name has no blank before its colon). (evhttp takes lines only
+ * once a read is done, and a read may add data more than once: the head's
+ * first lines may still be there.) */
+static bool at_request_line(const char *head, size_t n)
+{
+	const char *eol = memchr(head, '\n', n);
+	size_t i = 0;
+
+	while (i < n && strchr(" :\t\r\n", head[i]) == NULL)
+		i++;
+	if (i == 0 || i == n || head[i] != ' ' || eol == NULL)
+		return false;
+	if (eol > head && eol[-1] == '\r')
+		eol--;
+	return line_check(head, (size_t)(eol - head)) == NULL;
 }
 
 /* The value after colon up to end, blanks trimmed, into *v; its length. */

@@ -182,6 +182,9 @@ for case in 'NoColonHere\r\n\r\n|400|bad_request|a header line without a colon' 
     t_match "\"error\":\"$err\"" "... with the JSON error $err" printf '%s\n' "$T_OUT"
     t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
 done
+t_match '"error":"bad_json"' "a header name with a blank in a later piece is a header (the login's body is what is wrong)" \
+    late_line 'Bad Name: x\r\nContent-Length: 2\r\n\r\n{]'
+t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
 many_pieces() { # COUNT: a health check whose head comes in COUNT pieces of a 10,000-byte line
     {
         printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n'
