@@ -15,6 +15,7 @@
  * write transaction. Both reads are single b-tree descents under the write
  * lock, and the chain stays right even if another process appended.
  */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -223,6 +224,14 @@ struct audit {
 	bool batch;
 	int64_t batch_next;
 	char batch_prev[HASH_HEX + 1];
+	/* The files this connection writes, as opened: one removed or replaced
+	 * while we run would take every record after with it (files_check). */
+	char *path;
+	struct file_id {
+		dev_t dev;
+		ino_t ino; /* 0: not seen yet (a WAL made by the first write) */
+	} files[3];        /* the database, its -wal and -shm */
+	bool gone;         /* files_check failed once: stays failed */
 	int64_t top;       /* the highest id appended, noted in hwm once committed */
 	int64_t committed; /* top as of the last commit: put back by a rollback */
 	struct hwm *hwm;   /* NULL: not kept (ENOMEM) */
@@ -360,6 +369,8 @@ static int record_hash(const struct value v[NCOLS], char hex[HASH_HEX + 1])
 
 /* ---- open and close ---- */
 
+static bool files_same(struct audit *a);
+
 static int open_fail(sqlite3 *db, const char *path, const char *what, char *err, size_t errlen)
 {
 	int code = db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
@@ -471,20 +482,30 @@ static int setup_db(sqlite3 *db, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
+static int open_flags(const char *path, int flags, struct audit **ap, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	struct audit *a;
+	struct stat st;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK)
+	/* Without SQLITE_OPEN_CREATE SQLite says only "unable to open". */
+	if ((flags & SQLITE_OPEN_CREATE) == 0 && stat(path, &st) == -1) {
+		snprintf(err, errlen,
+		         "%s: %s (removed while ldapdeskd ran? put it back and restart ldapdeskd)",
+		         path, strerror(errno));
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK)
 		return open_fail(db, path, "open", err, errlen);
 	if (setup_db(db, path, err, errlen) == -1)
 		return -1;
 	a = calloc(1, sizeof *a);
-	if (a == NULL)
+	if (a == NULL || (a->path = strdup(path)) == NULL) {
+		free(a);
 		return open_fail(db, path, "out of memory", err, errlen);
+	}
 	a->db = db;
+	files_same(a); /* notes the files as opened */
 	a->hwm = hwm_open(path);
 	if (prepare_kept(db, insert_sql, &a->insert) != SQLITE_OK ||
 	    prepare_kept(db, tail_sql, &a->tail) != SQLITE_OK ||
@@ -495,6 +516,16 @@ int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
 	}
 	*ap = a;
 	return 0;
+}
+
+int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
+{
+	return open_flags(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, ap, err, errlen);
+}
+
+int audit_open_existing(const char *path, struct audit **ap, char *err, size_t errlen)
+{
+	return open_flags(path, SQLITE_OPEN_READWRITE, ap, err, errlen);
 }
 
 /* SQLite's progress handler: non-zero interrupts the statement. It also
@@ -551,6 +582,7 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->live_check);
 	sqlite3_close(a->db);
 	hwm_free(a->hwm);
+	free(a->path);
 	free(a);
 }
 
@@ -564,8 +596,57 @@ static int txn_begin(struct audit *a, char *err, size_t errlen)
 }
 
 /* Commits if rc is 0, else rolls back (err already says why). */
+static const char *const file_suffix[3] = {"", "-wal", "-shm"};
+
+/* Notes (when first seen) or checks the identity of each file; false when one
+ * that was seen is gone or is another file now. */
+static bool files_same(struct audit *a)
+{
+	char path[4096];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(a->files) / sizeof(a->files[0]); i++) {
+		struct file_id *f = &a->files[i];
+
+		snprintf(path, sizeof(path), "%s%s", a->path, file_suffix[i]);
+		if (stat(path, &st) == -1) {
+			if (f->ino != 0)
+				return false;
+		} else if (f->ino == 0) {
+			f->dev = st.st_dev;
+			f->ino = st.st_ino;
+		} else if (f->dev != st.st_dev || f->ino != st.st_ino) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * SQLite writes on through the descriptors it holds when the database, its
+ * WAL or its shared-memory index is removed or replaced under it: the
+ * records would be "stored" where nobody will find them, and lost at the
+ * next start, for actions already done. So each commit first checks the
+ * files are the ones it opened; once one is not, nothing more is stored
+ * (and so nothing is done) until the daemon is restarted on a real store.
+ */
+static int files_check(struct audit *a, char *err, size_t errlen)
+{
+	if (a->path == NULL || (!a->gone && files_same(a)))
+		return 0;
+	a->gone = true;
+	snprintf(err, errlen,
+	         "audit: %s (or its -wal or -shm file) was removed or replaced while ldapdeskd "
+	         "ran, so nothing more can be recorded: put the database back (doc/auditing.md, "
+	         "restoring) and restart ldapdeskd",
+	         a->path);
+	return -1;
+}
+
 static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 {
+	if (rc == 0)
+		rc = files_check(a, err, errlen);
 	if (rc == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
 		hwm_note(a->hwm, a->top); /* after the commit: never ahead of it */
 		a->committed = a->top;

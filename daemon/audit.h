@@ -68,6 +68,10 @@ typedef int (*audit_row_fn)(void *arg, json_t *row);
  * -1 with err filled (names the file and what is wrong). */
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen);
 
+/* As audit_open, for a database that must exist already (a job's second
+ * connection: a store removed under the daemon is not made anew, empty). */
+int audit_open_existing(const char *path, struct audit **ap, char *err, size_t errlen);
+
 /* For -n only: is path (if it exists and is not empty) an SQLite file?
  * Never for a database this process has open: closing the descriptor it
  * reads with would drop SQLite's POSIX locks on it. Return: 0, or -1 with

@@ -33,7 +33,7 @@ static void *job_main(void *arg)
 	struct job *j = arg;
 	struct audit *a = NULL;
 
-	j->rc = audit_open(j->db, &a, j->err, sizeof(j->err));
+	j->rc = audit_open_existing(j->db, &a, j->err, sizeof(j->err));
 	if (j->rc == 0) {
 		audit_stoppable(a);
 		pthread_mutex_lock(&j->mu);

@@ -75,6 +75,25 @@ t_match '^ok\|recorded late \(the audit store had failed\): ' \
 t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
+# The store's files removed while the daemon runs: SQLite would write on into the removed
+# files, where nobody finds the records, and lose them at the next start, for actions done.
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+as_op hd1
+t_ok "hd1 logs in" "$D" login
+ldap_lock_user alice >/dev/null 2>&1 || true
+locked=$(ldap_attr alice pwdAccountLockedTime)
+rm -f "$T_DIR/store/audit.db-wal"
+t_exit 1 "with the audit WAL removed under the daemon, unlock is refused (503, exit 1)" "$D" unlock alice
+t_match "audit.db \(or its -wal or -shm file\) was removed or replaced while ldapdeskd ran.*restart ldapdeskd" \
+    "... saying the store was removed and what to do" printf '%s\n' "$T_OUT"
+t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "the directory was not touched: alice is still locked"
+t_match '"database":"failing: .*removed or replaced' "health says the database is failing, and why" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+rm -f "$T_DIR/store/audit.db" "$T_DIR/store/audit.db-wal" "$T_DIR/store/audit.db-shm"
+t_exit 1 "verify of a database removed under the daemon fails (exit 1)" env LDAPDESK_USER=aud1 "$D" verify
+t_match "audit.db: No such file or directory \(removed while ldapdeskd ran" "... naming the file" printf '%s\n' "$T_OUT"
+t_ok "... and makes no new, empty one in its place" test ! -e "$T_DIR/store/audit.db"
+daemon_stop
 # Start-up on a full disk: a new database cannot be made; the message says what to do.
 t_mount_tmpfs "$T_DIR/full" 256k || { t_skip "start-up on a full disk" "no second tmpfs"; t_done; }
 dd if=/dev/zero of="$T_DIR/full/filler" bs=4k 2>/dev/null || true
