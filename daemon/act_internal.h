@@ -11,6 +11,7 @@
 
 #include "actions.h"
 #include "dir.h"
+#include "ldapdesk/wire.h"
 
 struct config_grant;
 struct committer;
@@ -22,6 +23,7 @@ struct act;
 TAILQ_HEAD(act_queue, act);
 
 #define ACT_MAX_CLAIMS  64
+#define ACT_MAX_HELD    256 /* users with attempts left pending by a stop */
 #define ACT_MAX_UNKNOWN 64
 
 /* A change the directory got but did not answer (DIR_UNKNOWN): its attempt
@@ -69,6 +71,16 @@ struct actions {
 	struct act_unknown unknown[ACT_MAX_UNKNOWN];
 	size_t n_unknown;
 	int unknown_failed; /* read-backs that could not read the directory */
+	/* Users an earlier stop left attempts pending on, until recovery has
+	 * resolved them: an action on one now would change what recovery reads
+	 * back. More users than fit hold every user (held_all). */
+	struct held {
+		char uid[LDAPDESK_MAX_UID + 1];
+		int n; /* attempts left */
+	} held[ACT_MAX_HELD];
+	size_t n_held;
+	int held_left; /* attempts held, in all */
+	bool held_all;
 };
 
 struct act {

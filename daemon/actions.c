@@ -1037,8 +1037,9 @@ static void request_approve(struct act *x)
 		           "request %lld asked for access until %s, which has passed: reject it, "
 		           "and ask for a new term if still needed",
 		           (long long)x->request_id,
-		           x->expires > 0 && clock_local(utc, local, sizeof(local)) == 0 ? local
-		                                                                          : x->until);
+		           x->expires > 0 && clock_local(utc, local, sizeof(local)) == 0
+		               ? local
+		               : x->until);
 		return;
 	}
 	if (x->until == NULL)
@@ -1821,6 +1822,66 @@ static void api_refused(struct act *x, const struct act_request *req)
 	           req->refused_message);
 }
 
+/* ---- users held while recovery reads them back ---- */
+
+void actions_hold(struct actions *A, const char *target)
+{
+	size_t i = 0;
+
+	/* Counted as recovery_finish releases it, with or without a target. */
+	if (target == NULL)
+		target = "";
+	A->held_left++;
+	while (i < A->n_held && strcmp(A->held[i].uid, target) != 0)
+		i++;
+	if (i == A->n_held && A->n_held == ACT_MAX_HELD) {
+		A->held_all = true;
+		return;
+	}
+	if (i == A->n_held) {
+		snprintf(A->held[i].uid, sizeof(A->held[i].uid), "%s", target);
+		A->n_held++;
+	}
+	A->held[i].n++;
+}
+
+static void held_release(struct actions *A, const char *target)
+{
+	for (size_t i = 0; i < A->n_held; i++) {
+		if (strcmp(A->held[i].uid, target) != 0)
+			continue;
+		if (--A->held[i].n == 0)
+			A->held[i] = A->held[--A->n_held];
+		break;
+	}
+	if (A->held_left > 0 && --A->held_left == 0)
+		A->held_all = false;
+}
+
+/* Refuses x (and says so) when it would change a user recovery still has
+ * to read back. Return: true when refused. */
+static bool act_held(struct act *x)
+{
+	static const bool changes[ACT_REQUESTS + 1] = {
+	    [ACT_UNLOCK] = true,  [ACT_RESET] = true,  [ACT_GRANT] = true,
+	    [ACT_REVOKE] = true,  [ACT_CREATE] = true, [ACT_MOVE] = true,
+	    [ACT_DISABLE] = true, [ACT_ENABLE] = true, [ACT_DELETE] = true,
+	};
+	bool held = false;
+
+	if (x->A->held_left == 0 || !changes[x->kind] || x->target == NULL)
+		return false;
+	for (size_t i = 0; i < x->A->n_held && !held; i++)
+		held = strcmp(x->A->held[i].uid, target_uid(x)) == 0;
+	if (!held && !x->A->held_all)
+		return false;
+	act_refuse(x, ACT_UNAVAILABLE, "recovering", "failed",
+	           "an action on %s left unfinished by the last stop is still being read back "
+	           "from the directory: try again in a minute",
+	           x->target);
+	return true;
+}
+
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg)
 {
 	struct act *x = act_new(A, req);
@@ -1862,6 +1923,8 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		                                       : "helpdesk or admin");
 		return;
 	}
+	if (act_held(x))
+		return;
 	if (x->kind == ACT_RECORD)
 		act_record(x);
 	else if (x->kind == ACT_LOGOUT)
@@ -1890,6 +1953,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 struct recovery {
 	struct actions *A;
 	int64_t id;
+	char target[LDAPDESK_MAX_UID + 1];
 	char action[16];
 	char requested_at[CLOCK_ISO_LEN];
 	char permission[80];
@@ -1908,12 +1972,14 @@ static void recovery_finish(struct recovery *r, const char *result, const char *
 	char detail[300], err[256];
 
 	snprintf(detail, sizeof(detail), "%s: %s", r->how, why);
-	if (audit_finish(r->A->audit, r->id, result, detail, err, sizeof(err)) == -1)
+	if (audit_finish(r->A->audit, r->id, result, detail, err, sizeof(err)) == -1) {
 		log_warnx("recovery: cannot record the outcome of attempt %lld: %s",
 		          (long long)r->id, err);
-	else
+	} else {
 		log_info("recovery: attempt %lld (%s) closed as %s: %s", (long long)r->id,
 		         r->action, result, why);
+		held_release(r->A, r->target);
+	}
 	dir_user_free(r->user);
 	free(r);
 }
@@ -2123,6 +2189,7 @@ void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 	r->how = how;
 	r->id = json_integer_value(json_object_get(row, "id"));
 	snprintf(r->action, sizeof(r->action), "%s", action != NULL ? action : "");
+	snprintf(r->target, sizeof(r->target), "%s", target != NULL ? target : "");
 	snprintf(r->requested_at, sizeof(r->requested_at), "%s", at != NULL ? at : "");
 	snprintf(r->permission, sizeof(r->permission), "%s", perm != NULL ? perm : "");
 	if (target == NULL || !dir_valid_uid(target)) {

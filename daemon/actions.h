@@ -166,3 +166,8 @@ int actions_expiry_start(struct actions *A, struct event_base *base, int every);
  * be read, the attempt stays pending and *failed is incremented (later, on
  * the loop): failed must outlive the recovery. */
 void act_recover(struct actions *A, json_t *row, int *failed, const char *how);
+
+/* At start-up, before any request: an attempt on target (a uid) is left
+ * pending by an earlier stop. Until act_recover has recorded its outcome,
+ * actions that change target are refused (503 recovering). */
+void actions_hold(struct actions *A, const char *target);

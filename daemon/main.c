@@ -358,6 +358,17 @@ static int recover_row(void *arg, json_t *row)
 	return 0;
 }
 
+/* Holds each user a pending attempt names, until recovery resolves it. */
+static int hold_row(void *arg, json_t *row)
+{
+	struct daemon *d = arg;
+
+	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
+		return -1;
+	actions_hold(d->actions, json_string_value(json_object_get(row, "target")));
+	return 0;
+}
+
 static void recover_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -438,6 +449,10 @@ static void daemon_start(struct daemon *d)
 	d->api = api_new(d->conf, d->actions, d->sessions, d->audit, d->dir);
 	if (d->sessions == NULL || d->actions == NULL || d->api == NULL)
 		fatalx("out of memory");
+	/* Before the first request: one on a user recovery must still read
+	 * back would change what it reads (the listeners open below). */
+	if (d->recover_upto > 0 && audit_pending(d->audit, hold_row, d, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	http_set_gate(d->http, api_import_gate, d->api);

@@ -40,6 +40,19 @@ kill -CONT "$SLAPD_PID"
 wait "$k1" 2>/dev/null || true
 sleep 1 # slapd settles whatever it had read from the dead connection before the restart
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
+# Until recovery has read erin back, an action on her would change what it reads: refused.
+# (Recovery starts a second after the daemon; slapd is stopped once hd1 has logged in.)
+"$D" login >/dev/null
+kill -STOP "$SLAPD_PID"
+if [ "$(pending unlock)" = 1 ]; then
+    t_exit 1 "an unlock of erin before her pending one is recovered is refused (503)" "$D" unlock erin
+    t_match "an action on erin left unfinished by the last stop is still being read back" \
+        "... saying why, and to try again" printf '%s\n' "$T_OUT"
+else
+    t_skip "an unlock of erin before her pending one is recovered is refused" \
+        "recovery finished before slapd was stopped"
+fi
+kill -CONT "$SLAPD_PID"
 for _ in $(seq 150); do [ "$(pending unlock)" = 0 ] && break; sleep 0.1; done
 t_eq "$(pending unlock)" 0 "the restart resolved it"
 if [ -z "$(ldap_attr erin pwdAccountLockedTime)" ]; then
