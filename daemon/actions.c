@@ -1845,16 +1845,20 @@ void actions_hold(struct actions *A, const char *target)
 	A->held[i].n++;
 }
 
+/* A read-back done: recovery_finish's, also for attempts of this run whose
+ * user was never held (only those held count down, or any when held_all). */
 static void held_release(struct actions *A, const char *target)
 {
-	for (size_t i = 0; i < A->n_held; i++) {
+	bool found = false;
+
+	for (size_t i = 0; i < A->n_held && !found; i++) {
 		if (strcmp(A->held[i].uid, target) != 0)
 			continue;
+		found = true;
 		if (--A->held[i].n == 0)
 			A->held[i] = A->held[--A->n_held];
-		break;
 	}
-	if (A->held_left > 0 && --A->held_left == 0)
+	if ((found || A->held_all) && A->held_left > 0 && --A->held_left == 0)
 		A->held_all = false;
 }
 
