@@ -614,7 +614,7 @@ static int check_readable(const struct config *c, char *err, size_t errlen, cons
 }
 
 /* The service password: from a file only the daemon's user can read. */
-static int read_secret(struct config *c, char *err, size_t errlen)
+static int read_secret(struct config *c, const struct config *running, char *err, size_t errlen)
 {
 	const char *f = c->bind_password_file;
 	char buf[CONFIG_SECRET_MAX + 1];
@@ -622,6 +622,12 @@ static int read_secret(struct config *c, char *err, size_t errlen)
 	ssize_t n;
 	int fd = open(f, O_RDONLY | O_CLOEXEC);
 
+	if (fd == -1 && errno == EACCES && running != NULL && running->bind_password != NULL &&
+	    running->bind_password_file != NULL && strcmp(running->bind_password_file, f) == 0) {
+		c->password_kept = true;
+		c->bind_password = strdup(running->bind_password);
+		return c->bind_password != NULL ? 0 : -1;
+	}
 	if (fd == -1)
 		return check_fail(c, err, errlen, "ldap", "bind_password_file",
 		                  "cannot open %s: %s", f, strerror(errno));
@@ -860,14 +866,44 @@ static int check_existing(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static int config_check(struct config *c, char *err, size_t errlen)
+/* A start-only file a reload leaves as it is running (reload_keep keeps
+ * its value): not read again. */
+static bool start_only(const struct config *running, const char *now, size_t off)
+{
+	const char *was =
+	    running != NULL ? *(char *const *)(const void *)((const char *)running + off) : NULL;
+
+	return running != NULL && now != NULL && was != NULL && strcmp(now, was) == 0;
+}
+
+static int check_started(const struct config *c, const struct config *running, char *err,
+                         size_t errlen)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} files[] = {
+	    {"tls_cert", offsetof(struct config, tls_cert)},
+	    {"tls_key", offsetof(struct config, tls_key)},
+	    {"client_ca", offsetof(struct config, client_ca)},
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *v = *(char *const *)(const void *)((const char *)c + files[i].off);
+
+		if (!start_only(running, v, files[i].off) &&
+		    check_readable(c, err, errlen, "server", files[i].key, v) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int config_check(struct config *c, const struct config *running, char *err, size_t errlen)
 {
 	if (check_required(c, err, errlen) == -1 || check_paths(c, err, errlen) == -1 ||
 	    check_listen(c, err, errlen) == -1 || check_misc(c, err, errlen) == -1 ||
-	    check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
-	    check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
-	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||
-	    check_readable(c, err, errlen, "server", "client_ca", c->client_ca) == -1)
+	    check_started(c, running, err, errlen) == -1 ||
+	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1)
 		return -1;
 	if (check_user(c, err, errlen) == -1 ||
 	    check_dir_of(c, err, errlen, "audit", "database", c->database) == -1 ||
@@ -876,12 +912,14 @@ static int config_check(struct config *c, char *err, size_t errlen)
 		return -1;
 	if (c->key_file == NULL && asprintf(&c->key_file, "%s.key", c->database) == -1)
 		return -1;
-	if (check_existing(c, err, errlen) == -1)
+	if (!start_only(running, c->key_file, offsetof(struct config, key_file)) &&
+	    check_existing(c, err, errlen) == -1)
 		return -1;
-	return read_secret(c, err, errlen);
+	return read_secret(c, running, err, errlen);
 }
 
-int config_load(const char *path, struct config **cp, char *err, size_t errlen)
+static int load(const char *path, const struct config *running, struct config **cp, char *err,
+                size_t errlen)
 {
 	struct parse p = {0};
 	int rc;
@@ -907,12 +945,23 @@ int config_load(const char *path, struct config **cp, char *err, size_t errlen)
 		config_free(p.c);
 		return -1;
 	}
-	if (config_check(p.c, err, errlen) == -1) {
+	if (config_check(p.c, running, err, errlen) == -1) {
 		config_free(p.c);
 		return -1;
 	}
 	*cp = p.c;
 	return 0;
+}
+
+int config_load(const char *path, struct config **cp, char *err, size_t errlen)
+{
+	return load(path, NULL, cp, err, errlen);
+}
+
+int config_reload(const char *path, const struct config *running, struct config **cp, char *err,
+                  size_t errlen)
+{
+	return load(path, running, cp, err, errlen);
 }
 
 void config_free(struct config *c)

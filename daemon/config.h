@@ -49,6 +49,7 @@ struct config {
 	char *user_dn;    /* [lifecycle] template of a new user's DN */
 	char *uri, *ca_file, *bind_dn, *bind_password_file, *user_base, *user_attr, *policy_dn;
 	char *bind_password; /* read from bind_password_file; wiped on free */
+	bool password_kept;  /* config_reload: the running one, the file unreadable */
 	bool starttls;
 	enum config_flavor flavor;
 	int pool_size, timeout_ms;
@@ -82,6 +83,14 @@ struct config {
 /* Reads and checks path. Return: 0 and *cp (caller frees with config_free), or
  * -1 with err = "FILE:LINE: what is wrong" (or "FILE: ..." without a line). */
 int config_load(const char *path, struct config **cp, char *err, size_t errlen);
+
+/* config_load for a reload beside running (which the daemon keeps using for
+ * its start-only keys): those files are not read again — after a drop to
+ * [server] user they may be readable by root only — and a bind_password_file
+ * at the same path that cannot be read any more (EACCES) keeps running's
+ * password, with password_kept set for the caller to say so. */
+int config_reload(const char *path, const struct config *running, struct config **cp, char *err,
+                  size_t errlen);
 void config_free(struct config *c);
 
 /* Line where [section] key was last set, 0 if it was not. */

@@ -230,10 +230,16 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		          DAEMON_MAX_CONFIGS - 1);
 		return;
 	}
-	if (config_load(d->path, &conf, err, sizeof(err)) == -1) {
+	if (config_reload(d->path, d->conf, &conf, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
+	if (conf->password_kept)
+		log_warnx(
+		    "reload: [ldap] bind_password_file %s cannot be read as the user ldapdeskd "
+		    "runs as: the password read at start stays (make the file that user's, "
+		    "mode 0600, for a reload to read a new one; or restart)",
+		    conf->bind_password_file);
 	if (dir_config_check(conf, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		config_free(conf);

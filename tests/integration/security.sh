@@ -385,6 +385,18 @@ t_ok "as nobody a logout is recorded in the revocations" \
     env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache3" \
     "$D" --url "unix:$P/ldapdesk.sock" logout
 t_ok "... which is not empty" test -s "$P/session.key.revoked"
+# A reload as nobody: the TLS key (start-only) is not read again, and the service password
+# file, root's and mode 0600, keeps the password read at start instead of failing the reload.
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do grep -q "configuration reloaded\|reload failed" "$T_DIR/ldapdeskd.log" && break; sleep 0.1; done
+t_match "configuration reloaded" "a reload as nobody is taken, the root-only key and password file notwithstanding" \
+    cat "$T_DIR/ldapdeskd.log"
+t_absent "reload failed" "... not refused" "$T_DIR/ldapdeskd.log"
+t_match "bind_password_file .* cannot be read as the user ldapdeskd runs as: the password read at start stays" \
+    "... saying the password read at start stays" cat "$T_DIR/ldapdeskd.log"
+ldap_lock_user frank >/dev/null 2>&1 || true
+t_ok "... and the service account still works after it" env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
+    XDG_CACHE_HOME="$T_DIR/cache3" "$D" --url "unix:$P/ldapdesk.sock" unlock frank
 
 # ---- the daemon verifies the directory's certificate --------------------------------------
 daemon_stop
