@@ -515,26 +515,66 @@ int config_line(const struct config *c, const char *section, const char *key)
 	return line;
 }
 
-static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
-                      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int config_nth_line(const struct config *c, const char *section, const char *key, size_t nth)
+{
+	for (size_t i = 0; i < c->n_where; i++)
+		if (strcmp(c->where[i].section, section) == 0 &&
+		    strcmp(c->where[i].key, key) == 0 && nth-- == 0)
+			return c->where[i].line;
+	return config_line(c, section, key);
+}
+
+static int vcheck_fail(const struct config *c, int line, char *err, size_t errlen,
+                       const char *section, const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /* Formats "FILE:LINE: [section] key: reason" and returns -1. */
-static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
-                      const char *key, const char *fmt, ...)
+static int vcheck_fail(const struct config *c, int line, char *err, size_t errlen,
+                       const char *section, const char *key, const char *fmt, va_list ap)
 {
 	char why[320];
-	va_list ap;
-	int line = config_line(c, section, key);
 
-	va_start(ap, fmt);
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
 	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
 	if (line > 0)
 		snprintf(err, errlen, "%s:%d: [%s] %s: %s", c->path, line, section, key, why);
 	else
 		snprintf(err, errlen, "%s: [%s] %s: %s", c->path, section, key, why);
 	return -1;
+}
+
+static int check_fail_nth(const struct config *c, char *err, size_t errlen, const char *section,
+                          const char *key, size_t nth, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* As check_fail, naming the line of value nth of a repeated key. */
+static int check_fail_nth(const struct config *c, char *err, size_t errlen, const char *section,
+                          const char *key, size_t nth, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
+	rc = vcheck_fail(c, config_nth_line(c, section, key, nth), err, errlen, section, key, fmt,
+	                 ap);
+	va_end(ap);
+	return rc;
+}
+
+static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
+                      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int check_fail(const struct config *c, char *err, size_t errlen, const char *section,
+                      const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
+	rc = vcheck_fail(c, config_line(c, section, key), err, errlen, section, key, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 static int check_required(const struct config *c, char *err, size_t errlen)
@@ -574,26 +614,26 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 		 * (names are resolved by the admin), so -n catches what start-up would. */
 		if (strncmp(l, "unix:/", 6) == 0) {
 			if (strlen(l + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-				return check_fail(c, err, errlen, "server", "listen",
-				                  "the socket path %s is longer than %zu bytes",
-				                  l + 5,
-				                  sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+				return check_fail_nth(
+				    c, err, errlen, "server", "listen", i,
+				    "the socket path %s is longer than %zu bytes", l + 5,
+				    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 			continue;
 		}
 		if (colon == NULL || colon == l || !parse_int(colon + 1, 1, 65535, &port))
-			return check_fail(c, err, errlen, "server", "listen",
-			                  "\"%s\" is neither IP:PORT nor unix:/PATH", l);
+			return check_fail_nth(c, err, errlen, "server", "listen", i,
+			                      "\"%s\" is neither IP:PORT nor unix:/PATH", l);
 		if (evutil_parse_sockaddr_port(l, (struct sockaddr *)&ss, &sslen) == -1)
-			return check_fail(
-			    c, err, errlen, "server", "listen",
+			return check_fail_nth(
+			    c, err, errlen, "server", "listen", i,
 			    "\"%s\" is not IP:PORT (use 127.0.0.1:8636 or [::1]:8636; "
 			    "host names are not resolved)",
 			    l);
 		if (c->tls_cert == NULL || c->tls_key == NULL)
-			return check_fail(c, err, errlen, "server", "listen",
-			                  "%s is a TCP listener: set tls_cert and tls_key "
-			                  "(plaintext is allowed only on unix: sockets)",
-			                  l);
+			return check_fail_nth(c, err, errlen, "server", "listen", i,
+			                      "%s is a TCP listener: set tls_cert and tls_key "
+			                      "(plaintext is allowed only on unix: sockets)",
+			                      l);
 	}
 	return 0;
 }

@@ -96,6 +96,11 @@ void config_free(struct config *c);
 /* Line where [section] key was last set, 0 if it was not. */
 int config_line(const struct config *c, const char *section, const char *key);
 
+/* Line of the value nth (from 0) of a key that repeats (listen, groups,
+ * bases: one value per line, in file order); config_line when there are
+ * fewer. */
+int config_nth_line(const struct config *c, const char *section, const char *key, size_t nth);
+
 /* The [grant.NAME] entry, or NULL. */
 const struct config_grant *config_grant(const struct config *c, const char *name);
 

@@ -198,12 +198,13 @@ static bool attr_ok(const char *a)
 	       strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
 }
 
-static int dn_fail(const struct config *c, const char *section, const char *key, const char *value,
-                   char *err, size_t errlen)
+/* nth: the value's place among a repeated key's (0 for a single key). */
+static int dn_fail(const struct config *c, const char *section, const char *key, size_t nth,
+                   const char *value, char *err, size_t errlen)
 {
 	snprintf(err, errlen,
 	         "%s:%d: [%s] %s: \"%s\" is not a DN (e.g. cn=admins,ou=groups,dc=example,dc=com)",
-	         c->path, config_line(c, section, key), section, key, value);
+	         c->path, config_nth_line(c, section, key, nth), section, key, value);
 	return -1;
 }
 
@@ -221,22 +222,22 @@ int dir_config_check(const struct config *c, char *err, size_t errlen)
 
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		if (one[i].value != NULL && !dn_ok(one[i].value))
-			return dn_fail(c, one[i].section, one[i].key, one[i].value, err, errlen);
+			return dn_fail(c, one[i].section, one[i].key, 0, one[i].value, err, errlen);
 	for (size_t i = 0; i < c->n_protect; i++)
 		if (!dn_ok(c->protect[i]))
-			return dn_fail(c, "protect", "groups", c->protect[i], err, errlen);
+			return dn_fail(c, "protect", "groups", i, c->protect[i], err, errlen);
 	for (size_t i = 0; i < c->n_grants; i++) {
 		snprintf(section, sizeof(section), "grant.%s", c->grants[i].name);
 		if (c->grants[i].group != NULL && !dn_ok(c->grants[i].group))
-			return dn_fail(c, section, "group", c->grants[i].group, err, errlen);
+			return dn_fail(c, section, "group", 0, c->grants[i].group, err, errlen);
 	}
 	for (size_t i = 0; i < c->n_scopes; i++) {
 		snprintf(section, sizeof(section), "scope.%s", c->scopes[i].name);
 		if (c->scopes[i].group != NULL && !dn_ok(c->scopes[i].group))
-			return dn_fail(c, section, "group", c->scopes[i].group, err, errlen);
+			return dn_fail(c, section, "group", 0, c->scopes[i].group, err, errlen);
 		for (size_t k = 0; k < c->scopes[i].n_bases; k++)
 			if (!dn_ok(c->scopes[i].bases[k]))
-				return dn_fail(c, section, "bases", c->scopes[i].bases[k], err,
+				return dn_fail(c, section, "bases", k, c->scopes[i].bases[k], err,
 				               errlen);
 	}
 	if (c->user_attr != NULL && !attr_ok(c->user_attr)) {

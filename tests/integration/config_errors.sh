@@ -29,6 +29,13 @@ bad "a database in a directory that does not exist" \
 bad "a backup_dir under a directory that does not exist" \
     "bad.conf:[0-9]+: \\[audit\\] backup_dir: the directory /nonexistent does not exist" \
     's|^backup_dir = .*|backup_dir = /nonexistent/backups|'
+# A repeated key's bad value is named at its own line, not at the key's last one.
+line=$(grep -n '^listen = ' "$T_DIR/good.conf" | head -1 | cut -d: -f1)
+bad "a bad first of two listen lines" "bad.conf:$line: \\[server\\] listen: \"localhost\" is neither" \
+    "${line}s|^listen = .*|listen = localhost\\nlisten = unix:$T_DIR/second.sock|"
+line=$(grep -n '^groups = ' "$T_DIR/good.conf" | head -1 | cut -d: -f1)
+bad "a bad first of two protected groups" "bad.conf:$line: \\[protect\\] groups: \"garbage\" is not a DN" \
+    "${line}s|^groups = .*|groups = garbage\\ngroups = cn=other,dc=example,dc=com|"
 # Values that would fail every request far from their line: a DN that is no DN, an empty
 # attribute, a listener given twice.
 line=$(grep -n '^admin = ' "$T_DIR/good.conf" | cut -d: -f1)
