@@ -36,10 +36,12 @@
 #include "ldapdesk/wire.h"
 
 #define HTTP_MAX_HEADERS (16 * 1024)
-/* A head in several pieces may grow to HEAD_MAX, counted in HEAD_UNITs. */
-#define HEAD_MAX       (4 * HTTP_MAX_HEADERS)
-#define HEAD_UNIT      64
-#define HEAD_UNITS_MAX (HEAD_MAX / HEAD_UNIT)
+/* A head in several pieces may grow to HEAD_MAX. */
+#define HEAD_MAX (4 * HTTP_MAX_HEADERS)
+/* Bits of the numbers kept between a head's pieces (head_put): its size
+ * (at most HEAD_MAX + a read) and its Content-Length + 1 (at most
+ * HTTP_DRAIN_MAX + 1, beyond which the head is rewritten whole). */
+#define HEAD_BITS 21
 /* Bodies above LDAPDESK_MAX_BODY but below this are read and discarded so the
  * 413 reaches the client; larger ones are cut off (the client may then see a
  * reset instead of the answer). */
@@ -87,7 +89,7 @@ struct http {
 
 static void watch_again(struct evbuffer *in);
 static void mark_start(struct evbuffer *in);
-static long take_head(struct evbuffer *in);
+static void head_drop(struct evbuffer *in);
 
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
@@ -117,7 +119,7 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 	 * to see: its head is checked now. */
 	if (bev != NULL) {
 		/* What the input holds or gets next starts the next request. */
-		take_head(bufferevent_get_input(bev));
+		head_drop(bufferevent_get_input(bev));
 		mark_start(bufferevent_get_input(bev));
 		watch_again(bufferevent_get_input(bev));
 		out = bufferevent_get_output(bev);
@@ -219,7 +221,7 @@ static void head_rewrite_as(struct evbuffer *in, const char *path, const char *b
 	/* Prepended, not added: outside a read (watch_again) a socket
 	 * bufferevent keeps the end of its input buffer frozen. The new head
 	 * is whole: what follows is no part of it. */
-	take_head(in);
+	head_drop(in);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	evbuffer_prepend(in, head, (size_t)n);
 	OPENSSL_cleanse(head, sizeof(head));
@@ -350,42 +352,89 @@ static bool take_start(struct evbuffer *in)
 }
 
 /*
- * A head that goes on after the data seen so far. Two more disabled
- * callbacks say so: one that the head goes on, and one whose argument counts
- * its bytes received so far, in HEAD_UNITs rounded up (a number per
- * connection with no storage to free; it is found by trying each value).
+ * A head that goes on after the data seen so far: what the watcher knows of
+ * it is kept in more disabled callbacks until its next piece, one that the
+ * head goes on, one while evhttp has taken none of its lines (the buffer
+ * still starts at its request line), and numbers as one callback per set
+ * bit (the argument is the bit's place + 1), found by trying each.
  */
+struct head_state {
+	bool untaken;  /* evhttp has taken none of its lines yet */
+	size_t total;  /* its bytes received so far */
+	long long len; /* the Content-Length evhttp has taken, -1 none */
+};
+
 static void head_mark_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
 	(void)in, (void)info, (void)arg;
 }
 
-static void head_count_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+static void untaken_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
 	(void)in, (void)info, (void)arg;
 }
 
-static void mark_head(struct evbuffer *in, size_t bytes)
+static void total_bit_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
-	uintptr_t units = (bytes + HEAD_UNIT - 1) / HEAD_UNIT;
-	struct evbuffer_cb_entry *e;
+	(void)in, (void)info, (void)arg;
+}
 
-	if ((e = evbuffer_add_cb(in, head_mark_cb, NULL)) != NULL)
-		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
-	if ((e = evbuffer_add_cb(in, head_count_cb, (void *)units)) != NULL)
+static void len_bit_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)in, (void)info, (void)arg;
+}
+
+static void mark(struct evbuffer *in, evbuffer_cb_func cb, void *arg)
+{
+	struct evbuffer_cb_entry *e = evbuffer_add_cb(in, cb, arg);
+
+	if (e != NULL)
 		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
 }
 
-/* -1 when in is not within a head, else (both marks gone) its bytes so far,
- * rounded up. One failed lookup when there is no head mark. */
-static long take_head(struct evbuffer *in)
+static void bits_put(struct evbuffer *in, evbuffer_cb_func cb, uintptr_t v)
+{
+	for (uintptr_t b = 0; b < HEAD_BITS; b++)
+		if ((v >> b) & 1)
+			mark(in, cb, (void *)(b + 1));
+}
+
+static uintptr_t bits_take(struct evbuffer *in, evbuffer_cb_func cb)
+{
+	uintptr_t v = 0;
+
+	for (uintptr_t b = 0; b < HEAD_BITS; b++)
+		if (evbuffer_remove_cb(in, cb, (void *)(b + 1)) == 0)
+			v |= (uintptr_t)1 << b;
+	return v;
+}
+
+static void head_put(struct evbuffer *in, const struct head_state *s)
+{
+	mark(in, head_mark_cb, NULL);
+	if (s->untaken)
+		mark(in, untaken_cb, NULL);
+	bits_put(in, total_bit_cb, s->total);
+	bits_put(in, len_bit_cb, (uintptr_t)(s->len + 1));
+}
+
+/* False when in is not within a head (one failed lookup); else true with
+ * *s, and the marks are gone. */
+static bool head_take(struct evbuffer *in, struct head_state *s)
 {
 	if (evbuffer_remove_cb(in, head_mark_cb, NULL) != 0)
-		return -1;
-	for (uintptr_t u = 0; u <= HEAD_UNITS_MAX; u++)
-		if (evbuffer_remove_cb(in, head_count_cb, (void *)u) == 0)
-			return (long)(u * HEAD_UNIT);
-	return HEAD_MAX + 1;
+		return false;
+	s->untaken = evbuffer_remove_cb(in, untaken_cb, NULL) == 0;
+	s->total = bits_take(in, total_bit_cb);
+	s->len = (long long)bits_take(in, len_bit_cb) - 1;
+	return true;
+}
+
+static void head_drop(struct evbuffer *in)
+{
+	struct head_state s;
+
+	head_take(in, &s);
 }
 
 static bool is_method(const char *m, size_t n)
@@ -456,25 +505,6 @@ static const char *line_check(const char *p, size_t n)
 	return NULL;
 }
 
-/* Does head start with the request line evhttp has not taken yet, rather
- * than a header line? Its line parses as one, which a header line does not
- * (a header's name has no blank before its colon). (evhttp takes lines only
- * once a read is done, and a read may add data more than once: the head's
- * first lines may still be there.) */
-static bool at_request_line(const char *head, size_t n)
-{
-	const char *eol = memchr(head, '\n', n);
-	size_t i = 0;
-
-	while (i < n && strchr(" :\t\r\n", head[i]) == NULL)
-		i++;
-	if (i == 0 || i == n || head[i] != ' ' || eol == NULL)
-		return false;
-	if (eol > head && eol[-1] == '\r')
-		eol--;
-	return line_check(head, (size_t)(eol - head)) == NULL;
-}
-
 /* The value after colon up to end, blanks trimmed, into *v; its length. */
 static size_t header_value(const char *colon, const char *end, const char **v)
 {
@@ -502,10 +532,11 @@ static const char *header_line_check(const char *p, const char *end, long long *
 	long long l = 0;
 
 	/* A folded line (obsolete, RFC 9112 5.2) is refused, as are a bare CR
-	 * and a NUL, which evhttp refuses with an HTML page or cuts short. */
+	 * and a NUL, which evhttp refuses with an HTML page or cuts short, and
+	 * the header the watcher itself adds to a head it cuts short. */
 	if (colon == NULL || colon == p || *p == ' ' || *p == '\t' ||
 	    memchr(p, '\r', (size_t)(end - p)) != NULL ||
-	    memchr(p, '\0', (size_t)(end - p)) != NULL)
+	    memchr(p, '\0', (size_t)(end - p)) != NULL || header_is(p, colon, HEADER_REFUSED))
 		return PATH_BAD "header";
 	n = header_value(colon, end, &v);
 	if (header_is(p, colon, "Expect") &&
@@ -558,11 +589,11 @@ static const char *lines_check(const char *p, const char *lim, long long *len, b
  * is marked for rest_check. Return: -1 when the request line is not complete
  * yet, 0 when all is well, 1 with *path set.
  */
-static int start_check(struct evbuffer *in, const char *head, size_t n, size_t total,
-                       const char **path)
+static int start_check(struct evbuffer *in, const char *head, size_t n, const char **path)
 {
 	const char *eol = memchr(head, '\n', n), *end, *next;
-	long long len = -1;
+	/* evhttp has taken nothing of it: in holds all of it so far. */
+	struct head_state s = {.untaken = true, .total = evbuffer_get_length(in), .len = -1};
 	bool ended;
 
 	if (eol == NULL) {
@@ -572,53 +603,65 @@ static int start_check(struct evbuffer *in, const char *head, size_t n, size_t t
 	end = eol > head && eol[-1] == '\r' ? eol - 1 : eol;
 	if ((*path = line_check(head, (size_t)(end - head))) != NULL)
 		return 1;
-	if ((*path = lines_check(eol + 1, head + n, &len, &ended, &next)) != NULL)
+	if ((*path = lines_check(eol + 1, head + n, &s.len, &ended, &next)) != NULL)
 		return 1;
 	/* A head that does not end within the window (its lines beyond are
 	 * not checked) or within HEAD_MAX: evhttp would refuse it in HTML. */
 	*path = PATH_HEADERS;
-	if (!ended && (n == HTTP_MAX_HEADERS || total > HEAD_MAX))
+	if (!ended && (n == HTTP_MAX_HEADERS || s.total > HEAD_MAX))
 		return 1;
 	if (!ended)
-		mark_head(in, total);
+		head_put(in, &s);
 	return 0;
 }
 
-/* Replaces what in holds with the end of a head that request_cb answers
- * from path, bodiless; the connection is closed after. */
-static void head_cut(struct evbuffer *in, const char *path)
+/*
+ * Replaces what in holds with the end of a head that request_cb answers
+ * from path. evhttp keeps the first of a header: a Content-Length it took
+ * from an earlier piece (len) is met with that many filler bytes, or it
+ * would wait for a body that is not coming (request_cb closes the
+ * connection after its answer).
+ */
+static void head_cut(struct evbuffer *in, const char *path, long long len)
 {
+	static const char filler[4096];
 	char end[128];
-	int n =
-	    snprintf(end, sizeof(end),
-	             HEADER_REFUSED ": %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", path);
+	int n = snprintf(end, sizeof(end), HEADER_REFUSED ": %s\r\n%s\r\n", path,
+	                 len < 0 ? "Content-Length: 0\r\n" : "");
 
 	evbuffer_drain(in, evbuffer_get_length(in));
+	for (long long left = len; left > 0; left -= (long long)sizeof(filler))
+		evbuffer_prepend(in, filler,
+		                 left < (long long)sizeof(filler) ? (size_t)left : sizeof(filler));
 	evbuffer_prepend(in, end, (size_t)n);
 }
 
 /*
  * The rest of a head whose request line (and maybe more) evhttp has taken,
- * head[0..n) from a line's start, total bytes so far: the same checks as
- * start_check, and the sizes head_check makes, since the route is not known
- * here any more.
+ * head[0..n) from a line's start (evhttp takes whole lines), s as its last
+ * piece left it, added bytes new: the same checks as start_check, and the
+ * sizes head_check makes, since the route is not known here any more.
  */
-static void rest_check(struct evbuffer *in, const char *head, size_t n, size_t total)
+static void rest_check(struct evbuffer *in, const char *head, size_t n, struct head_state *s,
+                       size_t added)
 {
 	const char *next, *path;
-	long long len = -1;
+	long long len = s->len; /* a second one must be the same */
 	bool ended;
 
+	s->total += added;
 	if ((path = lines_check(head, head + n, &len, &ended, &next)) != NULL)
-		head_cut(in, path);
+		head_cut(in, path, s->len);
 	else if (head_header(head, next, "Transfer-Encoding") != NULL)
-		head_cut(in, PATH_CHUNKED);
+		head_cut(in, PATH_CHUNKED, s->len);
 	else if (len > LDAPDESK_MAX_BODY)
-		head_cut(in, PATH_TOO_LARGE);
-	else if (!ended && (n == HTTP_MAX_HEADERS || total > HEAD_MAX))
-		head_cut(in, PATH_HEADERS);
-	else if (!ended)
-		mark_head(in, total);
+		head_cut(in, PATH_TOO_LARGE, s->len);
+	else if (!ended && (n == HTTP_MAX_HEADERS || s->total > HEAD_MAX))
+		head_cut(in, PATH_HEADERS, s->len);
+	else if (!ended) {
+		s->len = len;
+		head_put(in, s);
+	}
 }
 
 /* Fires the input watcher again (it runs on additions): a request pipelined
@@ -637,23 +680,30 @@ static void watch_again(struct evbuffer *in)
 static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
 	char head[HTTP_MAX_HEADERS];
+	struct head_state s;
 	ev_ssize_t n;
-	bool start;
-	long seen;
+	bool start, within;
 
-	if (info->n_added == 0 || (n = evbuffer_copyout(in, head, sizeof(head))) <= 0)
-		return;
-	start = take_start(in);
-	seen = start ? -1 : take_head(in);
-	if (seen >= 0 && !at_request_line(head, (size_t)n)) {
-		rest_check(in, head, (size_t)n, (size_t)seen + info->n_added);
+	/* Lines taken by evhttp (the watcher's own drains come after
+	 * head_take): the buffer no longer starts at the request line. */
+	if (info->n_added == 0) {
+		if (info->n_deleted > 0)
+			evbuffer_remove_cb(in, untaken_cb, NULL);
 		return;
 	}
-	/* At a request's start, what evhttp would refuse in HTML is refused
-	 * here; evhttp has taken nothing of it yet, so in is its whole. */
-	if (start || seen >= 0) {
+	if ((n = evbuffer_copyout(in, head, sizeof(head))) <= 0)
+		return;
+	start = take_start(in);
+	within = !start && head_take(in, &s);
+	if (within && !s.untaken) {
+		rest_check(in, head, (size_t)n, &s, info->n_added);
+		return;
+	}
+	/* At a request's start (or a read adding to one evhttp has not parsed
+	 * yet), what evhttp would refuse in HTML is refused here. */
+	if (start || within) {
 		const char *path = NULL;
-		int r = start_check(in, head, (size_t)n, evbuffer_get_length(in), &path);
+		int r = start_check(in, head, (size_t)n, &path);
 
 		if (r < 0)
 			mark_start(in); /* not a whole line yet: still at the start */
@@ -752,10 +802,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_request_get_uri(req);
 	const char *cut = evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED);
 
-	/* A head rest_check cut short is answered from the path it names (only
-	 * refusals: a client naming something else gets 413). */
-	if (cut != NULL)
+	/* A head rest_check cut short (no client may send the header: 400) is
+	 * answered from the path it names, and closed: what the client sends
+	 * next is the rest of the refused request. */
+	if (cut != NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 		path = strncmp(cut, "/.ldapdesk/", 11) == 0 ? cut : PATH_TOO_LARGE;
+	}
 	if (path != NULL && strcmp(path, PATH_TOO_LARGE) == 0) {
 		http_reply_error(req, 413, "too_large",
 		                 "the request body is over 64 KiB (32 MiB for /v1/import)");
@@ -767,8 +820,9 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (path != NULL && strcmp(path, PATH_HEADERS) == 0) {
-		http_reply_error(req, 431, "headers_too_large",
-		                 "the request headers are over 16 KiB");
+		http_reply_error(
+		    req, 431, "headers_too_large",
+		    "the request headers are over 16 KiB in one piece or 64 KiB in all");
 		return;
 	}
 	if (path != NULL && strncmp(path, "/.ldapdesk/", 11) == 0 && bad_cb(req, path))
@@ -776,6 +830,10 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	if (path != NULL && strcmp(path, PATH_CHUNKED) == 0) {
 		http_reply_error(req, 411, "length_required",
 		                 "send the body with Content-Length, not chunked");
+		return;
+	}
+	if (cut != NULL) { /* none of the above: still never a request run */
+		http_reply_error(req, 413, "too_large", "the request was cut short");
 		return;
 	}
 	/* Closed after: libevent 2.1 reads no body for DELETE, OPTIONS and the
@@ -1008,8 +1066,7 @@ static struct evhttp *http_server(struct http *h,
 	if (http == NULL)
 		return NULL;
 	evhttp_set_max_body_size(http, HTTP_IMPORT_MAX);
-	/* Above rest_check's limit, which counts in whole HEAD_UNITs: evhttp's
-	 * own refusal is an HTML page. */
+	/* Above the watcher's limit: evhttp's own refusal is an HTML page. */
 	evhttp_set_max_headers_size(http, 2 * HEAD_MAX);
 	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
 	/* Every method reaches request_cb, which answers the ones the API does

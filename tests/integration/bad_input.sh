@@ -185,6 +185,33 @@ done
 t_match '"error":"bad_json"' "a header name with a blank in a later piece is a header (the login's body is what is wrong)" \
     late_line 'Bad Name: x\r\nContent-Length: 2\r\n\r\n{]'
 t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
+two_pieces() { # PRINTF-FORMAT PRINTF-FORMAT: a head's first piece, then (a second later) the rest
+    {
+        printf "$1"
+        sleep 1
+        printf "$2"
+        sleep 1.5
+    } | tls_raw | tr -d '\r'
+}
+t_match '"error":"too_large"' "a later piece whose first line looks like a request line is still checked (413)" \
+    two_pieces 'POST /v1/import HTTP/1.1\r\nHost: x\r\n' 'GET http://a:1/ HTTP/1.1\r\nContent-Length: 5000000\r\n\r\n'
+t_match '^HTTP/1.1 400 .*' "a request line in a later piece of a head is a bad header line (400)" \
+    two_pieces 'GET /v1/health HTTP/1.1\r\nHost: x\r\n' 'GET / HTTP/1.1\r\n\r\n'
+t_nomatch '(text/html|<HTML>)' "... in JSON" printf '%s\n' "$T_OUT"
+t_match '^HTTP/1.1 417 ' "a head cut after an earlier piece gave Content-Length is answered at once (417)" \
+    two_pieces 'POST /v1/login HTTP/1.1\r\nContent-Length: 5\r\n' 'Expect: magic\r\n\r\nhello'
+cut_then_more() { # a head cut short in its second piece, and a request sent after the answer
+    {
+        printf 'POST /v1/login HTTP/1.1\r\nConnection: keep-alive\r\n'
+        sleep 1
+        printf 'Transfer-Encoding: chunked\r\n\r\n'
+        sleep 1
+        printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
+        sleep 1
+    } | tls_raw | tr -d '\r'
+}
+t_eq "$(cut_then_more | grep -c '^HTTP/1.1 ')" 1 \
+    "a head cut short is closed after its answer, keep-alive asked or not (nothing after it is run)"
 many_pieces() { # COUNT: a health check whose head comes in COUNT pieces of a 10,000-byte line
     {
         printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n'
@@ -236,6 +263,7 @@ for case in 'FOO /v1/health HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|a
     'GET /v1/health HTTP/1.1\r\n Folded: x\r\n\r\n|400|bad_request|a folded first header line' \
     'POST /v1/login HTTP/1.1\r\nContent-Length: abc\r\n\r\n|400|bad_request|Content-Length abc' \
     'POST /v1/login HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}|400|bad_request|two Content-Lengths that differ' \
+    'GET /v1/health HTTP/1.1\r\nX-Ldapdesk-Refused: /.ldapdesk/zzz\r\n\r\n|400|bad_request|the header marking cut heads, sent by a client' \
     'POST /v1/login HTTP/1.1\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}|417|expectation_failed|Expect: magic'; do
     req=${case%%|*} rest=${case#*|}
     code=${rest%%|*} rest=${rest#*|}
