@@ -211,6 +211,9 @@ static void member_fix_done(void *arg, enum dir_status st, const char *err)
 	struct member_fix *f = arg;
 	struct act *x = f->x;
 
+	/* A group deleted since the search names nobody any more. */
+	if (st == DIR_NOT_FOUND)
+		st = DIR_UNCHANGED;
 	/* Already naming the new DN (a rerun after a move cut short): the old
 	 * DN must still go. */
 	if ((st == DIR_OK || st == DIR_UNCHANGED) && f->adding) {
@@ -258,9 +261,9 @@ static void groups_update(struct act *x, char **dns, size_t n)
 
 /*
  * A delete first reads each group that names the entry: one it is the only
- * member of cannot drop it (a groupOfNames needs a member), and finding that
- * out by trying would take the entry out of the other groups first, for an
- * account that then stays.
+ * member of cannot drop it (a groupOfNames needs a member; AD's groups do
+ * not), and finding that out by trying would take the entry out of the other
+ * groups first, for an account that then stays.
  */
 struct delete_plan {
 	struct act *x;
@@ -304,9 +307,11 @@ static void group_members_read(void *arg, enum dir_status st, char **dns, size_t
 	struct plan_group *g = arg;
 	struct act *x = g->plan->x;
 
-	if (st != DIR_OK)
+	/* Gone since the search: nothing to take it out of. No member values
+	 * read (an ACL, AD's ranged values): not known, so the delete tries. */
+	if (st != DIR_OK && st != DIR_NOT_FOUND)
 		group_not_updated(x, g->dn, err != NULL ? err : "could not be read");
-	else if (n == 0 || (n == 1 && dir_dn_equal(dns[0], x->user->dn)))
+	else if (st == DIR_OK && n == 1 && dir_dn_equal(dns[0], x->user->dn))
 		group_not_updated(x, g->dn, "it is the group's only member, and a group needs one");
 	plan_read(g->plan);
 }
@@ -346,7 +351,7 @@ static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, co
 		act_outcome(x, st, err, NULL);
 	else if (n == 0)
 		members_settled(x);
-	else if (x->kind == ACT_DELETE)
+	else if (x->kind == ACT_DELETE && x->conf->flavor != FLAVOR_AD)
 		delete_check_groups(x, dns, n);
 	else
 		groups_update(x, dns, n);
