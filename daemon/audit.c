@@ -1791,8 +1791,8 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int audit_find_live(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
-                    size_t errlen)
+int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, int64_t *idp,
+                    char *err, size_t errlen)
 {
 	char from[32], to[32];
 	sqlite3_stmt *st;
@@ -1801,9 +1801,15 @@ int audit_find_live(struct audit *a, const struct audit_event *ev, int64_t *idp,
 	*idp = 0;
 	if (ev->requested_at == NULL || strlen(ev->requested_at) < 19)
 		return 0;
-	/* A report shows times to the second: the whole second matches. */
-	snprintf(from, sizeof(from), "%.19s.000Z", ev->requested_at);
-	snprintf(to, sizeof(to), "%.19s.999Z", ev->requested_at);
+	/* A report shows times to the second: the whole second matches (the
+	 * whole minute for a time without seconds). */
+	if (minute) {
+		snprintf(from, sizeof(from), "%.16s:00.000Z", ev->requested_at);
+		snprintf(to, sizeof(to), "%.16s:59.999Z", ev->requested_at);
+	} else {
+		snprintf(from, sizeof(from), "%.19s.000Z", ev->requested_at);
+		snprintf(to, sizeof(to), "%.19s.999Z", ev->requested_at);
+	}
 	/* The report's 提交人 is the requester, or the target when none was
 	 * given; it shows only what was handled (ok, unchanged). */
 	if (a->live_check == NULL &&

@@ -220,12 +220,13 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
                         const char *detail, int64_t *idp, char *err, size_t errlen);
 
 /* An event handled through the daemon (not imported) that a report row
- * with ev's fields shows: requested in the same second, the same category,
+ * with ev's fields shows: requested in the same second (the same minute when
+ * minute: a time saved without seconds, as Excel does), the same category,
  * operator, department, and requester (or target, when it had no
  * requester), handled (ok or unchanged): *idp. Return: 1 found, 0 none, -1
  * error with err. */
-int audit_find_live(struct audit *a, const struct audit_event *ev, int64_t *idp, char *err,
-                    size_t errlen);
+int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, int64_t *idp,
+                    char *err, size_t errlen);
 
 /* The id of an earlier successful import whose file had this SHA-256 (hex,
  * kept as "sha256 HEX" in its outcome's detail). Return: 1 with *idp, 0 none

@@ -482,6 +482,21 @@ static void row_event(const struct row *w, const char *importer, struct audit_ev
 	};
 }
 
+/* Whether a hand-kept time gives seconds ("H:MM:SS", before any zone):
+ * Excel saves a report's times as "YYYY/M/D H:MM". */
+static bool has_seconds(const char *cell)
+{
+	const char *t = cell != NULL ? strpbrk(cell, "T ") : NULL;
+	int colons = 0;
+
+	for (; t != NULL && *t != '\0' && *t != '+' && *t != 'Z' && *t != 'z'; t++)
+		if (*t == ':')
+			colons++;
+		else if (*t == '-' && colons > 0)
+			break; /* a zone west of UTC */
+	return colons >= 2;
+}
+
 /* Stores w, unless the same event (time, department, requester,
  * description) was imported already — by an earlier file, the same rows in
  * another encoding, a report fed back, or a row repeated in this file: it
@@ -497,7 +512,8 @@ static int store_row(struct import *im, const struct row *w, int line, const cha
 
 	row_event(w, importer, &ev);
 	/* A report's row of an event the daemon handled, fed back. */
-	if ((rc = audit_find_live(im->a, &ev, &earlier, err, errlen)) == 1) {
+	if ((rc = audit_find_live(im->a, &ev, !has_seconds(w->cell[C_SUBMITTED]), &earlier, err,
+	                          errlen)) == 1) {
 		snprintf(msg, sizeof(msg),
 		         "the event this row shows is in the log already: event %lld (a report row "
 		         "fed back; its time, 类别, 问题处理, 事件提交单位 and 提交人 alike)",

@@ -168,6 +168,11 @@ t_match "twice.csv:3: the same event" "at its second line" sh -c "'$D' import '$
 t_exit 1 "the report's CSV of the events handled here, fed back, is refused (exit 1)" "$D" import "$T_DIR/r.csv"
 t_eq "$(printf '%s\n' "$T_OUT" | grep -c 'r.csv:[0-9]*: the event this row shows is in the log already: event [0-9]')" 16 \
     "... each of its 16 rows, naming the event it shows"
+sed -E 's#([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):[0-9]{2}#\1/\2/\3 \4:\5#g' "$T_DIR/r.csv" >"$T_DIR/r-excel.csv"
+t_match '^[^,]*,[^,]*,[^,]*,[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2},' "(the same CSV as Excel saves it: times without seconds)" \
+    sed -n 2p "$T_DIR/r-excel.csv"
+t_exit 1 "... is refused too" "$D" import "$T_DIR/r-excel.csv"
+t_eq "$(printf '%s\n' "$T_OUT" | grep -c 'in the log already: event [0-9]')" 16 "... each of its 16 rows (matched to the minute)"
 as_op aud1
 t_eq "$(n_imported)" 4 "its events are not counted twice"
 "$D" log --json --from 2025-01-01 --to 2025-12-31 >"$T_DIR/hist.json" 2>&1 || true
@@ -251,7 +256,7 @@ metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$
 t_eq "$(metric 'ldapdesk_actions_total{action="backup",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="backup",code="4xx"}')" \
     1/2 "GET /metrics counts the admin's backup (2xx) beside the two refused (4xx)"
 t_eq "$(metric 'ldapdesk_actions_total{action="import",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="import",code="4xx"}')" \
-    "2/$((14 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s)"
+    "2/$((15 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s)"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
 t_match '^[0-9-]{10}T[0-9:.]+\+08:00$' "and when, in the server's time zone (Asia/Shanghai)" \
