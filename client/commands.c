@@ -60,13 +60,25 @@ static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void say(const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, copy;
+	size_t n;
 
 	va_start(ap, fmt);
+	va_copy(copy, ap);
+	fputs("ldapdesk: ", stderr);
 	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
-	vsnprintf(said.last, sizeof(said.last), fmt, ap);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
 	va_end(ap);
-	fprintf(stderr, "ldapdesk: %s\n", said.last);
+	vsnprintf(said.last, sizeof(said.last), fmt, copy);
+	va_end(copy);
+	/* Kept whole for the JSON object: a cut never splits a character. */
+	n = strlen(said.last);
+	if (n == sizeof(said.last) - 1)
+		while (n > 0 && ((unsigned char)said.last[n - 1] & 0xC0) == 0x80)
+			said.last[--n] = '\0';
+	if (n > 0 && (unsigned char)said.last[n - 1] >= 0xC0)
+		said.last[--n] = '\0';
 }
 
 /* Prints a JSON document for a script on stdout (--json). */
@@ -1554,6 +1566,14 @@ static int cmd_login(struct ctx *c)
 		return rc;
 	/* A login is for the commands after it: kept nowhere, it did nothing. */
 	if (c->uncached[0] != '\0') {
+		struct httpc_req rq = {
+		    .method = "POST", .path = "/v1/logout", .body = "{}", .bodylen = 2};
+		struct httpc_resp rs = {0};
+
+		/* Held by nobody, the session is ended rather than left open. */
+		rq.token = c->token;
+		if (c->token != NULL && send_once(c, &rq, &rs) == 0)
+			httpc_resp_free(&rs);
 		wipe_member(ans, "token");
 		json_decref(ans);
 		say("logged in, but the session could not be cached, so the next command will not "

@@ -1184,13 +1184,18 @@ static void do_backup(struct call *c)
 {
 	struct backup_who who = {c->session->uid, c->session->dn, c->peer};
 	struct act_request req = {.kind = ACT_BACKUP};
+	int rc = c->api->backup != NULL ? backup_start(c->api->backup, &who, backup_done, c) : 0;
 
 	if (c->api->backup == NULL)
 		refuse_as(c, &req, ACT_UNAVAILABLE, "backup_unavailable",
 		          "backups are not set up: set [audit] backup_dir");
-	else if (backup_start(c->api->backup, &who, backup_done, c) == -1)
+	else if (rc == -1)
 		refuse_as(c, &req, ACT_CONFLICT, "backup_running",
 		          "a backup is running: try again when it ends");
+	else if (rc == -2)
+		refuse_as(c, &req, ACT_UNAVAILABLE, "busy",
+		          "no thread could be started for the backup (out of resources): try "
+		          "again shortly");
 }
 
 static void do_create(struct call *c)

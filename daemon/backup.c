@@ -253,7 +253,7 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	b->fn = fn;
 	b->arg = arg;
 	if (pthread_create(&b->thread, NULL, thread_main, b) != 0)
-		return -1;
+		return -2;
 	b->running = true;
 	return 0;
 }

@@ -38,8 +38,8 @@ struct backup_who {
 
 /* Starts one backup now, asked for by who (NULL: the daemon's own
  * schedule, recorded as ldapdeskd); fn (may be NULL) is called on the loop
- * when it ends. Return: 0 started, -1 if one is already running or the
- * thread cannot be started. */
+ * when it ends. Return: 0 started, -1 if one is already running, -2 if its
+ * thread cannot be started (fn is not called either way). */
 int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg);
 
 /* {"file","at","records","ok"} of the last good backup (records null when

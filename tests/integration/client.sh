@@ -67,6 +67,9 @@ t_exit 1 "login whose session cannot be cached (XDG_CACHE_HOME is a file) exits 
     env XDG_CACHE_HOME="$T_DIR/not-a-dir" "$D" login
 t_match "logged in, but the session could not be cached, so the next command will not find it" \
     "... saying the next command would not find it" printf '%s\n' "$T_OUT"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT action || ' ' || result FROM (SELECT a.action, o.result, a.id
+    FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.kind = 'attempt' ORDER BY a.id DESC LIMIT 2)
+    ORDER BY id")" "$(printf 'login ok\nlogout ok')" "... and ends the session it could not keep (a logout follows the login)"
 t_ok "a command that logs in by itself goes on without the cache (a warning only)" \
     env XDG_CACHE_HOME="$T_DIR/not-a-dir" "$D" status alice
 
