@@ -62,6 +62,11 @@ enum act_kind {
 	ACT_REQUESTS,
 };
 
+/* Checks what only the actions use of c: the [lifecycle] user_dn template
+ * names {uid} and gives a DN under [ldap] user_base. Return: 0, or -1 with
+ * err ("FILE:LINE: ..."). */
+int actions_config_check(const struct config *c, char *err, size_t errlen);
+
 /* True if name is an action the audit records (log --action). */
 bool actions_is_action(const char *name);
 

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <grp.h>
 #include <pwd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -600,6 +601,38 @@ static int check_required(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is the address of ss one of this machine's? (A bind to its port 0 says,
+ * without taking the port, which a running daemon may hold.) */
+static bool address_local(struct sockaddr_storage *ss, int sslen)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool local;
+
+	if (fd == -1)
+		return true; /* cannot tell: start-up will */
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)(void *)ss)->sin_port = 0;
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)(void *)ss)->sin6_port = 0;
+	local = bind(fd, (struct sockaddr *)ss, (socklen_t)sslen) == 0 || errno != EADDRNOTAVAIL;
+	close(fd);
+	return local;
+}
+
+/* The directory a unix: socket path is made in must exist. */
+static bool socket_dir_exists(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return true;
+	*(slash == dir ? slash + 1 : slash) = '\0';
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* TCP listeners must use TLS; a unix socket may be plaintext (DESIGN.md). */
 static int check_listen(const struct config *c, char *err, size_t errlen)
 {
@@ -618,6 +651,10 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 				    c, err, errlen, "server", "listen", i,
 				    "the socket path %s is longer than %zu bytes", l + 5,
 				    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+			if (!socket_dir_exists(l + 5))
+				return check_fail_nth(
+				    c, err, errlen, "server", "listen", i,
+				    "the directory of the socket %s does not exist", l + 5);
 			continue;
 		}
 		if (colon == NULL || colon == l || !parse_int(colon + 1, 1, 65535, &port))
@@ -629,6 +666,9 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 			    "\"%s\" is not IP:PORT (use 127.0.0.1:8636 or [::1]:8636; "
 			    "host names are not resolved)",
 			    l);
+		if (!address_local(&ss, sslen))
+			return check_fail_nth(c, err, errlen, "server", "listen", i,
+			                      "%s is not an address of this machine", l);
 		if (c->tls_cert == NULL || c->tls_key == NULL)
 			return check_fail_nth(c, err, errlen, "server", "listen", i,
 			                      "%s is a TCP listener: set tls_cert and tls_key "
@@ -636,6 +676,13 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 			                      l);
 	}
 	return 0;
+}
+
+static bool is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static int check_readable(const struct config *c, char *err, size_t errlen, const char *section,
@@ -650,7 +697,43 @@ static int check_readable(const struct config *c, char *err, size_t errlen, cons
 		return check_fail(c, err, errlen, section, key, "cannot read %s: %s", path,
 		                  strerror(errno));
 	fclose(fp);
+	if (!is_file(path))
+		return check_fail(c, err, errlen, section, key, "%s is not a file", path);
 	return 0;
+}
+
+/* The directory's CA file (read by libldap when a connection is made: a
+ * bad one would show only as every connection failing): PEM certificates. */
+static int check_pem(const struct config *c, char *err, size_t errlen)
+{
+	char buf[65536];
+	size_t n;
+	FILE *fp;
+
+	if (c->ca_file == NULL || (fp = fopen(c->ca_file, "r")) == NULL)
+		return 0; /* check_readable says why */
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if (strstr(buf, "-----BEGIN CERTIFICATE-----") != NULL)
+		return 0;
+	return check_fail(c, err, errlen, "ldap", "ca_file",
+	                  "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the "
+	                  "CA that signed the directory's certificate",
+	                  c->ca_file);
+}
+
+/* A backup_dir that exists must be a directory (one that does not is made
+ * at start-up). */
+static int check_backup_dir(const struct config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->backup_dir == NULL || stat(c->backup_dir, &st) == -1 || S_ISDIR(st.st_mode))
+		return 0;
+	return check_fail(c, err, errlen, "audit", "backup_dir",
+	                  "%s is not a directory: name a directory (it is made if missing)",
+	                  c->backup_dir);
 }
 
 /* The service password: from a file only the daemon's user can read. */
@@ -943,9 +1026,10 @@ static int config_check(struct config *c, const struct config *running, char *er
 	if (check_required(c, err, errlen) == -1 || check_paths(c, err, errlen) == -1 ||
 	    check_listen(c, err, errlen) == -1 || check_misc(c, err, errlen) == -1 ||
 	    check_started(c, running, err, errlen) == -1 ||
-	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1)
+	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||
+	    check_pem(c, err, errlen) == -1)
 		return -1;
-	if (check_user(c, err, errlen) == -1 ||
+	if (check_user(c, err, errlen) == -1 || check_backup_dir(c, err, errlen) == -1 ||
 	    check_dir_of(c, err, errlen, "audit", "database", c->database) == -1 ||
 	    check_dir_of(c, err, errlen, "server", "key_file", c->key_file) == -1 ||
 	    check_dir_of(c, err, errlen, "audit", "backup_dir", c->backup_dir) == -1)

@@ -75,6 +75,28 @@ char *lifecycle_user_dn(const struct config *c, const char *uid, const char *dep
 	return out;
 }
 
+int actions_config_check(const struct config *c, char *err, size_t errlen)
+{
+	char *dn = NULL, *canon = NULL;
+	bool ok;
+
+	if (c->user_dn == NULL)
+		return 0;
+	/* Filled in as a create would, with a department that needs escaping. */
+	ok = strstr(c->user_dn, "{uid}") != NULL &&
+	     (dn = lifecycle_user_dn(c, "sample", "办公室(外事办公室), 董事会")) != NULL &&
+	     (canon = dir_dn_canon(dn)) != NULL && dir_dn_under(dn, c->user_base);
+	free(dn);
+	free(canon);
+	if (ok)
+		return 0;
+	snprintf(err, errlen,
+	         "%s:%d: [lifecycle] user_dn: \"%s\" must name {uid} and give a DN under [ldap] "
+	         "user_base (e.g. {user_attr}={uid},ou={department},{user_base})",
+	         c->path, config_line(c, "lifecycle", "user_dn"), c->user_dn);
+	return -1;
+}
+
 int lifecycle_validate(struct act *x)
 {
 	/* A new entry and its place in the tree are written as inetOrgPerson

@@ -240,7 +240,8 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		    "runs as: the password read at start stays (make the file that user's, "
 		    "mode 0600, for a reload to read a new one; or restart)",
 		    conf->bind_password_file);
-	if (dir_config_check(conf, err, sizeof(err)) == -1) {
+	if (dir_config_check(conf, err, sizeof(err)) == -1 ||
+	    actions_config_check(conf, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		config_free(conf);
 		return;
@@ -581,7 +582,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		return 1;
 	}
-	if (dir_config_check(d.conf, err, sizeof(err)) == -1) {
+	if (dir_config_check(d.conf, err, sizeof(err)) == -1 ||
+	    actions_config_check(d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		config_free(d.conf);
 		return 1;

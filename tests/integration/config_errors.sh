@@ -29,6 +29,22 @@ bad "a database in a directory that does not exist" \
 bad "a backup_dir under a directory that does not exist" \
     "bad.conf:[0-9]+: \\[audit\\] backup_dir: the directory /nonexistent does not exist" \
     's|^backup_dir = .*|backup_dir = /nonexistent/backups|'
+# What -n passed before and start-up (or the first connection, or the first create) refused.
+: >"$T_DIR/a-file"
+printf 'not a certificate\n' >"$T_DIR/garbage.pem"
+bad "a backup_dir that is a file" "bad.conf:[0-9]+: \\[audit\\] backup_dir: $T_DIR/a-file is not a directory" \
+    "s|^backup_dir = .*|backup_dir = $T_DIR/a-file|"
+bad "a socket in a directory that does not exist" \
+    "bad.conf:[0-9]+: \\[server\\] listen: the directory of the socket /nonexistent/x.sock does not exist" \
+    "s|^listen = unix:.*|listen = unix:/nonexistent/x.sock|"
+bad "an address not of this machine" "bad.conf:[0-9]+: \\[server\\] listen: 192.0.2.1:8636 is not an address of this machine" \
+    "0,/^listen = /s|^listen = .*|listen = 192.0.2.1:8636|"
+bad "a ca_file that holds no certificate" "bad.conf:[0-9]+: \\[ldap\\] ca_file: .*garbage.pem holds no PEM certificate" \
+    "s|^ca_file = .*|ca_file = $T_DIR/garbage.pem|"
+bad "a ca_file that is a directory" "bad.conf:[0-9]+: \\[ldap\\] ca_file: $T_DIR is not a file" \
+    "s|^ca_file = .*|ca_file = $T_DIR|"
+bad "a user_dn template without {uid}" "bad.conf:[0-9]+: \\[lifecycle\\] user_dn: \"cn=x,\\{user_base\\}\" must name \\{uid\\}" \
+    's|^\[audit\]|[lifecycle]\nuser_dn = cn=x,{user_base}\n[audit]|'
 # A repeated key's bad value is named at its own line, not at the key's last one.
 line=$(grep -n '^listen = ' "$T_DIR/good.conf" | head -1 | cut -d: -f1)
 bad "a bad first of two listen lines" "bad.conf:$line: \\[server\\] listen: \"localhost\" is neither" \
