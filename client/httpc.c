@@ -311,6 +311,12 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 		    "be working on it; see 'ldapdesk health' and 'ldapdesk log' before trying "
 		    "again",
 		    h->url, s->stall_s);
+	else if (why == HTTPC_LOST)
+		snprintf(err, errlen,
+		         "the connection to ldapdeskd at %s broke after the request was sent (%s): "
+		         "it may have been carried out; see 'ldapdesk log' (or status) before "
+		         "trying again",
+		         h->url, detail);
 	else if (why == HTTPC_TLS)
 		snprintf(err, errlen,
 		         "TLS failure talking to %s: %s; check --url/LDAPDESK_URL and the CA "
@@ -353,11 +359,17 @@ int httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *rs,
 		long sent = 0;
 
 		rs->why = classify(rc, &s);
-		/* Timed out after the request went out: slow, not unreachable. */
-		if (rc == CURLE_OPERATION_TIMEDOUT &&
+		/* Timed out, or cut off, after the request went out: the daemon
+		 * had it, and may have carried it out (a crash, a restart). */
+		if ((rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
+		     rc == CURLE_RECV_ERROR || rc == CURLE_PARTIAL_FILE) &&
 		    curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
 		    sent > 0)
-			rs->why = HTTPC_SLOW;
+			rs->why = rc == CURLE_OPERATION_TIMEDOUT ? HTTPC_SLOW : HTTPC_LOST;
+		/* TLS 1.3 refuses a client certificate after the request went out:
+		 * an alert is the handshake's failure, not a lost answer. */
+		if (rs->why == HTTPC_LOST && strstr(h->errbuf, " alert ") != NULL)
+			rs->why = HTTPC_TLS;
 		fail_message(h, rc, rs->why, &s, err, errlen);
 		if (s.buf != NULL)
 			OPENSSL_cleanse(s.buf, s.len);

@@ -17,6 +17,7 @@ enum httpc_fail {
 	HTTPC_TLS,     /* handshake or certificate verification */
 	HTTPC_TOOBIG,  /* body larger than the request's cap */
 	HTTPC_SLOW,    /* sent, but no answer within the wait (the daemon may still work) */
+	HTTPC_LOST,    /* sent, but the connection broke before the answer (it may be done) */
 	HTTPC_OTHER,   /* out of memory, bad option */
 };
 

@@ -73,6 +73,8 @@ struct call {
 	unsigned counted_kind;
 	unsigned roles_gen; /* configuration generation a role re-read started under */
 	bool bad_body;      /* the body is not a JSON object (body is then {}) */
+	int status;         /* the reply's, for -v's request line (0: none sent) */
+	struct timespec started;
 };
 
 struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
@@ -135,10 +137,27 @@ void api_stop_jobs(struct api *api)
 			job_stop(api->jobs[k]);
 }
 
+/* -v: one line per request answered (no query, no body: nothing secret). */
+static void log_request(const struct call *c)
+{
+	struct timespec now;
+	const char *path = c->uri != NULL ? evhttp_uri_get_path(c->uri) : NULL;
+
+	if (c->status == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	log_debug("%s %s %d %.1f ms (%s)", c->method == EVHTTP_REQ_POST ? "POST" : "GET",
+	          path != NULL ? path : "?", c->status,
+	          (double)(now.tv_sec - c->started.tv_sec) * 1e3 +
+	              (double)(now.tv_nsec - c->started.tv_nsec) / 1e6,
+	          c->peer);
+}
+
 static void call_free(struct call *c)
 {
 	json_t *pw = json_object_get(c->body, "password");
 
+	log_request(c);
 	/* jansson frees without wiping; the login password must not linger. */
 	if (json_is_string(pw))
 		OPENSSL_cleanse((char *)(uintptr_t)json_string_value(pw), json_string_length(pw));
@@ -264,6 +283,7 @@ static enum evhttp_cmd_type route_other_method(const struct call *c)
 
 static void count_answer(struct call *c, int code)
 {
+	c->status = code;
 	if (c->counted_kind < API_KINDS && code / 100 < 6)
 		c->api->answered[c->counted_kind][code / 100]++;
 }
@@ -756,6 +776,7 @@ static void reply_csv(struct call *c, json_t *rows, int64_t next)
 		snprintf(hdr, sizeof(hdr), "%lld", (long long)next);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "X-Next", hdr);
 	}
+	c->status = 200;
 	http_reply_raw(c->req, 200, "text/csv; charset=utf-8",
 	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
 	evbuffer_free(out);
@@ -897,6 +918,7 @@ static void report_answer(struct job_call *jc, int rc, const char *err)
 		reply_error(c, strstr(err, "larger than") != NULL ? 413 : 400, "bad_request", err);
 		return;
 	}
+	c->status = 200;
 	http_reply_raw(c->req, 200, jc->ctype, jc->out, jc->len);
 	call_free(c);
 }
@@ -1337,6 +1359,7 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_user_cache_total{result=\"hit\"} %llu\n"
 	                    "ldapdesk_user_cache_total{result=\"miss\"} %llu\n",
 	                    hits, misses);
+	c->status = 200;
 	http_reply_raw(c->req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
 	evbuffer_free(out);
@@ -1466,6 +1489,7 @@ void api_handle(void *arg, struct evhttp_request *req)
 	}
 	c->api = arg;
 	c->req = req;
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
 	c->counted_kind = API_KINDS;
 	c->method = evhttp_request_get_command(req);
 	c->uri = evhttp_request_get_evhttp_uri(req);
