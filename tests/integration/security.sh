@@ -407,6 +407,14 @@ t_match '"directory":"down"' "a directory certificate from another CA is refused
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
 t_match "StartTLS with ldap://.*" "the log says why" cat "$T_DIR/ldapdeskd.log"
 
+# -v: one line per request answered, with nothing secret in it.
+daemon_stop
+grep -v '^client_ca' "$T_DIR/d.conf" >"$T_DIR/v.conf"
+DAEMON_ARGS=-v daemon_start "$T_DIR/v.conf" || { t_fail "ldapdeskd -v starts"; t_done; }
+t_ok "a login and a status read with -v" env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
+    XDG_CACHE_HOME="$T_DIR/cache-v" "$D" status alice
+t_match "debug: POST /v1/login 200 [0-9.]+ ms \\(127\\.0\\.0\\.1\\)" "-v logs the login request" cat "$T_DIR/ldapdeskd.log"
+t_match "debug: GET /v1/users/alice 200 " "... and the status read" cat "$T_DIR/ldapdeskd.log"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_absent "$LDAP_OP_PW" "no operator password in the daemon log" "$T_DIR/ldapdeskd.log"

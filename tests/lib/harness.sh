@@ -430,7 +430,8 @@ daemon_start() {
     mkdir -p "$XDG_CACHE_HOME"
     export XDG_CACHE_HOME
     echo "=== daemon_start $(date '+%H:%M:%S') $_ds_conf" >>"$T_DIR/ldapdeskd.log"
-    "$LDAPDESKD" -c "$_ds_conf" -f </dev/null >>"$T_DIR/ldapdeskd.log" 2>&1 &
+    # shellcheck disable=SC2086 # DAEMON_ARGS: extra options, e.g. -v
+    "$LDAPDESKD" -c "$_ds_conf" -f ${DAEMON_ARGS:-} </dev/null >>"$T_DIR/ldapdeskd.log" 2>&1 &
     DAEMON_PID=$!
     t_track "$DAEMON_PID"
     _ds_end=$(($(date +%s) + ${T_START_TIMEOUT:-10}))
