@@ -119,6 +119,21 @@ static void sync_path(const char *path, int flags)
  * next one rather than bend the naming. */
 static int pick_name(struct backup_job *j)
 {
+	struct stat st;
+
+	/* Made at start-up (and by a reload): gone since, SQLite would only
+	 * say it cannot open the copy. */
+	int found = stat(j->dir, &st);
+
+	if (found == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(j->err, sizeof j->err,
+		         "[audit] backup_dir %.1100s %s: make it (owned by the daemon's user) or "
+		         "reload ldapdeskd to make it",
+		         j->dir,
+		         found == -1 && errno == ENOENT ? "does not exist"
+		                                        : "is not a usable directory");
+		return -1;
+	}
 	for (int i = 0; i < NAME_TRIES; i++) {
 		time_t now = time(NULL);
 		struct tm tm;

@@ -754,6 +754,11 @@ static int read_secret(struct config *c, const struct config *running, char *err
 	if (fd == -1)
 		return check_fail(c, err, errlen, "ldap", "bind_password_file",
 		                  "cannot open %s: %s", f, strerror(errno));
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		return check_fail(c, err, errlen, "ldap", "bind_password_file", "%s is not a file",
+		                  f);
+	}
 	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
 		close(fd);
 		return check_fail(c, err, errlen, "ldap", "bind_password_file",
@@ -1048,6 +1053,13 @@ static int load(const char *path, const struct config *running, struct config **
 	struct parse p = {0};
 	int rc;
 
+	/* A directory opens for reading, and reads as an empty file. */
+	if (!is_file(path)) {
+		snprintf(err, errlen, "%s: %s", path,
+		         access(path, F_OK) == 0 ? "not a file: give the configuration file"
+		                                 : strerror(errno));
+		return -1;
+	}
 	p.c = calloc(1, sizeof(*p.c));
 	p.fp = fopen(path, "r");
 	if (p.c == NULL || p.fp == NULL) {

@@ -467,8 +467,13 @@ static void *conn_thread(void *arg)
 		if (rc == LDAP_SUCCESS) {
 			c->new_ld = ld;
 		} else {
-			snprintf(c->setup_err, sizeof(c->setup_err), "bind as %s: %s",
-			         conf->bind_dn, ldap_err2string(rc));
+			snprintf(c->setup_err, sizeof(c->setup_err), "bind as %s: %s%s%s%s",
+			         conf->bind_dn, ldap_err2string(rc),
+			         rc == LDAP_INVALID_CREDENTIALS
+			             ? " (check [ldap] bind_dn, and the password in "
+			             : "",
+			         rc == LDAP_INVALID_CREDENTIALS ? conf->bind_password_file : "",
+			         rc == LDAP_INVALID_CREDENTIALS ? ")" : "");
 			ldap_unbind_ext(ld, NULL, NULL);
 		}
 	}

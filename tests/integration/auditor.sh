@@ -265,6 +265,8 @@ t_eq "$("$D" --json health | jq -r '.backup')" ok "health says backups are ok"
 # A backup that fails (backup_dir replaced by a file) is said where operators look.
 mv "$T_DIR/backups" "$T_DIR/backups.away" && : >"$T_DIR/backups"
 t_exit 1 "a backup into a backup_dir that is not a directory fails" "$D" backup
+t_match "\\[audit\\] backup_dir $T_DIR/backups is not a usable directory: make it" \
+    "... saying what is wrong with backup_dir and what to do" printf '%s\n' "$T_OUT"
 t_match '^failing: ' "health says backups are failing" sh -c "'$D' --json health | jq -r .backup"
 t_match "backup into $T_DIR/backups failed" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
 rm -f "$T_DIR/backups" && mv "$T_DIR/backups.away" "$T_DIR/backups"

@@ -43,6 +43,11 @@ bad "a ca_file that holds no certificate" "bad.conf:[0-9]+: \\[ldap\\] ca_file: 
     "s|^ca_file = .*|ca_file = $T_DIR/garbage.pem|"
 bad "a ca_file that is a directory" "bad.conf:[0-9]+: \\[ldap\\] ca_file: $T_DIR is not a file" \
     "s|^ca_file = .*|ca_file = $T_DIR|"
+t_exit 1 "-c naming a directory stops" "$LDAPDESKD" -n -c "$T_DIR"
+t_match "$T_DIR: not a file: give the configuration file" "... saying so" printf '%s\n' "$T_OUT"
+mkdir -p "$T_DIR/pwdir"
+bad "a bind_password_file that is a directory" "bad.conf:[0-9]+: \\[ldap\\] bind_password_file: $T_DIR/pwdir is not a file" \
+    "s|^bind_password_file = .*|bind_password_file = $T_DIR/pwdir|"
 bad "a user_dn template without {uid}" "bad.conf:[0-9]+: \\[lifecycle\\] user_dn: \"cn=x,\\{user_base\\}\" must name \\{uid\\}" \
     's|^\[audit\]|[lifecycle]\nuser_dn = cn=x,{user_base}\n[audit]|'
 # A repeated key's bad value is named at its own line, not at the key's last one.
@@ -114,4 +119,13 @@ t_exit 0 "... and exits 0" "$LDAPDESKD" --help
 t_match '^ldapdeskd [0-9]+\.[0-9]+' "ldapdeskd --version prints the version" "$LDAPDESKD" --version
 t_match '^configuration OK$' "--check --config is -n -c" "$LDAPDESKD" --check --config "$T_DIR/good.conf"
 t_exit 2 "an unknown option is a usage error (exit 2)" "$LDAPDESKD" --bogus
+# A wrong service password passes -n (it cannot be checked without the directory): the log
+# names the file to look at.
+printf 'wrong-password\n' >"$T_DIR/wrong.pw" && chmod 600 "$T_DIR/wrong.pw"
+sed "s|^bind_password_file = .*|bind_password_file = $T_DIR/wrong.pw|" "$T_DIR/good.conf" >"$T_DIR/wrongpw.conf"
+daemon_start "$T_DIR/wrongpw.conf" || { t_fail "ldapdeskd starts with a wrong service password"; t_done; }
+for _ in $(seq 50); do grep -q "Invalid credentials" "$T_DIR/ldapdeskd.log" && break; sleep 0.1; done
+t_match "bind as .*: Invalid credentials \\(check \\[ldap\\] bind_dn, and the password in $T_DIR/wrong.pw\\)" \
+    "a wrong service password is logged naming bind_dn and the password file" cat "$T_DIR/ldapdeskd.log"
+daemon_stop
 t_done
