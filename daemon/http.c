@@ -245,12 +245,6 @@ static void line_rewrite(struct evbuffer *in, const char *path)
 	evbuffer_prepend(in, line, strlen(line));
 }
 
-/*
- * When in starts with a request head whose body would be refused, the
- * request is redirected to an internal path that we answer in JSON, instead
- * of letting evhttp write its own HTML error page (or buffer 32 MiB). A body
- * that merely looks like a head is refused the same way, which is harmless.
- */
 /* The bearer token of the head [p, end) into buf, or "" when it has none. */
 static const char *head_bearer(const char *p, const char *end, char *buf, size_t len)
 {
@@ -288,8 +282,13 @@ static void import_gate(struct evbuffer *in, const struct http *h, const char *h
 	OPENSSL_cleanse(token, sizeof(token));
 }
 
-/* head[0..n) is a copy of the start of in, n at most HTTP_MAX_HEADERS: a
- * body evhttp would read before anyone checked the request is refused. */
+/*
+ * head[0..n) is a copy of the start of in, n at most HTTP_MAX_HEADERS. When
+ * it starts a request whose body would be refused, the request is redirected
+ * to an internal path answered in JSON, instead of letting evhttp read the
+ * body first (up to 32 MiB) or write its own HTML error page. A body that
+ * merely looks like such a head is refused the same way, which is harmless.
+ */
 static void head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
 	const char *cl, *te;
