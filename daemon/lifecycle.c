@@ -379,12 +379,24 @@ static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, co
 		groups_update(x, dns, n);
 }
 
-/* Memberships are searched under [ldap] group_base; without it they are left. */
+/* Memberships are searched under [ldap] group_base. Without it a move
+ * leaves them (its outcome says so), and a delete is refused: the groups
+ * would give their access to the next account made at that DN. */
 static void fix_groups(struct act *x)
 {
-	if (x->conf->group_base == NULL ||
-	    dir_find_members(x->A->dir, x->conf->group_base, x->user->dn, groups_found, x) == -1)
+	if (x->conf->group_base == NULL && x->kind == ACT_DELETE) {
+		act_outcome(x, DIR_REFUSED,
+		            "not deleted: [ldap] group_base is not set, so the groups that list "
+		            "the user cannot be found to take it out (the next account at that DN "
+		            "would get their access): set group_base and reload",
+		            NULL);
+		return;
+	}
+	if (x->conf->group_base == NULL)
 		members_settled(x);
+	else if (dir_find_members(x->A->dir, x->conf->group_base, x->user->dn, groups_found, x) ==
+	         -1)
+		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
 }
 
 /* ---- move ------------------------------------------------------------------------------ */

@@ -181,4 +181,14 @@ t_ok "and procurement names her entry" ldap_is_member procurement grace
 t_exit 1 "and no longer the old DN" group_lists procurement "$grace_dn"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the recovery"
+# Without [ldap] group_base a delete could not find the user's groups: refused, since they
+# would give their access to the next account made at that DN.
+grep -v '^group_base' "$T_DIR/d.conf" >"$T_DIR/nogroups.conf"
+daemon_start "$T_DIR/nogroups.conf" || { t_fail "ldapdeskd starts without group_base"; t_done; }
+t_ok "grace is in procurement" ldap_is_member procurement grace
+t_exit 1 "without group_base a delete is refused (exit 1)" "$D" user delete grace --yes
+t_match "not deleted: \\[ldap\\] group_base is not set.*set group_base and reload" "... saying why and what to do" \
+    printf '%s\n' "$T_OUT"
+t_ok "... and grace is still there, in procurement" ldap_is_member procurement grace
+daemon_stop
 t_done
