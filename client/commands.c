@@ -1633,7 +1633,7 @@ static const struct command commands[] = {
      "(one trailing newline stripped), else $LDAPDESK_PASSWORD if the operator is\n"
      "$LDAPDESK_USER (or neither --user nor $LDAPDESK_USER is given), else a prompt\n"
      "without echo. The password is never stored.",
-     "ldapdesk login --user alice"},
+     "ldapdesk login --user hd1"},
     {"logout", NULL, cmd_logout, "logout", "End the session and delete its cache file.",
      "ldapdesk logout"},
     {"status", NULL, cmd_status, "status USER",
@@ -1650,9 +1650,9 @@ static const struct command commands[] = {
      "Grant PERMISSION (a system from the allow-list) to USER, for N days or until\n"
      "TIME (ISO 8601; a date alone means through that day, in the server's time\n"
      "zone). Some permissions need an administrator's approval first.",
-     "ldapdesk grant bob caiguan --days 30 --ticket T-1026"},
+     "ldapdesk grant bob procurement --days 30 --ticket T-1026"},
     {"revoke", NULL, cmd_revoke, "revoke USER PERMISSION [event options]",
-     "Take PERMISSION away from USER.", "ldapdesk revoke bob caiguan"},
+     "Take PERMISSION away from USER.", "ldapdesk revoke bob procurement"},
     {"record", NULL, cmd_record, "record CATEGORY --desc TEXT [event options]",
      "Record work done outside the directory (CATEGORY: app-request, todo-mail,\n"
      "mobile-app, notice, login-issue, knowledge-doc, vuln-fix, ...).",
@@ -1736,7 +1736,7 @@ static void help_top(void)
 	    "  3600 for verify, import, report, log and backup)\n\n"
 	    "exit codes: 0 done, 1 refused or failed, 2 usage or bad request, 3 not logged in,\n"
 	    "  4 forbidden, 5 no such user, permission or request, 6 daemon unreachable or TLS\n\n"
-	    "example:\n  ldapdesk login --user alice && ldapdesk status bob && ldapdesk unlock "
+	    "example:\n  ldapdesk login --user hd1 && ldapdesk status bob && ldapdesk unlock "
 	    "bob\n");
 }
 

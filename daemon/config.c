@@ -161,8 +161,11 @@ static char *config_reader(char *str, int num, void *stream)
 	}
 	p->line++;
 	if (n > num - 1) {
-		parse_error(p, "line is %zd bytes long; the limit is %d: shorten it", n,
-		            CONFIG_LINE_MAX - 1);
+		/* libinih's buffer holds the line break and the string's end too. */
+		ssize_t text = n - (line[n - 1] == '\n') - (n > 1 && line[n - 2] == '\r');
+
+		parse_error(p, "line is %zd bytes long; the limit is %d: shorten it", text,
+		            CONFIG_LINE_MAX - 2);
 		str[0] = '\n';
 		str[1] = '\0';
 	} else if (indented_value(line)) {

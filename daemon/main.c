@@ -216,6 +216,22 @@ static void reload_keep(const struct config *old, struct config *new)
 		log_warnx("reload: [ldap] uri and bind_dn apply to new connections only");
 }
 
+/* Allowed (a directory on the same host, a lab), but never silently: every
+ * password the daemon sends would cross the network readable. */
+static void warn_plaintext(const struct config *c, const char *path)
+{
+	const char *host = c->uri != NULL && strncmp(c->uri, "ldap://", 7) == 0 ? c->uri + 7 : NULL;
+
+	if (host == NULL || c->starttls || strncmp(host, "127.", 4) == 0 ||
+	    strncmp(host, "[::1]", 5) == 0 || strncmp(host, "localhost", 9) == 0)
+		return;
+	fprintf(stderr,
+	        "ldapdeskd: warning: %s:%d: [ldap] uri %s without starttls: the service, "
+	        "operator and one-time passwords cross the network unencrypted (set starttls = "
+	        "yes, or use ldaps://)\n",
+	        path, config_line(c, "ldap", "uri"), c->uri);
+}
+
 /* SIGHUP: parse into a new object and swap it in only if it is whole. */
 static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -599,6 +615,7 @@ int main(int argc, char **argv)
 		config_free(d.conf);
 		return 1;
 	}
+	warn_plaintext(d.conf, path);
 	if (check) {
 		printf("configuration OK\n");
 		config_free(d.conf);

@@ -119,6 +119,10 @@ t_exit 0 "... and exits 0" "$LDAPDESKD" --help
 t_match '^ldapdeskd [0-9]+\.[0-9]+' "ldapdeskd --version prints the version" "$LDAPDESKD" --version
 t_match '^configuration OK$' "--check --config is -n -c" "$LDAPDESKD" --check --config "$T_DIR/good.conf"
 t_exit 2 "an unknown option is a usage error (exit 2)" "$LDAPDESKD" --bogus
+sed -e 's|^uri = .*|uri = ldap://192.0.2.10:389|' -e 's|^starttls = .*|starttls = no|' "$T_DIR/good.conf" >"$T_DIR/plain.conf"
+t_match '^configuration OK$' "plaintext LDAP to another host is allowed" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+t_match "warning: .*plain.conf:[0-9]+: \\[ldap\\] uri ldap://192.0.2.10:389 without starttls: .*unencrypted" \
+    "... with a warning naming the line" sh -c "'$LDAPDESKD' -n -c '$T_DIR/plain.conf' 2>&1"
 # A wrong service password passes -n (it cannot be checked without the directory): the log
 # names the file to look at.
 printf 'wrong-password\n' >"$T_DIR/wrong.pw" && chmod 600 "$T_DIR/wrong.pw"
