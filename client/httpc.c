@@ -111,10 +111,27 @@ static int set_fixed_options(struct httpc *h, const char *ca)
 	return bad ? -1 : 0;
 }
 
+/* The seconds env gives (1 to 86400), or 0 when it gives none. */
+static long stall_for_env(const char *env)
+{
+	char *end;
+	long t = env != NULL ? strtol(env, &end, 10) : 0;
+
+	return env != NULL && *env != '\0' && *end == '\0' && t >= 1 && t <= 86400 ? t : 0;
+}
+
 int httpc_new(const char *url, const char *ca, struct httpc **hp, char *err, size_t errlen)
 {
-	struct httpc *h = calloc(1, sizeof *h);
+	const char *wait = getenv("LDAPDESK_TIMEOUT");
+	struct httpc *h;
 
+	/* stall_for takes it only when it is right: said once, here. */
+	if (wait != NULL && *wait != '\0' && stall_for_env(wait) == 0) {
+		snprintf(err, errlen, "LDAPDESK_TIMEOUT must be 1 to 86400 seconds, not \"%.40s\"",
+		         wait);
+		return -1;
+	}
+	h = calloc(1, sizeof *h);
 	snprintf(err, errlen, "out of memory");
 	if (h == NULL)
 		return -1;
@@ -226,11 +243,9 @@ static long stall_for(const char *path)
 {
 	static const char *const slow[] = {"/v1/verify", "/v1/import", "/v1/report", "/v1/audit",
 	                                   "/v1/backup"};
-	const char *env = getenv("LDAPDESK_TIMEOUT");
-	char *end;
-	long t = env != NULL ? strtol(env, &end, 10) : 0;
+	long t = stall_for_env(getenv("LDAPDESK_TIMEOUT"));
 
-	if (env != NULL && *env != '\0' && *end == '\0' && t >= 1 && t <= 86400)
+	if (t > 0)
 		return t;
 
 	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)

@@ -152,6 +152,8 @@ t_exit 1 "verify not answered within LDAPDESK_TIMEOUT (2 s) exits 1, not 6" \
 kill -CONT "$DAEMON_PID"
 t_match "took the request but sent nothing for 2 s: it may still be working on it" \
     "... saying the daemon may still be working on it" printf '%s\n' "$T_OUT"
+t_exit 2 "an LDAPDESK_TIMEOUT that is no number of seconds is a usage error" env LDAPDESK_TIMEOUT=abc "$D" health
+t_match "LDAPDESK_TIMEOUT must be 1 to 86400 seconds, not \"abc\"" "... saying so" printf '%s\n' "$T_OUT"
 t_exit 6 "a daemon that is not there is still exit 6" env LDAPDESK_TIMEOUT=2 \
     "$D" --url "unix:$T_DIR/nobody.sock" verify
 
