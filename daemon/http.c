@@ -39,15 +39,18 @@
 /* A head in several pieces may grow to HEAD_MAX. */
 #define HEAD_MAX (4 * HTTP_MAX_HEADERS)
 /* Bits of the numbers kept between a head's pieces (head_put): its size
- * (at most HEAD_MAX + a read) and its Content-Length + 1 (at most
- * HTTP_DRAIN_MAX + 1, beyond which the head is rewritten whole). */
-#define HEAD_BITS 21
+ * (at most HEAD_MAX + a read) and its Content-Length + 1 (at most an
+ * import's HTTP_IMPORT_MAX + 1, beyond which the head is rewritten whole). */
+#define HEAD_BITS 26
 /* Bodies above LDAPDESK_MAX_BODY but below this are read and discarded so the
  * 413 reaches the client; larger ones are cut off (the client may then see a
  * reset instead of the answer). */
 #define HTTP_DRAIN_MAX (1024 * 1024)
 /* POST /v1/import carries half a year of hand-kept events as CSV. */
-#define HTTP_IMPORT_MAX   LDAPDESK_MAX_IMPORT
+#define HTTP_IMPORT_MAX LDAPDESK_MAX_IMPORT
+_Static_assert(((long long)1 << HEAD_BITS) > (long long)HTTP_IMPORT_MAX + 1 &&
+                   ((long long)1 << HEAD_BITS) > 2LL * HEAD_MAX,
+               "HEAD_BITS holds a head's Content-Length and size");
 #define HTTP_TIMEOUT_S    30
 #define HTTP_BACKLOG      128
 #define HTTP_COALESCE_MAX (64 * 1024) /* replies up to this go out as one TLS record */
@@ -265,13 +268,13 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
 
 /* A body over LDAPDESK_MAX_BODY (an import) is read only for a session that
  * may send it: the gate is asked before the body is buffered. */
-static void import_gate(struct evbuffer *in, const struct http *h, const char *head, size_t n)
+static bool import_gate(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
 	char token[HTTP_TOKEN_MAX];
 	int code;
 
 	if (h == NULL || h->gate == NULL)
-		return;
+		return false;
 	code = h->gate(h->gate_arg, head_bearer(head, head + n, token, sizeof(token)));
 	if (code == 401)
 		head_rewrite(in, PATH_UNAUTHENTICATED);
@@ -280,6 +283,7 @@ static void import_gate(struct evbuffer *in, const struct http *h, const char *h
 		 * asked. The body is never read (Content-Length: 0, then closed). */
 		head_rewrite_as(in, "/v1/import", token);
 	OPENSSL_cleanse(token, sizeof(token));
+	return code != 0;
 }
 
 /*
@@ -288,8 +292,9 @@ static void import_gate(struct evbuffer *in, const struct http *h, const char *h
  * to an internal path answered in JSON, instead of letting evhttp read the
  * body first (up to 32 MiB) or write its own HTML error page. A body that
  * merely looks like such a head is refused the same way, which is harmless.
+ * Return: true when the whole head was replaced (by one that ends).
  */
-static void head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
+static bool head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
 	const char *cl, *te;
 	unsigned long long len;
@@ -298,29 +303,28 @@ static void head_check(struct evbuffer *in, const struct http *h, const char *he
 	    (strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
 	     strncmp(head, "PATCH ", 6) != 0) ||
 	    strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
-		return;
+		return false;
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 	if (strncmp(head, "POST /v1/import ", 16) == 0 ||
 	    strncmp(head, "POST /v1/import?", 16) == 0) {
-		if (te != NULL)
-			head_rewrite(in, PATH_CHUNKED);
-		else if (len > HTTP_IMPORT_MAX)
-			head_rewrite(in, PATH_TOO_LARGE);
-		else if (len > LDAPDESK_MAX_BODY)
-			import_gate(in, h, head, n);
-		return;
+		if (te != NULL || len > HTTP_IMPORT_MAX)
+			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
+		else
+			return len > LDAPDESK_MAX_BODY && import_gate(in, h, head, n);
+		return true;
 	}
-	if (te != NULL)
-		head_rewrite(in, PATH_CHUNKED);
 	/* A client waiting for "100 Continue" has not sent the body: it is
 	 * refused at once instead of being invited to upload it first. */
-	else if (len > HTTP_DRAIN_MAX ||
-	         (len > LDAPDESK_MAX_BODY && head_header(head, head + n, "Expect") != NULL))
-		head_rewrite(in, PATH_TOO_LARGE);
-	else if (len > LDAPDESK_MAX_BODY)
+	if (te != NULL || len > HTTP_DRAIN_MAX ||
+	    (len > LDAPDESK_MAX_BODY && head_header(head, head + n, "Expect") != NULL)) {
+		head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
+		return true;
+	}
+	if (len > LDAPDESK_MAX_BODY)
 		line_rewrite(in, PATH_TOO_LARGE);
+	return false;
 }
 
 /*
@@ -588,13 +592,14 @@ static const char *lines_check(const char *p, const char *lim, long long *len, b
  * is marked for rest_check. Return: -1 when the request line is not complete
  * yet, 0 when all is well, 1 with *path set.
  */
-static int start_check(struct evbuffer *in, const char *head, size_t n, const char **path)
+static int start_check(struct evbuffer *in, const char *head, size_t n, const char **path,
+                       struct head_state *s, bool *ended)
 {
 	const char *eol = memchr(head, '\n', n), *end, *next;
-	/* evhttp has taken nothing of it: in holds all of it so far. */
-	struct head_state s = {.untaken = true, .total = evbuffer_get_length(in), .len = -1};
-	bool ended;
 
+	/* evhttp has taken nothing of it: in holds all of it so far. */
+	*s = (struct head_state){.untaken = true, .total = evbuffer_get_length(in), .len = -1};
+	*ended = false;
 	if (eol == NULL) {
 		*path = PATH_HEADERS;
 		return n == HTTP_MAX_HEADERS ? 1 : -1;
@@ -602,16 +607,12 @@ static int start_check(struct evbuffer *in, const char *head, size_t n, const ch
 	end = eol > head && eol[-1] == '\r' ? eol - 1 : eol;
 	if ((*path = line_check(head, (size_t)(end - head))) != NULL)
 		return 1;
-	if ((*path = lines_check(eol + 1, head + n, &s.len, &ended, &next)) != NULL)
+	if ((*path = lines_check(eol + 1, head + n, &s->len, ended, &next)) != NULL)
 		return 1;
 	/* A head that does not end within the window (its lines beyond are
 	 * not checked) or within HEAD_MAX: evhttp would refuse it in HTML. */
 	*path = PATH_HEADERS;
-	if (!ended && (n == HTTP_MAX_HEADERS || s.total > HEAD_MAX))
-		return 1;
-	if (!ended)
-		head_put(in, &s);
-	return 0;
+	return !*ended && (n == HTTP_MAX_HEADERS || s->total > HEAD_MAX) ? 1 : 0;
 }
 
 /*
@@ -623,15 +624,23 @@ static int start_check(struct evbuffer *in, const char *head, size_t n, const ch
  */
 static void head_cut(struct evbuffer *in, const char *path, long long len)
 {
-	static const char filler[4096];
+	static const char filler[65536];
+	struct evbuffer *pad = len > 0 ? evbuffer_new() : NULL;
 	char end[128];
 	int n = snprintf(end, sizeof(end), HEADER_REFUSED ": %s\r\n%s\r\n", path,
-	                 len < 0 ? "Content-Length: 0\r\n" : "");
+	                 len < 0 || (len > 0 && pad == NULL) ? "Content-Length: 0\r\n" : "");
 
 	evbuffer_drain(in, evbuffer_get_length(in));
-	for (long long left = len; left > 0; left -= (long long)sizeof(filler))
-		evbuffer_prepend(in, filler,
-		                 left < (long long)sizeof(filler) ? (size_t)left : sizeof(filler));
+	/* By reference to one static block, prepended at once: no copy, one
+	 * callback run, whatever the length (up to an import's 32 MiB). */
+	for (long long left = len; pad != NULL && left > 0; left -= (long long)sizeof(filler))
+		evbuffer_add_reference(
+		    pad, filler, left < (long long)sizeof(filler) ? (size_t)left : sizeof(filler),
+		    NULL, NULL);
+	if (pad != NULL) {
+		evbuffer_prepend_buffer(in, pad);
+		evbuffer_free(pad);
+	}
 	evbuffer_prepend(in, end, (size_t)n);
 }
 
@@ -653,7 +662,7 @@ static void rest_check(struct evbuffer *in, const char *head, size_t n, struct h
 		head_cut(in, path, s->len);
 	else if (head_header(head, next, "Transfer-Encoding") != NULL)
 		head_cut(in, PATH_CHUNKED, s->len);
-	else if (len > LDAPDESK_MAX_BODY)
+	else if (len != s->len && len > LDAPDESK_MAX_BODY) /* earlier ones were judged */
 		head_cut(in, PATH_TOO_LARGE, s->len);
 	else if (!ended && (n == HTTP_MAX_HEADERS || s->total > HEAD_MAX))
 		head_cut(in, PATH_HEADERS, s->len);
@@ -702,14 +711,20 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 	 * yet), what evhttp would refuse in HTML is refused here. */
 	if (start || within) {
 		const char *path = NULL;
-		int r = start_check(in, head, (size_t)n, &path);
+		bool ended;
+		int r = start_check(in, head, (size_t)n, &path, &s, &ended);
 
-		if (r < 0)
+		if (r < 0) {
 			mark_start(in); /* not a whole line yet: still at the start */
-		else if (r > 0) {
+		} else if (r > 0) {
 			head_rewrite(in, path);
-			return;
+		} else if (!head_check(in, arg, head, (size_t)n) && !ended) {
+			/* Marked after head_check: its rewrites (drains and prepends
+			 * that run this watcher again) must not see a head state. */
+			s.total = evbuffer_get_length(in);
+			head_put(in, &s);
 		}
+		return;
 	}
 	head_check(in, arg, head, (size_t)n);
 }
