@@ -1862,22 +1862,28 @@ static void held_release(struct actions *A, const char *target)
 		A->held_all = false;
 }
 
+/* Is uid (as typed: the directory matches it ignoring case) held? */
+static bool user_held(const struct actions *A, const char *uid)
+{
+	if (A->held_left == 0)
+		return false;
+	for (size_t i = 0; i < A->n_held; i++)
+		if (strcasecmp(A->held[i].uid, uid) == 0)
+			return true;
+	return A->held_all;
+}
+
 /* Refuses x (and says so) when it would change a user recovery still has
  * to read back. Return: true when refused. */
 static bool act_held(struct act *x)
 {
 	static const bool changes[ACT_REQUESTS + 1] = {
-	    [ACT_UNLOCK] = true,  [ACT_RESET] = true,  [ACT_GRANT] = true,
-	    [ACT_REVOKE] = true,  [ACT_CREATE] = true, [ACT_MOVE] = true,
-	    [ACT_DISABLE] = true, [ACT_ENABLE] = true, [ACT_DELETE] = true,
+	    [ACT_UNLOCK] = true, [ACT_RESET] = true,   [ACT_GRANT] = true,   [ACT_REVOKE] = true,
+	    [ACT_CREATE] = true, [ACT_MOVE] = true,    [ACT_DISABLE] = true, [ACT_ENABLE] = true,
+	    [ACT_DELETE] = true, [ACT_APPROVE] = true,
 	};
-	bool held = false;
 
-	if (x->A->held_left == 0 || !changes[x->kind] || x->target == NULL)
-		return false;
-	for (size_t i = 0; i < x->A->n_held && !held; i++)
-		held = strcmp(x->A->held[i].uid, target_uid(x)) == 0;
-	if (!held && !x->A->held_all)
+	if (!changes[x->kind] || x->target == NULL || !user_held(x->A, x->target))
 		return false;
 	act_refuse(x, ACT_UNAVAILABLE, "recovering", "failed",
 	           "an action on %s left unfinished by the last stop is still being read back "
@@ -1934,7 +1940,8 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	else if (x->kind == ACT_LOGOUT)
 		act_logout(x);
 	else if (x->kind == ACT_APPROVE || x->kind == ACT_REJECT) {
-		if (request_load(x) == -1)
+		/* An approve's user is known once its request is loaded. */
+		if (request_load(x) == -1 || act_held(x))
 			return; /* answered */
 		if (x->kind == ACT_REJECT)
 			request_reject(x);
@@ -1982,7 +1989,9 @@ static void recovery_finish(struct recovery *r, const char *result, const char *
 	} else {
 		log_info("recovery: attempt %lld (%s) closed as %s: %s", (long long)r->id,
 		         r->action, result, why);
-		held_release(r->A, r->target);
+		/* Only start-up's own read-backs hold anyone. */
+		if (strcmp(r->how, ACT_RECOVERED_AT_START) == 0)
+			held_release(r->A, r->target);
 	}
 	dir_user_free(r->user);
 	free(r);
@@ -2500,8 +2509,10 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	if (l != NULL && dir_available(A->dir) &&
 	    audit_due_grants(A->audit, now, due_collect, l, err, sizeof(err)) == -1)
 		log_warnx("expiry: %s", err);
+	/* A user recovery still reads back waits for a later tick. */
 	for (size_t i = 0; l != NULL && i < l->n; i++)
-		if (expiry_try_now(A, &l->items[i], time(NULL)))
+		if (!user_held(A, l->items[i].target) &&
+		    expiry_try_now(A, &l->items[i], time(NULL)))
 			expire_one(A, &l->items[i]);
 	free(l);
 	requests_expire(A);

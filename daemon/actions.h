@@ -172,6 +172,9 @@ int actions_expiry_start(struct actions *A, struct event_base *base, int every);
  * the loop): failed must outlive the recovery. */
 void act_recover(struct actions *A, json_t *row, int *failed, const char *how);
 
+/* act_recover's how at start-up: only those read-backs release holds. */
+#define ACT_RECOVERED_AT_START "recovered at start-up"
+
 /* At start-up, before any request: an attempt on target (a uid) is left
  * pending by an earlier stop. Until act_recover has recorded its outcome,
  * actions that change target are refused (503 recovering). */

@@ -377,7 +377,7 @@ static int recover_row(void *arg, json_t *row)
 	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
 		return -1;
 	d->recover_left++;
-	act_recover(d->actions, row, &d->recover_failed, "recovered at start-up");
+	act_recover(d->actions, row, &d->recover_failed, ACT_RECOVERED_AT_START);
 	return 0;
 }
 

@@ -52,6 +52,8 @@ if [ "$(pending unlock)" = 1 ]; then
     t_exit 1 "an unlock of erin before her pending one is recovered is refused (503)" "$D" unlock erin
     t_match "an action on erin left unfinished by the last stop is still being read back" \
         "... saying why, and to try again" printf '%s\n' "$T_OUT"
+    t_match "an action on ERIN left unfinished by the last stop is still being read back" \
+        "... also when the uid is typed in another case" "$D" unlock ERIN
 else
     t_skip "an unlock of erin before her pending one is recovered is refused" \
         "recovery finished before slapd was stopped"
