@@ -595,21 +595,26 @@ static int txn_begin(struct audit *a, char *err, size_t errlen)
 	return 0;
 }
 
-/* Commits if rc is 0, else rolls back (err already says why). */
 static const char *const file_suffix[3] = {"", "-wal", "-shm"};
 
 /* Notes (when first seen) or checks the identity of each file; false when one
- * that was seen is gone or is another file now. */
+ * that was seen is gone or is another file now. A stat that fails for
+ * another reason (EIO, ESTALE, EACCES) proves nothing: errno is then set and
+ * the answer is false, but files_check does not hold it against the store. */
 static bool files_same(struct audit *a)
 {
 	char path[4096];
 	struct stat st;
 
+	errno = 0;
 	for (size_t i = 0; i < sizeof(a->files) / sizeof(a->files[0]); i++) {
 		struct file_id *f = &a->files[i];
 
 		snprintf(path, sizeof(path), "%s%s", a->path, file_suffix[i]);
 		if (stat(path, &st) == -1) {
+			if (errno != ENOENT && errno != ENOTDIR)
+				return false;
+			errno = 0;
 			if (f->ino != 0)
 				return false;
 		} else if (f->ino == 0) {
@@ -634,6 +639,11 @@ static int files_check(struct audit *a, char *err, size_t errlen)
 {
 	if (a->path == NULL || (!a->gone && files_same(a)))
 		return 0;
+	if (!a->gone && errno != 0) {
+		snprintf(err, errlen, "audit: cannot check that %s is still the database: %s",
+		         a->path, strerror(errno));
+		return -1; /* this commit only */
+	}
 	a->gone = true;
 	snprintf(err, errlen,
 	         "audit: %s (or its -wal or -shm file) was removed or replaced while ldapdeskd "
@@ -643,6 +653,7 @@ static int files_check(struct audit *a, char *err, size_t errlen)
 	return -1;
 }
 
+/* Commits if rc is 0, else rolls back (err already says why). */
 static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 {
 	if (rc == 0)

@@ -639,8 +639,18 @@ static bool socket_dir_exists(const char *path)
 }
 
 /* TCP listeners must use TLS; a unix socket may be plaintext (DESIGN.md). */
-static int check_listen(const struct config *c, char *err, size_t errlen)
+static int check_listen(const struct config *c, const struct config *running, char *err,
+                        size_t errlen)
 {
+	bool same = running != NULL && running->n_listen == c->n_listen;
+
+	/* A reload keeps the bound listeners whatever the file says: a kept
+	 * list is not checked again (an address gone since is no reason to
+	 * refuse the rest of a reload). */
+	for (size_t i = 0; same && i < c->n_listen; i++)
+		same = strcmp(running->listen[i], c->listen[i]) == 0;
+	if (same)
+		return 0;
 	for (size_t i = 0; i < c->n_listen; i++) {
 		const char *l = c->listen[i], *colon = strrchr(l, ':');
 		int port;
@@ -683,27 +693,22 @@ static int check_listen(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static bool is_file(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static int check_readable(const struct config *c, char *err, size_t errlen, const char *section,
                           const char *key, const char *path)
 {
+	struct stat st;
 	FILE *fp;
 
 	if (path == NULL)
 		return 0;
+	/* Asked first: opening a FIFO would block (a reload on the loop). */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return check_fail(c, err, errlen, section, key, "%s is not a file", path);
 	fp = fopen(path, "r");
 	if (fp == NULL)
 		return check_fail(c, err, errlen, section, key, "cannot read %s: %s", path,
 		                  strerror(errno));
 	fclose(fp);
-	if (!is_file(path))
-		return check_fail(c, err, errlen, section, key, "%s is not a file", path);
 	return 0;
 }
 
@@ -748,7 +753,7 @@ static int read_secret(struct config *c, const struct config *running, char *err
 	char buf[CONFIG_SECRET_MAX + 1];
 	struct stat st;
 	ssize_t n;
-	int fd = open(f, O_RDONLY | O_CLOEXEC);
+	int fd = open(f, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
 
 	if (fd == -1 && errno == EACCES && running != NULL && running->bind_password != NULL &&
 	    running->bind_password_file != NULL && strcmp(running->bind_password_file, f) == 0) {
@@ -1024,7 +1029,9 @@ static int check_started(const struct config *c, const struct config *running, c
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		const char *v = *(char *const *)(const void *)((const char *)c + files[i].off);
 
-		if (!start_only(running, v, files[i].off) &&
+		/* On a reload none is read: they take effect at a restart, which
+		 * reads them as root (after a drop, a reload could not). */
+		if (running == NULL &&
 		    check_readable(c, err, errlen, "server", files[i].key, v) == -1)
 			return -1;
 	}
@@ -1034,7 +1041,7 @@ static int check_started(const struct config *c, const struct config *running, c
 static int config_check(struct config *c, const struct config *running, char *err, size_t errlen)
 {
 	if (check_required(c, err, errlen) == -1 || check_paths(c, err, errlen) == -1 ||
-	    check_listen(c, err, errlen) == -1 || check_misc(c, err, errlen) == -1 ||
+	    check_listen(c, running, err, errlen) == -1 || check_misc(c, err, errlen) == -1 ||
 	    check_started(c, running, err, errlen) == -1 ||
 	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||
 	    check_pem(c, err, errlen) == -1)
@@ -1055,14 +1062,15 @@ static int config_check(struct config *c, const struct config *running, char *er
 static int load(const char *path, const struct config *running, struct config **cp, char *err,
                 size_t errlen)
 {
+	struct stat st;
 	struct parse p = {0};
 	int rc;
 
-	/* A directory opens for reading, and reads as an empty file. */
-	if (!is_file(path)) {
-		snprintf(err, errlen, "%s: %s", path,
-		         access(path, F_OK) == 0 ? "not a file: give the configuration file"
-		                                 : strerror(errno));
+	/* A directory opens for reading, and reads as an empty file. (A pipe,
+	 * -c /dev/stdin, is fine.) */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: a directory, not a file: give the configuration file",
+		         path);
 		return -1;
 	}
 	p.c = calloc(1, sizeof(*p.c));

@@ -44,7 +44,7 @@ bad "a ca_file that holds no certificate" "bad.conf:[0-9]+: \\[ldap\\] ca_file: 
 bad "a ca_file that is a directory" "bad.conf:[0-9]+: \\[ldap\\] ca_file: $T_DIR is not a file" \
     "s|^ca_file = .*|ca_file = $T_DIR|"
 t_exit 1 "-c naming a directory stops" "$LDAPDESKD" -n -c "$T_DIR"
-t_match "$T_DIR: not a file: give the configuration file" "... saying so" printf '%s\n' "$T_OUT"
+t_match "$T_DIR: a directory, not a file: give the configuration file" "... saying so" printf '%s\n' "$T_OUT"
 mkdir -p "$T_DIR/pwdir"
 bad "a bind_password_file that is a directory" "bad.conf:[0-9]+: \\[ldap\\] bind_password_file: $T_DIR/pwdir is not a file" \
     "s|^bind_password_file = .*|bind_password_file = $T_DIR/pwdir|"
