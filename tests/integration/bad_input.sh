@@ -162,12 +162,12 @@ t_match '^HTTP/1.1 4[0-9][0-9]' "a length folded onto an empty Content-Length is
 t_match '"error":"headers_too_large"' "a length behind 17 KiB of header in a second piece is refused at once" padded_head
 # Head lines that arrive after the request line (a client writing its head in pieces) get the
 # same checks as those arriving with it: JSON, never evhttp's HTML page.
-late_line() { # PRINTF-FORMAT: head lines sent a second after the request line
+late_line() { # PRINTF-FORMAT: head lines sent 0.4 s after the request line
     {
         printf 'POST /v1/login HTTP/1.1\r\nHost: x\r\n'
-        sleep 1
+        sleep 0.4
         printf "$1"
-        sleep 1.5
+        sleep 1
     } | tls_raw | tr -d '\r'
 }
 for case in 'NoColonHere\r\n\r\n|400|bad_request|a header line without a colon' \
@@ -185,12 +185,12 @@ done
 t_match '"error":"bad_json"' "a header name with a blank in a later piece is a header (the login's body is what is wrong)" \
     late_line 'Bad Name: x\r\nContent-Length: 2\r\n\r\n{]'
 t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
-two_pieces() { # PRINTF-FORMAT PRINTF-FORMAT: a head's first piece, then (a second later) the rest
+two_pieces() { # PRINTF-FORMAT PRINTF-FORMAT: a head's first piece, then (0.4 s later) the rest
     {
         printf "$1"
-        sleep 1
+        sleep 0.4
         printf "$2"
-        sleep 1.5
+        sleep 1
     } | tls_raw | tr -d '\r'
 }
 t_match '"error":"too_large"' "a later piece whose first line looks like a request line is still checked (413)" \
@@ -203,10 +203,10 @@ t_match '^HTTP/1.1 417 ' "a head cut after an earlier piece gave Content-Length 
 big_split() { # TOKEN PATH LENGTH: a head in two pieces announcing LENGTH, then the body
     {
         printf 'POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %s\r\n' "$2" "$1" "$3"
-        sleep 1
+        sleep 0.4
         printf 'X-A: b\r\n\r\n'
         head -c "$3" /dev/zero | tr '\0' a
-        sleep 1.5
+        sleep 1
     } | tls_raw | tr -d '\r'
 }
 t_match '"error":"too_large"' "a 100 KB login whose head came in two pieces is refused 413 in JSON" \
@@ -219,9 +219,9 @@ t_match '"error":"bad_request"' "an admin's 200 KB import whose head came in two
 cut_then_more() { # a head cut short in its second piece, and a request sent after the answer
     {
         printf 'POST /v1/login HTTP/1.1\r\nConnection: keep-alive\r\n'
-        sleep 1
+        sleep 0.4
         printf 'Transfer-Encoding: chunked\r\n\r\n'
-        sleep 1
+        sleep 0.4
         printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
         sleep 1
     } | tls_raw | tr -d '\r'
