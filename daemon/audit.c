@@ -1527,17 +1527,36 @@ static void request_row(sqlite3_stmt *st, struct audit_req *r)
 
 /* Steps st (prepared and bound by the caller) for one id in column 0 into
  * *idp, then finalizes it. Return: 1 a row, 0 none, -1 error with err. */
-static int one_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
-                  size_t errlen)
+static int step_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
+                   size_t errlen)
 {
 	int rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW)
 		*idp = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
-		db_fail(a, what, err, errlen); /* before finalize: it reads the message */
-	sqlite3_finalize(st);
+		db_fail(a, what, err, errlen); /* before finalize or reset: it reads the message */
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int one_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
+                  size_t errlen)
+{
+	int rc = step_id(a, st, idp, what, err, errlen);
+
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* one_id for a statement kept prepared: reset for its next use. */
+static int kept_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
+                   size_t errlen)
+{
+	int rc = step_id(a, st, idp, what, err, errlen);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
 }
 
 int audit_request_pending_for(struct audit *a, const char *target, const char *permission,
@@ -1769,7 +1788,6 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
                         const char *detail, int64_t *idp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	*idp = 0;
 	/* By records_at (one time, a handful of rows) and the outcome's unique
@@ -1792,14 +1810,7 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
 	sqlite3_bind_text(st, 5, ev->operator, - 1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, finished_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, detail, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*idp = sqlite3_column_int64(st, 0);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, "look up imported events", err, errlen);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return kept_id(a, st, idp, "look up imported events", err, errlen);
 }
 
 int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, int64_t *idp,
@@ -1807,7 +1818,6 @@ int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, 
 {
 	char from[32], to[32];
 	sqlite3_stmt *st;
-	int rc;
 
 	*idp = 0;
 	if (ev->requested_at == NULL || strlen(ev->requested_at) < 19)
@@ -1841,14 +1851,7 @@ int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, 
 	sqlite3_bind_text(st, 4, ev->operator, - 1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, ev->department, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, ev->requester, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*idp = sqlite3_column_int64(st, 0);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, "look up live events", err, errlen);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return kept_id(a, st, idp, "look up live events", err, errlen);
 }
 
 int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen)

@@ -1017,25 +1017,15 @@ static bool start_only(const struct config *running, const char *now, size_t off
 static int check_started(const struct config *c, const struct config *running, char *err,
                          size_t errlen)
 {
-	static const struct {
-		const char *key;
-		size_t off;
-	} files[] = {
-	    {"tls_cert", offsetof(struct config, tls_cert)},
-	    {"tls_key", offsetof(struct config, tls_key)},
-	    {"client_ca", offsetof(struct config, client_ca)},
-	};
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		const char *v = *(char *const *)(const void *)((const char *)c + files[i].off);
-
-		/* On a reload none is read: they take effect at a restart, which
-		 * reads them as root (after a drop, a reload could not). */
-		if (running == NULL &&
-		    check_readable(c, err, errlen, "server", files[i].key, v) == -1)
-			return -1;
-	}
-	return 0;
+	/* On a reload none is read: they take effect at a restart, which reads
+	 * them as root (after a drop, a reload could not). */
+	if (running != NULL)
+		return 0;
+	return check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
+	               check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
+	               check_readable(c, err, errlen, "server", "client_ca", c->client_ca) == -1
+	           ? -1
+	           : 0;
 }
 
 static int config_check(struct config *c, const struct config *running, char *err, size_t errlen)

@@ -339,13 +339,19 @@ static void mark_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, vo
 	(void)in, (void)info, (void)arg;
 }
 
+/* Adds a disabled callback: a mark that holds state, never runs. */
+static void mark(struct evbuffer *in, evbuffer_cb_func cb, void *arg)
+{
+	struct evbuffer_cb_entry *e = evbuffer_add_cb(in, cb, arg);
+
+	if (e != NULL)
+		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
+}
+
 static void mark_start(struct evbuffer *in)
 {
-	struct evbuffer_cb_entry *e;
-
 	evbuffer_remove_cb(in, mark_cb, NULL);
-	if ((e = evbuffer_add_cb(in, mark_cb, NULL)) != NULL)
-		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
+	mark(in, mark_cb, NULL);
 }
 
 /* True (and the mark is gone) when in was at a request's start. */
@@ -385,14 +391,6 @@ static void total_bit_cb(struct evbuffer *in, const struct evbuffer_cb_info *inf
 static void len_bit_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
 	(void)in, (void)info, (void)arg;
-}
-
-static void mark(struct evbuffer *in, evbuffer_cb_func cb, void *arg)
-{
-	struct evbuffer_cb_entry *e = evbuffer_add_cb(in, cb, arg);
-
-	if (e != NULL)
-		evbuffer_cb_clear_flags(in, e, EVBUFFER_CB_ENABLED);
 }
 
 static void bits_put(struct evbuffer *in, evbuffer_cb_func cb, uintptr_t v)

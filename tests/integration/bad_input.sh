@@ -162,6 +162,15 @@ t_match '^HTTP/1.1 4[0-9][0-9]' "a length folded onto an empty Content-Length is
 t_match '"error":"headers_too_large"' "a length behind 17 KiB of header in a second piece is refused at once" padded_head
 # Head lines that arrive after the request line (a client writing its head in pieces) get the
 # same checks as those arriving with it: JSON, never evhttp's HTML page.
+refused_in_json() { # SENDER PLACE CASE: CASE is REQUEST|CODE|ERROR|WHAT, sent by SENDER; the
+    # status, the JSON error and no HTML page are checked, titled "WHAT PLACE is CODE"
+    _req=${3%%|*} _rest=${3#*|}
+    _code=${_rest%%|*} _rest=${_rest#*|}
+    _err=${_rest%%|*} _what=${_rest#*|}
+    t_match "^HTTP/1.1 $_code " "$_what$2 is $_code" "$1" "$_req"
+    t_match "\"error\":\"$_err\"" "... with the JSON error $_err" printf '%s\n' "$T_OUT"
+    t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
+}
 late_line() { # PRINTF-FORMAT: head lines sent 0.4 s after the request line
     {
         printf 'POST /v1/login HTTP/1.1\r\nHost: x\r\n'
@@ -175,12 +184,7 @@ for case in 'NoColonHere\r\n\r\n|400|bad_request|a header line without a colon' 
     ' folded\r\n\r\n|400|bad_request|a folded line' \
     'Expect: magic\r\nContent-Length: 2\r\n\r\n{}|417|expectation_failed|Expect: magic' \
     'Transfer-Encoding: chunked\r\n\r\n|411|length_required|Transfer-Encoding'; do
-    req=${case%%|*} rest=${case#*|}
-    code=${rest%%|*} rest=${rest#*|}
-    err=${rest%%|*} what=${rest#*|}
-    t_match "^HTTP/1.1 $code " "$what in a later piece of the head is $code" late_line "$req"
-    t_match "\"error\":\"$err\"" "... with the JSON error $err" printf '%s\n' "$T_OUT"
-    t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
+    refused_in_json late_line " in a later piece of the head" "$case"
 done
 t_match '"error":"bad_json"' "a header name with a blank in a later piece is a header (the login's body is what is wrong)" \
     late_line 'Bad Name: x\r\nContent-Length: 2\r\n\r\n{]'
@@ -281,12 +285,7 @@ for case in 'FOO /v1/health HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|a
     'POST /v1/login HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}|400|bad_request|two Content-Lengths that differ' \
     'GET /v1/health HTTP/1.1\r\nX-Ldapdesk-Refused: /.ldapdesk/zzz\r\n\r\n|400|bad_request|the header marking cut heads, sent by a client' \
     'POST /v1/login HTTP/1.1\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}|417|expectation_failed|Expect: magic'; do
-    req=${case%%|*} rest=${case#*|}
-    code=${rest%%|*} rest=${rest#*|}
-    err=${rest%%|*} what=${rest#*|}
-    t_match "^HTTP/1.1 $code " "$what is $code" raw_req "$req"
-    t_match "\"error\":\"$err\"" "... with the JSON error $err" printf '%s\n' "$T_OUT"
-    t_nomatch '(text/html|<HTML>)' "... and no HTML" printf '%s\n' "$T_OUT"
+    refused_in_json raw_req "" "$case"
 done
 t_match '^HTTP/1.1 413 ' "a 100 KB body announced with Expect: 100-continue is refused 413 at once" \
     raw_req 'POST /v1/users/alice/unlock HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n'
