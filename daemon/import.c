@@ -86,6 +86,7 @@ struct import {
 	size_t ncols;
 	json_t *errors;
 	int64_t nbad, nrows;
+	int64_t nrepeated; /* of nbad: rows repeating an earlier row of this file */
 	int first_bad;
 };
 
@@ -525,12 +526,13 @@ static int store_row(struct import *im, const struct row *w, int line, const cha
 	if ((rc = audit_find_imported(im->a, &ev, w->resolved, w->cell[C_METHOD], &earlier, err,
 	                              errlen)) != 0) {
 		/* An id of this import's own is rolled back with it: not named. */
-		if (rc == 1 && first != 0 && earlier >= first)
+		if (rc == 1 && first != 0 && earlier >= first) {
 			add_error(
 			    im, line,
 			    "the same event as an earlier row of this file (every cell but 序号, "
 			    "备注 and 解决情况 alike)");
-		else if (rc == 1) {
+			im->nrepeated++;
+		} else if (rc == 1) {
 			snprintf(
 			    msg, sizeof(msg),
 			    "the same event (every cell but 序号, 备注 and 解决情况 alike) is in "
@@ -546,6 +548,29 @@ static int store_row(struct import *im, const struct row *w, int line, const cha
 struct who {
 	const char *uid, *dn, *addr;
 };
+
+/* The summary of a refusal for duplicates says which kind they are: a row
+ * repeated inside the file is not "in the log" (nothing of it was stored). */
+static void duplicates_message(const struct import *im, char *err, size_t errlen)
+{
+	int64_t logged = im->nbad - im->nrepeated;
+
+	if (im->nrepeated == 0)
+		snprintf(err, errlen,
+		         "import: %lld rows are events in the log already (the first at line %d): "
+		         "nothing imported",
+		         (long long)logged, im->first_bad);
+	else if (logged == 0)
+		snprintf(err, errlen,
+		         "import: %lld rows repeat an earlier row of this file (the first at line "
+		         "%d): nothing imported; remove the repeats and import again",
+		         (long long)im->nrepeated, im->first_bad);
+	else
+		snprintf(err, errlen,
+		         "import: %lld rows are events in the log already and %lld repeat an "
+		         "earlier row of this file (the first at line %d): nothing imported",
+		         (long long)logged, (long long)im->nrepeated, im->first_bad);
+}
 
 static int store_all(struct import *im, const char *body, size_t len, struct record *r,
                      const struct who *who, int64_t range[2], char *err, size_t errlen)
@@ -645,10 +670,7 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 	}
 	if (im->nbad > 0) { /* duplicates: all or nothing */
 		audit_batch_rollback(im->a);
-		snprintf(err, errlen,
-		         "import: %lld rows are events in the log already (the first at line %d): "
-		         "nothing imported",
-		         (long long)im->nbad, im->first_bad);
+		duplicates_message(im, err, errlen);
 		refused(im, who, err);
 		return -2;
 	}

@@ -372,12 +372,26 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	                 -2);
 	assert_int_equal(error_line(fx, 0), 3);
 	assert_non_null(strstr(error_message(fx, 0), "an earlier row of this file"));
+	/* The summary names them as repeats: nothing of them is in the log. */
+	assert_non_null(strstr(fx->err, "1 rows repeat an earlier row of this file (the first at "
+	                                "line 3)"));
+	assert_null(strstr(fx->err, "in the log already"));
 	/* The first import's row in another form (序号, 解决情况 and 备注 aside). */
 	assert_int_equal(import(fx, HEADER "7,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,李工,"
 	                                   "2025-03-05 14:30:05,已解决,再导入\n"),
 	                 -2);
 	assert_int_equal(error_line(fx, 0), 2);
 	assert_non_null(strstr(error_message(fx, 0), "in the log already: event 1"));
+	assert_non_null(strstr(fx->err, "1 rows are events in the log already (the first at "
+	                                "line 2)"));
+	/* Both kinds in one file: each counted as what it is. */
+	assert_int_equal(import(fx, HEADER "7,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,李工,"
+	                                   "2025-03-05 14:30:05,,\n"
+	                                   "8,信息中心,王五,2025-04-02 09:00,删除待办,,,,,\n"
+	                                   "9,信息中心,王五,2025-04-02 09:00,删除待办,,,,,\n"),
+	                 -2);
+	assert_non_null(strstr(fx->err, "1 rows are events in the log already and 1 repeat an "
+	                                "earlier row of this file (the first at line 2)"));
 	/* Alike but for its handler: another event. */
 	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2025-03-05 14:20,门户解锁,解锁,王工,"
 	                                   "2025-03-05 14:30:05,,\n"),
