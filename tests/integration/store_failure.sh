@@ -94,6 +94,23 @@ t_exit 1 "verify of a database removed under the daemon fails (exit 1)" env LDAP
 t_match "audit.db: No such file or directory \(removed while ldapdeskd ran" "... naming the file" printf '%s\n' "$T_OUT"
 t_ok "... and makes no new, empty one in its place" test ! -e "$T_DIR/store/audit.db"
 daemon_stop
+# The -shm file alone removed, then the database replaced by a copy moved over it (what a
+# careless restore does): each is caught before the next commit, the directory untouched.
+for how in shm mv; do
+    daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts ($how)"; t_done; }
+    t_ok "hd1 logs in ($how)" "$D" login
+    ldap_lock_user alice >/dev/null 2>&1 || true
+    locked=$(ldap_attr alice pwdAccountLockedTime)
+    if [ "$how" = shm ]; then
+        rm -f "$T_DIR/store/audit.db-shm"
+    else
+        cp "$T_DIR/store/audit.db" "$T_DIR/store/copy.db" && mv "$T_DIR/store/copy.db" "$T_DIR/store/audit.db"
+    fi
+    t_exit 1 "store's file changed under the daemon ($how): unlock is refused (exit 1)" "$D" unlock alice
+    t_match "removed or replaced while ldapdeskd ran" "... saying so ($how)" printf '%s\n' "$T_OUT"
+    t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "... and alice is still locked ($how)"
+    daemon_stop
+done
 # Start-up on a full disk: a new database cannot be made; the message says what to do.
 t_mount_tmpfs "$T_DIR/full" 256k || { t_skip "start-up on a full disk" "no second tmpfs"; t_done; }
 dd if=/dev/zero of="$T_DIR/full/filler" bs=4k 2>/dev/null || true
