@@ -556,7 +556,11 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 	if (st == DIR_STALE)
 		err = "the account changed while it was being unlocked (disabled or moved): look "
 		      "again with 'ldapdesk status'";
-	act_outcome(x, st, err, st == DIR_UNCHANGED ? "was not locked" : "unlocked");
+	act_outcome(x, st, err,
+	            st != DIR_UNCHANGED     ? "unlocked"
+	            : lock_present(x->user) ? "was not locked (a lock that had expired was "
+	                                      "cleared from the entry)"
+	                                    : "was not locked");
 }
 
 static void reset_done(void *arg, enum dir_status st, const char *err)

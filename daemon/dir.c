@@ -809,6 +809,9 @@ struct flavor {
 	/* Filter that an unlock of a cached user asserts: "not disabled" (NULL:
 	 * the server has no assertion control, cached unlocks are off). */
 	const char *unlock_assert;
+	/* Its lock time, asserted as not expired by the default policy's lockout
+	 * duration (NULL: no such clause): an expired lock is no lock. */
+	const char *lock_time_attr;
 	/* The unlock modify cannot tell "was not locked": decide from the state
 	 * read just before. */
 	bool unlock_from_state;
@@ -1189,6 +1192,10 @@ static const struct flavor flavors[] = {
             .must_change = openldap_must_change,
             .must_change_what = "pwdReset",
             .unlock_assert = "(!(pwdAccountLockedTime=" ADMIN_LOCK "))",
+            .lock_time_attr = "pwdAccountLockedTime",
+            /* An expired lock still in the entry is cleared, but it was no
+             * lock (DESIGN: locked as ppolicy computes it): "unchanged". */
+            .unlock_from_state = true,
             .member_present_rc = LDAP_TYPE_OR_VALUE_EXISTS,
             .member_absent_rc = LDAP_NO_SUCH_ATTRIBUTE,
             .bind_decode = openldap_bind,
@@ -1754,18 +1761,39 @@ static int submit_state(struct dir *d, enum op_type type, const struct dir_user 
 	return op_submit(op);
 }
 
-/* What an unlock of a cached user asserts: not disabled, and the department
- * the cache holds (or none). NULL on ENOMEM. */
-static char *unlock_assertion(const struct flavor *f, const char *department)
+/* "(|(!(ATTR=*))(ATTR>=CUTOFF))": no lock, or one not yet expired by the
+ * default policy's lockout duration, into buf; "" when locks never expire or
+ * the policy is not read yet. A user under another policy whose lock this
+ * calls expired is read again (assertion failed), and decided by its own. */
+static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, size_t len)
 {
+	time_t cutoff = time(NULL) - d->lockout_duration;
+	struct tm tm;
+	char gt[32];
+
+	buf[0] = '\0';
+	if (f->lock_time_attr == NULL || d->lockout_duration <= 0 ||
+	    gmtime_r(&cutoff, &tm) == NULL || strftime(gt, sizeof(gt), "%Y%m%d%H%M%SZ", &tm) == 0)
+		return;
+	snprintf(buf, len, "(|(!(%s=*))(%s>=%s))", f->lock_time_attr, f->lock_time_attr, gt);
+}
+
+/* What an unlock asserts: not disabled, the department the cache holds (or
+ * none), and, for a cached user whose state was not read, a lock that has
+ * not expired. NULL on ENOMEM. */
+static char *unlock_assertion(const struct dir *d, const struct flavor *f, const struct dir_user *u)
+{
+	const char *department = u->department;
 	char *dept = department != NULL ? escaped_filter(f->dept_attr, department) : NULL,
-	     *a = NULL;
+	     *a = NULL, lock[128] = "";
 	int rc;
 
+	if (u->cached)
+		lock_clause(d, f, lock, sizeof(lock));
 	if (department == NULL)
-		rc = asprintf(&a, "(&%s(!(%s=*)))", f->unlock_assert, f->dept_attr);
+		rc = asprintf(&a, "(&%s%s(!(%s=*)))", f->unlock_assert, lock, f->dept_attr);
 	else
-		rc = dept != NULL ? asprintf(&a, "(&%s%s)", f->unlock_assert, dept) : -1;
+		rc = dept != NULL ? asprintf(&a, "(&%s%s%s)", f->unlock_assert, lock, dept) : -1;
 	free(dept);
 	return rc == -1 ? NULL : a;
 }
@@ -1777,11 +1805,13 @@ int dir_unlock(struct dir *d, const struct dir_user *u, dir_done_fn fn, void *ar
 
 	/* Asserted for a searched user too: an administrator's disable between
 	 * the search and the modify must not be undone by the unlock. */
-	if (f->unlock_assert != NULL && (assertion = unlock_assertion(f, u->department)) == NULL)
+	if (f->unlock_assert != NULL && (assertion = unlock_assertion(d, f, u)) == NULL)
 		return -1;
 	if (u->cached && assertion == NULL)
 		return -1;
-	return submit_state(d, OP_UNLOCK, u, u->locked, assertion, fn, arg);
+	/* A cached user's state was not read: the assertion stands for it (a
+	 * lock that is there has not expired; none makes the delete fail). */
+	return submit_state(d, OP_UNLOCK, u, u->cached || u->locked, assertion, fn, arg);
 }
 
 struct dir_user *dir_cached_user(struct dir *d, const char *uid)

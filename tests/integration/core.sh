@@ -85,8 +85,15 @@ EOF2
 t_eq "$("$D" --json status frank | jq -r '"\(.locked)|\(.locked_since)"')" "false|null" \
     "a lock past its duration: locked false, locked_since null"
 t_match "lock that has expired" "status says an expired lock is still recorded" "$D" status frank
-t_eq "$("$D" --json unlock frank | jq -r .result)" ok "unlocking clears it from the entry (a change: ok)"
+t_eq "$("$D" --json unlock frank | jq -r .result)" unchanged \
+    "unlock of a lock past its duration is unchanged: frank was not locked (as status said)"
+t_eq "$(q "SELECT detail FROM records WHERE kind='outcome' ORDER BY id DESC LIMIT 1")" \
+    "was not locked (a lock that had expired was cleared from the entry)" "... its detail says the stale lock was cleared"
 t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone"
+# A lock inside its duration, frank's DN now cached: the asserted unlock is ok.
+ldap_lock_user frank >/dev/null 2>&1 || true
+t_eq "$("$D" --json unlock frank | jq -r .result)" ok "a current lock on a cached user unlocks: ok"
+t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "... and the lock is gone"
 
 # ---- reset -------------------------------------------------------------------------------
 ldap_lock_user bob >/dev/null 2>&1 || true
@@ -182,7 +189,7 @@ t_eq "$(q "SELECT count(*) FROM records r WHERE kind='attempt' AND NOT EXISTS (S
 t_match '"ok": true' "the chain verifies" "$D" --json verify
 
 # ---- metrics --------------------------------------------------------------------------------
-t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 3$' "GET /metrics counts the unlocks" \
+t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 4$' "GET /metrics counts the unlocks" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_match '^ldapdesk_directory_up 1$' "GET /metrics reports the directory up" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
@@ -191,8 +198,8 @@ commits=$(metric ldapdesk_audit_commits_total)
 records=$(metric ldapdesk_audit_records_total)
 t_ok "group commits are counted ($commits commits, $records records)" \
     test "${commits:-0}" -ge 1 -a "${records:-0}" -ge "${commits:-1}"
-t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 3 \
-    "both unlocks of alice and frank's went by the DN their status read cached (three hits)"
+t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 4 \
+    "alice's two unlocks and frank's two went by the DN their status read cached (four hits)"
 pairs=$(metric ldapdesk_audit_pairs_total)
 t_ok "refusals and logins are counted as pairs ($pairs)" test "${pairs:-0}" -ge 1
 # A pair (refusal, login, event) is two records in one commit; anything else one per commit.
