@@ -324,7 +324,7 @@ static int save_json(const char *path, const json_t *j, char *err, size_t errlen
 	return rc;
 }
 
-int cache_save(const struct cache_session *s, char *err, size_t errlen)
+int cache_save(const struct cache_session *s, bool note_last, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 1];
 
@@ -334,7 +334,9 @@ int cache_save(const struct cache_session *s, char *err, size_t errlen)
 	                      s->token, "expires", s->expires);
 	int rc = save_json(path, j, err, errlen);
 	json_decref(j);
-	if (rc != 0 || cache_path(s->url, NULL, path, sizeof path, err, errlen) != 0)
+	if (rc != 0 || !note_last)
+		return rc;
+	if (cache_path(s->url, NULL, path, sizeof path, err, errlen) != 0)
 		return -1;
 	j = json_pack("{s:s, s:s}", "url", s->url, "user", s->user);
 	rc = save_json(path, j, err, errlen);

@@ -6,6 +6,7 @@
  * logged in to each server. Passwords never come here.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A cached session. All strings are owned; cache_session_clear frees them
@@ -22,9 +23,10 @@ struct cache_session {
 int cache_load(const char *url, const char *user, struct cache_session *s, char *err,
                size_t errlen);
 
-/* Writes s (temp file created 0600 with O_EXCL, then renamed) and notes
- * s->user as the last operator at s->url. Return: 0, or -1 with err set. */
-int cache_save(const struct cache_session *s, char *err, size_t errlen);
+/* Writes s (temp file created 0600 with O_EXCL, then renamed) and, when
+ * note_last, notes s->user as the last operator at s->url (the one commands
+ * without LDAPDESK_USER act as). Return: 0, or -1 with err set. */
+int cache_save(const struct cache_session *s, bool note_last, char *err, size_t errlen);
 
 /* Deletes user's session at url, and the last-operator note if it names
  * user. A missing file is fine. Return: 0, or -1 with err set. */

@@ -230,8 +230,10 @@ static int store_session(struct ctx *c, const char *user, const char *token, con
 	    .expires = (char *)expires,
 	};
 
-	/* An auto-login goes on with the token it holds; `login` says so. */
-	if (cache_save(&s, err, sizeof err) != 0) {
+	/* An auto-login goes on with the token it holds; `login` says so. Only
+	 * `login` makes its operator the one later commands act as: a script's
+	 * LDAPDESK_USER must not turn the next bare command into its operator. */
+	if (cache_save(&s, !c->relogged, err, sizeof err) != 0) {
 		say("warning: session not cached: %s", err);
 		snprintf(c->uncached, sizeof c->uncached, "%s", err);
 	}

@@ -86,6 +86,18 @@ t_ok "logout" "$D" logout
 t_eq "$(sessions | wc -l)" 0 "logout leaves no session file"
 t_exit 3 "... so without the password a command is not logged in" env -u LDAPDESK_PASSWORD "$D" status alice
 
+# ---- a script's LDAPDESK_USER does not change whom a bare command acts as ------------------------
+# hd1 logs in; a script with adm1's credentials logs in by itself and later logs out: hd1's
+# next command without LDAPDESK_USER still acts as hd1 (recorded so), never as adm1.
+t_ok "login as hd1 (the operator at the terminal)" "$D" login
+t_ok "a script's command logs adm1 in by itself" env LDAPDESK_USER=adm1 "$D" status bob
+t_ok "a bare command afterwards" env -u LDAPDESK_USER -u LDAPDESK_PASSWORD "$D" --json unlock alice
+ev=$(printf '%s' "$T_OUT" | jq -r .event)
+t_eq "$(q "SELECT operator FROM records WHERE id = ${ev:-0}")" hd1 "... acts as hd1, not as the script's adm1"
+t_ok "the script logs adm1 out" env LDAPDESK_USER=adm1 "$D" logout
+t_ok "hd1's bare commands go on with hd1's session" \
+    env -u LDAPDESK_USER -u LDAPDESK_PASSWORD "$D" status alice
+
 # ---- --url ---------------------------------------------------------------------------------------
 t_exit 2 "--url with a path is a usage error (it went to /v1/v1/...)" "$D" --url "$LDAPDESK_URL/v1" health
 t_match "use https://HOST:PORT or unix:/PATH" "... naming the forms to use" printf '%s\n' "$T_OUT"
