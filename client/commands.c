@@ -965,6 +965,14 @@ static int write_report(const struct args *a, const struct httpc_resp *rs)
 		say("cannot write %s: %s", a->output, strerror(errno));
 		return EXIT_REFUSED;
 	}
+	/* With -o the report is in the file; --json still answers on stdout
+	 * (a script reads one document there): where it went and its size. */
+	if (f != stdout && a->json) {
+		json_t *j = json_pack("{s:s, s:I}", "file", a->output, "bytes",
+		                      (json_int_t)(rs->len + (a->bom && !has_bom ? 3 : 0)));
+		print_json(j);
+		json_decref(j);
+	}
 	return EXIT_DONE;
 }
 
@@ -1604,8 +1612,13 @@ static int cmd_logout(struct ctx *c)
 		return rc;
 	}
 	rq.token = c->token;
-	if ((rc = send_once(c, &rq, &rs)) != 0)
-		return rc; /* the daemon never heard: keep the session to retry */
+	if ((rc = send_once(c, &rq, &rs)) != 0) {
+		/* The daemon may never have heard: the session is kept to retry. */
+		say("not logged out: %s's session at %s may still be valid and stays cached; run "
+		    "'ldapdesk logout' again once the daemon answers",
+		    c->user, c->url);
+		return rc;
+	}
 	if (!is_2xx(rs.status) && rs.status != 401)
 		rc = reply_error(c, &rs, false);
 	forget_session(c);

@@ -89,6 +89,10 @@ t_eq "$(grep -c '<svg' "$T_DIR/r.html")" 1 "html report holds one inline <svg> c
 t_match "$SUMMARY" "html report has the summary" cat "$T_DIR/r.html"
 t_nomatch "(src|href)[[:space:]]*=[[:space:]]*[\"']?[[:space:]]*(https?:)?//|@import|url\\([[:space:]]*[\"']?(https?:)?//|<link|<script[^>]*src" \
     "html report loads no external resource" cat "$T_DIR/r.html"
+t_ok "--json report -o FILE" "$D" --json report --from "$from" --to "$to" -o "$T_DIR/r2.json"
+t_eq "$(printf '%s' "$T_OUT" | jq -r '"\(.file) \(.bytes)"')" "$T_DIR/r2.json $(wc -c <"$T_DIR/r2.json")" \
+    "... answers on stdout with one JSON document: the file and its size"
+t_eq "$(jq -r .total "$T_DIR/r2.json")" 16 "... and the file holds the JSON report"
 
 # ---- headless Chromium renders the HTML report --------------------------------------------
 shot() { # HTML PNG

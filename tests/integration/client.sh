@@ -169,6 +169,12 @@ t_match "LDAPDESK_TIMEOUT must be 1 to 86400 seconds, not \"abc\"" "... saying s
 t_exit 6 "a daemon that is not there is still exit 6" env LDAPDESK_TIMEOUT=2 \
     "$D" --url "unix:$T_DIR/nobody.sock" verify
 
+t_ok "login before the daemon stops" "$D" login
+sess=$(sessions)
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
+t_exit 6 "logout with the daemon gone exits 6" env -u LDAPDESK_PASSWORD "$D" --json logout
+t_match "session .* may still be valid and stays cached; run 'ldapdesk logout' again once the daemon answers" \
+    "... saying the session stays cached and to log out again later" printf '%s\n' "$T_OUT"
+t_eq "$(sessions)" "$sess" "... and the session file is kept"
 t_done
