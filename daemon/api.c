@@ -651,6 +651,14 @@ static const char *query_str(struct query *q, const char *key)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+/* A read (log, report, verify) refused for its query: recorded as a failed
+ * attempt, as a bad body of an action is (DESIGN: refused requests are
+ * attempts too). */
+static void bad_query(struct call *c, enum act_kind kind, const char *message)
+{
+	refuse_as(c, &(struct act_request){.kind = kind}, ACT_BAD_REQUEST, "bad_request", message);
+}
+
 static int parse_audit_query(struct call *c, struct query *q)
 {
 	const char *fmt;
@@ -658,17 +666,13 @@ static int parse_audit_query(struct call *c, struct query *q)
 
 	if (query_bound(q, "from", false, q->from, &q->f.from) == -1 ||
 	    query_bound(q, "to", true, q->to, &q->f.to) == -1)
-		return reply_error(c, 400, "bad_request",
-		                   "from and to are YYYY-MM-DD or an ISO 8601 time"),
-		       -1;
+		return bad_query(c, ACT_LOG, "from and to are YYYY-MM-DD or an ISO 8601 time"), -1;
 	/* Both are stored-format UTC, which sorts as text; as for a report. */
 	if (q->f.from != NULL && q->f.to != NULL && strcmp(q->f.from, q->f.to) > 0)
-		return reply_error(c, 400, "bad_request", "from is after to: swap them"), -1;
+		return bad_query(c, ACT_LOG, "from is after to: swap them"), -1;
 	if (query_int(q, "limit", 1, LDAPDESK_AUDIT_PAGE_MAX, &limit) == -1 ||
 	    query_int(q, "after", 0, INT64_MAX, &after) == -1)
-		return reply_error(c, 400, "bad_request",
-		                   "limit is 1 to 5000 and after an event id"),
-		       -1;
+		return bad_query(c, ACT_LOG, "limit is 1 to 5000 and after an event id"), -1;
 	q->f.limit = (int)limit;
 	q->f.after = after;
 	q->f.user = query_str(q, "user");
@@ -683,22 +687,21 @@ static int parse_audit_query(struct call *c, struct query *q)
 
 		snprintf(msg, sizeof(msg), "no such action: use one of %s",
 		         actions_names(names, sizeof(names)));
-		return reply_error(c, 400, "bad_request", msg), -1;
+		return bad_query(c, ACT_LOG, msg), -1;
 	}
 	if (q->f.result != NULL && strcmp(q->f.result, "ok") != 0 &&
 	    strcmp(q->f.result, "unchanged") != 0 && strcmp(q->f.result, "denied") != 0 &&
 	    strcmp(q->f.result, "failed") != 0 && strcmp(q->f.result, "pending") != 0)
-		return reply_error(c, 400, "bad_request",
-		                   "result is ok, unchanged, denied, failed or pending"),
+		return bad_query(c, ACT_LOG, "result is ok, unchanged, denied, failed or pending"),
 		       -1;
 	if (q->f.category != NULL && config_category(c->api->conf, q->f.category) == NULL)
-		return reply_error(c, 400, "bad_request",
-		                   "no such category: the keys are those of the report's table "
-		                   "([category.KEY] in the configuration)"),
+		return bad_query(c, ACT_LOG,
+		                 "no such category: the keys are those of the report's table "
+		                 "([category.KEY] in the configuration)"),
 		       -1;
 	fmt = query_str(q, "format");
 	if (fmt != NULL && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
-		return reply_error(c, 400, "bad_request", "format is json or csv"), -1;
+		return bad_query(c, ACT_LOG, "format is json or csv"), -1;
 	q->csv = fmt != NULL && strcmp(fmt, "csv") == 0;
 	return 0;
 }
@@ -1095,7 +1098,7 @@ static void do_audit(struct call *c)
 	TAILQ_INIT(&jc->q.kv);
 	if (qs != NULL && evhttp_parse_query_str(qs, &jc->q.kv) == -1) {
 		job_call_free(jc);
-		reply_error(c, 400, "bad_request", "malformed query string");
+		bad_query(c, ACT_LOG, "malformed query string");
 		return;
 	}
 	if (parse_audit_query(c, &jc->q) == -1 || !auditor_or_admin(c, ACT_LOG)) {
@@ -1124,18 +1127,17 @@ static void do_report(struct call *c)
 	to = evhttp_find_header(&kv, "to");
 	fmt = evhttp_find_header(&kv, "format");
 	if (from == NULL || to == NULL)
-		reply_error(c, 400, "bad_request",
-		            "from and to are required: YYYY-MM-DD or ISO 8601 times");
+		bad_query(c, ACT_REPORT, "from and to are required: YYYY-MM-DD or ISO 8601 times");
 	else if (clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1)
-		reply_error(c, 400, "bad_request",
-		            "from is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
+		bad_query(c, ACT_REPORT,
+		          "from is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
 	else if (clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == -1)
-		reply_error(c, 400, "bad_request",
-		            "to is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
+		bad_query(c, ACT_REPORT,
+		          "to is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
 	else if (strcmp(f, t) > 0) /* stored-format UTC sorts as text */
-		reply_error(c, 400, "bad_request", "from is after to: swap them");
+		bad_query(c, ACT_REPORT, "from is after to: swap them");
 	else if (fmt != NULL && !report_format_known(fmt))
-		reply_error(c, 400, "bad_request", "format is text, md, csv, json or html");
+		bad_query(c, ACT_REPORT, "format is text, md, csv, json or html");
 	else if (auditor_or_admin(c, ACT_REPORT) && (jc = job_call_new(c, JOB_REPORT)) != NULL) {
 		snprintf(jc->from, sizeof(jc->from), "%s", f);
 		snprintf(jc->to, sizeof(jc->to), "%s", t);
@@ -1157,7 +1159,7 @@ static void do_verify(struct call *c)
 	since = evhttp_find_header(&kv, "since");
 	if (since != NULL &&
 	    (strlen(since) >= sizeof(((struct job_call *)0)->since) || !audit_head_valid(since)))
-		reply_error(c, 400, "bad_request", "since is ID:HASH, as verify --head prints it");
+		bad_query(c, ACT_VERIFY, "since is ID:HASH, as verify --head prints it");
 	else if (auditor_or_admin(c, ACT_VERIFY) && (jc = job_call_new(c, JOB_VERIFY)) != NULL) {
 		jc->has_since = since != NULL;
 		snprintf(jc->since, sizeof(jc->since), "%s", since != NULL ? since : "");

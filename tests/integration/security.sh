@@ -199,8 +199,8 @@ t_match '^400$' "a helpdesk verify with a malformed since is 400 first" code "$t
 t_match '^403$' "and the pending requests are 403 for helpdesk" code "$tokh" "/v1/requests"
 t_eq "$(sqlite3 "$DB" "SELECT group_concat(a.action || ':' || o.result, ',') FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.operator = 'hd1' AND a.action IN ('log', 'report', 'verify', 'requests')")" \
-    "report:denied,log:denied,requests:denied" \
-    "refused reads of the audit are attempts too (denied, with who asked); the 400s are not actions"
+    "report:failed,report:denied,log:denied,report:failed,verify:failed,requests:denied" \
+    "refused reads of the audit are attempts too, with who asked: denied for the role, failed for a bad query"
 t_match '^200$' "the auth scheme is case-insensitive: 'bearer TOKEN' works" \
     curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: bearer $tokh" "$LDAPDESK_URL/v1/users/alice"
 t_match '^400 application/json' "a grant without a permission is 400, before the role check" \
