@@ -1189,6 +1189,7 @@ static json_t *lock_reason(const struct act *x)
 {
 	const struct dir_user *u = x->user;
 	char buf[160];
+	time_t t;
 
 	if (u->admin_locked)
 		return json_string("disabled by an administrator (only 'user enable' lifts it)");
@@ -1197,6 +1198,10 @@ static json_t *lock_reason(const struct act *x)
 		         u->failures);
 		return json_string(buf);
 	}
+	if (u->locked_since != NULL && clock_parse_gentime(u->locked_since, &t) == 0 &&
+	    t > time(NULL))
+		return json_string("a lock dated in the future: not in effect yet (an unlock "
+		                   "clears it)");
 	if (u->locked_since != NULL)
 		return json_string("a lock that has expired (the next good login clears it)");
 	return json_null();

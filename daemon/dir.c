@@ -894,12 +894,14 @@ static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e)
 	return duration;
 }
 
-/* ppolicy: pwdAccountLockedTime not yet expired by pwdLockoutDuration. */
+/* ppolicy: pwdAccountLockedTime in effect (not dated in the future: 2.5's
+ * ppolicy applies it only from then) and not yet expired by
+ * pwdLockoutDuration. One that cannot be read counts as a lock. */
 static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
 {
 	char *lt = first_value(ld, e, "pwdAccountLockedTime");
 	long duration;
-	time_t t;
+	time_t t, now;
 
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
 	u->failures = count_values(ld, e, "pwdFailureTime");
@@ -912,7 +914,9 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 		return;
 	}
 	duration = user_lockout_duration(d, ld, e);
-	u->locked = duration <= 0 || clock_parse_gentime(lt, &t) == -1 || t + duration > time(NULL);
+	now = time(NULL);
+	u->locked = clock_parse_gentime(lt, &t) == -1 ||
+	            (t <= now && (duration <= 0 || t + duration > now));
 	u->locked_since = lt;
 }
 
@@ -1761,21 +1765,32 @@ static int submit_state(struct dir *d, enum op_type type, const struct dir_user 
 	return op_submit(op);
 }
 
-/* "(|(!(ATTR=*))(ATTR>=CUTOFF))": no lock, or one not yet expired by the
- * default policy's lockout duration, into buf; "" when locks never expire or
+static bool gentime(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	return gmtime_r(&t, &tm) != NULL && strftime(buf, len, "%Y%m%d%H%M%SZ", &tm) != 0;
+}
+
+/* "(|(!(ATTR=*))(&(ATTR<=NOW)(ATTR>=CUTOFF)))": no lock, or one in effect
+ * (not dated in the future) and not yet expired by the default policy's
+ * lockout duration (no CUTOFF when locks never expire), into buf; "" when
  * the policy is not read yet. A user under another policy whose lock this
  * calls expired is read again (assertion failed), and decided by its own. */
 static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, size_t len)
 {
-	time_t cutoff = time(NULL) - d->lockout_duration;
-	struct tm tm;
-	char gt[32];
+	const char *a = f->lock_time_attr;
+	time_t now = time(NULL);
+	long duration = d->lockout_duration;
+	char at[32], from[32], cut[80] = "";
 
 	buf[0] = '\0';
-	if (f->lock_time_attr == NULL || d->lockout_duration <= 0 ||
-	    gmtime_r(&cutoff, &tm) == NULL || strftime(gt, sizeof(gt), "%Y%m%d%H%M%SZ", &tm) == 0)
+	if (a == NULL || duration < 0 || !gentime(now, at, sizeof(at)) ||
+	    (duration > 0 && !gentime(now - duration, from, sizeof(from))))
 		return;
-	snprintf(buf, len, "(|(!(%s=*))(%s>=%s))", f->lock_time_attr, f->lock_time_attr, gt);
+	if (duration > 0)
+		snprintf(cut, sizeof(cut), "(%s>=%s)", a, from);
+	snprintf(buf, len, "(|(!(%s=*))(&(%s<=%s)%s))", a, a, at, cut);
 }
 
 /* What an unlock asserts: not disabled, the department the cache holds (or
@@ -1785,7 +1800,7 @@ static char *unlock_assertion(const struct dir *d, const struct flavor *f, const
 {
 	const char *department = u->department;
 	char *dept = department != NULL ? escaped_filter(f->dept_attr, department) : NULL,
-	     *a = NULL, lock[128] = "";
+	     *a = NULL, lock[192] = "";
 	int rc;
 
 	if (u->cached)

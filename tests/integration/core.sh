@@ -90,6 +90,17 @@ t_eq "$("$D" --json unlock frank | jq -r .result)" unchanged \
 t_eq "$(q "SELECT detail FROM records WHERE kind='outcome' ORDER BY id DESC LIMIT 1")" \
     "was not locked (a lock that had expired was cleared from the entry)" "... its detail says the stale lock was cleared"
 t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone"
+# A lock dated in the future is not in effect yet (2.5's ppolicy lets frank log in): not locked.
+ldap_root_modify >/dev/null <<EOF2
+dn: $(ldap_user_dn frank)
+changetype: modify
+replace: pwdAccountLockedTime
+pwdAccountLockedTime: $(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
+EOF2
+t_eq "$("$D" --json status frank | jq -r .locked)" false "a lock dated tomorrow: locked false"
+t_match "a lock dated in the future: not in effect yet" "... and status says why" "$D" status frank
+t_eq "$("$D" --json unlock frank | jq -r .result)" unchanged "... so its unlock (by the cached DN) is unchanged"
+t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "... and clears it from the entry"
 # A lock inside its duration, frank's DN now cached: the asserted unlock is ok.
 ldap_lock_user frank >/dev/null 2>&1 || true
 t_eq "$("$D" --json unlock frank | jq -r .result)" ok "a current lock on a cached user unlocks: ok"
@@ -189,7 +200,7 @@ t_eq "$(q "SELECT count(*) FROM records r WHERE kind='attempt' AND NOT EXISTS (S
 t_match '"ok": true' "the chain verifies" "$D" --json verify
 
 # ---- metrics --------------------------------------------------------------------------------
-t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 4$' "GET /metrics counts the unlocks" \
+t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 5$' "GET /metrics counts the unlocks" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_match '^ldapdesk_directory_up 1$' "GET /metrics reports the directory up" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
@@ -198,8 +209,8 @@ commits=$(metric ldapdesk_audit_commits_total)
 records=$(metric ldapdesk_audit_records_total)
 t_ok "group commits are counted ($commits commits, $records records)" \
     test "${commits:-0}" -ge 1 -a "${records:-0}" -ge "${commits:-1}"
-t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 4 \
-    "alice's two unlocks and frank's two went by the DN their status read cached (four hits)"
+t_eq "$(metric 'ldapdesk_user_cache_total{result="hit"}')" 5 \
+    "alice's two unlocks and frank's three went by the DN their status read cached (five hits)"
 pairs=$(metric ldapdesk_audit_pairs_total)
 t_ok "refusals and logins are counted as pairs ($pairs)" test "${pairs:-0}" -ge 1
 # A pair (refusal, login, event) is two records in one commit; anything else one per commit.
@@ -229,6 +240,8 @@ t_eq "$(wc -l <"$T_DIR/session.key.revoked")" "$((revoked0 + 1))" \
     "the ended token is in the revocation file (kept across restarts)"
 t_eq "$(metric 'ldapdesk_actions_total{action="logout",code="2xx"}')" 1 "the logout is counted"
 unset LDAPDESK_USER LDAPDESK_PASSWORD
+# aud1 logged in by itself (LDAPDESK_USER): the operator of the last 'login', hd1, is still in.
+t_match "^logged out hd1 " "a bare logout then ends the session of the last 'login' (hd1)" "$D" logout
 t_exit 3 "after logout without credentials a command is 401 (exit 3)" "$D" log
 
 t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
