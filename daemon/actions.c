@@ -650,13 +650,30 @@ static enum dir_status member_detail(struct act *x, char *detail, size_t len)
 	return DIR_OK;
 }
 
+/* A member modify's "no such object" is about the group, not the user (who
+ * was just read): a configuration or directory fault, said as one instead
+ * of "no such user". Return: the message to answer with, in buf. */
+static const char *group_missing(const struct act *x, enum dir_status *st, const char *err,
+                                 char *buf, size_t len)
+{
+	if (*st != DIR_NOT_FOUND)
+		return err;
+	*st = DIR_REFUSED;
+	snprintf(buf, len,
+	         "the group of permission %s (%s) is not in the directory: create it, or "
+	         "correct [grant.%s] group in the configuration and reload ldapdeskd",
+	         x->permission, x->grant->group, x->permission);
+	return buf;
+}
+
 static void grant_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
-	char detail[160] = "no expiry";
+	char detail[160] = "no expiry", msg[1024];
 
 	bool member = st == DIR_UNCHANGED;
 
+	err = group_missing(x, &st, err, msg, sizeof(msg));
 	if (member)
 		st = member_detail(x, detail, sizeof(detail)); /* may drop the term */
 	if (x->expires != 0)
@@ -683,7 +700,9 @@ static void expiry_key(char *buf, size_t len, const char *target, const char *pe
 static void revoke_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
+	char msg[1024];
 
+	err = group_missing(x, &st, err, msg, sizeof(msg));
 	act_outcome(x, st, err,
 	            st == DIR_UNCHANGED     ? "was not a member"
 	            : x->kind == ACT_EXPIRE ? "expired: the grant's term ended"
@@ -1414,7 +1433,9 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		           r == DIR_BIND_LOCKED
 		               ? "your account is locked: ask an administrator to unlock it (an "
 		                 "operator's account is protected: only an admin may)"
-		               : "your password must be changed before you can use ldapdesk");
+		               : "your password must be changed (an administrator reset it, or it "
+		                 "has expired) before you can use ldapdesk: change it, then log in "
+		                 "again");
 		return;
 	}
 	if (r != DIR_BIND_OK) {

@@ -1140,6 +1140,10 @@ static enum dir_bind_result openldap_bind(LDAP *ld, int rc, const char *diag, LD
 		return pperr == PP_changeAfterReset || pperr == PP_passwordExpired
 		           ? DIR_BIND_MUST_CHANGE
 		           : DIR_BIND_OK;
+	/* passwordExpired with 49 comes only after the password was checked
+	 * good (no grace logins left): the operator must change it. */
+	if (rc == LDAP_INVALID_CREDENTIALS && pperr == PP_passwordExpired)
+		return DIR_BIND_MUST_CHANGE;
 	if (rc == LDAP_INVALID_CREDENTIALS)
 		return pperr == PP_accountLocked ? DIR_BIND_LOCKED : DIR_BIND_BAD_CREDENTIALS;
 	return DIR_BIND_UNAVAILABLE;
@@ -1556,6 +1560,16 @@ static void refused_message(const struct dir_op *op, int rc, const char *diag, c
 		         "the directory refused: %s is the last member of the group "
 		         "and a group needs at least one; add another member first",
 		         op->value);
+	else if (op->type == OP_PASSWD && op->d->conf->flavor == FLAVOR_OPENLDAP &&
+	         (rc == LDAP_CONSTRAINT_VIOLATION || rc == LDAP_INSUFFICIENT_ACCESS))
+		/* With only `write` on userPassword, slapd applies the password
+		 * policy (quality, length, age, history, safe modify) to the
+		 * one-time password too. */
+		snprintf(buf, len,
+		         "the directory refused the one-time password: %s%s%s (give the service "
+		         "account `manage` on userPassword, which makes it a password "
+		         "administrator exempt from the policy's checks; or relax the policy)",
+		         ldap_err2string(rc), diag[0] ? ": " : "", diag);
 	else if (op->type == OP_PWDRESET)
 		snprintf(buf, len, "the password was set but %s could not be set: %s%s%s",
 		         flavor_of(op->d->conf)->must_change_what, ldap_err2string(rc),

@@ -244,6 +244,37 @@ unset LDAPDESK_USER LDAPDESK_PASSWORD
 t_match "^logged out hd1 " "a bare logout then ends the session of the last 'login' (hd1)" "$D" logout
 t_exit 3 "after logout without credentials a command is 401 (exit 3)" "$D" log
 
+# ---- operators whose password must be changed -------------------------------------------------
+# hd2's password reset by an administrator: the bind succeeds, only the ppolicy control says
+# changeAfterReset; and hd2 under a policy whose passwords last 60 s, last changed in 2020, no
+# grace logins left: slapd answers 49 with passwordExpired, for the right password only.
+as_op adm1
+pw2=$("$D" --json reset hd2 | jq -r .password)
+t_ok "adm1 resets the operator hd2" test -n "$pw2"
+t_exit 4 "hd2's login with the one-time password is refused (403, exit 4)" \
+    env LDAPDESK_USER=hd2 LDAPDESK_PASSWORD="$pw2" XDG_CACHE_HOME="$T_DIR/hd2-cache" "$D" --json login
+t_match '"error": ?"must_change"' "... as must_change" printf '%s\n' "$T_OUT"
+ldap_root_modify -a >/dev/null <<EOF2
+dn: cn=short-lived,ou=policies,$LDAP_BASE
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: short-lived
+pwdAttribute: userPassword
+pwdMaxAge: 60
+pwdGraceAuthNLimit: 0
+EOF2
+printf 'dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n-\nreplace: pwdPolicySubentry\npwdPolicySubentry: cn=short-lived,ou=policies,%s\n' \
+    "$(ldap_user_dn hd2)" "$LDAP_OP_PW" "$LDAP_BASE" | ldap_root_modify >/dev/null
+printf 'dn: %s\nchangetype: modify\nreplace: pwdChangedTime\npwdChangedTime: 20200101000000Z\n-\nreplace: pwdReset\n' \
+    "$(ldap_user_dn hd2)" | ldap_root_modify -e relax >/dev/null
+t_match "Password expired|passwordExpired" "hd2's own bind now says the password expired" ldap_bind_as hd2 "$LDAP_OP_PW"
+t_exit 4 "hd2's login with the right but expired password is refused (403, exit 4)" \
+    env LDAPDESK_USER=hd2 XDG_CACHE_HOME="$T_DIR/hd2-cache" "$D" --json login
+t_match '"error": ?"must_change"' "... as must_change, not bad credentials" printf '%s\n' "$T_OUT"
+t_match "expired" "... saying it may have expired" printf '%s\n' "$T_OUT"
+t_exit 3 "a wrong password for hd2 is still bad credentials (exit 3)" \
+    env LDAPDESK_USER=hd2 LDAPDESK_PASSWORD=Wrong-Pass-1 XDG_CACHE_HOME="$T_DIR/hd2-cache" "$D" login
+
 t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
     cat "/proc/$DAEMON_PID/limits"
 daemon_stop

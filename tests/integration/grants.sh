@@ -8,6 +8,8 @@ set -eu
 t_init grants
 t_start_slapd || { t_fail "slapd starts"; t_done; }
 daemon_config "$T_DIR/d.conf"
+# A permission whose group is not in the directory (a typo in the configuration).
+printf '\n[grant.ghost]\ngroup = cn=ghost,%s\nlabel = 幽灵系统\n' "$LDAP_GROUPS" >>"$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
 DB=$T_DIR/audit.db
@@ -18,6 +20,13 @@ wait_gone() { # GROUP UID SECONDS
     return 1
 }
 
+for verb in grant revoke; do
+    t_exit 1 "$verb of a permission whose group is missing is refused (exit 1), not 'no such user'" \
+        "$D" --json "$verb" dave ghost
+    t_match '"error": ?"directory_refused"' "... ($verb: directory_refused)" printf '%s\n' "$T_OUT"
+    t_match "the group of permission ghost \(cn=ghost,.*\) is not in the directory: create it, or correct \[grant.ghost\] group" \
+        "... naming the group and what to do ($verb)" printf '%s\n' "$T_OUT"
+done
 t_ok "grant 产研系统 to dave for a few seconds" "$D" grant dave rnd-system --until "$(soon 3)"
 t_ok "dave is a member" ldap_is_member rnd-system dave
 t_match "rnd-system.*产研系统.*20.*adm1" "status shows the grant with its expiry and granter" "$D" status dave

@@ -6,9 +6,28 @@
 set -eu
 . "$LDAPDESK_SRC/tests/lib/harness.sh"
 t_init partial_reset
+# zhaolei and sunmin: the other set-up DESIGN names, the service account with plain `write` on
+# userPassword (no password administrator): slapd sets no pwdReset and applies the policy.
 SLAPD_EXTRA_ACL="access to dn.subtree=\"$LDAP_PEOPLE\" filter=(uid=judy) attrs=pwdReset
-    by * read"
+    by * read
+access to dn.subtree=\"$LDAP_PEOPLE\" filter=(|(uid=zhaolei)(uid=sunmin)) attrs=userPassword
+    by dn.exact=\"$LDAP_SVC_DN\" write
+    by self write
+    by anonymous auth
+    by * none"
 t_start_slapd || { t_fail "slapd starts"; t_done; }
+# sunmin's policy wants 40 characters of checked quality: more than a one-time password has.
+ldap_root_modify -a >/dev/null <<EOF2
+dn: cn=long-passwords,ou=policies,$LDAP_BASE
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: long-passwords
+pwdAttribute: userPassword
+pwdCheckQuality: 2
+pwdMinLength: 40
+EOF2
+printf 'dn: %s\nchangetype: modify\nreplace: pwdPolicySubentry\npwdPolicySubentry: cn=long-passwords,ou=policies,%s\n' \
+    "$(ldap_user_dn sunmin)" "$LDAP_BASE" | ldap_root_modify >/dev/null
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
@@ -24,6 +43,17 @@ t_match '^password reset; must-change not confirmed: the password was set but pw
         WHERE a.action = 'reset' AND a.target = 'judy'"
 # (slapd's ppolicy set pwdReset itself here, as the service account manages userPassword:
 # the step that failed was ldapdesk's own, which is why the record says "not confirmed".)
+
+# ---- the `write` set-up -----------------------------------------------------------------------
+out=$("$D" --json reset zhaolei 2>&1) || true
+pw=$(printf '%s' "$out" | jq -r '.password // empty' 2>/dev/null || true)
+t_eq "$(printf '%s' "$out" | jq -r .result 2>/dev/null)" ok "with plain write on userPassword, the reset answers ok"
+t_eq "$(ldap_attr zhaolei pwdReset)" TRUE "... and pwdReset is TRUE: set by the daemon's second step"
+t_match "must be changed|Password expired|change after reset|changeAfterReset" \
+    "... so zhaolei's bind with it says it must be changed" ldap_bind_as zhaolei "$pw"
+t_exit 1 "a reset the policy refuses (write set-up, 40 characters asked) fails (exit 1)" "$D" reset sunmin
+t_match "refused the one-time password: Constraint violation.*give the service account .manage. on userPassword" \
+    "... saying the policy refused it and what to do" printf '%s\n' "$T_OUT"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_done
