@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -97,6 +98,13 @@ int actions_config_check(const struct config *c, char *err, size_t errlen)
 	return -1;
 }
 
+static bool padded(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	return n > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]));
+}
+
 int lifecycle_validate(struct act *x)
 {
 	/* A new entry and its place in the tree are written as inetOrgPerson
@@ -124,6 +132,14 @@ int lifecycle_validate(struct act *x)
 	if (x->kind == ACT_DISABLE && (x->reason == NULL || x->reason[0] == '\0')) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
 		           "disable needs a reason (--reason TEXT)");
+		return -1;
+	}
+	/* The DN's OU ignores spaces at its ends, the attribute keeps them: the
+	 * user would land in 信息中心 as " 信息中心", outside its scopes. */
+	if ((x->kind == ACT_CREATE || x->kind == ACT_MOVE) && padded(x->department)) {
+		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
+		           "the department \"%s\" starts or ends with a space: give it without",
+		           x->department);
 		return -1;
 	}
 	/* Where the entry will be, recorded with the attempt. */

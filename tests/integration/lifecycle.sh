@@ -29,6 +29,10 @@ t_match "exists already" "so is the same uid in another department (uids are uni
     "$D" user create newbie --name 新人 --dept 财务管理部
 t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=newbie)" 1.1 | grep -c '^dn:')" 1 "one newbie in the directory"
 t_exit 2 "a uid with metacharacters is a bad request" "$D" user create 'a*b' --name x --dept 信息中心
+t_exit 2 "a department with a space at its start is a bad request (the OU would match, the attribute not)" \
+    "$D" user create padded --name x --dept ' 信息中心'
+t_match 'department " 信息中心" starts or ends with a space' "... saying so" printf '%s\n' "$T_OUT"
+t_exit 2 "... and so is a move to one with a space at its end" "$D" user move newbie --dept '财务管理部 '
 t_exit 2 "'.' is no uid (a path segment): a bad request" "$D" user create . --name x --dept 信息中心
 t_exit 5 "and revoking '..' is no such user, not another endpoint" "$D" revoke alice ..
 t_exit 5 "a create into a department with no OU is 404 (exit 5)" "$D" user create ghost --name 幽灵 --dept 不存在的部门
