@@ -657,6 +657,7 @@ static int check_listen(const struct config *c, const struct config *running, ch
 
 		struct sockaddr_storage ss;
 		int sslen = sizeof(ss);
+		struct stat st;
 
 		/* As http.c will: a socket path fits sun_path, an address is an IP
 		 * (names are resolved by the admin), so -n catches what start-up would. */
@@ -670,6 +671,14 @@ static int check_listen(const struct config *c, const struct config *running, ch
 				return check_fail_nth(
 				    c, err, errlen, "server", "listen", i,
 				    "the directory of the socket %s does not exist", l + 5);
+			/* Start-up replaces a stale socket there; anything else
+			 * (the audit database, a key) it must never remove. */
+			if (lstat(l + 5, &st) == 0 && !S_ISSOCK(st.st_mode))
+				return check_fail_nth(c, err, errlen, "server", "listen", i,
+				                      "%s exists and is not a socket: choose a "
+				                      "path of its own for the "
+				                      "socket (e.g. /run/ldapdesk/ldapdeskd.sock)",
+				                      l + 5);
 			continue;
 		}
 		if (colon == NULL || colon == l || !parse_int(colon + 1, 1, 65535, &port))

@@ -970,7 +970,16 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 		    path);
 		return -1;
 	}
-	unlink(path); /* a socket left by a daemon that is gone */
+	/* A socket left by a daemon that is gone is replaced; nothing else is
+	 * ever removed (a typo in listen must not delete the audit database). */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen,
+		         "listen: %s exists and is not a socket: choose a path of its own for the "
+		         "socket",
+		         path);
+		return -1;
+	}
+	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    chmod(path, 0660) == -1) {

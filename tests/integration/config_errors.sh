@@ -37,6 +37,12 @@ bad "a backup_dir that is a file" "bad.conf:[0-9]+: \\[audit\\] backup_dir: $T_D
 bad "a socket in a directory that does not exist" \
     "bad.conf:[0-9]+: \\[server\\] listen: the directory of the socket /nonexistent/x.sock does not exist" \
     "s|^listen = unix:.*|listen = unix:/nonexistent/x.sock|"
+printf 'precious\n' >"$T_DIR/precious.txt"
+bad "a socket path where a file is (the audit database, by a typo)" \
+    "bad.conf:[0-9]+: \\[server\\] listen: .*precious.txt exists and is not a socket: choose a path of its own" \
+    "s|^listen = unix:.*|listen = unix:$T_DIR/precious.txt|"
+t_exit 1 "... and start-up refuses it too" "$LDAPDESKD" -c "$C" -f
+t_eq "$(cat "$T_DIR/precious.txt")" precious "... leaving the file as it was (it was replaced by a socket)"
 bad "an address not of this machine" "bad.conf:[0-9]+: \\[server\\] listen: 192.0.2.1:8636 is not an address of this machine" \
     "0,/^listen = /s|^listen = .*|listen = 192.0.2.1:8636|"
 bad "a ca_file that holds no certificate" "bad.conf:[0-9]+: \\[ldap\\] ca_file: .*garbage.pem holds no PEM certificate" \
