@@ -1370,11 +1370,22 @@ static int login_throttled(struct act *x)
 }
 
 /* The session exists already: a login that cannot be recorded is logged. */
+/* A login that cannot be recorded is refused (nothing done without a
+ * record): its session, whose token nobody has seen yet, is ended. */
 static void login_recorded(struct act *x, const char *err)
 {
-	if (err != NULL)
-		log_warnx("audit: cannot record a login: %s", err);
-	act_reply(x, ACT_OK, NULL, NULL);
+	struct session ended;
+
+	if (err == NULL) {
+		act_reply(x, ACT_OK, NULL, NULL);
+		return;
+	}
+	log_warnx("audit: cannot record a login: %s", err);
+	session_revoke(x->A->sessions, x->reply.token, &ended);
+	OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
+	x->reply.session = NULL;
+	act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
+	          "cannot record the login, so it is refused: %s", err);
 }
 
 static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)

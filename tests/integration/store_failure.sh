@@ -17,6 +17,9 @@ t_ok "status works" "$D" status alice
 ldap_lock_user alice >/dev/null 2>&1 || true
 locked=$(ldap_attr alice pwdAccountLockedTime)
 t_ok "alice is locked" test -n "$locked"
+# hd2 logged in before the disk fills: its logout comes later.
+tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
 dd if=/dev/zero of="$T_DIR/store/filler" bs=4k 2>/dev/null || true
 t_exit 1 "with the audit disk full, unlock is refused (503, exit 1)" "$D" unlock alice
 t_match "audit store cannot record" "the refusal says the audit store is at fault" "$D" unlock alice
@@ -29,8 +32,9 @@ t_exit 1 "with the audit disk full, a grant needing approval is refused (503)" \
     "$D" grant carol finance-docs --days 5
 t_eq "$(sqlite3 "$T_DIR/store/audit.db" "SELECT count(*) FROM requests")" 0 \
     "no request is left without its record"
-tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" \
-    "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_match '^503$' "with the audit disk full, a login is refused (503): it could not be recorded" \
+    curl -s -o /dev/null -w '%{http_code}' --cacert "$LDAPDESK_CA" \
+    -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
 t_match '^200$' "with the audit disk full, logout still answers 200" curl -s -o /dev/null -w '%{http_code}' \
     --cacert "$LDAPDESK_CA" -X POST -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/logout"
 t_match '^401$' "and the ended token is refused" curl -s -o /dev/null -w '%{http_code}' \
@@ -89,6 +93,11 @@ t_match "audit.db \(or its -wal or -shm file\) was removed or replaced while lda
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "the directory was not touched: alice is still locked"
 t_match '"database":"failing: .*removed or replaced' "health says the database is failing, and why" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match '^503 .*"error": ?"audit_unavailable".*cannot record the login, so it is refused' \
+    "a login that cannot be recorded is refused (503), not let in unrecorded" \
+    sh -c "curl -s -w '%{http_code} ' --cacert '$LDAPDESK_CA' -d '{\"user\":\"adm1\",\"password\":\"$LDAP_OP_PW\"}' \
+        '$LDAPDESK_URL/v1/login' | tr -d '\n' | sed 's/^\\(.*\\)\\([0-9][0-9][0-9]\\) $/\\2 \\1/'"
+t_nomatch '"token"' "... and hands out no token" printf '%s\n' "$T_OUT"
 rm -f "$T_DIR/store/audit.db" "$T_DIR/store/audit.db-wal" "$T_DIR/store/audit.db-shm"
 t_exit 1 "verify of a database removed under the daemon fails (exit 1)" env LDAPDESK_USER=aud1 "$D" verify
 t_match "audit.db: No such file or directory \(removed while ldapdeskd ran" "... naming the file" printf '%s\n' "$T_OUT"
