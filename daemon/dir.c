@@ -208,6 +208,33 @@ static int dn_fail(const struct config *c, const char *section, const char *key,
 	return -1;
 }
 
+/* Each URL of [ldap] uri (libldap takes a list, blank- or comma-separated)
+ * as libldap will read it: one that does not parse would only be retried,
+ * forever, at every connection. */
+static int uri_check(const struct config *c, char *err, size_t errlen)
+{
+	char *list = c->uri != NULL ? strdup(c->uri) : NULL, *save = NULL;
+	int bad = 0;
+
+	if (c->uri == NULL)
+		return 0;
+	for (char *u = list != NULL ? strtok_r(list, " \t,", &save) : NULL; u != NULL && !bad;
+	     u = strtok_r(NULL, " \t,", &save)) {
+		LDAPURLDesc *lud = NULL;
+
+		bad = ldap_url_parse(u, &lud) != LDAP_URL_SUCCESS || lud->lud_port < 0 ||
+		      lud->lud_port > 65535;
+		if (bad)
+			snprintf(err, errlen,
+			         "%s:%d: [ldap] uri: \"%s\" is not an LDAP URL (e.g. "
+			         "ldap://ldap.example.com:389 or ldaps://ldap.example.com)",
+			         c->path, config_line(c, "ldap", "uri"), u);
+		ldap_free_urldesc(lud);
+	}
+	free(list);
+	return list == NULL ? (snprintf(err, errlen, "out of memory"), -1) : bad ? -1 : 0;
+}
+
 int dir_config_check(const struct config *c, char *err, size_t errlen)
 {
 	const struct {
@@ -246,7 +273,7 @@ int dir_config_check(const struct config *c, char *err, size_t errlen)
 		         c->path, config_line(c, "ldap", "user_attr"), c->user_attr);
 		return -1;
 	}
-	return 0;
+	return uri_check(c, err, errlen);
 }
 
 bool dir_dn_under(const char *dn, const char *base)

@@ -37,6 +37,12 @@ bad "a backup_dir that is a file" "bad.conf:[0-9]+: \\[audit\\] backup_dir: $T_D
 bad "a socket in a directory that does not exist" \
     "bad.conf:[0-9]+: \\[server\\] listen: the directory of the socket /nonexistent/x.sock does not exist" \
     "s|^listen = unix:.*|listen = unix:/nonexistent/x.sock|"
+bad "an LDAP URI with a port out of range" \
+    "bad.conf:[0-9]+: \\[ldap\\] uri: \"ldap://127.0.0.1:99999\" is not an LDAP URL" \
+    "s|^uri = .*|uri = ldap://127.0.0.1:99999|"
+bad "an LDAP URI with blanks in it (a list of three, two not URLs)" \
+    "bad.conf:[0-9]+: \\[ldap\\] uri: \"b\" is not an LDAP URL" \
+    "s|^uri = .*|uri = ldap://a b c|"
 printf 'precious\n' >"$T_DIR/precious.txt"
 bad "a socket path where a file is (the audit database, by a typo)" \
     "bad.conf:[0-9]+: \\[server\\] listen: .*precious.txt exists and is not a socket: choose a path of its own" \
