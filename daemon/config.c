@@ -27,7 +27,6 @@
 #include "config.h"
 
 /* Debian's libinih reads at most INI_MAX_LINE (200) bytes per line. */
-#define CONFIG_LINE_MAX   200
 #define CONFIG_SECRET_MAX 512
 
 struct config_where {
@@ -164,8 +163,10 @@ static char *config_reader(char *str, int num, void *stream)
 		/* libinih's buffer holds the line break and the string's end too. */
 		ssize_t text = n - (line[n - 1] == '\n') - (n > 1 && line[n - 2] == '\r');
 
-		parse_error(p, "line is %zd bytes long; the limit is %d: shorten it", text,
-		            CONFIG_LINE_MAX - 2);
+		/* The limit counts the line break: a CRLF one takes a byte more. */
+		parse_error(p, "line is %zd bytes long; the limit is %d%s: shorten it", text,
+		            num - 1 - (int)(n - text),
+		            n - text == 2 ? " with a CRLF line break" : "");
 		str[0] = '\n';
 		str[1] = '\0';
 	} else if (indented_value(line)) {
@@ -781,7 +782,9 @@ static int read_secret(struct config *c, const struct config *running, char *err
 	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
 		close(fd);
 		return check_fail(c, err, errlen, "ldap", "bind_password_file",
-		                  "%s is readable by group or others: chmod 600 %s", f, f);
+		                  "%s is %s by group or others: chmod 600 %s", f,
+		                  (st.st_mode & 044) != 0 ? "readable" : "writable or executable",
+		                  f);
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
@@ -1085,7 +1088,9 @@ static int load(const char *path, const struct config *running, struct config **
 	config_defaults(p.c);
 	rc = ini_parse_stream(config_reader, &p, config_handler, &p);
 	fclose(p.fp);
-	if (p.err_line == 0 && rc > 0)
+	/* inih's own first error (a "[section" without "]") comes before any
+	 * of the handler's that it causes (keys then read in the wrong section). */
+	if (rc > 0 && (p.err_line == 0 || rc < p.err_line))
 		snprintf(p.err, sizeof(p.err), "syntax error: expected [section] or key = value"),
 		    p.err_line = rc;
 	if (p.err_line != 0) {

@@ -198,6 +198,32 @@ static void test_line_over_200_bytes_is_an_error_with_its_number(void **state)
 	load_fails_with(f, extra, want);
 }
 
+/* The limit counts the line break: 198 bytes of text fit with LF, 197 with
+ * CRLF; the message gives the limit that applies (it said "198 bytes long;
+ * the limit is 198" for a CRLF line). */
+static void test_line_limit_counts_a_crlf_break(void **state)
+{
+	struct fixture *f = *state;
+	char extra[400], want[200];
+
+	/* "groups = cn=" (12) + 186 digits = 198 bytes of text */
+	snprintf(extra, sizeof(extra), "[protect]\r\ngroups = cn=%0186d\r\n", 0);
+	snprintf(want, sizeof(want),
+	         "%s:13: line is 198 bytes long; the limit is 197 with a CRLF line break", f->conf);
+	load_fails_with(f, extra, want);
+}
+
+/* A "[section" without its "]" is named at its own line, not as the
+ * unknown keys it makes of the lines after it. */
+static void test_section_without_bracket_is_named_at_its_line(void **state)
+{
+	struct fixture *f = *state;
+	char want[200];
+
+	snprintf(want, sizeof(want), "%s:12: syntax error", f->conf);
+	load_fails_with(f, "[ldap\npool_size = 2\n", want);
+}
+
 static void test_tcp_listener_without_tls_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -213,6 +239,9 @@ static void test_group_readable_secret_is_refused_naming_the_file(void **state)
 
 	chmod(f->secret, 0640);
 	snprintf(want, sizeof(want), "%s is readable by group or others", f->secret);
+	load_fails_with(f, "", want);
+	chmod(f->secret, 0620); /* not readable by the group: said as it is */
+	snprintf(want, sizeof(want), "%s is writable or executable by group or others", f->secret);
 	load_fails_with(f, "", want);
 }
 
@@ -249,6 +278,9 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_key_names_file_and_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_values_are_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_line_limit_counts_a_crlf_break, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_section_without_bracket_is_named_at_its_line,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_over_200_bytes_is_an_error_with_its_number,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp_listener_without_tls_is_refused, setup,
