@@ -76,13 +76,43 @@ char *lifecycle_user_dn(const struct config *c, const char *uid, const char *dep
 	return out;
 }
 
+/* The first "{...}" of tmpl that is none of the placeholders, into buf; ""
+ * when there is none. A typo ({dept}) would be taken as literal text. */
+static void unknown_placeholder(const char *tmpl, char *buf, size_t len)
+{
+	static const char *const known[] = {"{uid}", "{department}", "{user_attr}", "{user_base}"};
+
+	buf[0] = '\0';
+	for (const char *p = strchr(tmpl, '{'); p != NULL; p = strchr(p + 1, '{')) {
+		const char *end = strchr(p, '}');
+		bool is_known = false;
+
+		if (end == NULL)
+			return;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			is_known |= strncmp(p, known[i], strlen(known[i])) == 0;
+		if (!is_known) {
+			snprintf(buf, len, "%.*s", (int)(end - p + 1), p);
+			return;
+		}
+	}
+}
+
 int actions_config_check(const struct config *c, char *err, size_t errlen)
 {
-	char *dn = NULL, *canon = NULL;
+	char *dn = NULL, *canon = NULL, unknown[64];
 	bool ok;
 
 	if (c->user_dn == NULL)
 		return 0;
+	unknown_placeholder(c->user_dn, unknown, sizeof(unknown));
+	if (unknown[0] != '\0') {
+		snprintf(err, errlen,
+		         "%s:%d: [lifecycle] user_dn: unknown placeholder %s: use {uid}, "
+		         "{department}, {user_attr} and {user_base}",
+		         c->path, config_line(c, "lifecycle", "user_dn"), unknown);
+		return -1;
+	}
 	/* Filled in as a create would, with a department that needs escaping. */
 	ok = strstr(c->user_dn, "{uid}") != NULL &&
 	     (dn = lifecycle_user_dn(c, "sample", "办公室(外事办公室), 董事会")) != NULL &&

@@ -60,6 +60,9 @@ t_match "$T_DIR: a directory, not a file: give the configuration file" "... sayi
 mkdir -p "$T_DIR/pwdir"
 bad "a bind_password_file that is a directory" "bad.conf:[0-9]+: \\[ldap\\] bind_password_file: $T_DIR/pwdir is not a file" \
     "s|^bind_password_file = .*|bind_password_file = $T_DIR/pwdir|"
+bad "a user_dn template with a placeholder that does not exist" \
+    "bad.conf:[0-9]+: \\[lifecycle\\] user_dn: unknown placeholder \\{dept\\}: use \\{uid\\}, \\{department\\}" \
+    's|^\[audit\]|[lifecycle]\nuser_dn = uid={uid},ou={dept},{user_base}\n[audit]|'
 bad "a user_dn template without {uid}" "bad.conf:[0-9]+: \\[lifecycle\\] user_dn: \"cn=x,\\{user_base\\}\" must name \\{uid\\}" \
     's|^\[audit\]|[lifecycle]\nuser_dn = cn=x,{user_base}\n[audit]|'
 # A repeated key's bad value is named at its own line, not at the key's last one.
