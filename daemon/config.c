@@ -520,6 +520,17 @@ int config_line(const struct config *c, const char *section, const char *key)
 	return line;
 }
 
+char *config_at(const struct config *c, const char *section, const char *key, char *buf, size_t len)
+{
+	int line = config_line(c, section, key);
+
+	if (line > 0)
+		snprintf(buf, len, "%s:%d: [%s] %s: ", c->path, line, section, key);
+	else
+		snprintf(buf, len, "%s: [%s] %s: ", c->path, section, key);
+	return buf;
+}
+
 int config_nth_line(const struct config *c, const char *section, const char *key, size_t nth)
 {
 	for (size_t i = 0; i < c->n_where; i++)

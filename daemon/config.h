@@ -96,6 +96,13 @@ void config_free(struct config *c);
 /* Line where [section] key was last set, 0 if it was not. */
 int config_line(const struct config *c, const char *section, const char *key);
 
+#define CONFIG_AT_MAX 4200
+
+/* "FILE:LINE: [section] key: " for a message about that key, into buf (no
+ * ":LINE" when the key was not set: its default is at fault). Return: buf. */
+char *config_at(const struct config *c, const char *section, const char *key, char *buf,
+                size_t len);
+
 /* Line of the value nth (from 0) of a key that repeats (listen, groups,
  * bases: one value per line, in file order); config_line when there are
  * fewer. */

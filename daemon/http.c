@@ -1000,6 +1000,23 @@ static int listen_unix(struct http *h, const char *addr, char *err, size_t errle
 	                    h->plain, addr, err, errlen);
 }
 
+/* A listener that cannot start: where it is configured, and what to do for
+ * the usual causes (e, the errno of the failure). */
+static void listen_failed(const struct config *conf, size_t i, int e, char *err, size_t errlen)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(err, errlen, "%s:%d: [server] %s%s", conf->path,
+	         config_nth_line(conf, "server", "listen", i), why,
+	         e == EADDRINUSE ? " (another process listens there, another ldapdeskd?: stop it, "
+	                           "or listen elsewhere)"
+	         : e == EACCES   ? " (the daemon's user may not: a port below 1024 needs "
+	                           "CAP_NET_BIND_SERVICE, a socket's directory must be writable "
+	                           "by that user)"
+	                         : "");
+}
+
 static int key_mismatch(const struct config *conf, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s:%d: [server] tls_key: %s does not match tls_cert %s", conf->path,
@@ -1118,10 +1135,13 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
 	if (conf->tls_cert != NULL && tls_setup(h, conf, err, errlen) == -1)
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < conf->n_listen; i++) {
+		errno = 0;
 		if (strncmp(conf->listen[i], "unix:", 5) == 0)
 			rc = listen_unix(h, conf->listen[i], err, errlen);
 		else
 			rc = listen_tcp(h, conf->listen[i], err, errlen);
+		if (rc == -1)
+			listen_failed(conf, i, errno, err, errlen);
 	}
 	if (rc == -1) {
 		http_free(h);

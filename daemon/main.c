@@ -411,13 +411,17 @@ static void recover_cb(evutil_socket_t fd, short what, void *arg)
  * requests in flight as if it had stopped, and take its unix sockets. The
  * lock (flock, which SQLite's fcntl locks do not touch) lasts as long as the
  * process; the descriptor is left open on purpose. */
-static void lock_database(const char *database)
+static void lock_database(const struct config *conf)
 {
+	const char *database = conf->database;
+	char at[CONFIG_AT_MAX];
 	/* Made here if new: an empty file is a new database to SQLite. */
 	int fd = open(database, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd == -1)
-		fatal("%s: cannot open to lock it", database);
+		fatal("%s%s: cannot create or open it (the daemon's user must be able to write it "
+		      "and its directory)",
+		      config_at(conf, "audit", "database", at, sizeof(at)), database);
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno == EWOULDBLOCK)
 			fatalx(
@@ -431,7 +435,7 @@ static void lock_database(const char *database)
 static void daemon_start(struct daemon *d)
 {
 	struct event_config *cfg;
-	char err[512];
+	char err[512], at[CONFIG_AT_MAX];
 	int64_t lost_from, lost_to;
 
 	evthread_use_pthreads();
@@ -447,7 +451,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("cannot create the event loop");
 	/* Before SQLite touches it: a second daemon stops here, saying why, not
 	 * later behind the first one's write lock. */
-	lock_database(d->conf->database);
+	lock_database(d->conf);
 	if (audit_open(d->conf->database, &d->audit, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	/* The loop's own connection writes rarely (logout, four-eyes requests,
@@ -467,7 +471,8 @@ static void daemon_start(struct daemon *d)
 		fatalx("%s", err);
 	d->sessions = session_store_new(d->conf->key_file, d->conf->session_idle, err, sizeof(err));
 	if (d->sessions == NULL)
-		fatalx("[server] key_file: %s", err);
+		fatalx("%s%s (the daemon's user must be able to write it and its directory)",
+		       config_at(d->conf, "server", "key_file", at, sizeof(at)), err);
 	d->actions = actions_new(d->conf, d->dir, d->audit, d->sessions);
 	d->api = api_new(d->conf, d->actions, d->sessions, d->audit, d->dir);
 	if (d->sessions == NULL || d->actions == NULL || d->api == NULL)
@@ -480,7 +485,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("%s", err);
 	http_set_gate(d->http, api_import_gate, d->api);
 	if (backup_new(d->base, d->conf, d->audit, &d->backup, err, sizeof(err)) == -1)
-		fatalx("[audit] backup_dir: %s", err);
+		fatalx("%s%s", config_at(d->conf, "audit", "backup_dir", at, sizeof(at)), err);
 	api_set_backup(d->api, d->backup);
 	if (actions_expiry_start(d->actions, d->base, 10) == -1)
 		fatalx("cannot start the grant expiry timer");

@@ -49,6 +49,10 @@ bad "a socket path where a file is (the audit database, by a typo)" \
     "s|^listen = unix:.*|listen = unix:$T_DIR/precious.txt|"
 t_exit 1 "... and start-up refuses it too" "$LDAPDESKD" -c "$C" -f
 t_eq "$(cat "$T_DIR/precious.txt")" precious "... leaving the file as it was (it was replaced by a socket)"
+sed "s|^database = .*|database = /proc/audit.db|" "$T_DIR/good.conf" >"$C"
+t_exit 1 "a database where no file can be made (/proc) stops start-up" "$LDAPDESKD" -c "$C" -f
+t_match "bad.conf:[0-9]+: \\[audit\\] database: /proc/audit.db: cannot create or open it \\(the daemon's user must be able to write" \
+    "... naming the config line and what to do" printf '%s\n' "$T_OUT"
 bad "an address not of this machine" "bad.conf:[0-9]+: \\[server\\] listen: 192.0.2.1:8636 is not an address of this machine" \
     "0,/^listen = /s|^listen = .*|listen = 192.0.2.1:8636|"
 bad "a ca_file that holds no certificate" "bad.conf:[0-9]+: \\[ldap\\] ca_file: .*garbage.pem holds no PEM certificate" \

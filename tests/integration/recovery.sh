@@ -201,6 +201,10 @@ sed -e "s|^database = .*|database = $T_DIR/other.db|" -e '/^listen = [0-9]/d' "$
 t_exit 1 "one on another database but the same unix socket stops too" timeout 20 "$LDAPDESKD" -c "$T_DIR/other.conf"
 t_match "$LDAPDESK_SOCK is in use" "saying the socket is in use (it was not unlinked)" printf '%s\n' "$T_OUT"
 t_match '"status": *"ok"' "and the first still answers on it" curl -s --unix-socket "$LDAPDESK_SOCK" http://x/v1/health
+sed -e "s|^database = .*|database = $T_DIR/third.db|" -e '/^listen = unix:/d' "$T_DIR/d.conf" >"$T_DIR/third.conf"
+t_exit 1 "one on another database but the same TCP port stops too" timeout 20 "$LDAPDESKD" -c "$T_DIR/third.conf"
+t_match "third.conf:[0-9]+: \\[server\\] listen: cannot listen on 127.0.0.1:$LDAPDESK_PORT: Address already in use \\(another process listens there" \
+    "... naming the config line and what to do" printf '%s\n' "$T_OUT"
 cp "$T_DIR/d.conf" "$T_DIR/good.conf"
 printf '[ldap]\nnot_a_key = 1\n' >>"$T_DIR/d.conf"
 bad_line=$(wc -l <"$T_DIR/d.conf")
