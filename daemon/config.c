@@ -999,6 +999,15 @@ static int check_user(const struct config *c, char *err, size_t errlen)
 
 	if (c->user != NULL && pw == NULL)
 		return check_fail(c, err, errlen, "server", "user", "no such user \"%s\"", c->user);
+	/* Only root can become another user (start-up would fail at the first
+	 * file it hands over, saying "Operation not permitted"). */
+	if (pw != NULL && geteuid() != 0 && pw->pw_uid != geteuid())
+		return check_fail(
+		    c, err, errlen, "server", "user",
+		    "ldapdeskd runs as uid %u, not root, so it cannot become %s: remove "
+		    "the key (a service manager's User= already sets the user) or start "
+		    "it as root",
+		    (unsigned)geteuid(), c->user);
 	/* libldap reads ca_file for each new connection, after the drop to
 	 * the user: unreadable then, every connection would fail as if the
 	 * directory's certificate did not verify. */

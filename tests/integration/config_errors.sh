@@ -49,6 +49,27 @@ bad "a socket path where a file is (the audit database, by a typo)" \
     "s|^listen = unix:.*|listen = unix:$T_DIR/precious.txt|"
 t_exit 1 "... and start-up refuses it too" "$LDAPDESKD" -c "$C" -f
 t_eq "$(cat "$T_DIR/precious.txt")" precious "... leaving the file as it was (it was replaced by a socket)"
+# [server] user while not started as root: only root can become another user. The files are
+# copied where nobody (uid 65534) can read them, so -n gets as far as the user.
+if command -v setpriv >/dev/null 2>&1; then
+    mkdir -p "$T_DIR/pub"
+    cp "$SLAPD_DIR/server.pem" "$SLAPD_DIR/server.key" "$SLAPD_DIR/ca.pem" "$SLAPD_DIR/bind.pw" "$T_DIR/pub/"
+    sed -e "s|$SLAPD_DIR/|$T_DIR/pub/|g" -e "s|^database = .*|database = $T_DIR/pub/audit.db|" \
+        -e "s|^backup_dir = .*|backup_dir = $T_DIR/pub/backups|" -e '/^key_file/d' \
+        -e '/^listen = unix:/d' -e 's|^\[server\]|[server]\nuser = root|' "$T_DIR/good.conf" >"$T_DIR/pub/c.conf"
+    chown -R 65534:65534 "$T_DIR/pub"
+    chmod o+x "$T_DIR"
+    t_exit 1 "[server] user = root for a daemon started as nobody is refused by -n" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -n -c "$T_DIR/pub/c.conf"
+    t_match "c.conf:[0-9]+: \\[server\\] user: ldapdeskd runs as uid 65534, not root, so it cannot become root: remove the key" \
+        "... saying only root can change user and what to do" printf '%s\n' "$T_OUT"
+    sed -i '/^user = root/d' "$T_DIR/pub/c.conf"
+    t_match '^configuration OK$' "... and without the key the same file is fine" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -n -c "$T_DIR/pub/c.conf"
+    chmod o-x "$T_DIR"
+else
+    t_skip "[server] user for a daemon not started as root" "no setpriv"
+fi
 sed "s|^database = .*|database = /proc/audit.db|" "$T_DIR/good.conf" >"$C"
 t_exit 1 "a database where no file can be made (/proc) stops start-up" "$LDAPDESKD" -c "$C" -f
 t_match "bad.conf:[0-9]+: \\[audit\\] database: /proc/audit.db: cannot create or open it \\(the daemon's user must be able to write" \
