@@ -21,10 +21,12 @@ struct audit;
 struct audit_event;
 struct act;
 TAILQ_HEAD(act_queue, act);
+LIST_HEAD(act_busy, act);
 
-#define ACT_MAX_CLAIMS  64
-#define ACT_MAX_HELD    256 /* users with attempts left pending by a stop */
-#define ACT_MAX_UNKNOWN 64
+#define ACT_MAX_CLAIMS   64
+#define ACT_MAX_HELD     256 /* users with attempts left pending by a stop */
+#define ACT_MAX_UNKNOWN  64
+#define ACT_BUSY_BUCKETS 256
 
 /* A change the directory got but did not answer (DIR_UNKNOWN): its attempt
  * stays pending until it is read back from the directory (actions.c). */
@@ -64,10 +66,11 @@ struct actions {
 	 * approve, reject or expiry may start on one until that one is done. */
 	int64_t claimed[ACT_MAX_CLAIMS];
 	size_t n_claimed;
-	/* uids of creates under way: two creates of one uid in different
-	 * departments would both find it free and both add an entry. */
-	char creating[ACT_MAX_CLAIMS][65];
-	size_t n_creating;
+	/* Changes under way, by their target's uid (case ignored): one change
+	 * per user at a time. Two at once would reach the directory in either
+	 * order (a grant after its user's delete, a reset after the disable, two
+	 * creates of one uid in different departments). */
+	struct act_busy changing[ACT_BUSY_BUCKETS];
 	struct act_unknown unknown[ACT_MAX_UNKNOWN];
 	size_t n_unknown;
 	int unknown_failed; /* read-backs that could not read the directory */
@@ -111,19 +114,20 @@ struct act {
 	int64_t request_id;         /* approve, reject, and grants that need approval */
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
-	bool creating;              /* holds target in A->creating until freed */
-	bool move_resumed;          /* a move finishing one cut short after its rename */
-	bool request_gone;          /* its request was closed by someone else meanwhile */
-	int64_t request_dup;        /* grant: a pending request for the same found in the txn */
-	bool relooked;              /* unlock: the user was read again after a failed assertion */
-	time_t attempt_at;          /* when its attempt was stored (read-backs compare with it) */
-	char requested_at[32];      /* when the request arrived: the attempt's time (audit_now) */
-	unsigned conf_gen;          /* session_gen when it arrived: x->conf's generation */
-	TAILQ_ENTRY(act) commit;    /* in a group-commit queue */
-	bool has_outcome;           /* queued for its outcome record (not its attempt) */
-	enum dir_status out_st;     /* the outcome waiting to be recorded */
-	char *out_text;             /* its detail (ok) or error (otherwise) */
-	char *commit_err;           /* the attempt could not be added to its batch: why */
+	bool changing;              /* holds target in A->changing until freed */
+	LIST_ENTRY(act) changing_entry;
+	bool move_resumed;       /* a move finishing one cut short after its rename */
+	bool request_gone;       /* its request was closed by someone else meanwhile */
+	int64_t request_dup;     /* grant: a pending request for the same found in the txn */
+	bool relooked;           /* unlock: the user was read again after a failed assertion */
+	time_t attempt_at;       /* when its attempt was stored (read-backs compare with it) */
+	char requested_at[32];   /* when the request arrived: the attempt's time (audit_now) */
+	unsigned conf_gen;       /* session_gen when it arrived: x->conf's generation */
+	TAILQ_ENTRY(act) commit; /* in a group-commit queue */
+	bool has_outcome;        /* queued for its outcome record (not its attempt) */
+	enum dir_status out_st;  /* the outcome waiting to be recorded */
+	char *out_text;          /* its detail (ok) or error (otherwise) */
+	char *commit_err;        /* the attempt could not be added to its batch: why */
 	/* A refusal recorded as the outcome of a stored attempt (act_refuse). */
 	enum act_status refuse_status;
 	const char *refuse_code, *refuse_result; /* result NULL: not a refusal */

@@ -211,15 +211,43 @@ static void request_unclaim(struct actions *A, int64_t id)
 		}
 }
 
-static void create_release(struct actions *A, const char *uid)
+/* ---- one change per user at a time ---- */
+
+static size_t busy_bucket(const char *uid)
 {
-	for (size_t i = 0; i < A->n_creating; i++)
-		if (strcasecmp(A->creating[i], uid) == 0) {
-			if (i != --A->n_creating)
-				memcpy(A->creating[i], A->creating[A->n_creating],
-				       sizeof(A->creating[i]));
-			return;
-		}
+	uint32_t h = 2166136261u; /* FNV-1a of the uid folded to lower case */
+
+	for (const char *p = uid; *p != '\0'; p++)
+		h = (h ^ (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p)) * 16777619u;
+	return h % ACT_BUSY_BUCKETS;
+}
+
+static bool user_busy(struct actions *A, const char *uid)
+{
+	struct act *y;
+
+	LIST_FOREACH(y, &A->changing[busy_bucket(uid)], changing_entry)
+	if (strcasecmp(y->target, uid) == 0)
+		return true;
+	return false;
+}
+
+/* Claims x's target until x is freed. Return: false when another change of
+ * that user holds it. */
+static bool busy_claim(struct act *x)
+{
+	if (x->target == NULL || user_busy(x->A, x->target))
+		return false;
+	LIST_INSERT_HEAD(&x->A->changing[busy_bucket(x->target)], x, changing_entry);
+	x->changing = true;
+	return true;
+}
+
+static void busy_release(struct act *x)
+{
+	if (x->changing)
+		LIST_REMOVE(x, changing_entry);
+	x->changing = false;
 }
 
 static void act_free(struct act *x)
@@ -228,8 +256,7 @@ static void act_free(struct act *x)
 	                 &x->description, &x->ticket, &x->requester,  &x->department, &x->channel,
 	                 &x->note,        &x->name,   &x->mail,       &x->reason,     &x->new_dn};
 
-	if (x->creating) /* before x->target is freed */
-		create_release(x->A, x->target);
+	busy_release(x); /* before x->target is freed */
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	if (x->password != NULL) {
@@ -1809,33 +1836,8 @@ static void create_checked_cb(void *arg, enum dir_status st, struct dir_user *u,
 		act_execute(x); /* a new entry: nothing to protect */
 }
 
-/* One create per uid at a time (uids compare as LDAP does, ignoring case):
- * the second waits for nothing and is refused, as it would be a moment later
- * when the first one's entry exists. */
-static int create_hold(struct act *x)
-{
-	struct actions *A = x->A;
-
-	for (size_t i = 0; i < A->n_creating; i++)
-		if (strcasecmp(A->creating[i], x->target) == 0) {
-			act_refuse(x, ACT_CONFLICT, "exists", "failed",
-			           "a user %s is being created by another request", x->target);
-			return -1;
-		}
-	if (A->n_creating == ACT_MAX_CLAIMS) {
-		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
-		           "%d creates are under way; try again in a moment", ACT_MAX_CLAIMS);
-		return -1;
-	}
-	snprintf(A->creating[A->n_creating++], sizeof(A->creating[0]), "%s", x->target);
-	x->creating = true;
-	return 0;
-}
-
 static void create_check(struct act *x)
 {
-	if (create_hold(x) == -1)
-		return;
 	if (dir_find_user(x->A->dir, x->target, create_checked_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
@@ -1914,17 +1916,41 @@ static bool user_held(const struct actions *A, const char *uid)
 	return A->held_all;
 }
 
-/* Refuses x (and says so) when it would change a user recovery still has
- * to read back. Return: true when refused. */
-static bool act_held(struct act *x)
+static bool act_changes_user(const struct act *x)
 {
 	static const bool changes[ACT_REQUESTS + 1] = {
 	    [ACT_UNLOCK] = true, [ACT_RESET] = true,   [ACT_GRANT] = true,   [ACT_REVOKE] = true,
 	    [ACT_CREATE] = true, [ACT_MOVE] = true,    [ACT_DISABLE] = true, [ACT_ENABLE] = true,
-	    [ACT_DELETE] = true, [ACT_APPROVE] = true,
+	    [ACT_DELETE] = true, [ACT_APPROVE] = true, [ACT_EXPIRE] = true,
 	};
 
-	if (!changes[x->kind] || x->target == NULL || !user_held(x->A, x->target))
+	return changes[x->kind] && x->target != NULL;
+}
+
+/* Refuses x (and says so) when another change of its user is under way: one
+ * at a time, whatever the order they would reach the directory in (a create
+ * of a uid being created is one that exists). Return: true when refused. */
+static bool act_busy(struct act *x)
+{
+	if (!act_changes_user(x) || busy_claim(x))
+		return false;
+	if (x->kind == ACT_CREATE)
+		act_refuse(x, ACT_CONFLICT, "exists", "failed",
+		           "a user %s is being created by another request", x->target);
+	else
+		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
+		           "another change to %s is under way: try again once it is done (a "
+		           "moment)",
+		           x->target);
+	return true;
+}
+
+/* Refuses x (and says so) when it would change a user recovery still has
+ * to read back. Return: true when refused. */
+static bool act_held(struct act *x)
+{
+
+	if (!act_changes_user(x) || !user_held(x->A, x->target))
 		return false;
 	act_refuse(x, ACT_UNAVAILABLE, "recovering", "failed",
 	           "an action on %s left unfinished by the last stop is still being read back "
@@ -1974,7 +2000,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		                                       : "helpdesk or admin");
 		return;
 	}
-	if (act_held(x))
+	if (act_held(x) || act_busy(x)) /* an approve's user: once its request is loaded */
 		return;
 	if (x->kind == ACT_RECORD)
 		act_record(x);
@@ -1982,7 +2008,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		act_logout(x);
 	else if (x->kind == ACT_APPROVE || x->kind == ACT_REJECT) {
 		/* An approve's user is known once its request is loaded. */
-		if (request_load(x) == -1 || act_held(x))
+		if (request_load(x) == -1 || act_held(x) || act_busy(x))
 			return; /* answered */
 		if (x->kind == ACT_REJECT)
 			request_reject(x);
@@ -2323,6 +2349,11 @@ static void expire_one(struct actions *A, const struct due *d)
 	expiry_key(e->key, sizeof(e->key), d->target, d->permission);
 	x->fn = expire_answered;
 	x->arg = e;
+	/* The user is being changed by an operator: tried again at the next tick. */
+	if (!busy_claim(x)) {
+		act_reply(x, ACT_UNAVAILABLE, "busy", NULL);
+		return;
+	}
 	x->grant = config_grant(x->conf, d->permission);
 	if (x->grant == NULL) {
 		act_refuse(x, ACT_NOT_FOUND, "no_such_permission", "unchanged",

@@ -194,5 +194,31 @@ t_exit 1 "without group_base a delete is refused (exit 1)" "$D" user delete grac
 t_match "not deleted: \\[ldap\\] group_base is not set.*set group_base and reload" "... saying why and what to do" \
     printf '%s\n' "$T_OUT"
 t_ok "... and grace is still there, in procurement" ldap_is_member procurement grace
+
+# ---- one change per user at a time ----------------------------------------------------------
+# slapd stopped holds xuqiang's disable at its first read: a reset of xuqiang meanwhile would
+# reach slapd in either order (after the disable, it would re-enable the account).
+as_op adm1
+"$D" login >/dev/null 2>&1 || true
+env LDAPDESK_USER=adm2 "$D" login >/dev/null 2>&1 || true # no login needs slapd while it stops
+kill -STOP "$SLAPD_PID"
+"$D" --json user disable xuqiang --reason "left" >"$T_DIR/dis.out" 2>&1 &
+dis=$!
+sleep 1
+t_exit 1 "a reset of xuqiang while his disable is under way is refused (409, exit 1)" \
+    env LDAPDESK_USER=adm2 "$D" --json reset xuqiang
+t_match '"error": ?"user_busy".*another change to xuqiang is under way' "... as user_busy, saying why" \
+    sh -c "printf '%s' '$T_OUT' | tr -d '\n'"
+t_exit 1 "... and so is a grant to xuqiang" env LDAPDESK_USER=adm2 "$D" grant xuqiang general
+kill -CONT "$SLAPD_PID"
+rc=0
+wait "$dis" || rc=$?
+t_eq "$rc $(jq -r .result "$T_DIR/dis.out" 2>/dev/null)" "0 ok" "the disable itself goes through"
+t_eq "$(ldap_attr xuqiang pwdAccountLockedTime)" 000001010000Z "... and xuqiang stays disabled"
+t_exit 1 "xuqiang is not in general" ldap_is_member general xuqiang
+t_eq "$(sqlite3 "$DB" "SELECT group_concat(a.action || ':' || o.result, ',') FROM records a JOIN records o
+    ON o.attempt_id = a.id WHERE a.target = 'xuqiang' ORDER BY a.id")" "reset:failed,grant:failed,disable:ok" \
+    "the refused changes are attempts too (failed)"
+t_ok "once it is done, the next change goes through" "$D" user enable xuqiang
 daemon_stop
 t_done
