@@ -76,7 +76,6 @@ struct http {
 	SSL_CTX *ssl;
 	struct evhttp *tls, *plain;
 	struct evconnlistener *lev[HTTP_MAX_LISTEN];
-	struct event *resume[HTTP_MAX_LISTEN];
 	size_t n_lev;
 	struct bound {
 		char *path; /* unix: paths bound, removed at the end ... */
@@ -871,18 +870,26 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(arg);
 }
 
-/* Out of descriptors: stop accepting for a second instead of spinning. */
+/*
+ * Out of descriptors (EMFILE, ENFILE, ENOBUFS): stop accepting for a second
+ * instead of spinning on a listener that stays readable. arg is NOT ours:
+ * evhttp_bind_listener made it the struct evhttp, so only lev is used, and
+ * the resume is a one-shot timer of the base (freed with it; the loop has
+ * ended before the listeners are freed). A listener shut down by
+ * http_stop_accepting answers EINVAL: it stays disabled.
+ */
 static void listener_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct http *h = arg;
 	struct timeval tv = {1, 0};
+	int e = EVUTIL_SOCKET_ERROR();
 
-	log_warn("accept");
-	for (size_t i = 0; i < h->n_lev; i++)
-		if (h->lev[i] == lev) {
-			evconnlistener_disable(lev);
-			evtimer_add(h->resume[i], &tv);
-		}
+	(void)arg;
+	evconnlistener_disable(lev);
+	if (e == EINVAL)
+		return;
+	errno = e;
+	log_warn("accept (accepting again in 1 s)");
+	event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_cb, lev, &tv);
 }
 
 static int add_listener(struct http *h, struct evconnlistener *lev, struct evhttp *http,
@@ -893,9 +900,7 @@ static int add_listener(struct http *h, struct evconnlistener *lev, struct evhtt
 		return -1;
 	}
 	evconnlistener_set_error_cb(lev, listener_error_cb);
-	h->lev[h->n_lev] = lev;
-	h->resume[h->n_lev] = evtimer_new(h->base, resume_cb, lev);
-	h->n_lev++;
+	h->lev[h->n_lev++] = lev;
 	if (evhttp_bind_listener(http, lev) == NULL) {
 		snprintf(err, errlen, "cannot serve HTTP on %s", addr);
 		return -1;
@@ -1163,7 +1168,6 @@ void http_stop_accepting(struct http *h)
 	 * (TCP: reset; unix: ECONNREFUSED) instead of waiting in the backlog
 	 * for a daemon that no longer accepts; the descriptor stays ours to close. */
 	for (size_t i = 0; i < h->n_lev; i++) {
-		evtimer_del(h->resume[i]);
 		evconnlistener_disable(h->lev[i]);
 		shutdown(evconnlistener_get_fd(h->lev[i]), SHUT_RDWR);
 	}
@@ -1177,8 +1181,6 @@ void http_free(struct http *h)
 		evhttp_free(h->tls); /* frees the bound listeners too */
 	if (h->plain != NULL)
 		evhttp_free(h->plain);
-	for (size_t i = 0; i < h->n_lev; i++)
-		event_free(h->resume[i]);
 	/* No stale socket for the next start to find (it would test it first);
 	 * a path someone else has bound since (after removing ours) is theirs. */
 	for (size_t i = 0; i < h->n_sockets; i++) {

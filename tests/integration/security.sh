@@ -415,6 +415,40 @@ t_ok "a login and a status read with -v" env LDAPDESK_USER=adm1 LDAPDESK_PASSWOR
     XDG_CACHE_HOME="$T_DIR/cache-v" "$D" status alice
 t_match "debug: POST /v1/login 200 [0-9.]+ ms \\(127\\.0\\.0\\.1\\)" "-v logs the login request" cat "$T_DIR/ldapdeskd.log"
 t_match "debug: GET /v1/users/alice 200 " "... and the status read" cat "$T_DIR/ldapdeskd.log"
+# Out of descriptors: accept fails (EMFILE) while the listener stays readable. The daemon
+# backs off a second at a time; it spun at 100 % CPU logging millions of lines, and read past
+# its listener table (the error callback's argument is libevent's evhttp, not ours).
+if command -v prlimit >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+    soft=$(prlimit --pid "$DAEMON_PID" --nofile --output SOFT --noheadings | tr -d ' ')
+    prlimit --pid "$DAEMON_PID" --nofile=64: # the soft limit only: raising it back needs no privilege
+    python3 - "$LDAPDESK_PORT" <<'EOF2' &
+import socket, sys, time
+held = []
+for _ in range(150):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2))
+    except OSError:
+        pass
+time.sleep(4)
+EOF2
+    hold=$!
+    sleep 1
+    ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$DAEMON_PID/stat"; }
+    t0=$(ticks)
+    sleep 2
+    t1=$(ticks)
+    t_ok "out of descriptors, the daemon does not spin ($((t1 - t0)) of $((2 * $(getconf CLK_TCK))) ticks in 2 s)" \
+        test "$((t1 - t0))" -le "$(getconf CLK_TCK)"
+    wait "$hold" || :
+    prlimit --pid "$DAEMON_PID" --nofile="$soft":
+    n=$(grep -c 'accept (accepting again in 1 s)' "$T_DIR/ldapdeskd.log" || :)
+    t_ok "... it says so about once a second ($n lines), not in a flood" test "${n:-0}" -ge 1 -a "${n:-0}" -le 20
+    sleep 1.5
+    t_match '"status": *"ok"' "... and accepts again once descriptors are free" \
+        curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+else
+    t_skip "out of descriptors" "no prlimit or python3"
+fi
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_absent "$LDAP_OP_PW" "no operator password in the daemon log" "$T_DIR/ldapdeskd.log"
