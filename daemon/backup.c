@@ -224,14 +224,13 @@ static void log_backup(struct backup *b)
 	audit_record(b->a, &ev, j->ok ? "ok" : "failed", detail, NULL, err, sizeof err);
 }
 
-static void done_cb(evutil_socket_t fd, short what, void *arg)
+/* The end of a run, on the loop (or at the stop, with the loop ended): its
+ * thread joined, its record written; fn is called when answer is set. */
+static void finish(struct backup *b, bool answer)
 {
-	struct backup *b = arg;
 	const struct backup_job *j = &b->job;
-	backup_fn fn = b->fn;
+	backup_fn fn = answer ? b->fn : NULL;
 
-	(void)fd;
-	(void)what;
 	pthread_join(b->thread, NULL);
 	b->running = false;
 	if (j->ok) {
@@ -249,6 +248,18 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	b->fn = NULL;
 	if (fn)
 		fn(b->arg, j->ok, j->ok ? j->file : NULL, j->records, j->ok ? NULL : j->err);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	finish(arg, true);
+}
+
+bool backup_running(const struct backup *b)
+{
+	return b != NULL && b->running;
 }
 
 int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg)
@@ -459,8 +470,10 @@ void backup_free(struct backup *b)
 {
 	if (b == NULL)
 		return;
+	/* Still running when the loop ended (the stop's deadline passed): it
+	 * is waited for and recorded all the same; its caller is gone. */
 	if (b->running)
-		pthread_join(b->thread, NULL);
+		finish(b, false);
 	if (b->timer)
 		event_free(b->timer);
 	if (b->done)

@@ -4,6 +4,7 @@
  * they count, pruned to [audit] backup_keep. No HTTP here.
  */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -51,5 +52,9 @@ const char *backup_dir(const struct backup *b);
  * good one). Valid until the next backup ends. */
 const char *backup_failing(const struct backup *b);
 
-/* Waits for a running backup's thread, then frees b. NULL is a no-op. */
+/* Whether a backup is being made now (the stop waits for it). */
+bool backup_running(const struct backup *b);
+
+/* Waits for a running backup's thread and records it (nobody is answered:
+ * the loop has ended), then frees b. NULL is a no-op. */
 void backup_free(struct backup *b);

@@ -107,7 +107,10 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 		evutil_timeradd(&now, &more, &d->drain_deadline);
 		return;
 	}
-	if ((actions_busy(d->actions) == 0 && api_jobs(d->api) == 0) || late) {
+	/* A backup under way is waited for like a job: answered and recorded. */
+	if ((actions_busy(d->actions) == 0 && api_jobs(d->api) == 0 &&
+	     !backup_running(d->backup)) ||
+	    late) {
 		if (actions_busy(d->actions) != 0)
 			log_warnx("stopping with %d requests unanswered", actions_busy(d->actions));
 		event_base_loopexit(d->base, NULL);
@@ -122,8 +125,9 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (d->drain_ev != NULL)
 		return;
-	log_info("%s: stopping after %d requests and %d jobs in flight",
-	         sig == SIGTERM ? "SIGTERM" : "SIGINT", actions_busy(d->actions), api_jobs(d->api));
+	log_info("%s: stopping after %d requests and %d jobs in flight%s",
+	         sig == SIGTERM ? "SIGTERM" : "SIGINT", actions_busy(d->actions), api_jobs(d->api),
+	         backup_running(d->backup) ? ", and a backup" : "");
 	http_stop_accepting(d->http);
 	api_stopping(d->api);
 	gettimeofday(&d->drain_deadline, NULL);

@@ -276,6 +276,25 @@ sleep 0.5
 t_exit 5 "after user_base narrows to 财务管理部, alice (市场营销中心) is no such user to an unlock" \
     env LDAPDESK_USER=adm1 "$D" unlock alice
 t_ok "while carol (财务管理部) is found" env LDAPDESK_USER=adm1 "$D" status carol
+# A backup under way when SIGTERM comes is waited for, answered and recorded. (Files already
+# named for the next seconds hold the backup a second per name before it gives up.)
+for s in 0 1 2 3 4; do
+    : >"$T_DIR/backups2/audit-$(TZ=Asia/Shanghai date -d "+$s seconds" +%Y%m%d-%H%M%S).db"
+done
+env LDAPDESK_USER=adm1 "$D" --json backup >"$T_DIR/bk.out" 2>&1 &
+bk=$!
+sleep 1
+daemon_stop
+rc=0
+wait "$bk" || rc=$?
+t_eq "$rc $(grep -o '"error": *"[a-z_]*"' "$T_DIR/bk.out")" '1 "error": "backup_failed"' \
+    "a backup running at SIGTERM is answered before the daemon exits (here: failed, its name taken)"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT a.operator || '|' || o.result FROM records a JOIN records o
+    ON o.attempt_id = a.id WHERE a.action = 'backup' ORDER BY a.id DESC LIMIT 1")" "adm1|failed" \
+    "... and recorded, with who asked"
+t_match "SIGTERM: stopping after 0 requests and 0 jobs in flight, and a backup" \
+    "... the stop saying it waits for it" cat "$T_DIR/ldapdeskd.log"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again"; t_done; }
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_exit 1 "and removes its unix socket" test -e "$LDAPDESK_SOCK"
