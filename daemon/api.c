@@ -178,10 +178,20 @@ static int status_code(enum act_status st)
 	return codes[st];
 }
 
+/* By jansson, which refuses a string that is not valid UTF-8. */
+static bool utf8_valid(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+
+	json_decref(j);
+	return j != NULL;
+}
+
 /*
  * Splits the path into percent-decoded segments. A segment that decodes to
  * something with a NUL cannot be a name: it is kept as "\x01" so that the
- * route still matches and the action answers 404 for it.
+ * route still matches and the action answers 404 for it; one that decodes to
+ * bytes that are not UTF-8 is kept undecoded, for the same 404.
  */
 static int split_path(struct call *c, const char *path)
 {
@@ -201,6 +211,15 @@ static int split_path(struct call *c, const char *path)
 		if (strlen(dec) != n) {
 			free(dec);
 			dec = strdup("\x01");
+		} else if (!utf8_valid(dec, n)) {
+			/* Not text: kept as sent ("%FF"), which is no uid either
+			 * (404) and can be recorded (a record is UTF-8). */
+			free(dec);
+			dec = strdup(tok);
+		}
+		if (dec == NULL) {
+			free(copy);
+			return -1;
 		}
 		c->seg[c->n_seg++] = dec;
 	}
@@ -1096,9 +1115,12 @@ static void do_audit(struct call *c)
 	if (jc == NULL)
 		return;
 	TAILQ_INIT(&jc->q.kv);
-	if (qs != NULL && evhttp_parse_query_str(qs, &jc->q.kv) == -1) {
+	/* A value cut at an encoded NUL would read as absent ("user=%00" as no
+	 * filter at all): a query that widens itself is refused instead. */
+	if (qs != NULL &&
+	    (evhttp_parse_query_str(qs, &jc->q.kv) == -1 || strstr(qs, "%00") != NULL)) {
 		job_call_free(jc);
-		bad_query(c, ACT_LOG, "malformed query string");
+		bad_query(c, ACT_LOG, "malformed query string (or a NUL byte in a value)");
 		return;
 	}
 	if (parse_audit_query(c, &jc->q) == -1 || !auditor_or_admin(c, ACT_LOG)) {

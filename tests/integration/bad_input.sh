@@ -91,6 +91,15 @@ for name in '*' 'a*' 'al*ce' '(uid=*)' 'alice)(uid=*' 'alice\' 'alice,ou=x' 'uid
 done
 t_match '^404 application/json' "a NUL in the name is 404 JSON" api GET /v1/users/alice%00x
 t_match '^404 application/json' "an encoded star is 404" api POST /v1/users/%2A/unlock '{}'
+t_match '^404 application/json' "a name that is not UTF-8 (%FF) is 404 (was 500 'out of memory')" \
+    api POST /v1/users/%FF/unlock '{}'
+t_match '"error":"no_such_user"' "... no_such_user" printf '%s\n' "$T_OUT"
+t_eq "$(q "SELECT a.target || '|' || o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'unlock' ORDER BY a.id DESC LIMIT 1")" '%ff|failed' "... recorded, the name as it was sent (in lower case, as uids are)"
+t_match '^404 application/json' "... and so is one with a bad sequence inside (a%D0ice)" api GET /v1/users/a%D0ice
+t_match '^400 application/json' "an audit filter holding a NUL (user=%00) is 400, not the whole log" \
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $ADM" -w '\n%{http_code} %{content_type}\n' \
+    "$LDAPDESK_URL/v1/audit?user=%00"
 t_match '"error":"bad_json"' "malformed JSON is 400 bad_json" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 application/json' "malformed JSON answers 400" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 ' "a JSON array body is 400" api POST /v1/users/alice/unlock '[1,2]'
