@@ -798,7 +798,7 @@ static void reply_csv(struct call *c, json_t *rows, int64_t next)
 		snprintf(hdr, sizeof(hdr), "%lld", (long long)next);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "X-Next", hdr);
 	}
-	c->status = 200;
+	count_answer(c, 200);
 	http_reply_raw(c->req, 200, "text/csv; charset=utf-8",
 	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
 	evbuffer_free(out);
@@ -940,7 +940,7 @@ static void report_answer(struct job_call *jc, int rc, const char *err)
 		reply_error(c, strstr(err, "larger than") != NULL ? 413 : 400, "bad_request", err);
 		return;
 	}
-	c->status = 200;
+	count_answer(c, 200);
 	http_reply_raw(c->req, 200, jc->ctype, jc->out, jc->len);
 	call_free(c);
 }
@@ -1340,15 +1340,21 @@ static void do_metrics(struct call *c)
 				    "ldapdesk_actions_total{action=\"%s\",code=\"%dxx\"} "
 				    "%llu\n",
 				    kinds[k], s, a->answered[k][s]);
-	evbuffer_add_printf(out,
-	                    "# TYPE ldapdesk_directory_up gauge\nldapdesk_directory_up %d\n"
-	                    "# TYPE ldapdesk_audit_failing gauge\nldapdesk_audit_failing %d\n"
-	                    "# TYPE ldapdesk_requests_in_flight gauge\n"
-	                    "ldapdesk_requests_in_flight %d\n"
-	                    "# TYPE ldapdesk_build_info gauge\n"
-	                    "ldapdesk_build_info{version=\"%s\"} 1\n",
-	                    dir_answering(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL,
-	                    actions_busy(a->A), LDAPDESK_VERSION);
+	evbuffer_add_printf(
+	    out,
+	    "# HELP ldapdesk_directory_up 1 while the directory answers.\n"
+	    "# TYPE ldapdesk_directory_up gauge\nldapdesk_directory_up %d\n"
+	    "# HELP ldapdesk_audit_failing 1 while the audit store cannot record "
+	    "(actions are refused).\n"
+	    "# TYPE ldapdesk_audit_failing gauge\nldapdesk_audit_failing %d\n"
+	    "# HELP ldapdesk_requests_in_flight Requests started, not yet answered.\n"
+	    "# TYPE ldapdesk_requests_in_flight gauge\n"
+	    "ldapdesk_requests_in_flight %d\n"
+	    "# HELP ldapdesk_build_info The version of ldapdeskd.\n"
+	    "# TYPE ldapdesk_build_info gauge\n"
+	    "ldapdesk_build_info{version=\"%s\"} 1\n",
+	    dir_answering(a->dir) ? 1 : 0, actions_audit_error(a->A) != NULL, actions_busy(a->A),
+	    LDAPDESK_VERSION);
 	for (int k = JOB_QUERY; k < API_JOB_SLOTS; k++)
 		queries += a->jobs[k] != NULL;
 	evbuffer_add_printf(
@@ -1421,19 +1427,23 @@ static void dispatch_authenticated(struct call *c)
 	else if (route(c, EVHTTP_REQ_POST, "v1/import") || route(c, EVHTTP_REQ_POST, "v1/backup"))
 		dispatch_admin(c);
 	else if (route(c, EVHTTP_REQ_GET, "v1/requests")) {
+		c->counted_kind = ACT_REQUESTS;
 		if (auditor_or_admin(c, ACT_REQUESTS))
 			do_requests(c);
 	} else if (route(c, EVHTTP_REQ_POST, "v1/requests/*/approve"))
 		do_decide(c, ACT_APPROVE);
 	else if (route(c, EVHTTP_REQ_POST, "v1/requests/*/reject"))
 		do_decide(c, ACT_REJECT);
-	else if (route(c, EVHTTP_REQ_GET, "v1/report"))
-		do_report(c); /* each checks the role after the query */
-	else if (route(c, EVHTTP_REQ_GET, "v1/audit"))
+	else if (route(c, EVHTTP_REQ_GET, "v1/report")) {
+		c->counted_kind = ACT_REPORT; /* each checks the role after the query */
+		do_report(c);
+	} else if (route(c, EVHTTP_REQ_GET, "v1/audit")) {
+		c->counted_kind = ACT_LOG;
 		do_audit(c);
-	else if (route(c, EVHTTP_REQ_GET, "v1/verify"))
+	} else if (route(c, EVHTTP_REQ_GET, "v1/verify")) {
+		c->counted_kind = ACT_VERIFY;
 		do_verify(c);
-	else
+	} else
 		reply_error(c, 404, "no_route", "no such API endpoint");
 }
 

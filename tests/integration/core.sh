@@ -204,6 +204,12 @@ t_match '^ldapdesk_actions_total\{action="unlock",code="2xx"\} 5$' "GET /metrics
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_match '^ldapdesk_directory_up 1$' "GET /metrics reports the directory up" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
+for k in log verify; do
+    t_match "^ldapdesk_actions_total\\{action=\"$k\",code=\"2xx\"\\} [1-9]" "GET /metrics counts the $k reads answered 200" \
+        curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
+done
+t_eq "$(curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk '$1 == "#" && $2 == "TYPE" { t[$3] = 1 }
+    $1 == "#" && $2 == "HELP" { h[$3] = 1 } END { for (m in t) if (!(m in h)) print m }')" "" "every metric has its HELP line"
 metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 commits=$(metric ldapdesk_audit_commits_total)
 records=$(metric ldapdesk_audit_records_total)
