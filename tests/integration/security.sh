@@ -196,6 +196,9 @@ t_match '^403$' "a good range is then 403 for helpdesk" code "$tokh" "/v1/report
 t_match '^403$' "and the audit log is 403 for helpdesk" code "$tokh" "/v1/audit?limit=1"
 t_match '^400$' "a helpdesk report in an unknown format is 400 first" code "$tokh" "/v1/report?from=2026-06-01&to=2026-06-30&format=xml"
 t_match '^400$' "a helpdesk verify with a malformed since is 400 first" code "$tokh" "/v1/verify?since=garbage"
+t_match '^400$' "a helpdesk backup with a body that is not JSON is 400 first (before the role)" \
+    curl -s -o /dev/null -w '%{http_code}' --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tokh" \
+    -d '{x' "$LDAPDESK_URL/v1/backup"
 t_match '^403$' "and the pending requests are 403 for helpdesk" code "$tokh" "/v1/requests"
 t_eq "$(sqlite3 "$DB" "SELECT group_concat(a.action || ':' || o.result, ',') FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.operator = 'hd1' AND a.action IN ('log', 'report', 'verify', 'requests')")" \
