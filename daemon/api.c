@@ -339,7 +339,7 @@ static struct session *authenticate(struct call *c)
 	/* The scheme is case-insensitive (RFC 9110, 11.1): "bearer" is fine. */
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
-	return session_find(c->api->sessions, h + 7);
+	return session_find(c->api->sessions, h + 7 + strspn(h + 7, " ")); /* 1*SP */
 }
 
 /* Parses the body as a JSON object into c->body; one that is not leaves {}

@@ -259,7 +259,9 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
 	/* The scheme is case-insensitive (RFC 9110, 11.1). */
 	if (v == NULL || end - v < 7 || strncasecmp(v, "Bearer ", 7) != 0)
 		return buf;
-	for (v += 7; v < end && *v != '\r' && *v != '\n' && n + 1 < len; v++)
+	for (v += 7; v < end && *v == ' ';) /* 1*SP (RFC 9110, 11.4) */
+		v++;
+	for (; v < end && *v != '\r' && *v != '\n' && n + 1 < len; v++)
 		buf[n++] = *v;
 	buf[n] = '\0';
 	return buf;
@@ -285,6 +287,19 @@ static bool import_gate(struct evbuffer *in, const struct http *h, const char *h
 	return code != 0;
 }
 
+/* The request line of an import: "POST /v1/import", with or without a
+ * trailing slash (the API routes both), then a query or the version. */
+static bool is_import(const char *head)
+{
+	const char *p = head + 15;
+
+	if (strncmp(head, "POST /v1/import", 15) != 0)
+		return false;
+	if (*p == '/')
+		p++;
+	return *p == ' ' || *p == '?';
+}
+
 /*
  * head[0..n) is a copy of the start of in, n at most HTTP_MAX_HEADERS. When
  * it starts a request whose body would be refused, the request is redirected
@@ -306,8 +321,7 @@ static bool head_check(struct evbuffer *in, const struct http *h, const char *he
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
-	if (strncmp(head, "POST /v1/import ", 16) == 0 ||
-	    strncmp(head, "POST /v1/import?", 16) == 0) {
+	if (is_import(head)) {
 		if (te != NULL || len > HTTP_IMPORT_MAX)
 			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
 		else

@@ -206,6 +206,8 @@ t_eq "$(sqlite3 "$DB" "SELECT group_concat(a.action || ':' || o.result, ',') FRO
     "refused reads of the audit are attempts too, with who asked: denied for the role, failed for a bad query"
 t_match '^200$' "the auth scheme is case-insensitive: 'bearer TOKEN' works" \
     curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: bearer $tokh" "$LDAPDESK_URL/v1/users/alice"
+t_match '^200$' "... and more than one space may follow it (RFC 9110: 1*SP)" \
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: Bearer   $tokh" "$LDAPDESK_URL/v1/users/alice"
 t_match '^400 application/json' "a grant without a permission is 400, before the role check" \
     curl -s -o /dev/null --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tokh" -d '{"days":3}' \
     -w '%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/bob/grants"
@@ -320,6 +322,12 @@ t_match '^405$' "POST to a read endpoint is 405 (POST /v1/audit)" \
 t_match '^413 application/json' "a body over 64 KiB is refused in JSON" \
     curl -s --cacert "$LDAPDESK_CA" --data-binary "{\"note\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}" \
     -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice/unlock"
+head -c 70000 /dev/zero | tr '\0' x >"$T_DIR/big-import.csv"
+for path in /v1/import /v1/import/; do
+    t_match '^400 application/json' "an admin's 70 KB import to $path is read (400: not a report's CSV), not 413" \
+        curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $(login_token adm1)" -H 'Content-Type: text/csv' \
+        --data-binary @"$T_DIR/big-import.csv" -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL$path"
+done
 
 # ---- transport --------------------------------------------------------------------------------
 t_nomatch '"status"' "plaintext HTTP to the TLS port gets no answer" \
