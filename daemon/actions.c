@@ -1612,6 +1612,21 @@ static bool field_ok(const char *s)
 /* Every text field that reaches the audit record is bounded. An over-long
  * one is dropped before the refusal is recorded: the append-only log keeps
  * that the request was refused, not the 64 KiB that made it so. */
+/* A user name from the path that is too long to be a uid: kept cut to 64
+ * bytes (at a character's start) and marked "…", which no uid holds, so the
+ * request answers 404 no_such_user in DESIGN's order (after the role) and its
+ * record says what was asked. */
+static void target_cut(struct act *x)
+{
+	size_t n = 64;
+
+	if (x->kind == ACT_CREATE || field_ok(x->target))
+		return; /* a create's uid comes from its body: a 400 like any field */
+	while (n > 0 && ((unsigned char)x->target[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(x->target + n, "\xE2\x80\xA6", 4); /* "…" and the end */
+}
+
 static int act_fields_bounded(struct act *x)
 {
 	static const char *const names[] = {
@@ -1623,6 +1638,7 @@ static int act_fields_bounded(struct act *x)
 	              &x->reason,      &x->name,      &x->mail};
 	const char *bad = NULL;
 
+	target_cut(x);
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		if (!field_ok(*f[i])) {
 			bad = bad == NULL ? names[i] : bad;

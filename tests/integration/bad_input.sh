@@ -97,6 +97,12 @@ t_match '"error":"no_such_user"' "... no_such_user" printf '%s\n' "$T_OUT"
 t_eq "$(q "SELECT a.target || '|' || o.result FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'unlock' ORDER BY a.id DESC LIMIT 1")" '%ff|failed' "... recorded, the name as it was sent (in lower case, as uids are)"
 t_match '^404 application/json' "... and so is one with a bad sequence inside (a%D0ice)" api GET /v1/users/a%D0ice
+long=$(head -c 2000 /dev/zero | tr '\0' a)
+t_match '^404 application/json' "a name too long to be a uid (2,000 bytes) is 404, not 400" api GET "/v1/users/$long"
+t_match '"error":"no_such_user"' "... no_such_user" printf '%s\n' "$T_OUT"
+t_match '^404 ' "... also on an unlock" api POST "/v1/users/$long/unlock" '{}'
+t_eq "$(q "SELECT a.target FROM records a WHERE a.action = 'unlock' AND a.kind = 'attempt' ORDER BY a.id DESC LIMIT 1")" \
+    "$(head -c 64 /dev/zero | tr '\0' a)…" "... recorded with the name cut to 64 bytes and marked …"
 t_match '^400 application/json' "an audit filter holding a NUL (user=%00) is 400, not the whole log" \
     curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $ADM" -w '\n%{http_code} %{content_type}\n' \
     "$LDAPDESK_URL/v1/audit?user=%00"
