@@ -462,17 +462,13 @@ static bool is_method(const char *m, size_t n)
 	return false;
 }
 
-/* "HTTP/1.1", "HTTP/1.0", "HTTP/0.9": what evhttp's sscanf takes. */
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112, 2.3), major 0 or 1:
+ * evhttp's own sscanf would take "HTTP/1.199999999999999999" and answer
+ * it as "HTTP/1.-1". */
 static bool version_ok(const char *v, size_t n)
 {
-	char copy[32], extra;
-	int major, minor;
-
-	if (n >= sizeof(copy))
-		return false;
-	memcpy(copy, v, n);
-	copy[n] = '\0';
-	return sscanf(copy, "HTTP/%d.%d%c", &major, &minor, &extra) == 2 && major <= 1;
+	return n == 8 && memcmp(v, "HTTP/", 5) == 0 && (v[5] == '0' || v[5] == '1') &&
+	       v[6] == '.' && v[7] >= '0' && v[7] <= '9';
 }
 
 /* Does evhttp parse the target? (A copy: the parser wants a C string.) */

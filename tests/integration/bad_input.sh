@@ -104,8 +104,7 @@ t_match '^404 ' "... also on an unlock" api POST "/v1/users/$long/unlock" '{}'
 t_eq "$(q "SELECT a.target FROM records a WHERE a.action = 'unlock' AND a.kind = 'attempt' ORDER BY a.id DESC LIMIT 1")" \
     "$(head -c 64 /dev/zero | tr '\0' a)…" "... recorded with the name cut to 64 bytes and marked …"
 t_match '^400 application/json' "an audit filter holding a NUL (user=%00) is 400, not the whole log" \
-    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $ADM" -w '\n%{http_code} %{content_type}\n' \
-    "$LDAPDESK_URL/v1/audit?user=%00"
+    api GET "/v1/audit?user=%00"
 t_match '"error":"bad_json"' "malformed JSON is 400 bad_json" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 application/json' "malformed JSON answers 400" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 ' "a JSON array body is 400" api POST /v1/users/alice/unlock '[1,2]'
@@ -294,6 +293,7 @@ for case in 'FOO /v1/health HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|a
     'CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n|405|method_not_allowed|CONNECT' \
     'GARBAGE\r\n\r\n|400|bad_request|a request line without target and version' \
     'GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n|400|bad_request|HTTP/9.9' \
+    'GET /v1/health HTTP/1.199999999999999999\r\nHost: x\r\n\r\n|400|bad_request|a minor version of 18 digits (was answered HTTP/1.-1)' \
     'GET /v1/health HTTP/1.1\r\nNoColonHere\r\n\r\n|400|bad_request|a header line without a colon' \
     'GET /v1/health HTTP/1.1\r\n Folded: x\r\n\r\n|400|bad_request|a folded first header line' \
     'POST /v1/login HTTP/1.1\r\nContent-Length: abc\r\n\r\n|400|bad_request|Content-Length abc' \
