@@ -1652,6 +1652,8 @@ static int act_fields_bounded(struct act *x)
 	return -1;
 }
 
+#define UNTIL_MAX ((time_t)253402128000) /* 9999-12-30T00:00:00Z */
+
 /* 400s: what can be told from the request alone. */
 static int act_validate(struct act *x)
 {
@@ -1676,11 +1678,13 @@ static int act_validate(struct act *x)
 		           "give days or until, not both");
 		return -1;
 	}
+	/* Before 9999-12-30 UTC: its end must show as a four-digit year in any
+	 * zone (9999-12-31T23:59:59Z read as 10000-01-01 at +08:00). */
 	if (x->kind == ACT_GRANT && x->until != NULL &&
-	    (clock_parse_until(x->until, &t) == -1 || t <= time(NULL))) {
+	    (clock_parse_until(x->until, &t) == -1 || t <= time(NULL) || t >= UNTIL_MAX)) {
 		act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
-		           "until must be a future ISO 8601 time, e.g. 2027-01-31 or "
-		           "2027-01-31T18:00:00+08:00");
+		           "until must be a future ISO 8601 time before 9999-12-30, e.g. "
+		           "2027-01-31 or 2027-01-31T18:00:00+08:00");
 		return -1;
 	}
 	if (x->kind == ACT_GRANT && x->days < 0) {

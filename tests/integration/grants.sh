@@ -81,6 +81,9 @@ t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND act
     "expiries are not counted as events handled (no category)"
 t_exit 2 "a term longer than max_days is refused" "$D" grant erin procurement --days 91
 t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01-01
+t_exit 2 "an --until whose end would show a five-digit year (+08:00) is refused" \
+    "$D" grant erin general --until 9999-12-31T23:59:59Z
+t_match "before 9999-12-30" "... saying the latest term" printf '%s\n' "$T_OUT"
 # Ticks come every 10 s: 21 s after the first failure, two more ticks found the grant due.
 left=$((first_fail + 21 - $(date +%s)))
 [ "$left" -le 0 ] || sleep "$left"
