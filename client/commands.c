@@ -967,7 +967,7 @@ static int write_report(const struct args *a, const struct httpc_resp *rs)
 	}
 	/* With -o the report is in the file; --json still answers on stdout
 	 * (a script reads one document there): where it went and its size. */
-	if (f != stdout && a->json) {
+	if (a->output != NULL && a->json) {
 		json_t *j = json_pack("{s:s, s:I}", "file", a->output, "bytes",
 		                      (json_int_t)(rs->len + (a->bom && !has_bom ? 3 : 0)));
 		print_json(j);

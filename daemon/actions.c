@@ -222,6 +222,9 @@ static size_t busy_bucket(const char *uid)
 	return h % ACT_BUSY_BUCKETS;
 }
 
+/* A change of uid under way, or one the directory did not answer that is
+ * still to be read back (slapd may apply it yet: a change now could land
+ * before it, and would change what the read-back finds). */
 static bool user_busy(struct actions *A, const char *uid)
 {
 	struct act *y;
@@ -229,6 +232,9 @@ static bool user_busy(struct actions *A, const char *uid)
 	LIST_FOREACH(y, &A->changing[busy_bucket(uid)], changing_entry)
 	if (strcasecmp(y->target, uid) == 0)
 		return true;
+	for (size_t i = 0; i < A->n_unknown; i++)
+		if (A->unknown[i].result[0] == '\0' && strcasecmp(A->unknown[i].target, uid) == 0)
+			return true;
 	return false;
 }
 
@@ -248,6 +254,30 @@ static void busy_release(struct act *x)
 	if (x->changing)
 		LIST_REMOVE(x, changing_entry);
 	x->changing = false;
+}
+
+static bool act_changes_user(const struct act *x)
+{
+	static const bool changes[ACT_REQUESTS + 1] = {
+	    [ACT_UNLOCK] = true, [ACT_RESET] = true,   [ACT_GRANT] = true,   [ACT_REVOKE] = true,
+	    [ACT_CREATE] = true, [ACT_MOVE] = true,    [ACT_DISABLE] = true, [ACT_ENABLE] = true,
+	    [ACT_DELETE] = true, [ACT_APPROVE] = true, [ACT_EXPIRE] = true,
+	};
+
+	return changes[x->kind] && x->target != NULL;
+}
+
+/* Refuses x (and says so) when another change of its user is under way: one
+ * at a time, whatever the order they would reach the directory in (a create
+ * of a uid being created is one that exists). Return: true when refused. */
+static bool act_busy(struct act *x)
+{
+	if (!act_changes_user(x) || x->changing || busy_claim(x))
+		return false;
+	act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
+	           "another change to %s is under way%s: try again once it is done (a moment)",
+	           x->target, x->kind == ACT_CREATE ? " (its create, or its delete)" : "");
+	return true;
 }
 
 static void act_free(struct act *x)
@@ -585,8 +615,8 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 		      "again with 'ldapdesk status'";
 	act_outcome(x, st, err,
 	            st != DIR_UNCHANGED     ? "unlocked"
-	            : lock_present(x->user) ? "was not locked (a lock that had expired was "
-	                                      "cleared from the entry)"
+	            : lock_present(x->user) ? "was not locked (a lock not in effect, expired or "
+	                                      "dated ahead, was cleared from the entry)"
 	                                    : "was not locked");
 }
 
@@ -745,6 +775,10 @@ static void act_execute(struct act *x)
 		act_dispatch(x);
 		return;
 	}
+	/* One change per user at a time, claimed once every check that can
+	 * refuse the request has passed (DESIGN's order: 404 and 403 first). */
+	if (act_busy(x))
+		return;
 	if (x->kind == ACT_RESET &&
 	    passgen_make(x->reply.password, sizeof(x->reply.password)) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "rng_failed", "failed",
@@ -1401,14 +1435,12 @@ static int login_throttled(struct act *x)
  * record): its session, whose token nobody has seen yet, is ended. */
 static void login_recorded(struct act *x, const char *err)
 {
-	struct session ended;
-
 	if (err == NULL) {
 		act_reply(x, ACT_OK, NULL, NULL);
 		return;
 	}
 	log_warnx("audit: cannot record a login: %s", err);
-	session_revoke(x->A->sessions, x->reply.token, &ended);
+	session_discard(x->A->sessions, x->reply.token);
 	OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
 	x->reply.session = NULL;
 	act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
@@ -1620,8 +1652,8 @@ static void target_cut(struct act *x)
 {
 	size_t n = 64;
 
-	if (x->kind == ACT_CREATE || field_ok(x->target))
-		return; /* a create's uid comes from its body: a 400 like any field */
+	if (x->kind == ACT_CREATE || x->kind == ACT_LOGIN || field_ok(x->target))
+		return; /* a name from the body (create, login): a 400 like any field */
 	while (n > 0 && ((unsigned char)x->target[n] & 0xC0) == 0x80)
 		n--;
 	memcpy(x->target + n, "\xE2\x80\xA6", 4); /* "…" and the end */
@@ -1936,35 +1968,6 @@ static bool user_held(const struct actions *A, const char *uid)
 	return A->held_all;
 }
 
-static bool act_changes_user(const struct act *x)
-{
-	static const bool changes[ACT_REQUESTS + 1] = {
-	    [ACT_UNLOCK] = true, [ACT_RESET] = true,   [ACT_GRANT] = true,   [ACT_REVOKE] = true,
-	    [ACT_CREATE] = true, [ACT_MOVE] = true,    [ACT_DISABLE] = true, [ACT_ENABLE] = true,
-	    [ACT_DELETE] = true, [ACT_APPROVE] = true, [ACT_EXPIRE] = true,
-	};
-
-	return changes[x->kind] && x->target != NULL;
-}
-
-/* Refuses x (and says so) when another change of its user is under way: one
- * at a time, whatever the order they would reach the directory in (a create
- * of a uid being created is one that exists). Return: true when refused. */
-static bool act_busy(struct act *x)
-{
-	if (!act_changes_user(x) || busy_claim(x))
-		return false;
-	if (x->kind == ACT_CREATE)
-		act_refuse(x, ACT_CONFLICT, "exists", "failed",
-		           "a user %s is being created by another request", x->target);
-	else
-		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
-		           "another change to %s is under way: try again once it is done (a "
-		           "moment)",
-		           x->target);
-	return true;
-}
-
 /* Refuses x (and says so) when it would change a user recovery still has
  * to read back. Return: true when refused. */
 static bool act_held(struct act *x)
@@ -2020,7 +2023,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		                                       : "helpdesk or admin");
 		return;
 	}
-	if (act_held(x) || act_busy(x)) /* an approve's user: once its request is loaded */
+	if (act_held(x)) /* an approve's user: once its request is loaded */
 		return;
 	if (x->kind == ACT_RECORD)
 		act_record(x);
@@ -2028,7 +2031,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		act_logout(x);
 	else if (x->kind == ACT_APPROVE || x->kind == ACT_REJECT) {
 		/* An approve's user is known once its request is loaded. */
-		if (request_load(x) == -1 || act_held(x) || act_busy(x))
+		if (request_load(x) == -1 || act_held(x))
 			return; /* answered */
 		if (x->kind == ACT_REJECT)
 			request_reject(x);
@@ -2065,6 +2068,15 @@ struct recovery {
 	const char *how; /* "recovered at start-up", ... (static) */
 };
 
+/* Entry i of the changes the directory did not answer has its outcome: it
+ * leaves the list, and lets go of its request and (user_busy) its user. */
+static void unknown_drop(struct actions *A, size_t i)
+{
+	if (A->unknown[i].claimed)
+		request_unclaim(A, A->unknown[i].request_id);
+	A->unknown[i] = A->unknown[--A->n_unknown];
+}
+
 static void recovery_finish(struct recovery *r, const char *result, const char *why)
 {
 	char detail[300], err[256];
@@ -2079,6 +2091,12 @@ static void recovery_finish(struct recovery *r, const char *result, const char *
 		/* Only start-up's own read-backs hold anyone. */
 		if (strcmp(r->how, ACT_RECOVERED_AT_START) == 0)
 			held_release(r->A, r->target);
+		/* A read-back's user is free at once, not at the next tick. */
+		for (size_t i = 0; i < r->A->n_unknown; i++)
+			if (r->A->unknown[i].attempt == r->id) {
+				unknown_drop(r->A, i);
+				break;
+			}
 	}
 	dir_user_free(r->user);
 	free(r);
@@ -2513,9 +2531,7 @@ static void unknown_retry(struct actions *A)
 				store_failing = true;
 		}
 		if (done == 1) {
-			if (u->claimed)
-				request_unclaim(A, u->request_id);
-			*u = A->unknown[--A->n_unknown];
+			unknown_drop(A, i);
 			continue;
 		}
 		i++;

@@ -993,7 +993,8 @@ static bool user_can_read(const char *path, const struct passwd *pw)
 	return ok;
 }
 
-static int check_user(const struct config *c, char *err, size_t errlen)
+static int check_user(const struct config *c, const struct config *running, char *err,
+                      size_t errlen)
 {
 	const struct passwd *pw = c->user != NULL ? getpwnam(c->user) : NULL;
 
@@ -1001,7 +1002,8 @@ static int check_user(const struct config *c, char *err, size_t errlen)
 		return check_fail(c, err, errlen, "server", "user", "no such user \"%s\"", c->user);
 	/* Only root can become another user (start-up would fail at the first
 	 * file it hands over, saying "Operation not permitted"). */
-	if (pw != NULL && geteuid() != 0 && pw->pw_uid != geteuid())
+	/* (On a reload the user is a start-only key: the one running stays.) */
+	if (running == NULL && pw != NULL && geteuid() != 0 && pw->pw_uid != geteuid())
 		return check_fail(
 		    c, err, errlen, "server", "user",
 		    "ldapdeskd runs as uid %u, not root, so it cannot become %s: remove "
@@ -1068,7 +1070,7 @@ static int config_check(struct config *c, const struct config *running, char *er
 	    check_readable(c, err, errlen, "ldap", "ca_file", c->ca_file) == -1 ||
 	    check_pem(c, err, errlen) == -1)
 		return -1;
-	if (check_user(c, err, errlen) == -1 || check_backup_dir(c, err, errlen) == -1 ||
+	if (check_user(c, running, err, errlen) == -1 || check_backup_dir(c, err, errlen) == -1 ||
 	    check_dir_of(c, err, errlen, "audit", "database", c->database) == -1 ||
 	    check_dir_of(c, err, errlen, "server", "key_file", c->key_file) == -1 ||
 	    check_dir_of(c, err, errlen, "audit", "backup_dir", c->backup_dir) == -1)

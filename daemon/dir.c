@@ -1817,7 +1817,10 @@ static bool gentime(time_t t, char *buf, size_t len)
  * (not dated in the future) and not yet expired by the default policy's
  * lockout duration (no CUTOFF when locks never expire), into buf; "" when
  * the policy is not read yet. A user under another policy whose lock this
- * calls expired is read again (assertion failed), and decided by its own. */
+ * calls expired is read again (assertion failed), and decided by its own;
+ * one under a shorter policy whose lock has expired by it but not by the
+ * default passes, and is answered "unlocked" where status says not locked
+ * (the cache holds no policy; the lock was real a moment before). */
 static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, size_t len)
 {
 	const char *a = f->lock_time_attr;
@@ -1834,6 +1837,25 @@ static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, 
 	snprintf(buf, len, "(|(!(%s=*))(&(%s<=%s)%s))", a, a, at, cut);
 }
 
+/* For a user whose state was just read, the lock as read, unless it was a
+ * lock in effect: none ("!(ATTR=*)"), or the one not in effect (expired or
+ * dated ahead) by its value. Locked or unlocked since by failed logins or
+ * anyone else, the entry no longer matches: it is read again (assertion
+ * failed), so the "ok" or "unchanged" recorded is what the modify did. */
+static void read_lock_clause(const struct flavor *f, const struct dir_user *u, char *buf,
+                             size_t len)
+{
+	const char *a = f->lock_time_attr;
+
+	buf[0] = '\0';
+	if (a == NULL || u->locked)
+		return;
+	if (u->locked_since == NULL)
+		snprintf(buf, len, "(!(%s=*))", a);
+	else if (strspn(u->locked_since, "0123456789.Z") == strlen(u->locked_since))
+		snprintf(buf, len, "(%s=%s)", a, u->locked_since); /* no filter specials */
+}
+
 /* What an unlock asserts: not disabled, the department the cache holds (or
  * none), and, for a cached user whose state was not read, a lock that has
  * not expired. NULL on ENOMEM. */
@@ -1846,6 +1868,8 @@ static char *unlock_assertion(const struct dir *d, const struct flavor *f, const
 
 	if (u->cached)
 		lock_clause(d, f, lock, sizeof(lock));
+	else
+		read_lock_clause(f, u, lock, sizeof(lock));
 	if (department == NULL)
 		rc = asprintf(&a, "(&%s%s(!(%s=*)))", f->unlock_assert, lock, f->dept_attr);
 	else

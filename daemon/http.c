@@ -289,15 +289,15 @@ static bool import_gate(struct evbuffer *in, const struct http *h, const char *h
 
 /* The request line of an import: "POST /v1/import", with or without a
  * trailing slash (the API routes both), then a query or the version. */
-static bool is_import(const char *head)
+static bool is_import(const char *head, size_t n)
 {
-	const char *p = head + 15;
+	size_t i = 15;
 
-	if (strncmp(head, "POST /v1/import", 15) != 0)
+	if (n < 16 || memcmp(head, "POST /v1/import", 15) != 0)
 		return false;
-	if (*p == '/')
-		p++;
-	return *p == ' ' || *p == '?';
+	if (head[i] == '/' && ++i == n)
+		return false;
+	return head[i] == ' ' || head[i] == '?';
 }
 
 /*
@@ -321,7 +321,7 @@ static bool head_check(struct evbuffer *in, const struct http *h, const char *he
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
-	if (is_import(head)) {
+	if (is_import(head, n)) {
 		if (te != NULL || len > HTTP_IMPORT_MAX)
 			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
 		else
@@ -899,7 +899,12 @@ static void listener_error_cb(struct evconnlistener *lev, void *arg)
 		return;
 	errno = e;
 	log_warn("accept (accepting again in 1 s)");
-	event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_cb, lev, &tv);
+	/* Without its timer it would stay off for good: on again at once. */
+	if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_cb, lev, &tv) ==
+	    -1) {
+		log_warnx("accept: cannot set the timer to resume; accepting again now");
+		evconnlistener_enable(lev);
+	}
 }
 
 static int add_listener(struct http *h, struct evconnlistener *lev, struct evhttp *http,

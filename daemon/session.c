@@ -422,6 +422,18 @@ int session_revoke(struct sessions *s, const char *token, struct session *out)
 	return 0;
 }
 
+void session_discard(struct sessions *s, const char *token)
+{
+	struct session *ses = session_find(s, token);
+	struct slot *sl;
+
+	if (ses == NULL)
+		return;
+	sl = (struct slot *)(void *)((char *)ses - offsetof(struct slot, s));
+	sl->revoked = true;
+	sl->s.expires = 0; /* free for the next login at once */
+}
+
 int session_drop(struct sessions *s, const char *token)
 {
 	struct session ended;

@@ -69,6 +69,10 @@ void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
  * session. */
 int session_drop(struct sessions *s, const char *token);
 
+/* Ends the session for token, whose token was never handed out (a login
+ * refused after all): its slot is free again at once, nothing is written. */
+void session_discard(struct sessions *s, const char *token);
+
 /* Ends the session for token in memory at once and copies it into out (for
  * session_revoke_persist and the logout's record). Return: 0, or -1 if the
  * token was not a live session. */

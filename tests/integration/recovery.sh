@@ -278,7 +278,7 @@ t_exit 5 "after user_base narrows to 财务管理部, alice (市场营销中心)
 t_ok "while carol (财务管理部) is found" env LDAPDESK_USER=adm1 "$D" status carol
 # A backup under way when SIGTERM comes is waited for, answered and recorded. (Files already
 # named for the next seconds hold the backup a second per name before it gives up.)
-for s in 0 1 2 3 4; do
+for s in 0 1 2 3 4 5 6 7 8 9; do
     : >"$T_DIR/backups2/audit-$(TZ=Asia/Shanghai date -d "+$s seconds" +%Y%m%d-%H%M%S).db"
 done
 env LDAPDESK_USER=adm1 "$D" --json backup >"$T_DIR/bk.out" 2>&1 &

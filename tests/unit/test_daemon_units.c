@@ -106,6 +106,28 @@ static void test_session_roundtrip_and_logout(void **state)
 	session_store_free(s);
 }
 
+/* A login refused after its session was made (it could not be recorded)
+ * gives its slot back at once: a revoked one would stay taken until its
+ * token expired, and a failing store would fill the table with them. */
+static void test_discarded_session_frees_its_slot(void **state)
+{
+	struct sessions *s = store(600);
+	struct session in = {.uid = "hd1", .dn = "uid=hd1,dc=x", .roles = ROLE_HELPDESK};
+	char first[SESSION_TOKEN_MAX], tok[SESSION_TOKEN_MAX];
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(session_create(s, &in, 600, first), 0);
+	while (session_create(s, &in, 600, tok) == 0)
+		n++;
+	assert_true(n > 0); /* the table is full now */
+	session_discard(s, first);
+	assert_null(session_find(s, first));
+	assert_int_equal(session_create(s, &in, 600, tok), 0);
+	assert_int_equal(session_create(s, &in, 600, tok), -1);
+	session_store_free(s);
+}
+
 static void test_forged_and_tampered_tokens_find_nothing(void **state)
 {
 	struct sessions *s = store(600);
@@ -498,6 +520,8 @@ int main(void)
 	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_forged_and_tampered_tokens_find_nothing,
 	                                    keydir_setup, keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_discarded_session_frees_its_slot, keydir_setup,
+	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_expired_and_idle_sessions_are_gone, keydir_setup,
 	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens_and_logouts_survive_a_restart, keydir_setup,
