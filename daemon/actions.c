@@ -222,9 +222,18 @@ static size_t busy_bucket(const char *uid)
 	return h % ACT_BUSY_BUCKETS;
 }
 
-/* A change of uid under way, or one the directory did not answer that is
- * still to be read back (slapd may apply it yet: a change now could land
- * before it, and would change what the read-back finds). */
+/* A change of uid the directory did not answer, still to be read back
+ * (slapd may apply it yet: a change now could land before it, and would
+ * change what the read-back finds): its attempt id, or 0. */
+static int64_t unknown_pending(const struct actions *A, const char *uid)
+{
+	for (size_t i = 0; i < A->n_unknown; i++)
+		if (A->unknown[i].result[0] == '\0' && strcasecmp(A->unknown[i].target, uid) == 0)
+			return A->unknown[i].attempt;
+	return 0;
+}
+
+/* A change of uid under way, or one waiting to be read back. */
 static bool user_busy(struct actions *A, const char *uid)
 {
 	struct act *y;
@@ -232,10 +241,7 @@ static bool user_busy(struct actions *A, const char *uid)
 	LIST_FOREACH(y, &A->changing[busy_bucket(uid)], changing_entry)
 	if (strcasecmp(y->target, uid) == 0)
 		return true;
-	for (size_t i = 0; i < A->n_unknown; i++)
-		if (A->unknown[i].result[0] == '\0' && strcasecmp(A->unknown[i].target, uid) == 0)
-			return true;
-	return false;
+	return unknown_pending(A, uid) != 0;
 }
 
 /* Claims x's target until x is freed. Return: false when another change of
@@ -267,16 +273,40 @@ static bool act_changes_user(const struct act *x)
 	return changes[x->kind] && x->target != NULL;
 }
 
-/* Refuses x (and says so) when another change of its user is under way: one
- * at a time, whatever the order they would reach the directory in (a create
- * of a uid being created is one that exists). Return: true when refused. */
+/*
+ * One change per user at a time, whatever order two would reach the
+ * directory in. The claim is taken when the request arrives (act_claim),
+ * before its user is read, so the state a change is decided on is not one
+ * another change is altering; a request that found its user busy goes
+ * through its other checks all the same and is refused at the last
+ * (act_busy): DESIGN's 404 and 403 come before this 409, and a helpdesk
+ * operator learns nothing of users outside its scope.
+ */
+static void act_claim(struct act *x)
+{
+	if (act_changes_user(x) && !x->changing)
+		busy_claim(x);
+}
+
+/* Refuses x (and says so) when its user was busy when it arrived. Return:
+ * true when refused. */
 static bool act_busy(struct act *x)
 {
-	if (!act_changes_user(x) || x->changing || busy_claim(x))
+	int64_t pending;
+
+	if (!act_changes_user(x) || x->changing)
 		return false;
-	act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
-	           "another change to %s is under way%s: try again once it is done (a moment)",
-	           x->target, x->kind == ACT_CREATE ? " (its create, or its delete)" : "");
+	if ((pending = unknown_pending(x->A, x->target)) != 0)
+		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
+		           "a change of %s the directory did not answer (event %lld) is still to "
+		           "be read back: try again once its outcome is recorded (ldapdesk log "
+		           "--user %s)",
+		           x->target, (long long)pending, x->target);
+	else
+		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
+		           "another change to %s is under way%s: try again once it is done (a "
+		           "moment)",
+		           x->target, x->kind == ACT_CREATE ? " (its create, or its delete)" : "");
 	return true;
 }
 
@@ -611,8 +641,9 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 		return;
 	}
 	if (st == DIR_STALE)
-		err = "the account changed while it was being unlocked (disabled or moved): look "
-		      "again with 'ldapdesk status'";
+		err =
+		    "the account changed while it was being unlocked (disabled, moved, or locked "
+		    "or unlocked meanwhile): look again with 'ldapdesk status', then unlock again";
 	act_outcome(x, st, err,
 	            st != DIR_UNCHANGED     ? "unlocked"
 	            : lock_present(x->user) ? "was not locked (a lock not in effect, expired or "
@@ -775,8 +806,8 @@ static void act_execute(struct act *x)
 		act_dispatch(x);
 		return;
 	}
-	/* One change per user at a time, claimed once every check that can
-	 * refuse the request has passed (DESIGN's order: 404 and 403 first). */
+	/* One change per user at a time (act_claim): refused here, once every
+	 * other check has passed. */
 	if (act_busy(x))
 		return;
 	if (x->kind == ACT_RESET &&
@@ -1169,7 +1200,8 @@ static void act_checked(struct act *x)
 		           x->target);
 		return;
 	}
-	if (reset_throttled(x) == -1)
+	/* Before the reset limit counts it: a refused reset is no reset. */
+	if (act_busy(x) || reset_throttled(x) == -1)
 		return;
 	if (x->kind == ACT_GRANT && x->needs_approval) {
 		request_open(x);
@@ -2025,6 +2057,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	}
 	if (act_held(x)) /* an approve's user: once its request is loaded */
 		return;
+	act_claim(x);
 	if (x->kind == ACT_RECORD)
 		act_record(x);
 	else if (x->kind == ACT_LOGOUT)
@@ -2033,6 +2066,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		/* An approve's user is known once its request is loaded. */
 		if (request_load(x) == -1 || act_held(x))
 			return; /* answered */
+		act_claim(x);
 		if (x->kind == ACT_REJECT)
 			request_reject(x);
 		else

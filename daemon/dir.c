@@ -1837,23 +1837,23 @@ static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, 
 	snprintf(buf, len, "(|(!(%s=*))(&(%s<=%s)%s))", a, a, at, cut);
 }
 
-/* For a user whose state was just read, the lock as read, unless it was a
- * lock in effect: none ("!(ATTR=*)"), or the one not in effect (expired or
- * dated ahead) by its value. Locked or unlocked since by failed logins or
- * anyone else, the entry no longer matches: it is read again (assertion
- * failed), so the "ok" or "unchanged" recorded is what the modify did. */
+/* For a user whose state was just read, the lock as read: none
+ * ("!(ATTR=*)"), or the value read (in effect or not). Locked or unlocked
+ * since, by failed logins or anyone else, the entry no longer matches: it
+ * is read again (assertion failed), so the "ok" or "unchanged" recorded is
+ * what the modify did. A value that is no plain time asserts nothing. */
 static void read_lock_clause(const struct flavor *f, const struct dir_user *u, char *buf,
                              size_t len)
 {
-	const char *a = f->lock_time_attr;
+	const char *a = f->lock_time_attr, *v = u->locked_since;
 
 	buf[0] = '\0';
-	if (a == NULL || u->locked)
+	if (a == NULL)
 		return;
-	if (u->locked_since == NULL)
+	if (v == NULL && !u->locked)
 		snprintf(buf, len, "(!(%s=*))", a);
-	else if (strspn(u->locked_since, "0123456789.Z") == strlen(u->locked_since))
-		snprintf(buf, len, "(%s=%s)", a, u->locked_since); /* no filter specials */
+	else if (v != NULL && strlen(v) <= 32 && strspn(v, "0123456789.Z") == strlen(v))
+		snprintf(buf, len, "(%s=%s)", a, v); /* no filter specials */
 }
 
 /* What an unlock asserts: not disabled, the department the cache holds (or

@@ -899,12 +899,12 @@ static void listener_error_cb(struct evconnlistener *lev, void *arg)
 		return;
 	errno = e;
 	log_warn("accept (accepting again in 1 s)");
-	/* Without its timer it would stay off for good: on again at once. */
+	/* Enabled again at once it would spin (still readable): it stays off,
+	 * and the log says so. (event_base_once fails only out of memory.) */
 	if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_cb, lev, &tv) ==
-	    -1) {
-		log_warnx("accept: cannot set the timer to resume; accepting again now");
-		evconnlistener_enable(lev);
-	}
+	    -1)
+		log_warnx("accept: out of memory for the timer to resume: this listener stays off "
+		          "until ldapdeskd is restarted");
 }
 
 static int add_listener(struct http *h, struct evconnlistener *lev, struct evhttp *http,
