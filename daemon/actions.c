@@ -215,11 +215,7 @@ static void request_unclaim(struct actions *A, int64_t id)
 
 static size_t busy_bucket(const char *uid)
 {
-	uint32_t h = 2166136261u; /* FNV-1a of the uid folded to lower case */
-
-	for (const char *p = uid; *p != '\0'; p++)
-		h = (h ^ (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p)) * 16777619u;
-	return h % ACT_BUSY_BUCKETS;
+	return ascii_fnv1a(uid, 2166136261u, true) % ACT_BUSY_BUCKETS;
 }
 
 /* A change of uid the directory did not answer, still to be read back

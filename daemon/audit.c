@@ -1548,6 +1548,18 @@ static int one_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *w
 	return rc;
 }
 
+/* *stp, prepared (persistent, prepare_kept) at its first use: lookups only
+ * some callers make (an import, per row). NULL on error, with err. */
+static sqlite3_stmt *kept_stmt(struct audit *a, sqlite3_stmt **stp, const char *sql,
+                               const char *what, char *err, size_t errlen)
+{
+	if (*stp == NULL && prepare_kept(a->db, sql, stp) != SQLITE_OK) {
+		db_fail(a, what, err, errlen);
+		return NULL;
+	}
+	return *stp;
+}
+
 /* one_id for a statement kept prepared: reset for its next use. */
 static int kept_id(struct audit *a, sqlite3_stmt *st, int64_t *idp, const char *what, char *err,
                    size_t errlen)
@@ -1793,16 +1805,15 @@ int audit_find_imported(struct audit *a, const struct audit_event *ev, const cha
 	/* By records_at (one time, a handful of rows) and the outcome's unique
 	 * index; kept prepared, as an import asks once per row. IS: NULL
 	 * matches NULL. */
-	if (a->dup_check == NULL &&
-	    sqlite3_prepare_v2(a->db,
-	                       "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
-	                       " AND o.attempt_id = a.id WHERE a.at = ?1 AND a.kind = 'attempt'"
-	                       " AND a.imported = 1 AND a.description IS ?2 AND a.department IS ?3"
-	                       " AND a.requester IS ?4 AND a.operator IS lower(?5) AND o.at IS ?6"
-	                       " AND o.detail IS ?7 ORDER BY a.id LIMIT 1",
-	                       -1, &a->dup_check, NULL) != SQLITE_OK)
-		return db_fail(a, "prepare imported lookup", err, errlen);
-	st = a->dup_check;
+	st = kept_stmt(a, &a->dup_check,
+	               "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
+	               " AND o.attempt_id = a.id WHERE a.at = ?1 AND a.kind = 'attempt'"
+	               " AND a.imported = 1 AND a.description IS ?2 AND a.department IS ?3"
+	               " AND a.requester IS ?4 AND a.operator IS lower(?5) AND o.at IS ?6"
+	               " AND o.detail IS ?7 ORDER BY a.id LIMIT 1",
+	               "prepare imported lookup", err, errlen);
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_text(st, 1, ev->requested_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ev->description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ev->department, -1, SQLITE_STATIC);
@@ -1833,18 +1844,17 @@ int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, 
 	}
 	/* The report's 提交人 is the requester, or the target when none was
 	 * given; it shows only what was handled (ok, unchanged). */
-	if (a->live_check == NULL &&
-	    sqlite3_prepare_v2(a->db,
-	                       "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
-	                       " AND o.attempt_id = a.id WHERE a.at BETWEEN ?1 AND ?2"
-	                       " AND a.kind = 'attempt' AND a.imported = 0 AND a.category IS ?3"
-	                       " AND a.operator IS lower(?4) AND a.department IS ?5"
-	                       " AND (a.requester IS ?6 OR (coalesce(a.requester, '') = ''"
-	                       " AND a.target IS lower(?6)))"
-	                       " AND o.result IN ('ok', 'unchanged') ORDER BY a.id LIMIT 1",
-	                       -1, &a->live_check, NULL) != SQLITE_OK)
-		return db_fail(a, "prepare live event lookup", err, errlen);
-	st = a->live_check;
+	st = kept_stmt(a, &a->live_check,
+	               "SELECT a.id FROM records a JOIN records o ON o.kind = 'outcome'"
+	               " AND o.attempt_id = a.id WHERE a.at BETWEEN ?1 AND ?2"
+	               " AND a.kind = 'attempt' AND a.imported = 0 AND a.category IS ?3"
+	               " AND a.operator IS lower(?4) AND a.department IS ?5"
+	               " AND (a.requester IS ?6 OR (coalesce(a.requester, '') = ''"
+	               " AND a.target IS lower(?6)))"
+	               " AND o.result IN ('ok', 'unchanged') ORDER BY a.id LIMIT 1",
+	               "prepare live event lookup", err, errlen);
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, to, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, ev->category, -1, SQLITE_STATIC);

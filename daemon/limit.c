@@ -13,6 +13,7 @@
 
 #include <openssl/rand.h>
 
+#include "ldapdesk/ascii.h"
 #include "limit.h"
 
 #define LIMIT_SLOTS 8192
@@ -46,11 +47,7 @@ void limits_free(struct limits *l)
 
 static uint32_t fnv1a(const struct limits *l, const char *s)
 {
-	uint32_t h = 2166136261u ^ l->seed;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
+	return ascii_fnv1a(s, 2166136261u ^ l->seed, false);
 }
 
 /* The live counter for key, or NULL. */

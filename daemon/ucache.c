@@ -76,11 +76,7 @@ static char *fold(const char *s)
  * that slot and the ways - 1 after it. */
 static struct slot *set_of(struct ucache *c, const char *folded)
 {
-	unsigned long h = 2166136261UL;
-
-	for (const unsigned char *p = (const unsigned char *)folded; *p != '\0'; p++)
-		h = (h ^ *p) * 16777619UL;
-	return &c->slots[h % (c->n / c->ways) * c->ways];
+	return &c->slots[ascii_fnv1a(folded, 2166136261u, false) % (c->n / c->ways) * c->ways];
 }
 
 static bool fresh(const struct ucache *c, const struct slot *s, time_t now)

@@ -9,35 +9,11 @@ t_start_slapd || { t_fail "slapd starts"; t_done; }
 # start beside the default one (lockout 3600 s): grace's lock lasts until an unlock, judy's
 # 60 s. Grace was locked 2 hours ago, judy 10 minutes ago: the default duration would get
 # both wrong.
-ldap_root_modify -a >/dev/null <<EOF2
-dn: cn=until-unlocked,ou=policies,$LDAP_BASE
-objectClass: organizationalRole
-objectClass: pwdPolicy
-cn: until-unlocked
-pwdAttribute: userPassword
-pwdLockout: TRUE
-pwdMaxFailure: 3
-pwdLockoutDuration: 0
-
-dn: cn=one-minute,ou=policies,$LDAP_BASE
-objectClass: organizationalRole
-objectClass: pwdPolicy
-cn: one-minute
-pwdAttribute: userPassword
-pwdLockout: TRUE
-pwdMaxFailure: 3
-pwdLockoutDuration: 60
-EOF2
+ldap_add_policy until-unlocked 'pwdLockout: TRUE' 'pwdMaxFailure: 3' 'pwdLockoutDuration: 0'
+ldap_add_policy one-minute 'pwdLockout: TRUE' 'pwdMaxFailure: 3' 'pwdLockoutDuration: 60'
 for u in 'grace:until-unlocked:2 hours ago' 'judy:one-minute:10 minutes ago'; do
-    ldap_root_modify >/dev/null <<EOF2
-dn: $(ldap_user_dn "$(echo "$u" | cut -d: -f1)")
-changetype: modify
-replace: pwdPolicySubentry
-pwdPolicySubentry: cn=$(echo "$u" | cut -d: -f2),ou=policies,$LDAP_BASE
--
-replace: pwdAccountLockedTime
-pwdAccountLockedTime: $(date -u -d "$(echo "$u" | cut -d: -f3)" +%Y%m%d%H%M%SZ)
-EOF2
+    ldap_set_policy "$(echo "$u" | cut -d: -f1)" "$(echo "$u" | cut -d: -f2)"
+    ldap_set_lock_time "$(echo "$u" | cut -d: -f1)" "$(date -u -d "$(echo "$u" | cut -d: -f3)" +%Y%m%d%H%M%SZ)"
 done
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
@@ -76,12 +52,7 @@ t_eq "$("$D" --json unlock ALICE | jq -r .result)" unchanged "unlock of an unloc
 t_eq "$(q "SELECT ticket||'|'||requester||'|'||department||'|'||channel FROM records WHERE action='unlock' ORDER BY id LIMIT 1")" \
     "T-100|张三|市场营销中心|hotline" "event options reach the audit row"
 # A lock older than pwdLockoutDuration (3600 s) no longer locks, though the entry still holds it.
-ldap_root_modify >/dev/null <<EOF2
-dn: $(ldap_user_dn frank)
-changetype: modify
-replace: pwdAccountLockedTime
-pwdAccountLockedTime: $(date -u -d '-2 hours' +%Y%m%d%H%M%SZ)
-EOF2
+ldap_set_lock_time frank "$(date -u -d '-2 hours' +%Y%m%d%H%M%SZ)"
 t_eq "$("$D" --json status frank | jq -r '"\(.locked)|\(.locked_since)"')" "false|null" \
     "a lock past its duration: locked false, locked_since null"
 t_match "lock that has expired" "status says an expired lock is still recorded" "$D" status frank
@@ -91,12 +62,7 @@ t_eq "$(q "SELECT detail FROM records WHERE kind='outcome' ORDER BY id DESC LIMI
     "was not locked (a lock not in effect, expired or dated ahead, was cleared from the entry)" "... its detail says the stale lock was cleared"
 t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone"
 # A lock dated in the future is not in effect yet (2.5's ppolicy lets frank log in): not locked.
-ldap_root_modify >/dev/null <<EOF2
-dn: $(ldap_user_dn frank)
-changetype: modify
-replace: pwdAccountLockedTime
-pwdAccountLockedTime: $(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
-EOF2
+ldap_set_lock_time frank "$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)"
 t_eq "$("$D" --json status frank | jq -r .locked)" false "a lock dated tomorrow: locked false"
 t_match "a lock dated in the future: not in effect yet" "... and status says why" "$D" status frank
 t_eq "$("$D" --json unlock frank | jq -r .result)" unchanged "... so its unlock (by the cached DN) is unchanged"
@@ -260,17 +226,10 @@ t_ok "adm1 resets the operator hd2" test -n "$pw2"
 t_exit 4 "hd2's login with the one-time password is refused (403, exit 4)" \
     env LDAPDESK_USER=hd2 LDAPDESK_PASSWORD="$pw2" XDG_CACHE_HOME="$T_DIR/hd2-cache" "$D" --json login
 t_match '"error": ?"must_change"' "... as must_change" printf '%s\n' "$T_OUT"
-ldap_root_modify -a >/dev/null <<EOF2
-dn: cn=short-lived,ou=policies,$LDAP_BASE
-objectClass: organizationalRole
-objectClass: pwdPolicy
-cn: short-lived
-pwdAttribute: userPassword
-pwdMaxAge: 60
-pwdGraceAuthNLimit: 0
-EOF2
-printf 'dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n-\nreplace: pwdPolicySubentry\npwdPolicySubentry: cn=short-lived,ou=policies,%s\n' \
-    "$(ldap_user_dn hd2)" "$LDAP_OP_PW" "$LDAP_BASE" | ldap_root_modify >/dev/null
+ldap_add_policy short-lived 'pwdMaxAge: 60' 'pwdGraceAuthNLimit: 0'
+ldap_set_policy hd2 short-lived
+printf 'dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n' \
+    "$(ldap_user_dn hd2)" "$LDAP_OP_PW" | ldap_root_modify >/dev/null
 printf 'dn: %s\nchangetype: modify\nreplace: pwdChangedTime\npwdChangedTime: 20200101000000Z\n-\nreplace: pwdReset\n' \
     "$(ldap_user_dn hd2)" | ldap_root_modify -e relax >/dev/null
 t_match "Password expired|passwordExpired" "hd2's own bind now says the password expired" ldap_bind_as hd2 "$LDAP_OP_PW"

@@ -138,12 +138,7 @@ pend() { # ACTION TARGET [DEPARTMENT]
         hash) SELECT 'attempt', at, 'adm1', '$1', '$2', $_dept, hash,
         '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
 }
-ldap_root_modify >/dev/null <<EOF2
-dn: $(ldap_user_dn carol)
-changetype: modify
-replace: pwdAccountLockedTime
-pwdAccountLockedTime: 000001010000Z
-EOF2
+ldap_set_lock_time carol 000001010000Z
 pend create newbie 信息中心
 pend create alice "$(ldap_attr alice ou)"
 pend delete newbie

@@ -17,17 +17,8 @@ access to dn.subtree=\"$LDAP_PEOPLE\" filter=(|(uid=zhaolei)(uid=sunmin)) attrs=
     by * none"
 t_start_slapd || { t_fail "slapd starts"; t_done; }
 # sunmin's policy wants 40 characters of checked quality: more than a one-time password has.
-ldap_root_modify -a >/dev/null <<EOF2
-dn: cn=long-passwords,ou=policies,$LDAP_BASE
-objectClass: organizationalRole
-objectClass: pwdPolicy
-cn: long-passwords
-pwdAttribute: userPassword
-pwdCheckQuality: 2
-pwdMinLength: 40
-EOF2
-printf 'dn: %s\nchangetype: modify\nreplace: pwdPolicySubentry\npwdPolicySubentry: cn=long-passwords,ou=policies,%s\n' \
-    "$(ldap_user_dn sunmin)" "$LDAP_BASE" | ldap_root_modify >/dev/null
+ldap_add_policy long-passwords 'pwdCheckQuality: 2' 'pwdMinLength: 40'
+ldap_set_policy sunmin long-passwords
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK

@@ -125,8 +125,7 @@ as_op hd1
 # daemon's back must still decide the answer: the asserted modify fails, the daemon reads
 # alice again and checks anew, under the same attempt.
 adn=$(ldap_user_dn alice)
-printf 'dn: %s\nchangetype: modify\nreplace: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n' \
-    "$adn" | ldap_root_modify >/dev/null
+ldap_set_lock_time alice 000001010000Z
 t_exit 4 "an administrator's disable made after caching is refused (403)" "$D" unlock alice
 t_match "only 'ldapdesk user enable'" "the refusal says why" "$D" unlock alice
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" 000001010000Z "alice stays disabled"

@@ -343,6 +343,31 @@ ldap_attr() {
     printf '%s\n' "$_la_out" | ldif_values "$_la_attr"
 }
 
+# ldap_set_lock_time UID TIME: pwdAccountLockedTime of UID set to TIME (GeneralizedTime, e.g.
+# 000001010000Z for an administrator's lock), as rootdn.
+ldap_set_lock_time() {
+    printf 'dn: %s\nchangetype: modify\nreplace: pwdAccountLockedTime\npwdAccountLockedTime: %s\n' \
+        "$(ldap_user_dn "${1:-}")" "${2:?ldap_set_lock_time: TIME missing}" | ldap_root_modify >/dev/null
+}
+
+# ldap_add_policy NAME LINE...: a password policy cn=NAME,ou=policies (on userPassword) with
+# the attribute lines given ("pwdMaxAge: 60"); ldap_set_policy UID NAME puts UID under it.
+ldap_add_policy() {
+    _ap_name=${1:?ldap_add_policy: NAME missing}
+    shift
+    {
+        printf 'dn: cn=%s,ou=policies,%s\nobjectClass: organizationalRole\nobjectClass: pwdPolicy\n' \
+            "$_ap_name" "$LDAP_BASE"
+        printf 'cn: %s\npwdAttribute: userPassword\n' "$_ap_name"
+        printf '%s\n' "$@"
+    } | ldap_root_modify -a >/dev/null
+}
+
+ldap_set_policy() {
+    printf 'dn: %s\nchangetype: modify\nreplace: pwdPolicySubentry\npwdPolicySubentry: cn=%s,ou=policies,%s\n' \
+        "$(ldap_user_dn "${1:-}")" "${2:?ldap_set_policy: NAME missing}" "$LDAP_BASE" | ldap_root_modify >/dev/null
+}
+
 ldap_lock_user() {
     _lu_dn=$(ldap_user_dn "${1:-}") || return 1
     _lu_max=$(ldap_root_search -b "$LDAP_POLICY_DN" -s base '(objectClass=*)' pwdMaxFailure \
