@@ -969,14 +969,20 @@ static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct di
 }
 
 /* AD times are FILETIME: 100 ns since 1601-01-01 UTC. NULL for 0 and below. */
+/* t as LDAP GeneralizedTime ("YYYYMMDDHHMMSSZ") into buf. */
+static bool gentime(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	return gmtime_r(&t, &tm) != NULL && strftime(buf, len, "%Y%m%d%H%M%SZ", &tm) != 0;
+}
+
 static char *filetime_gentime(long long ft)
 {
 	time_t t = (time_t)(ft / 10000000LL - 11644473600LL);
-	struct tm tm;
 	char buf[32];
 
-	if (ft <= 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, sizeof(buf), "%Y%m%d%H%M%SZ", &tm) == 0)
+	if (ft <= 0 || !gentime(t, buf, sizeof(buf)))
 		return NULL;
 	return strdup(buf);
 }
@@ -1804,13 +1810,6 @@ static int submit_state(struct dir *d, enum op_type type, const struct dir_user 
 		return -1;
 	}
 	return op_submit(op);
-}
-
-static bool gentime(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	return gmtime_r(&t, &tm) != NULL && strftime(buf, len, "%Y%m%d%H%M%SZ", &tm) != 0;
 }
 
 /* "(|(!(ATTR=*))(&(ATTR<=NOW)(ATTR>=CUTOFF)))": no lock, or one in effect
