@@ -116,10 +116,11 @@ struct act {
 	bool claimed;               /* holds request_id in A->claimed until freed */
 	bool changing;              /* holds target in A->changing until freed */
 	LIST_ENTRY(act) changing_entry;
-	bool move_resumed;       /* a move finishing one cut short after its rename */
-	bool request_gone;       /* its request was closed by someone else meanwhile */
-	int64_t request_dup;     /* grant: a pending request for the same found in the txn */
-	bool relooked;           /* unlock: the user was read again after a failed assertion */
+	bool move_resumed;   /* a move finishing one cut short after its rename */
+	bool request_gone;   /* its request was closed by someone else meanwhile */
+	int64_t request_dup; /* grant: a pending request for the same found in the txn */
+	bool relooked;       /* unlock: the user was read again after a failed assertion */
+	void (*dept_next)(struct act *); /* create, move: after the department is found */
 	time_t attempt_at;       /* when its attempt was stored (read-backs compare with it) */
 	char requested_at[32];   /* when the request arrived: the attempt's time (audit_now) */
 	unsigned conf_gen;       /* session_gen when it arrived: x->conf's generation */
@@ -203,6 +204,11 @@ void commit_stop(struct actions *A);
 int lifecycle_execute(struct act *x);
 /* lifecycle.c: 400s of the lifecycle kinds. Return 0, or -1 (answered). */
 int lifecycle_validate(struct act *x);
+/* lifecycle.c: create, move: reads the new DN's parent (the department's
+ * place in the tree) and calls next(x) when it exists; answers 404
+ * no_such_department when it does not, or the directory's error. Run before
+ * the 403s of scope and protection and the 409s, in DESIGN's order. */
+void lifecycle_dept_check(struct act *x, void (*next)(struct act *));
 /* lifecycle.c: the DN user uid of department dept gets ([lifecycle] user_dn).
  * Return: malloc'd (caller frees), or NULL when out of memory. */
 char *lifecycle_user_dn(const struct config *c, const char *uid, const char *dept);

@@ -89,6 +89,7 @@ static int request_approved_txn(struct act *x, struct audit *a, char *err, size_
 void commit_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void act_lookup(struct act *x);
 static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err);
+static void user_verdicts(struct act *x);
 static void protect_touch(const struct act *x);
 static size_t protected_groups(const struct config *c, const char **out);
 
@@ -1650,6 +1651,19 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		act_execute(x);
 		return;
 	}
+	/* The department a user moves to is a 404 too: before scope and self. */
+	if (x->kind == ACT_MOVE && x->dept_next == NULL) {
+		lifecycle_dept_check(x, user_verdicts);
+		return;
+	}
+	user_verdicts(x);
+}
+
+/* The user is found: the 403s of scope, then what the kind does next. */
+static void user_verdicts(struct act *x)
+{
+	const struct dir_user *u = x->user;
+
 	if (x->kind != ACT_LOGIN && !in_scope(x)) {
 		act_refuse(x, ACT_FORBIDDEN, "out_of_scope", "denied",
 		           "%s (%s) is outside the departments and subtrees you may act on",
@@ -2068,7 +2082,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 		else
 			request_approve(x);
 	} else if (x->kind == ACT_CREATE)
-		create_check(x);
+		lifecycle_dept_check(x, create_check);
 	else
 		act_lookup(x);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <ldap.h>
 
 #include "act_internal.h"
 #include "audit.h"
@@ -212,6 +213,58 @@ static void no_department(struct act *x)
 	           "no such department: %s has no place under %s (check --dept, or create the "
 	           "department's OU first)",
 	           x->department, x->conf->user_base);
+}
+
+/* The parent of dn by libldap's parser (escapes, multi-valued RDNs); NULL
+ * when out of memory or dn does not parse. Caller frees. */
+static char *parent_dn(const char *dn)
+{
+	LDAPDN parts = NULL;
+	char *str = NULL, *out = NULL;
+
+	if (ldap_str2dn(dn, &parts, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || parts == NULL ||
+	    parts[0] == NULL) {
+		ldap_dnfree(parts);
+		return NULL;
+	}
+	if (ldap_dn2str(&parts[1], &str, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS)
+		out = strdup(str != NULL ? str : "");
+	ldap_memfree(str);
+	ldap_dnfree(parts);
+	return out;
+}
+
+static void dept_read_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct act *x = arg;
+
+	(void)dns; /* the values are the directory module's */
+	(void)n;
+	if (st == DIR_NOT_FOUND)
+		no_department(x);
+	else if (st != DIR_OK)
+		act_dir_refuse(x, st, err);
+	else
+		x->dept_next(x);
+}
+
+/* One base search more per create or move (both rare): without it the
+ * missing department showed only at the add or rename, after the 403s and
+ * 409s that DESIGN puts behind the 404s. */
+void lifecycle_dept_check(struct act *x, void (*next)(struct act *))
+{
+	char *parent = parent_dn(x->new_dn);
+	int rc;
+
+	if (parent == NULL) {
+		act_refuse(x, ACT_UNAVAILABLE, "no_memory", "failed", "out of memory");
+		return;
+	}
+	x->dept_next = next;
+	rc = dir_read_values(x->A->dir, parent, "objectClass", dept_read_cb, x);
+	free(parent);
+	if (rc == -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
 static void create_added(void *arg, enum dir_status st, const char *err)

@@ -39,6 +39,15 @@ t_exit 5 "a create into a department with no OU is 404 (exit 5)" "$D" user creat
 t_match "no such department: 不存在的部门.*--dept" "its message names the department and what to check" \
     "$D" user create ghost --name 幽灵 --dept 不存在的部门
 t_eq "$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=ghost)" 1.1 | grep -c '^dn:')" 0 "and nothing was created"
+# DESIGN's order: 404 before 409 and before the 403 of protection.
+t_exit 5 "a create of an existing uid into a department with no OU is 404 first (not 409)" \
+    "$D" user create newbie --name 新人 --dept 不存在的部门
+t_match "no such department: 不存在的部门" "... naming the department" printf '%s\n' "$T_OUT"
+adm1_dn=$(ldap_user_dn adm1)
+t_exit 5 "an admin moving itself to a department with no OU is 404 first (not 403 self)" \
+    "$D" user move adm1 --dept 不存在的部门
+t_exit 4 "... and to one that exists, 403 self as before" "$D" user move adm1 --dept 财务管理部
+t_eq "$(ldap_user_dn adm1)" "$adm1_dn" "adm1 stayed where it was"
 # Two creates of one uid at once, in two departments: both would find it free.
 for round in 1 2 3; do
     "$D" user create "twin$round" --name 双 --dept 信息中心 >/dev/null 2>&1 &
