@@ -127,12 +127,15 @@ static bool day_exists(int year, int mon1, int day)
 	return day <= days[mon1 - 1] + (mon1 == 2 && leap);
 }
 
-static int parse_fields(const char *s, struct tm *tm, int *ms, const char **restp)
+/* *unit: the ms the text's last digit stands for (60000 without seconds,
+ * 1000 without a fraction, 100, 10 or 1 with one). */
+static int parse_fields(const char *s, struct tm *tm, int *ms, int *unit, const char **restp)
 {
 	int n = 0;
 
 	memset(tm, 0, sizeof(*tm));
 	*ms = 0;
+	*unit = 60000;
 	/* ISO 8601 lets the seconds go ("2026-11-27T09:00"): they are then 0. */
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday,
 	           &tm->tm_hour, &tm->tm_min, &n) != 5 ||
@@ -148,22 +151,27 @@ static int parse_fields(const char *s, struct tm *tm, int *ms, const char **rest
 	    tm->tm_min > 59 || tm->tm_sec > 60)
 		return -1;
 	s += n;
-	if (n == 19)
+	if (n == 19) {
+		const char *frac = s;
+
 		*ms = parse_ms(&s);
+		*unit = s - frac <= 1 ? 1000 : s - frac == 2 ? 100 : s - frac == 3 ? 10 : 1;
+	}
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;
 	*restp = s;
 	return 0;
 }
 
-static int parse_time_ms(const char *text, time_t *tp, int *msp)
+static int parse_time_unit(const char *text, time_t *tp, int *msp, int *unit)
 {
 	struct tm tm;
 	const char *rest;
 	long off;
 	bool local;
 
-	if (parse_fields(text, &tm, msp, &rest) == -1 || zone_offset(rest, &local, &off) == -1)
+	if (parse_fields(text, &tm, msp, unit, &rest) == -1 ||
+	    zone_offset(rest, &local, &off) == -1)
 		return -1;
 	if (local) {
 		tm.tm_isdst = -1;
@@ -172,6 +180,13 @@ static int parse_time_ms(const char *text, time_t *tp, int *msp)
 		*tp = timegm(&tm) - off;
 	}
 	return *tp == (time_t)-1 ? -1 : 0;
+}
+
+static int parse_time_ms(const char *text, time_t *tp, int *msp)
+{
+	int unit;
+
+	return parse_time_unit(text, tp, msp, &unit);
 }
 
 static int parse_date(const char *text, struct tm *tm)
@@ -200,12 +215,15 @@ int clock_parse_iso(const char *text, time_t *tp)
 	return parse_time_ms(text, tp, &ms);
 }
 
+static int bound(const char *text, bool end, bool whole, char *buf, size_t len);
+
 int clock_parse_until(const char *text, time_t *tp)
 {
 	char end[CLOCK_ISO_LEN];
 	int ms;
 
-	if (clock_bound(text, true, end, sizeof(end)) == -1)
+	/* A term's time is exact; a date lasts to its end. */
+	if (bound(text, true, false, end, sizeof(end)) == -1)
 		return -1;
 	return parse_time_ms(end, tp, &ms);
 }
@@ -220,11 +238,11 @@ static void format_ms(time_t t, int ms, char *buf, size_t len)
 	snprintf(buf, len, "%s.%03dZ", date, ms);
 }
 
-int clock_bound(const char *text, bool end, char *buf, size_t len)
+static int bound(const char *text, bool end, bool whole, char *buf, size_t len)
 {
 	struct tm tm;
 	time_t t;
-	int ms = 0;
+	int ms = 0, unit = 1;
 
 	if (parse_date(text, &tm) == 0) {
 		if (end) {
@@ -237,8 +255,16 @@ int clock_bound(const char *text, bool end, char *buf, size_t len)
 			t -= 1;
 			ms = 999;
 		}
-	} else if (parse_time_ms(text, &t, &ms) == -1) {
+	} else if (parse_time_unit(text, &t, &ms, &unit) == -1) {
 		return -1;
+	} else if (end && whole && unit > 1) {
+		/* An inclusive end given to the second (or minute) covers all of
+		 * it, as a date covers its day: a time copied from a report, which
+		 * shows seconds, finds the events of that second. */
+		long long last = (long long)ms + unit - 1;
+
+		t += (time_t)(last / 1000);
+		ms = (int)(last % 1000);
 	}
 	/* Nothing is stored before 1970 (import refuses it), and a bound with a
 	 * year below 1000 would not sort as text among stored times: an earlier
@@ -249,6 +275,11 @@ int clock_bound(const char *text, bool end, char *buf, size_t len)
 	}
 	format_ms(t, ms, buf, len);
 	return 0;
+}
+
+int clock_bound(const char *text, bool end, char *buf, size_t len)
+{
+	return bound(text, end, true, buf, len);
 }
 
 int clock_local(const char *utc, char *buf, size_t len)

@@ -19,7 +19,9 @@ int clock_local(const char *utc, char *buf, size_t len);
 
 /* Parses a user's date or time into a stored-format UTC bound. "YYYY-MM-DD"
  * means the whole local day: its first ms when end is false, its last when
- * true. A full ISO 8601 time (with Z or ±HH:MM, or local without) is exact.
+ * true. A full ISO 8601 time (with Z or ±HH:MM, or local without) starts
+ * exactly; as an end it covers its last digit's unit ("…T09:00" to
+ * 09:00:59.999, "…T09:00:05" to 09:00:05.999, "….5" to .599).
  * A bound before 1970 is 1970-01-01T00:00:00.000Z (nothing is stored before).
  * Return: 0, or -1 if text is neither. */
 int clock_bound(const char *text, bool end, char *buf, size_t len);

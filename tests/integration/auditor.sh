@@ -52,6 +52,13 @@ t_eq "$("$D" log --json --from "$from" --to "$to" |
     jq -r '[.events[] | select(.result == "denied" or .result == "failed") | "\(.action) \(.target) \(.result)"] | join(",")')" \
     "record null failed,record null failed,reset adm2 denied,unlock nosuchuser failed,grant carol denied" \
     "the five refused attempts are in the log (two records into grant and unlock-reset, three actions)"
+# A time copied from the log to the second: --from and --to that second find its events.
+at=$("$D" log --json --action revoke --user carol | jq -r '.events[0].requested_at')
+sec=${at%%.*}
+t_eq "$("$D" log --json --from "$sec" --to "$sec" --action revoke | jq '.events | length')" 1 \
+    "--from and --to the same second ($sec) find the revoke made in it"
+t_eq "$("$D" log --json --from "${at%%+*}" --to "${at%%+*}" --action revoke | jq '.events | length')" 1 \
+    "... and to the ms, exactly (${at%%+*})"
 
 # ---- the report in every format -----------------------------------------------------------
 SUMMARY='应用需求单 2 项、解锁重置密码 3 次、删除待办与邮件 3 次、授权系统权限 3 次、安装手机APP 1 次、修改通知公告 1 次、邮件附件及门户登录异常 1 次、更新知识文档 1 次、漏洞修复 1 次，运维事件共 16 次'

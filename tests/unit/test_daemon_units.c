@@ -347,8 +347,22 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	/* ISO 8601 without seconds: local, or with a zone; a fraction needs seconds. */
 	assert_int_equal(clock_bound("2026-03-01T09:00", false, b, sizeof(b)), 0);
 	assert_string_equal(b, "2026-03-01T01:00:00.000Z");
+	/* An end covers its last digit's unit: the minute, the second, the
+	 * tenth; to the ms it is exact. */
 	assert_int_equal(clock_bound("2026-03-01T09:00+08:00", true, b, sizeof(b)), 0);
-	assert_string_equal(b, "2026-03-01T01:00:00.000Z");
+	assert_string_equal(b, "2026-03-01T01:00:59.999Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00:14", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T01:00:14.999Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00:14", false, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T01:00:14.000Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00:14.5Z", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T09:00:14.599Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00:14.25Z", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T09:00:14.259Z");
+	assert_int_equal(clock_bound("2026-03-01T09:00:14.250Z", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-03-01T09:00:14.250Z");
+	assert_int_equal(clock_bound("2026-12-31T23:59:59Z", true, b, sizeof(b)), 0);
+	assert_string_equal(b, "2026-12-31T23:59:59.999Z");
 	assert_int_equal(clock_bound("2026-03-01T09:00Z", false, b, sizeof(b)), 0);
 	assert_string_equal(b, "2026-03-01T09:00:00.000Z");
 	assert_int_equal(clock_bound("2026-03-01T09:00.5Z", false, b, sizeof(b)), -1);
