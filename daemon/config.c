@@ -386,7 +386,7 @@ static struct config_scope *scope_get(struct config *c, const char *name)
 	for (size_t i = 0; i < c->n_scopes; i++)
 		if (strcmp(c->scopes[i].name, name) == 0)
 			return &c->scopes[i];
-	if (c->n_scopes == 64)
+	if (c->n_scopes == CONFIG_MAX_SCOPES)
 		return NULL;
 	k = realloc(c->scopes, (c->n_scopes + 1) * sizeof(*k));
 	if (k == NULL)
@@ -408,7 +408,10 @@ static void set_scope_key(struct parse *p, const char *name, const char *key, co
 	}
 	k = scope_get(p->c, name);
 	if (k == NULL)
-		parse_error(p, "too many [scope.*] sections (at most 64)");
+		parse_error(p,
+		            "too many [scope.*] sections: at most %d (with the three role groups, "
+		            "the 64 groups one membership search at login can answer)",
+		            CONFIG_MAX_SCOPES);
 	else if (strcmp(key, "group") == 0)
 		set_string(&k->group, v);
 	else if (strcmp(key, "departments") == 0)

@@ -7,6 +7,10 @@
 #include <stddef.h>
 
 #define CONFIG_MAX_LIST 16
+/* Role groups (3) and scope groups share one 64-bit membership mask
+ * (dir_member_of): a scope past it would never be found, and its members
+ * would act unscoped. */
+#define CONFIG_MAX_SCOPES 61
 
 enum config_flavor { FLAVOR_OPENLDAP, FLAVOR_389DS, FLAVOR_AD };
 

@@ -188,6 +188,36 @@ static void test_bad_values_are_errors(void **state)
 	}
 }
 
+/* 61 scopes fill the membership mask with the three role groups; a 62nd
+ * would never be searched, and its members would act unscoped. */
+static void test_scopes_beyond_the_mask_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 62 * 100 + 1, o = 0;
+	char *extra = malloc(cap), want[200];
+
+	assert_non_null(extra);
+	for (int i = 1; i <= 62; i++)
+		o += (size_t)snprintf(extra + o, cap - o,
+		                      "[scope.s%d]\ngroup = cn=g%d,dc=x\ndepartments = d\n", i, i);
+	/* scope 62's group line: 11 lines of the minimal config + 3 per scope */
+	snprintf(want, sizeof(want), "%s:%d: too many [scope.*] sections: at most 61", f->conf,
+	         11 + 3 * 61 + 2);
+	load_fails_with(f, extra, want);
+	extra[o - strlen("[scope.s62]\ngroup = cn=g62,dc=x\ndepartments = d\n")] = '\0';
+	{
+		struct config *c = NULL;
+		char err[512];
+
+		write_conf(f, extra);
+		if (config_load(f->conf, &c, err, sizeof(err)) != 0)
+			fail_msg("61 scopes: %s", err);
+		assert_int_equal(c->n_scopes, 61);
+		config_free(c);
+	}
+	free(extra);
+}
+
 static void test_line_over_200_bytes_is_an_error_with_its_number(void **state)
 {
 	struct fixture *f = *state;
@@ -281,6 +311,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_line_limit_counts_a_crlf_break, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_section_without_bracket_is_named_at_its_line,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scopes_beyond_the_mask_are_refused, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_line_over_200_bytes_is_an_error_with_its_number,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp_listener_without_tls_is_refused, setup,
