@@ -581,10 +581,25 @@ static void act_unknown(struct act *x, const char *err)
 	          (long long)x->attempt);
 }
 
+/* An operator disabled, deleted or moved (or maybe so: not answered) ends
+ * its sessions at once: a role re-read would not see a disabled account,
+ * and comes only once an idle period. */
+static void operator_ended(struct act *x, enum dir_status st)
+{
+	size_t n;
+
+	if ((x->kind != ACT_DISABLE && x->kind != ACT_DELETE && x->kind != ACT_MOVE) ||
+	    x->user == NULL || (st != DIR_OK && st != DIR_UNCHANGED && st != DIR_UNKNOWN))
+		return;
+	if ((n = session_end_operator(x->A->sessions, x->user->dn)) > 0)
+		log_info("%s %s: %zu of its sessions ended", kind_action[x->kind], x->target, n);
+}
+
 /* The outcome of a directory change: record it, then answer. */
 void act_outcome(struct act *x, enum dir_status st, const char *err, const char *detail)
 {
 	protect_touch(x);
+	operator_ended(x, st);
 	if (st == DIR_UNKNOWN) {
 		act_unknown(x, err);
 		return;
@@ -1882,35 +1897,19 @@ static void act_lookup(struct act *x)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
-/* On the writer thread: the revocation is fsynced with the logout's record.
- * If the file cannot take it, the logout still stands (the session is
- * revoked in memory) and is recorded; only a restart would forget it. */
-static int logout_persist_txn(struct act *x, struct audit *a, char *err, size_t errlen)
-{
-	(void)a;
-	if (session_revoke_persist(x->A->sessions, &x->op, err, errlen) == -1)
-		log_warnx("session: a logout of %s will not survive a restart: %s", x->op.uid, err);
-	return 0;
-}
-
-/* The session has ended either way: a logout that cannot be recorded is logged. */
+/* The session has ended either way (session_revoke, before the record: its
+ * token is refused from then on, also after a restart); a logout that
+ * cannot be recorded is logged. */
 static void logout_recorded(struct act *x, const char *err)
 {
-	char perr[256];
-
 	if (err != NULL)
 		log_warnx("audit: cannot record a logout: %s", err);
-	/* The batch failed before the hook ran (the store is failing): the
-	 * revocation is kept anyway, here on the loop, as this is rare. */
-	if (x->in_txn != NULL)
-		(void)logout_persist_txn(x, NULL, perr, sizeof(perr));
 	x->reply.result = "ok";
 	act_reply(x, ACT_OK, NULL, NULL);
 }
 
 static void act_logout(struct act *x)
 {
-	x->in_txn = logout_persist_txn;
 	commit_pair(x, "ok", NULL, logout_recorded);
 }
 

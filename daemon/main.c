@@ -284,11 +284,11 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Files the daemon writes after start-up, as the user it runs as: found
- * unwritable only then, a logout would silently not survive a restart and a
+ * unwritable only then, the sessions would silently end at a restart and a
  * restore would give ids again. Start-up says so instead. */
 static void can_write_later(const struct config *conf)
 {
-	const char *const files[][2] = {{conf->database, "-ids"}, {conf->key_file, ".revoked"}};
+	const char *const files[][2] = {{conf->database, "-ids"}, {conf->key_file, ".sessions"}};
 	char path[4096];
 	int fd;
 
@@ -329,7 +329,7 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	                                {conf->database, "-shm"},
 	                                {conf->database, "-ids"},
 	                                {conf->key_file, ""},
-	                                {conf->key_file, ".revoked"},
+	                                {conf->key_file, ".sessions"},
 	                                /* created 0700 as root by backup_new */
 	                                {backup_dir, ""}};
 	char path[4096];
@@ -345,7 +345,7 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);
 		give_file(path,
-		          strcmp(files[i][1], "-ids") == 0 || strcmp(files[i][1], ".revoked") == 0,
+		          strcmp(files[i][1], "-ids") == 0 || strcmp(files[i][1], ".sessions") == 0,
 		          pw, user);
 	}
 	/* Unix sockets: the daemon's group may connect (0660), as the service file
@@ -513,6 +513,8 @@ static void daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
+	char err[512];
+
 	/* Every request still waiting gets its outcome written and its reply
 	 * queued while its HTTP connection and the API that counts it still
 	 * exist: first what the audit writer holds, then the directory work that
@@ -525,6 +527,10 @@ static void daemon_stop(struct daemon *d)
 	backup_free(d->backup);
 	api_free(d->api);
 	actions_free(d->actions);
+	if (session_store_save(d->sessions, err, sizeof(err)) == -1)
+		log_warnx("session: cannot save the sessions for the next start (operators will "
+		          "log in again): %s",
+		          err);
 	session_store_free(d->sessions);
 	audit_close(d->audit);
 	if (d->drain_ev != NULL)
@@ -633,6 +639,10 @@ int main(int argc, char **argv)
 	if (d.conf->timezone != NULL)
 		setenv("TZ", d.conf->timezone, 1);
 	tzset();
+	/* Everything the daemon creates is its own: the audit database, backups
+	 * and their temporary files, the session files (a unix socket is made
+	 * 0660 on purpose). Outside the systemd unit the umask is often 022. */
+	umask(077);
 	if ((d.configs = calloc(DAEMON_MAX_CONFIGS, sizeof(struct config *))) == NULL)
 		fatalx("out of memory");
 	d.configs[d.n_configs++] = d.conf;

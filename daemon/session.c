@@ -1,9 +1,13 @@
 /*
  * session.c — signed tokens and the table of sessions seen since start.
  * The table is open addressing on the nonce, bounded at SESSION_MAX live
- * entries; it holds what a token cannot: last use, the last role check, and
- * logouts. A valid token unknown to the table (issued before a restart) is
- * taken in as a session whose roles must be re-read.
+ * entries, SESSION_PER_OPERATOR of one operator; it holds what a token
+ * cannot: last use and the last role check. A token is good only while its
+ * session is in the table: a logout, an idle period, an eviction or an ended
+ * operator frees the slot, and the token is refused from then on. A stop
+ * (SIGTERM) saves the live sessions' last use to KEY_FILE.sessions, which the
+ * next start reads and empties: sessions go on across a restart, idle time
+ * included, and none comes back after a crash (operators log in again).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,17 +33,21 @@
 #define MAC_LEN     32
 #define PAYLOAD_MAX 720
 
+/* A slot stays used once taken (the probe chains run through it); it is
+ * free again when its session is not live (expires 0 when ended). */
 struct slot {
 	bool used;
-	bool revoked;
+	bool loaded; /* read from the saved file: the token not seen yet (uid, roles unknown) */
+	unsigned long long use_seq; /* sessions->uses when last used: the least recent ends first */
 	struct session s;
 };
 
 struct sessions {
 	unsigned char key[KEY_LEN];
 	int idle;
-	unsigned gen; /* bumped by each reload (session_config_changed) */
-	char revoked_path[4096];
+	unsigned gen;            /* bumped by each reload (session_config_changed) */
+	unsigned long long uses; /* a clock of uses finer than last_seen's seconds */
+	char saved_path[4096];
 	struct slot slots[SLOTS];
 };
 
@@ -144,7 +153,13 @@ static size_t slot_index(const unsigned char nonce[16])
 	return h % SLOTS;
 }
 
-/* The slot holding nonce, or the free slot where it would go, or NULL. */
+static bool live(const struct sessions *s, const struct slot *sl, time_t now)
+{
+	return sl->used && sl->s.expires > now && now - sl->s.last_seen <= s->idle;
+}
+
+/* The slot holding nonce (live or not), or the free slot where it would go,
+ * or NULL. */
 static struct slot *slot_get(struct sessions *s, const unsigned char nonce[16], time_t now)
 {
 	size_t i = slot_index(nonce);
@@ -155,7 +170,7 @@ static struct slot *slot_get(struct sessions *s, const unsigned char nonce[16], 
 
 		if (sl->used && memcmp(sl->s.nonce, nonce, 16) == 0)
 			return sl;
-		if (free_slot == NULL && (!sl->used || sl->s.expires <= now))
+		if (free_slot == NULL && !live(s, sl, now))
 			free_slot = sl;
 		if (!sl->used)
 			break;
@@ -163,78 +178,100 @@ static struct slot *slot_get(struct sessions *s, const unsigned char nonce[16], 
 	return free_slot;
 }
 
-/*
- * Revocations of tokens that have expired since are dropped as the file is
- * read: what is still live is written to PATH.tmp and renamed over it, so the
- * file holds at most one line per live session, not one per logout ever.
- */
-static void revoked_load(struct sessions *s)
+static void hex_nonce(const unsigned char nonce[16], char hex[33])
 {
-	FILE *fp = fopen(s->revoked_path, "r"), *keep;
-	char hex[40], tmp[sizeof(s->revoked_path) + 4];
-	long long exp;
-	time_t now = time(NULL);
-	bool whole = true, ok;
-
-	if (fp == NULL)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", s->revoked_path);
-	keep = fopen(tmp, "w");
-	while (fscanf(fp, "%32s %lld", hex, &exp) == 2) {
-		unsigned char nonce[16];
-		struct slot *sl;
-
-		if (exp <= now || strlen(hex) != 32)
-			continue;
-		if (keep != NULL)
-			fprintf(keep, "%s %lld\n", hex, exp);
-		for (int i = 0; i < 16; i++)
-			sscanf(hex + 2 * i, "%2hhx", &nonce[i]);
-		sl = slot_get(s, nonce, now);
-		if (sl == NULL) {
-			whole = false;
-			break;
-		}
-		memset(sl, 0, sizeof(*sl));
-		sl->used = sl->revoked = true;
-		memcpy(sl->s.nonce, nonce, 16);
-		sl->s.expires = (time_t)exp;
-	}
-	/* A malformed line (a torn append after a crash) ends fscanf early: the
-	 * lines after it are not in the copy, so the copy must not replace it. */
-	whole = whole && feof(fp);
-	fclose(fp);
-	if (keep == NULL)
-		return;
-	/* Replaced only by a complete copy; otherwise the old file stays (correct, longer). */
-	ok = whole && fflush(keep) == 0 && fsync(fileno(keep)) == 0;
-	ok = fclose(keep) == 0 && ok;
-	if (!ok || rename(tmp, s->revoked_path) == -1)
-		unlink(tmp);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", nonce[i]);
 }
 
-/* One line per logout; fsynced, so a token ended before a power cut stays
- * ended after it. */
-int session_revoke_persist(const struct sessions *s, const struct session *ses, char *err,
-                           size_t errlen)
+/* One saved session: "NONCE LAST_SEEN EXPIRES DN". The DN lets an ended
+ * operator's sessions go before their tokens are seen again. */
+static void saved_take(struct sessions *s, const char *line, time_t now)
 {
-	char line[64];
-	int n = 0, fd = open(s->revoked_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	bool ok;
+	char hex[33], dn[sizeof(((struct session *)0)->dn)];
+	long long seen, exp;
+	unsigned char nonce[16];
+	struct slot *sl;
 
-	if (fd == -1) {
-		snprintf(err, errlen, "%s: %s", s->revoked_path, strerror(errno));
+	dn[0] = '\0';
+	if (sscanf(line, "%32s %lld %lld %511[^\n]", hex, &seen, &exp, dn) != 4 ||
+	    strlen(hex) != 32 || exp <= now || now - seen > s->idle)
+		return;
+	for (int i = 0; i < 16; i++)
+		if (sscanf(hex + 2 * i, "%2hhx", &nonce[i]) != 1)
+			return;
+	if ((sl = slot_get(s, nonce, now)) == NULL || live(s, sl, now))
+		return;
+	memset(sl, 0, sizeof(*sl));
+	sl->used = sl->loaded = true;
+	memcpy(sl->s.nonce, nonce, 16);
+	sl->s.last_seen = (time_t)seen;
+	sl->s.expires = (time_t)exp;
+	snprintf(sl->s.dn, sizeof(sl->s.dn), "%s", dn);
+}
+
+/*
+ * Reads the sessions the last stop saved, then empties the file at once
+ * (fsynced): were the daemon to crash later, the sessions of that time must
+ * not come back with it — a logout or an idle period since would be undone.
+ */
+static int saved_load(struct sessions *s, char *err, size_t errlen)
+{
+	int fd = open(s->saved_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *fp;
+	char line[640];
+	time_t now = time(NULL);
+
+	if (fd == -1 || (fp = fdopen(fd, "r+")) == NULL) {
+		snprintf(err, errlen, "%s: %s", s->saved_path, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
-	/* One write of the whole line: appends from two threads never interleave. */
-	for (int i = 0; i < 16; i++)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", ses->nonce[i]);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, " %lld\n", (long long)ses->expires);
-	ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
-	if (!ok)
-		snprintf(err, errlen, "%s: %s", s->revoked_path, strerror(errno));
-	close(fd);
-	return ok ? 0 : -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		saved_take(s, line, now);
+	if (ftruncate(fd, 0) == -1 || fsync(fd) == -1) {
+		snprintf(err, errlen, "%s: cannot empty it: %s", s->saved_path, strerror(errno));
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+int session_store_save(struct sessions *s, char *err, size_t errlen)
+{
+	int fd = open(s->saved_path, O_WRONLY | O_TRUNC | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *fp = fd != -1 ? fdopen(fd, "w") : NULL;
+	time_t now = time(NULL);
+	size_t n = 0;
+	bool ok;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", s->saved_path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	for (size_t i = 0; i < SLOTS; i++) {
+		const struct slot *sl = &s->slots[i];
+		char hex[33];
+
+		if (!live(s, sl, now) || (!sl->loaded && sl->s.roles == 0))
+			continue;
+		hex_nonce(sl->s.nonce, hex);
+		fprintf(fp, "%s %lld %lld %s\n", hex, (long long)sl->s.last_seen,
+		        (long long)sl->s.expires, sl->s.dn);
+		n++;
+	}
+	ok = fflush(fp) == 0 && fsync(fd) == 0;
+	ok = fclose(fp) == 0 && ok;
+	if (!ok) {
+		snprintf(err, errlen, "%s: %s", s->saved_path, strerror(errno));
+		return -1;
+	}
+	log_debug("session: %zu live sessions saved to %s", n, s->saved_path);
+	return 0;
 }
 
 struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen)
@@ -246,12 +283,19 @@ struct sessions *session_store_new(const char *key_file, int idle, char *err, si
 		return NULL;
 	}
 	s->idle = idle;
-	snprintf(s->revoked_path, sizeof(s->revoked_path), "%s.revoked", key_file);
-	if (key_load(key_file, s->key, err, errlen) == -1) {
+	snprintf(s->saved_path, sizeof(s->saved_path), "%s.sessions", key_file);
+	if (key_load(key_file, s->key, err, errlen) == -1 || saved_load(s, err, errlen) == -1) {
 		session_store_free(s);
 		return NULL;
 	}
-	revoked_load(s);
+	/* Logouts of earlier versions: their tokens are not in the saved file,
+	 * so they are refused anyway. */
+	{
+		char old[sizeof(s->saved_path)];
+
+		snprintf(old, sizeof(old), "%s.revoked", key_file);
+		(void)unlink(old);
+	}
 	return s;
 }
 
@@ -308,6 +352,36 @@ static int payload_parse(char *p, struct session *ses)
 	return 0;
 }
 
+/*
+ * Room for one more session of uid: at most SESSION_MAX live in all, and
+ * SESSION_PER_OPERATOR of one operator — its least recently used one ends to
+ * make room, so logging in again and again (a script, or a flood) costs that
+ * operator its oldest session, never another operator a login.
+ */
+static int make_room(struct sessions *s, const char *uid, time_t now)
+{
+	struct slot *oldest = NULL;
+	size_t total = 0, mine = 0;
+
+	for (size_t i = 0; i < SLOTS; i++) {
+		struct slot *sl = &s->slots[i];
+
+		if (!live(s, sl, now))
+			continue;
+		total++;
+		if (sl->loaded || strcasecmp(sl->s.uid, uid) != 0)
+			continue;
+		mine++;
+		if (oldest == NULL || sl->use_seq < oldest->use_seq)
+			oldest = sl;
+	}
+	if (mine >= SESSION_PER_OPERATOR && oldest != NULL) {
+		oldest->s.expires = 0;
+		total--;
+	}
+	return total < SESSION_MAX ? 0 : -1;
+}
+
 int session_create(struct sessions *s, const struct session *in, int ttl, char *token)
 {
 	struct session ses = *in;
@@ -318,7 +392,7 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	size_t o;
 	int n;
 
-	if (RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
+	if (make_room(s, in->uid, now) == -1 || RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
 		return -1;
 	ses.issued = ses.last_seen = ses.roles_checked = now;
 	ses.expires = now + ttl;
@@ -331,7 +405,8 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	token[o++] = '.';
 	b64url_encode(sig, sizeof(sig), token + o);
 	sl->used = true;
-	sl->revoked = false;
+	sl->loaded = false;
+	sl->use_seq = ++s->uses;
 	sl->s = ses;
 	OPENSSL_cleanse(payload, sizeof(payload));
 	return 0;
@@ -366,22 +441,25 @@ struct session *session_find(struct sessions *s, const char *token)
 	if (token_open(s, token, &ses) == -1 || ses.expires <= now)
 		return NULL;
 	sl = slot_get(s, ses.nonce, now);
-	if (sl == NULL)
+	/* Not in the table (ended, evicted, or from before a crash): refused. */
+	if (sl == NULL || !live(s, sl, now) || memcmp(sl->s.nonce, ses.nonce, 16) != 0)
 		return NULL;
-	if (!sl->used || memcmp(sl->s.nonce, ses.nonce, 16) != 0) {
-		/* Signed by us before a restart: take it in, roles to be re-read. */
-		sl->used = true;
-		sl->revoked = false;
+	if (sl->loaded) {
+		/* Saved by the last stop, seen again: the token gives the rest.
+		 * Its scope bits number the sections of a file this run may not
+		 * have read: never current, until its roles are re-read. */
+		time_t seen = sl->s.last_seen;
+
 		sl->s = ses;
-		sl->s.last_seen = now;
+		sl->s.last_seen = seen;
 		sl->s.roles_checked = 0;
-		/* Its scope bits number the sections of a file this run may not
-		 * have read: never current, until re-read. */
 		sl->s.roles_gen = UINT_MAX;
+		sl->loaded = false;
 	}
-	if (sl->revoked || sl->s.roles == 0 || now - sl->s.last_seen > s->idle)
+	if (sl->s.roles == 0)
 		return NULL;
 	sl->s.last_seen = now;
+	sl->use_seq = ++s->uses;
 	return &sl->s;
 }
 
@@ -408,6 +486,8 @@ void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
 	ses->scopes = scopes;
 	ses->roles_checked = time(NULL);
 	ses->roles_gen = gen;
+	if (roles == 0)
+		ses->expires = 0; /* ended: its slot is free */
 }
 
 int session_revoke(struct sessions *s, const char *token, struct session *out)
@@ -416,9 +496,8 @@ int session_revoke(struct sessions *s, const char *token, struct session *out)
 
 	if (ses == NULL)
 		return -1;
-	/* The slot stays taken, marked revoked, until the token would expire. */
-	((struct slot *)(void *)((char *)ses - offsetof(struct slot, s)))->revoked = true;
 	*out = *ses;
+	ses->expires = 0; /* its token is refused from now on; the slot is free */
 	return 0;
 }
 
@@ -430,20 +509,23 @@ void session_discard(struct sessions *s, const char *token)
 	if (ses == NULL)
 		return;
 	sl = (struct slot *)(void *)((char *)ses - offsetof(struct slot, s));
-	sl->revoked = true;
 	sl->s.expires = 0; /* free for the next login at once */
 }
 
-int session_drop(struct sessions *s, const char *token)
+size_t session_end_operator(struct sessions *s, const char *dn)
 {
-	struct session ended;
-	char err[256];
+	time_t now = time(NULL);
+	size_t n = 0;
 
-	if (session_revoke(s, token, &ended) == -1)
-		return -1;
-	if (session_revoke_persist(s, &ended, err, sizeof(err)) == -1)
-		log_warnx("session: cannot keep a logout across restarts: %s", err);
-	return 0;
+	for (size_t i = 0; i < SLOTS; i++) {
+		struct slot *sl = &s->slots[i];
+
+		if (live(s, sl, now) && strcasecmp(sl->s.dn, dn) == 0) {
+			sl->s.expires = 0;
+			n++;
+		}
+	}
+	return n;
 }
 
 const char *session_role_name(enum role r)

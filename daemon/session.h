@@ -2,9 +2,10 @@
  * session.h — operator sessions as signed bearer tokens. A token is
  * base64url(payload) "." base64url(HMAC-SHA256(key, payload)); the payload
  * names the operator, roles, scopes, issue and expiry times and a nonce.
- * The key is generated on first start and kept in a 0600 file, so tokens
- * survive a restart; logouts are remembered (in memory and in a file beside
- * the key) until the token would have expired anyway.
+ * The key is generated on first start and kept in a 0600 file. A token is
+ * good while its session is in the table (session.c): a stop saves the live
+ * ones beside the key (KEY_FILE.sessions) for the next start; after a crash
+ * every operator logs in again.
  */
 #pragma once
 #include <stdbool.h>
@@ -13,8 +14,9 @@
 
 enum role { ROLE_HELPDESK = 1, ROLE_ADMIN = 2, ROLE_AUDITOR = 4 };
 
-#define SESSION_TOKEN_MAX 1024 /* bytes, NUL included */
-#define SESSION_MAX       4096 /* live sessions */
+#define SESSION_TOKEN_MAX    1024 /* bytes, NUL included */
+#define SESSION_MAX          4096 /* live sessions */
+#define SESSION_PER_OPERATOR 32   /* live sessions of one operator: a new one ends its oldest */
 
 struct sessions;
 
@@ -31,20 +33,27 @@ struct session {
 };
 
 /* Loads the key from key_file, creating it (32 random bytes, mode 0600) if
- * absent; refuses a key file readable by group or others. idle: seconds a
- * session may go unused. Return: the store, or NULL with err filled. */
+ * absent; refuses a key file readable by group or others. Takes in the
+ * sessions the last stop saved in KEY_FILE.sessions (created 0600 if absent)
+ * and empties that file. idle: seconds a session may go unused. Return: the
+ * store, or NULL with err filled. */
 struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen);
+/* At a stop: writes the live sessions to KEY_FILE.sessions (fsynced) for
+ * the next start. Return: 0, or -1 with err (they then end with this run). */
+int session_store_save(struct sessions *s, char *err, size_t errlen);
 void session_store_free(struct sessions *s);
 
 /* Signs a new session for in (uid, dn, roles, scopes read under configuration
  * generation in->roles_gen) lasting ttl seconds and
- * writes the token into token (SESSION_TOKEN_MAX bytes). Return: 0, or -1 when
- * the store is full of live sessions or the RNG failed. */
+ * writes the token into token (SESSION_TOKEN_MAX bytes). The operator's least
+ * recently used session ends when it has SESSION_PER_OPERATOR. Return: 0, or
+ * -1 when the store is full of live sessions or the RNG failed. */
 int session_create(struct sessions *s, const struct session *in, int ttl, char *token);
 
 /* The live session for token, or NULL when the token is malformed, forged,
- * expired, idle too long or logged out. Marks it used now. The pointer is
- * valid until the next call that changes the store. */
+ * expired, idle too long, logged out or otherwise ended, or not known to
+ * this run (issued before a crash). Marks it used now. The pointer is valid
+ * until the next call that changes the store. */
 struct session *session_find(struct sessions *s, const char *token);
 
 /* true when the session's roles should be re-read from the directory: an
@@ -60,31 +69,22 @@ unsigned session_gen(const struct sessions *s);
 void session_config_changed(struct sessions *s);
 
 /* Records roles and scopes read under configuration generation gen (roles 0
- * ends the session). */
+ * ends the session: its token is refused from then on). */
 void session_set_roles(struct sessions *s, struct session *ses, unsigned roles,
                        unsigned long scopes, unsigned gen);
-
-/* Ends the session for token, also across restarts (session_revoke, then
- * session_revoke_persist). Return: 0, or -1 if the token was not a live
- * session. */
-int session_drop(struct sessions *s, const char *token);
 
 /* Ends the session for token, whose token was never handed out (a login
  * refused after all): its slot is free again at once, nothing is written. */
 void session_discard(struct sessions *s, const char *token);
 
-/* Ends the session for token in memory at once and copies it into out (for
- * session_revoke_persist and the logout's record). Return: 0, or -1 if the
- * token was not a live session. */
+/* Ends the session for token at once (its token is refused from then on,
+ * also after a restart) and copies it into out for the logout's record.
+ * Return: 0, or -1 if the token was not a live session. */
 int session_revoke(struct sessions *s, const char *token, struct session *out);
 
-/* Appends ses's revocation to the revocation file and fsyncs it, so it holds
- * after a restart. Reads only what session_store_new set, so it may run on
- * another thread (the audit writer) — also beside a call on the loop: each
- * line is one short O_APPEND write. Return: 0, or -1 with err (the
- * revocation then lasts until the daemon stops). */
-int session_revoke_persist(const struct sessions *s, const struct session *ses, char *err,
-                           size_t errlen);
+/* Ends every session of the operator whose entry is dn (disabled, deleted
+ * or moved). Return: how many ended. */
+size_t session_end_operator(struct sessions *s, const char *dn);
 
 /* "helpdesk", "admin" or "auditor". */
 const char *session_role_name(enum role r);

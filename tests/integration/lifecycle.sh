@@ -230,5 +230,16 @@ t_eq "$(sqlite3 "$DB" "SELECT group_concat(o.result, ',') FROM records a JOIN re
     ON o.attempt_id = a.id WHERE a.target = 'xuqiang' AND a.id >= ${first:-0} ORDER BY a.id")" "ok,failed" \
     "the refused change is an attempt too (failed)"
 t_ok "then the next change goes through" env LDAPDESK_USER=adm2 "$D" user disable xuqiang --reason left
+
+# ---- an operator disabled loses its sessions at once -----------------------------------------
+tokd=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+hd2_code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tokd" "$LDAPDESK_URL/v1/users/alice"; }
+t_eq "$(hd2_code)" 200 "hd2's session works"
+t_ok "adm2 disables hd2 (who left)" env LDAPDESK_USER=adm2 "$D" user disable hd2 --reason left
+t_eq "$(hd2_code)" 401 "hd2's session ended with the disable, not at its next role re-read"
+t_match "disable hd2: 1 of its sessions ended" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
+t_ok "enabling hd2 again" env LDAPDESK_USER=adm2 "$D" user enable hd2
+t_eq "$(hd2_code)" 401 "... does not bring the old session back"
 daemon_stop
 t_done

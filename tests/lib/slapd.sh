@@ -368,6 +368,13 @@ ldap_set_policy() {
         "$(ldap_user_dn "${1:-}")" "${2:?ldap_set_policy: NAME missing}" "$LDAP_BASE" | ldap_root_modify >/dev/null
 }
 
+# ldap_unlock_user UID: slapd's failure lock of UID lifted, as rootdn (since 2.5 this also
+# clears pwdFailureTime).
+ldap_unlock_user() {
+    printf 'dn: %s\nchangetype: modify\ndelete: pwdAccountLockedTime\n' "$(ldap_user_dn "${1:-}")" |
+        ldap_root_modify >/dev/null
+}
+
 ldap_lock_user() {
     _lu_dn=$(ldap_user_dn "${1:-}") || return 1
     _lu_max=$(ldap_root_search -b "$LDAP_POLICY_DN" -s base '(objectClass=*)' pwdMaxFailure \

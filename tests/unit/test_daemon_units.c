@@ -99,10 +99,15 @@ static void test_session_roundtrip_and_logout(void **state)
 	assert_true(got->expires > time(NULL) + 50);
 	assert_int_equal(session_create(s, &in, 60, other), 0);
 	assert_string_not_equal(tok, other);
-	assert_int_equal(session_drop(s, tok), 0);
-	assert_null(session_find(s, tok));
-	assert_non_null(session_find(s, other));
-	assert_int_equal(session_drop(s, tok), -1);
+	{
+		struct session ended;
+
+		assert_int_equal(session_revoke(s, tok, &ended), 0);
+		assert_string_equal(ended.uid, "hd1");
+		assert_null(session_find(s, tok));
+		assert_non_null(session_find(s, other));
+		assert_int_equal(session_revoke(s, tok, &ended), -1);
+	}
 	session_store_free(s);
 }
 
@@ -118,9 +123,13 @@ static void test_discarded_session_frees_its_slot(void **state)
 
 	(void)state;
 	assert_int_equal(session_create(s, &in, 600, first), 0);
-	while (session_create(s, &in, 600, tok) == 0)
-		n++;
-	assert_true(n > 0); /* the table is full now */
+	/* Many operators (one operator's logins would end its own oldest). */
+	for (; n < 2 * SESSION_MAX; n++) {
+		snprintf(in.uid, sizeof(in.uid), "op%d", n);
+		if (session_create(s, &in, 600, tok) == -1)
+			break;
+	}
+	assert_int_equal(n, SESSION_MAX - 1); /* the table is full now */
 	session_discard(s, first);
 	assert_null(session_find(s, first));
 	assert_int_equal(session_create(s, &in, 600, tok), 0);
@@ -169,17 +178,50 @@ static void test_expired_and_idle_sessions_are_gone(void **state)
 	session_store_free(s);
 }
 
-static void test_tokens_and_logouts_survive_a_restart(void **state)
+/* One operator logging in again and again ends its own oldest sessions,
+ * never takes the table from the others. */
+static void test_one_operator_holds_a_bounded_number_of_sessions(void **state)
+{
+	struct sessions *s = store(600);
+	struct session hd1 = {.uid = "hd1", .dn = "uid=hd1,dc=x", .roles = ROLE_HELPDESK};
+	struct session adm1 = {.uid = "adm1", .dn = "uid=adm1,dc=x", .roles = ROLE_ADMIN};
+	char first[SESSION_TOKEN_MAX], second[SESSION_TOKEN_MAX], tok[SESSION_TOKEN_MAX];
+	char admin[SESSION_TOKEN_MAX];
+
+	(void)state;
+	assert_int_equal(session_create(s, &adm1, 600, admin), 0);
+	assert_int_equal(session_create(s, &hd1, 600, first), 0);
+	assert_int_equal(session_create(s, &hd1, 600, second), 0);
+	for (int i = 2; i < SESSION_PER_OPERATOR; i++)
+		assert_int_equal(session_create(s, &hd1, 600, tok), 0);
+	assert_non_null(session_find(s, first)); /* 32 of hd1's, all live; second is now the LRU */
+	assert_int_equal(session_create(s, &hd1, 600, tok), 0);
+	assert_null(session_find(s, second)); /* the 33rd ended the least recently used */
+	assert_non_null(session_find(s, first));
+	for (int i = 0; i < SESSION_MAX + 10; i++)
+		assert_int_equal(session_create(s, &hd1, 600, tok), 0);
+	assert_null(session_find(s, first)); /* a flood ends them all in turn */
+	assert_non_null(session_find(s, tok));
+	assert_non_null(session_find(s, admin));
+	/* Ending the operator (disabled, deleted, moved) ends all of them. */
+	assert_int_equal(session_end_operator(s, "UID=hd1,dc=x"), SESSION_PER_OPERATOR);
+	assert_null(session_find(s, tok));
+	assert_non_null(session_find(s, admin));
+	session_store_free(s);
+}
+
+static void test_tokens_survive_a_stop_not_a_crash(void **state)
 {
 	struct sessions *s = store(600);
 	struct session in = {.uid = "adm1", .dn = "uid=adm1", .roles = ROLE_ADMIN};
-	char kept[SESSION_TOKEN_MAX], ended[SESSION_TOKEN_MAX];
-	struct session *got;
+	char kept[SESSION_TOKEN_MAX], ended[SESSION_TOKEN_MAX], err[256];
+	struct session *got, out;
 
 	(void)state;
 	assert_int_equal(session_create(s, &in, 60, kept), 0);
 	assert_int_equal(session_create(s, &in, 60, ended), 0);
-	assert_int_equal(session_drop(s, ended), 0);
+	assert_int_equal(session_revoke(s, ended, &out), 0);
+	assert_int_equal(session_store_save(s, err, sizeof(err)), 0);
 	session_store_free(s);
 	s = store(600);
 	got = session_find(s, kept);
@@ -204,8 +246,44 @@ static void test_tokens_and_logouts_survive_a_restart(void **state)
 		assert_false(session_stale(s, got));
 	}
 	assert_null(session_find(s, ended));
+	/* A crash (no save): the start emptied the saved file, so nothing of
+	 * this run comes back — not even a live session. */
+	session_store_free(s);
+	s = store(600);
+	assert_null(session_find(s, kept));
+	session_store_free(s);
+	/* Ended by a role re-read (roles 0): not saved either. */
+	s = store(600);
+	assert_int_equal(session_create(s, &in, 60, kept), 0);
 	session_set_roles(s, session_find(s, kept), 0, 0, session_gen(s));
 	assert_null(session_find(s, kept));
+	assert_int_equal(session_store_save(s, err, sizeof(err)), 0);
+	session_store_free(s);
+	s = store(600);
+	assert_null(session_find(s, kept));
+	session_store_free(s);
+}
+
+/* The idle time goes on across a restart: a token idle too long before the
+ * stop is refused after it, and a saved session's operator can be ended
+ * before its token is seen again. */
+static void test_idle_time_survives_a_restart(void **state)
+{
+	struct sessions *s = store(2);
+	struct session in = {.uid = "hd1", .dn = "uid=hd1,dc=x", .roles = ROLE_HELPDESK};
+	char idle[SESSION_TOKEN_MAX], fresh[SESSION_TOKEN_MAX], err[256];
+
+	(void)state;
+	assert_int_equal(session_create(s, &in, 60, idle), 0);
+	sleep(2);
+	assert_int_equal(session_create(s, &in, 60, fresh), 0);
+	assert_int_equal(session_store_save(s, err, sizeof(err)), 0);
+	session_store_free(s);
+	sleep(1); /* idle is now 3 s old: over the 2 s limit */
+	s = store(2);
+	assert_null(session_find(s, idle));
+	assert_int_equal(session_end_operator(s, "uid=hd1,dc=x"), 1);
+	assert_null(session_find(s, fresh));
 	session_store_free(s);
 }
 
@@ -538,7 +616,11 @@ int main(void)
 	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_expired_and_idle_sessions_are_gone, keydir_setup,
 	                                    keydir_teardown),
-	    cmocka_unit_test_setup_teardown(test_tokens_and_logouts_survive_a_restart, keydir_setup,
+	    cmocka_unit_test_setup_teardown(test_one_operator_holds_a_bounded_number_of_sessions,
+	                                    keydir_setup, keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_time_survives_a_restart, keydir_setup,
+	                                    keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_tokens_survive_a_stop_not_a_crash, keydir_setup,
 	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_key_file_readable_by_others_is_refused,
 	                                    keydir_setup, keydir_teardown),
