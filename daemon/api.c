@@ -1449,13 +1449,12 @@ static void dispatch_authenticated(struct call *c)
 		reply_error(c, 404, "no_route", "no such API endpoint");
 }
 
-/* 401 for a known endpoint is an attempt of its action, by nobody known,
- * recorded (throttled per address: act_start). Other paths are answered. */
-static void refuse_unauthenticated(struct call *c)
+/* A refusal before the action ran, for a known endpoint, is an attempt of
+ * its action: by its operator when the session is known, else by nobody
+ * known (throttled per address: act_start). Other paths are answered. */
+static void refuse_route(struct call *c, enum act_status st, int http, const char *code,
+                         const char *msg)
 {
-	static const char msg[] =
-	    "missing, unknown, expired or idle token: log in with 'ldapdesk login'";
-
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		struct act_request req = {.kind = (enum act_kind)routes[i].kind};
 
@@ -1467,10 +1466,17 @@ static void refuse_unauthenticated(struct call *c)
 		if (routes[i].perm_seg > 0 &&
 		    strlen(c->seg[routes[i].perm_seg]) <= LDAPDESK_MAX_UID)
 			req.permission = c->seg[routes[i].perm_seg];
-		refuse_as(c, &req, ACT_UNAUTHORIZED, "unauthenticated", msg);
+		refuse_as(c, &req, st, code, msg);
 		return;
 	}
-	reply_error(c, 401, "unauthenticated", msg);
+	reply_error(c, http, code, msg);
+}
+
+static void refuse_unauthenticated(struct call *c)
+{
+	c->session = NULL;
+	refuse_route(c, ACT_UNAUTHORIZED, 401, "unauthenticated",
+	             "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
 }
 
 /*
@@ -1484,29 +1490,33 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 
 	c->session = authenticate(c);
 	if (c->session == NULL) {
-		reply_error(c, 401, "unauthenticated", "the session ended: log in again");
+		refuse_route(c, ACT_UNAUTHORIZED, 401, "unauthenticated",
+		             "the session ended: log in again");
 		return;
 	}
 	/* Read under a configuration a reload has replaced since: the scope
 	 * bits would number the wrong [scope.*] sections. */
 	if (ok && c->roles_gen != session_gen(c->api->sessions)) {
-		reply_error(c, 503, "reloaded",
-		            "the configuration was reloaded while your roles were read: try again");
+		refuse_route(
+		    c, ACT_UNAVAILABLE, 503, "reloaded",
+		    "the configuration was reloaded while your roles were read: try again");
 		return;
 	}
 	/* Not re-read, and from before a reload (or a restart): the bits would
 	 * number the wrong [scope.*] sections. */
 	if (!ok && c->session->roles_gen != session_gen(c->api->sessions)) {
-		reply_error(c, 503, "directory_unavailable",
-		            "your roles must be re-read after a reload and the directory cannot be "
-		            "asked now: try again");
+		refuse_route(
+		    c, ACT_UNAVAILABLE, 503, "directory_unavailable",
+		    "your roles must be re-read after a reload and the directory cannot be "
+		    "asked now: try again");
 		return;
 	}
 	if (ok)
 		session_set_roles(c->api->sessions, c->session, roles, scopes, c->roles_gen);
 	if (ok && roles == 0) {
-		reply_error(c, 401, "roles_removed",
-		            "you no longer have an ldapdesk role: ask an administrator");
+		/* Recorded as the operator's denied attempt (the session has ended). */
+		refuse_route(c, ACT_UNAUTHORIZED, 401, "roles_removed",
+		             "you no longer have an ldapdesk role: ask an administrator");
 		return;
 	}
 	if (!route(c, EVHTTP_REQ_POST, "v1/import"))

@@ -253,6 +253,9 @@ for _ in 1 2 3 4 5; do
     sleep 1
 done
 t_match ' 401' "removing hd2 from the helpdesk group ends its session while in use ($codes)" echo "$codes"
+t_eq "$(sqlite3 "$DB" "SELECT a.operator || ' ' || a.action || ' ' || o.result FROM records a JOIN records o
+    ON o.attempt_id = a.id WHERE o.detail LIKE '%no longer have an ldapdesk role%'")" "hd2 status denied" \
+    "that refusal is hd2's denied attempt in the audit log"
 
 # ---- a password typed into the user field -------------------------------------------------
 # The log keeps forever what it is given: a login name the directory does not know is not stored.
