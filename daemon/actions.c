@@ -1434,13 +1434,22 @@ static void session_roles(const struct config *c, unsigned long mask, unsigned *
 			*scopesp |= 1UL << i;
 }
 
-/* Counts a failed login against the operator name and the address. */
+/* The operator's key: its entry once found, since slapd matches "ａｄｍ１"
+ * (full width) or "ADM1" to adm1 too — each spelling must not bring its own
+ * allowance of failures. Before the lookup, and for a name nobody has, the
+ * name as typed. */
+static void login_user_key(const struct act *x, char *key, size_t len)
+{
+	limit_key(key, len, "login-user", x->user != NULL ? x->user->dn : x->target);
+}
+
+/* Counts a failed login against the operator and the address. */
 static void login_failed(struct act *x)
 {
 	char key[LIMIT_KEY_MAX];
 	time_t now = time(NULL);
 
-	limit_key(key, sizeof(key), "login-user", x->target);
+	login_user_key(x, key, sizeof(key));
 	limits_count(x->A->limits, key, x->conf->login_window, now);
 	addr_key(x, "login-addr", key, sizeof(key));
 	limits_count(x->A->limits, key, x->conf->login_window, now);
@@ -1453,7 +1462,7 @@ static int login_throttled(struct act *x)
 	time_t now = time(NULL);
 	int wu, wa;
 
-	limit_key(ukey, sizeof(ukey), "login-user", x->target);
+	login_user_key(x, ukey, sizeof(ukey));
 	addr_key(x, "login-addr", akey, sizeof(akey));
 	wu = limits_wait(x->A->limits, ukey, x->conf->login_failures, x->conf->login_window, now);
 	wa = limits_wait(x->A->limits, akey, x->conf->login_failures_per_addr,
@@ -1518,7 +1527,7 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 		           "too many sessions are open: try again later");
 		return;
 	}
-	limit_key(key, sizeof(key), "login-user", x->target);
+	login_user_key(x, key, sizeof(key));
 	limits_clear(x->A->limits, key);
 	x->reply.session = session_find(x->A->sessions, x->reply.token);
 	commit_pair(x, "ok", NULL, login_recorded);
@@ -1562,6 +1571,9 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 
 static void act_login_bind(struct act *x)
 {
+	/* Checked again under the entry found: any spelling of the name. */
+	if (login_throttled(x) == -1)
+		return;
 	/* An empty password would be an unauthenticated bind, which "succeeds".
 	 * Refused once the user is found, so the record names the operator. */
 	if (x->password == NULL || x->password[0] == '\0') {

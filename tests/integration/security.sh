@@ -275,6 +275,8 @@ t_absent "Typed" "nor in the daemon's log" "$T_DIR/ldapdeskd.log"
 for u in hd1 HD1 Hd1; do curl -s -o /dev/null --cacert "$LDAPDESK_CA" -d "{\"user\":\"$u\",\"password\":\"guess\"}" "$LDAPDESK_URL/v1/login"; done
 t_match '^429$' "after 3 failures (hd1, HD1, Hd1) the operator is throttled (new connection)" \
     curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
+t_match '^429$' "... and so is a full-width spelling (ｈｄ１), which slapd matches to hd1" \
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -d "{\"user\":\"ｈｄ１\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
 t_match '^429$' "keep-alive does not reset the count" \
     sh -c "curl -s -o /dev/null -o /dev/null -w '%{http_code}\n' --cacert '$LDAPDESK_CA' \
         -H 'Content-Type: application/json' -d '{\"user\":\"hd1\",\"password\":\"x\"}' \
