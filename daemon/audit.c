@@ -399,16 +399,20 @@ static int check_wal(sqlite3 *db)
 	return ok ? 0 : -1;
 }
 
-static int check_version(sqlite3 *db)
+/* 0 when the store's schema version is ours; else -1 with what was found. */
+static int check_version(sqlite3 *db, char *found, size_t len)
 {
 	sqlite3_stmt *st = NULL;
 	int ok = 0;
 
+	snprintf(found, len, "none");
 	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
 	                       NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
+
+		snprintf(found, len, "\"%.40s\"", v != NULL ? v : "");
 		ok = v && strcmp(v, SCHEMA_VERSION) == 0;
 	}
 	sqlite3_finalize(st);
@@ -452,8 +456,13 @@ static int migrate_indexes(sqlite3 *db)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-static int setup_db(sqlite3 *db, const char *path, char *err, size_t errlen)
+/* schema: make the tables and indexes (at start-up and for the writer).
+ * A job's own connection opens a store the start-up made: it must not take
+ * the write lock for that (an import holding it would fail a verify). */
+static int setup_db(sqlite3 *db, const char *path, bool schema, char *err, size_t errlen)
 {
+	char found[48];
+
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, 5000);
 	/* Defensive mode: no writable_schema tricks through this connection. */
@@ -463,26 +472,30 @@ static int setup_db(sqlite3 *db, const char *path, char *err, size_t errlen)
 	if (sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return open_fail(db, path, "pragmas", err, errlen);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (schema && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return open_fail(db, path, "begin schema", err, errlen);
-	if (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    migrate_indexes(db) == -1 ||
-	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (schema && (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	               migrate_indexes(db) == -1 ||
+	               sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
 		snprintf(err, errlen, "%s: schema: %s", path, sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		sqlite3_close(db);
 		return -1;
 	}
-	if (check_version(db) == -1) {
-		snprintf(err, errlen, "%s: unsupported schema version (want %s)", path,
-		         SCHEMA_VERSION);
+	if (check_version(db, found, sizeof(found)) == -1) {
+		snprintf(err, errlen,
+		         "%s: schema version %s, this ldapdeskd reads %s: a store of another "
+		         "ldapdesk version, or an edited one (run 'ldapdesk verify' with the "
+		         "version that made it; restore from a backup if it was tampered with)",
+		         path, found, SCHEMA_VERSION);
 		sqlite3_close(db);
 		return -1;
 	}
 	return 0;
 }
 
-static int open_flags(const char *path, int flags, struct audit **ap, char *err, size_t errlen)
+static int open_flags(const char *path, int flags, bool schema, struct audit **ap, char *err,
+                      size_t errlen)
 {
 	sqlite3 *db = NULL;
 	struct audit *a;
@@ -497,7 +510,7 @@ static int open_flags(const char *path, int flags, struct audit **ap, char *err,
 	}
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK)
 		return open_fail(db, path, "open", err, errlen);
-	if (setup_db(db, path, err, errlen) == -1)
+	if (setup_db(db, path, schema, err, errlen) == -1)
 		return -1;
 	a = calloc(1, sizeof *a);
 	if (a == NULL || (a->path = strdup(path)) == NULL) {
@@ -520,12 +533,12 @@ static int open_flags(const char *path, int flags, struct audit **ap, char *err,
 
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
 {
-	return open_flags(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, ap, err, errlen);
+	return open_flags(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, true, ap, err, errlen);
 }
 
 int audit_open_existing(const char *path, struct audit **ap, char *err, size_t errlen)
 {
-	return open_flags(path, SQLITE_OPEN_READWRITE, ap, err, errlen);
+	return open_flags(path, SQLITE_OPEN_READWRITE, false, ap, err, errlen);
 }
 
 /* SQLite's progress handler: non-zero interrupts the statement. It also

@@ -69,7 +69,9 @@ typedef int (*audit_row_fn)(void *arg, json_t *row);
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen);
 
 /* As audit_open, for a database that must exist already (a job's second
- * connection: a store removed under the daemon is not made anew, empty). */
+ * connection: a store removed under the daemon is not made anew, empty).
+ * Makes no schema, so it takes no write lock: a verify opens while an
+ * import holds it. */
 int audit_open_existing(const char *path, struct audit **ap, char *err, size_t errlen);
 
 /* For -n only: is path (if it exists and is not empty) an SQLite file?

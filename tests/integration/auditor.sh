@@ -130,6 +130,16 @@ else
     t_skip "headless Chromium renders the HTML report" "/usr/bin/chromium is not installed"
 fi
 
+# ---- reads while another connection writes ------------------------------------------------
+# An import holds the store's write lock for as long as it runs. A verify or a log (their own
+# connections) take no write lock: they used to, and failed after 5 s ("database is locked").
+( printf 'BEGIN IMMEDIATE;\n'; sleep 7; printf 'COMMIT;\n' ) | sqlite3 "$DB" &
+holder=$!
+sleep 0.5
+t_ok "verify answers while another connection holds the write lock" timeout 4 "$D" verify
+t_ok "... and log too" timeout 4 "$D" log --limit 1
+wait "$holder" || true
+
 # ---- import of historical events ------------------------------------------------------
 cat >"$T_DIR/hist.csv" <<'EOF'
 序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注
