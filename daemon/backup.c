@@ -88,6 +88,34 @@ static int list_backups(const char *dir, char **names)
 	return n;
 }
 
+/* A copy cut short by a crash (kill -9, power) left FILE.tmp, and maybe its
+ * journal, as big as the store: nothing else ever removes them. Run at
+ * start-up, when no copy is being made. */
+static void remove_stale_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char name[NAME_LEN + 1], path[PATH_MAX + 300];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		if (n < NAME_LEN + 4 || strncmp(e->d_name + NAME_LEN, ".tmp", 4) != 0 ||
+		    (n != NAME_LEN + 4 && strcmp(e->d_name + NAME_LEN + 4, "-journal") != 0))
+			continue;
+		memcpy(name, e->d_name, NAME_LEN);
+		name[NAME_LEN] = '\0';
+		if (!backup_name(name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (unlink(path) == 0)
+			log_warnx("backup: removed %s, left by a copy cut short", path);
+	}
+	closedir(d);
+}
+
 /* Keeps the newest keep backups; older ones are deleted. */
 static void prune(const char *dir, int keep)
 {
@@ -430,6 +458,7 @@ int backup_new(struct event_base *base, const struct config *conf, struct audit 
 		backup_free(b);
 		return -1;
 	}
+	remove_stale_temps(b->dir);
 	find_last(b);
 	schedule(b);
 	*bp = b;

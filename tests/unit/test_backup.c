@@ -124,6 +124,32 @@ static int count_files(const char *dir, const char *suffix)
 	return n;
 }
 
+/* A copy cut short by a crash left FILE.tmp (and its journal): the next
+ * start removes them, and nothing else of the directory. */
+static void a_start_removes_copies_cut_short(void **state)
+{
+	struct fixture *fx = *state;
+	const char *names[] = {"audit-20261127-220748.db.tmp",
+	                       "audit-20261127-220748.db.tmp-journal", "audit-20261127-220748.db",
+	                       "notes.tmp", "audit-2026.db.tmp"};
+	char path[300];
+
+	backup_free(fx->b);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		FILE *fp;
+
+		snprintf(path, sizeof path, "%s/%s", fx->bdir, names[i]);
+		assert_non_null(fp = fopen(path, "w"));
+		fclose(fp);
+	}
+	assert_int_equal(backup_new(fx->base, &fx->conf, fx->a, &fx->b, fx->err, sizeof fx->err),
+	                 0);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", fx->bdir, names[i]);
+		assert_int_equal(access(path, F_OK) == 0, i >= 2); /* the first two are gone */
+	}
+}
+
 static void backup_creates_a_checked_copy_in_a_private_dir(void **state)
 {
 	struct fixture *fx = *state;
@@ -219,6 +245,7 @@ int main(void)
 	    T(second_start_while_running_is_refused),
 	    T(old_backups_are_pruned_to_backup_keep),
 	    T(a_copy_with_a_broken_chain_is_not_counted),
+	    T(a_start_removes_copies_cut_short),
 	};
 
 	evthread_use_pthreads();
