@@ -1172,7 +1172,9 @@ static int cmd_verify(struct ctx *c)
 	bool ok = json_is_true(json_object_get(ans, "ok"));
 	if (!ok) {
 		char b[32];
-		say("audit chain broken at record %s", txt(ans, "first_bad", b));
+		say("audit chain broken at record %s: keep a copy of the database as it is for the "
+		    "investigation, and see 'How to restore' in doc/auditing.md",
+		    txt(ans, "first_bad", b));
 	}
 	show(c, ans, show_verify);
 	return ok ? EXIT_DONE : EXIT_REFUSED;

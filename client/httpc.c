@@ -312,13 +312,21 @@ static enum httpc_fail classify(CURLcode rc, const struct sink *s)
 	}
 }
 
-static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why,
+/* read: a GET, which changes nothing: asking again is always safe. */
+static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why, bool read,
                          const struct sink *s, char *err, size_t errlen)
 {
 	const char *detail = h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc);
 
 	if (why == HTTPC_TOOBIG)
 		snprintf(err, errlen, "answer from %s is larger than %zu bytes", h->url, s->cap);
+	else if (why == HTTPC_SLOW && read)
+		snprintf(
+		    err, errlen,
+		    "ldapdeskd at %s took the request but sent nothing for %ld s: it may still "
+		    "be working on it; a read changes nothing: try again later, or ask for "
+		    "less (LDAPDESK_TIMEOUT gives it longer)",
+		    h->url, s->stall_s);
 	else if (why == HTTPC_SLOW)
 		snprintf(
 		    err, errlen,
@@ -326,6 +334,12 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 		    "be working on it; see 'ldapdesk health' and 'ldapdesk log' before trying "
 		    "again",
 		    h->url, s->stall_s);
+	else if (why == HTTPC_LOST && read)
+		snprintf(
+		    err, errlen,
+		    "the connection to ldapdeskd at %s broke before the answer (%s): was it "
+		    "restarted? A read changes nothing: see 'ldapdesk health' and run it again",
+		    h->url, detail);
 	else if (why == HTTPC_LOST)
 		snprintf(err, errlen,
 		         "the connection to ldapdeskd at %s broke after the request was sent (%s): "
@@ -385,7 +399,8 @@ int httpc_do(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *rs,
 		 * an alert is the handshake's failure, not a lost answer. */
 		if (rs->why == HTTPC_LOST && strstr(h->errbuf, " alert ") != NULL)
 			rs->why = HTTPC_TLS;
-		fail_message(h, rc, rs->why, &s, err, errlen);
+		fail_message(h, rc, rs->why, rq->method != NULL && strcmp(rq->method, "GET") == 0,
+		             &s, err, errlen);
 		if (s.buf != NULL)
 			OPENSSL_cleanse(s.buf, s.len);
 		free(s.buf);

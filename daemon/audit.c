@@ -1106,7 +1106,10 @@ static int stream_rows(struct audit *a, sqlite3_stmt *st, int limit, audit_row_f
 			return 0;
 		}
 		if ((row = row_json(st)) == NULL) {
-			snprintf(err, errlen, "audit: stored text is not valid UTF-8");
+			snprintf(err, errlen,
+			         "audit: event %lld holds text that is not valid UTF-8 (a record "
+			         "changed outside ldapdesk?): run 'ldapdesk verify'",
+			         (long long)sqlite3_column_int64(st, 0));
 			return -1;
 		}
 		last = sqlite3_column_int64(st, 0);

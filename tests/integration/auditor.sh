@@ -374,11 +374,18 @@ t_ok "DROP the append-only triggers and edit record $X" \
     q "DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;
        UPDATE records SET department = '篡改部门' WHERE id = $X"
 t_exit 1 "verify exits 1 after an edit" "$D" verify
-t_match "record $X\$" "verify names the edited record as the first bad one" printf '%s\n' "$T_OUT"
+t_match "record $X(:|\$)" "verify names the edited record as the first bad one" printf '%s\n' "$T_OUT"
+t_match "keep a copy of the database as it is for the investigation, and see 'How to restore'" \
+    "... and says what to do" printf '%s\n' "$T_OUT"
 n=$("$D" --json verify 2>/dev/null | jq -r .records)
 t_match "^audit chain BROKEN: record $X: hash does not match its contents \($n records\)\$" \
     "verify's text gives the daemon's reason and the records of the whole chain" "$D" verify
 t_eq "$("$D" --json verify 2>/dev/null | jq -r .first_bad)" "$X" "verify --json: first_bad is the edited id"
+Y=$(q "SELECT max(id) FROM records WHERE kind = 'outcome'")
+q "UPDATE records SET detail = CAST(X'41FF42' AS TEXT) WHERE id = $Y"
+t_exit 1 "a log over a record edited to hold bytes that are not UTF-8 fails" "$D" log
+t_match "event $(q "SELECT attempt_id FROM records WHERE id = $Y") holds text that is not valid UTF-8 \(a record changed outside ldapdesk\?\): run 'ldapdesk verify'" \
+    "... naming the record and what to run" printf '%s\n' "$T_OUT"
 
 daemon_stop
 cp "$T_DIR/pristine.db" "$DB"
