@@ -670,6 +670,40 @@ static const char *query_str(struct query *q, const char *key)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+/* A misspelt key ("operater", "dept") read as no filter would quietly hand
+ * out the whole log, and a key given twice as its first value only: both
+ * are refused. Return: 0, or -1 with msg filled. */
+static int query_keys_check(const struct evkeyvalq *kv, const char *const *known, char *msg,
+                            size_t len)
+{
+	const struct evkeyval *e, *f;
+
+	TAILQ_FOREACH(e, kv, next)
+	{
+		bool ok = false;
+
+		for (size_t i = 0; known[i] != NULL && !ok; i++)
+			ok = strcmp(e->key, known[i]) == 0;
+		if (!ok) {
+			size_t o = (size_t)snprintf(
+			    msg, len, "unknown query parameter \"%.40s\": use ", e->key);
+
+			for (size_t i = 0; known[i] != NULL && o < len; i++)
+				o += (size_t)snprintf(msg + o, len - o, "%s%s", i > 0 ? ", " : "",
+				                      known[i]);
+			return -1;
+		}
+		for (f = TAILQ_NEXT(e, next); f != NULL; f = TAILQ_NEXT(f, next))
+			if (strcmp(e->key, f->key) == 0) {
+				snprintf(msg, len,
+				         "query parameter \"%s\" is given twice: give it once",
+				         e->key);
+				return -1;
+			}
+	}
+	return 0;
+}
+
 /* A read (log, report, verify) refused for its query: recorded as a failed
  * attempt, as a bad body of an action is (DESIGN: refused requests are
  * attempts too). */
@@ -680,9 +714,15 @@ static void bad_query(struct call *c, enum act_kind kind, const char *message)
 
 static int parse_audit_query(struct call *c, struct query *q)
 {
+	static const char *const known[] = {"from",   "to",       "user",   "operator",
+	                                    "action", "category", "result", "department",
+	                                    "limit",  "after",    "format", NULL};
 	const char *fmt;
 	long limit = 0, after = 0;
+	char msg[300];
 
+	if (query_keys_check(&q->kv, known, msg, sizeof(msg)) == -1)
+		return bad_query(c, ACT_LOG, msg), -1;
 	if (query_bound(q, "from", false, q->from, &q->f.from) == -1 ||
 	    query_bound(q, "to", true, q->to, &q->f.to) == -1)
 		return bad_query(c, ACT_LOG, "from and to are YYYY-MM-DD or an ISO 8601 time"), -1;
@@ -1137,9 +1177,10 @@ static void do_audit(struct call *c)
 
 static void do_report(struct call *c)
 {
+	static const char *const known[] = {"from", "to", "format", NULL};
 	struct evkeyvalq kv;
 	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt;
-	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64];
+	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64], msg[200];
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
@@ -1148,7 +1189,9 @@ static void do_report(struct call *c)
 	from = evhttp_find_header(&kv, "from");
 	to = evhttp_find_header(&kv, "to");
 	fmt = evhttp_find_header(&kv, "format");
-	if (from == NULL || to == NULL)
+	if (query_keys_check(&kv, known, msg, sizeof(msg)) == -1)
+		bad_query(c, ACT_REPORT, msg);
+	else if (from == NULL || to == NULL)
 		bad_query(c, ACT_REPORT, "from and to are required: YYYY-MM-DD or ISO 8601 times");
 	else if (clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1)
 		bad_query(c, ACT_REPORT,
@@ -1171,16 +1214,20 @@ static void do_report(struct call *c)
 
 static void do_verify(struct call *c)
 {
+	static const char *const known[] = {"since", NULL};
 	struct evkeyvalq kv;
 	const char *qs = evhttp_uri_get_query(c->uri), *since;
+	char msg[200];
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
 	if (qs != NULL)
 		evhttp_parse_query_str(qs, &kv);
 	since = evhttp_find_header(&kv, "since");
-	if (since != NULL &&
-	    (strlen(since) >= sizeof(((struct job_call *)0)->since) || !audit_head_valid(since)))
+	if (query_keys_check(&kv, known, msg, sizeof(msg)) == -1)
+		bad_query(c, ACT_VERIFY, msg);
+	else if (since != NULL && (strlen(since) >= sizeof(((struct job_call *)0)->since) ||
+	                           !audit_head_valid(since)))
 		bad_query(c, ACT_VERIFY, "since is ID:HASH, as verify --head prints it");
 	else if (auditor_or_admin(c, ACT_VERIFY) && (jc = job_call_new(c, JOB_VERIFY)) != NULL) {
 		jc->has_since = since != NULL;

@@ -105,6 +105,16 @@ t_eq "$(q "SELECT a.target FROM records a WHERE a.action = 'unlock' AND a.kind =
     "$(head -c 64 /dev/zero | tr '\0' a)…" "... recorded with the name cut to 64 bytes and marked …"
 t_match '^400 application/json' "an audit filter holding a NUL (user=%00) is 400, not the whole log" \
     api GET "/v1/audit?user=%00"
+t_match '^400 application/json' "a misspelt audit filter (operater=) is 400, not the whole log" \
+    api GET "/v1/audit?operater=adm1"
+t_match 'unknown query parameter \\"operater\\": use from, to, user, operator' "... naming it and the keys there are" \
+    printf '%s\n' "$T_OUT"
+t_match '^400 ' "an audit filter given twice (user=a&user=b) is 400, not the first one only" \
+    api GET "/v1/audit?user=alice&user=bob"
+t_match 'query parameter \\"user\\" is given twice' "... saying so" printf '%s\n' "$T_OUT"
+t_match '^400 ' "so is an unknown key of a report" api GET "/v1/report?from=2026-01-01&to=2026-01-31&fmt=csv"
+t_match '^400 ' "... and of verify" api GET "/v1/verify?head=1"
+t_match '^403 ' "the keys DESIGN gives pass the query check (then 403: hd1 is helpdesk)" api GET "/v1/audit?from=2026-01-01&to=2026-01-02&user=alice&operator=adm1&action=unlock&category=unlock-reset&department=x&result=ok&limit=5&after=0&format=json"
 t_match '"error":"bad_json"' "malformed JSON is 400 bad_json" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 application/json' "malformed JSON answers 400" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 ' "a JSON array body is 400" api POST /v1/users/alice/unlock '[1,2]'
