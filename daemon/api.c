@@ -627,6 +627,8 @@ struct query {
 	char from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN];
 	struct audit_filter f;
 	bool csv;
+	bool category_unset;  /* f.category is in no [category.*]: the job looks in the log */
+	bool category_absent; /* ... and found no record of it */
 };
 
 /* "+" in a query string decodes to a space; a time zone "+08:00" needs it back. */
@@ -753,11 +755,10 @@ static int parse_audit_query(struct call *c, struct query *q)
 	    strcmp(q->f.result, "failed") != 0 && strcmp(q->f.result, "pending") != 0)
 		return bad_query(c, ACT_LOG, "result is ok, unchanged, denied, failed or pending"),
 		       -1;
-	if (q->f.category != NULL && config_category(c->api->conf, q->f.category) == NULL)
-		return bad_query(c, ACT_LOG,
-		                 "no such category: the keys are those of the report's table "
-		                 "([category.KEY] in the configuration)"),
-		       -1;
+	/* One removed from the configuration still names records in the log:
+	 * the job looks there (query_work) before calling it a typo. */
+	q->category_unset =
+	    q->f.category != NULL && config_category(c->api->conf, q->f.category) == NULL;
 	fmt = query_str(q, "format");
 	if (fmt != NULL && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
 		return bad_query(c, ACT_LOG, "format is json or csv"), -1;
@@ -961,6 +962,14 @@ static int query_work(struct audit *a, void *arg, char *err, size_t errlen)
 {
 	struct job_call *jc = arg;
 
+	if (jc->q.category_unset) {
+		int used = audit_category_used(a, jc->q.f.category, err, errlen);
+
+		if (used == -1)
+			return -1;
+		if ((jc->q.category_absent = used == 0))
+			return 0;
+	}
 	return audit_query(a, &jc->q.f, collect_row, jc->rows, &jc->next, err, errlen);
 }
 
@@ -1034,6 +1043,15 @@ static void query_answer(struct job_call *jc, int rc, const char *err)
 
 	if (rc == -1) {
 		reply_error(jc->c, 503, "audit_unavailable", err);
+		return;
+	}
+	/* A typo must not read as "nothing happened". (Found by the job, so
+	 * after the role check: a 403 comes first here.) */
+	if (jc->q.category_absent) {
+		bad_query(
+		    jc->c, ACT_LOG,
+		    "no such category: the keys are those of the report's table ([category.KEY] "
+		    "in the configuration) and those of records in the log");
 		return;
 	}
 	jc->rows = NULL; /* handed to the reply */

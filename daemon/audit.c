@@ -1821,6 +1821,22 @@ int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t err
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int audit_category_used(struct audit *a, const char *category, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, "SELECT 1 FROM records WHERE category = ?1 LIMIT 1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return db_fail(a, "prepare category lookup", err, errlen);
+	sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_fail(a, "look up a category", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_find_imported(struct audit *a, const struct audit_event *ev, const char *finished_at,
                         const char *detail, int64_t *idp, char *err, size_t errlen)
 {

@@ -214,6 +214,11 @@ void audit_now(char *buf, size_t len);
  * with err. */
 int audit_has_outcome(struct audit *a, int64_t attempt_id, char *err, size_t errlen);
 
+/* Whether any record has this category (one no longer configured may still
+ * be in the log). A scan without an index: for jobs, off the loop. Return:
+ * 1, 0, or -1 with err. */
+int audit_category_used(struct audit *a, const char *category, char *err, size_t errlen);
+
 /* An imported attempt with ev's requested_at, description, department,
  * requester and operator, whose outcome has finished_at and detail (NULL
  * matching NULL; the open transaction's rows too): *idp. Return: 1 found,
