@@ -1347,10 +1347,14 @@ static void do_requests(struct call *c)
 static void do_decide(struct call *c, enum act_kind kind)
 {
 	struct act_request req = {.kind = kind};
-	char *end;
-	long long id = strtoll(c->seg[2], &end, 10);
+	const char *seg = c->seg[2];
+	size_t n = strlen(seg);
+	/* Digits only, as `pending` shows them: strtoll alone takes " 1" and
+	 * "+1", and turns an overflow into LLONG_MAX, another id. */
+	bool digits = n > 0 && n <= 18 && strspn(seg, "0123456789") == n;
+	long long id = digits ? strtoll(seg, NULL, 10) : -1;
 
-	req.request_id = *end == '\0' && id > 0 ? id : -1;
+	req.request_id = id > 0 ? id : -1;
 	if (event_fields(c, &req) == 0)
 		start_action(c, &req);
 }

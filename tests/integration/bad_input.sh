@@ -115,6 +115,11 @@ t_match 'query parameter \\"user\\" is given twice' "... saying so" printf '%s\n
 t_match '^400 ' "so is an unknown key of a report" api GET "/v1/report?from=2026-01-01&to=2026-01-31&fmt=csv"
 t_match '^400 ' "... and of verify" api GET "/v1/verify?head=1"
 t_match '^403 ' "the keys DESIGN gives pass the query check (then 403: hd1 is helpdesk)" api GET "/v1/audit?from=2026-01-01&to=2026-01-02&user=alice&operator=adm1&action=unlock&category=unlock-reset&department=x&result=ok&limit=5&after=0&format=json"
+adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
+for id in '+1' '%201' '1%20' '99999999999999999999'; do
+    t_match '"error":"no_such_request".*whole numbers from 1' "request id '$id' is no request id (404), not read as another" \
+        curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $adm_tok" -d '{}' "$LDAPDESK_URL/v1/requests/$id/approve"
+done
 t_match '"error":"bad_json"' "malformed JSON is 400 bad_json" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 application/json' "malformed JSON answers 400" api POST /v1/users/alice/unlock '{"ticket":'
 t_match '^400 ' "a JSON array body is 400" api POST /v1/users/alice/unlock '[1,2]'
