@@ -1623,6 +1623,14 @@ static int cmd_logout(struct ctx *c)
 	}
 	if (!is_2xx(rs.status) && rs.status != 401)
 		rc = reply_error(c, &rs, false);
+	/* A 5xx did not end the session (the store, a stop): kept, to retry. */
+	if (rs.status >= 500) {
+		say("%s's session at %s may still be valid and stays cached: run 'ldapdesk "
+		    "logout' again",
+		    c->user, c->url);
+		httpc_resp_free(&rs);
+		return rc;
+	}
 	forget_session(c);
 	httpc_resp_free(&rs);
 	if (rc == 0 && !c->a->json)

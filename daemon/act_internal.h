@@ -50,6 +50,7 @@ struct actions {
 	struct limits *limits;
 	struct throttle *throttled; /* throttled logins counted, not yet recorded */
 	int busy;                   /* requests started and not yet answered */
+	int refreshing;             /* role re-reads under way (their requests not started yet) */
 	struct dir *dir;
 	struct protect *protect; /* protected-membership snapshot */
 	struct audit *audit;
@@ -121,14 +122,15 @@ struct act {
 	int64_t request_dup; /* grant: a pending request for the same found in the txn */
 	bool relooked;       /* unlock: the user was read again after a failed assertion */
 	void (*dept_next)(struct act *); /* create, move: after the department is found */
-	time_t attempt_at;       /* when its attempt was stored (read-backs compare with it) */
-	char requested_at[32];   /* when the request arrived: the attempt's time (audit_now) */
-	unsigned conf_gen;       /* session_gen when it arrived: x->conf's generation */
-	TAILQ_ENTRY(act) commit; /* in a group-commit queue */
-	bool has_outcome;        /* queued for its outcome record (not its attempt) */
-	enum dir_status out_st;  /* the outcome waiting to be recorded */
-	char *out_text;          /* its detail (ok) or error (otherwise) */
-	char *commit_err;        /* the attempt could not be added to its batch: why */
+	time_t attempt_at;     /* when its attempt was stored (read-backs compare with it) */
+	char requested_at[32]; /* when the request arrived: the attempt's time (audit_now) */
+	unsigned conf_gen;     /* session_gen when it arrived: x->conf's generation */
+	unsigned long long ended_mark; /* session_ended_mark when it arrived */
+	TAILQ_ENTRY(act) commit;       /* in a group-commit queue */
+	bool has_outcome;              /* queued for its outcome record (not its attempt) */
+	enum dir_status out_st;        /* the outcome waiting to be recorded */
+	char *out_text;                /* its detail (ok) or error (otherwise) */
+	char *commit_err;              /* the attempt could not be added to its batch: why */
 	/* A refusal recorded as the outcome of a stored attempt (act_refuse). */
 	enum act_status refuse_status;
 	const char *refuse_code, *refuse_result; /* result NULL: not a refusal */

@@ -144,7 +144,7 @@ const char *actions_audit_error(const struct actions *A)
 
 int actions_busy(const struct actions *A)
 {
-	return A->busy;
+	return A->busy + A->refreshing;
 }
 
 void actions_commit_stats(const struct actions *A, unsigned long long *commits,
@@ -344,6 +344,7 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	/* The attempt's time is the request's, not when a lookup before it ended. */
 	audit_now(x->requested_at, sizeof(x->requested_at));
 	x->conf_gen = session_gen(A->sessions);
+	x->ended_mark = session_ended_mark(A->sessions); /* a login: see login_roles_cb */
 	A->busy++;
 	if (r->operator!= NULL) {
 		x->op = *r->operator;
@@ -1518,6 +1519,15 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 		           x->target);
 		return;
 	}
+	/* Disabled, moved or deleted by an admin since this login began: the
+	 * bind was good then, but no session may outlive that change. */
+	if (session_ended_since(x->A->sessions, x->user->dn, x->ended_mark)) {
+		act_refuse(x, ACT_UNAUTHORIZED, "unauthenticated", "denied",
+		           "%s was disabled, moved or deleted while logging in: log in again (or "
+		           "ask an administrator)",
+		           x->target);
+		return;
+	}
 	snprintf(s.uid, sizeof(s.uid), "%s", target_uid(x));
 	snprintf(s.dn, sizeof(s.dn), "%s", x->user->dn);
 	/* Scopes read under x->conf: a reload since makes them stale at once. */
@@ -1589,6 +1599,7 @@ static void act_login_bind(struct act *x)
 
 /* Role refresh for a running session: the same groups as at login. */
 struct refresh {
+	struct actions *A;
 	act_roles_fn fn;
 	void *arg;
 	const struct config *conf;
@@ -1603,6 +1614,7 @@ static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const 
 	(void)err;
 	if (st == DIR_OK)
 		session_roles(r->conf, mask, &roles, &scopes);
+	r->A->refreshing--;
 	r->fn(r->arg, st == DIR_OK, roles, scopes);
 	free(r);
 }
@@ -1615,6 +1627,7 @@ int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *
 
 	if (r == NULL)
 		return -1;
+	r->A = A;
 	r->fn = fn;
 	r->arg = arg;
 	r->conf = A->conf;
@@ -1622,6 +1635,8 @@ int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *
 		free(r);
 		return -1;
 	}
+	/* A request waiting on its roles is in flight: a stop waits for it. */
+	A->refreshing++;
 	return 0;
 }
 

@@ -1643,7 +1643,10 @@ void api_handle(void *arg, struct evhttp_request *req)
 		refuse_unauthenticated(c);
 		return;
 	}
-	if (session_stale(c->api->sessions, c->session)) {
+	/* Ending a session needs no role: a logout must not wait on (or fail
+	 * with) a directory that cannot re-read them. */
+	if (session_stale(c->api->sessions, c->session) &&
+	    !route(c, EVHTTP_REQ_POST, "v1/logout")) {
 		c->roles_gen = session_gen(c->api->sessions);
 		/* A re-read that cannot even start is one that failed: the same
 		 * answer (idle-stale roles go on, roles from before a reload not). */

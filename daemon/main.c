@@ -475,8 +475,7 @@ static void daemon_start(struct daemon *d)
 		fatalx("%s", err);
 	d->sessions = session_store_new(d->conf->key_file, d->conf->session_idle, err, sizeof(err));
 	if (d->sessions == NULL)
-		fatalx("%s%s (the daemon's user must be able to write it and its directory)",
-		       config_at(d->conf, "server", "key_file", at, sizeof(at)), err);
+		fatalx("%s%s", config_at(d->conf, "server", "key_file", at, sizeof(at)), err);
 	d->actions = actions_new(d->conf, d->dir, d->audit, d->sessions);
 	d->api = api_new(d->conf, d->actions, d->sessions, d->audit, d->dir);
 	if (d->sessions == NULL || d->actions == NULL || d->api == NULL)
@@ -499,6 +498,10 @@ static void daemon_start(struct daemon *d)
 	if (d->conf->user != NULL)
 		drop_privileges(d->conf, backup_dir(d->backup));
 	can_write_later(d->conf);
+	/* Started: the saved sessions are in the table, and the file goes empty
+	 * (a refused start above kept it for the next try). */
+	if (session_store_started(d->sessions, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	dir_start(d->dir); /* the first network traffic: after the privilege drop */
 	if (d->recover_upto > 0) {
 		struct timeval soon = {1, 0};

@@ -42,9 +42,19 @@ struct slot {
 	struct session s;
 };
 
+/* Operators whose sessions were ended (session_end_operator), newest last:
+ * a login under way then must not make a session after it. */
+#define ENDED_KEPT 64
+struct ended {
+	unsigned long long seq;
+	char dn[sizeof(((struct session *)0)->dn)];
+};
+
 struct sessions {
 	unsigned char key[KEY_LEN];
 	int idle;
+	unsigned long long ended_seq; /* session_end_operator calls so far */
+	struct ended ended[ENDED_KEPT];
 	unsigned gen;            /* bumped by each reload (session_config_changed) */
 	unsigned long long uses; /* a clock of uses finer than last_seen's seconds */
 	char saved_path[4096];
@@ -194,8 +204,11 @@ static void saved_take(struct sessions *s, const char *line, time_t now)
 	struct slot *sl;
 
 	dn[0] = '\0';
+	/* The file is the daemon's own (0600), but its numbers are checked all
+	 * the same: a last use in the future would never go idle. */
 	if (sscanf(line, "%32s %lld %lld %511[^\n]", hex, &seen, &exp, dn) != 4 ||
-	    strlen(hex) != 32 || exp <= now || now - seen > s->idle)
+	    strlen(hex) != 32 || exp <= now || exp > now + SESSION_TTL_MAX || seen > now + 60 ||
+	    seen < now - s->idle)
 		return;
 	for (int i = 0; i < 16; i++)
 		if (sscanf(hex + 2 * i, "%2hhx", &nonce[i]) != 1)
@@ -211,9 +224,9 @@ static void saved_take(struct sessions *s, const char *line, time_t now)
 }
 
 /*
- * Reads the sessions the last stop saved, then empties the file at once
- * (fsynced): were the daemon to crash later, the sessions of that time must
- * not come back with it — a logout or an idle period since would be undone.
+ * Reads the sessions the last stop saved (at most SESSION_MAX lines). The
+ * file is emptied once the start has succeeded (session_store_started): a
+ * start refused later keeps them for the next try.
  */
 static int saved_load(struct sessions *s, char *err, size_t errlen)
 {
@@ -223,20 +236,32 @@ static int saved_load(struct sessions *s, char *err, size_t errlen)
 	time_t now = time(NULL);
 
 	if (fd == -1 || (fp = fdopen(fd, "r+")) == NULL) {
-		snprintf(err, errlen, "%s: %s", s->saved_path, strerror(errno));
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s%s", s->saved_path, strerror(e),
+		         e == ELOOP || e == EISDIR
+		             ? " (the daemon keeps its saved sessions there: remove it)"
+		             : " (the daemon's user must be able to write it and its directory)");
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL)
+	for (size_t n = 0; n < SESSION_MAX && fgets(line, sizeof(line), fp) != NULL; n++)
 		saved_take(s, line, now);
-	if (ftruncate(fd, 0) == -1 || fsync(fd) == -1) {
-		snprintf(err, errlen, "%s: cannot empty it: %s", s->saved_path, strerror(errno));
-		fclose(fp);
-		return -1;
-	}
 	fclose(fp);
 	return 0;
+}
+
+int session_store_started(struct sessions *s, char *err, size_t errlen)
+{
+	int fd = open(s->saved_path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	bool ok = fd != -1 && ftruncate(fd, 0) == 0 && fsync(fd) == 0;
+
+	if (!ok)
+		snprintf(err, errlen, "%s: cannot empty it: %s", s->saved_path, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return ok ? 0 : -1;
 }
 
 int session_store_save(struct sessions *s, char *err, size_t errlen)
@@ -512,11 +537,31 @@ void session_discard(struct sessions *s, const char *token)
 	sl->s.expires = 0; /* free for the next login at once */
 }
 
+unsigned long long session_ended_mark(const struct sessions *s)
+{
+	return s->ended_seq;
+}
+
+bool session_ended_since(const struct sessions *s, const char *dn, unsigned long long mark)
+{
+	/* More ended since than are kept: cannot tell, so yes (the login is
+	 * refused and tried again). */
+	if (s->ended_seq - mark > ENDED_KEPT)
+		return true;
+	for (unsigned long long q = mark + 1; q <= s->ended_seq; q++)
+		if (strcasecmp(s->ended[q % ENDED_KEPT].dn, dn) == 0)
+			return true;
+	return false;
+}
+
 size_t session_end_operator(struct sessions *s, const char *dn)
 {
 	time_t now = time(NULL);
 	size_t n = 0;
+	struct ended *e = &s->ended[++s->ended_seq % ENDED_KEPT];
 
+	e->seq = s->ended_seq;
+	snprintf(e->dn, sizeof(e->dn), "%s", dn);
 	for (size_t i = 0; i < SLOTS; i++) {
 		struct slot *sl = &s->slots[i];
 

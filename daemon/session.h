@@ -17,6 +17,7 @@ enum role { ROLE_HELPDESK = 1, ROLE_ADMIN = 2, ROLE_AUDITOR = 4 };
 #define SESSION_TOKEN_MAX    1024 /* bytes, NUL included */
 #define SESSION_MAX          4096 /* live sessions */
 #define SESSION_PER_OPERATOR 32   /* live sessions of one operator: a new one ends its oldest */
+#define SESSION_TTL_MAX      (366L * 86400) /* a saved session lasting longer is not taken in */
 
 struct sessions;
 
@@ -34,10 +35,14 @@ struct session {
 
 /* Loads the key from key_file, creating it (32 random bytes, mode 0600) if
  * absent; refuses a key file readable by group or others. Takes in the
- * sessions the last stop saved in KEY_FILE.sessions (created 0600 if absent)
- * and empties that file. idle: seconds a session may go unused. Return: the
- * store, or NULL with err filled. */
+ * sessions the last stop saved in KEY_FILE.sessions (created 0600 if absent).
+ * idle: seconds a session may go unused. Return: the store, or NULL with err
+ * filled. */
 struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen);
+/* Once the start has succeeded: empties KEY_FILE.sessions (fsynced), so that
+ * after a crash none of them comes back (a logout or an idle period since
+ * would be undone). Return: 0, or -1 with err. */
+int session_store_started(struct sessions *s, char *err, size_t errlen);
 /* At a stop: writes the live sessions to KEY_FILE.sessions (fsynced) for
  * the next start. Return: 0, or -1 with err (they then end with this run). */
 int session_store_save(struct sessions *s, char *err, size_t errlen);
@@ -83,8 +88,16 @@ void session_discard(struct sessions *s, const char *token);
 int session_revoke(struct sessions *s, const char *token, struct session *out);
 
 /* Ends every session of the operator whose entry is dn (disabled, deleted
- * or moved). Return: how many ended. */
+ * or moved), and remembers it for session_ended_since. Return: how many
+ * ended. */
 size_t session_end_operator(struct sessions *s, const char *dn);
+
+/* A mark to take when a login starts ... */
+unsigned long long session_ended_mark(const struct sessions *s);
+/* ... and whether the operator at dn was ended since (then the login, which
+ * bound before that, must make no session). True also when too many were
+ * ended since to tell. */
+bool session_ended_since(const struct sessions *s, const char *dn, unsigned long long mark);
 
 /* "helpdesk", "admin" or "auditor". */
 const char *session_role_name(enum role r);

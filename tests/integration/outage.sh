@@ -22,6 +22,12 @@ t_ok "... and its attempt is stored at the request's time, not when the lookup g
 t_match '"directory": "down"|"directory":"down"' "health says the directory is down" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
 t_ok "the daemon is still running" proc_alive "$DAEMON_PID"
+# Ending a session needs no role: after a reload (every session's roles must be re-read) a
+# logout goes through while the directory cannot re-read them.
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do grep -q "configuration reloaded" "$T_DIR/ldapdeskd.log" && break; sleep 0.1; done
+t_ok "a logout after a reload, with the directory down, is done" "$D" logout
+t_match "^not logged in at" "... and the CLI's session is gone (a second logout finds none)" "$D" logout
 slapd_restart "$SLAPD_DIR"
 ok=1
 for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -110,6 +116,21 @@ daemon_stop
 sed -i "s#^ca_file = .*#ca_file = $SLAPD_DIR/ca.pem#" "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, right CA)"; t_done; }
 t_ok "with the right CA, ldaps:// works (status alice)" "$D" status alice
+# A stop waits for requests whose roles are being re-read (after a reload), and answers them.
+tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login" | jq -r .token)
+n_reloads=$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log" || true)
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do [ "$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log")" -gt "$n_reloads" ] && break; sleep 0.1; done
+kill -STOP "$SLAPD_PID"
+curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -w '\n%{http_code}\n' \
+    "$LDAPDESK_URL/v1/users/alice" >"$T_DIR/reread.out" 2>&1 &
+reread=$!
+sleep 0.5
+kill -TERM "$DAEMON_PID"
+wait "$reread" || true
+kill -CONT "$SLAPD_PID"
+t_match '^503$' "a request waiting on its roles' re-read when SIGTERM came is answered (503), not cut off" \
+    tail -n 1 "$T_DIR/reread.out"
 daemon_stop
 sed -i "s#^uri = .*#uri = ldaps://127.0.0.1:$(random_port)#" "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, nobody listening)"; t_done; }

@@ -60,7 +60,7 @@ static struct sessions *store(int idle)
 
 	snprintf(path, sizeof(path), "%s/session.key", keydir);
 	s = session_store_new(path, idle, err, sizeof(err));
-	if (s == NULL)
+	if (s == NULL || session_store_started(s, err, sizeof(err)) == -1)
 		fail_msg("%s", err);
 	return s;
 }
@@ -261,6 +261,73 @@ static void test_tokens_survive_a_stop_not_a_crash(void **state)
 	session_store_free(s);
 	s = store(600);
 	assert_null(session_find(s, kept));
+	session_store_free(s);
+}
+
+/* A start refused after the sessions were read (a port in use, say) keeps
+ * the saved file: the next start takes them in. */
+static void test_a_refused_start_keeps_the_saved_sessions(void **state)
+{
+	struct sessions *s = store(600);
+	struct session in = {.uid = "hd1", .dn = "uid=hd1,dc=x", .roles = ROLE_HELPDESK};
+	char tok[SESSION_TOKEN_MAX], path[128], err[256];
+
+	(void)state;
+	assert_int_equal(session_create(s, &in, 60, tok), 0);
+	assert_int_equal(session_store_save(s, err, sizeof(err)), 0);
+	session_store_free(s);
+	snprintf(path, sizeof(path), "%s/session.key", keydir);
+	s = session_store_new(path, 600, err, sizeof(err)); /* and then the start fails */
+	assert_non_null(s);
+	session_store_free(s);
+	s = store(600);
+	assert_non_null(session_find(s, tok));
+	session_store_free(s);
+}
+
+/* The saved file is the daemon's, but its numbers are checked: a last use
+ * in the future would never go idle, a huge one would overflow. */
+static void test_saved_sessions_with_impossible_times_are_dropped(void **state)
+{
+	char path[160], line[200];
+	struct sessions *s;
+	FILE *fp;
+	time_t now = time(NULL);
+
+	(void)state;
+	session_store_free(store(600)); /* the key */
+	snprintf(path, sizeof(path), "%s/session.key.sessions", keydir);
+	assert_non_null(fp = fopen(path, "w"));
+	snprintf(line, sizeof(line), "%032d %lld %lld uid=a\n", 1, (long long)now + 86400,
+	         (long long)now + 600);
+	fputs(line, fp);
+	fprintf(fp, "%032d -9223372036854775808 9223372036854775807 uid=b\n", 2);
+	fclose(fp);
+	s = store(600);
+	assert_int_equal(session_end_operator(s, "uid=a"), 0);
+	assert_int_equal(session_end_operator(s, "uid=b"), 0);
+	session_store_free(s);
+}
+
+/* A login under way when its operator is ended (disabled, moved, deleted)
+ * must make no session: the mark taken at its start says so. */
+static void test_a_login_sees_its_operator_ended_meanwhile(void **state)
+{
+	struct sessions *s = store(600);
+	unsigned long long mark = session_ended_mark(s);
+
+	(void)state;
+	assert_false(session_ended_since(s, "uid=hd2,dc=x", mark));
+	session_end_operator(s, "uid=other,dc=x");
+	assert_false(session_ended_since(s, "uid=hd2,dc=x", mark));
+	session_end_operator(s, "UID=hd2,dc=x");
+	assert_true(session_ended_since(s, "uid=hd2,dc=x", mark));
+	assert_false(session_ended_since(s, "uid=hd2,dc=x", session_ended_mark(s)));
+	/* More ended since than are kept: cannot tell, so yes. */
+	mark = session_ended_mark(s);
+	for (int i = 0; i < 100; i++)
+		session_end_operator(s, "uid=other,dc=x");
+	assert_true(session_ended_since(s, "uid=hd2,dc=x", mark));
 	session_store_free(s);
 }
 
@@ -620,6 +687,12 @@ int main(void)
 	                                    keydir_setup, keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_time_survives_a_restart, keydir_setup,
 	                                    keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_refused_start_keeps_the_saved_sessions,
+	                                    keydir_setup, keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_saved_sessions_with_impossible_times_are_dropped,
+	                                    keydir_setup, keydir_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_login_sees_its_operator_ended_meanwhile,
+	                                    keydir_setup, keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens_survive_a_stop_not_a_crash, keydir_setup,
 	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_key_file_readable_by_others_is_refused,
