@@ -141,7 +141,7 @@ struct act {
 	const char *pair_result;
 	void (*pair_done)(struct act *x, const char *err);
 	/* Work stored with x's next records or not at all (a four-eyes request's
-	 * row, a logout's revocation): run by the group commit inside its
+	 * row): run by the group commit inside its
 	 * transaction, just before those records, on the writer thread with the
 	 * writer's connection a. Return: 0, or -1 with err: an attempt or pair is
 	 * then left out, as when it cannot be stored; an outcome is stored
@@ -201,6 +201,9 @@ int commit_start(struct actions *A, struct event_base *base, const char *db, int
  * connection, stops the thread. No-op without commit_start. */
 void commit_stop(struct actions *A);
 
+/* Ends every session of x's user (an operator disabled, deleted, moved), and
+ * logs how many. */
+void act_end_sessions(struct act *x);
 /* lifecycle.c: runs create, move, disable, enable, delete once the attempt is
  * stored. Return: 0 (answered later or now), -1 when the kind is not one of them. */
 int lifecycle_execute(struct act *x);

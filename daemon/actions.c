@@ -582,18 +582,22 @@ static void act_unknown(struct act *x, const char *err)
 	          (long long)x->attempt);
 }
 
-/* An operator disabled, deleted or moved (or maybe so: not answered) ends
- * its sessions at once: a role re-read would not see a disabled account,
- * and comes only once an idle period. */
+void act_end_sessions(struct act *x)
+{
+	size_t n = session_end_operator(x->A->sessions, x->user->dn);
+
+	if (n > 0)
+		log_info("%s %s: %zu of its sessions ended", kind_action[x->kind], x->target, n);
+}
+
+/* An operator disabled or deleted (or maybe so: not answered) ends its
+ * sessions at once: a role re-read would not see a disabled account, and
+ * comes only once an idle period. (A move ends them at its rename.) */
 static void operator_ended(struct act *x, enum dir_status st)
 {
-	size_t n;
-
-	if ((x->kind != ACT_DISABLE && x->kind != ACT_DELETE && x->kind != ACT_MOVE) ||
-	    x->user == NULL || (st != DIR_OK && st != DIR_UNCHANGED && st != DIR_UNKNOWN))
-		return;
-	if ((n = session_end_operator(x->A->sessions, x->user->dn)) > 0)
-		log_info("%s %s: %zu of its sessions ended", kind_action[x->kind], x->target, n);
+	if ((x->kind == ACT_DISABLE || x->kind == ACT_DELETE) && x->user != NULL &&
+	    (st == DIR_OK || st == DIR_UNCHANGED || st == DIR_UNKNOWN))
+		act_end_sessions(x);
 }
 
 /* The outcome of a directory change: record it, then answer. */
@@ -1441,7 +1445,17 @@ static void session_roles(const struct config *c, unsigned long mask, unsigned *
  * name as typed. */
 static void login_user_key(const struct act *x, char *key, size_t len)
 {
-	limit_key(key, len, "login-user", x->user != NULL ? x->user->dn : x->target);
+	char dn[24];
+
+	if (x->user == NULL) {
+		limit_key(key, len, "login-user", x->target);
+		return;
+	}
+	/* A DN may be longer than a key holds (UTF-8 OUs, AD's CN=Full Name):
+	 * cut, two operators could share one allowance. Hashed, 64 bits. */
+	snprintf(dn, sizeof(dn), "%08x%08x", ascii_fnv1a(x->user->dn, 2166136261u, true),
+	         ascii_fnv1a(x->user->dn, 0x9747b28cu, true));
+	limit_key(key, len, "login-user", dn);
 }
 
 /* Counts a failed login against the operator and the address. */
@@ -1489,6 +1503,15 @@ static int login_throttled(struct act *x)
  * record): its session, whose token nobody has seen yet, is ended. */
 static void login_recorded(struct act *x, const char *err)
 {
+	/* Ended while its record was written (evicted, its operator disabled):
+	 * the token would be refused at once. */
+	if (err == NULL && session_find(x->A->sessions, x->reply.token) == NULL) {
+		OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
+		act_reply(x, ACT_UNAUTHORIZED, "unauthenticated",
+		          "the session ended as it was made (your account was changed, or too many "
+		          "logins of yours at once): log in again");
+		return;
+	}
 	if (err == NULL) {
 		act_reply(x, ACT_OK, NULL, NULL);
 		return;
@@ -1496,7 +1519,6 @@ static void login_recorded(struct act *x, const char *err)
 	log_warnx("audit: cannot record a login: %s", err);
 	session_discard(x->A->sessions, x->reply.token);
 	OPENSSL_cleanse(x->reply.token, sizeof(x->reply.token));
-	x->reply.session = NULL;
 	act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
 	          "cannot record the login, so it is refused: %s", err);
 }
@@ -1539,7 +1561,12 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 	}
 	login_user_key(x, key, sizeof(key));
 	limits_clear(x->A->limits, key);
-	x->reply.session = session_find(x->A->sessions, x->reply.token);
+	{
+		const struct session *made = session_find(x->A->sessions, x->reply.token);
+
+		x->reply.roles = made != NULL ? made->roles : 0;
+		x->reply.session_expires = made != NULL ? made->expires : 0;
+	}
 	commit_pair(x, "ok", NULL, login_recorded);
 }
 
@@ -2071,7 +2098,7 @@ void act_start(struct actions *A, const struct act_request *req, act_fn fn, void
 	    lifecycle_validate(x) == -1 || request_validate(x) == -1)
 		return;
 	/* Anyone may log in, and log out: a session whose roles were removed
-	 * too (its revocation must still be kept). */
+	 * too (its logout must still be recorded). */
 	if (x->kind != ACT_LOGIN && x->kind != ACT_LOGOUT &&
 	    !(x->has_op && (x->op.roles & kind_roles[x->kind]))) {
 		/* Refusal-only kinds (0 above) are the API's to allow: named for

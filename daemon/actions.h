@@ -105,7 +105,8 @@ struct act_reply {
 	char password[PASSGEN_LEN + 1];       /* reset: the one-time password */
 	char expires[48];                     /* grant: ISO time or "" (no expiry) */
 	char token[SESSION_TOKEN_MAX];        /* login */
-	const struct session *session;        /* login */
+	unsigned roles;                       /* login: the session's roles (copied: ... */
+	time_t session_expires;               /* ... the table may drop it meanwhile) */
 	json_t *body;                         /* status: the status object (borrowed) */
 	int retry_after;                      /* 429: seconds */
 	int64_t request_id;                   /* a grant that needs approval: the request made */

@@ -331,15 +331,23 @@ int api_import_gate(void *arg, const char *bearer)
 	return (s->roles & ROLE_ADMIN) != 0 ? 0 : 403;
 }
 
-static struct session *authenticate(struct call *c)
+/* The token of "Authorization: Bearer TOKEN", or NULL. The scheme is
+ * case-insensitive (RFC 9110, 11.1), and 1*SP may follow it. */
+static const char *bearer_token(const struct call *c)
 {
 	const char *h =
 	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
 
-	/* The scheme is case-insensitive (RFC 9110, 11.1): "bearer" is fine. */
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
-	return session_find(c->api->sessions, h + 7 + strspn(h + 7, " ")); /* 1*SP */
+	return h + 7 + strspn(h + 7, " ");
+}
+
+static struct session *authenticate(struct call *c)
+{
+	const char *token = bearer_token(c);
+
+	return token != NULL ? session_find(c->api->sessions, token) : NULL;
 }
 
 /* Parses the body as a JSON object into c->body; one that is not leaves {}
@@ -410,10 +418,9 @@ static json_t *act_body(struct call *c, enum act_kind kind, struct act_reply *r)
 
 	switch (kind) {
 	case ACT_LOGIN:
-		clock_utc(r->session != NULL ? r->session->expires : 0, utc, sizeof(utc));
+		clock_utc(r->session_expires, utc, sizeof(utc));
 		return json_pack("{s:s, s:o, s:o}", "token", r->token, "expires",
-		                 local_time_json(utc), "roles",
-		                 roles_json(r->session != NULL ? r->session->roles : 0));
+		                 local_time_json(utc), "roles", roles_json(r->roles));
 	case ACT_STATUS:
 		return json_incref(r->body);
 	case ACT_RESET:
@@ -598,12 +605,11 @@ static void do_target(struct call *c, enum act_kind kind, const char *permission
 		start_action(c, &req);
 }
 
-/* The token stops working at once; the answer waits for the logout's record
- * and the revocation's fsync (one group commit, off the loop). */
+/* The token stops working at once (its session leaves the table); the answer
+ * waits for the logout's record (one group commit, off the loop). */
 static void do_logout(struct call *c)
 {
-	const char *h =
-	    evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+	const char *h = bearer_token(c);
 	struct act_request req = {.kind = ACT_LOGOUT};
 	struct session ended;
 
@@ -612,7 +618,7 @@ static void do_logout(struct call *c)
 		refuse_body(c, &req);
 		return;
 	}
-	if (session_revoke(c->api->sessions, h + 7, &ended) == -1) {
+	if (h == NULL || session_revoke(c->api->sessions, h, &ended) == -1) {
 		reply_error(c, 401, "unauthenticated", "the session ended: log in again");
 		return;
 	}
@@ -1048,6 +1054,8 @@ static void query_answer(struct job_call *jc, int rc, const char *err)
 	/* A typo must not read as "nothing happened". (Found by the job, so
 	 * after the role check: a 403 comes first here.) */
 	if (jc->q.category_absent) {
+		/* Looked up again: the job ran while the table changed. */
+		jc->c->session = authenticate(jc->c);
 		bad_query(
 		    jc->c, ACT_LOG,
 		    "no such category: the keys are those of the report's table ([category.KEY] "
@@ -1202,8 +1210,12 @@ static void do_report(struct call *c)
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
-	if (qs != NULL)
-		evhttp_parse_query_str(qs, &kv);
+	/* libevent empties the list for a key without "=": refused, not read
+	 * as "no from". */
+	if (qs != NULL && evhttp_parse_query_str(qs, &kv) == -1) {
+		bad_query(c, ACT_REPORT, "malformed query string: give key=value pairs");
+		return;
+	}
 	from = evhttp_find_header(&kv, "from");
 	to = evhttp_find_header(&kv, "to");
 	fmt = evhttp_find_header(&kv, "format");
@@ -1239,8 +1251,11 @@ static void do_verify(struct call *c)
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
-	if (qs != NULL)
-		evhttp_parse_query_str(qs, &kv);
+	/* A key without "=" empties the list: it would verify the whole chain. */
+	if (qs != NULL && evhttp_parse_query_str(qs, &kv) == -1) {
+		bad_query(c, ACT_VERIFY, "malformed query string: give key=value pairs");
+		return;
+	}
 	since = evhttp_find_header(&kv, "since");
 	if (query_keys_check(&kv, known, msg, sizeof(msg)) == -1)
 		bad_query(c, ACT_VERIFY, msg);
@@ -1544,8 +1559,9 @@ static void refuse_route(struct call *c, enum act_status st, int http, const cha
 static void refuse_unauthenticated(struct call *c)
 {
 	c->session = NULL;
-	refuse_route(c, ACT_UNAUTHORIZED, 401, "unauthenticated",
-	             "missing, unknown, expired or idle token: log in with 'ldapdesk login'");
+	refuse_route(
+	    c, ACT_UNAUTHORIZED, 401, "unauthenticated",
+	    "missing, unknown, expired, idle or ended token: log in with 'ldapdesk login'");
 }
 
 /*

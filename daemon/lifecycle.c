@@ -257,7 +257,11 @@ void lifecycle_dept_check(struct act *x, void (*next)(struct act *))
 	int rc;
 
 	if (parent == NULL) {
-		act_refuse(x, ACT_UNAVAILABLE, "no_memory", "failed", "out of memory");
+		/* -n checked the template with a sample: a parse failure is rare. */
+		act_refuse(x, ACT_UNAVAILABLE, "no_memory", "failed",
+		           "cannot work out the department's entry of %s: out of memory, or a DN "
+		           "that does not parse (check [lifecycle] user_dn)",
+		           x->new_dn);
 		return;
 	}
 	x->dept_next = next;
@@ -579,6 +583,10 @@ static void move_renamed(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
 
+	/* Its DN changed (or may have): sessions under the old one end, even if
+	 * a later step fails (their role re-read would go by a DN of nothing). */
+	if (st == DIR_OK || st == DIR_UNKNOWN)
+		act_end_sessions(x);
 	if (st == DIR_NOT_FOUND) /* the user was read just before */
 		no_department(x);
 	else if (st != DIR_OK)

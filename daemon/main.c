@@ -340,7 +340,7 @@ static void drop_privileges(const struct config *conf, const char *backup_dir)
 	else if (geteuid() == pw->pw_uid)
 		return;
 	/* The audit and key files were opened as root; the daemon goes on writing them.
-	 * The id mark and the revocations are made now if missing: the directory
+	 * The id mark and the saved sessions are made now if missing: the directory
 	 * may be root's, where the daemon could not create them later. */
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", files[i][0], files[i][1]);

@@ -46,7 +46,6 @@ struct slot {
  * a login under way then must not make a session after it. */
 #define ENDED_KEPT 64
 struct ended {
-	unsigned long long seq;
 	char dn[sizeof(((struct session *)0)->dn)];
 };
 
@@ -109,7 +108,7 @@ static ssize_t b64url_decode(const char *in, size_t n, unsigned char *out, size_
 	return (ssize_t)o;
 }
 
-/* ---- key and revocations ---------------------------------------------------------- */
+/* ---- key and saved sessions ------------------------------------------------------- */
 
 static int key_create(const char *path, unsigned char *key, char *err, size_t errlen)
 {
@@ -203,10 +202,14 @@ static void saved_take(struct sessions *s, const char *line, time_t now)
 	unsigned char nonce[16];
 	struct slot *sl;
 
+	_Static_assert(sizeof(dn) == 512, "the %511 below");
 	dn[0] = '\0';
 	/* The file is the daemon's own (0600), but its numbers are checked all
-	 * the same: a last use in the future would never go idle. */
-	if (sscanf(line, "%32s %lld %lld %511[^\n]", hex, &seen, &exp, dn) != 4 ||
+	 * the same: a last use in the future would never go idle. A line
+	 * without its end was torn by a crash during the save: its DN may be
+	 * cut, and the operator's end could then not find it. */
+	if (strchr(line, '\n') == NULL ||
+	    sscanf(line, "%32s %lld %lld %511[^\n]", hex, &seen, &exp, dn) != 4 ||
 	    strlen(hex) != 32 || exp <= now || exp > now + SESSION_TTL_MAX || seen > now + 60 ||
 	    seen < now - s->idle)
 		return;
@@ -289,7 +292,7 @@ int session_store_save(struct sessions *s, char *err, size_t errlen)
 		        (long long)sl->s.expires, sl->s.dn);
 		n++;
 	}
-	ok = fflush(fp) == 0 && fsync(fd) == 0;
+	ok = !ferror(fp) && fflush(fp) == 0 && fsync(fd) == 0;
 	ok = fclose(fp) == 0 && ok;
 	if (!ok) {
 		snprintf(err, errlen, "%s: %s", s->saved_path, strerror(errno));
@@ -346,8 +349,7 @@ static int payload_format(const struct session *ses, char *buf, size_t len)
 	char hex[33];
 	int n;
 
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", ses->nonce[i]);
+	hex_nonce(ses->nonce, hex);
 	n = snprintf(buf, len, "v1\n%s\n%s\n%u\n%lu\n%lld\n%lld\n%s", ses->uid, ses->dn, ses->roles,
 	             ses->scopes, (long long)ses->issued, (long long)ses->expires, hex);
 	return n > 0 && (size_t)n < len ? n : -1;
@@ -401,6 +403,8 @@ static int make_room(struct sessions *s, const char *uid, time_t now)
 			oldest = sl;
 	}
 	if (mine >= SESSION_PER_OPERATOR && oldest != NULL) {
+		log_info("session: %s has %d sessions: its least recently used one ends", uid,
+		         SESSION_PER_OPERATOR);
 		oldest->s.expires = 0;
 		total--;
 	}
@@ -417,13 +421,13 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	size_t o;
 	int n;
 
-	if (make_room(s, in->uid, now) == -1 || RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
+	if (RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
 		return -1;
 	ses.issued = ses.last_seen = ses.roles_checked = now;
 	ses.expires = now + ttl;
-	n = payload_format(&ses, payload, sizeof(payload));
-	sl = slot_get(s, ses.nonce, now);
-	if (n < 0 || sl == NULL)
+	/* Room made last: a login failing before it ends no other session. */
+	if ((n = payload_format(&ses, payload, sizeof(payload))) < 0 ||
+	    make_room(s, in->uid, now) == -1 || (sl = slot_get(s, ses.nonce, now)) == NULL)
 		return -1;
 	mac(s, payload, (size_t)n, sig);
 	o = b64url_encode((const unsigned char *)payload, (size_t)n, token);
@@ -529,12 +533,9 @@ int session_revoke(struct sessions *s, const char *token, struct session *out)
 void session_discard(struct sessions *s, const char *token)
 {
 	struct session *ses = session_find(s, token);
-	struct slot *sl;
 
-	if (ses == NULL)
-		return;
-	sl = (struct slot *)(void *)((char *)ses - offsetof(struct slot, s));
-	sl->s.expires = 0; /* free for the next login at once */
+	if (ses != NULL)
+		ses->expires = 0; /* free for the next login at once */
 }
 
 unsigned long long session_ended_mark(const struct sessions *s)
@@ -560,7 +561,6 @@ size_t session_end_operator(struct sessions *s, const char *dn)
 	size_t n = 0;
 	struct ended *e = &s->ended[++s->ended_seq % ENDED_KEPT];
 
-	e->seq = s->ended_seq;
 	snprintf(e->dn, sizeof(e->dn), "%s", dn);
 	for (size_t i = 0; i < SLOTS; i++) {
 		struct slot *sl = &s->slots[i];

@@ -34,7 +34,7 @@ refused() { # ACTION TARGET: "operator|result|detail" of its refused attempts, n
 }
 t_match '^401$' "a reset without a token is 401" \
     curl -s --cacert "$LDAPDESK_CA" -X POST -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/carol/reset"
-t_match '^-\|denied\|missing, unknown, expired or idle token' \
+t_match '^-\|denied\|missing, unknown, expired, idle or ended token' \
     "... recorded as a denied reset of carol by nobody known" refused reset carol
 t_match '^401$' "a forged token right after is 401 too" \
     curl -s --cacert "$LDAPDESK_CA" -X POST -H 'Authorization: Bearer Zm9yZ2Vk.c2ln' \
@@ -114,6 +114,11 @@ t_match '^400 ' "an audit filter given twice (user=a&user=b) is 400, not the fir
 t_match 'query parameter \\"user\\" is given twice' "... saying so" printf '%s\n' "$T_OUT"
 t_match '^400 ' "so is an unknown key of a report" api GET "/v1/report?from=2026-01-01&to=2026-01-31&fmt=csv"
 t_match '^400 ' "... and of verify" api GET "/v1/verify?head=1"
+t_match '^400 ' "a key without '=' is 400 for verify too (libevent drops the whole query: it verified all)" \
+    api GET "/v1/verify?since=1:$(printf '%064d' 0)&x"
+t_match '^400 ' "... and for a report (it said 'from and to are required')" \
+    api GET "/v1/report?from=2026-01-01&to=2026-01-31&x"
+t_match 'malformed query string' "... saying so" printf '%s\n' "$T_OUT"
 t_match '^403 ' "the keys DESIGN gives pass the query check (then 403: hd1 is helpdesk)" api GET "/v1/audit?from=2026-01-01&to=2026-01-02&user=alice&operator=adm1&action=unlock&category=unlock-reset&department=x&result=ok&limit=5&after=0&format=json"
 adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
 for id in '+1' '%201' '1%20' '99999999999999999999'; do
