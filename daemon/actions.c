@@ -1624,31 +1624,57 @@ static void act_login_bind(struct act *x)
 		           "too many logins at once: try again in a moment");
 }
 
-/* Role refresh for a running session: the same groups as at login. */
+/* Role refresh for a running session: the same groups as at login, then
+ * the operator's own entry. */
 struct refresh {
 	struct actions *A;
 	act_roles_fn fn;
 	void *arg;
 	const struct config *conf;
+	char uid[LDAPDESK_MAX_UID + 1], dn[512]; /* copies: the session may go meanwhile */
+	unsigned roles;
+	unsigned long scopes;
 };
+
+static void refresh_end(struct refresh *r, bool ok, const char *ended)
+{
+	r->A->refreshing--;
+	r->fn(r->arg, ok, ended != NULL ? 0 : r->roles, ended != NULL ? 0 : r->scopes, ended);
+	free(r);
+}
+
+/* A group lists the DN still, but the account may be disabled, or gone
+ * (deleted, or moved: another DN) by another tool than ldapdesk. */
+static void refresh_user_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+{
+	struct refresh *r = arg;
+
+	(void)err;
+	if (st == DIR_NOT_FOUND || (st == DIR_OK && !dir_dn_equal(u->dn, r->dn)))
+		refresh_end(r, true, "your account was deleted or moved");
+	else if (st == DIR_OK && u->admin_locked)
+		refresh_end(r, true, "your account is disabled");
+	else
+		refresh_end(r, st == DIR_OK, NULL);
+	dir_user_free(u);
+}
 
 static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct refresh *r = arg;
-	unsigned roles = 0;
-	unsigned long scopes = 0;
 
 	(void)err;
 	if (st == DIR_OK)
-		session_roles(r->conf, mask, &roles, &scopes);
-	r->A->refreshing--;
-	r->fn(r->arg, st == DIR_OK, roles, scopes);
-	free(r);
+		session_roles(r->conf, mask, &r->roles, &r->scopes);
+	if (st != DIR_OK || r->roles == 0 ||
+	    dir_find_user(r->A->dir, r->uid, refresh_user_cb, r) == -1)
+		refresh_end(r, st == DIR_OK && r->roles == 0, NULL);
 }
 
-int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg)
+int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_roles_fn fn,
+                      void *arg)
 {
-	struct refresh *r = malloc(sizeof(*r));
+	struct refresh *r = calloc(1, sizeof(*r));
 	const char *groups[64];
 	size_t n = session_groups(A->conf, groups);
 
@@ -1658,6 +1684,8 @@ int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *
 	r->fn = fn;
 	r->arg = arg;
 	r->conf = A->conf;
+	snprintf(r->uid, sizeof(r->uid), "%s", uid);
+	snprintf(r->dn, sizeof(r->dn), "%s", dn);
 	if (n == 0 || dir_member_of(A->dir, dn, groups, n, refresh_cb, r) == -1) {
 		free(r);
 		return -1;

@@ -147,12 +147,18 @@ void actions_commit_stats(const struct actions *A, unsigned long long *commits,
  * (refusals are answered at once): the caller must not touch arg after. */
 void act_start(struct actions *A, const struct act_request *req, act_fn fn, void *arg);
 
-/* ok false: the directory could not be read; roles 0: no role any more. */
-typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long scopes);
+/* ok false: the directory could not be read; roles 0: no role any more, or
+ * (ended not NULL, saying why) no account: disabled, moved or deleted. */
+typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long scopes,
+                             const char *ended);
 
-/* Re-reads the roles and scopes of the operator dn (sessions do this once per
- * idle period). Return: 0 (fn called later, once), or -1 (fn not called). */
-int act_refresh_roles(struct actions *A, const char *dn, act_roles_fn fn, void *arg);
+/* Re-reads the roles and scopes of the operator uid at dn (sessions do this
+ * once per idle period), and that its entry is still there, at dn, not
+ * disabled: an operator disabled by another tool (an HR system, AD's own
+ * console) loses its sessions then. Return: 0 (fn called later, once), or -1
+ * (fn not called). */
+int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_roles_fn fn,
+                      void *arg);
 
 /* Audit records of actions are written by a thread on its own connection to
  * the database db from now on (the loop no longer waits for fsync), which

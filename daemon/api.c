@@ -1569,7 +1569,8 @@ static void refuse_unauthenticated(struct call *c)
  * group takes effect without waiting for the token to expire. The session is
  * looked up again: the table may have changed while the directory answered.
  */
-static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long scopes)
+static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long scopes,
+                            const char *ended)
 {
 	struct call *c = arg;
 
@@ -1598,6 +1599,14 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 	}
 	if (ok)
 		session_set_roles(c->api->sessions, c->session, roles, scopes, c->roles_gen);
+	if (ok && ended != NULL) {
+		char msg[160];
+
+		/* Recorded as the operator's denied attempt (the session has ended). */
+		snprintf(msg, sizeof(msg), "%s: the session ended (ask an administrator)", ended);
+		refuse_route(c, ACT_UNAUTHORIZED, 401, "unauthenticated", msg);
+		return;
+	}
 	if (ok && roles == 0) {
 		/* Recorded as the operator's denied attempt (the session has ended). */
 		refuse_route(c, ACT_UNAUTHORIZED, 401, "roles_removed",
@@ -1666,8 +1675,9 @@ void api_handle(void *arg, struct evhttp_request *req)
 		c->roles_gen = session_gen(c->api->sessions);
 		/* A re-read that cannot even start is one that failed: the same
 		 * answer (idle-stale roles go on, roles from before a reload not). */
-		if (act_refresh_roles(c->api->A, c->session->dn, roles_refreshed, c) == -1)
-			roles_refreshed(c, false, 0, 0);
+		if (act_refresh_roles(c->api->A, c->session->uid, c->session->dn, roles_refreshed,
+		                      c) == -1)
+			roles_refreshed(c, false, 0, 0, NULL);
 		return;
 	}
 	if (!route(c, EVHTTP_REQ_POST, "v1/import"))

@@ -247,15 +247,30 @@ changetype: modify
 delete: member
 member: uid=hd2,ou=信息中心,$LDAP_PEOPLE
 EOF2
-codes=
-for _ in 1 2 3 4 5; do
-    codes="$codes $(get "$tok3" /v1/users/alice | tail -n 1)"
-    sleep 1
-done
+codes_over() { # TOKEN: the status codes of a read once a second for 5 s (a role re-read is due)
+    _co=
+    for _ in 1 2 3 4 5; do
+        _co="$_co $(get "$1" /v1/users/alice | tail -n 1)"
+        sleep 1
+    done
+    echo "$_co"
+}
+codes=$(codes_over "$tok3")
 t_match ' 401' "removing hd2 from the helpdesk group ends its session while in use ($codes)" echo "$codes"
 t_eq "$(sqlite3 "$DB" "SELECT a.operator || ' ' || a.action || ' ' || o.result FROM records a JOIN records o
     ON o.attempt_id = a.id WHERE o.detail LIKE '%no longer have an ldapdesk role%'")" "hd2 status denied" \
     "that refusal is hd2's denied attempt in the audit log"
+
+# ---- an operator disabled by another tool loses its session at the next role re-read -------
+tokd=$(login_token adm2)
+t_match '^200$' "adm2's session works" get "$tokd" /v1/users/alice
+ldap_set_lock_time adm2 000001010000Z # an administrator's lock, set by another tool
+codes=$(codes_over "$tokd")
+t_match ' 401' "disabling adm2 outside ldapdesk ends its session within one idle period ($codes)" echo "$codes"
+t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.operator = 'adm2' AND o.detail LIKE 'your account is disabled: the session ended%'")" denied \
+    "... recorded as adm2's denied attempt, saying why"
+ldap_unlock_user adm2
 
 # ---- a password typed into the user field -------------------------------------------------
 # The log keeps forever what it is given: a login name the directory does not know is not stored.
