@@ -1643,19 +1643,38 @@ static void refresh_end(struct refresh *r, bool ok, const char *ended)
 	free(r);
 }
 
-/* A group lists the DN still, but the account may be disabled, or gone
- * (deleted, or moved: another DN) by another tool than ldapdesk. */
-static void refresh_user_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+/* The search by uid did not find the session's entry: only its DN read
+ * says it is gone. A reload narrowing user_base or changing user_attr, or a
+ * second entry with the uid, must not end every session. */
+static void refresh_entry_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
 {
 	struct refresh *r = arg;
 
-	(void)err;
-	if (st == DIR_NOT_FOUND || (st == DIR_OK && !dir_dn_equal(u->dn, r->dn)))
-		refresh_end(r, true, "your account was deleted or moved");
-	else if (st == DIR_OK && u->admin_locked)
-		refresh_end(r, true, "your account is disabled");
-	else
-		refresh_end(r, st == DIR_OK, NULL);
+	(void)dns, (void)n, (void)err;
+	refresh_end(r, true, st == DIR_NOT_FOUND ? "your account was deleted or moved" : NULL);
+}
+
+/* A group lists the DN still, but the account may be disabled, or gone
+ * (deleted, or moved: another DN) by another tool than ldapdesk. The roles
+ * were read: whatever this read says, they apply (ok). */
+static void refresh_user_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+{
+	struct refresh *r = arg;
+	bool same = st == DIR_OK && u != NULL && u->dn != NULL &&
+	            (strcmp(u->dn, r->dn) == 0 || dir_dn_equal(u->dn, r->dn));
+
+	if (same)
+		refresh_end(r, true, u->admin_locked ? "your account is disabled" : NULL);
+	else if ((st == DIR_OK || st == DIR_NOT_FOUND) &&
+	         dir_read_values(r->A->dir, r->dn, "objectClass", refresh_entry_cb, r) == 0)
+		; /* refresh_entry_cb ends it */
+	else {
+		if (st != DIR_OK && st != DIR_NOT_FOUND)
+			log_warnx("session of %s: roles re-read, its entry not (%s): checked again "
+			          "at the next re-read",
+			          r->uid, err != NULL ? err : "no answer");
+		refresh_end(r, true, NULL);
+	}
 	dir_user_free(u);
 }
 
@@ -1666,9 +1685,10 @@ static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const 
 	(void)err;
 	if (st == DIR_OK)
 		session_roles(r->conf, mask, &r->roles, &r->scopes);
-	if (st != DIR_OK || r->roles == 0 ||
-	    dir_find_user(r->A->dir, r->uid, refresh_user_cb, r) == -1)
-		refresh_end(r, st == DIR_OK && r->roles == 0, NULL);
+	if (st != DIR_OK || r->roles == 0)
+		refresh_end(r, st == DIR_OK, NULL);
+	else if (dir_find_user(r->A->dir, r->uid, refresh_user_cb, r) == -1)
+		refresh_end(r, true, NULL); /* the roles were read: they apply */
 }
 
 int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_roles_fn fn,

@@ -1601,10 +1601,16 @@ static void roles_refreshed(void *arg, bool ok, unsigned roles, unsigned long sc
 		session_set_roles(c->api->sessions, c->session, roles, scopes, c->roles_gen);
 	if (ok && ended != NULL) {
 		char msg[160];
+		size_t n;
 
-		/* Recorded as the operator's denied attempt (the session has ended). */
+		/* All of the operator's sessions, as an admin's disable does; this
+		 * one's slot stays readable for the record below. */
+		n = session_end_operator(c->api->sessions, c->session->dn);
+		log_info("session of %s: %s: %zu session(s) ended", c->session->uid, ended, n);
+		/* Recorded as the operator's denied attempt; its own code, so that
+		 * the client shows why rather than "not logged in". */
 		snprintf(msg, sizeof(msg), "%s: the session ended (ask an administrator)", ended);
-		refuse_route(c, ACT_UNAUTHORIZED, 401, "unauthenticated", msg);
+		refuse_route(c, ACT_UNAUTHORIZED, 401, "account_ended", msg);
 		return;
 	}
 	if (ok && roles == 0) {

@@ -114,8 +114,10 @@ t_match '^400 ' "an audit filter given twice (user=a&user=b) is 400, not the fir
 t_match 'query parameter \\"user\\" is given twice' "... saying so" printf '%s\n' "$T_OUT"
 t_match '^400 ' "so is an unknown key of a report" api GET "/v1/report?from=2026-01-01&to=2026-01-31&fmt=csv"
 t_match '^400 ' "... and of verify" api GET "/v1/verify?head=1"
-t_match '^400 ' "a key without '=' is 400 for verify too (libevent drops the whole query: it verified all)" \
-    api GET "/v1/verify?since=1:$(printf '%064d' 0)&x"
+aud_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"aud1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_match '^400$' "a key without '=' is 400 for an auditor's verify (libevent drops the whole query: it verified all)" \
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $aud_tok" \
+    "$LDAPDESK_URL/v1/verify?since=1:$(printf '%064d' 0)&x"
 t_match '^400 ' "... and for a report (it said 'from and to are required')" \
     api GET "/v1/report?from=2026-01-01&to=2026-01-31&x"
 t_match 'malformed query string' "... saying so" printf '%s\n' "$T_OUT"
