@@ -482,6 +482,44 @@ static void refusal_stored(struct act *x, const char *err)
 	          x->out_text != NULL ? x->out_text : "");
 }
 
+/* A logged-in operator's refusals are recorded under its name, each a
+ * record pair for good: flooded (a script gone wrong, or on purpose), past
+ * REFUSALS_PER_MINUTE they are throttled as failed logins are: 429, the
+ * first of the period recorded, the rest counted into one summary (throttle.h).
+ * Return: true when x was answered here. */
+#define REFUSALS_PER_MINUTE 120
+static void limit_key(char *buf, size_t len, const char *kind, const char *who);
+static bool refusals_throttled(struct act *x, enum act_status st)
+{
+	char key[LIMIT_KEY_MAX], msg[160];
+	time_t now = time(NULL);
+	int wait;
+
+	/* The operator's own doing only (400, 403, 404, 409): not a directory
+	 * or store outage, whose 503s say what is wrong. */
+	if (!x->has_op || x->kind == ACT_LOGIN || x->kind == ACT_LOGOUT ||
+	    (st != ACT_BAD_REQUEST && st != ACT_FORBIDDEN && st != ACT_NOT_FOUND &&
+	     st != ACT_CONFLICT))
+		return false;
+	limit_key(key, sizeof(key), "refused-op", x->op.uid);
+	if ((wait = limits_wait(x->A->limits, key, REFUSALS_PER_MINUTE, 60, now)) == 0) {
+		limits_count(x->A->limits, key, 60, now);
+		return false;
+	}
+	x->reply.retry_after = wait;
+	x->refuse_status = ACT_TOO_MANY;
+	x->refuse_code = "too_many_refusals";
+	snprintf(msg, sizeof(msg),
+	         "over %d requests of this operator were refused within a minute: try again in "
+	         "%d s",
+	         REFUSALS_PER_MINUTE, wait);
+	if (throttle_note(x->A->throttled, key, x->client_addr, now) == 1)
+		act_reply(x, ACT_TOO_MANY, "too_many_refusals", "%s", msg);
+	else
+		commit_pair(x, "denied", msg, refusal_stored);
+	return true;
+}
+
 /*
  * A refusal is an attempt and its outcome in one record pair, written by the group commit like any
  * action's records: a flood of bad logins costs the loop no fsync, and shares commits. If even that
@@ -507,6 +545,8 @@ void act_refuse(struct act *x, enum act_status st, const char *code, const char 
 		commit_outcome(x, DIR_REFUSED, msg);
 		return;
 	}
+	if (refusals_throttled(x, st))
+		return;
 	/* A refused status read is recorded too (DESIGN: only successful
 	 * status reads are not): who probed which uid, outside their scope. */
 	x->refuse_status = st;
@@ -2722,12 +2762,20 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	/* No uid: the name tried was never looked up (see act_event). */
 	bool by_user = strncmp(s->key, "login-user", 10) == 0;
 	bool anon = strncmp(s->key, "anon-addr", 9) == 0;
+	/* An operator's own refusals (refusals_throttled): recorded under its
+	 * name, which the key holds after "refused-op:". */
+	bool op = strncmp(s->key, "refused-op:", 11) == 0;
+	struct session who = {.roles = 0};
 	/* A user key's refusals may come from many addresses: none is named. */
-	struct act_request req = {.kind = ACT_LOGIN, .client_addr = by_user ? NULL : s->addr};
+	struct act_request req = {.kind = ACT_LOGIN,
+	                          .client_addr = by_user ? NULL : s->addr,
+	                          .operator= op ? &who : NULL };
 	char first[CLOCK_ISO_LEN], last[CLOCK_ISO_LEN], detail[256];
-	struct act *x = act_new(A, &req);
+	struct act *x;
 
-	if (x == NULL) {
+	if (op)
+		snprintf(who.uid, sizeof(who.uid), "%s", s->key + 11);
+	if ((x = act_new(A, &req)) == NULL) {
 		/* Not the key: a user key holds whatever name was typed. */
 		log_warnx("audit: out of memory: %lu throttled logins not recorded", s->count);
 		return;
@@ -2735,7 +2783,13 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	x->fn = reply_unwanted;
 	clock_utc(s->first, first, sizeof(first));
 	clock_utc(s->last, last, sizeof(last));
-	if (anon)
+	if (op)
+		snprintf(
+		    detail, sizeof(detail),
+		    "too many refused requests from this operator: %lu more refused (429) from "
+		    "%s to %s, counted and not recorded one by one",
+		    s->count, first, last);
+	else if (anon)
 		snprintf(detail, sizeof(detail),
 		         "%lu more requests from this address without a valid session (401) or "
 		         "with a body that could not be read (400), from %s to %s, counted and "

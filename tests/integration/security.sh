@@ -509,6 +509,31 @@ EOF2
 else
     t_skip "out of descriptors" "no prlimit or python3"
 fi
+
+# ---- a logged-in operator's flood of refused requests ----------------------------------------
+# Each refusal is a record for good; past 120 a minute they are throttled as failed logins are.
+toka=$(login_token aud1)
+DB=$(sed -n 's/^database = //p' "$T_DIR/d.conf" | head -n 1)
+mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
+urls=$(for _ in $(seq 150); do printf -- '-o /dev/null %s ' "$LDAPDESK_URL/v1/users/alice"; done)
+# shellcheck disable=SC2086 # one option or URL per word
+curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $toka" -w '%{http_code}\n' $urls >"$T_DIR/flood.codes"
+n403=$(grep -c '^403$' "$T_DIR/flood.codes" || true)
+n429=$(grep -c '^429$' "$T_DIR/flood.codes" || true)
+t_ok "aud1 (no helpdesk role) gets 403 for at most 120 status reads in a minute ($n403), 429 for the rest ($n429)" \
+    test "$n403" -le 120 -a "$n429" -ge 30 -a "$((n403 + n429))" -eq 150
+t_ok "they add at most 121 refusals to the log, not 150" \
+    test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'outcome' AND id > $mark")" -le 121
+for _ in $(seq 30); do
+    n=$(sqlite3 "$DB" "SELECT detail FROM records WHERE id > $mark AND detail LIKE 'too many refused requests from this operator: %'" |
+        sed -n 's/.*: \([0-9]*\) more refused.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+    [ "$n" -ge "$((n429 - 1))" ] && break
+    sleep 0.5
+done
+t_eq "$n" "$((n429 - 1))" "within a tick the summary counts the 429s after the first (recorded on its own)"
+t_eq "$(sqlite3 "$DB" "SELECT DISTINCT a.operator FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE o.id > $mark AND o.detail LIKE 'too many refused requests from this operator: %'")" \
+    aud1 "... recorded under aud1's name"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 t_absent "$LDAP_OP_PW" "no operator password in the daemon log" "$T_DIR/ldapdeskd.log"
