@@ -489,6 +489,20 @@ static void refusal_stored(struct act *x, const char *err)
  * Return: true when x was answered here. */
 #define REFUSALS_PER_MINUTE 120
 static void limit_key(char *buf, size_t len, const char *kind, const char *who);
+
+/* A 429 for key (failed logins, an operator's refusals): the first of its
+ * period recorded as a refusal, the rest only counted into the period's
+ * summary (throttle.h), so that a flood cannot fill the disk. */
+static void refuse_throttled(struct act *x, const char *key, const char *code, const char *msg)
+{
+	x->refuse_status = ACT_TOO_MANY;
+	x->refuse_code = code;
+	if (throttle_note(x->A->throttled, key, x->client_addr, time(NULL)) == 1)
+		act_reply(x, ACT_TOO_MANY, code, "%s", msg);
+	else
+		commit_pair(x, "denied", msg, refusal_stored);
+}
+
 static bool refusals_throttled(struct act *x, enum act_status st)
 {
 	char key[LIMIT_KEY_MAX], msg[160];
@@ -507,16 +521,11 @@ static bool refusals_throttled(struct act *x, enum act_status st)
 		return false;
 	}
 	x->reply.retry_after = wait;
-	x->refuse_status = ACT_TOO_MANY;
-	x->refuse_code = "too_many_refusals";
 	snprintf(msg, sizeof(msg),
 	         "over %d requests of this operator were refused within a minute: try again in "
 	         "%d s",
 	         REFUSALS_PER_MINUTE, wait);
-	if (throttle_note(x->A->throttled, key, x->client_addr, now) == 1)
-		act_reply(x, ACT_TOO_MANY, "too_many_refusals", "%s", msg);
-	else
-		commit_pair(x, "denied", msg, refusal_stored);
+	refuse_throttled(x, key, "too_many_refusals", msg);
 	return true;
 }
 
@@ -1513,7 +1522,7 @@ static void login_failed(struct act *x)
 /* 429 when the operator or the address failed too often lately. */
 static int login_throttled(struct act *x)
 {
-	char ukey[LIMIT_KEY_MAX], akey[LIMIT_KEY_MAX];
+	char ukey[LIMIT_KEY_MAX], akey[LIMIT_KEY_MAX], msg[160];
 	time_t now = time(NULL);
 	int wu, wa;
 
@@ -1525,20 +1534,12 @@ static int login_throttled(struct act *x)
 	if (wu == 0 && wa == 0)
 		return 0;
 	x->reply.retry_after = wu > wa ? wu : wa;
-	/* After the first refusal of a period, only counted (throttle.h). */
-	if (throttle_note(x->A->throttled, wu > 0 ? ukey : akey, x->client_addr, now) == 1) {
-		act_reply(x, ACT_TOO_MANY, "too_many_failures",
-		          "too many failed logins from this %s: try again in %d s",
-		          wu > 0 ? "operator" : "address", x->reply.retry_after);
-		return -1;
-	}
-	act_refuse(x, ACT_TOO_MANY, "too_many_failures", "denied",
-	           "too many failed logins from this %s: try again in %d s",
-	           wu > 0 ? "operator" : "address", x->reply.retry_after);
+	snprintf(msg, sizeof(msg), "too many failed logins from this %s: try again in %d s",
+	         wu > 0 ? "operator" : "address", x->reply.retry_after);
+	refuse_throttled(x, wu > 0 ? ukey : akey, "too_many_failures", msg);
 	return -1;
 }
 
-/* The session exists already: a login that cannot be recorded is logged. */
 /* A login that cannot be recorded is refused (nothing done without a
  * record): its session, whose token nobody has seen yet, is ended. */
 static void login_recorded(struct act *x, const char *err)

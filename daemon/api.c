@@ -720,17 +720,36 @@ static void bad_query(struct call *c, enum act_kind kind, const char *message)
 	refuse_as(c, &(struct act_request){.kind = kind}, ACT_BAD_REQUEST, "bad_request", message);
 }
 
-static int parse_audit_query(struct call *c, struct query *q)
+/*
+ * The query string of a read (log, report, verify) into kv, checked: one
+ * libevent cannot parse (it then empties the whole list: verify would check
+ * all, a filter would go), a value cut at an encoded NUL ("user=%00" read as
+ * no filter), a key the endpoint does not take, or one given twice, is 400,
+ * recorded as kind. Return: 0, or -1 (answered; kv empty or the caller's to
+ * clear).
+ */
+static int read_query(struct call *c, enum act_kind kind, struct evkeyvalq *kv,
+                      const char *const *known)
 {
-	static const char *const known[] = {"from",   "to",       "user",   "operator",
-	                                    "action", "category", "result", "department",
-	                                    "limit",  "after",    "format", NULL};
-	const char *fmt;
-	long limit = 0, after = 0;
+	const char *qs = evhttp_uri_get_query(c->uri);
 	char msg[300];
 
-	if (query_keys_check(&q->kv, known, msg, sizeof(msg)) == -1)
-		return bad_query(c, ACT_LOG, msg), -1;
+	if (qs != NULL && (evhttp_parse_query_str(qs, kv) == -1 || strstr(qs, "%00") != NULL)) {
+		bad_query(c, kind, "malformed query string: give key=value pairs (no NUL byte)");
+		return -1;
+	}
+	if (query_keys_check(kv, known, msg, sizeof(msg)) == -1) {
+		bad_query(c, kind, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_audit_query(struct call *c, struct query *q)
+{
+	const char *fmt;
+	long limit = 0, after = 0;
+
 	if (query_bound(q, "from", false, q->from, &q->f.from) == -1 ||
 	    query_bound(q, "to", true, q->to, &q->f.to) == -1)
 		return bad_query(c, ACT_LOG, "from and to are YYYY-MM-DD or an ISO 8601 time"), -1;
@@ -1175,21 +1194,16 @@ static bool auditor_or_admin(struct call *c, enum act_kind kind)
 
 static void do_audit(struct call *c)
 {
-	const char *qs = evhttp_uri_get_query(c->uri);
+	static const char *const known[] = {"from",   "to",       "user",   "operator",
+	                                    "action", "category", "result", "department",
+	                                    "limit",  "after",    "format", NULL};
 	struct job_call *jc = job_call_new(c, JOB_QUERY);
 
 	if (jc == NULL)
 		return;
 	TAILQ_INIT(&jc->q.kv);
-	/* A value cut at an encoded NUL would read as absent ("user=%00" as no
-	 * filter at all): a query that widens itself is refused instead. */
-	if (qs != NULL &&
-	    (evhttp_parse_query_str(qs, &jc->q.kv) == -1 || strstr(qs, "%00") != NULL)) {
-		job_call_free(jc);
-		bad_query(c, ACT_LOG, "malformed query string (or a NUL byte in a value)");
-		return;
-	}
-	if (parse_audit_query(c, &jc->q) == -1 || !auditor_or_admin(c, ACT_LOG)) {
+	if (read_query(c, ACT_LOG, &jc->q.kv, known) == -1 || parse_audit_query(c, &jc->q) == -1 ||
+	    !auditor_or_admin(c, ACT_LOG)) {
 		job_call_free(jc); /* answered */
 		return;
 	}
@@ -1205,23 +1219,19 @@ static void do_report(struct call *c)
 {
 	static const char *const known[] = {"from", "to", "format", NULL};
 	struct evkeyvalq kv;
-	const char *qs = evhttp_uri_get_query(c->uri), *from, *to, *fmt;
-	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64], msg[200];
+	const char *from, *to, *fmt;
+	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64];
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
-	/* libevent empties the list for a key without "=": refused, not read
-	 * as "no from". */
-	if (qs != NULL && evhttp_parse_query_str(qs, &kv) == -1) {
-		bad_query(c, ACT_REPORT, "malformed query string: give key=value pairs");
+	if (read_query(c, ACT_REPORT, &kv, known) == -1) {
+		evhttp_clear_headers(&kv);
 		return;
 	}
 	from = evhttp_find_header(&kv, "from");
 	to = evhttp_find_header(&kv, "to");
 	fmt = evhttp_find_header(&kv, "format");
-	if (query_keys_check(&kv, known, msg, sizeof(msg)) == -1)
-		bad_query(c, ACT_REPORT, msg);
-	else if (from == NULL || to == NULL)
+	if (from == NULL || to == NULL)
 		bad_query(c, ACT_REPORT, "from and to are required: YYYY-MM-DD or ISO 8601 times");
 	else if (clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1)
 		bad_query(c, ACT_REPORT,
@@ -1246,21 +1256,17 @@ static void do_verify(struct call *c)
 {
 	static const char *const known[] = {"since", NULL};
 	struct evkeyvalq kv;
-	const char *qs = evhttp_uri_get_query(c->uri), *since;
-	char msg[200];
+	const char *since;
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
-	/* A key without "=" empties the list: it would verify the whole chain. */
-	if (qs != NULL && evhttp_parse_query_str(qs, &kv) == -1) {
-		bad_query(c, ACT_VERIFY, "malformed query string: give key=value pairs");
+	if (read_query(c, ACT_VERIFY, &kv, known) == -1) {
+		evhttp_clear_headers(&kv);
 		return;
 	}
 	since = evhttp_find_header(&kv, "since");
-	if (query_keys_check(&kv, known, msg, sizeof(msg)) == -1)
-		bad_query(c, ACT_VERIFY, msg);
-	else if (since != NULL && (strlen(since) >= sizeof(((struct job_call *)0)->since) ||
-	                           !audit_head_valid(since)))
+	if (since != NULL &&
+	    (strlen(since) >= sizeof(((struct job_call *)0)->since) || !audit_head_valid(since)))
 		bad_query(c, ACT_VERIFY, "since is ID:HASH, as verify --head prints it");
 	else if (auditor_or_admin(c, ACT_VERIFY) && (jc = job_call_new(c, JOB_VERIFY)) != NULL) {
 		jc->has_since = since != NULL;

@@ -45,15 +45,12 @@ struct slot {
 /* Operators whose sessions were ended (session_end_operator), newest last:
  * a login under way then must not make a session after it. */
 #define ENDED_KEPT 64
-struct ended {
-	char dn[sizeof(((struct session *)0)->dn)];
-};
 
 struct sessions {
 	unsigned char key[KEY_LEN];
 	int idle;
 	unsigned long long ended_seq; /* session_end_operator calls so far */
-	struct ended ended[ENDED_KEPT];
+	char ended[ENDED_KEPT][sizeof(((struct session *)0)->dn)]; /* their DNs, a ring */
 	unsigned gen;            /* bumped by each reload (session_config_changed) */
 	unsigned long long uses; /* a clock of uses finer than last_seen's seconds */
 	char saved_path[4096];
@@ -550,7 +547,7 @@ bool session_ended_since(const struct sessions *s, const char *dn, unsigned long
 	if (s->ended_seq - mark > ENDED_KEPT)
 		return true;
 	for (unsigned long long q = mark + 1; q <= s->ended_seq; q++)
-		if (strcasecmp(s->ended[q % ENDED_KEPT].dn, dn) == 0)
+		if (strcasecmp(s->ended[q % ENDED_KEPT], dn) == 0)
 			return true;
 	return false;
 }
@@ -559,9 +556,9 @@ size_t session_end_operator(struct sessions *s, const char *dn)
 {
 	time_t now = time(NULL);
 	size_t n = 0;
-	struct ended *e = &s->ended[++s->ended_seq % ENDED_KEPT];
+	char *e = s->ended[++s->ended_seq % ENDED_KEPT];
 
-	snprintf(e->dn, sizeof(e->dn), "%s", dn);
+	snprintf(e, sizeof(s->ended[0]), "%s", dn);
 	for (size_t i = 0; i < SLOTS; i++) {
 		struct slot *sl = &s->slots[i];
 

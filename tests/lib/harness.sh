@@ -472,6 +472,19 @@ daemon_start() {
     return 0
 }
 
+# daemon_reload: SIGHUP to the daemon, then waits (up to 5 s) for one more "configuration
+# reloaded" or "reload failed" line in its log. Returns 1 when none came.
+daemon_reload() {
+    _dr_n=$(grep -c "configuration reloaded\|reload failed" "$T_DIR/ldapdeskd.log" || true)
+    kill -HUP "$DAEMON_PID"
+    for _ in $(seq 50); do
+        [ "$(grep -c "configuration reloaded\|reload failed" "$T_DIR/ldapdeskd.log" || true)" -gt "$_dr_n" ] &&
+            return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 daemon_stop() {
     DAEMON_RC=
     [ -n "${DAEMON_PID:-}" ] || return 0
