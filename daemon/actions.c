@@ -329,6 +329,7 @@ static void act_free(struct act *x)
 	if (x->claimed)
 		request_unclaim(x->A, x->request_id);
 	x->A->busy--;
+	config_unref(x->conf);
 	free(x);
 }
 
@@ -339,7 +340,7 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	if (x == NULL)
 		return NULL;
 	x->A = A;
-	x->conf = A->conf;
+	x->conf = config_ref(A->conf); /* held to the end, across a reload */
 	x->kind = r->kind;
 	/* The attempt's time is the request's, not when a lookup before it ended. */
 	audit_now(x->requested_at, sizeof(x->requested_at));
@@ -1681,6 +1682,7 @@ static void refresh_end(struct refresh *r, bool ok, const char *ended)
 {
 	r->A->refreshing--;
 	r->fn(r->arg, ok, ended != NULL ? 0 : r->roles, ended != NULL ? 0 : r->scopes, ended);
+	config_unref(r->conf);
 	free(r);
 }
 
@@ -1744,10 +1746,11 @@ int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_ro
 	r->A = A;
 	r->fn = fn;
 	r->arg = arg;
-	r->conf = A->conf;
+	r->conf = config_ref(A->conf);
 	snprintf(r->uid, sizeof(r->uid), "%s", uid);
 	snprintf(r->dn, sizeof(r->dn), "%s", dn);
 	if (n == 0 || dir_member_of(A->dir, dn, groups, n, refresh_cb, r) == -1) {
+		config_unref(r->conf);
 		free(r);
 		return -1;
 	}

@@ -931,7 +931,7 @@ struct job_call {
 	struct call *c;
 	enum job_kind kind;
 	int slot;                  /* in api->jobs */
-	const struct config *conf; /* snapshot: a reload keeps the old one alive */
+	const struct config *conf; /* held (config_ref) until the job is freed */
 	/* report */
 	char from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN], fmt[16];
 	char *out;
@@ -964,6 +964,7 @@ static void job_call_free(struct job_call *jc)
 	json_decref(jc->rows);
 	free(jc->out);
 	json_decref(jc->errors);
+	config_unref(jc->conf);
 	free(jc);
 }
 
@@ -1158,7 +1159,7 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 	jc->c = c;
 	jc->kind = kind;
 	jc->slot = slot;
-	jc->conf = c->api->conf;
+	jc->conf = config_ref(c->api->conf); /* the job thread reads it */
 	return jc;
 }
 

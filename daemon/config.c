@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1129,6 +1130,28 @@ static int load(const char *path, const struct config *running, struct config **
 	}
 	*cp = p.c;
 	return 0;
+}
+
+/* The object is never const itself (calloc'ed by load): holders get a const
+ * pointer only so that they cannot change what they read. */
+const struct config *config_ref(const struct config *c)
+{
+	atomic_fetch_add(&((struct config *)(uintptr_t)c)->refs, 2);
+	return c;
+}
+
+void config_unref(const struct config *c)
+{
+	struct config *m = (struct config *)(uintptr_t)c;
+
+	if (m != NULL && atomic_fetch_sub(&m->refs, 2) == 3)
+		config_free(m);
+}
+
+void config_retire(struct config *c)
+{
+	if (c != NULL && atomic_fetch_or(&c->refs, 1) == 0)
+		config_free(c);
 }
 
 int config_load(const char *path, struct config **cp, char *err, size_t errlen)

@@ -3,6 +3,7 @@
  * an immutable snapshot: reload builds a new one and swaps it whole.
  */
 #pragma once
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -82,6 +83,9 @@ struct config {
 	/* where each key was set, for FILE:LINE in later checks */
 	struct config_where *where;
 	size_t n_where;
+	/* 2 per config_ref holder, + 1 once retired: one word, so that the last
+	 * release and the retirement cannot both free it. */
+	atomic_uint refs;
 };
 
 /* Reads and checks path. Return: 0 and *cp (caller frees with config_free), or
@@ -96,6 +100,19 @@ int config_load(const char *path, struct config **cp, char *err, size_t errlen);
 int config_reload(const char *path, const struct config *running, struct config **cp, char *err,
                   size_t errlen);
 void config_free(struct config *c);
+
+/*
+ * A reload replaces the configuration while requests, jobs and directory
+ * threads that started under the old one still read it. Each of them holds a
+ * reference (config_ref, returns c) and drops it when done (config_unref);
+ * the daemon retires the one it replaces (config_retire). A configuration is
+ * freed when it is retired and no one holds it any more, whichever comes last.
+ * One never retired (tests, the one in force) is never freed by an unref.
+ * Both may be called from any thread.
+ */
+const struct config *config_ref(const struct config *c);
+void config_unref(const struct config *c);
+void config_retire(struct config *c);
 
 /* Line where [section] key was last set, 0 if it was not. */
 int config_line(const struct config *c, const char *section, const char *key);

@@ -61,7 +61,7 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
 struct dir_conn {
 	struct dir *d;
-	const struct config *conf; /* snapshot for the set-up thread */
+	const struct config *conf; /* held (config_ref) while the set-up thread runs */
 	int idx;
 	enum conn_state state;
 	LDAP *ld;
@@ -540,6 +540,8 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	pthread_join(c->thread, NULL);
+	config_unref(c->conf);
+	c->conf = NULL;
 	if (c->new_ld == NULL) {
 		log_warnx("directory connection %d: %s; retrying in %d s", c->idx, c->setup_err,
 		          c->backoff);
@@ -562,8 +564,10 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_connect(struct dir_conn *c)
 {
 	c->state = CONN_CONNECTING;
-	c->conf = c->d->conf;
+	c->conf = config_ref(c->d->conf);
 	if (pthread_create(&c->thread, NULL, conn_thread, c) != 0) {
+		config_unref(c->conf);
+		c->conf = NULL;
 		log_warn("directory connection %d: cannot start set-up thread", c->idx);
 		conn_schedule_retry(c);
 	}
@@ -2257,7 +2261,7 @@ static void policy_timer_cb(evutil_socket_t fd, short what, void *arg)
 struct bind_job {
 	TAILQ_ENTRY(bind_job) entry;
 	struct dir *d;
-	const struct config *conf; /* snapshot for the thread */
+	const struct config *conf; /* held (config_ref) until the job is freed */
 	struct event *ev;
 	pthread_t thread;
 	char *dn, *pw;
@@ -2320,6 +2324,7 @@ static void bind_job_free(struct bind_job *j)
 	free(j->dn);
 	if (j->ev != NULL)
 		event_free(j->ev);
+	config_unref(j->conf);
 	free(j);
 }
 
@@ -2343,7 +2348,7 @@ int dir_bind_check(struct dir *d, const char *dn, const char *pw, dir_bind_fn fn
 	if (d->bind_threads >= DIR_BIND_THREADS || (j = calloc(1, sizeof(*j))) == NULL)
 		return -1;
 	j->d = d;
-	j->conf = d->conf;
+	j->conf = config_ref(d->conf);
 	j->fn = fn;
 	j->arg = arg;
 	j->dn = strdup(dn);
@@ -2448,6 +2453,7 @@ void dir_free(struct dir *d)
 
 		if (c->state == CONN_CONNECTING) {
 			pthread_join(c->thread, NULL);
+			config_unref(c->conf);
 			if (c->new_ld != NULL)
 				ldap_unbind_ext(c->new_ld, NULL, NULL);
 		}

@@ -38,18 +38,13 @@
 #include "ldapdesk/wire.h"
 
 #define LOOP_BUSY_MS 250 /* see daemon_start */
-/* Requests, jobs and directory threads in flight keep a pointer to the
- * configuration they started under, so none is freed before exit: a
- * bounded number of reloads, about 10 KB each (a reload a day for years). */
-#define DAEMON_MAX_CONFIGS 4096
 
 struct daemon {
 	const char *path;
-	struct config *conf; /* the one in force */
-	/* Every configuration loaded: requests in flight may still point into
-	 * an older one, so none is freed before exit. Bounded reloads. */
-	struct config **configs; /* DAEMON_MAX_CONFIGS slots */
-	size_t n_configs;
+	/* The one in force. Requests, jobs and directory threads in flight hold
+	 * the one they started under (config_ref): a reload retires the old one,
+	 * freed when the last of them ends. */
+	struct config *conf;
 	struct event *drain_ev;
 	struct event *recover_ev;
 	int64_t recover_upto; /* newest attempt left pending before this start */
@@ -240,16 +235,11 @@ static void warn_plaintext(const struct config *c, const char *path)
 static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
-	struct config *conf;
+	struct config *conf, *old = d->conf;
 	char err[512];
 
 	(void)sig;
 	(void)what;
-	if (d->n_configs == DAEMON_MAX_CONFIGS) {
-		log_warnx("reload refused: %d reloads since start; restart ldapdeskd",
-		          DAEMON_MAX_CONFIGS - 1);
-		return;
-	}
 	if (config_reload(d->path, d->conf, &conf, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		return;
@@ -275,11 +265,11 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	reload_keep(d->conf, conf);
-	d->configs[d->n_configs++] = conf;
 	d->conf = conf;
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);
 	api_set_config(d->api, conf);
+	config_retire(old);
 	log_info("configuration reloaded from %s", d->path);
 }
 
@@ -541,9 +531,7 @@ static void daemon_stop(struct daemon *d)
 	if (d->recover_ev != NULL)
 		event_free(d->recover_ev);
 	event_base_free(d->base);
-	for (size_t i = 0; i < d->n_configs; i++)
-		config_free(d->configs[i]);
-	free(d->configs);
+	config_retire(d->conf);
 }
 
 /* A core file would hold the bind password, the session key and passwords
@@ -646,9 +634,6 @@ int main(int argc, char **argv)
 	 * and their temporary files, the session files (a unix socket is made
 	 * 0660 on purpose). Outside the systemd unit the umask is often 022. */
 	umask(077);
-	if ((d.configs = calloc(DAEMON_MAX_CONFIGS, sizeof(struct config *))) == NULL)
-		fatalx("out of memory");
-	d.configs[d.n_configs++] = d.conf;
 	signal(SIGPIPE, SIG_IGN);
 	daemon_start(&d);
 	/* libevent saves the disposition it replaces and restores it when the

@@ -240,6 +240,34 @@ t_match "expired" "... saying it may have expired" printf '%s\n' "$T_OUT"
 t_exit 3 "a wrong password for hd2 is still bad credentials (exit 3)" \
     env LDAPDESK_USER=hd2 LDAPDESK_PASSWORD=Wrong-Pass-1 XDG_CACHE_HOME="$T_DIR/hd2-cache" "$D" login
 
+# ---- reloads while requests run ---------------------------------------------------------------
+# Each request, job and login holds the configuration it started under; a reload retires the old
+# one, freed when the last of them ends. The sanitize build's use-after-free and leak checks (the
+# two checks below) are the proof; a fixed limit of 4,095 reloads is gone. A request whose role
+# re-read crossed a reload may be 503 "reloaded" (try again); nothing else may fail.
+: >"$T_DIR/traffic.out"
+(for i in $(seq 25); do
+    LDAPDESK_USER=hd1 "$D" status alice >/dev/null 2>>"$T_DIR/traffic.err" || echo "status $i"
+done) >>"$T_DIR/traffic.out" &
+t1=$!
+(for i in $(seq 8); do
+    LDAPDESK_USER=aud1 XDG_CACHE_HOME="$T_DIR/reload-cache-$i" "$D" log --limit 3 >/dev/null \
+        2>>"$T_DIR/traffic.err" || echo "login and log $i"
+done) >>"$T_DIR/traffic.out" &
+t2=$!
+n0=$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log" || true)
+for i in $(seq 40); do
+    sed -i "s/^timeout_ms = .*/timeout_ms = $((5000 + i))/" "$T_DIR/d.conf"
+    daemon_reload || :
+done
+wait "$t1" "$t2" || :
+t_eq "$(($(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log") - n0))" 40 \
+    "40 reloads while statuses, logins and log jobs run are all taken"
+t_ok "at least 20 of the 33 requests made meanwhile succeeded" test "$(wc -l <"$T_DIR/traffic.out")" -le 13
+t_nomatch . "a failed one failed only because its roles were read across a reload" \
+    grep -v "reloaded while your roles were read" "$T_DIR/traffic.err"
+t_ok "the daemon answers after them" "$D" status alice
+
 t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
     cat "/proc/$DAEMON_PID/limits"
 daemon_stop

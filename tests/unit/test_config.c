@@ -97,6 +97,40 @@ static void test_minimal_config_loads_with_defaults(void **state)
 	config_free(c);
 }
 
+/* A reload retires the old configuration while requests still hold it:
+ * freed by whichever comes last, never while held. (Under the sanitize build
+ * a missed free is a leak report and a early one a use-after-free.) */
+static void test_retired_config_is_freed_by_its_last_holder(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = NULL, *d = NULL;
+	char err[512];
+
+	write_conf(f, "");
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), 0);
+	assert_int_equal(atomic_load(&c->refs), 0);
+	assert_ptr_equal(config_ref(c), c);
+	config_ref(c);
+	assert_int_equal(atomic_load(&c->refs), 4);
+	config_retire(c);
+	assert_int_equal(atomic_load(&c->refs), 5); /* retired, still held twice */
+	assert_string_equal(c->user_attr, "uid");
+	config_unref(c);
+	assert_int_equal(atomic_load(&c->refs), 3);
+	assert_string_equal(c->bind_password, "s3cret");
+	config_unref(c); /* the last holder frees it */
+
+	/* Never retired: the last unref leaves it to its owner. */
+	assert_int_equal(config_load(f->conf, &d, err, sizeof(err)), 0);
+	config_ref(d);
+	config_unref(d);
+	assert_int_equal(atomic_load(&d->refs), 0);
+	assert_string_equal(d->user_attr, "uid");
+	config_unref(NULL);
+	config_retire(d); /* no holder: freed at once */
+	config_retire(NULL);
+}
+
 /* libinih joins an indented line to the previous value and keeps the last
  * of two values of a key: both would silently change what the file says. */
 static void test_indented_lines_and_repeated_single_keys_are_errors(void **state)
@@ -320,6 +354,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_readable_secret_is_refused_naming_the_file,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_file_and_required_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retired_config_is_freed_by_its_last_holder, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
