@@ -13,6 +13,13 @@ while [ $# -gt 0 ]; do
 	*) echo "demo: unknown option '$1' (use --flavor openldap|389ds|ad)" >&2; exit 2 ;;
 	esac
 done
+case $FLAVOR in
+openldap | 389ds | ad) ;;
+*)
+	echo "demo: unknown flavour '$FLAVOR' (openldap, 389ds or ad)" >&2
+	exit 2
+	;;
+esac
 . "$LDAPDESK_SRC/tests/lib/harness.sh"
 t_init demo >/dev/null
 case $FLAVOR in
@@ -32,10 +39,6 @@ ad)
 	samba_setup "$T_DIR/ad" && samba_start "$T_DIR/ad" >/dev/null
 	daemon_config_flavor "$T_DIR/ldapdeskd.conf" ad
 	DIR_URI="$AD_URI (Samba AD DC)"
-	;;
-*)
-	echo "demo: unknown flavour '$FLAVOR' (openldap, 389ds or ad)" >&2
-	exit 2
 	;;
 esac
 daemon_start "$T_DIR/ldapdeskd.conf"
@@ -61,14 +64,16 @@ lock_user() {
 # step ARGS: a command of the walk-through, which must succeed; refused CODE ARGS: one that
 # must be refused with exit CODE. A step that ends otherwise fails the demo (exit 1 at the end).
 BROKEN=0
+BOLD='' PLAIN=''
+if [ -t 1 ]; then BOLD=$(printf '\033[1m') PLAIN=$(printf '\033[0m'); fi
 run_step() {
 	want=$1
 	shift
-	printf '\n\033[1m$ ldapdesk'
+	printf '\n%s$ ldapdesk' "$BOLD"
 	for a in "$@"; do
 		case $a in *' '*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac
 	done
-	printf '\033[0m\n'
+	printf '%s\n' "$PLAIN"
 	got=0
 	"$D" "$@" || got=$?
 	[ "$got" = 0 ] || printf '(exit %s)\n' "$got"
@@ -81,7 +86,11 @@ step() { run_step 0 "$@"; }
 refused() { run_step "$@"; }
 say() { printf '\n# %s\n' "$*"; }
 
-echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (logs in $T_DIR)"
+if [ "${KEEP:-0}" = 1 ]; then
+	echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (logs, configuration and audit.db kept in $T_DIR)"
+else
+	echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (KEEP=1 ./dev demo keeps its logs, configuration and audit.db)"
+fi
 say "A hotline operator logs in with their directory account."
 LDAPDESK_PASSWORD=$LDAP_OP_PW
 export LDAPDESK_PASSWORD
@@ -108,7 +117,7 @@ step revoke carol procurement --ticket REQ-18
 say "The auditor reads the log."
 LDAPDESK_USER=aud1
 step login --user aud1
-step log
+step log --user alice
 step log --user alice --format csv
 step verify
 say "The period's service report, in the operations report's own form (also md, csv, json, html)."

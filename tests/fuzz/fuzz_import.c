@@ -20,7 +20,8 @@ static struct config conf;
 static struct audit *db(void)
 {
 	static struct audit *a;
-	char dir[] = "/tmp/ldapdesk-fuzz-XXXXXX", path[64], err[256];
+	const char *tmp = getenv("TMPDIR"); /* ./dev fuzz: under build-fuzz, emptied after */
+	char dir[256], path[300], err[256];
 	static struct config_category cats[] = {
 	    {"app-request", "应用需求单", "项"},
 	    {"unlock-reset", "解锁重置密码", "次"},
@@ -28,6 +29,7 @@ static struct audit *db(void)
 	    {"notice", "修改通知公告", "次"},
 	};
 
+	snprintf(dir, sizeof(dir), "%s/ldapdesk-fuzz-XXXXXX", tmp != NULL ? tmp : "/tmp");
 	if (a == NULL && mkdtemp(dir) != NULL) {
 		snprintf(path, sizeof(path), "%s/audit.db", dir);
 		if (audit_open(path, &a, err, sizeof(err)) == -1)

@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct sessions *store(void)
 {
 	static struct sessions *s;
-	char dir[] = "/tmp/ldapdesk-fuzz-XXXXXX", path[64], err[256];
+	const char *tmp = getenv("TMPDIR"); /* ./dev fuzz: under build-fuzz, emptied after */
+	char dir[256], path[300], err[256];
 
+	snprintf(dir, sizeof(dir), "%s/ldapdesk-fuzz-XXXXXX", tmp != NULL ? tmp : "/tmp");
 	if (s == NULL && mkdtemp(dir) != NULL) {
 		snprintf(path, sizeof(path), "%s/key", dir);
 		s = session_store_new(path, 600, err, sizeof(err));
