@@ -87,9 +87,9 @@ refused() { run_step "$@"; }
 say() { printf '\n# %s\n' "$*"; }
 
 if [ "${KEEP:-0}" = 1 ]; then
-	echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (logs, configuration and audit.db kept in $T_DIR)"
+	echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (working directory $T_DIR, kept: logs, configuration, audit.db)"
 else
-	echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (KEEP=1 ./dev demo keeps its logs, configuration and audit.db)"
+	echo "demo: $FLAVOR directory on $DIR_URI, ldapdeskd on $LDAPDESK_URL (working directory $T_DIR, removed at the end: KEEP=1 ./dev demo keeps its logs, configuration and audit.db)"
 fi
 say "A hotline operator logs in with their directory account."
 LDAPDESK_PASSWORD=$LDAP_OP_PW

@@ -16,7 +16,8 @@ t_match '^granted procurement to carol ' "the administrator grants" cat "$T_DIR/
 t_match '^audit chain ok' "the auditor's verify is ok" cat "$T_DIR/demo.out"
 t_match '解锁重置密码 3 次.*删除待办与邮件 1 次.*授权系统权限 2 次.*运维事件共 6 次' \
     "the report counts the day: 3 unlock/reset, 1 to-do, 2 grants" cat "$T_DIR/demo.out"
-demo_dir=$(sed -n 's/.*(logs in \(.*\))$/\1/p' "$T_DIR/demo.out" | head -n 1)
-t_match '^/' "the demo names its own directory ($demo_dir)" echo "$demo_dir"
+demo_dir=$(sed -n 's/.*(working directory \(\/[^ ,]*\), removed at the end.*/\1/p' "$T_DIR/demo.out" | head -n 1)
+t_match '^/tmp/' "the demo names its own directory ($demo_dir)" echo "$demo_dir"
 t_eq "$(pgrep -f "${demo_dir:-/nonexistent}" | wc -l)" 0 "nothing the demo started is left running"
+t_ok "... and its directory is gone (KEEP=1 keeps it)" test ! -e "${demo_dir:-/nonexistent}"
 t_done
