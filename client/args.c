@@ -431,6 +431,9 @@ static int check_values(struct args *a, char *err, size_t errlen)
 		parse_count("limit", a->limit_s, 1000000000L, &a->limit, err, errlen);
 	if (err[0] == '\0')
 		check_format(a, err, errlen);
+	/* And --format json is --json: errors too come as JSON on stdout. */
+	if (a->format != NULL && strcmp(a->format, "json") == 0)
+		a->json = true;
 	/* A BOM is for Excel's CSV; it would make JSON unparseable. */
 	if (err[0] == '\0' && a->bom && (a->format == NULL || strcmp(a->format, "csv") != 0))
 		fail(err, errlen, "--bom is for CSV: add --format csv");

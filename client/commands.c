@@ -802,6 +802,7 @@ struct logview {
 	long rows;
 	long limit; /* 0 = all */
 	long long after;
+	bool tty; /* CSV to a terminal: cells cleaned, as report does */
 };
 
 static enum log_kind log_kind(const struct args *a)
@@ -824,10 +825,23 @@ static void log_row(struct logview *v, const json_t *ev)
 	}
 	for (size_t i = 0; i < AUDIT_NCOLS; i++)
 		cells[i] = render_scalar(json_object_get(ev, audit_cols[i]), bufs[i], 32, human);
-	if (human)
+	if (human) {
 		render_table_add(v->table, cells);
-	else
+	} else if (!v->tty) {
 		render_csv_row(stdout, cells, AUDIT_NCOLS);
+	} else {
+		/* Any operator writes descriptions: an escape sequence in one must
+		 * not reach an auditor's terminal (the table cleans its cells). */
+		char *clean[AUDIT_NCOLS];
+		size_t n = 0;
+
+		while (n < AUDIT_NCOLS && (clean[n] = render_clean(cells[n])) != NULL)
+			n++;
+		if (n == AUDIT_NCOLS)
+			render_csv_row(stdout, (const char *const *)clean, AUDIT_NCOLS);
+		while (n > 0)
+			free(clean[--n]);
+	}
 }
 
 /* Prints one page. Return: 1 when it was the last, 0 when more follow, -1
@@ -891,6 +905,7 @@ static int log_begin(struct logview *v, const struct args *a)
 	}
 	if (a->bom)
 		render_bom(stdout);
+	v->tty = isatty(STDOUT_FILENO);
 	if (v->kind == LOG_CSV)
 		render_csv_row(stdout, audit_cols, AUDIT_NCOLS);
 	else
@@ -1849,10 +1864,15 @@ int cli_main(int argc, char **argv)
 
 	if (args_parse(argc, argv, &a, err, sizeof err) != 0) {
 		say("%s", err);
-		/* --json may stand after what failed to parse. */
+		/* --json (or --format json) may stand after what failed to parse. */
 		for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-			if (strcmp(argv[i], "--json") == 0)
+			if (strcmp(argv[i], "--json") == 0 ||
+			    strcmp(argv[i], "--format=json") == 0 ||
+			    (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
+			     strcmp(argv[i + 1], "json") == 0)) {
 				say_json_error(EXIT_USAGE);
+				break;
+			}
 		return finish(EXIT_USAGE);
 	}
 	if (a.version) {

@@ -350,6 +350,16 @@ t_eq "$(n_imported)" 4 "the imported history is in the restored database"
 as_op hd1
 "$D" record notice --desc "$(printf 'bell\a esc\033 tab\t')" --note 'not an escape: \u00e9' >/dev/null
 as_op aud1
+# Its ESC goes into CSV written to a file or pipe as stored, not to an auditor's terminal.
+t_match "esc$(printf '\033')" "log --format csv into a pipe keeps an operator's text as stored" \
+    "$D" log --action record --format csv
+if command -v script >/dev/null 2>&1; then
+    t_nomatch "$(printf '\033')" "log --format csv to a terminal writes no escape character" \
+        script -qec "\"$D\" log --action record --format csv" /dev/null
+    t_match 'bell\? esc\? tab ' "... but a '?' for each control character, as report does" printf '%s\n' "$T_OUT"
+else
+    t_skip "log --format csv to a terminal writes no escape character" "script(1) is not installed"
+fi
 sed -n '/^```python/,/^```$/p' "$LDAPDESK_SRC/README.md" | sed '1d;$d' >"$T_DIR/readme_check.py"
 if command -v python3 >/dev/null 2>&1; then
     t_match '^chain ok, head [0-9]+:[0-9a-f]{64}$' "the README's Python chain check passes on the live store" \

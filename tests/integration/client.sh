@@ -126,6 +126,15 @@ t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... with an error object on
 t_exit 2 "... also when --json stands after what failed to parse" \
     sh -c "'$D' record notice --desc x --channel phone --json 2>/dev/null"
 t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... (usage)"
+# --format json is --json (README): its errors are JSON on stdout as well.
+t_exit 4 "log --format json by a helpdesk operator exits 4" sh -c "'$D' log --format json 2>/dev/null"
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" forbidden "... with the daemon's error object on stdout"
+t_exit 2 "report --format json with a bad range exits 2" \
+    sh -c "'$D' report --from 2026-02-01 --to 2026-01-01 --format json 2>/dev/null"
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" bad_request "... with the daemon's error object on stdout"
+t_exit 2 "... also when --format json stands after what failed to parse" \
+    sh -c "'$D' log --no-such-option --format json 2>/dev/null"
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... (usage)"
 t_exit 6 "--json against a port nobody listens on exits 6" json_out --url https://127.0.0.1:1 health
 t_eq "$(printf '%s' "$T_OUT" | jq -r '.error + " " + (.message | length > 0 | tostring)')" "unreachable true" \
     "... with an error object that says why"
