@@ -2213,6 +2213,26 @@ static int integrity_ok(sqlite3 *db, char *err, size_t errlen)
 }
 
 /* Read-only: a copy is checked as it is, never converted to WAL. */
+int audit_count_file(const char *path, long long *records, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return open_fail(db, path, "open", err, errlen);
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM records", -1, &st, NULL) != SQLITE_OK)
+		return open_fail(db, path, "read", err, errlen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*records = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return open_fail(db, path, "read", err, errlen);
+	sqlite3_close(db);
+	return 0;
+}
+
 int audit_check_file(const char *path, struct audit_verify *out, char *err, size_t errlen)
 {
 	struct audit ro = {0};

@@ -332,3 +332,8 @@ int audit_copy(const char *src, const char *dest, char *err, size_t errlen);
  * Return: 0 when both pass (*out filled: records, head), -1 with err
  * naming the file and the first problem otherwise. Any thread. */
 int audit_check_file(const char *path, struct audit_verify *out, char *err, size_t errlen);
+
+/* Opens path read-only and counts its records (cheap: no integrity check,
+ * no chain walk). Return: 0 with *records, or -1 with err naming the file
+ * and what failed (not a database, no records table). Any thread. */
+int audit_count_file(const char *path, long long *records, char *err, size_t errlen);

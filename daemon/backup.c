@@ -394,8 +394,29 @@ static long long logged_records(struct backup *b, const char *path)
 	return strncmp(end, " records", 8) == 0 ? records : -1;
 }
 
-/* The newest good backup already on disk, so health has an answer before
- * the first run. */
+/*
+ * The newest backup on disk counts as good at start if it still opens with
+ * the records the audit logged when it was made and checked (or, made before
+ * a restore and so not in this log, as an audit database). A full check
+ * (integrity, chain) would read the whole file before the daemon answers
+ * anything; the next backup makes one. Return: its records, or -1 with why.
+ */
+static long long still_good(struct backup *b, const char *path, char *why, size_t len)
+{
+	long long logged = logged_records(b, path), now = -1;
+	char err[1800];
+
+	if (audit_count_file(path, &now, err, sizeof err) == 0 && (logged < 0 || now == logged))
+		return now;
+	if (now >= 0)
+		snprintf(err, sizeof err, "%.1500s: %lld records, %lld when it was made", path, now,
+		         logged);
+	snprintf(why, len, "%.1790s: make a new backup (ldapdesk backup)", err);
+	return -1;
+}
+
+/* The newest backup already on disk, so health has an answer before the
+ * first run. */
 static void find_last(struct backup *b)
 {
 	char **names = calloc(MAX_LISTED, sizeof *names);
@@ -406,12 +427,15 @@ static void find_last(struct backup *b)
 	if (n > 0) {
 		snprintf(path, sizeof path, "%s/%s", b->dir, names[n - 1]);
 		if (stat(path, &st) == 0) {
-			long long records = logged_records(b, path);
+			long long records = still_good(b, path, b->failing, sizeof b->failing);
 
 			clock_utc(st.st_mtime, at, sizeof at);
-			b->last =
-			    json_pack("{s:s, s:s, s:o, s:b}", "file", path, "at", at, "records",
-			              records >= 0 ? json_integer(records) : json_null(), "ok", 1);
+			b->last = json_pack(
+			    "{s:s, s:s, s:o, s:b}", "file", path, "at", at, "records",
+			    records >= 0 ? json_integer(records) : json_null(), "ok", records >= 0);
+			/* Said where operators look, as a failed run is (health). */
+			if (records < 0)
+				log_warnx("the newest backup fails its check: %s", b->failing);
 		}
 	}
 	for (int i = 0; i < n; i++)

@@ -345,6 +345,29 @@ t_eq "$("$D" log --json --category notice | jq '[.events[] | select(.description
     "the restored log is the backup's (post-backup event gone)"
 t_eq "$(n_imported)" 4 "the imported history is in the restored database"
 
+# The newest backup is looked at again at start: one broken since (here overwritten) is not
+# reported as good; health says so until a new backup is made.
+newest=$("$D" --json health | jq -r '.last_backup.file')
+t_ok "health names the newest backup" test -s "$newest"
+daemon_stop
+printf 'garbage, not a database\n' >"$newest"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_eq "$("$D" --json health | jq -r '[.last_backup.file == "'"$newest"'", .last_backup.ok] | join(" ")')" \
+    "true false" "after a restart, health says the overwritten newest backup is not ok"
+t_match "^failing: $newest: .*make a new backup" "... and that backups are failing, saying what to do" \
+    sh -c "'$D' --json health | jq -r .backup"
+t_match "the newest backup fails its check: $newest" "... and the daemon's log says so" \
+    cat "$T_DIR/ldapdeskd.log"
+as_op adm1
+t_ok "a new backup is made" "$D" backup
+as_op aud1
+t_eq "$("$D" --json health | jq -r '[.backup, .last_backup.ok] | join(" ")')" "ok true" \
+    "... and health is ok again"
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_eq "$("$D" --json health | jq -r '[.backup, .last_backup.ok, (.last_backup.records > 0)] | join(" ")')" \
+    "ok true true" "after a restart a good newest backup is ok, with its records"
+
 # ---- the README's own chain check -------------------------------------------------------------
 # Control characters (escaped by jansson in upper case) and a literal backslash-u in a note.
 as_op hd1
@@ -447,15 +470,24 @@ t_exit 1 "verify names the cut" "$D" verify
 # A log cut off between pages (here the daemon stops while the first page of 1,000 is being
 # printed into a pipe nobody reads yet) is still valid JSON, marked incomplete, and not exit 0.
 # A category removed from the configuration still names records in the log: log finds them.
+# taken: one more "configuration reloaded" line (daemon_reload also returns on "reload failed").
+taken() {
+    _tk=$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log" || true)
+    daemon_reload || :
+    [ "$(grep -c "configuration reloaded" "$T_DIR/ldapdeskd.log" || true)" -gt "$_tk" ]
+}
 printf '[category.printer]\nlabel = 打印机维护\nunit = 次\n' >>"$T_DIR/d.conf"
-daemon_reload || :
+t_ok "a reload adding [category.printer] is taken" taken
 as_op hd1
 t_ok "hd1 records printer work under a new category" "$D" record printer --desc 更换硒鼓
 sed -i '/^\[category\.printer\]/,/^unit = /d' "$T_DIR/d.conf"
-daemon_reload || :
+t_ok "a reload removing it is taken" taken
 as_op aud1
 t_eq "$("$D" --json log --category printer | jq '.events | length')" 1 \
     "after the category is removed from the configuration, log --category still finds its record"
+as_op hd1
+t_exit 2 "... while a new record under it is refused (exit 2)" "$D" record printer --desc 再换硒鼓
+as_op aud1
 t_exit 2 "a category in neither the configuration nor the log is a bad request (exit 2)" \
     "$D" log --category printr
 t_match "no such category: .*and those of records in the log" "... saying where the keys come from" \
