@@ -1578,6 +1578,19 @@ static void show_login(const struct ctx *c, json_t *ans)
 	printf("%s) until %s\n", json_array_size(roles) == 0 ? "none" : "", txt(ans, "expires", b));
 }
 
+/* A session that could not be cached is held by nobody after this command:
+ * ended rather than left open (an operator holds at most 32, the oldest
+ * ended for a new one, perhaps one in use elsewhere). Best effort. */
+static void end_uncached(struct ctx *c)
+{
+	struct httpc_req rq = {.method = "POST", .path = "/v1/logout", .body = "{}", .bodylen = 2};
+	struct httpc_resp rs = {0};
+
+	rq.token = c->token;
+	if (c->token != NULL && send_once(c, &rq, &rs) == 0)
+		httpc_resp_free(&rs);
+}
+
 static int cmd_login(struct ctx *c)
 {
 	char user[LDAPDESK_MAX_UID + 1], pw[LDAPDESK_MAX_FIELD + 3];
@@ -1593,14 +1606,7 @@ static int cmd_login(struct ctx *c)
 		return rc;
 	/* A login is for the commands after it: kept nowhere, it did nothing. */
 	if (c->uncached[0] != '\0') {
-		struct httpc_req rq = {
-		    .method = "POST", .path = "/v1/logout", .body = "{}", .bodylen = 2};
-		struct httpc_resp rs = {0};
-
-		/* Held by nobody, the session is ended rather than left open. */
-		rq.token = c->token;
-		if (c->token != NULL && send_once(c, &rq, &rs) == 0)
-			httpc_resp_free(&rs);
+		end_uncached(c);
 		wipe_member(ans, "token");
 		json_decref(ans);
 		say("logged in, but the session could not be cached, so the next command will not "
@@ -1890,6 +1896,9 @@ int cli_main(int argc, char **argv)
 	int rc = ctx_open(&c);
 	if (rc == 0)
 		rc = cmd->run(&c);
+	/* `login` ends its own uncached session (and says so). */
+	if (c.relogged && c.uncached[0] != '\0')
+		end_uncached(&c);
 	drop_token(&c);
 	httpc_free(c.h);
 	/* Not after a log already streaming its JSON: it is closed as it is. */

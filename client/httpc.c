@@ -51,6 +51,35 @@ static int https_bare(const char *url, char *err, size_t errlen)
 	return -1;
 }
 
+/* libcurl's own parser decides what curl would refuse only at connect time
+ * (which reads as "unreachable"): a port outside 1..65535. A user or
+ * password in the URL would be written into the session cache's file name. */
+static int https_parts(const char *url, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *user = NULL, *port = NULL;
+	CURLUcode rc = u != NULL ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+
+	if (rc == CURLUE_OK && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
+	    strtol(port, NULL, 10) == 0)
+		rc = CURLUE_BAD_PORT_NUMBER;
+	if (rc == CURLUE_OK && curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		snprintf(err, errlen,
+		         "bad URL: give no user or password in it; use https://HOST:PORT");
+		rc = CURLUE_MALFORMED_INPUT;
+	} else if (rc == CURLUE_BAD_PORT_NUMBER) {
+		snprintf(err, errlen, "bad URL '%s': the port must be a number from 1 to 65535",
+		         url);
+	} else if (rc != CURLUE_OK) {
+		snprintf(err, errlen, "bad URL '%s': %s; use https://HOST:PORT", url,
+		         curl_url_strerror(rc));
+	}
+	curl_free(user);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc == CURLUE_OK ? 0 : -1;
+}
+
 /* Splits url into base and socket; -1 when it is neither form. */
 static int parse_url(struct httpc *h, const char *url, char *err, size_t errlen)
 {
@@ -75,7 +104,7 @@ static int parse_url(struct httpc *h, const char *url, char *err, size_t errlen)
 		h->sock = strdup(h->url + 5);
 		h->base = strdup("http://localhost");
 	} else if (strncmp(h->url, "https://", 8) == 0 && h->url[8] != '\0') {
-		if (https_bare(h->url, err, errlen) != 0)
+		if (https_bare(h->url, err, errlen) != 0 || https_parts(h->url, err, errlen) != 0)
 			return -1;
 		h->base = strdup(h->url);
 	} else {

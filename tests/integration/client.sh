@@ -72,6 +72,10 @@ t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT action || ' ' || result FROM (SELECT a
     ORDER BY id")" "$(printf 'login ok\nlogout ok')" "... and ends the session it could not keep (a logout follows the login)"
 t_ok "a command that logs in by itself goes on without the cache (a warning only)" \
     env XDG_CACHE_HOME="$T_DIR/not-a-dir" "$D" status alice
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT group_concat(action || ' ' || result, ', ') FROM (SELECT a.action,
+    o.result, a.id FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.kind = 'attempt'
+    ORDER BY a.id DESC LIMIT 2)")" "logout ok, login ok" \
+    "... and ends that session after the command (a script's every command left one open)"
 
 # ---- one session file per operator, whatever the case of the uid --------------------------------
 XDG_CACHE_HOME=$T_DIR/fold
@@ -104,6 +108,13 @@ t_match "use https://HOST:PORT or unix:/PATH" "... naming the forms to use" prin
 t_exit 2 "so is LDAPDESK_URL with a query" env LDAPDESK_URL="$LDAPDESK_URL?x=1" "$D" health
 t_exit 2 "and --url with a fragment" "$D" --url "$LDAPDESK_URL#top" health
 t_ok "a trailing slash is no path" "$D" --url "$LDAPDESK_URL/" health
+t_exit 2 "--url with a port above 65535 is a usage error (it read as unreachable, exit 6)" \
+    "$D" --url https://127.0.0.1:99999 health
+t_match "the port must be a number from 1 to 65535" "... saying so" printf '%s\n' "$T_OUT"
+t_exit 2 "and port 0" "$D" --url https://127.0.0.1:0 health
+t_exit 2 "--url with a user and password in it is refused (they would name the session's cache file)" \
+    "$D" --url "https://hd1:s3cret@${LDAPDESK_URL#https://}" health
+t_nomatch s3cret "... and the password is not echoed" printf '%s\n' "$T_OUT"
 
 # ---- usage errors --------------------------------------------------------------------------------
 t_exit 2 "an unknown command is a usage error, --help or not" "$D" bogus --help
