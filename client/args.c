@@ -200,6 +200,12 @@ static void take_option(struct args *a, int argc, char **argv, int *ip, char *er
 		fail(err, errlen, "unknown option '%.*s'; see 'ldapdesk --help'", shown, s);
 		return;
 	}
+	/* A second value would silently replace the first (two tickets given,
+	 * one recorded). A flag given twice means the same. */
+	if (opts[id].takes_value && (a->seen & B(id)) != 0) {
+		fail(err, errlen, "option --%s is given twice: give it once", opts[id].name);
+		return;
+	}
 	a->seen |= B(id);
 	if (!opts[id].takes_value) {
 		if (val != NULL)

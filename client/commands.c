@@ -4,6 +4,7 @@
  * auto-login, and turning HTTP answers into output and exit codes.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -991,11 +992,37 @@ static int write_report(const struct args *a, const struct httpc_resp *rs)
 	return EXIT_DONE;
 }
 
+/* -o checked before the report is built: a long report for a directory
+ * that is not there would be made for nothing. Return: 0, or EXIT_USAGE. */
+static int output_writable(const char *path)
+{
+	char *copy = path != NULL ? strdup(path) : NULL;
+	int rc = 0;
+
+	if (path == NULL)
+		return 0;
+	if (copy == NULL)
+		return out_of_memory();
+	if (access(path, F_OK) == 0 ? access(path, W_OK) != 0 : access(dirname(copy), W_OK) != 0) {
+		say("cannot write %s: %s (give -o a file in a directory that exists and you may "
+		    "write to)",
+		    path, strerror(errno));
+		rc = EXIT_USAGE;
+	}
+	free(copy);
+	return rc;
+}
+
 static int cmd_report(struct ctx *c)
 {
 	const struct args *a = c->a;
 	struct httpc_resp rs = {0};
 	struct query q;
+
+	int bad = output_writable(a->output);
+
+	if (bad != 0)
+		return bad;
 
 	query_open(&q, "/v1/report");
 	query_add(c, &q, "from", a->from);
@@ -1706,14 +1733,32 @@ static const struct command commands[] = {
     {"log", NULL, cmd_log,
      "log [--from D] [--to D] [--user U] [--operator O] [--action A] [--category C]\n"
      "      [--dept D] [--result R] [--limit N] [--format table|csv|json] [--bom]",
-     "Print the audit log, one line per attempt, following the pages to the end\n"
-     "unless --limit is given. D is YYYY-MM-DD (the whole day) or an ISO 8601 time.\n"
-     "The table, CSV and JSON have all 22 columns (the table cuts cells at 64\n"
-     "characters); --bom prefixes CSV for Excel.",
+     "Print the audit log, one line per attempt, oldest first, following the pages\n"
+     "to the end. The filters combine (all must hold):\n"
+     "  --from D, --to D  the period, both ends included; D is YYYY-MM-DD (the whole\n"
+     "                    day, in the server's time zone) or an ISO 8601 time\n"
+     "  --user U          the user acted on (uid, any case)\n"
+     "  --operator O      the operator who acted (uid; ldapdeskd for its own)\n"
+     "  --action A        login, logout, unlock, reset, grant, revoke, record, create,\n"
+     "                    move, disable, enable, delete, approve, reject, expire,\n"
+     "                    import, backup; status, log, report, verify, requests\n"
+     "  --category C      a record's category (as given to 'record')\n"
+     "  --dept D          the event's department\n"
+     "  --result R        ok, unchanged, denied, failed or pending\n"
+     "  --limit N         at most N lines\n"
+     "  --format F        table (cells cut at 64 characters), csv or json; all 22\n"
+     "                    columns\n"
+     "  --bom             a UTF-8 byte order mark before the CSV, for Excel",
      "ldapdesk log --from 2024-01-01 --to 2024-06-30 --format csv --bom > log.csv"},
     {"report", NULL, cmd_report,
      "report --from D --to D [--format text|md|csv|json|html] [--bom] [-o FILE]",
-     "Produce the period report: counts per category and the table of events.",
+     "Produce the period report: counts per category and the table of events.\n"
+     "  --from D, --to D  the period, both ends included; D is YYYY-MM-DD (the whole\n"
+     "                    day, in the server's time zone) or an ISO 8601 time\n"
+     "  --format F        text (default), md, csv, json or html\n"
+     "  --bom             a UTF-8 byte order mark before the CSV, for Excel\n"
+     "  -o FILE           write the report to FILE instead of stdout (with --json,\n"
+     "                    stdout then says which file and how many bytes)",
      "ldapdesk report --from 2024-01-01 --to 2024-06-30 --format html -o h1.html"},
     {"import", NULL, cmd_import, "import FILE.csv",
      "Import historical events given in the report's detail-table columns.",

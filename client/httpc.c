@@ -372,8 +372,8 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 	else if (why == HTTPC_LOST)
 		snprintf(err, errlen,
 		         "the connection to ldapdeskd at %s broke after the request was sent (%s): "
-		         "it may have been carried out; see 'ldapdesk log' (or status) before "
-		         "trying again",
+		         "it may have been carried out: check with 'ldapdesk status USER' (or an "
+		         "auditor's 'ldapdesk log') before trying again",
 		         h->url, detail);
 	else if (why == HTTPC_TLS)
 		snprintf(err, errlen,

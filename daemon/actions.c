@@ -678,7 +678,9 @@ void act_outcome_reply(struct act *x, enum dir_status st, const char *err, const
 		act_reply(x, ACT_UNAVAILABLE, "directory_unavailable", "directory unavailable: %s",
 		          err != NULL ? err : "");
 	else if (st == DIR_NOT_FOUND)
-		act_reply(x, ACT_NOT_FOUND, "no_such_user", "no such user: %s", x->target);
+		act_reply(x, ACT_NOT_FOUND, "no_such_user",
+		          "no such user: %s (give the account's uid, not the person's name)",
+		          x->target);
 	else
 		act_reply(x, ACT_FAILED, "directory_refused", "%s",
 		          err != NULL ? err : "the directory refused");
@@ -1798,9 +1800,11 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 	if (st == DIR_NOT_FOUND) {
 		/* An expiry for a deleted user has nothing left to do: unchanged,
 		 * so it is not tried again. */
-		act_refuse(x, ACT_NOT_FOUND, "no_such_user",
-		           x->kind == ACT_EXPIRE ? "unchanged" : "failed", "no such user: %s",
-		           x->target);
+		act_refuse(
+		    x, ACT_NOT_FOUND, "no_such_user",
+		    x->kind == ACT_EXPIRE ? "unchanged" : "failed", "no such user: %s%s", x->target,
+		    x->kind == ACT_EXPIRE ? ""
+		                          : " (give the account's uid, not the person's name)");
 		return;
 	}
 	if (st != DIR_OK) {
@@ -2022,9 +2026,12 @@ static void act_lookup(struct act *x)
 	}
 	if (x->target == NULL || !dir_valid_uid(x->target)) {
 		/* A name that cannot be a uid is never searched for. */
-		act_refuse(x, login ? ACT_UNAUTHORIZED : ACT_NOT_FOUND,
-		           login ? "bad_credentials" : "no_such_user", login ? "denied" : "failed",
-		           login ? "wrong user name or password" : "no such user");
+		act_refuse(
+		    x, login ? ACT_UNAUTHORIZED : ACT_NOT_FOUND,
+		    login ? "bad_credentials" : "no_such_user", login ? "denied" : "failed",
+		    login ? "wrong user name or password"
+		          : "no such user: not a uid (a uid holds letters, digits and . _ - @, "
+		            "no blanks, parentheses or '*')");
 		return;
 	}
 	if (login && login_throttled(x) == -1)

@@ -720,6 +720,18 @@ static void bad_query(struct call *c, enum act_kind kind, const char *message)
 	refuse_as(c, &(struct act_request){.kind = kind}, ACT_BAD_REQUEST, "bad_request", message);
 }
 
+/* One message for a bad from or to, in log and report alike: which one, as
+ * given (cut at 64 bytes), and the two forms taken. */
+static void bad_bound(struct call *c, enum act_kind kind, const char *key, const char *value)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg),
+	         "%s '%.64s' is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time", key,
+	         value);
+	bad_query(c, kind, msg);
+}
+
 /*
  * The query string of a read (log, report, verify) into kv, checked: one
  * libevent cannot parse (it then empties the whole list: verify would check
@@ -750,9 +762,10 @@ static int parse_audit_query(struct call *c, struct query *q)
 	const char *fmt;
 	long limit = 0, after = 0;
 
-	if (query_bound(q, "from", false, q->from, &q->f.from) == -1 ||
-	    query_bound(q, "to", true, q->to, &q->f.to) == -1)
-		return bad_query(c, ACT_LOG, "from and to are YYYY-MM-DD or an ISO 8601 time"), -1;
+	if (query_bound(q, "from", false, q->from, &q->f.from) == -1)
+		return bad_bound(c, ACT_LOG, "from", evhttp_find_header(&q->kv, "from")), -1;
+	if (query_bound(q, "to", true, q->to, &q->f.to) == -1)
+		return bad_bound(c, ACT_LOG, "to", evhttp_find_header(&q->kv, "to")), -1;
 	/* Both are stored-format UTC, which sorts as text; as for a report. */
 	if (q->f.from != NULL && q->f.to != NULL && strcmp(q->f.from, q->f.to) > 0)
 		return bad_query(c, ACT_LOG, "from is after to: swap them"), -1;
@@ -1235,11 +1248,9 @@ static void do_report(struct call *c)
 	if (from == NULL || to == NULL)
 		bad_query(c, ACT_REPORT, "from and to are required: YYYY-MM-DD or ISO 8601 times");
 	else if (clock_bound(plus_fixed(from, ff, sizeof(ff)), false, f, sizeof(f)) == -1)
-		bad_query(c, ACT_REPORT,
-		          "from is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
+		bad_bound(c, ACT_REPORT, "from", from);
 	else if (clock_bound(plus_fixed(to, tf, sizeof(tf)), true, t, sizeof(t)) == -1)
-		bad_query(c, ACT_REPORT,
-		          "to is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time");
+		bad_bound(c, ACT_REPORT, "to", to);
 	else if (strcmp(f, t) > 0) /* stored-format UTC sorts as text */
 		bad_query(c, ACT_REPORT, "from is after to: swap them");
 	else if (fmt != NULL && !report_format_known(fmt))

@@ -137,6 +137,28 @@ t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... with an error object on
 t_exit 2 "... also when --json stands after what failed to parse" \
     sh -c "'$D' record notice --desc x --channel phone --json 2>/dev/null"
 t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... (usage)"
+# Messages for what a hotline operator types wrong, and what to do.
+as_op hd1
+t_match "no such user: 王丽 \(give the account's uid, not the person's name\)" \
+    "status of a display name says to give the uid" "$D" status 王丽
+t_match "no such user: not a uid \(a uid holds letters, digits" "status 'a b' says why it is no uid" \
+    "$D" status 'a b'
+t_exit 2 "an option given twice is a usage error (only the last was recorded)" \
+    "$D" unlock alice --ticket T-1 --ticket T-2
+t_match "option --ticket is given twice: give it once" "... saying so" printf '%s\n' "$T_OUT"
+as_op aud1
+t_exit 2 "report -o into a directory that does not exist is refused before the report is made" \
+    "$D" report --from 2026-01-01 --to 2026-01-02 -o "$T_DIR/no-such-dir/r.html"
+t_match "cannot write $T_DIR/no-such-dir/r.html: No such file or directory \(give -o a file" \
+    "... saying what to give" printf '%s\n' "$T_OUT"
+# A date that does not exist is named with its bound and value, in log as in report.
+as_op aud1
+t_exit 2 "log --to 2026-02-30 is a bad request (exit 2)" "$D" log --to 2026-02-30
+t_match "to '2026-02-30' is not a date that exists \(YYYY-MM-DD\) nor an ISO 8601 time" \
+    "... naming the bound and the value" printf '%s\n' "$T_OUT"
+t_match "from '2026-13-01' is not a date that exists" "... as report does" \
+    "$D" report --from 2026-13-01 --to 2026-12-01
+as_op hd1
 # --format json is --json (README): its errors are JSON on stdout as well.
 t_exit 4 "log --format json by a helpdesk operator exits 4" sh -c "'$D' log --format json 2>/dev/null"
 t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" forbidden "... with the daemon's error object on stdout"

@@ -40,7 +40,7 @@ kill -CONT "$SLAPD_PID"
 k1_rc=0
 wait "$k1" 2>/dev/null || k1_rc=$?
 t_eq "$k1_rc" 1 "the client whose daemon died under its request exits 1 (not 6: the daemon had it)"
-t_match "broke after the request was sent .*it may have been carried out; see 'ldapdesk log'" \
+t_match "broke after the request was sent .*it may have been carried out: check with 'ldapdesk status USER'" \
     "... saying the unlock may have been done and where to look" cat "$T_DIR/k1.out"
 sleep 1 # slapd settles whatever it had read from the dead connection before the restart
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }

@@ -206,6 +206,31 @@ static void test_json_with_another_format_is_an_error(void **state)
 	assert_int_equal(PARSE(&a, err, "report", "--from", "a", "--to", "b", "--json"), 0);
 }
 
+/* --format json is --json, errors included (README). */
+static void test_format_json_is_json(void **state)
+{
+	struct args a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, err, "log", "--format", "json"), 0);
+	assert_true(a.json);
+	assert_int_equal(PARSE(&a, err, "log", "--format", "csv"), 0);
+	assert_false(a.json);
+}
+
+/* A value given twice would silently replace the first. */
+static void test_an_option_given_twice_is_an_error(void **state)
+{
+	struct args a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, err, "unlock", "bob", "--ticket", "a", "--ticket=b"), -1);
+	assert_non_null(strstr(err, "--ticket is given twice"));
+	assert_int_equal(PARSE(&a, err, "unlock", "bob", "--json", "--json"), 0);
+}
+
 static void test_help_anywhere_succeeds_without_checks(void **state)
 {
 	struct args a;
@@ -302,6 +327,8 @@ int main(void)
 	    cmocka_unit_test(test_lengths_are_bounded),
 	    cmocka_unit_test(test_since_head_must_be_id_and_hash),
 	    cmocka_unit_test(test_double_dash_ends_options),
+	    cmocka_unit_test(test_format_json_is_json),
+	    cmocka_unit_test(test_an_option_given_twice_is_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
