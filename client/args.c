@@ -274,15 +274,31 @@ static int check_options(const struct args *a, const struct spec *s, char *err, 
 	uint64_t extra = a->seen & ~(s->allowed | GLOBAL);
 	uint64_t missing = s->required & ~a->seen;
 
+	char needs[256] = "";
+	size_t n = 0, len = 0;
+
 	cmd_name(a, name, sizeof name);
-	for (int i = 0; i < O_COUNT; i++) {
+	for (int i = 0; i < O_COUNT; i++)
 		if (extra & B(i))
 			fail(err, errlen, "'%s' takes no option --%s; see 'ldapdesk %s --help'",
 			     name, opts[i].name, name);
-		else if (missing & B(i))
-			fail(err, errlen, "'%s' needs --%s; see 'ldapdesk %s --help'", name,
-			     opts[i].name, name);
-	}
+	/* Everything missing at once, in the order of the usage line: the words,
+	 * then the options ("needs UID, --name and --dept"). */
+	const char *what[ARGS_MAX_POS + O_COUNT];
+	for (size_t w = a->npos; w < ARGS_MAX_POS && s->args[w] != NULL; w++)
+		what[n++] = s->args[w];
+	size_t words = n;
+	for (int i = 0; i < O_COUNT; i++)
+		if (missing & B(i))
+			what[n++] = opts[i].name;
+	for (size_t i = 0; i < n && len < sizeof needs; i++)
+		len += (size_t)snprintf(needs + len, sizeof needs - len, "%s%s%s",
+		                        i == 0       ? ""
+		                        : i + 1 == n ? " and "
+		                                     : ", ",
+		                        i < words ? "" : "--", what[i]);
+	if (n > 0)
+		fail(err, errlen, "'%s' needs %s; see 'ldapdesk %s --help'", name, needs, name);
 	return err[0] != '\0' ? -1 : 0;
 }
 

@@ -167,6 +167,11 @@ static void test_required_options_are_enforced(void **state)
 	assert_non_null(strstr(err, "--desc"));
 	assert_int_equal(PARSE(&a, err, "report", "--from", "2024-01-01"), -1);
 	assert_non_null(strstr(err, "--to"));
+	/* Everything missing is named at once, the words first. */
+	assert_int_equal(PARSE(&a, err, "user", "create"), -1);
+	assert_non_null(strstr(err, "'user create' needs UID, --dept and --name;"));
+	assert_int_equal(PARSE(&a, err, "reject"), -1);
+	assert_non_null(strstr(err, "'reject' needs ID and --reason;"));
 }
 
 static void test_format_values_depend_on_the_command(void **state)
