@@ -285,6 +285,28 @@ static void act_claim(struct act *x)
 		busy_claim(x);
 }
 
+/*
+ * The claim was taken under the uid as typed, which folds ASCII case only;
+ * slapd matched the entry by its own rules (a full-width "ａｌｉｃｅ" finds
+ * alice). Once the entry's own uid is known, the claim moves to it, so two
+ * spellings of one user are not two users; the audit names that uid too.
+ */
+static void act_reclaim(struct act *x)
+{
+	char *uid;
+
+	if (x->user->uid == NULL || x->target == NULL || strcasecmp(x->user->uid, x->target) == 0 ||
+	    (uid = strdup(x->user->uid)) == NULL)
+		return;
+	bool claimed = x->changing;
+
+	busy_release(x);
+	free(x->target);
+	x->target = uid;
+	if (claimed)
+		busy_claim(x); /* refused by act_busy when the entry's uid is taken */
+}
+
 /* Refuses x (and says so) when its user was busy when it arrived. Return:
  * true when refused. */
 static bool act_busy(struct act *x)
@@ -1812,6 +1834,7 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		return;
 	}
 	x->user = u;
+	act_reclaim(x);
 	if (x->kind == ACT_EXPIRE) {
 		act_execute(x);
 		return;

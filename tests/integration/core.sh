@@ -155,7 +155,7 @@ t_exit 2 "so is an unknown result" "$D" log --result okay
 t_exit 2 "and an unknown category" "$D" log --category todo
 t_eq "$("$D" log --json --user ALICE --action unlock | jq '.events | length')" 2 "--user ignores case (ALICE finds alice)"
 t_match "from is after to" "report says which way round a range is wrong" "$D" report --from 2026-12-01 --to 2026-11-01
-t_match "from is not a date that exists" "and which bound is no date" "$D" report --from 2026-13-01 --to 2026-12-01
+t_match "from '2026-13-01' is not a date that exists" "and which bound is no date" "$D" report --from 2026-13-01 --to 2026-12-01
 t_match '^id,requested_at,finished_at,operator' "CSV export has the header" "$D" log --format csv
 t_match '张三' "CSV keeps UTF-8" "$D" log --format csv --action unlock
 t_eq "$("$D" log --json --limit 3 | jq '.events | length')" 3 "--limit bounds the rows"
