@@ -1328,7 +1328,10 @@ static void do_backup(struct call *c)
 {
 	struct backup_who who = {c->session->uid, c->session->dn, c->peer};
 	struct act_request req = {.kind = ACT_BACKUP};
-	int rc = c->api->backup != NULL ? backup_start(c->api->backup, &who, backup_done, c) : 0;
+	char err[256] = "";
+	int rc = c->api->backup != NULL
+	             ? backup_start(c->api->backup, &who, backup_done, c, err, sizeof(err))
+	             : 0;
 
 	if (c->api->backup == NULL)
 		refuse_as(c, &req, ACT_UNAVAILABLE, "backup_unavailable",
@@ -1336,10 +1339,15 @@ static void do_backup(struct call *c)
 	else if (rc == -1)
 		refuse_as(c, &req, ACT_CONFLICT, "backup_running",
 		          "a backup is running: try again when it ends");
-	else if (rc == -2)
-		refuse_as(c, &req, ACT_UNAVAILABLE, "busy",
-		          "no thread could be started for the backup (out of resources): try "
-		          "again shortly");
+	else if (rc == -2) /* its attempt is recorded failed already */
+		reply_error(c, 503, "busy",
+		            "no thread could be started for the backup (out of resources): try "
+		            "again shortly");
+	else if (rc == -3)
+		refuse_as(c, &req, ACT_CONFLICT, "backup_running",
+		          "a backup was made this very second: try again in a second");
+	else if (rc == -4)
+		reply_error(c, 503, "audit_unavailable", err);
 }
 
 static void do_create(struct call *c)

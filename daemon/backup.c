@@ -25,7 +25,7 @@
 
 #define NAME_LEN   24 /* audit-YYYYMMDD-HHMMSS.db */
 #define MAX_LISTED 4096
-#define NAME_TRIES 3
+#define NAME_TRIES 5
 
 /* What one run needs and what it found; the thread owns it while running,
  * the loop after pthread_join. */
@@ -33,6 +33,7 @@ struct backup_job {
 	char src[1024], dir[1024];
 	int keep;
 	char file[1024 + NAME_LEN + 8];
+	int64_t attempt; /* its pending attempt, stored before the copy starts */
 	int64_t records;
 	bool ok;
 	char err[2048];
@@ -143,38 +144,20 @@ static void sync_path(const char *path, int flags)
 	}
 }
 
-/* A name for now that is not taken: two backups in one second wait for the
- * next one rather than bend the naming. */
-static int pick_name(struct backup_job *j)
+/* Made at start-up (and by a reload): gone since, SQLite would only say it
+ * cannot open the copy. */
+static int dir_usable(struct backup_job *j)
 {
 	struct stat st;
-
-	/* Made at start-up (and by a reload): gone since, SQLite would only
-	 * say it cannot open the copy. */
 	int found = stat(j->dir, &st);
 
-	if (found == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(j->err, sizeof j->err,
-		         "[audit] backup_dir %.1100s %s: make it (owned by the daemon's user) or "
-		         "reload ldapdeskd to make it",
-		         j->dir,
-		         found == -1 && errno == ENOENT ? "does not exist"
-		                                        : "is not a usable directory");
-		return -1;
-	}
-	for (int i = 0; i < NAME_TRIES; i++) {
-		time_t now = time(NULL);
-		struct tm tm;
-		char name[NAME_LEN + 1];
-
-		localtime_r(&now, &tm);
-		strftime(name, sizeof name, "audit-%Y%m%d-%H%M%S.db", &tm);
-		snprintf(j->file, sizeof j->file, "%s/%s", j->dir, name);
-		if (access(j->file, F_OK) != 0)
-			return 0;
-		sleep(1);
-	}
-	snprintf(j->err, sizeof j->err, "%.1100s: a backup of that name exists", j->file);
+	if (found == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	snprintf(j->err, sizeof j->err,
+	         "[audit] backup_dir %.1100s %s: make it (owned by the daemon's user) or "
+	         "reload ldapdeskd to make it",
+	         j->dir,
+	         found == -1 && errno == ENOENT ? "does not exist" : "is not a usable directory");
 	return -1;
 }
 
@@ -201,7 +184,7 @@ static void run_job(struct backup_job *j)
 	struct audit_verify v;
 
 	j->ok = false;
-	if (pick_name(j) == -1)
+	if (dir_usable(j) == -1)
 		return;
 	snprintf(tmp, sizeof tmp, "%s.tmp", j->file);
 	unlink(tmp);
@@ -236,10 +219,6 @@ static void *thread_main(void *arg)
 static void log_backup(struct backup *b)
 {
 	const struct backup_job *j = &b->job;
-	struct audit_event ev = {.operator= j->operator,
-	                         .operator_dn = j->operator_dn[0] ? j->operator_dn : NULL,
-	                         .client_addr = j->client_addr[0] ? j->client_addr : NULL,
-	                         .action = "backup"};
 	char detail[sizeof j->err + 64], err[256];
 
 	if (j->ok)
@@ -247,9 +226,10 @@ static void log_backup(struct backup *b)
 		         (long long)j->records);
 	else
 		snprintf(detail, sizeof detail, "%s", j->err);
-	/* The backup stands or fails on its own; a lost log line is only
-	 * lost (the daemon logs store failures elsewhere). */
-	audit_record(b->a, &ev, j->ok ? "ok" : "failed", detail, NULL, err, sizeof err);
+	/* The backup stands or fails on its own: an outcome the store cannot
+	 * take is left pending, and resolved at the next start. */
+	if (audit_finish(b->a, j->attempt, j->ok ? "ok" : "failed", detail, err, sizeof err) == -1)
+		log_warnx("backup: its outcome could not be recorded: %s", err);
 }
 
 /* The end of a run, on the loop (or at the stop, with the loop ended): its
@@ -290,7 +270,49 @@ bool backup_running(const struct backup *b)
 	return b != NULL && b->running;
 }
 
-int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg)
+/* The name the copy will have, picked on the loop so that its attempt can
+ * name it: this second's, or (backups asked for one after the other) one of
+ * the next seconds' not taken yet. -1 when those are all taken. */
+static int name_now(struct backup_job *j)
+{
+	time_t now = time(NULL);
+
+	for (int i = 0; i < NAME_TRIES; i++) {
+		time_t t = now + i;
+		struct tm tm;
+		char name[NAME_LEN + 1];
+
+		localtime_r(&t, &tm);
+		strftime(name, sizeof name, "audit-%Y%m%d-%H%M%S.db", &tm);
+		snprintf(j->file, sizeof j->file, "%s/%s", j->dir, name);
+		if (access(j->file, F_OK) != 0)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Its attempt is stored before the copy starts, naming the file: a daemon
+ * killed during the copy leaves it pending, and the next start says what
+ * became of it (backup_recover). A copy includes that pending attempt; once
+ * restored, the file it names is the copy itself, so it reads as made.
+ */
+static int store_attempt(struct backup *b, char *err, size_t errlen)
+{
+	struct backup_job *j = &b->job;
+	char detail[sizeof j->file + 8];
+	struct audit_event ev = {.operator= j->operator,
+	                         .operator_dn = j->operator_dn[0] ? j->operator_dn : NULL,
+	                         .client_addr = j->client_addr[0] ? j->client_addr : NULL,
+	                         .action = "backup",
+	                         .detail = detail};
+
+	snprintf(detail, sizeof detail, "into %s", j->file);
+	return audit_begin(b->a, &ev, &j->attempt, err, errlen);
+}
+
+int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg, char *err,
+                 size_t errlen)
 {
 	if (b->running)
 		return -1;
@@ -304,12 +326,46 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	snprintf(b->job.src, sizeof b->job.src, "%s", audit_path(b->a));
 	snprintf(b->job.dir, sizeof b->job.dir, "%s", b->dir);
 	b->job.keep = b->keep;
+	if (name_now(&b->job) == -1)
+		return -3;
+	if (store_attempt(b, err, errlen) == -1)
+		return -4;
 	b->fn = fn;
 	b->arg = arg;
-	if (pthread_create(&b->thread, NULL, thread_main, b) != 0)
+	if (pthread_create(&b->thread, NULL, thread_main, b) != 0) {
+		char e[256];
+
+		if (audit_finish(b->a, b->job.attempt, "failed",
+		                 "no thread could be started for the backup (out of resources)", e,
+		                 sizeof e) == -1)
+			log_warnx("backup: its outcome could not be recorded: %s", e);
 		return -2;
+	}
 	b->running = true;
 	return 0;
+}
+
+void backup_recover(struct audit *a, int64_t attempt, const char *detail)
+{
+	const char *file = detail != NULL && strncmp(detail, "into ", 5) == 0 ? detail + 5 : NULL;
+	char out[PATH_MAX + 200], err[PATH_MAX + 200];
+	long long n = -1;
+	bool made = file != NULL && audit_count_file(file, &n, err, sizeof err) == 0;
+
+	/* Only a checked copy is ever renamed to the name its attempt gives. */
+	if (made)
+		snprintf(
+		    out, sizeof out,
+		    "%.1500s: %lld records, checked (found after the daemon stopped during it)",
+		    file, n);
+	else
+		snprintf(
+		    out, sizeof out,
+		    "the daemon stopped before the backup%s%.1500s was finished: no checked copy "
+		    "of it was made",
+		    file != NULL ? " into " : "", file != NULL ? file : "");
+	if (audit_finish(a, attempt, made ? "ok" : "failed", out, err, sizeof err) == -1)
+		log_warnx("recovery: backup %lld: %s", (long long)attempt, err);
 }
 
 /* Seconds until the next hh:mm local (mktime handles month ends and DST). */
@@ -345,9 +401,19 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct backup *b = arg;
 
+	struct timeval second = {1, 0};
+	char err[256];
+	int rc;
+
 	(void)fd;
 	(void)what;
-	backup_start(b, NULL, NULL, NULL); /* skipped if one is still running */
+	rc = backup_start(b, NULL, NULL, NULL, err, sizeof err); /* skipped if one runs */
+	if (rc == -3) { /* one made this very second (by hand): the next second */
+		evtimer_add(b->timer, &second);
+		return;
+	}
+	if (rc == -4)
+		log_warnx("the scheduled backup could not start: %s", err);
 	schedule(b);
 }
 

@@ -38,10 +38,19 @@ struct backup_who {
 };
 
 /* Starts one backup now, asked for by who (NULL: the daemon's own
- * schedule, recorded as ldapdeskd); fn (may be NULL) is called on the loop
- * when it ends. Return: 0 started, -1 if one is already running, -2 if its
- * thread cannot be started (fn is not called either way). */
-int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg);
+ * schedule, recorded as ldapdeskd); its attempt is stored first. fn (may be
+ * NULL) is called on the loop when it ends. Return: 0 started, -1 if one is
+ * already running, -2 if its thread cannot be started (recorded failed), -3
+ * if a backup was made this second already (try again in a second), -4 if
+ * the store cannot record its attempt (err says why); fn is not called but
+ * for 0. */
+int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg, char *err,
+                 size_t errlen);
+
+/* At start-up, for a backup attempt an earlier run left pending (attempt
+ * id, its detail "into FILE"): ok when FILE is there (only checked copies
+ * get that name), failed otherwise; the outcome is written to a. */
+void backup_recover(struct audit *a, int64_t attempt, const char *detail);
 
 /* {"file","at","records","ok"} of the last good backup (records null when
  * only found on disk at start-up), or json_null(). New reference. */

@@ -364,12 +364,25 @@ static int pending_max(void *arg, json_t *row)
 	return 0;
 }
 
+static bool is_backup(const json_t *row)
+{
+	const char *action = json_string_value(json_object_get(row, "action"));
+
+	return action != NULL && strcmp(action, "backup") == 0;
+}
+
 static int recover_row(void *arg, json_t *row)
 {
 	struct daemon *d = arg;
 
 	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
 		return -1;
+	/* A backup cut off by the stop: what its file says, not the directory. */
+	if (is_backup(row)) {
+		backup_recover(d->audit, json_integer_value(json_object_get(row, "id")),
+		               json_string_value(json_object_get(row, "detail")));
+		return 0;
+	}
 	d->recover_left++;
 	act_recover(d->actions, row, &d->recover_failed, ACT_RECOVERED_AT_START);
 	return 0;
@@ -382,6 +395,8 @@ static int hold_row(void *arg, json_t *row)
 
 	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
 		return -1;
+	if (is_backup(row)) /* holds no user, and is not released by actions.c */
+		return 0;
 	actions_hold(d->actions, json_string_value(json_object_get(row, "target")));
 	return 0;
 }

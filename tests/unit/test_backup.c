@@ -99,9 +99,12 @@ static void done(void *arg, int ok, const char *file, int64_t records, const cha
 static void run_one(struct fixture *fx)
 {
 	struct timeval limit = {.tv_sec = 30};
-	int before = fx->calls;
+	int before = fx->calls, rc;
 
-	assert_int_equal(backup_start(fx->b, &adm1, done, fx), 0);
+	/* One backup per second (the name has the time): the next waits. */
+	while ((rc = backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err)) == -3)
+		usleep(100 * 1000);
+	assert_int_equal(rc, 0);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, before + 1);
@@ -162,17 +165,18 @@ static void backup_creates_a_checked_copy_in_a_private_dir(void **state)
 	json_decref(last);
 	run_one(fx);
 	assert_true(fx->ok);
-	assert_int_equal(fx->records, 10); /* 5 attempts, 5 outcomes */
+	/* 5 attempts, 5 outcomes, and the backup's own attempt, stored first */
+	assert_int_equal(fx->records, 11);
 	assert_int_equal(stat(fx->bdir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	base = strrchr(fx->file, '/') + 1;
 	assert_int_equal(strlen(base), strlen("audit-20260105-093000.db"));
 	assert_int_equal(strncmp(base, "audit-", 6), 0);
 	assert_int_equal(audit_check_file(fx->file, &v, fx->err, sizeof fx->err), 0);
-	assert_int_equal(v.records, 10);
+	assert_int_equal(v.records, 11);
 	last = backup_last(fx->b);
 	assert_string_equal(json_string_value(json_object_get(last, "file")), fx->file);
-	assert_int_equal(json_integer_value(json_object_get(last, "records")), 10);
+	assert_int_equal(json_integer_value(json_object_get(last, "records")), 11);
 	assert_true(json_is_true(json_object_get(last, "ok")));
 	json_decref(last);
 }
@@ -182,8 +186,8 @@ static void second_start_while_running_is_refused(void **state)
 	struct fixture *fx = *state;
 	struct timeval limit = {.tv_sec = 30};
 
-	assert_int_equal(backup_start(fx->b, &adm1, done, fx), 0);
-	assert_int_equal(backup_start(fx->b, &adm1, done, fx), -1);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err), 0);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err), -1);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, 1);
@@ -212,6 +216,67 @@ static void old_backups_are_pruned_to_backup_keep(void **state)
 	assert_int_equal(access(fx->file, F_OK), 0); /* the newest is kept */
 	assert_int_equal(audit_query(fx->a, &f, count_row, &n, NULL, fx->err, sizeof fx->err), 0);
 	assert_int_equal(n, 3); /* each backup is itself an audit event */
+}
+
+struct found {
+	int n;
+	char result[16], detail[600];
+};
+
+static int last_backup_row(void *arg, json_t *row)
+{
+	struct found *f = arg;
+	const char *r = json_string_value(json_object_get(row, "result"));
+	const char *d = json_string_value(json_object_get(row, "detail"));
+
+	f->n++;
+	snprintf(f->result, sizeof f->result, "%s", r != NULL ? r : "");
+	snprintf(f->detail, sizeof f->detail, "%s", d != NULL ? d : "");
+	return 0;
+}
+
+/* A backup's attempt is stored before the copy, naming the file; one a
+ * killed daemon left pending is resolved at the next start by that file. */
+static void a_pending_backup_is_resolved_by_its_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_filter f = {.action = "backup"};
+	struct audit_event ev = {.operator= "adm1", .action = "backup", .detail = NULL};
+	struct found got = {0};
+	char detail[1300];
+	int64_t made, lost;
+
+	run_one(fx);
+	assert_true(fx->ok);
+	snprintf(detail, sizeof detail, "into %s", fx->file);
+	ev.detail = detail;
+	assert_int_equal(audit_begin(fx->a, &ev, &made, fx->err, sizeof fx->err), 0);
+	snprintf(detail, sizeof detail, "into %s/audit-20200101-000000.db", fx->bdir);
+	assert_int_equal(audit_begin(fx->a, &ev, &lost, fx->err, sizeof fx->err), 0);
+	backup_recover(fx->a, made, "into dummy"); /* no such file: failed */
+	backup_recover(fx->a, lost, detail);
+	assert_int_equal(
+	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
+	assert_int_equal(got.n, 3);
+	assert_string_equal(got.result, "failed");
+	assert_non_null(strstr(got.detail, "the daemon stopped before the backup into "));
+	assert_non_null(strstr(got.detail, "audit-20200101-000000.db was finished"));
+
+	/* The file its attempt names is there: ok, with its records. */
+	assert_int_equal(
+	    audit_begin(
+	        fx->a,
+	        &(struct audit_event){.operator= "ldapdeskd", .action = "backup", .detail = NULL},
+	        &made, fx->err, sizeof fx->err),
+	    0);
+	snprintf(detail, sizeof detail, "into %s", fx->file);
+	backup_recover(fx->a, made, detail);
+	got.n = 0;
+	assert_int_equal(
+	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
+	assert_string_equal(got.result, "ok");
+	assert_non_null(
+	    strstr(got.detail, ": 11 records, checked (found after the daemon stopped"));
 }
 
 static void a_copy_with_a_broken_chain_is_not_counted(void **state)
@@ -246,6 +311,7 @@ int main(void)
 	    T(old_backups_are_pruned_to_backup_keep),
 	    T(a_copy_with_a_broken_chain_is_not_counted),
 	    T(a_start_removes_copies_cut_short),
+	    T(a_pending_backup_is_resolved_by_its_file),
 	};
 
 	evthread_use_pthreads();
