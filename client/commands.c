@@ -1161,7 +1161,8 @@ static int cmd_import(struct ctx *c)
 	                       .body = data,
 	                       .bodylen = len,
 	                       .progress = isatty(STDERR_FILENO) ? bar_draw : NULL,
-	                       .progress_arg = &bar};
+	                       .progress_arg = &bar,
+	                       .expect_continue = true};
 	rc = send_authed(c, &rq, &rs);
 	if (bar.last >= 0)
 		fputc('\n', stderr);

@@ -250,8 +250,9 @@ static struct curl_slist *make_headers(const struct httpc_req *rq)
 	struct curl_slist *l = NULL, *t;
 	char line[MAX_TOKEN + 32];
 
-	/* curl would wait for "100 Continue" before sending a large import. */
-	l = curl_slist_append(l, "Expect:");
+	/* curl asks for "100 Continue" before any body over 1 KiB: only an
+	 * import wants it (expect_continue); other bodies are small. */
+	l = curl_slist_append(l, rq->expect_continue ? "Expect: 100-continue" : "Expect:");
 	if (l != NULL && strcmp(rq->method, "POST") == 0) {
 		snprintf(line, sizeof line, "Content-Type: %s",
 		         rq->ctype != NULL ? rq->ctype : "application/json");

@@ -4,6 +4,7 @@
  * host verification always on, answers read into a bounded buffer.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Largest answer body read (a page of the audit log, a report). */
@@ -32,6 +33,10 @@ struct httpc_req {
 	/* Called as the body goes out (bytes sent, bytes in all); NULL = quiet. */
 	void (*progress)(void *arg, long long sent, long long total);
 	void *progress_arg;
+	/* Send "Expect: 100-continue" and wait for the go-ahead before a large
+	 * body: the daemon refuses an import with a bad session before taking
+	 * it, which a body already on its way would meet as a broken pipe. */
+	bool expect_continue;
 };
 
 struct httpc_resp {

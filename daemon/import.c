@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "import.h"
+#include "log.h"
 #include "ldapdesk/wire.h"
 
 #define MAX_COLS 32
@@ -601,9 +602,11 @@ static int store_all(struct import *im, const char *body, size_t len, struct rec
 	return rc == 0 ? 0 : -1;
 }
 
-/* The import itself is an event: who loaded what, in the same batch. */
+/* The import itself is an event: who loaded what. A refusal before the
+ * rows are stored is one record pair (attempt NULL); once storing starts,
+ * its attempt is there already (store_attempt) and this is its outcome. */
 static int store_import_event(struct import *im, const struct who *who, const char *result,
-                              const char *detail, bool batch, char *err, size_t errlen)
+                              const char *detail, int64_t attempt, char *err, size_t errlen)
 {
 	char desc[96];
 	struct audit_event ev = {.operator= who->uid,
@@ -613,17 +616,37 @@ static int store_import_event(struct import *im, const struct who *who, const ch
 	                         .description = desc};
 
 	snprintf(desc, sizeof desc, "CSV import of %lld rows", (long long)im->nrows);
-	if (batch)
-		return audit_batch_add(im->a, &ev, result, detail, NULL, NULL, err, errlen);
+	if (attempt != 0)
+		return audit_finish(im->a, attempt, result, detail, err, errlen);
 	return audit_record(im->a, &ev, result, detail, NULL, err, errlen);
 }
 
-static void refused(struct import *im, const struct who *who, const char *why)
+static void refused(struct import *im, const struct who *who, const char *why, int64_t attempt)
 {
 	char e[128];
 
 	/* Best effort: the refusal stands even if it cannot be logged. */
-	store_import_event(im, who, "failed", why, false, e, sizeof e);
+	store_import_event(im, who, "failed", why, attempt, e, sizeof e);
+}
+
+/*
+ * Stored and committed before the rows' transaction starts: a daemon killed
+ * during a long import leaves it pending, and the next start records it
+ * failed (its rows and its outcome commit together, so none of them is
+ * there). Before, such an import left no record at all.
+ */
+static int store_attempt(struct import *im, const struct who *who, int64_t *idp, char *err,
+                         size_t errlen)
+{
+	char desc[96];
+	struct audit_event ev = {.operator= who->uid,
+	                         .operator_dn = who->dn,
+	                         .client_addr = who->addr,
+	                         .action = "import",
+	                         .description = desc};
+
+	snprintf(desc, sizeof desc, "CSV import of %lld rows", (long long)im->nrows);
+	return audit_begin(im->a, &ev, idp, err, errlen);
 }
 
 /* The file's SHA-256 in lower-case hex: kept on the import event, so the
@@ -643,35 +666,39 @@ static int body_sha256(const char *body, size_t len, char hex[65])
 static int store(struct import *im, const char *body, size_t len, struct record *r,
                  const struct who *who, char *err, size_t errlen)
 {
-	int64_t range[2] = {0, 0}, earlier = 0;
+	int64_t range[2] = {0, 0}, earlier = 0, attempt = 0;
 	char detail[192], sha[65];
 
 	if (body_sha256(body, len, sha) == -1) {
 		snprintf(err, errlen, "import: cannot hash the file");
 		return -1;
 	}
-	if (audit_batch_begin(im->a, err, errlen) == -1)
+	if (store_attempt(im, who, &attempt, err, errlen) == -1)
 		return -1;
+	if (audit_batch_begin(im->a, err, errlen) == -1) {
+		refused(im, who, err, attempt);
+		return -1;
+	}
 	/* Looked up under the write lock: two uploads of one file cannot both pass. */
 	if (audit_find_import(im->a, sha, &earlier, err, errlen) != 0) {
 		audit_batch_rollback(im->a);
-		if (earlier == 0)
-			return -1;
-		snprintf(err, errlen,
-		         "import: this file was imported already (import event %lld): nothing "
-		         "imported",
-		         (long long)earlier);
-		refused(im, who, err);
-		return -2;
+		if (earlier != 0)
+			snprintf(err, errlen,
+			         "import: this file was imported already (import event %lld): "
+			         "nothing imported",
+			         (long long)earlier);
+		refused(im, who, err, attempt);
+		return earlier != 0 ? -2 : -1;
 	}
 	if (store_all(im, body, len, r, who, range, err, errlen) == -1) {
 		audit_batch_rollback(im->a);
+		refused(im, who, err, attempt); /* a stop, the store: nothing imported */
 		return -1;
 	}
 	if (im->nbad > 0) { /* duplicates: all or nothing */
 		audit_batch_rollback(im->a);
 		duplicates_message(im, err, errlen);
-		refused(im, who, err);
+		refused(im, who, err, attempt);
 		return -2;
 	}
 	if (range[0])
@@ -680,11 +707,13 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 		         (long long)im->nrows, (long long)range[0], (long long)range[1], sha);
 	else
 		snprintf(detail, sizeof detail, "imported 0 events; sha256 %s", sha);
-	if (store_import_event(im, who, "ok", detail, true, err, errlen) == -1) {
+	if (audit_batch_outcome(im->a, attempt, "ok", detail, err, errlen) == -1 ||
+	    audit_batch_commit(im->a, err, errlen) == -1) {
 		audit_batch_rollback(im->a);
+		refused(im, who, err, attempt);
 		return -1;
 	}
-	return audit_batch_commit(im->a, err, errlen);
+	return 0;
 }
 
 int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,
@@ -701,12 +730,12 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 	if (r == NULL || im.errors == NULL) {
 		snprintf(err, errlen, "import: out of memory");
 	} else if (check_all(&im, body, len, r, err, errlen) == -1) {
-		refused(&im, &who, err);
+		refused(&im, &who, err, 0);
 	} else if (im.nbad > 0) {
 		snprintf(err, errlen,
 		         "import: %lld bad rows (the first at line %d); nothing imported",
 		         (long long)im.nbad, im.first_bad);
-		refused(&im, &who, err);
+		refused(&im, &who, err, 0);
 		*errorsp = im.errors;
 		im.errors = NULL;
 	} else if ((rc = store(&im, body, len, r, &who, err, errlen)) == 0) {
@@ -718,4 +747,15 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 	json_decref(im.errors);
 	free(r);
 	return rc;
+}
+
+void import_recover(struct audit *a, int64_t attempt)
+{
+	char err[256];
+
+	if (audit_finish(a, attempt, "failed",
+	                 "the daemon stopped during the import: nothing of it was imported (its "
+	                 "rows are stored with its outcome)",
+	                 err, sizeof err) == -1)
+		log_warnx("recovery: import %lld: %s", (long long)attempt, err);
 }

@@ -35,7 +35,14 @@
  * rows were bad, *errorsp = new array [{"line","message"}] (line numbers of
  * the file, the header is line 1; at most IMPORT_MAX_ERRORS; caller
  * decrefs), else *errorsp = NULL. Nothing is stored on -1.
+ * The import's attempt is stored before its rows' transaction (a daemon
+ * killed meanwhile leaves it pending: import_recover).
  */
 int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,
                const char *operator_dn, const char *client_addr, const char *body, size_t len,
                int64_t *importedp, json_t **errorsp, char *err, size_t errlen);
+
+/* At start-up, for an import attempt an earlier run left pending (it was
+ * killed during the rows' transaction): recorded failed, as none of its rows
+ * committed (they commit with the outcome). Errors are logged. */
+void import_recover(struct audit *a, int64_t attempt);

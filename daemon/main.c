@@ -33,6 +33,7 @@
 #include "config.h"
 #include "dir.h"
 #include "http.h"
+#include "import.h"
 #include "log.h"
 #include "session.h"
 #include "ldapdesk/wire.h"
@@ -364,11 +365,13 @@ static int pending_max(void *arg, json_t *row)
 	return 0;
 }
 
-static bool is_backup(const json_t *row)
+/* Backups and imports touch no user: what became of one cut off by the stop
+ * is read from its file, or known (an import's rows commit with its outcome). */
+static bool own_attempt(const json_t *row)
 {
 	const char *action = json_string_value(json_object_get(row, "action"));
 
-	return action != NULL && strcmp(action, "backup") == 0;
+	return action != NULL && (strcmp(action, "backup") == 0 || strcmp(action, "import") == 0);
 }
 
 static int recover_row(void *arg, json_t *row)
@@ -377,10 +380,15 @@ static int recover_row(void *arg, json_t *row)
 
 	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
 		return -1;
-	/* A backup cut off by the stop: what its file says, not the directory. */
-	if (is_backup(row)) {
-		backup_recover(d->audit, json_integer_value(json_object_get(row, "id")),
-		               json_string_value(json_object_get(row, "detail")));
+	if (own_attempt(row)) {
+		int64_t id = json_integer_value(json_object_get(row, "id"));
+		const char *action = json_string_value(json_object_get(row, "action"));
+
+		if (strcmp(action, "backup") == 0)
+			backup_recover(d->audit, id,
+			               json_string_value(json_object_get(row, "detail")));
+		else
+			import_recover(d->audit, id);
 		return 0;
 	}
 	d->recover_left++;
@@ -395,7 +403,7 @@ static int hold_row(void *arg, json_t *row)
 
 	if (json_integer_value(json_object_get(row, "id")) > d->recover_upto)
 		return -1;
-	if (is_backup(row)) /* holds no user, and is not released by actions.c */
+	if (own_attempt(row)) /* holds no user, and is not released by actions.c */
 		return 0;
 	actions_hold(d->actions, json_string_value(json_object_get(row, "target")));
 	return 0;

@@ -396,6 +396,33 @@ else
     for _ in $(seq 100); do [ -z "$(pending_backup)" ] && break; sleep 0.1; done
 fi
 t_eq "$(pending_backup)" "" "no backup attempt is left pending after the start"
+# So is an import's: its rows and its outcome commit together, after its attempt.
+pending_import() { q "SELECT a.id FROM records a WHERE a.kind = 'attempt' AND a.action = 'import'
+    AND NOT EXISTS (SELECT 1 FROM records o WHERE o.attempt_id = a.id)"; }
+awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注"
+    for (i = 1; i <= 12000; i++) printf "%d,信息中心,用户%d,2018-05-05 09:10,删除待办与邮件 第%d条,后台删除,张工,,已解决,\n", i, i, i }' \
+    >"$T_DIR/killed.csv"
+as_op adm1
+t_ok "adm1 logs in (the kill above ended every session)" "$D" login
+"$D" import "$T_DIR/killed.csv" >/dev/null 2>&1 &
+im=$!
+cut=
+for _ in $(seq 500); do cut=$(pending_import); [ -n "$cut" ] && break; sleep 0.01; done
+kill -KILL "$DAEMON_PID"
+t_untrack "$DAEMON_PID"
+wait "$im" 2>/dev/null || :
+t_match '^[0-9]+$' "an import's attempt is stored before its rows" echo "$cut"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
+for _ in $(seq 100); do [ -z "$(pending_import)" ] && break; sleep 0.1; done
+if [ -n "$cut" ]; then
+    t_eq "$(q "SELECT result || '|' || detail FROM records WHERE attempt_id = $cut")" \
+        "failed|the daemon stopped during the import: nothing of it was imported (its rows are stored with its outcome)" \
+        "the next start records the import cut short by SIGKILL as failed"
+fi
+t_eq "$(q "SELECT count(*) FROM records WHERE imported = 1 AND at LIKE '2018-05-05%'")" 0 \
+    "... and none of its rows is in the log"
+t_eq "$(pending_import)" "" "no import attempt is left pending after the start"
+as_op aud1
 
 # ---- the README's own chain check -------------------------------------------------------------
 # Control characters (escaped by jansson in upper case) and a literal backslash-u in a note.

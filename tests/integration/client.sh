@@ -211,6 +211,23 @@ t_match "LDAPDESK_TIMEOUT must be 1 to 86400 seconds, not \"abc\"" "... saying s
 t_exit 6 "a daemon that is not there is still exit 6" env LDAPDESK_TIMEOUT=2 \
     "$D" --url "unix:$T_DIR/nobody.sock" verify
 
+# Sessions are lost with a crash: the next import logs in again. The daemon refuses an import
+# with a bad session before its body; the client waits for "100 Continue" (it used to send
+# the body all the same and meet a broken pipe: exit 6, "cannot reach ldapdeskd").
+as_op adm1
+t_ok "adm1 logs in" "$D" login
+awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注"
+    for (i = 1; i <= 8000; i++) printf "%d,信息中心,用户%d,2019-04-04 09:10,删除待办与邮件 第%d条,后台删除,张工,,已解决,\n", i, i, i }' \
+    >"$T_DIR/big-import.csv"
+t_ok "the file is larger than a request body (64 KiB): the daemon checks its session first" \
+    test "$(wc -c <"$T_DIR/big-import.csv")" -gt 65536
+kill -KILL "$DAEMON_PID"
+t_untrack "$DAEMON_PID"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
+t_match '^imported 8000 events' "after a crash an import with the lost session logs in again and imports" \
+    "$D" import "$T_DIR/big-import.csv"
+as_op hd1
+
 t_ok "login before the daemon stops" "$D" login
 sess=$(sessions)
 daemon_stop

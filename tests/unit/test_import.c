@@ -82,14 +82,23 @@ static int collect(void *arg, json_t *row)
 	return 0;
 }
 
-/* Every attempt row, oldest first (one page is plenty here). */
+/* Every attempt row: the imported rows oldest first, then the rest (the
+ * import events: an import's attempt is stored before its rows, so that a
+ * daemon killed meanwhile leaves it pending; one page is plenty here). */
 static json_t *rows(struct fixture *fx)
 {
 	struct audit_filter f = {.limit = LDAPDESK_AUDIT_PAGE_MAX};
+	json_t *all = json_array();
+	size_t i;
+	json_t *row;
 
 	json_array_clear(fx->rows);
-	assert_int_equal(audit_query(fx->a, &f, collect, fx->rows, NULL, fx->err, sizeof fx->err),
-	                 0);
+	assert_int_equal(audit_query(fx->a, &f, collect, all, NULL, fx->err, sizeof fx->err), 0);
+	json_array_foreach(all, i, row) if (json_is_true(json_object_get(row, "imported")))
+	    json_array_append(fx->rows, row);
+	json_array_foreach(all, i, row) if (!json_is_true(json_object_get(row, "imported")))
+	    json_array_append(fx->rows, row);
+	json_decref(all);
 	return fx->rows;
 }
 
@@ -147,6 +156,9 @@ static void good_file_imports_every_row_marked_imported(void **state)
 	assert_string_equal(field(r, 3, "action"), "import");
 	assert_string_equal(field(r, 3, "operator"), "adm1");
 	assert_non_null(strstr(field(r, 3, "detail"), "imported 3 events"));
+	/* Its attempt was stored before the rows (a kill meanwhile leaves it pending). */
+	assert_true(json_integer_value(json_object_get(json_array_get(r, 3), "id")) <
+	            json_integer_value(json_object_get(json_array_get(r, 0), "id")));
 }
 
 static void two_bad_rows_are_both_reported_and_nothing_is_imported(void **state)
@@ -236,7 +248,7 @@ static void the_same_file_is_not_imported_twice(void **state)
 	assert_int_equal(import(fx, csv), 0);
 	assert_int_equal(json_array_size(rows(fx)), 2); /* the row and the import event */
 	assert_int_equal(import(fx, csv), -2);
-	assert_non_null(strstr(fx->err, "imported already (import event 3)"));
+	assert_non_null(strstr(fx->err, "imported already (import event 1)"));
 	assert_null(fx->errors);
 	assert_int_equal(json_array_size(rows(fx)), 3); /* + the refused import's own record */
 	assert_string_equal(field(rows(fx), 2, "result"), "failed");
@@ -356,8 +368,8 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	assert_string_equal(field(r, 0, "finished_at"), "2025-03-05T06:30:05.000Z");
 	/* No blank after 日 (common in hand-kept sheets). */
 	assert_int_equal(import(fx, HEADER "1,信息中心,李四,2025年3月6日14:20,门户解锁,,,,,\n"), 0);
-	r = rows(fx);
-	assert_string_equal(field(r, 2, "requested_at"), "2025-03-06T06:20:00.000Z");
+	r = rows(fx); /* the two imported rows first, then the two import events */
+	assert_string_equal(field(r, 1, "requested_at"), "2025-03-06T06:20:00.000Z");
 	assert_int_equal(import(fx, HEADER "1,信息中心,张三,2205-03-05 09:00,修复门户漏洞,,,,,\n"),
 	                 -1);
 	assert_non_null(strstr(error_message(fx, 0), "in the future"));
@@ -381,7 +393,7 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	                                   "2025-03-05 14:30:05,已解决,再导入\n"),
 	                 -2);
 	assert_int_equal(error_line(fx, 0), 2);
-	assert_non_null(strstr(error_message(fx, 0), "in the log already: event 1"));
+	assert_non_null(strstr(error_message(fx, 0), "in the log already: event 2"));
 	assert_non_null(strstr(fx->err, "1 rows are events in the log already (the first at "
 	                                "line 2)"));
 	/* Both kinds in one file: each counted as what it is. */
