@@ -12,7 +12,9 @@
 #   t_nomatch RE DESC CMD.. passes if no line matches
 #   t_eq A B DESC           passes if A = B (strings)
 #   t_pass DESC / t_fail DESC [WHY] / t_skip DESC WHY / t_note TEXT
-#   t_done                  "1..N" then, last, "N passed, M failed"; exit 1 if M > 0
+#   t_done                  "1..N" then, last, "N passed, M failed, K skipped" (a skip is an
+#                           "ok ... # SKIP" line, counted apart: not among the passed); exit 1
+#                           if M > 0
 # After every CMD runner: T_OUT = its output (stdout+stderr), T_RC = its exit status.
 # External commands run under `timeout ${T_TIMEOUT:-60}` (exit 124 = timed out); shell functions
 # run as they are. Stdin is inherited: `printf x | t_ok DESC cmd` works. CMD runs in a subshell
@@ -43,6 +45,7 @@ fi
 T_N=0
 T_PASS=0
 T_FAIL=0
+T_SKIP=0
 T_OUT=
 T_RC=0
 
@@ -56,7 +59,7 @@ t_init() {
     T_DIR=$(cd "$T_DIR" && pwd -P)
     export T_DIR
     : >"$T_DIR/.pids"
-    T_N=0 T_PASS=0 T_FAIL=0 T_DONE='' T_CLEANED=''
+    T_N=0 T_PASS=0 T_FAIL=0 T_SKIP=0 T_DONE='' T_CLEANED=''
     trap 't_cleanup' EXIT
     trap 't_cleanup 130; trap - EXIT; exit 130' INT
     trap 't_cleanup 143; trap - EXIT; exit 143' TERM
@@ -95,7 +98,7 @@ t_cleanup() {
     T_CLEANED=1
     [ -n "${T_DIR:-}" ] || return 0
     if [ -z "${T_DONE:-}" ]; then
-        echo "# aborted with status $_tc_rc after $T_N test(s) ($T_PASS passed, $T_FAIL failed)"
+        echo "# aborted with status $_tc_rc after $T_N test(s) ($T_PASS passed, $T_FAIL failed, $T_SKIP skipped)"
         [ -d "$T_DIR" ] && _t_logs
     fi
     if [ -f "$T_DIR/.pids" ]; then
@@ -244,7 +247,7 @@ t_fail() {
 
 t_skip() {
     T_N=$((T_N + 1))
-    T_PASS=$((T_PASS + 1))
+    T_SKIP=$((T_SKIP + 1))
     echo "ok $T_N - ${1:?t_skip: DESC missing} # SKIP ${2:-}"
 }
 
@@ -254,7 +257,7 @@ t_done() {
     T_DONE=1
     [ "$T_FAIL" = 0 ] || _t_logs
     echo "1..$T_N"
-    echo "$T_PASS passed, $T_FAIL failed"
+    echo "$T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
     [ "$T_FAIL" = 0 ] || exit 1
     exit 0
 }
@@ -472,14 +475,21 @@ daemon_start() {
     return 0
 }
 
-# daemon_reload: SIGHUP to the daemon, then waits (up to 5 s) for one more "configuration
-# reloaded" or "reload failed" line in its log. Returns 1 when none came.
+# daemon_reload: SIGHUP to the daemon, then waits (up to 5 s) for its answer in the log.
+# Returns 0 when it logged "configuration reloaded", 2 when it logged "reload failed" (the
+# running configuration stays), 1 when neither came. DAEMON_RELOAD_LOG holds what the daemon
+# logged from the SIGHUP on (e.g. "reload: ... changed: it takes effect at the next restart").
 daemon_reload() {
-    _dr_n=$(grep -c "configuration reloaded\|reload failed" "$T_DIR/ldapdeskd.log" || true)
-    kill -HUP "$DAEMON_PID"
+    _dr_log=$T_DIR/ldapdeskd.log
+    _dr_from=$(($(wc -c <"$_dr_log") + 1))
+    DAEMON_RELOAD_LOG=
+    kill -HUP "$DAEMON_PID" || return 1
     for _ in $(seq 50); do
-        [ "$(grep -c "configuration reloaded\|reload failed" "$T_DIR/ldapdeskd.log" || true)" -gt "$_dr_n" ] &&
-            return 0
+        DAEMON_RELOAD_LOG=$(tail -c "+$_dr_from" "$_dr_log")
+        case $DAEMON_RELOAD_LOG in
+            *"reload failed"*) return 2 ;;
+            *"configuration reloaded"*) return 0 ;;
+        esac
         sleep 0.1
     done
     return 1

@@ -32,7 +32,7 @@ absent_inner() {
         t_done'
 }
 t_exit 1 "t_absent fails on a file that holds the string" absent_inner
-t_eq "$(printf '%s\n' "$T_OUT" | tail -n 1)" "0 passed, 2 failed" "... and on a file it cannot read"
+t_eq "$(printf '%s\n' "$T_OUT" | tail -n 1)" "0 passed, 2 failed, 0 skipped" "... and on a file it cannot read"
 t_eq "a b" "a b" "t_eq"
 
 # a nested harness run: failure report, summary line, exit status, cleanup of processes and dir
@@ -47,11 +47,15 @@ inner() {
         echo "# pid $! dir $T_DIR"
         t_ok "passes" true
         t_ok "fails on purpose" sh -c "echo some output; exit 7"
+        t_skip "skipped on purpose" "the reason"
         t_done'
 }
 t_exit 1 "a failing inner test run exits 1" inner
 inner_out=$T_OUT
-t_eq "$(printf '%s\n' "$inner_out" | tail -n 1)" "1 passed, 1 failed" "inner run ends with the summary"
+t_eq "$(printf '%s\n' "$inner_out" | tail -n 1)" "1 passed, 1 failed, 1 skipped" \
+    "inner run ends with the summary, a skip counted apart from the passed"
+t_match '^ok 3 - skipped on purpose # SKIP the reason$' "a skip is an ok line marked SKIP, with its reason" \
+    printf '%s\n' "$inner_out"
 t_match '^not ok 2 - fails on purpose' "inner run reports 'not ok'" printf '%s\n' "$inner_out"
 t_match '^#   exit: +7' "the failure shows the exit code" printf '%s\n' "$inner_out"
 t_match '^#     some output' "the failure shows the output" printf '%s\n' "$inner_out"
@@ -114,6 +118,9 @@ t_ok "hd1 binds with Op-Pass-2026" ldap_bind_as hd1 "$LDAP_OP_PW"
 t_ok "bob is in cn=procurement" ldap_is_member procurement bob
 t_ok "ivan is in cn=protected" ldap_is_member protected ivan
 t_exit 1 "alice is in no system group" ldap_is_member procurement alice
+t_exit 2 "ldap_is_member of no such user is an error (2), not 'not a member'" \
+    ldap_is_member procurement nosuchuser
+t_exit 2 "... and so is one of no such group" ldap_is_member nosuchgroup alice
 t_eq "$(ldap_group_members admins | wc -l)" 2 "cn=admins has adm1 and adm2"
 t_eq "$(ldap_svc_search -b "cn=finance-docs,$LDAP_GROUPS" -s base description | ldif_values description)" \
     "财务知识文档" "system groups carry the Chinese label in description"
@@ -274,6 +281,12 @@ if [ -n "${LDAPDESKD:-}" ] && [ -x "$LDAPDESKD" ]; then
     if daemon_start "$T_DIR/ldapdeskd.conf"; then
         t_pass "daemon_start: ldapdeskd answers /v1/health"
         t_match '"status"' "health answers JSON" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+        # daemon_reload tells a reload taken (0) from one refused (2)
+        t_ok "daemon_reload returns 0 for a reload taken" daemon_reload
+        cp "$T_DIR/ldapdeskd.conf" "$T_DIR/ldapdeskd.conf.good"
+        printf '[ldap]\nnot_a_key = 1\n' >>"$T_DIR/ldapdeskd.conf"
+        t_exit 2 "daemon_reload returns 2 for a reload refused (reload failed)" daemon_reload
+        cp "$T_DIR/ldapdeskd.conf.good" "$T_DIR/ldapdeskd.conf"
         daemon_stop
         t_eq "${DAEMON_RC:-}" 0 "ldapdeskd exits 0 on SIGTERM"
     else

@@ -28,7 +28,9 @@
 #   ldap_attr UID ATTR          values of ATTR (operational ones too) of uid=UID, via rootdn
 #   ldap_lock_user UID          pwdMaxFailure failed binds; 1 unless pwdAccountLockedTime appears
 #   ldap_bind_as UID PASSWORD   ldapwhoami -e ppolicy as the user; prints its output, returns its rc
-#   ldap_is_member GROUPCN UID  0 if uid's DN is a member of cn=GROUPCN,LDAP_GROUPS
+#   ldap_is_member GROUPCN UID  0 if uid's DN is a member of cn=GROUPCN,LDAP_GROUPS, 1 if it
+#                               is not, 2 if that cannot be told (no such user or group, the
+#                               search failed): an error never reads as "not a member"
 #   ldap_group_members GROUPCN  member DNs, one a line
 
 if [ -z "${LDAPDESK_SRC:-}" ] || [ ! -f "$LDAPDESK_SRC/tests/lib/slapd.sh" ]; then
@@ -400,10 +402,10 @@ ldap_bind_as() {
 }
 
 ldap_is_member() {
-    _im_dn=$(ldap_user_dn "${2:-}") || return 1
+    _im_dn=$(ldap_user_dn "${2:-}") || return 2
     _im_f="(member=$(ldap_filter_escape "$_im_dn"))"
     _im_out=$(ldap_root_search -b "cn=${1:?ldap_is_member: GROUPCN missing},$LDAP_GROUPS" -s base \
-        "$_im_f" 1.1) || return 1
+        "$_im_f" 1.1) || return 2
     case $_im_out in
         dn:*) return 0 ;;
         *) return 1 ;;
