@@ -21,10 +21,12 @@ t_ok "... and its attempt is stored at the request's time, not when the lookup g
         FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'unlock' AND a.target = 'bob'")" -ge 1500
 t_match '"directory": "down"|"directory":"down"' "health says the directory is down" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match '^ldapdesk_directory_up 0$' "GET /metrics says so too (ldapdesk_directory_up 0)" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_ok "the daemon is still running" proc_alive "$DAEMON_PID"
 # Ending a session needs no role: after a reload (every session's roles must be re-read) a
 # logout goes through while the directory cannot re-read them.
-daemon_reload || :
+t_ok "a reload with the directory down is taken" daemon_reload
 t_ok "a logout after a reload, with the directory down, is done" "$D" logout
 t_match "^not logged in at" "... and the CLI's session is gone (a second logout finds none)" "$D" logout
 slapd_restart "$SLAPD_DIR"
@@ -34,6 +36,8 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
     sleep 1
 done
 t_eq "$ok" 0 "after slapd is back a request succeeds without restarting the daemon"
+t_match '^ldapdesk_directory_up 1$' "GET /metrics says the directory is up again (ldapdesk_directory_up 1)" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_ok "unlock works again" "$D" unlock alice
 t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='outcome' AND result='failed' AND detail LIKE '%directory%'")" 2 \
     "the failed unlocks (alice, bob) are failed audit rows"
@@ -81,6 +85,29 @@ else want='failed|read back after the directory did not answer: the account is s
 t_eq "$got" "$want" "the daemon reads it back and records what the directory holds"
 t_ok "once it is read back, the next change of erin goes through" "$D" unlock erin
 
+# ---- a change slapd never made -------------------------------------------------------------
+# slapd is killed while frank's unlock waits unread in its socket, and started again: the
+# read-back finds frank still locked and records the unlock as failed, not as done.
+t_ok "frank is locked" ldap_lock_user frank
+t_ok "status frank (caches his DN)" "$D" status frank
+kill -STOP "$SLAPD_PID"
+t_match "not known yet" "an unlock of frank slapd does not answer is 'not known yet'" "$D" unlock frank
+att2=$(sqlite3 "$DB" "SELECT max(id) FROM records WHERE kind='attempt' AND action='unlock' AND target='frank'")
+kill -KILL "$SLAPD_PID"
+wait "$SLAPD_PID" 2>/dev/null || :
+t_untrack "$SLAPD_PID"
+slapd_start "$SLAPD_DIR" "$(cat "$SLAPD_DIR/port")" || { t_fail "slapd starts again after SIGKILL"; t_done; }
+t_ok "frank is still locked: slapd never made the unlock" test -n "$(ldap_attr frank pwdAccountLockedTime)"
+got=
+for _ in $(seq 180); do
+    got=$(sqlite3 "$DB" "SELECT result || '|' || detail FROM records WHERE kind='outcome' AND attempt_id=${att2:-0}")
+    [ -n "$got" ] && break
+    sleep 0.5
+done
+t_eq "$got" 'failed|read back after the directory did not answer: the account is still locked' \
+    "the daemon reads it back as failed: the account is still locked"
+t_ok "... and frank stays locked (the read-back changed nothing)" test -n "$(ldap_attr frank pwdAccountLockedTime)"
+
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
 
@@ -117,7 +144,7 @@ daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, right CA)"
 t_ok "with the right CA, ldaps:// works (status alice)" "$D" status alice
 # A stop waits for requests whose roles are being re-read (after a reload), and answers them.
 tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login" | jq -r .token)
-daemon_reload || :
+t_ok "a reload is taken (the session's roles must now be re-read)" daemon_reload
 kill -STOP "$SLAPD_PID"
 curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -w '\n%{http_code}\n' \
     "$LDAPDESK_URL/v1/users/alice" >"$T_DIR/reread.out" 2>&1 &

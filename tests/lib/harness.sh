@@ -35,6 +35,10 @@
 #                           Exports DAEMON_PID LDAPDESK_URL LDAPDESK_CA XDG_CACHE_HOME
 #   daemon_stop             TERM, bounded wait, KILL; DAEMON_RC = exit status (if known)
 #   as_op UID [PASSWORD]    exports LDAPDESK_USER, LDAPDESK_PASSWORD (default Op-Pass-2026)
+#   audit_pend DB ACTION TARGET AT [OPERATOR]
+#                           appends an attempt without outcome to the stopped daemon's audit
+#                           database, chained as ldapdeskd chains records (verify and backups
+#                           still pass): what a SIGKILL before its outcome would leave
 
 if [ -z "${LDAPDESK_SRC:-}" ] || [ ! -f "$LDAPDESK_SRC/tests/lib/harness.sh" ]; then
     echo "tests/lib/harness.sh: set LDAPDESK_SRC to the repository root (got '${LDAPDESK_SRC:-}')" >&2
@@ -510,4 +514,27 @@ as_op() {
     LDAPDESK_USER=${1:?as_op: UID missing}
     LDAPDESK_PASSWORD=${2:-$LDAP_OP_PW}
     export LDAPDESK_USER LDAPDESK_PASSWORD
+}
+
+# audit_pend DB ACTION TARGET AT [OPERATOR]: an attempt (AT: YYYY-MM-DDTHH:MM:SS.mmmZ, operator
+# default hd1) appended with the id and hash ldapdeskd would give it: the hash is SHA-256 of
+# the previous record's hash followed by the canonical JSON of every other column (sorted
+# keys, compact; daemon/audit.c). Only while ldapdeskd is stopped.
+audit_pend() {
+    python3 - "$@" <<'EOF'
+import hashlib, json, sqlite3, sys
+db, action, target, at = sys.argv[1:5]
+con = sqlite3.connect(db)
+cols = [r[1] for r in con.execute("PRAGMA table_info(records)")]
+top, prev = con.execute("SELECT id, hash FROM records ORDER BY id DESC LIMIT 1").fetchone() or (0, "0" * 64)
+seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+rec = dict.fromkeys(c for c in cols if c != "hash")
+rec.update(id=max(top, seq[0] if seq else 0) + 1, kind="attempt", at=at, action=action, target=target,
+           operator=sys.argv[5] if len(sys.argv) > 5 else "hd1", imported=0, prev_hash=prev)
+canon = json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+rec["hash"] = hashlib.sha256((prev + canon).encode()).hexdigest()
+con.execute("INSERT INTO records (%s) VALUES (%s)" % (", ".join(rec), ", ".join("?" * len(rec))),
+            list(rec.values()))
+con.commit()
+EOF
 }
