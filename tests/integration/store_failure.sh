@@ -27,6 +27,8 @@ t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "the directory was not 
 t_match '"database":"failing: ' "health says the database is failing" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
 t_match '"status":"degraded"' "health is degraded" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match '^ldapdesk_audit_failing 1$' "GET /metrics says the audit store is failing (ldapdesk_audit_failing 1)" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 as_op adm1
 t_exit 1 "with the audit disk full, a grant needing approval is refused (503)" \
     "$D" grant carol finance-docs --days 5
@@ -44,6 +46,8 @@ rm -f "$T_DIR/store/filler"
 t_ok "with space back, unlock goes through" "$D" unlock alice
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "alice is unlocked"
 t_match '"database":"ok"' "health is ok again" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_match '^ldapdesk_audit_failing 0$' "GET /metrics says the audit store records again (ldapdesk_audit_failing 0)" \
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 as_op adm1
 t_match "pending-approval" "with space back, the grant becomes a request" "$D" --json grant carol finance-docs --days 5
 t_eq "$(sqlite3 "$T_DIR/store/audit.db" "SELECT count(*) FROM requests r JOIN records a ON a.request_id = r.id
@@ -58,6 +62,7 @@ as_op hd1
 ldap_lock_user carol >/dev/null 2>&1 || true
 "$D" unlock carol >/dev/null
 ldap_lock_user carol >/dev/null 2>&1 || true
+t_ok "carol is locked" test -n "$(ldap_attr carol pwdAccountLockedTime)"
 kill -STOP "$SLAPD_PID"
 "$D" --json unlock carol >"$T_DIR/u.out" 2>&1 &
 un=$!
@@ -86,6 +91,7 @@ as_op hd1
 t_ok "hd1 logs in" "$D" login
 ldap_lock_user alice >/dev/null 2>&1 || true
 locked=$(ldap_attr alice pwdAccountLockedTime)
+t_ok "alice is locked" test -n "$locked"
 rm -f "$T_DIR/store/audit.db-wal"
 t_exit 1 "with the audit WAL removed under the daemon, unlock is refused (503, exit 1)" "$D" unlock alice
 t_match "audit.db \(or its -wal or -shm file\) was removed or replaced while ldapdeskd ran.*restart ldapdeskd" \
@@ -110,6 +116,7 @@ for how in shm mv; do
     t_ok "hd1 logs in ($how)" "$D" login
     ldap_lock_user alice >/dev/null 2>&1 || true
     locked=$(ldap_attr alice pwdAccountLockedTime)
+    t_ok "alice is locked ($how)" test -n "$locked"
     if [ "$how" = shm ]; then
         rm -f "$T_DIR/store/audit.db-shm"
     else
