@@ -148,7 +148,10 @@ today=$(TZ=Asia/Shanghai date +%Y-%m-%d)
 t_eq "$("$D" log --json --from "$today" --to "$today" --action reset --result ok | jq '.events | length')" 2 "log filters by day (two resets done today)"
 t_eq "$("$D" log --json --from "${today}T00:00" --to "${today}T23:59:59.999" --action reset --result ok | jq '.events | length')" 2 \
     "log takes ISO 8601 times, seconds optional"
-t_eq "$("$D" log --json --from 2020-01-01 --to 2020-01-02 | jq '.events | length')" 0 "an empty period has no events"
+empty_rc=0
+empty=$("$D" log --json --from 2020-01-01 --to 2020-01-02 2>"$T_DIR/empty.err") || empty_rc=$?
+t_eq "$empty_rc $(printf '%s\n' "$empty" | jq -c '.events' 2>&1)" '0 []' \
+    "an empty period is answered (exit 0) with an empty list of events ($(cat "$T_DIR/empty.err"))"
 t_exit 2 "a period whose from is after its to is a bad request (exit 2), as for report" "$D" log --from 2026-12-01 --to 2026-11-01
 t_exit 2 "an unknown action is a bad request, not an empty log" "$D" log --action unlcok
 t_exit 2 "so is an unknown result" "$D" log --result okay
@@ -174,8 +177,19 @@ for k in log verify; do
     t_match "^ldapdesk_actions_total\\{action=\"$k\",code=\"2xx\"\\} [1-9]" "GET /metrics counts the $k reads answered 200" \
         curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 done
-t_eq "$(curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk '$1 == "#" && $2 == "TYPE" { t[$3] = 1 }
-    $1 == "#" && $2 == "HELP" { h[$3] = 1 } END { for (m in t) if (!(m in h)) print m }')" "" "every metric has its HELP line"
+# Each metric family: one HELP and one TYPE line, and each sample's name is a family's.
+t_eq "$(curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk '
+    $1 == "#" && $2 == "TYPE" { t[$3]++; nt++; next }
+    $1 == "#" && $2 == "HELP" { h[$3]++; nh++; next }
+    /^[a-z]/ { n = $1; sub(/[{].*/, "", n); s[n]++; ns++ }
+    END {
+        if (!ns) print "no sample"
+        if (!nt) print "no TYPE line"
+        if (!nh) print "no HELP line"
+        for (m in t) if (h[m] != 1 || t[m] != 1) print m ": " h[m] + 0 " HELP, " t[m] + 0 " TYPE lines"
+        for (m in h) if (!(m in t)) print m ": HELP without TYPE"
+        for (m in s) if (!(m in t)) print m ": samples without TYPE"
+    }' | sort)" "" "every metric has its one HELP and one TYPE line, and every sample belongs to one"
 metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 commits=$(metric ldapdesk_audit_commits_total)
 records=$(metric ldapdesk_audit_records_total)
