@@ -15,8 +15,16 @@ D=$LDAPDESK
 DB=$T_DIR/audit.db
 as_op adm1
 soon() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
-wait_gone() { # GROUP UID SECONDS
-    for _ in $(seq "$3"); do ldap_is_member "$1" "$2" || return 0; sleep 1; done
+wait_gone() { # GROUP UID SECONDS: 0 once UID is no member, 1 if still one, 2 if that cannot be told
+    for _ in $(seq "$3"); do
+        _wg=0
+        ldap_is_member "$1" "$2" || _wg=$?
+        case $_wg in
+            0) sleep 1 ;;
+            1) return 0 ;;
+            *) echo "wait_gone: cannot tell whether $2 is in $1" >&2; return 2 ;;
+        esac
+    done
     return 1
 }
 
