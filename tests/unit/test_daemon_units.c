@@ -137,6 +137,74 @@ static void test_discarded_session_frees_its_slot(void **state)
 	session_store_free(s);
 }
 
+/* base64url without padding, as tokens are written (session.c keeps its own
+ * codec private). */
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static size_t b64url_enc(const unsigned char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = b64url[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = b64url[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+	return o;
+}
+
+static size_t b64url_dec(const char *in, size_t n, unsigned char *out)
+{
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *p = strchr(b64url, in[i]);
+
+		assert_non_null(p);
+		acc = (acc << 6) | (unsigned)(p - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return o;
+}
+
+/* tok with its payload's fourth line (the roles) replaced by roles, the
+ * signature kept: a well-formed token whose MAC no longer matches. */
+static void forge_roles(const char *tok, const char *roles, char *out)
+{
+	const char *dot = strchr(tok, '.');
+	unsigned char payload[SESSION_TOKEN_MAX];
+	char forged[SESSION_TOKEN_MAX], *line = NULL;
+	size_t n, o;
+
+	assert_non_null(dot);
+	n = b64url_dec(tok, (size_t)(dot - tok), payload);
+	payload[n] = '\0';
+	/* v1 \n uid \n dn \n roles \n ... */
+	for (int i = 0; i < 3; i++) {
+		line = strchr(i == 0 ? (char *)payload : line + 1, '\n');
+		assert_non_null(line);
+	}
+	assert_true(strlen(line + 1) < sizeof(forged));
+	snprintf(forged, sizeof(forged), "%.*s\n%s%s", (int)(line - (char *)payload), payload,
+	         roles, strchr(line + 1, '\n'));
+	o = b64url_enc((const unsigned char *)forged, strlen(forged), out);
+	snprintf(out + o, SESSION_TOKEN_MAX - o, "%s", dot);
+}
+
 static void test_forged_and_tampered_tokens_find_nothing(void **state)
 {
 	struct sessions *s = store(600);
@@ -149,7 +217,17 @@ static void test_forged_and_tampered_tokens_find_nothing(void **state)
 	assert_null(session_find(s, ""));
 	assert_null(session_find(s, "short"));
 	assert_null(session_find(s, "abc.def"));
-	/* Change one payload character (e.g. to claim the admin role). */
+	/* The payload re-encoded unchanged, with its signature: the same token
+	 * (so the forgery below differs from it in the roles alone). */
+	forge_roles(tok, "1", bad);
+	assert_string_equal(bad, tok);
+	assert_non_null(session_find(s, bad));
+	/* The roles line changed (helpdesk 1 -> all roles 7), still well formed,
+	 * the signature kept: the MAC must cover it. */
+	forge_roles(tok, "7", bad);
+	assert_string_not_equal(bad, tok);
+	assert_null(session_find(s, bad));
+	/* Change one payload character. */
 	memcpy(bad, tok, sizeof(bad));
 	bad[3] = bad[3] == 'A' ? 'B' : 'A';
 	assert_null(session_find(s, bad));
