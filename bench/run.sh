@@ -14,6 +14,9 @@
 # ldapmodify) before each driver, so every unlock really deletes a lock.
 # Then one ldapdesk run with BENCH_RSS_CONNS connections for the peak-RSS figure.
 # Prints a table on stdout (progress on stderr); BENCH_OUT=FILE also keeps the JSON lines.
+# A run is flagged ('!' in the table; the bench then fails) when it had errors, or when it was
+# an unlock run answered mostly "unchanged": it deleted (almost) no lock, so its ops/s is not
+# that of unlocking (the accounts were not locked again before it, say).
 # Besides ops/s and latencies the table shows, per run: "batch", the mean number of audit
 # records per group commit (from GET /metrics), and "ld us" / "slapd us", the CPU time
 # ldapdeskd and slapd spent per operation (/proc/PID/stat; for the floor, slapd's alone), and
@@ -174,7 +177,8 @@ run_floor() {
 
 # One script worker: sh WORKER OP FIRST STEP LIMIT runs requests FIRST, FIRST+STEP, ... below
 # LIMIT, one after the other, until the stop file appears; each request is the ldappasswd /
-# ldapmodify processes a team's script would run. Prints "ok|err MICROSECONDS" per request.
+# ldapmodify processes a team's script would run. Prints "ok|unchanged|err MICROSECONDS" per
+# request (unchanged: an unlock of an account that was not locked, answered ok).
 # Times with date +%s%N: two extra forks per request (about 1 ms), small next to the tools.
 write_worker() {
     cat >"$T_DIR/worker.sh" <<'EOF'
@@ -190,7 +194,7 @@ request() { # OP DN: sets rc
         ;;
     unlock)
         printf 'dn: %s\nchangetype: modify\ndelete: pwdAccountLockedTime\n' "$2" | ldm || rc=$?
-        [ "$rc" != 16 ] || rc=0
+        [ "$rc" != 16 ] || rc=unchanged # no such attribute: the account was not locked
         ;;
     grant | revoke)
         [ "$1" = grant ] && m=add || m=delete
@@ -203,7 +207,7 @@ one() { # OP DN: one timed request
     s=$(date +%s%N)
     request "$1" "$2"
     e=$(date +%s%N)
-    if [ "$rc" = 0 ]; then r=ok; else r=err; fi
+    case $rc in 0) r=ok ;; unchanged) r=unchanged ;; *) r=err ;; esac
     echo "$r $(((e - s) / 1000))"
 }
 i=$2
@@ -244,21 +248,35 @@ run_script() {
     kill "$_rs_timer" 2>/dev/null || true
     wait "$_rs_timer" 2>/dev/null || true
     sort -k2,2n "$T_DIR/script.out" | awk -v op="$1" -v c="$2" -v ns=$((_rs_t1 - _rs_t0)) '
-        $1 == "ok" { lat[ok++] = $2 } $1 == "err" { err++ }
+        $1 == "ok" || $1 == "unchanged" { lat[ok++] = $2 } $1 == "unchanged" { unch++ } $1 == "err" { err++ }
         function pct(p,  k) { k = int(p / 100 * ok + 0.999999); if (k < 1) k = 1; return ok ? lat[k - 1] : 0 }
         END {
             s = ns / 1e9
             printf "{\"driver\":\"script\",\"op\":\"%s\",\"concurrency\":%d,\"ok\":%d,\"errors\":%d,", op, c, ok, err
-            printf "\"unchanged\":0,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_us\":%d,\"p99_us\":%d,", s, ok / s, pct(50), pct(99)
+            printf "\"unchanged\":%d,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_us\":%d,\"p99_us\":%d,", unch, s, ok / s, pct(50), pct(99)
             printf "\"p999_us\":%d,\"max_us\":%d,\"flagged\":%s}\n", pct(99.9), ok ? lat[ok - 1] : 0, err ? "true" : "false"
         }' >>"$RESULTS"
 }
 
 # ---------------------------------------------------------------- report
 
+# flag_unchanged: an unlock run whose ok answers were mostly (over half) "unchanged" deleted
+# (almost) no lock, so its ops/s is not that of unlocking: flagged in RESULTS like a run with
+# errors, and marked "mostly_unchanged". The table marks its cell '!' and the bench fails.
+flag_unchanged() {
+    awk '
+        function num(k,  r) { r = $0; if (!match(r, "\"" k "\":[^,}]*")) return ""; r = substr(r, RSTART, RLENGTH); sub(/^[^:]*:/, "", r); gsub(/"/, "", r); return r }
+        num("op") == "unlock" && num("ok") + 0 > 0 && num("unchanged") * 2 > num("ok") + 0 {
+            sub(/"flagged":(true|false)/, "\"flagged\":true")
+            sub(/}$/, ",\"mostly_unchanged\":true}")
+        }
+        { print }' "$RESULTS" >"$RESULTS.new" && mv -f "$RESULTS.new" "$RESULTS"
+}
+
 # JSON lines -> table. Each cell ran BENCH_REPEAT times, the drivers taking turns, so slow
 # minutes of a shared machine hit both sides; the row shows the run with the median ops/s
-# (its latencies too) and how many runs there were. A cell with errors is marked '!'.
+# (its latencies too) and how many runs there were. A cell with a flagged run (errors, or an
+# unlock run answered mostly "unchanged") is marked '!'.
 report() {
     awk '
         function num(k,  r) { r = $0; if (!match(r, "\"" k "\":[^,}]*")) return ""; r = substr(r, RSTART, RLENGTH); sub(/^[^:]*:/, "", r); gsub(/"/, "", r); return r }
@@ -268,6 +286,7 @@ report() {
             i = n[key]++
             ops[key, i] = num("ops_per_s"); p50[key, i] = num("p50_us"); p99[key, i] = num("p99_us")
             p999[key, i] = num("p999_us"); err[key] += num("errors"); rss[key, i] = num("rss_kb")
+            flg[key] += (num("flagged") == "true")
             rpc[key, i] = num("records_per_commit"); dcpu[key, i] = num("daemon_cpu_us"); scpu[key, i] = num("slapd_cpu_us"); swait[key, i] = num("slapd_wait_us")
         }
         # The index of the run with the median ops/s (lower median for an even count).
@@ -305,7 +324,7 @@ report() {
                 }
                 dc = (dcpu[k, m] != "" ? dcpu[k, m] : "-"); sc2 = (scpu[k, m] != "" ? scpu[k, m] : "-")
                 sw = (swait[k, m] != "" ? swait[k, m] : "-")
-                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %7s %8s %10s %9s %10s %11s\n", f[1], f[2], f[3], n[k], ops[k, m], (err[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, dc, sc2, sw, r1, r2, pr
+                printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %7s %8s %10s %9s %10s %11s\n", f[1], f[2], f[3], n[k], ops[k, m], (flg[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, dc, sc2, sw, r1, r2, pr
             }
             targets()
         }
@@ -466,11 +485,14 @@ if [ "$BENCH_RSS_CONNS" -gt 0 ]; then
     run_ldapdesk reset "$BENCH_RSS_CONNS"
 fi
 
+flag_unchanged
 [ -z "${BENCH_OUT:-}" ] || cp "$RESULTS" "$BENCH_OUT"
 echo "# ldapdesk bench: $(nproc) CPU, $(uname -sr), slapd $(slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1), ${BENCH_SECONDS}s per run, $BENCH_USERS users, pool_size $BENCH_POOL, $BENCH_REPEAT runs per cell, commit_delay_ms ${BENCH_COMMIT_DELAY:-default}"
 report
 _bad=$(grep -c '"flagged":true' "$RESULTS" || true)
-echo "# $(wc -l <"$RESULTS") runs in $(($(date +%s) - _start)) s; runs with errors (flagged '!'): $_bad"
+_err=$(grep -c '"errors":[1-9]' "$RESULTS" || true)
+_unch=$(grep -c '"mostly_unchanged":true' "$RESULTS" || true)
+echo "# $(wc -l <"$RESULTS") runs in $(($(date +%s) - _start)) s; runs flagged '!': $_bad (with errors: $_err; unlock runs answered mostly 'unchanged': $_unch)"
 daemon_stop
 # shellcheck disable=SC2034 # read by harness.sh's EXIT trap: a finished run, not an abort
 T_DONE=1
