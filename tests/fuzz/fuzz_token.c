@@ -3,6 +3,7 @@
  * stranger: base64url, HMAC check, payload fields. Also feeds valid-looking
  * tokens signed with the fuzzer's key, so the payload parser is reached.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,16 +15,25 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The store, made at the first input. One that cannot be made aborts the run:
+ * returning 0 for every input would fuzz nothing and still pass. */
 static struct sessions *store(void)
 {
 	static struct sessions *s;
 	const char *tmp = getenv("TMPDIR"); /* ./dev fuzz: under build-fuzz, emptied after */
 	char dir[256], path[300], err[256];
 
+	if (s != NULL)
+		return s;
 	snprintf(dir, sizeof(dir), "%s/ldapdesk-fuzz-XXXXXX", tmp != NULL ? tmp : "/tmp");
-	if (s == NULL && mkdtemp(dir) != NULL) {
-		snprintf(path, sizeof(path), "%s/key", dir);
-		s = session_store_new(path, 600, err, sizeof(err));
+	if (mkdtemp(dir) == NULL) {
+		fprintf(stderr, "fuzz_token: cannot make %s: %s\n", dir, strerror(errno));
+		abort();
+	}
+	snprintf(path, sizeof(path), "%s/key", dir);
+	if ((s = session_store_new(path, 600, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "fuzz_token: cannot make the session store: %s\n", err);
+		abort();
 	}
 	return s;
 }
@@ -34,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char token[SESSION_TOKEN_MAX];
 	struct session in = {.roles = ROLE_HELPDESK};
 
-	if (s == NULL || size >= sizeof(token))
+	if (size >= sizeof(token))
 		return 0;
 	memcpy(token, data, size);
 	token[size] = '\0';
