@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <termios.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -997,13 +998,18 @@ static int write_report(const struct args *a, const struct httpc_resp *rs)
 static int output_writable(const char *path)
 {
 	char *copy = path != NULL ? strdup(path) : NULL;
+	struct stat st;
 	int rc = 0;
 
 	if (path == NULL)
 		return 0;
 	if (copy == NULL)
 		return out_of_memory();
-	if (access(path, F_OK) == 0 ? access(path, W_OK) != 0 : access(dirname(copy), W_OK) != 0) {
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		say("cannot write %s: it is a directory (give -o a file name)", path);
+		rc = EXIT_USAGE;
+	} else if (access(path, F_OK) == 0 ? access(path, W_OK) != 0
+	                                   : access(dirname(copy), W_OK) != 0) {
 		say("cannot write %s: %s (give -o a file in a directory that exists and you may "
 		    "write to)",
 		    path, strerror(errno));

@@ -291,20 +291,29 @@ static void act_claim(struct act *x)
  * alice). Once the entry's own uid is known, the claim moves to it, so two
  * spellings of one user are not two users; the audit names that uid too.
  */
-static void act_reclaim(struct act *x)
+static bool act_held(struct act *x);
+
+/* Return: true when x was refused (its user, by the entry's own uid, is held
+ * by start-up recovery), else false. */
+static bool act_reclaim(struct act *x)
 {
 	char *uid;
 
 	if (x->user->uid == NULL || x->target == NULL || strcasecmp(x->user->uid, x->target) == 0 ||
 	    (uid = strdup(x->user->uid)) == NULL)
-		return;
+		return false;
 	bool claimed = x->changing;
 
 	busy_release(x);
 	free(x->target);
 	x->target = uid;
+	/* The recovery hold, like the claim, goes by the entry's uid (checked at
+	 * arrival under the spelling typed). Not once the attempt is stored. */
+	if (x->attempt == 0 && act_held(x))
+		return true;
 	if (claimed)
 		busy_claim(x); /* refused by act_busy when the entry's uid is taken */
+	return false;
 }
 
 /* Refuses x (and says so) when its user was busy when it arrived. Return:
@@ -1834,7 +1843,8 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		return;
 	}
 	x->user = u;
-	act_reclaim(x);
+	if (act_reclaim(x))
+		return;
 	if (x->kind == ACT_EXPIRE) {
 		act_execute(x);
 		return;

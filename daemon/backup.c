@@ -81,9 +81,16 @@ static int list_backups(const char *dir, char **names)
 
 	if (d == NULL)
 		return -1;
-	while ((e = readdir(d)) != NULL && n < MAX_LISTED)
-		if (backup_name(e->d_name) && (names[n] = strdup(e->d_name)) != NULL)
+	/* Only the files the daemon makes: a directory or a link named like a
+	 * backup would read as a broken backup, for good. */
+	while ((e = readdir(d)) != NULL && n < MAX_LISTED) {
+		struct stat st;
+
+		if (backup_name(e->d_name) &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && (names[n] = strdup(e->d_name)) != NULL)
 			n++;
+	}
 	closedir(d);
 	qsort(names, (size_t)n, sizeof *names, name_cmp);
 	return n;

@@ -151,6 +151,8 @@ t_exit 2 "report -o into a directory that does not exist is refused before the r
     "$D" report --from 2026-01-01 --to 2026-01-02 -o "$T_DIR/no-such-dir/r.html"
 t_match "cannot write $T_DIR/no-such-dir/r.html: No such file or directory \(give -o a file" \
     "... saying what to give" printf '%s\n' "$T_OUT"
+t_exit 2 "so is report -o naming a directory" "$D" report --from 2026-01-01 --to 2026-01-02 -o "$T_DIR"
+t_match "cannot write $T_DIR: it is a directory \(give -o a file name\)" "... saying so" printf '%s\n' "$T_OUT"
 # A date that does not exist is named with its bound and value, in log as in report.
 as_op aud1
 t_exit 2 "log --to 2026-02-30 is a bad request (exit 2)" "$D" log --to 2026-02-30

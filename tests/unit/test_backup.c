@@ -218,6 +218,29 @@ static void old_backups_are_pruned_to_backup_keep(void **state)
 	assert_int_equal(n, 3); /* each backup is itself an audit event */
 }
 
+/* A directory named like a backup is no backup: not the "newest", which
+ * would fail its check at every start. */
+static void a_directory_named_like_a_backup_is_not_one(void **state)
+{
+	struct fixture *fx = *state;
+	char path[300];
+	json_t *last;
+
+	backup_free(fx->b);
+	snprintf(path, sizeof path, "%s/audit-20991231-000000.db", fx->bdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(backup_new(fx->base, &fx->conf, fx->a, &fx->b, fx->err, sizeof fx->err),
+	                 0);
+	assert_true(json_is_null(last = backup_last(fx->b)));
+	json_decref(last);
+	assert_null(backup_failing(fx->b));
+	run_one(fx);
+	assert_true(fx->ok);
+	last = backup_last(fx->b);
+	assert_string_not_equal(json_string_value(json_object_get(last, "file")), path);
+	json_decref(last);
+}
+
 struct found {
 	int n;
 	char result[16], detail[600];
@@ -312,6 +335,7 @@ int main(void)
 	    T(a_copy_with_a_broken_chain_is_not_counted),
 	    T(a_start_removes_copies_cut_short),
 	    T(a_pending_backup_is_resolved_by_its_file),
+	    T(a_directory_named_like_a_backup_is_not_one),
 	};
 
 	evthread_use_pthreads();
