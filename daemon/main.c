@@ -52,6 +52,7 @@ struct daemon {
 	int recover_left, recover_failed;
 	struct timeval drain_deadline;
 	bool jobs_stopped; /* at the first deadline: the running jobs were told to stop */
+	bool idle_once;    /* the drain found nothing in flight at its last tick */
 	struct event_base *base;
 	struct audit *audit;
 	struct dir *dir;
@@ -104,9 +105,17 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* A backup under way is waited for like a job: answered and recorded. */
-	if ((actions_busy(d->actions) == 0 && api_jobs(d->api) == 0 &&
-	     !backup_running(d->backup)) ||
-	    late) {
+	bool idle =
+	    actions_busy(d->actions) == 0 && api_jobs(d->api) == 0 && !backup_running(d->backup);
+
+	/* An answer is queued, not yet written, when its request ends: one more
+	 * tick (50 ms) lets the last ones leave before the connections close. */
+	if (idle && !late && !d->idle_once) {
+		d->idle_once = true;
+		return;
+	}
+	d->idle_once = idle;
+	if (idle || late) {
 		if (actions_busy(d->actions) != 0)
 			log_warnx("stopping with %d requests unanswered", actions_busy(d->actions));
 		event_base_loopexit(d->base, NULL);
