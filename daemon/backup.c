@@ -357,7 +357,10 @@ void backup_recover(struct audit *a, int64_t attempt, const char *detail)
 	const char *file = detail != NULL && strncmp(detail, "into ", 5) == 0 ? detail + 5 : NULL;
 	char out[PATH_MAX + 200], err[PATH_MAX + 200];
 	long long n = -1;
-	bool made = file != NULL && audit_count_file(file, &n, err, sizeof err) == 0;
+	struct stat st;
+	/* A regular file only: opening a FIFO named there would hang the start. */
+	bool made = file != NULL && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+	            audit_count_file(file, &n, err, sizeof err) == 0;
 
 	/* Only a checked copy is ever renamed to the name its attempt gives. */
 	if (made)
