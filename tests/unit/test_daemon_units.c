@@ -187,16 +187,18 @@ static void forge_roles(const char *tok, const char *roles, char *out)
 {
 	const char *dot = strchr(tok, '.');
 	unsigned char payload[SESSION_TOKEN_MAX];
-	char forged[SESSION_TOKEN_MAX], *line = NULL;
+	char forged[SESSION_TOKEN_MAX], *line = NULL, *from;
 	size_t n, o;
 
 	assert_non_null(dot);
 	n = b64url_dec(tok, (size_t)(dot - tok), payload);
 	payload[n] = '\0';
 	/* v1 \n uid \n dn \n roles \n ... */
+	from = (char *)payload;
 	for (int i = 0; i < 3; i++) {
-		line = strchr(i == 0 ? (char *)payload : line + 1, '\n');
+		line = strchr(from, '\n');
 		assert_non_null(line);
+		from = line + 1;
 	}
 	assert_true(strlen(line + 1) < sizeof(forged));
 	snprintf(forged, sizeof(forged), "%.*s\n%s%s", (int)(line - (char *)payload), payload,
