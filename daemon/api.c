@@ -1329,10 +1329,17 @@ static void do_backup(struct call *c)
 	struct backup_who who = {c->session->uid, c->session->dn, c->peer};
 	struct act_request req = {.kind = ACT_BACKUP};
 	char err[256] = "";
-	int rc = c->api->backup != NULL
-	             ? backup_start(c->api->backup, &who, backup_done, c, err, sizeof(err))
-	             : 0;
+	int rc;
 
+	/* A backup started now would outlast the stop's deadline unanswered. */
+	if (c->api->stopping) {
+		refuse_as(c, &req, ACT_UNAVAILABLE, "stopping",
+		          "ldapdeskd is stopping: try again once it is back");
+		return;
+	}
+	rc = c->api->backup != NULL
+	         ? backup_start(c->api->backup, &who, backup_done, c, err, sizeof(err))
+	         : 0;
 	if (c->api->backup == NULL)
 		refuse_as(c, &req, ACT_UNAVAILABLE, "backup_unavailable",
 		          "backups are not set up: set [audit] backup_dir");

@@ -196,7 +196,12 @@ static void run_job(struct backup_job *j)
 	snprintf(tmp, sizeof tmp, "%s.tmp", j->file);
 	unlink(tmp);
 	if (copy_checked(j, tmp, &v) == -1) {
+		char journal[sizeof tmp + 8];
+
+		/* A copy cut short by a full disk leaves its journal too. */
+		snprintf(journal, sizeof journal, "%s-journal", tmp);
 		unlink(tmp);
+		unlink(journal);
 		return;
 	}
 	if (rename(tmp, j->file) == -1) {
@@ -422,8 +427,19 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(b->timer, &second);
 		return;
 	}
-	if (rc == -4)
-		log_warnx("the scheduled backup could not start: %s", err);
+	/* The store busy (an import's transaction) or no thread: tried again
+	 * every 10 s, and said where operators look, rather than skipped for
+	 * the day. */
+	if (rc == -4 || rc == -2) {
+		struct timeval again = {10, 0};
+
+		snprintf(b->failing, sizeof b->failing,
+		         "the scheduled backup could not start (%.200s): trying again every 10 s",
+		         rc == -4 ? err : "no thread could be started");
+		log_warnx("%s", b->failing);
+		evtimer_add(b->timer, &again);
+		return;
+	}
 	schedule(b);
 }
 
