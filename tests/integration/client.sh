@@ -224,6 +224,7 @@ awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描�
 t_ok "the file is larger than a request body (64 KiB): the daemon checks its session first" \
     test "$(wc -c <"$T_DIR/big-import.csv")" -gt 65536
 kill -KILL "$DAEMON_PID"
+_proc_wait_dead "$DAEMON_PID" 100 || : # gone before the restart
 t_untrack "$DAEMON_PID"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
 t_match '^imported 8000 events' "after a crash an import with the lost session logs in again and imports" \
