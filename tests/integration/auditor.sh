@@ -378,6 +378,7 @@ cut=
 for _ in $(seq 500); do cut=$(pending_backup); [ -n "$cut" ] && break; sleep 0.01; done
 kill -KILL "$DAEMON_PID"
 _proc_wait_dead "$DAEMON_PID" 100 || : # gone before the restart
+sleep 1 # and its audit database lock released (slow under the sanitize build)
 t_untrack "$DAEMON_PID"
 wait "$bk" 2>/dev/null || :
 cut_id=${cut%% *}
@@ -411,6 +412,7 @@ cut=
 for _ in $(seq 500); do cut=$(pending_import); [ -n "$cut" ] && break; sleep 0.01; done
 kill -KILL "$DAEMON_PID"
 _proc_wait_dead "$DAEMON_PID" 100 || : # gone before the restart
+sleep 1 # and its audit database lock released (slow under the sanitize build)
 t_untrack "$DAEMON_PID"
 wait "$im" 2>/dev/null || :
 t_match '^[0-9]+$' "an import's attempt is stored before its rows" echo "$cut"
