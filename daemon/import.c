@@ -605,17 +605,24 @@ static int store_all(struct import *im, const char *body, size_t len, struct rec
 /* The import itself is an event: who loaded what. A refusal before the
  * rows are stored is one record pair (attempt NULL); once storing starts,
  * its attempt is there already (store_attempt) and this is its outcome. */
+/* The import's own event: who, and "CSV import of N rows" into desc. */
+static struct audit_event import_event(const struct import *im, const struct who *who,
+                                       char desc[96])
+{
+	snprintf(desc, 96, "CSV import of %lld rows", (long long)im->nrows);
+	return (struct audit_event){.operator= who->uid,
+	                            .operator_dn = who->dn,
+	                            .client_addr = who->addr,
+	                            .action = "import",
+	                            .description = desc};
+}
+
 static int store_import_event(struct import *im, const struct who *who, const char *result,
                               const char *detail, int64_t attempt, char *err, size_t errlen)
 {
 	char desc[96];
-	struct audit_event ev = {.operator= who->uid,
-	                         .operator_dn = who->dn,
-	                         .client_addr = who->addr,
-	                         .action = "import",
-	                         .description = desc};
+	struct audit_event ev = import_event(im, who, desc);
 
-	snprintf(desc, sizeof desc, "CSV import of %lld rows", (long long)im->nrows);
 	if (attempt != 0)
 		return audit_finish(im->a, attempt, result, detail, err, errlen);
 	return audit_record(im->a, &ev, result, detail, NULL, err, errlen);
@@ -639,13 +646,8 @@ static int store_attempt(struct import *im, const struct who *who, int64_t *idp,
                          size_t errlen)
 {
 	char desc[96];
-	struct audit_event ev = {.operator= who->uid,
-	                         .operator_dn = who->dn,
-	                         .client_addr = who->addr,
-	                         .action = "import",
-	                         .description = desc};
+	struct audit_event ev = import_event(im, who, desc);
 
-	snprintf(desc, sizeof desc, "CSV import of %lld rows", (long long)im->nrows);
 	return audit_begin(im->a, &ev, idp, err, errlen);
 }
 
