@@ -22,6 +22,8 @@
 # ldapdeskd and slapd spent per operation (/proc/PID/stat; for the floor, slapd's alone), and
 # "slapd wait", the time slapd's threads were runnable but had no CPU, per operation
 # (/proc/PID/task/*/schedstat): what the broker's presence on the same two CPUs costs slapd.
+# Each JSON line also holds "driver_cpu_us", the driver's own CPU time per operation
+# (getrusage): loadgen and floor both share the two CPUs with slapd.
 # `run.sh profile` instead profiles ldapdeskd (perf, strace -c) for BENCH_PROFILE_OP (reset) at
 # BENCH_PROFILE_CONC (16); BENCH_PERF_EVENT (e.g. syscalls:sys_enter_getpid),
 # BENCH_PERF_SORT (dso,sym; comm,dso splits the loop from the audit writer) and
