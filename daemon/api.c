@@ -1355,6 +1355,8 @@ static void do_backup(struct call *c)
 		          "a backup was made this very second: try again in a second");
 	else if (rc == -4)
 		reply_error(c, 503, "audit_unavailable", err);
+	else if (rc == -5) /* not recorded either: the store could not take it */
+		reply_error(c, 503, "busy", err);
 }
 
 static void do_create(struct call *c)

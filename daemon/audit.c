@@ -241,6 +241,7 @@ struct audit {
 		ino_t ino; /* 0: not seen yet (a WAL made by the first write) */
 	} files[3];        /* the database, its -wal and -shm */
 	bool gone;         /* files_check failed once: stays failed */
+	bool busy;         /* the last txn_begin found another writer's lock */
 	int64_t top;       /* the highest id appended, noted in hwm once committed */
 	int64_t committed; /* top as of the last commit: put back by a rollback */
 	struct hwm *hwm;   /* NULL: not kept (ENOMEM) */
@@ -612,9 +613,19 @@ void audit_close(struct audit *a)
 
 static int txn_begin(struct audit *a, char *err, size_t errlen)
 {
-	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(a, "begin", err, errlen);
-	return 0;
+	a->busy = false;
+	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	/* SQLite's own "database is locked" reads like damage; it is another
+	 * writer (an import storing its rows) holding the lock past the wait. */
+	if ((sqlite3_extended_errcode(a->db) & 0xff) == SQLITE_BUSY) {
+		a->busy = true;
+		snprintf(err, errlen,
+		         "audit: the database is busy (another writer, such as an import being "
+		         "stored, holds it): try again when it ends");
+		return -1;
+	}
+	return db_fail(a, "begin", err, errlen);
 }
 
 static const char *const file_suffix[3] = {"", "-wal", "-shm"};
@@ -2156,6 +2167,11 @@ const char *audit_path(const struct audit *a)
 	const char *p = sqlite3_db_filename(a->db, "main");
 
 	return p ? p : "";
+}
+
+bool audit_busy(const struct audit *a)
+{
+	return a->busy;
 }
 
 void audit_set_busy_timeout(struct audit *a, int ms)

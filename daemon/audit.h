@@ -317,8 +317,12 @@ int audit_scan(struct audit *a, const char *from, const char *to, audit_scan_fn 
 /* The database file a was opened on (borrowed; "" for an in-memory one). */
 const char *audit_path(const struct audit *a);
 
+/* True when a's last write failed only because another connection held the
+ * write lock past the wait (an import storing its rows): worth retrying. */
+bool audit_busy(const struct audit *a);
+
 /* How long a's writes wait for another connection's write lock before they
- * fail with "database is locked" (5000 ms after audit_open). */
+ * fail as busy (audit_busy; 5000 ms after audit_open). */
 void audit_set_busy_timeout(struct audit *a, int ms);
 /* Bounds a's page cache to kib KiB (SQLite's default is 2000 per connection). */
 void audit_set_cache(struct audit *a, int kib);

@@ -26,6 +26,7 @@
 #define NAME_LEN   24 /* audit-YYYYMMDD-HHMMSS.db */
 #define MAX_LISTED 4096
 #define NAME_TRIES 5
+#define RETRY_S    2 /* a busy store: an outcome is tried again this often */
 
 /* What one run needs and what it found; the thread owns it while running,
  * the loop after pthread_join. */
@@ -47,7 +48,7 @@ struct backup {
 	struct audit *a;
 	char dir[1024];
 	int hh, mm, keep;
-	struct event *timer, *done;
+	struct event *timer, *done, *retry;
 	pthread_t thread;
 	bool running;
 	backup_fn fn;
@@ -55,6 +56,14 @@ struct backup {
 	struct backup_job job;
 	json_t *last;
 	char failing[2048]; /* why the last backup failed; "" once one succeeds */
+	/* An outcome the store was too busy to take (an import holding the
+	 * write lock): kept here and tried again (retry) rather than left
+	 * pending until the next start. attempt 0: none. */
+	struct {
+		int64_t attempt;
+		bool ok;
+		char detail[sizeof(((struct backup_job *)0)->err) + 64];
+	} unrecorded;
 };
 
 /* ---- on the thread ---- */
@@ -228,20 +237,56 @@ static void *thread_main(void *arg)
 
 /* ---- on the loop ---- */
 
+/* Writes the kept outcome; 0 when done (or none kept), -1 while the store
+ * is busy. Any other failure drops it: it stays pending, and the next start
+ * reads the file its attempt names (backup_recover). */
+static int flush_unrecorded(struct backup *b)
+{
+	char err[256];
+
+	if (b->unrecorded.attempt == 0)
+		return 0;
+	if (audit_finish(b->a, b->unrecorded.attempt, b->unrecorded.ok ? "ok" : "failed",
+	                 b->unrecorded.detail, err, sizeof err) == -1) {
+		if (audit_busy(b->a))
+			return -1;
+		log_warnx("backup: its outcome could not be recorded (the next start will): %s",
+		          err);
+	}
+	b->unrecorded.attempt = 0;
+	return 0;
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct backup *b = arg;
+	struct timeval again = {RETRY_S, 0};
+
+	(void)fd;
+	(void)what;
+	if (flush_unrecorded(b) == -1)
+		evtimer_add(b->retry, &again);
+}
+
 static void log_backup(struct backup *b)
 {
 	const struct backup_job *j = &b->job;
-	char detail[sizeof j->err + 64], err[256];
+	struct timeval again = {RETRY_S, 0};
 
+	b->unrecorded.attempt = j->attempt;
+	b->unrecorded.ok = j->ok;
 	if (j->ok)
-		snprintf(detail, sizeof detail, "%s: %lld records, checked", j->file,
-		         (long long)j->records);
+		snprintf(b->unrecorded.detail, sizeof b->unrecorded.detail,
+		         "%s: %lld records, checked", j->file, (long long)j->records);
 	else
-		snprintf(detail, sizeof detail, "%s", j->err);
-	/* The backup stands or fails on its own: an outcome the store cannot
-	 * take is left pending, and resolved at the next start. */
-	if (audit_finish(b->a, j->attempt, j->ok ? "ok" : "failed", detail, err, sizeof err) == -1)
-		log_warnx("backup: its outcome could not be recorded: %s", err);
+		snprintf(b->unrecorded.detail, sizeof b->unrecorded.detail, "%s", j->err);
+	if (flush_unrecorded(b) == 0)
+		return;
+	log_warnx("backup: the audit database is busy: its outcome is recorded once it is "
+	          "free (tried every %d s)",
+	          RETRY_S);
+	if (b->retry != NULL)
+		evtimer_add(b->retry, &again);
 }
 
 /* The end of a run, on the loop (or at the stop, with the loop ended): its
@@ -328,6 +373,13 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 {
 	if (b->running)
 		return -1;
+	/* The last outcome first: the store still busy, this attempt would be too. */
+	if (flush_unrecorded(b) == -1) {
+		snprintf(err, errlen,
+		         "audit: the database is busy (another writer, such as an import being "
+		         "stored, holds it): try again when it ends");
+		return -5;
+	}
 	memset(&b->job, 0, sizeof b->job);
 	snprintf(b->job.operator, sizeof b->job.operator, "%s",
 	         who != NULL ? who->uid : "ldapdeskd");
@@ -341,7 +393,7 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	if (name_now(&b->job) == -1)
 		return -3;
 	if (store_attempt(b, err, errlen) == -1)
-		return -4;
+		return audit_busy(b->a) ? -5 : -4;
 	b->fn = fn;
 	b->arg = arg;
 	if (pthread_create(&b->thread, NULL, thread_main, b) != 0) {
@@ -357,7 +409,7 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	return 0;
 }
 
-void backup_recover(struct audit *a, int64_t attempt, const char *detail)
+int backup_recover(struct audit *a, int64_t attempt, const char *detail)
 {
 	const char *file = detail != NULL && strncmp(detail, "into ", 5) == 0 ? detail + 5 : NULL;
 	char out[PATH_MAX + 200], err[PATH_MAX + 200];
@@ -379,8 +431,11 @@ void backup_recover(struct audit *a, int64_t attempt, const char *detail)
 		    "the daemon stopped before the backup%s%.1500s was finished: no checked copy "
 		    "of it was made",
 		    file != NULL ? " into " : "", file != NULL ? file : "");
-	if (audit_finish(a, attempt, made ? "ok" : "failed", out, err, sizeof err) == -1)
+	if (audit_finish(a, attempt, made ? "ok" : "failed", out, err, sizeof err) == -1) {
 		log_warnx("recovery: backup %lld: %s", (long long)attempt, err);
+		return -1;
+	}
+	return 0;
 }
 
 /* Seconds until the next hh:mm local (mktime handles month ends and DST). */
@@ -430,12 +485,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	/* The store busy (an import's transaction) or no thread: tried again
 	 * every 10 s, and said where operators look, rather than skipped for
 	 * the day. */
-	if (rc == -4 || rc == -2) {
+	if (rc == -5 || rc == -4 || rc == -2) {
 		struct timeval again = {10, 0};
 
 		snprintf(b->failing, sizeof b->failing,
 		         "the scheduled backup could not start (%.200s): trying again every 10 s",
-		         rc == -4 ? err : "no thread could be started");
+		         rc != -2 ? err : "no thread could be started");
 		log_warnx("%s", b->failing);
 		evtimer_add(b->timer, &again);
 		return;
@@ -568,8 +623,10 @@ int backup_new(struct event_base *base, const struct config *conf, struct audit 
 	}
 	b->timer = evtimer_new(base, timer_cb, b);
 	b->done = event_new(base, -1, 0, done_cb, b);
-	if (b->timer == NULL || b->done == NULL || make_dir(b->dir, err, errlen) == -1) {
-		if (b->timer == NULL || b->done == NULL)
+	b->retry = evtimer_new(base, retry_cb, b);
+	if (b->timer == NULL || b->done == NULL || b->retry == NULL ||
+	    make_dir(b->dir, err, errlen) == -1) {
+		if (b->timer == NULL || b->done == NULL || b->retry == NULL)
 			snprintf(err, errlen, "backup: cannot create events");
 		backup_free(b);
 		return -1;
@@ -619,6 +676,12 @@ void backup_free(struct backup *b)
 	 * is waited for and recorded all the same; its caller is gone. */
 	if (b->running)
 		finish(b, false);
+	/* The loop has ended: one last try, then it is left to the next start. */
+	if (flush_unrecorded(b) == -1)
+		log_warnx("backup: the audit database was still busy at the stop: its outcome is "
+		          "recorded at the next start");
+	if (b->retry)
+		event_free(b->retry);
 	if (b->timer)
 		event_free(b->timer);
 	if (b->done)

@@ -42,15 +42,18 @@ struct backup_who {
  * NULL) is called on the loop when it ends. Return: 0 started, -1 if one is
  * already running, -2 if its thread cannot be started (recorded failed), -3
  * if a backup was made this second already (try again in a second), -4 if
- * the store cannot record its attempt (err says why); fn is not called but
- * for 0. */
+ * the store cannot record its attempt (err says why), -5 if the store is
+ * busy (an import holds its write lock; err says so); fn is not called but
+ * for 0. An outcome the store is too busy to take is kept and tried again
+ * every 2 s (and once more by backup_free). */
 int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, void *arg, char *err,
                  size_t errlen);
 
 /* At start-up, for a backup attempt an earlier run left pending (attempt
  * id, its detail "into FILE"): ok when FILE is there (only checked copies
- * get that name), failed otherwise; the outcome is written to a. */
-void backup_recover(struct audit *a, int64_t attempt, const char *detail);
+ * get that name), failed otherwise; the outcome is written to a. -1 (and
+ * logged) when a cannot take it: the caller tries again later. */
+int backup_recover(struct audit *a, int64_t attempt, const char *detail);
 
 /* {"file","at","records","ok"} of the last good backup (records null when
  * only found on disk at start-up), or json_null(). New reference. */

@@ -751,13 +751,16 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 	return rc;
 }
 
-void import_recover(struct audit *a, int64_t attempt)
+int import_recover(struct audit *a, int64_t attempt)
 {
 	char err[256];
 
 	if (audit_finish(a, attempt, "failed",
 	                 "the daemon stopped during the import: nothing of it was imported (its "
 	                 "rows are stored with its outcome)",
-	                 err, sizeof err) == -1)
+	                 err, sizeof err) == -1) {
 		log_warnx("recovery: import %lld: %s", (long long)attempt, err);
+		return -1;
+	}
+	return 0;
 }

@@ -44,5 +44,6 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 
 /* At start-up, for an import attempt an earlier run left pending (it was
  * killed during the rows' transaction): recorded failed, as none of its rows
- * committed (they commit with the outcome). Errors are logged. */
-void import_recover(struct audit *a, int64_t attempt);
+ * committed (they commit with the outcome). Errors are logged; -1 when a
+ * could not take the outcome (the caller tries again later). */
+int import_recover(struct audit *a, int64_t attempt);

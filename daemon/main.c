@@ -393,11 +393,14 @@ static int recover_row(void *arg, json_t *row)
 		int64_t id = json_integer_value(json_object_get(row, "id"));
 		const char *action = json_string_value(json_object_get(row, "action"));
 
-		if (strcmp(action, "backup") == 0)
-			backup_recover(d->audit, id,
-			               json_string_value(json_object_get(row, "detail")));
-		else
-			import_recover(d->audit, id);
+		int rc = strcmp(action, "backup") == 0
+		             ? backup_recover(d->audit, id,
+		                              json_string_value(json_object_get(row, "detail")))
+		             : import_recover(d->audit, id);
+
+		/* Not written (an import holding the write lock): the next pass. */
+		if (rc == -1)
+			d->recover_left++;
 		return 0;
 	}
 	d->recover_left++;

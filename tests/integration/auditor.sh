@@ -283,6 +283,18 @@ t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the las
 t_match '^[0-9-]{10}T[0-9:.]+\+08:00$' "and when, in the server's time zone (Asia/Shanghai)" \
     sh -c "'$D' --json health | jq -r .last_backup.at"
 t_eq "$("$D" --json health | jq -r '.backup')" ok "health says backups are ok"
+# A backup asked for while another connection holds the store's write lock (an import storing
+# its rows) is refused as busy, to be tried again, not as a broken store ("database is locked").
+( printf 'BEGIN IMMEDIATE;\n'; sleep 3; printf 'COMMIT;\n' ) | sqlite3 "$DB" &
+holder=$!
+sleep 0.5
+t_exit 1 "a backup while another writer holds the audit store is refused (503, exit 1)" \
+    "$D" --json backup
+t_eq "$(printf '%s\n' "$T_OUT" | sed -n '/^{/,/^}/p' | jq -r .error 2>/dev/null)" busy "... with code busy"
+t_match "busy .*try again when it ends" "... saying the store is busy and to try again" \
+    printf '%s\n' "$T_OUT"
+wait "$holder" || true
+t_eq "$("$D" --json health | jq -r '.backup')" ok "... which leaves backups ok in health"
 # A backup that fails (backup_dir replaced by a file) is said where operators look.
 mv "$T_DIR/backups" "$T_DIR/backups.away" && : >"$T_DIR/backups"
 t_exit 1 "a backup into a backup_dir that is not a directory fails" "$D" backup

@@ -302,6 +302,77 @@ static void a_pending_backup_is_resolved_by_its_file(void **state)
 	    strstr(got.detail, ": 11 records, checked (found after the daemon stopped"));
 }
 
+/* Another connection holding the write lock (an import storing its rows). */
+static sqlite3 *hold_write_lock(const struct fixture *fx)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	return db;
+}
+
+static void release_write_lock(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* An outcome the store is too busy to take is kept and written once the
+ * lock is free; it used to stay pending until the next start. */
+static void a_busy_store_delays_the_outcome_without_losing_it(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_filter f = {.action = "backup"};
+	struct found got = {0};
+	struct timeval limit = {.tv_sec = 30}, wait = {.tv_sec = 5};
+	sqlite3 *other;
+
+	audit_set_busy_timeout(fx->a, 50);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err), 0);
+	other = hold_write_lock(fx);
+	event_base_loopexit(fx->base, &limit);
+	event_base_dispatch(fx->base);
+	assert_int_equal(fx->calls, 1);
+	assert_true(fx->ok);
+	/* Still busy: the next backup is refused as busy, not as broken. */
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err), -5);
+	assert_non_null(strstr(fx->err, "busy"));
+	assert_int_equal(
+	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
+	assert_int_equal(got.n, 1);
+	assert_string_not_equal(got.result, "ok");
+
+	release_write_lock(other);
+	event_base_loopexit(fx->base, &wait);
+	event_base_dispatch(fx->base);
+	got.n = 0;
+	assert_int_equal(
+	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(got.result, "ok");
+	assert_non_null(strstr(got.detail, "records, checked"));
+}
+
+/* Start-up recovery of a backup's attempt says when it could not write the
+ * outcome, so that its pass is tried again. */
+static void a_recovery_the_store_cannot_take_is_reported(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "adm1", .action = "backup", .detail = "into nowhere"};
+	int64_t id;
+	sqlite3 *other;
+
+	audit_set_busy_timeout(fx->a, 50);
+	assert_int_equal(audit_begin(fx->a, &ev, &id, fx->err, sizeof fx->err), 0);
+	other = hold_write_lock(fx);
+	assert_int_equal(backup_recover(fx->a, id, "into nowhere"), -1);
+	assert_true(audit_busy(fx->a));
+	release_write_lock(other);
+	assert_int_equal(backup_recover(fx->a, id, "into nowhere"), 0);
+	assert_false(audit_busy(fx->a));
+}
+
 static void a_copy_with_a_broken_chain_is_not_counted(void **state)
 {
 	struct fixture *fx = *state;
@@ -336,6 +407,8 @@ int main(void)
 	    T(a_start_removes_copies_cut_short),
 	    T(a_pending_backup_is_resolved_by_its_file),
 	    T(a_directory_named_like_a_backup_is_not_one),
+	    T(a_busy_store_delays_the_outcome_without_losing_it),
+	    T(a_recovery_the_store_cannot_take_is_reported),
 	};
 
 	evthread_use_pthreads();
