@@ -87,6 +87,7 @@ struct http {
 	void *arg;
 	http_gate_fn gate; /* may a session send a large body? (NULL: not asked) */
 	void *gate_arg;
+	int unsent; /* connections with a reply not yet handed to the kernel */
 };
 
 static void watch_again(struct evbuffer *in);
@@ -736,6 +737,43 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 	head_check(in, arg, head, (size_t)n);
 }
 
+/*
+ * Counts the connections whose output holds bytes not yet written to the
+ * socket, so that a stop waits for a large reply to a slow reader (a report)
+ * instead of cutting it when the loop ends. Edges only: empty to not empty
+ * and back. libevent drains the output of a connection it resets (the
+ * callback sees that); one it frees with bytes left is settled by closed_cb.
+ */
+static void output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http *h = arg;
+	size_t now = info->orig_size + info->n_added - info->n_deleted;
+
+	(void)out;
+	if (info->orig_size == 0 && now > 0)
+		h->unsent++;
+	else if (info->orig_size > 0 && now == 0)
+		h->unsent--;
+}
+
+static void closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct http *h = arg;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	struct evbuffer *out = bev != NULL ? bufferevent_get_output(bev) : NULL;
+
+	/* Removed first: whatever libevent does with the buffer next is not
+	 * counted twice. */
+	if (out != NULL && evbuffer_remove_cb(out, output_cb, h) == 0 &&
+	    evbuffer_get_length(out) > 0)
+		h->unsent--;
+}
+
+int http_unsent(const struct http *h)
+{
+	return h->unsent;
+}
+
 static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
 {
 	/* The mark is added after the watcher, and so lies before it in the
@@ -744,6 +782,7 @@ static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
 	if (bev != NULL) {
 		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, h);
 		mark_start(bufferevent_get_input(bev));
+		evbuffer_add_cb(bufferevent_get_output(bev), output_cb, h);
 	}
 	return bev;
 }
@@ -823,6 +862,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_request_get_uri(req);
 	const char *cut = evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED);
 
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), closed_cb, h);
 	/* A head rest_check cut short (no client may send the header: 400) is
 	 * answered from the path it names, and closed: what the client sends
 	 * next is the rest of the refused request. */

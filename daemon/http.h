@@ -39,6 +39,10 @@ void http_stop_accepting(struct http *h);
 /* Stops accepting; open connections are closed. */
 void http_free(struct http *h);
 
+/* Connections holding a reply not yet written to their socket (a large one
+ * to a slow reader): a stop waits for them, up to its deadline. */
+int http_unsent(const struct http *h);
+
 /* Answers with body (reference stolen) as application/json. */
 void http_reply_json(struct evhttp_request *req, int code, json_t *body);
 /* Answers {"error": error, "message": message}. */

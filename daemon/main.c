@@ -105,8 +105,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* A backup under way is waited for like a job: answered and recorded. */
-	bool idle =
-	    actions_busy(d->actions) == 0 && api_jobs(d->api) == 0 && !backup_running(d->backup);
+	bool idle = actions_busy(d->actions) == 0 && api_jobs(d->api) == 0 &&
+	            !backup_running(d->backup) && http_unsent(d->http) == 0;
 
 	/* An answer is queued, not yet written, when its request ends: one more
 	 * tick (50 ms) lets the last ones leave before the connections close. */
@@ -118,6 +118,9 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	if (idle || late) {
 		if (actions_busy(d->actions) != 0)
 			log_warnx("stopping with %d requests unanswered", actions_busy(d->actions));
+		if (http_unsent(d->http) > 0)
+			log_warnx("stopping with %d replies not fully sent (slow readers)",
+			          http_unsent(d->http));
 		event_base_loopexit(d->base, NULL);
 	}
 }

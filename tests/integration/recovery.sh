@@ -197,6 +197,28 @@ t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after draining"
 t_eq "$(pending unlock)" 0 "its outcome was recorded before exit"
 t_eq "$(ldap_attr carol pwdAccountLockedTime)" "" "carol is unlocked in the directory"
 
+# ---- SIGTERM while a large reply waits for a slow reader ---------------------------------
+# A log page of 5,000 events with 1 KB descriptions (about 8 MB, more than the kernel's socket
+# buffers take: 4 MB at most) to a client with a tiny receive window: most of the reply waits in
+# the daemon's buffers. The stop used to end the loop once no request was in flight,
+# cutting the reply; it now waits for it to be written (up to its deadline).
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again"; t_done; }
+awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描述,解决办法,问题处理,解决时间,解决情况,备注"
+    pad = sprintf("%980s", ""); gsub(/ /, "x", pad)
+    for (i = 1; i <= 5000; i++)
+        printf "%d,信息中心,读者%d,2025-02-03 09:10,删除待办与邮件 第%d条 %s,后台删除,张工,2025-02-03 10:00,已解决,\n", i, i, i, pad }' \
+    >"$T_DIR/five.csv"
+t_ok "5,000 events are imported" env LDAPDESK_USER=adm1 "$D" import "$T_DIR/five.csv"
+tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"aud1\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+got=$(python3 "$LDAPDESK_SRC/tests/lib/slow_reader.py" "$LDAPDESK_URL" "$LDAPDESK_CA" "$tok" \
+    "/v1/audit?from=2025-02-03&to=2025-02-03&limit=5000" "$DAEMON_PID" 2>&1 || true)
+t_ok "the reply is over 6 MB ($got)" test "${got#* }" -gt 6000000
+t_eq "$(echo "$got" | awk '{ print ($1 == $2) ? "whole" : "cut" }')" whole \
+    "a slow reader gets its whole reply across a SIGTERM ($got: body bytes, Content-Length)"
+daemon_stop
+t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the reply left"
+
 # ---- SIGTERM while a job runs ------------------------------------------------------------
 # A job (here an import of 100,000 rows) is waited for like a request; still running at the
 # deadline (2 x timeout_ms + 1 s, 1 s here) it is stopped: the import rolls back and its client

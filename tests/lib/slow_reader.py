@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""slow_reader.py URL CA TOKEN PATH PID — a client too slow for its reply.
+
+Asks ldapdeskd for PATH over HTTPS with a tiny receive buffer, reads nothing
+while the daemon is sent SIGTERM (PID), then reads the reply to its end.
+Prints "BODY_BYTES CONTENT_LENGTH": equal when the stop let the whole reply
+out, the body shorter when the daemon closed the connection under it.
+"""
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+import urllib.parse
+
+url, ca, token, path, pid = sys.argv[1:6]
+u = urllib.parse.urlsplit(url)
+ctx = ssl.create_default_context(cafile=ca)
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# Set before connect, so the window offered stays small: the reply then
+# waits in ldapdeskd's buffers, not in the kernel's.
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.connect((u.hostname, u.port))
+tls = ctx.wrap_socket(raw, server_hostname=u.hostname)
+tls.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n"
+             % (path, u.hostname, token)).encode())
+time.sleep(2)  # the reply is made and queued
+os.kill(int(pid), signal.SIGTERM)
+time.sleep(1)  # the daemon drains meanwhile
+data = b""
+while True:
+    try:
+        chunk = tls.recv(65536)
+    except (ssl.SSLError, OSError):
+        break
+    if not chunk:
+        break
+    data += chunk
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if sep:
+        length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")]
+        if length and len(body) >= length[0]:
+            break
+head, sep, body = data.partition(b"\r\n\r\n")
+length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+          if line.lower().startswith(b"content-length:")]
+print(len(body), length[0] if length else -1)
