@@ -2209,6 +2209,36 @@ int audit_copy(const char *src, const char *dest, char *err, size_t errlen)
 	return 0;
 }
 
+int audit_mark_copy(const char *path, int64_t attempt, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char sql[64];
+
+	/* user_version is 32 bits: a larger id leaves the copy unmarked, and
+	 * its restore then reads as a lost backup (the older behaviour). */
+	if (attempt <= 0 || attempt > INT32_MAX)
+		return 0;
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)attempt);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		return open_fail(db, path, "open to mark", err, errlen);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return open_fail(db, path, "mark", err, errlen);
+	sqlite3_close(db);
+	return 0;
+}
+
+int64_t audit_copy_of(struct audit *a)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t mark = 0;
+
+	if (sqlite3_prepare_v2(a->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		mark = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return mark;
+}
+
 static int integrity_ok(sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;

@@ -332,6 +332,15 @@ void audit_set_cache(struct audit *a, int kib);
  * while another connection writes. Return: 0, or -1 with err filled. */
 int audit_copy(const char *src, const char *dest, char *err, size_t errlen);
 
+/* Marks the copy at path as made by the backup whose attempt is attempt
+ * (SQLite's user_version header field: no record, no table, the chain is
+ * untouched). Return: 0, or -1 with err filled. */
+int audit_mark_copy(const char *path, int64_t attempt, char *err, size_t errlen);
+
+/* The attempt whose backup made the database a has open (its mark), or 0
+ * when it is no marked copy (the live database, or an older copy). */
+int64_t audit_copy_of(struct audit *a);
+
 /* Opens path read-only, runs PRAGMA integrity_check and a full chain walk.
  * Return: 0 when both pass (*out filled: records, head), -1 with err
  * naming the file and the first problem otherwise. Any thread. */

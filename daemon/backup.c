@@ -180,7 +180,11 @@ static int dir_usable(struct backup_job *j)
 /* Copies src to tmp and checks the copy. Return 0/-1 (j->err set). */
 static int copy_checked(struct backup_job *j, const char *tmp, struct audit_verify *v)
 {
-	if (audit_copy(j->src, tmp, j->err, sizeof j->err) == -1)
+	/* Marked as this backup's copy before it is checked: restored anywhere,
+	 * the copy still holds this backup's pending attempt, and the mark tells
+	 * the next start that the backup was made (backup_recover). */
+	if (audit_copy(j->src, tmp, j->err, sizeof j->err) == -1 ||
+	    audit_mark_copy(tmp, j->attempt, j->err, sizeof j->err) == -1)
 		return -1;
 	/* As private as the database: the umask (022 outside the systemd
 	 * unit) would leave the copy readable to everyone. */
@@ -416,11 +420,19 @@ int backup_recover(struct audit *a, int64_t attempt, const char *detail)
 	long long n = -1;
 	struct stat st;
 	/* A regular file only: opening a FIFO named there would hang the start. */
-	bool made = file != NULL && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
-	            audit_count_file(file, &n, err, sizeof err) == 0;
+	bool restored = attempt == audit_copy_of(a);
+	bool made = restored || (file != NULL && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+	                         audit_count_file(file, &n, err, sizeof err) == 0);
 
+	/* This database is that backup's copy, restored (wherever the file
+	 * went since): the backup was made. */
+	if (restored)
+		snprintf(out, sizeof out,
+		         "%.1500s: checked; this database was restored from it (its copy holds "
+		         "the backup's attempt, not its outcome)",
+		         file != NULL ? file : "the copy");
 	/* Only a checked copy is ever renamed to the name its attempt gives. */
-	if (made)
+	else if (made)
 		snprintf(
 		    out, sizeof out,
 		    "%.1500s: %lld records, checked (found after the daemon stopped during it)",

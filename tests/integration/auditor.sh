@@ -346,6 +346,11 @@ t_eq "$("$D" --json log --action backup --operator ldapdeskd | jq -r '.events[-1
     "failed|records $((restored + 1)) to $before are not in this database (put back from an older copy, or cut short): their ids are not given again" \
     "the daemon records which ids the restored database lacks"
 t_match "records $((restored + 1)) to $before are missing" "and its log says so" cat "$T_DIR/ldapdeskd.log"
+restored_from() { "$D" --json log --action backup --operator adm1 | jq -r '.events[-1] | .result + "|" + .detail'; }
+for _ in $(seq 50); do restored_from | grep -q '^pending' || break; sleep 0.2; done # recovery runs after start-up
+t_match '^ok\|.*: checked; this database was restored from it' \
+    "the backup it was restored from reads as made (the copy held that backup's attempt, pending)" \
+    restored_from
 as_op hd1
 "$D" record notice --desc "恢复之后的公告" --dept 信息中心 >/dev/null
 as_op aud1

@@ -373,6 +373,54 @@ static void a_recovery_the_store_cannot_take_is_reported(void **state)
 	assert_false(audit_busy(fx->a));
 }
 
+struct pending_one {
+	int n;
+	int64_t id;
+	char detail[1300];
+};
+
+static int pending_row(void *arg, json_t *row)
+{
+	struct pending_one *p = arg;
+	const char *d = json_string_value(json_object_get(row, "detail"));
+
+	p->n++;
+	p->id = json_integer_value(json_object_get(row, "id"));
+	snprintf(p->detail, sizeof p->detail, "%s", d != NULL ? d : "");
+	return 0;
+}
+
+/* A copy restored elsewhere (its file gone from backup_dir) holds its own
+ * backup's attempt, pending: the next start must say the backup was made,
+ * not that the daemon stopped before it was finished. */
+static void a_copy_restored_elsewhere_says_its_backup_was_made(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_filter f = {.action = "backup"};
+	struct pending_one p = {0};
+	struct found got = {0};
+	struct audit *r = NULL;
+	char restored[160], cmd[1500];
+
+	run_one(fx);
+	assert_true(fx->ok);
+	snprintf(restored, sizeof restored, "%s/restored.db", fx->dir);
+	snprintf(cmd, sizeof cmd, "mv '%s' '%s'", fx->file, restored);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(audit_open(restored, &r, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_pending(r, pending_row, &p, fx->err, sizeof fx->err), 0);
+	assert_int_equal(p.n, 1); /* the copy holds its backup's attempt, pending */
+	assert_int_equal(audit_copy_of(r), p.id);
+	assert_int_equal(backup_recover(r, p.id, p.detail), 0);
+	assert_int_equal(audit_query(r, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err),
+	                 0);
+	assert_string_equal(got.result, "ok");
+	assert_non_null(strstr(got.detail, "this database was restored from it"));
+	audit_close(r);
+	/* The live database is no copy: its own pending backups read by file. */
+	assert_int_equal(audit_copy_of(fx->a), 0);
+}
+
 static void a_copy_with_a_broken_chain_is_not_counted(void **state)
 {
 	struct fixture *fx = *state;
@@ -409,6 +457,7 @@ int main(void)
 	    T(a_directory_named_like_a_backup_is_not_one),
 	    T(a_busy_store_delays_the_outcome_without_losing_it),
 	    T(a_recovery_the_store_cannot_take_is_reported),
+	    T(a_copy_restored_elsewhere_says_its_backup_was_made),
 	};
 
 	evthread_use_pthreads();
