@@ -679,8 +679,8 @@ static const char *query_str(struct query *q, const char *key)
 }
 
 /* A misspelt key ("operater", "dept") read as no filter would quietly hand
- * out the whole log, and a key given twice as its first value only: both
- * are refused. Return: 0, or -1 with msg filled. */
+ * out the whole log, a key given twice as its first value only, and one
+ * given empty as no filter: all are refused. Return: 0, or -1 with msg filled. */
 static int query_keys_check(const struct evkeyvalq *kv, const char *const *known, char *msg,
                             size_t len)
 {
@@ -699,6 +699,16 @@ static int query_keys_check(const struct evkeyvalq *kv, const char *const *known
 			for (size_t i = 0; known[i] != NULL && o < len; i++)
 				o += (size_t)snprintf(msg + o, len - o, "%s%s", i > 0 ? ", " : "",
 				                      known[i]);
+			return -1;
+		}
+		/* Read as no filter, an empty value (a script's unset variable)
+		 * would hand out the whole log as well. */
+		if (e->value == NULL || e->value[0] == '\0') {
+			snprintf(
+			    msg, len,
+			    "query parameter \"%s\" is empty: give it a value, or leave it out "
+			    "for no filter",
+			    e->key);
 			return -1;
 		}
 		for (f = TAILQ_NEXT(e, next); f != NULL; f = TAILQ_NEXT(f, next))

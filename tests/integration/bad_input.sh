@@ -112,6 +112,15 @@ t_match 'unknown query parameter \\"operater\\": use from, to, user, operator' "
 t_match '^400 ' "an audit filter given twice (user=a&user=b) is 400, not the first one only" \
     api GET "/v1/audit?user=alice&user=bob"
 t_match 'query parameter \\"user\\" is given twice' "... saying so" printf '%s\n' "$T_OUT"
+t_match '^400 ' "an empty audit filter (operator=, a script's unset variable) is 400, not the whole log" \
+    api GET "/v1/audit?operator=&limit=3"
+t_match 'query parameter \\"operator\\" is empty: give it a value, or leave it out' "... saying so" \
+    printf '%s\n' "$T_OUT"
+t_match '^400 ' "... of a report too (department=)" \
+    api GET "/v1/report?from=2026-01-01&to=2026-01-31&department="
+t_exit 2 "the client's log --operator '' is a bad request (exit 2), not every event" \
+    env LDAPDESK_USER=aud1 "$LDAPDESK" log --operator ''
+t_match 'is empty: give it a value' "... saying the filter is empty" printf '%s\n' "$T_OUT"
 t_match '^400 ' "so is an unknown key of a report" api GET "/v1/report?from=2026-01-01&to=2026-01-31&fmt=csv"
 t_match '^400 ' "... and of verify" api GET "/v1/verify?head=1"
 aud_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"aud1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
