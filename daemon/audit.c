@@ -2189,7 +2189,14 @@ void audit_set_cache(struct audit *a, int kib)
 
 /* VACUUM INTO writes a compact, consistent copy from one read snapshot; a
  * writer on another connection does not restart it (the backup API would). */
-int audit_copy(const char *src, const char *dest, char *err, size_t errlen)
+/* A long copy or check (a large store) ends early once *arg is set: the
+ * daemon's stop deadline passed. */
+static int flag_set(void *arg)
+{
+	return atomic_load((const atomic_int *)arg);
+}
+
+int audit_copy(const char *src, const char *dest, const atomic_int *stop, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -2198,6 +2205,8 @@ int audit_copy(const char *src, const char *dest, char *err, size_t errlen)
 	if (sqlite3_open_v2(src, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
 		return open_fail(db, src, "open for backup", err, errlen);
 	sqlite3_busy_timeout(db, 5000);
+	if (stop != NULL)
+		sqlite3_progress_handler(db, 1000, flag_set, (void *)stop);
 	if (sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL) != SQLITE_OK)
 		return open_fail(db, src, "prepare backup", err, errlen);
 	sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
@@ -2279,7 +2288,8 @@ int audit_count_file(const char *path, long long *records, char *err, size_t err
 	return 0;
 }
 
-int audit_check_file(const char *path, struct audit_verify *out, char *err, size_t errlen)
+int audit_check_file(const char *path, struct audit_verify *out, const atomic_int *stop, char *err,
+                     size_t errlen)
 {
 	struct audit ro = {0};
 	char why[256];
@@ -2288,6 +2298,8 @@ int audit_check_file(const char *path, struct audit_verify *out, char *err, size
 	memset(out, 0, sizeof *out);
 	if (sqlite3_open_v2(path, &ro.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return open_fail(ro.db, path, "open copy", err, errlen);
+	if (stop != NULL)
+		sqlite3_progress_handler(ro.db, 1000, flag_set, (void *)stop);
 	if (integrity_ok(ro.db, why, sizeof why) == -1) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		sqlite3_close(ro.db);

@@ -4,6 +4,7 @@
  * returns once its records are committed (WAL, synchronous=FULL).
  */
 #pragma once
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -329,8 +330,10 @@ void audit_set_cache(struct audit *a, int kib);
 
 /* Writes a consistent copy of the database at src to dest (which must not
  * exist) with VACUUM INTO, from a connection of its own: safe on any thread
- * while another connection writes. Return: 0, or -1 with err filled. */
-int audit_copy(const char *src, const char *dest, char *err, size_t errlen);
+ * while another connection writes. stop (may be NULL) set non-zero from
+ * another thread ends it early: -1, err saying it was interrupted.
+ * Return: 0, or -1 with err filled. */
+int audit_copy(const char *src, const char *dest, const atomic_int *stop, char *err, size_t errlen);
 
 /* Marks the copy at path as made by the backup whose attempt is attempt
  * (SQLite's user_version header field: no record, no table, the chain is
@@ -343,8 +346,10 @@ int64_t audit_copy_of(struct audit *a);
 
 /* Opens path read-only, runs PRAGMA integrity_check and a full chain walk.
  * Return: 0 when both pass (*out filled: records, head), -1 with err
- * naming the file and the first problem otherwise. Any thread. */
-int audit_check_file(const char *path, struct audit_verify *out, char *err, size_t errlen);
+ * naming the file and the first problem otherwise. Any thread; stop as
+ * for audit_copy. */
+int audit_check_file(const char *path, struct audit_verify *out, const atomic_int *stop, char *err,
+                     size_t errlen);
 
 /* Opens path read-only and counts its records (cheap: no integrity check,
  * no chain walk). Return: 0 with *records, or -1 with err naming the file

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct backup_job {
 	char at[CLOCK_ISO_LEN];
 	char operator[65];                      /* who asked: a uid, or ldapdeskd (schedule) */
 	char operator_dn[512], client_addr[64]; /* "" for the schedule */
+	const atomic_int *stop;                 /* the backup's: set by backup_stop */
 };
 
 struct backup {
@@ -54,6 +56,7 @@ struct backup {
 	backup_fn fn;
 	void *arg;
 	struct backup_job job;
+	atomic_int stop; /* backup_stop: the copy or its check ends early */
 	json_t *last;
 	char failing[2048]; /* why the last backup failed; "" once one succeeds */
 	/* An outcome the store was too busy to take (an import holding the
@@ -183,7 +186,7 @@ static int copy_checked(struct backup_job *j, const char *tmp, struct audit_veri
 	/* Marked as this backup's copy before it is checked: restored anywhere,
 	 * the copy still holds this backup's pending attempt, and the mark tells
 	 * the next start that the backup was made (backup_recover). */
-	if (audit_copy(j->src, tmp, j->err, sizeof j->err) == -1 ||
+	if (audit_copy(j->src, tmp, j->stop, j->err, sizeof j->err) == -1 ||
 	    audit_mark_copy(tmp, j->attempt, j->err, sizeof j->err) == -1)
 		return -1;
 	/* As private as the database: the umask (022 outside the systemd
@@ -193,7 +196,7 @@ static int copy_checked(struct backup_job *j, const char *tmp, struct audit_veri
 		return -1;
 	}
 	sync_path(tmp, O_RDONLY);
-	return audit_check_file(tmp, v, j->err, sizeof j->err);
+	return audit_check_file(tmp, v, j->stop, j->err, sizeof j->err);
 }
 
 /* Copy to FILE.tmp, check it, then rename: only checked copies ever carry
@@ -215,6 +218,12 @@ static void run_job(struct backup_job *j)
 		snprintf(journal, sizeof journal, "%s-journal", tmp);
 		unlink(tmp);
 		unlink(journal);
+		if (atomic_load(j->stop))
+			snprintf(
+			    j->err, sizeof j->err,
+			    "ldapdeskd is stopping: the backup was stopped at the stop's deadline "
+			    "before it finished, and no copy was kept; make one once the daemon is "
+			    "back (ldapdesk backup)");
 		return;
 	}
 	if (rename(tmp, j->file) == -1) {
@@ -331,6 +340,12 @@ bool backup_running(const struct backup *b)
 	return b != NULL && b->running;
 }
 
+void backup_stop(struct backup *b)
+{
+	if (backup_running(b))
+		atomic_store(&b->stop, 1);
+}
+
 /* The name the copy will have, picked on the loop so that its attempt can
  * name it: this second's, or (backups asked for one after the other) one of
  * the next seconds' not taken yet. -1 when those are all taken. */
@@ -394,6 +409,8 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	snprintf(b->job.src, sizeof b->job.src, "%s", audit_path(b->a));
 	snprintf(b->job.dir, sizeof b->job.dir, "%s", b->dir);
 	b->job.keep = b->keep;
+	atomic_store(&b->stop, 0);
+	b->job.stop = &b->stop;
 	if (name_now(&b->job) == -1)
 		return -3;
 	if (store_attempt(b, err, errlen) == -1)

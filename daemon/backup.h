@@ -67,6 +67,11 @@ const char *backup_failing(const struct backup *b);
 /* Whether a backup is being made now (the stop waits for it). */
 bool backup_running(const struct backup *b);
 
+/* The stop's deadline passed: the running backup's copy or check ends early
+ * (no copy kept); it is then recorded failed and its caller answered, as it
+ * ends. Nothing when none runs. */
+void backup_stop(struct backup *b);
+
 /* Waits for a running backup's thread and records it (nobody is answered:
  * the loop has ended), then frees b. NULL is a no-op. */
 void backup_free(struct backup *b);

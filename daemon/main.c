@@ -94,17 +94,19 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	       (now.tv_sec == d->drain_deadline.tv_sec && now.tv_usec > d->drain_deadline.tv_usec);
 	/* Jobs still running at the deadline are stopped (a write rolls
 	 * back) and answered 503; they get a few seconds more to end. */
-	if (late && api_jobs(d->api) > 0 && !d->jobs_stopped) {
+	if (late && (api_jobs(d->api) > 0 || backup_running(d->backup)) && !d->jobs_stopped) {
 		struct timeval more = {5, 0};
 
-		log_warnx("stopping %d jobs (report, verify, log, import) still running",
-		          api_jobs(d->api));
+		log_warnx("stopping %d jobs (report, verify, log, import)%s still running",
+		          api_jobs(d->api), backup_running(d->backup) ? " and a backup" : "");
 		api_stop_jobs(d->api);
+		backup_stop(d->backup);
 		d->jobs_stopped = true;
 		evutil_timeradd(&now, &more, &d->drain_deadline);
 		return;
 	}
-	/* A backup under way is waited for like a job: answered and recorded. */
+	/* A backup under way is waited for like a job (and stopped like one at the deadline):
+	 * answered and recorded. */
 	bool idle = actions_busy(d->actions) == 0 && api_jobs(d->api) == 0 &&
 	            !backup_running(d->backup) && http_unsent(d->http) == 0;
 

@@ -172,7 +172,7 @@ static void backup_creates_a_checked_copy_in_a_private_dir(void **state)
 	base = strrchr(fx->file, '/') + 1;
 	assert_int_equal(strlen(base), strlen("audit-20260105-093000.db"));
 	assert_int_equal(strncmp(base, "audit-", 6), 0);
-	assert_int_equal(audit_check_file(fx->file, &v, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_check_file(fx->file, &v, NULL, fx->err, sizeof fx->err), 0);
 	assert_int_equal(v.records, 11);
 	last = backup_last(fx->b);
 	assert_string_equal(json_string_value(json_object_get(last, "file")), fx->file);
@@ -421,6 +421,41 @@ static void a_copy_restored_elsewhere_says_its_backup_was_made(void **state)
 	assert_int_equal(audit_copy_of(fx->a), 0);
 }
 
+/* At the stop's deadline a backup still copying or checking is stopped: no
+ * copy is kept, it is recorded failed, and its caller hears why. */
+static void a_backup_stopped_at_the_deadline_keeps_no_copy(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_event ev = {.operator= "hd1", .action = "unlock", .target = "bob"};
+	struct audit_filter f = {.action = "backup"};
+	struct found got = {0};
+	struct timeval limit = {.tv_sec = 30};
+
+	/* Enough records that the copy and its chain check take far longer
+	 * than the few instructions between start and stop below. */
+	assert_int_equal(audit_batch_begin(fx->a, fx->err, sizeof fx->err), 0);
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(audit_batch_add(fx->a, &ev, "ok", "unlocked", NULL, NULL, fx->err,
+		                                 sizeof fx->err),
+		                 0);
+	assert_int_equal(audit_batch_commit(fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err), 0);
+	backup_stop(fx->b);
+	event_base_loopexit(fx->base, &limit);
+	event_base_dispatch(fx->base);
+	assert_int_equal(fx->calls, 1);
+	assert_false(fx->ok);
+	assert_non_null(strstr(fx->why, "ldapdeskd is stopping: the backup was stopped"));
+	assert_int_equal(count_files(fx->bdir, ".db"), 0);
+	assert_int_equal(count_files(fx->bdir, ".tmp"), 0);
+	assert_int_equal(
+	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
+	assert_string_equal(got.result, "failed");
+	/* The next backup is not stopped by the last one's flag. */
+	run_one(fx);
+	assert_true(fx->ok);
+}
+
 static void a_copy_with_a_broken_chain_is_not_counted(void **state)
 {
 	struct fixture *fx = *state;
@@ -458,6 +493,7 @@ int main(void)
 	    T(a_busy_store_delays_the_outcome_without_losing_it),
 	    T(a_recovery_the_store_cannot_take_is_reported),
 	    T(a_copy_restored_elsewhere_says_its_backup_was_made),
+	    T(a_backup_stopped_at_the_deadline_keeps_no_copy),
 	};
 
 	evthread_use_pthreads();
