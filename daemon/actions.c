@@ -2399,16 +2399,36 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 		                      : "the user is still a member of the group");
 }
 
-/* Was the password changed at or after the attempt? Times compared in UTC. */
-static bool changed_since(const struct dir_user *u, const char *requested_at)
+enum read_back { CHANGED, NOT_CHANGED, UNSURE };
+
+/*
+ * Was the password changed by this attempt? pwdChangedTime has whole
+ * seconds, and a second of slack is allowed between the daemon's clock and
+ * the directory's: a change at or after the attempt's second minus one
+ * counts. A password this daemon set itself (an earlier reset or create)
+ * no earlier than that change's second explains it as well, and the two
+ * cannot be told apart: UNSURE. It used to count as this reset's (a reset
+ * right after another one, killed before its change, read as done).
+ */
+static enum read_back password_read_back(const struct recovery *r)
 {
-	time_t changed, asked;
+	const struct dir_user *u = r->user;
+	time_t changed, asked, earlier;
+	char at[CLOCK_ISO_LEN] = "", err[256];
+	int rc;
 
 	if (u->password_changed == NULL ||
 	    clock_parse_gentime(u->password_changed, &changed) == -1 ||
-	    clock_parse_iso(requested_at, &asked) == -1)
-		return false;
-	return changed >= asked - 1;
+	    clock_parse_iso(r->requested_at, &asked) == -1 || changed < asked - 1)
+		return NOT_CHANGED;
+	rc = audit_last_password(r->A->audit, r->target, r->id, at, sizeof(at), err, sizeof(err));
+	if (rc == -1) {
+		log_warnx("recovery: attempt %lld: %s", (long long)r->id, err);
+		return UNSURE;
+	}
+	if (rc == 1 && clock_parse_iso(at, &earlier) == 0 && changed <= earlier)
+		return UNSURE;
+	return CHANGED;
 }
 
 /* The user's lifecycle actions, read back from the entry found. Return:
@@ -2463,7 +2483,9 @@ static void recovery_decide(struct recovery *r)
 	} else if (strcmp(r->action, "reset") == 0) {
 		/* Both steps (DESIGN): the password, and must-change where the
 		 * daemon sets it itself. */
-		if (changed_since(r->user, r->requested_at))
+		enum read_back seen = password_read_back(r);
+
+		if (seen == CHANGED)
 			recovery_finish(r, "ok",
 			                r->user->must_change
 			                    ? "the password was changed; the one-time password "
@@ -2471,6 +2493,13 @@ static void recovery_decide(struct recovery *r)
 			                    : "the password was changed but must-change is not "
 			                      "set, and the one-time password was never shown: "
 			                      "reset again");
+		else if (seen == UNSURE)
+			/* Not counted as done: an audit must not claim a change it
+			 * cannot show. Either way the operator resets again. */
+			recovery_finish(r, "failed",
+			                "cannot tell whether the password was changed: its last "
+			                "change is no later than the previous reset's (or "
+			                "creation's) by ldapdesk; reset again");
 		else
 			recovery_finish(r, "failed", "the password was not changed");
 	} else if ((g = config_grant(r->A->conf, r->permission)) != NULL) {

@@ -1482,6 +1482,33 @@ int audit_last_grant(struct audit *a, const char *target, const char *permission
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The newest password set by us (a reset or a create done) before an
+ * attempt: its outcome's time. */
+static const char password_sql[] =
+    "SELECT o.at FROM records a"
+    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
+    " WHERE a.kind = 'attempt' AND a.action IN ('reset', 'create') AND a.target = lower(?1)"
+    " AND a.id < ?2 ORDER BY a.id DESC LIMIT 1";
+
+int audit_last_password(struct audit *a, const char *target, int64_t before, char *at, size_t len,
+                        char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, password_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare last password", err, errlen);
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, before);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_column(st, 0, at, len);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, "last password", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_last_backup(struct audit *a, char *detail, size_t len, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;

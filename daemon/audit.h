@@ -147,6 +147,12 @@ int audit_verify(struct audit *a, const char *since, struct audit_verify *out, c
  * into detail. Return: 1 found, 0 none, -1 error with err filled. */
 int audit_last_backup(struct audit *a, char *detail, size_t len, char *err, size_t errlen);
 
+/* The time (at, ISO UTC) of the newest "ok" outcome of a reset or create of
+ * target among attempts before the attempt before: the last password this
+ * daemon set. Return: 1 found, 0 none, -1 error with err filled. */
+int audit_last_password(struct audit *a, const char *target, int64_t before, char *at, size_t len,
+                        char *err, size_t errlen);
+
 /* The newest "ok" grant outcome for (target, permission) that no later ok
  * revoke undid: fills operator (uid) and detail of that grant. Return: 1 found,
  * 0 none, -1 error with err filled. */
