@@ -56,6 +56,7 @@ typedef void (*human_fn)(const struct ctx *c, json_t *ans);
 static struct {
 	char last[512]; /* the last message said */
 	bool answered;  /* stdout holds a JSON answer or error object already */
+	bool unknown;   /* a change was sent and its answer lost: it may be done */
 } said;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -102,7 +103,9 @@ static void say_json_error(int rc)
 
 	if (said.answered || rc <= 0 || rc >= (int)(sizeof(codes) / sizeof(codes[0])))
 		return;
-	j = json_pack("{s:s, s:s}", "error", codes[rc], "message", said.last);
+	j = json_pack("{s:s, s:s}", "error",
+	              rc == EXIT_REFUSED && said.unknown ? "outcome_unknown" : codes[rc], "message",
+	              said.last);
 	if (j != NULL)
 		print_json(j);
 	json_decref(j);
@@ -197,6 +200,10 @@ static int send_once(struct ctx *c, const struct httpc_req *rq, struct httpc_res
 	if (httpc_do(c->h, rq, rs, err, sizeof err) == 0)
 		return 0;
 	say("%s", err);
+	/* Not "failed": a script must not take a change that may be done for
+	 * one that was not (exit 1 either way, as DESIGN fixes). */
+	said.unknown = (rs->why == HTTPC_LOST || rs->why == HTTPC_SLOW) && rq->method != NULL &&
+	               strcmp(rq->method, "POST") == 0;
 	return rs->why == HTTPC_NET || rs->why == HTTPC_TLS ? EXIT_UNREACHABLE : EXIT_REFUSED;
 }
 
