@@ -2196,11 +2196,22 @@ static bool user_held(const struct actions *A, const char *uid)
 }
 
 /* Refuses x (and says so) when it would change a user recovery still has
- * to read back. Return: true when refused. */
+ * to read back, or any user while the list of changes the directory did not
+ * answer is full. Return: true when refused. */
 static bool act_held(struct act *x)
 {
-
-	if (!act_changes_user(x) || !user_held(x->A, x->target))
+	if (!act_changes_user(x))
+		return false;
+	/* Bounded: a change the directory would leave unanswered now could not
+	 * be parked, and its user would be free before it is read back. */
+	if (x->A->n_unknown >= ACT_MAX_UNKNOWN) {
+		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
+		           "the directory left %d changes unanswered, still to be read back: no "
+		           "change is taken until then; try again in a minute",
+		           ACT_MAX_UNKNOWN);
+		return true;
+	}
+	if (!user_held(x->A, x->target))
 		return false;
 	act_refuse(x, ACT_UNAVAILABLE, "recovering", "failed",
 	           "an action on %s left unfinished by the last stop is still being read back "

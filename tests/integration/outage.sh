@@ -112,6 +112,41 @@ t_eq "$got" 'failed|read back after the directory did not answer: the account is
     "the daemon reads it back as failed: the account is still locked"
 t_ok "... and frank stays locked (the read-back changed nothing)" test -n "$(ldap_attr frank pwdAccountLockedTime)"
 
+# ---- too many changes left unanswered --------------------------------------------------------
+# The daemon keeps at most 64 changes slapd did not answer, to read back later; while that list
+# is full it takes no change at all (503 busy), so none is left unanswered with its user free.
+awk -v b="$LDAP_PEOPLE" 'BEGIN { for (i = 0; i < 66; i++)
+    printf "dn: uid=fill%02d,%s\nobjectClass: inetOrgPerson\nuid: fill%02d\ncn: Fill %02d\nsn: Fill\n\n", i, b, i, i }' \
+    >"$T_DIR/fill.ldif"
+ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" -f "$T_DIR/fill.ldif" >/dev/null
+tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd1\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login" | jq -r .token)
+fill() { # METHOD PATH: HTTP status of one request as hd1
+    curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" \
+        ${2:+-X "$1"} ${2:+-d '{}'} "$LDAPDESK_URL${2:-$1}"
+}
+for i in $(seq -w 0 65); do fill "/v1/users/fill$i" >/dev/null; done # their DNs cached
+# A change first reads the protected groups again when its snapshot is older than
+# cache_seconds: one change now, so that the ones below need nothing from slapd before it.
+fill POST /v1/users/fill65/unlock >/dev/null
+kill -STOP "$SLAPD_PID"
+pids=
+for i in $(seq -w 0 63); do
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -d '{}' \
+        "$LDAPDESK_URL/v1/users/fill$i/unlock" >"$T_DIR/fill$i.out" &
+    pids="$pids $!"
+done
+# shellcheck disable=SC2086
+wait $pids
+t_eq "$(cat "$T_DIR"/fill*.out | jq -r .error | sort | uniq -c | awk '{ print $1 " " $2 }')" \
+    "64 directory_no_answer" "64 unlocks slapd does not answer are 503 directory_no_answer (not known yet)"
+t_match '^503$' "with 64 of them still to be read back, a change of another user is refused (503)" \
+    fill POST /v1/users/fill65/unlock
+t_match '"error": *"busy".*64 changes unanswered, still to be read back' "... busy, saying why" \
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -d '{}' "$LDAPDESK_URL/v1/users/fill64/unlock"
+t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'unlock' AND a.target = 'fill64'")" failed "... and recorded, failed"
+kill -CONT "$SLAPD_PID"
+
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
 
