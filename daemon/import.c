@@ -41,23 +41,37 @@ static const char *const col_names[NKNOWN] = {
     "问题处理", "解决时间",     "解决情况", "备注",     "类别",
 };
 
-/* Keywords that decide a category when there is no 类别 column, tried in
- * this order: login-issue comes before todo-mail because its own label
- * (邮件附件及门户登录异常) mentions 邮件. */
+/*
+ * Keywords that decide a category when there is no 类别 column. The first
+ * entry with a word in the text wins, so the words that name what was done
+ * or asked for (a requirement, a vulnerability, a document, a notice, a
+ * lock, a phone app, a permission, a deletion) come before those that only
+ * name what it was about (a password, the login page, an attachment):
+ * "修复门户登录页面漏洞" is a vulnerability fix, "删除密码到期提醒邮件" a
+ * deletion, "账号被锁定，无法登录" an unlock. The entries from KEYWORDS_WEAK
+ * on are weak: a strong word in 解决办法 beats them ("无法登录" resolved by
+ * "重置密码" is a reset).
+ */
+#define KEYWORD_WORDS 6
 static const struct {
 	const char *key;
-	const char *words[4];
+	const char *words[KEYWORD_WORDS];
+	const char *with; /* also needed in the text, or NULL */
 } keywords[] = {
-    {"unlock-reset", {"解锁", "重置", "密码"}},
-    {"login-issue", {"登录", "附件"}},
-    {"todo-mail", {"待办", "邮件"}},
-    {"grant", {"授权", "权限"}},
-    {"mobile-app", {"APP", "App", "app", "手机"}},
-    {"notice", {"通知", "公告"}},
-    {"knowledge-doc", {"知识", "文档"}},
-    {"vuln-fix", {"漏洞"}},
-    {"app-request", {"需求"}},
+    /* The hotline's deletions are of to-dos and mail ("删除过期通知邮件"). */
+    {"todo-mail", {"待办", "邮件"}, "删除"},
+    {"app-request", {"需求"}, NULL},
+    {"vuln-fix", {"漏洞"}, NULL},
+    {"knowledge-doc", {"知识", "文档", "手册", "指南"}, NULL},
+    {"notice", {"通知", "公告"}, NULL},
+    {"unlock-reset", {"解锁", "重置", "锁定", "被锁"}, NULL},
+    {"mobile-app", {"APP", "App", "app", "手机"}, NULL},
+    {"grant", {"授权", "权限", "开通"}, NULL},
+    {"todo-mail", {"待办", "邮件"}, NULL},
+    {"unlock-reset", {"密码", "口令"}, NULL},
+    {"login-issue", {"登录", "附件"}, NULL},
 };
+#define KEYWORDS_WEAK 9 /* index of the first weak entry */
 
 /* One CSV record: cells point into buf. */
 struct record {
@@ -268,20 +282,27 @@ static const char *category_named(const struct config *conf, const char *name)
 	return NULL;
 }
 
-static const char *infer_in(const struct config *conf, const char *text)
+/* The category text names (a category's own label counts as strong), or
+ * NULL; *weak says whether only a weak keyword matched. */
+static const char *infer_in(const struct config *conf, const char *text, bool *weak)
 {
+	*weak = false;
 	for (size_t i = 0; text && i < conf->n_categories; i++)
 		if (conf->categories[i].label && strstr(text, conf->categories[i].label))
 			return conf->categories[i].key;
 	for (size_t i = 0; text && i < sizeof keywords / sizeof keywords[0]; i++)
-		for (size_t j = 0; j < 4 && keywords[i].words[j]; j++)
+		for (size_t j = 0; j < KEYWORD_WORDS && keywords[i].words[j]; j++)
 			if (strstr(text, keywords[i].words[j]) &&
-			    config_category(conf, keywords[i].key))
+			    (keywords[i].with == NULL || strstr(text, keywords[i].with)) &&
+			    config_category(conf, keywords[i].key)) {
+				*weak = i >= KEYWORDS_WEAK;
 				return keywords[i].key;
+			}
 	return NULL;
 }
 
-/* 类别 when given (key or label), else the description's words, else the
+/* 类别 when given (key or label), else the description's words, unless
+ * only a weak one matched and the resolution has a strong one, else the
  * resolution's. */
 static const char *row_category(const struct import *im, const struct row *w, const char **whyp)
 {
@@ -292,8 +313,12 @@ static const char *row_category(const struct import *im, const struct row *w, co
 			*whyp = "类别 is not a category key or label";
 		return k;
 	}
-	if ((k = infer_in(im->conf, w->cell[C_DESC])) == NULL &&
-	    (k = infer_in(im->conf, w->cell[C_METHOD])) == NULL)
+	bool desc_weak, method_weak;
+	const char *d = infer_in(im->conf, w->cell[C_DESC], &desc_weak);
+	const char *m = infer_in(im->conf, w->cell[C_METHOD], &method_weak);
+
+	k = d != NULL && (!desc_weak || m == NULL || method_weak) ? d : m;
+	if (k == NULL)
 		*whyp = "cannot tell the category from 事件描述 or 解决办法: add a 类别 column";
 	return k;
 }
