@@ -468,6 +468,13 @@ void act_event(const struct act *x, struct audit_event *ev)
 	ev->ticket = x->ticket;
 	ev->requester = x->requester;
 	ev->department = x->department;
+	/* The submitting department (事件提交单位) defaults to the user's own: the
+	 * user is who calls the hotline, and the half-year report's count by
+	 * department would otherwise fill with "(未填写)". */
+	if (ev->department == NULL && x->user != NULL && x->user->department != NULL &&
+	    (x->kind == ACT_UNLOCK || x->kind == ACT_RESET || x->kind == ACT_GRANT ||
+	     x->kind == ACT_REVOKE))
+		ev->department = x->user->department;
 	ev->channel = x->channel;
 	ev->description = x->description != NULL ? x->description : x->reason;
 	ev->note = x->note;

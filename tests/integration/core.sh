@@ -51,6 +51,9 @@ t_eq "$("$D" --json status alice | jq -r '.history[0].action + "|" + .history[0]
 t_eq "$("$D" --json unlock ALICE | jq -r .result)" unchanged "unlock of an unlocked user is unchanged (asked as ALICE)"
 t_eq "$(q "SELECT ticket||'|'||requester||'|'||department||'|'||channel FROM records WHERE action='unlock' ORDER BY id LIMIT 1")" \
     "T-100|张三|市场营销中心|hotline" "event options reach the audit row"
+t_eq "$(q "SELECT department FROM records WHERE action='unlock' AND kind='attempt' ORDER BY id DESC LIMIT 1")" \
+    "$("$D" --json status alice | jq -r .department)" \
+    "without --dept, the submitting department is the user's own (not left empty for the report)"
 # A lock older than pwdLockoutDuration (3600 s) no longer locks, though the entry still holds it.
 ldap_set_lock_time frank "$(date -u -d '-2 hours' +%Y%m%d%H%M%SZ)"
 t_eq "$("$D" --json status frank | jq -r '"\(.locked)|\(.locked_since)"')" "false|null" \
