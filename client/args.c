@@ -47,6 +47,7 @@ enum opt_id {
 	O_MAIL,
 	O_REASON,
 	O_YES,
+	O_CHECK,
 	O_COUNT
 };
 
@@ -92,6 +93,7 @@ static const struct opt opts[O_COUNT] = {
     [O_MAIL] = {"mail", 0, true, FIELD(mail)},
     [O_REASON] = {"reason", 0, true, FIELD(reason)},
     [O_YES] = {"yes", 0, false, FIELD(yes)},
+    [O_CHECK] = {"check", 0, false, FIELD(check)},
 };
 
 #define B(o)   (UINT64_C(1) << (o))
@@ -127,7 +129,7 @@ static const struct spec specs[] = {
      B(O_FROM) | B(O_TO) | B(O_FORMAT) | B(O_BOM) | B(O_OUTPUT),
      B(O_FROM) | B(O_TO),
      {NULL, NULL}},
-    {"import", NULL, 0, 0, {"FILE", NULL}},
+    {"import", NULL, B(O_CHECK), 0, {"FILE", NULL}},
     {"verify", NULL, B(O_HEAD) | B(O_SINCE_HEAD), 0, {NULL, NULL}},
     {"backup", NULL, 0, 0, {NULL, NULL}},
     {"health", NULL, 0, 0, {NULL, NULL}},

@@ -56,6 +56,7 @@ struct args {
 	bool bom;
 	bool head;
 	bool yes;
+	bool check;    /* import --check: only check the file */
 	uint64_t seen; /* one bit per option given; args.c's business */
 };
 

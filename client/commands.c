@@ -1127,6 +1127,30 @@ static void show_import(const struct ctx *c, json_t *ans)
 	printf("imported %s events from %s\n", txt(ans, "imported", b), c->a->pos[0]);
 }
 
+/* import --check: what each row would be, by category, and nothing stored. */
+static void show_check(const struct ctx *c, json_t *ans)
+{
+	const json_t *events = json_object_get(ans, "events"), *e;
+	const char *key;
+	json_t *n;
+	size_t i;
+	char b1[32];
+
+	clean_tree(ans);
+	printf("%s: %s rows would be imported (nothing was stored):\n", c->a->pos[0],
+	       txt(ans, "rows", b1));
+	json_object_foreach(json_object_get(ans, "categories"), key, n)
+	    printf("  %-14s %lld\n", key, (long long)json_integer_value(n));
+	printf("line  category        submitted             description\n");
+	json_array_foreach(events, i, e)
+	    printf("%-5s %-15s %-21s %s\n", txt(e, "line", b1),
+	           json_string_value(json_object_get(e, "category")),
+	           json_string_value(json_object_get(e, "submitted")),
+	           json_string_value(json_object_get(e, "description")) != NULL
+	               ? json_string_value(json_object_get(e, "description"))
+	               : "");
+}
+
 static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
 {
 	json_t *ans;
@@ -1137,7 +1161,7 @@ static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
 		return reply_error(c, rs, true);
 	if ((ans = parse_answer(rs)) == NULL)
 		return EXIT_REFUSED;
-	return show(c, ans, show_import);
+	return show(c, ans, c->a->check ? show_check : show_import);
 }
 
 /* The upload's progress bar on stderr, redrawn when the percentage moves. */
@@ -1169,7 +1193,7 @@ static int cmd_import(struct ctx *c)
 	if (rc != 0)
 		return rc;
 	struct httpc_req rq = {.method = "POST",
-	                       .path = "/v1/import",
+	                       .path = c->a->check ? "/v1/import?check=1" : "/v1/import",
 	                       .ctype = "text/csv",
 	                       .body = data,
 	                       .bodylen = len,
@@ -1774,9 +1798,11 @@ static const struct command commands[] = {
      "  -o FILE           write the report to FILE instead of stdout (with --json,\n"
      "                    stdout then says which file and how many bytes)",
      "ldapdesk report --from 2024-01-01 --to 2024-06-30 --format html -o h1.html"},
-    {"import", NULL, cmd_import, "import FILE.csv",
-     "Import historical events given in the report's detail-table columns.",
-     "ldapdesk import events-2023.csv"},
+    {"import", NULL, cmd_import, "import [--check] FILE.csv",
+     "Import historical events given in the report's detail-table columns.\n"
+     "  --check   only check the file and show each row's category (guessed from\n"
+     "            事件描述 and 解决办法 when there is no 类别 column); nothing is stored",
+     "ldapdesk import --check events-2023.csv && ldapdesk import events-2023.csv"},
     {"verify", NULL, cmd_verify, "verify [--head | --since-head ID:HASH]",
      "Check the audit chain; exit 1 naming the first bad record. --head prints ID:HASH\n"
      "to keep; --since-head also proves that record is still there unchanged.",

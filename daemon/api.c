@@ -972,6 +972,8 @@ struct job_call {
 	size_t body_len;
 	int64_t imported;
 	json_t *errors;
+	bool check;      /* ?check=1: checked and shown, nothing stored */
+	json_t *preview; /* what import_check found */
 	/* query (GET /v1/audit): the filter points into q.kv */
 	struct query q;
 	json_t *rows;
@@ -987,6 +989,7 @@ static void job_call_free(struct job_call *jc)
 	json_decref(jc->rows);
 	free(jc->out);
 	json_decref(jc->errors);
+	json_decref(jc->preview);
 	config_unref(jc->conf);
 	free(jc);
 }
@@ -1026,6 +1029,9 @@ static int import_work(struct audit *a, void *arg, char *err, size_t errlen)
 {
 	struct job_call *jc = arg;
 
+	if (jc->check)
+		return import_check(jc->conf, jc->body, jc->body_len, &jc->preview, &jc->errors,
+		                    err, errlen);
 	return import_csv(a, jc->conf, jc->uid, jc->dn, jc->peer, jc->body, jc->body_len,
 	                  &jc->imported, &jc->errors, err, errlen);
 }
@@ -1061,7 +1067,10 @@ static void verify_answer(struct job_call *jc, int rc, const char *err)
 
 static void import_answer(struct job_call *jc, int rc, const char *err)
 {
-	if (rc == 0)
+	if (rc == 0 && jc->check) {
+		reply_json(jc->c, 200, jc->preview);
+		jc->preview = NULL; /* reply_json took it */
+	} else if (rc == 0)
 		reply_json(jc->c, 200, json_pack("{s:I}", "imported", (json_int_t)jc->imported));
 	else if (rc == -2 && jc->errors != NULL) /* rows in the log already */
 		reply_json(jc->c, 409,
@@ -1300,11 +1309,30 @@ static void do_verify(struct call *c)
 
 static void do_import(struct call *c)
 {
+	static const char *const known[] = {"check", NULL};
 	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
-	struct job_call *jc = job_call_new(c, JOB_IMPORT);
+	struct evkeyvalq kv = TAILQ_HEAD_INITIALIZER(kv);
+	const char *check;
+	struct job_call *jc;
 
-	if (jc == NULL)
+	/* ?check=1: the rows as they would be stored (their categories), none
+	 * stored; the file can then be fixed before it is imported for good. */
+	if (read_query(c, ACT_IMPORT, &kv, known) == -1) {
+		evhttp_clear_headers(&kv);
 		return;
+	}
+	check = evhttp_find_header(&kv, "check");
+	bool checking = check != NULL, bad = checking && strcmp(check, "1") != 0;
+
+	evhttp_clear_headers(&kv);
+	if (bad) {
+		bad_query(c, ACT_IMPORT,
+		          "check is 1 (only check the file, store nothing) or absent");
+		return;
+	}
+	if ((jc = job_call_new(c, JOB_IMPORT)) == NULL)
+		return;
+	jc->check = checking;
 	/* The session may end while the job runs: who imported is copied. */
 	snprintf(jc->uid, sizeof(jc->uid), "%s", c->session->uid);
 	snprintf(jc->dn, sizeof(jc->dn), "%s", c->session->dn);

@@ -103,6 +103,7 @@ struct import {
 	int64_t nbad, nrows;
 	int64_t nrepeated; /* of nbad: rows repeating an earlier row of this file */
 	int first_bad;
+	json_t *preview; /* import_check: each good row as it would be stored, or NULL */
 };
 
 /* ---- CSV reading ---- */
@@ -484,6 +485,12 @@ static int check_all(struct import *im, const char *body, size_t len, struct rec
 		}
 		if ((why = check_row(im, r, &w)) != NULL)
 			add_error(im, r->line, why);
+		else if (im->preview != NULL)
+			json_array_append_new(im->preview,
+			                      json_pack("{s:i, s:s, s:s?, s:s?, s:s}", "line",
+			                                r->line, "submitted", w.submitted,
+			                                "department", w.cell[C_DEPT], "description",
+			                                w.cell[C_DESC], "category", w.category));
 	}
 	if (rc == -1)
 		add_error(im, r->line, "a quoted cell is not closed before the end of the file");
@@ -771,6 +778,48 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 		*errorsp = im.errors;
 		im.errors = NULL;
 	}
+	json_decref(im.errors);
+	free(r);
+	return rc;
+}
+
+int import_check(const struct config *conf, const char *body, size_t len, json_t **previewp,
+                 json_t **errorsp, char *err, size_t errlen)
+{
+	struct import im = {.conf = conf, .errors = json_array(), .preview = json_array()};
+	struct record *r = malloc(sizeof *r);
+	json_t *counts = json_object();
+	int rc = -1;
+
+	*previewp = *errorsp = NULL;
+	if (r == NULL || im.errors == NULL || im.preview == NULL || counts == NULL) {
+		snprintf(err, errlen, "import: out of memory");
+	} else if (check_all(&im, body, len, r, err, errlen) == -1) {
+		; /* the header: err says what */
+	} else if (im.nbad > 0) {
+		snprintf(err, errlen, "import: %lld bad rows (the first at line %d)",
+		         (long long)im.nbad, im.first_bad);
+		*errorsp = json_incref(im.errors);
+	} else {
+		size_t i;
+		json_t *row;
+
+		json_array_foreach(im.preview, i, row)
+		{
+			const char *k = json_string_value(json_object_get(row, "category"));
+
+			json_object_set_new(
+			    counts, k,
+			    json_integer(json_integer_value(json_object_get(counts, k)) + 1));
+		}
+		*previewp = json_pack("{s:I, s:O, s:O}", "rows", (json_int_t)im.nrows, "categories",
+		                      counts, "events", im.preview);
+		rc = *previewp != NULL ? 0 : -1;
+		if (rc == -1)
+			snprintf(err, errlen, "import: out of memory");
+	}
+	json_decref(counts);
+	json_decref(im.preview);
 	json_decref(im.errors);
 	free(r);
 	return rc;

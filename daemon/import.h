@@ -42,6 +42,15 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
                const char *operator_dn, const char *client_addr, const char *body, size_t len,
                int64_t *importedp, json_t **errorsp, char *err, size_t errlen);
 
+/* The checks of import_csv without storing anything (nor reading the store:
+ * rows in the log already are found only by the import itself). Return: 0
+ * with *previewp = new {"rows", "categories": {KEY: count}, "events":
+ * [{"line","submitted","department","description","category"}]}, or -1 with
+ * err filled and, when rows were bad, *errorsp as import_csv's (caller
+ * decrefs both). */
+int import_check(const struct config *conf, const char *body, size_t len, json_t **previewp,
+                 json_t **errorsp, char *err, size_t errlen);
+
 /* At start-up, for an import attempt an earlier run left pending (it was
  * killed during the rows' transaction): recorded failed, as none of its rows
  * committed (they commit with the outcome). Errors are logged; -1 when a

@@ -161,6 +161,17 @@ n_imported() { "$D" log --json --from 2025-01-01 --to 2025-12-31 | jq '[.events[
 as_op hd1
 t_exit 4 "helpdesk may not import" "$D" import "$T_DIR/hist.csv"
 as_op adm1
+# --check first: each row's category as it would be stored, and nothing stored.
+before_check=$(q "SELECT count(*) FROM records")
+t_match "hist.csv: 4 rows would be imported \\(nothing was stored\\)" \
+    "import --check says how many rows would be imported" "$D" import --check "$T_DIR/hist.csv"
+t_match '^2 +todo-mail +2025-03-03T01:10:00.000Z +删除过期待办' "... and each row's line, category, time and description" \
+    printf '%s\n' "$T_OUT"
+t_eq "$("$D" --json import --check "$T_DIR/hist.csv" | jq -c '[.rows, .categories["unlock-reset"], [.events[].category]]')" \
+    '[4,1,["todo-mail","unlock-reset","grant","knowledge-doc"]]' "... also as JSON (rows, counts by category, each event)"
+t_eq "$(q "SELECT count(*) FROM records")" "$before_check" "... and stores nothing, not even a record of the check"
+t_exit 2 "import --check of a file with bad rows exits 2, as the import would" "$D" import --check "$T_DIR/bad.csv"
+t_match "bad.csv:3: " "... naming each bad row" printf '%s\n' "$T_OUT"
 t_match '^imported 4 events from ' "admin imports 4 historical events" imp "$T_DIR/hist.csv"
 t_nomatch '%|'"$(printf '\r')" "no progress bar when stderr is not a terminal" cat "$T_DIR/imp.err"
 as_op aud1
@@ -277,7 +288,7 @@ metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$
 t_eq "$(metric 'ldapdesk_actions_total{action="backup",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="backup",code="4xx"}')" \
     1/2 "GET /metrics counts the admin's backup (2xx) beside the two refused (4xx)"
 t_eq "$(metric 'ldapdesk_actions_total{action="import",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="import",code="4xx"}')" \
-    "2/$((15 + ${tty_import:-0}))" "... and the admin's 2 imports beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s)"
+    "4/$((16 + ${tty_import:-0}))" "... and the admin's 2 imports and 2 checks beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s, a check's 400)"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
 t_match '^[0-9-]{10}T[0-9:.]+\+08:00$' "and when, in the server's time zone (Asia/Shanghai)" \
