@@ -1130,25 +1130,27 @@ static void show_import(const struct ctx *c, json_t *ans)
 /* import --check: what each row would be, by category, and nothing stored. */
 static void show_check(const struct ctx *c, json_t *ans)
 {
-	const json_t *events = json_object_get(ans, "events"), *e;
-	const char *key;
-	json_t *n;
-	size_t i;
+	const json_t *events = json_object_get(ans, "events");
+	json_t *counts = json_object_get(ans, "categories");
 	char b1[32];
 
 	clean_tree(ans);
 	printf("%s: %s rows would be imported (nothing was stored):\n", c->a->pos[0],
 	       txt(ans, "rows", b1));
-	json_object_foreach(json_object_get(ans, "categories"), key, n)
-	    printf("  %-14s %lld\n", key, (long long)json_integer_value(n));
+	for (void *it = json_object_iter(counts); it != NULL;
+	     it = json_object_iter_next(counts, it))
+		printf("  %-14s %lld\n", json_object_iter_key(it),
+		       (long long)json_integer_value(json_object_iter_value(it)));
 	printf("line  category        submitted             description\n");
-	json_array_foreach(events, i, e)
-	    printf("%-5s %-15s %-21s %s\n", txt(e, "line", b1),
-	           json_string_value(json_object_get(e, "category")),
-	           json_string_value(json_object_get(e, "submitted")),
-	           json_string_value(json_object_get(e, "description")) != NULL
-	               ? json_string_value(json_object_get(e, "description"))
-	               : "");
+	for (size_t i = 0; i < json_array_size(events); i++) {
+		const json_t *e = json_array_get(events, i);
+		const char *cat = json_string_value(json_object_get(e, "category"));
+		const char *at = json_string_value(json_object_get(e, "submitted"));
+		const char *desc = json_string_value(json_object_get(e, "description"));
+
+		printf("%-5s %-15s %-21s %s\n", txt(e, "line", b1), cat != NULL ? cat : "",
+		       at != NULL ? at : "", desc != NULL ? desc : "");
+	}
 }
 
 static int import_answer(const struct ctx *c, const struct httpc_resp *rs)
