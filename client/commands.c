@@ -203,7 +203,8 @@ static int send_once(struct ctx *c, const struct httpc_req *rq, struct httpc_res
 	/* Not "failed": a script must not take a change that may be done for
 	 * one that was not (exit 1 either way, as DESIGN fixes). */
 	said.unknown = (rs->why == HTTPC_LOST || rs->why == HTTPC_SLOW) && rq->method != NULL &&
-	               strcmp(rq->method, "POST") == 0;
+	               strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/v1/login") != 0 &&
+	               strstr(rq->path, "check=1") == NULL;
 	return rs->why == HTTPC_NET || rs->why == HTTPC_TLS ? EXIT_UNREACHABLE : EXIT_REFUSED;
 }
 

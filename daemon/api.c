@@ -1357,8 +1357,8 @@ static void backup_done(void *arg, int ok, const char *file, int64_t records, co
 	if (ok)
 		reply_json(c, 200,
 		           json_pack("{s:s, s:I}", "file", file, "records", (json_int_t)records));
-	else if (c->api->stopping) /* stopped at the deadline, or failed meanwhile */
-		reply_error(c, 503, "stopping", err != NULL ? err : "ldapdeskd is stopping");
+	else if (c->api->stopping && err != NULL && strncmp(err, "ldapdeskd is stopping", 21) == 0)
+		reply_error(c, 503, "stopping", err); /* stopped at the stop's deadline */
 	else
 		reply_error(c, 500, "backup_failed", err != NULL ? err : "the backup failed");
 }

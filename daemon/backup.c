@@ -218,7 +218,9 @@ static void run_job(struct backup_job *j)
 		snprintf(journal, sizeof journal, "%s-journal", tmp);
 		unlink(tmp);
 		unlink(journal);
-		if (atomic_load(j->stop))
+		/* Stopped by backup_stop (SQLite: "interrupted"), not failed on
+		 * its own: a real failure keeps its reason. */
+		if (atomic_load(j->stop) && strstr(j->err, "interrupt") != NULL)
 			snprintf(
 			    j->err, sizeof j->err,
 			    "ldapdeskd is stopping: the backup was stopped at the stop's deadline "
@@ -295,6 +297,15 @@ static void log_backup(struct backup *b)
 		snprintf(b->unrecorded.detail, sizeof b->unrecorded.detail, "%s", j->err);
 	if (flush_unrecorded(b) == 0)
 		return;
+	/* Its record's time will be when the store took it: say when it ended. */
+	{
+		size_t n = strlen(b->unrecorded.detail);
+		char at[CLOCK_ISO_LEN];
+
+		clock_utc(time(NULL), at, sizeof at);
+		snprintf(b->unrecorded.detail + n, sizeof b->unrecorded.detail - n,
+		         " (ended %s; recorded late: the audit database was busy)", at);
+	}
 	log_warnx("backup: the audit database is busy: its outcome is recorded once it is "
 	          "free (tried every %d s)",
 	          RETRY_S);
@@ -462,7 +473,7 @@ int backup_recover(struct audit *a, int64_t attempt, const char *detail)
 		    file != NULL ? " into " : "", file != NULL ? file : "");
 	if (audit_finish(a, attempt, made ? "ok" : "failed", out, err, sizeof err) == -1) {
 		log_warnx("recovery: backup %lld: %s", (long long)attempt, err);
-		return -1;
+		return audit_busy(a) ? -1 : 0; /* only a busy store is worth another try */
 	}
 	return 0;
 }

@@ -52,7 +52,7 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 /* At start-up, for a backup attempt an earlier run left pending (attempt
  * id, its detail "into FILE"): ok when FILE is there (only checked copies
  * get that name), failed otherwise; the outcome is written to a. -1 (and
- * logged) when a cannot take it: the caller tries again later. */
+ * logged) when a was too busy to take it: the caller tries again later. */
 int backup_recover(struct audit *a, int64_t attempt, const char *detail);
 
 /* {"file","at","records","ok"} of the last good backup (records null when

@@ -743,6 +743,9 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
  * instead of cutting it when the loop ends. Edges only: empty to not empty
  * and back. libevent drains the output of a connection it resets (the
  * callback sees that); one it frees with bytes left is settled by closed_cb.
+ * Both are set up by request_cb (watch_output): evhttp writes to a connection
+ * before any request reaches us too (a "100 Continue"), and one freed then
+ * would stay counted, with no close callback to settle it.
  */
 static void output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
 {
@@ -774,6 +777,22 @@ int http_unsent(const struct http *h)
 	return h->unsent;
 }
 
+/* From a connection's first request on: its output counted, its close seen. */
+static void watch_output(struct http *h, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct evbuffer *out = bev != NULL ? bufferevent_get_output(bev) : NULL;
+
+	if (out == NULL)
+		return;
+	/* Not watched yet: what it holds now (a "100 Continue") counts too. */
+	if (evbuffer_remove_cb(out, output_cb, h) != 0 && evbuffer_get_length(out) > 0)
+		h->unsent++;
+	evbuffer_add_cb(out, output_cb, h);
+	evhttp_connection_set_closecb(evcon, closed_cb, h);
+}
+
 static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
 {
 	/* The mark is added after the watcher, and so lies before it in the
@@ -782,7 +801,6 @@ static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
 	if (bev != NULL) {
 		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, h);
 		mark_start(bufferevent_get_input(bev));
-		evbuffer_add_cb(bufferevent_get_output(bev), output_cb, h);
 	}
 	return bev;
 }
@@ -862,7 +880,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_request_get_uri(req);
 	const char *cut = evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED);
 
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), closed_cb, h);
+	watch_output(h, req);
 	/* A head rest_check cut short (no client may send the header: 400) is
 	 * answered from the path it names, and closed: what the client sends
 	 * next is the rest of the refused request. */

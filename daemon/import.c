@@ -834,7 +834,7 @@ int import_recover(struct audit *a, int64_t attempt)
 	                 "rows are stored with its outcome)",
 	                 err, sizeof err) == -1) {
 		log_warnx("recovery: import %lld: %s", (long long)attempt, err);
-		return -1;
+		return audit_busy(a) ? -1 : 0; /* only a busy store is worth another try */
 	}
 	return 0;
 }

@@ -54,5 +54,5 @@ int import_check(const struct config *conf, const char *body, size_t len, json_t
 /* At start-up, for an import attempt an earlier run left pending (it was
  * killed during the rows' transaction): recorded failed, as none of its rows
  * committed (they commit with the outcome). Errors are logged; -1 when a
- * could not take the outcome (the caller tries again later). */
+ * was too busy to take the outcome (the caller tries again later). */
 int import_recover(struct audit *a, int64_t attempt);

@@ -232,6 +232,14 @@ t_match '^imported 8000 events' "after a crash an import with the lost session l
     "$D" import "$T_DIR/big-import.csv"
 as_op hd1
 
+# The daemon does not answer a command's own login: nothing was changed, so --json says
+# failed, not outcome_unknown (a change sent whose answer was lost).
+kill -STOP "$DAEMON_PID"
+t_exit 1 "an unlock whose login gets no answer exits 1" env XDG_CACHE_HOME="$T_DIR/fresh-cache" LDAPDESK_URL="unix:$LDAPDESK_SOCK" \
+    LDAPDESK_TIMEOUT=2 "$D" --json unlock alice
+t_eq "$(printf '%s\n' "$T_OUT" | sed -n '/^{/,/^}/p' | jq -r .error)" failed \
+    "... and --json says failed: only its login was sent, no change"
+kill -CONT "$DAEMON_PID"
 t_ok "login before the daemon stops" "$D" login
 sess=$(sessions)
 daemon_stop

@@ -242,6 +242,26 @@ t_eq "$(echo "$got" | awk '{ print ($1 == $2) ? "whole" : "cut" }')" whole \
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the reply left"
 
+# A client that leaves after a head with "Expect: 100-continue" leaves the daemon's "100
+# Continue" unsent: that is no reply a stop must wait for (it used to wait out its deadline,
+# 17 s here, logging "replies not fully sent").
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again"; t_done; }
+python3 - "$LDAPDESK_URL" "$LDAPDESK_CA" <<'PY'
+import socket, ssl, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+for _ in range(3):
+    t = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(
+        socket.create_connection((u.hostname, u.port)), server_hostname=u.hostname)
+    t.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    t.close()
+PY
+sleep 0.5
+stop_start=$(date +%s)
+daemon_stop
+t_ok "after clients that left at their 100 Continue, a stop ends at once ($(($(date +%s) - stop_start)) s)" \
+    test $(($(date +%s) - stop_start)) -le 5
+
 # ---- SIGTERM while a job runs ------------------------------------------------------------
 # A job (here an import of 100,000 rows) is waited for like a request; still running at the
 # deadline (2 x timeout_ms + 1 s, 1 s here) it is stopped: the import rolls back and its client
