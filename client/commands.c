@@ -1142,16 +1142,19 @@ static void show_check(const struct ctx *c, json_t *ans)
 	     it = json_object_iter_next(counts, it))
 		printf("  %-14s %lld\n", json_object_iter_key(it),
 		       (long long)json_integer_value(json_object_iter_value(it)));
-	printf("line  category        submitted             description\n");
+	printf("line  category        submitted                     description\n");
 	for (size_t i = 0; i < json_array_size(events); i++) {
 		const json_t *e = json_array_get(events, i);
 		const char *cat = json_string_value(json_object_get(e, "category"));
 		const char *at = json_string_value(json_object_get(e, "submitted"));
 		const char *desc = json_string_value(json_object_get(e, "description"));
 
-		printf("%-5s %-15s %-21s %s\n", txt(e, "line", b1), cat != NULL ? cat : "",
+		printf("%-5s %-15s %-29s %s\n", txt(e, "line", b1), cat != NULL ? cat : "",
 		       at != NULL ? at : "", desc != NULL ? desc : "");
 	}
+	if (json_is_false(json_object_get(ans, "complete")))
+		printf("(the first %zu rows are listed; the counts above are of all %s)\n",
+		       json_array_size(events), txt(ans, "rows", b1));
 }
 
 static int import_answer(const struct ctx *c, const struct httpc_resp *rs)

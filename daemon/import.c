@@ -17,8 +17,9 @@
 #include "log.h"
 #include "ldapdesk/wire.h"
 
-#define MAX_COLS 32
-#define TIME_LEN 24
+#define MAX_COLS           32
+#define TIME_LEN           24
+#define IMPORT_PREVIEW_MAX 5000 /* rows import_check lists (it counts all) */
 
 /* Columns the importer knows; the rest of a header is ignored. */
 enum col {
@@ -42,36 +43,40 @@ static const char *const col_names[NKNOWN] = {
 };
 
 /*
- * Keywords that decide a category when there is no 类别 column. The first
- * entry with a word in the text wins, so the words that name what was done
- * or asked for (a requirement, a vulnerability, a document, a notice, a
- * lock, a phone app, a permission, a deletion) come before those that only
- * name what it was about (a password, the login page, an attachment):
- * "修复门户登录页面漏洞" is a vulnerability fix, "删除密码到期提醒邮件" a
- * deletion, "账号被锁定，无法登录" an unlock. The entries from KEYWORDS_WEAK
- * on are weak: a strong word in 解决办法 beats them ("无法登录" resolved by
- * "重置密码" is a reset).
+ * Keywords that decide a category when there is no 类别 column; the first
+ * entry with a word in 事件描述 wins (解决办法 is read only when 事件描述
+ * holds none: it mostly says how the user was told). The order puts what
+ * was done before what it was about: a deletion of mail, a vulnerability, a
+ * lock, a permission, a requirement before the mail, the login page or the
+ * password it concerned ("删除密码到期提醒邮件" is a deletion, "修复门户登录
+ * 页面漏洞" a fix, "账号被锁定，无法登录" an unlock, "开通邮件系统权限" a
+ * grant). Everyday words count only after a verb that acts on them (after:
+ * any of them earlier in the text): 通知 is also "notify" and 文档 any
+ * document, while "修改通知" and "更新…文档" are the work itself. 登录 and
+ * 附件 come before 邮件, as their category's label (邮件附件及门户登录异常)
+ * says: a mail attachment that will not open is a login/attachment problem.
  */
-#define KEYWORD_WORDS 6
+#define KEYWORD_WORDS 7
 static const struct {
 	const char *key;
 	const char *words[KEYWORD_WORDS];
-	const char *with; /* also needed in the text, or NULL */
+	const char *after[KEYWORD_WORDS]; /* one must come earlier; none: any */
 } keywords[] = {
-    /* The hotline's deletions are of to-dos and mail ("删除过期通知邮件"). */
-    {"todo-mail", {"待办", "邮件"}, "删除"},
-    {"app-request", {"需求"}, NULL},
-    {"vuln-fix", {"漏洞"}, NULL},
-    {"knowledge-doc", {"知识", "文档", "手册", "指南"}, NULL},
-    {"notice", {"通知", "公告"}, NULL},
-    {"unlock-reset", {"解锁", "重置", "锁定", "被锁"}, NULL},
-    {"mobile-app", {"APP", "App", "app", "手机"}, NULL},
-    {"grant", {"授权", "权限", "开通"}, NULL},
-    {"todo-mail", {"待办", "邮件"}, NULL},
-    {"unlock-reset", {"密码", "口令"}, NULL},
-    {"login-issue", {"登录", "附件"}, NULL},
+    {"todo-mail", {"待办", "邮件"}, {"删除", "清理", "清除"}},
+    {"vuln-fix", {"漏洞"}, {NULL}},
+    {"unlock-reset", {"解锁", "重置", "锁定", "被锁"}, {NULL}},
+    {"grant", {"授权", "权限"}, {NULL}},
+    {"app-request", {"需求"}, {NULL}},
+    {"knowledge-doc",
+     {"文档", "手册", "指南", "知识"},
+     {"更新", "上传", "修改", "编写", "发布", "新增", "补充"}},
+    {"notice", {"公告"}, {NULL}},
+    {"notice", {"通知"}, {"修改", "发布", "更新", "下发", "撤回", "置顶", "删除"}},
+    {"mobile-app", {"APP", "App", "app", "客户端", "手机端", "移动端"}, {NULL}},
+    {"unlock-reset", {"密码"}, {NULL}},
+    {"login-issue", {"登录", "附件"}, {NULL}},
+    {"todo-mail", {"待办", "邮件"}, {NULL}},
 };
-#define KEYWORDS_WEAK 9 /* index of the first weak entry */
 
 /* One CSV record: cells point into buf. */
 struct record {
@@ -103,7 +108,9 @@ struct import {
 	int64_t nbad, nrows;
 	int64_t nrepeated; /* of nbad: rows repeating an earlier row of this file */
 	int first_bad;
-	json_t *preview; /* import_check: each good row as it would be stored, or NULL */
+	json_t *preview; /* import_check: good rows as they would be stored (the first
+	                  * IMPORT_PREVIEW_MAX), or NULL */
+	json_t *counts;  /* ... and all good rows by category */
 };
 
 /* ---- CSV reading ---- */
@@ -283,27 +290,38 @@ static const char *category_named(const struct config *conf, const char *name)
 	return NULL;
 }
 
-/* The category text names (a category's own label counts as strong), or
- * NULL; *weak says whether only a weak keyword matched. */
-static const char *infer_in(const struct config *conf, const char *text, bool *weak)
+/* Does one of words[] occur in text before at? (none given: yes) */
+static bool comes_after(const char *text, const char *at, const char *const *words)
 {
-	*weak = false;
+	if (words[0] == NULL)
+		return true;
+	for (size_t i = 0; i < KEYWORD_WORDS && words[i] != NULL; i++) {
+		const char *w = strstr(text, words[i]);
+
+		if (w != NULL && w < at)
+			return true;
+	}
+	return false;
+}
+
+/* The category text names (a category's own label first), or NULL. */
+static const char *infer_in(const struct config *conf, const char *text)
+{
 	for (size_t i = 0; text && i < conf->n_categories; i++)
 		if (conf->categories[i].label && strstr(text, conf->categories[i].label))
 			return conf->categories[i].key;
 	for (size_t i = 0; text && i < sizeof keywords / sizeof keywords[0]; i++)
-		for (size_t j = 0; j < KEYWORD_WORDS && keywords[i].words[j]; j++)
-			if (strstr(text, keywords[i].words[j]) &&
-			    (keywords[i].with == NULL || strstr(text, keywords[i].with)) &&
-			    config_category(conf, keywords[i].key)) {
-				*weak = i >= KEYWORDS_WEAK;
+		for (size_t j = 0; j < KEYWORD_WORDS && keywords[i].words[j]; j++) {
+			const char *at = strstr(text, keywords[i].words[j]);
+
+			if (at != NULL && comes_after(text, at, keywords[i].after) &&
+			    config_category(conf, keywords[i].key))
 				return keywords[i].key;
-			}
+		}
 	return NULL;
 }
 
-/* 类别 when given (key or label), else the description's words, unless
- * only a weak one matched and the resolution has a strong one, else the
+/* 类别 when given (key or label), else the description's words, else the
  * resolution's. */
 static const char *row_category(const struct import *im, const struct row *w, const char **whyp)
 {
@@ -314,11 +332,8 @@ static const char *row_category(const struct import *im, const struct row *w, co
 			*whyp = "类别 is not a category key or label";
 		return k;
 	}
-	bool desc_weak, method_weak;
-	const char *d = infer_in(im->conf, w->cell[C_DESC], &desc_weak);
-	const char *m = infer_in(im->conf, w->cell[C_METHOD], &method_weak);
-
-	k = d != NULL && (!desc_weak || m == NULL || method_weak) ? d : m;
+	if ((k = infer_in(im->conf, w->cell[C_DESC])) == NULL)
+		k = infer_in(im->conf, w->cell[C_METHOD]);
 	if (k == NULL)
 		*whyp = "cannot tell the category from 事件描述 or 解决办法: add a 类别 column";
 	return k;
@@ -465,6 +480,25 @@ static void add_error(struct import *im, int line, const char *msg)
 		                      json_pack("{s:i, s:s}", "line", line, "message", msg));
 }
 
+/* import_check's view of a good row: counted by category, and listed (in the
+ * server's time zone, as log shows times) while the listing is short enough
+ * to send (a whole 32 MiB file would be some 100 MB of JSON). */
+static void preview_row(struct import *im, int line, const struct row *w)
+{
+	char at[CLOCK_ISO_LEN];
+	json_t *n = json_object_get(im->counts, w->category);
+
+	json_object_set_new(im->counts, w->category, json_integer(json_integer_value(n) + 1));
+	if (json_array_size(im->preview) >= IMPORT_PREVIEW_MAX)
+		return;
+	if (clock_local(w->submitted, at, sizeof at) == -1)
+		snprintf(at, sizeof at, "%s", w->submitted);
+	json_array_append_new(im->preview,
+	                      json_pack("{s:i, s:s, s:s?, s:s?, s:s}", "line", line, "submitted",
+	                                at, "department", w->cell[C_DEPT], "description",
+	                                w->cell[C_DESC], "category", w->category));
+}
+
 static int check_all(struct import *im, const char *body, size_t len, struct record *r, char *err,
                      size_t errlen)
 {
@@ -486,11 +520,7 @@ static int check_all(struct import *im, const char *body, size_t len, struct rec
 		if ((why = check_row(im, r, &w)) != NULL)
 			add_error(im, r->line, why);
 		else if (im->preview != NULL)
-			json_array_append_new(im->preview,
-			                      json_pack("{s:i, s:s, s:s?, s:s?, s:s}", "line",
-			                                r->line, "submitted", w.submitted,
-			                                "department", w.cell[C_DEPT], "description",
-			                                w.cell[C_DESC], "category", w.category));
+			preview_row(im, r->line, &w);
 	}
 	if (rc == -1)
 		add_error(im, r->line, "a quoted cell is not closed before the end of the file");
@@ -786,13 +816,13 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 int import_check(const struct config *conf, const char *body, size_t len, json_t **previewp,
                  json_t **errorsp, char *err, size_t errlen)
 {
-	struct import im = {.conf = conf, .errors = json_array(), .preview = json_array()};
+	struct import im = {
+	    .conf = conf, .errors = json_array(), .preview = json_array(), .counts = json_object()};
 	struct record *r = malloc(sizeof *r);
-	json_t *counts = json_object();
 	int rc = -1;
 
 	*previewp = *errorsp = NULL;
-	if (r == NULL || im.errors == NULL || im.preview == NULL || counts == NULL) {
+	if (r == NULL || im.errors == NULL || im.preview == NULL || im.counts == NULL) {
 		snprintf(err, errlen, "import: out of memory");
 	} else if (check_all(&im, body, len, r, err, errlen) == -1) {
 		; /* the header: err says what */
@@ -801,24 +831,14 @@ int import_check(const struct config *conf, const char *body, size_t len, json_t
 		         (long long)im.nbad, im.first_bad);
 		*errorsp = json_incref(im.errors);
 	} else {
-		size_t i;
-		json_t *row;
-
-		json_array_foreach(im.preview, i, row)
-		{
-			const char *k = json_string_value(json_object_get(row, "category"));
-
-			json_object_set_new(
-			    counts, k,
-			    json_integer(json_integer_value(json_object_get(counts, k)) + 1));
-		}
-		*previewp = json_pack("{s:I, s:O, s:O}", "rows", (json_int_t)im.nrows, "categories",
-		                      counts, "events", im.preview);
+		*previewp = json_pack("{s:I, s:O, s:O, s:b}", "rows", (json_int_t)im.nrows,
+		                      "categories", im.counts, "events", im.preview, "complete",
+		                      json_array_size(im.preview) == (size_t)im.nrows);
 		rc = *previewp != NULL ? 0 : -1;
 		if (rc == -1)
 			snprintf(err, errlen, "import: out of memory");
 	}
-	json_decref(counts);
+	json_decref(im.counts);
 	json_decref(im.preview);
 	json_decref(im.errors);
 	free(r);

@@ -165,7 +165,7 @@ as_op adm1
 before_check=$(q "SELECT count(*) FROM records")
 t_match "hist.csv: 4 rows would be imported \\(nothing was stored\\)" \
     "import --check says how many rows would be imported" "$D" import --check "$T_DIR/hist.csv"
-t_match '^2 +todo-mail +2025-03-03T01:10:00.000Z +删除过期待办' "... and each row's line, category, time and description" \
+t_match '^2 +todo-mail +2025-03-03T09:10:00.000\+08:00 +删除过期待办' "... and each row's line, category, time and description" \
     printf '%s\n' "$T_OUT"
 t_eq "$("$D" --json import --check "$T_DIR/hist.csv" | jq -c '[.rows, .categories["unlock-reset"], [.events[].category]]')" \
     '[4,1,["todo-mail","unlock-reset","grant","knowledge-doc"]]' "... also as JSON (rows, counts by category, each event)"
