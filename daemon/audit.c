@@ -1490,39 +1490,40 @@ static const char password_sql[] =
     " WHERE a.kind = 'attempt' AND a.action IN ('reset', 'create') AND a.target = lower(?1)"
     " AND a.id < ?2 ORDER BY a.id DESC LIMIT 1";
 
+/* Steps st (prepared and bound) once and finalizes it: its first column
+ * into out. Return: 1 a row, 0 none, -1 error with err naming what. */
+static int first_text(struct audit *a, sqlite3_stmt *st, const char *what, char *out, size_t len,
+                      char *err, size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		copy_column(st, 0, out, len);
+	else if (rc != SQLITE_DONE)
+		db_fail(a, what, err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int audit_last_password(struct audit *a, const char *target, int64_t before, char *at, size_t len,
                         char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	if (sqlite3_prepare_v2(a->db, password_sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare last password", err, errlen);
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, before);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		copy_column(st, 0, at, len);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, "last password", err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return first_text(a, st, "last password", at, len, err, errlen);
 }
 
 int audit_last_backup(struct audit *a, char *detail, size_t len, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	if (sqlite3_prepare_v2(a->db, backup_sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare last backup", err, errlen);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		copy_column(st, 0, detail, len);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, "last backup", err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return first_text(a, st, "last backup", detail, len, err, errlen);
 }
 
 int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,

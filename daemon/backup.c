@@ -253,16 +253,14 @@ static void *thread_main(void *arg)
 /* ---- on the loop ---- */
 
 /* Writes the kept outcome; 0 when done (or none kept), -1 while the store
- * is busy. Any other failure drops it: it stays pending, and the next start
- * reads the file its attempt names (backup_recover). */
-static int flush_unrecorded(struct backup *b)
+ * is busy (err says so). Any other failure drops it: it stays pending, and
+ * the next start reads the file its attempt names (backup_recover). */
+static int flush_unrecorded(struct backup *b, char *err, size_t errlen)
 {
-	char err[256];
-
 	if (b->unrecorded.attempt == 0)
 		return 0;
 	if (audit_finish(b->a, b->unrecorded.attempt, b->unrecorded.ok ? "ok" : "failed",
-	                 b->unrecorded.detail, err, sizeof err) == -1) {
+	                 b->unrecorded.detail, err, errlen) == -1) {
 		if (audit_busy(b->a))
 			return -1;
 		log_warnx("backup: its outcome could not be recorded (the next start will): %s",
@@ -276,17 +274,31 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct backup *b = arg;
 	struct timeval again = {RETRY_S, 0};
+	char err[256];
 
 	(void)fd;
 	(void)what;
-	if (flush_unrecorded(b) == -1)
+	if (flush_unrecorded(b, err, sizeof err) == -1)
 		evtimer_add(b->retry, &again);
+}
+
+/* The kept outcome's record will bear the time the store took it: its
+ * detail says when the backup ended. */
+static void note_late(struct backup *b)
+{
+	size_t n = strlen(b->unrecorded.detail);
+	char at[CLOCK_ISO_LEN];
+
+	clock_utc(time(NULL), at, sizeof at);
+	snprintf(b->unrecorded.detail + n, sizeof b->unrecorded.detail - n,
+	         " (ended %s; recorded late: the audit database was busy)", at);
 }
 
 static void log_backup(struct backup *b)
 {
 	const struct backup_job *j = &b->job;
 	struct timeval again = {RETRY_S, 0};
+	char err[256];
 
 	b->unrecorded.attempt = j->attempt;
 	b->unrecorded.ok = j->ok;
@@ -295,17 +307,9 @@ static void log_backup(struct backup *b)
 		         "%s: %lld records, checked", j->file, (long long)j->records);
 	else
 		snprintf(b->unrecorded.detail, sizeof b->unrecorded.detail, "%s", j->err);
-	if (flush_unrecorded(b) == 0)
+	if (flush_unrecorded(b, err, sizeof err) == 0)
 		return;
-	/* Its record's time will be when the store took it: say when it ended. */
-	{
-		size_t n = strlen(b->unrecorded.detail);
-		char at[CLOCK_ISO_LEN];
-
-		clock_utc(time(NULL), at, sizeof at);
-		snprintf(b->unrecorded.detail + n, sizeof b->unrecorded.detail - n,
-		         " (ended %s; recorded late: the audit database was busy)", at);
-	}
+	note_late(b);
 	log_warnx("backup: the audit database is busy: its outcome is recorded once it is "
 	          "free (tried every %d s)",
 	          RETRY_S);
@@ -404,12 +408,8 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	if (b->running)
 		return -1;
 	/* The last outcome first: the store still busy, this attempt would be too. */
-	if (flush_unrecorded(b) == -1) {
-		snprintf(err, errlen,
-		         "audit: the database is busy (another writer, such as an import being "
-		         "stored, holds it): try again when it ends");
+	if (flush_unrecorded(b, err, errlen) == -1)
 		return -5;
-	}
 	memset(&b->job, 0, sizeof b->job);
 	snprintf(b->job.operator, sizeof b->job.operator, "%s",
 	         who != NULL ? who->uid : "ldapdeskd");
@@ -710,6 +710,8 @@ json_t *backup_last(const struct backup *b)
 
 void backup_free(struct backup *b)
 {
+	char err[256];
+
 	if (b == NULL)
 		return;
 	/* Still running when the loop ended (the stop's deadline passed): it
@@ -717,7 +719,7 @@ void backup_free(struct backup *b)
 	if (b->running)
 		finish(b, false);
 	/* The loop has ended: one last try, then it is left to the next start. */
-	if (flush_unrecorded(b) == -1)
+	if (flush_unrecorded(b, err, sizeof err) == -1)
 		log_warnx("backup: the audit database was still busy at the stop: its outcome is "
 		          "recorded at the next start");
 	if (b->retry)
