@@ -23,10 +23,13 @@ struct act;
 TAILQ_HEAD(act_queue, act);
 LIST_HEAD(act_busy, act);
 
-#define ACT_MAX_CLAIMS   64
-#define ACT_MAX_HELD     256 /* users with attempts left pending by a stop */
-#define ACT_MAX_UNKNOWN  64
-#define ACT_BUSY_BUCKETS 256
+#define ACT_MAX_CLAIMS  64
+#define ACT_MAX_HELD    256  /* users with attempts left pending by a stop */
+#define ACT_MAX_UNKNOWN 64   /* unanswered changes waiting: no change is taken beyond */
+#define ACT_MAX_CHANGES 1024 /* changes under way at once */
+/* Every change under way may yet be left unanswered and parked. */
+#define ACT_UNKNOWN_SLOTS (ACT_MAX_UNKNOWN + ACT_MAX_CHANGES)
+#define ACT_BUSY_BUCKETS  256
 
 /* A change the directory got but did not answer (DIR_UNKNOWN): its attempt
  * stays pending until it is read back from the directory (actions.c). */
@@ -72,8 +75,12 @@ struct actions {
 	 * order (a grant after its user's delete, a reset after the disable, two
 	 * creates of one uid in different departments). */
 	struct act_busy changing[ACT_BUSY_BUCKETS];
-	struct act_unknown unknown[ACT_MAX_UNKNOWN];
+	struct act_unknown unknown[ACT_UNKNOWN_SLOTS]; /* calloc'd: pages untouched till used */
 	size_t n_unknown;
+	/* Changes taken and not yet finished (at most ACT_MAX_CHANGES): each
+	 * holds a slot of unknown[], so one the directory leaves unanswered can
+	 * always be parked. */
+	size_t n_reserved;
 	int unknown_failed; /* read-backs that could not read the directory */
 	/* Users an earlier stop left attempts pending on, until recovery has
 	 * resolved them: an action on one now would change what recovery reads
@@ -116,6 +123,7 @@ struct act {
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
 	bool changing;              /* holds target in A->changing until freed */
+	bool reserved;              /* holds one of A->unknown's slots (act_held) */
 	LIST_ENTRY(act) changing_entry;
 	bool move_resumed;   /* a move finishing one cut short after its rename */
 	bool request_gone;   /* its request was closed by someone else meanwhile */

@@ -345,6 +345,8 @@ static void act_free(struct act *x)
 	                 &x->note,        &x->name,   &x->mail,       &x->reason,     &x->new_dn};
 
 	busy_release(x); /* before x->target is freed */
+	if (x->reserved)
+		x->A->n_reserved--;
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	if (x->password != NULL) {
@@ -622,7 +624,12 @@ bool act_park(struct act *x, const char *result, const char *detail)
 	struct audit_event ev;
 	struct act_unknown *u;
 
-	if (A->n_unknown >= ACT_MAX_UNKNOWN)
+	/* A change taken holds its slot (act_held); anything else parks only
+	 * in a slot no change holds. */
+	if (x->reserved) {
+		x->reserved = false;
+		A->n_reserved--;
+	} else if (A->n_unknown + A->n_reserved >= ACT_UNKNOWN_SLOTS)
 		return false;
 	u = &A->unknown[A->n_unknown++];
 	act_event(x, &ev);
@@ -2205,18 +2212,37 @@ static bool user_held(const struct actions *A, const char *uid)
 /* Refuses x (and says so) when it would change a user recovery still has
  * to read back, or any user while the list of changes the directory did not
  * answer is full. Return: true when refused. */
-static bool act_held(struct act *x)
+/* Bounded: a change the directory would leave unanswered must find a slot
+ * to be parked in, or its user would be free before it is read back. So
+ * each change taken holds one (x->reserved) until it is done, and none is
+ * taken while ACT_MAX_UNKNOWN wait or ACT_MAX_CHANGES are under way.
+ * Return: true when x was refused. */
+static bool act_full(struct act *x)
 {
-	if (!act_changes_user(x))
-		return false;
-	/* Bounded: a change the directory would leave unanswered now could not
-	 * be parked, and its user would be free before it is read back. */
-	if (x->A->n_unknown >= ACT_MAX_UNKNOWN) {
+	if (x->A->n_unknown >= ACT_MAX_UNKNOWN)
 		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
 		           "the directory left %d changes unanswered, still to be read back: no "
 		           "change is taken until then; try again in a minute",
 		           ACT_MAX_UNKNOWN);
+	else if (x->A->n_reserved >= ACT_MAX_CHANGES)
+		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
+		           "%d changes are under way, the most ldapdeskd takes at once: try again "
+		           "in a moment",
+		           ACT_MAX_CHANGES);
+	else
+		return false;
+	return true;
+}
+
+static bool act_held(struct act *x)
+{
+	if (!act_changes_user(x))
+		return false;
+	if (!x->reserved && act_full(x))
 		return true;
+	if (!x->reserved) {
+		x->reserved = true;
+		x->A->n_reserved++;
 	}
 	if (!user_held(x->A, x->target))
 		return false;
