@@ -628,6 +628,18 @@ static int move_run(struct act *x)
 		act_outcome(x, DIR_UNCHANGED, NULL, "already in that department");
 		return 0;
 	}
+	/* Groups name members by DN: moved without them, the user would keep
+	 * none of its roles, grants or protection, and a later account at the
+	 * old DN would get them all (as for a delete). */
+	if (x->conf->group_base == NULL) {
+		act_outcome(
+		    x, DIR_REFUSED,
+		    "not moved: [ldap] group_base is not set, so the groups that list the "
+		    "user cannot be found to follow it (it would lose its roles, grants and "
+		    "protection): set group_base and reload",
+		    NULL);
+		return 0;
+	}
 	if (dir_dn_equal(x->new_dn, x->user->dn))
 		return move_in_place(x);
 	comma = strchr(x->new_dn, ',');

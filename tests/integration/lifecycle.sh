@@ -243,5 +243,29 @@ t_eq "$(hd2_code)" 401 "hd2's session ended with the disable, not at its next ro
 t_match "disable hd2: 1 of its sessions ended" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
 t_ok "enabling hd2 again" env LDAPDESK_USER=adm2 "$D" user enable hd2
 t_eq "$(hd2_code)" 401 "... does not bring the old session back"
+
+# ---- an operator moved loses its sessions at the rename -------------------------------------
+# Its DN changes: a session's role re-read would go by a DN that names nothing.
+hd2_dept=$(ldap_attr hd2 ou)
+new_dept=财务管理部
+[ "$hd2_dept" != "$new_dept" ] || new_dept=人力资源部
+# Groups name their members by DN: without group_base they could not follow the move.
+t_exit 1 "without group_base a move is refused (exit 1)" \
+    env LDAPDESK_USER=adm2 "$D" user move hd2 --dept "$new_dept"
+t_match "not moved: \\[ldap\\] group_base is not set.*lose its roles, grants and protection.*set group_base" \
+    "... saying why and what to do" env LDAPDESK_USER=adm2 "$D" user move hd2 --dept "$new_dept"
+t_eq "$(ldap_attr hd2 ou)" "$hd2_dept" "... and hd2 stays where it was"
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts again with group_base"; t_done; }
+env LDAPDESK_USER=adm2 "$D" login >/dev/null 2>&1 || true # sessions survive a stop; this one only if not
+tokd=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_eq "$(hd2_code)" 200 "hd2, enabled again, logs in anew and its session works"
+t_ok "with group_base, adm2 moves hd2 to $new_dept" env LDAPDESK_USER=adm2 "$D" user move hd2 --dept "$new_dept"
+t_eq "$(hd2_code)" 401 "hd2's session ended with the move"
+t_match "move hd2: 1 of its sessions ended" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
+tokd=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+t_eq "$(hd2_code)" 200 "hd2 logs in again under its new DN, still helpdesk (its groups followed the move)"
 daemon_stop
 t_done
