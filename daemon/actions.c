@@ -1671,9 +1671,15 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		           "wrong user name or password");
 		return;
 	}
+	/* ppolicy answers accountLocked for an administrator's permanent lock
+	 * too: the entry read before the bind tells a disable from a lockout
+	 * (an unlock would be refused: only 'user enable' lifts it). */
+	if (r == DIR_BIND_LOCKED && x->user != NULL && x->user->admin_locked)
+		r = DIR_BIND_DISABLED;
 	if (r == DIR_BIND_DISABLED) {
 		act_refuse(x, ACT_FORBIDDEN, "disabled", "denied",
-		           "your account is disabled: ask an administrator");
+		           "your account is disabled: ask an administrator to enable it ('ldapdesk "
+		           "user enable')");
 		return;
 	}
 	if (r == DIR_BIND_MUST_CHANGE || r == DIR_BIND_LOCKED) {

@@ -241,6 +241,11 @@ t_eq "$(hd2_code)" 200 "hd2's session works"
 t_ok "adm2 disables hd2 (who left)" env LDAPDESK_USER=adm2 "$D" user disable hd2 --reason left
 t_eq "$(hd2_code)" 401 "hd2's session ended with the disable, not at its next role re-read"
 t_match "disable hd2: 1 of its sessions ended" "the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
+# ppolicy answers "account locked" for a disable too; an unlock would not lift it.
+t_match '"error": *"disabled".*your account is disabled: ask an administrator to enable it.* 403$' \
+    "hd2 logging in now hears it is disabled (403 disabled), not locked" \
+    curl -s -w ' %{http_code}' --cacert "$LDAPDESK_CA" \
+    -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
 t_ok "enabling hd2 again" env LDAPDESK_USER=adm2 "$D" user enable hd2
 t_eq "$(hd2_code)" 401 "... does not bring the old session back"
 
