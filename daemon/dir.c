@@ -1466,11 +1466,28 @@ static void dispatch_queue(struct dir *d, bool cork)
 
 /* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
  * error: the caller wanted them all). */
+/* OP_VALUES of "1.1" (dir_read_dn): the entry's DN as the directory holds it. */
+static void dn_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
+{
+	char *dn = ldap_get_dn(ld, e);
+
+	if (dn != NULL && op->dns == NULL && (op->dns = calloc(1, sizeof(*op->dns))) != NULL &&
+	    (op->dns[0] = strdup(dn)) != NULL)
+		op->n_dns = 1;
+	ldap_memfree(dn);
+}
+
 static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
-	struct berval **vals = ldap_get_values_len(ld, e, op->value);
-	size_t n = (size_t)ldap_count_values_len(vals);
+	struct berval **vals;
+	size_t n;
 
+	if (strcmp(op->value, LDAP_NO_ATTRS) == 0) {
+		dn_entry(op, ld, e);
+		return;
+	}
+	vals = ldap_get_values_len(ld, e, op->value);
+	n = (size_t)ldap_count_values_len(vals);
 	if (vals == NULL)
 		return;
 	if (n > DIR_VALUES_MAX || (op->dns = calloc(n, sizeof(*op->dns))) == NULL)
@@ -2015,6 +2032,11 @@ static int submit_dns(struct dir *d, enum op_type type, const char *dn, char *va
 int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg)
 {
 	return submit_dns(d, OP_VALUES, dn, strdup(attr), fn, arg);
+}
+
+int dir_read_dn(struct dir *d, const char *dn, dir_dns_fn fn, void *arg)
+{
+	return submit_dns(d, OP_VALUES, dn, strdup(LDAP_NO_ATTRS), fn, arg);
 }
 
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg)

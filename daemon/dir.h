@@ -131,6 +131,12 @@ int dir_find_members(struct dir *d, const char *base, const char *member, dir_dn
  * dns; more than 100,000 values is DIR_REFUSED. Return: 0 (fn called later,
  * once), or -1 (queue full or ENOMEM; fn not called). */
 int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg);
+/* The DN of the entry dn names, as the directory holds it (one base search):
+ * the directory matches DNs by its own rules (Unicode case and width
+ * folding, which dir_dn_canon does not do), so two spellings of one entry
+ * come back as one. fn gets it as dns[0] (n = 1), or DIR_NOT_FOUND. Return:
+ * as dir_read_values. */
+int dir_read_dn(struct dir *d, const char *dn, dir_dns_fn fn, void *arg);
 
 /* Where uid was last found (a search within the last 10 minutes), if the
  * flavour can assert on a modify (OpenLDAP): a user with cached set, dn, uid

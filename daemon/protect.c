@@ -6,7 +6,9 @@
  * cost slapd and the daemon about as much CPU as the change itself. The
  * protected groups are few and small (roles, [protect]); their members are
  * read with one base search per group, at most every cache_seconds, and each
- * check is a binary search in memory.
+ * check is a binary search in memory. A member value beyond plain ASCII is
+ * read back from the directory (resolve): only slapd knows which spellings
+ * it takes for one DN.
  *
  * Freshness: a snapshot's age counts from when its reads *started*, and each
  * protect_invalidate() starts a new generation: a check waits for a snapshot
@@ -26,6 +28,9 @@
 #define PROTECT_WAIT_MAX    4096   /* checks waiting for one refresh */
 #define PROTECT_MEMBERS_MAX 100000 /* members held; more: search per check */
 #define PROTECT_GROUPS_MAX  64
+/* Member values read back from the directory per refresh (see resolve);
+ * more: search per check. */
+#define PROTECT_RESOLVE_MAX 1024
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -54,6 +59,7 @@ struct protect {
 	char err[256];
 	char **fresh;
 	size_t n_fresh, cap_fresh;
+	size_t n_resolve; /* member values this refresh reads back */
 	struct waiters waiting;
 	size_t n_waiting;
 	bool too_big; /* a group has more members than we hold: search per check */
@@ -199,6 +205,53 @@ static int fresh_add(struct protect *p, const char *dn)
 	return 0;
 }
 
+static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct protect *p = arg;
+
+	/* A value that names no entry (or no DN) names nobody; one the directory
+	 * could not look up may name anyone: no snapshot (fail closed). */
+	if (st == DIR_UNAVAILABLE || st == DIR_UNKNOWN)
+		refresh_fail(p, st, err != NULL ? err : "a protected member could not be read");
+	else if (st == DIR_OK && n == 1 && p->worst == DIR_OK && fresh_add(p, dns[0]) == -1) {
+		p->too_big = true;
+		refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
+	}
+	if (--p->pending == 0)
+		refresh_done(p);
+}
+
+/* dir_dn_canon folds ASCII case only; slapd also folds Unicode case and
+ * width (a member "uid=ｆｒａｎｋ,…" or "ou=办公室（…）" is frank, or the
+ * office's "(…)"). A value beyond plain ASCII is therefore read back from
+ * the directory, which names the entry as it holds it, as a user's own DN
+ * is always taken from its entry. */
+static bool needs_resolve(const char *canon)
+{
+	for (const unsigned char *c = (const unsigned char *)canon; *c != '\0'; c++)
+		if (*c >= 0x80 || *c == '\\')
+			return true;
+	return false;
+}
+
+static void resolve(struct protect *p, const char *value)
+{
+	char *c = dir_dn_canon(value);
+	bool wanted = c != NULL && needs_resolve(c);
+
+	free(c);
+	if (!wanted)
+		return;
+	if (p->n_resolve >= PROTECT_RESOLVE_MAX) {
+		p->too_big = true;
+		refresh_fail(p, DIR_REFUSED, "too many protected members to read back");
+	} else if (dir_read_dn(p->d, value, resolved_cb, p) == 0) {
+		p->n_resolve++;
+		p->pending++;
+	} else
+		refresh_fail(p, DIR_UNAVAILABLE, "too many directory operations queued");
+}
+
 static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
 {
 	struct protect *p = arg;
@@ -206,11 +259,15 @@ static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, cons
 	/* A protected group that does not exist protects nobody (as before). */
 	if (st != DIR_OK && st != DIR_NOT_FOUND)
 		refresh_fail(p, st, err);
-	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++)
-		if (vals[i] != NULL && fresh_add(p, vals[i]) == -1) {
+	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++) {
+		if (vals[i] == NULL)
+			continue;
+		if (fresh_add(p, vals[i]) == -1) {
 			p->too_big = true;
 			refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
-		}
+		} else
+			resolve(p, vals[i]);
+	}
 	if (--p->pending == 0)
 		refresh_done(p);
 }
@@ -222,6 +279,7 @@ static void refresh_start(struct protect *p)
 	p->started = now_mono();
 	p->worst = DIR_OK;
 	p->err[0] = '\0';
+	p->n_resolve = 0;
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
 		if (dir_read_values(p->d, p->groups[i], "member", values_cb, p) == 0)

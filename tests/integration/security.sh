@@ -89,6 +89,24 @@ as_op adm1
 t_ok "the admin revokes it" "$D" revoke erin vip
 as_op hd1
 t_ok "at once, helpdesk may unlock erin again" "$D" unlock erin
+# slapd folds Unicode case and width when it matches DNs: a member written with full-width
+# letters or brackets is that user, for slapd and so for the daemon (the snapshot reads such
+# values back from slapd).
+erin_fw=$(ldap_user_dn erin | sed 's/(/（/; s/)/）/')
+frank_fw=$(ldap_user_dn frank | sed 's/^uid=frank/uid=ｆｒａｎｋ/')
+t_ok "(another tool adds erin and frank to cn=protected, in full-width spellings)" sh -c \
+    "printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: %s\nmember: %s\n' \
+    '$G' '$erin_fw' '$frank_fw' | ldapmodify -x -H '$LDAP_URI' -D '$LDAP_ROOT_DN' -w '$LDAP_ROOT_PW' >/dev/null"
+t_ok "slapd itself counts erin and frank as members" sh -c '. "$LDAPDESK_SRC/tests/lib/slapd.sh" &&
+    ldap_is_member protected erin && ldap_is_member protected frank'
+sleep 6
+t_exit 4 "helpdesk may not reset erin, a member by full-width brackets (403)" "$D" reset erin
+t_exit 4 "... nor frank, a member by full-width letters (403)" "$D" reset frank
+t_match "protected" "... and the refusal says she is protected" "$D" unlock erin
+printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\n' \
+    "$G" "$erin_fw" "$frank_fw" | ldap_root_modify >/dev/null
+sleep 6
+t_ok "taken out again, erin may be unlocked by helpdesk" "$D" unlock erin
 
 # ---- delegation scopes -----------------------------------------------------------------
 as_op hd2
