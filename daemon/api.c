@@ -187,6 +187,19 @@ static bool utf8_valid(const char *s, size_t n)
 	return j != NULL;
 }
 
+/* The length of s's first max bytes or fewer, cut at a character's start
+ * (a message quoting part of a value stays UTF-8, so it can be recorded). */
+static int utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return (int)n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return (int)max;
+}
+
 /*
  * Splits the path into percent-decoded segments. A segment that decodes to
  * something with a NUL cannot be a name: it is kept as "\x01" so that the
@@ -212,10 +225,12 @@ static int split_path(struct call *c, const char *path)
 			free(dec);
 			dec = strdup("\x01");
 		} else if (!utf8_valid(dec, n)) {
-			/* Not text: kept as sent ("%FF"), which is no uid either
-			 * (404) and can be recorded (a record is UTF-8). */
+			/* Not text: kept percent-encoded ("%FF"), which is no uid
+			 * either (404) and can be recorded (a record is UTF-8),
+			 * whether it came encoded or as raw bytes. */
 			free(dec);
-			dec = strdup(tok);
+			dec = utf8_valid(tok, strlen(tok)) ? strdup(tok)
+			                                   : evhttp_uriencode(tok, -1, 0);
 		}
 		if (dec == NULL) {
 			free(copy);
@@ -690,11 +705,22 @@ static int query_keys_check(const struct evkeyvalq *kv, const char *const *known
 	{
 		bool ok = false;
 
+		/* Echoed or recorded, bytes that are not text would make the
+		 * refusal itself unrecordable (a record is UTF-8). */
+		if (!utf8_valid(e->key, strlen(e->key)) ||
+		    (e->value != NULL && !utf8_valid(e->value, strlen(e->value)))) {
+			snprintf(
+			    msg, len,
+			    "the query string is not valid UTF-8: percent-encode text as UTF-8 "
+			    "(信 is %%E4%%BF%%A1)");
+			return -1;
+		}
 		for (size_t i = 0; known[i] != NULL && !ok; i++)
 			ok = strcmp(e->key, known[i]) == 0;
 		if (!ok) {
-			size_t o = (size_t)snprintf(
-			    msg, len, "unknown query parameter \"%.40s\": use ", e->key);
+			size_t o =
+			    (size_t)snprintf(msg, len, "unknown query parameter \"%.*s\": use ",
+			                     utf8_prefix(e->key, 40), e->key);
 
 			for (size_t i = 0; known[i] != NULL && o < len; i++)
 				o += (size_t)snprintf(msg + o, len - o, "%s%s", i > 0 ? ", " : "",
@@ -737,8 +763,8 @@ static void bad_bound(struct call *c, enum act_kind kind, const char *key, const
 	char msg[200];
 
 	snprintf(msg, sizeof(msg),
-	         "%s '%.64s' is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time", key,
-	         value);
+	         "%s '%.*s' is not a date that exists (YYYY-MM-DD) nor an ISO 8601 time", key,
+	         utf8_prefix(value, 64), value);
 	bad_query(c, kind, msg);
 }
 

@@ -142,9 +142,11 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
 	if (s == NULL) {
+		static const char fallback[] =
+		    "{\"error\":\"internal\",\"message\":\"the reply could not be built\"}";
+
 		json_decref(body);
-		http_reply_raw(req, 500, "application/json",
-		               "{\"error\":\"internal\",\"message\":\"out of memory\"}", 47);
+		http_reply_raw(req, 500, "application/json", fallback, sizeof(fallback) - 1);
 		return;
 	}
 	http_reply_raw(req, code, "application/json", s, strlen(s));
@@ -154,7 +156,13 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 
 void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message)
 {
-	http_reply_json(req, code, json_pack("{s:s, s:s}", "error", error, "message", message));
+	json_t *body = json_pack("{s:s, s:s}", "error", error, "message", message);
+
+	/* A message quoting bytes that are not UTF-8: the code still goes out. */
+	if (body == NULL)
+		body = json_pack("{s:s, s:s}", "error", error, "message",
+		                 "the request holds bytes that are not valid UTF-8");
+	http_reply_json(req, code, body);
 }
 
 bool http_is_tls(struct evhttp_request *req)

@@ -409,6 +409,24 @@ t_ok "the hostile unlocks are in the audit as attempts" \
 t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) $since AND NOT EXISTS (SELECT 1 FROM records o
     WHERE o.kind = 'outcome' AND o.attempt_id = a.id AND o.result IN ('failed', 'denied'))")" 0 \
     "every one of them was refused (failed or denied)"
+# Raw bytes that are not UTF-8 in a path or query (not percent-encoded): the same answers as
+# their encoded form, in JSON, and each refusal is recorded (a record is UTF-8: such a name is
+# kept percent-encoded).
+adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
+raw_as_adm() { # METHOD TARGET(printf format): one request as adm1
+    raw_req "$1 $2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $adm_tok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+}
+t_match '^HTTP/1.1 404 ' "GET /v1/users/al<FF>ice (a raw byte) is 404" raw_as_adm GET '/v1/users/al\377ice'
+t_match '"error":"no_such_user"' "... no_such_user, in JSON" printf '%s\n' "$T_OUT"
+t_match '^HTTP/1.1 404 .*' "a reset of ivan<FF> is 404" raw_as_adm POST '/v1/users/ivan\377/reset'
+t_eq "$(q "SELECT a.target || ' ' || o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action IN ('status', 'reset') AND a.target IN ('al%ffice', 'ivan%ff') ORDER BY a.id")" \
+    "$(printf 'al%%ffice failed\nivan%%ff failed')" "... both recorded, the names percent-encoded"
+t_match '^HTTP/1.1 400 ' "a log filter operator=<FF> is 400" raw_as_adm GET '/v1/audit?operator=\377'
+t_match '"error":"bad_request","message":"the query string is not valid UTF-8' "... saying so, in JSON" \
+    printf '%s\n' "$T_OUT"
+t_match '^HTTP/1.1 400 ' "... and so is a key with such a byte" raw_as_adm GET '/v1/audit?oper\377ator=x'
+t_nomatch 'cannot record' "no refusal went unrecorded" cat "$T_DIR/ldapdeskd.log"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 on SIGTERM"
 t_done
