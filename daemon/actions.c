@@ -1193,6 +1193,16 @@ static int request_load(struct act *x)
 		free(x->until);
 		x->until = strdup(r.until);
 	}
+	/* Its row is not in the chain; the grant record that asked is. */
+	if (x->kind == ACT_APPROVE && r.mismatch) {
+		act_refuse(
+		    x, ACT_CONFLICT, "request_altered", "denied",
+		    "request %lld does not match the grant record that asked for it (event "
+		    "%lld): it was changed outside ldapdesk, so it is not approved; reject it, "
+		    "tell the auditors, and ask again",
+		    (long long)x->request_id, (long long)r.event);
+		return -1;
+	}
 	/* DESIGN's order puts 403 (scope) before 409: one's own request is
 	 * refused as such even once it is closed. */
 	if (x->kind == ACT_APPROVE && strcasecmp(r.operator, x->op.uid) == 0) {

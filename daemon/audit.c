@@ -1681,6 +1681,43 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
 static const char request_cols[] =
     "SELECT id, created_at, operator, target, permission, days, until, status FROM requests";
 
+/*
+ * The requests table is outside the chain: its row is held against the
+ * grant's own attempt record, which is in it (verify checks that one). A
+ * row changed behind the daemon's back (another target, another asker: a
+ * self-approval) is marked, so nobody approves what was not asked.
+ */
+static int request_check(struct audit *a, struct audit_req *r, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT id, operator, target, permission FROM records"
+	                       " WHERE kind = 'attempt' AND action = 'grant' AND request_id = ?1"
+	                       " ORDER BY id LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare request record", err, errlen);
+	sqlite3_bind_int64(st, 1, r->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *op = (const char *)sqlite3_column_text(st, 1),
+		           *target = (const char *)sqlite3_column_text(st, 2),
+		           *perm = (const char *)sqlite3_column_text(st, 3);
+
+		r->event = sqlite3_column_int64(st, 0);
+		r->mismatch = op == NULL || target == NULL || perm == NULL ||
+		              strcasecmp(op, r->operator) != 0 ||
+		              strcasecmp(target, r->target) != 0 ||
+		              strcmp(perm, r->permission) != 0;
+	} else if (rc == SQLITE_DONE)
+		r->mismatch = true; /* a request no record asked for */
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE
+	           ? 0
+	           : db_fail(a, "read request record", err, errlen);
+}
+
 int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -1697,6 +1734,8 @@ int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *er
 	else if (rc != SQLITE_DONE)
 		db_fail(a, "read request", err, errlen);
 	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW && request_check(a, r, err, errlen) == -1)
+		return -1;
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -184,6 +184,10 @@ struct audit_req {
 	int days;        /* 0 = not given */
 	char until[48];  /* "" = not given */
 	char status[16]; /* pending, approved, rejected, expired */
+	/* audit_request_get: the grant record that asked (0 = none), and
+	 * whether the row differs from it (changed outside ldapdesk). */
+	int64_t event;
+	bool mismatch;
 };
 
 typedef void (*audit_req_fn)(void *arg, const struct audit_req *r);

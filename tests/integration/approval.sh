@@ -89,6 +89,22 @@ t_exit 1 "dave did not get the permission" ldap_is_member finance-docs dave
 t_eq "$(sqlite3 "$DB" "SELECT status FROM requests WHERE id=$req2")" rejected "the request is closed as rejected"
 t_eq "$(grant_row "$req2")" "denied|request $req2 rejected by adm2: not needed for the job" \
     "the rejected grant's outcome is denied, with the reason"
+# The requests table is outside the hash chain; the grant record that asked is in it. A row
+# changed behind the daemon's back (another user, another asker) is not approved.
+as_op adm1
+req4=$("$D" --json grant dave finance-docs | jq -r .request)
+sqlite3 "$DB" "UPDATE requests SET target = 'erin' WHERE id = $req4"
+as_op adm2
+t_exit 1 "a request whose user was changed in the database is not approved (409)" "$D" approve "$req4"
+t_match "does not match the grant record that asked for it.*changed outside ldapdesk" "... saying why" \
+    printf '%s\n' "$T_OUT"
+t_exit 1 "... erin did not get the permission" ldap_is_member finance-docs erin
+t_exit 1 "... nor dave" ldap_is_member finance-docs dave
+sqlite3 "$DB" "UPDATE requests SET target = 'dave', operator = 'adm2' WHERE id = $req4"
+t_exit 1 "nor one whose asker was changed (adm2 approving 'its own')" "$D" approve "$req4"
+t_match "does not match the grant record" "... for the same reason" printf '%s\n' "$T_OUT"
+sqlite3 "$DB" "UPDATE requests SET operator = 'adm1' WHERE id = $req4"
+t_ok "put back as asked, it can be rejected" "$D" reject "$req4" --reason "test"
 t_exit 5 "an unknown request is 404" "$D" approve 99999
 
 # An approve and a reject of one request sent at the same moment: exactly one goes through,
