@@ -310,7 +310,14 @@ static int auto_login(struct ctx *c)
 		say("LDAPDESK_USER or LDAPDESK_PASSWORD is too long");
 		return EXIT_USAGE;
 	}
-	return do_login(c, user, pw, NULL);
+	int rc = do_login(c, user, pw, NULL);
+
+	/* The command typed was not a login: say which settings made one. */
+	if (rc == EXIT_UNAUTH || rc == EXIT_REFUSED)
+		say("(that was the automatic login as LDAPDESK_USER=%s with LDAPDESK_PASSWORD: "
+		    "correct them, or unset LDAPDESK_PASSWORD and run 'ldapdesk login')",
+		    user);
+	return rc;
 }
 
 /* Finds the cached token: LDAPDESK_USER's, else the last operator's. */
@@ -349,7 +356,12 @@ static int session_ensure(struct ctx *c)
 		return rc;
 	if (can_autologin())
 		return auto_login(c);
-	say(NOT_LOGGED_IN);
+	if (env("LDAPDESK_USER") != NULL)
+		say("not logged in as LDAPDESK_USER=%s, or that session expired: run 'ldapdesk "
+		    "login' (it logs in as %s), or set LDAPDESK_PASSWORD too",
+		    env("LDAPDESK_USER"), env("LDAPDESK_USER"));
+	else
+		say(NOT_LOGGED_IN);
 	return EXIT_UNAUTH;
 }
 
@@ -1256,7 +1268,14 @@ static int cmd_verify(struct ctx *c)
 	if (rc != 0)
 		return rc;
 	bool ok = json_is_true(json_object_get(ans, "ok"));
-	if (!ok) {
+	const char *reason = json_string_value(json_object_get(ans, "reason"));
+	if (!ok && reason != NULL && strncmp(reason, "head ", 5) == 0 && c->a->since_head != NULL)
+		say("the log does not hold the head you gave (%s): check that it is the one you "
+		    "saved; if it is, records up to it were changed or cut off: keep a copy of the "
+		    "database as it is for the investigation, and see 'How to restore' in "
+		    "doc/auditing.md",
+		    reason);
+	else if (!ok) {
 		char b[32];
 		say("audit chain broken at record %s: keep a copy of the database as it is for the "
 		    "investigation, and see 'How to restore' in doc/auditing.md",
@@ -1614,9 +1633,9 @@ static int ask_password(const char *user, char *pw, size_t len)
 	if (env("LDAPDESK_PASSWORD") == NULL)
 		say("no password: use --password-file or LDAPDESK_PASSWORD, or run on a terminal");
 	else
-		say("LDAPDESK_PASSWORD is only for LDAPDESK_USER%s%s, not for --user %s: use "
+		say("LDAPDESK_PASSWORD is only for LDAPDESK_USER=%s, not for --user %s: use "
 		    "--password-file F, or run on a terminal to be asked for the password",
-		    envu != NULL ? "=" : " (unset)", envu != NULL ? envu : "", user);
+		    envu != NULL ? envu : "", user);
 	return EXIT_USAGE;
 }
 
@@ -1747,9 +1766,9 @@ static const struct command commands[] = {
     {"login", NULL, cmd_login, "login [--user UID] [--password-file F]",
      "Log in and cache the session for this server. The operator is --user, else\n"
      "$LDAPDESK_USER, else asked on the terminal; the password comes from --password-file\n"
-     "(one trailing newline stripped), else $LDAPDESK_PASSWORD if the operator is\n"
-     "$LDAPDESK_USER (or neither --user nor $LDAPDESK_USER is given), else a prompt\n"
-     "without echo. The password is never stored.",
+     "(one trailing newline stripped), else $LDAPDESK_PASSWORD when $LDAPDESK_USER is\n"
+     "unset or names the same operator, else a prompt without echo. The password is\n"
+     "never stored.",
      "ldapdesk login --user hd1"},
     {"logout", NULL, cmd_logout, "logout", "End the session and delete its cache file.",
      "ldapdesk logout"},
@@ -1777,7 +1796,8 @@ static const struct command commands[] = {
     {"log", NULL, cmd_log,
      "log [--from D] [--to D] [--user U] [--operator O] [--action A] [--category C]\n"
      "      [--dept D] [--result R] [--limit N] [--format table|csv|json] [--bom]",
-     "Print the audit log, one line per attempt, oldest first, following the pages\n"
+     "Print the audit log, one line per attempt in the order recorded (an import's\n"
+     "events where it ran, with their own times), following the pages\n"
      "to the end. The filters combine (all must hold):\n"
      "  --from D, --to D  the period, both ends included; D is YYYY-MM-DD (the whole\n"
      "                    day, in the server's time zone) or an ISO 8601 time\n"

@@ -342,6 +342,22 @@ static enum httpc_fail classify(CURLcode rc, const struct sink *s)
 	}
 }
 
+/* A TLS failure that is about our own certificate (not loaded, or not
+ * taken by the daemon), not the URL or the CA. */
+static bool client_cert_trouble(const char *detail)
+{
+	static const char *const signs[] = {"client certificate", "private key",
+	                                    "certificate required", "unknown ca",
+	                                    "bad certificate"};
+
+	if (getenv("LDAPDESK_CERT") == NULL && strstr(detail, "certificate required") == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++)
+		if (strcasestr(detail, signs[i]) != NULL)
+			return true;
+	return false;
+}
+
 /* read: a GET, which changes nothing: asking again is always safe. */
 static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why, bool read,
                          const struct sink *s, char *err, size_t errlen)
@@ -361,8 +377,8 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 		snprintf(
 		    err, errlen,
 		    "ldapdeskd at %s took the request but sent nothing for %ld s: it may still "
-		    "be working on it; see 'ldapdesk health' and 'ldapdesk log' before trying "
-		    "again",
+		    "be working on it: see 'ldapdesk health', and check with 'ldapdesk status "
+		    "USER' (or an auditor's 'ldapdesk log') before trying again",
 		    h->url, s->stall_s);
 	else if (why == HTTPC_LOST && read)
 		snprintf(
@@ -376,6 +392,12 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 		         "it may have been carried out: check with 'ldapdesk status USER' (or an "
 		         "auditor's 'ldapdesk log') before trying again",
 		         h->url, detail);
+	else if (why == HTTPC_TLS && client_cert_trouble(detail))
+		snprintf(err, errlen,
+		         "TLS failure talking to %s: %s; check the client certificate and key "
+		         "(LDAPDESK_CERT and LDAPDESK_KEY: PEM files, the key unencrypted, the "
+		         "certificate signed by the daemon's client_ca)",
+		         h->url, detail);
 	else if (why == HTTPC_TLS)
 		snprintf(err, errlen,
 		         "TLS failure talking to %s: %s; check --url/LDAPDESK_URL and the CA "
@@ -387,6 +409,16 @@ static void fail_message(const struct httpc *h, CURLcode rc, enum httpc_fail why
 		    "cannot connect to ldapdeskd's socket %s: check --url/LDAPDESK_URL and that "
 		    "the daemon runs and listens there",
 		    h->sock);
+	/* TLS 1.3: a daemon that wants a client certificate closes right after
+	 * the handshake, which curl may see only as a failed send or read. */
+	else if (why == HTTPC_NET && h->sock == NULL &&
+	         (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR))
+		snprintf(
+		    err, errlen,
+		    "ldapdeskd at %s closed the connection at once (%s): if it asks for client "
+		    "certificates (client_ca), give yours with LDAPDESK_CERT and LDAPDESK_KEY; "
+		    "else check --url/LDAPDESK_URL and that the daemon runs",
+		    h->url, detail);
 	else if (why == HTTPC_NET)
 		snprintf(err, errlen,
 		         "cannot reach ldapdeskd at %s: %s; check --url/LDAPDESK_URL and that "

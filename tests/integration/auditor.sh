@@ -526,6 +526,8 @@ t_match "^records $K to [0-9]+ are not in this database" \
     "a clean truncation (sqlite_sequence cut too) is named in the log by the daemon at its start" \
     sh -c "'$D' --json log --action backup --operator ldapdeskd | jq -r '.events[-1].detail'"
 t_exit 1 "verify --since-head H catches the truncation" "$D" verify --since-head "$H"
+t_match "the log does not hold the head you gave.*check that it is the one you saved" \
+    "... telling the auditor to check the head before restoring" printf '%s\n' "$T_OUT"
 F=$(q "SELECT max(id) + 1 FROM records")
 t_ok "INSERT a forged record $F (the triggers don't stop inserts)" \
     q "INSERT INTO records (kind, at, operator, action, category, description, prev_hash, hash)

@@ -89,6 +89,11 @@ t_match "@hd1\.[0-9a-f]{16}\.session$" "... named with the uid in lower case" se
 t_ok "logout" "$D" logout
 t_eq "$(sessions | wc -l)" 0 "logout leaves no session file"
 t_exit 3 "... so without the password a command is not logged in" env -u LDAPDESK_PASSWORD "$D" status alice
+t_match "not logged in as LDAPDESK_USER=hd1.*or set LDAPDESK_PASSWORD too" "... saying as whom, and what to set" \
+    printf '%s\n' "$T_OUT"
+t_exit 3 "a command whose automatic login fails exits 3" env LDAPDESK_PASSWORD=wrong-pass "$D" status alice
+t_match "automatic login as LDAPDESK_USER=hd1 with LDAPDESK_PASSWORD" "... naming the settings it logged in with" \
+    printf '%s\n' "$T_OUT"
 
 # ---- a script's LDAPDESK_USER does not change whom a bare command acts as ------------------------
 # hd1 logs in; a script with adm1's credentials logs in by itself and later logs out: hd1's

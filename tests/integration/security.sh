@@ -425,6 +425,11 @@ daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts with client_ca"; t_do
 unset LDAPDESK_USER LDAPDESK_PASSWORD
 t_exit 6 "without a client certificate the TLS handshake fails (exit 6)" \
     env LDAPDESK_USER=hd1 LDAPDESK_PASSWORD="$LDAP_OP_PW" "$D" health
+t_match "LDAPDESK_CERT and LDAPDESK_KEY" \
+    "... and the message names the client certificate settings" printf '%s\n' "$T_OUT"
+t_exit 6 "a client certificate that cannot be read fails (exit 6)" \
+    env LDAPDESK_CERT="$M/missing.pem" LDAPDESK_KEY="$M/adm1.key" "$D" health
+t_match "LDAPDESK_CERT and LDAPDESK_KEY" "... naming the settings to fix" printf '%s\n' "$T_OUT"
 # (hd1 is locked in the directory by now: the brute force above tripped ppolicy too)
 t_ok "with adm1's certificate adm1 logs in" env LDAPDESK_CERT="$M/adm1.pem" LDAPDESK_KEY="$M/adm1.key" \
     "$D" login --user adm1 --password-file /dev/stdin <<EOF2
