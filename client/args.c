@@ -439,6 +439,8 @@ static int check_values(struct args *a, char *err, size_t errlen)
 
 	if (a->channel != NULL && !one_of(a->channel, channels))
 		fail(err, errlen, "--channel must be hotline or request, not '%s'", a->channel);
+	/* A format that does not exist is named as such first. */
+	check_format(a, err, errlen);
 	/* --json is --format json: another format would be silently dropped. */
 	if (a->json && a->format != NULL && strcmp(a->format, "json") != 0)
 		fail(err, errlen, "give --json or --format %s, not both", a->format);
@@ -453,8 +455,6 @@ static int check_values(struct args *a, char *err, size_t errlen)
 		parse_count("days", a->days_s, 36500, &a->days, err, errlen);
 	if (a->limit_s != NULL)
 		parse_count("limit", a->limit_s, 1000000000L, &a->limit, err, errlen);
-	if (err[0] == '\0')
-		check_format(a, err, errlen);
 	/* And --format json is --json: errors too come as JSON on stdout. */
 	if (a->format != NULL && strcmp(a->format, "json") == 0)
 		a->json = true;

@@ -209,6 +209,9 @@ static void test_json_with_another_format_is_an_error(void **state)
 	assert_non_null(strstr(err, "not both"));
 	assert_int_equal(PARSE(&a, err, "log", "--json", "--format", "json"), 0);
 	assert_int_equal(PARSE(&a, err, "report", "--from", "a", "--to", "b", "--json"), 0);
+	/* A format that does not exist is named as such, not as a clash. */
+	assert_int_equal(PARSE(&a, err, "log", "--json", "--format", "xml"), -1);
+	assert_non_null(strstr(err, "--format must be table, csv or json, not 'xml'"));
 }
 
 /* --format json is --json, errors included (README). */
