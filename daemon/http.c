@@ -1169,6 +1169,37 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 	return 0;
 }
 
+/* One TCP listen address taken by another socket now? */
+static bool port_taken(const char *addr)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss), one = 1, fd, rc = 0;
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), "%s", addr);
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) == -1 ||
+	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	/* As the daemon binds: a port in TIME_WAIT is no obstacle. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) == -1)
+		rc = errno;
+	close(fd);
+	return rc == EADDRINUSE;
+}
+
+size_t http_ports_taken(const struct config *conf, void (*fn)(const char *addr))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < conf->n_listen; i++)
+		if (strncmp(conf->listen[i], "unix:", 5) != 0 && port_taken(conf->listen[i])) {
+			fn(conf->listen[i]);
+			n++;
+		}
+	return n;
+}
+
 int http_check_tls(const struct config *conf, char *err, size_t errlen)
 {
 	struct http h = {0};

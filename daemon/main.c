@@ -590,6 +590,16 @@ static void no_core_dumps(void)
 #endif
 }
 
+/* -n checks the file, not the machine: a port in use is a warning, since
+ * the daemon being checked before a reload holds its own. */
+static void warn_port_taken(const char *addr)
+{
+	fprintf(stderr,
+	        "ldapdeskd: warning: listen %s is in use now: if that is not this ldapdeskd "
+	        "(before a reload), it would not start: stop what holds it or change listen\n",
+	        addr);
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {0};
@@ -662,6 +672,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	warn_plaintext(d.conf, path);
+	if (check)
+		(void)http_ports_taken(d.conf, warn_port_taken);
 	if (check) {
 		printf("configuration OK\n");
 		config_free(d.conf);

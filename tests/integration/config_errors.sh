@@ -8,6 +8,20 @@ t_start_slapd || { t_fail "slapd starts"; t_done; }
 daemon_config "$T_DIR/good.conf"
 C=$T_DIR/bad.conf
 t_match '^configuration OK$' "-n accepts the good config" "$LDAPDESKD" -n -c "$T_DIR/good.conf"
+# -n checks the file, not the machine; a port held by something else is worth a warning
+# (a running ldapdeskd, checked before a reload, holds its own: not an error).
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("held", flush=True); time.sleep(20)' \
+    "$LDAPDESK_PORT" >"$T_DIR/held.out" &
+held=$!
+for _ in $(seq 50); do [ -s "$T_DIR/held.out" ] && break; sleep 0.1; done
+t_match "warning: listen 127.0.0.1:$LDAPDESK_PORT is in use now" "-n warns of a listen port another socket holds" \
+    "$LDAPDESKD" -n -c "$T_DIR/good.conf"
+t_match '^configuration OK$' "... and still passes the file" printf '%s\n' "$T_OUT"
+kill "$held" 2>/dev/null || :
+wait "$held" 2>/dev/null || :
+t_nomatch "in use" "with the port free, no warning" "$LDAPDESKD" -n -c "$T_DIR/good.conf"
 bad() { # DESC REGEX then stdin edits via sed expression
     cp "$T_DIR/good.conf" "$C"
     sed -i "$3" "$C"
