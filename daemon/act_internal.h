@@ -106,7 +106,7 @@ struct act {
 	bool unlock;
 	const struct config_grant *grant;
 	time_t expires; /* grant: 0 = none */
-	char term[80];  /* "expires <UTC>" for the attempt record (act_fill_term), "" = none */
+	char term[160]; /* "expires <UTC>" for the attempt record (act_fill_term), "" = none */
 	struct dir_user *user;
 	int64_t attempt;
 	act_fn fn;

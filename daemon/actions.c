@@ -496,8 +496,14 @@ void act_fill_term(struct act *x)
 	x->term[0] = '\0';
 	/* A request's grant shows what it waits for until its outcome says. */
 	if (x->kind == ACT_GRANT && x->needs_approval && x->request_id > 0) {
-		snprintf(x->term, sizeof(x->term), "request %lld awaits another admin's approval",
-		         (long long)x->request_id);
+		char asked[80];
+
+		/* The term asked, in the chain: the request's row is not
+		 * (audit_request_get holds one against the other). */
+		audit_request_term(x->days, x->until, asked, sizeof(asked));
+		snprintf(x->term, sizeof(x->term),
+		         "request %lld awaits another admin's approval %s",
+		         (long long)x->request_id, asked);
 		return;
 	}
 	/* Not for a grant that becomes a four-eyes request (the approval sets
@@ -1195,12 +1201,17 @@ static int request_load(struct act *x)
 	}
 	/* Its row is not in the chain; the grant record that asked is. */
 	if (x->kind == ACT_APPROVE && r.mismatch) {
+		char rec[48] = "no grant record asked for it";
+
+		if (r.event > 0)
+			snprintf(rec, sizeof(rec), "its grant record is event %lld",
+			         (long long)r.event);
 		act_refuse(
 		    x, ACT_CONFLICT, "request_altered", "denied",
-		    "request %lld does not match the grant record that asked for it (event "
-		    "%lld): it was changed outside ldapdesk, so it is not approved; reject it, "
-		    "tell the auditors, and ask again",
-		    (long long)x->request_id, (long long)r.event);
+		    "request %lld does not match the grant record that asked for it (%s): it "
+		    "was changed outside ldapdesk, so it is not approved; reject it, tell the "
+		    "auditors, and ask again",
+		    (long long)x->request_id, rec);
 		return -1;
 	}
 	/* DESIGN's order puts 403 (scope) before 409: one's own request is
@@ -2237,9 +2248,9 @@ static bool act_full(struct act *x)
 {
 	if (x->A->n_unknown >= ACT_MAX_UNKNOWN)
 		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
-		           "the directory left %d changes unanswered, still to be read back: no "
-		           "change is taken until then; try again in a minute",
-		           ACT_MAX_UNKNOWN);
+		           "%zu changes wait to be read back from the directory (or to be stored): "
+		           "none is taken while %d or more wait; try again in a minute",
+		           x->A->n_unknown, ACT_MAX_UNKNOWN);
 	else if (x->A->n_reserved >= ACT_MAX_CHANGES)
 		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
 		           "%d changes are under way, the most ldapdeskd takes at once: try again "

@@ -1681,6 +1681,16 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
 static const char request_cols[] =
     "SELECT id, created_at, operator, target, permission, days, until, status FROM requests";
 
+void audit_request_term(int days, const char *until, char *buf, size_t len)
+{
+	if (days > 0)
+		snprintf(buf, len, "(asks %d days)", days);
+	else if (until != NULL && until[0] != '\0')
+		snprintf(buf, len, "(asks until %.40s)", until);
+	else
+		snprintf(buf, len, "(no term asked)");
+}
+
 /*
  * The requests table is outside the chain: its row is held against the
  * grant's own attempt record, which is in it (verify checks that one). A
@@ -1693,7 +1703,7 @@ static int request_check(struct audit *a, struct audit_req *r, char *err, size_t
 	int rc;
 
 	if (sqlite3_prepare_v2(a->db,
-	                       "SELECT id, operator, target, permission FROM records"
+	                       "SELECT id, operator, target, permission, detail FROM records"
 	                       " WHERE kind = 'attempt' AND action = 'grant' AND request_id = ?1"
 	                       " ORDER BY id LIMIT 1",
 	                       -1, &st, NULL) != SQLITE_OK)
@@ -1705,11 +1715,20 @@ static int request_check(struct audit *a, struct audit_req *r, char *err, size_t
 		           *target = (const char *)sqlite3_column_text(st, 2),
 		           *perm = (const char *)sqlite3_column_text(st, 3);
 
+		const char *detail = (const char *)sqlite3_column_text(st, 4);
+		char asked[80];
+
 		r->event = sqlite3_column_int64(st, 0);
 		r->mismatch = op == NULL || target == NULL || perm == NULL ||
 		              strcasecmp(op, r->operator) != 0 ||
 		              strcasecmp(target, r->target) != 0 ||
 		              strcmp(perm, r->permission) != 0;
+		/* The term, stated by records made since it was (older ones
+		 * name none: their row's term stands). */
+		audit_request_term(r->days, r->until, asked, sizeof(asked));
+		if (detail != NULL &&
+		    (strstr(detail, "(asks ") != NULL || strstr(detail, "(no term asked)") != NULL))
+			r->mismatch = r->mismatch || strstr(detail, asked) == NULL;
 	} else if (rc == SQLITE_DONE)
 		r->mismatch = true; /* a request no record asked for */
 	sqlite3_finalize(st);

@@ -202,6 +202,9 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
                          size_t errlen);
 /* Reads request id into *r. Return: 1 found, 0 none, -1 error. */
 int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *err, size_t errlen);
+/* The term a request asks, as its grant record states it: "(asks N days)",
+ * "(asks until T)" or "(no term asked)", into buf. */
+void audit_request_term(int days, const char *until, char *buf, size_t len);
 /* The event fields (ticket, requester, department, channel, description,
  * note) given with the grant that opened request id, as a new JSON object
  * the caller owns (absent fields left out). Return: 1 with *out, 0 none

@@ -6,7 +6,7 @@
  * cost slapd and the daemon about as much CPU as the change itself. The
  * protected groups are few and small (roles, [protect]); their members are
  * read with one base search per group, at most every cache_seconds, and each
- * check is a binary search in memory. A member value beyond plain ASCII is
+ * check is a binary search in memory. Each member value is
  * read back from the directory (resolve): only slapd knows which spellings
  * it takes for one DN.
  *
@@ -209,39 +209,28 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 {
 	struct protect *p = arg;
 
-	/* A value that names no entry (or no DN) names nobody; one the directory
-	 * could not look up may name anyone: no snapshot (fail closed). */
-	if (st == DIR_UNAVAILABLE || st == DIR_UNKNOWN)
+	/* A value that names no entry names nobody. One the directory could not
+	 * look up may name anyone: no snapshot (fail closed), and when it refused
+	 * (not just failed) the checks ask it themselves, by its own matching. */
+	if (st == DIR_NOT_FOUND)
+		;
+	else if (st == DIR_UNAVAILABLE || st == DIR_UNKNOWN)
 		refresh_fail(p, st, err != NULL ? err : "a protected member could not be read");
-	else if (st == DIR_OK && n == 1 && p->worst == DIR_OK && fresh_add(p, dns[0]) == -1) {
+	else if (st != DIR_OK || n != 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1)) {
 		p->too_big = true;
-		refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
+		refresh_fail(p, DIR_REFUSED, "a protected member could not be read back");
 	}
 	if (--p->pending == 0)
 		refresh_done(p);
 }
 
 /* dir_dn_canon folds ASCII case only; slapd also folds Unicode case and
- * width (a member "uid=ｆｒａｎｋ,…" or "ou=办公室（…）" is frank, or the
- * office's "(…)"). A value beyond plain ASCII is therefore read back from
- * the directory, which names the entry as it holds it, as a user's own DN
- * is always taken from its entry. */
-static bool needs_resolve(const char *canon)
-{
-	for (const unsigned char *c = (const unsigned char *)canon; *c != '\0'; c++)
-		if (*c >= 0x80 || *c == '\\')
-			return true;
-	return false;
-}
-
+ * width, either way round (a member "uid=ｆｒａｎｋ,…" is frank; a member
+ * "uid=gina,…" is an entry named "uid=ｇｉｎａ,…"). Each value is therefore
+ * read back from the directory, which names the entry as it holds it, as a
+ * user's own DN is always taken from its entry. */
 static void resolve(struct protect *p, const char *value)
 {
-	char *c = dir_dn_canon(value);
-	bool wanted = c != NULL && needs_resolve(c);
-
-	free(c);
-	if (!wanted)
-		return;
 	if (p->n_resolve >= PROTECT_RESOLVE_MAX) {
 		p->too_big = true;
 		refresh_fail(p, DIR_REFUSED, "too many protected members to read back");

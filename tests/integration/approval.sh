@@ -27,7 +27,7 @@ t_exit 1 "a second request for the same grant while one waits is refused (409)" 
     "$D" grant CAROL finance-docs --days 5
 t_match "request $req for finance-docs on carol is already waiting for approval" \
     "... naming the request that waits" printf '%s\n' "$T_OUT"
-t_eq "$(grant_row "$req")" "pending|request $req awaits another admin's approval" \
+t_eq "$(grant_row "$req")" "pending|request $req awaits another admin's approval (asks 10 days)" \
     "the grant awaiting approval is pending in the log (no outcome yet)"
 t_eq "$(LDAPDESK_USER=aud1 "$D" --json log --action grant --result ok | jq "[.events[] | select(.request_id == $req)] | length")" 0 \
     "and not among the grants done (--result ok)"
@@ -105,6 +105,15 @@ t_exit 1 "nor one whose asker was changed (adm2 approving 'its own')" "$D" appro
 t_match "does not match the grant record" "... for the same reason" printf '%s\n' "$T_OUT"
 sqlite3 "$DB" "UPDATE requests SET operator = 'adm1' WHERE id = $req4"
 t_ok "put back as asked, it can be rejected" "$D" reject "$req4" --reason "test"
+as_op adm1
+req5=$("$D" --json grant dave finance-docs --days 10 | jq -r .request)
+sqlite3 "$DB" "UPDATE requests SET days = 90 WHERE id = $req5"
+as_op adm2
+t_exit 1 "nor one whose term was changed in the database (10 days asked, 90 in the row)" "$D" approve "$req5"
+t_exit 1 "... dave did not get the permission" ldap_is_member finance-docs dave
+sqlite3 "$DB" "UPDATE requests SET days = 10 WHERE id = $req5"
+t_ok "put back as asked, another admin approves it" "$D" approve "$req5"
+t_ok "... and dave gets it" ldap_is_member finance-docs dave
 t_exit 5 "an unknown request is 404" "$D" approve 99999
 
 # An approve and a reject of one request sent at the same moment: exactly one goes through,

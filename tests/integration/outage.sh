@@ -144,7 +144,7 @@ t_eq "$(grep -l 'reads it back shortly' "$T_DIR"/fill*.out | wc -l)" 66 \
     "... and all 66 are read back shortly (each held a place in the list), none at the next start"
 t_match '^503$' "with 66 of them still to be read back, a change of another user is refused (503)" \
     fill POST /v1/users/fill67/unlock
-t_match '"error": *"busy".*64 changes unanswered, still to be read back' "... busy, saying why" \
+t_match '"error": *"busy".*66 changes wait to be read back from the directory.*none is taken while 64 or more wait' "... busy, saying why and how many wait" \
     curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -d '{}' "$LDAPDESK_URL/v1/users/fill66/unlock"
 t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'unlock' AND a.target = 'fill66'")" failed "... and recorded, failed"

@@ -103,8 +103,16 @@ sleep 6
 t_exit 4 "helpdesk may not reset erin, a member by full-width brackets (403)" "$D" reset erin
 t_exit 4 "... nor frank, a member by full-width letters (403)" "$D" reset frank
 t_match "protected" "... and the refusal says she is protected" "$D" unlock erin
-printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\n' \
-    "$G" "$erin_fw" "$frank_fw" | ldap_root_modify >/dev/null
+# ... and the other way round: an entry named in full-width letters, listed in plain ASCII.
+printf 'dn: uid=ｇｉｎａ,%s\nobjectClass: inetOrgPerson\nuid: ｇｉｎａ\ncn: Gina\nsn: G\n' "$LDAP_PEOPLE" |
+    ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null
+printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: uid=gina,%s\n' "$G" "$LDAP_PEOPLE" |
+    ldap_root_modify >/dev/null
+sleep 6
+t_exit 4 "helpdesk may not reset gina (entry uid=ｇｉｎａ), listed as uid=gina (403)" "$D" reset gina
+t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
+printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\nmember: uid=gina,%s\n' \
+    "$G" "$erin_fw" "$frank_fw" "$LDAP_PEOPLE" | ldap_root_modify >/dev/null
 sleep 6
 t_ok "taken out again, erin may be unlocked by helpdesk" "$D" unlock erin
 
