@@ -482,12 +482,12 @@ static void groups_found(void *arg, enum dir_status st, char **dns, size_t n, co
 		groups_update(x, dns, n);
 }
 
-/* Memberships are searched under [ldap] group_base. Without it a move
- * leaves them (its outcome says so), and a delete is refused: the groups
- * would give their access to the next account made at that DN. */
+/* Memberships are searched under [ldap] group_base. Without it a delete is
+ * refused here, and a move before its rename (move_run): the groups would
+ * give their access to the next account made at that DN. */
 static void fix_groups(struct act *x)
 {
-	if (x->conf->group_base == NULL && x->kind == ACT_DELETE) {
+	if (x->conf->group_base == NULL) {
 		act_outcome(x, DIR_REFUSED,
 		            "not deleted: [ldap] group_base is not set, so the groups that list "
 		            "the user cannot be found to take it out (the next account at that DN "
@@ -495,10 +495,7 @@ static void fix_groups(struct act *x)
 		            NULL);
 		return;
 	}
-	if (x->conf->group_base == NULL)
-		members_settled(x);
-	else if (dir_find_members(x->A->dir, x->conf->group_base, x->user->dn, groups_found, x) ==
-	         -1)
+	if (dir_find_members(x->A->dir, x->conf->group_base, x->user->dn, groups_found, x) == -1)
 		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
 }
 
