@@ -306,6 +306,12 @@ static int set_request(struct httpc *h, const struct httpc_req *rq, struct sink 
 	                                    rq->progress ? xferinfo_cb : NULL);
 	bad |= CURLE_OK !=
 	       curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, rq->progress ? (void *)rq : NULL);
+	/* A change goes on a connection of its own. On one kept from an earlier
+	 * request, a daemon that dies before answering makes libcurl send the
+	 * request again on a new connection: twice, or (that one failing) an
+	 * "unreachable" for a change the daemon had taken. */
+	bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_FRESH_CONNECT,
+	                                    strcmp(rq->method, "POST") == 0 ? 1L : 0L);
 	if (strcmp(rq->method, "POST") == 0) {
 		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
 		bad |= CURLE_OK != curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS,

@@ -253,4 +253,22 @@ t_exit 6 "logout with the daemon gone exits 6" env -u LDAPDESK_PASSWORD "$D" --j
 t_match "session .* may still be valid and stays cached; run 'ldapdesk logout' again once the daemon answers" \
     "... saying the session stays cached and to log out again later" printf '%s\n' "$T_OUT"
 t_eq "$(sessions)" "$sess" "... and the session file is kept"
+
+# A change goes on a connection of its own: on the login's kept-alive connection, a daemon
+# dying under it made libcurl send the change again on a new connection (twice; or exit 6,
+# "cannot reach", when that one failed, for a change the daemon had taken).
+DYING_PORT=$(random_port)
+python3 "$LDAPDESK_SRC/tests/lib/dying_daemon.py" "$DYING_PORT" "$SLAPD_DIR/server.pem" \
+    "$SLAPD_DIR/server.key" "$T_DIR/dying.log" >"$T_DIR/dying.out" 2>&1 &
+dying=$!
+for _ in $(seq 50); do [ -s "$T_DIR/dying.out" ] && break; sleep 0.1; done
+t_exit 1 "an unlock whose daemon dies under it exits 1 (not 6)" env XDG_CACHE_HOME="$T_DIR/dying-cache" \
+    LDAPDESK_URL="https://127.0.0.1:$DYING_PORT" LDAPDESK_USER=hd1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
+    "$D" --json unlock alice
+t_eq "$(printf '%s\n' "$T_OUT" | sed -n '/^{/,/^}/p' | jq -r .error)" outcome_unknown \
+    "... and --json says outcome_unknown: it may have been done"
+t_eq "$(grep -c '^POST /v1/users/alice/unlock ' "$T_DIR/dying.log")" 1 "... the unlock was sent once"
+t_eq "$(grep -c '^POST /v1/login ' "$T_DIR/dying.log")" 1 "... after one login"
+kill "$dying" 2>/dev/null || :
+wait "$dying" 2>/dev/null || :
 t_done
