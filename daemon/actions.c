@@ -2447,7 +2447,9 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 	}
 	if (member == grant && grant)
 		recovery_close_request(r);
-	if (member && grant && r->default_term)
+	/* Asked no term (max_days' default, or none at all): the term in force
+	 * stays, as grant_done keeps it; not a membership made permanent. */
+	if (member && grant && (r->default_term || r->expires[0] == '\0'))
 		recovery_prior_term(r);
 	/* A timed grant's term goes into the outcome as grant_done writes it,
 	 * or the expiry would never find it. Unlike grant_done, a read-back cannot

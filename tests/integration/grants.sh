@@ -129,6 +129,11 @@ dave_term=$(sqlite3 "$DB" "SELECT substr(o.detail, instr(o.detail, 'expires ') +
 sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission, detail,
     prev_hash, hash) SELECT 'attempt', at, 'adm1', 'grant', 'dave', 'general',
     'expires $(soon 4) (default)', hash, '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
+# The same with no term at all in the attempt (a permission without max_days, none asked).
+sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission,
+    prev_hash, hash) SELECT 'attempt', at, 'adm1', 'grant', 'dave', 'general',
+    hash, '$(printf '%064d' 0)' FROM records ORDER BY id DESC LIMIT 1"
+noterm=$(sqlite3 "$DB" "SELECT max(id) FROM records")
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 recovered() { sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'grant' AND a.target = 'grace'"; }
@@ -140,6 +145,10 @@ dave_rec() { sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.a
 for _ in $(seq 100); do [ -n "$(dave_rec)" ] && break; sleep 0.1; done
 t_eq "$(dave_rec)" "recovered at start-up: the user is a member of the group; expires $dave_term" \
     "a recovered grant that asked no term keeps the member's term in force ($dave_term), not max_days'"
+noterm_rec() { sqlite3 "$DB" "SELECT detail FROM records WHERE kind = 'outcome' AND attempt_id = $noterm"; }
+for _ in $(seq 100); do [ -n "$(noterm_rec)" ] && break; sleep 0.1; done
+t_eq "$(noterm_rec)" "recovered at start-up: the user is a member of the group; expires $dave_term" \
+    "one whose attempt names no term at all keeps the term in force too (it did not become permanent)"
 t_ok "and the expiry ends it" wait_gone brand-insight grace 40
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
