@@ -2504,15 +2504,44 @@ static enum read_back password_read_back(const struct recovery *r)
 	return CHANGED;
 }
 
+/* A create found made: did it get to its password? Either way its
+ * one-time password was never shown. One cut short before that step is
+ * failed, as create_password_done records one whose step failed. */
+static void recovery_create_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct recovery *r = arg;
+
+	(void)dns;
+	(void)err;
+	if (st != DIR_OK && st != DIR_NOT_FOUND) {
+		(*r->failed)++;
+		dir_user_free(r->user);
+		free(r);
+	} else if (n == 0)
+		recovery_finish(
+		    r, "failed",
+		    "the user exists, but it has no password (the create stopped before "
+		    "setting it): set one with 'ldapdesk reset' before the account is "
+		    "handed over");
+	else
+		recovery_finish(r, "ok",
+		                "the user exists; its one-time password was never shown: reset it "
+		                "('ldapdesk reset') before the account is handed over");
+}
+
 /* The user's lifecycle actions, read back from the entry found. Return:
  * false if r->action is not one of them. */
 static bool recovery_lifecycle(struct recovery *r)
 {
 	const struct dir_user *u = r->user;
 
-	if (strcmp(r->action, "create") == 0)
-		recovery_finish(r, "ok", "the user exists");
-	else if (strcmp(r->action, "delete") == 0)
+	if (strcmp(r->action, "create") == 0) {
+		if (dir_has_password(r->A->dir, u->dn, recovery_create_cb, r) == -1) {
+			(*r->failed)++;
+			dir_user_free(r->user);
+			free(r);
+		}
+	} else if (strcmp(r->action, "delete") == 0)
 		recovery_finish(r, "failed", "the user still exists");
 	else if (strcmp(r->action, "disable") == 0)
 		recovery_finish(r, u->admin_locked ? "ok" : "failed",

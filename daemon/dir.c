@@ -2034,6 +2034,11 @@ int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn 
 	return submit_dns(d, OP_VALUES, dn, strdup(attr), fn, arg);
 }
 
+int dir_has_password(struct dir *d, const char *dn, dir_dns_fn fn, void *arg)
+{
+	return submit_dns(d, OP_SEARCH_DNS, dn, strdup("(userPassword=*)"), fn, arg);
+}
+
 int dir_read_dn(struct dir *d, const char *dn, dir_dns_fn fn, void *arg)
 {
 	return submit_dns(d, OP_VALUES, dn, strdup(LDAP_NO_ATTRS), fn, arg);

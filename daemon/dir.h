@@ -137,6 +137,10 @@ int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn 
  * come back as one. fn gets it as dns[0] (n = 1), or DIR_NOT_FOUND. Return:
  * as dir_read_values. */
 int dir_read_dn(struct dir *d, const char *dn, dir_dns_fn fn, void *arg);
+/* Whether the entry dn has a password: fn gets it as dns[0] (n = 1), or
+ * n = 0. Needs search access to userPassword, which the write access a
+ * reset needs includes. Return: as dir_read_values. */
+int dir_has_password(struct dir *d, const char *dn, dir_dns_fn fn, void *arg);
 
 /* Where uid was last found (a search within the last 10 minutes), if the
  * flavour can assert on a modify (OpenLDAP): a user with cached set, dn, uid

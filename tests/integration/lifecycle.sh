@@ -150,6 +150,10 @@ pend() { # ACTION TARGET [DEPARTMENT]
 ldap_set_lock_time carol 000001010000Z
 pend create newbie 信息中心
 pend create alice "$(ldap_attr alice ou)"
+# a create cut short between its entry and its password
+printf 'dn: uid=nopass,ou=信息中心,%s\nobjectClass: inetOrgPerson\nuid: nopass\ncn: 无密码\nsn: 无密码\nou: 信息中心\n' \
+    "$LDAP_PEOPLE" | ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null
+pend create nopass 信息中心
 pend delete newbie
 pend delete bob
 pend disable carol
@@ -173,8 +177,14 @@ for _ in $(seq 100); do [ "$(left)" = 0 ] && break; sleep 0.1; done
 t_eq "$(sqlite3 "$DB" "SELECT group_concat(line, ', ') FROM (SELECT a.action || ' ' || a.target
     || ' ' || o.result AS line FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE o.detail LIKE 'recovered at start-up%' ORDER BY a.id)")" \
-    "create newbie failed, create alice ok, delete newbie ok, delete bob failed, disable carol ok, enable dave ok, move erin ok, move frank failed, move grace failed" \
+    "create newbie failed, create alice ok, create nopass failed, delete newbie ok, delete bob failed, disable carol ok, enable dave ok, move erin ok, move frank failed, move grace failed" \
     "pending lifecycle actions are resolved by what the directory holds"
+t_match "the user exists, but it has no password.*set one with 'ldapdesk reset'" \
+    "a create cut short before its password is failed, saying to set one" sqlite3 "$DB" "SELECT o.detail
+        FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'create' AND a.target = 'nopass'"
+t_match "one-time password was never shown: reset it" "one that got there says its password was never shown" \
+    sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'create' AND a.target = 'alice'"
 t_match "moved in the tree, but its department attribute was not changed" \
     "the move cut short is recovered as such" sqlite3 "$DB" "SELECT o.detail FROM records a
         JOIN records o ON o.attempt_id = a.id WHERE a.action = 'move' AND a.target = 'grace'"
