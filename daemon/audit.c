@@ -594,6 +594,11 @@ void audit_interrupt(struct audit *a)
 	sqlite3_interrupt(a->db);
 }
 
+bool audit_resume(struct audit *a)
+{
+	return atomic_exchange(&a->stop, 0) != 0;
+}
+
 void audit_close(struct audit *a)
 {
 	if (a == NULL)

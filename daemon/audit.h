@@ -88,6 +88,10 @@ void audit_stoppable(struct audit *a);
  * started later fail (SQLITE_INTERRUPT), so the work rolls back and ends.
  * a must have been made audit_stoppable. */
 void audit_interrupt(struct audit *a);
+/* On a's own thread, after its work gave up: lets statements run again (one
+ * last record of what the stop cut short). Return: whether a stop had been
+ * asked for. */
+bool audit_resume(struct audit *a);
 void audit_close(struct audit *a);
 
 /* Appends an attempt record (result pending) and commits it before returning.

@@ -694,6 +694,12 @@ static void refused(struct import *im, const struct who *who, const char *why, i
 {
 	char e[128];
 
+	/* A stop interrupts every statement on this connection, this outcome's
+	 * too (it was left pending until the next start): one row is written
+	 * past it, saying what happened rather than SQLite's "interrupted". */
+	if (audit_resume(im->a))
+		why = "ldapdeskd was stopping: the import was stopped before it finished, and "
+		      "nothing was imported";
 	/* Best effort: the refusal stands even if it cannot be logged. */
 	store_import_event(im, who, "failed", why, attempt, e, sizeof e);
 }

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sqlite3.h>
 
 #include "audit.h"
 #include "config.h"
@@ -507,6 +509,75 @@ static void chinese_dates_future_rows_gbk_and_duplicates(void **state)
 	                 0);
 }
 
+struct stopper {
+	const char *path;
+	struct audit *a;
+};
+
+/* As job_stop does once the import's attempt is stored: interrupts the
+ * import's connection while its rows are being written. */
+static void *stop_when_started(void *arg)
+{
+	struct stopper *s = arg;
+	sqlite3 *db = NULL;
+	int seen = 0;
+
+	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK)
+		for (int i = 0; i < 20000 && seen == 0; i++) {
+			sqlite3_stmt *st = NULL;
+
+			if (sqlite3_prepare_v2(
+			        db, "SELECT count(*) FROM records WHERE action = 'import'", -1, &st,
+			        NULL) == SQLITE_OK &&
+			    sqlite3_step(st) == SQLITE_ROW)
+				seen = sqlite3_column_int(st, 0);
+			sqlite3_finalize(st);
+			if (seen == 0)
+				usleep(1000);
+		}
+	sqlite3_close(db);
+	audit_interrupt(s->a);
+	return NULL;
+}
+
+/* A stop during the rows: nothing imported, and the import's outcome is
+ * written all the same, saying so (it was interrupted too, and the attempt
+ * stayed pending until the next start). */
+static void a_stop_during_the_rows_records_the_import_failed(void **state)
+{
+	struct fixture *fx = *state;
+	struct stopper s = {fx->path, fx->a};
+	size_t cap = 64 * 1024 * 1024, len;
+	char *csv = malloc(cap);
+	pthread_t t;
+	json_t *r;
+
+	assert_non_null(csv);
+	len = (size_t)snprintf(csv, cap, "%s", HEADER);
+	for (int i = 1; i <= 40000; i++)
+		len += (size_t)snprintf(
+		    csv + len, cap - len,
+		    "%d,信息中心,用户%d,2025-03-05 09:10,删除待办与邮件 第%d条,后台删除,"
+		    "张工,,已解决,\n",
+		    i, i, i);
+	audit_stoppable(fx->a);
+	assert_int_equal(pthread_create(&t, NULL, stop_when_started, &s), 0);
+	assert_int_equal(import_csv(fx->a, &conf, "adm1", NULL, NULL, csv, len, &fx->n, &fx->errors,
+	                            fx->err, sizeof fx->err),
+	                 -1);
+	pthread_join(t, NULL);
+	assert_non_null(strstr(fx->err, "interrupt"));
+	r = rows(fx);
+	/* Only the import's own event: its attempt, now with an outcome. */
+	assert_int_equal(json_array_size(r), 1);
+	assert_string_equal(field(r, 0, "action"), "import");
+	assert_string_equal(field(r, 0, "result"), "failed");
+	assert_non_null(
+	    strstr(field(r, 0, "detail"),
+	           "ldapdeskd was stopping: the import was stopped before it finished"));
+	free(csv);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -524,6 +595,7 @@ int main(void)
 	    T(header_and_cell_limits_are_checked),
 	    T(report_csv_imports_back_to_the_same_counts),
 	    T(chinese_dates_future_rows_gbk_and_duplicates),
+	    T(a_stop_during_the_rows_records_the_import_failed),
 	};
 
 	if (config_default_categories(&conf) == -1)
