@@ -2541,8 +2541,14 @@ static bool recovery_lifecycle(struct recovery *r)
 			dir_user_free(r->user);
 			free(r);
 		}
-	} else if (strcmp(r->action, "delete") == 0)
-		recovery_finish(r, "failed", "the user still exists");
+	} /* A delete takes the user out of its groups first: cut short, the
+	   * user may be left without them, and nothing else says so. */
+	else if (strcmp(r->action, "delete") == 0)
+		recovery_finish(
+		    r, "failed",
+		    "the user still exists, but the delete may have taken it out of its "
+		    "groups already: compare 'ldapdesk status' with its grants in "
+		    "'ldapdesk log', then grant back what it lost or delete it again");
 	else if (strcmp(r->action, "disable") == 0)
 		recovery_finish(r, u->admin_locked ? "ok" : "failed",
 		                u->admin_locked ? "the account is disabled"

@@ -182,6 +182,9 @@ t_eq "$(sqlite3 "$DB" "SELECT group_concat(line, ', ') FROM (SELECT a.action || 
 t_match "the user exists, but it has no password.*set one with 'ldapdesk reset'" \
     "a create cut short before its password is failed, saying to set one" sqlite3 "$DB" "SELECT o.detail
         FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'create' AND a.target = 'nopass'"
+t_match "the user still exists, but the delete may have taken it out of its groups already" \
+    "a delete cut short says the user may have lost its groups" sqlite3 "$DB" "SELECT o.detail
+        FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'delete' AND a.target = 'bob'"
 t_match "one-time password was never shown: reset it" "one that got there says its password was never shown" \
     sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
         WHERE a.action = 'create' AND a.target = 'alice'"
