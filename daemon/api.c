@@ -1056,7 +1056,7 @@ static int import_work(struct audit *a, void *arg, char *err, size_t errlen)
 	struct job_call *jc = arg;
 
 	if (jc->check)
-		return import_check(jc->conf, jc->body, jc->body_len, &jc->preview, &jc->errors,
+		return import_check(a, jc->conf, jc->body, jc->body_len, &jc->preview, &jc->errors,
 		                    err, errlen);
 	return import_csv(a, jc->conf, jc->uid, jc->dn, jc->peer, jc->body, jc->body_len,
 	                  &jc->imported, &jc->errors, err, errlen);

@@ -594,6 +594,11 @@ void audit_interrupt(struct audit *a)
 	sqlite3_interrupt(a->db);
 }
 
+bool audit_stop_asked(struct audit *a)
+{
+	return atomic_load(&a->stop) != 0;
+}
+
 bool audit_resume(struct audit *a)
 {
 	return atomic_exchange(&a->stop, 0) != 0;

@@ -92,6 +92,8 @@ void audit_interrupt(struct audit *a);
  * last record of what the stop cut short). Return: whether a stop had been
  * asked for. */
 bool audit_resume(struct audit *a);
+/* Whether a stop was asked for (audit_interrupt), for work outside SQLite. */
+bool audit_stop_asked(struct audit *a);
 void audit_close(struct audit *a);
 
 /* Appends an attempt record (result pending) and commits it before returning.

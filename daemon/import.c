@@ -517,6 +517,12 @@ static int check_all(struct import *im, const char *body, size_t len, struct rec
 			add_error(im, r->line, "more than 1000000 rows: split the file");
 			break;
 		}
+		/* A stop ends the checks too, which touch no SQLite to be
+		 * interrupted in (import_check). */
+		if ((im->nrows & 1023) == 0 && im->a != NULL && audit_stop_asked(im->a)) {
+			snprintf(err, errlen, "import: interrupted: ldapdeskd is stopping");
+			return -1;
+		}
 		if ((why = check_row(im, r, &w)) != NULL)
 			add_error(im, r->line, why);
 		else if (im->preview != NULL)
@@ -819,11 +825,14 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 	return rc;
 }
 
-int import_check(const struct config *conf, const char *body, size_t len, json_t **previewp,
-                 json_t **errorsp, char *err, size_t errlen)
+int import_check(struct audit *a, const struct config *conf, const char *body, size_t len,
+                 json_t **previewp, json_t **errorsp, char *err, size_t errlen)
 {
-	struct import im = {
-	    .conf = conf, .errors = json_array(), .preview = json_array(), .counts = json_object()};
+	struct import im = {.a = a,
+	                    .conf = conf,
+	                    .errors = json_array(),
+	                    .preview = json_array(),
+	                    .counts = json_object()};
 	struct record *r = malloc(sizeof *r);
 	int rc = -1;
 

@@ -47,9 +47,10 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
  * with *previewp = new {"rows", "categories": {KEY: count}, "events":
  * [{"line","submitted","department","description","category"}]}, or -1 with
  * err filled and, when rows were bad, *errorsp as import_csv's (caller
- * decrefs both). */
-int import_check(const struct config *conf, const char *body, size_t len, json_t **previewp,
-                 json_t **errorsp, char *err, size_t errlen);
+ * decrefs both). a (may be NULL) is only watched for a stop
+ * (audit_interrupt): err then says "interrupted". */
+int import_check(struct audit *a, const struct config *conf, const char *body, size_t len,
+                 json_t **previewp, json_t **errorsp, char *err, size_t errlen);
 
 /* At start-up, for an import attempt an earlier run left pending (it was
  * killed during the rows' transaction): recorded failed, as none of its rows

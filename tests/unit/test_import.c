@@ -578,6 +578,39 @@ static void a_stop_during_the_rows_records_the_import_failed(void **state)
 	free(csv);
 }
 
+/* A stop asked before the rows are checked: the check (no SQLite to be
+ * interrupted in) ends at once, and an import is recorded as stopped. */
+static void a_stop_ends_the_checks_too(void **state)
+{
+	struct fixture *fx = *state;
+	size_t cap = 1024 * 1024, len;
+	char *csv = malloc(cap);
+	json_t *preview = NULL, *errors = NULL, *r;
+
+	assert_non_null(csv);
+	len = (size_t)snprintf(csv, cap, "%s", HEADER);
+	for (int i = 1; i <= 3000; i++)
+		len += (size_t)snprintf(
+		    csv + len, cap - len,
+		    "%d,信息中心,用户%d,2025-03-05 09:10,删除待办与邮件 第%d条,,,,,\n", i, i, i);
+	audit_stoppable(fx->a);
+	audit_interrupt(fx->a);
+	assert_int_equal(
+	    import_check(fx->a, &conf, csv, len, &preview, &errors, fx->err, sizeof fx->err), -1);
+	assert_non_null(strstr(fx->err, "interrupted"));
+	assert_null(preview);
+	assert_int_equal(import_csv(fx->a, &conf, "adm1", NULL, NULL, csv, len, &fx->n, &fx->errors,
+	                            fx->err, sizeof fx->err),
+	                 -1);
+	assert_non_null(strstr(fx->err, "interrupted"));
+	r = rows(fx);
+	assert_int_equal(json_array_size(r), 1);
+	assert_string_equal(field(r, 0, "result"), "failed");
+	assert_non_null(strstr(field(r, 0, "detail"), "ldapdeskd was stopping"));
+	json_decref(errors);
+	free(csv);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -596,6 +629,7 @@ int main(void)
 	    T(report_csv_imports_back_to_the_same_counts),
 	    T(chinese_dates_future_rows_gbk_and_duplicates),
 	    T(a_stop_during_the_rows_records_the_import_failed),
+	    T(a_stop_ends_the_checks_too),
 	};
 
 	if (config_default_categories(&conf) == -1)
