@@ -581,7 +581,12 @@ static void show_password(const json_t *ans, const char *uid)
 	if (pw == NULL)
 		return;
 	printf("One-time password for %s: %s\n", uid, pw);
-	printf("The user must change it at the next login.\n");
+	/* Said only when the directory will enforce it. */
+	if (json_is_false(json_object_get(ans, "must_change")))
+		printf("The directory's password policy does not force a change (pwdMustChange is "
+		       "not TRUE): ask the user to change it.\n");
+	else
+		printf("The user must change it at the next login.\n");
 	/* The reset is done: a password nobody saw must be said lost. */
 	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout))

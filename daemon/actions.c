@@ -774,7 +774,11 @@ static void unlock_done(void *arg, enum dir_status st, const char *err)
 static void reset_done(void *arg, enum dir_status st, const char *err)
 {
 	struct act *x = arg;
-	bool was_locked = lock_present(x->user);
+	/* A lock that had expired is cleared too, but nobody was locked out. */
+	const char *lock = x->user->locked         ? "; unlocked"
+	                   : lock_present(x->user) ? "; an expired lock cleared"
+	                                           : "";
+	bool was_locked = x->user->locked;
 	char detail[700];
 
 	/* The account has the new password now: the operator must get it, told
@@ -787,9 +791,14 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 	}
 	if (st != DIR_OK)
 		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
-	act_outcome(x, st, err,
-	            was_locked ? "password reset; must change at next login; unlocked"
-	                       : "password reset; must change at next login");
+	/* slapd sets pwdReset, but acts on it only under pwdMustChange TRUE. */
+	x->reply.change_not_forced = !x->user->change_forced;
+	snprintf(detail, sizeof(detail), "password reset; %s%s",
+	         x->user->change_forced ? "must change at next login"
+	                                : "the password policy does not force a change "
+	                                  "(pwdMustChange is not TRUE)",
+	         lock);
+	act_outcome(x, st, err, detail);
 }
 
 /* The term an outcome's detail gives a grant ("expires " and 20 characters

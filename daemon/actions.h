@@ -100,16 +100,17 @@ struct act_reply {
 	enum act_status status;
 	const char *code; /* machine-readable error code, NULL on success */
 	char message[512];
-	int64_t event;                        /* audit id of the attempt, 0 if none */
-	const char *result;                   /* "ok" or "unchanged" */
-	char password[PASSGEN_LEN + 1];       /* reset: the one-time password */
-	char expires[48];                     /* grant: ISO time or "" (no expiry) */
-	char token[SESSION_TOKEN_MAX];        /* login */
-	unsigned roles;                       /* login: the session's roles (copied: ... */
-	time_t session_expires;               /* ... the table may drop it meanwhile) */
-	json_t *body;                         /* status: the status object (borrowed) */
-	int retry_after;                      /* 429: seconds */
-	int64_t request_id;                   /* a grant that needs approval: the request made */
+	int64_t event;                  /* audit id of the attempt, 0 if none */
+	const char *result;             /* "ok" or "unchanged" */
+	char password[PASSGEN_LEN + 1]; /* reset: the one-time password */
+	bool change_not_forced;         /* reset: the policy will not make the user change it */
+	char expires[48];               /* grant: ISO time or "" (no expiry) */
+	char token[SESSION_TOKEN_MAX];  /* login */
+	unsigned roles;                 /* login: the session's roles (copied: ... */
+	time_t session_expires;         /* ... the table may drop it meanwhile) */
+	json_t *body;                   /* status: the status object (borrowed) */
+	int retry_after;                /* 429: seconds */
+	int64_t request_id;             /* a grant that needs approval: the request made */
 	const char *grant_name, *grant_label; /* grant, revoke: the permission */
 };
 

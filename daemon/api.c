@@ -439,8 +439,9 @@ static json_t *act_body(struct call *c, enum act_kind kind, struct act_reply *r)
 	case ACT_STATUS:
 		return json_incref(r->body);
 	case ACT_RESET:
-		return json_pack("{s:I, s:s, s:s}", "event", (json_int_t)r->event, "result",
-		                 r->result, "password", r->password);
+		return json_pack("{s:I, s:s, s:s, s:b}", "event", (json_int_t)r->event, "result",
+		                 r->result, "password", r->password, "must_change",
+		                 !r->change_not_forced);
 	case ACT_GRANT:
 		if (r->request_id != 0)
 			return json_pack("{s:I, s:s, s:I}", "request", (json_int_t)r->request_id,

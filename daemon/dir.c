@@ -123,11 +123,13 @@ struct dir {
 	bool pinging;          /* dir_answering's read is in flight: one at a time */
 	unsigned long gen;     /* configurations set (dir_set_config) */
 	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
-	/* Every other pwdPolicy beside policy_dn, for users whose
-	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
+	bool must_change;      /* ... and its pwdMustChange (true until read) */
+	                       /* Every other pwdPolicy beside policy_dn, for users whose
+	                        * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
 	struct dir_policy {
 		char *dn;
 		long duration;
+		bool must_change;
 	} policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
 	size_t n_policies, n_next;
 	bool policy_busy, policy_default_seen;
@@ -908,16 +910,19 @@ static bool gentime_past(const char *gt)
  * unless pwdPolicySubentry names another. A policy that was not read gives 0
  * ("until unlocked"): the lock then shows and can be cleared, where a guess
  * from the default could hide a lock that holds. */
-static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e)
+static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e, bool *must_change)
 {
 	char *sub = first_value(ld, e, "pwdPolicySubentry");
 	long duration = d->lockout_duration;
 
+	*must_change = d->must_change;
 	if (sub != NULL && d->conf->policy_dn != NULL && !dir_dn_equal(sub, d->conf->policy_dn)) {
 		duration = 0;
+		*must_change = true;
 		for (size_t i = 0; i < d->n_policies; i++)
 			if (dir_dn_equal(sub, d->policies[i].dn)) {
 				duration = d->policies[i].duration;
+				*must_change = d->policies[i].must_change;
 				break;
 			}
 	}
@@ -936,7 +941,9 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
 	u->failures = count_values(ld, e, "pwdFailureTime");
-	u->must_change = value_is(ld, e, "pwdReset", "TRUE");
+	duration = user_lockout_duration(d, ld, e, &u->change_forced);
+	/* slapd acts on pwdReset only under a policy with pwdMustChange TRUE. */
+	u->must_change = value_is(ld, e, "pwdReset", "TRUE") && u->change_forced;
 	if (lt == NULL)
 		return;
 	if (strcmp(lt, ADMIN_LOCK) == 0) {
@@ -944,7 +951,6 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 		free(lt);
 		return;
 	}
-	duration = user_lockout_duration(d, ld, e);
 	now = time(NULL);
 	u->locked = clock_parse_gentime(lt, &t) == -1 ||
 	            (t <= now && (duration <= 0 || t + duration > now));
@@ -967,6 +973,7 @@ static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct di
 	u->locked = u->admin_locked || (until != NULL && u->failures > 0 &&
 	                                (strcmp(until, EPOCH_TIME) == 0 || !gentime_past(until)));
 	u->must_change = exp != NULL && gentime_past(exp);
+	u->change_forced = true; /* a reset sets passwordExpirationTime in the past */
 	u->password_changed = first_value(ld, e, "pwdUpdateTime");
 	free(until);
 	free(exp);
@@ -1008,6 +1015,7 @@ static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_u
 	u->must_change =
 	    (computed & AD_PW_EXPIRED) != 0 || (last != NULL && strcmp(last, "0") == 0);
 	u->password_changed = last != NULL ? filetime_gentime(strtoll(last, NULL, 10)) : NULL;
+	u->change_forced = true; /* a reset sets pwdLastSet 0 */
 	free(last);
 }
 
@@ -1323,7 +1331,7 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		                       &op->msgid);
 	}
 	case OP_POLICY: { /* every policy under the default one's parent */
-		static const char *pol[] = {"pwdLockoutDuration", NULL};
+		static const char *pol[] = {"pwdLockoutDuration", "pwdMustChange", NULL};
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_SUBTREE, op->value,
 		                       (char **)(uintptr_t)pol, 0, NULL, NULL, NULL,
@@ -1506,6 +1514,8 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 {
 	char *dn = ldap_get_dn(ld, e), *v = first_value(ld, e, "pwdLockoutDuration");
 	long duration = v != NULL ? strtol(v, NULL, 10) : 0;
+	/* ppolicy's default for pwdMustChange is FALSE. */
+	bool must = value_is(ld, e, "pwdMustChange", "TRUE");
 
 	free(v);
 	if (dn == NULL)
@@ -1513,8 +1523,10 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 	/* A reload may have dropped policy_dn while this refresh ran. */
 	if (d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
 		d->lockout_duration = duration;
+		d->must_change = must;
 		d->policy_default_seen = true;
 	} else if (d->n_next < DIR_MAX_POLICIES && (d->next[d->n_next].dn = strdup(dn)) != NULL) {
+		d->next[d->n_next].must_change = must;
 		d->next[d->n_next++].duration = duration;
 	}
 	ldap_memfree(dn);
@@ -2415,6 +2427,7 @@ int dir_new(struct event_base *base, const struct config *conf, struct dir **dp,
 	d->conf = conf;
 	d->n_conns = conf->pool_size;
 	d->lockout_duration = -1;
+	d->must_change = true;
 	TAILQ_INIT(&d->queue);
 	TAILQ_INIT(&d->flight);
 	TAILQ_INIT(&d->binds);

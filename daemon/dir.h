@@ -47,6 +47,9 @@ struct dir_user {
 	char *password_changed; /* GeneralizedTime of the last password change, or NULL */
 	int failures;           /* failed logins counted by the directory */
 	bool must_change;       /* the password must be changed at the next login */
+	/* The policy forces a change after an administrator's reset (ppolicy:
+	 * the user's policy has pwdMustChange TRUE; unread counts as forced). */
+	bool change_forced;
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
 	bool cached; /* from dir_cached_user: only dn, uid and department are known */
 };

@@ -15,6 +15,10 @@ for u in 'grace:until-unlocked:2 hours ago' 'judy:one-minute:10 minutes ago'; do
     ldap_set_policy "$(echo "$u" | cut -d: -f1)" "$(echo "$u" | cut -d: -f2)"
     ldap_set_lock_time "$(echo "$u" | cut -d: -f1)" "$(date -u -d "$(echo "$u" | cut -d: -f3)" +%Y%m%d%H%M%SZ)"
 done
+# pengbo is under a policy that does not force a change after a reset (pwdMustChange is FALSE
+# by default): slapd ignores pwdReset there, so nobody may say "must change".
+ldap_add_policy no-forced-change 'pwdLockout: TRUE' 'pwdMaxFailure: 3'
+ldap_set_policy pengbo no-forced-change
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
@@ -256,6 +260,27 @@ t_match '"error": ?"must_change"' "... as must_change, not bad credentials" prin
 t_match "expired" "... saying it may have expired" printf '%s\n' "$T_OUT"
 t_exit 3 "a wrong password for hd2 is still bad credentials (exit 3)" \
     env LDAPDESK_USER=hd2 LDAPDESK_PASSWORD=Wrong-Pass-1 XDG_CACHE_HOME="$T_DIR/hd2-cache" "$D" login
+
+as_op hd1
+t_match "does not force a change \\(pwdMustChange is not TRUE\\): ask the user to change it" \
+    "a reset under a policy without pwdMustChange says no change is forced" "$D" reset pengbo
+pw_pb=$(printf '%s\n' "$T_OUT" | sed -n 's/^One-time password for pengbo: //p')
+t_match "^dn:" "... and indeed pengbo binds and searches with it, not made to change it" \
+    ldapsearch -x -LLL -H "$LDAP_URI" -D "$(ldap_user_dn pengbo)" -w "$pw_pb" -e ppolicy -b "$(ldap_user_dn pengbo)" -s base 1.1
+t_eq "$("$D" --json status pengbo | jq -r .must_change)" false "status does not claim must_change"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'reset' AND a.target = 'pengbo'")" \
+    "password reset; the password policy does not force a change (pwdMustChange is not TRUE)" \
+    "... nor does the audit record"
+t_match "must change it at the next login" "under the default policy (pwdMustChange TRUE) a reset still says so" \
+    "$D" reset liuyang
+t_eq "$("$D" --json status liuyang | jq -r .must_change)" true "... and status shows must_change"
+ldap_set_lock_time zhaolei "$(date -u -d '2 hours ago' +%Y%m%d%H%M%SZ)" # expired (3600 s)
+t_ok "a reset of zhaolei, whose lock had expired" "$D" reset zhaolei
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'reset' AND a.target = 'zhaolei' ORDER BY a.id DESC LIMIT 1")" \
+    "password reset; must change at next login; an expired lock cleared" \
+    "... is not recorded as an unlock (nobody was locked out)"
 
 # ---- reloads while requests run ---------------------------------------------------------------
 # Each request, job and login holds the configuration it started under; a reload retires the old
