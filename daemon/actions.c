@@ -1458,6 +1458,14 @@ static json_t *lock_reason(const struct act *x)
 	    t > time(NULL))
 		return json_string("a lock dated in the future: not in effect yet (an unlock "
 		                   "clears it)");
+	if (u->outside_validity)
+		return json_string(
+		    "outside the account's validity (pwdStartTime / pwdEndTime): the "
+		    "directory refuses its logins, and an unlock does not change that; "
+		    "fix those attributes");
+	if (u->password_expired)
+		return json_string("the password has expired (older than the policy's pwdMaxAge; "
+		                   "only grace logins are left, if any): reset it");
 	if (u->locked_since != NULL)
 		return json_string("a lock that has expired (the next good login clears it)");
 	return json_null();

@@ -124,11 +124,12 @@ struct dir {
 	unsigned long gen;     /* configurations set (dir_set_config) */
 	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
 	bool must_change;      /* ... and its pwdMustChange (true until read) */
+	long max_age;          /* ... and its pwdMaxAge (0: none) */
 	                       /* Every other pwdPolicy beside policy_dn, for users whose
 	                        * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
 	struct dir_policy {
 		char *dn;
-		long duration;
+		long duration, max_age;
 		bool must_change;
 	} policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
 	size_t n_policies, n_next;
@@ -910,24 +911,45 @@ static bool gentime_past(const char *gt)
  * unless pwdPolicySubentry names another. A policy that was not read gives 0
  * ("until unlocked"): the lock then shows and can be cleared, where a guess
  * from the default could hide a lock that holds. */
-static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e, bool *must_change)
+static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e, bool *must_change,
+                                  long *max_age)
 {
 	char *sub = first_value(ld, e, "pwdPolicySubentry");
 	long duration = d->lockout_duration;
 
 	*must_change = d->must_change;
+	*max_age = d->max_age;
 	if (sub != NULL && d->conf->policy_dn != NULL && !dir_dn_equal(sub, d->conf->policy_dn)) {
 		duration = 0;
 		*must_change = true;
+		*max_age = 0;
 		for (size_t i = 0; i < d->n_policies; i++)
 			if (dir_dn_equal(sub, d->policies[i].dn)) {
 				duration = d->policies[i].duration;
 				*must_change = d->policies[i].must_change;
+				*max_age = d->policies[i].max_age;
 				break;
 			}
 	}
 	free(sub);
 	return duration;
+}
+
+/* What else makes slapd refuse a bind, for status to say: a password older
+ * than the policy's pwdMaxAge, and an account outside pwdStartTime ..
+ * pwdEndTime (ppolicy answers "account locked" to that too). */
+static void openldap_validity(LDAP *ld, LDAPMessage *e, struct dir_user *u, long max_age)
+{
+	char *start = first_value(ld, e, "pwdStartTime"), *end = first_value(ld, e, "pwdEndTime");
+	time_t t, now = time(NULL);
+
+	u->password_expired = max_age > 0 && u->password_changed != NULL &&
+	                      clock_parse_gentime(u->password_changed, &t) == 0 &&
+	                      t + max_age <= now;
+	u->outside_validity = (start != NULL && clock_parse_gentime(start, &t) == 0 && t > now) ||
+	                      (end != NULL && clock_parse_gentime(end, &t) == 0 && t <= now);
+	free(start);
+	free(end);
 }
 
 /* ppolicy: pwdAccountLockedTime in effect (not dated in the future: 2.5's
@@ -936,12 +958,13 @@ static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e,
 static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
 {
 	char *lt = first_value(ld, e, "pwdAccountLockedTime");
-	long duration;
+	long duration, max_age;
 	time_t t, now;
 
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
 	u->failures = count_values(ld, e, "pwdFailureTime");
-	duration = user_lockout_duration(d, ld, e, &u->change_forced);
+	duration = user_lockout_duration(d, ld, e, &u->change_forced, &max_age);
+	openldap_validity(ld, e, u, max_age);
 	/* slapd acts on pwdReset only under a policy with pwdMustChange TRUE. */
 	u->must_change = value_is(ld, e, "pwdReset", "TRUE") && u->change_forced;
 	if (lt == NULL)
@@ -1236,7 +1259,7 @@ static const struct flavor flavors[] = {
             .name_attr = "cn",
             .dept_attr = "ou",
             .state_attrs = {"pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime",
-                            "pwdPolicySubentry"},
+                            "pwdPolicySubentry", "pwdStartTime", "pwdEndTime"},
             .read_state = openldap_state,
             .unlock = openldap_unlock,
             .disable = openldap_disable,
@@ -1331,7 +1354,8 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		                       &op->msgid);
 	}
 	case OP_POLICY: { /* every policy under the default one's parent */
-		static const char *pol[] = {"pwdLockoutDuration", "pwdMustChange", NULL};
+		static const char *pol[] = {"pwdLockoutDuration", "pwdMustChange", "pwdMaxAge",
+		                            NULL};
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_SUBTREE, op->value,
 		                       (char **)(uintptr_t)pol, 0, NULL, NULL, NULL,
@@ -1516,6 +1540,7 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 	long duration = v != NULL ? strtol(v, NULL, 10) : 0;
 	/* ppolicy's default for pwdMustChange is FALSE. */
 	bool must = value_is(ld, e, "pwdMustChange", "TRUE");
+	long max_age = (long)num_value(ld, e, "pwdMaxAge");
 
 	free(v);
 	if (dn == NULL)
@@ -1524,9 +1549,11 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 	if (d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
 		d->lockout_duration = duration;
 		d->must_change = must;
+		d->max_age = max_age;
 		d->policy_default_seen = true;
 	} else if (d->n_next < DIR_MAX_POLICIES && (d->next[d->n_next].dn = strdup(dn)) != NULL) {
 		d->next[d->n_next].must_change = must;
+		d->next[d->n_next].max_age = max_age;
 		d->next[d->n_next++].duration = duration;
 	}
 	ldap_memfree(dn);

@@ -50,6 +50,8 @@ struct dir_user {
 	/* The policy forces a change after an administrator's reset (ppolicy:
 	 * the user's policy has pwdMustChange TRUE; unread counts as forced). */
 	bool change_forced;
+	bool password_expired;         /* older than the policy's maximum age (OpenLDAP) */
+	bool outside_validity;         /* before pwdStartTime or after pwdEndTime (OpenLDAP) */
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
 	bool cached; /* from dir_cached_user: only dn, uid and department are known */
 };

@@ -19,6 +19,14 @@ done
 # by default): slapd ignores pwdReset there, so nobody may say "must change".
 ldap_add_policy no-forced-change 'pwdLockout: TRUE' 'pwdMaxFailure: 3'
 ldap_set_policy pengbo no-forced-change
+# tianye's password is older than its policy's pwdMaxAge; chenjing's account validity ended
+# (pwdEndTime): slapd refuses both logins, and status says why.
+ldap_add_policy aged 'pwdMaxAge: 60' 'pwdGraceAuthNLimit: 0'
+ldap_set_policy tianye aged
+printf 'dn: %s\nchangetype: modify\nreplace: pwdChangedTime\npwdChangedTime: 20200101000000Z\n' \
+    "$(ldap_user_dn tianye)" | ldap_root_modify -e relax >/dev/null
+printf 'dn: %s\nchangetype: modify\nreplace: pwdEndTime\npwdEndTime: 20200101000000Z\n' \
+    "$(ldap_user_dn chenjing)" | ldap_root_modify >/dev/null
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
@@ -275,6 +283,14 @@ t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT o.detail FROM records a JOIN records o
 t_match "must change it at the next login" "under the default policy (pwdMustChange TRUE) a reset still says so" \
     "$D" reset liuyang
 t_eq "$("$D" --json status liuyang | jq -r .must_change)" true "... and status shows must_change"
+t_match "Password expired|passwordExpired" "(tianye's own bind is refused: password expired)" \
+    ldap_bind_as tianye "$LDAP_USER_PW"
+t_match "the password has expired \\(older than the policy's pwdMaxAge" "status says tianye's password has expired" \
+    sh -c "'$D' --json status tianye | jq -r .lock_reason"
+t_match "Account locked|accountLocked" "(chenjing's own bind is refused: outside its validity)" \
+    ldap_bind_as chenjing "$LDAP_USER_PW"
+t_match "outside the account's validity \\(pwdStartTime / pwdEndTime\\)" "status says chenjing is outside its validity" \
+    sh -c "'$D' --json status chenjing | jq -r .lock_reason"
 ldap_set_lock_time zhaolei "$(date -u -d '2 hours ago' +%Y%m%d%H%M%SZ)" # expired (3600 s)
 t_ok "a reset of zhaolei, whose lock had expired" "$D" reset zhaolei
 t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
