@@ -262,9 +262,21 @@ static void busy_release(struct act *x)
 static bool act_changes_user(const struct act *x)
 {
 	static const bool changes[ACT_REQUESTS + 1] = {
-	    [ACT_UNLOCK] = true, [ACT_RESET] = true,   [ACT_GRANT] = true,   [ACT_REVOKE] = true,
-	    [ACT_CREATE] = true, [ACT_MOVE] = true,    [ACT_DISABLE] = true, [ACT_ENABLE] = true,
-	    [ACT_DELETE] = true, [ACT_APPROVE] = true, [ACT_EXPIRE] = true,
+	    [ACT_UNLOCK] = true,
+	    [ACT_RESET] = true,
+	    [ACT_GRANT] = true,
+	    [ACT_REVOKE] = true,
+	    [ACT_CREATE] = true,
+	    [ACT_MOVE] = true,
+	    [ACT_DISABLE] = true,
+	    [ACT_ENABLE] = true,
+	    [ACT_DELETE] = true,
+	    [ACT_APPROVE] = true,
+	    [ACT_EXPIRE] = true,
+	    /* Changes nothing in the directory, but closes a request an approve
+	     * left unanswered (or cut short by a crash) may have carried out:
+	     * it waits for that read-back (503 recovering, 409 user_busy). */
+	    [ACT_REJECT] = true,
 	};
 
 	return changes[x->kind] && x->target != NULL;
@@ -2826,6 +2838,10 @@ static void request_expire(struct actions *A, const struct audit_req *r, const c
 	/* An approve or reject is at work on it; or half the holds are taken,
 	 * the rest kept for admins (the rest expire at a later tick). */
 	if (request_claimed(A, r->id) || A->n_claimed >= ACT_MAX_CLAIMS / 2)
+		return;
+	/* Nor while start-up recovery has yet to read its user back: an approve
+	 * a crash cut short may have carried it out (a later tick expires it). */
+	if (user_held(A, r->target))
 		return;
 	if ((x = act_new(A, &req)) == NULL)
 		return;

@@ -170,7 +170,7 @@ t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
 # them: an approve attempt without outcome, its request still pending. liuyang's grant
 # reached the directory, chenjing's did not. (Written by hand, so the chain is not checked.)
 at=$(sqlite3 "$DB" "SELECT at FROM records ORDER BY id DESC LIMIT 1")
-for u in liuyang chenjing; do
+for u in liuyang chenjing songtao; do
     rid=$(sqlite3 "$DB" "INSERT INTO requests (created_at, operator, target, permission, days)
         VALUES ('$at', 'adm1', '$u', 'finance-docs', 5); SELECT last_insert_rowid();")
     sqlite3 "$DB" "INSERT INTO records (kind, at, operator, action, target, permission, request_id,
@@ -182,8 +182,17 @@ dn: cn=finance-docs,$LDAP_GROUPS
 changetype: modify
 add: member
 member: $(ldap_user_dn liuyang)
+member: $(ldap_user_dn songtao)
 EOF2
+req_st=$(sqlite3 "$DB" "SELECT max(id) FROM requests WHERE target = 'songtao'")
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+# At once, before recovery has read songtao back: rejecting the request its cut-short approve
+# carried out would leave it "rejected" with the access granted. It waits (503 recovering), or
+# finds the request approved by then (409).
+as_op adm1
+t_match '"error": *"(recovering|request_closed)"' \
+    "a reject of a request whose approve is being recovered waits for it (503) or finds it closed (409)" \
+    "$D" --json reject "$req_st" --reason "changed my mind"
 recovered() { sqlite3 "$DB" "SELECT o.result || '|' || r.status || '|' || COALESCE(r.decided_by, '')
     FROM records a JOIN requests r ON r.id = a.request_id JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'approve' AND a.target = '$1'"; }
@@ -195,6 +204,8 @@ t_eq "$(recovered liuyang)" "ok|approved|adm2" \
     "a pending approval the directory carried out is recovered as ok and closes its request"
 t_match '^failed\|(pending|expired)\|' \
     "one the directory did not carry out is recovered as failed; its request is not approved" recovered chenjing
+for _ in $(seq 100); do [ -n "$(recovered songtao)" ] && break; sleep 0.1; done
+t_eq "$(recovered songtao)" "ok|approved|adm2" "songtao's approve is recovered ok and its request approved, not rejected"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the recovery"
 t_done
