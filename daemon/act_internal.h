@@ -125,7 +125,11 @@ struct act {
 	bool changing;              /* holds target in A->changing until freed */
 	bool reserved;              /* holds one of A->unknown's slots (act_held) */
 	LIST_ENTRY(act) changing_entry;
-	bool move_resumed;   /* a move finishing one cut short after its rename */
+	bool move_resumed; /* a move finishing one cut short after its rename */
+	/* move, delete: the DN groups may still name after a move cut short
+	 * after its rename (its department attribute's DN), looked for once
+	 * the entry's own DN is done (stale_dn), then as groups_dn. */
+	char *stale_dn, *groups_dn;
 	bool request_gone;   /* its request was closed by someone else meanwhile */
 	int64_t request_dup; /* grant: a pending request for the same found in the txn */
 	bool relooked;       /* unlock: the user was read again after a failed assertion */

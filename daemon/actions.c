@@ -352,9 +352,11 @@ static bool act_busy(struct act *x)
 
 static void act_free(struct act *x)
 {
-	char **strs[] = {&x->client_addr, &x->target, &x->permission, &x->until,      &x->category,
-	                 &x->description, &x->ticket, &x->requester,  &x->department, &x->channel,
-	                 &x->note,        &x->name,   &x->mail,       &x->reason,     &x->new_dn};
+	char **strs[] = {&x->client_addr, &x->target,      &x->permission, &x->until,
+	                 &x->category,    &x->description, &x->ticket,     &x->requester,
+	                 &x->department,  &x->channel,     &x->note,       &x->name,
+	                 &x->mail,        &x->reason,      &x->new_dn,     &x->stale_dn,
+	                 &x->groups_dn};
 
 	busy_release(x); /* before x->target is freed */
 	if (x->reserved)

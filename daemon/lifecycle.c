@@ -321,6 +321,31 @@ struct member_fix {
 };
 
 static void members_settled(struct act *x);
+static void fix_groups(struct act *x);
+
+/* The DN the groups are searched and updated for: the entry's own, or
+ * (second round) the one a move cut short left them naming. */
+static const char *member_dn(const struct act *x)
+{
+	return x->groups_dn != NULL ? x->groups_dn : x->user->dn;
+}
+
+/* A move cut short after its rename left groups naming the DN its
+ * department attribute still gives: a later move or delete takes those too
+ * (stale_dn), or they would name nobody, and a later account at that DN
+ * would get their access. */
+static void note_stale_dn(struct act *x)
+{
+	char *old = x->conf->group_base != NULL && x->conf->flavor != FLAVOR_AD &&
+	                    x->user->department != NULL && x->user->uid != NULL
+	                ? lifecycle_user_dn(x->conf, x->user->uid, x->user->department)
+	                : NULL;
+
+	if (old != NULL && !dir_dn_equal(old, x->user->dn))
+		x->stale_dn = old;
+	else
+		free(old);
+}
 
 /* Counted for groups_left; the first one is named in the outcome. */
 static void group_not_updated(struct act *x, const char *group, const char *why)
@@ -343,7 +368,7 @@ static void member_fix_done(void *arg, enum dir_status st, const char *err)
 	 * DN must still go. */
 	if ((st == DIR_OK || st == DIR_UNCHANGED) && f->adding) {
 		f->adding = false;
-		if (dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done, f) == 0)
+		if (dir_del_member(x->A->dir, f->group, member_dn(x), member_fix_done, f) == 0)
 			return;
 	}
 	if (st != DIR_OK && st != DIR_UNCHANGED)
@@ -372,7 +397,7 @@ static void groups_update(struct act *x, char **dns, size_t n)
 		f->adding = x->kind == ACT_MOVE;
 		x->pending++;
 		if ((f->adding ? dir_add_member(x->A->dir, f->group, x->new_dn, member_fix_done, f)
-		               : dir_del_member(x->A->dir, f->group, x->user->dn, member_fix_done,
+		               : dir_del_member(x->A->dir, f->group, member_dn(x), member_fix_done,
 		                                f)) == -1) {
 			x->pending--;
 			group_not_updated(x, f->group, "too many directory operations queued");
@@ -436,7 +461,7 @@ static void group_members_read(void *arg, enum dir_status st, char **dns, size_t
 	 * read (an ACL, AD's ranged values): not known, so the delete tries. */
 	if (st != DIR_OK && st != DIR_NOT_FOUND)
 		group_not_updated(x, g->dn, err != NULL ? err : "could not be read");
-	else if (st == DIR_OK && n == 1 && dir_dn_equal(dns[0], x->user->dn))
+	else if (st == DIR_OK && n == 1 && dir_dn_equal(dns[0], member_dn(x)))
 		group_not_updated(x, g->dn, "it is the group's only member, and a group needs one");
 	plan_read(g->plan);
 }
@@ -495,7 +520,7 @@ static void fix_groups(struct act *x)
 		            NULL);
 		return;
 	}
-	if (dir_find_members(x->A->dir, x->conf->group_base, x->user->dn, groups_found, x) == -1)
+	if (dir_find_members(x->A->dir, x->conf->group_base, member_dn(x), groups_found, x) == -1)
 		act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued", NULL);
 }
 
@@ -564,6 +589,12 @@ static void members_settled(struct act *x)
 {
 	if (groups_left(x))
 		return;
+	if (x->stale_dn != NULL) { /* the second round: see note_stale_dn */
+		x->groups_dn = x->stale_dn;
+		x->stale_dn = NULL;
+		fix_groups(x);
+		return;
+	}
 	if (x->kind == ACT_DELETE) {
 		if (dir_delete(x->A->dir, x->user->dn, delete_done, x) == -1)
 			act_outcome(x, DIR_UNAVAILABLE, "too many directory operations queued",
@@ -639,6 +670,7 @@ static int move_run(struct act *x)
 	}
 	if (dir_dn_equal(x->new_dn, x->user->dn))
 		return move_in_place(x);
+	note_stale_dn(x);
 	comma = strchr(x->new_dn, ',');
 	if (comma == NULL) {
 		act_outcome(x, DIR_REFUSED, "the new DN has no parent", NULL);
@@ -687,6 +719,7 @@ int lifecycle_execute(struct act *x)
 		}
 		return dir_enable(x->A->dir, x->user, enable_done, x);
 	case ACT_DELETE:
+		note_stale_dn(x);
 		fix_groups(x);
 		return 0;
 	default:

@@ -202,6 +202,23 @@ t_match "carried over" "its outcome says the groups were carried over" sqlite3 "
 t_eq "$(ldap_attr grace ou)" 财务管理部 "her department attribute is set"
 t_ok "and procurement names her entry" ldap_is_member procurement grace
 t_exit 1 "and no longer the old DN" group_lists procurement "$grace_dn"
+# Cut short the same way, then moved to a third department, or deleted: the groups naming the
+# DN the department attribute still gives follow (or drop) it too. They used to keep naming it:
+# a later account at that DN would get their access.
+cut_move() { # UID: granted procurement, then renamed into 财务管理部 behind the daemon's back
+    "$D" grant "$1" procurement >/dev/null
+    _cm_dn=$(ldap_user_dn "$1")
+    printf 'dn: %s\nchangetype: modrdn\nnewrdn: uid=%s\ndeleteoldrdn: 1\nnewsuperior: ou=财务管理部,%s\n' \
+        "$_cm_dn" "$1" "$LDAP_PEOPLE" | ldap_root_modify >/dev/null
+    echo "$_cm_dn"
+}
+liu_old=$(cut_move liuyang)
+t_ok "liuyang's move cut short, then moved to 信息中心" "$D" user move liuyang --dept 信息中心
+t_ok "procurement names liuyang's new entry" ldap_is_member procurement liuyang
+t_exit 1 "... and no longer the DN the cut-short move left it naming" group_lists procurement "$liu_old"
+pb_old=$(cut_move pengbo)
+t_ok "pengbo's move cut short, then deleted" "$D" user delete pengbo --yes
+t_exit 1 "procurement no longer names the DN the cut-short move left it naming" group_lists procurement "$pb_old"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the recovery"
 # Without [ldap] group_base a delete could not find the user's groups: refused, since they
