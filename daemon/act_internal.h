@@ -60,6 +60,7 @@ struct actions {
 	struct sessions *sessions;
 	struct event *expiry_ev;
 	int expiry_every;
+	bool expiry_busy; /* a due grant's user was busy this tick: the next comes in 1 s */
 	/* Group commit (commit.c): records waiting for the next shared commit. */
 	struct event *flush_ev;
 	struct act_queue attempts, outcomes;

@@ -2784,8 +2784,10 @@ static void expire_one(struct actions *A, const struct due *d)
 	expiry_key(e->key, sizeof(e->key), d->target, d->permission);
 	x->fn = expire_answered;
 	x->arg = e;
-	/* The user is being changed by an operator: tried again at the next tick. */
+	/* The user is being changed (by an operator, or by the expiry of another
+	 * of its grants): tried again at the next tick, which comes sooner. */
 	if (!busy_claim(x)) {
+		A->expiry_busy = true;
 		act_reply(x, ACT_UNAVAILABLE, "busy", NULL);
 		return;
 	}
@@ -3028,6 +3030,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	A->expiry_busy = false;
 	clock_utc(time(NULL), now, sizeof(now));
 	if (l != NULL && dir_available(A->dir) &&
 	    audit_due_grants(A->audit, now, due_collect, l, err, sizeof(err)) == -1)
@@ -3041,6 +3044,10 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	requests_expire(A);
 	unknown_retry(A);
 	throttle_flush(A->throttled, time(NULL), THROTTLE_IDLE, throttle_summary, A);
+	/* Several grants of one user ending together go one per tick: the next
+	 * one comes in a second, not a whole period later. */
+	if (A->expiry_busy && tv.tv_sec > 1)
+		tv.tv_sec = 1;
 	evtimer_add(A->expiry_ev, &tv);
 }
 
