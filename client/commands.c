@@ -356,10 +356,11 @@ static int session_ensure(struct ctx *c)
 		return rc;
 	if (can_autologin())
 		return auto_login(c);
-	if (env("LDAPDESK_USER") != NULL)
+	const char *user = env("LDAPDESK_USER");
+	if (user != NULL)
 		say("not logged in as LDAPDESK_USER=%s, or that session expired: run 'ldapdesk "
 		    "login' (it logs in as %s), or set LDAPDESK_PASSWORD too",
-		    env("LDAPDESK_USER"), env("LDAPDESK_USER"));
+		    user, user);
 	else
 		say(NOT_LOGGED_IN);
 	return EXIT_UNAUTH;

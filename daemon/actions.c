@@ -350,6 +350,14 @@ static bool act_busy(struct act *x)
 	return true;
 }
 
+/* Lets go of x's slot in the list of unanswered changes (act_held), if any. */
+static void unreserve(struct act *x)
+{
+	if (x->reserved)
+		x->A->n_reserved--;
+	x->reserved = false;
+}
+
 static void act_free(struct act *x)
 {
 	char **strs[] = {&x->client_addr, &x->target,      &x->permission, &x->until,
@@ -359,8 +367,7 @@ static void act_free(struct act *x)
 	                 &x->groups_dn};
 
 	busy_release(x); /* before x->target is freed */
-	if (x->reserved)
-		x->A->n_reserved--;
+	unreserve(x);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	if (x->password != NULL) {
@@ -646,10 +653,9 @@ bool act_park(struct act *x, const char *result, const char *detail)
 
 	/* A change taken holds its slot (act_held); anything else parks only
 	 * in a slot no change holds. */
-	if (x->reserved) {
-		x->reserved = false;
-		A->n_reserved--;
-	} else if (A->n_unknown + A->n_reserved >= ACT_UNKNOWN_SLOTS)
+	if (x->reserved)
+		unreserve(x);
+	else if (A->n_unknown + A->n_reserved >= ACT_UNKNOWN_SLOTS)
 		return false;
 	u = &A->unknown[A->n_unknown++];
 	act_event(x, &ev);
@@ -2267,9 +2273,6 @@ static bool user_held(const struct actions *A, const char *uid)
 	return A->held_all;
 }
 
-/* Refuses x (and says so) when it would change a user recovery still has
- * to read back, or any user while the list of changes the directory did not
- * answer is full. Return: true when refused. */
 /* Bounded: a change the directory would leave unanswered must find a slot
  * to be parked in, or its user would be free before it is read back. So
  * each change taken holds one (x->reserved) until it is done, and none is
@@ -2292,13 +2295,15 @@ static bool act_full(struct act *x)
 	return true;
 }
 
+/* Refuses x (and says so) when it would change a user recovery still has
+ * to read back, or any user while act_full. Return: true when refused. */
 static bool act_held(struct act *x)
 {
 	if (!act_changes_user(x))
 		return false;
-	if (!x->reserved && act_full(x))
-		return true;
 	if (!x->reserved) {
+		if (act_full(x))
+			return true;
 		x->reserved = true;
 		x->A->n_reserved++;
 	}
@@ -2408,6 +2413,14 @@ static void unknown_drop(struct actions *A, size_t i)
 	A->unknown[i] = A->unknown[--A->n_unknown];
 }
 
+/* The directory could not be read for r: counted, and tried again later. */
+static void recovery_later(struct recovery *r)
+{
+	(*r->failed)++;
+	dir_user_free(r->user);
+	free(r);
+}
+
 static void recovery_finish(struct recovery *r, const char *result, const char *why)
 {
 	char detail[300], err[256];
@@ -2471,9 +2484,7 @@ static void recovery_groups_cb(void *arg, enum dir_status st, unsigned long mask
 
 	(void)err;
 	if (st != DIR_OK) {
-		(*r->failed)++;
-		dir_user_free(r->user);
-		free(r);
+		recovery_later(r);
 		return;
 	}
 	if (member == grant && grant)
@@ -2544,11 +2555,9 @@ static void recovery_create_cb(void *arg, enum dir_status st, char **dns, size_t
 
 	(void)dns;
 	(void)err;
-	if (st != DIR_OK && st != DIR_NOT_FOUND) {
-		(*r->failed)++;
-		dir_user_free(r->user);
-		free(r);
-	} else if (n == 0)
+	if (st != DIR_OK && st != DIR_NOT_FOUND)
+		recovery_later(r);
+	else if (n == 0)
 		recovery_finish(
 		    r, "failed",
 		    "the user exists, but it has no password (the create stopped before "
@@ -2567,14 +2576,11 @@ static bool recovery_lifecycle(struct recovery *r)
 	const struct dir_user *u = r->user;
 
 	if (strcmp(r->action, "create") == 0) {
-		if (dir_has_password(r->A->dir, u->dn, recovery_create_cb, r) == -1) {
-			(*r->failed)++;
-			dir_user_free(r->user);
-			free(r);
-		}
-	} /* A delete takes the user out of its groups first: cut short, the
-	   * user may be left without them, and nothing else says so. */
-	else if (strcmp(r->action, "delete") == 0)
+		if (dir_has_password(r->A->dir, u->dn, recovery_create_cb, r) == -1)
+			recovery_later(r);
+	} else if (strcmp(r->action, "delete") == 0)
+		/* A delete takes the user out of its groups first: cut short,
+		 * the user may be left without them, and nothing else says so. */
 		recovery_finish(
 		    r, "failed",
 		    "the user still exists, but the delete may have taken it out of its "
@@ -2643,11 +2649,8 @@ static void recovery_decide(struct recovery *r)
 			recovery_finish(r, "failed", "the password was not changed");
 	} else if ((g = config_grant(r->A->conf, r->permission)) != NULL) {
 		group = g->group;
-		if (dir_member_of(r->A->dir, r->user->dn, &group, 1, recovery_groups_cb, r) == -1) {
-			(*r->failed)++;
-			dir_user_free(r->user);
-			free(r);
-		}
+		if (dir_member_of(r->A->dir, r->user->dn, &group, 1, recovery_groups_cb, r) == -1)
+			recovery_later(r);
 	} else {
 		recovery_finish(r, "failed", "outcome unknown");
 	}

@@ -1701,6 +1701,22 @@ void audit_request_term(int days, const char *until, char *buf, size_t len)
 		snprintf(buf, len, "(no term asked)");
 }
 
+/* Prepares, bound to request id, a read of cols from the grant attempt that
+ * opened the request (the first: a request has one). Return: 0, or -1. */
+static int grant_record(struct audit *a, const char *cols, int64_t id, sqlite3_stmt **st)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT %s FROM records WHERE kind = 'attempt' AND action = 'grant'"
+	         " AND request_id = ?1 ORDER BY id LIMIT 1",
+	         cols);
+	if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(*st, 1, id);
+	return 0;
+}
+
 /*
  * The requests table is outside the chain: its row is held against the
  * grant's own attempt record, which is in it (verify checks that one). A
@@ -1712,20 +1728,14 @@ static int request_check(struct audit *a, struct audit_req *r, char *err, size_t
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db,
-	                       "SELECT id, operator, target, permission, detail FROM records"
-	                       " WHERE kind = 'attempt' AND action = 'grant' AND request_id = ?1"
-	                       " ORDER BY id LIMIT 1",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (grant_record(a, "id, operator, target, permission, detail", r->id, &st) == -1)
 		return db_fail(a, "prepare request record", err, errlen);
-	sqlite3_bind_int64(st, 1, r->id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *op = (const char *)sqlite3_column_text(st, 1),
 		           *target = (const char *)sqlite3_column_text(st, 2),
-		           *perm = (const char *)sqlite3_column_text(st, 3);
-
-		const char *detail = (const char *)sqlite3_column_text(st, 4);
+		           *perm = (const char *)sqlite3_column_text(st, 3),
+		           *detail = (const char *)sqlite3_column_text(st, 4);
 		char asked[80];
 
 		r->event = sqlite3_column_int64(st, 0);
@@ -1776,13 +1786,9 @@ int audit_request_fields(struct audit *a, int64_t id, json_t **out, char *err, s
 	int rc;
 
 	*out = NULL;
-	if (sqlite3_prepare_v2(a->db,
-	                       "SELECT ticket, requester, department, channel, description, note"
-	                       " FROM records WHERE kind = 'attempt' AND action = 'grant'"
-	                       " AND request_id = ?1 ORDER BY id LIMIT 1",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (grant_record(a, "ticket, requester, department, channel, description, note", id, &st) ==
+	    -1)
 		return db_fail(a, "prepare request fields", err, errlen);
-	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && (*out = json_object()) != NULL)
 		for (int c = 0; c < 6; c++)

@@ -109,6 +109,14 @@ TAILQ_HEAD(op_list, dir_op);
 #define DIR_MAX_POLICIES      32
 #define DIR_POLICY_SEARCH_MAX 256 /* entries read per refresh (size limit) */
 
+/* What the daemon reads of a pwdPolicy entry. */
+struct dir_policy {
+	char *dn;         /* NULL for the default one */
+	long duration;    /* pwdLockoutDuration */
+	long max_age;     /* pwdMaxAge (0: none) */
+	bool must_change; /* pwdMustChange (ppolicy's default: FALSE) */
+};
+
 struct dir {
 	struct event_base *base;
 	const struct config *conf;
@@ -122,16 +130,10 @@ struct dir {
 	bool unanswered;       /* an operation timed out, and nothing answered since */
 	bool pinging;          /* dir_answering's read is in flight: one at a time */
 	unsigned long gen;     /* configurations set (dir_set_config) */
-	long lockout_duration; /* the default policy's (policy_dn); -1 = not read yet */
-	bool must_change;      /* ... and its pwdMustChange (true until read) */
-	long max_age;          /* ... and its pwdMaxAge (0: none) */
-	                       /* Every other pwdPolicy beside policy_dn, for users whose
-	                        * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
-	struct dir_policy {
-		char *dn;
-		long duration, max_age;
-		bool must_change;
-	} policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
+	struct dir_policy def; /* the default policy (policy_dn); def.duration -1 = not read yet */
+	/* Every other pwdPolicy beside policy_dn, for users whose
+	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
+	struct dir_policy policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
 	size_t n_policies, n_next;
 	bool policy_busy, policy_default_seen;
 	struct event *policy_ev;
@@ -907,32 +909,26 @@ static bool gentime_past(const char *gt)
 	return clock_parse_gentime(gt, &t) == -1 || t <= time(NULL);
 }
 
-/* The lockout duration of the policy a user is under: the default one
- * unless pwdPolicySubentry names another. A policy that was not read gives 0
- * ("until unlocked"): the lock then shows and can be cleared, where a guess
- * from the default could hide a lock that holds. */
-static long user_lockout_duration(const struct dir *d, LDAP *ld, LDAPMessage *e, bool *must_change,
-                                  long *max_age)
+/* The policy a user is under: the default one unless pwdPolicySubentry
+ * names another. One that was not read gives lockout 0 ("until unlocked":
+ * the lock then shows and can be cleared, where a guess from the default
+ * could hide a lock that holds), must-change, and no maximum age. */
+static struct dir_policy user_policy(const struct dir *d, LDAP *ld, LDAPMessage *e)
 {
+	static const struct dir_policy unread = {.must_change = true};
 	char *sub = first_value(ld, e, "pwdPolicySubentry");
-	long duration = d->lockout_duration;
+	struct dir_policy p = d->def;
 
-	*must_change = d->must_change;
-	*max_age = d->max_age;
 	if (sub != NULL && d->conf->policy_dn != NULL && !dir_dn_equal(sub, d->conf->policy_dn)) {
-		duration = 0;
-		*must_change = true;
-		*max_age = 0;
+		p = unread;
 		for (size_t i = 0; i < d->n_policies; i++)
 			if (dir_dn_equal(sub, d->policies[i].dn)) {
-				duration = d->policies[i].duration;
-				*must_change = d->policies[i].must_change;
-				*max_age = d->policies[i].max_age;
+				p = d->policies[i];
 				break;
 			}
 	}
 	free(sub);
-	return duration;
+	return p;
 }
 
 /* What else makes slapd refuse a bind, for status to say: a password older
@@ -958,13 +954,14 @@ static void openldap_validity(LDAP *ld, LDAPMessage *e, struct dir_user *u, long
 static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
 {
 	char *lt = first_value(ld, e, "pwdAccountLockedTime");
-	long duration, max_age;
+	struct dir_policy pol = user_policy(d, ld, e);
+	long duration = pol.duration;
 	time_t t, now;
 
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
 	u->failures = count_values(ld, e, "pwdFailureTime");
-	duration = user_lockout_duration(d, ld, e, &u->change_forced, &max_age);
-	openldap_validity(ld, e, u, max_age);
+	u->change_forced = pol.must_change;
+	openldap_validity(ld, e, u, pol.max_age);
 	/* slapd acts on pwdReset only under a policy with pwdMustChange TRUE. */
 	u->must_change = value_is(ld, e, "pwdReset", "TRUE") && u->change_forced;
 	if (lt == NULL)
@@ -1496,8 +1493,6 @@ static void dispatch_queue(struct dir *d, bool cork)
 
 /* ---- replies --------------------------------------------------------------- */
 
-/* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
- * error: the caller wanted them all). */
 /* OP_VALUES of "1.1" (dir_read_dn): the entry's DN as the directory holds it. */
 static void dn_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
@@ -1509,6 +1504,8 @@ static void dn_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	ldap_memfree(dn);
 }
 
+/* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
+ * error: the caller wanted them all). */
 static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
 	struct berval **vals;
@@ -1536,25 +1533,19 @@ static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
  * once, the others wait in d->next for the refresh to end (policy_done). */
 static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 {
-	char *dn = ldap_get_dn(ld, e), *v = first_value(ld, e, "pwdLockoutDuration");
-	long duration = v != NULL ? strtol(v, NULL, 10) : 0;
-	/* ppolicy's default for pwdMustChange is FALSE. */
-	bool must = value_is(ld, e, "pwdMustChange", "TRUE");
-	long max_age = (long)num_value(ld, e, "pwdMaxAge");
+	char *dn = ldap_get_dn(ld, e);
+	struct dir_policy p = {.duration = (long)num_value(ld, e, "pwdLockoutDuration"),
+	                       .max_age = (long)num_value(ld, e, "pwdMaxAge"),
+	                       .must_change = value_is(ld, e, "pwdMustChange", "TRUE")};
 
-	free(v);
 	if (dn == NULL)
 		return;
 	/* A reload may have dropped policy_dn while this refresh ran. */
 	if (d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
-		d->lockout_duration = duration;
-		d->must_change = must;
-		d->max_age = max_age;
+		d->def = p;
 		d->policy_default_seen = true;
-	} else if (d->n_next < DIR_MAX_POLICIES && (d->next[d->n_next].dn = strdup(dn)) != NULL) {
-		d->next[d->n_next].must_change = must;
-		d->next[d->n_next].max_age = max_age;
-		d->next[d->n_next++].duration = duration;
+	} else if (d->n_next < DIR_MAX_POLICIES && (p.dn = strdup(dn)) != NULL) {
+		d->next[d->n_next++] = p;
 	}
 	ldap_memfree(dn);
 }
@@ -1884,7 +1875,7 @@ static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, 
 {
 	const char *a = f->lock_time_attr;
 	time_t now = time(NULL);
-	long duration = d->lockout_duration;
+	long duration = d->def.duration;
 	char at[32], from[32], cut[80] = "";
 
 	buf[0] = '\0';
@@ -2453,8 +2444,7 @@ int dir_new(struct event_base *base, const struct config *conf, struct dir **dp,
 	d->base = base;
 	d->conf = conf;
 	d->n_conns = conf->pool_size;
-	d->lockout_duration = -1;
-	d->must_change = true;
+	d->def = (struct dir_policy){.duration = -1, .must_change = true};
 	TAILQ_INIT(&d->queue);
 	TAILQ_INIT(&d->flight);
 	TAILQ_INIT(&d->binds);

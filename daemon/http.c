@@ -989,17 +989,25 @@ static int add_listener(struct http *h, struct evconnlistener *lev, struct evhtt
 	return 0;
 }
 
+/* A TCP listen address into ss. evutil wants [v6]:port or v4:port;
+ * "localhost" is resolved by the admin. Return: 0, or -1. */
+static int listen_addr(const char *addr, struct sockaddr_storage *ss, int *sslen)
+{
+	char spec[128];
+
+	*sslen = sizeof(*ss);
+	snprintf(spec, sizeof(spec), "%s", addr);
+	return evutil_parse_sockaddr_port(spec, (struct sockaddr *)ss, sslen);
+}
+
 static int listen_tcp(struct http *h, const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss), one = 1;
+	int sslen, one = 1;
 	struct evconnlistener *lev;
-	char spec[128];
 	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
 
-	/* evutil wants [v6]:port or v4:port; "localhost" is resolved by the admin. */
-	snprintf(spec, sizeof(spec), "%s", addr);
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) == -1) {
+	if (listen_addr(addr, &ss, &sslen) == -1) {
 		snprintf(err, errlen,
 		         "listen: \"%s\" is not IP:PORT (use 127.0.0.1:8636 or "
 		         "[::1]:8636)",
@@ -1173,11 +1181,9 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 static bool port_taken(const char *addr)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss), one = 1, fd, rc = 0;
-	char spec[128];
+	int sslen, one = 1, fd, rc = 0;
 
-	snprintf(spec, sizeof(spec), "%s", addr);
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) == -1 ||
+	if (listen_addr(addr, &ss, &sslen) == -1 ||
 	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return false;
 	/* As the daemon binds: a port in TIME_WAIT is no obstacle. */
@@ -1188,16 +1194,11 @@ static bool port_taken(const char *addr)
 	return rc == EADDRINUSE;
 }
 
-size_t http_ports_taken(const struct config *conf, void (*fn)(const char *addr))
+void http_ports_taken(const struct config *conf, void (*fn)(const char *addr))
 {
-	size_t n = 0;
-
 	for (size_t i = 0; i < conf->n_listen; i++)
-		if (strncmp(conf->listen[i], "unix:", 5) != 0 && port_taken(conf->listen[i])) {
+		if (strncmp(conf->listen[i], "unix:", 5) != 0 && port_taken(conf->listen[i]))
 			fn(conf->listen[i]);
-			n++;
-		}
-	return n;
 }
 
 int http_check_tls(const struct config *conf, char *err, size_t errlen)

@@ -21,9 +21,8 @@ typedef void (*http_handler_fn)(void *arg, struct evhttp_request *req);
  * Return 0/-1; 0 when there is no TLS listener. */
 int http_check_tls(const struct config *conf, char *err, size_t errlen);
 /* For -n: calls fn for each TCP listen address another socket holds now
- * (EADDRINUSE on a trial bind; a running ldapdeskd holds its own). Return:
- * how many. */
-size_t http_ports_taken(const struct config *conf, void (*fn)(const char *addr));
+ * (EADDRINUSE on a trial bind; a running ldapdeskd holds its own). */
+void http_ports_taken(const struct config *conf, void (*fn)(const char *addr));
 
 /* Binds every [server] listen address. Return: 0, or -1 with err naming the
  * FILE:LINE or address at fault. conf must outlive the object. */

@@ -672,9 +672,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	warn_plaintext(d.conf, path);
-	if (check)
-		(void)http_ports_taken(d.conf, warn_port_taken);
 	if (check) {
+		http_ports_taken(d.conf, warn_port_taken);
 		printf("configuration OK\n");
 		config_free(d.conf);
 		return 0;

@@ -6,9 +6,9 @@
  * cost slapd and the daemon about as much CPU as the change itself. The
  * protected groups are few and small (roles, [protect]); their members are
  * read with one base search per group, at most every cache_seconds, and each
- * check is a binary search in memory. Each member value is
- * read back from the directory (resolve): only slapd knows which spellings
- * it takes for one DN.
+ * check is a binary search in memory. Each member value is read back from
+ * the directory (resolve): only slapd knows which spellings it takes for
+ * one DN.
  *
  * Freshness: a snapshot's age counts from when its reads *started*, and each
  * protect_invalidate() starts a new generation: a check waits for a snapshot
