@@ -341,8 +341,11 @@ knock() { # N: N logins of hd1 with a wrong password; prints the status codes
 }
 mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
 t_eq "$(knock 20)" "$(printf '429 %.0s' $(seq 20))" "20 more logins of the throttled operator are 429"
+# Summaries are left out of this count: a slow machine (ASan, four suites at once) may take
+# more than a 10-s tick over the 20 logins and write one summary per tick.
 t_ok "they add at most 2 refusals to the log, not 20" \
-    test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'outcome' AND id > $mark")" -le 2
+    test "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind = 'outcome' AND id > $mark
+        AND detail NOT LIKE '%more refused (429)%'")" -le 2
 for _ in $(seq 40); do [ "$(more_sum "$mark")" -ge 20 ] && break; sleep 0.5; done
 t_ok "within a tick a summary counts them ($(more_sum "$mark"), with the few 429s before them)" \
     test "$(more_sum "$mark")" -ge 20 -a "$(more_sum "$mark")" -le 30
