@@ -2177,14 +2177,18 @@ void audit_batch_rollback(struct audit *a)
 
 /* Keyset pages over (at, id): the records_at index holds the rowid after
  * at, so each page is one index range walk and no read transaction spans
- * more than a page. */
+ * more than a page. ?6 is the highest id when the scan began: records are
+ * written by one connection at a time and ids only grow, so the records up
+ * to it are the store as it was then, and a page read after an import (or
+ * any commit) landed sees none of it — a report never counts half an
+ * import. */
 static const char scan_sql[] =
     "SELECT a.id, a.at, o.at, a.operator, a.action, a.target, a.permission, a.category,"
     " a.ticket, a.requester, a.department, a.channel, a.description, a.note,"
     " COALESCE(o.result, 'pending'), o.detail, a.imported FROM records a"
-    " LEFT JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
+    " LEFT JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.id <= ?6"
     " WHERE a.kind = 'attempt' AND a.at >= ?1 AND a.at <= ?2 AND (a.at, a.id) > (?3, ?4)"
-    " ORDER BY a.at, a.id LIMIT ?5";
+    " AND a.id <= ?6 ORDER BY a.at, a.id LIMIT ?5";
 
 static const char *col_text(sqlite3_stmt *st, int c)
 {
@@ -2238,12 +2242,28 @@ static int scan_page(struct audit *a, sqlite3_stmt *st, char last_at[TIME_LEN + 
 	return n;
 }
 
+/* The highest record id now (0 for an empty store). */
+static int scan_top(struct audit *a, int64_t *top, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, "SELECT max(id) FROM records", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare scan", err, errlen);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*top = sqlite3_column_int64(st, 0);
+	else
+		db_fail(a, "scan", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int audit_scan(struct audit *a, const char *from, const char *to, audit_scan_fn fn, void *arg,
                char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	char last_at[TIME_LEN + 1] = "";
-	int64_t last_id = 0;
+	int64_t last_id = 0, top = 0;
 	int n;
 
 	if (!valid_time(from) || !valid_time(to)) {
@@ -2252,9 +2272,14 @@ int audit_scan(struct audit *a, const char *from, const char *to, audit_scan_fn 
 	}
 	if (sqlite3_prepare_v2(a->db, scan_sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare scan", err, errlen);
+	if (scan_top(a, &top, err, errlen) == -1) {
+		sqlite3_finalize(st);
+		return -1;
+	}
 	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, SCAN_PAGE);
+	sqlite3_bind_int64(st, 6, top);
 	do
 		n = scan_page(a, st, last_at, &last_id, fn, arg, err, errlen);
 	while (n == SCAN_PAGE);

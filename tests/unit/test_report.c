@@ -498,6 +498,63 @@ static void rows_at_one_instant_span_pages_exactly_once(void **state)
 	json_decref(j);
 }
 
+/* A scan that sees records committed after it began: on its first row it
+ * commits 3,000 more through a second connection (as an import does). */
+struct landing {
+	struct fixture *fx;
+	struct audit *other;
+	int seen;
+};
+
+static int land_cb(void *arg, const struct audit_row *row)
+{
+	struct landing *l = arg;
+	struct audit_event ev = {.requested_at = "2026-01-06T01:00:00.000Z",
+	                         .operator= "adm1",
+	                         .action = "record",
+	                         .category = "notice",
+	                         .description = "imported"};
+
+	(void)row;
+	if (l->seen++ == 0) {
+		assert_int_equal(audit_batch_begin(l->other, l->fx->err, sizeof l->fx->err), 0);
+		for (int i = 0; i < 3000; i++)
+			assert_int_equal(audit_batch_add(l->other, &ev, "ok", NULL, NULL, NULL,
+			                                 l->fx->err, sizeof l->fx->err),
+			                 0);
+		assert_int_equal(audit_batch_commit(l->other, l->fx->err, sizeof l->fx->err), 0);
+	}
+	return 0;
+}
+
+/* A report reads in pages; records that land between two pages (an import
+ * committing) are not half counted: the scan sees the store as it began. */
+static void a_scan_sees_the_store_as_it_began(void **state)
+{
+	struct fixture *fx = *state;
+	struct landing l = {.fx = fx};
+	struct audit_event ev = {.requested_at = "2026-01-05T01:00:00.000Z",
+	                         .operator= "hd1",
+	                         .action = "record",
+	                         .category = "todo-mail",
+	                         .description = "删除待办"};
+
+	assert_int_equal(audit_batch_begin(fx->a, fx->err, sizeof fx->err), 0);
+	for (int i = 0; i < 2500; i++)
+		assert_int_equal(
+		    audit_batch_add(fx->a, &ev, "ok", NULL, NULL, NULL, fx->err, sizeof fx->err),
+		    0);
+	assert_int_equal(audit_batch_commit(fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_open(fx->path, &l.other, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_scan(fx->a, FROM, TO, land_cb, &l, fx->err, sizeof fx->err), 0);
+	assert_int_equal(l.seen, 2500);
+	/* The next scan sees them all. */
+	l.seen = 1;
+	assert_int_equal(audit_scan(fx->a, FROM, TO, land_cb, &l, fx->err, sizeof fx->err), 0);
+	assert_int_equal(l.seen, 1 + 5500);
+	audit_close(l.other);
+}
+
 static void bad_format_and_range_are_errors(void **state)
 {
 	struct fixture *fx = *state;
@@ -529,6 +586,7 @@ int main(void)
 	    T(counts_by_month_and_category_use_the_local_zone),
 	    T(detail_rows_describe_directory_actions_in_words),
 	    T(rows_at_one_instant_span_pages_exactly_once),
+	    T(a_scan_sees_the_store_as_it_began),
 	    T(bad_format_and_range_are_errors),
 	};
 
