@@ -1067,8 +1067,13 @@ static void report_answer(struct job_call *jc, int rc, const char *err)
 {
 	struct call *c = jc->c;
 
+	/* The range and format were checked before the job: what fails now is
+	 * the store (or a text in it) or the report's size. */
 	if (rc == -1) {
-		reply_error(c, strstr(err, "larger than") != NULL ? 413 : 400, "bad_request", err);
+		if (strstr(err, "larger than") != NULL)
+			reply_error(c, 413, "bad_request", err);
+		else
+			reply_error(c, 503, "audit_unavailable", err);
 		return;
 	}
 	count_answer(c, 200);
@@ -1280,7 +1285,7 @@ static void do_report(struct call *c)
 	static const char *const known[] = {"from", "to", "format", NULL};
 	struct evkeyvalq kv;
 	const char *from, *to, *fmt;
-	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64];
+	char f[CLOCK_ISO_LEN], t[CLOCK_ISO_LEN], ff[64], tf[64], err[160];
 	struct job_call *jc;
 
 	TAILQ_INIT(&kv);
@@ -1301,6 +1306,8 @@ static void do_report(struct call *c)
 		bad_query(c, ACT_REPORT, "from is after to: swap them");
 	else if (fmt != NULL && !report_format_known(fmt))
 		bad_query(c, ACT_REPORT, "format is text, md, csv, json or html");
+	else if (report_range_check(f, t, err, sizeof(err)) == -1)
+		bad_query(c, ACT_REPORT, err);
 	else if (auditor_or_admin(c, ACT_REPORT) && (jc = job_call_new(c, JOB_REPORT)) != NULL) {
 		snprintf(jc->from, sizeof(jc->from), "%s", f);
 		snprintf(jc->to, sizeof(jc->to), "%s", t);

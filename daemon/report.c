@@ -16,7 +16,7 @@
 #include "report.h"
 
 #define MAX_CATS   64    /* categories in one report */
-#define MAX_MONTHS 240   /* months in one report's range */
+#define MAX_MONTHS 1200  /* months in one report's range: 100 years */
 #define MAX_NAMES  10000 /* distinct departments (or operators) listed; the rest is pooled */
 #define OTHER_NAME "(其他)"
 #define NO_DEPT    "(未填写)"
@@ -67,6 +67,7 @@ struct rep {
 	char zone[8]; /* "+08:00" of the range's start, for the heading */
 	struct buf detail;
 	const char *bad; /* set when a row cannot be tallied */
+	char bad_buf[160];
 };
 
 /* ---- output buffer ---- */
@@ -314,22 +315,35 @@ static void local_time(const char *utc, char *buf, size_t len)
 	snprintf(buf, len, "%.10s %.8s", local, local + 11);
 }
 
+int report_range_check(const char *from, const char *to, char *err, size_t errlen)
+{
+	int first = month_of(from), last = month_of(to);
+
+	if (first < 0 || last < 0 || strcmp(from, to) > 0) {
+		snprintf(err, errlen, "report: from and to must be stored UTC times, from <= to");
+		return -1;
+	}
+	if (last - first + 1 > MAX_MONTHS) {
+		snprintf(
+		    err, errlen,
+		    "report: the range spans %d months, more than %d: split it into reports of "
+		    "%d months or fewer",
+		    last - first + 1, MAX_MONTHS, MAX_MONTHS);
+		return -1;
+	}
+	return 0;
+}
+
 static int months_init(struct rep *r, const char *from, const char *to, char *err, size_t errlen)
 {
 	char local[CLOCK_ISO_LEN];
 	int last;
 
+	if (report_range_check(from, to, err, errlen) == -1)
+		return -1;
 	r->month0 = month_of(from);
 	last = month_of(to);
-	if (r->month0 < 0 || last < 0 || strcmp(from, to) > 0) {
-		snprintf(err, errlen, "report: from and to must be stored UTC times, from <= to");
-		return -1;
-	}
 	r->nmonths = last - r->month0 + 1;
-	if (r->nmonths > MAX_MONTHS) {
-		snprintf(err, errlen, "report: the range spans more than %d months", MAX_MONTHS);
-		return -1;
-	}
 	r->months = calloc((size_t)r->nmonths, sizeof *r->months);
 	if (r->months == NULL) {
 		snprintf(err, errlen, "report: out of memory");
@@ -484,6 +498,35 @@ static bool counted(const struct audit_row *row)
 	       (strcmp(row->result, "ok") == 0 || strcmp(row->result, "unchanged") == 0);
 }
 
+/* Every text of a row is UTF-8 (by jansson), as the store keeps it: a
+ * record changed outside ldapdesk may hold other bytes, which no format of
+ * the report may pass on. */
+static bool row_utf8(const struct audit_row *row)
+{
+	const char *t[] = {row->operator,
+	                   row->action,
+	                   row->target,
+	                   row->permission,
+	                   row->category,
+	                   row->ticket,
+	                   row->requester,
+	                   row->department,
+	                   row->channel,
+	                   row->description,
+	                   row->note,
+	                   row->detail,
+	                   row->result};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		json_t *j = t[i] != NULL ? json_string(t[i]) : NULL;
+
+		if (t[i] != NULL && j == NULL)
+			return false;
+		json_decref(j);
+	}
+	return true;
+}
+
 static int scan_cb(void *arg, const struct audit_row *row)
 {
 	struct rep *r = arg;
@@ -491,6 +534,14 @@ static int scan_cb(void *arg, const struct audit_row *row)
 
 	if (!counted(row))
 		return 0;
+	if (!row_utf8(row)) {
+		snprintf(r->bad_buf, sizeof r->bad_buf,
+		         "event %lld holds text that is not valid UTF-8 (a record changed outside "
+		         "ldapdesk?): run 'ldapdesk verify'",
+		         (long long)row->id);
+		r->bad = r->bad_buf;
+		return 1;
+	}
 	if ((ci = cat_index(r, row->category)) < 0) {
 		r->bad = "more than 64 categories in the range";
 		return 1;

@@ -12,6 +12,14 @@
 /* Largest report produced; a larger one is refused (narrow the range). */
 #define REPORT_MAX_BYTES ((size_t)1 << 30)
 
+/* True if name is a report format: text, md, csv, json or html. */
+bool report_format_known(const char *name);
+
+/* Checks a range before a report is built (stored UTC format, as
+ * report_build): from <= to and at most 1,200 months (local months).
+ * Return: 0, or -1 with err filled, saying what to do. */
+int report_range_check(const char *from, const char *to, char *err, size_t errlen);
+
 /*
  * Builds the report over attempts with from <= requested_at <= to (stored
  * UTC format "YYYY-MM-DDTHH:MM:SS.mmmZ", both inclusive). Only attempts
@@ -26,9 +34,6 @@
  * necessarily: use *lenp), *lenp and *ctypep (static string); or -1 with
  * err filled (bad format or range, store error, report too large).
  */
-/* True if name is a report format: text, md, csv, json or html. */
-bool report_format_known(const char *name);
-
 int report_build(struct audit *a, const struct config *conf, const char *from, const char *to,
                  const char *format, char **outp, size_t *lenp, const char **ctypep, char *err,
                  size_t errlen);
