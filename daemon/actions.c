@@ -2077,14 +2077,32 @@ static int act_grant_terms(struct act *x)
 	return 0;
 }
 
+/* The categories an operator may record, as configured ("a, b, c"). */
+static void recordable(const struct config *conf, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < conf->n_categories && n < len; i++) {
+		const char *k = conf->categories[i].key;
+
+		if (strcmp(k, kind_category(ACT_UNLOCK)) == 0 ||
+		    strcmp(k, kind_category(ACT_GRANT)) == 0)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n > 0 ? ", " : "", k);
+	}
+}
+
 static int act_record_check(struct act *x)
 {
+	char known[512];
+
 	if (x->kind != ACT_RECORD)
 		return 0;
 	if (x->category == NULL || config_category(x->conf, x->category) == NULL) {
+		recordable(x->conf, known, sizeof known);
 		act_refuse(x, ACT_BAD_REQUEST, "bad_category", "failed",
-		           "unknown category: use one of app-request, todo-mail, mobile-app, "
-		           "notice, login-issue, knowledge-doc, vuln-fix");
+		           "unknown category: use one of %s", known);
 		return -1;
 	}
 	/* DESIGN's report counts these from the directory actions themselves:

@@ -589,6 +589,9 @@ printf '[category.printer]\nlabel = 打印机维护\nunit = 次\n' >>"$T_DIR/d.c
 t_ok "a reload adding [category.printer] is taken" taken
 as_op hd1
 t_ok "hd1 records printer work under a new category" "$D" record printer --desc 更换硒鼓
+t_exit 2 "a record under an unknown category is refused (exit 2)" "$D" record nosuchkey --desc x
+t_match "unknown category: use one of app-request, todo-mail, mobile-app, notice, login-issue, knowledge-doc, vuln-fix, printer\$" \
+    "... listing the configured ones, the new one too (not unlock-reset or grant)" printf '%s\n' "$T_OUT"
 sed -i '/^\[category\.printer\]/,/^unit = /d' "$T_DIR/d.conf"
 t_ok "a reload removing it is taken" taken
 as_op aud1
