@@ -73,8 +73,9 @@ struct dir_conn {
 	char setup_err[256];
 	int backoff;
 	int inflight;
-	bool corked;    /* TCP_CORK set for this dispatch round */
-	int round_sent; /* requests sent in this dispatch round */
+	unsigned long link_gen; /* d->link_gen when it connected: older = to be renewed */
+	bool corked;            /* TCP_CORK set for this dispatch round */
+	int round_sent;         /* requests sent in this dispatch round */
 };
 
 struct dir_op {
@@ -126,11 +127,12 @@ struct dir {
 	struct op_list flight; /* sent, waiting for a reply */
 	int queued;
 	int bind_threads;
-	time_t last_answer;    /* when slapd last answered anything (dir_last_answer) */
-	bool unanswered;       /* an operation timed out, and nothing answered since */
-	bool pinging;          /* dir_answering's read is in flight: one at a time */
-	unsigned long gen;     /* configurations set (dir_set_config) */
-	struct dir_policy def; /* the default policy (policy_dn); def.duration -1 = not read yet */
+	time_t last_answer;     /* when slapd last answered anything (dir_last_answer) */
+	bool unanswered;        /* an operation timed out, and nothing answered since */
+	bool pinging;           /* dir_answering's read is in flight: one at a time */
+	unsigned long gen;      /* configurations set (dir_set_config) */
+	unsigned long link_gen; /* reloads that changed how connections are made */
+	struct dir_policy def;  /* the default policy (policy_dn); def.duration -1 = not read yet */
 	/* Every other pwdPolicy beside policy_dn, for users whose
 	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
 	struct dir_policy policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
@@ -138,6 +140,7 @@ struct dir {
 	bool policy_busy, policy_default_seen;
 	struct event *policy_ev;
 	struct event *dispatch_ev;
+	struct event *renew_ev; /* conn_renew_cb, activated when a stale connection idles */
 	TAILQ_HEAD(, bind_job) binds;
 	struct ucache *users; /* uid -> DN, for asserted unlocks */
 	unsigned long long cache_hits, cache_misses;
@@ -561,6 +564,9 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 	c->state = CONN_UP;
 	c->backoff = 0;
 	log_info("directory connection %d up (%s)", c->idx, c->d->conf->uri);
+	/* Set up under settings a reload changed meanwhile: made again. */
+	if (c->link_gen != c->d->link_gen)
+		event_active(c->d->renew_ev, EV_TIMEOUT, 0);
 	if (first)
 		dir_policy_refresh(c->d);
 	dir_dispatch(c->d);
@@ -569,6 +575,7 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_connect(struct dir_conn *c)
 {
 	c->state = CONN_CONNECTING;
+	c->link_gen = c->d->link_gen;
 	c->conf = config_ref(c->d->conf);
 	if (pthread_create(&c->thread, NULL, conn_thread, c) != 0) {
 		config_unref(c->conf);
@@ -606,6 +613,35 @@ static void conn_down(struct dir_conn *c, const char *why)
 	c->ld = NULL;
 	c->inflight = 0;
 	conn_schedule_retry(c);
+}
+
+/* A connection made under settings a reload has changed (uri, starttls,
+ * ca_file, bind_dn, the password) takes no new work (conn_pick) and is made
+ * again once its last answer is in: until then it could send a one-time
+ * password in the clear after starttls was turned on. */
+static void conn_renew(struct dir_conn *c)
+{
+	if (c->state != CONN_UP || c->link_gen == c->d->link_gen || c->inflight > 0)
+		return;
+	log_info("directory connection %d: made again under the reloaded [ldap] settings", c->idx);
+	event_free(c->rev);
+	c->rev = NULL;
+	ldap_unbind_ext(c->ld, NULL, NULL);
+	c->ld = NULL;
+	c->backoff = 0;
+	conn_connect(c);
+}
+
+/* Deferred from where a connection idles (op_finish runs inside that
+ * connection's read loop): renews every stale idle connection. */
+static void conn_renew_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dir *d = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < d->n_conns; i++)
+		conn_renew(&d->conns[i]);
 }
 
 /* ---- operations ---------------------------------------------------------- */
@@ -655,7 +691,8 @@ static void op_finish(struct dir_op *op, enum dir_status st, const char *err)
 
 	if (op->conn != NULL) {
 		TAILQ_REMOVE(&d->flight, op, entry);
-		op->conn->inflight--;
+		if (--op->conn->inflight == 0 && op->conn->link_gen != d->link_gen)
+			event_active(d->renew_ev, EV_TIMEOUT, 0);
 	} else {
 		TAILQ_REMOVE(&d->queue, op, entry);
 		d->queued--;
@@ -1405,7 +1442,8 @@ static struct dir_conn *conn_pick(struct dir *d)
 	for (int i = 0; i < d->n_conns; i++) {
 		struct dir_conn *c = &d->conns[i];
 
-		if (c->state == CONN_UP && c->inflight < DIR_INFLIGHT_MAX &&
+		if (c->state == CONN_UP && c->link_gen == d->link_gen &&
+		    c->inflight < DIR_INFLIGHT_MAX &&
 		    (best == NULL || c->inflight < best->inflight))
 			best = c;
 	}
@@ -2456,6 +2494,7 @@ int dir_new(struct event_base *base, const struct config *conf, struct dir **dp,
 		return -1;
 	}
 	d->dispatch_ev = event_new(base, -1, 0, dispatch_cb, d);
+	d->renew_ev = event_new(base, -1, 0, conn_renew_cb, d);
 	d->policy_ev = event_new(base, -1, EV_PERSIST, policy_timer_cb, d);
 	event_add(d->policy_ev, &every);
 	for (int i = 0; i < d->n_conns; i++) {
@@ -2477,8 +2516,31 @@ void dir_start(struct dir *d)
 			conn_connect(&d->conns[i]);
 }
 
+/* Whether connections made under a and b differ: the same server, reached
+ * the same way, bound as the same account. */
+static bool same_link(const struct config *a, const struct config *b)
+{
+	const char *ta[] = {a->uri, a->ca_file, a->bind_dn, a->bind_password};
+	const char *tb[] = {b->uri, b->ca_file, b->bind_dn, b->bind_password};
+
+	for (size_t i = 0; i < sizeof ta / sizeof ta[0]; i++)
+		if ((ta[i] == NULL) != (tb[i] == NULL) ||
+		    (ta[i] != NULL && strcmp(ta[i], tb[i]) != 0))
+			return false;
+	return a->starttls == b->starttls && a->flavor == b->flavor;
+}
+
+bool dir_link_changed(const struct config *old, const struct config *conf)
+{
+	return !same_link(old, conf);
+}
+
 void dir_set_config(struct dir *d, const struct config *conf)
 {
+	if (!same_link(d->conf, conf)) {
+		d->link_gen++;
+		event_active(d->renew_ev, EV_TIMEOUT, 0);
+	}
 	d->conf = conf;
 	/* The cache was filled under the old user_base, user_attr and flavour:
 	 * a user outside the new base must not be found through it. */
@@ -2522,6 +2584,7 @@ void dir_free(struct dir *d)
 		event_free(c->retry_ev);
 	}
 	event_free(d->dispatch_ev);
+	event_free(d->renew_ev);
 	event_free(d->policy_ev);
 	policies_clear(d->policies, &d->n_policies);
 	policies_clear(d->next, &d->n_next);

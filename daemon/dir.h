@@ -71,9 +71,14 @@ typedef void (*dir_bind_fn)(void *arg, enum dir_bind_result r, const char *err);
  * filled. */
 int dir_new(struct event_base *base, const struct config *conf, struct dir **dp, char *err,
             size_t errlen);
-/* Operations submitted from now on use conf for timeouts and names; the
- * connections keep their URI and credentials until they reconnect. */
+/* Operations submitted from now on use conf for timeouts and names. When
+ * conf reaches the directory differently (dir_link_changed), the service
+ * connections take no new work and are made again as each goes idle. */
 void dir_set_config(struct dir *d, const struct config *conf);
+
+/* True if connections made under conf would differ from those made under
+ * old: uri, starttls, ca_file, bind_dn, the bind password or flavor. */
+bool dir_link_changed(const struct config *old, const struct config *conf);
 
 /* Opens the service connections (in the background). Separate from dir_new
  * so that the daemon reaches the network only after dropping privileges. */

@@ -226,8 +226,9 @@ static void reload_keep(const struct config *old, struct config *new)
 	/* Kept too, so that a later reload compares with what is bound. */
 	if (listen && keep_listen(old, new) == 0)
 		log_warnx("reload: [server] listen changed: it takes effect at the next restart");
-	if (!same_text(old->uri, new->uri) || !same_text(old->bind_dn, new->bind_dn))
-		log_warnx("reload: [ldap] uri and bind_dn apply to new connections only");
+	if (dir_link_changed(old, new))
+		log_info("reload: the [ldap] connection settings changed: each service connection "
+		         "is made again once its requests in flight are answered");
 }
 
 /* Allowed (a directory on the same host, a lab), but never silently: every
@@ -239,11 +240,9 @@ static void warn_plaintext(const struct config *c, const char *path)
 	if (host == NULL || c->starttls || strncmp(host, "127.", 4) == 0 ||
 	    strncmp(host, "[::1]", 5) == 0 || strncmp(host, "localhost", 9) == 0)
 		return;
-	fprintf(stderr,
-	        "ldapdeskd: warning: %s:%d: [ldap] uri %s without starttls: the service, "
-	        "operator and one-time passwords cross the network unencrypted (set starttls = "
-	        "yes, or use ldaps://)\n",
-	        path, config_line(c, "ldap", "uri"), c->uri);
+	log_warnx("%s:%d: [ldap] uri %s without starttls: the service, operator and one-time "
+	          "passwords cross the network unencrypted (set starttls = yes, or use ldaps://)",
+	          path, config_line(c, "ldap", "uri"), c->uri);
 }
 
 /* SIGHUP: parse into a new object and swap it in only if it is whole. */
@@ -280,6 +279,8 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	reload_keep(d->conf, conf);
+	if (dir_link_changed(d->conf, conf))
+		warn_plaintext(conf, d->path);
 	d->conf = conf;
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);

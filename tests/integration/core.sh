@@ -326,6 +326,35 @@ t_nomatch . "a failed one failed only because its roles were read across a reloa
     grep -v "reloaded while your roles were read" "$T_DIR/traffic.err"
 t_ok "the daemon answers after them" "$D" status alice
 
+# A reload that changes how the daemon reaches the directory (uri, starttls, ca_file, bind_dn,
+# password) makes the service connections again: they kept the old settings until slapd
+# dropped them, so a reload turning starttls on could still send one-time passwords in the clear.
+sed -i 's/^starttls = yes/starttls = no/' "$T_DIR/d.conf"
+made=$(grep -c "made again under the reloaded" "$T_DIR/ldapdeskd.log" || true)
+rc=0
+daemon_reload || rc=$?
+t_eq "$rc" 0 "a reload turning starttls off is taken"
+t_match "the \[ldap\] connection settings changed" "... and says the connections are made again" \
+    printf '%s\n' "$DAEMON_RELOAD_LOG"
+for _ in $(seq 50); do
+    [ "$(grep -c "made again under the reloaded" "$T_DIR/ldapdeskd.log")" -ge $((made + 4)) ] && break
+    sleep 0.1
+done
+t_eq "$(($(grep -c "made again under the reloaded" "$T_DIR/ldapdeskd.log") - made))" 4 \
+    "each of the 4 service connections is made again"
+t_ok "statuses are read over the new connections" "$D" status alice
+sed -i "s#^uri = .*#uri = ldap://127.0.0.1:1#" "$T_DIR/d.conf"
+t_ok "a reload to a uri where nothing listens is taken" daemon_reload
+t_exit 1 "... and from then on the directory is not reached (the old connections are gone)" \
+    "$D" status alice
+t_match "the directory cannot be asked now|no connection to the directory is up" \
+    "... saying the directory cannot be asked" printf '%s\n' "$T_OUT"
+sed -i "s#^uri = .*#uri = $LDAP_URI#; s/^starttls = no/starttls = yes/" "$T_DIR/d.conf"
+t_ok "a reload back to slapd with starttls is taken" daemon_reload
+ok=no
+for _ in $(seq 20); do "$D" status alice >/dev/null 2>&1 && { ok=yes; break; }; sleep 0.5; done
+t_eq "$ok" yes "statuses are read again"
+
 t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
     cat "/proc/$DAEMON_PID/limits"
 daemon_stop
