@@ -11,6 +11,7 @@
 
 #include "actions.h"
 #include "dir.h"
+#include "limit.h"
 #include "ldapdesk/wire.h"
 
 struct config_grant;
@@ -61,6 +62,11 @@ struct actions {
 	struct event *expiry_ev;
 	int expiry_every;
 	bool expiry_busy; /* a due grant's user was busy this tick: the next comes in 1 s */
+	/* Due grants whose permission is not configured (their expiry keys),
+	 * each recorded failed once; emptied by a reload (actions_set_config),
+	 * which may put the permission back. */
+	char unconfigured[64][LIMIT_KEY_MAX];
+	size_t n_unconfigured;
 	/* Group commit (commit.c): records waiting for the next shared commit. */
 	struct event *flush_ev;
 	struct act_queue attempts, outcomes;

@@ -134,6 +134,10 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 void actions_set_config(struct actions *A, const struct config *conf)
 {
 	A->conf = conf;
+	/* Their next try comes at the next tick, not EXPIRY_RETRY later. */
+	for (size_t i = 0; i < A->n_unconfigured; i++)
+		limits_clear(A->limits, A->unconfigured[i]);
+	A->n_unconfigured = 0;
 	protect_invalidate(A->protect);
 }
 
@@ -2790,13 +2794,39 @@ static void expire_answered(void *arg, struct act_reply *r)
 	free(e);
 }
 
+/* A due grant of a permission no longer configured: its group is not
+ * known, so the membership stays. Recorded failed (the grant stays due, and
+ * a reload that puts the permission back lets the expiry go on) — once per
+ * configuration. Return: true the first time. */
+static bool unconfigured_first(struct actions *A, const struct due *d)
+{
+	char key[sizeof A->unconfigured[0]];
+
+	expiry_key(key, sizeof key, d->target, d->permission);
+	for (size_t i = 0; i < A->n_unconfigured; i++)
+		if (strcmp(A->unconfigured[i], key) == 0)
+			return false;
+	if (A->n_unconfigured == sizeof A->unconfigured / sizeof A->unconfigured[0])
+		return false;
+	memcpy(A->unconfigured[A->n_unconfigured++], key, sizeof key);
+	log_warnx("expiry: %s's grant of %s has ended, but [grant.%s] is no longer configured: "
+	          "the membership stays until the section is put back (and the daemon reloaded) "
+	          "or the member is removed by hand",
+	          d->target, d->permission, d->permission);
+	return true;
+}
+
 static void expire_one(struct actions *A, const struct due *d)
 {
 	struct act_request req = {
 	    .kind = ACT_EXPIRE, .target = d->target, .permission = d->permission};
-	struct expiry_arg *e = calloc(1, sizeof(*e));
-	struct act *x = e != NULL ? act_new(A, &req) : NULL;
+	struct expiry_arg *e;
+	struct act *x;
 
+	if (config_grant(A->conf, d->permission) == NULL && !unconfigured_first(A, d))
+		return;
+	e = calloc(1, sizeof(*e));
+	x = e != NULL ? act_new(A, &req) : NULL;
 	if (x == NULL) {
 		free(e);
 		return;
@@ -2814,9 +2844,12 @@ static void expire_one(struct actions *A, const struct due *d)
 	}
 	x->grant = config_grant(x->conf, d->permission);
 	if (x->grant == NULL) {
-		act_refuse(x, ACT_NOT_FOUND, "no_such_permission", "unchanged",
-		           "permission %s is no longer configured: membership left in place",
-		           d->permission);
+		act_refuse(
+		    x, ACT_NOT_FOUND, "no_such_permission", "failed",
+		    "permission %s is no longer configured, so its group is not known: the "
+		    "membership was left in place; put [grant.%s] back (the expiry then goes "
+		    "on) or remove the member by hand",
+		    d->permission, d->permission);
 		return;
 	}
 	if (dir_find_user(A->dir, d->target, user_found_cb, x) == -1)

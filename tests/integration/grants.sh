@@ -102,10 +102,39 @@ t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01
 t_exit 2 "an --until whose end would show a five-digit year (+08:00) is refused" \
     "$D" grant erin general --until 9999-12-31T23:59:59Z
 t_match "before 9999-12-30" "... saying the latest term" printf '%s\n' "$T_OUT"
+# A grant whose [grant.NAME] section a reload dropped: its group is not known, so the membership
+# stays — recorded failed, not unchanged (which ended the grant for good: the access stayed
+# and, the section put back, status showed it with no term).
+t_ok "grant 产研系统 to frank for a few seconds" "$D" grant frank rnd-system --until "$(soon 2)"
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.full"
+sed -i '/^\[grant\.rnd-system\]/,/^approval = /d' "$T_DIR/d.conf"
+rc=0
+daemon_reload || rc=$?
+t_eq "$rc" 0 "a reload dropping [grant.rnd-system] is taken"
 # Ticks come every 10 s: 21 s after the first failure, two more ticks found the grant due.
 left=$((first_fail + 21 - $(date +%s)))
 [ "$left" -le 0 ] || sleep "$left"
 t_eq "$(heidi_fails)" 1 "a failing expiry is not tried again on every tick (two ticks later)"
+frank_rnd() { # RESULT: frank's rnd-system expiries with that result
+    sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'expire' AND a.target = 'frank' AND a.permission = 'rnd-system'
+        AND o.result = '$1'"
+}
+for _ in $(seq 60); do [ "$(frank_rnd failed)" -ge 1 ] && break; sleep 0.5; done
+t_eq "$(frank_rnd failed)" 1 "the expiry of a grant whose permission is no longer configured is failed"
+t_eq "$(frank_rnd unchanged)" 0 "... not unchanged"
+t_match "permission rnd-system is no longer configured, so its group is not known: the membership was left in place; put \[grant.rnd-system\] back" \
+    "... saying what to do" sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'expire' AND a.target = 'frank' AND a.permission = 'rnd-system'"
+t_match "expiry: frank's grant of rnd-system has ended, but \[grant.rnd-system\] is no longer configured" \
+    "... and the daemon's log says so" cat "$T_DIR/ldapdeskd.log"
+t_ok "frank is still a member" ldap_is_member rnd-system frank
+cp "$T_DIR/d.conf.full" "$T_DIR/d.conf"
+rc=0
+daemon_reload || rc=$?
+t_eq "$rc" 0 "a reload putting [grant.rnd-system] back is taken"
+t_ok "... and the expiry goes on at the next tick" wait_gone rnd-system frank 30
+t_eq "$(frank_rnd failed) $(frank_rnd ok)" "1 1" "one failed expiry while unconfigured, then one ok"
 
 # ---- a timed grant caught by a crash keeps its term ---------------------------------------
 # The attempt itself stores the term asked for ("expires ..." in its detail), so a grant that
