@@ -1686,6 +1686,7 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 	}
 	session_roles(x->conf, mask, &s.roles, &s.scopes);
 	if (s.roles == 0) {
+		login_failed(x);
 		act_refuse(x, ACT_FORBIDDEN, "no_role", "denied",
 		           "%s has no ldapdesk role: ask an administrator to add you to the "
 		           "helpdesk, admin or auditor group",
@@ -1733,6 +1734,11 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		           "wrong user name or password");
 		return;
 	}
+	/* Every refused login counts towards the throttle, not only a wrong
+	 * password: repeated logins of a locked, disabled or role-less account
+	 * each cost a bind and two records, and were never answered 429. */
+	if (r == DIR_BIND_DISABLED || r == DIR_BIND_MUST_CHANGE || r == DIR_BIND_LOCKED)
+		login_failed(x);
 	/* ppolicy answers accountLocked for an administrator's permanent lock
 	 * too: the entry read before the bind tells a disable from a lockout
 	 * (an unlock would be refused: only 'user enable' lifts it). */

@@ -358,6 +358,22 @@ daemon_stop
 t_eq "$(more_sum "$mark")" 5 "throttled logins counted when the daemon stops are recorded at the stop"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 
+# ---- refusals for the account's state count towards the throttle --------------------------
+# Only wrong passwords did: logins of a locked (or disabled, must-change, role-less) account were
+# each a bind and a record pair, never 429 — 848 in 5 s from one address.
+login_codes() { # USER PASSWORD N: the status codes of N logins
+    for _ in $(seq "$3"); do
+        curl -s -o /dev/null -w '%{http_code} ' --cacert "$LDAPDESK_CA" \
+            -d "{\"user\":\"$1\",\"password\":\"$2\"}" "$LDAPDESK_URL/v1/login"
+    done
+}
+ldap_lock_user hd2
+t_eq "$(login_codes hd2 "$LDAP_OP_PW" 6)" "403 403 403 429 429 429 " \
+    "logins of a locked operator, right password, are 429 after login_failures (3 here)"
+ldap_unlock_user hd2
+t_eq "$(login_codes bob "$LDAP_USER_PW" 5)" "403 403 403 429 429 " \
+    "logins of a user without a role are 429 after 3 too"
+
 # ---- reset limit --------------------------------------------------------------------------
 daemon_stop
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
