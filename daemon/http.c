@@ -319,14 +319,21 @@ static bool is_import(const char *head, size_t n)
  */
 static bool head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
 {
-	const char *cl, *te;
+	const char *cl, *te, *crlf, *lf;
 	unsigned long long len;
 
-	if (n < 8 ||
-	    (strncmp(head, "POST ", 5) != 0 && strncmp(head, "PUT ", 4) != 0 &&
-	     strncmp(head, "PATCH ", 6) != 0) ||
-	    strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
+	/* Every method: evhttp 2.1.12 reads a body on GET, DELETE or OPTIONS
+	 * too, up to its 32 MiB limit, with no token asked. */
+	if (n < 8 || strncmp(head, "POST " PATH_TOO_LARGE " ", strlen(PATH_TOO_LARGE) + 6) == 0)
 		return false;
+	/* Only this request's own head: a request pipelined behind a GET must
+	 * not lend the GET its Content-Length. */
+	crlf = memmem(head, n, "\r\n\r\n", 4);
+	lf = memmem(head, n, "\n\n", 2);
+	if (crlf != NULL && (lf == NULL || crlf < lf))
+		n = (size_t)(crlf - head) + 2;
+	else if (lf != NULL)
+		n = (size_t)(lf - head) + 1;
 	cl = head_header(head, head + n, "Content-Length");
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
