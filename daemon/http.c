@@ -774,6 +774,23 @@ static void output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
 		h->unsent--;
 }
 
+/* While a reply is being written the read timeout is off: evhttp keeps
+ * reading (to see a close) and its read timeout would cut a reply that
+ * takes over HTTP_TIMEOUT_S to download however steadily the client reads.
+ * The write timeout still ends a client that stops reading. */
+static void reply_timeout_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct bufferevent *bev = arg;
+	struct timeval tv = {HTTP_TIMEOUT_S, 0};
+	size_t now = info->orig_size + info->n_added - info->n_deleted;
+
+	(void)out;
+	if (info->orig_size == 0 && now > 0)
+		bufferevent_set_timeouts(bev, NULL, &tv);
+	else if (info->orig_size > 0 && now == 0)
+		bufferevent_set_timeouts(bev, &tv, &tv);
+}
+
 static void closed_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct http *h = arg;
@@ -805,6 +822,8 @@ static void watch_output(struct http *h, struct evhttp_request *req)
 	if (evbuffer_remove_cb(out, output_cb, h) != 0 && evbuffer_get_length(out) > 0)
 		h->unsent++;
 	evbuffer_add_cb(out, output_cb, h);
+	evbuffer_remove_cb(out, reply_timeout_cb, bev);
+	evbuffer_add_cb(out, reply_timeout_cb, bev);
 	evhttp_connection_set_closecb(evcon, closed_cb, h);
 }
 

@@ -234,6 +234,14 @@ awk 'BEGIN { print "序号,事件提交单位,提交人,提交时间,事件描�
 t_ok "5,000 events are imported" env LDAPDESK_USER=adm1 "$D" import "$T_DIR/five.csv"
 tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"aud1\",\"password\":\"$LDAP_OP_PW\"}" \
     "$LDAPDESK_URL/v1/login" | jq -r .token)
+# A reply that takes longer than the 30-s idle timeout to download, read steadily: evhttp's
+# read timeout (nothing came from the client for 30 s) used to cut it.
+got=$(python3 "$LDAPDESK_SRC/tests/lib/slow_reader.py" "$LDAPDESK_URL" "$LDAPDESK_CA" "$tok" \
+    "/v1/audit?from=2025-02-03&to=2025-02-03&limit=5000" rate:220000 2>&1 || true)
+t_ok "a steady reader took over 30 s for it ($got: body bytes, Content-Length, seconds)" \
+    test "${got##* }" -gt 30
+t_eq "$(echo "$got" | awk '{ print ($1 == $2) ? "whole" : "cut" }')" whole \
+    "... and got the whole reply"
 got=$(python3 "$LDAPDESK_SRC/tests/lib/slow_reader.py" "$LDAPDESK_URL" "$LDAPDESK_CA" "$tok" \
     "/v1/audit?from=2025-02-03&to=2025-02-03&limit=5000" "$DAEMON_PID" 2>&1 || true)
 t_ok "the reply is over 6 MB ($got)" test "${got#* }" -gt 6000000

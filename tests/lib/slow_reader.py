@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""slow_reader.py URL CA TOKEN PATH PID — a client too slow for its reply.
+"""slow_reader.py URL CA TOKEN PATH PID|rate:BYTES — a client too slow for its reply.
 
 Asks ldapdeskd for PATH over HTTPS with a tiny receive buffer, reads nothing
 while the daemon is sent SIGTERM (PID), then reads the reply to its end.
 Prints "BODY_BYTES CONTENT_LENGTH": equal when the stop let the whole reply
 out, the body shorter when the daemon closed the connection under it.
+With rate:BYTES instead of a PID, nobody is stopped: the reply is read
+steadily at about BYTES per second, and the seconds it took follow.
 """
 import os
 import signal
@@ -25,13 +27,18 @@ raw.connect((u.hostname, u.port))
 tls = ctx.wrap_socket(raw, server_hostname=u.hostname)
 tls.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n"
              % (path, u.hostname, token)).encode())
-time.sleep(2)  # the reply is made and queued
-os.kill(int(pid), signal.SIGTERM)
-time.sleep(1)  # the daemon drains meanwhile
+rate = int(pid[5:]) if pid.startswith("rate:") else 0
+start = time.monotonic()
+if not rate:
+    time.sleep(2)  # the reply is made and queued
+    os.kill(int(pid), signal.SIGTERM)
+    time.sleep(1)  # the daemon drains meanwhile
 data = b""
 while True:
+    if rate:  # one 4 KB read, then wait until the rate allows the next
+        time.sleep(max(0.0, start + len(data) / rate - time.monotonic()))
     try:
-        chunk = tls.recv(65536)
+        chunk = tls.recv(4096 if rate else 65536)
     except (ssl.SSLError, OSError):
         break
     if not chunk:
@@ -46,4 +53,4 @@ while True:
 head, sep, body = data.partition(b"\r\n\r\n")
 length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
           if line.lower().startswith(b"content-length:")]
-print(len(body), length[0] if length else -1)
+print(len(body), length[0] if length else -1, *([round(time.monotonic() - start)] if rate else []))
