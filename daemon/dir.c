@@ -206,6 +206,18 @@ static bool attr_ok(const char *a)
 	       strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
 }
 
+/* Drops the whitespace a server ends its diagnostic message with (389 DS
+ * ends each with "\n", which would land in replies, audit details and the
+ * client's output). s may be NULL. Return: s. */
+static char *diag_trim(char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
 /* nth: the value's place among a repeated key's (0 for a single key). */
 static int dn_fail(const struct config *c, const char *section, const char *key, size_t nth,
                    const char *value, char *err, size_t errlen)
@@ -476,8 +488,9 @@ static int ldap_open(const struct config *conf, LDAP **ldp, char *err, size_t er
 		char *diag = NULL;
 
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+		diag_trim(diag);
 		snprintf(err, errlen, "StartTLS with %s: %s%s%s", conf->uri, ldap_err2string(rc),
-		         diag != NULL ? ": " : "", diag != NULL ? diag : "");
+		         diag != NULL && diag[0] != '\0' ? ": " : "", diag != NULL ? diag : "");
 		ldap_memfree(diag);
 		ldap_unbind_ext(ld, NULL, NULL);
 		return -1;
@@ -1772,7 +1785,7 @@ static void conn_handle(struct dir_conn *c, LDAPMessage *msg)
 		return;
 	if (ldap_parse_result(c->ld, msg, &rc, NULL, &diag, NULL, NULL, 0) != LDAP_SUCCESS)
 		rc = LDAP_OTHER;
-	op_result(op, rc, diag != NULL ? diag : "");
+	op_result(op, rc, diag != NULL ? diag_trim(diag) : "");
 	ldap_memfree(diag);
 }
 

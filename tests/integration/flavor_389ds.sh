@@ -38,6 +38,28 @@ fl_is_member() {
 fl_must_change() { ds_attr "$1" passwordExpirationTime; }
 fl_disabled() { ds_attr "$1" nsAccountLock; }
 . "$LDAPDESK_SRC/tests/integration/flavor_suite.sh"
+
+# ---- 389 DS specifics: the shared suite stopped the daemon; each part restarts it -------------
+# 389 DS ends its diagnostic messages with "\n": none may reach a reply or the audit detail.
+# A group the service account may not write (its ACIs cover ou=groups only) draws one.
+ds_root_modify -a >/dev/null <<EOF
+dn: cn=nowrite,ou=services,$DS_BASE
+objectClass: groupOfNames
+cn: nowrite
+member: $DS_PLACEHOLDER_DN
+EOF
+printf '\n[grant.nowrite]\ngroup = cn=nowrite,ou=services,%s\nlabel = 只读\napproval = no\n' \
+    "$DS_BASE" >>"$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || t_fail "ldapdeskd starts again"
+as_op adm1 "$FL_OP_PW"
+out=$("$D" --json grant alice nowrite 2>/dev/null || true)
+t_match "Insufficient 'write' privilege" "a grant 389 DS refuses says why" printf '%s\n' "$out"
+t_eq "$(printf '%s' "$out" | jq -r '.message | test("\\s$")')" false \
+    "... without the server's trailing newline in the message"
+t_eq "$(q "SELECT count(*) FROM records WHERE action='grant' AND detail LIKE '%Insufficient%'
+    AND substr(detail, -1) NOT IN (char(10), char(13), ' ')")" 1 "... nor in the audit detail"
+daemon_stop
+
 ds389_stop "$T_DIR/ds"
 t_note "389 DS flavour suite: $(($(date +%s) - started)) s"
 t_done
