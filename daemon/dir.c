@@ -249,6 +249,18 @@ static int uri_check(const struct config *c, char *err, size_t errlen)
 			         "%s:%d: [ldap] uri: \"%s\" is not an LDAP URL (e.g. "
 			         "ldap://ldap.example.com:389 or ldaps://ldap.example.com)",
 			         c->path, config_line(c, "ldap", "uri"), u);
+		/* 389 DS answers a Password Modify without TLS with 13, AD a
+		 * unicodePwd change with 53 (and Samba refuses simple binds): the
+		 * daemon would start, and fail every reset. */
+		else if ((bad = c->flavor != FLAVOR_OPENLDAP && !c->starttls &&
+		                strcasecmp(lud->lud_scheme, "ldap") == 0))
+			snprintf(
+			    err, errlen,
+			    "%s:%d: [ldap] uri: \"%s\" is plain LDAP and starttls is off, but %s "
+			    "refuses password resets without TLS: set starttls = yes, or use "
+			    "ldaps://",
+			    c->path, config_line(c, "ldap", "uri"), u,
+			    c->flavor == FLAVOR_AD ? "Active Directory" : "389 DS");
 		ldap_free_urldesc(lud);
 	}
 	free(list);
@@ -1704,6 +1716,12 @@ static void refused_message(const struct dir_op *op, int rc, const char *diag, c
 		         "the directory refused the one-time password: %s%s%s (give the service "
 		         "account `manage` on userPassword, which makes it a password "
 		         "administrator exempt from the policy's checks; or relax the policy)",
+		         ldap_err2string(rc), diag[0] ? ": " : "", diag);
+	else if (op->type == OP_PASSWD && rc == LDAP_CONFIDENTIALITY_REQUIRED)
+		/* 389 DS takes a Password Modify only over TLS. */
+		snprintf(buf, len,
+		         "the directory refused to set a password over an unencrypted connection "
+		         "(%s%s%s): set [ldap] starttls = yes, or use an ldaps:// uri",
 		         ldap_err2string(rc), diag[0] ? ": " : "", diag);
 	else if (op->type == OP_PWDRESET)
 		snprintf(buf, len, "the password was set but %s could not be set: %s%s%s",

@@ -60,6 +60,15 @@ t_eq "$(q "SELECT count(*) FROM records WHERE action='grant' AND detail LIKE '%I
     AND substr(detail, -1) NOT IN (char(10), char(13), ' ')")" 1 "... nor in the audit detail"
 daemon_stop
 
+# Plain LDAP without StartTLS: 389 DS answers every Password Modify with 13 (Confidentiality
+# required), so such a configuration is refused up front, by -n as at start-up.
+sed 's/^starttls = .*/starttls = no/' "$T_DIR/d.conf" >"$T_DIR/plain.conf"
+t_exit 1 "-n refuses flavor = 389ds over ldap:// without starttls" \
+    "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+t_match 'plain\.conf:[0-9]+: \[ldap\] uri: .*389 DS refuses password resets without TLS: set starttls = yes, or use ldaps://' \
+    "... naming the line and what to do" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+t_ok "... and accepts it with starttls = yes" "$LDAPDESKD" -n -c "$T_DIR/d.conf"
+
 ds389_stop "$T_DIR/ds"
 t_note "389 DS flavour suite: $(($(date +%s) - started)) s"
 t_done

@@ -44,6 +44,19 @@ fl_disabled() { # userAccountControl bit 0x2
     [ $((${_fd_uac:-0} & 2)) -eq 0 ] || echo TRUE
 }
 . "$LDAPDESK_SRC/tests/integration/flavor_suite.sh"
+
+# ---- AD specifics: the shared suite stopped the daemon; each part restarts it -----------------
+# Plain LDAP without StartTLS: AD refuses unicodePwd changes (and Samba simple binds) there,
+# so such a configuration is refused up front, by -n as at start-up.
+sed -e "s#^uri = .*#uri = $AD_STARTTLS_URI#" -e 's/^starttls = .*/starttls = no/' \
+    "$T_DIR/d.conf" >"$T_DIR/plain.conf"
+t_exit 1 "-n refuses flavor = ad over ldap:// without starttls" \
+    "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+t_match 'plain\.conf:[0-9]+: \[ldap\] uri: .*Active Directory refuses password resets without TLS: set starttls = yes' \
+    "... naming the line and what to do" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+sed -i 's/^starttls = .*/starttls = yes/' "$T_DIR/plain.conf"
+t_ok "... and accepts ldap:// with starttls = yes" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+
 samba_stop "$T_DIR/ad"
 t_note "AD flavour suite: $(($(date +%s) - started)) s"
 t_done
