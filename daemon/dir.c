@@ -54,6 +54,7 @@ enum op_type {
 	OP_PWDRESET,
 	OP_ADD,
 	OP_DEL,
+	OP_GROUP_CLASS,
 	OP_POLICY
 };
 
@@ -96,6 +97,7 @@ struct dir_op {
 	int entries;
 	bool was_set;          /* OP_UNLOCK: the user was locked when last read */
 	unsigned long account; /* OP_DISABLE, OP_ENABLE: AD userAccountControl as read */
+	enum op_type change;   /* OP_GROUP_CLASS: the OP_ADD or OP_DEL it follows */
 	union {
 		dir_user_fn user;
 		dir_done_fn done;
@@ -615,7 +617,9 @@ static void conn_connect(struct dir_conn *c)
 static enum dir_status unanswered(const struct dir_op *op)
 {
 	bool change = op->type != OP_SEARCH_DNS && op->type != OP_VALUES &&
-	              op->type != OP_SEARCH_USER && op->type != OP_MEMBER && op->type != OP_POLICY;
+	              op->type != OP_SEARCH_USER && op->type != OP_MEMBER &&
+	              op->type != OP_POLICY &&
+	              op->type != OP_GROUP_CLASS; /* follows an answered, refused change */
 
 	return op->conn != NULL && change ? DIR_UNKNOWN : DIR_UNAVAILABLE;
 }
@@ -914,6 +918,11 @@ struct flavor {
 	 * read just before. */
 	bool unlock_from_state;
 	int member_present_rc, member_absent_rc; /* add / delete answers meaning "unchanged" */
+	/* Matches a group whose members are `member` values. An add refused
+	 * with 65, or a delete answered member_absent_rc, is checked against it:
+	 * in a groupOfUniqueNames (members in uniqueMember) the delete of an
+	 * absent `member` says nothing of the membership. NULL: no check. */
+	const char *member_group_filter;
 	enum dir_bind_result (*bind_decode)(LDAP *ld, int rc, const char *diag,
 	                                    LDAPControl **ctrls);
 };
@@ -923,6 +932,9 @@ struct flavor {
 #define AD_DISABLED   0x2UL             /* userAccountControl ACCOUNTDISABLE */
 #define AD_LOCKOUT    0x10UL            /* msDS-User-Account-Control-Computed UF_LOCKOUT */
 #define AD_PW_EXPIRED 0x800000UL        /* ... UF_PASSWORD_EXPIRED (pwdLastSet 0) */
+
+/* groupOfNames, RFC 2307bis's groupOfMembers, or any entry that holds member values. */
+#define MEMBER_GROUP_FILTER "(|(objectClass=groupOfNames)(objectClass=groupOfMembers)(member=*))"
 
 static char *first_value(LDAP *ld, LDAPMessage *e, const char *attr)
 {
@@ -1333,6 +1345,7 @@ static const struct flavor flavors[] = {
             .unlock_from_state = true,
             .member_present_rc = LDAP_TYPE_OR_VALUE_EXISTS,
             .member_absent_rc = LDAP_NO_SUCH_ATTRIBUTE,
+            .member_group_filter = MEMBER_GROUP_FILTER,
             .bind_decode = openldap_bind,
         },
     [FLAVOR_389DS] =
@@ -1352,6 +1365,7 @@ static const struct flavor flavors[] = {
             .unlock_from_state = true,
             .member_present_rc = LDAP_TYPE_OR_VALUE_EXISTS,
             .member_absent_rc = LDAP_NO_SUCH_ATTRIBUTE,
+            .member_group_filter = MEMBER_GROUP_FILTER,
             .bind_decode = ds389_bind,
         },
     [FLAVOR_AD] =
@@ -1430,6 +1444,13 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		return send_modify(op, ld, LDAP_MOD_ADD, "member", op->value);
 	case OP_DEL:
 		return send_modify(op, ld, LDAP_MOD_DELETE, "member", op->value);
+	case OP_GROUP_CLASS: {
+		static const char *none[] = {"1.1", NULL};
+
+		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, f->member_group_filter,
+		                       (char **)(uintptr_t)none, 0, NULL, NULL, NULL, 1,
+		                       &op->msgid);
+	}
 	case OP_DISABLE:
 		return f->disable(op, ld);
 	case OP_ENABLE:
@@ -1752,6 +1773,51 @@ static void search_result(struct dir_op *op, int rc, const char *msg)
 	op_finish(op, st, msg);
 }
 
+/* An add refused with 65, or a delete of an absent member: does the group
+ * list its members in `member` at all? OP_GROUP_CLASS then asks. */
+static bool member_attr_doubt(const struct dir_op *op, int rc)
+{
+	const struct flavor *f = flavor_of(op->d->conf);
+
+	return f->member_group_filter != NULL &&
+	       ((op->type == OP_ADD && rc == LDAP_OBJECT_CLASS_VIOLATION) ||
+	        (op->type == OP_DEL && rc == f->member_absent_rc));
+}
+
+/* The answer to OP_GROUP_CLASS. A group that keeps its members elsewhere
+ * (a groupOfUniqueNames: uniqueMember) is a refusal that says so, never an
+ * "unchanged" revoke that left the user a member; in a member group the
+ * change's own answer (kept in value2) stands. */
+static void group_class_result(struct dir_op *op, int rc, const char *msg)
+{
+	enum dir_status st;
+	char buf[700];
+
+	if (rc_unavailable(rc)) {
+		st = DIR_UNAVAILABLE;
+	} else if (rc == LDAP_NO_SUCH_OBJECT) {
+		st = DIR_NOT_FOUND;
+	} else if (rc != LDAP_SUCCESS) {
+		st = DIR_REFUSED;
+		snprintf(buf, sizeof(buf), "the directory refused: %s", msg);
+		msg = buf;
+	} else if (op->entries > 0) {
+		st = op->change == OP_DEL ? DIR_UNCHANGED : DIR_REFUSED;
+		msg = op->value2;
+	} else {
+		st = DIR_REFUSED;
+		snprintf(buf, sizeof(buf),
+		         "the group %s is not a groupOfNames: ldapdesk grants and revokes through "
+		         "its member attribute, and this group lists its members otherwise (a "
+		         "groupOfUniqueNames uses uniqueMember), so nothing was %s; make the "
+		         "permission's group a groupOfNames, or change this membership with the "
+		         "directory's own tools",
+		         op->dn, op->change == OP_ADD ? "added" : "removed");
+		msg = buf;
+	}
+	op_finish(op, st, msg);
+}
+
 static void op_result(struct dir_op *op, int rc, const char *diag)
 {
 	char msg[512];
@@ -1763,7 +1829,20 @@ static void op_result(struct dir_op *op, int rc, const char *diag)
 		search_result(op, rc, msg);
 		return;
 	}
+	if (op->type == OP_GROUP_CLASS) {
+		group_class_result(op, rc, msg);
+		return;
+	}
 	st = modify_status(op, rc);
+	if (member_attr_doubt(op, rc)) {
+		refused_message(op, rc, diag, msg, sizeof(msg));
+		op->change = op->type;
+		op->type = OP_GROUP_CLASS;
+		if ((op->value2 = strdup(msg)) != NULL && op_send(op, op->conn->ld) == LDAP_SUCCESS)
+			return;
+		snprintf(msg, sizeof(msg), "cannot read the group's object classes");
+		st = DIR_UNAVAILABLE;
+	}
 	if (st == DIR_OK && op->type == OP_PASSWD && flavor_of(op->d->conf)->must_change != NULL) {
 		/* Second step: a service account with only `write` gets no pwdReset from
 		 * slapd; with `manage` this replace is harmless. */

@@ -40,24 +40,49 @@ fl_disabled() { ds_attr "$1" nsAccountLock; }
 . "$LDAPDESK_SRC/tests/integration/flavor_suite.sh"
 
 # ---- 389 DS specifics: the shared suite stopped the daemon; each part restarts it -------------
-# 389 DS ends its diagnostic messages with "\n": none may reach a reply or the audit detail.
-# A group the service account may not write (its ACIs cover ou=groups only) draws one.
+# Two more permissions: a group the service account may not write (its ACIs cover ou=groups
+# only), and a groupOfUniqueNames (members in uniqueMember, which ldapdesk does not manage).
 ds_root_modify -a >/dev/null <<EOF
 dn: cn=nowrite,ou=services,$DS_BASE
 objectClass: groupOfNames
 cn: nowrite
 member: $DS_PLACEHOLDER_DN
+
+dn: cn=uniq,$DS_GROUPS
+objectClass: groupOfUniqueNames
+cn: uniq
+uniqueMember: $(ds_user_dn carol)
 EOF
-printf '\n[grant.nowrite]\ngroup = cn=nowrite,ou=services,%s\nlabel = 只读\napproval = no\n' \
-    "$DS_BASE" >>"$T_DIR/d.conf"
+printf '\n[grant.%s]\ngroup = %s\nlabel = %s\napproval = no\n' \
+    nowrite "cn=nowrite,ou=services,$DS_BASE" 只读 uniq "cn=uniq,$DS_GROUPS" 唯一 >>"$T_DIR/d.conf"
+fl_unique_member() {
+    ds_root_search -b "cn=$1,$DS_GROUPS" -s base \
+        "(uniqueMember=$(ldap_filter_escape "$(ds_user_dn "$2")"))" 1.1 | grep -q '^dn'
+}
 daemon_start "$T_DIR/d.conf" || t_fail "ldapdeskd starts again"
 as_op adm1 "$FL_OP_PW"
+
+# 389 DS ends its diagnostic messages with "\n": none may reach a reply or the audit detail.
 out=$("$D" --json grant alice nowrite 2>/dev/null || true)
 t_match "Insufficient 'write' privilege" "a grant 389 DS refuses says why" printf '%s\n' "$out"
 t_eq "$(printf '%s' "$out" | jq -r '.message | test("\\s$")')" false \
     "... without the server's trailing newline in the message"
 t_eq "$(q "SELECT count(*) FROM records WHERE action='grant' AND detail LIKE '%Insufficient%'
     AND substr(detail, -1) NOT IN (char(10), char(13), ' ')")" 1 "... nor in the audit detail"
+
+# A groupOfUniqueNames: a revoke must not answer "unchanged" while the user stays a member, and
+# a grant must say what is wrong rather than "attribute member not allowed".
+t_exit 1 "revoking a uniqueMember of a groupOfUniqueNames fails (exit 1), never unchanged" \
+    "$D" revoke carol uniq
+t_match "is not a groupOfNames.*nothing was removed.*make the permission's group a groupOfNames" \
+    "... and says why and what to do" printf '%s\n' "$T_OUT"
+t_ok "carol is still a uniqueMember" fl_unique_member uniq carol
+t_exit 1 "granting through a groupOfUniqueNames fails (exit 1)" "$D" grant alice uniq
+t_match "is not a groupOfNames.*nothing was added" "... and says why" printf '%s\n' "$T_OUT"
+t_eq "$(q "SELECT group_concat(o.result, ',') FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.permission = 'uniq'")" "failed,failed" "audit: both failed"
+t_eq "$("$D" --json revoke bob procurement | jq -r .result)" unchanged \
+    "revoking a non-member of a groupOfNames is still unchanged"
 daemon_stop
 
 # Plain LDAP without StartTLS: 389 DS answers every Password Modify with 13 (Confidentiality
