@@ -98,6 +98,7 @@ struct dir_op {
 	bool was_set;          /* OP_UNLOCK: the user was locked when last read */
 	unsigned long account; /* OP_DISABLE, OP_ENABLE: AD userAccountControl as read */
 	enum op_type change;   /* OP_GROUP_CLASS: the OP_ADD or OP_DEL it follows */
+	int scope;             /* OP_POLICY: LDAP_SCOPE_BASE or _SUBTREE */
 	union {
 		dir_user_fn user;
 		dir_done_fn done;
@@ -112,13 +113,19 @@ TAILQ_HEAD(op_list, dir_op);
 #define DIR_MAX_POLICIES      32
 #define DIR_POLICY_SEARCH_MAX 256 /* entries read per refresh (size limit) */
 
-/* What the daemon reads of a pwdPolicy entry. */
+/* What the daemon reads of a password policy: a pwdPolicy entry (OpenLDAP),
+ * or 389 DS's global one (cn=config) and its local passwordPolicy entries. */
 struct dir_policy {
 	char *dn;         /* NULL for the default one */
-	long duration;    /* pwdLockoutDuration */
-	long max_age;     /* pwdMaxAge (0: none) */
-	bool must_change; /* pwdMustChange (ppolicy's default: FALSE) */
+	long duration;    /* pwdLockoutDuration (389 DS: unused) */
+	long max_age;     /* pwdMaxAge; 389 DS: passwordMaxAge when passwordExp is on (0: none) */
+	bool must_change; /* pwdMustChange, passwordMustChange (both default to off) */
+	bool read;        /* read from the directory (false: assumed, see user_policy) */
 };
+
+/* 389 DS keeps its global password policy in this entry; the service
+ * account needs read access to it (README, Directory flavours). */
+#define DS389_CONFIG_DN "cn=config"
 
 struct dir {
 	struct event_base *base;
@@ -134,12 +141,19 @@ struct dir {
 	bool pinging;           /* dir_answering's read is in flight: one at a time */
 	unsigned long gen;      /* configurations set (dir_set_config) */
 	unsigned long link_gen; /* reloads that changed how connections are made */
-	struct dir_policy def;  /* the default policy (policy_dn); def.duration -1 = not read yet */
-	/* Every other pwdPolicy beside policy_dn, for users whose
-	 * pwdPolicySubentry names one; a refresh fills next and swaps it in. */
+	/* The default policy (policy_dn; 389 DS: cn=config); def.duration -1 =
+	 * not read yet. */
+	struct dir_policy def;
+	/* Every other policy (OpenLDAP: pwdPolicy beside policy_dn; 389 DS: the
+	 * local ones under user_base), for users whose pwdPolicySubentry names
+	 * one; a refresh fills next and swaps it in. */
 	struct dir_policy policies[DIR_MAX_POLICIES], next[DIR_MAX_POLICIES];
 	size_t n_policies, n_next;
-	bool policy_busy, policy_default_seen;
+	int policy_pending; /* searches of the refresh under way not answered yet */
+	bool policy_default_seen;
+	bool policy_warned;        /* 389 DS: said once that cn=config cannot be read */
+	enum dir_status policy_st; /* the refresh's first failure, with policy_err */
+	char policy_err[256];
 	struct event *policy_ev;
 	struct event *dispatch_ev;
 	struct event *renew_ev; /* conn_renew_cb, activated when a stale connection idles */
@@ -932,6 +946,9 @@ struct flavor {
 #define AD_DISABLED   0x2UL             /* userAccountControl ACCOUNTDISABLE */
 #define AD_LOCKOUT    0x10UL            /* msDS-User-Account-Control-Computed UF_LOCKOUT */
 #define AD_PW_EXPIRED 0x800000UL        /* ... UF_PASSWORD_EXPIRED (pwdLastSet 0) */
+/* userAccountControl DONT_EXPIRE_PASSWORD, SMARTCARD_REQUIRED: AD then
+ * ignores pwdLastSet 0 (no change is asked for) */
+#define AD_NO_EXPIRY (0x10000UL | 0x40000UL)
 
 /* groupOfNames, RFC 2307bis's groupOfMembers, or any entry that holds member values. */
 #define MEMBER_GROUP_FILTER "(|(objectClass=groupOfNames)(objectClass=groupOfMembers)(member=*))"
@@ -984,7 +1001,8 @@ static bool gentime_past(const char *gt)
 }
 
 /* The policy a user is under: the default one unless pwdPolicySubentry
- * names another. One that was not read gives lockout 0 ("until unlocked":
+ * names another (389 DS: names a local policy, which takes nothing from the
+ * global one). One that was not read gives lockout 0 ("until unlocked":
  * the lock then shows and can be cleared, where a guess from the default
  * could hide a lock that holds), must-change, and no maximum age. */
 static struct dir_policy user_policy(const struct dir *d, LDAP *ld, LDAPMessage *e)
@@ -992,8 +1010,11 @@ static struct dir_policy user_policy(const struct dir *d, LDAP *ld, LDAPMessage 
 	static const struct dir_policy unread = {.must_change = true};
 	char *sub = first_value(ld, e, "pwdPolicySubentry");
 	struct dir_policy p = d->def;
+	bool other =
+	    sub != NULL && (d->conf->flavor == FLAVOR_389DS ||
+	                    (d->conf->policy_dn != NULL && !dir_dn_equal(sub, d->conf->policy_dn)));
 
-	if (sub != NULL && d->conf->policy_dn != NULL && !dir_dn_equal(sub, d->conf->policy_dn)) {
+	if (other) {
 		p = unread;
 		for (size_t i = 0; i < d->n_policies; i++)
 			if (dir_dn_equal(sub, d->policies[i].dn)) {
@@ -1035,6 +1056,7 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
 	u->failures = count_values(ld, e, "pwdFailureTime");
 	u->change_forced = pol.must_change;
+	u->no_change_why = "pwdMustChange is not TRUE";
 	openldap_validity(ld, e, u, pol.max_age);
 	/* slapd acts on pwdReset only under a policy with pwdMustChange TRUE. */
 	u->must_change = value_is(ld, e, "pwdReset", "TRUE") && u->change_forced;
@@ -1060,14 +1082,22 @@ static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct di
 {
 	char *until = first_value(ld, e, "accountUnlockTime");
 	char *exp = first_value(ld, e, "passwordExpirationTime");
+	struct dir_policy pol = user_policy(d, ld, e);
 
-	(void)d;
 	u->failures = (int)num_value(ld, e, "passwordRetryCount");
 	u->admin_locked = value_is(ld, e, "nsAccountLock", "TRUE");
 	u->locked = u->admin_locked || (until != NULL && u->failures > 0 &&
 	                                (strcmp(until, EPOCH_TIME) == 0 || !gentime_past(until)));
-	u->must_change = exp != NULL && gentime_past(exp);
-	u->change_forced = true; /* a reset sets passwordExpirationTime in the past */
+	/* As 389 DS's bind decides: 19700101000000Z (a reset) asks for a change
+	 * only under passwordMustChange on (the server stamps it then, and
+	 * ignores it otherwise); any other time past is an expired password
+	 * only under passwordExp on. */
+	u->change_forced = pol.must_change;
+	u->no_change_why = "passwordMustChange is off in the user's password policy";
+	if (exp != NULL && strcmp(exp, EPOCH_TIME) == 0)
+		u->must_change = pol.must_change;
+	else /* a policy not read may have passwordExp on */
+		u->must_change = exp != NULL && (pol.max_age > 0 || !pol.read) && gentime_past(exp);
 	u->password_changed = first_value(ld, e, "pwdUpdateTime");
 	free(until);
 	free(exp);
@@ -1106,10 +1136,13 @@ static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_u
 	u->locked = u->admin_locked || (computed & AD_LOCKOUT) != 0;
 	u->locked_since = filetime_gentime(num_value(ld, e, "lockoutTime"));
 	u->failures = (int)num_value(ld, e, "badPwdCount");
-	u->must_change =
-	    (computed & AD_PW_EXPIRED) != 0 || (last != NULL && strcmp(last, "0") == 0);
+	/* The computed bit is what the DC's bind applies: pwdLastSet 0 alone is
+	 * no must-change for an account whose password never expires. */
+	u->must_change = (computed & AD_PW_EXPIRED) != 0;
 	u->password_changed = last != NULL ? filetime_gentime(strtoll(last, NULL, 10)) : NULL;
-	u->change_forced = true; /* a reset sets pwdLastSet 0 */
+	u->change_forced = (u->account_control & AD_NO_EXPIRY) == 0; /* a reset sets pwdLastSet 0 */
+	u->no_change_why = "the account's password never expires (userAccountControl "
+	                   "DONT_EXPIRE_PASSWORD)";
 	free(last);
 }
 
@@ -1354,7 +1387,7 @@ static const struct flavor flavors[] = {
             .name_attr = "cn",
             .dept_attr = "ou",
             .state_attrs = {"passwordRetryCount", "accountUnlockTime", "passwordExpirationTime",
-                            "nsAccountLock", "pwdUpdateTime"},
+                            "nsAccountLock", "pwdUpdateTime", "pwdPolicySubentry"},
             .read_state = ds389_state,
             .unlock = ds389_unlock,
             .disable = ds389_disable,
@@ -1426,13 +1459,17 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		                       (char **)(uintptr_t)none, 0, NULL, NULL, NULL, 1,
 		                       &op->msgid);
 	}
-	case OP_POLICY: { /* every policy under the default one's parent */
-		static const char *pol[] = {"pwdLockoutDuration", "pwdMustChange", "pwdMaxAge",
-		                            NULL};
+	case OP_POLICY: { /* dir_policy_refresh */
+		/* 389 DS names passwordMustChange and passwordMaxAge pwdMustChange and
+		 * pwdMaxAge too, and answers with the name asked for first. */
+		static const char *pw[] = {"pwdLockoutDuration", "pwdMustChange", "pwdMaxAge",
+		                           NULL};
+		static const char *ds[] = {"passwordMustChange", "passwordExp", "passwordMaxAge",
+		                           NULL};
+		const char **pol = conf->flavor == FLAVOR_389DS ? ds : pw;
 
-		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_SUBTREE, op->value,
-		                       (char **)(uintptr_t)pol, 0, NULL, NULL, NULL,
-		                       DIR_POLICY_SEARCH_MAX, &op->msgid);
+		return ldap_search_ext(ld, op->dn, op->scope, op->value, (char **)(uintptr_t)pol, 0,
+		                       NULL, NULL, NULL, DIR_POLICY_SEARCH_MAX, &op->msgid);
 	}
 	case OP_UNLOCK:
 		return f->unlock(op, ld);
@@ -1613,19 +1650,34 @@ static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	ldap_value_free_len(vals);
 }
 
-/* One pwdPolicy entry of a refresh: the default one's duration is used at
- * once, the others wait in d->next for the refresh to end (policy_done). */
+/* 389 DS's passwordPolicy switches: "on" (or "true"); absent is off, in a
+ * local policy as in cn=config. */
+static bool ds389_on(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	return value_is(ld, e, attr, "on") || value_is(ld, e, attr, "true");
+}
+
+/* One policy entry of a refresh: the default one is used at once, the
+ * others wait in d->next for the refresh to end (policy_done). */
 static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 {
 	char *dn = ldap_get_dn(ld, e);
+	bool ds = d->conf->flavor == FLAVOR_389DS;
+	long ds_max = (long)num_value(ld, e, "passwordMaxAge");
 	struct dir_policy p = {.duration = (long)num_value(ld, e, "pwdLockoutDuration"),
 	                       .max_age = (long)num_value(ld, e, "pwdMaxAge"),
 	                       .must_change = value_is(ld, e, "pwdMustChange", "TRUE")};
 
 	if (dn == NULL)
 		return;
+	if (ds)
+		p = (struct dir_policy){
+		    .max_age = ds389_on(ld, e, "passwordExp") ? (ds_max > 0 ? ds_max : 1) : 0,
+		    .must_change = ds389_on(ld, e, "passwordMustChange")};
+	p.read = true;
 	/* A reload may have dropped policy_dn while this refresh ran. */
-	if (d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
+	if (ds ? dir_dn_equal(dn, DS389_CONFIG_DN)
+	       : d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
 		d->def = p;
 		d->policy_default_seen = true;
 	} else if (d->n_next < DIR_MAX_POLICIES && (p.dn = strdup(dn)) != NULL) {
@@ -2392,20 +2444,54 @@ static void policies_clear(struct dir_policy *p, size_t *n)
 	*n = 0;
 }
 
+/* 389 DS's cn=config hidden by its ACIs: said once (every refresh would
+ * repeat it), and again if it was read since. */
+static void ds389_policy_warn(struct dir *d)
+{
+	if (d->policy_default_seen || d->policy_warned) {
+		d->policy_warned = !d->policy_default_seen;
+		return;
+	}
+	d->policy_warned = true;
+	log_warnx("cannot read 389 DS's global password policy (%s: passwordMustChange, "
+	          "passwordExp): for users without a local policy, status and resets say a "
+	          "change is forced; give the service account read access to objectClass, "
+	          "passwordMustChange, passwordExp and passwordMaxAge of %s (README, Directory "
+	          "flavours)",
+	          DS389_CONFIG_DN, DS389_CONFIG_DN);
+}
+
+/* One search of a refresh answered: the first failure is kept (no entry is
+ * none: whether the default policy was seen is checked at the end), and the
+ * last answer ends the refresh. */
 static void policy_done(void *arg, enum dir_status st, const char *err)
 {
 	struct dir *d = arg;
 
-	d->policy_busy = false;
-	if (st == DIR_OK && !d->policy_default_seen)
-		st = DIR_NOT_FOUND, err = NULL;
+	if (st != DIR_OK && st != DIR_NOT_FOUND && d->policy_st == DIR_OK) {
+		d->policy_st = st;
+		snprintf(d->policy_err, sizeof(d->policy_err), "%s", err != NULL ? err : "");
+	}
+	if (--d->policy_pending > 0)
+		return;
+	st = d->policy_st;
+	err = st == DIR_OK ? NULL : d->policy_err;
+	if (st == DIR_OK && !d->policy_default_seen && d->conf->flavor == FLAVOR_OPENLDAP)
+		st = DIR_NOT_FOUND;
 	if (st != DIR_OK) {
-		log_warnx("cannot read the password policy %s: %s",
-		          d->conf->policy_dn != NULL ? d->conf->policy_dn : "(policy_dn removed)",
-		          err != NULL ? err : "not found (no pwdPolicy entry by that DN)");
+		if (d->conf->flavor == FLAVOR_389DS)
+			log_warnx("cannot read 389 DS's local password policies under %s: %s",
+			          d->conf->user_base, err);
+		else
+			log_warnx("cannot read the password policy %s: %s",
+			          d->conf->policy_dn != NULL ? d->conf->policy_dn
+			                                     : "(policy_dn removed)",
+			          err != NULL ? err : "not found (no pwdPolicy entry by that DN)");
 		policies_clear(d->next, &d->n_next);
 		return;
 	}
+	if (d->conf->flavor == FLAVOR_389DS)
+		ds389_policy_warn(d);
 	/* Swapped whole: a user read meanwhile saw the old table. */
 	policies_clear(d->policies, &d->n_policies);
 	memcpy(d->policies, d->next, d->n_next * sizeof(d->next[0]));
@@ -2433,25 +2519,56 @@ static char *policy_base(const char *dn)
 	return out;
 }
 
-static void dir_policy_refresh(struct dir *d)
+/* 389 DS's cn=config: a refusal to read it (its ACIs may hide it) is "not
+ * seen", which the end of the refresh says; the local policies still count. */
+static void policy_config_done(void *arg, enum dir_status st, const char *err)
 {
-	struct dir_op *op;
+	bool down = st == DIR_UNAVAILABLE;
 
-	/* One refresh at a time: entries go into d->next until its end. Only
-	 * OpenLDAP has ppolicy entries (389 DS and AD keep the lock in the entry). */
-	if (d->conf->policy_dn == NULL || d->conf->flavor != FLAVOR_OPENLDAP || d->policy_busy ||
-	    (op = op_new(d, OP_POLICY, d)) == NULL)
-		return;
-	op->fn.done = policy_done;
-	op->dn = policy_base(d->conf->policy_dn);
-	op->value = strdup("(objectClass=pwdPolicy)");
+	policy_done(arg, down ? st : DIR_NOT_FOUND, down ? err : NULL);
+}
+
+/* One search of a refresh; base is taken over. Return: 0, or -1 (not sent). */
+static int policy_search(struct dir *d, char *base, int scope, const char *filter, dir_done_fn fn)
+{
+	struct dir_op *op = op_new(d, OP_POLICY, d);
+
+	if (op == NULL) {
+		free(base);
+		return -1;
+	}
+	op->fn.done = fn;
+	op->dn = base;
+	op->scope = scope;
+	op->value = strdup(filter);
 	if (op->dn == NULL || op->value == NULL) {
 		op_free(op);
-		return;
+		return -1;
 	}
-	d->policy_busy = true;
+	d->policy_pending++;
+	return op_submit(op);
+}
+
+static void dir_policy_refresh(struct dir *d)
+{
+	/* One refresh at a time: entries go into d->next until its end. AD
+	 * keeps everything in the entry (and computes it): nothing to read. */
+	if (d->policy_pending > 0)
+		return;
 	d->policy_default_seen = false;
-	op_submit(op);
+	d->policy_st = DIR_OK;
+	if (d->conf->flavor == FLAVOR_OPENLDAP && d->conf->policy_dn != NULL)
+		(void)policy_search(d, policy_base(d->conf->policy_dn), LDAP_SCOPE_SUBTREE,
+		                    "(objectClass=pwdPolicy)", policy_done);
+	/* 389 DS: the global policy, and the local ones (ldapSubEntry entries in
+	 * nsPwPolicyContainer entries, found only when asked for by class) under
+	 * user_base; a local policy above user_base counts as unread. */
+	if (d->conf->flavor == FLAVOR_389DS &&
+	    policy_search(d, strdup(DS389_CONFIG_DN), LDAP_SCOPE_BASE, "(objectClass=*)",
+	                  policy_config_done) == 0)
+		(void)policy_search(d, strdup(d->conf->user_base), LDAP_SCOPE_SUBTREE,
+		                    "(&(objectClass=ldapSubEntry)(objectClass=passwordPolicy))",
+		                    policy_done);
 }
 
 static void policy_timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -48,8 +48,12 @@ struct dir_user {
 	int failures;           /* failed logins counted by the directory */
 	bool must_change;       /* the password must be changed at the next login */
 	/* The policy forces a change after an administrator's reset (ppolicy:
-	 * the user's policy has pwdMustChange TRUE; unread counts as forced). */
+	 * the user's policy has pwdMustChange TRUE; 389 DS: passwordMustChange
+	 * on; AD: the password may expire at all; unread counts as forced). */
 	bool change_forced;
+	/* Static words for why a reset forces no change, when change_forced is
+	 * false ("pwdMustChange is not TRUE"); NULL when not read. */
+	const char *no_change_why;
 	bool password_expired;         /* older than the policy's maximum age (OpenLDAP) */
 	bool outside_validity;         /* before pwdStartTime or after pwdEndTime (OpenLDAP) */
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */

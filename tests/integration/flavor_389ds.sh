@@ -67,8 +67,9 @@ out=$("$D" --json grant alice nowrite 2>/dev/null || true)
 t_match "Insufficient 'write' privilege" "a grant 389 DS refuses says why" printf '%s\n' "$out"
 t_eq "$(printf '%s' "$out" | jq -r '.message | test("\\s$")')" false \
     "... without the server's trailing newline in the message"
-t_eq "$(q "SELECT count(*) FROM records WHERE action='grant' AND detail LIKE '%Insufficient%'
-    AND substr(detail, -1) NOT IN (char(10), char(13), ' ')")" 1 "... nor in the audit detail"
+t_eq "$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.permission = 'nowrite' AND o.detail LIKE '%Insufficient%'
+    AND substr(o.detail, -1) NOT IN (char(10), char(13), ' ')")" 1 "... nor in the audit detail"
 
 # A groupOfUniqueNames: a revoke must not answer "unchanged" while the user stays a member, and
 # a grant must say what is wrong rather than "attribute member not allowed".
@@ -81,7 +82,7 @@ t_exit 1 "granting through a groupOfUniqueNames fails (exit 1)" "$D" grant alice
 t_match "is not a groupOfNames.*nothing was added" "... and says why" printf '%s\n' "$T_OUT"
 t_eq "$(q "SELECT group_concat(o.result, ',') FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.permission = 'uniq'")" "failed,failed" "audit: both failed"
-t_eq "$("$D" --json revoke bob procurement | jq -r .result)" unchanged \
+t_eq "$("$D" --json revoke erin procurement | jq -r .result)" unchanged \
     "revoking a non-member of a groupOfNames is still unchanged"
 daemon_stop
 
@@ -93,6 +94,52 @@ t_exit 1 "-n refuses flavor = 389ds over ldap:// without starttls" \
 t_match 'plain\.conf:[0-9]+: \[ldap\] uri: .*389 DS refuses password resets without TLS: set starttls = yes, or use ldaps://' \
     "... naming the line and what to do" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
 t_ok "... and accepts it with starttls = yes" "$LDAPDESKD" -n -c "$T_DIR/d.conf"
+
+# "Must change" only where 389 DS enforces it: its bind asks for a change after a reset
+# (passwordExpirationTime 19700101000000Z) only under passwordMustChange on, and treats a past
+# passwordExpirationTime as expired only under passwordExp on; a local policy (dsconf localpwp)
+# takes nothing from cn=config. Globally both off now, with dave under a local policy that
+# forces the change; frank's password expired in 2020. ldapdeskd reads the policies as it
+# connects.
+ds_root_modify >/dev/null <<EOF
+dn: cn=config
+changetype: modify
+replace: passwordMustChange
+passwordMustChange: off
+-
+replace: passwordExp
+passwordExp: off
+
+dn: $(ds_user_dn frank)
+changetype: modify
+replace: passwordExpirationTime
+passwordExpirationTime: 20200101000000Z
+EOF
+timeout -k 5 60 dsconf -D "$DS_ROOT_DN" -w "$DS_ROOT_PW" "$DS_URI" localpwp adduser \
+    "$(ds_user_dn dave)" --pwdmustchange on >"$T_DIR/dsconf.log" 2>&1 ||
+    t_fail "dsconf localpwp adduser dave" "$(cat "$T_DIR/dsconf.log")"
+daemon_start "$T_DIR/d.conf" || t_fail "ldapdeskd starts again"
+as_op hd1 "$FL_OP_PW"
+out=$("$D" --json reset erin)
+pw=$(printf '%s' "$out" | jq -r .password)
+t_eq "$(printf '%s' "$out" | jq -r '.result + " " + (.must_change | tostring)')" "ok false" \
+    "passwordMustChange off: the reset answers must_change false"
+t_ok "... and erin binds with the one-time password" fl_bind erin "$pw"
+t_nomatch "$FL_MUST_CHANGE_RE" "... without being asked to change it" printf '%s\n' "$T_OUT"
+t_eq "$(st erin .must_change)" false "... status says no change is forced"
+t_nomatch "must change at next login" "... nor does the audit detail" \
+    q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+       WHERE a.action = 'reset' AND a.target = 'erin'"
+t_ok "frank (passwordExpirationTime 2020, passwordExp off) binds" fl_bind frank "$FL_USER_PW"
+t_nomatch "$FL_MUST_CHANGE_RE" "... without being asked to change it" printf '%s\n' "$T_OUT"
+t_eq "$(st frank .must_change)" false "... and status says no change is forced"
+out=$("$D" --json reset dave)
+pw=$(printf '%s' "$out" | jq -r .password)
+t_eq "$(printf '%s' "$out" | jq -r .must_change)" true \
+    "dave's local policy forces a change: the reset says so"
+t_match "$FL_MUST_CHANGE_RE" "... and so does dave's bind" fl_bind dave "$pw"
+t_eq "$(st dave .must_change)" true "... and status"
+daemon_stop
 
 ds389_stop "$T_DIR/ds"
 t_note "389 DS flavour suite: $(($(date +%s) - started)) s"

@@ -57,6 +57,39 @@ t_match 'plain\.conf:[0-9]+: \[ldap\] uri: .*Active Directory refuses password r
 sed -i 's/^starttls = .*/starttls = yes/' "$T_DIR/plain.conf"
 t_ok "... and accepts ldap:// with starttls = yes" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
 
+# "Must change" only where AD enforces it: for an account whose password never expires
+# (userAccountControl DONT_EXPIRE_PASSWORD 0x10000) the DC ignores pwdLastSet 0 and
+# msDS-User-Account-Control-Computed has no PASSWORD_EXPIRED bit. erin gets that bit before her
+# reset; frank has it with pwdLastSet 0.
+ad_admin_modify >/dev/null <<EOF
+dn: $(ad_user_dn erin)
+changetype: modify
+replace: userAccountControl
+userAccountControl: 66048
+
+dn: $(ad_user_dn frank)
+changetype: modify
+replace: userAccountControl
+userAccountControl: 66048
+-
+replace: pwdLastSet
+pwdLastSet: 0
+EOF
+daemon_start "$T_DIR/d.conf" || t_fail "ldapdeskd starts again"
+as_op hd1 "$FL_OP_PW"
+out=$("$D" --json reset erin)
+pw=$(printf '%s' "$out" | jq -r .password)
+t_eq "$(printf '%s' "$out" | jq -r '.result + " " + (.must_change | tostring)')" "ok false" \
+    "DONT_EXPIRE_PASSWORD: the reset answers must_change false"
+t_ok "... and erin binds with the one-time password (no data 773)" fl_bind erin "$pw"
+t_eq "$(st erin .must_change)" false "... status says no change is forced"
+t_nomatch "must change at next login" "... nor does the audit detail" \
+    q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+       WHERE a.action = 'reset' AND a.target = 'erin'"
+t_ok "frank (pwdLastSet 0, DONT_EXPIRE_PASSWORD) binds with his password" fl_bind frank "$FL_USER_PW"
+t_eq "$(st frank .must_change)" false "... and status says no change is forced"
+daemon_stop
+
 samba_stop "$T_DIR/ad"
 t_note "AD flavour suite: $(($(date +%s) - started)) s"
 t_done
