@@ -939,6 +939,7 @@ struct flavor {
 	const char *member_group_filter;
 	enum dir_bind_result (*bind_decode)(LDAP *ld, int rc, const char *diag,
 	                                    LDAPControl **ctrls);
+	const char *expired_words; /* the operator's error for DIR_BIND_EXPIRED */
 };
 
 #define ADMIN_LOCK    "000001010000Z"   /* ppolicy: locked by an administrator */
@@ -1122,6 +1123,15 @@ static char *filetime_gentime(long long ft)
 	return strdup(buf);
 }
 
+/* accountExpires: a FILETIME at which the account stops working; 0 and
+ * 0x7FFFFFFFFFFFFFFF (what AD writes for "never") never come. */
+static bool ad_expired(long long ft)
+{
+	long long now = ((long long)time(NULL) + 11644473600LL) * 10000000LL;
+
+	return ft > 0 && ft != 0x7FFFFFFFFFFFFFFFLL && ft <= now;
+}
+
 /* AD: the constructed msDS-User-Account-Control-Computed says locked (lockoutTime
  * stays > 0 after the lockout duration) and expired; bit 0x2 is the disable. */
 static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u)
@@ -1143,6 +1153,11 @@ static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_u
 	u->change_forced = (u->account_control & AD_NO_EXPIRY) == 0; /* a reset sets pwdLastSet 0 */
 	u->no_change_why = "the account's password never expires (userAccountControl "
 	                   "DONT_EXPIRE_PASSWORD)";
+	u->outside_validity = ad_expired(num_value(ld, e, "accountExpires"));
+	u->validity_why = "the account has expired (its accountExpires date has passed): the "
+	                  "directory refuses its logins, and neither an unlock nor 'user enable' "
+	                  "changes that; an Active Directory administrator must extend "
+	                  "accountExpires";
 	free(last);
 }
 
@@ -1352,8 +1367,10 @@ static enum dir_bind_result ad_bind(LDAP *ld, int rc, const char *diag, LDAPCont
 		return DIR_BIND_LOCKED;
 	if (code == 0x773 || code == 0x532)
 		return DIR_BIND_MUST_CHANGE;
-	if (code == 0x533 || code == 0x701)
+	if (code == 0x533)
 		return DIR_BIND_DISABLED;
+	if (code == 0x701) /* ACCOUNT_EXPIRED */
+		return DIR_BIND_EXPIRED;
 	return DIR_BIND_BAD_CREDENTIALS;
 }
 
@@ -1407,7 +1424,7 @@ static const struct flavor flavors[] = {
             .name_attr = "displayName",
             .dept_attr = "department",
             .state_attrs = {"userAccountControl", "msDS-User-Account-Control-Computed",
-                            "lockoutTime", "badPwdCount", "pwdLastSet"},
+                            "lockoutTime", "badPwdCount", "pwdLastSet", "accountExpires"},
             .read_state = ad_state,
             .unlock = ad_unlock,
             .disable = ad_disable,
@@ -1417,6 +1434,9 @@ static const struct flavor flavors[] = {
             .member_present_rc = LDAP_ALREADY_EXISTS,
             .member_absent_rc = LDAP_UNWILLING_TO_PERFORM,
             .bind_decode = ad_bind,
+            .expired_words = "your account has expired (its accountExpires date has passed): "
+                             "an Active Directory administrator must extend accountExpires; "
+                             "neither an unlock nor enabling the account lifts it",
         },
 };
 
@@ -2619,6 +2639,8 @@ static void bind_run(struct bind_job *j, LDAP *ld)
 	if (j->result == DIR_BIND_UNAVAILABLE)
 		snprintf(j->err, sizeof(j->err), "the directory could not check the password: %s",
 		         ldap_err2string(rc));
+	if (j->result == DIR_BIND_EXPIRED)
+		snprintf(j->err, sizeof(j->err), "%s", flavor_of(conf)->expired_words);
 	ldap_controls_free(res);
 	ldap_control_free(req);
 	ldap_msgfree(msg);

@@ -32,6 +32,9 @@ enum dir_bind_result {
 	DIR_BIND_LOCKED,
 	DIR_BIND_DISABLED, /* disabled by an administrator (389 DS, AD) */
 	DIR_BIND_UNAVAILABLE,
+	/* The account's term has ended (AD accountExpires): not a disable that
+	 * `user enable` lifts; err says who must do what. */
+	DIR_BIND_EXPIRED,
 };
 
 /*
@@ -54,8 +57,13 @@ struct dir_user {
 	/* Static words for why a reset forces no change, when change_forced is
 	 * false ("pwdMustChange is not TRUE"); NULL when not read. */
 	const char *no_change_why;
-	bool password_expired;         /* older than the policy's maximum age (OpenLDAP) */
-	bool outside_validity;         /* before pwdStartTime or after pwdEndTime (OpenLDAP) */
+	bool password_expired; /* older than the policy's maximum age (OpenLDAP) */
+	bool outside_validity; /* before pwdStartTime or after pwdEndTime (OpenLDAP), after
+	                          accountExpires (AD) */
+	/* Static words for status's reason when outside_validity is set: the
+	 * flavour's attributes and who can lift it (AD: accountExpires); NULL:
+	 * OpenLDAP's pwdStartTime / pwdEndTime. */
+	const char *validity_why;
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
 	bool cached; /* from dir_cached_user: only dn, uid and department are known */
 };

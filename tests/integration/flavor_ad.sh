@@ -88,6 +88,29 @@ t_nomatch "must change at next login" "... nor does the audit detail" \
        WHERE a.action = 'reset' AND a.target = 'erin'"
 t_ok "frank (pwdLastSet 0, DONT_EXPIRE_PASSWORD) binds with his password" fl_bind frank "$FL_USER_PW"
 t_eq "$(st frank .must_change)" false "... and status says no change is forced"
+
+# An account past its accountExpires (FILETIME; here 2009): the DC refuses its logins ("data
+# 701"). Status must say so, and an operator's login must say who can lift it: not
+# 'user enable' (there is nothing to enable).
+ad_admin_modify >/dev/null <<EOF
+dn: $(ad_user_dn carol)
+changetype: modify
+replace: accountExpires
+accountExpires: 129000000000000000
+
+dn: $(ad_user_dn hd2)
+changetype: modify
+replace: accountExpires
+accountExpires: 129000000000000000
+EOF
+t_match "data 701" "carol's account has expired: the DC refuses her" fl_bind carol "$FL_USER_PW"
+t_eq "$(st carol '.locked, (.lock_reason != null)' | tr '\n' ' ')" "false true " \
+    "status gives the expired account a reason, though it is not locked"
+as_op hd2 "$FL_OP_PW"
+t_match "expired.*accountExpires" "the expired operator's login says the account expired" "$D" login
+t_nomatch "enable it|user enable'\\)" "... and does not send anyone to 'user enable'" \
+    printf '%s\n' "$T_OUT"
+as_op hd1 "$FL_OP_PW"
 daemon_stop
 
 samba_stop "$T_DIR/ad"
