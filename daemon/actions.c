@@ -817,11 +817,15 @@ static void reset_done(void *arg, enum dir_status st, const char *err)
 		OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
 	/* slapd sets pwdReset, but acts on it only under pwdMustChange TRUE. */
 	x->reply.change_not_forced = !x->user->change_forced;
-	snprintf(detail, sizeof(detail), "password reset; %s%s",
-	         x->user->change_forced ? "must change at next login"
-	                                : "the password policy does not force a change "
-	                                  "(pwdMustChange is not TRUE)",
-	         lock);
+	if (x->user->change_forced)
+		snprintf(detail, sizeof(detail), "password reset; must change at next login%s",
+		         lock);
+	else /* in the flavour's words: pwdMustChange, passwordMustChange, AD's never-expires */
+		snprintf(detail, sizeof(detail),
+		         "password reset; the password policy does not force a change (%s)%s",
+		         x->user->no_change_why != NULL ? x->user->no_change_why
+		                                        : "pwdMustChange is not TRUE",
+		         lock);
 	act_outcome(x, st, err, detail);
 }
 
@@ -1482,6 +1486,8 @@ static json_t *lock_reason(const struct act *x)
 	    t > time(NULL))
 		return json_string("a lock dated in the future: not in effect yet (an unlock "
 		                   "clears it)");
+	if (u->outside_validity && u->validity_why != NULL)
+		return json_string(u->validity_why);
 	if (u->outside_validity)
 		return json_string(
 		    "outside the account's validity (pwdStartTime / pwdEndTime): the "
@@ -1759,6 +1765,16 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		               : "your password must be changed (an administrator reset it, or it "
 		                 "has expired) before you can use ldapdesk: change it, then log in "
 		                 "again");
+		return;
+	}
+	/* AD accountExpires: the account's term ended, which no unlock or
+	 * `user enable` lifts; err says who must extend it. */
+	if (r == DIR_BIND_EXPIRED) {
+		login_failed(x);
+		act_refuse(x, ACT_UNAUTHORIZED, "account_ended", "denied", "%s",
+		           err != NULL ? err
+		                       : "your account has expired: ask a directory "
+		                         "administrator to extend it");
 		return;
 	}
 	if (r != DIR_BIND_OK) {

@@ -130,6 +130,8 @@ t_eq "$(st erin .must_change)" false "... status says no change is forced"
 t_nomatch "must change at next login" "... nor does the audit detail" \
     q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
        WHERE a.action = 'reset' AND a.target = 'erin'"
+t_match "does not force a change \\(passwordMustChange is off" "... which says why" \
+    printf '%s\n' "$T_OUT"
 t_ok "frank (passwordExpirationTime 2020, passwordExp off) binds" fl_bind frank "$FL_USER_PW"
 t_nomatch "$FL_MUST_CHANGE_RE" "... without being asked to change it" printf '%s\n' "$T_OUT"
 t_eq "$(st frank .must_change)" false "... and status says no change is forced"

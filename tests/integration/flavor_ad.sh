@@ -86,6 +86,8 @@ t_eq "$(st erin .must_change)" false "... status says no change is forced"
 t_nomatch "must change at next login" "... nor does the audit detail" \
     q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
        WHERE a.action = 'reset' AND a.target = 'erin'"
+t_match "does not force a change \\(the account's password never expires" "... which says why" \
+    printf '%s\n' "$T_OUT"
 t_ok "frank (pwdLastSet 0, DONT_EXPIRE_PASSWORD) binds with his password" fl_bind frank "$FL_USER_PW"
 t_eq "$(st frank .must_change)" false "... and status says no change is forced"
 
@@ -110,7 +112,10 @@ as_op hd2 "$FL_OP_PW"
 t_match "expired.*accountExpires" "the expired operator's login says the account expired" "$D" login
 t_nomatch "enable it|user enable'\\)" "... and does not send anyone to 'user enable'" \
     printf '%s\n' "$T_OUT"
+t_exit 3 "... refused 401 (exit 3)" "$D" login
+t_match '"error": "account_ended"' "... with code account_ended" "$D" --json login
 as_op hd1 "$FL_OP_PW"
+t_match "why: .*accountExpires" "status's reason names accountExpires" "$D" status carol
 daemon_stop
 
 samba_stop "$T_DIR/ad"
