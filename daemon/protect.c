@@ -28,9 +28,11 @@
 #define PROTECT_WAIT_MAX    4096   /* checks waiting for one refresh */
 #define PROTECT_MEMBERS_MAX 100000 /* members held; more: search per check */
 #define PROTECT_GROUPS_MAX  64
-/* Member values read back from the directory per refresh (see resolve);
- * more: search per check. */
+/* Directory reads per refresh (see resolve, expand); more: search per
+ * check. */
 #define PROTECT_RESOLVE_MAX 1024
+/* Groups within groups followed this deep (a cycle ends here too). */
+#define PROTECT_NEST_MAX 8
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -205,9 +207,47 @@ static int fresh_add(struct protect *p, const char *dn)
 	return 0;
 }
 
+/* One read of a refresh and how deep in nested groups it is. */
+struct nest {
+	struct protect *p;
+	int depth;
+};
+
+static void resolve(struct protect *p, const char *value, int depth);
+static void expand(struct protect *p, const char *dn, int depth);
+
+/* The member values of a group found among the members (at depth): each
+ * is a member too, as slapd and Active Directory count them. */
+static void nested_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
+{
+	struct nest *nt = arg;
+	struct protect *p = nt->p;
+
+	/* An entry gone since, or one without members (a user), adds nobody.
+	 * One refused (more values than held, say) may hold anyone: checks ask
+	 * the directory themselves, as for a top-level group too big to hold. */
+	if (st == DIR_REFUSED)
+		p->too_big = true;
+	if (st != DIR_OK && st != DIR_NOT_FOUND)
+		refresh_fail(p, st, err != NULL ? err : "a protected group could not be read");
+	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++) {
+		if (vals[i] == NULL)
+			continue;
+		if (fresh_add(p, vals[i]) == -1) {
+			p->too_big = true;
+			refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
+		} else
+			resolve(p, vals[i], nt->depth + 1);
+	}
+	free(nt);
+	if (--p->pending == 0)
+		refresh_done(p);
+}
+
 static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
 {
-	struct protect *p = arg;
+	struct nest *nt = arg;
+	struct protect *p = nt->p;
 
 	/* A value that names no entry names nobody. One the directory could not
 	 * look up may name anyone: no snapshot (fail closed), and when it refused
@@ -219,9 +259,39 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 	else if (st != DIR_OK || n != 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1)) {
 		p->too_big = true;
 		refresh_fail(p, DIR_REFUSED, "a protected member could not be read back");
-	}
+	} else if (p->worst == DIR_OK)
+		expand(p, dns[0], nt->depth);
+	free(nt);
 	if (--p->pending == 0)
 		refresh_done(p);
+}
+
+/* One more read of this refresh: the entry named by value read back
+ * (resolved_cb), or a member entry's own member values (nested_cb). */
+static void read_more(struct protect *p, const char *value, int depth, bool members)
+{
+	struct nest *nt;
+	int rc;
+
+	if (p->n_resolve >= PROTECT_RESOLVE_MAX) {
+		p->too_big = true;
+		refresh_fail(p, DIR_REFUSED, "too many protected members to read back");
+		return;
+	}
+	if ((nt = malloc(sizeof(*nt))) == NULL) {
+		refresh_fail(p, DIR_UNAVAILABLE, "out of memory");
+		return;
+	}
+	*nt = (struct nest){.p = p, .depth = depth};
+	rc = members ? dir_read_values(p->d, value, "member", nested_cb, nt)
+	             : dir_read_dn(p->d, value, resolved_cb, nt);
+	if (rc == 0) {
+		p->n_resolve++;
+		p->pending++;
+	} else {
+		free(nt);
+		refresh_fail(p, DIR_UNAVAILABLE, "too many directory operations queued");
+	}
 }
 
 /* dir_dn_canon folds ASCII case only; slapd also folds Unicode case and
@@ -229,16 +299,18 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
  * "uid=gina,…" is an entry named "uid=ｇｉｎａ,…"). Each value is therefore
  * read back from the directory, which names the entry as it holds it, as a
  * user's own DN is always taken from its entry. */
-static void resolve(struct protect *p, const char *value)
+static void resolve(struct protect *p, const char *value, int depth)
 {
-	if (p->n_resolve >= PROTECT_RESOLVE_MAX) {
-		p->too_big = true;
-		refresh_fail(p, DIR_REFUSED, "too many protected members to read back");
-	} else if (dir_read_dn(p->d, value, resolved_cb, p) == 0) {
-		p->n_resolve++;
-		p->pending++;
-	} else
-		refresh_fail(p, DIR_UNAVAILABLE, "too many directory operations queued");
+	read_more(p, value, depth, false);
+}
+
+/* A member that is itself a group (a role group listing a team, as Active
+ * Directory's admin groups are built): its members are protected too.
+ * Every member entry is asked for its member values; a user has none. */
+static void expand(struct protect *p, const char *dn, int depth)
+{
+	if (depth < PROTECT_NEST_MAX)
+		read_more(p, dn, depth, true);
 }
 
 static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
@@ -255,7 +327,7 @@ static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, cons
 			p->too_big = true;
 			refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
 		} else
-			resolve(p, vals[i]);
+			resolve(p, vals[i], 1);
 	}
 	if (--p->pending == 0)
 		refresh_done(p);

@@ -108,13 +108,23 @@ printf 'dn: uid=ｇｉｎａ,%s\nobjectClass: inetOrgPerson\nuid: ｇｉｎａ\n
     ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null
 printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: uid=gina,%s\n' "$G" "$LDAP_PEOPLE" |
     ldap_root_modify >/dev/null
+# A group within a protected group, two deep (as Active Directory's admin groups are built):
+# its members are members for slapd's own matching and for AD, so they are protected too.
+printf 'dn: cn=vip-team,%s\nobjectClass: groupOfNames\ncn: vip-team\nmember: cn=vip-inner,%s\n\ndn: cn=vip-inner,%s\nobjectClass: groupOfNames\ncn: vip-inner\nmember: %s\n' \
+    "$G" "$G" "$G" "$(ldap_user_dn carol)" |
+    ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
+printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: cn=vip-team,%s\n' "$G" "$G" |
+    ldap_root_modify >/dev/null
 sleep 6
 t_exit 4 "helpdesk may not reset gina (entry uid=ｇｉｎａ), listed as uid=gina (403)" "$D" reset gina
 t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
-printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\nmember: uid=gina,%s\n' \
-    "$G" "$erin_fw" "$frank_fw" "$LDAP_PEOPLE" | ldap_root_modify >/dev/null
+t_exit 4 "helpdesk may not reset carol, in a group nested two deep in cn=protected (403)" "$D" reset carol
+t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
+printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\nmember: uid=gina,%s\nmember: cn=vip-team,%s\n' \
+    "$G" "$erin_fw" "$frank_fw" "$LDAP_PEOPLE" "$G" | ldap_root_modify >/dev/null
 sleep 6
 t_ok "taken out again, erin may be unlocked by helpdesk" "$D" unlock erin
+t_ok "... and carol, her group no longer nested in cn=protected" "$D" unlock carol
 
 # ---- delegation scopes -----------------------------------------------------------------
 as_op hd2
