@@ -40,8 +40,11 @@
 enum job_kind { JOB_REPORT, JOB_VERIFY, JOB_IMPORT, JOB_QUERY, JOB_KINDS };
 
 /* Slots: one report, one verify, one import, API_QUERIES log queries at once. */
-#define API_QUERIES   4
-#define API_JOB_SLOTS (JOB_QUERY + API_QUERIES)
+#define API_QUERIES 4
+/* Replies waiting for their clients above which no log or report job
+ * starts (503 busy): what the daemon holds for readers that do not read. */
+#define API_UNSENT_MAX ((size_t)256 << 20)
+#define API_JOB_SLOTS  (JOB_QUERY + API_QUERIES)
 
 struct api {
 	struct job *jobs[API_JOB_SLOTS]; /* running jobs by slot, or NULL */
@@ -51,6 +54,7 @@ struct api {
 	unsigned long long requests;
 	unsigned long long answered[API_KINDS][6]; /* [kind][status / 100] */
 	struct backup *backup;                     /* may be NULL */
+	const struct http *http;                   /* may be NULL */
 	struct actions *A;
 	struct sessions *sessions;
 	struct audit *audit;
@@ -95,6 +99,11 @@ struct api *api_new(const struct config *conf, struct actions *A, struct session
 void api_set_backup(struct api *api, struct backup *b)
 {
 	api->backup = b;
+}
+
+void api_set_http(struct api *api, const struct http *h)
+{
+	api->http = h;
 }
 
 void api_set_config(struct api *api, const struct config *conf)
@@ -1177,13 +1186,18 @@ static void job_call_done(void *arg, int rc, const char *err)
 
 /* A job that cannot start. An import is an action: its refusal is recorded
  * (with who asked), as every refused action is. */
+/* A job refused before it starts is the caller's refused attempt too. */
 static void job_refuse(struct call *c, enum job_kind kind, enum act_status st, const char *code,
                        const char *message)
 {
-	if (kind == JOB_IMPORT)
-		refuse_as(c, &(struct act_request){.kind = ACT_IMPORT}, st, code, message);
-	else
-		reply_error(c, st == ACT_CONFLICT ? 409 : 503, code, message);
+	static const enum act_kind acts[JOB_KINDS] = {
+	    [JOB_QUERY] = ACT_LOG,
+	    [JOB_REPORT] = ACT_REPORT,
+	    [JOB_VERIFY] = ACT_VERIFY,
+	    [JOB_IMPORT] = ACT_IMPORT,
+	};
+
+	refuse_as(c, &(struct act_request){.kind = acts[kind]}, st, code, message);
 }
 
 /* A job_call for c of kind, or NULL when c was answered (409, no memory). */
@@ -1197,6 +1211,7 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 	};
 	struct job_call *jc;
 	int slot = kind;
+	char msg[128];
 
 	/* A job begun during the stop would outlive its deadline. */
 	if (c->api->stopping) {
@@ -1204,11 +1219,22 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 		           "ldapdeskd is stopping: try again once it is back");
 		return NULL;
 	}
+	/* Replies not yet read by their clients stay in memory: a client that
+	 * never reads must not make the daemon hold page after page. */
+	if (c->api->http != NULL && kind != JOB_IMPORT &&
+	    http_unsent_bytes(c->api->http) > API_UNSENT_MAX) {
+		snprintf(msg, sizeof(msg),
+		         "%zu MiB of replies wait for clients to read them: try again shortly",
+		         http_unsent_bytes(c->api->http) >> 20);
+		job_refuse(c, kind, ACT_UNAVAILABLE, "busy", msg);
+		return NULL;
+	}
 	/* Log queries share API_QUERIES slots; the rest have one each. */
 	while (kind == JOB_QUERY && slot < API_JOB_SLOTS && c->api->jobs[slot] != NULL)
 		slot++;
 	if (kind == JOB_QUERY && slot == API_JOB_SLOTS) {
-		reply_error(c, 503, "busy", "too many log queries are running: try again shortly");
+		job_refuse(c, kind, ACT_UNAVAILABLE, "busy",
+		           "too many log queries are running: try again shortly");
 		return NULL;
 	}
 	if (c->api->jobs[slot] != NULL) {

@@ -14,6 +14,7 @@ struct audit;
 struct dir;
 struct evhttp_request;
 struct api;
+struct http;
 
 /* All pointers are borrowed and must outlive the api. Return NULL on ENOMEM. */
 struct api *api_new(const struct config *conf, struct actions *A, struct sessions *s,
@@ -36,6 +37,10 @@ struct backup;
 
 /* The backup scheduler behind POST /v1/backup and health (NULL: none). */
 void api_set_backup(struct api *api, struct backup *b);
+
+/* The server whose unsent replies bound new log and report jobs (NULL:
+ * none). h must outlive api's use of it. */
+void api_set_http(struct api *api, const struct http *h);
 
 /* Requests routed from now on use conf. */
 void api_set_config(struct api *api, const struct config *conf);

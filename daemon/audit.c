@@ -386,9 +386,14 @@ static int open_fail(sqlite3 *db, const char *path, const char *what, char *err,
 	int code = db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
 
 	/* A full disk may read as an I/O error too (a WAL that cannot grow). */
+	/* SQLite makes PATH-wal and PATH-shm beside the file: a database the
+	 * daemon may write, in a directory it may not, fails here. */
 	snprintf(err, errlen, "%s: %s: %s%s", path, what, db ? sqlite3_errmsg(db) : "out of memory",
 	         code == SQLITE_FULL || code == SQLITE_IOERR
 	             ? " (free space on the file system that holds it, or check it for errors)"
+	         : code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM
+	             ? " (the daemon's user must be able to write the file and its directory, "
+	               "where SQLite keeps its -wal and -shm files)"
 	             : "");
 	sqlite3_close(db);
 	return -1;

@@ -87,7 +87,8 @@ struct http {
 	void *arg;
 	http_gate_fn gate; /* may a session send a large body? (NULL: not asked) */
 	void *gate_arg;
-	int unsent; /* connections with a reply not yet handed to the kernel */
+	int unsent;          /* connections with a reply not yet handed to the kernel */
+	size_t unsent_bytes; /* the bytes those replies still hold */
 };
 
 static void watch_again(struct evbuffer *in);
@@ -772,6 +773,7 @@ static void output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
 		h->unsent++;
 	else if (info->orig_size > 0 && now == 0)
 		h->unsent--;
+	h->unsent_bytes = h->unsent_bytes + info->n_added - info->n_deleted;
 }
 
 /* While a reply is being written the read timeout is off: evhttp keeps
@@ -800,13 +802,20 @@ static void closed_cb(struct evhttp_connection *evcon, void *arg)
 	/* Removed first: whatever libevent does with the buffer next is not
 	 * counted twice. */
 	if (out != NULL && evbuffer_remove_cb(out, output_cb, h) == 0 &&
-	    evbuffer_get_length(out) > 0)
+	    evbuffer_get_length(out) > 0) {
 		h->unsent--;
+		h->unsent_bytes -= evbuffer_get_length(out);
+	}
 }
 
 int http_unsent(const struct http *h)
 {
 	return h->unsent;
+}
+
+size_t http_unsent_bytes(const struct http *h)
+{
+	return h->unsent_bytes;
 }
 
 /* From a connection's first request on: its output counted, its close seen. */
@@ -819,8 +828,10 @@ static void watch_output(struct http *h, struct evhttp_request *req)
 	if (out == NULL)
 		return;
 	/* Not watched yet: what it holds now (a "100 Continue") counts too. */
-	if (evbuffer_remove_cb(out, output_cb, h) != 0 && evbuffer_get_length(out) > 0)
+	if (evbuffer_remove_cb(out, output_cb, h) != 0 && evbuffer_get_length(out) > 0) {
 		h->unsent++;
+		h->unsent_bytes += evbuffer_get_length(out);
+	}
 	evbuffer_add_cb(out, output_cb, h);
 	evbuffer_remove_cb(out, reply_timeout_cb, bev);
 	evbuffer_add_cb(out, reply_timeout_cb, bev);

@@ -46,6 +46,10 @@ void http_free(struct http *h);
  * to a slow reader): a stop waits for them, up to its deadline. */
 int http_unsent(const struct http *h);
 
+/* The bytes those replies hold (the API refuses new log and report jobs
+ * above a bound, so that clients that never read cannot grow it). */
+size_t http_unsent_bytes(const struct http *h);
+
 /* Answers with body (reference stolen) as application/json. */
 void http_reply_json(struct evhttp_request *req, int code, json_t *body);
 /* Answers {"error": error, "message": message}. */

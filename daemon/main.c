@@ -488,7 +488,7 @@ static void daemon_start(struct daemon *d)
 	 * later behind the first one's write lock. */
 	lock_database(d->conf);
 	if (audit_open(d->conf->database, &d->audit, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+		fatalx("%s%s", config_at(d->conf, "audit", "database", at, sizeof(at)), err);
 	/* The loop's own connection writes rarely (logout, four-eyes requests,
 	 * expiry, recovery) and must not stall the loop for seconds behind an
 	 * import's write lock: such a write fails fast and says so instead. */
@@ -518,6 +518,7 @@ static void daemon_start(struct daemon *d)
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	http_set_gate(d->http, api_import_gate, d->api);
+	api_set_http(d->api, d->http);
 	if (backup_new(d->base, d->conf, d->audit, &d->backup, err, sizeof(err)) == -1)
 		fatalx("%s%s", config_at(d->conf, "audit", "backup_dir", at, sizeof(at)), err);
 	api_set_backup(d->api, d->backup);

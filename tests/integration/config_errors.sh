@@ -80,6 +80,19 @@ if command -v setpriv >/dev/null 2>&1; then
     sed -i '/^user = root/d' "$T_DIR/pub/c.conf"
     t_match '^configuration OK$' "... and without the key the same file is fine" \
         setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -n -c "$T_DIR/pub/c.conf"
+    # The database file is the daemon's user's, its directory root's: SQLite cannot make its
+    # -wal file beside it. Start-up said only SQLite's words, with no config line or fix.
+    mkdir -p "$T_DIR/rodb"
+    touch "$T_DIR/rodb/audit.db" "$T_DIR/rodb/audit.db-ids"
+    chown 65534:65534 "$T_DIR/rodb/audit.db" "$T_DIR/rodb/audit.db-ids"
+    chmod 755 "$T_DIR/rodb"
+    sed -e "s|^database = .*|database = $T_DIR/rodb/audit.db|" \
+        -e "s|^\[server\]|[server]\nkey_file = $T_DIR/pub/key|" "$T_DIR/pub/c.conf" >"$T_DIR/pub/ro.conf"
+    chown 65534:65534 "$T_DIR/pub/ro.conf"
+    t_exit 1 "a database in a directory the daemon's user cannot write stops start-up" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -c "$T_DIR/pub/ro.conf" -f
+    t_match "ro.conf:[0-9]+: \\[audit\\] database: .*rodb/audit.db: .*the daemon's user must be able to write the file and its directory" \
+        "... naming the config line and the directory, where SQLite keeps its -wal file" printf '%s\n' "$T_OUT"
     chmod o-x "$T_DIR"
 else
     t_skip "[server] user for a daemon not started as root" "no setpriv"
