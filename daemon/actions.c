@@ -2023,6 +2023,9 @@ static int act_fields_bounded(struct act *x)
 		}
 	if (bad == NULL)
 		return 0;
+	/* The target comes from the body's own field for these two. */
+	if (strcmp(bad, "target") == 0 && (x->kind == ACT_LOGIN || x->kind == ACT_CREATE))
+		bad = x->kind == ACT_LOGIN ? "user" : "uid";
 	act_refuse(x, ACT_BAD_REQUEST, "bad_request", "failed",
 	           "%s is longer than %d bytes: shorten it", bad, LDAPDESK_MAX_FIELD);
 	return -1;

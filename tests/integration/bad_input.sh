@@ -154,6 +154,8 @@ t_match '^400 application/json' "a 2,000-byte permission is 400" \
     api POST /v1/users/alice/grants "{\"permission\":\"$long\",\"days\":1}"
 t_match '"message":"permission is longer than 1024 bytes' "the 400 names the field" \
     api POST /v1/users/alice/grants "{\"permission\":\"$long\",\"days\":1}"
+t_match '"message":"user is longer than 1024 bytes' "a 2,000-byte login name is 400, naming the body's field (user, not target)" \
+    curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"$long\",\"password\":\"x\"}" "$LDAPDESK_URL/v1/login"
 t_match '^400 application/json' "a 2,000-byte category is 400" \
     api POST /v1/events "{\"category\":\"$long\",\"description\":\"x\"}"
 t_absent "$(printf '%s' "$long" | head -c 1025)" "no over-long field reached the audit database" \
