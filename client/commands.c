@@ -584,8 +584,8 @@ static void show_password(const json_t *ans, const char *uid)
 	printf("One-time password for %s: %s\n", uid, pw);
 	/* Said only when the directory will enforce it. */
 	if (json_is_false(json_object_get(ans, "must_change")))
-		printf("The directory's password policy does not force a change (pwdMustChange is "
-		       "not TRUE): ask the user to change it.\n");
+		printf("The directory's password policy does not force a change: ask the user to "
+		       "change it.\n");
 	else
 		printf("The user must change it at the next login.\n");
 	/* The reset is done: a password nobody saw must be said lost. */
