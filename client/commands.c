@@ -1254,11 +1254,20 @@ static void show_verify(const struct ctx *c, json_t *ans)
 
 	if (c->a->head)
 		printf("%s\n", txt(ans, "head", b1));
-	else if (json_is_true(json_object_get(ans, "ok")))
+	else if (json_is_true(json_object_get(ans, "ok"))) {
 		printf("audit chain ok: %s records, head %s\n", txt(ans, "records", b1),
 		       txt(ans, "head", b2));
-	else
+		/* Whole around them, but gone: a restore from an older copy said so. */
+		if (json_integer_value(json_object_get(ans, "lost")) > 0)
+			printf("but %s ids were declared lost by a restore (%s): see 'How to "
+			       "restore'\n",
+			       txt(ans, "lost", b1),
+			       json_string_value(json_object_get(ans, "lost_detail")) != NULL
+			           ? json_string_value(json_object_get(ans, "lost_detail"))
+			           : "");
+	} else {
 		show_broken(ans);
+	}
 }
 
 static int cmd_verify(struct ctx *c)

@@ -1100,10 +1100,11 @@ static void verify_answer(struct job_call *jc, int rc, const char *err)
 		return;
 	}
 	reply_json(jc->c, 200,
-	           json_pack("{s:b, s:I, s:o, s:s, s:s}", "ok", v->ok, "records",
+	           json_pack("{s:b, s:I, s:o, s:s, s:s, s:I, s:s?}", "ok", v->ok, "records",
 	                     (json_int_t)v->records, "first_bad",
 	                     v->first_bad != 0 ? json_integer(v->first_bad) : json_null(), "head",
-	                     v->head, "reason", v->reason));
+	                     v->head, "reason", v->reason, "lost", (json_int_t)v->n_lost,
+	                     "lost_detail", v->lost[0] != '\0' ? v->lost : NULL));
 }
 
 static void import_answer(struct job_call *jc, int rc, const char *err)

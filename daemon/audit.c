@@ -1360,6 +1360,13 @@ static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 		return why;
 	if (v[COL_ID].i != w->last_id + 1 && !gap_declared(w, v))
 		return "follows a gap in the ids";
+	/* Whole, but an auditor must hear of the records that are gone. */
+	if (v[COL_ID].i != w->last_id + 1) {
+		w->out->n_lost += v[COL_ID].i - 1 - w->last_id;
+		snprintf(w->out->lost, sizeof w->out->lost,
+		         "records %lld to %lld, declared lost at %lld", (long long)w->last_id + 1,
+		         (long long)v[COL_ID].i - 1, (long long)v[COL_ID].i);
+	}
 	if (strcmp(v[COL_PREV_HASH].s, w->last_hash) != 0)
 		return "prev_hash does not match the previous record";
 	if (record_hash(v, hash) == -1)

@@ -59,6 +59,10 @@ struct audit_verify {
 	int64_t first_bad; /* id of the first bad record, 0 if none */
 	char head[96];     /* "ID:HASH" of the last record, "" for an empty log */
 	char reason[160];  /* why first_bad is bad, "" if ok */
+	/* Ids a restore declared lost (audit_ids_restore): the chain is whole
+	 * around them, but they are gone. "" if none; the latest declared. */
+	char lost[160];
+	int64_t n_lost; /* ids declared lost, over every such declaration */
 };
 
 /* Called once per attempt row; row is a JSON object owned by audit (borrow

@@ -378,6 +378,9 @@ as_op aud1
 t_ok "the ids lost in the restore are not given again (new record above $before)" \
     test "$(q "SELECT max(id) FROM records WHERE kind = 'attempt' AND action = 'record'")" -gt "$before"
 t_match '^audit chain ok: ' "and verify stays ok across the declared gap" "$D" verify
+t_match "^but $((before - restored)) ids were declared lost by a restore \\(records $((restored + 1)) to $before, declared lost at [0-9]+\\): see 'How to restore'" \
+    "... and says which records the restore declared lost (it said only 'ok')" printf '%s\n' "$T_OUT"
+t_eq "$("$D" --json verify | jq -c '[.ok, .lost]')" "[true,$((before - restored))]" "... as --json does (lost)"
 t_eq "$("$D" log --json --category notice | jq '.events | length')" 2 "the restored log has the backup's notice and the new one"
 t_eq "$("$D" log --json --category notice | jq '[.events[] | select(.description == "备份之后的公告")] | length')" 0 \
     "the restored log is the backup's (post-backup event gone)"
