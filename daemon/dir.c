@@ -2299,6 +2299,27 @@ int dir_find_members(struct dir *d, const char *base, const char *member, dir_dn
 	return submit_dns(d, OP_SEARCH_DNS, base, escaped_filter("member", member), fn, arg);
 }
 
+bool dir_unique_members(const struct dir *d)
+{
+	return d->conf->flavor == FLAVOR_389DS;
+}
+
+/* "Is dn a member?" for roles and protection. 389 DS groups are often
+ * groupOfUniqueNames, whose members are in uniqueMember: a protected or role
+ * group of that class must not protect, or empower, nobody. */
+static char *member_filter(const struct dir *d, const char *dn)
+{
+	char *m = escaped_filter("member", dn), *u, *f = NULL;
+
+	if (m == NULL || !dir_unique_members(d))
+		return m;
+	if ((u = escaped_filter("uniqueMember", dn)) != NULL && asprintf(&f, "(|%s%s)", m, u) == -1)
+		f = NULL;
+	free(m);
+	free(u);
+	return f;
+}
+
 int dir_set_password(struct dir *d, const char *dn, const char *pw, dir_done_fn fn, void *arg)
 {
 	struct dir_op *op = op_new(d, OP_PASSWD, arg);
@@ -2389,7 +2410,8 @@ static int member_scan(struct dir *d, const char *dn, const char *const *groups,
 	for (; m->n < n; m->n++)
 		if ((m->groups[m->n] = strdup(groups[m->n])) == NULL)
 			break;
-	if (m->n == n && dir_find_members(d, d->conf->group_base, dn, member_scan_done, m) == 0)
+	if (m->n == n && submit_dns(d, OP_SEARCH_DNS, d->conf->group_base, member_filter(d, dn),
+	                            member_scan_done, m) == 0)
 		return 0;
 	for (size_t g = 0; g < m->n; g++)
 		free(m->groups[g]);
@@ -2418,7 +2440,7 @@ int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size
 		return member_scan(d, dn, groups, n, fn, arg);
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		return -1;
-	filter = escaped_filter("member", dn);
+	filter = member_filter(d, dn);
 	job->fn = fn;
 	job->arg = arg;
 	job->worst = DIR_OK;

@@ -149,6 +149,10 @@ int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_d
 /* The DNs of entries under base that list member in `member` (groups). */
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg);
 
+/* True when groups may list members in uniqueMember too (389 DS's
+ * groupOfUniqueNames): roles and protection read both. */
+bool dir_unique_members(const struct dir *d);
+
 /* Every value of attr on the entry dn (one base search), handed to fn as
  * dns; more than 100,000 values is DIR_REFUSED. Return: 0 (fn called later,
  * once), or -1 (queue full or ENOMEM; fn not called). */

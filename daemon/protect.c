@@ -268,7 +268,7 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 
 /* One more read of this refresh: the entry named by value read back
  * (resolved_cb), or a member entry's own member values (nested_cb). */
-static void read_more(struct protect *p, const char *value, int depth, bool members)
+static void read_more(struct protect *p, const char *value, int depth, const char *members)
 {
 	struct nest *nt;
 	int rc;
@@ -283,8 +283,8 @@ static void read_more(struct protect *p, const char *value, int depth, bool memb
 		return;
 	}
 	*nt = (struct nest){.p = p, .depth = depth};
-	rc = members ? dir_read_values(p->d, value, "member", nested_cb, nt)
-	             : dir_read_dn(p->d, value, resolved_cb, nt);
+	rc = members != NULL ? dir_read_values(p->d, value, members, nested_cb, nt)
+	                     : dir_read_dn(p->d, value, resolved_cb, nt);
 	if (rc == 0) {
 		p->n_resolve++;
 		p->pending++;
@@ -301,7 +301,7 @@ static void read_more(struct protect *p, const char *value, int depth, bool memb
  * user's own DN is always taken from its entry. */
 static void resolve(struct protect *p, const char *value, int depth)
 {
-	read_more(p, value, depth, false);
+	read_more(p, value, depth, NULL);
 }
 
 /* A member that is itself a group (a role group listing a team, as Active
@@ -309,8 +309,11 @@ static void resolve(struct protect *p, const char *value, int depth)
  * Every member entry is asked for its member values; a user has none. */
 static void expand(struct protect *p, const char *dn, int depth)
 {
-	if (depth < PROTECT_NEST_MAX)
-		read_more(p, dn, depth, true);
+	if (depth >= PROTECT_NEST_MAX)
+		return;
+	read_more(p, dn, depth, "member");
+	if (dir_unique_members(p->d))
+		read_more(p, dn, depth, "uniqueMember");
 }
 
 static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
@@ -343,10 +346,15 @@ static void refresh_start(struct protect *p)
 	p->n_resolve = 0;
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
-		if (dir_read_values(p->d, p->groups[i], "member", values_cb, p) == 0)
-			p->pending++;
-		else
-			refresh_fail(p, DIR_UNAVAILABLE, "too many directory operations queued");
+		/* 389 DS: a groupOfUniqueNames lists its members in uniqueMember. */
+		for (int a = 0; a < (dir_unique_members(p->d) ? 2 : 1); a++) {
+			if (dir_read_values(p->d, p->groups[i], a == 0 ? "member" : "uniqueMember",
+			                    values_cb, p) == 0)
+				p->pending++;
+			else
+				refresh_fail(p, DIR_UNAVAILABLE,
+				             "too many directory operations queued");
+		}
 	}
 	if (--p->pending == 0)
 		refresh_done(p);

@@ -85,6 +85,17 @@ t_eq "$(q "SELECT group_concat(o.result, ',') FROM records a JOIN records o ON o
 t_eq "$("$D" --json revoke erin procurement | jq -r .result)" unchanged \
     "revoking a non-member of a groupOfNames is still unchanged"
 daemon_stop
+# A groupOfUniqueNames as a [protect] group: its uniqueMembers are protected (only member was
+# read, so it protected nobody).
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.orig"
+sed -i "/^\[protect\]/a groups = cn=uniq,$DS_GROUPS" "$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || t_fail "ldapdeskd starts with cn=uniq protected"
+as_op hd1 "$FL_OP_PW"
+t_exit 4 "helpdesk may not reset carol, a uniqueMember of a protected groupOfUniqueNames (403)" \
+    "$D" reset carol
+t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
+daemon_stop
+cp "$T_DIR/d.conf.orig" "$T_DIR/d.conf"
 
 # Plain LDAP without StartTLS: 389 DS answers every Password Modify with 13 (Confidentiality
 # required), so such a configuration is refused up front, by -n as at start-up.
