@@ -1052,6 +1052,19 @@ static bool start_only(const struct config *running, const char *now, size_t off
 	return running != NULL && now != NULL && was != NULL && strcmp(now, was) == 0;
 }
 
+/* The TLS key is a secret like the bind password, but Debian's own keys
+ * are often root:ssl-cert 0640: group may read it, others may not. */
+static int check_key_mode(const struct config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->tls_key == NULL || stat(c->tls_key, &st) == -1 || (st.st_mode & S_IROTH) == 0)
+		return 0;
+	return check_fail(c, err, errlen, "server", "tls_key",
+	                  "the private key %s is readable by anyone: chmod o-r %s (or 600)",
+	                  c->tls_key, c->tls_key);
+}
+
 static int check_started(const struct config *c, const struct config *running, char *err,
                          size_t errlen)
 {
@@ -1061,6 +1074,7 @@ static int check_started(const struct config *c, const struct config *running, c
 		return 0;
 	return check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
 	               check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
+	               check_key_mode(c, err, errlen) == -1 ||
 	               check_readable(c, err, errlen, "server", "client_ca", c->client_ca) == -1
 	           ? -1
 	           : 0;

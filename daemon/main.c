@@ -184,21 +184,23 @@ static void reload_keep(const struct config *old, struct config *new)
 	static const struct {
 		const char *name;
 		size_t off;
+		bool file; /* a file read at start */
 	} texts[] =
 	    {
-	        {"[server] tls_cert", offsetof(struct config, tls_cert)},
-	        {"[server] tls_key", offsetof(struct config, tls_key)},
-	        {"[server] client_ca", offsetof(struct config, client_ca)},
-	        {"[server] key_file", offsetof(struct config, key_file)},
-	        {"[server] timezone", offsetof(struct config, timezone)},
-	        {"[server] user", offsetof(struct config, user)},
-	        {"[audit] database", offsetof(struct config, database)},
+	        {"[server] tls_cert", offsetof(struct config, tls_cert), true},
+	        {"[server] tls_key", offsetof(struct config, tls_key), true},
+	        {"[server] client_ca", offsetof(struct config, client_ca), true},
+	        {"[server] key_file", offsetof(struct config, key_file), false},
+	        {"[server] timezone", offsetof(struct config, timezone), false},
+	        {"[server] user", offsetof(struct config, user), false},
+	        {"[audit] database", offsetof(struct config, database), false},
 	    },
 	  ints[] = {
-	      {"[server] session_idle", offsetof(struct config, session_idle)},
-	      {"[ldap] pool_size", offsetof(struct config, pool_size)},
-	      {"[audit] commit_delay_ms", offsetof(struct config, commit_delay_ms)},
+	      {"[server] session_idle", offsetof(struct config, session_idle), false},
+	      {"[ldap] pool_size", offsetof(struct config, pool_size), false},
+	      {"[audit] commit_delay_ms", offsetof(struct config, commit_delay_ms), false},
 	  };
+	struct stat st;
 	bool listen = old->n_listen != new->n_listen;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -208,6 +210,11 @@ static void reload_keep(const struct config *old, struct config *new)
 		if (same_text(*o, *n))
 			continue;
 		log_warnx("reload: %s changed: it takes effect at the next restart", texts[i].name);
+		/* Not read now (a restart reads it, as root): only its absence can
+		 * be told, and the restart would fail on it. */
+		if (*n != NULL && texts[i].file && stat(*n, &st) == -1 && errno == ENOENT)
+			log_warnx("reload: %s %s does not exist: the next restart would fail on it",
+			          texts[i].name, *n);
 		free(*n);
 		*n = *o != NULL ? strdup(*o) : NULL;
 	}

@@ -157,6 +157,15 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/othe
 chmod 600 "$T_DIR/other.key"
 bad "a key that does not match the certificate" "bad.conf:[0-9]+: \\[server\\] tls_key: .*other.key does not match tls_cert" \
     "s|^tls_key = .*|tls_key = $T_DIR/other.key|"
+cp "$SLAPD_DIR/server.key" "$T_DIR/open.key" && chmod 644 "$T_DIR/open.key"
+bad "a private key anyone may read" \
+    "bad.conf:[0-9]+: \\[server\\] tls_key: the private key .*open.key is readable by anyone: chmod o-r" \
+    "s|^tls_key = .*|tls_key = $T_DIR/open.key|"
+chmod 640 "$T_DIR/open.key"
+cp "$T_DIR/good.conf" "$C"
+sed -i "s|^tls_key = .*|tls_key = $T_DIR/open.key|" "$C"
+t_match '^configuration OK$' "... while one its group may read (root:ssl-cert 0640, Debian's way) is fine" \
+    "$LDAPDESKD" -n -c "$C"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-128-cbc -pass pass:x \
     -out "$T_DIR/locked.key" 2>/dev/null
 bad "an encrypted key (no pass phrase is asked for)" "bad.conf:[0-9]+: \\[server\\] tls_key: .*without a pass phrase" \

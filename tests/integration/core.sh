@@ -354,6 +354,15 @@ t_ok "a reload back to slapd with starttls is taken" daemon_reload
 ok=no
 for _ in $(seq 20); do "$D" status alice >/dev/null 2>&1 && { ok=yes; break; }; sleep 0.5; done
 t_eq "$ok" yes "statuses are read again"
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.keep"
+sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/renewed.pem|" "$T_DIR/d.conf"
+rc=0
+daemon_reload || rc=$?
+t_eq "$rc" 0 "a reload naming a tls_cert that does not exist is taken (the certificate waits for a restart)"
+t_match "\\[server\\] tls_cert .*renewed.pem does not exist: the next restart would fail on it" \
+    "... and warns that the restart would fail" printf '%s\n' "$DAEMON_RELOAD_LOG"
+cp "$T_DIR/d.conf.keep" "$T_DIR/d.conf"
+daemon_reload || :
 
 t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
     cat "/proc/$DAEMON_PID/limits"
