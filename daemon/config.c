@@ -148,6 +148,22 @@ static bool indented_value(const char *line)
 	return lead > 0 && line[lead] != '\0' && strchr(";#\r\n", line[lead]) == NULL;
 }
 
+/* Debian's libinih ends a value at whitespace and ';' (an inline comment):
+ * "label = 采购 ;旧" would silently become "采购". README says comments are
+ * whole lines: refused, so nothing is cut unseen. */
+static bool inline_comment(const char *line)
+{
+	size_t lead = strspn(line, " \t");
+	const char *eq = strchr(line, '=');
+
+	if (strchr(";#[\r\n", line[lead]) != NULL || line[lead] == '\0' || eq == NULL)
+		return false;
+	for (const char *q = eq + 1; *q != '\0'; q++)
+		if (*q == ';' && (q[-1] == ' ' || q[-1] == '\t'))
+			return true;
+	return false;
+}
+
 static char *config_reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
@@ -168,6 +184,11 @@ static char *config_reader(char *str, int num, void *stream)
 		parse_error(p, "line is %zd bytes long; the limit is %d%s: shorten it", text,
 		            num - 1 - (int)(n - text),
 		            n - text == 2 ? " with a CRLF line break" : "");
+		str[0] = '\n';
+		str[1] = '\0';
+	} else if (inline_comment(line)) {
+		parse_error(p, "a ';' after a blank ends the value there (the rest would be "
+		               "dropped as a comment): put comments on lines of their own");
 		str[0] = '\n';
 		str[1] = '\0';
 	} else if (indented_value(line)) {

@@ -31,6 +31,9 @@ bad() { # DESC REGEX then stdin edits via sed expression
 line=$(grep -n '^pool_size' "$T_DIR/good.conf" | cut -d: -f1)
 bad "an unknown key" "bad.conf:$line: unknown key \"pool_sise\" in \\[ldap\\]" 's/^pool_size/pool_sise/'
 bad "a bad number" "bad.conf:$line: pool_size: expected a whole number" 's/^pool_size = .*/pool_size = many/'
+bad "an inline comment after a value (libinih would cut the value there)" \
+    "bad.conf:$line: a ';' after a blank ends the value there .*: put comments on lines of their own" \
+    's/^pool_size = .*/pool_size = 64 ; was 4/'
 bad "a missing certificate" "bad.conf:[0-9]+: \\[server\\] tls_cert: cannot read /nonexistent.pem" \
     's|^tls_cert = .*|tls_cert = /nonexistent.pem|'
 bad "a line over 200 bytes" "bad.conf:[0-9]+: line is [0-9]+ bytes long" \
