@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "fds.h"
 #include "hwm.h"
 #include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
@@ -384,17 +385,21 @@ static bool files_same(struct audit *a);
 static int open_fail(sqlite3 *db, const char *path, const char *what, char *err, size_t errlen)
 {
 	int code = db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
+	const char *why = code == SQLITE_CANTOPEN ? fds_hint() : "";
 
-	/* A full disk may read as an I/O error too (a WAL that cannot grow). */
-	/* SQLite makes PATH-wal and PATH-shm beside the file: a database the
-	 * daemon may write, in a directory it may not, fails here. */
+	/* A full disk may read as an I/O error too (a WAL that cannot grow).
+	 * SQLite makes PATH-wal and PATH-shm beside the file: a database the
+	 * daemon may write, in a directory it may not, fails here too — unless
+	 * the daemon is simply out of descriptors (why). */
+	if (why[0] != '\0')
+		;
+	else if (code == SQLITE_FULL || code == SQLITE_IOERR)
+		why = " (free space on the file system that holds it, or check it for errors)";
+	else if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM)
+		why = " (the daemon's user must be able to write the file and its directory, where "
+		      "SQLite keeps its -wal and -shm files)";
 	snprintf(err, errlen, "%s: %s: %s%s", path, what, db ? sqlite3_errmsg(db) : "out of memory",
-	         code == SQLITE_FULL || code == SQLITE_IOERR
-	             ? " (free space on the file system that holds it, or check it for errors)"
-	         : code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM
-	             ? " (the daemon's user must be able to write the file and its directory, "
-	               "where SQLite keeps its -wal and -shm files)"
-	             : "");
+	         why);
 	sqlite3_close(db);
 	return -1;
 }

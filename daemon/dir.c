@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "dir.h"
+#include "fds.h"
 #include "ucache.h"
 #include "ldapdesk/ascii.h"
 #include "log.h"
@@ -474,8 +475,8 @@ static int ldap_connect_or_say(const struct config *conf, LDAP *ld, const struct
 	else
 		snprintf(err, errlen,
 		         "cannot connect to %s (%s): check that the directory runs and "
-		         "listens there",
-		         conf->uri, ldap_err2string(rc));
+		         "listens there%s",
+		         conf->uri, ldap_err2string(rc), fds_hint());
 	return -1;
 }
 

@@ -8,15 +8,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "fds.h"
 #include "dir.h"
 #include "limit.h"
 #include "passgen.h"
@@ -750,9 +753,36 @@ static void test_user_cache_keeps_colliding_uids(void **state)
 	ucache_free(c);
 }
 
+/* With every descriptor under a low limit taken, fds_exhausted says so (and
+ * fds_hint names it); with one free again, it does not. */
+static void test_fds_exhausted_sees_the_limit(void **state)
+{
+	struct rlimit old, low;
+	int fds[64], n = 0, fd;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_false(fds_exhausted());
+	assert_string_equal(fds_hint(), "");
+	low = old;
+	low.rlim_cur = 48;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (fd = open("/dev/null", O_RDONLY)) != -1)
+		fds[n++] = fd;
+	assert_true(n < 64);
+	assert_true(fds_exhausted());
+	assert_non_null(strstr(fds_hint(), "out of file descriptors"));
+	close(fds[--n]);
+	assert_false(fds_exhausted());
+	while (n > 0)
+		close(fds[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fds_exhausted_sees_the_limit),
 	    cmocka_unit_test(test_passwords_have_four_classes_and_no_lookalikes),
 	    cmocka_unit_test(test_password_buffer_too_short_is_refused),
 	    cmocka_unit_test_setup_teardown(test_session_roundtrip_and_logout, keydir_setup,
