@@ -1843,8 +1843,15 @@ static void refresh_user_cb(void *arg, enum dir_status st, struct dir_user *u, c
 	bool same = st == DIR_OK && u != NULL && u->dn != NULL &&
 	            (strcmp(u->dn, r->dn) == 0 || dir_dn_equal(u->dn, r->dn));
 
+	/* Outside its validity (ppolicy's pwdEndTime, AD's accountExpires): no
+	 * login would succeed now, so no session goes on either. */
 	if (same)
-		refresh_end(r, true, u->admin_locked ? "your account is disabled" : NULL);
+		refresh_end(r, true,
+		            u->admin_locked ? "your account is disabled"
+		            : u->outside_validity
+		                ? "your account is outside its validity (it ended, "
+		                  "or has not begun)"
+		                : NULL);
 	else if ((st == DIR_OK || st == DIR_NOT_FOUND) &&
 	         dir_read_values(r->A->dir, r->dn, "objectClass", refresh_entry_cb, r) == 0)
 		; /* refresh_entry_cb ends it */

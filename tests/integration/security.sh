@@ -305,6 +305,18 @@ t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attemp
     WHERE a.operator = 'adm2' AND o.detail LIKE 'your account is disabled: the session ended%'")" denied \
     "... recorded as adm2's denied attempt, saying why"
 ldap_unlock_user adm2
+# ... and so does an account whose validity ended (ppolicy's pwdEndTime; AD's accountExpires)
+tokd=$(login_token adm2)
+t_match '^200$' "adm2's new session works" get "$tokd" /v1/users/alice
+printf 'dn: %s\nchangetype: modify\nreplace: pwdEndTime\npwdEndTime: 20200101000000Z\n' \
+    "$(ldap_user_dn adm2)" | ldap_root_modify >/dev/null
+codes=$(codes_over "$tokd")
+t_match ' 401' "an operator whose account ended (pwdEndTime, set by another tool) loses its session ($codes)" \
+    echo "$codes"
+t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.operator = 'adm2' AND o.detail LIKE 'your account is outside its validity%: the session ended%'")" denied \
+    "... recorded as adm2's denied attempt, saying why"
+printf 'dn: %s\nchangetype: modify\ndelete: pwdEndTime\n' "$(ldap_user_dn adm2)" | ldap_root_modify >/dev/null
 
 # ---- a password typed into the user field -------------------------------------------------
 # The log keeps forever what it is given: a login name the directory does not know is not stored.
