@@ -65,7 +65,7 @@ struct actions {
 	/* Due grants whose permission is not configured (their expiry keys),
 	 * each recorded failed once; emptied by a reload (actions_set_config),
 	 * which may put the permission back. */
-	char unconfigured[64][LIMIT_KEY_MAX];
+	char unconfigured[500][LIMIT_KEY_MAX]; /* as many as one tick's due list */
 	size_t n_unconfigured;
 	/* Group commit (commit.c): records waiting for the next shared commit. */
 	struct event *flush_ev;

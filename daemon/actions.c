@@ -2867,13 +2867,8 @@ static void expire_one(struct actions *A, const struct due *d)
 	expiry_key(e->key, sizeof(e->key), d->target, d->permission);
 	x->fn = expire_answered;
 	x->arg = e;
-	/* The user is being changed (by an operator, or by the expiry of another
-	 * of its grants): tried again at the next tick, which comes sooner. */
-	if (!busy_claim(x)) {
-		A->expiry_busy = true;
-		act_reply(x, ACT_UNAVAILABLE, "busy", NULL);
-		return;
-	}
+	/* Nothing is changed in the directory: recorded at once, with no claim
+	 * on the user (another expiry of theirs may hold it). */
 	x->grant = config_grant(x->conf, d->permission);
 	if (x->grant == NULL) {
 		act_refuse(
@@ -2882,6 +2877,13 @@ static void expire_one(struct actions *A, const struct due *d)
 		    "membership was left in place; put [grant.%s] back (the expiry then goes "
 		    "on) or remove the member by hand",
 		    d->permission, d->permission);
+		return;
+	}
+	/* The user is being changed (by an operator, or by the expiry of another
+	 * of its grants): tried again at the next tick, which comes sooner. */
+	if (!busy_claim(x)) {
+		A->expiry_busy = true;
+		act_reply(x, ACT_UNAVAILABLE, "busy", NULL);
 		return;
 	}
 	if (dir_find_user(A->dir, d->target, user_found_cb, x) == -1)
@@ -3107,20 +3109,33 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	commit_pair(x, "denied", detail, throttle_stored);
 }
 
+/* The configured permissions as a JSON array (malloc'd into *out). */
+static int configured_json(const struct config *conf, char **out)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < conf->n_grants; i++)
+		json_array_append_new(a, json_string(conf->grants[i].name));
+	*out = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return *out != NULL ? 0 : -1;
+}
+
 static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct actions *A = arg;
 	struct due_list *l = calloc(1, sizeof(*l));
 	struct timeval tv = {A->expiry_every, 0};
-	char now[CLOCK_ISO_LEN], err[256];
+	char now[CLOCK_ISO_LEN], err[256], *first = NULL;
 
 	(void)fd;
 	(void)what;
 	A->expiry_busy = false;
 	clock_utc(time(NULL), now, sizeof(now));
-	if (l != NULL && dir_available(A->dir) &&
-	    audit_due_grants(A->audit, now, due_collect, l, err, sizeof(err)) == -1)
+	if (l != NULL && dir_available(A->dir) && configured_json(A->conf, &first) == 0 &&
+	    audit_due_grants(A->audit, now, first, due_collect, l, err, sizeof(err)) == -1)
 		log_warnx("expiry: %s", err);
+	free(first);
 	/* A user recovery still reads back waits for a later tick. */
 	for (size_t i = 0; l != NULL && i < l->n; i++)
 		if (!user_held(A, l->items[i].target) &&

@@ -203,7 +203,10 @@ static const char grant_sql[] =
     " ORDER BY o.id DESC LIMIT 1";
 
 /* Grants whose recorded expiry ("expires YYYY-MM-DDTHH:MM:SSZ" in the outcome)
- * has passed and that nothing later (grant, revoke, expiry) superseded. */
+ * has passed and that nothing later (grant, revoke, expiry) superseded. The
+ * permissions of ?2 (a JSON array: the configured ones) come first: due
+ * grants of a permission no longer configured stay due, and must not fill
+ * the 500 places of every tick. */
 static const char due_sql[] =
     "SELECT a.target, a.permission, substr(o.detail, instr(o.detail, 'expires ') + 8, 20)"
     " FROM records a"
@@ -219,7 +222,7 @@ static const char due_sql[] =
     "  WHERE ra.kind = 'attempt' AND ra.action IN ('grant', 'approve', 'revoke', 'expire')"
     "  AND NOT (ra.action = 'grant' AND ra.request_id IS NOT NULL)"
     "  AND ra.target = a.target AND ra.permission = a.permission AND ro.id > o.id)"
-    " ORDER BY o.id LIMIT 500";
+    " ORDER BY a.permission NOT IN (SELECT value FROM json_each(?2)), o.id LIMIT 500";
 
 struct audit {
 	sqlite3 *db;
@@ -1553,8 +1556,8 @@ int audit_last_backup(struct audit *a, char *detail, size_t len, char *err, size
 	return first_text(a, st, "last backup", detail, len, err, errlen);
 }
 
-int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,
-                     size_t errlen)
+int audit_due_grants(struct audit *a, const char *now, const char *first, audit_due_fn fn,
+                     void *arg, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -1562,6 +1565,7 @@ int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *ar
 	if (sqlite3_prepare_v2(a->db, due_sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare due grants", err, errlen);
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, first != NULL ? first : "[]", -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(st, 0),
 		   (const char *)sqlite3_column_text(st, 1),

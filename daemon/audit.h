@@ -175,9 +175,11 @@ typedef void (*audit_due_fn)(void *arg, const char *target, const char *permissi
 
 /* Calls fn for each grant whose recorded expiry is at or before now (UTC,
  * "YYYY-MM-DDTHH:MM:SSZ") and that no later grant, revoke or expiry
- * superseded; at most 500 a call. fn must not write to the store. Return 0/-1. */
-int audit_due_grants(struct audit *a, const char *now, audit_due_fn fn, void *arg, char *err,
-                     size_t errlen);
+ * superseded; at most 500 a call, those of the permissions named in first
+ * (a JSON array of strings, NULL = none) before the others, each part oldest
+ * first. fn must not write to the store. Return 0/-1. */
+int audit_due_grants(struct audit *a, const char *now, const char *first, audit_due_fn fn,
+                     void *arg, char *err, size_t errlen);
 
 /* The newest n attempt rows about target (as audit_query's rows), newest
  * first. Return 0/-1. */

@@ -105,23 +105,30 @@ t_match "before 9999-12-30" "... saying the latest term" printf '%s\n' "$T_OUT"
 # A grant whose [grant.NAME] section a reload dropped: its group is not known, so the membership
 # stays — recorded failed, not unchanged (which ended the grant for good: the access stayed
 # and, the section put back, status showed it with no term).
-t_ok "grant 产研系统 to frank for a few seconds" "$D" grant frank rnd-system --until "$(soon 2)"
+# Two of frank's, ending together: the second is recorded too (the first's expiry held frank).
+frank_end=$(soon 2)
+t_ok "grant 产研系统 to frank for a few seconds" "$D" grant frank rnd-system --until "$frank_end"
+t_ok "grant 综合系统 to frank, ending at the same time" "$D" grant frank general --until "$frank_end"
 cp "$T_DIR/d.conf" "$T_DIR/d.conf.full"
-sed -i '/^\[grant\.rnd-system\]/,/^approval = /d' "$T_DIR/d.conf"
+sed -i '/^\[grant\.rnd-system\]/,/^approval = /d; /^\[grant\.general\]/,/^approval = /d' "$T_DIR/d.conf"
 rc=0
 daemon_reload || rc=$?
-t_eq "$rc" 0 "a reload dropping [grant.rnd-system] is taken"
+t_eq "$rc" 0 "a reload dropping [grant.rnd-system] and [grant.general] is taken"
 # Ticks come every 10 s: 21 s after the first failure, two more ticks found the grant due.
 left=$((first_fail + 21 - $(date +%s)))
 [ "$left" -le 0 ] || sleep "$left"
 t_eq "$(heidi_fails)" 1 "a failing expiry is not tried again on every tick (two ticks later)"
-frank_rnd() { # RESULT: frank's rnd-system expiries with that result
+frank_rnd() { # RESULT [PERMISSION]: frank's rnd-system (or PERMISSION) expiries with that result
     sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
-        WHERE a.action = 'expire' AND a.target = 'frank' AND a.permission = 'rnd-system'
+        WHERE a.action = 'expire' AND a.target = 'frank' AND a.permission = '${2:-rnd-system}'
         AND o.result = '$1'"
 }
-for _ in $(seq 60); do [ "$(frank_rnd failed)" -ge 1 ] && break; sleep 0.5; done
+for _ in $(seq 60); do
+    [ "$(frank_rnd failed)" -ge 1 ] && [ "$(frank_rnd failed general)" -ge 1 ] && break
+    sleep 0.5
+done
 t_eq "$(frank_rnd failed)" 1 "the expiry of a grant whose permission is no longer configured is failed"
+t_eq "$(frank_rnd failed general)" 1 "... and so is the other one ending with it (not lost behind the first)"
 t_eq "$(frank_rnd unchanged)" 0 "... not unchanged"
 t_match "permission rnd-system is no longer configured, so its group is not known: the membership was left in place; put \[grant.rnd-system\] back" \
     "... saying what to do" sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
@@ -134,6 +141,7 @@ rc=0
 daemon_reload || rc=$?
 t_eq "$rc" 0 "a reload putting [grant.rnd-system] back is taken"
 t_ok "... and the expiry goes on at the next tick" wait_gone rnd-system frank 30
+t_ok "... for both" wait_gone general frank 30
 t_eq "$(frank_rnd failed) $(frank_rnd ok)" "1 1" "one failed expiry while unconfigured, then one ok"
 
 # ---- a timed grant caught by a crash keeps its term ---------------------------------------

@@ -1107,6 +1107,51 @@ static void restored_copy_does_not_reuse_lost_ids(void **state)
 	assert_int_equal(from, 0);
 }
 
+/* Due grants: the target/permission pairs, in the order given. */
+static void due_collect(void *arg, const char *target, const char *permission, const char *expires)
+{
+	char *buf = arg;
+	size_t used = strlen(buf);
+
+	(void)expires;
+	snprintf(buf + used, 256 - used, "%s%s/%s", used ? "," : "", target, permission);
+}
+
+static void due_grant(struct fixture *fx, const char *target, const char *permission)
+{
+	struct audit_event ev = {.requested_at = "2020-01-01T00:00:00.000Z",
+	                         .operator= "adm1",
+	                         .action = "grant",
+	                         .target = target,
+	                         .permission = permission};
+
+	assert_int_equal(audit_record(fx->a, &ev, "ok", "expires 2020-01-02T00:00:00Z", NULL,
+	                              fx->err, sizeof fx->err),
+	                 0);
+}
+
+/* Grants of a permission no longer configured stay due (their expiry is
+ * recorded failed): the configured ones come first, so that the 500 places
+ * of a tick are never all taken by them. */
+static void due_grants_of_configured_permissions_come_first(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256] = "";
+
+	due_grant(fx, "alice", "gone");
+	due_grant(fx, "carol", "gone");
+	due_grant(fx, "bob", "kept");
+	assert_int_equal(audit_due_grants(fx->a, "2026-01-01T00:00:00Z", "[\"kept\"]", due_collect,
+	                                  got, fx->err, sizeof fx->err),
+	                 0);
+	assert_string_equal(got, "bob/kept,alice/gone,carol/gone");
+	got[0] = '\0';
+	assert_int_equal(audit_due_grants(fx->a, "2026-01-01T00:00:00Z", NULL, due_collect, got,
+	                                  fx->err, sizeof fx->err),
+	                 0);
+	assert_string_equal(got, "alice/gone,carol/gone,bob/kept");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1142,6 +1187,7 @@ int main(void)
 	    T(now_is_utc_with_milliseconds),
 	    T(old_full_indexes_become_partial_and_are_used),
 	    T(restored_copy_does_not_reuse_lost_ids),
+	    T(due_grants_of_configured_permissions_come_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
