@@ -59,6 +59,9 @@ enum op_type {
 	OP_POLICY
 };
 
+/* OP_VALUES's value for dir_read_members (not an attribute name). */
+#define VALUES_MEMBERS "+members"
+
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
 struct dir_conn {
@@ -1522,7 +1525,13 @@ static int op_send(struct dir_op *op, LDAP *ld)
 	case OP_ADD_ENTRY:
 		return send_add(op, ld);
 	case OP_VALUES: {
-		const char *attrs[] = {op->value, NULL};
+		const char *attrs[] = {op->value, NULL, NULL};
+
+		/* dir_read_members: the entry's DN and its members, in one read. */
+		if (strcmp(op->value, VALUES_MEMBERS) == 0) {
+			attrs[0] = "member";
+			attrs[1] = dir_unique_members(op->d) ? "uniqueMember" : NULL;
+		}
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_BASE, "(objectClass=*)",
 		                       (char **)(uintptr_t)attrs, 0, NULL, NULL, NULL, 1,
@@ -1648,6 +1657,29 @@ static void dn_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 
 /* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
  * error: the caller wanted them all). */
+/* Appends the values of attr to op->dns (at most DIR_VALUES_MAX in all). */
+static void values_add(struct dir_op *op, LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	size_t n = (size_t)ldap_count_values_len(vals);
+	char **grown;
+
+	if (vals == NULL)
+		return;
+	if (op->n_dns + n > DIR_VALUES_MAX ||
+	    (grown = realloc(op->dns, (op->n_dns + n) * sizeof(*grown))) == NULL)
+		op->too_many = true;
+	else
+		op->dns = grown;
+	for (size_t i = 0; !op->too_many && i < n; i++) {
+		if ((op->dns[op->n_dns] = strndup(vals[i]->bv_val, vals[i]->bv_len)) == NULL)
+			op->too_many = true;
+		else
+			op->n_dns++;
+	}
+	ldap_value_free_len(vals);
+}
+
 static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
 	struct berval **vals;
@@ -1655,6 +1687,15 @@ static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 
 	if (strcmp(op->value, LDAP_NO_ATTRS) == 0) {
 		dn_entry(op, ld, e);
+		return;
+	}
+	if (strcmp(op->value, VALUES_MEMBERS) == 0) {
+		dn_entry(op, ld, e);
+		if (op->n_dns == 1) {
+			values_add(op, ld, e, "member");
+			if (dir_unique_members(op->d))
+				values_add(op, ld, e, "uniqueMember");
+		}
 		return;
 	}
 	vals = ldap_get_values_len(ld, e, op->value);
@@ -2293,6 +2334,11 @@ int dir_has_password(struct dir *d, const char *dn, dir_dns_fn fn, void *arg)
 int dir_read_dn(struct dir *d, const char *dn, dir_dns_fn fn, void *arg)
 {
 	return submit_dns(d, OP_VALUES, dn, strdup(LDAP_NO_ATTRS), fn, arg);
+}
+
+int dir_read_members(struct dir *d, const char *dn, dir_dns_fn fn, void *arg)
+{
+	return submit_dns(d, OP_VALUES, dn, strdup(VALUES_MEMBERS), fn, arg);
 }
 
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg)

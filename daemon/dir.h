@@ -157,6 +157,12 @@ bool dir_unique_members(const struct dir *d);
  * dns; more than 100,000 values is DIR_REFUSED. Return: 0 (fn called later,
  * once), or -1 (queue full or ENOMEM; fn not called). */
 int dir_read_values(struct dir *d, const char *dn, const char *attr, dir_dns_fn fn, void *arg);
+/* The entry dn names, in one base search: fn gets its DN as the directory
+ * holds it (dns[0], as dir_read_dn) and then its member values (dns[1..n);
+ * uniqueMember's too under 389 DS): a user has none, a group its members.
+ * More than 100,000 values is DIR_REFUSED; no such entry DIR_NOT_FOUND.
+ * Return: as dir_read_values. */
+int dir_read_members(struct dir *d, const char *dn, dir_dns_fn fn, void *arg);
 /* The DN of the entry dn names, as the directory holds it (one base search):
  * the directory matches DNs by its own rules (Unicode case and width
  * folding, which dir_dn_canon does not do), so two spellings of one entry

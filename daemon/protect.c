@@ -31,8 +31,14 @@
 /* Directory reads per refresh (see resolve, expand); more: search per
  * check. */
 #define PROTECT_RESOLVE_MAX 1024
-/* Groups within groups followed this deep (a cycle ends here too). */
+/* Groups within groups followed this deep. */
 #define PROTECT_NEST_MAX 8
+/* Seconds before a snapshot is tried again after one was too big. */
+#define PROTECT_RETRY_S 300
+#define NESTED_TOO_BIG                                                                             \
+	"the protected and role groups nest more members than ldapdesk reads at once (1,024): "    \
+	"it cannot tell who is protected, so it refuses; flatten or shrink the groups (tried "     \
+	"again within 5 minutes)"
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -65,6 +71,12 @@ struct protect {
 	struct waiters waiting;
 	size_t n_waiting;
 	bool too_big; /* a group has more members than we hold: search per check */
+	time_t too_big_at;
+	/* Groups nest (this refresh, the last snapshot): a direct search then
+	 * misses members, so a check that would need one fails closed. */
+	bool nested, snap_nested;
+	char **seen; /* canonical DNs of the groups followed in this refresh */
+	size_t n_seen;
 };
 
 static time_t now_mono(void)
@@ -125,8 +137,11 @@ static void answer_upto(struct protect *p, unsigned long long gen, enum dir_stat
 	}
 	while ((w = TAILQ_FIRST(&list)) != NULL) {
 		TAILQ_REMOVE(&list, w, entry);
-		/* Too many members to hold: these ask the directory themselves. */
-		if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
+		/* Too many members to hold: these ask the directory themselves,
+		 * unless groups nest (a direct search would miss members). */
+		if (st != DIR_OK && p->too_big && (p->nested || p->snap_nested))
+			w->fn(w->arg, DIR_REFUSED, false, NESTED_TOO_BIG);
+		else if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
 			;
 		else
 			w->fn(w->arg, st, st == DIR_OK && is_member(p, w->dn), err);
@@ -144,6 +159,7 @@ void protect_free(struct protect *p)
 	answer_upto(p, p->gen, DIR_UNAVAILABLE, "the daemon is stopping");
 	free_list(p->members, p->n_members);
 	free_list(p->fresh, p->n_fresh);
+	free_list(p->seen, p->n_seen);
 	for (size_t i = 0; i < p->n_groups; i++)
 		free(p->groups[i]);
 	free(p);
@@ -170,11 +186,15 @@ static void refresh_done(struct protect *p)
 		p->valid = true;
 		p->taken = p->started;
 		p->snap_gen = p->refresh_gen;
+		p->snap_nested = p->nested;
 	} else {
 		free_list(p->fresh, p->n_fresh);
 	}
 	p->fresh = NULL;
 	p->n_fresh = p->cap_fresh = 0;
+	free_list(p->seen, p->n_seen);
+	p->seen = NULL;
+	p->n_seen = 0;
 	answer_upto(p, p->refresh_gen, p->worst, p->worst == DIR_OK ? NULL : p->err);
 	if (!TAILQ_EMPTY(&p->waiting) && !p->refreshing)
 		refresh_start(p);
@@ -214,36 +234,43 @@ struct nest {
 };
 
 static void resolve(struct protect *p, const char *value, int depth);
-static void expand(struct protect *p, const char *dn, int depth);
 
-/* The member values of a group found among the members (at depth): each
- * is a member too, as slapd and Active Directory count them. */
-static void nested_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
+/* Checks cannot be answered from a snapshot (too many to hold or read):
+ * they ask the directory (check_direct), which sees direct members only —
+ * so when groups nest they are refused instead (fail closed), for a while. */
+static void mark_too_big(struct protect *p, const char *why)
 {
-	struct nest *nt = arg;
-	struct protect *p = nt->p;
-
-	/* An entry gone since, or one without members (a user), adds nobody.
-	 * One refused (more values than held, say) may hold anyone: checks ask
-	 * the directory themselves, as for a top-level group too big to hold. */
-	if (st == DIR_REFUSED)
-		p->too_big = true;
-	if (st != DIR_OK && st != DIR_NOT_FOUND)
-		refresh_fail(p, st, err != NULL ? err : "a protected group could not be read");
-	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++) {
-		if (vals[i] == NULL)
-			continue;
-		if (fresh_add(p, vals[i]) == -1) {
-			p->too_big = true;
-			refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
-		} else
-			resolve(p, vals[i], nt->depth + 1);
-	}
-	free(nt);
-	if (--p->pending == 0)
-		refresh_done(p);
+	p->too_big = true;
+	p->too_big_at = now_mono();
+	refresh_fail(p, DIR_REFUSED, why);
 }
 
+/* Was dn's membership followed in this refresh already? (a cycle, or a
+ * group listed twice). Else it is noted. Return: true to stop. */
+static bool seen(struct protect *p, const char *dn)
+{
+	char *c = dir_dn_canon(dn), **grown;
+
+	if (c == NULL)
+		return true;
+	for (size_t i = 0; i < p->n_seen; i++)
+		if (strcmp(p->seen[i], c) == 0) {
+			free(c);
+			return true;
+		}
+	if ((grown = realloc(p->seen, (p->n_seen + 1) * sizeof(*grown))) == NULL) {
+		free(c);
+		return true;
+	}
+	p->seen = grown;
+	p->seen[p->n_seen++] = c;
+	return false;
+}
+
+/* A member read back: dns[0] is its DN as the directory holds it, dns[1..n)
+ * its own members when it is a group (a role group listing a team, as
+ * Active Directory's admin groups are built): those are members too, as
+ * slapd and AD count them, up to PROTECT_NEST_MAX deep. */
 static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
 {
 	struct nest *nt = arg;
@@ -256,26 +283,36 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 		;
 	else if (st == DIR_UNAVAILABLE || st == DIR_UNKNOWN)
 		refresh_fail(p, st, err != NULL ? err : "a protected member could not be read");
-	else if (st != DIR_OK || n != 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1)) {
-		p->too_big = true;
-		refresh_fail(p, DIR_REFUSED, "a protected member could not be read back");
-	} else if (p->worst == DIR_OK)
-		expand(p, dns[0], nt->depth);
+	else if (st != DIR_OK || n < 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1))
+		mark_too_big(p, "a protected member could not be read back");
+	else if (n > 1 && nt->depth < PROTECT_NEST_MAX && !seen(p, dns[0])) {
+		p->nested = true;
+		for (size_t i = 1; i < n && p->worst == DIR_OK; i++) {
+			if (dns[i] == NULL)
+				continue;
+			if (fresh_add(p, dns[i]) == -1)
+				mark_too_big(p, "too many protected members to hold");
+			else
+				resolve(p, dns[i], nt->depth + 1);
+		}
+	}
 	free(nt);
 	if (--p->pending == 0)
 		refresh_done(p);
 }
 
-/* One more read of this refresh: the entry named by value read back
- * (resolved_cb), or a member entry's own member values (nested_cb). */
-static void read_more(struct protect *p, const char *value, int depth, const char *members)
+/* dir_dn_canon folds ASCII case only; slapd also folds Unicode case and
+ * width, either way round (a member "uid=ｆｒａｎｋ,…" is frank; a member
+ * "uid=gina,…" is an entry named "uid=ｇｉｎａ,…"). Each value is therefore
+ * read back from the directory, which names the entry as it holds it, as a
+ * user's own DN is always taken from its entry — with its own members, in
+ * the same read, should it be a group. */
+static void resolve(struct protect *p, const char *value, int depth)
 {
 	struct nest *nt;
-	int rc;
 
 	if (p->n_resolve >= PROTECT_RESOLVE_MAX) {
-		p->too_big = true;
-		refresh_fail(p, DIR_REFUSED, "too many protected members to read back");
+		mark_too_big(p, "too many protected members to read back");
 		return;
 	}
 	if ((nt = malloc(sizeof(*nt))) == NULL) {
@@ -283,37 +320,13 @@ static void read_more(struct protect *p, const char *value, int depth, const cha
 		return;
 	}
 	*nt = (struct nest){.p = p, .depth = depth};
-	rc = members != NULL ? dir_read_values(p->d, value, members, nested_cb, nt)
-	                     : dir_read_dn(p->d, value, resolved_cb, nt);
-	if (rc == 0) {
+	if (dir_read_members(p->d, value, resolved_cb, nt) == 0) {
 		p->n_resolve++;
 		p->pending++;
 	} else {
 		free(nt);
 		refresh_fail(p, DIR_UNAVAILABLE, "too many directory operations queued");
 	}
-}
-
-/* dir_dn_canon folds ASCII case only; slapd also folds Unicode case and
- * width, either way round (a member "uid=ｆｒａｎｋ,…" is frank; a member
- * "uid=gina,…" is an entry named "uid=ｇｉｎａ,…"). Each value is therefore
- * read back from the directory, which names the entry as it holds it, as a
- * user's own DN is always taken from its entry. */
-static void resolve(struct protect *p, const char *value, int depth)
-{
-	read_more(p, value, depth, NULL);
-}
-
-/* A member that is itself a group (a role group listing a team, as Active
- * Directory's admin groups are built): its members are protected too.
- * Every member entry is asked for its member values; a user has none. */
-static void expand(struct protect *p, const char *dn, int depth)
-{
-	if (depth >= PROTECT_NEST_MAX)
-		return;
-	read_more(p, dn, depth, "member");
-	if (dir_unique_members(p->d))
-		read_more(p, dn, depth, "uniqueMember");
 }
 
 static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
@@ -326,10 +339,9 @@ static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, cons
 	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++) {
 		if (vals[i] == NULL)
 			continue;
-		if (fresh_add(p, vals[i]) == -1) {
-			p->too_big = true;
-			refresh_fail(p, DIR_REFUSED, "too many protected members to hold");
-		} else
+		if (fresh_add(p, vals[i]) == -1)
+			mark_too_big(p, "too many protected members to hold");
+		else
 			resolve(p, vals[i], 1);
 	}
 	if (--p->pending == 0)
@@ -344,6 +356,7 @@ static void refresh_start(struct protect *p)
 	p->worst = DIR_OK;
 	p->err[0] = '\0';
 	p->n_resolve = 0;
+	p->nested = false;
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
 		/* 389 DS: a groupOfUniqueNames lists its members in uniqueMember. */
@@ -423,6 +436,12 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 	}
 	if (n > PROTECT_GROUPS_MAX || set_groups(p, groups, n) == -1)
 		return -1;
+	if (p->too_big && now_mono() - p->too_big_at >= PROTECT_RETRY_S)
+		p->too_big = false; /* the groups may have shrunk: a snapshot again */
+	if (p->too_big && (p->nested || p->snap_nested)) {
+		fn(arg, DIR_REFUSED, false, NESTED_TOO_BIG);
+		return 0;
+	}
 	if (ttl <= 0 || p->too_big)
 		return check_direct(p, dn, fn, arg);
 	if (p->valid && p->snap_gen == p->gen && now_mono() - p->taken < ttl) {

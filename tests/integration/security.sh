@@ -113,15 +113,34 @@ printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: uid=gina,%
 printf 'dn: cn=vip-team,%s\nobjectClass: groupOfNames\ncn: vip-team\nmember: cn=vip-inner,%s\n\ndn: cn=vip-inner,%s\nobjectClass: groupOfNames\ncn: vip-inner\nmember: %s\n' \
     "$G" "$G" "$G" "$(ldap_user_dn carol)" |
     ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
-printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: cn=vip-team,%s\n' "$G" "$G" |
-    ldap_root_modify >/dev/null
+# ... a cycle (loop-a lists loop-b, which lists loop-a and dave), and a team of 600 (one read
+# each: two each made 1,200 reads, past the 1,024 a refresh makes, and nobody nested was protected).
+{
+    printf 'dn: ou=bulk,%s\nobjectClass: organizationalUnit\nou: bulk\n\n' "$LDAP_PEOPLE"
+    i=1
+    while [ "$i" -le 600 ]; do
+        printf 'dn: uid=bulk%03d,ou=bulk,%s\nobjectClass: inetOrgPerson\nuid: bulk%03d\ncn: B\nsn: B\n\n' \
+            "$i" "$LDAP_PEOPLE" "$i"
+        i=$((i + 1))
+    done
+    printf 'dn: cn=bigteam,%s\nobjectClass: groupOfNames\ncn: bigteam\n' "$G"
+    i=1
+    while [ "$i" -le 600 ]; do printf 'member: uid=bulk%03d,ou=bulk,%s\n' "$i" "$LDAP_PEOPLE"; i=$((i + 1)); done
+    printf '\ndn: cn=loop-a,%s\nobjectClass: groupOfNames\ncn: loop-a\nmember: cn=loop-b,%s\n\n' "$G" "$G"
+    printf 'dn: cn=loop-b,%s\nobjectClass: groupOfNames\ncn: loop-b\nmember: cn=loop-a,%s\nmember: %s\n' \
+        "$G" "$G" "$(ldap_user_dn dave)"
+} | ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
+printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: cn=vip-team,%s\nmember: cn=loop-a,%s\nmember: cn=bigteam,%s\n' \
+    "$G" "$G" "$G" "$G" | ldap_root_modify >/dev/null
 sleep 6
 t_exit 4 "helpdesk may not reset gina (entry uid=ｇｉｎａ), listed as uid=gina (403)" "$D" reset gina
 t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
 t_exit 4 "helpdesk may not reset carol, in a group nested two deep in cn=protected (403)" "$D" reset carol
 t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
-printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\nmember: uid=gina,%s\nmember: cn=vip-team,%s\n' \
-    "$G" "$erin_fw" "$frank_fw" "$LDAP_PEOPLE" "$G" | ldap_root_modify >/dev/null
+t_exit 4 "... nor dave, in a cycle of groups within it (403)" "$D" reset dave
+t_exit 4 "... nor bulk007, one of a nested team of 600 (403)" "$D" unlock bulk007
+printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\nmember: uid=gina,%s\nmember: cn=vip-team,%s\nmember: cn=loop-a,%s\nmember: cn=bigteam,%s\n' \
+    "$G" "$erin_fw" "$frank_fw" "$LDAP_PEOPLE" "$G" "$G" "$G" | ldap_root_modify >/dev/null
 sleep 6
 t_ok "taken out again, erin may be unlocked by helpdesk" "$D" unlock erin
 t_ok "... and carol, her group no longer nested in cn=protected" "$D" unlock carol
