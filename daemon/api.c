@@ -1081,6 +1081,8 @@ static void report_answer(struct job_call *jc, int rc, const char *err)
 	if (rc == -1) {
 		if (strstr(err, "larger than") != NULL)
 			reply_error(c, 413, "bad_request", err);
+		else if (strstr(err, "categories in the range") != NULL)
+			reply_error(c, 400, "bad_request", err);
 		else
 			reply_error(c, 503, "audit_unavailable", err);
 		return;

@@ -543,7 +543,8 @@ static int scan_cb(void *arg, const struct audit_row *row)
 		return 1;
 	}
 	if ((ci = cat_index(r, row->category)) < 0) {
-		r->bad = "more than 64 categories in the range";
+		r->bad = "more than 64 categories in the range: narrow the range (or report each "
+		         "part of it)";
 		return 1;
 	}
 	m = month_of(row->requested_at) - r->month0;

@@ -607,6 +607,20 @@ t_exit 2 "a category in neither the configuration nor the log is a bad request (
     "$D" log --category printr
 t_match "no such category: .*and those of records in the log" "... saying where the keys come from" \
     printf '%s\n' "$T_OUT"
+# A report over more categories than it tallies (64) is the range's fault, not the store's: 400
+# saying to narrow it (it was 503 audit_unavailable, as if the store were down).
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.cats"
+i=1
+while [ "$i" -le 60 ]; do printf '[category.c%02d]\nlabel = 类别%02d\nunit = 次\n' "$i" "$i"; i=$((i + 1)); done >>"$T_DIR/d.conf"
+t_ok "a reload adding 60 categories is taken" taken
+as_op hd1
+i=1
+while [ "$i" -le 60 ]; do "$D" record "c$(printf %02d "$i")" --desc x >/dev/null 2>&1 || :; i=$((i + 1)); done
+as_op aud1
+t_exit 2 "a report over 69 categories is refused (400, exit 2)" "$D" report --from "$from" --to "$to"
+t_match "more than 64 categories in the range: narrow the range" "... saying what to do" printf '%s\n' "$T_OUT"
+cp "$T_DIR/d.conf.cats" "$T_DIR/d.conf"
+t_ok "a reload back to the categories before is taken" taken
 
 # Rows sharing one time (a day's or a minute's, as hand-kept logs have them): each row's look
 # for an earlier copy or a live event goes by index, not through every row of that minute
