@@ -196,7 +196,12 @@ t_match '"error": *"(recovering|request_closed)"' \
 recovered() { sqlite3 "$DB" "SELECT o.result || '|' || r.status || '|' || COALESCE(r.decided_by, '')
     FROM records a JOIN requests r ON r.id = a.request_id JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'approve' AND a.target = '$1'"; }
-for _ in $(seq 100); do [ -n "$(recovered chenjing)" ] && break; sleep 0.1; done
+# Each user's recovery goes on its own (one read-back at a time): wait for all three, up to 30 s.
+for _ in $(seq 300); do
+    [ -n "$(recovered chenjing)" ] && [ -n "$(recovered liuyang)" ] && [ -n "$(recovered songtao)" ] &&
+        break
+    sleep 0.1
+done
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE a.action = 'grant' AND a.request_id = $req4 AND o.detail LIKE '%recovered%'")" 0 \
     "a grant awaiting approval across a restart is not 'recovered' (it waits for its request)"
@@ -204,7 +209,6 @@ t_eq "$(recovered liuyang)" "ok|approved|adm2" \
     "a pending approval the directory carried out is recovered as ok and closes its request"
 t_match '^failed\|(pending|expired)\|' \
     "one the directory did not carry out is recovered as failed; its request is not approved" recovered chenjing
-for _ in $(seq 100); do [ -n "$(recovered songtao)" ] && break; sleep 0.1; done
 t_eq "$(recovered songtao)" "ok|approved|adm2" "songtao's approve is recovered ok and its request approved, not rejected"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after the recovery"
