@@ -140,7 +140,7 @@ done
 as_op adm1
 req3=$("$D" --json grant erin finance-docs | jq -r .request)
 gone=no
-for _ in $(seq 30); do
+for _ in $(seq 90); do
     if ! list=$("$D" --json pending 2>&1); then gone="pending failed: $list"; break; fi
     if printf '%s\n' "$list" | jq -e ".requests | any(.id == $req3) | not" >/dev/null 2>&1; then
         gone=yes

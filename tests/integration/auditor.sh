@@ -368,7 +368,7 @@ t_eq "$("$D" --json log --action backup --operator ldapdeskd | jq -r '.events[-1
     "the daemon records which ids the restored database lacks"
 t_match "records $((restored + 1)) to $before are missing" "and its log says so" cat "$T_DIR/ldapdeskd.log"
 restored_from() { "$D" --json log --action backup --operator adm1 | jq -r '.events[-1] | .result + "|" + .detail'; }
-for _ in $(seq 50); do restored_from | grep -q '^pending' || break; sleep 0.2; done # recovery runs after start-up
+for _ in $(seq 150); do restored_from | grep -q '^pending' || break; sleep 0.2; done # recovery runs after start-up
 t_match '^ok\|.*: checked; this database was restored from it' \
     "the backup it was restored from reads as made (the copy held that backup's attempt, pending)" \
     restored_from
@@ -428,7 +428,7 @@ t_match "^[0-9]+ into $T_DIR/backups/audit-[0-9]{8}-[0-9]{6}\.db$" \
     "a backup's attempt is stored before its copy, naming its file" echo "$cut"
 if [ -n "$cut" ] && [ ! -e "$cut_file" ]; then
     daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
-    for _ in $(seq 100); do [ -z "$(pending_backup)" ] && break; sleep 0.1; done # recovery: 1 s
+    for _ in $(seq 300); do [ -z "$(pending_backup)" ] && break; sleep 0.1; done # recovery: 1 s
     t_eq "$(q "SELECT result || '|' || detail FROM records WHERE attempt_id = $cut_id")" \
         "failed|the daemon stopped before the backup into $cut_file was finished: no checked copy of it was made" \
         "the next start records the backup cut short by SIGKILL as failed"
@@ -436,7 +436,7 @@ if [ -n "$cut" ] && [ ! -e "$cut_file" ]; then
 else
     daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
     t_skip "a backup cut short by SIGKILL" "its copy was finished before the kill"
-    for _ in $(seq 100); do [ -z "$(pending_backup)" ] && break; sleep 0.1; done
+    for _ in $(seq 300); do [ -z "$(pending_backup)" ] && break; sleep 0.1; done
 fi
 t_eq "$(pending_backup)" "" "no backup attempt is left pending after the start"
 # So is an import's: its rows and its outcome commit together, after its attempt.
@@ -458,7 +458,7 @@ t_untrack "$DAEMON_PID"
 wait "$im" 2>/dev/null || :
 t_match '^[0-9]+$' "an import's attempt is stored before its rows" echo "$cut"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
-for _ in $(seq 100); do [ -z "$(pending_import)" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -z "$(pending_import)" ] && break; sleep 0.1; done
 if [ -n "$cut" ]; then
     t_eq "$(q "SELECT result || '|' || detail FROM records WHERE attempt_id = $cut")" \
         "failed|the daemon stopped during the import: nothing of it was imported (its rows are stored with its outcome)" \

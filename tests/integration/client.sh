@@ -261,7 +261,7 @@ DYING_PORT=$(random_port)
 python3 "$LDAPDESK_SRC/tests/lib/dying_daemon.py" "$DYING_PORT" "$SLAPD_DIR/server.pem" \
     "$SLAPD_DIR/server.key" "$T_DIR/dying.log" >"$T_DIR/dying.out" 2>&1 &
 dying=$!
-for _ in $(seq 50); do [ -s "$T_DIR/dying.out" ] && break; sleep 0.1; done
+for _ in $(seq 150); do [ -s "$T_DIR/dying.out" ] && break; sleep 0.1; done
 t_exit 1 "an unlock whose daemon dies under it exits 1 (not 6)" env XDG_CACHE_HOME="$T_DIR/dying-cache" \
     LDAPDESK_URL="https://127.0.0.1:$DYING_PORT" LDAPDESK_USER=hd1 LDAPDESK_PASSWORD="$LDAP_OP_PW" \
     "$D" --json unlock alice

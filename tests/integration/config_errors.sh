@@ -15,7 +15,7 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("held", flush=True); time.sleep(20)' \
     "$LDAPDESK_PORT" >"$T_DIR/held.out" &
 held=$!
-for _ in $(seq 50); do [ -s "$T_DIR/held.out" ] && break; sleep 0.1; done
+for _ in $(seq 150); do [ -s "$T_DIR/held.out" ] && break; sleep 0.1; done
 t_match "warning: listen 127.0.0.1:$LDAPDESK_PORT is in use now" "-n warns of a listen port another socket holds" \
     "$LDAPDESKD" -n -c "$T_DIR/good.conf"
 t_match '^configuration OK$' "... and still passes the file" printf '%s\n' "$T_OUT"
@@ -207,7 +207,7 @@ t_match "warning: .*plain.conf:[0-9]+: \\[ldap\\] uri ldap://192.0.2.10:389 with
 printf 'wrong-password\n' >"$T_DIR/wrong.pw" && chmod 600 "$T_DIR/wrong.pw"
 sed "s|^bind_password_file = .*|bind_password_file = $T_DIR/wrong.pw|" "$T_DIR/good.conf" >"$T_DIR/wrongpw.conf"
 daemon_start "$T_DIR/wrongpw.conf" || { t_fail "ldapdeskd starts with a wrong service password"; t_done; }
-for _ in $(seq 50); do grep -q "Invalid credentials" "$T_DIR/ldapdeskd.log" && break; sleep 0.1; done
+for _ in $(seq 150); do grep -q "Invalid credentials" "$T_DIR/ldapdeskd.log" && break; sleep 0.1; done
 t_match "bind as .*: Invalid credentials \\(check \\[ldap\\] bind_dn, and the password in $T_DIR/wrong.pw\\)" \
     "a wrong service password is logged naming bind_dn and the password file" cat "$T_DIR/ldapdeskd.log"
 daemon_stop

@@ -336,7 +336,7 @@ daemon_reload || rc=$?
 t_eq "$rc" 0 "a reload turning starttls off is taken"
 t_match "the \[ldap\] connection settings changed" "... and says the connections are made again" \
     printf '%s\n' "$DAEMON_RELOAD_LOG"
-for _ in $(seq 50); do
+for _ in $(seq 150); do
     [ "$(grep -c "made again under the reloaded" "$T_DIR/ldapdeskd.log")" -ge $((made + 4)) ] && break
     sleep 0.1
 done
@@ -352,7 +352,7 @@ t_match "the directory cannot be asked now|no connection to the directory is up"
 sed -i "s#^uri = .*#uri = $LDAP_URI#; s/^starttls = no/starttls = yes/" "$T_DIR/d.conf"
 t_ok "a reload back to slapd with starttls is taken" daemon_reload
 ok=no
-for _ in $(seq 20); do "$D" status alice >/dev/null 2>&1 && { ok=yes; break; }; sleep 0.5; done
+for _ in $(seq 60); do "$D" status alice >/dev/null 2>&1 && { ok=yes; break; }; sleep 0.5; done
 t_eq "$ok" yes "statuses are read again"
 cp "$T_DIR/d.conf" "$T_DIR/d.conf.keep"
 sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/renewed.pem|" "$T_DIR/d.conf"

@@ -173,7 +173,7 @@ pend move grace 财务管理部
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 left() { sqlite3 "$DB" "SELECT count(*) FROM records a WHERE a.kind = 'attempt' AND NOT EXISTS
     (SELECT 1 FROM records o WHERE o.kind = 'outcome' AND o.attempt_id = a.id)"; }
-for _ in $(seq 100); do [ "$(left)" = 0 ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(left)" = 0 ] && break; sleep 0.1; done
 t_eq "$(sqlite3 "$DB" "SELECT group_concat(line, ', ') FROM (SELECT a.action || ' ' || a.target
     || ' ' || o.result AS line FROM records a JOIN records o ON o.attempt_id = a.id
     WHERE o.detail LIKE 'recovered at start-up%' ORDER BY a.id)")" \
@@ -247,7 +247,7 @@ inflight() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk '$1 =
 kill -STOP "$SLAPD_PID"
 "$D" --json unlock xuqiang >"$T_DIR/un.out" 2>&1 &
 un=$!
-for _ in $(seq 100); do [ "$(inflight)" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(inflight)" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
 t_exit 1 "a second unlock of xuqiang while the first is at the directory is refused (409, exit 1)" \
     env LDAPDESK_USER=adm2 "$D" --json unlock xuqiang
 t_match '"error": ?"user_busy".*another change to xuqiang is under way' "... as user_busy, saying why" \

@@ -59,7 +59,7 @@ t_match '"directory": *"not answering"' "health says so while slapd hangs (its c
 t_exit 1 "and ldapdesk health exits 1 (degraded)" "$D" health
 kill -CONT "$SLAPD_PID"
 ok_again=no
-for _ in $(seq 60); do
+for _ in $(seq 180); do
     if "$D" health >/dev/null 2>&1; then ok_again=yes; break; fi
     sleep 0.5
 done
@@ -168,7 +168,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T_DIR/other-ca.key" -out "$T
 sed -i "s#^ca_file = .*#ca_file = $T_DIR/other-ca.pem#" "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts with a CA that did not sign slapd's"; t_done; }
 log_says() { # RE: waits up to 10 s for the daemon's log to match
-    for _ in $(seq 50); do grep -qE "$1" "$T_DIR/ldapdeskd.log" && return 0; sleep 0.2; done
+    for _ in $(seq 150); do grep -qE "$1" "$T_DIR/ldapdeskd.log" && return 0; sleep 0.2; done
     return 1
 }
 t_ok "StartTLS that does not verify: the log names ca_file and the certificate check" \

@@ -78,7 +78,7 @@ outcome() { sqlite3 "$T_DIR/store/audit.db" "SELECT result || '|' || detail FROM
     WHERE kind = 'outcome' AND attempt_id = ${ev:-0}"; }
 t_eq "$(outcome)" "" "with the disk full its outcome is not stored yet"
 rm -f "$T_DIR/store/filler"
-for _ in $(seq 40); do [ -n "$(outcome)" ] && break; sleep 0.5; done
+for _ in $(seq 120); do [ -n "$(outcome)" ] && break; sleep 0.5; done
 t_match '^ok\|recorded late \(the audit store had failed\): ' \
     "once space is back the outcome is recorded as it was, without a restart" outcome
 t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
