@@ -1411,6 +1411,12 @@ static void act_protect(struct act *x)
 		           "operators may not %s their own account", kind_action[x->kind]);
 		return;
 	}
+	/* An admin may act on protected accounts: asking would change nothing,
+	 * and a check that cannot be answered must not lock admins out too. */
+	if (x->op.roles & ROLE_ADMIN) {
+		act_checked(x);
+		return;
+	}
 	if (protect_check(x->A->protect, x->user->dn, groups, n, x->conf->cache_seconds, protect_cb,
 	                  x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");

@@ -2445,6 +2445,18 @@ static void member_scan_done(void *arg, enum dir_status st, char **dns, size_t n
 	free(m);
 }
 
+bool dir_can_find_groups(const struct dir *d)
+{
+	return d->conf->group_base != NULL;
+}
+
+int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg)
+{
+	if (d->conf->group_base == NULL)
+		return -1;
+	return submit_dns(d, OP_SEARCH_DNS, d->conf->group_base, member_filter(d, member), fn, arg);
+}
+
 static int member_scan(struct dir *d, const char *dn, const char *const *groups, size_t n,
                        dir_groups_fn fn, void *arg)
 {

@@ -149,6 +149,13 @@ int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_d
 /* The DNs of entries under base that list member in `member` (groups). */
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg);
 
+/* The DNs of the groups under [ldap] group_base that list member (member,
+ * or uniqueMember under 389 DS): a step up through nested groups. Return: as
+ * dir_read_values; -1 also when group_base is not set (fn not called). */
+int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg);
+/* True when [ldap] group_base is set (dir_find_groups_of can be asked). */
+bool dir_can_find_groups(const struct dir *d);
+
 /* True when groups may list members in uniqueMember too (389 DS's
  * groupOfUniqueNames): roles and protection read both. */
 bool dir_unique_members(const struct dir *d);

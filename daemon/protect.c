@@ -23,6 +23,7 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "log.h"
 #include "protect.h"
 
 #define PROTECT_WAIT_MAX    4096   /* checks waiting for one refresh */
@@ -139,7 +140,8 @@ static void answer_upto(struct protect *p, unsigned long long gen, enum dir_stat
 		TAILQ_REMOVE(&list, w, entry);
 		/* Too many members to hold: these ask the directory themselves,
 		 * unless groups nest (a direct search would miss members). */
-		if (st != DIR_OK && p->too_big && (p->nested || p->snap_nested))
+		if (st != DIR_OK && p->too_big && (p->nested || p->snap_nested) &&
+		    !dir_can_find_groups(p->d))
 			w->fn(w->arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		else if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
 			;
@@ -240,6 +242,12 @@ static void resolve(struct protect *p, const char *value, int depth);
  * so when groups nest they are refused instead (fail closed), for a while. */
 static void mark_too_big(struct protect *p, const char *why)
 {
+	if (!p->too_big)
+		log_warnx("protection: %s: %s", why,
+		          p->nested || p->snap_nested
+		              ? "groups nest, so helpdesk checks are refused until a snapshot fits "
+		                "(tried again in 5 minutes)"
+		              : "each check asks the directory for direct members");
 	p->too_big = true;
 	p->too_big_at = now_mono();
 	refresh_fail(p, DIR_REFUSED, why);
@@ -395,7 +403,142 @@ static int set_groups(struct protect *p, const char *const *groups, size_t n)
 	return 0;
 }
 
-/* ---- without a snapshot: one search per check ---- */
+/* ---- without a snapshot: the directory asked per check ---- */
+
+#define WALK_WIDTH 256 /* groups followed per level; more: refused (fail closed) */
+#define WALK_SEEN  1024
+
+/*
+ * Is dn a member of a protected group, directly or through groups within
+ * it? Asked upward, level by level (up to PROTECT_NEST_MAX): is any entry of
+ * this level a direct member of a protected group, and which groups under
+ * group_base list the entries of this level (the next level). A user is in
+ * few groups, so this stays small however large the protected groups are.
+ */
+struct walk {
+	struct protect *p;
+	protect_fn fn;
+	void *arg;
+	char *level[WALK_WIDTH], *next[WALK_WIDTH];
+	size_t n_level, n_next;
+	char *seen[WALK_SEEN]; /* canonical DNs met (a cycle is followed once) */
+	size_t n_seen;
+	size_t pending;
+	int depth;
+	bool found;
+	enum dir_status worst;
+	char err[256];
+};
+
+static void walk_step(struct walk *w);
+
+static void walk_fail(struct walk *w, enum dir_status st, const char *err)
+{
+	if (w->worst != DIR_OK)
+		return;
+	w->worst = st;
+	snprintf(w->err, sizeof(w->err), "%s", err != NULL ? err : "the directory did not answer");
+}
+
+static void walk_free(struct walk *w)
+{
+	for (size_t i = 0; i < w->n_level; i++)
+		free(w->level[i]);
+	for (size_t i = 0; i < w->n_next; i++)
+		free(w->next[i]);
+	for (size_t i = 0; i < w->n_seen; i++)
+		free(w->seen[i]);
+	free(w);
+}
+
+/* A level is answered: done, or the next level asked. */
+static void walk_done(struct walk *w)
+{
+	if (--w->pending > 0)
+		return;
+	if (w->found || w->worst != DIR_OK || w->n_next == 0 || w->depth + 1 >= PROTECT_NEST_MAX) {
+		w->fn(w->arg, w->found ? DIR_OK : w->worst, w->found,
+		      w->found || w->worst == DIR_OK ? NULL : w->err);
+		walk_free(w);
+		return;
+	}
+	for (size_t i = 0; i < w->n_level; i++)
+		free(w->level[i]);
+	memcpy(w->level, w->next, w->n_next * sizeof(w->next[0]));
+	w->n_level = w->n_next;
+	w->n_next = 0;
+	w->depth++;
+	walk_step(w);
+}
+
+static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct walk *w = arg;
+
+	if (st != DIR_OK)
+		walk_fail(w, st, err);
+	else if (mask != 0)
+		w->found = true;
+	walk_done(w);
+}
+
+/* Notes dn as met; true if it was met before (or cannot be noted). */
+static bool walk_seen(struct walk *w, const char *dn)
+{
+	char *c = dir_dn_canon(dn);
+
+	if (c == NULL)
+		return true;
+	for (size_t i = 0; i < w->n_seen; i++)
+		if (strcmp(w->seen[i], c) == 0) {
+			free(c);
+			return true;
+		}
+	if (w->n_seen == WALK_SEEN) {
+		free(c);
+		walk_fail(w, DIR_REFUSED, "too many groups within the protected groups to follow");
+		return true;
+	}
+	w->seen[w->n_seen++] = c;
+	return false;
+}
+
+static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct walk *w = arg;
+
+	if (st != DIR_OK && st != DIR_NOT_FOUND)
+		walk_fail(w, st, err);
+	for (size_t i = 0; st == DIR_OK && i < n && w->worst == DIR_OK; i++) {
+		if (dns[i] == NULL || walk_seen(w, dns[i]))
+			continue;
+		if (w->n_next == WALK_WIDTH || (w->next[w->n_next] = strdup(dns[i])) == NULL)
+			walk_fail(w, DIR_REFUSED,
+			          "too many groups within the protected groups to follow");
+		else
+			w->n_next++;
+	}
+	walk_done(w);
+}
+
+static void walk_step(struct walk *w)
+{
+	struct protect *p = w->p;
+
+	w->pending = 1; /* held while submitting */
+	for (size_t i = 0; i < w->n_level && w->worst == DIR_OK; i++) {
+		if (dir_member_of(p->d, w->level[i], (const char *const *)p->groups, p->n_groups,
+		                  walk_member_cb, w) == 0)
+			w->pending++;
+		else
+			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
+		if (dir_find_groups_of(p->d, w->level[i], walk_parents_cb, w) == 0)
+			w->pending++;
+		else
+			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
+	}
+	walk_done(w);
+}
 
 struct direct {
 	protect_fn fn;
@@ -410,11 +553,30 @@ static void direct_cb(void *arg, enum dir_status st, unsigned long mask, const c
 	free(dc);
 }
 
+/* Asks the directory: up through nested groups when group_base says where
+ * groups are; direct members only when it does not (see protect_check). */
 static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg)
 {
-	struct direct *dc = malloc(sizeof(*dc));
+	struct direct *dc;
+	struct walk *w;
 
-	if (dc == NULL)
+	if (dir_can_find_groups(p->d)) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			return -1;
+		w->p = p;
+		w->fn = fn;
+		w->arg = arg;
+		w->worst = DIR_OK;
+		if ((w->level[0] = strdup(dn)) == NULL) {
+			free(w);
+			return -1;
+		}
+		w->n_level = 1;
+		(void)walk_seen(w, dn);
+		walk_step(w);
+		return 0;
+	}
+	if ((dc = malloc(sizeof(*dc))) == NULL)
 		return -1;
 	dc->fn = fn;
 	dc->arg = arg;
@@ -438,7 +600,7 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 		return -1;
 	if (p->too_big && now_mono() - p->too_big_at >= PROTECT_RETRY_S)
 		p->too_big = false; /* the groups may have shrunk: a snapshot again */
-	if (p->too_big && (p->nested || p->snap_nested)) {
+	if (p->too_big && (p->nested || p->snap_nested) && !dir_can_find_groups(p->d)) {
 		fn(arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		return 0;
 	}

@@ -144,6 +144,35 @@ printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmem
 sleep 6
 t_ok "taken out again, erin may be unlocked by helpdesk" "$D" unlock erin
 t_ok "... and carol, her group no longer nested in cn=protected" "$D" unlock carol
+# Too many to read in one refresh (1,100 direct members, then a nested group listed last): each
+# check then asks the directory, upward through the groups that list the user (under
+# group_base), so a member of the nested group is still found (a direct search missed it).
+{
+    i=601
+    while [ "$i" -le 1100 ]; do
+        printf 'dn: uid=bulk%04d,ou=bulk,%s\nobjectClass: inetOrgPerson\nuid: bulk%04d\ncn: B\nsn: B\n\n' \
+            "$i" "$LDAP_PEOPLE" "$i"
+        i=$((i + 1))
+    done
+    printf 'dn: cn=lateteam,%s\nobjectClass: groupOfNames\ncn: lateteam\nmember: %s\n' "$G" "$(ldap_user_dn carol)"
+} | ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
+bulk_members() { # add|delete
+    printf 'dn: cn=protected,%s\nchangetype: modify\n%s: member\n' "$G" "$1"
+    i=1
+    while [ "$i" -le 600 ]; do printf 'member: uid=bulk%03d,ou=bulk,%s\n' "$i" "$LDAP_PEOPLE"; i=$((i + 1)); done
+    while [ "$i" -le 1100 ]; do printf 'member: uid=bulk%04d,ou=bulk,%s\n' "$i" "$LDAP_PEOPLE"; i=$((i + 1)); done
+    printf 'member: cn=lateteam,%s\n' "$G"
+}
+bulk_members add | ldap_root_modify >/dev/null
+sleep 6
+t_exit 4 "with 1,101 protected members (more than a refresh reads), carol, in a group listed last, is protected (403)" \
+    "$D" reset carol
+t_exit 4 "... and bulk1100, a direct member (403)" "$D" unlock bulk1100
+t_ok "... while erin, in no protected group, is unlocked" "$D" unlock erin
+t_match "protection: too many protected members to read back: each check asks the directory" \
+    "... and the daemon's log says how checks are made meanwhile" cat "$T_DIR/ldapdeskd.log"
+bulk_members delete | ldap_root_modify >/dev/null
+t_ok "taken out again, carol may be unlocked by helpdesk (asked upward, no snapshot needed)" "$D" unlock carol
 
 # ---- delegation scopes -----------------------------------------------------------------
 as_op hd2
