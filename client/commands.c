@@ -1255,16 +1255,15 @@ static void show_verify(const struct ctx *c, json_t *ans)
 	if (c->a->head)
 		printf("%s\n", txt(ans, "head", b1));
 	else if (json_is_true(json_object_get(ans, "ok"))) {
+		const char *lost = json_string_value(json_object_get(ans, "lost_detail"));
+
 		printf("audit chain ok: %s records, head %s\n", txt(ans, "records", b1),
 		       txt(ans, "head", b2));
 		/* Whole around them, but gone: a restore from an older copy said so. */
 		if (json_integer_value(json_object_get(ans, "lost")) > 0)
 			printf("but %s ids were declared lost by a restore (%s): see 'How to "
 			       "restore'\n",
-			       txt(ans, "lost", b1),
-			       json_string_value(json_object_get(ans, "lost_detail")) != NULL
-			           ? json_string_value(json_object_get(ans, "lost_detail"))
-			           : "");
+			       txt(ans, "lost", b1), lost != NULL ? lost : "");
 	} else {
 		show_broken(ans);
 	}

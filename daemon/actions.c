@@ -2858,10 +2858,11 @@ static void expire_one(struct actions *A, const struct due *d)
 {
 	struct act_request req = {
 	    .kind = ACT_EXPIRE, .target = d->target, .permission = d->permission};
+	const struct config_grant *g = config_grant(A->conf, d->permission);
 	struct expiry_arg *e;
 	struct act *x;
 
-	if (config_grant(A->conf, d->permission) == NULL && !unconfigured_first(A, d))
+	if (g == NULL && !unconfigured_first(A, d))
 		return;
 	e = calloc(1, sizeof(*e));
 	x = e != NULL ? act_new(A, &req) : NULL;
@@ -2875,7 +2876,7 @@ static void expire_one(struct actions *A, const struct due *d)
 	x->arg = e;
 	/* Nothing is changed in the directory: recorded at once, with no claim
 	 * on the user (another expiry of theirs may hold it). */
-	x->grant = config_grant(x->conf, d->permission);
+	x->grant = g;
 	if (x->grant == NULL) {
 		act_refuse(
 		    x, ACT_NOT_FOUND, "no_such_permission", "failed",

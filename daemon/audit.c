@@ -2263,19 +2263,17 @@ static int scan_page(struct audit *a, sqlite3_stmt *st, char last_at[TIME_LEN + 
 	return n;
 }
 
-/* The highest record id now (0 for an empty store). */
+/* The highest record id now (0 for an empty store): the kept tail
+ * statement's first column (sqlite_sequence, never below max(id)). */
 static int scan_top(struct audit *a, int64_t *top, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
+	int rc = sqlite3_step(a->tail);
 
-	if (sqlite3_prepare_v2(a->db, "SELECT max(id) FROM records", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, "prepare scan", err, errlen);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		*top = sqlite3_column_int64(st, 0);
+	if (rc == SQLITE_ROW)
+		*top = sqlite3_column_int64(a->tail, 0);
 	else
 		db_fail(a, "scan", err, errlen);
-	sqlite3_finalize(st);
+	sqlite3_reset(a->tail);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 

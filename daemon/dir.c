@@ -1655,8 +1655,6 @@ static void dn_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	ldap_memfree(dn);
 }
 
-/* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
- * error: the caller wanted them all). */
 /* Appends the values of attr to op->dns (at most DIR_VALUES_MAX in all). */
 static void values_add(struct dir_op *op, LDAP *ld, LDAPMessage *e, const char *attr)
 {
@@ -1664,8 +1662,10 @@ static void values_add(struct dir_op *op, LDAP *ld, LDAPMessage *e, const char *
 	size_t n = (size_t)ldap_count_values_len(vals);
 	char **grown;
 
-	if (vals == NULL)
+	if (vals == NULL || n == 0) {
+		ldap_value_free_len(vals);
 		return;
+	}
 	if (op->n_dns + n > DIR_VALUES_MAX ||
 	    (grown = realloc(op->dns, (op->n_dns + n) * sizeof(*grown))) == NULL)
 		op->too_many = true;
@@ -1680,11 +1680,10 @@ static void values_add(struct dir_op *op, LDAP *ld, LDAPMessage *e, const char *
 	ldap_value_free_len(vals);
 }
 
+/* OP_VALUES: every value of the attribute, up to DIR_VALUES_MAX (more is an
+ * error: the caller wanted them all); the DN alone; or both (members). */
 static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 {
-	struct berval **vals;
-	size_t n;
-
 	if (strcmp(op->value, LDAP_NO_ATTRS) == 0) {
 		dn_entry(op, ld, e);
 		return;
@@ -1698,18 +1697,7 @@ static void values_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 		}
 		return;
 	}
-	vals = ldap_get_values_len(ld, e, op->value);
-	n = (size_t)ldap_count_values_len(vals);
-	if (vals == NULL)
-		return;
-	if (n > DIR_VALUES_MAX || (op->dns = calloc(n, sizeof(*op->dns))) == NULL)
-		op->too_many = true;
-	for (size_t i = 0; !op->too_many && i < n; i++) {
-		if ((op->dns[i] = strndup(vals[i]->bv_val, vals[i]->bv_len)) == NULL)
-			op->too_many = true;
-		op->n_dns = i + 1;
-	}
-	ldap_value_free_len(vals);
+	values_add(op, ld, e, op->value);
 }
 
 /* 389 DS's passwordPolicy switches: "on" (or "true"); absent is off, in a
@@ -2469,8 +2457,7 @@ static int member_scan(struct dir *d, const char *dn, const char *const *groups,
 	for (; m->n < n; m->n++)
 		if ((m->groups[m->n] = strdup(groups[m->n])) == NULL)
 			break;
-	if (m->n == n && submit_dns(d, OP_SEARCH_DNS, d->conf->group_base, member_filter(d, dn),
-	                            member_scan_done, m) == 0)
+	if (m->n == n && dir_find_groups_of(d, dn, member_scan_done, m) == 0)
 		return 0;
 	for (size_t g = 0; g < m->n; g++)
 		free(m->groups[g]);

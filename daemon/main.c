@@ -233,9 +233,6 @@ static void reload_keep(const struct config *old, struct config *new)
 	/* Kept too, so that a later reload compares with what is bound. */
 	if (listen && keep_listen(old, new) == 0)
 		log_warnx("reload: [server] listen changed: it takes effect at the next restart");
-	if (dir_link_changed(old, new))
-		log_info("reload: the [ldap] connection settings changed: each service connection "
-		         "is made again once its requests in flight are answered");
 }
 
 /* Allowed (a directory on the same host, a lab), but never silently: every
@@ -286,8 +283,11 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	reload_keep(d->conf, conf);
-	if (dir_link_changed(d->conf, conf))
+	if (dir_link_changed(d->conf, conf)) {
+		log_info("reload: the [ldap] connection settings changed: each service connection "
+		         "is made again once its requests in flight are answered");
 		warn_plaintext(conf, d->path);
+	}
 	d->conf = conf;
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);

@@ -76,7 +76,7 @@ struct protect {
 	/* Groups nest (this refresh, the last snapshot): a direct search then
 	 * misses members, so a check that would need one fails closed. */
 	bool nested, snap_nested;
-	char **seen; /* canonical DNs of the groups followed in this refresh */
+	char *seen[PROTECT_RESOLVE_MAX]; /* canonical DNs of the groups followed */
 	size_t n_seen;
 };
 
@@ -93,6 +93,33 @@ static void free_list(char **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* Frees v[0..*n) (not v itself) and empties it. */
+static void free_strs(char **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	*n = 0;
+}
+
+/* Adds dn's canonical form to set[0..*n) (room for cap) unless it is
+ * there. Return: 1 added, 0 there already, -1 full (or no memory). */
+static int dn_note(char **set, size_t *n, size_t cap, const char *dn)
+{
+	char *c = dir_dn_canon(dn);
+
+	for (size_t i = 0; c != NULL && i < *n; i++)
+		if (strcmp(set[i], c) == 0) {
+			free(c);
+			return 0;
+		}
+	if (c == NULL || *n == cap) {
+		free(c);
+		return -1;
+	}
+	set[(*n)++] = c;
+	return 1;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -161,7 +188,7 @@ void protect_free(struct protect *p)
 	answer_upto(p, p->gen, DIR_UNAVAILABLE, "the daemon is stopping");
 	free_list(p->members, p->n_members);
 	free_list(p->fresh, p->n_fresh);
-	free_list(p->seen, p->n_seen);
+	free_strs(p->seen, &p->n_seen);
 	for (size_t i = 0; i < p->n_groups; i++)
 		free(p->groups[i]);
 	free(p);
@@ -194,9 +221,7 @@ static void refresh_done(struct protect *p)
 	}
 	p->fresh = NULL;
 	p->n_fresh = p->cap_fresh = 0;
-	free_list(p->seen, p->n_seen);
-	p->seen = NULL;
-	p->n_seen = 0;
+	free_strs(p->seen, &p->n_seen);
 	answer_upto(p, p->refresh_gen, p->worst, p->worst == DIR_OK ? NULL : p->err);
 	if (!TAILQ_EMPTY(&p->waiting) && !p->refreshing)
 		refresh_start(p);
@@ -253,26 +278,18 @@ static void mark_too_big(struct protect *p, const char *why)
 	refresh_fail(p, DIR_REFUSED, why);
 }
 
-/* Was dn's membership followed in this refresh already? (a cycle, or a
- * group listed twice). Else it is noted. Return: true to stop. */
-static bool seen(struct protect *p, const char *dn)
+/* Member values (of a group at depth) are members too: each is held and
+ * read back, as far as the refresh may go. */
+static void add_values(struct protect *p, char *const *vals, size_t n, int depth)
 {
-	char *c = dir_dn_canon(dn), **grown;
-
-	if (c == NULL)
-		return true;
-	for (size_t i = 0; i < p->n_seen; i++)
-		if (strcmp(p->seen[i], c) == 0) {
-			free(c);
-			return true;
-		}
-	if ((grown = realloc(p->seen, (p->n_seen + 1) * sizeof(*grown))) == NULL) {
-		free(c);
-		return true;
+	for (size_t i = 0; i < n && p->worst == DIR_OK; i++) {
+		if (vals[i] == NULL)
+			continue;
+		if (fresh_add(p, vals[i]) == -1)
+			mark_too_big(p, "too many protected members to hold");
+		else
+			resolve(p, vals[i], depth + 1);
 	}
-	p->seen = grown;
-	p->seen[p->n_seen++] = c;
-	return false;
 }
 
 /* A member read back: dns[0] is its DN as the directory holds it, dns[1..n)
@@ -293,16 +310,11 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 		refresh_fail(p, st, err != NULL ? err : "a protected member could not be read");
 	else if (st != DIR_OK || n < 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1))
 		mark_too_big(p, "a protected member could not be read back");
-	else if (n > 1 && nt->depth < PROTECT_NEST_MAX && !seen(p, dns[0])) {
+	else if (n > 1 && nt->depth < PROTECT_NEST_MAX &&
+	         dn_note(p->seen, &p->n_seen, PROTECT_RESOLVE_MAX, dns[0]) == 1) {
+		/* A group, followed once per refresh (a cycle ends here). */
 		p->nested = true;
-		for (size_t i = 1; i < n && p->worst == DIR_OK; i++) {
-			if (dns[i] == NULL)
-				continue;
-			if (fresh_add(p, dns[i]) == -1)
-				mark_too_big(p, "too many protected members to hold");
-			else
-				resolve(p, dns[i], nt->depth + 1);
-		}
+		add_values(p, dns + 1, n - 1, nt->depth);
 	}
 	free(nt);
 	if (--p->pending == 0)
@@ -344,14 +356,8 @@ static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, cons
 	/* A protected group that does not exist protects nobody (as before). */
 	if (st != DIR_OK && st != DIR_NOT_FOUND)
 		refresh_fail(p, st, err);
-	for (size_t i = 0; st == DIR_OK && i < n && p->worst == DIR_OK; i++) {
-		if (vals[i] == NULL)
-			continue;
-		if (fresh_add(p, vals[i]) == -1)
-			mark_too_big(p, "too many protected members to hold");
-		else
-			resolve(p, vals[i], 1);
-	}
+	if (st == DIR_OK)
+		add_values(p, vals, n, 0);
 	if (--p->pending == 0)
 		refresh_done(p);
 }
@@ -442,12 +448,9 @@ static void walk_fail(struct walk *w, enum dir_status st, const char *err)
 
 static void walk_free(struct walk *w)
 {
-	for (size_t i = 0; i < w->n_level; i++)
-		free(w->level[i]);
-	for (size_t i = 0; i < w->n_next; i++)
-		free(w->next[i]);
-	for (size_t i = 0; i < w->n_seen; i++)
-		free(w->seen[i]);
+	free_strs(w->level, &w->n_level);
+	free_strs(w->next, &w->n_next);
+	free_strs(w->seen, &w->n_seen);
 	free(w);
 }
 
@@ -462,8 +465,7 @@ static void walk_done(struct walk *w)
 		walk_free(w);
 		return;
 	}
-	for (size_t i = 0; i < w->n_level; i++)
-		free(w->level[i]);
+	free_strs(w->level, &w->n_level);
 	memcpy(w->level, w->next, w->n_next * sizeof(w->next[0]));
 	w->n_level = w->n_next;
 	w->n_next = 0;
@@ -485,22 +487,11 @@ static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, co
 /* Notes dn as met; true if it was met before (or cannot be noted). */
 static bool walk_seen(struct walk *w, const char *dn)
 {
-	char *c = dir_dn_canon(dn);
+	int r = dn_note(w->seen, &w->n_seen, WALK_SEEN, dn);
 
-	if (c == NULL)
-		return true;
-	for (size_t i = 0; i < w->n_seen; i++)
-		if (strcmp(w->seen[i], c) == 0) {
-			free(c);
-			return true;
-		}
-	if (w->n_seen == WALK_SEEN) {
-		free(c);
+	if (r == -1)
 		walk_fail(w, DIR_REFUSED, "too many groups within the protected groups to follow");
-		return true;
-	}
-	w->seen[w->n_seen++] = c;
-	return false;
+	return r != 1;
 }
 
 static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)

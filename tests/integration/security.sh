@@ -115,17 +115,32 @@ printf 'dn: cn=vip-team,%s\nobjectClass: groupOfNames\ncn: vip-team\nmember: cn=
     ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
 # ... a cycle (loop-a lists loop-b, which lists loop-a and dave), and a team of 600 (one read
 # each: two each made 1,200 reads, past the 1,024 a refresh makes, and nobody nested was protected).
-{
-    printf 'dn: ou=bulk,%s\nobjectClass: organizationalUnit\nou: bulk\n\n' "$LDAP_PEOPLE"
-    i=1
-    while [ "$i" -le 600 ]; do
-        printf 'dn: uid=bulk%03d,ou=bulk,%s\nobjectClass: inetOrgPerson\nuid: bulk%03d\ncn: B\nsn: B\n\n' \
-            "$i" "$LDAP_PEOPLE" "$i"
+bulk_uid() { # N: sets _uid to bulk001 .. bulk600, then bulk0601 .. (the names checked below)
+    _uid=000$1
+    if [ "$1" -le 600 ]; then _uid=bulk${_uid#"${_uid%???}"}; else _uid=bulk${_uid#"${_uid%????}"}; fi
+}
+bulk_users() { # FROM TO: their entries, LDIF
+    i=$1
+    while [ "$i" -le "$2" ]; do
+        bulk_uid "$i"
+        printf 'dn: uid=%s,ou=bulk,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: B\nsn: B\n\n' \
+            "$_uid" "$LDAP_PEOPLE" "$_uid"
         i=$((i + 1))
     done
+}
+bulk_member_lines() { # FROM TO: "member: DN" lines
+    i=$1
+    while [ "$i" -le "$2" ]; do
+        bulk_uid "$i"
+        printf 'member: uid=%s,ou=bulk,%s\n' "$_uid" "$LDAP_PEOPLE"
+        i=$((i + 1))
+    done
+}
+{
+    printf 'dn: ou=bulk,%s\nobjectClass: organizationalUnit\nou: bulk\n\n' "$LDAP_PEOPLE"
+    bulk_users 1 600
     printf 'dn: cn=bigteam,%s\nobjectClass: groupOfNames\ncn: bigteam\n' "$G"
-    i=1
-    while [ "$i" -le 600 ]; do printf 'member: uid=bulk%03d,ou=bulk,%s\n' "$i" "$LDAP_PEOPLE"; i=$((i + 1)); done
+    bulk_member_lines 1 600
     printf '\ndn: cn=loop-a,%s\nobjectClass: groupOfNames\ncn: loop-a\nmember: cn=loop-b,%s\n\n' "$G" "$G"
     printf 'dn: cn=loop-b,%s\nobjectClass: groupOfNames\ncn: loop-b\nmember: cn=loop-a,%s\nmember: %s\n' \
         "$G" "$G" "$(ldap_user_dn dave)"
@@ -148,19 +163,12 @@ t_ok "... and carol, her group no longer nested in cn=protected" "$D" unlock car
 # check then asks the directory, upward through the groups that list the user (under
 # group_base), so a member of the nested group is still found (a direct search missed it).
 {
-    i=601
-    while [ "$i" -le 1100 ]; do
-        printf 'dn: uid=bulk%04d,ou=bulk,%s\nobjectClass: inetOrgPerson\nuid: bulk%04d\ncn: B\nsn: B\n\n' \
-            "$i" "$LDAP_PEOPLE" "$i"
-        i=$((i + 1))
-    done
+    bulk_users 601 1100
     printf 'dn: cn=lateteam,%s\nobjectClass: groupOfNames\ncn: lateteam\nmember: %s\n' "$G" "$(ldap_user_dn carol)"
 } | ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
 bulk_members() { # add|delete
     printf 'dn: cn=protected,%s\nchangetype: modify\n%s: member\n' "$G" "$1"
-    i=1
-    while [ "$i" -le 600 ]; do printf 'member: uid=bulk%03d,ou=bulk,%s\n' "$i" "$LDAP_PEOPLE"; i=$((i + 1)); done
-    while [ "$i" -le 1100 ]; do printf 'member: uid=bulk%04d,ou=bulk,%s\n' "$i" "$LDAP_PEOPLE"; i=$((i + 1)); done
+    bulk_member_lines 1 1100
     printf 'member: cn=lateteam,%s\n' "$G"
 }
 bulk_members add | ldap_root_modify >/dev/null
