@@ -440,6 +440,9 @@ sed -i "s/^pool_size = .*/pool_size = $BENCH_POOL/" "$T_DIR/ldapdeskd.conf"
 [ -z "${BENCH_DB_DIR:-}" ] || BENCH_DB_DIR=$(cd "$BENCH_DB_DIR" && pwd)
 [ -z "${BENCH_DB_DIR:-}" ] || sed -i "s|^database = .*|database = $BENCH_DB_DIR/audit.db|" "$T_DIR/ldapdeskd.conf"
 [ -z "${BENCH_COMMIT_DELAY:-}" ] || sed -i "s|^\[audit\]|[audit]\ncommit_delay_ms = $BENCH_COMMIT_DELAY|" "$T_DIR/ldapdeskd.conf"
+# Every load generator connection comes from 127.0.0.1: the per-address default (256) would
+# refuse the RSS run's 256 beside the harness's own.
+printf '\n[limits]\nconnections_per_address = 1024\n' >>"$T_DIR/ldapdeskd.conf"
 daemon_start "$T_DIR/ldapdeskd.conf" || exit 1
 (umask 077 && printf '%s' "$LDAP_OP_PW" >"$T_DIR/op.pw")
 write_worker

@@ -1538,6 +1538,30 @@ static void dispatch_admin(struct call *c)
 
 /* Prometheus text format: request and action counters, and gauges for what
  * health reports. No secrets, no per-user labels: open like /v1/health. */
+/* The HTTP front's TCP connections (conns.h): open, refused, cut. */
+static void metrics_connections(struct evbuffer *out, const struct http *h)
+{
+	unsigned long long open, total, per_addr, cut;
+
+	if (h == NULL)
+		return;
+	http_conn_stats(h, &open, &total, &per_addr, &cut);
+	evbuffer_add_printf(
+	    out,
+	    "# HELP ldapdesk_connections_open TCP connections open.\n"
+	    "# TYPE ldapdesk_connections_open gauge\nldapdesk_connections_open %llu\n"
+	    "# HELP ldapdesk_connections_refused_total TCP connections shut at once: "
+	    "[limits] connections or connections_per_address reached.\n"
+	    "# TYPE ldapdesk_connections_refused_total counter\n"
+	    "ldapdesk_connections_refused_total{limit=\"connections\"} %llu\n"
+	    "ldapdesk_connections_refused_total{limit=\"connections_per_address\"} %llu\n"
+	    "# HELP ldapdesk_connections_cut_total TCP connections shut for sending no whole "
+	    "request within [limits] request_seconds.\n"
+	    "# TYPE ldapdesk_connections_cut_total counter\n"
+	    "ldapdesk_connections_cut_total %llu\n",
+	    open, total, per_addr, cut);
+}
+
 static void do_metrics(struct call *c)
 {
 	static const char *const kinds[] = {
@@ -1613,6 +1637,7 @@ static void do_metrics(struct call *c)
 	                    "ldapdesk_user_cache_total{result=\"hit\"} %llu\n"
 	                    "ldapdesk_user_cache_total{result=\"miss\"} %llu\n",
 	                    hits, misses);
+	metrics_connections(out, a->http);
 	c->status = 200;
 	http_reply_raw(c->req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	               (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));

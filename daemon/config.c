@@ -72,6 +72,9 @@ static const struct key_def keys[] = {
     INT("limits", "login_window", login_window, 1, 86400),
     INT("limits", "resets_per_hour", resets_per_hour, 1, 100000),
     INT("limits", "request_ttl", request_ttl, 1, 30 * 86400),
+    INT("limits", "connections", connections, 1, 1000000),
+    INT("limits", "connections_per_address", connections_per_addr, 1, 1000000),
+    INT("limits", "request_seconds", request_seconds, 1, 3600),
     STR("ldap", "uri", uri),
     {"ldap", "starttls", K_BOOL, S(starttls), 0, 0, 0},
     STR("ldap", "ca_file", ca_file),
@@ -524,6 +527,9 @@ static void config_defaults(struct config *c)
 	c->login_window = 900;
 	c->resets_per_hour = 3;
 	c->request_ttl = 72 * 3600;
+	c->connections = 1024;
+	c->connections_per_addr = 256;
+	c->request_seconds = 60;
 	c->pool_size = 4;
 	c->cache_seconds = 5;
 	c->timeout_ms = 5000;

@@ -74,6 +74,9 @@ struct config {
 	int login_window;            /* seconds */
 	int resets_per_hour;         /* resets of one user per hour by helpdesk */
 	int request_ttl;             /* seconds a four-eyes request waits for approval */
+	int connections;             /* TCP connections open at once */
+	int connections_per_addr;    /* ... from one address */
+	int request_seconds;         /* a request's head and body arrive within this */
 	struct config_grant *grants;
 	size_t n_grants;
 	struct config_scope *scopes;

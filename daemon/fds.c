@@ -3,6 +3,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fds.h"
@@ -30,4 +32,20 @@ const char *fds_hint(void)
 	             "in the systemd unit, ulimit -n), or find the clients holding connections "
 	             "open"
 	           : "";
+}
+
+long fds_raise(long want)
+{
+	struct rlimit rl;
+	rlim_t w = (rlim_t)want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < w) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > w ? w : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 && getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return -1;
+	}
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
+	                                                                      : (long)rl.rlim_cur;
 }

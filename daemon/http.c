@@ -31,6 +31,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "conns.h"
 #include "http.h"
 #include "log.h"
 #include "ldapdesk/wire.h"
@@ -71,6 +72,17 @@ _Static_assert(((long long)1 << HEAD_BITS) > (long long)HTTP_IMPORT_MAX + 1 &&
 #define PATH_EXPECT    "/.ldapdesk/expectation"
 #define HTTP_TOKEN_MAX 1024 /* a bearer token longer than this matches no session */
 
+struct http;
+
+/* What one connection's input watcher knows: the front, and the
+ * connection's admission record (conns.h; NULL on a unix: listener, whose
+ * clients are local and allowed by the socket's mode). A TLS connection's
+ * link is its SSL's ex_data, freed with it. */
+struct link {
+	struct http *h;
+	struct conn *conn;
+};
+
 struct http {
 	struct event_base *base;
 	SSL_CTX *ssl;
@@ -89,6 +101,9 @@ struct http {
 	void *gate_arg;
 	int unsent;          /* connections with a reply not yet handed to the kernel */
 	size_t unsent_bytes; /* the bytes those replies still hold */
+	struct conns *conns; /* TCP connections: limits and deadlines */
+	int link_idx;        /* the SSL ex_data index of a connection's link */
+	struct link local;   /* the link of every unix: connection */
 };
 
 static void watch_again(struct evbuffer *in);
@@ -279,12 +294,13 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
 
 /* A body over LDAPDESK_MAX_BODY (an import) is read only for a session that
  * may send it: the gate is asked before the body is buffered. */
-static bool import_gate(struct evbuffer *in, const struct http *h, const char *head, size_t n)
+static bool import_gate(struct evbuffer *in, const struct link *l, const char *head, size_t n)
 {
+	const struct http *h = l->h;
 	char token[HTTP_TOKEN_MAX];
 	int code;
 
-	if (h == NULL || h->gate == NULL)
+	if (h->gate == NULL)
 		return false;
 	code = h->gate(h->gate_arg, head_bearer(head, head + n, token, sizeof(token)));
 	if (code == 401)
@@ -294,6 +310,10 @@ static bool import_gate(struct evbuffer *in, const struct http *h, const char *h
 		 * asked. The body is never read (Content-Length: 0, then closed). */
 		head_rewrite_as(in, "/v1/import", token);
 	OPENSSL_cleanse(token, sizeof(token));
+	/* Up to 32 MiB from a session that may send it: no deadline for the
+	 * whole body (a slow link takes minutes); each pause is still bounded. */
+	if (code == 0)
+		conn_request_arrived(l->conn);
 	return code != 0;
 }
 
@@ -318,7 +338,7 @@ static bool is_import(const char *head, size_t n)
  * merely looks like such a head is refused the same way, which is harmless.
  * Return: true when the whole head was replaced (by one that ends).
  */
-static bool head_check(struct evbuffer *in, const struct http *h, const char *head, size_t n)
+static bool head_check(struct evbuffer *in, const struct link *l, const char *head, size_t n)
 {
 	const char *cl, *te, *crlf, *lf;
 	unsigned long long len;
@@ -342,7 +362,7 @@ static bool head_check(struct evbuffer *in, const struct http *h, const char *he
 		if (te != NULL || len > HTTP_IMPORT_MAX)
 			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
 		else
-			return len > LDAPDESK_MAX_BODY && import_gate(in, h, head, n);
+			return len > LDAPDESK_MAX_BODY && import_gate(in, l, head, n);
 		return true;
 	}
 	/* A client waiting for "100 Continue" has not sent the body: it is
@@ -726,6 +746,8 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 	if ((n = evbuffer_copyout(in, head, sizeof(head))) <= 0)
 		return;
 	start = take_start(in);
+	if (start)
+		conn_request_begins(((struct link *)arg)->conn);
 	within = !start && head_take(in, &s);
 	if (within && !s.untaken) {
 		rest_check(in, head, (size_t)n, &s, info->n_added);
@@ -838,33 +860,77 @@ static void watch_output(struct http *h, struct evhttp_request *req)
 	evhttp_connection_set_closecb(evcon, closed_cb, h);
 }
 
-static struct bufferevent *watched(struct bufferevent *bev, struct http *h)
+static struct bufferevent *watched(struct bufferevent *bev, struct link *l)
 {
 	/* The mark is added after the watcher, and so lies before it in the
 	 * buffer's list (new entries go first): the watcher may then remove it,
 	 * and add it back, while libevent walks the list. */
 	if (bev != NULL) {
-		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, h);
+		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, l);
 		mark_start(bufferevent_get_input(bev));
 	}
 	return bev;
 }
 
+/* The SSL's ex_data free function: the connection is gone (bufferevents are
+ * freed by a finalizer, which may run after http_free: the link holds only
+ * the conns table, which outlives the front while connections remain). */
+static void link_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+	struct link *l = ptr;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (l == NULL)
+		return;
+	conn_free(l->conn);
+	free(l);
+}
+
+/* A connection's link, from its request (NULL for a unix: connection). */
+static struct link *req_link(const struct http *h, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl != NULL ? SSL_get_ex_data(ssl, h->link_idx) : NULL;
+}
+
+/* Ownership: the SSL owns the link (ex_data) and the bufferevent the SSL;
+ * on failure what was made is freed here and evhttp refuses the connection. */
 static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 {
 	struct http *h = arg;
 	SSL *ssl = SSL_new(h->ssl);
+	struct link *l = calloc(1, sizeof(*l));
+	struct bufferevent *bev;
 
-	if (ssl == NULL)
+	if (ssl == NULL || l == NULL || SSL_set_ex_data(ssl, h->link_idx, l) != 1) {
+		SSL_free(ssl);
+		free(l);
 		return NULL;
-	return watched(bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                              BEV_OPT_CLOSE_ON_FREE),
-	               h);
+	}
+	/* From here on SSL_free frees l (link_free_cb). */
+	l->h = h;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	if ((l->conn = conn_new(h->conns, bev)) == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return watched(bev, l);
 }
 
 static struct bufferevent *plain_bev_cb(struct event_base *base, void *arg)
 {
-	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), arg);
+	struct http *h = arg;
+
+	return watched(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), &h->local);
 }
 
 static bool head_has_body(struct evhttp_request *req)
@@ -924,8 +990,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	struct http *h = arg;
 	const char *path = evhttp_request_get_uri(req);
 	const char *cut = evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_REFUSED);
+	struct link *l;
 
 	watch_output(h, req);
+	if ((l = req_link(h, req)) != NULL)
+		conn_request_arrived(l->conn);
 	/* A head rest_check cut short (no client may send the header: 400) is
 	 * answered from the path it names, and closed: what the client sends
 	 * next is the rest of the refused request. */
@@ -1285,6 +1354,14 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
 	h->base = base;
 	h->fn = fn;
 	h->arg = arg;
+	h->local.h = h;
+	/* One index per front; its free function frees each connection's link. */
+	h->link_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, link_free_cb);
+	if (h->link_idx < 0 || (h->conns = conns_new(base)) == NULL) {
+		free(h);
+		return snprintf(err, errlen, "out of memory"), -1;
+	}
+	http_set_limits(h, conf);
 	h->tls = http_server(h, tls_bev_cb);
 	h->plain = http_server(h, plain_bev_cb);
 	if (conf->tls_cert != NULL && tls_setup(h, conf, err, errlen) == -1)
@@ -1304,6 +1381,24 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
 	}
 	*hp = h;
 	return 0;
+}
+
+void http_set_limits(struct http *h, const struct config *conf)
+{
+	conns_set_limits(h->conns, conf->connections, conf->connections_per_addr,
+	                 conf->request_seconds);
+}
+
+void http_conn_stats(const struct http *h, unsigned long long *open,
+                     unsigned long long *refused_total, unsigned long long *refused_per_addr,
+                     unsigned long long *cut)
+{
+	struct conns_stats s = conns_stats(h->conns);
+
+	*open = s.open;
+	*refused_total = s.refused_total;
+	*refused_per_addr = s.refused_per_address;
+	*cut = s.cut_deadline;
 }
 
 void http_set_gate(struct http *h, http_gate_fn fn, void *arg)
@@ -1343,5 +1438,6 @@ void http_free(struct http *h)
 		free(b->path);
 	}
 	SSL_CTX_free(h->ssl);
+	conns_unref(h->conns);
 	free(h);
 }

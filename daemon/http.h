@@ -36,6 +36,16 @@ typedef int (*http_gate_fn)(void *arg, const char *bearer);
  * import limit, and refused later by the handler). */
 void http_set_gate(struct http *h, http_gate_fn fn, void *arg);
 
+/* Applies [limits] connections, connections_per_address and
+ * request_seconds (at start, by http_new, and on reload; open connections
+ * are kept). */
+void http_set_limits(struct http *h, const struct config *conf);
+/* For GET /metrics: TCP connections open, refused at [limits] connections,
+ * refused at connections_per_address, and shut for want of a whole request
+ * within request_seconds. */
+void http_conn_stats(const struct http *h, unsigned long long *open,
+                     unsigned long long *refused_total, unsigned long long *refused_per_addr,
+                     unsigned long long *cut);
 /* Stops accepting new connections (open ones are served until they end). */
 void http_stop_accepting(struct http *h);
 

@@ -32,6 +32,7 @@
 #include "backup.h"
 #include "config.h"
 #include "dir.h"
+#include "fds.h"
 #include "http.h"
 #include "import.h"
 #include "log.h"
@@ -249,6 +250,21 @@ static void warn_plaintext(const struct config *c, const char *path)
 	          path, config_line(c, "ldap", "uri"), c->uri);
 }
 
+/* Descriptors for [limits] connections and FDS_SPARE more (the directory's
+ * connections, the audit store, jobs, backups): the soft limit is raised
+ * towards the hard one as far as needed, and the log says when it falls
+ * short (then the listeners pause on EMFILE before the limit is reached). */
+static void room_for_connections(const struct config *conf)
+{
+	long want = (long)conf->connections + FDS_SPARE, got = fds_raise(want);
+
+	if (got >= 0 && got < want)
+		log_warnx("[limits] connections = %d needs about %ld file descriptors, and "
+		          "ldapdeskd may open %ld: raise LimitNOFILE in the systemd unit (ulimit "
+		          "-n), or lower connections",
+		          conf->connections, want, got);
+}
+
 /* SIGHUP: parse into a new object and swap it in only if it is whole. */
 static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -292,6 +308,8 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);
 	api_set_config(d->api, conf);
+	room_for_connections(conf);
+	http_set_limits(d->http, conf);
 	config_retire(old);
 	log_info("configuration reloaded from %s", d->path);
 }
@@ -522,6 +540,7 @@ static void daemon_start(struct daemon *d)
 	 * back would change what it reads (the listeners open below). */
 	if (d->recover_upto > 0 && audit_pending(d->audit, hold_row, d, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	room_for_connections(d->conf);
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	http_set_gate(d->http, api_import_gate, d->api);

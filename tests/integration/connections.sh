@@ -1,0 +1,71 @@
+#!/bin/sh
+# connections.sh — [limits] connections, connections_per_address and request_seconds:
+# one client cannot hold every connection, nor hold one for ever by sending a request
+# slowly (slow loris); clients within the limits are served as before.
+set -eu
+. "$LDAPDESK_SRC/tests/lib/harness.sh"
+t_init connections
+t_start_slapd || { t_fail "slapd starts"; t_done; }
+daemon_config "$T_DIR/d.conf"
+printf '\n[limits]\nconnections = 20\nconnections_per_address = 3\nrequest_seconds = 2\n' \
+    >>"$T_DIR/d.conf"
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+probe() { python3 "$LDAPDESK_SRC/tests/lib/conn_probe.py" "$1" "$LDAPDESK_URL" "$LDAPDESK_CA" ${2:+"$2"}; }
+metric() { # NAME{LABELS}: its value in GET /metrics
+    curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+# ---- per address ---------------------------------------------------------------------------
+probe cap 3 >"$T_DIR/cap.out" 2>&1 || true
+t_match '^held 3$' "3 connections from one address are served (connections_per_address = 3)" \
+    cat "$T_DIR/cap.out"
+t_match '^extra refused$' "... a 4th from the same address is shut at once" cat "$T_DIR/cap.out"
+t_match '^other accepted$' "... while one from another address (127.0.0.2) is served" \
+    cat "$T_DIR/cap.out"
+t_match '^reopen accepted$' "... and once one of the 3 closes, the address is served again" \
+    cat "$T_DIR/cap.out"
+t_eq "$(metric 'ldapdesk_connections_refused_total{limit="connections_per_address"}')" 1 \
+    "GET /metrics counts the refusal by its limit"
+t_match 'refused a connection \(\[limits\] connections_per_address reached\) from 127\.0\.0\.1' \
+    "the daemon log names the limit and the address" cat "$T_DIR/ldapdeskd.log"
+
+# ---- slow clients --------------------------------------------------------------------------
+probe loris >"$T_DIR/loris.out" 2>&1 || true
+t_match '^closed after [2-9]\.[0-9] s' \
+    "a head sent one byte every 0.5 s is cut within seconds of request_seconds = 2" \
+    cat "$T_DIR/loris.out"
+probe slowbody >"$T_DIR/slowbody.out" 2>&1 || true
+t_match '^closed after [2-9]\.[0-9] s' "... and so is a body sent one byte every 0.5 s" \
+    cat "$T_DIR/slowbody.out"
+probe idle >"$T_DIR/idle.out" 2>&1 || true
+t_match '^closed after [2-9]\.[0-9] s' "... and a connection that sends nothing" \
+    cat "$T_DIR/idle.out"
+t_eq "$(metric ldapdesk_connections_cut_total)" 3 "GET /metrics counts the 3 cut connections"
+t_match 'closed a connection that sent no whole request within \[limits\] request_seconds, from 127\.0\.0\.1' \
+    "the daemon log says why" cat "$T_DIR/ldapdeskd.log"
+t_match '^statuses 200 200 200$' \
+    "a kept-alive client idle 3 s between requests (over request_seconds) is served each time" \
+    probe keepalive 3
+as_op hd1
+t_ok "the CLI works beside all this (login, status)" sh -c '"$LDAPDESK" login >/dev/null && "$LDAPDESK" status alice >/dev/null'
+
+# ---- the total, and a reload -----------------------------------------------------------------
+sed -i 's/^connections = 20$/connections = 4/; s/^connections_per_address = 3$/connections_per_address = 10/' \
+    "$T_DIR/d.conf"
+daemon_reload "$T_DIR/d.conf" || t_fail "ldapdeskd reloads"
+probe cap 4 >"$T_DIR/cap4.out" 2>&1 || true
+t_match '^held 4$' "after a reload to connections = 4: 4 connections are served" cat "$T_DIR/cap4.out"
+t_match '^extra refused$' "... a 5th is shut at once" cat "$T_DIR/cap4.out"
+t_match '^other refused$' "... from any address" cat "$T_DIR/cap4.out"
+t_match '^reopen accepted$' "... until one closes" cat "$T_DIR/cap4.out"
+t_eq "$(metric 'ldapdesk_connections_refused_total{limit="connections"}')" 2 \
+    "GET /metrics counts both refusals at [limits] connections"
+t_match '^ldapdesk_connections_open 1$' "... and the 1 connection open (its own)" \
+    sh -c "curl -s --cacert '$LDAPDESK_CA' '$LDAPDESK_URL/metrics'"
+
+# ---- the config ---------------------------------------------------------------------------
+printf '[limits]\nconnections = 0\n' >"$T_DIR/bad.conf"
+t_match 'bad\.conf:2.*connections' "-n refuses connections = 0 with FILE:LINE" \
+    sh -c "'$LDAPDESKD' -n -c '$T_DIR/bad.conf' 2>&1"
+daemon_stop
+t_done

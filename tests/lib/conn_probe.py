@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""conn_probe.py MODE URL CA [ARGS] — how ldapdeskd treats connections.
+
+Modes (each prints one line per step, for the test to match):
+  cap N        opens N HTTPS connections from 127.0.0.1 and asks each for
+               GET /v1/health (kept alive), then one more from 127.0.0.1,
+               one from 127.0.0.2, and, after closing one of the N, one more
+               from 127.0.0.1: "held K", "extra accepted|refused",
+               "other accepted|refused", "reopen accepted|refused".
+  loris        sends a request head one byte every 0.5 s: "closed after S s
+               (B bytes sent)" or "open after 30 s".
+  idle         connects (TLS handshake) and sends nothing: "closed after S s".
+  slowbody     a POST head with Content-Length: 400, then its body one byte
+               every 0.5 s: as loris.
+  keepalive G  three GET /v1/health on one connection, G seconds apart:
+               "statuses A B C".
+"""
+import socket
+import ssl
+import sys
+import time
+import urllib.parse
+
+mode, url, ca = sys.argv[1:4]
+u = urllib.parse.urlsplit(url)
+ctx = ssl.create_default_context(cafile=ca)
+
+
+def connect(source="127.0.0.1"):
+    raw = socket.create_connection((u.hostname, u.port), timeout=10,
+                                   source_address=(source, 0))
+    return ctx.wrap_socket(raw, server_hostname=u.hostname)
+
+
+def health(tls):
+    """One GET /v1/health on tls: its status, or 0 when the connection ends."""
+    tls.sendall(("GET /v1/health HTTP/1.1\r\nHost: %s\r\n\r\n" % u.hostname).encode())
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = tls.recv(4096)
+            if not chunk:
+                return 0
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            chunk = tls.recv(4096)
+            if not chunk:
+                return 0
+            body += chunk
+        return int(head.split(b" ")[1])
+    except (OSError, ssl.SSLError):
+        return 0
+
+
+def try_one(source="127.0.0.1"):
+    try:
+        tls = connect(source)
+    except (OSError, ssl.SSLError):
+        return None
+    if health(tls) == 200:
+        return tls
+    tls.close()
+    return None
+
+
+def verdict(tls):
+    return "accepted" if tls is not None else "refused"
+
+
+def dribble(data, prefix=b"", every=0.5, limit=30.0):
+    """Sends prefix, then data one byte per `every` s; reports when the
+    server closed."""
+    tls = connect()
+    tls.sendall(prefix)
+    tls.settimeout(every)
+    start = time.monotonic()
+    sent = 0
+    while time.monotonic() - start < limit:
+        try:
+            if sent < len(data):
+                tls.send(data[sent:sent + 1])
+                sent += 1
+            if tls.recv(4096) == b"":
+                break
+        except socket.timeout:
+            continue
+        except (OSError, ssl.SSLError):
+            break
+    else:
+        print("open after %d s" % limit)
+        return
+    print("closed after %.1f s (%d bytes sent)" % (time.monotonic() - start, sent))
+
+
+if mode == "cap":
+    n = int(sys.argv[4])
+    held = [t for t in (try_one() for _ in range(n)) if t is not None]
+    print("held %d" % len(held))
+    extra = try_one()
+    print("extra " + verdict(extra))
+    other = try_one("127.0.0.2")
+    print("other " + verdict(other))
+    held.pop().close()
+    time.sleep(0.5)
+    print("reopen " + verdict(try_one()))
+elif mode == "loris":
+    dribble(("GET /v1/health HTTP/1.1\r\nHost: %s\r\n" % u.hostname).encode() + b"X" * 200)
+elif mode == "slowbody":
+    head = ("POST /v1/login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: 400\r\n\r\n" % u.hostname).encode()
+    dribble(b" " * 400, prefix=head)
+elif mode == "idle":
+    tls = connect()
+    start = time.monotonic()
+    tls.settimeout(40)
+    try:
+        tls.recv(1)
+    except (OSError, ssl.SSLError):
+        pass
+    print("closed after %.1f s" % (time.monotonic() - start))
+elif mode == "keepalive":
+    gap = float(sys.argv[4])
+    tls = connect()
+    statuses = []
+    for i in range(3):
+        if i:
+            time.sleep(gap)
+        statuses.append(str(health(tls)))
+    print("statuses " + " ".join(statuses))
+else:
+    sys.exit("conn_probe.py: unknown mode " + mode)
