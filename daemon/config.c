@@ -1092,17 +1092,24 @@ static int check_key_mode(const struct config *c, char *err, size_t errlen)
 	                  c->tls_key, c->tls_key);
 }
 
+/* A TLS file. On a reload one the user ldapdeskd dropped to cannot read
+ * (EACCES) passes: the running files then stay, with a warning (main.c,
+ * reload_tls); root reads it at the next start. */
+static int check_tls_file(const struct config *c, const struct config *running, char *err,
+                          size_t errlen, const char *key, const char *path)
+{
+	if (running != NULL && path != NULL && access(path, R_OK) == -1 && errno == EACCES)
+		return 0;
+	return check_readable(c, err, errlen, "server", key, path);
+}
+
 static int check_started(const struct config *c, const struct config *running, char *err,
                          size_t errlen)
 {
-	/* On a reload none is read: they take effect at a restart, which reads
-	 * them as root (after a drop, a reload could not). */
-	if (running != NULL)
-		return 0;
-	return check_readable(c, err, errlen, "server", "tls_cert", c->tls_cert) == -1 ||
-	               check_readable(c, err, errlen, "server", "tls_key", c->tls_key) == -1 ||
+	return check_tls_file(c, running, err, errlen, "tls_cert", c->tls_cert) == -1 ||
+	               check_tls_file(c, running, err, errlen, "tls_key", c->tls_key) == -1 ||
 	               check_key_mode(c, err, errlen) == -1 ||
-	               check_readable(c, err, errlen, "server", "client_ca", c->client_ca) == -1
+	               check_tls_file(c, running, err, errlen, "client_ca", c->client_ca) == -1
 	           ? -1
 	           : 0;
 }

@@ -1217,6 +1217,14 @@ static void listen_failed(const struct config *conf, size_t i, int e, char *err,
 	                         : "");
 }
 
+/* OpenSSL's reason for e; some (a system error) have no text. */
+static const char *tls_reason(unsigned long e)
+{
+	const char *r = ERR_reason_error_string(e);
+
+	return r != NULL ? r : "cannot be loaded (not PEM?)";
+}
+
 static int key_mismatch(const struct config *conf, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s:%d: [server] tls_key: %s does not match tls_cert %s", conf->path,
@@ -1249,8 +1257,7 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 	if (SSL_CTX_use_certificate_chain_file(h->ssl, conf->tls_cert) != 1) {
 		e = ERR_get_error();
 		snprintf(err, errlen, "%s:%d: [server] tls_cert: %s: %s", conf->path,
-		         config_line(conf, "server", "tls_cert"), conf->tls_cert,
-		         ERR_reason_error_string(e));
+		         config_line(conf, "server", "tls_cert"), conf->tls_cert, tls_reason(e));
 		return -1;
 	}
 	if (conf->client_ca != NULL) {
@@ -1275,12 +1282,85 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 		         "%s:%d: [server] tls_key: %s: %s (a PEM key without a pass phrase is "
 		         "needed)",
 		         conf->path, config_line(conf, "server", "tls_key"), conf->tls_key,
-		         ERR_reason_error_string(e));
+		         tls_reason(e));
 		return -1;
 	}
 	if (SSL_CTX_check_private_key(h->ssl) != 1)
 		return key_mismatch(conf, err, errlen);
 	return 0;
+}
+
+/* A TLS context loaded for a reload, not yet installed. */
+struct http_tls {
+	SSL_CTX *ctx;
+};
+
+/* The first of conf's TLS files this user cannot read (EACCES), or NULL. */
+static const char *tls_unreadable(const struct config *conf)
+{
+	const char *files[] = {conf->tls_cert, conf->tls_key, conf->client_ca};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i] != NULL && access(files[i], R_OK) == -1 && errno == EACCES)
+			return files[i];
+	return NULL;
+}
+
+int http_tls_load(const struct config *conf, struct http_tls **pending, char *err, size_t errlen)
+{
+	struct http tmp = {0};
+	const char *locked;
+
+	*pending = NULL;
+	if (conf->tls_cert == NULL || conf->tls_key == NULL)
+		return 0;
+	/* Root read them at start, before dropping to [server] user: a key only
+	 * root may read must not fail every reload. */
+	if ((locked = tls_unreadable(conf)) != NULL) {
+		snprintf(err, errlen,
+		         "%s cannot be read as the user ldapdeskd runs as: the running TLS "
+		         "certificate, key and client CA stay until a restart (make the files "
+		         "readable by that user, e.g. group ssl-cert, for a reload to read them)",
+		         locked);
+		return 1;
+	}
+	if (tls_setup(&tmp, conf, err, errlen) == -1) {
+		SSL_CTX_free(tmp.ssl);
+		ERR_clear_error();
+		return -1;
+	}
+	if ((*pending = malloc(sizeof(**pending))) == NULL) {
+		SSL_CTX_free(tmp.ssl);
+		return snprintf(err, errlen, "out of memory"), -1;
+	}
+	(*pending)->ctx = tmp.ssl;
+	return 0;
+}
+
+bool http_tls_install(struct http *h, struct http_tls *pending)
+{
+	X509 *was, *now;
+	bool changed;
+
+	if (pending == NULL)
+		return false;
+	was = h->ssl != NULL ? SSL_CTX_get0_certificate(h->ssl) : NULL;
+	now = SSL_CTX_get0_certificate(pending->ctx);
+	changed = was == NULL || now == NULL || X509_cmp(was, now) != 0;
+	/* Each open connection's SSL holds its own reference to the old
+	 * context: they go on with it; new ones get the new context. */
+	SSL_CTX_free(h->ssl);
+	h->ssl = pending->ctx;
+	free(pending);
+	return changed;
+}
+
+void http_tls_discard(struct http_tls *pending)
+{
+	if (pending == NULL)
+		return;
+	SSL_CTX_free(pending->ctx);
+	free(pending);
 }
 
 /* One TCP listen address taken by another socket now? */

@@ -36,6 +36,20 @@ typedef int (*http_gate_fn)(void *arg, const char *bearer);
  * import limit, and refused later by the handler). */
 void http_set_gate(struct http *h, http_gate_fn fn, void *arg);
 
+/* A TLS context read for a reload, not yet in use. */
+struct http_tls;
+/* For a reload: reads conf's tls_cert, tls_key and client_ca into a new TLS
+ * context (*pending; NULL when conf has no TLS). Return: 0 read; 1 one of
+ * the files cannot be read by the user the daemon runs as (err says which,
+ * as a warning: the running context is to be kept); -1 an error in them
+ * (err names FILE:LINE). */
+int http_tls_load(const struct config *conf, struct http_tls **pending, char *err, size_t errlen);
+/* Puts pending (ownership taken; NULL: nothing) in use for connections
+ * accepted from now on; open ones keep theirs. Return: true when its
+ * certificate differs from the one it replaces. */
+bool http_tls_install(struct http *h, struct http_tls *pending);
+/* Frees a context read but not installed. NULL: nothing. */
+void http_tls_discard(struct http_tls *pending);
 /* Applies [limits] connections, connections_per_address and
  * request_seconds (at start, by http_new, and on reload; open connections
  * are kept). */

@@ -156,11 +156,10 @@ static bool same_text(const char *a, const char *b)
 }
 
 /*
- * Keys read once at start (listeners and their TLS context, the session
- * store, the time zone, the user, the pool, the audit writer) keep their
- * running values in the new configuration, so nothing reads a value the
- * daemon does not use: e.g. a client_ca added by a reload would have made
- * every login fail, as the TLS context asks no certificate. Each is named.
+ * Keys read once at start (listeners, the session store, the time zone, the
+ * user, the pool, the audit writer) keep their running values in the new
+ * configuration, so nothing reads a value the daemon does not use. Each is
+ * named. (The TLS files are read again: reload_tls.)
  */
 static int keep_listen(const struct config *old, struct config *new)
 {
@@ -185,23 +184,18 @@ static void reload_keep(const struct config *old, struct config *new)
 	static const struct {
 		const char *name;
 		size_t off;
-		bool file; /* a file read at start */
 	} texts[] =
 	    {
-	        {"[server] tls_cert", offsetof(struct config, tls_cert), true},
-	        {"[server] tls_key", offsetof(struct config, tls_key), true},
-	        {"[server] client_ca", offsetof(struct config, client_ca), true},
-	        {"[server] key_file", offsetof(struct config, key_file), false},
-	        {"[server] timezone", offsetof(struct config, timezone), false},
-	        {"[server] user", offsetof(struct config, user), false},
-	        {"[audit] database", offsetof(struct config, database), false},
+	        {"[server] key_file", offsetof(struct config, key_file)},
+	        {"[server] timezone", offsetof(struct config, timezone)},
+	        {"[server] user", offsetof(struct config, user)},
+	        {"[audit] database", offsetof(struct config, database)},
 	    },
 	  ints[] = {
-	      {"[server] session_idle", offsetof(struct config, session_idle), false},
-	      {"[ldap] pool_size", offsetof(struct config, pool_size), false},
-	      {"[audit] commit_delay_ms", offsetof(struct config, commit_delay_ms), false},
+	      {"[server] session_idle", offsetof(struct config, session_idle)},
+	      {"[ldap] pool_size", offsetof(struct config, pool_size)},
+	      {"[audit] commit_delay_ms", offsetof(struct config, commit_delay_ms)},
 	  };
-	struct stat st;
 	bool listen = old->n_listen != new->n_listen;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -211,11 +205,6 @@ static void reload_keep(const struct config *old, struct config *new)
 		if (same_text(*o, *n))
 			continue;
 		log_warnx("reload: %s changed: it takes effect at the next restart", texts[i].name);
-		/* Not read now (a restart reads it, as root): only its absence can
-		 * be told, and the restart would fail on it. */
-		if (*n != NULL && texts[i].file && stat(*n, &st) == -1 && errno == ENOENT)
-			log_warnx("reload: %s %s does not exist: the next restart would fail on it",
-			          texts[i].name, *n);
 		free(*n);
 		*n = *o != NULL ? strdup(*o) : NULL;
 	}
@@ -234,6 +223,31 @@ static void reload_keep(const struct config *old, struct config *new)
 	/* Kept too, so that a later reload compares with what is bound. */
 	if (listen && keep_listen(old, new) == 0)
 		log_warnx("reload: [server] listen changed: it takes effect at the next restart");
+}
+
+/* The TLS certificate, key and client CA are read again at each reload (a
+ * renewed certificate needs no restart). Return: 0 with *tls to install (or
+ * NULL with the running files kept in new, when this user cannot read them),
+ * -1 when they are wrong (logged: the reload fails whole). */
+static int reload_tls(const struct config *old, struct config *new, struct http_tls **tls)
+{
+	char err[512];
+	char **keep[] = {&new->tls_cert, &new->tls_key, &new->client_ca};
+	char *const was[] = {old->tls_cert, old->tls_key, old->client_ca};
+	int rc = http_tls_load(new, tls, err, sizeof(err));
+
+	if (rc == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		return -1;
+	}
+	if (rc == 1) {
+		log_warnx("reload: %s", err);
+		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+			free(*keep[i]);
+			*keep[i] = was[i] != NULL ? strdup(was[i]) : NULL;
+		}
+	}
+	return 0;
 }
 
 /* Allowed (a directory on the same host, a lab), but never silently: every
@@ -270,6 +284,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct config *conf, *old = d->conf;
+	struct http_tls *tls = NULL;
 	char err[512];
 
 	(void)sig;
@@ -293,11 +308,20 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	/* The backup schedule follows [audit] backup_at / backup_dir /
 	 * backup_keep, checked (and the directory made) first: a reload is taken
 	 * whole or not at all. A backup running now goes on. */
-	if (d->backup != NULL && backup_set_config(d->backup, conf, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the running configuration: %s", err);
+	if (reload_tls(d->conf, conf, &tls) == -1) {
 		config_free(conf);
 		return;
 	}
+	if (d->backup != NULL && backup_set_config(d->backup, conf, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		http_tls_discard(tls);
+		config_free(conf);
+		return;
+	}
+	if (http_tls_install(d->http, tls))
+		log_info("reload: the TLS certificate changed (%s): new connections get it, open "
+		         "ones keep theirs",
+		         conf->tls_cert);
 	reload_keep(d->conf, conf);
 	if (dir_link_changed(d->conf, conf)) {
 		log_info("reload: the [ldap] connection settings changed: each service connection "

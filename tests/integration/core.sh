@@ -354,15 +354,38 @@ t_ok "a reload back to slapd with starttls is taken" daemon_reload
 ok=no
 for _ in $(seq 60); do "$D" status alice >/dev/null 2>&1 && { ok=yes; break; }; sleep 0.5; done
 t_eq "$ok" yes "statuses are read again"
+# The TLS certificate and key are read again at each reload (a renewal needs no restart);
+# a wrong one refuses the reload whole, and the running one stays.
 cp "$T_DIR/d.conf" "$T_DIR/d.conf.keep"
 sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/renewed.pem|" "$T_DIR/d.conf"
 rc=0
 daemon_reload || rc=$?
-t_eq "$rc" 0 "a reload naming a tls_cert that does not exist is taken (the certificate waits for a restart)"
-t_match "\\[server\\] tls_cert .*renewed.pem does not exist: the next restart would fail on it" \
-    "... and warns that the restart would fail" printf '%s\n' "$DAEMON_RELOAD_LOG"
+t_eq "$rc" 2 "a reload naming a tls_cert that does not exist fails"
+t_match "reload failed, keeping the running configuration: .*d.conf:[0-9]+: \\[server\\] tls_cert: .*renewed.pem" \
+    "... naming FILE:LINE and the file" printf '%s\n' "$DAEMON_RELOAD_LOG"
+t_ok "... and the running certificate still serves" "$D" status alice
+. "$LDAPDESK_SRC/tests/lib/certs.sh"
+certs_make "$T_DIR/renew" || t_fail "a second certificate is made"
+sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/renew/server.pem|; s|^tls_key = .*|tls_key = $T_DIR/renew/server.key|" \
+    "$T_DIR/d.conf"
+python3 "$LDAPDESK_SRC/tests/lib/conn_probe.py" keepalive "$LDAPDESK_URL" "$LDAPDESK_CA" 2 \
+    >"$T_DIR/kept.out" 2>&1 &
+kept=$!
+sleep 1
+rc=0
+daemon_reload || rc=$?
+t_eq "$rc" 0 "a reload to a renewed certificate and key is taken"
+t_match "the TLS certificate changed \\(.*renew/server.pem\\)" "... and the log says the certificate changed" \
+    printf '%s\n' "$DAEMON_RELOAD_LOG"
+t_ok "a new connection gets the new certificate (verified against its CA)" \
+    curl -sf --cacert "$T_DIR/renew/ca.pem" "$LDAPDESK_URL/v1/health"
+t_exit 60 "... and no longer the old one" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+wait "$kept" || :
+t_match '^statuses 200 200 200$' "a connection open across the reload goes on with the old one" \
+    cat "$T_DIR/kept.out"
 cp "$T_DIR/d.conf.keep" "$T_DIR/d.conf"
-daemon_reload || :
+t_ok "a reload back to the first certificate is taken" daemon_reload
+t_ok "... and the CLI verifies it again" "$D" status alice
 
 t_match '^Max core file size +0 +0 ' "ldapdeskd writes no core file (it would hold secrets)" \
     cat "/proc/$DAEMON_PID/limits"

@@ -572,8 +572,8 @@ t_absent "cannot keep" "so the daemon keeps its id mark (no warning)" "$T_DIR/ld
 t_ok "as nobody a logout works" \
     env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache3" \
     "$D" --url "unix:$P/ldapdesk.sock" logout
-# A reload as nobody: the TLS key (start-only) is not read again, and the service password
-# file, root's and mode 0600, keeps the password read at start instead of failing the reload.
+# A reload as nobody: the TLS key and the service password file, root's and mode 0600, keep
+# what was read at start instead of failing the reload.
 priv() { env LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache3" \
     "$D" --url "unix:$P/ldapdesk.sock" "$@"; }
 printf '\n[grant.privsys]\ngroup = cn=general,%s\nlabel = 提权后系统\n' "$LDAP_GROUPS" >>"$T_DIR/priv.conf"
@@ -584,6 +584,9 @@ t_eq "$rc" 0 "a reload as nobody is taken (configuration reloaded), the root-onl
 t_absent "reload failed" "... not refused" "$T_DIR/ldapdeskd.log"
 t_match "bind_password_file .* cannot be read as the user ldapdeskd runs as: the password read at start stays" \
     "... saying the password read at start stays" printf '%s\n' "$DAEMON_RELOAD_LOG"
+t_match "server.(key|pem) cannot be read as the user ldapdeskd runs as: the running TLS certificate, key and client CA stay" \
+    "... saying the running TLS certificate and key stay" printf '%s\n' "$DAEMON_RELOAD_LOG"
+t_ok "... which still serves" curl -sf --cacert "$LDAPDESK_CA" "https://127.0.0.1:$LDAPDESK_PORT/v1/health"
 t_ok "... and the file it read is live: privsys is granted" priv grant songtao privsys
 t_ok "songtao is in the group of privsys" ldap_is_member general songtao
 ldap_lock_user frank >/dev/null 2>&1 || true
