@@ -23,6 +23,7 @@
 #include "limit.h"
 #include "throttle.h"
 #include "log.h"
+#include "nest.h"
 #include "protect.h"
 #include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
@@ -1787,7 +1788,9 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		act_dir_refuse(x, DIR_UNAVAILABLE, err);
 		return;
 	}
-	if (dir_member_of(x->A->dir, x->user->dn, groups, n, login_roles_cb, x) == -1)
+	/* Nested too: an operator in a team group listed in a role group has
+	 * the role (and a scope group's nested members are scoped). */
+	if (nest_member_of(x->A->dir, x->user->dn, groups, n, false, login_roles_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
@@ -1899,7 +1902,7 @@ int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_ro
 	r->conf = config_ref(A->conf);
 	snprintf(r->uid, sizeof(r->uid), "%s", uid);
 	snprintf(r->dn, sizeof(r->dn), "%s", dn);
-	if (n == 0 || dir_member_of(A->dir, dn, groups, n, refresh_cb, r) == -1) {
+	if (n == 0 || nest_member_of(A->dir, dn, groups, n, false, refresh_cb, r) == -1) {
 		config_unref(r->conf);
 		free(r);
 		return -1;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "nest.h"
 #include "protect.h"
 
 #define PROTECT_WAIT_MAX    4096   /* checks waiting for one refresh */
@@ -33,7 +34,7 @@
  * check. */
 #define PROTECT_RESOLVE_MAX 1024
 /* Groups within groups followed this deep. */
-#define PROTECT_NEST_MAX 8
+#define PROTECT_NEST_MAX NEST_DEPTH_MAX
 /* Seconds before a snapshot is tried again after one was too big. */
 #define PROTECT_RETRY_S 300
 #define NESTED_TOO_BIG                                                                             \
@@ -411,126 +412,6 @@ static int set_groups(struct protect *p, const char *const *groups, size_t n)
 
 /* ---- without a snapshot: the directory asked per check ---- */
 
-#define WALK_WIDTH 256 /* groups followed per level; more: refused (fail closed) */
-#define WALK_SEEN  1024
-
-/*
- * Is dn a member of a protected group, directly or through groups within
- * it? Asked upward, level by level (up to PROTECT_NEST_MAX): is any entry of
- * this level a direct member of a protected group, and which groups under
- * group_base list the entries of this level (the next level). A user is in
- * few groups, so this stays small however large the protected groups are.
- */
-struct walk {
-	struct protect *p;
-	protect_fn fn;
-	void *arg;
-	char *level[WALK_WIDTH], *next[WALK_WIDTH];
-	size_t n_level, n_next;
-	char *seen[WALK_SEEN]; /* canonical DNs met (a cycle is followed once) */
-	size_t n_seen;
-	size_t pending;
-	int depth;
-	bool found;
-	enum dir_status worst;
-	char err[256];
-};
-
-static void walk_step(struct walk *w);
-
-static void walk_fail(struct walk *w, enum dir_status st, const char *err)
-{
-	if (w->worst != DIR_OK)
-		return;
-	w->worst = st;
-	snprintf(w->err, sizeof(w->err), "%s", err != NULL ? err : "the directory did not answer");
-}
-
-static void walk_free(struct walk *w)
-{
-	free_strs(w->level, &w->n_level);
-	free_strs(w->next, &w->n_next);
-	free_strs(w->seen, &w->n_seen);
-	free(w);
-}
-
-/* A level is answered: done, or the next level asked. */
-static void walk_done(struct walk *w)
-{
-	if (--w->pending > 0)
-		return;
-	if (w->found || w->worst != DIR_OK || w->n_next == 0 || w->depth + 1 >= PROTECT_NEST_MAX) {
-		w->fn(w->arg, w->found ? DIR_OK : w->worst, w->found,
-		      w->found || w->worst == DIR_OK ? NULL : w->err);
-		walk_free(w);
-		return;
-	}
-	free_strs(w->level, &w->n_level);
-	memcpy(w->level, w->next, w->n_next * sizeof(w->next[0]));
-	w->n_level = w->n_next;
-	w->n_next = 0;
-	w->depth++;
-	walk_step(w);
-}
-
-static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
-{
-	struct walk *w = arg;
-
-	if (st != DIR_OK)
-		walk_fail(w, st, err);
-	else if (mask != 0)
-		w->found = true;
-	walk_done(w);
-}
-
-/* Notes dn as met; true if it was met before (or cannot be noted). */
-static bool walk_seen(struct walk *w, const char *dn)
-{
-	int r = dn_note(w->seen, &w->n_seen, WALK_SEEN, dn);
-
-	if (r == -1)
-		walk_fail(w, DIR_REFUSED, "too many groups within the protected groups to follow");
-	return r != 1;
-}
-
-static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
-{
-	struct walk *w = arg;
-
-	if (st != DIR_OK && st != DIR_NOT_FOUND)
-		walk_fail(w, st, err);
-	for (size_t i = 0; st == DIR_OK && i < n && w->worst == DIR_OK; i++) {
-		if (dns[i] == NULL || walk_seen(w, dns[i]))
-			continue;
-		if (w->n_next == WALK_WIDTH || (w->next[w->n_next] = strdup(dns[i])) == NULL)
-			walk_fail(w, DIR_REFUSED,
-			          "too many groups within the protected groups to follow");
-		else
-			w->n_next++;
-	}
-	walk_done(w);
-}
-
-static void walk_step(struct walk *w)
-{
-	struct protect *p = w->p;
-
-	w->pending = 1; /* held while submitting */
-	for (size_t i = 0; i < w->n_level && w->worst == DIR_OK; i++) {
-		if (dir_member_of(p->d, w->level[i], (const char *const *)p->groups, p->n_groups,
-		                  walk_member_cb, w) == 0)
-			w->pending++;
-		else
-			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
-		if (dir_find_groups_of(p->d, w->level[i], walk_parents_cb, w) == 0)
-			w->pending++;
-		else
-			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
-	}
-	walk_done(w);
-}
-
 struct direct {
 	protect_fn fn;
 	void *arg;
@@ -545,34 +426,18 @@ static void direct_cb(void *arg, enum dir_status st, unsigned long mask, const c
 }
 
 /* Asks the directory: up through nested groups when group_base says where
- * groups are; direct members only when it does not (see protect_check). */
+ * groups are (nest.h); direct members only when it does not (see
+ * protect_check). */
 static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg)
 {
-	struct direct *dc;
-	struct walk *w;
+	struct direct *dc = malloc(sizeof(*dc));
 
-	if (dir_can_find_groups(p->d)) {
-		if ((w = calloc(1, sizeof(*w))) == NULL)
-			return -1;
-		w->p = p;
-		w->fn = fn;
-		w->arg = arg;
-		w->worst = DIR_OK;
-		if ((w->level[0] = strdup(dn)) == NULL) {
-			free(w);
-			return -1;
-		}
-		w->n_level = 1;
-		(void)walk_seen(w, dn);
-		walk_step(w);
-		return 0;
-	}
-	if ((dc = malloc(sizeof(*dc))) == NULL)
+	if (dc == NULL)
 		return -1;
 	dc->fn = fn;
 	dc->arg = arg;
-	if (dir_member_of(p->d, dn, (const char *const *)p->groups, p->n_groups, direct_cb, dc) ==
-	    0)
+	if (nest_member_of(p->d, dn, (const char *const *)p->groups, p->n_groups, true, direct_cb,
+	                   dc) == 0)
 		return 0;
 	free(dc);
 	return -1;

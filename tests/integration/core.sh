@@ -218,6 +218,32 @@ t_ok "refusals and logins are counted as pairs ($pairs)" test "${pairs:-0}" -ge 
 t_eq "$((commits + pairs))" "$records" \
     "one request at a time: every commit held one request's records (no delay)"
 
+# ---- roles through nested groups --------------------------------------------------------------
+# An operator in a team listed in a role group (two deep, as AD's role groups are built) has
+# the role, and is protected as role members are; once the team is taken out, no role.
+printf 'dn: uid=nestop,%s\nobjectClass: inetOrgPerson\nuid: nestop\ncn: Nest Op\nsn: Op\nuserPassword: %s\n\n' \
+    "$LDAP_PEOPLE" "$LDAP_OP_PW" >"$T_DIR/nest.ldif"
+printf 'dn: cn=tier1-night,%s\nobjectClass: groupOfNames\ncn: tier1-night\nmember: uid=nestop,%s\n\n' \
+    "$LDAP_GROUPS" "$LDAP_PEOPLE" >>"$T_DIR/nest.ldif"
+printf 'dn: cn=tier1,%s\nobjectClass: groupOfNames\ncn: tier1\nmember: cn=tier1-night,%s\n' \
+    "$LDAP_GROUPS" "$LDAP_GROUPS" >>"$T_DIR/nest.ldif"
+ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" -f "$T_DIR/nest.ldif" >/dev/null
+nest_helpdesk() { # add|delete: cn=tier1 as a member of cn=helpdesk
+    printf 'dn: cn=helpdesk,%s\nchangetype: modify\n%s: member\nmember: cn=tier1,%s\n' \
+        "$LDAP_GROUPS" "$1" "$LDAP_GROUPS" | ldap_root_modify >/dev/null
+}
+nestop() { env LDAPDESK_USER=nestop XDG_CACHE_HOME="$T_DIR/cache-nest" "$D" "$@"; }
+t_exit 4 "nestop, in no role group, cannot log in (403)" nestop login
+nest_helpdesk add
+t_match 'roles: helpdesk' "in tier1-night, within tier1, within cn=helpdesk: nestop logs in as helpdesk" \
+    nestop login
+t_ok "... and unlocks a user" nestop unlock alice
+sleep 6
+t_exit 4 "... and, as a role member, is protected from hd1 (403)" "$D" reset nestop
+nest_helpdesk delete
+t_exit 4 "tier1 taken out of cn=helpdesk: nestop's next login has no role (403)" \
+    env LDAPDESK_USER=nestop XDG_CACHE_HOME="$T_DIR/cache-nest2" "$D" login
+
 # ---- per-user password policies ---------------------------------------------------------------
 # A lock's end comes from the user's own policy (set up before the start), not the default one.
 as_op hd1
