@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
@@ -20,6 +21,10 @@
  * per reason, with the count of those not logged: a flood cannot fill the
  * journal. */
 #define CONNS_QUIET_S 10
+/* A connection over a limit gets this long to send its first request, which
+ * is answered 503 (a client then says why, instead of a failed handshake);
+ * one that sends none is shut. */
+#define CONNS_OVER_S 5
 
 enum { NOTE_TOTAL, NOTE_PER_ADDRESS, NOTE_DEADLINE, NOTE_KINDS };
 
@@ -41,7 +46,9 @@ struct conns {
 	struct {
 		time_t last;
 		unsigned long long held; /* not logged since last */
+		const char *what;        /* the message they share */
 	} quiet[NOTE_KINDS];
+	struct event *flush; /* logs what was held, CONNS_QUIET_S after */
 };
 
 struct conn {
@@ -50,8 +57,11 @@ struct conn {
 	struct event *timer;     /* the admission check, then the deadline */
 	struct peer *peer;       /* NULL until admitted */
 	bool admitted, armed;
+	bool over; /* refused at a limit: its request is answered 503 */
 	char addr[INET6_ADDRSTRLEN];
 };
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
 struct conns *conns_new(struct event_base *base)
 {
@@ -59,6 +69,10 @@ struct conns *conns_new(struct event_base *base)
 
 	if (t == NULL)
 		return NULL;
+	if ((t->flush = evtimer_new(base, flush_cb, t)) == NULL) {
+		free(t);
+		return NULL;
+	}
 	t->base = base;
 	t->refs = 1;
 	t->max = 1024;
@@ -74,10 +88,41 @@ void conns_set_limits(struct conns *t, int max, int per_addr, int seconds)
 	t->seconds = seconds;
 }
 
+/* Logs what was held back: "N more" per reason. */
+static void flush_held(struct conns *t)
+{
+	for (int k = 0; k < NOTE_KINDS; k++)
+		if (t->quiet[k].held > 0) {
+			log_warnx("%s: %llu more in the last %d s (ldapdesk_connections_* in GET "
+			          "/metrics)",
+			          t->quiet[k].what, t->quiet[k].held, CONNS_QUIET_S);
+			t->quiet[k].held = 0;
+		}
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	flush_held(arg);
+}
+
+void conns_close(struct conns *t)
+{
+	if (t == NULL)
+		return;
+	flush_held(t);
+	event_free(t->flush);
+	t->flush = NULL;
+	conns_unref(t);
+}
+
 void conns_unref(struct conns *t)
 {
-	if (t != NULL && --t->refs == 0)
-		free(t);
+	if (t == NULL || --t->refs > 0)
+		return;
+	if (t->flush != NULL)
+		event_free(t->flush);
+	free(t);
 }
 
 struct conns_stats conns_stats(const struct conns *t)
@@ -88,22 +133,23 @@ struct conns_stats conns_stats(const struct conns *t)
 	return s;
 }
 
-/* Logs one refused or cut connection, or counts it quietly (CONNS_QUIET_S). */
+/* Logs one refused or cut connection, or counts it quietly: the first of
+ * each CONNS_QUIET_S is logged, and the count of the others when the period
+ * ends (and at stop), so a flood cannot fill the journal and is still told. */
 static void note(struct conns *t, int kind, const char *what, const char *addr)
 {
+	struct timeval tv = {CONNS_QUIET_S, 0};
 	time_t now = time(NULL);
 
+	t->quiet[kind].what = what;
 	if (t->quiet[kind].last != 0 && now - t->quiet[kind].last < CONNS_QUIET_S) {
-		t->quiet[kind].held++;
+		if (t->quiet[kind].held++ == 0 && t->flush != NULL &&
+		    !evtimer_pending(t->flush, NULL))
+			evtimer_add(t->flush, &tv);
 		return;
 	}
-	if (t->quiet[kind].held > 0)
-		log_warnx("%s %s (%llu more since the last such message)", what, addr,
-		          t->quiet[kind].held);
-	else
-		log_warnx("%s %s", what, addr);
+	log_warnx("%s, from %s", what, addr);
 	t->quiet[kind].last = now;
-	t->quiet[kind].held = 0;
 }
 
 /* The address of fd's peer as a key (IPv4-mapped IPv6 as IPv4) and as text.
@@ -159,14 +205,15 @@ static bool admit(struct conn *c, const unsigned char *key, size_t len)
 		t->stats.refused_total++;
 		note(t, NOTE_TOTAL,
 		     "refused a connection ([limits] connections reached: raise it, or find the "
-		     "client holding them) from",
+		     "clients holding them)",
 		     c->addr);
 		return false;
 	}
 	if (*p != NULL && (*p)->open >= t->per_addr) {
 		t->stats.refused_per_address++;
 		note(t, NOTE_PER_ADDRESS,
-		     "refused a connection ([limits] connections_per_address reached) from",
+		     "refused a connection ([limits] connections_per_address reached: raise it if "
+		     "clients share one address (NAT, a proxy), or find the client holding them)",
 		     c->addr);
 		return false;
 	}
@@ -206,12 +253,33 @@ static void shut(struct conn *c)
 		shutdown(fd, SHUT_RDWR);
 }
 
-static void arm(struct conn *c)
+static void arm(struct conn *c, int seconds)
 {
-	struct timeval tv = {c->t->seconds, 0};
+	struct timeval tv = {seconds, 0};
 
 	evtimer_add(c->timer, &tv);
 	c->armed = true;
+}
+
+/* The deadline passed. A reply still being written holds the next request
+ * back (evhttp parses it only then): the write timeout bounds that, and the
+ * request gets its time again. */
+static void deadline(struct conn *c)
+{
+	c->armed = false;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		arm(c, c->t->seconds);
+		return;
+	}
+	if (c->over) {
+		shut(c);
+		return;
+	}
+	c->t->stats.cut_deadline++;
+	note(c->t, NOTE_DEADLINE,
+	     "closed a connection that sent no whole request within [limits] request_seconds",
+	     c->addr);
+	shut(c);
 }
 
 /* First run: the descriptor is set; the peer is checked against the limits
@@ -223,22 +291,21 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	size_t len;
 
 	(void)fd, (void)what;
-	if (c->admitted) {
-		c->t->stats.cut_deadline++;
-		note(c->t, NOTE_DEADLINE,
-		     "closed a connection that sent no whole request within "
-		     "[limits] request_seconds, from",
-		     c->addr);
-		c->armed = false;
-		shut(c);
+	if (c->admitted || c->over) {
+		deadline(c);
 		return;
 	}
 	len = peer_key(bufferevent_getfd(c->bev), key, c->addr, sizeof(c->addr));
-	if (len == 0 || !admit(c, key, len)) {
+	if (len == 0) {
 		shut(c);
 		return;
 	}
-	arm(c);
+	if (!admit(c, key, len)) {
+		c->over = true;
+		arm(c, CONNS_OVER_S < c->t->seconds ? CONNS_OVER_S : c->t->seconds);
+		return;
+	}
+	arm(c, c->t->seconds);
 }
 
 struct conn *conn_new(struct conns *t, struct bufferevent *bev)
@@ -275,7 +342,12 @@ void conn_free(struct conn *c)
 void conn_request_begins(struct conn *c)
 {
 	if (c != NULL && c->admitted && !c->armed)
-		arm(c);
+		arm(c, c->t->seconds);
+}
+
+bool conn_over_limit(const struct conn *c)
+{
+	return c != NULL && c->over;
 }
 
 void conn_request_arrived(struct conn *c)

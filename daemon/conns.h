@@ -3,8 +3,9 @@
  * at most [limits] connections open, at most connections_per_address from
  * one address, and each request must arrive whole (head and body) within
  * request_seconds of its first byte (of the connection's accept, for the
- * first). A connection refused or past its deadline is shut down: evhttp
- * then reads an end of file and frees it as any closed connection.
+ * first). A connection past its deadline is shut down: evhttp then reads an
+ * end of file and frees it as any closed connection. One over a limit is
+ * answered 503 and closed.
  *
  * Why here and not in evhttp: libevent 2.1 has no hook at accept and no
  * limit on connections; its read timeout restarts on every byte, so a client
@@ -33,19 +34,28 @@ struct conns *conns_new(struct event_base *base);
  * max and per_addr >= 1, seconds >= 1. */
 void conns_set_limits(struct conns *t, int max, int per_addr, int seconds);
 
-/* Drops the owner's reference: the table is freed once its last connection
- * is (finalizers of freed bufferevents may run after the front is gone). */
+/* The owner is done with t (the front is freed): what the log held back is
+ * written, and the owner's reference dropped. NULL: nothing. */
+void conns_close(struct conns *t);
+
+/* Drops a reference: the table is freed once its last connection is
+ * (finalizers of freed bufferevents may run after the front is gone). */
 void conns_unref(struct conns *t);
 
 /* Counters for GET /metrics. */
 struct conns_stats conns_stats(const struct conns *t);
 
 /* A new connection on bev, whose descriptor evhttp sets right after this
- * call: its address is checked on the loop's next turn (the connection
- * shut if over a limit) and its first request's deadline starts then.
+ * call: its address is checked on the loop's next turn and its first
+ * request's deadline starts then. One over a limit is not counted: its first
+ * request is to be answered 503 (conn_over_limit), and it is shut if none
+ * comes within 5 s.
  * Return: NULL out of memory (the caller refuses the connection). The
  * caller frees it with conn_free when bev's SSL is freed. */
 struct conn *conn_new(struct conns *t, struct bufferevent *bev);
+
+/* True when c was refused at a limit: answer its request 503 and close. */
+bool conn_over_limit(const struct conn *c);
 
 /* Leaves the table and frees c. NULL: nothing. */
 void conn_free(struct conn *c);

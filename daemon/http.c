@@ -897,8 +897,10 @@ static struct link *req_link(const struct http *h, struct evhttp_request *req)
 	return ssl != NULL ? SSL_get_ex_data(ssl, h->link_idx) : NULL;
 }
 
-/* Ownership: the SSL owns the link (ex_data) and the bufferevent the SSL;
- * on failure what was made is freed here and evhttp refuses the connection. */
+/* Ownership: the SSL owns the link (ex_data) and the bufferevent the SSL.
+ * On failure what was made is freed here and NULL returned: libevent 2.1
+ * then serves the connection on a plain bufferevent, whose requests
+ * tls_request_cb refuses. */
 static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 {
 	struct http *h = arg;
@@ -995,6 +997,16 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	watch_output(h, req);
 	if ((l = req_link(h, req)) != NULL)
 		conn_request_arrived(l->conn);
+	/* Over a limit: answered, so that the client can say why (a handshake
+	 * cut short would read as a TLS or CA problem), then closed. */
+	if (l != NULL && conn_over_limit(l->conn)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		http_reply_error(req, 503, "busy",
+		                 "ldapdeskd has as many connections open as [limits] connections "
+		                 "(or connections_per_address from your address) allows: try again "
+		                 "shortly, or ask its administrator");
+		return;
+	}
 	/* A head rest_check cut short (no client may send the header: 400) is
 	 * answered from the path it names, and closed: what the client sends
 	 * next is the rest of the refused request. */
@@ -1041,6 +1053,23 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD && head_has_body(req))
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 	h->fn(h->arg, req);
+}
+
+/* The TLS listeners' requests: one that did not come over TLS (the
+ * connection's TLS set-up failed, out of memory) is refused, never served
+ * in plaintext on the TLS port. */
+static void tls_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+
+	if (req_link(h, req) == NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		http_reply_error(req, 503, "busy",
+		                 "ldapdeskd could not set up TLS for this connection (out of "
+		                 "memory): try again shortly");
+		return;
+	}
+	request_cb(req, arg);
 }
 
 /* ---- listeners ----------------------------------------------------------------- */
@@ -1401,7 +1430,8 @@ int http_check_tls(const struct config *conf, char *err, size_t errlen)
 }
 
 static struct evhttp *http_server(struct http *h,
-                                  struct bufferevent *(*bevcb)(struct event_base *, void *))
+                                  struct bufferevent *(*bevcb)(struct event_base *, void *),
+                                  void (*gencb)(struct evhttp_request *, void *))
 {
 	struct evhttp *http = evhttp_new(h->base);
 
@@ -1419,7 +1449,7 @@ static struct evhttp *http_server(struct http *h,
 	                                     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(http, "application/json");
 	evhttp_set_bevcb(http, bevcb, h);
-	evhttp_set_gencb(http, request_cb, h);
+	evhttp_set_gencb(http, gencb, h);
 	return http;
 }
 
@@ -1442,8 +1472,8 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
 		return snprintf(err, errlen, "out of memory"), -1;
 	}
 	http_set_limits(h, conf);
-	h->tls = http_server(h, tls_bev_cb);
-	h->plain = http_server(h, plain_bev_cb);
+	h->tls = http_server(h, tls_bev_cb, tls_request_cb);
+	h->plain = http_server(h, plain_bev_cb, request_cb);
 	if (conf->tls_cert != NULL && tls_setup(h, conf, err, errlen) == -1)
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < conf->n_listen; i++) {
@@ -1518,6 +1548,6 @@ void http_free(struct http *h)
 		free(b->path);
 	}
 	SSL_CTX_free(h->ssl);
-	conns_unref(h->conns);
+	conns_close(h->conns);
 	free(h);
 }

@@ -19,15 +19,23 @@ metric() { # NAME{LABELS}: its value in GET /metrics
 probe cap 3 >"$T_DIR/cap.out" 2>&1 || true
 t_match '^held 3$' "3 connections from one address are served (connections_per_address = 3)" \
     cat "$T_DIR/cap.out"
-t_match '^extra refused$' "... a 4th from the same address is shut at once" cat "$T_DIR/cap.out"
+t_match '^extra refused 503$' "... a 4th from the same address is answered 503 and closed" cat "$T_DIR/cap.out"
 t_match '^other accepted$' "... while one from another address (127.0.0.2) is served" \
     cat "$T_DIR/cap.out"
 t_match '^reopen accepted$' "... and once one of the 3 closes, the address is served again" \
     cat "$T_DIR/cap.out"
 t_eq "$(metric 'ldapdesk_connections_refused_total{limit="connections_per_address"}')" 1 \
     "GET /metrics counts the refusal by its limit"
-t_match 'refused a connection \(\[limits\] connections_per_address reached\) from 127\.0\.0\.1' \
-    "the daemon log names the limit and the address" cat "$T_DIR/ldapdeskd.log"
+t_match 'refused a connection \(\[limits\] connections_per_address reached: raise it if clients share one address.*\), from 127\.0\.0\.1' \
+    "the daemon log names the limit, what to do and the address" cat "$T_DIR/ldapdeskd.log"
+python3 "$LDAPDESK_SRC/tests/lib/conn_probe.py" hold "$LDAPDESK_URL" "$LDAPDESK_CA" 3 8 >"$T_DIR/hold.out" 2>&1 &
+holder=$!
+for _ in $(seq 50); do grep -q held "$T_DIR/hold.out" 2>/dev/null && break; sleep 0.1; done
+t_match 'connections_per_address' "the CLI, over the limit, says which limit (not a TLS or CA problem)" \
+    "$LDAPDESK" health
+t_match '"error": *"busy"' "... and --json gives the error busy" "$LDAPDESK" --json health
+kill "$holder" 2>/dev/null || :
+wait "$holder" 2>/dev/null || :
 
 # ---- slow clients --------------------------------------------------------------------------
 probe loris >"$T_DIR/loris.out" 2>&1 || true
@@ -43,6 +51,14 @@ t_match '^closed after [2-9]\.[0-9] s' "... and a connection that sends nothing"
 t_eq "$(metric ldapdesk_connections_cut_total)" 3 "GET /metrics counts the 3 cut connections"
 t_match 'closed a connection that sent no whole request within \[limits\] request_seconds, from 127\.0\.0\.1' \
     "the daemon log says why" cat "$T_DIR/ldapdeskd.log"
+held_line=
+for _ in $(seq 150); do
+    held_line=$(grep 'request_seconds: [0-9]* more in the last 10 s' "$T_DIR/ldapdeskd.log" || :)
+    [ -n "$held_line" ] && break
+    sleep 0.1
+done
+t_match 'request_seconds: [12] more in the last 10 s' \
+    "... logging the first, then the others as a count when the 10 s are over" printf '%s\n' "$held_line"
 t_match '^statuses 200 200 200$' \
     "a kept-alive client idle 3 s between requests (over request_seconds) is served each time" \
     probe keepalive 3
@@ -55,8 +71,8 @@ sed -i 's/^connections = 20$/connections = 4/; s/^connections_per_address = 3$/c
 daemon_reload "$T_DIR/d.conf" || t_fail "ldapdeskd reloads"
 probe cap 4 >"$T_DIR/cap4.out" 2>&1 || true
 t_match '^held 4$' "after a reload to connections = 4: 4 connections are served" cat "$T_DIR/cap4.out"
-t_match '^extra refused$' "... a 5th is shut at once" cat "$T_DIR/cap4.out"
-t_match '^other refused$' "... from any address" cat "$T_DIR/cap4.out"
+t_match '^extra refused 503$' "... a 5th is answered 503 and closed" cat "$T_DIR/cap4.out"
+t_match '^other refused 503$' "... from any address" cat "$T_DIR/cap4.out"
 t_match '^reopen accepted$' "... until one closes" cat "$T_DIR/cap4.out"
 t_eq "$(metric 'ldapdesk_connections_refused_total{limit="connections"}')" 2 \
     "GET /metrics counts both refusals at [limits] connections"

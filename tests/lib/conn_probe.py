@@ -5,8 +5,10 @@ Modes (each prints one line per step, for the test to match):
   cap N        opens N HTTPS connections from 127.0.0.1 and asks each for
                GET /v1/health (kept alive), then one more from 127.0.0.1,
                one from 127.0.0.2, and, after closing one of the N, one more
-               from 127.0.0.1: "held K", "extra accepted|refused",
-               "other accepted|refused", "reopen accepted|refused".
+               from 127.0.0.1: "held K", "extra accepted|refused STATUS",
+               "other ...", "reopen ..." (STATUS 0: closed, no answer).
+  hold N S     opens N connections as cap does, prints "held K", holds
+               them S seconds.
   loris        sends a request head one byte every 0.5 s: "closed after S s
                (B bytes sent)" or "open after 30 s".
   idle         connects (TLS handshake) and sends nothing: "closed after S s".
@@ -59,18 +61,21 @@ def health(tls):
 
 
 def try_one(source="127.0.0.1"):
+    """A connection asked for GET /v1/health: (it, 200) when served, else
+    (None, the status it got instead, 0 for none)."""
     try:
         tls = connect(source)
     except (OSError, ssl.SSLError):
-        return None
-    if health(tls) == 200:
-        return tls
+        return None, 0
+    status = health(tls)
+    if status == 200:
+        return tls, status
     tls.close()
-    return None
+    return None, status
 
 
-def verdict(tls):
-    return "accepted" if tls is not None else "refused"
+def verdict(got):
+    return "accepted" if got[0] is not None else "refused %d" % got[1]
 
 
 def dribble(data, prefix=b"", every=0.5, limit=30.0):
@@ -100,15 +105,18 @@ def dribble(data, prefix=b"", every=0.5, limit=30.0):
 
 if mode == "cap":
     n = int(sys.argv[4])
-    held = [t for t in (try_one() for _ in range(n)) if t is not None]
+    held = [t for t, _ in (try_one() for _ in range(n)) if t is not None]
     print("held %d" % len(held))
-    extra = try_one()
-    print("extra " + verdict(extra))
-    other = try_one("127.0.0.2")
-    print("other " + verdict(other))
+    print("extra " + verdict(try_one()))
+    print("other " + verdict(try_one("127.0.0.2")))
     held.pop().close()
     time.sleep(0.5)
     print("reopen " + verdict(try_one()))
+elif mode == "hold":
+    n, seconds = int(sys.argv[4]), float(sys.argv[5])
+    held = [t for t, _ in (try_one() for _ in range(n)) if t is not None]
+    print("held %d" % len(held), flush=True)
+    time.sleep(seconds)
 elif mode == "loris":
     dribble(("GET /v1/health HTTP/1.1\r\nHost: %s\r\n" % u.hostname).encode() + b"X" * 200)
 elif mode == "slowbody":
