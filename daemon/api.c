@@ -77,7 +77,11 @@ struct call {
 	unsigned counted_kind;
 	unsigned roles_gen; /* configuration generation a role re-read started under */
 	bool bad_body;      /* the body is not a JSON object (body is then {}) */
-	int status;         /* the reply's, for -v's request line (0: none sent) */
+	/* The front refused the body (http_body_refusal): its status (0: not),
+	 * error code and message. */
+	int refused_code;
+	const char *refused_error, *refused_message;
+	int status; /* the reply's, for -v's request line (0: none sent) */
 	struct timespec started;
 };
 
@@ -384,6 +388,13 @@ static void parse_body(struct call *c)
 	unsigned char *raw;
 	json_error_t jerr;
 
+	/* Refused by the front (too large, chunked): not read, refused as a
+	 * bad body is, with the front's status and words (refuse_body). */
+	if (c->refused_code != 0) {
+		c->body = json_object();
+		c->bad_body = true;
+		return;
+	}
 	if (n == 0) {
 		c->body = json_object();
 		return;
@@ -490,6 +501,9 @@ static void act_done(void *arg, struct act_reply *r)
 		snprintf(secs, sizeof(secs), "%d", r->retry_after > 0 ? r->retry_after : 1);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", secs);
 	}
+	/* A body the front refused keeps the front's status (413, 411). */
+	if (r->status == ACT_BAD_REQUEST && c->refused_code != 0)
+		code = c->refused_code;
 	if (r->status != ACT_OK)
 		reply_error(c, code, r->code != NULL ? r->code : "error", r->message);
 	else
@@ -527,7 +541,22 @@ static void refuse_as(struct call *c, struct act_request *req, enum act_status s
 
 static void refuse_body(struct call *c, struct act_request *req)
 {
-	refuse_as(c, req, ACT_BAD_REQUEST, "bad_json", "the body must be a JSON object");
+	if (c->refused_code != 0)
+		refuse_as(c, req, ACT_BAD_REQUEST, c->refused_error, c->refused_message);
+	else
+		refuse_as(c, req, ACT_BAD_REQUEST, "bad_json", "the body must be a JSON object");
+}
+
+/* A body the front refused, on a request that reaches no action (no
+ * session, no such endpoint): answered as the front would, not recorded.
+ * Return: true when answered. */
+static bool body_refused_reply(struct call *c)
+{
+	if (c->refused_code == 0)
+		return false;
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Connection", "close");
+	reply_error(c, c->refused_code, c->refused_error, c->refused_message);
+	return true;
 }
 
 /* Event fields shared by every action. Return -1 (answered 400) on a bad type. */
@@ -1692,7 +1721,7 @@ static void dispatch_authenticated(struct call *c)
 	} else if (route(c, EVHTTP_REQ_GET, "v1/verify")) {
 		c->counted_kind = ACT_VERIFY;
 		do_verify(c);
-	} else
+	} else if (!body_refused_reply(c))
 		reply_error(c, 404, "no_route", "no such API endpoint");
 }
 
@@ -1803,8 +1832,11 @@ void api_handle(void *arg, struct evhttp_request *req)
 	c->method = evhttp_request_get_command(req);
 	c->uri = evhttp_request_get_evhttp_uri(req);
 	http_peer(req, c->peer, sizeof(c->peer));
+	if (!http_body_refusal(req, &c->refused_code, &c->refused_error, &c->refused_message))
+		c->refused_code = 0;
 	if (c->uri == NULL || split_path(c, evhttp_uri_get_path(c->uri)) == -1) {
-		reply_error(c, 404, "no_route", "no such API endpoint");
+		if (!body_refused_reply(c))
+			reply_error(c, 404, "no_route", "no such API endpoint");
 		return;
 	}
 	c->api->requests++;
@@ -1834,7 +1866,8 @@ void api_handle(void *arg, struct evhttp_request *req)
 		return;
 	}
 	if ((c->session = authenticate(c)) == NULL) {
-		refuse_unauthenticated(c);
+		if (!body_refused_reply(c))
+			refuse_unauthenticated(c);
 		return;
 	}
 	/* Ending a session needs no role: a logout must not wait on (or fail

@@ -71,6 +71,19 @@ _Static_assert(((long long)1 << HEAD_BITS) > (long long)HTTP_IMPORT_MAX + 1 &&
 #define PATH_METHOD    "/.ldapdesk/method"
 #define PATH_EXPECT    "/.ldapdesk/expectation"
 #define HTTP_TOKEN_MAX 1024 /* a bearer token longer than this matches no session */
+/* Marks a POST to the API whose body was refused (its value a reason of
+ * body_refusals): the API answers it, and records it as the operator's
+ * refused attempt when the token is good. */
+#define HEADER_BODY   "X-Ldapdesk-Body"
+#define HTTP_PATH_MAX 1024 /* a longer target is refused without a record */
+
+static const struct {
+	const char *reason, *error, *message;
+	int code;
+} body_refusals[] = {
+    {"too-large", "too_large", "the request body is over 64 KiB (32 MiB for /v1/import)", 413},
+    {"length-required", "length_required", "send the body with Content-Length, not chunked", 411},
+};
 
 struct http;
 
@@ -109,6 +122,7 @@ struct http {
 static void watch_again(struct evbuffer *in);
 static void mark_start(struct evbuffer *in);
 static void head_drop(struct evbuffer *in);
+static const char *head_bearer(const char *p, const char *end, char *buf, size_t len);
 
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len)
@@ -259,6 +273,81 @@ static void head_rewrite(struct evbuffer *in, const char *path)
 	head_rewrite_as(in, path, NULL);
 }
 
+/* The target of a "POST /v1/..." request line starting head[0..n), into
+ * buf; NULL for another method or path, or one too long. */
+static const char *post_target(const char *head, size_t n, char *buf, size_t len)
+{
+	const char *t = head + 5, *sp;
+
+	if (n < 9 || memcmp(head, "POST /v1/", 9) != 0 || (sp = memchr(t, ' ', n - 5)) == NULL ||
+	    (size_t)(sp - t) >= len || memchr(t, '\r', (size_t)(sp - t)) != NULL ||
+	    memchr(t, '\n', (size_t)(sp - t)) != NULL)
+		return NULL;
+	memcpy(buf, t, (size_t)(sp - t));
+	buf[sp - t] = '\0';
+	return buf;
+}
+
+/*
+ * A POST to the API whose body is refused (reason): instead of an internal
+ * path, the request goes on to the API marked, so that it is recorded as
+ * the operator's refused attempt (an action refused is an action logged).
+ * whole: the body is not read (chunked, over HTTP_DRAIN_MAX, or awaited
+ * with Expect): the buffered request becomes a bodiless one to the same
+ * target with the same token, closed after its answer. Else only the marker
+ * goes in after the request line, and evhttp reads (and bounds) the body.
+ * Return: false (nothing done) when head is not such a POST.
+ */
+static bool refuse_post(struct evbuffer *in, const char *head, size_t n, const char *reason,
+                        bool whole)
+{
+	char target[HTTP_PATH_MAX], token[HTTP_TOKEN_MAX],
+	    buf[256 + HTTP_PATH_MAX + HTTP_TOKEN_MAX];
+	struct evbuffer_ptr eol;
+	int len;
+
+	if (post_target(head, n, target, sizeof(target)) == NULL)
+		return false;
+	if (!whole) {
+		/* After the request line, before its line break. */
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF);
+		if (eol.pos < 0 || (size_t)eol.pos >= sizeof(target) + 32)
+			return false;
+		evbuffer_remove(in, buf, (size_t)eol.pos);
+		len = snprintf(buf + eol.pos, sizeof(buf) - (size_t)eol.pos,
+		               "\r\n" HEADER_BODY ": %s", reason);
+		evbuffer_prepend(in, buf, (size_t)eol.pos + (size_t)len);
+		return true;
+	}
+	head_bearer(head, head + n, token, sizeof(token));
+	len = snprintf(buf, sizeof(buf),
+	               "POST %s HTTP/1.1\r\nHost: ldapdesk\r\n%s%s%s" HEADER_BODY
+	               ": %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	               target, token[0] != '\0' ? "Authorization: Bearer " : "", token,
+	               token[0] != '\0' ? "\r\n" : "", reason);
+	head_drop(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_prepend(in, buf, (size_t)len);
+	OPENSSL_cleanse(token, sizeof(token));
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return true;
+}
+
+bool http_body_refusal(struct evhttp_request *req, int *code, const char **error,
+                       const char **message)
+{
+	const char *r = evhttp_find_header(evhttp_request_get_input_headers(req), HEADER_BODY);
+
+	for (size_t i = 0; r != NULL && i < sizeof(body_refusals) / sizeof(body_refusals[0]); i++)
+		if (strcmp(r, body_refusals[i].reason) == 0) {
+			*code = body_refusals[i].code;
+			*error = body_refusals[i].error;
+			*message = body_refusals[i].message;
+			return true;
+		}
+	return false;
+}
+
 /* Replaces only the request line: evhttp still reads (and bounds) the body. */
 static void line_rewrite(struct evbuffer *in, const char *path)
 {
@@ -365,14 +454,21 @@ static bool head_check(struct evbuffer *in, const struct link *l, const char *he
 			return len > LDAPDESK_MAX_BODY && import_gate(in, l, head, n);
 		return true;
 	}
+	/* Marked by refuse_post (or sent so): read, up to HTTP_DRAIN_MAX, and
+	 * answered by the API as refused (not marked again: the marker's own
+	 * insertion runs this watcher once more). */
+	if (head_header(head, head + n, HEADER_BODY) != NULL && te == NULL &&
+	    len <= HTTP_DRAIN_MAX && head_header(head, head + n, "Expect") == NULL)
+		return false;
 	/* A client waiting for "100 Continue" has not sent the body: it is
 	 * refused at once instead of being invited to upload it first. */
 	if (te != NULL || len > HTTP_DRAIN_MAX ||
 	    (len > LDAPDESK_MAX_BODY && head_header(head, head + n, "Expect") != NULL)) {
-		head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
+		if (!refuse_post(in, head, n, te != NULL ? "length-required" : "too-large", true))
+			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
 		return true;
 	}
-	if (len > LDAPDESK_MAX_BODY)
+	if (len > LDAPDESK_MAX_BODY && !refuse_post(in, head, n, "too-large", false))
 		line_rewrite(in, PATH_TOO_LARGE);
 	return false;
 }

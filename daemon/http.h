@@ -82,6 +82,12 @@ void http_reply_error(struct evhttp_request *req, int code, const char *error, c
 void http_reply_raw(struct evhttp_request *req, int code, const char *content_type,
                     const char *body, size_t len);
 
+/* A POST whose body the front refused (over 64 KiB, chunked): true with
+ * the status to answer (413, 411), its error code and message. The API
+ * records it as the operator's refused attempt when the session is good,
+ * and answers it as it is otherwise. */
+bool http_body_refusal(struct evhttp_request *req, int *code, const char **error,
+                       const char **message);
 /* true when req came over TLS (a TCP listener). */
 bool http_is_tls(struct evhttp_request *req);
 

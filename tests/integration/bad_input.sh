@@ -145,6 +145,28 @@ big=$(head -c 70000 /dev/zero | tr '\0' 'x')
 t_match '^413 application/json' "a body over 64 KiB is 413 JSON" api POST /v1/users/alice/unlock "{\"note\":\"$big\"}"
 t_match '"error":"too_large"' "the 413 body names the error" api POST /v1/users/alice/unlock "{\"note\":\"$big\"}"
 t_nomatch '<HTML|<html' "no HTML error page" api POST /v1/users/alice/unlock "{\"note\":\"$big\"}"
+# The front refuses such bodies before the API reads them; with a good session the refusal is
+# still hd1's refused attempt of the action, recorded (an action refused is an action logged).
+t_eq "$(refused unlock alice | grep -c '^hd1|failed|the request body is over 64 KiB')" 3 \
+    "... and each of the 3 is recorded as hd1's failed unlock of alice, saying why"
+chunked() { # TOKEN: a chunked reset of alice; prints the status line and the body
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $1" -H 'Transfer-Encoding: chunked' \
+        -H 'Content-Type: application/json' --data-binary '{}' -w '\n%{http_code}\n' \
+        "$LDAPDESK_URL/v1/users/alice/reset"
+}
+t_match '^411$' "a chunked reset with hd1's token is 411" chunked "$(fresh_token)"
+t_match '"error":"length_required"' "... naming the error" printf '%s\n' "$T_OUT"
+t_match '^hd1\|failed\|send the body with Content-Length, not chunked' "... recorded as hd1's failed reset" \
+    sh -c "sqlite3 '$T_DIR/audit.db' \"SELECT a.operator || '|' || o.result || '|' || o.detail FROM records a
+        JOIN records o ON o.attempt_id = a.id WHERE a.action = 'reset' AND a.target = 'alice' ORDER BY a.id DESC LIMIT 1\""
+nonlogin() { sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE action <> 'login'"; }
+before=$(nonlogin)
+t_match '^411$' "without a good token it is 411 as well" chunked garbage
+t_match '^413 ' "... and an oversized body 413" sh -c 'TOKEN=garbage; curl -s --cacert "$LDAPDESK_CA" \
+    -H "Authorization: Bearer garbage" --data-binary "{\"note\":\"$0\"}" -w "\n%{http_code} \n" \
+    "$LDAPDESK_URL/v1/users/alice/unlock"' "$big"
+sleep 1
+t_eq "$(nonlogin)" "$before" "... neither recorded: no session, no operator to record (as before)"
 t_match '"message":"' "a failed login never echoes the body" \
     curl -s --cacert "$LDAPDESK_CA" --data-binary '{"user":"hd1","password":"SECRET-123' "$LDAPDESK_URL/v1/login"
 t_nomatch 'SECRET-123' "the parser's text (with the password) is not echoed" \
