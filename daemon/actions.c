@@ -968,8 +968,10 @@ static void act_execute(struct act *x)
 	 * other check has passed. */
 	if (act_busy(x))
 		return;
+	/* As long as the user's password policy asks, if over PASSGEN_LEN. */
 	if (x->kind == ACT_RESET &&
-	    passgen_make(x->reply.password, sizeof(x->reply.password)) == -1) {
+	    passgen_make_n(x->reply.password, sizeof(x->reply.password),
+	                   passgen_length(x->user != NULL ? x->user->password_min : 0)) == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "rng_failed", "failed",
 		           "cannot generate a password: the random number generator failed");
 		return;

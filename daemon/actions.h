@@ -102,7 +102,7 @@ struct act_reply {
 	char message[512];
 	int64_t event;                  /* audit id of the attempt, 0 if none */
 	const char *result;             /* "ok" or "unchanged" */
-	char password[PASSGEN_LEN + 1]; /* reset: the one-time password */
+	char password[PASSGEN_MAX + 1]; /* reset: the one-time password */
 	bool change_not_forced;         /* reset: the policy will not make the user change it */
 	char expires[48];               /* grant: ISO time or "" (no expiry) */
 	char token[SESSION_TOKEN_MAX];  /* login */

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "dir.h"
 #include "fds.h"
+#include "passgen.h"
 #include "ucache.h"
 #include "ldapdesk/ascii.h"
 #include "log.h"
@@ -125,6 +126,7 @@ struct dir_policy {
 	long max_age;     /* pwdMaxAge; 389 DS: passwordMaxAge when passwordExp is on (0: none) */
 	bool must_change; /* pwdMustChange, passwordMustChange (both default to off) */
 	bool read;        /* read from the directory (false: assumed, see user_policy) */
+	int min_length;   /* pwdMinLength, passwordMinLength, AD minPwdLength (0: none) */
 };
 
 /* 389 DS keeps its global password policy in this entry; the service
@@ -1062,6 +1064,7 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 	u->failures = count_values(ld, e, "pwdFailureTime");
 	u->change_forced = pol.must_change;
 	u->no_change_why = "pwdMustChange is not TRUE";
+	u->password_min = pol.min_length;
 	openldap_validity(ld, e, u, pol.max_age);
 	/* slapd acts on pwdReset only under a policy with pwdMustChange TRUE. */
 	u->must_change = value_is(ld, e, "pwdReset", "TRUE") && u->change_forced;
@@ -1099,6 +1102,7 @@ static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct di
 	 * only under passwordExp on. */
 	u->change_forced = pol.must_change;
 	u->no_change_why = "passwordMustChange is off in the user's password policy";
+	u->password_min = pol.min_length;
 	if (exp != NULL && strcmp(exp, EPOCH_TIME) == 0)
 		u->must_change = pol.must_change;
 	else /* a policy not read may have passwordExp on */
@@ -1144,7 +1148,7 @@ static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_u
 	    (unsigned long)num_value(ld, e, "msDS-User-Account-Control-Computed");
 	char *last = first_value(ld, e, "pwdLastSet");
 
-	(void)d;
+	u->password_min = d->def.min_length; /* the domain's (fine-grained policies unread) */
 	u->account_control = (unsigned long)num_value(ld, e, "userAccountControl");
 	u->admin_locked = (u->account_control & AD_DISABLED) != 0;
 	u->locked = u->admin_locked || (computed & AD_LOCKOUT) != 0;
@@ -1487,10 +1491,13 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		/* 389 DS names passwordMustChange and passwordMaxAge pwdMustChange and
 		 * pwdMaxAge too, and answers with the name asked for first. */
 		static const char *pw[] = {"pwdLockoutDuration", "pwdMustChange", "pwdMaxAge",
-		                           NULL};
+		                           "pwdMinLength", NULL};
 		static const char *ds[] = {"passwordMustChange", "passwordExp", "passwordMaxAge",
-		                           NULL};
-		const char **pol = conf->flavor == FLAVOR_389DS ? ds : pw;
+		                           "passwordMinLength", NULL};
+		static const char *ad[] = {"minPwdLength", NULL};
+		const char **pol = conf->flavor == FLAVOR_389DS ? ds
+		                   : conf->flavor == FLAVOR_AD  ? ad
+		                                                : pw;
 
 		return ldap_search_ext(ld, op->dn, op->scope, op->value, (char **)(uintptr_t)pol, 0,
 		                       NULL, NULL, NULL, DIR_POLICY_SEARCH_MAX, &op->msgid);
@@ -1716,18 +1723,25 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 	long ds_max = (long)num_value(ld, e, "passwordMaxAge");
 	struct dir_policy p = {.duration = (long)num_value(ld, e, "pwdLockoutDuration"),
 	                       .max_age = (long)num_value(ld, e, "pwdMaxAge"),
-	                       .must_change = value_is(ld, e, "pwdMustChange", "TRUE")};
+	                       .must_change = value_is(ld, e, "pwdMustChange", "TRUE"),
+	                       .min_length = (int)num_value(ld, e, "pwdMinLength")};
+	bool ad = d->conf->flavor == FLAVOR_AD;
 
 	if (dn == NULL)
 		return;
 	if (ds)
 		p = (struct dir_policy){
 		    .max_age = ds389_on(ld, e, "passwordExp") ? (ds_max > 0 ? ds_max : 1) : 0,
-		    .must_change = ds389_on(ld, e, "passwordMustChange")};
+		    .must_change = ds389_on(ld, e, "passwordMustChange"),
+		    .min_length = (int)num_value(ld, e, "passwordMinLength")};
+	if (ad) /* the domain entry: only its minimum length is used */
+		p = (struct dir_policy){.duration = -1,
+		                        .must_change = true,
+		                        .min_length = (int)num_value(ld, e, "minPwdLength")};
 	p.read = true;
 	/* A reload may have dropped policy_dn while this refresh ran. */
-	if (ds ? dir_dn_equal(dn, DS389_CONFIG_DN)
-	       : d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn)) {
+	if (ad || (ds ? dir_dn_equal(dn, DS389_CONFIG_DN)
+	              : d->conf->policy_dn != NULL && dir_dn_equal(dn, d->conf->policy_dn))) {
 		d->def = p;
 		d->policy_default_seen = true;
 	} else if (d->n_next < DIR_MAX_POLICIES && (p.dn = strdup(dn)) != NULL) {
@@ -2637,12 +2651,61 @@ static int policy_search(struct dir *d, char *base, int scope, const char *filte
 	return op_submit(op);
 }
 
+/* AD: the domain entry, the DC= part of user_base ("CN=Users,DC=example,
+ * DC=com": "DC=example,DC=com"). Return: malloc'd, or NULL (none, no memory). */
+static char *ad_domain(const char *base)
+{
+	LDAPDN parsed = NULL;
+	char *dn = NULL, *out = NULL;
+	size_t i = 0, first = 0;
+
+	if (ldap_str2dn(base, &parsed, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || parsed == NULL)
+		return NULL;
+	for (; parsed[i] != NULL; i++)
+		if (parsed[i][1] != NULL || parsed[i][0]->la_attr.bv_len != 2 ||
+		    strncasecmp(parsed[i][0]->la_attr.bv_val, "dc", 2) != 0)
+			first = i + 1;
+	if (parsed[first] != NULL &&
+	    ldap_dn2str(parsed + first, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && dn != NULL)
+		out = strdup(dn);
+	ldap_memfree(dn);
+	ldap_dnfree(parsed);
+	return out;
+}
+
+/* AD's refresh ends: a domain entry not read leaves one-time passwords at
+ * their own length, which the log says once per failure. */
+static void policy_ad_done(void *arg, enum dir_status st, const char *err)
+{
+	struct dir *d = arg;
+
+	d->policy_pending--;
+	if (st != DIR_OK)
+		log_warnx("cannot read minPwdLength from the domain above %s: %s (one-time "
+		          "passwords are %d characters)",
+		          d->conf->user_base, err != NULL ? err : "not found", PASSGEN_LEN);
+}
+
+int dir_password_min(const struct dir *d)
+{
+	return d->def.min_length;
+}
+
 static void dir_policy_refresh(struct dir *d)
 {
 	/* One refresh at a time: entries go into d->next until its end. AD
-	 * keeps everything in the entry (and computes it): nothing to read. */
+	 * keeps the rest in the entry (and computes it): only the domain's
+	 * minimum password length is read. */
 	if (d->policy_pending > 0)
 		return;
+	if (d->conf->flavor == FLAVOR_AD) {
+		char *domain = ad_domain(d->conf->user_base);
+
+		if (domain != NULL)
+			(void)policy_search(d, domain, LDAP_SCOPE_BASE, "(objectClass=*)",
+			                    policy_ad_done);
+		return;
+	}
 	d->policy_default_seen = false;
 	d->policy_st = DIR_OK;
 	if (d->conf->flavor == FLAVOR_OPENLDAP && d->conf->policy_dn != NULL)

@@ -64,6 +64,9 @@ struct dir_user {
 	 * flavour's attributes and who can lift it (AD: accountExpires); NULL:
 	 * OpenLDAP's pwdStartTime / pwdEndTime. */
 	const char *validity_why;
+	/* The password policy's minimum length (pwdMinLength, passwordMinLength,
+	 * AD's domain minPwdLength); 0 when none or not read. */
+	int password_min;
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
 	bool cached; /* from dir_cached_user: only dn, uid and department are known */
 };
@@ -98,6 +101,10 @@ void dir_start(struct dir *d);
 
 /* Fails every pending operation (DIR_UNAVAILABLE) and frees the pool. */
 void dir_free(struct dir *d);
+
+/* The default password policy's minimum length (OpenLDAP's policy_dn,
+ * 389 DS's global policy, AD's domain): 0 when none or not read. */
+int dir_password_min(const struct dir *d);
 
 /* true when at least one service connection is up. */
 bool dir_available(const struct dir *d);

@@ -283,7 +283,9 @@ static void create_added(void *arg, enum dir_status st, const char *err)
 		act_outcome(x, st, err, NULL);
 		return;
 	}
-	if (passgen_make(x->reply.password, sizeof(x->reply.password)) == -1 ||
+	/* The default policy's minimum: a new entry is under it. */
+	if (passgen_make_n(x->reply.password, sizeof(x->reply.password),
+	                   passgen_length(dir_password_min(x->A->dir))) == -1 ||
 	    dir_set_password(x->A->dir, x->new_dn, x->reply.password, create_password_done, x) ==
 	        -1)
 		act_outcome(x, DIR_UNAVAILABLE, "created, but the password could not be set", NULL);

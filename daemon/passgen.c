@@ -55,23 +55,35 @@ static bool has_all_classes(const char *pw)
 	return true;
 }
 
-int passgen_make(char *buf, size_t len)
+size_t passgen_length(int policy_min)
+{
+	if (policy_min <= PASSGEN_LEN)
+		return PASSGEN_LEN;
+	return policy_min < PASSGEN_MAX ? (size_t)policy_min : PASSGEN_MAX;
+}
+
+int passgen_make_n(char *buf, size_t len, size_t n)
 {
 	struct pool p = {.used = sizeof(p.b)};
 	unsigned idx = 0;
 	int rc = 0;
 
-	if (len <= PASSGEN_LEN)
+	if (n < PASSGEN_LEN || n > PASSGEN_MAX || len <= n)
 		return -1;
 	do {
-		for (size_t i = 0; i < PASSGEN_LEN && rc == 0; i++) {
+		for (size_t i = 0; i < n && rc == 0; i++) {
 			rc = draw(&p, sizeof(alphabet) - 1, &idx);
 			buf[i] = alphabet[idx];
 		}
-		buf[PASSGEN_LEN] = '\0';
+		buf[n] = '\0';
 	} while (rc == 0 && !has_all_classes(buf));
 	OPENSSL_cleanse(&p, sizeof(p));
 	if (rc == -1)
 		OPENSSL_cleanse(buf, len);
 	return rc;
+}
+
+int passgen_make(char *buf, size_t len)
+{
+	return passgen_make_n(buf, len, PASSGEN_LEN);
 }

@@ -16,6 +16,9 @@ if ds389_setup "$T_DIR/ds" && ds389_start "$T_DIR/ds"; then t_pass "389 DS start
     t_fail "389 DS starts"
     t_done
 fi
+# A global policy asking 20 characters: one-time passwords are made that long.
+printf 'dn: cn=config\nchangetype: modify\nreplace: passwordMinLength\npasswordMinLength: 20\n' |
+    ds_root_modify >/dev/null
 daemon_config_flavor "$T_DIR/d.conf" 389ds
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 
@@ -27,6 +30,7 @@ FL_MUST_CHANGE_RE='Password expired|must be changed|Password must be changed'
 FL_OLD_PW_RC=49
 FL_MUST_CHANGE=19700101000000Z
 FL_DISABLED=TRUE
+FL_PW_LEN=20
 fl_bind() {
     LDAPTLS_CACERT=$DS_CA ldapwhoami -x -H "$DS_LDAPS_URI" -D "$(ds_user_dn "$1")" -w "$2" -e ppolicy 2>&1
 }

@@ -16,6 +16,9 @@ if samba_setup "$T_DIR/ad" && samba_start "$T_DIR/ad"; then t_pass "Samba AD DC 
     t_fail "Samba AD DC starts"
     t_done
 fi
+# A domain asking 20 characters (minPwdLength): one-time passwords are made that long.
+printf 'dn: %s\nchangetype: modify\nreplace: minPwdLength\nminPwdLength: 20\n' "$AD_BASE" |
+    ad_admin_modify >/dev/null
 daemon_config_flavor "$T_DIR/d.conf" ad
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 
@@ -27,6 +30,7 @@ FL_MUST_CHANGE_RE='data 773'
 FL_OLD_PW_RC=49
 FL_MUST_CHANGE=0
 FL_DISABLED=TRUE
+FL_PW_LEN=20
 FL_LOCKED_SINCE=1 # lockoutTime
 # AD answers binds with 49 and the reason in "data XXX"; WhoAmI is unsupported: read the root DSE.
 fl_bind() {

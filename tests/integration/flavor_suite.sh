@@ -50,6 +50,7 @@ fl_lock bob
 out=$("$D" --json reset bob)
 pw=$(printf '%s' "$out" | jq -r .password)
 t_eq "$(printf '%s' "$out" | jq -r .result)" ok "reset answers ok"
+t_eq "${#pw}" "${FL_PW_LEN:-16}" "the one-time password is as long as the policy asks (${FL_PW_LEN:-16})"
 t_eq "$(q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id=a.id
     WHERE a.action='reset' AND a.target='bob'")" "password reset; must change at next login; unlocked" \
     "the reset of a locked user is recorded as an unlock too"

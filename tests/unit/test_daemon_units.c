@@ -54,6 +54,26 @@ static void test_password_buffer_too_short_is_refused(void **state)
 	assert_int_equal(passgen_make(pw, sizeof(pw)), -1);
 }
 
+/* A policy asking more than 16 characters gets them (an AD domain with
+ * minPwdLength 20 refused every 16-character one), within PASSGEN_MAX. */
+static void test_password_length_follows_the_policy(void **state)
+{
+	char pw[PASSGEN_MAX + 1];
+
+	(void)state;
+	assert_int_equal(passgen_length(0), PASSGEN_LEN);
+	assert_int_equal(passgen_length(8), PASSGEN_LEN);
+	assert_int_equal(passgen_length(40), 40);
+	assert_int_equal(passgen_length(100000), PASSGEN_MAX);
+	assert_int_equal(passgen_make_n(pw, sizeof(pw), 40), 0);
+	assert_int_equal(strlen(pw), 40);
+	assert_int_equal(passgen_make_n(pw, sizeof(pw), PASSGEN_MAX), 0);
+	assert_int_equal(strlen(pw), PASSGEN_MAX);
+	assert_int_equal(passgen_make_n(pw, 40, 40), -1); /* no room for the NUL */
+	assert_int_equal(passgen_make_n(pw, sizeof(pw), PASSGEN_LEN - 1), -1);
+	assert_int_equal(passgen_make_n(pw, sizeof(pw), PASSGEN_MAX + 1), -1);
+}
+
 static char keydir[64];
 
 static struct sessions *store(int idle)
@@ -785,6 +805,7 @@ int main(void)
 	    cmocka_unit_test(test_fds_exhausted_sees_the_limit),
 	    cmocka_unit_test(test_passwords_have_four_classes_and_no_lookalikes),
 	    cmocka_unit_test(test_password_buffer_too_short_is_refused),
+	    cmocka_unit_test(test_password_length_follows_the_policy),
 	    cmocka_unit_test_setup_teardown(test_session_roundtrip_and_logout, keydir_setup,
 	                                    keydir_teardown),
 	    cmocka_unit_test_setup_teardown(test_forged_and_tampered_tokens_find_nothing,
