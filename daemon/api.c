@@ -328,6 +328,26 @@ static enum evhttp_cmd_type route_other_method(const struct call *c)
 	return same ? 0 : other;
 }
 
+const char *api_allow(void *arg, const char *uri)
+{
+	struct evhttp_uri *u = evhttp_uri_parse(uri);
+	struct call c = {.api = arg};
+	bool get = false, post = false;
+
+	if (u != NULL && evhttp_uri_get_path(u) != NULL &&
+	    split_path(&c, evhttp_uri_get_path(u)) == 0)
+		for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+			if (path_is(&c, routes[i].pattern)) {
+				get = get || routes[i].method == EVHTTP_REQ_GET;
+				post = post || routes[i].method == EVHTTP_REQ_POST;
+			}
+	for (size_t i = 0; i < c.n_seg; i++)
+		free(c.seg[i]);
+	if (u != NULL)
+		evhttp_uri_free(u);
+	return get && post ? "GET, HEAD, POST" : get ? "GET, HEAD" : post ? "POST" : NULL;
+}
+
 static void count_answer(struct call *c, int code)
 {
 	c->status = code;

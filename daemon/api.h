@@ -57,3 +57,5 @@ void api_handle(void *arg, struct evhttp_request *req);
 /* http_gate_fn for POST /v1/import (arg: the api): 0 for an administrator's
  * live session, 401 without one, 403 for other roles. */
 int api_import_gate(void *arg, const char *bearer);
+/* http_allow_fn: the methods the API takes on uri's path (NULL: none). */
+const char *api_allow(void *arg, const char *uri);

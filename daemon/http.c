@@ -112,6 +112,8 @@ struct http {
 	void *arg;
 	http_gate_fn gate; /* may a session send a large body? (NULL: not asked) */
 	void *gate_arg;
+	http_allow_fn allow; /* the methods a path takes, for 405's Allow (NULL: all) */
+	void *allow_arg;
 	int unsent;          /* connections with a reply not yet handed to the kernel */
 	size_t unsent_bytes; /* the bytes those replies still hold */
 	struct conns *conns; /* TCP connections: limits and deadlines */
@@ -1042,11 +1044,14 @@ static bool head_has_body(struct evhttp_request *req)
 
 /* The method evhttp does not know, or CONNECT: the same answer as for a
  * method the API does not use. Closed after, as its body is not read. */
-static void not_allowed(struct evhttp_request *req)
+static void not_allowed(const struct http *h, struct evhttp_request *req, const char *uri)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *allow = h->allow != NULL && uri != NULL ? h->allow(h->allow_arg, uri) : NULL;
 
-	evhttp_add_header(out, "Allow", "GET, POST, HEAD");
+	/* The methods this path takes; every method the API uses for a path it
+	 * does not have (or a request line that named none). */
+	evhttp_add_header(out, "Allow", allow != NULL ? allow : "GET, POST, HEAD");
 	evhttp_add_header(out, "Connection", "close");
 	http_reply_error(req, 405, "method_not_allowed",
 	                 "the API uses GET and POST only (see DESIGN.md, HTTP API)");
@@ -1054,7 +1059,7 @@ static void not_allowed(struct evhttp_request *req)
 
 /* Requests start_check sent to an internal path. Return: false for a path
  * that is not one of them. */
-static bool bad_cb(struct evhttp_request *req, const char *path)
+static bool bad_cb(const struct http *h, struct evhttp_request *req, const char *path)
 {
 	static const struct {
 		const char *path, *message;
@@ -1067,7 +1072,7 @@ static bool bad_cb(struct evhttp_request *req, const char *path)
 	};
 
 	if (strcmp(path, PATH_METHOD) == 0) {
-		not_allowed(req);
+		not_allowed(h, req, NULL);
 		return true;
 	}
 	if (strcmp(path, PATH_EXPECT) == 0) {
@@ -1126,7 +1131,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		    "the request headers are over 16 KiB in one piece or 64 KiB in all");
 		return;
 	}
-	if (path != NULL && strncmp(path, "/.ldapdesk/", 11) == 0 && bad_cb(req, path))
+	if (path != NULL && strncmp(path, "/.ldapdesk/", 11) == 0 && bad_cb(h, req, path))
 		return;
 	if (path != NULL && strcmp(path, PATH_CHUNKED) == 0) {
 		http_reply_error(req, 411, "length_required",
@@ -1141,7 +1146,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	 * like, and its bytes must not be read as the next request. */
 	if ((evhttp_request_get_command(req) &
 	     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD)) == 0) {
-		not_allowed(req);
+		not_allowed(h, req, path);
 		return;
 	}
 	/* libevent 2.1 reads no body for HEAD: bytes sent as one would be
@@ -1605,6 +1610,12 @@ void http_conn_stats(const struct http *h, unsigned long long *open,
 	*refused_total = s.refused_total;
 	*refused_per_addr = s.refused_per_address;
 	*cut = s.cut_deadline;
+}
+
+void http_set_allow(struct http *h, http_allow_fn fn, void *arg)
+{
+	h->allow = fn;
+	h->allow_arg = arg;
 }
 
 void http_set_gate(struct http *h, http_gate_fn fn, void *arg)

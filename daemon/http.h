@@ -32,6 +32,12 @@ int http_new(struct event_base *base, const struct config *conf, http_handler_fn
  * body over 64 KiB (POST /v1/import)? 0 yes, else 401 or 403: the request is
  * refused with it before its body is read. */
 typedef int (*http_gate_fn)(void *arg, const char *bearer);
+/* The methods the API takes on the request target uri ("GET, HEAD",
+ * "POST"), for a 405's Allow header; NULL for a path it does not have.
+ * Returns a static string. */
+typedef const char *(*http_allow_fn)(void *arg, const char *uri);
+/* Sets how 405's Allow is found (unset: every method the API uses). */
+void http_set_allow(struct http *h, http_allow_fn fn, void *arg);
 /* Sets the gate for large bodies (unset: they are read for anyone, up to the
  * import limit, and refused later by the handler). */
 void http_set_gate(struct http *h, http_gate_fn fn, void *arg);

@@ -568,6 +568,7 @@ static void daemon_start(struct daemon *d)
 	if (http_new(d->base, d->conf, api_handle, d->api, &d->http, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	http_set_gate(d->http, api_import_gate, d->api);
+	http_set_allow(d->http, api_allow, d->api);
 	api_set_http(d->api, d->http);
 	if (backup_new(d->base, d->conf, d->audit, &d->backup, err, sizeof(err)) == -1)
 		fatalx("%s%s", config_at(d->conf, "audit", "backup_dir", at, sizeof(at)), err);

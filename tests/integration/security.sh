@@ -481,8 +481,12 @@ t_match '"error": *"method_not_allowed"' "with the error code method_not_allowed
     curl -s --cacert "$LDAPDESK_CA" -X DELETE "$LDAPDESK_URL/v1/health"
 t_match '^Connection: close' "and closes the connection (a body libevent does not read is no next request)" \
     sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X DELETE -d 'GET /v1/health HTTP/1.1' '$LDAPDESK_URL/v1/health' | tr -d '\r'"
-t_match '^Allow: GET, POST, HEAD' "and an Allow header" \
+t_match '^Allow: GET, HEAD$' "and an Allow header naming the methods this path takes (PUT /v1/health)" \
     sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X PUT '$LDAPDESK_URL/v1/health' | tr -d '\r'"
+t_match '^Allow: POST$' "... POST for an action (DELETE /v1/users/alice/unlock)" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X DELETE '$LDAPDESK_URL/v1/users/alice/unlock' | tr -d '\r'"
+t_match '^Allow: GET, POST, HEAD$' "... and every method the API uses for a path it does not have" \
+    sh -c "curl -s -D - -o /dev/null --cacert '$LDAPDESK_CA' -X PUT '$LDAPDESK_URL/v1/nothing' | tr -d '\r'"
 t_match '^HTTP/[0-9.]+ 200' "HEAD /v1/health is 200 without a token (health needs none)" \
     sh -c "curl -s -I --cacert '$LDAPDESK_CA' '$LDAPDESK_URL/v1/health' | tr -d '\r'"
 t_match '^405 application/json' "GET /v1/login is 405, not 401" \
