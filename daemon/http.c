@@ -1399,6 +1399,10 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 			return -1;
 		}
 		SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		/* A session resumed under client verification needs an id context,
+		 * or OpenSSL ends the handshake (alert 80): the CLI's second request
+		 * of a command resumes the first's session. */
+		SSL_CTX_set_session_id_context(h->ssl, (const unsigned char *)"ldapdeskd", 9);
 	}
 	/* An encrypted key would prompt on the terminal (twice) and block a
 	 * service: no pass phrase is ever given. */

@@ -547,6 +547,11 @@ $LDAP_OP_PW
 EOF2
 t_exit 3 "with hd2's certificate adm1 cannot log in (401)" env LDAPDESK_CERT="$M/hd2.pem" LDAPDESK_KEY="$M/hd2.key" \
     LDAPDESK_USER=adm1 LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache2" "$D" status alice
+# A command that logs in first makes two requests on two connections, the second resuming
+# the first's TLS session: resumption must work under client_ca too (it was alert 80).
+t_ok "with adm1's certificate and no session yet, an unlock logs in and runs (two TLS connections)" \
+    env LDAPDESK_CERT="$M/adm1.pem" LDAPDESK_KEY="$M/adm1.key" LDAPDESK_USER=adm1 \
+    LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache-mtls" "$D" unlock bob
 
 # ---- least privilege ----------------------------------------------------------------------------
 daemon_stop
