@@ -1571,6 +1571,11 @@ static void dispatch_admin(struct call *c)
 		refuse_body(c, &(struct act_request){.kind = ACT_BACKUP});
 		return;
 	}
+	/* An import's body the front refused (chunked, over 32 MiB): recorded. */
+	if (import && c->refused_code != 0) {
+		refuse_body(c, &(struct act_request){.kind = ACT_IMPORT});
+		return;
+	}
 	/* Refused as an action (recorded: denied, with who asked). */
 	if (!has_role(c, ROLE_ADMIN)) {
 		struct act_request req = {.kind = import ? ACT_IMPORT : ACT_BACKUP};

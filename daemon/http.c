@@ -450,10 +450,11 @@ static bool head_check(struct evbuffer *in, const struct link *l, const char *he
 	te = head_header(head, head + n, "Transfer-Encoding");
 	len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 	if (is_import(head, n)) {
-		if (te != NULL || len > HTTP_IMPORT_MAX)
-			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
-		else
+		if (te == NULL && len <= HTTP_IMPORT_MAX)
 			return len > LDAPDESK_MAX_BODY && import_gate(in, l, head, n);
+		/* Refused unread, and recorded for the session that sent it. */
+		if (!refuse_post(in, head, n, te != NULL ? "length-required" : "too-large", true))
+			head_rewrite(in, te != NULL ? PATH_CHUNKED : PATH_TOO_LARGE);
 		return true;
 	}
 	/* Marked by refuse_post (or sent so): read, up to HTTP_DRAIN_MAX, and

@@ -422,6 +422,19 @@ denied_before=$(imports_denied)
 t_match '"error":"forbidden"' "... and with a helpdesk session 403" import_head "$(fresh_token)"
 t_eq "$(imports_denied)" $((denied_before + 1)) \
     "... recorded as a denied import by hd1, as a small one is (its body never read)"
+# An import the front refuses for its body (chunked, over 32 MiB) is recorded as well.
+imports_failed() {
+    sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'import' AND a.operator = 'adm1' AND o.result = 'failed'
+        AND o.detail LIKE 'send the body with Content-Length%'"
+}
+adm_token=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"adm1\",\"password\":\"$LDAP_OP_PW\"}" \
+    "$LDAPDESK_URL/v1/login" | jq -r .token)
+failed_before=$(imports_failed)
+t_match '^411$' "a chunked import with adm1's token is 411" curl -s --cacert "$LDAPDESK_CA" -o /dev/null \
+    -w '%{http_code}\n' -H "Authorization: Bearer $adm_token" -H 'Transfer-Encoding: chunked' \
+    -H 'Content-Type: text/csv' --data-binary 'a,b' "$LDAPDESK_URL/v1/import"
+t_eq "$(imports_failed)" $((failed_before + 1)) "... recorded as adm1's failed import, saying why"
 t_match '^401$' "a missing token is 401" curl -s --cacert "$LDAPDESK_CA" -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/alice"
 TOKEN=garbage
 t_match '^401 application/json' "a garbage token is 401" api GET /v1/users/alice
