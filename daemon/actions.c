@@ -1595,6 +1595,17 @@ static size_t session_groups(const struct config *c, const char **groups)
 	return n;
 }
 
+/* The bits of session_groups() that are scopes: a scope missed in a walk
+ * cut short would leave an operator in none, unlimited (nest.h). */
+static unsigned long scope_bits(const struct config *c, size_t n)
+{
+	size_t roles =
+	    (c->role_helpdesk != NULL) + (c->role_admin != NULL) + (c->role_auditor != NULL);
+	unsigned long all = n >= 64 ? ~0UL : (1UL << n) - 1;
+
+	return all & ~((1UL << roles) - 1);
+}
+
 /* Turns a dir_member_of mask over session_groups() into roles and scopes. */
 static void session_roles(const struct config *c, unsigned long mask, unsigned *rolesp,
                           unsigned long *scopesp)
@@ -1792,7 +1803,8 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 	}
 	/* Nested too: an operator in a team group listed in a role group has
 	 * the role (and a scope group's nested members are scoped). */
-	if (nest_member_of(x->A->dir, x->user->dn, groups, n, false, login_roles_cb, x) == -1)
+	if (nest_member_of(x->A->dir, x->user->dn, groups, n, false, scope_bits(x->conf, n),
+	                   login_roles_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
@@ -1904,7 +1916,8 @@ int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_ro
 	r->conf = config_ref(A->conf);
 	snprintf(r->uid, sizeof(r->uid), "%s", uid);
 	snprintf(r->dn, sizeof(r->dn), "%s", dn);
-	if (n == 0 || nest_member_of(A->dir, dn, groups, n, false, refresh_cb, r) == -1) {
+	if (n == 0 || nest_member_of(A->dir, dn, groups, n, false, scope_bits(A->conf, n),
+	                             refresh_cb, r) == -1) {
 		config_unref(r->conf);
 		free(r);
 		return -1;

@@ -2479,6 +2479,11 @@ static int member_scan(struct dir *d, const char *dn, const char *const *groups,
 	return -1;
 }
 
+bool dir_in_group_base(const struct dir *d, const char *dn)
+{
+	return d->conf->group_base != NULL && dir_dn_under(dn, d->conf->group_base);
+}
+
 static bool all_under(const char *base, const char *const *groups, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

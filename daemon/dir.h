@@ -162,6 +162,8 @@ int dir_find_members(struct dir *d, const char *base, const char *member, dir_dn
 int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg);
 /* True when [ldap] group_base is set (dir_find_groups_of can be asked). */
 bool dir_can_find_groups(const struct dir *d);
+/* True when dn lies under [ldap] group_base (false without one). */
+bool dir_in_group_base(const struct dir *d, const char *dn);
 
 /* True when groups may list members in uniqueMember too (389 DS's
  * groupOfUniqueNames): roles and protection read both. */

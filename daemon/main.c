@@ -250,6 +250,19 @@ static int reload_tls(const struct config *old, struct config *new, struct http_
 	return 0;
 }
 
+/* Without group_base nested groups cannot be followed: an operator whose
+ * only scope comes through a group nested in a [scope.*] group is in no
+ * scope, which means unlimited. Allowed (flat groups), never silently. */
+static void warn_flat_scopes(const struct config *c, const char *path)
+{
+	if (c->n_scopes == 0 || c->group_base != NULL)
+		return;
+	log_warnx("%s: [scope.*] without [ldap] group_base: only direct members of a scope group "
+	          "are scoped; an operator in a group nested in one is in no scope, so not "
+	          "limited (set group_base, or keep scope groups flat)",
+	          path);
+}
+
 /* Allowed (a directory on the same host, a lab), but never silently: every
  * password the daemon sends would cross the network readable. */
 static void warn_plaintext(const struct config *c, const char *path)
@@ -328,6 +341,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		         "is made again once its requests in flight are answered");
 		warn_plaintext(conf, d->path);
 	}
+	warn_flat_scopes(conf, d->path);
 	d->conf = conf;
 	dir_set_config(d->dir, conf);
 	actions_set_config(d->actions, conf);
@@ -725,6 +739,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	warn_plaintext(d.conf, path);
+	warn_flat_scopes(d.conf, path);
 	if (check) {
 		http_ports_taken(d.conf, warn_port_taken);
 		printf("configuration OK\n");

@@ -15,14 +15,18 @@
 #define NEST_DEPTH_MAX 8
 
 /* st DIR_OK: mask has bit i set for each groups[i] that lists the entry
- * (with first, at least the first found); otherwise the walk failed (too
- * many groups to follow, the directory) and err says why, valid during the
- * call. */
+ * (with first, at least the first found); otherwise the walk failed (cut
+ * short without a needed bit, the directory) and err says why, valid
+ * during the call. */
 typedef void (*nest_fn)(void *arg, enum dir_status st, unsigned long mask, const char *err);
 
-/* Asks about dn and groups[0..n) (n <= 64; copied). first: stop at the
- * first level where one is found. Without group_base only direct members are
- * seen (as dir_member_of). Return: 0, fn called once (perhaps before this
- * returns); -1 (queue full or ENOMEM), fn not called. */
+/* Asks about dn and groups[0..n) (n <= 64; copied). first: stop once one
+ * is found. Groups nested deeper than NEST_DEPTH_MAX, or over 1,024 at one
+ * level (4,096 in all), are not followed; when that happens and none of the
+ * bits in needs was found, the answer is DIR_REFUSED (a membership missed
+ * there would widen rights: a scope, a protected group), otherwise DIR_OK
+ * with what was found (a role missed gives less). Without group_base only
+ * direct members are seen (as dir_member_of). Return: 0, fn called once
+ * (perhaps before this returns); -1 (ENOMEM), fn not called. */
 int nest_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n, bool first,
-                   nest_fn fn, void *arg);
+                   unsigned long needs, nest_fn fn, void *arg);

@@ -436,8 +436,9 @@ static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *
 		return -1;
 	dc->fn = fn;
 	dc->arg = arg;
-	if (nest_member_of(p->d, dn, (const char *const *)p->groups, p->n_groups, true, direct_cb,
-	                   dc) == 0)
+	/* Any protected group missed would leave the user unprotected. */
+	if (nest_member_of(p->d, dn, (const char *const *)p->groups, p->n_groups, true,
+	                   p->n_groups == 64 ? ~0UL : (1UL << p->n_groups) - 1, direct_cb, dc) == 0)
 		return 0;
 	free(dc);
 	return -1;

@@ -243,6 +243,33 @@ t_exit 4 "... and, as a role member, is protected from hd1 (403)" "$D" reset nes
 nest_helpdesk delete
 t_exit 4 "tier1 taken out of cn=helpdesk: nestop's next login has no role (403)" \
     env LDAPDESK_USER=nestop XDG_CACHE_HOME="$T_DIR/cache-nest2" "$D" login
+# An operator in 700 groups, with the role groups outside group_base (each then asked about
+# per group): its login walks them a few searches at a time, not all at once (which filled the
+# directory queue: 503 for it and for everyone else meanwhile).
+{
+    printf 'dn: uid=manyop,%s\nobjectClass: inetOrgPerson\nuid: manyop\ncn: Many\nsn: Op\nuserPassword: %s\n\n' \
+        "$LDAP_PEOPLE" "$LDAP_OP_PW"
+    printf 'dn: ou=teams,%s\nobjectClass: organizationalUnit\nou: teams\n\n' "$LDAP_GROUPS"
+    i=1
+    while [ "$i" -le 700 ]; do
+        printf 'dn: cn=t%d,ou=teams,%s\nobjectClass: groupOfNames\ncn: t%d\nmember: uid=manyop,%s\n\n' \
+            "$i" "$LDAP_GROUPS" "$i" "$LDAP_PEOPLE"
+        i=$((i + 1))
+    done
+} | ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null
+printf 'dn: cn=helpdesk,%s\nchangetype: modify\nadd: member\nmember: uid=manyop,%s\n' \
+    "$LDAP_GROUPS" "$LDAP_PEOPLE" | ldap_root_modify >/dev/null
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.nest"
+sed -i "s|^group_base = .*|group_base = ou=teams,$LDAP_GROUPS|" "$T_DIR/d.conf"
+t_ok "a reload with group_base below the role groups is taken" daemon_reload
+t_match 'roles: helpdesk' "manyop, in 700 groups, logs in as helpdesk" \
+    env LDAPDESK_USER=manyop XDG_CACHE_HOME="$T_DIR/cache-many" "$D" login
+t_ok "... and so do two more at once, beside an unlock by hd1" sh -c '
+    env LDAPDESK_USER=manyop XDG_CACHE_HOME="$1/cache-many2" "$2" login >/dev/null & a=$!
+    env LDAPDESK_USER=manyop XDG_CACHE_HOME="$1/cache-many3" "$2" login >/dev/null & b=$!
+    env LDAPDESK_USER=hd1 XDG_CACHE_HOME="$1/cache-many-hd1" "$2" unlock alice >/dev/null && wait $a && wait $b' sh "$T_DIR" "$D"
+cp "$T_DIR/d.conf.nest" "$T_DIR/d.conf"
+t_ok "the reload back is taken" daemon_reload
 
 # ---- per-user password policies ---------------------------------------------------------------
 # A lock's end comes from the user's own policy (set up before the start), not the default one.

@@ -209,6 +209,35 @@ t_ok "... and still unlocks alice (its own department)" "$D" unlock alice
 cp "$T_DIR/d.conf.scopes" "$T_DIR/d.conf"
 t_ok "the reload back to the old scopes is taken" daemon_reload
 as_op hd1
+# Scopes through nested groups: hd1, put in a team nested in cn=helpdesk-market, is scoped; a
+# chain deeper than 8 levels is refused (fail closed: an operator in no scope is unlimited).
+hd1_dn=$(ldap_user_dn hd1)
+chain() { # N: groups deep1 .. deepN, deep1 listing hd1, each next one listing the one before
+    i=1
+    while [ "$i" -le "$1" ]; do
+        printf 'dn: cn=deep%d,%s\nobjectClass: groupOfNames\ncn: deep%d\nmember: %s\n\n' "$i" "$G" "$i" \
+            "$([ "$i" -eq 1 ] && printf '%s' "$hd1_dn" || printf 'cn=deep%d,%s' $((i - 1)) "$G")"
+        i=$((i + 1))
+    done
+}
+market() { # add|delete DN: a member of cn=helpdesk-market
+    printf 'dn: cn=helpdesk-market,%s\nchangetype: modify\n%s: member\nmember: %s\n' "$G" "$1" "$2" |
+        ldap_root_modify >/dev/null
+}
+hd1_fresh() { env LDAPDESK_USER=hd1 XDG_CACHE_HOME="$T_DIR/cache-scope-$1" "$D" unlock bob; }
+chain 9 | ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null 2>&1 || :
+market add "cn=deep2,$G"
+t_exit 4 "hd1, two groups deep in cn=helpdesk-market, is scoped: bob is outside (403)" hd1_fresh 2
+t_match "outside the departments" "... saying why" printf '%s\n' "$T_OUT"
+market delete "cn=deep2,$G"
+market add "cn=deep9,$G"
+t_exit 1 "with the scope group nine levels up, hd1's login is refused (fail closed, not unlimited)" hd1_fresh 9
+t_match "nest more than 8 levels deep.*flatten the groups" "... saying the groups nest too deep" printf '%s\n' "$T_OUT"
+market delete "cn=deep9,$G"
+t_exit 1 "... and while groups above hd1 still nest nine deep, so is any login of hd1 (they could hold a scope)" \
+    hd1_fresh 9b
+for i in 9 8 7 6 5 4 3; do ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep$i,$G"; done
+t_ok "with the chain two deep, hd1 (in no scope) unlocks bob" hd1_fresh 0
 
 # ---- cached unlocks: the modify asserts what a search would have checked ----------------
 # alice's DN and department are cached by now (unlocks above). Changes made behind the
