@@ -1595,15 +1595,21 @@ static size_t session_groups(const struct config *c, const char **groups)
 	return n;
 }
 
-/* The bits of session_groups() that are scopes: a scope missed in a walk
- * cut short would leave an operator in none, unlimited (nest.h). */
+/* The bits of session_groups() that settle the scope: a scope missed in
+ * a walk cut short would leave an operator in none, unlimited (nest.h),
+ * unless one is found, or the admin role (admins are never scoped).
+ * Without scopes nothing is needed. */
 static unsigned long scope_bits(const struct config *c, size_t n)
 {
 	size_t roles =
 	    (c->role_helpdesk != NULL) + (c->role_admin != NULL) + (c->role_auditor != NULL);
-	unsigned long all = n >= 64 ? ~0UL : (1UL << n) - 1;
+	unsigned long all = n >= 64 ? ~0UL : (1UL << n) - 1, admin = 0;
 
-	return all & ~((1UL << roles) - 1);
+	if (c->role_admin != NULL) /* session_groups: helpdesk, admin, auditor, scopes */
+		admin = 1UL << (c->role_helpdesk != NULL);
+	if ((all & ~((1UL << roles) - 1)) == 0)
+		return 0;
+	return (all & ~((1UL << roles) - 1)) | admin;
 }
 
 /* Turns a dir_member_of mask over session_groups() into roles and scopes. */

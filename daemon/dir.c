@@ -97,6 +97,7 @@ struct dir_op {
 	char **dns;      /* OP_SEARCH_DNS: entries found; OP_VALUES: values (freed by op_free) */
 	char *assertion; /* modify: RFC 4528 filter the entry must match, or NULL */
 	bool too_many;   /* OP_VALUES: more than DIR_VALUES_MAX values */
+	bool lost;       /* OP_SEARCH_DNS: an entry could not be kept (memory) */
 	size_t n_dns;
 	struct dir_user *user;
 	int entries;
@@ -1762,11 +1763,17 @@ static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	}
 	if (op->type == OP_SEARCH_DNS) {
 		char *dn = ldap_get_dn(ld, e), **grown;
+		char *copy = dn != NULL ? strdup(dn) : NULL;
 
-		grown = dn != NULL ? realloc(op->dns, (op->n_dns + 1) * sizeof(*grown)) : NULL;
-		if (grown != NULL) {
+		/* An entry dropped would read as "not a member" (a protected
+		 * group missed): the search fails instead (search_result). */
+		grown = copy != NULL ? realloc(op->dns, (op->n_dns + 1) * sizeof(*grown)) : NULL;
+		if (grown == NULL) {
+			free(copy);
+			op->lost = true;
+		} else {
 			op->dns = grown;
-			op->dns[op->n_dns++] = strdup(dn);
+			op->dns[op->n_dns++] = copy;
 		}
 		ldap_memfree(dn);
 		return;
@@ -1875,6 +1882,10 @@ static void search_result(struct dir_op *op, int rc, const char *msg)
 
 	if (rc_unavailable(rc))
 		st = DIR_UNAVAILABLE;
+	else if (op->type == OP_SEARCH_DNS && op->lost)
+		st = DIR_UNAVAILABLE, msg = "out of memory reading the directory's answer";
+	else if (op->type == OP_SEARCH_DNS && rc == LDAP_SIZELIMIT_EXCEEDED)
+		st = DIR_PARTIAL, msg = DIR_SIZE_LIMIT_MSG;
 	else if (op->type == OP_SEARCH_USER && (op->entries > 1 || rc == LDAP_SIZELIMIT_EXCEEDED))
 		st = DIR_REFUSED, msg = "more than one entry has this user name";
 	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT &&
@@ -2436,7 +2447,8 @@ static void member_scan_done(void *arg, enum dir_status st, char **dns, size_t n
 	struct member_scan *m = arg;
 	unsigned long mask = 0;
 
-	for (size_t i = 0; st == DIR_OK && i < n; i++)
+	/* Cut short (DIR_PARTIAL), the groups found are members all the same. */
+	for (size_t i = 0; (st == DIR_OK || st == DIR_PARTIAL) && i < n; i++)
 		for (size_t g = 0; g < m->n; g++)
 			if (dir_dn_equal(dns[i], m->groups[g]))
 				mask |= 1UL << g;
@@ -2492,24 +2504,19 @@ static bool all_under(const char *base, const char *const *groups, size_t n)
 	return base != NULL;
 }
 
-int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
-                  dir_groups_fn fn, void *arg)
+/* One base search per group with filter (the member test), gathered by a
+ * job. Return: 0 (fn called later, once), -1 (nothing sent). */
+static int member_job_submit(struct dir *d, const char *filter, const char *const *groups, size_t n,
+                             dir_groups_fn fn, void *arg)
 {
-	struct member_job *job;
-	char *filter;
+	struct member_job *job = calloc(1, sizeof(*job));
 
-	if (n == 0 || n > 64)
+	if (job == NULL)
 		return -1;
-	/* With every group under group_base, one search replaces n base searches. */
-	if (n > 1 && d->conf->group_base != NULL && all_under(d->conf->group_base, groups, n))
-		return member_scan(d, dn, groups, n, fn, arg);
-	if ((job = calloc(1, sizeof(*job))) == NULL)
-		return -1;
-	filter = member_filter(d, dn);
 	job->fn = fn;
 	job->arg = arg;
 	job->worst = DIR_OK;
-	for (size_t i = 0; i < n && filter != NULL; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct dir_op *op = op_new(d, OP_MEMBER, &job->subs[i]);
 
 		if (op == NULL) {
@@ -2534,12 +2541,55 @@ int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size
 		job->pending++;
 		op_submit(op);
 	}
-	free(filter);
 	if (job->pending == 0) {
 		free(job);
 		return -1;
 	}
 	return 0;
+}
+
+int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
+                  dir_groups_fn fn, void *arg)
+{
+	char *filter;
+	int rc;
+
+	if (n == 0 || n > 64)
+		return -1;
+	/* With every group under group_base, one search replaces n base searches. */
+	if (n > 1 && d->conf->group_base != NULL && all_under(d->conf->group_base, groups, n))
+		return member_scan(d, dn, groups, n, fn, arg);
+	if ((filter = member_filter(d, dn)) == NULL)
+		return -1;
+	rc = member_job_submit(d, filter, groups, n, fn, arg);
+	free(filter);
+	return rc;
+}
+
+int dir_member_of_any(struct dir *d, const char *const *dns, size_t k, const char *const *groups,
+                      size_t n, dir_groups_fn fn, void *arg)
+{
+	char *parts[DIR_MEMBER_ANY_MAX] = {0}, *filter = NULL;
+	size_t len = sizeof("(|)"), i;
+	int rc = -1;
+
+	if (n == 0 || n > 64 || k == 0 || k > DIR_MEMBER_ANY_MAX)
+		return -1;
+	for (i = 0; i < k && (parts[i] = member_filter(d, dns[i])) != NULL; i++)
+		len += strlen(parts[i]);
+	/* (|f1 f2 ...): a group listing any of the entries matches. */
+	if (i == k && (filter = malloc(len)) != NULL) {
+		char *end = stpcpy(filter, "(|");
+
+		for (size_t j = 0; j < k; j++)
+			end = stpcpy(end, parts[j]);
+		memcpy(end, ")", 2);
+		rc = member_job_submit(d, filter, groups, n, fn, arg);
+	}
+	for (size_t j = 0; j < k; j++)
+		free(parts[j]);
+	free(filter);
+	return rc;
 }
 
 /* ---- password policy ------------------------------------------------------- */

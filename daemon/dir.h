@@ -20,7 +20,9 @@ enum dir_status {
 	DIR_UNAVAILABLE, /* down, timed out, connection lost */
 	DIR_EXISTS,      /* an add found the entry already there */
 	DIR_STALE,       /* an asserted modify found the entry not as cached (RFC 4528) */
-	DIR_PARTIAL,     /* dir_set_password: the password is set, the must-change step failed */
+	DIR_PARTIAL,     /* dir_set_password: the password is set, the must-change step failed;
+	                    a subtree search (dir_find_groups_of, dir_find_members): the
+	                    directory's size limit cut the list short (dns hold what came) */
 	DIR_UNKNOWN,     /* a change was sent but not answered (timeout, connection lost):
 	                    it may or may not have been made */
 };
@@ -118,9 +120,17 @@ time_t dir_last_answer(const struct dir *d);
 
 /* Looks up the user whose user_attr equals uid (escaped; exactly one match). */
 int dir_find_user(struct dir *d, const char *uid, dir_user_fn fn, void *arg);
-/* Which of groups[0..n) (n <= 64) list dn as a member. */
+/* Which of groups[0..n) (n <= 64) list dn as a member. DIR_PARTIAL (all
+ * under group_base, asked in one search cut short by a size limit): mask
+ * holds those found, the others are unknown. */
 int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n,
                   dir_groups_fn fn, void *arg);
+/* Which of groups[0..n) (n <= 64) list at least one of dns[0..k) (k <=
+ * DIR_MEMBER_ANY_MAX): one base search per group, whatever k (a nested
+ * walk asks about a level of groups at once). Return: as dir_member_of. */
+#define DIR_MEMBER_ANY_MAX 16
+int dir_member_of_any(struct dir *d, const char *const *dns, size_t k, const char *const *groups,
+                      size_t n, dir_groups_fn fn, void *arg);
 /* Clears the failure lock of u (as read by dir_find_user); DIR_UNCHANGED
  * when it was not locked. For a u from dir_cached_user the modify asserts
  * that the account is not disabled and the department is still the cached
@@ -153,12 +163,21 @@ int dir_delete(struct dir *d, const char *dn, dir_done_fn fn, void *arg);
  * when the entry is there already. */
 int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_done_fn fn,
                   void *arg);
-/* The DNs of entries under base that list member in `member` (groups). */
+/* What a search cut short by the directory's size limit says (DIR_PARTIAL). */
+#define DIR_SIZE_LIMIT_MSG                                                                         \
+	"the directory's size limit cut the list of groups short: give the service account "       \
+	"(bind_dn) a larger one (slapd: limits dn.exact=\"<bind_dn>\" size=unlimited; 389 DS: "    \
+	"nsSizeLimit: -1; AD: MaxPageSize)"
+
+/* The DNs of entries under base that list member in `member` (groups);
+ * DIR_PARTIAL when the directory's size limit cut the list short. */
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg);
 
 /* The DNs of the groups under [ldap] group_base that list member (member,
- * or uniqueMember under 389 DS): a step up through nested groups. Return: as
- * dir_read_values; -1 also when group_base is not set (fn not called). */
+ * or uniqueMember under 389 DS): a step up through nested groups; at most
+ * 1,000, and DIR_PARTIAL with those found when the directory's size limit
+ * (or that one) cut the list short. Return: as dir_read_values; -1 also
+ * when group_base is not set (fn not called). */
 int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg);
 /* True when [ldap] group_base is set (dir_find_groups_of can be asked). */
 bool dir_can_find_groups(const struct dir *d);

@@ -1,13 +1,16 @@
 /*
  * nest.c — see nest.h.
  *
- * Level 0 is the entry asked about: which groups list it directly (one
- * search), and which groups under group_base list it (the next level).
- * Each later level is groups: a group asked about that lies under
- * group_base is seen when it turns up as a parent, so only the groups
- * outside group_base (if any) are asked about per entry. Searches go out at
- * most NEST_INFLIGHT at a time, so a user in a thousand groups neither
- * fills the directory queue nor starves other requests.
+ * Level 0 is the entry asked about, each later level the groups under
+ * group_base that list one of the level before (found by one search per
+ * entry). A group asked about that lies under group_base is seen when it
+ * turns up as such a parent; the groups outside group_base (if any) are
+ * asked about once per batch of 16 entries, in one search per group whose
+ * filter names them all. Without group_base, level 0 is all: one search
+ * per group. Operations go out at most NEST_INFLIGHT at a time (a batch at
+ * least), so a user in a thousand groups neither fills the directory queue
+ * nor starves other requests. Groups listing the deepest level's groups are
+ * a level too many: the walk is cut (nest.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +21,18 @@
 #define NEST_GROUPS_MAX 64
 #define NEST_WIDTH      1024 /* groups followed per level; more: refused (fail closed) */
 #define NEST_SEEN       4096 /* groups met in all; more: refused */
-#define NEST_INFLIGHT   32   /* searches of one walk out at once */
-#define NEST_CUT                                                                                   \
-	"the groups listing this entry nest more than 8 levels deep, or number over 1,024 at one " \
-	"level: ldapdesk cannot tell whether a scope or protected group holds it, so it "          \
-	"refuses; flatten the groups"
+#define NEST_INFLIGHT   32   /* directory operations of one walk out at once */
+
+/* Why groups were left unfollowed (the first reason met is told). */
+enum cut { CUT_NONE, CUT_DEEP, CUT_SIZE };
 
 struct walk {
 	struct dir *d;
 	nest_fn fn;
 	void *arg;
 	bool first;
-	bool cut;                      /* groups left unfollowed (too deep, too many) */
+	bool up;                       /* group_base set when the walk began: parents asked */
+	enum cut cut;                  /* why groups were left unfollowed */
 	unsigned long needs;           /* bits that must be found when cut, else refused */
 	char *groups[NEST_GROUPS_MAX]; /* as given */
 	char *canon[NEST_GROUPS_MAX];  /* canonical, to compare with parents */
@@ -40,11 +43,12 @@ struct walk {
 	size_t n_level, n_next, sent; /* sent: entries of level asked about */
 	char *seen[NEST_SEEN];        /* canonical DNs met (a cycle is followed once) */
 	size_t n_seen;
-	size_t pending; /* searches out */
+	size_t pending; /* answers awaited */
+	size_t ops;     /* directory operations out (a member check costs one per group) */
 	int depth;
 	unsigned long mask;
 	enum dir_status worst;
-	char err[256];
+	char err[512];
 };
 
 /* Frees v[0..*n) (not v itself) and empties it. */
@@ -56,7 +60,6 @@ static void free_strs(char **v, size_t *n)
 }
 
 static void walk_pump(struct walk *w);
-static void walk_done(struct walk *w);
 
 static void walk_fail(struct walk *w, enum dir_status st, const char *err)
 {
@@ -64,6 +67,13 @@ static void walk_fail(struct walk *w, enum dir_status st, const char *err)
 		return;
 	w->worst = st;
 	snprintf(w->err, sizeof(w->err), "%s", err != NULL ? err : "the directory did not answer");
+}
+
+/* Groups are left unfollowed; the first reason is the one told. */
+static void walk_cut(struct walk *w, enum cut why)
+{
+	if (w->cut == CUT_NONE)
+		w->cut = why;
 }
 
 static void walk_free(struct walk *w)
@@ -92,9 +102,19 @@ static bool walk_complete(const struct walk *w)
  * (a role missed gives less). */
 static void walk_answer(struct walk *w, enum dir_status st)
 {
-	if (st == DIR_OK && w->cut && w->needs != 0 && (w->mask & w->needs) == 0) {
+	if (st == DIR_OK && w->cut != CUT_NONE && w->needs != 0 && (w->mask & w->needs) == 0) {
 		st = DIR_REFUSED;
-		snprintf(w->err, sizeof(w->err), "%s", NEST_CUT);
+		snprintf(
+		    w->err, sizeof(w->err),
+		    "%s: ldapdesk cannot tell whether a scope or protected group holds it, so it "
+		    "refuses; %s",
+		    w->cut == CUT_SIZE ? "the directory's size limit cut short the list of "
+		                         "groups listing this entry"
+		                       : "the groups listing this entry nest more than 8 levels "
+		                         "deep, or number over 1,024 at one level",
+		    w->cut == CUT_SIZE ? "give the service account (bind_dn) a larger size limit "
+		                         "(slapd: limits dn.exact=\"<bind_dn>\" size=unlimited)"
+		                       : "flatten the groups");
 	}
 	w->fn(w->arg, st, w->mask, st == DIR_OK ? NULL : w->err);
 	walk_free(w);
@@ -107,11 +127,6 @@ static void walk_answer(struct walk *w, enum dir_status st)
 static void walk_level_end(struct walk *w)
 {
 	while (w->pending == 0) {
-		/* Groups past the deepest level read are not followed. */
-		if (w->n_next > 0 && w->depth + 1 >= NEST_DEPTH_MAX && !walk_complete(w)) {
-			w->cut = true;
-			free_strs(w->next, &w->n_next);
-		}
 		if (walk_complete(w) || w->worst != DIR_OK || w->n_next == 0) {
 			walk_answer(w, walk_complete(w) ? DIR_OK : w->worst);
 			return;
@@ -126,37 +141,47 @@ static void walk_level_end(struct walk *w)
 	}
 }
 
-/* A search is answered: more go out, or, the last one out, the level ends. */
-static void walk_done(struct walk *w)
+/* An answer costing ops operations is in: more go out, or, the last one
+ * out, the level ends. */
+static void walk_done(struct walk *w, size_t ops)
 {
 	w->pending--;
+	w->ops -= ops;
 	walk_pump(w);
 	if (w->pending == 0)
 		walk_level_end(w);
 }
 
+/* The groups one member check asks about: all of them without group_base
+ * (the entry only), else those outside it (parents show the others). */
+static size_t walk_asked(const struct walk *w)
+{
+	return w->up ? w->n_outside : w->n_groups;
+}
+
+/* Which of the groups asked about (walk_asked) list an entry: their bits
+ * in w->groups. Past the deepest level followed they are not counted but
+ * cut the walk, as a parent there does. */
 static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct walk *w = arg;
 
-	if (st != DIR_OK)
+	if (st != DIR_OK && st != DIR_PARTIAL)
 		walk_fail(w, st, err);
-	else
+	else if (st == DIR_PARTIAL)
+		walk_cut(w, CUT_SIZE);
+	if (st != DIR_OK && st != DIR_PARTIAL)
+		mask = 0;
+	if (!w->up)
 		w->mask |= mask;
-	walk_done(w);
-}
-
-/* An answer about the groups outside group_base: their bits in w->groups. */
-static void walk_outside_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
-{
-	struct walk *w = arg;
-
-	for (size_t i = 0; st == DIR_OK && i < w->n_outside; i++)
+	else if (w->depth == NEST_DEPTH_MAX && mask != 0)
+		walk_cut(w, CUT_DEEP);
+	for (size_t i = 0; w->up && w->depth < NEST_DEPTH_MAX && i < w->n_outside; i++)
 		if (mask & (1UL << i))
 			for (size_t g = 0; g < w->n_groups; g++)
 				if (w->groups[g] == w->outside[i])
 					w->mask |= 1UL << g;
-	walk_member_cb(arg, st, 0, err);
+	walk_done(w, walk_asked(w));
 }
 
 /* Adds canonical c to the DNs met (taking it). Return: true if it was met
@@ -174,7 +199,7 @@ static bool walk_seen(struct walk *w, char *c)
 	}
 	if (w->n_seen == NEST_SEEN) {
 		free(c);
-		w->cut = true;
+		walk_cut(w, CUT_DEEP);
 		return true;
 	}
 	w->seen[w->n_seen++] = c;
@@ -182,69 +207,94 @@ static bool walk_seen(struct walk *w, char *c)
 }
 
 /* One parent of an entry of this level: a group asked about lists it (its
- * bit), and it is followed at the next level unless met before. */
+ * bit), and it is followed at the next level unless met before. A parent
+ * of the deepest level's groups is a level too many: not counted, not
+ * followed, and the walk is cut (unless it was met before: a cycle). */
 static void walk_parent(struct walk *w, const char *dn)
 {
 	char *c = dir_dn_canon(dn);
 
-	for (size_t g = 0; c != NULL && g < w->n_groups; g++)
+	for (size_t g = 0; c != NULL && w->depth < NEST_DEPTH_MAX && g < w->n_groups; g++)
 		if (strcmp(c, w->canon[g]) == 0)
 			w->mask |= 1UL << g;
 	if (walk_seen(w, c))
 		return;
-	if (w->n_next == NEST_WIDTH)
-		w->cut = true;
+	if (w->depth == NEST_DEPTH_MAX || w->n_next == NEST_WIDTH)
+		walk_cut(w, CUT_DEEP);
 	else if ((w->next[w->n_next] = strdup(dn)) == NULL)
 		walk_fail(w, DIR_UNAVAILABLE, "out of memory");
 	else
 		w->n_next++;
 }
 
+/* The groups under group_base that list an entry. Cut short by a size
+ * limit, those that came are parents all the same; the rest are unknown. */
 static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
 {
 	struct walk *w = arg;
 
-	if (st != DIR_OK && st != DIR_NOT_FOUND)
+	if (st == DIR_PARTIAL)
+		walk_cut(w, CUT_SIZE);
+	else if (st != DIR_OK && st != DIR_NOT_FOUND)
 		walk_fail(w, st, err);
-	for (size_t i = 0; st == DIR_OK && i < n && w->worst == DIR_OK; i++)
+	for (size_t i = 0; (st == DIR_OK || st == DIR_PARTIAL) && i < n && w->worst == DIR_OK; i++)
 		if (dns[i] != NULL)
 			walk_parent(w, dns[i]);
-	walk_done(w);
+	walk_done(w, 1);
 }
 
-/* Asks about one entry of the level: its direct groups (level 0: all of
- * them; later: those outside group_base), and its parents under group_base. */
-static void walk_ask(struct walk *w, const char *e)
+/* Asks about entries e[0..k) of the level: which groups asked about
+ * (walk_asked) list any of them directly, in one search per group, and
+ * each one's parents under group_base. */
+static void walk_ask(struct walk *w, char *const *e, size_t k)
 {
-	int rc = 0;
+	size_t n = walk_asked(w);
+	int rc;
 
-	if (w->depth == 0)
-		rc = dir_member_of(w->d, e, (const char *const *)w->groups, w->n_groups,
-		                   walk_member_cb, w);
-	else if (w->n_outside > 0)
-		rc = dir_member_of(w->d, e, (const char *const *)w->outside, w->n_outside,
-		                   walk_outside_cb, w);
-	else
-		rc = 1; /* nothing to ask */
-	if (rc == 0)
+	if (n > 0) {
+		rc = w->up
+		         ? dir_member_of_any(w->d, (const char *const *)e, k,
+		                             (const char *const *)w->outside, n, walk_member_cb, w)
+		         : dir_member_of(w->d, e[0], (const char *const *)w->groups, n,
+		                         walk_member_cb, w);
+		if (rc == -1) {
+			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
+			return;
+		}
 		w->pending++;
-	else if (rc == -1)
-		walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
-	if (!dir_can_find_groups(w->d))
-		return; /* direct members only */
-	if (dir_find_groups_of(w->d, e, walk_parents_cb, w) == 0)
+		w->ops += n;
+	}
+	for (size_t i = 0; w->up && i < k; i++) {
+		if (dir_find_groups_of(w->d, e[i], walk_parents_cb, w) == -1) {
+			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
+			return;
+		}
 		w->pending++;
-	else
-		walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
+		w->ops++;
+	}
 }
 
-/* Sends the level's next searches, up to NEST_INFLIGHT out (answers
- * never come before a search is submitted: no re-entry). */
+/* Sends the level's next searches while fewer than NEST_INFLIGHT
+ * operations are out (a batch at least, whatever it costs); answers never
+ * come before a search is submitted: no re-entry. */
 static void walk_pump(struct walk *w)
 {
-	while (w->sent < w->n_level && w->pending < NEST_INFLIGHT && w->worst == DIR_OK &&
-	       !walk_complete(w))
-		walk_ask(w, w->level[w->sent++]);
+	size_t asked = walk_asked(w);
+
+	while (w->sent < w->n_level && w->worst == DIR_OK && !walk_complete(w)) {
+		size_t room = w->ops + asked < NEST_INFLIGHT ? NEST_INFLIGHT - w->ops - asked : 0;
+		size_t k = w->n_level - w->sent;
+
+		/* Without group_base only the entry itself is asked about. With
+		 * nothing out, a whole batch goes whatever it costs. */
+		k = !w->up ? 1 : k < DIR_MEMBER_ANY_MAX ? k : DIR_MEMBER_ANY_MAX;
+		if (w->ops > 0)
+			k = k < room ? k : room;
+		if (k == 0)
+			return;
+		walk_ask(w, &w->level[w->sent], k);
+		w->sent += k;
+	}
 }
 
 static int walk_groups(struct walk *w, const char *const *groups, size_t n)
@@ -277,6 +327,9 @@ int nest_member_of(struct dir *d, const char *dn, const char *const *groups, siz
 	w->first = first;
 	w->needs = needs;
 	w->worst = DIR_OK;
+	/* Read once: a reload dropping group_base mid-walk makes the parent
+	 * searches fail (refused), never skipped. */
+	w->up = dir_can_find_groups(d);
 	if (walk_groups(w, groups, n) == -1 || (w->level[0] = strdup(dn)) == NULL) {
 		walk_free(w);
 		return -1;

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include "dir.h"
 
-/* Groups within groups followed this deep. */
+/* Groups within groups followed this deep: a group up to 8 levels above
+ * the entry counts (level 1 lists it directly); one at level 9 cuts the
+ * walk short. */
 #define NEST_DEPTH_MAX 8
 
 /* st DIR_OK: mask has bit i set for each groups[i] that lists the entry
@@ -21,9 +23,10 @@
 typedef void (*nest_fn)(void *arg, enum dir_status st, unsigned long mask, const char *err);
 
 /* Asks about dn and groups[0..n) (n <= 64; copied). first: stop once one
- * is found. Groups nested deeper than NEST_DEPTH_MAX, or over 1,024 at one
- * level (4,096 in all), are not followed; when that happens and none of the
- * bits in needs was found, the answer is DIR_REFUSED (a membership missed
+ * is found. Groups nested deeper than NEST_DEPTH_MAX, over 1,024 at one
+ * level (4,096 in all), or cut from a search by the directory's size limit,
+ * are not followed; when that happens and none of the bits in needs was
+ * found, the answer is DIR_REFUSED (a membership missed
  * there would widen rights: a scope, a protected group), otherwise DIR_OK
  * with what was found (a role missed gives less). Without group_base only
  * direct members are seen (as dir_member_of). Return: 0, fn called once

@@ -236,7 +236,19 @@ t_match "nest more than 8 levels deep.*flatten the groups" "... saying the group
 market delete "cn=deep9,$G"
 t_exit 1 "... and while groups above hd1 still nest nine deep, so is any login of hd1 (they could hold a scope)" \
     hd1_fresh 9b
-for i in 9 8 7 6 5 4 3; do ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep$i,$G"; done
+admins() { # add|delete: hd1 as a direct member of cn=admins
+    printf 'dn: cn=admins,%s\nchangetype: modify\n%s: member\nmember: %s\n' "$G" "$1" "$hd1_dn" |
+        ldap_root_modify >/dev/null
+}
+admins add
+t_ok "... but not once hd1 is an admin: admins are never scoped, so no scope can be missed" hd1_fresh 9a
+admins delete
+ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep9,$G"
+t_ok "with the chain exactly 8 deep (none above it), hd1 in no scope unlocks bob" hd1_fresh 8
+market add "cn=deep7,$G"
+t_exit 4 "with cn=helpdesk-market 8 levels up, hd1 is scoped: bob is outside (403)" hd1_fresh 8s
+market delete "cn=deep7,$G"
+for i in 8 7 6 5 4 3; do ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep$i,$G"; done
 t_ok "with the chain two deep, hd1 (in no scope) unlocks bob" hd1_fresh 0
 
 # ---- cached unlocks: the modify asserts what a search would have checked ----------------
