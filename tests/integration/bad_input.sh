@@ -6,7 +6,9 @@ set -eu
 t_init bad_input
 t_start_slapd || { t_fail "slapd starts"; t_done; }
 daemon_config "$T_DIR/d.conf"
-sed -i 's/^timezone = .*/&\nsession_ttl = 2/' "$T_DIR/d.conf"
+# Sessions end after 5 s here (an expiry is tested below); under load a request can take over
+# a second, so each request logs in afresh (api, fresh_token).
+sed -i 's/^timezone = .*/&\nsession_ttl = 5/' "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 D=$LDAPDESK
 as_op hd1
@@ -17,7 +19,7 @@ fresh_token() {
     curl -s --cacert "$LDAPDESK_CA" -d '{"user":"hd1","password":"Op-Pass-2026"}' \
         "$LDAPDESK_URL/v1/login" | jq -r .token
 }
-api() { # METHOD PATH [BODY] -> prints BODY then "CODE CONTENT-TYPE"; sessions last 2 s here
+api() { # METHOD PATH [BODY] -> prints BODY then "CODE CONTENT-TYPE"; sessions last 5 s here
     [ "$TOKEN" = garbage ] || [ "$TOKEN" = keep ] || TOKEN=$(fresh_token)
     curl -s --cacert "$LDAPDESK_CA" -X "$1" -H "Authorization: Bearer $TOKEN" \
         -H 'Content-Type: application/json' ${3:+--data-binary "$3"} \
@@ -131,8 +133,8 @@ t_match '^400 ' "... and for a report (it said 'from and to are required')" \
     api GET "/v1/report?from=2026-01-01&to=2026-01-31&x"
 t_match 'malformed query string' "... saying so" printf '%s\n' "$T_OUT"
 t_match '^403 ' "the keys DESIGN gives pass the query check (then 403: hd1 is helpdesk)" api GET "/v1/audit?from=2026-01-01&to=2026-01-02&user=alice&operator=adm1&action=unlock&category=unlock-reset&department=x&result=ok&limit=5&after=0&format=json"
-adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
 for id in '+1' '%201' '1%20' '99999999999999999999'; do
+    adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
     t_match '"error":"no_such_request".*whole numbers from 1' "request id '$id' is no request id (404), not read as another" \
         curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $adm_tok" -d '{}' "$LDAPDESK_URL/v1/requests/$id/approve"
 done
@@ -442,8 +444,8 @@ TOKEN=$(fresh_token)
 saved=$TOKEN
 t_match '^200 ' "a fresh token works" curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $saved" \
     -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice"
-sleep 3
-t_match '^401 application/json' "an expired token is 401 (session_ttl = 2 s)" curl -s --cacert "$LDAPDESK_CA" \
+sleep 6
+t_match '^401 application/json' "an expired token is 401 (session_ttl = 5 s)" curl -s --cacert "$LDAPDESK_CA" \
     -H "Authorization: Bearer $saved" -w '\n%{http_code} %{content_type}\n' "$LDAPDESK_URL/v1/users/alice"
 TOKEN=
 t_exit 5 "an unknown permission is 404" env LDAPDESK_USER=adm1 "$D" grant alice nope
@@ -460,8 +462,8 @@ t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) $since AND NOT EXISTS (SELECT
 # Raw bytes that are not UTF-8 in a path or query (not percent-encoded): the same answers as
 # their encoded form, in JSON, and each refusal is recorded (a record is UTF-8: such a name is
 # kept percent-encoded).
-adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
-raw_as_adm() { # METHOD TARGET(printf format): one request as adm1
+raw_as_adm() { # METHOD TARGET(printf format): one request as adm1 (logged in afresh)
+    adm_tok=$(curl -s --cacert "$LDAPDESK_CA" -d '{"user":"adm1","password":"Op-Pass-2026"}' "$LDAPDESK_URL/v1/login" | jq -r .token)
     raw_req "$1 $2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $adm_tok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
 }
 t_match '^HTTP/1.1 404 ' "GET /v1/users/al<FF>ice (a raw byte) is 404" raw_as_adm GET '/v1/users/al\377ice'

@@ -466,10 +466,11 @@ t_ok "... and the running certificate still serves" "$D" status alice
 certs_make "$T_DIR/renew" || t_fail "a second certificate is made"
 sed -i "s|^tls_cert = .*|tls_cert = $T_DIR/renew/server.pem|; s|^tls_key = .*|tls_key = $T_DIR/renew/server.key|" \
     "$T_DIR/d.conf"
-python3 "$LDAPDESK_SRC/tests/lib/conn_probe.py" keepalive "$LDAPDESK_URL" "$LDAPDESK_CA" 2 \
+python3 "$LDAPDESK_SRC/tests/lib/conn_probe.py" keepalive "$LDAPDESK_URL" "$LDAPDESK_CA" 3 \
     >"$T_DIR/kept.out" 2>&1 &
 kept=$!
-sleep 1
+# The reload comes once the probe's connection is made (python under load takes seconds).
+for _ in $(seq 100); do grep -q connected "$T_DIR/kept.out" && break; sleep 0.2; done
 rc=0
 daemon_reload || rc=$?
 t_eq "$rc" 0 "a reload to a renewed certificate and key is taken"

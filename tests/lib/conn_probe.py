@@ -140,6 +140,8 @@ elif mode == "keepalive":
         if i:
             time.sleep(gap)
         statuses.append(str(health(tls)))
+        if not i:  # the caller waits for this before it changes anything
+            print("connected", flush=True)
     print("statuses " + " ".join(statuses))
 else:
     sys.exit("conn_probe.py: unknown mode " + mode)

@@ -33,23 +33,30 @@ if not rate:
     time.sleep(2)  # the reply is made and queued
     os.kill(int(pid), signal.SIGTERM)
     time.sleep(1)  # the daemon drains meanwhile
-data = b""
+chunks = []
+got = 0
+length = None  # the reply's Content-Length, once its head is in
+head = b""
 while True:
     if rate:  # one 4 KB read, then wait until the rate allows the next
-        time.sleep(max(0.0, start + len(data) / rate - time.monotonic()))
+        time.sleep(max(0.0, start + got / rate - time.monotonic()))
     try:
         chunk = tls.recv(4096 if rate else 65536)
     except (ssl.SSLError, OSError):
         break
     if not chunk:
         break
-    data += chunk
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if sep:
-        length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:")]
-        if length and len(body) >= length[0]:
-            break
+    chunks.append(chunk)
+    got += len(chunk)
+    # The head is looked for until found (not in the whole reply each time: quadratic).
+    if length is None and b"\r\n\r\n" in b"".join(chunks[:64]):
+        head = b"".join(chunks).partition(b"\r\n\r\n")[0]
+        found = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                 if line.lower().startswith(b"content-length:")]
+        length = found[0] if found else -1
+    if length is not None and length >= 0 and got - len(head) - 4 >= length:
+        break
+data = b"".join(chunks)
 head, sep, body = data.partition(b"\r\n\r\n")
 length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
           if line.lower().startswith(b"content-length:")]
