@@ -488,7 +488,7 @@ daemon_reload() {
     _dr_from=$(($(wc -c <"$_dr_log") + 1))
     DAEMON_RELOAD_LOG=
     kill -HUP "$DAEMON_PID" || return 1
-    for _ in $(seq 50); do
+    for _ in $(seq 300); do
         DAEMON_RELOAD_LOG=$(tail -c "+$_dr_from" "$_dr_log")
         case $DAEMON_RELOAD_LOG in
             *"reload failed"*) return 2 ;;
