@@ -1898,7 +1898,17 @@ static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const 
 {
 	struct refresh *r = arg;
 
-	(void)err;
+	/* Refused (a walk cut short that found no scope, or the directory
+	 * refused the searches): a login now would be refused, so the session
+	 * ends. Keeping the roles read before, as for an outage, would keep an
+	 * admin removed from cn=admins an admin until session_ttl. */
+	if (st == DIR_REFUSED) {
+		log_warnx("roles of %s cannot be read whole: %s", r->uid,
+		          err != NULL ? err : "refused");
+		refresh_end(r, true,
+		            "your groups cannot be read whole (the daemon's log says why)");
+		return;
+	}
 	if (st == DIR_OK)
 		session_roles(r->conf, mask, &r->roles, &r->scopes);
 	if (st != DIR_OK || r->roles == 0)

@@ -2464,11 +2464,22 @@ bool dir_can_find_groups(const struct dir *d)
 	return d->conf->group_base != NULL;
 }
 
+int dir_find_groups_under(struct dir *d, const char *base, const char *member, dir_dns_fn fn,
+                          void *arg)
+{
+	return submit_dns(d, OP_SEARCH_DNS, base, member_filter(d, member), fn, arg);
+}
+
 int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg)
 {
 	if (d->conf->group_base == NULL)
 		return -1;
-	return submit_dns(d, OP_SEARCH_DNS, d->conf->group_base, member_filter(d, member), fn, arg);
+	return dir_find_groups_under(d, d->conf->group_base, member, fn, arg);
+}
+
+const char *dir_group_base(const struct dir *d)
+{
+	return d->conf->group_base;
 }
 
 static int member_scan(struct dir *d, const char *dn, const char *const *groups, size_t n,

@@ -179,6 +179,13 @@ int dir_find_members(struct dir *d, const char *base, const char *member, dir_dn
  * (or that one) cut the list short. Return: as dir_read_values; -1 also
  * when group_base is not set (fn not called). */
 int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg);
+/* As dir_find_groups_of, under base (which a walk keeps from its start: a
+ * reload moving group_base must not change where it looks half-way). */
+int dir_find_groups_under(struct dir *d, const char *base, const char *member, dir_dns_fn fn,
+                          void *arg);
+/* [ldap] group_base as now configured (NULL: not set); valid until the
+ * next reload: copy it to keep it. */
+const char *dir_group_base(const struct dir *d);
 /* True when [ldap] group_base is set (dir_find_groups_of can be asked). */
 bool dir_can_find_groups(const struct dir *d);
 /* True when dn lies under [ldap] group_base (false without one). */

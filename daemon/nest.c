@@ -31,9 +31,10 @@ struct walk {
 	nest_fn fn;
 	void *arg;
 	bool first;
-	bool up;                       /* group_base set when the walk began: parents asked */
-	enum cut cut;                  /* why groups were left unfollowed */
-	unsigned long needs;           /* bits that must be found when cut, else refused */
+	char *base;          /* group_base when the walk began (NULL: parents not asked) */
+	bool up;             /* base != NULL */
+	enum cut cut;        /* why groups were left unfollowed */
+	unsigned long needs; /* bits that must be found when cut, else refused */
 	char *groups[NEST_GROUPS_MAX]; /* as given */
 	char *canon[NEST_GROUPS_MAX];  /* canonical, to compare with parents */
 	size_t n_groups;
@@ -86,6 +87,7 @@ static void walk_free(struct walk *w)
 	free_strs(w->level, &w->n_level);
 	free_strs(w->next, &w->n_next);
 	free_strs(w->seen, &w->n_seen);
+	free(w->base);
 	free(w);
 }
 
@@ -265,7 +267,7 @@ static void walk_ask(struct walk *w, char *const *e, size_t k)
 		w->ops += n;
 	}
 	for (size_t i = 0; w->up && i < k; i++) {
-		if (dir_find_groups_of(w->d, e[i], walk_parents_cb, w) == -1) {
+		if (dir_find_groups_under(w->d, w->base, e[i], walk_parents_cb, w) == -1) {
 			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
 			return;
 		}
@@ -308,7 +310,7 @@ static int walk_groups(struct walk *w, const char *const *groups, size_t n)
 			free(w->groups[i]);
 			return -1;
 		}
-		if (!dir_in_group_base(w->d, groups[i]))
+		if (w->base == NULL || !dir_dn_under(groups[i], w->base))
 			w->outside[w->n_outside++] = w->groups[i];
 	}
 	return 0;
@@ -327,9 +329,14 @@ int nest_member_of(struct dir *d, const char *dn, const char *const *groups, siz
 	w->first = first;
 	w->needs = needs;
 	w->worst = DIR_OK;
-	/* Read once: a reload dropping group_base mid-walk makes the parent
-	 * searches fail (refused), never skipped. */
-	w->up = dir_can_find_groups(d);
+	/* Kept for the whole walk: groups were sorted into outside and inside
+	 * against it, and a reload moving it half-way would miss a group that
+	 * is neither asked about directly nor under the new base. */
+	if (dir_group_base(d) != NULL && (w->base = strdup(dir_group_base(d))) == NULL) {
+		free(w);
+		return -1;
+	}
+	w->up = w->base != NULL;
 	if (walk_groups(w, groups, n) == -1 || (w->level[0] = strdup(dn)) == NULL) {
 		walk_free(w);
 		return -1;

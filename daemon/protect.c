@@ -461,8 +461,13 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 		fn(arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		return 0;
 	}
-	if (ttl <= 0 || p->too_big)
+	/* Without group_base a search per check sees direct members only: with
+	 * cache_seconds 0 each check then waits for a snapshot of its own (it
+	 * follows nesting, and refuses as above when too big to take). */
+	if ((ttl <= 0 && dir_can_find_groups(p->d)) || p->too_big)
 		return check_direct(p, dn, fn, arg);
+	if (ttl <= 0)
+		protect_invalidate(p);
 	if (p->valid && p->snap_gen == p->gen && now_mono() - p->taken < ttl) {
 		char *c = dir_dn_canon(dn);
 

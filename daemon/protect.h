@@ -29,7 +29,8 @@ struct protect *protect_new(struct dir *d);
 void protect_free(struct protect *p);
 
 /* Is the entry dn a member of one of groups[0..n) (n <= 64)? ttl is the
- * snapshot's lifetime in seconds (0: search now). groups are copied; a
+ * snapshot's lifetime in seconds (0: search now, up through group_base;
+ * without group_base, a snapshot taken for this check). groups are copied; a
  * different list than the snapshot's starts a new one. fn may be called
  * before this returns. Return: 0 (fn called once), or -1 (too many waiting
  * or ENOMEM; fn not called). */

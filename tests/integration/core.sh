@@ -312,6 +312,11 @@ t_exit 1 "... then manyop's login, its groups cut short, is refused (a scope cou
     env LDAPDESK_USER=manyop XDG_CACHE_HOME="$T_DIR/cache-many5" "$D" login
 t_match "size limit cut short.*size=unlimited" "... saying to raise the service account's size limit" \
     printf '%s\n' "$T_OUT"
+# A delete must take the user out of every group: with the list cut short it does nothing.
+t_exit 1 "a delete of manyop, its groups cut to 500 of 700, fails" \
+    env LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-many-del" "$D" user delete manyop --yes
+t_match "size limit cut the list of groups short" "... saying which limit to raise" printf '%s\n' "$T_OUT"
+t_ok "... and manyop is still there" test -n "$(ldap_attr manyop uid)"
 limits_set unlimited || t_fail "slapd restarts with no size limit for the service account"
 cp "$T_DIR/d.conf.nest" "$T_DIR/d.conf"
 t_ok "the reload back is taken" daemon_reload

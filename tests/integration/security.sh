@@ -156,6 +156,15 @@ t_exit 4 "helpdesk may not reset carol, in a group nested two deep in cn=protect
 t_match "protected" "... saying she is protected" printf '%s\n' "$T_OUT"
 t_exit 4 "... nor dave, in a cycle of groups within it (403)" "$D" reset dave
 t_exit 4 "... nor bulk007, one of a nested team of 600 (403)" "$D" unlock bulk007
+# cache_seconds 0 without group_base: a search per check would see direct members only; each
+# check takes a snapshot of its own instead, which follows the nesting.
+cp "$T_DIR/d.conf" "$T_DIR/d.conf.cache"
+sed -i '/^group_base = /d; s/^\[ldap\]$/[ldap]\ncache_seconds = 0/' "$T_DIR/d.conf"
+daemon_reload || t_fail "a reload with cache_seconds = 0 and no group_base is taken"
+t_exit 4 "with cache_seconds = 0 and no group_base, carol, nested two deep, is still protected (403)" \
+    "$D" reset carol
+cp "$T_DIR/d.conf.cache" "$T_DIR/d.conf"
+daemon_reload || t_fail "the reload back is taken"
 printf 'dn: cn=protected,%s\nchangetype: modify\ndelete: member\nmember: %s\nmember: %s\nmember: uid=gina,%s\nmember: cn=vip-team,%s\nmember: cn=loop-a,%s\nmember: cn=bigteam,%s\n' \
     "$G" "$erin_fw" "$frank_fw" "$LDAP_PEOPLE" "$G" "$G" "$G" | ldap_root_modify >/dev/null
 sleep 6
@@ -244,7 +253,17 @@ admins() { # add|delete: hd1 as a direct member of cn=admins
 }
 admins add
 t_ok "... but not once hd1 is an admin: admins are never scoped, so no scope can be missed" hd1_fresh 9a
+tok9=$(login_token hd1)
 admins delete
+# Its admin session, re-read once an idle period with the groups still nine deep, cannot be
+# read whole now: it ends (it kept the admin role until session_ttl).
+codes9=
+for _ in 1 2 3 4 5 6 7 8; do
+    codes9="$codes9 $(get "$tok9" /v1/users/alice | tail -n 1)"
+    sleep 1
+done
+t_match ' 401' "... and once hd1 is no admin, its admin session ends at the next role re-read ($codes9)" \
+    echo "$codes9"
 ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep9,$G"
 t_ok "with the chain exactly 8 deep (none above it), hd1 in no scope unlocks bob" hd1_fresh 8
 market add "cn=deep7,$G"
