@@ -667,6 +667,43 @@ static void warn_port_taken(const char *addr)
 	        addr);
 }
 
+/* -n as the user the daemon will run as (not root, which gives its files
+ * away at start): the directories the audit store and the session key live
+ * in take files made after start-up (-wal, -ids, .sessions). Found here,
+ * not when the daemon first writes there. */
+static int check_writable(const struct config *conf, char *err, size_t errlen)
+{
+	const struct {
+		const char *section, *key, *file;
+	} p[] = {{"audit", "database", conf->database}, {"server", "key_file", conf->key_file}};
+	char dir[4096];
+	char *slash;
+
+	if (geteuid() == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
+		if (p[i].file == NULL)
+			continue;
+		snprintf(dir, sizeof(dir), "%s", p[i].file);
+		if ((slash = strrchr(dir, '/')) == NULL)
+			continue;
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		if ((access(dir, W_OK | X_OK) == -1 && errno != ENOENT) ||
+		    (access(p[i].file, W_OK) == -1 && errno != ENOENT)) {
+			size_t k = strlen(config_at(conf, p[i].section, p[i].key, err, errlen));
+
+			snprintf(
+			    err + k, errlen - k,
+			    "uid %u cannot write %s or its directory %s, where the daemon makes "
+			    "files after start-up: give that user the directory, or start "
+			    "ldapdeskd as root with [server] user",
+			    (unsigned)geteuid(), p[i].file, dir);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {0};
@@ -733,7 +770,8 @@ int main(int argc, char **argv)
 		config_free(d.conf);
 		return 1;
 	}
-	if (check && http_check_tls(d.conf, err, sizeof(err)) == -1) {
+	if (check && (http_check_tls(d.conf, err, sizeof(err)) == -1 ||
+	              check_writable(d.conf, err, sizeof(err)) == -1)) {
 		fprintf(stderr, "ldapdeskd: %s\n", err);
 		config_free(d.conf);
 		return 1;

@@ -4,6 +4,8 @@
 # (and rendered by headless Chromium), CSV import of history, tamper evidence
 # (edit, truncation, forgery) through `verify`, backups and a restore drill.
 set -eu
+# The CLI keeps its leak check under the sanitizers here (harness.sh, _t_client_leaks).
+T_CLIENT_LEAKS=1
 . "$LDAPDESK_SRC/tests/lib/harness.sh"
 t_init auditor
 t_start_slapd || { t_fail "slapd starts"; t_done; }

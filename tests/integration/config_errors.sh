@@ -92,6 +92,10 @@ if command -v setpriv >/dev/null 2>&1; then
     sed -e "s|^database = .*|database = $T_DIR/rodb/audit.db|" \
         -e "s|^\[server\]|[server]\nkey_file = $T_DIR/pub/key|" "$T_DIR/pub/c.conf" >"$T_DIR/pub/ro.conf"
     chown 65534:65534 "$T_DIR/pub/ro.conf"
+    t_exit 1 "-n run as the daemon's user refuses a database directory it cannot write" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -n -c "$T_DIR/pub/ro.conf"
+    t_match "ro.conf:[0-9]+: \\[audit\\] database: uid 65534 cannot write .*rodb/audit.db or its directory .*rodb, where the daemon makes files after start-up" \
+        "... naming the config line, the directory and what to do" printf '%s\n' "$T_OUT"
     t_exit 1 "a database in a directory the daemon's user cannot write stops start-up" \
         setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -c "$T_DIR/pub/ro.conf" -f
     t_match "ro.conf:[0-9]+: \\[audit\\] database: .*rodb/audit.db: .*the daemon's user must be able to write the file and its directory" \
