@@ -1932,14 +1932,16 @@ int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_ro
 	r->conf = config_ref(A->conf);
 	snprintf(r->uid, sizeof(r->uid), "%s", uid);
 	snprintf(r->dn, sizeof(r->dn), "%s", dn);
+	/* A request waiting on its roles is in flight: a stop waits for it.
+	 * Counted first: a walk that cannot send a search answers at once. */
+	A->refreshing++;
 	if (n == 0 || nest_member_of(A->dir, dn, groups, n, false, scope_bits(A->conf, n),
 	                             refresh_cb, r) == -1) {
+		A->refreshing--;
 		config_unref(r->conf);
 		free(r);
 		return -1;
 	}
-	/* A request waiting on its roles is in flight: a stop waits for it. */
-	A->refreshing++;
 	return 0;
 }
 

@@ -156,8 +156,8 @@ typedef void (*act_roles_fn)(void *arg, bool ok, unsigned roles, unsigned long s
 /* Re-reads the roles and scopes of the operator uid at dn (sessions do this
  * once per idle period), and that its entry is still there, at dn, not
  * disabled: an operator disabled by another tool (an HR system, AD's own
- * console) loses its sessions then. Return: 0 (fn called later, once), or -1
- * (fn not called). */
+ * console) loses its sessions then. Return: 0 (fn called once: later, or
+ * before this returns when no search could be sent), or -1 (fn not called). */
 int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_roles_fn fn,
                       void *arg);
 

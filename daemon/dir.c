@@ -193,15 +193,60 @@ bool dir_valid_uid(const char *s)
 	return n > 0 && n <= LDAPDESK_MAX_UID;
 }
 
+/* The names RFC 4519 gives the attributes DNs are made of, and their OIDs:
+ * slapd takes "commonName=x" or "2.5.4.3=x" for "cn=x" and names entries
+ * by the short name, so a DN in the configuration spelled either way must
+ * compare equal to the one the directory returns. */
+static const char *const attr_alias[][3] = {
+    {"cn", "commonname", "2.5.4.3"},
+    {"sn", "surname", "2.5.4.4"},
+    {"c", "countryname", "2.5.4.6"},
+    {"l", "localityname", "2.5.4.7"},
+    {"st", "stateorprovincename", "2.5.4.8"},
+    {"street", "streetaddress", "2.5.4.9"},
+    {"o", "organizationname", "2.5.4.10"},
+    {"ou", "organizationalunitname", "2.5.4.11"},
+    {"dc", "domaincomponent", "0.9.2342.19200300.100.1.25"},
+    {"uid", "userid", "0.9.2342.19200300.100.1.1"},
+};
+
+/* An AVA's attribute named by its short name when it has one. The name
+ * libldap allocated apart (LDAP_AVA_FREE_ATTR) is freed; the short name is
+ * static, which ldap_dnfree then leaves alone. */
+static void ava_short_name(LDAPAVA *ava)
+{
+	for (size_t i = 0; i < sizeof(attr_alias) / sizeof(attr_alias[0]); i++) {
+		const char *short_name = attr_alias[i][0];
+
+		if ((ava->la_attr.bv_len != strlen(attr_alias[i][1]) ||
+		     strncasecmp(ava->la_attr.bv_val, attr_alias[i][1], ava->la_attr.bv_len) !=
+		         0) &&
+		    (ava->la_attr.bv_len != strlen(attr_alias[i][2]) ||
+		     strncmp(ava->la_attr.bv_val, attr_alias[i][2], ava->la_attr.bv_len) != 0))
+			continue;
+		if (ava->la_flags & LDAP_AVA_FREE_ATTR)
+			ber_memfree(ava->la_attr.bv_val);
+		ava->la_flags &= ~LDAP_AVA_FREE_ATTR;
+		ava->la_attr.bv_val = (char *)short_name;
+		ava->la_attr.bv_len = strlen(short_name);
+		return;
+	}
+}
+
 char *dir_dn_canon(const char *dn)
 {
+	LDAPDN parsed = NULL;
 	char *ndn = NULL, *out = NULL;
 
-	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &ndn, LDAP_DN_FORMAT_LDAPV3) ==
-	        LDAP_SUCCESS &&
-	    ndn != NULL)
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		return NULL;
+	for (size_t i = 0; parsed != NULL && parsed[i] != NULL; i++)
+		for (size_t j = 0; parsed[i][j] != NULL; j++)
+			ava_short_name(parsed[i][j]);
+	if (ldap_dn2str(parsed, &ndn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && ndn != NULL)
 		out = ascii_lower(strdup(ndn));
 	ldap_memfree(ndn);
+	ldap_dnfree(parsed);
 	return out;
 }
 
@@ -333,22 +378,19 @@ int dir_config_check(const struct config *c, char *err, size_t errlen)
 
 bool dir_dn_under(const char *dn, const char *base)
 {
-	char *ndn = NULL, *nbase = NULL;
+	char *ndn = dir_dn_canon(dn), *nbase = dir_dn_canon(base);
 	bool under = false;
 	size_t ld, lb;
 
-	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &ndn, LDAP_DN_FORMAT_LDAPV3) ==
-	        LDAP_SUCCESS &&
-	    ldap_dn_normalize(base, LDAP_DN_FORMAT_LDAPV3, &nbase, LDAP_DN_FORMAT_LDAPV3) ==
-	        LDAP_SUCCESS) {
+	if (ndn != NULL && nbase != NULL) {
 		ld = strlen(ndn);
 		lb = strlen(nbase);
 		/* Equal, or a whole RDN boundary before the base: "x,BASE". */
-		under = ld >= lb && strcasecmp(ndn + ld - lb, nbase) == 0 &&
+		under = ld >= lb && strcmp(ndn + ld - lb, nbase) == 0 &&
 		        (ld == lb || ndn[ld - lb - 1] == ',');
 	}
-	ldap_memfree(ndn);
-	ldap_memfree(nbase);
+	free(ndn);
+	free(nbase);
 	return under;
 }
 

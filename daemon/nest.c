@@ -230,14 +230,22 @@ static void walk_parent(struct walk *w, const char *dn)
 }
 
 /* The groups under group_base that list an entry. Cut short by a size
- * limit, those that came are parents all the same; the rest are unknown. */
+ * limit, those that came are parents all the same; the rest are unknown.
+ * A subtree search finds nothing without failing unless its base is
+ * missing: a group_base mistyped or renamed is no "no parents" (scopes and
+ * protection through nested groups would silently vanish) but a refusal. */
 static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
 {
 	struct walk *w = arg;
 
 	if (st == DIR_PARTIAL)
 		walk_cut(w, CUT_SIZE);
-	else if (st != DIR_OK && st != DIR_NOT_FOUND)
+	else if (st == DIR_NOT_FOUND)
+		walk_fail(
+		    w, DIR_REFUSED,
+		    "[ldap] group_base does not exist in the directory, so nested groups cannot "
+		    "be read: correct group_base in ldapdeskd's configuration");
+	else if (st != DIR_OK)
 		walk_fail(w, st, err);
 	for (size_t i = 0; (st == DIR_OK || st == DIR_PARTIAL) && i < n && w->worst == DIR_OK; i++)
 		if (dns[i] != NULL)

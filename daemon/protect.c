@@ -38,9 +38,12 @@
 /* Seconds before a snapshot is tried again after one was too big. */
 #define PROTECT_RETRY_S 300
 #define NESTED_TOO_BIG                                                                             \
-	"the protected and role groups nest more members than ldapdesk reads at once (1,024): "    \
-	"it cannot tell who is protected, so it refuses; flatten or shrink the groups (tried "     \
-	"again within 5 minutes)"
+	"the protected and role groups hold more members than ldapdesk reads at once (1,024) "     \
+	"and, "                                                                                    \
+	"without [ldap] group_base, it cannot ask which groups list a user: it cannot tell who "   \
+	"is "                                                                                      \
+	"protected, so it refuses; set group_base, or shrink the groups (tried again within 5 "    \
+	"minutes)"
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -74,9 +77,6 @@ struct protect {
 	size_t n_waiting;
 	bool too_big; /* a group has more members than we hold: search per check */
 	time_t too_big_at;
-	/* Groups nest (this refresh, the last snapshot): a direct search then
-	 * misses members, so a check that would need one fails closed. */
-	bool nested, snap_nested;
 	char *seen[PROTECT_RESOLVE_MAX]; /* canonical DNs of the groups followed */
 	size_t n_seen;
 };
@@ -167,9 +167,9 @@ static void answer_upto(struct protect *p, unsigned long long gen, enum dir_stat
 	while ((w = TAILQ_FIRST(&list)) != NULL) {
 		TAILQ_REMOVE(&list, w, entry);
 		/* Too many members to hold: these ask the directory themselves,
-		 * unless groups nest (a direct search would miss members). */
-		if (st != DIR_OK && p->too_big && (p->nested || p->snap_nested) &&
-		    !dir_can_find_groups(p->d))
+		 * upward through group_base; without it (direct members only) a
+		 * nested group beyond the reads would go unseen: refused. */
+		if (st != DIR_OK && p->too_big && !dir_can_find_groups(p->d))
 			w->fn(w->arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		else if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
 			;
@@ -216,7 +216,6 @@ static void refresh_done(struct protect *p)
 		p->valid = true;
 		p->taken = p->started;
 		p->snap_gen = p->refresh_gen;
-		p->snap_nested = p->nested;
 	} else {
 		free_list(p->fresh, p->n_fresh);
 	}
@@ -264,16 +263,18 @@ struct nest {
 static void resolve(struct protect *p, const char *value, int depth);
 
 /* Checks cannot be answered from a snapshot (too many to hold or read):
- * they ask the directory (check_direct), which sees direct members only —
- * so when groups nest they are refused instead (fail closed), for a while. */
+ * they ask the directory (check_direct), upward through the groups under
+ * group_base. Without it a search sees direct members only, and a nested
+ * group among the members not read would go unseen: refused instead (fail
+ * closed), for a while. */
 static void mark_too_big(struct protect *p, const char *why)
 {
 	if (!p->too_big)
 		log_warnx("protection: %s: %s", why,
-		          p->nested || p->snap_nested
-		              ? "groups nest, so helpdesk checks are refused until a snapshot fits "
-		                "(tried again in 5 minutes)"
-		              : "each check asks the directory for direct members");
+		          dir_can_find_groups(p->d)
+		              ? "each check asks the directory, upward through group_base"
+		              : "without [ldap] group_base helpdesk checks are refused until a "
+		                "snapshot fits (tried again in 5 minutes): set group_base");
 	p->too_big = true;
 	p->too_big_at = now_mono();
 	refresh_fail(p, DIR_REFUSED, why);
@@ -314,7 +315,6 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 	else if (n > 1 && nt->depth < PROTECT_NEST_MAX &&
 	         dn_note(p->seen, &p->n_seen, PROTECT_RESOLVE_MAX, dns[0]) == 1) {
 		/* A group, followed once per refresh (a cycle ends here). */
-		p->nested = true;
 		add_values(p, dns + 1, n - 1, nt->depth);
 	}
 	free(nt);
@@ -371,7 +371,6 @@ static void refresh_start(struct protect *p)
 	p->worst = DIR_OK;
 	p->err[0] = '\0';
 	p->n_resolve = 0;
-	p->nested = false;
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
 		/* 389 DS: a groupOfUniqueNames lists its members in uniqueMember. */
@@ -457,7 +456,7 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 		return -1;
 	if (p->too_big && now_mono() - p->too_big_at >= PROTECT_RETRY_S)
 		p->too_big = false; /* the groups may have shrunk: a snapshot again */
-	if (p->too_big && (p->nested || p->snap_nested) && !dir_can_find_groups(p->d)) {
+	if (p->too_big && !dir_can_find_groups(p->d)) {
 		fn(arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		return 0;
 	}

@@ -630,6 +630,36 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	}
 }
 
+/* A group DN in the configuration spelled with an attribute's long name or
+ * OID names the entry the directory returns under its short name. */
+static void test_dn_spellings_of_one_entry_compare_equal(void **state)
+{
+	char *a = dir_dn_canon("commonName=Protected, organizationalUnitName=groups,DC=example,"
+	                       "0.9.2342.19200300.100.1.25=org");
+	char *b = dir_dn_canon("cn=protected,ou=groups,dc=example,dc=org");
+	char *c = dir_dn_canon("2.5.4.3=protected,ou=groups,dc=example,dc=org");
+
+	(void)state;
+	assert_non_null(a);
+	assert_string_equal(a, "cn=protected,ou=groups,dc=example,dc=org");
+	assert_non_null(b);
+	assert_string_equal(a, b);
+	assert_non_null(c);
+	assert_string_equal(c, b);
+	assert_true(dir_dn_under("commonName=x,organizationalUnitName=groups,dc=example,dc=org",
+	                         "ou=groups,dc=example,dc=org"));
+	assert_true(dir_dn_equal("userid=bob,ou=people,dc=example,dc=org",
+	                         "UID=bob,ou=people,dc=example,dc=org"));
+	assert_false(
+	    dir_dn_under("cn=x,ou=other,dc=example,dc=org", "ou=groups,dc=example,dc=org"));
+	assert_false(
+	    dir_dn_equal("cn=x,ou=groups,dc=example,dc=org", "sn=x,ou=groups,dc=example,dc=org"));
+	assert_null(dir_dn_canon("not a dn"));
+	free(a);
+	free(b);
+	free(c);
+}
+
 static void test_local_display_and_gentime(void **state)
 {
 	char b[CLOCK_ISO_LEN];
@@ -831,6 +861,7 @@ int main(void)
 	    cmocka_unit_test(test_limits_count_within_a_window),
 	    cmocka_unit_test(test_throttled_refusals_are_counted_after_the_first),
 	    cmocka_unit_test(test_date_bounds_cover_the_local_day),
+	    cmocka_unit_test(test_dn_spellings_of_one_entry_compare_equal),
 	    cmocka_unit_test(test_local_display_and_gentime),
 	    cmocka_unit_test(test_uid_with_metacharacters_is_not_a_uid),
 	    cmocka_unit_test(test_user_cache_expires_and_forgets),
