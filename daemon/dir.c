@@ -2549,10 +2549,20 @@ bool dir_in_group_base(const struct dir *d, const char *dn)
 	return d->conf->group_base != NULL && dir_dn_under(dn, d->conf->group_base);
 }
 
+bool dir_dn_ascii(const char *dn)
+{
+	for (; *dn != '\0'; dn++)
+		if ((unsigned char)*dn >= 0x80)
+			return false;
+	return true;
+}
+
+/* Every group under base, spelled so that its DN compares as the one the
+ * directory returns (see dir_dn_ascii). */
 static bool all_under(const char *base, const char *const *groups, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!dir_dn_under(groups[i], base))
+		if (!dir_dn_under(groups[i], base) || !dir_dn_ascii(groups[i]))
 			return false;
 	return base != NULL;
 }

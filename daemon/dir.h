@@ -230,6 +230,12 @@ void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned lon
  * dn is not a DN (or ENOMEM). */
 char *dir_dn_canon(const char *dn);
 
+/* dn is ASCII only, so dir_dn_canon compares it as the directory does: slapd
+ * also folds Unicode case and width (a group configured as "cn=ｔｅａｍ,…"
+ * is the entry "cn=team,…"), which dir_dn_canon does not. A DN that is not
+ * is matched by asking the directory, not by comparing DNs. */
+bool dir_dn_ascii(const char *dn);
+
 /* The DNs and the attribute name conf gives the directory, checked for
  * syntax: a typo in one would otherwise fail every request far from its
  * line. Return: 0, or -1 with err "FILE:LINE: [section] key: ..." */

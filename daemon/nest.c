@@ -318,7 +318,12 @@ static int walk_groups(struct walk *w, const char *const *groups, size_t n)
 			free(w->groups[i]);
 			return -1;
 		}
-		if (w->base == NULL || !dir_dn_under(groups[i], w->base))
+		/* Outside group_base, a group is asked about directly. So is one
+		 * spelled with other than ASCII: slapd folds Unicode case and width
+		 * when it matches DNs, dir_dn_canon does not, and a parent found
+		 * under the base (named as slapd holds it) could miss its bit. */
+		if (w->base == NULL || !dir_dn_under(groups[i], w->base) ||
+		    !dir_dn_ascii(groups[i]))
 			w->outside[w->n_outside++] = w->groups[i];
 	}
 	return 0;

@@ -243,6 +243,13 @@ t_ok "the reload naming the scope groups commonName=helpdesk-...,... is taken" d
 t_exit 4 "... and hd2, freshly logged in, still cannot unlock bob outside its scope (403)" \
     env LDAPDESK_USER=hd2 XDG_CACHE_HOME="$T_DIR/cache-longname" "$D" unlock bob
 t_match "outside the departments" "... saying why" printf '%s\n' "$T_OUT"
+# ... or in full-width letters, which slapd folds (cn=ｈｅｌｐｄｅｓｋ-market is cn=helpdesk-market).
+sed -i "s|^group = commonName=helpdesk-|group = cn=ｈｅｌｐｄｅｓｋ-|" "$T_DIR/d.conf"
+t_ok "the reload naming the scope groups cn=ｈｅｌｐｄｅｓｋ-...,... (full width) is taken" daemon_reload
+t_exit 4 "... and hd2, freshly logged in, still cannot unlock bob outside its scope (403)" \
+    env LDAPDESK_USER=hd2 XDG_CACHE_HOME="$T_DIR/cache-fullwidth" "$D" unlock bob
+t_ok "... while it unlocks alice in its department" \
+    env LDAPDESK_USER=hd2 XDG_CACHE_HOME="$T_DIR/cache-fullwidth" "$D" unlock alice
 cp "$T_DIR/d.conf.scopes" "$T_DIR/d.conf"
 t_ok "the reload back to the old scopes is taken" daemon_reload
 as_op hd1
