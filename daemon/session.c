@@ -36,7 +36,6 @@
 /* A slot stays used once taken (the probe chains run through it); it is
  * free again when its session is not live (expires 0 when ended). */
 struct slot {
-	bool used;
 	bool loaded; /* read from the saved file: the token not seen yet (uid, roles unknown) */
 	unsigned long long use_seq; /* sessions->uses when last used: the least recent ends first */
 	struct session s;
@@ -54,6 +53,10 @@ struct sessions {
 	unsigned gen;            /* bumped by each reload (session_config_changed) */
 	unsigned long long uses; /* a clock of uses finer than last_seen's seconds */
 	char saved_path[4096];
+	/* Whether each slot was ever taken, apart from the slots: the scans of
+	 * the whole table (every login) then read 8 KiB and the slots in use,
+	 * not all 5 MiB of slots (this kernel maps a page even to read it). */
+	bool used[SLOTS];
 	struct slot slots[SLOTS];
 };
 
@@ -159,9 +162,14 @@ static size_t slot_index(const unsigned char nonce[16])
 	return h % SLOTS;
 }
 
+static bool slot_used(const struct sessions *s, const struct slot *sl)
+{
+	return s->used[sl - s->slots];
+}
+
 static bool live(const struct sessions *s, const struct slot *sl, time_t now)
 {
-	return sl->used && sl->s.expires > now && now - sl->s.last_seen <= s->idle;
+	return slot_used(s, sl) && sl->s.expires > now && now - sl->s.last_seen <= s->idle;
 }
 
 /* The slot holding nonce (live or not), or the free slot where it would go,
@@ -174,12 +182,12 @@ static struct slot *slot_get(struct sessions *s, const unsigned char nonce[16], 
 	for (size_t probes = 0; probes < SLOTS; probes++, i = (i + 1) % SLOTS) {
 		struct slot *sl = &s->slots[i];
 
-		if (sl->used && memcmp(sl->s.nonce, nonce, 16) == 0)
+		if (!s->used[i])
+			return free_slot != NULL ? free_slot : sl;
+		if (memcmp(sl->s.nonce, nonce, 16) == 0)
 			return sl;
 		if (free_slot == NULL && !live(s, sl, now))
 			free_slot = sl;
-		if (!sl->used)
-			break;
 	}
 	return free_slot;
 }
@@ -216,7 +224,8 @@ static void saved_take(struct sessions *s, const char *line, time_t now)
 	if ((sl = slot_get(s, nonce, now)) == NULL || live(s, sl, now))
 		return;
 	memset(sl, 0, sizeof(*sl));
-	sl->used = sl->loaded = true;
+	s->used[sl - s->slots] = true;
+	sl->loaded = true;
 	memcpy(sl->s.nonce, nonce, 16);
 	sl->s.last_seen = (time_t)seen;
 	sl->s.expires = (time_t)exp;
@@ -430,7 +439,7 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	o = b64url_encode((const unsigned char *)payload, (size_t)n, token);
 	token[o++] = '.';
 	b64url_encode(sig, sizeof(sig), token + o);
-	sl->used = true;
+	s->used[sl - s->slots] = true;
 	sl->loaded = false;
 	sl->use_seq = ++s->uses;
 	sl->s = ses;
