@@ -984,19 +984,12 @@ static void act_execute(struct act *x)
  * so no check trusts a snapshot read while it runs, and after it. */
 static void protect_touch(const struct act *x)
 {
-	const char *groups[CONFIG_MAX_LIST + 3];
-	size_t n;
-
-	if (x->kind == ACT_UNLOCK || x->kind == ACT_RESET || x->kind == ACT_RECORD)
-		return;
-	if (x->grant == NULL) {
+	/* Every grant and revoke, whatever its group: a group's DN can be
+	 * spelled many ways (RDN order, spaces, escapes, Unicode width), and a
+	 * protected group missed here would keep a stale snapshot. Grants are
+	 * rare; a snapshot is a few searches. */
+	if (x->kind != ACT_UNLOCK && x->kind != ACT_RESET && x->kind != ACT_RECORD)
 		protect_invalidate(x->A->protect);
-		return;
-	}
-	n = protected_groups(x->conf, groups);
-	for (size_t i = 0; i < n; i++)
-		if (dir_dn_equal(x->grant->group, groups[i]))
-			protect_invalidate(x->A->protect);
 }
 
 void act_dispatch(struct act *x)
@@ -1420,8 +1413,9 @@ static void act_protect(struct act *x)
 		act_checked(x);
 		return;
 	}
-	if (protect_check(x->A->protect, x->user->dn, groups, n, x->conf->cache_seconds, protect_cb,
-	                  x) == -1)
+	/* protected_groups lists [protect]'s first: those must exist. */
+	if (protect_check(x->A->protect, x->user->dn, groups, n, x->conf->n_protect,
+	                  x->conf->cache_seconds, protect_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 

@@ -2476,31 +2476,6 @@ bool dir_dn_equal(const char *a, const char *b)
 	return dir_dn_under(a, b) && dir_dn_under(b, a);
 }
 
-/* One subtree search under [ldap] group_base answers for every group at once. */
-struct member_scan {
-	dir_groups_fn fn;
-	void *arg;
-	size_t n;
-	char *groups[64];
-};
-
-static void member_scan_done(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
-{
-	struct member_scan *m = arg;
-	unsigned long mask = 0;
-
-	/* Cut short (DIR_PARTIAL), the groups found are members all the same. */
-	for (size_t i = 0; (st == DIR_OK || st == DIR_PARTIAL) && i < n; i++)
-		for (size_t g = 0; g < m->n; g++)
-			if (dir_dn_equal(dns[i], m->groups[g]))
-				mask |= 1UL << g;
-	/* A missing group_base fails closed: no answer is not "no membership". */
-	m->fn(m->arg, st == DIR_NOT_FOUND ? DIR_REFUSED : st, mask, st == DIR_OK ? NULL : err);
-	for (size_t g = 0; g < m->n; g++)
-		free(m->groups[g]);
-	free(m);
-}
-
 bool dir_can_find_groups(const struct dir *d)
 {
 	return d->conf->group_base != NULL;
@@ -2512,59 +2487,9 @@ int dir_find_groups_under(struct dir *d, const char *base, const char *member, d
 	return submit_dns(d, OP_SEARCH_DNS, base, member_filter(d, member), fn, arg);
 }
 
-int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg)
-{
-	if (d->conf->group_base == NULL)
-		return -1;
-	return dir_find_groups_under(d, d->conf->group_base, member, fn, arg);
-}
-
 const char *dir_group_base(const struct dir *d)
 {
 	return d->conf->group_base;
-}
-
-static int member_scan(struct dir *d, const char *dn, const char *const *groups, size_t n,
-                       dir_groups_fn fn, void *arg)
-{
-	struct member_scan *m = calloc(1, sizeof(*m));
-
-	if (m == NULL)
-		return -1;
-	m->fn = fn;
-	m->arg = arg;
-	for (; m->n < n; m->n++)
-		if ((m->groups[m->n] = strdup(groups[m->n])) == NULL)
-			break;
-	if (m->n == n && dir_find_groups_of(d, dn, member_scan_done, m) == 0)
-		return 0;
-	for (size_t g = 0; g < m->n; g++)
-		free(m->groups[g]);
-	free(m);
-	return -1;
-}
-
-bool dir_in_group_base(const struct dir *d, const char *dn)
-{
-	return d->conf->group_base != NULL && dir_dn_under(dn, d->conf->group_base);
-}
-
-bool dir_dn_ascii(const char *dn)
-{
-	for (; *dn != '\0'; dn++)
-		if ((unsigned char)*dn >= 0x80)
-			return false;
-	return true;
-}
-
-/* Every group under base, spelled so that its DN compares as the one the
- * directory returns (see dir_dn_ascii). */
-static bool all_under(const char *base, const char *const *groups, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!dir_dn_under(groups[i], base) || !dir_dn_ascii(groups[i]))
-			return false;
-	return base != NULL;
 }
 
 /* One base search per group with filter (the member test), gathered by a
@@ -2619,9 +2544,6 @@ int dir_member_of(struct dir *d, const char *dn, const char *const *groups, size
 
 	if (n == 0 || n > 64)
 		return -1;
-	/* With every group under group_base, one search replaces n base searches. */
-	if (n > 1 && d->conf->group_base != NULL && all_under(d->conf->group_base, groups, n))
-		return member_scan(d, dn, groups, n, fn, arg);
 	if ((filter = member_filter(d, dn)) == NULL)
 		return -1;
 	rc = member_job_submit(d, filter, groups, n, fn, arg);

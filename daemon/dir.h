@@ -21,7 +21,7 @@ enum dir_status {
 	DIR_EXISTS,      /* an add found the entry already there */
 	DIR_STALE,       /* an asserted modify found the entry not as cached (RFC 4528) */
 	DIR_PARTIAL,     /* dir_set_password: the password is set, the must-change step failed;
-	                    a subtree search (dir_find_groups_of, dir_find_members): the
+	                    a subtree search (dir_find_groups_under, dir_find_members): the
 	                    directory's size limit cut the list short (dns hold what came) */
 	DIR_UNKNOWN,     /* a change was sent but not answered (timeout, connection lost):
 	                    it may or may not have been made */
@@ -173,23 +173,19 @@ int dir_add_entry(struct dir *d, const char *dn, const char *const *pairs, dir_d
  * DIR_PARTIAL when the directory's size limit cut the list short. */
 int dir_find_members(struct dir *d, const char *base, const char *member, dir_dns_fn fn, void *arg);
 
-/* The DNs of the groups under [ldap] group_base that list member (member,
- * or uniqueMember under 389 DS): a step up through nested groups; at most
+/* The DNs of the groups under base that list member (member, or
+ * uniqueMember under 389 DS): a step up through nested groups; at most
  * 1,000, and DIR_PARTIAL with those found when the directory's size limit
- * (or that one) cut the list short. Return: as dir_read_values; -1 also
- * when group_base is not set (fn not called). */
-int dir_find_groups_of(struct dir *d, const char *member, dir_dns_fn fn, void *arg);
-/* As dir_find_groups_of, under base (which a walk keeps from its start: a
- * reload moving group_base must not change where it looks half-way). */
+ * (or that one) cut the list short. base is [ldap] group_base as a walk
+ * kept it from its start: a reload moving group_base must not change where
+ * it looks half-way. Return: as dir_read_values. */
 int dir_find_groups_under(struct dir *d, const char *base, const char *member, dir_dns_fn fn,
                           void *arg);
 /* [ldap] group_base as now configured (NULL: not set); valid until the
  * next reload: copy it to keep it. */
 const char *dir_group_base(const struct dir *d);
-/* True when [ldap] group_base is set (dir_find_groups_of can be asked). */
+/* True when [ldap] group_base is set (dir_find_groups_under can be asked). */
 bool dir_can_find_groups(const struct dir *d);
-/* True when dn lies under [ldap] group_base (false without one). */
-bool dir_in_group_base(const struct dir *d, const char *dn);
 
 /* True when groups may list members in uniqueMember too (389 DS's
  * groupOfUniqueNames): roles and protection read both. */
@@ -229,12 +225,6 @@ void dir_cache_stats(const struct dir *d, unsigned long long *hits, unsigned lon
  * of one DN compare equal with strcmp. Return: a malloc'd string, or NULL if
  * dn is not a DN (or ENOMEM). */
 char *dir_dn_canon(const char *dn);
-
-/* dn is ASCII only, so dir_dn_canon compares it as the directory does: slapd
- * also folds Unicode case and width (a group configured as "cn=ｔｅａｍ,…"
- * is the entry "cn=team,…"), which dir_dn_canon does not. A DN that is not
- * is matched by asking the directory, not by comparing DNs. */
-bool dir_dn_ascii(const char *dn);
 
 /* The DNs and the attribute name conf gives the directory, checked for
  * syntax: a typo in one would otherwise fail every request far from its

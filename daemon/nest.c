@@ -3,14 +3,15 @@
  *
  * Level 0 is the entry asked about, each later level the groups under
  * group_base that list one of the level before (found by one search per
- * entry). A group asked about that lies under group_base is seen when it
- * turns up as such a parent; the groups outside group_base (if any) are
- * asked about once per batch of 16 entries, in one search per group whose
- * filter names them all. Without group_base, level 0 is all: one search
- * per group. Operations go out at most NEST_INFLIGHT at a time (a batch at
- * least), so a user in a thousand groups neither fills the directory queue
- * nor starves other requests. Groups listing the deepest level's groups are
- * a level too many: the walk is cut (nest.h).
+ * entry). Every group asked about is asked about each level's entries, in
+ * batches of 16, one search per group whose filter names them all: the
+ * directory matches the group's DN and the member values by its own rules
+ * (RDN order, spaces, escapes, Unicode case and width), which no DN
+ * comparison here could follow in full. Without group_base, level 0 is
+ * all: one search per group. Operations go out at most NEST_INFLIGHT at a
+ * time (a batch at least), so a user in a thousand groups neither fills
+ * the directory queue nor starves other requests. Groups listing the
+ * deepest level's groups are a level too many: the walk is cut (nest.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +37,7 @@ struct walk {
 	enum cut cut;        /* why groups were left unfollowed */
 	unsigned long needs; /* bits that must be found when cut, else refused */
 	char *groups[NEST_GROUPS_MAX]; /* as given */
-	char *canon[NEST_GROUPS_MAX];  /* canonical, to compare with parents */
 	size_t n_groups;
-	char *outside[NEST_GROUPS_MAX]; /* those not under group_base */
-	size_t n_outside;
 	char *level[NEST_WIDTH], *next[NEST_WIDTH];
 	size_t n_level, n_next, sent; /* sent: entries of level asked about */
 	char *seen[NEST_SEEN];        /* canonical DNs met (a cycle is followed once) */
@@ -79,11 +77,7 @@ static void walk_cut(struct walk *w, enum cut why)
 
 static void walk_free(struct walk *w)
 {
-	size_t n = w->n_groups;
-
 	free_strs(w->groups, &w->n_groups);
-	free_strs(w->canon, &n);
-	w->n_outside = 0; /* pointers into groups */
 	free_strs(w->level, &w->n_level);
 	free_strs(w->next, &w->n_next);
 	free_strs(w->seen, &w->n_seen);
@@ -154,16 +148,9 @@ static void walk_done(struct walk *w, size_t ops)
 		walk_level_end(w);
 }
 
-/* The groups one member check asks about: all of them without group_base
- * (the entry only), else those outside it (parents show the others). */
-static size_t walk_asked(const struct walk *w)
-{
-	return w->up ? w->n_outside : w->n_groups;
-}
-
-/* Which of the groups asked about (walk_asked) list an entry: their bits
- * in w->groups. Past the deepest level followed they are not counted but
- * cut the walk, as a parent there does. */
+/* Which groups list one of the level's entries: their bits. Past the
+ * deepest level followed they are not counted but cut the walk, as a
+ * parent there does. */
 static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct walk *w = arg;
@@ -174,16 +161,11 @@ static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, co
 		walk_cut(w, CUT_SIZE);
 	if (st != DIR_OK && st != DIR_PARTIAL)
 		mask = 0;
-	if (!w->up)
-		w->mask |= mask;
-	else if (w->depth == NEST_DEPTH_MAX && mask != 0)
+	if (w->depth == NEST_DEPTH_MAX && mask != 0)
 		walk_cut(w, CUT_DEEP);
-	for (size_t i = 0; w->up && w->depth < NEST_DEPTH_MAX && i < w->n_outside; i++)
-		if (mask & (1UL << i))
-			for (size_t g = 0; g < w->n_groups; g++)
-				if (w->groups[g] == w->outside[i])
-					w->mask |= 1UL << g;
-	walk_done(w, walk_asked(w));
+	else
+		w->mask |= mask;
+	walk_done(w, w->n_groups);
 }
 
 /* Adds canonical c to the DNs met (taking it). Return: true if it was met
@@ -208,17 +190,14 @@ static bool walk_seen(struct walk *w, char *c)
 	return false;
 }
 
-/* One parent of an entry of this level: a group asked about lists it (its
- * bit), and it is followed at the next level unless met before. A parent
- * of the deepest level's groups is a level too many: not counted, not
+/* One parent of an entry of this level, followed at the next level unless
+ * met before (whether it is a group asked about, the member searches
+ * tell). A parent of the deepest level's groups is a level too many: not
  * followed, and the walk is cut (unless it was met before: a cycle). */
 static void walk_parent(struct walk *w, const char *dn)
 {
 	char *c = dir_dn_canon(dn);
 
-	for (size_t g = 0; c != NULL && w->depth < NEST_DEPTH_MAX && g < w->n_groups; g++)
-		if (strcmp(c, w->canon[g]) == 0)
-			w->mask |= 1UL << g;
 	if (walk_seen(w, c))
 		return;
 	if (w->depth == NEST_DEPTH_MAX || w->n_next == NEST_WIDTH)
@@ -253,27 +232,20 @@ static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n,
 	walk_done(w, 1);
 }
 
-/* Asks about entries e[0..k) of the level: which groups asked about
- * (walk_asked) list any of them directly, in one search per group, and
- * each one's parents under group_base. */
+/* Asks about entries e[0..k) of the level: which groups list any of them
+ * directly, in one search per group, and each one's parents under
+ * group_base. */
 static void walk_ask(struct walk *w, char *const *e, size_t k)
 {
-	size_t n = walk_asked(w);
-	int rc;
+	size_t n = w->n_groups;
 
-	if (n > 0) {
-		rc = w->up
-		         ? dir_member_of_any(w->d, (const char *const *)e, k,
-		                             (const char *const *)w->outside, n, walk_member_cb, w)
-		         : dir_member_of(w->d, e[0], (const char *const *)w->groups, n,
-		                         walk_member_cb, w);
-		if (rc == -1) {
-			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
-			return;
-		}
-		w->pending++;
-		w->ops += n;
+	if (dir_member_of_any(w->d, (const char *const *)e, k, (const char *const *)w->groups, n,
+	                      walk_member_cb, w) == -1) {
+		walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
+		return;
 	}
+	w->pending++;
+	w->ops += n;
 	for (size_t i = 0; w->up && i < k; i++) {
 		if (dir_find_groups_under(w->d, w->base, e[i], walk_parents_cb, w) == -1) {
 			walk_fail(w, DIR_UNAVAILABLE, "too many directory operations queued");
@@ -289,7 +261,7 @@ static void walk_ask(struct walk *w, char *const *e, size_t k)
  * come before a search is submitted: no re-entry. */
 static void walk_pump(struct walk *w)
 {
-	size_t asked = walk_asked(w);
+	size_t asked = w->n_groups;
 
 	while (w->sent < w->n_level && w->worst == DIR_OK && !walk_complete(w)) {
 		size_t room = w->ops + asked < NEST_INFLIGHT ? NEST_INFLIGHT - w->ops - asked : 0;
@@ -309,23 +281,9 @@ static void walk_pump(struct walk *w)
 
 static int walk_groups(struct walk *w, const char *const *groups, size_t n)
 {
-	for (; w->n_groups < n; w->n_groups++) {
-		size_t i = w->n_groups;
-
-		if ((w->groups[i] = strdup(groups[i])) == NULL)
+	for (; w->n_groups < n; w->n_groups++)
+		if ((w->groups[w->n_groups] = strdup(groups[w->n_groups])) == NULL)
 			return -1;
-		if ((w->canon[i] = dir_dn_canon(groups[i])) == NULL) {
-			free(w->groups[i]);
-			return -1;
-		}
-		/* Outside group_base, a group is asked about directly. So is one
-		 * spelled with other than ASCII: slapd folds Unicode case and width
-		 * when it matches DNs, dir_dn_canon does not, and a parent found
-		 * under the base (named as slapd holds it) could miss its bit. */
-		if (w->base == NULL || !dir_dn_under(groups[i], w->base) ||
-		    !dir_dn_ascii(groups[i]))
-			w->outside[w->n_outside++] = w->groups[i];
-	}
 	return 0;
 }
 
@@ -342,9 +300,8 @@ int nest_member_of(struct dir *d, const char *dn, const char *const *groups, siz
 	w->first = first;
 	w->needs = needs;
 	w->worst = DIR_OK;
-	/* Kept for the whole walk: groups were sorted into outside and inside
-	 * against it, and a reload moving it half-way would miss a group that
-	 * is neither asked about directly nor under the new base. */
+	/* Kept for the whole walk: its levels are parents under one base (a
+	 * reload may free the configuration's copy half-way). */
 	if (dir_group_base(d) != NULL && (w->base = strdup(dir_group_base(d))) == NULL) {
 		free(w);
 		return -1;

@@ -2,8 +2,10 @@
  * nest.h — "which of these groups list this entry, directly or through
  * groups nested in them?", asked upward: is the entry, or a group under
  * [ldap] group_base that lists it (and so on, up to NEST_DEPTH_MAX levels),
- * a direct member of one of the groups? An entry is in few groups, so this
- * stays a handful of searches however large the groups asked about are.
+ * a direct member of one of the groups? Each group is asked by a base
+ * search whose filter names the entries (the directory matches DNs by its
+ * own rules). An entry is in few groups, so this stays a handful of
+ * searches however large the groups asked about are.
  * Used for protection (protect.c) and for roles and scopes at login.
  */
 #pragma once

@@ -38,12 +38,11 @@
 /* Seconds before a snapshot is tried again after one was too big. */
 #define PROTECT_RETRY_S 300
 #define NESTED_TOO_BIG                                                                             \
-	"the protected and role groups hold more members than ldapdesk reads at once (1,024) "     \
-	"and, "                                                                                    \
-	"without [ldap] group_base, it cannot ask which groups list a user: it cannot tell who "   \
-	"is "                                                                                      \
-	"protected, so it refuses; set group_base, or shrink the groups (tried again within 5 "    \
-	"minutes)"
+	"the protected and role groups hold more members than ldapdesk reads at once (1,024), "    \
+	"and without [ldap] group_base, or with a group nested in them outside group_base, it "    \
+	"cannot ask which groups list a user: it cannot tell who is protected, so it refuses; "    \
+	"set group_base (with every nested group under it), or shrink the groups (tried again "    \
+	"within 5 minutes)"
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -54,17 +53,26 @@ struct waiter {
 };
 TAILQ_HEAD(waiters, waiter);
 
+/* The read of one group's members (and, under 389 DS, unique members). */
+struct gread {
+	struct protect *p;
+	bool required;
+	char *name; /* the group as configured (a reload may change the list) */
+};
+
 struct protect {
 	struct dir *d;
 	char *groups[PROTECT_GROUPS_MAX]; /* what the snapshot (and refresh) is of */
 	size_t n_groups;
-	char **members; /* the snapshot: canonical DNs, sorted */
+	size_t n_required;                      /* groups[0..n_required) must exist */
+	struct gread reads[PROTECT_GROUPS_MAX]; /* the refresh's, one per group */
+	size_t n_reads;
+	char missing_err[512]; /* which required group is missing (see missing) */
+	char **members;        /* the snapshot: canonical DNs, sorted */
 	size_t n_members;
-	bool valid;
 	time_t taken;                     /* monotonic seconds when its reads started */
 	unsigned long long gen, snap_gen; /* current generation, the snapshot's */
 	/* The refresh in flight. */
-	bool refreshing;
 	time_t started;
 	unsigned long long refresh_gen;
 	size_t pending;
@@ -75,10 +83,19 @@ struct protect {
 	size_t n_resolve; /* member values this refresh reads back */
 	struct waiters waiting;
 	size_t n_waiting;
-	bool too_big; /* a group has more members than we hold: search per check */
 	time_t too_big_at;
 	char *seen[PROTECT_RESOLVE_MAX]; /* canonical DNs of the groups followed */
 	size_t n_seen;
+	bool valid;
+	bool refreshing;
+	bool too_big; /* a group has more members than we hold: search per check */
+	/* A required group the last refresh did not find: every check is
+	 * refused until one finds it (its name in missing_err). */
+	bool missing;
+	/* The last refresh met a group nested in one of the groups outside
+	 * [ldap] group_base, which check_direct cannot see. */
+	bool nested_outside;
+	bool fresh_missing, fresh_outside; /* the refresh's missing and nested_outside */
 };
 
 static time_t now_mono(void)
@@ -147,6 +164,14 @@ struct protect *protect_new(struct dir *d)
 
 static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg);
 
+/* A check asking the directory upward (check_direct) sees every nested
+ * group: group_base is set and no group nested in the protected ones was
+ * met outside it. */
+static bool direct_sees_all(const struct protect *p)
+{
+	return dir_can_find_groups(p->d) && !p->nested_outside;
+}
+
 /* Answers the waiting checks of generation gen or older: with the snapshot,
  * or with st/err. They are taken off the list first: a callback may start
  * new checks. */
@@ -167,9 +192,12 @@ static void answer_upto(struct protect *p, unsigned long long gen, enum dir_stat
 	while ((w = TAILQ_FIRST(&list)) != NULL) {
 		TAILQ_REMOVE(&list, w, entry);
 		/* Too many members to hold: these ask the directory themselves,
-		 * upward through group_base; without it (direct members only) a
-		 * nested group beyond the reads would go unseen: refused. */
-		if (st != DIR_OK && p->too_big && !dir_can_find_groups(p->d))
+		 * upward through group_base; without it (direct members only), or
+		 * with a nested group outside it, a nested group beyond the reads
+		 * would go unseen: refused. */
+		if (p->missing)
+			w->fn(w->arg, DIR_REFUSED, false, p->missing_err);
+		else if (st != DIR_OK && p->too_big && !direct_sees_all(p))
 			w->fn(w->arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		else if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
 			;
@@ -207,6 +235,12 @@ static void refresh_start(struct protect *p);
 static void refresh_done(struct protect *p)
 {
 	p->refreshing = false;
+	if (p->fresh_missing != p->missing && !p->fresh_missing)
+		log_info("protection: every required protected group exists again");
+	p->missing = p->fresh_missing;
+	/* Only a refresh that read everything can clear it. */
+	if (p->worst == DIR_OK || p->fresh_outside)
+		p->nested_outside = p->fresh_outside;
 	if (p->worst == DIR_OK) {
 		if (p->n_fresh > 1)
 			qsort(p->fresh, p->n_fresh, sizeof(char *), cmp_str);
@@ -222,6 +256,9 @@ static void refresh_done(struct protect *p)
 	p->fresh = NULL;
 	p->n_fresh = p->cap_fresh = 0;
 	free_strs(p->seen, &p->n_seen);
+	for (size_t i = 0; i < p->n_reads; i++)
+		free(p->reads[i].name);
+	p->n_reads = 0;
 	answer_upto(p, p->refresh_gen, p->worst, p->worst == DIR_OK ? NULL : p->err);
 	if (!TAILQ_EMPTY(&p->waiting) && !p->refreshing)
 		refresh_start(p);
@@ -271,10 +308,11 @@ static void mark_too_big(struct protect *p, const char *why)
 {
 	if (!p->too_big)
 		log_warnx("protection: %s: %s", why,
-		          dir_can_find_groups(p->d)
+		          direct_sees_all(p) && !p->fresh_outside
 		              ? "each check asks the directory, upward through group_base"
-		              : "without [ldap] group_base helpdesk checks are refused until a "
-		                "snapshot fits (tried again in 5 minutes): set group_base");
+		              : "without [ldap] group_base (or with a group nested outside it) "
+		                "helpdesk checks are refused until a snapshot fits (tried again in "
+		                "5 minutes): set group_base");
 	p->too_big = true;
 	p->too_big_at = now_mono();
 	refresh_fail(p, DIR_REFUSED, why);
@@ -315,6 +353,8 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 	else if (n > 1 && nt->depth < PROTECT_NEST_MAX &&
 	         dn_note(p->seen, &p->n_seen, PROTECT_RESOLVE_MAX, dns[0]) == 1) {
 		/* A group, followed once per refresh (a cycle ends here). */
+		if (dir_group_base(p->d) != NULL && !dir_dn_under(dns[0], dir_group_base(p->d)))
+			p->fresh_outside = true;
 		add_values(p, dns + 1, n - 1, nt->depth);
 	}
 	free(nt);
@@ -350,12 +390,31 @@ static void resolve(struct protect *p, const char *value, int depth)
 	}
 }
 
+/* A required group ([protect]) that does not exist: mistyped or deleted, it
+ * would silently protect nobody. A role group that does not exist has no
+ * members, who could be protected for holding it. */
+static void group_missing(struct protect *p, const struct gread *g)
+{
+	if (!g->required || p->fresh_missing)
+		return;
+	p->fresh_missing = true;
+	snprintf(p->missing_err, sizeof(p->missing_err),
+	         "the [protect] group %.200s does not exist in the directory, so ldapdesk cannot "
+	         "tell whom it protects and refuses; create the group, or correct [protect] "
+	         "groups in ldapdeskd's configuration and reload",
+	         g->name != NULL ? g->name : "(out of memory)");
+	if (!p->missing)
+		log_warnx("protection: %s", p->missing_err);
+}
+
 static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
 {
-	struct protect *p = arg;
+	struct gread *g = arg;
+	struct protect *p = g->p;
 
-	/* A protected group that does not exist protects nobody (as before). */
-	if (st != DIR_OK && st != DIR_NOT_FOUND)
+	if (st == DIR_NOT_FOUND)
+		group_missing(p, g);
+	else if (st != DIR_OK)
 		refresh_fail(p, st, err);
 	if (st == DIR_OK)
 		add_values(p, vals, n, 0);
@@ -371,12 +430,16 @@ static void refresh_start(struct protect *p)
 	p->worst = DIR_OK;
 	p->err[0] = '\0';
 	p->n_resolve = 0;
+	p->fresh_missing = p->fresh_outside = false;
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
+		p->reads[i] = (struct gread){
+		    .p = p, .required = i < p->n_required, .name = strdup(p->groups[i])};
+		p->n_reads = i + 1;
 		/* 389 DS: a groupOfUniqueNames lists its members in uniqueMember. */
 		for (int a = 0; a < (dir_unique_members(p->d) ? 2 : 1); a++) {
 			if (dir_read_values(p->d, p->groups[i], a == 0 ? "member" : "uniqueMember",
-			                    values_cb, p) == 0)
+			                    values_cb, &p->reads[i]) == 0)
 				p->pending++;
 			else
 				refresh_fail(p, DIR_UNAVAILABLE,
@@ -388,9 +451,9 @@ static void refresh_start(struct protect *p)
 }
 
 /* Makes groups the snapshot's list; a different list invalidates it. */
-static int set_groups(struct protect *p, const char *const *groups, size_t n)
+static int set_groups(struct protect *p, const char *const *groups, size_t n, size_t required)
 {
-	bool same = n == p->n_groups;
+	bool same = n == p->n_groups && required == p->n_required;
 
 	for (size_t i = 0; same && i < n; i++)
 		same = strcmp(groups[i], p->groups[i]) == 0;
@@ -404,7 +467,9 @@ static int set_groups(struct protect *p, const char *const *groups, size_t n)
 			return -1;
 		p->n_groups = i + 1;
 	}
-	p->too_big = false;
+	p->n_required = required;
+	/* What the old list's refreshes found says nothing of the new one. */
+	p->too_big = p->nested_outside = p->missing = false;
 	protect_invalidate(p);
 	return 0;
 }
@@ -443,8 +508,8 @@ static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *
 	return -1;
 }
 
-int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n, int ttl,
-                  protect_fn fn, void *arg)
+int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n,
+                  size_t required, int ttl, protect_fn fn, void *arg)
 {
 	struct waiter *w;
 
@@ -452,24 +517,33 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 		fn(arg, DIR_OK, false, NULL);
 		return 0;
 	}
-	if (n > PROTECT_GROUPS_MAX || set_groups(p, groups, n) == -1)
+	if (n > PROTECT_GROUPS_MAX || required > n || set_groups(p, groups, n, required) == -1)
 		return -1;
 	if (p->too_big && now_mono() - p->too_big_at >= PROTECT_RETRY_S)
 		p->too_big = false; /* the groups may have shrunk: a snapshot again */
-	if (p->too_big && !dir_can_find_groups(p->d)) {
+	if (p->too_big && p->missing) {
+		fn(arg, DIR_REFUSED, false, p->missing_err);
+		return 0;
+	}
+	if (p->too_big && !direct_sees_all(p)) {
 		fn(arg, DIR_REFUSED, false, NESTED_TOO_BIG);
 		return 0;
 	}
-	/* Without group_base a search per check sees direct members only: with
-	 * cache_seconds 0 each check then waits for a snapshot of its own (it
-	 * follows nesting, and refuses as above when too big to take). */
-	if ((ttl <= 0 && dir_can_find_groups(p->d)) || p->too_big)
+	if (p->too_big)
 		return check_direct(p, dn, fn, arg);
+	/* cache_seconds 0: each check waits for a snapshot of its own. Not a
+	 * search upward through group_base: it cannot see a group nested in a
+	 * protected one outside group_base, which a snapshot reads down to. */
 	if (ttl <= 0)
 		protect_invalidate(p);
 	if (p->valid && p->snap_gen == p->gen && now_mono() - p->taken < ttl) {
-		char *c = dir_dn_canon(dn);
+		char *c;
 
+		if (p->missing) {
+			fn(arg, DIR_REFUSED, false, p->missing_err);
+			return 0;
+		}
+		c = dir_dn_canon(dn);
 		if (c == NULL)
 			return -1;
 		fn(arg, DIR_OK, is_member(p, c), NULL);

@@ -6,8 +6,11 @@
  * A snapshot is at most `[ldap] cache_seconds` old (taken when its reads
  * started), and never older than the daemon's own last change to a group:
  * protect_invalidate() makes the next check wait for a fresh one. With
- * cache_seconds 0, or when a group has too many members to hold, every check
- * searches the directory as before.
+ * cache_seconds 0 each check waits for a snapshot of its own. When the
+ * groups have too many members to hold, every check searches the directory
+ * upward through group_base, or is refused (no group_base, or a group nested
+ * in them outside it). A [protect] group that does not exist refuses every
+ * check until it does (a typo must not protect nobody).
  */
 #pragma once
 #include <stdbool.h>
@@ -28,14 +31,15 @@ struct protect *protect_new(struct dir *d);
  * no-op. */
 void protect_free(struct protect *p);
 
-/* Is the entry dn a member of one of groups[0..n) (n <= 64)? ttl is the
- * snapshot's lifetime in seconds (0: search now, up through group_base;
- * without group_base, a snapshot taken for this check). groups are copied; a
- * different list than the snapshot's starts a new one. fn may be called
- * before this returns. Return: 0 (fn called once), or -1 (too many waiting
- * or ENOMEM; fn not called). */
-int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n, int ttl,
-                  protect_fn fn, void *arg);
+/* Is the entry dn a member of one of groups[0..n) (n <= 64)? The first
+ * `required` groups must exist ([protect]: DIR_REFUSED while one does not);
+ * the others (roles) may not. ttl is the snapshot's lifetime in seconds (0:
+ * a snapshot taken for this check). groups are copied; a different list
+ * than the snapshot's starts a new one. fn may be called before this
+ * returns. Return: 0 (fn called once), or -1 (too many waiting, required >
+ * n, or ENOMEM; fn not called). */
+int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n,
+                  size_t required, int ttl, protect_fn fn, void *arg);
 
 /* A group may have changed (the daemon changed one): checks from now on
  * wait for a snapshot whose reads start after this call. */
