@@ -57,6 +57,9 @@ struct actions {
 	int refreshing;             /* role re-reads under way (their requests not started yet) */
 	struct dir *dir;
 	struct protect *protect; /* protected-membership snapshot */
+	/* [scope.*] groups' members, read down through nested groups wherever
+	 * they lie: an operator a walk found in no scope must be in none. */
+	struct protect *scope_guard;
 	struct audit *audit;
 	struct sessions *sessions;
 	struct event *expiry_ev;
@@ -141,9 +144,10 @@ struct act {
 	int64_t request_dup; /* grant: a pending request for the same found in the txn */
 	bool relooked;       /* unlock: the user was read again after a failed assertion */
 	void (*dept_next)(struct act *); /* create, move: after the department is found */
-	time_t attempt_at;     /* when its attempt was stored (read-backs compare with it) */
-	char requested_at[32]; /* when the request arrived: the attempt's time (audit_now) */
-	unsigned conf_gen;     /* session_gen when it arrived: x->conf's generation */
+	time_t attempt_at;        /* when its attempt was stored (read-backs compare with it) */
+	unsigned long roles_mask; /* login: the walk's mask, while the scope guard asks */
+	char requested_at[32];    /* when the request arrived: the attempt's time (audit_now) */
+	unsigned conf_gen;        /* session_gen when it arrived: x->conf's generation */
 	unsigned long long ended_mark; /* session_ended_mark when it arrived */
 	TAILQ_ENTRY(act) commit;       /* in a group-commit queue */
 	bool has_outcome;              /* queued for its outcome record (not its attempt) */

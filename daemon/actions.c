@@ -120,8 +120,11 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 		return NULL;
 	}
 	A->dir = d;
-	A->protect = protect_new(d);
-	if (A->protect == NULL) {
+	A->protect = protect_new(d, "protection", "the protected and role groups", "is protected");
+	A->scope_guard = protect_new(d, "scopes", "the [scope.*] groups", "is in a scope");
+	if (A->protect == NULL || A->scope_guard == NULL) {
+		protect_free(A->protect);
+		protect_free(A->scope_guard);
 		limits_free(A->limits);
 		throttle_free(A->throttled);
 		free(A);
@@ -174,6 +177,7 @@ void actions_free(struct actions *A)
 		limits_free(A->limits);
 		throttle_free(A->throttled);
 		protect_free(A->protect);
+		protect_free(A->scope_guard);
 	}
 	free(A);
 }
@@ -988,8 +992,10 @@ static void protect_touch(const struct act *x)
 	 * spelled many ways (RDN order, spaces, escapes, Unicode width), and a
 	 * protected group missed here would keep a stale snapshot. Grants are
 	 * rare; a snapshot is a few searches. */
-	if (x->kind != ACT_UNLOCK && x->kind != ACT_RESET && x->kind != ACT_RECORD)
+	if (x->kind != ACT_UNLOCK && x->kind != ACT_RESET && x->kind != ACT_RECORD) {
 		protect_invalidate(x->A->protect);
+		protect_invalidate(x->A->scope_guard);
+	}
 }
 
 void act_dispatch(struct act *x)
@@ -1624,6 +1630,34 @@ static void session_roles(const struct config *c, unsigned long mask, unsigned *
 			*scopesp |= 1UL << i;
 }
 
+/* A helpdesk operator the walk found in no [scope.*] group acts unlimited.
+ * The walk sees groups nested under group_base only (direct members without
+ * it): one the scope guard finds in a scope group all the same is in it
+ * through a group the walk cannot see, and is refused (fail closed). */
+static bool scope_unseen(const struct config *c, unsigned roles, unsigned long scopes)
+{
+	return (roles & ROLE_HELPDESK) && !(roles & ROLE_ADMIN) && scopes == 0 && c->n_scopes > 0;
+}
+
+#define SCOPE_UNSEEN                                                                               \
+	"%s is in a [scope.*] group only through a group nested in it that ldapdesk does not "     \
+	"follow (outside [ldap] group_base, or any without group_base), so its scope cannot be "   \
+	"told and it is refused: list the operator in the scope group directly, or keep the "      \
+	"nested groups under group_base"
+
+/* Is dn in one of c's [scope.*] groups, through groups nested anywhere?
+ * Return: as protect_check. */
+static int scope_guard_check(struct actions *A, const struct config *c, const char *dn,
+                             protect_fn fn, void *arg)
+{
+	const char *groups[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_scopes && n < 64; i++)
+		groups[n++] = c->scopes[i].group;
+	return protect_check(A->scope_guard, dn, groups, n, 0, c->cache_seconds, fn, arg);
+}
+
 /* The operator's key: its entry once found, since slapd matches "ａｄｍ１"
  * (full width) or "ADM1" to adm1 too — each spelling must not bring its own
  * allowance of failures. Before the lookup, and for a name nobody has, the
@@ -1700,16 +1734,12 @@ static void login_recorded(struct act *x, const char *err)
 	          "cannot record the login, so it is refused: %s", err);
 }
 
-static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+/* The login's session, with the roles and scopes of mask (the walk's). */
+static void login_session(struct act *x, unsigned long mask)
 {
-	struct act *x = arg;
 	struct session s = {.roles = 0};
 	char key[LIMIT_KEY_MAX];
 
-	if (st != DIR_OK) {
-		act_dir_refuse(x, st, err);
-		return;
-	}
 	session_roles(x->conf, mask, &s.roles, &s.scopes);
 	if (s.roles == 0) {
 		login_failed(x);
@@ -1746,6 +1776,38 @@ static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, co
 		x->reply.session_expires = made != NULL ? made->expires : 0;
 	}
 	commit_pair(x, "ok", NULL, login_recorded);
+}
+
+static void login_guard_cb(void *arg, enum dir_status st, bool member, const char *err)
+{
+	struct act *x = arg;
+
+	if (st != DIR_OK)
+		act_dir_refuse(x, st, err);
+	else if (member)
+		act_refuse(x, ACT_FORBIDDEN, "scope_unknown", "denied", SCOPE_UNSEEN, x->target);
+	else
+		login_session(x, x->roles_mask);
+}
+
+static void login_roles_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
+{
+	struct act *x = arg;
+	unsigned roles;
+	unsigned long scopes;
+
+	if (st != DIR_OK) {
+		act_dir_refuse(x, st, err);
+		return;
+	}
+	session_roles(x->conf, mask, &roles, &scopes);
+	if (!scope_unseen(x->conf, roles, scopes)) {
+		login_session(x, mask);
+		return;
+	}
+	x->roles_mask = mask;
+	if (scope_guard_check(x->A, x->conf, x->user->dn, login_guard_cb, x) == -1)
+		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
 static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
@@ -1888,6 +1950,34 @@ static void refresh_user_cb(void *arg, enum dir_status st, struct dir_user *u, c
 	dir_user_free(u);
 }
 
+/* The roles are read: whether the entry is still the session's. */
+static void refresh_user(struct refresh *r)
+{
+	/* No role: the session ends, nothing to look up. Otherwise, if the
+	 * lookup cannot be sent, the roles were read: they apply. */
+	if (r->roles == 0 || dir_find_user(r->A->dir, r->uid, refresh_user_cb, r) == -1)
+		refresh_end(r, true, NULL);
+}
+
+/* A re-read that found no scope: one the scope guard finds all the same
+ * ends the session, as a login now would be refused. */
+static void refresh_guard_cb(void *arg, enum dir_status st, bool member, const char *err)
+{
+	struct refresh *r = arg;
+
+	if (st == DIR_REFUSED || (st == DIR_OK && member)) {
+		log_warnx("the scope of %s cannot be told: %s", r->uid,
+		          member ? "it is in a [scope.*] group only through a nested group not "
+		                   "followed (outside [ldap] group_base, or any without it)"
+		                 : (err != NULL ? err : "refused"));
+		refresh_end(r, true, "your scope cannot be told (the daemon's log says why)");
+	} else if (st != DIR_OK) {
+		refresh_end(r, false, NULL);
+	} else {
+		refresh_user(r);
+	}
+}
+
 static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct refresh *r = arg;
@@ -1905,10 +1995,15 @@ static void refresh_cb(void *arg, enum dir_status st, unsigned long mask, const 
 	}
 	if (st == DIR_OK)
 		session_roles(r->conf, mask, &r->roles, &r->scopes);
-	if (st != DIR_OK || r->roles == 0)
-		refresh_end(r, st == DIR_OK, NULL);
-	else if (dir_find_user(r->A->dir, r->uid, refresh_user_cb, r) == -1)
-		refresh_end(r, true, NULL); /* the roles were read: they apply */
+	if (st == DIR_OK && scope_unseen(r->conf, r->roles, r->scopes)) {
+		if (scope_guard_check(r->A, r->conf, r->dn, refresh_guard_cb, r) == -1)
+			refresh_end(r, false, NULL);
+		return;
+	}
+	if (st != DIR_OK)
+		refresh_end(r, false, NULL);
+	else
+		refresh_user(r);
 }
 
 int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_roles_fn fn,

@@ -251,15 +251,15 @@ static int reload_tls(const struct config *old, struct config *new, struct http_
 }
 
 /* Without group_base nested groups cannot be followed: an operator whose
- * only scope comes through a group nested in a [scope.*] group is in no
- * scope, which means unlimited. Allowed (flat groups), never silently. */
+ * only scope comes through a group nested in a [scope.*] group is refused
+ * (the scope guard finds it in one). Allowed (flat groups), never silently. */
 static void warn_flat_scopes(const struct config *c, const char *path)
 {
 	if (c->n_scopes == 0 || c->group_base != NULL)
 		return;
 	log_warnx("%s: [scope.*] without [ldap] group_base: only direct members of a scope group "
-	          "are scoped; an operator in a group nested in one is in no scope, so not "
-	          "limited (set group_base, or keep scope groups flat)",
+	          "are scoped; an operator in a group nested in one cannot log in (its scope "
+	          "cannot be told: set group_base, or keep scope groups flat)",
 	          path);
 }
 

@@ -38,11 +38,10 @@
 /* Seconds before a snapshot is tried again after one was too big. */
 #define PROTECT_RETRY_S 300
 #define NESTED_TOO_BIG                                                                             \
-	"the protected and role groups hold more members than ldapdesk reads at once (1,024), "    \
-	"and without [ldap] group_base, or with a group nested in them outside group_base, it "    \
-	"cannot ask which groups list a user: it cannot tell who is protected, so it refuses; "    \
-	"set group_base (with every nested group under it), or shrink the groups (tried again "    \
-	"within 5 minutes)"
+	"%s hold more members than ldapdesk reads at once (1,024), and without [ldap] "            \
+	"group_base, or with a group nested in them outside group_base, it cannot ask which "      \
+	"groups list a user: it cannot tell who %s, so it refuses; set group_base (with every "    \
+	"nested group under it), or shrink the groups (tried again within 5 minutes)"
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -62,6 +61,8 @@ struct gread {
 
 struct protect {
 	struct dir *d;
+	const char *tag;                  /* the log's prefix (a static string) */
+	char too_big_err[512];            /* NESTED_TOO_BIG, told of these groups */
 	char *groups[PROTECT_GROUPS_MAX]; /* what the snapshot (and refresh) is of */
 	size_t n_groups;
 	size_t n_required;                      /* groups[0..n_required) must exist */
@@ -151,13 +152,15 @@ static bool is_member(const struct protect *p, const char *canon)
 	       bsearch(&canon, p->members, p->n_members, sizeof(char *), cmp_str) != NULL;
 }
 
-struct protect *protect_new(struct dir *d)
+struct protect *protect_new(struct dir *d, const char *tag, const char *what, const char *who)
 {
 	struct protect *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
 	p->d = d;
+	p->tag = tag;
+	snprintf(p->too_big_err, sizeof(p->too_big_err), NESTED_TOO_BIG, what, who);
 	TAILQ_INIT(&p->waiting);
 	return p;
 }
@@ -198,7 +201,7 @@ static void answer_upto(struct protect *p, unsigned long long gen, enum dir_stat
 		if (p->missing)
 			w->fn(w->arg, DIR_REFUSED, false, p->missing_err);
 		else if (st != DIR_OK && p->too_big && !direct_sees_all(p))
-			w->fn(w->arg, DIR_REFUSED, false, NESTED_TOO_BIG);
+			w->fn(w->arg, DIR_REFUSED, false, p->too_big_err);
 		else if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
 			;
 		else
@@ -236,7 +239,7 @@ static void refresh_done(struct protect *p)
 {
 	p->refreshing = false;
 	if (p->fresh_missing != p->missing && !p->fresh_missing)
-		log_info("protection: every required protected group exists again");
+		log_info("%s: every required group exists again", p->tag);
 	p->missing = p->fresh_missing;
 	/* Only a refresh that read everything can clear it. */
 	if (p->worst == DIR_OK || p->fresh_outside)
@@ -307,7 +310,7 @@ static void resolve(struct protect *p, const char *value, int depth);
 static void mark_too_big(struct protect *p, const char *why)
 {
 	if (!p->too_big)
-		log_warnx("protection: %s: %s", why,
+		log_warnx("%s: %s: %s", p->tag, why,
 		          direct_sees_all(p) && !p->fresh_outside
 		              ? "each check asks the directory, upward through group_base"
 		              : "without [ldap] group_base (or with a group nested outside it) "
@@ -326,7 +329,7 @@ static void add_values(struct protect *p, char *const *vals, size_t n, int depth
 		if (vals[i] == NULL)
 			continue;
 		if (fresh_add(p, vals[i]) == -1)
-			mark_too_big(p, "too many protected members to hold");
+			mark_too_big(p, "too many members to hold");
 		else
 			resolve(p, vals[i], depth + 1);
 	}
@@ -347,9 +350,9 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 	if (st == DIR_NOT_FOUND)
 		;
 	else if (st == DIR_UNAVAILABLE || st == DIR_UNKNOWN)
-		refresh_fail(p, st, err != NULL ? err : "a protected member could not be read");
+		refresh_fail(p, st, err != NULL ? err : "a member could not be read");
 	else if (st != DIR_OK || n < 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1))
-		mark_too_big(p, "a protected member could not be read back");
+		mark_too_big(p, "a member could not be read back");
 	else if (n > 1 && nt->depth < PROTECT_NEST_MAX &&
 	         dn_note(p->seen, &p->n_seen, PROTECT_RESOLVE_MAX, dns[0]) == 1) {
 		/* A group, followed once per refresh (a cycle ends here). */
@@ -373,7 +376,7 @@ static void resolve(struct protect *p, const char *value, int depth)
 	struct nest *nt;
 
 	if (p->n_resolve >= PROTECT_RESOLVE_MAX) {
-		mark_too_big(p, "too many protected members to read back");
+		mark_too_big(p, "too many members to read back");
 		return;
 	}
 	if ((nt = malloc(sizeof(*nt))) == NULL) {
@@ -404,7 +407,7 @@ static void group_missing(struct protect *p, const struct gread *g)
 	         "groups in ldapdeskd's configuration and reload",
 	         g->name != NULL ? g->name : "(out of memory)");
 	if (!p->missing)
-		log_warnx("protection: %s", p->missing_err);
+		log_warnx("%s: %s", p->tag, p->missing_err);
 }
 
 static void values_cb(void *arg, enum dir_status st, char **vals, size_t n, const char *err)
@@ -526,7 +529,7 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 		return 0;
 	}
 	if (p->too_big && !direct_sees_all(p)) {
-		fn(arg, DIR_REFUSED, false, NESTED_TOO_BIG);
+		fn(arg, DIR_REFUSED, false, p->too_big_err);
 		return 0;
 	}
 	if (p->too_big)

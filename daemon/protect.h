@@ -24,8 +24,10 @@ struct protect;
  * caller refuses). err is for people, valid during the call. */
 typedef void (*protect_fn)(void *arg, enum dir_status st, bool member, const char *err);
 
-/* d must outlive the result. Return NULL on ENOMEM. */
-struct protect *protect_new(struct dir *d);
+/* d must outlive the result. tag prefixes its log lines ("protection"); what
+ * names its groups and who whom they mark, in refusals ("the protected and
+ * role groups", "is protected"): static strings. Return NULL on ENOMEM. */
+struct protect *protect_new(struct dir *d, const char *tag, const char *what, const char *who);
 
 /* Answers every waiting check with DIR_UNAVAILABLE, then frees p. NULL is a
  * no-op. */

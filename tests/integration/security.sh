@@ -207,7 +207,7 @@ t_exit 4 "with 1,101 protected members (more than a refresh reads), carol, in a 
     "$D" reset carol
 t_exit 4 "... and bulk1100, a direct member (403)" "$D" unlock bulk1100
 t_ok "... while erin, in no protected group, is unlocked" "$D" unlock erin
-t_match "protection: too many protected members to read back: each check asks the directory" \
+t_match "protection: too many members to read back: each check asks the directory" \
     "... and the daemon's log says how checks are made meanwhile" cat "$T_DIR/ldapdeskd.log"
 # Without group_base there is no asking upward: helpdesk checks then fail closed, and admins,
 # whom protection does not bind, go on working.
@@ -395,6 +395,29 @@ t_exit 4 "with cn=helpdesk-market 8 levels up, hd1 is scoped: bob is outside (40
 market delete "cn=deep7,$G"
 for i in 8 7 6 5 4 3; do ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep$i,$G"; done
 t_ok "with the chain two deep, hd1 (in no scope) unlocks bob" hd1_fresh 0
+# A team outside group_base nested in a scope group: the walk up from hd1 cannot see it, and hd1,
+# in no scope found, would be unlimited. The scope groups read down find hd1 in one: refused.
+printf 'dn: cn=hd-team-out,ou=teams,%s\nobjectClass: groupOfNames\ncn: hd-team-out\nmember: %s\n' \
+    "$LDAP_BASE" "$hd1_dn" | ldapadd -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" >/dev/null
+tok_out=$(login_token hd1)
+market add "cn=hd-team-out,ou=teams,$LDAP_BASE"
+# hd1's session, in use every second: its roles are re-read each idle period (6 s), once the
+# scope groups' 5 s snapshot (taken at its login) has expired: another tool's change is seen.
+codes_out=
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+    codes_out="$codes_out $(get "$tok_out" /v1/users/alice | tail -n 1)"
+    sleep 1
+done
+t_match '^ 200( 200)* 401( 401)*$' \
+    "hd1's session (in no scope found), once a team outside group_base that lists hd1 is nested in cn=helpdesk-market, ends at a role re-read ($codes_out)" \
+    echo "$codes_out"
+t_match "the scope of hd1 cannot be told" "... which the daemon's log says" cat "$T_DIR/ldapdeskd.log"
+t_exit 4 "... and hd1's login is refused, not unlimited (403)" hd1_fresh out
+t_match "only through a group nested in it that ldapdesk does not follow.*list the operator in the scope group directly" \
+    "... saying why and what to do" printf '%s\n' "$T_OUT"
+market delete "cn=hd-team-out,ou=teams,$LDAP_BASE"
+sleep 6
+t_ok "with the team taken out (and the 5 s snapshot expired), hd1 in no scope unlocks bob" hd1_fresh out2
 
 # ---- cached unlocks: the modify asserts what a search would have checked ----------------
 # alice's DN and department are cached by now (unlocks above). Changes made behind the
