@@ -100,6 +100,17 @@ if command -v setpriv >/dev/null 2>&1; then
         setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -c "$T_DIR/pub/ro.conf" -f
     t_match "ro.conf:[0-9]+: \\[audit\\] database: .*rodb/audit.db: .*the daemon's user must be able to write the file and its directory" \
         "... naming the config line and the directory, where SQLite keeps its -wal file" printf '%s\n' "$T_OUT"
+    # ... and the same for the session key, which the daemon makes (or replaces) after start-up.
+    mkdir -p "$T_DIR/rwdb" "$T_DIR/rokey"
+    chown 65534:65534 "$T_DIR/rwdb"
+    chmod 755 "$T_DIR/rokey"
+    sed -e "s|^database = .*|database = $T_DIR/rwdb/audit.db|" \
+        -e "s|^key_file = .*|key_file = $T_DIR/rokey/key|" "$T_DIR/pub/ro.conf" >"$T_DIR/pub/rokey.conf"
+    chown 65534:65534 "$T_DIR/pub/rokey.conf"
+    t_exit 1 "-n run as the daemon's user refuses a key_file directory it cannot write" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$LDAPDESKD" -n -c "$T_DIR/pub/rokey.conf"
+    t_match "rokey.conf:[0-9]+: \\[server\\] key_file: uid 65534 cannot write .*rokey/key or its directory .*rokey, where the daemon makes files after start-up" \
+        "... naming the key_file line, the directory and what to do" printf '%s\n' "$T_OUT"
     chmod o-x "$T_DIR"
 else
     t_skip "[server] user for a daemon not started as root" "no setpriv"
