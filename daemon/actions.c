@@ -1865,8 +1865,8 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 	}
 	/* Nested too: an operator in a team group listed in a role group has
 	 * the role (and a scope group's nested members are scoped). */
-	if (nest_member_of(x->A->dir, x->user->dn, groups, n, false, scope_bits(x->conf, n),
-	                   login_roles_cb, x) == -1)
+	if (nest_member_of(x->A->dir, x->user->dn, dir_group_base(x->A->dir), groups, n, false,
+	                   scope_bits(x->conf, n), login_roles_cb, x) == -1)
 		act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 }
 
@@ -2024,8 +2024,8 @@ int act_refresh_roles(struct actions *A, const char *uid, const char *dn, act_ro
 	/* A request waiting on its roles is in flight: a stop waits for it.
 	 * Counted first: a walk that cannot send a search answers at once. */
 	A->refreshing++;
-	if (n == 0 || nest_member_of(A->dir, dn, groups, n, false, scope_bits(A->conf, n),
-	                             refresh_cb, r) == -1) {
+	if (n == 0 || nest_member_of(A->dir, dn, dir_group_base(A->dir), groups, n, false,
+	                             scope_bits(A->conf, n), refresh_cb, r) == -1) {
 		A->refreshing--;
 		config_unref(r->conf);
 		free(r);

@@ -394,6 +394,27 @@ bool dir_dn_under(const char *dn, const char *base)
 	return under;
 }
 
+char *dir_dn_ancestor(const char *a, const char *b)
+{
+	char *na = dir_dn_canon(a), *out = NULL;
+
+	/* Each RDN boundary of a, longest suffix first: after a ',' that is
+	 * not escaped (dir_dn_canon writes a value's ',' as "\,"). */
+	for (size_t i = 0; na != NULL && na[i] != '\0' && out == NULL; i++) {
+		if (i > 0 && (na[i - 1] != ',' || (i >= 2 && na[i - 2] == '\\')))
+			continue;
+		if (dir_dn_under(b, na + i) && (out = strdup(na + i)) == NULL)
+			break;
+	}
+	free(na);
+	return out;
+}
+
+const char *dir_user_base(const struct dir *d)
+{
+	return d->conf->user_base;
+}
+
 void dir_user_free(struct dir_user *u)
 {
 	if (u == NULL)
@@ -2474,11 +2495,6 @@ static void member_sub_done(void *arg, enum dir_status st, const char *err)
 bool dir_dn_equal(const char *a, const char *b)
 {
 	return dir_dn_under(a, b) && dir_dn_under(b, a);
-}
-
-bool dir_can_find_groups(const struct dir *d)
-{
-	return d->conf->group_base != NULL;
 }
 
 int dir_find_groups_under(struct dir *d, const char *base, const char *member, dir_dns_fn fn,

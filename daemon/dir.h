@@ -184,8 +184,6 @@ int dir_find_groups_under(struct dir *d, const char *base, const char *member, d
 /* [ldap] group_base as now configured (NULL: not set); valid until the
  * next reload: copy it to keep it. */
 const char *dir_group_base(const struct dir *d);
-/* True when [ldap] group_base is set (dir_find_groups_under can be asked). */
-bool dir_can_find_groups(const struct dir *d);
 
 /* True when groups may list members in uniqueMember too (389 DS's
  * groupOfUniqueNames): roles and protection read both. */
@@ -240,6 +238,13 @@ void dir_user_free(struct dir_user *u);
 /* true when dn is base or lies under it (both normalized; false if either
  * is not a DN). */
 bool dir_dn_under(const char *dn, const char *base);
+/* The deepest entry both a and b lie under (or are), normalized: for
+ * ou=people,dc=example,dc=com and cn=x,ou=groups,dc=example,dc=com,
+ * dc=example,dc=com. Return: a malloc'd DN, or NULL (none in common, not
+ * DNs, or ENOMEM). */
+char *dir_dn_ancestor(const char *a, const char *b);
+/* [ldap] user_base as now configured; valid until the next reload. */
+const char *dir_user_base(const struct dir *d);
 /* a and b name the same entry (normalized, case-insensitive). */
 bool dir_dn_equal(const char *a, const char *b);
 

@@ -219,11 +219,12 @@ static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n,
 
 	if (st == DIR_PARTIAL)
 		walk_cut(w, CUT_SIZE);
-	else if (st == DIR_NOT_FOUND)
+	else if (st == DIR_NOT_FOUND) /* slapd says so too when bind_dn may not see it */
 		walk_fail(
 		    w, DIR_REFUSED,
-		    "[ldap] group_base does not exist in the directory, so nested groups cannot "
-		    "be read: correct group_base in ldapdeskd's configuration");
+		    "[ldap] group_base does not exist in the directory (or the service "
+		    "account, bind_dn, may not read it), so nested groups cannot be read: "
+		    "correct group_base in ldapdeskd's configuration, or let bind_dn read it");
 	else if (st != DIR_OK)
 		walk_fail(w, st, err);
 	for (size_t i = 0; (st == DIR_OK || st == DIR_PARTIAL) && i < n && w->worst == DIR_OK; i++)
@@ -287,8 +288,8 @@ static int walk_groups(struct walk *w, const char *const *groups, size_t n)
 	return 0;
 }
 
-int nest_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n, bool first,
-                   unsigned long needs, nest_fn fn, void *arg)
+int nest_member_of(struct dir *d, const char *dn, const char *base, const char *const *groups,
+                   size_t n, bool first, unsigned long needs, nest_fn fn, void *arg)
 {
 	struct walk *w;
 
@@ -302,7 +303,7 @@ int nest_member_of(struct dir *d, const char *dn, const char *const *groups, siz
 	w->worst = DIR_OK;
 	/* Kept for the whole walk: its levels are parents under one base (a
 	 * reload may free the configuration's copy half-way). */
-	if (dir_group_base(d) != NULL && (w->base = strdup(dir_group_base(d))) == NULL) {
+	if (base != NULL && (w->base = strdup(base)) == NULL) {
 		free(w);
 		return -1;
 	}

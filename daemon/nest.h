@@ -24,7 +24,9 @@
  * during the call. */
 typedef void (*nest_fn)(void *arg, enum dir_status st, unsigned long mask, const char *err);
 
-/* Asks about dn and groups[0..n) (n <= 64; copied). first: stop once one
+/* Asks about dn and groups[0..n) (n <= 64; copied), following the groups
+ * under base (copied; NULL: none, the entry alone is asked about) that list
+ * it, and those that list them. first: stop once one
  * is found. Groups nested deeper than NEST_DEPTH_MAX, over 1,024 at one
  * level (4,096 in all), or cut from a search by the directory's size limit,
  * are not followed; when that happens and none of the bits in needs was
@@ -33,5 +35,5 @@ typedef void (*nest_fn)(void *arg, enum dir_status st, unsigned long mask, const
  * with what was found (a role missed gives less). Without group_base only
  * direct members are seen (as dir_member_of). Return: 0, fn called once
  * (perhaps before this returns); -1 (ENOMEM), fn not called. */
-int nest_member_of(struct dir *d, const char *dn, const char *const *groups, size_t n, bool first,
-                   unsigned long needs, nest_fn fn, void *arg);
+int nest_member_of(struct dir *d, const char *dn, const char *base, const char *const *groups,
+                   size_t n, bool first, unsigned long needs, nest_fn fn, void *arg);

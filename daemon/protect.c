@@ -38,10 +38,9 @@
 /* Seconds before a snapshot is tried again after one was too big. */
 #define PROTECT_RETRY_S 300
 #define NESTED_TOO_BIG                                                                             \
-	"%s hold more members than ldapdesk reads at once (1,024), and without [ldap] "            \
-	"group_base, or with a group nested in them outside group_base, it cannot ask which "      \
-	"groups list a user: it cannot tell who %s, so it refuses; set group_base (with every "    \
-	"nested group under it), or shrink the groups (tried again within 5 minutes)"
+	"%s hold more members than ldapdesk reads at once (1,024), and they and [ldap] "           \
+	"user_base lie under no entry in common, where it could ask which groups list a user: "    \
+	"it cannot tell who %s, so it refuses; shrink the groups (tried again within 5 minutes)"
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -93,10 +92,7 @@ struct protect {
 	/* A required group the last refresh did not find: every check is
 	 * refused until one finds it (its name in missing_err). */
 	bool missing;
-	/* The last refresh met a group nested in one of the groups outside
-	 * [ldap] group_base, which check_direct cannot see. */
-	bool nested_outside;
-	bool fresh_missing, fresh_outside; /* the refresh's missing and nested_outside */
+	bool fresh_missing; /* the refresh's missing */
 };
 
 static time_t now_mono(void)
@@ -167,14 +163,6 @@ struct protect *protect_new(struct dir *d, const char *tag, const char *what, co
 
 static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg);
 
-/* A check asking the directory upward (check_direct) sees every nested
- * group: group_base is set and no group nested in the protected ones was
- * met outside it. */
-static bool direct_sees_all(const struct protect *p)
-{
-	return dir_can_find_groups(p->d) && !p->nested_outside;
-}
-
 /* Answers the waiting checks of generation gen or older: with the snapshot,
  * or with st/err. They are taken off the list first: a callback may start
  * new checks. */
@@ -195,13 +183,9 @@ static void answer_upto(struct protect *p, unsigned long long gen, enum dir_stat
 	while ((w = TAILQ_FIRST(&list)) != NULL) {
 		TAILQ_REMOVE(&list, w, entry);
 		/* Too many members to hold: these ask the directory themselves,
-		 * upward through group_base; without it (direct members only), or
-		 * with a nested group outside it, a nested group beyond the reads
-		 * would go unseen: refused. */
+		 * upward (check_direct). */
 		if (p->missing)
 			w->fn(w->arg, DIR_REFUSED, false, p->missing_err);
-		else if (st != DIR_OK && p->too_big && !direct_sees_all(p))
-			w->fn(w->arg, DIR_REFUSED, false, p->too_big_err);
 		else if (st != DIR_OK && p->too_big && check_direct(p, w->dn, w->fn, w->arg) == 0)
 			;
 		else
@@ -241,9 +225,6 @@ static void refresh_done(struct protect *p)
 	if (p->fresh_missing != p->missing && !p->fresh_missing)
 		log_info("%s: every required group exists again", p->tag);
 	p->missing = p->fresh_missing;
-	/* Only a refresh that read everything can clear it. */
-	if (p->worst == DIR_OK || p->fresh_outside)
-		p->nested_outside = p->fresh_outside;
 	if (p->worst == DIR_OK) {
 		if (p->n_fresh > 1)
 			qsort(p->fresh, p->n_fresh, sizeof(char *), cmp_str);
@@ -302,20 +283,14 @@ struct nest {
 
 static void resolve(struct protect *p, const char *value, int depth);
 
-/* Checks cannot be answered from a snapshot (too many to hold or read):
- * they ask the directory (check_direct), upward through the groups under
- * group_base. Without it a search sees direct members only, and a nested
- * group among the members not read would go unseen: refused instead (fail
- * closed), for a while. */
+/* Checks cannot be answered from a snapshot (too many to hold or read, or
+ * nested too deep): they ask the directory (check_direct) for a while. */
 static void mark_too_big(struct protect *p, const char *why)
 {
 	if (!p->too_big)
-		log_warnx("%s: %s: %s", p->tag, why,
-		          direct_sees_all(p) && !p->fresh_outside
-		              ? "each check asks the directory, upward through group_base"
-		              : "without [ldap] group_base (or with a group nested outside it) "
-		                "helpdesk checks are refused until a snapshot fits (tried again in "
-		                "5 minutes): set group_base");
+		log_warnx("%s: %s: each check asks the directory, upward through the groups that "
+		          "list the user (tried again in 5 minutes)",
+		          p->tag, why);
 	p->too_big = true;
 	p->too_big_at = now_mono();
 	refresh_fail(p, DIR_REFUSED, why);
@@ -353,12 +328,15 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 		refresh_fail(p, st, err != NULL ? err : "a member could not be read");
 	else if (st != DIR_OK || n < 1 || (p->worst == DIR_OK && fresh_add(p, dns[0]) == -1))
 		mark_too_big(p, "a member could not be read back");
-	else if (n > 1 && nt->depth < PROTECT_NEST_MAX &&
-	         dn_note(p->seen, &p->n_seen, PROTECT_RESOLVE_MAX, dns[0]) == 1) {
-		/* A group, followed once per refresh (a cycle ends here). */
-		if (dir_group_base(p->d) != NULL && !dir_dn_under(dns[0], dir_group_base(p->d)))
-			p->fresh_outside = true;
-		add_values(p, dns + 1, n - 1, nt->depth);
+	else if (n > 1 && dn_note(p->seen, &p->n_seen, PROTECT_RESOLVE_MAX, dns[0]) == 1) {
+		/* A group, followed once per refresh (a cycle ends here); one
+		 * at the deepest level followed has members a level too deep,
+		 * who would go unprotected: each check asks upward instead,
+		 * which refuses those it cannot read whole. */
+		if (nt->depth < PROTECT_NEST_MAX)
+			add_values(p, dns + 1, n - 1, nt->depth);
+		else
+			mark_too_big(p, "the groups nest more than 8 levels deep");
 	}
 	free(nt);
 	if (--p->pending == 0)
@@ -433,7 +411,7 @@ static void refresh_start(struct protect *p)
 	p->worst = DIR_OK;
 	p->err[0] = '\0';
 	p->n_resolve = 0;
-	p->fresh_missing = p->fresh_outside = false;
+	p->fresh_missing = false;
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
 		p->reads[i] = (struct gread){
@@ -472,7 +450,7 @@ static int set_groups(struct protect *p, const char *const *groups, size_t n, si
 	}
 	p->n_required = required;
 	/* What the old list's refreshes found says nothing of the new one. */
-	p->too_big = p->nested_outside = p->missing = false;
+	p->too_big = p->missing = false;
 	protect_invalidate(p);
 	return 0;
 }
@@ -492,23 +470,54 @@ static void direct_cb(void *arg, enum dir_status st, unsigned long mask, const c
 	free(dc);
 }
 
-/* Asks the directory: up through nested groups when group_base says where
- * groups are (nest.h); direct members only when it does not (see
- * protect_check). */
+/* Where check_direct looks for the groups that list a user: the deepest
+ * entry [ldap] user_base, group_base and every group asked about lie under
+ * (the directory's suffix, as a rule). Not group_base alone: a group nested
+ * in a protected one outside it would go unseen, and the snapshot, which
+ * reads down wherever members lie, would have seen it. Return: malloc'd,
+ * or NULL (none in common, or ENOMEM). */
+static char *wide_base(const struct protect *p)
+{
+	const char *base = dir_group_base(p->d);
+	char *wide = dir_dn_canon(dir_user_base(p->d)), *next;
+
+	for (size_t i = 0; wide != NULL && i <= p->n_groups; i++) {
+		const char *other = i < p->n_groups ? p->groups[i] : base;
+
+		if (other == NULL)
+			continue;
+		next = dir_dn_ancestor(wide, other);
+		free(wide);
+		wide = next;
+	}
+	return wide;
+}
+
+/* Asks the directory, up through the groups under wide_base that list the
+ * user (nest.h); with no such base, refuses (fn called). Return: 0 (fn
+ * called once), -1 (ENOMEM; fn not called). */
 static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *arg)
 {
-	struct direct *dc = malloc(sizeof(*dc));
+	struct direct *dc;
+	char *base = wide_base(p);
+	int rc = -1;
 
-	if (dc == NULL)
-		return -1;
-	dc->fn = fn;
-	dc->arg = arg;
-	/* Any protected group missed would leave the user unprotected. */
-	if (nest_member_of(p->d, dn, (const char *const *)p->groups, p->n_groups, true,
-	                   p->n_groups == 64 ? ~0UL : (1UL << p->n_groups) - 1, direct_cb, dc) == 0)
+	if (base == NULL) {
+		fn(arg, DIR_REFUSED, false, p->too_big_err);
 		return 0;
-	free(dc);
-	return -1;
+	}
+	if ((dc = malloc(sizeof(*dc))) != NULL) {
+		dc->fn = fn;
+		dc->arg = arg;
+		/* Any protected group missed would leave the user unprotected. */
+		rc = nest_member_of(p->d, dn, base, (const char *const *)p->groups, p->n_groups,
+		                    true, p->n_groups == 64 ? ~0UL : (1UL << p->n_groups) - 1,
+		                    direct_cb, dc);
+		if (rc == -1)
+			free(dc);
+	}
+	free(base);
+	return rc;
 }
 
 int protect_check(struct protect *p, const char *dn, const char *const *groups, size_t n,
@@ -524,20 +533,12 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 		return -1;
 	if (p->too_big && now_mono() - p->too_big_at >= PROTECT_RETRY_S)
 		p->too_big = false; /* the groups may have shrunk: a snapshot again */
-	if (p->too_big && p->missing) {
-		fn(arg, DIR_REFUSED, false, p->missing_err);
-		return 0;
-	}
-	if (p->too_big && !direct_sees_all(p)) {
-		fn(arg, DIR_REFUSED, false, p->too_big_err);
-		return 0;
-	}
-	if (p->too_big)
+	/* Too big: asked upward, unless a required group was missing, which
+	 * only a refresh can tell has been made since. */
+	if (p->too_big && !p->missing)
 		return check_direct(p, dn, fn, arg);
-	/* cache_seconds 0: each check waits for a snapshot of its own. Not a
-	 * search upward through group_base: it cannot see a group nested in a
-	 * protected one outside group_base, which a snapshot reads down to. */
-	if (ttl <= 0)
+	/* cache_seconds 0: each check waits for a snapshot of its own. */
+	if (ttl <= 0 || p->missing)
 		protect_invalidate(p);
 	if (p->valid && p->snap_gen == p->gen && now_mono() - p->taken < ttl) {
 		char *c;

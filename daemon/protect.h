@@ -7,10 +7,12 @@
  * started), and never older than the daemon's own last change to a group:
  * protect_invalidate() makes the next check wait for a fresh one. With
  * cache_seconds 0 each check waits for a snapshot of its own. When the
- * groups have too many members to hold, every check searches the directory
- * upward through group_base, or is refused (no group_base, or a group nested
- * in them outside it). A [protect] group that does not exist refuses every
- * check until it does (a typo must not protect nobody).
+ * groups have too many members to hold (or nest deeper than 8 levels), every
+ * check searches the directory upward, through the groups that list the
+ * user under the entry user_base, group_base and the groups share (the
+ * suffix, as a rule), or is refused when they share none. A [protect] group
+ * that does not exist refuses every check until it does (a typo must not
+ * protect nobody).
  */
 #pragma once
 #include <stdbool.h>

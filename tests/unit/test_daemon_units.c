@@ -630,6 +630,38 @@ static void test_date_bounds_cover_the_local_day(void **state)
 	}
 }
 
+/* The entry two DNs share: whole RDNs only (an escaped ',' is no boundary,
+ * "dc=xexample" is not under "dc=example"), in any spelling. */
+static void test_dn_ancestor_is_the_deepest_entry_in_common(void **state)
+{
+	struct {
+		const char *a, *b, *want; /* want NULL: none in common */
+	} cases[] = {
+	    {"ou=people,dc=example,dc=com", "cn=x,ou=groups,dc=example,dc=com",
+	     "dc=example,dc=com"},
+	    {"ou=people,dc=example,dc=com", "OU=People,DC=Example,dc=com",
+	     "ou=people,dc=example,dc=com"},
+	    {"cn=a\\,dc=com,ou=t,dc=example,dc=com", "ou=t,dc=example,dc=com",
+	     "ou=t,dc=example,dc=com"},
+	    {"ou=people,dc=example,dc=com", "commonName=g,ou=teams,dc=example,dc=com",
+	     "dc=example,dc=com"},
+	    {"ou=people,dc=example,dc=com", "ou=people,dc=xexample,dc=com", "dc=com"},
+	    {"ou=people,dc=example,dc=com", "ou=people,dc=example,dc=org", NULL},
+	    {"not a dn", "dc=com", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = dir_dn_ancestor(cases[i].a, cases[i].b);
+
+		if (cases[i].want == NULL)
+			assert_null(got);
+		else
+			assert_string_equal(got, cases[i].want);
+		free(got);
+	}
+}
+
 /* A group DN in the configuration spelled with an attribute's long name or
  * OID names the entry the directory returns under its short name. */
 static void test_dn_spellings_of_one_entry_compare_equal(void **state)
@@ -862,6 +894,7 @@ int main(void)
 	    cmocka_unit_test(test_throttled_refusals_are_counted_after_the_first),
 	    cmocka_unit_test(test_date_bounds_cover_the_local_day),
 	    cmocka_unit_test(test_dn_spellings_of_one_entry_compare_equal),
+	    cmocka_unit_test(test_dn_ancestor_is_the_deepest_entry_in_common),
 	    cmocka_unit_test(test_local_display_and_gentime),
 	    cmocka_unit_test(test_uid_with_metacharacters_is_not_a_uid),
 	    cmocka_unit_test(test_user_cache_expires_and_forgets),
