@@ -161,7 +161,8 @@ static void walk_member_cb(void *arg, enum dir_status st, unsigned long mask, co
 		walk_cut(w, CUT_SIZE);
 	if (st != DIR_OK && st != DIR_PARTIAL)
 		mask = 0;
-	if (w->depth == NEST_DEPTH_MAX && mask != 0)
+	/* A group already found at a shallower level adds nothing there. */
+	if (w->depth == NEST_DEPTH_MAX && (mask & ~w->mask) != 0)
 		walk_cut(w, CUT_DEEP);
 	else
 		w->mask |= mask;

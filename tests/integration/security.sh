@@ -431,6 +431,14 @@ t_match '^ 200( 200)* 401( 401)*$' \
     echo "$codes9"
 ldapdelete -x -H "$LDAP_URI" -D "$LDAP_ROOT_DN" -w "$LDAP_ROOT_PW" "cn=deep9,$G"
 t_ok "with the chain exactly 8 deep (none above it), hd1 in no scope unlocks bob" hd1_fresh 8
+# ... and with cn=helpdesk (which lists hd1 directly) also listing deep8, 9 levels up: a group
+# found already adds nothing there, so the walk is not cut (nor the login refused).
+printf 'dn: cn=helpdesk,%s\nchangetype: modify\nadd: member\nmember: cn=deep8,%s\n' "$G" "$G" |
+    ldap_root_modify >/dev/null
+t_ok "with cn=helpdesk also 9 levels above hd1 through the chain, hd1 in no scope still unlocks bob" \
+    hd1_fresh 8h
+printf 'dn: cn=helpdesk,%s\nchangetype: modify\ndelete: member\nmember: cn=deep8,%s\n' "$G" "$G" |
+    ldap_root_modify >/dev/null
 market add "cn=deep7,$G"
 t_exit 4 "with cn=helpdesk-market 8 levels up, hd1 is scoped: bob is outside (403)" hd1_fresh 8s
 market delete "cn=deep7,$G"
