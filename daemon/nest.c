@@ -221,11 +221,12 @@ static void walk_parents_cb(void *arg, enum dir_status st, char **dns, size_t n,
 	if (st == DIR_PARTIAL)
 		walk_cut(w, CUT_SIZE);
 	else if (st == DIR_NOT_FOUND) /* slapd says so too when bind_dn may not see it */
-		walk_fail(
-		    w, DIR_REFUSED,
-		    "[ldap] group_base does not exist in the directory (or the service "
-		    "account, bind_dn, may not read it), so nested groups cannot be read: "
-		    "correct group_base in ldapdeskd's configuration, or let bind_dn read it");
+		walk_fail(w, DIR_REFUSED,
+		          "the entry searched for nested groups ([ldap] group_base; for a check "
+		          "of many protected members, the entry it and user_base share) does not "
+		          "exist in the directory (or the service account, bind_dn, may not read "
+		          "it), so nested groups cannot be read: correct group_base in ldapdeskd's "
+		          "configuration, or let bind_dn read it");
 	else if (st != DIR_OK)
 		walk_fail(w, st, err);
 	for (size_t i = 0; (st == DIR_OK || st == DIR_PARTIAL) && i < n && w->worst == DIR_OK; i++)

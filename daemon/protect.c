@@ -38,9 +38,11 @@
 /* Seconds before a snapshot is tried again after one was too big. */
 #define PROTECT_RETRY_S 300
 #define NESTED_TOO_BIG                                                                             \
-	"%s hold more members than ldapdesk reads at once (1,024), and they and [ldap] "           \
-	"user_base lie under no entry in common, where it could ask which groups list a user: "    \
-	"it cannot tell who %s, so it refuses; shrink the groups (tried again within 5 minutes)"
+	"%s hold more members than ldapdesk reads at once (1,024) or nest deeper than 8 levels, "  \
+	"and a group nested in them lies outside the entry they and [ldap] user_base share (or "   \
+	"they share none), the only place it could ask which groups list a user: it cannot tell "  \
+	"who %s, so it refuses; keep the nested groups under that entry, or shrink the groups "    \
+	"(tried again within 5 minutes)"
 
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -92,7 +94,12 @@ struct protect {
 	/* A required group the last refresh did not find: every check is
 	 * refused until one finds it (its name in missing_err). */
 	bool missing;
-	bool fresh_missing; /* the refresh's missing */
+	/* The last refresh met a group nested in these outside wide_base(),
+	 * where check_direct cannot see it: checks that would ask upward are
+	 * refused instead. */
+	bool nested_outside;
+	bool fresh_missing, fresh_outside; /* the refresh's missing and nested_outside */
+	char *fresh_wide;                  /* the refresh's wide_base() */
 };
 
 static time_t now_mono(void)
@@ -207,6 +214,9 @@ void protect_free(struct protect *p)
 	free_strs(p->seen, &p->n_seen);
 	for (size_t i = 0; i < p->n_groups; i++)
 		free(p->groups[i]);
+	for (size_t i = 0; i < p->n_reads; i++)
+		free(p->reads[i].name);
+	free(p->fresh_wide);
 	free(p);
 }
 
@@ -216,6 +226,7 @@ void protect_invalidate(struct protect *p)
 }
 
 static void refresh_start(struct protect *p);
+static char *wide_base(const struct protect *p);
 
 /* Installs the finished refresh, answers the checks it serves, and starts
  * another if newer ones wait. */
@@ -225,6 +236,11 @@ static void refresh_done(struct protect *p)
 	if (p->fresh_missing != p->missing && !p->fresh_missing)
 		log_info("%s: every required group exists again", p->tag);
 	p->missing = p->fresh_missing;
+	/* From what this refresh read: its reads go in the same order each
+	 * time, so a too-big one meets the same groups again. */
+	p->nested_outside = p->fresh_outside;
+	free(p->fresh_wide);
+	p->fresh_wide = NULL;
 	if (p->worst == DIR_OK) {
 		if (p->n_fresh > 1)
 			qsort(p->fresh, p->n_fresh, sizeof(char *), cmp_str);
@@ -333,6 +349,8 @@ static void resolved_cb(void *arg, enum dir_status st, char **dns, size_t n, con
 		 * at the deepest level followed has members a level too deep,
 		 * who would go unprotected: each check asks upward instead,
 		 * which refuses those it cannot read whole. */
+		if (p->fresh_wide == NULL || !dir_dn_under(dns[0], p->fresh_wide))
+			p->fresh_outside = true;
 		if (nt->depth < PROTECT_NEST_MAX)
 			add_values(p, dns + 1, n - 1, nt->depth);
 		else
@@ -411,7 +429,9 @@ static void refresh_start(struct protect *p)
 	p->worst = DIR_OK;
 	p->err[0] = '\0';
 	p->n_resolve = 0;
-	p->fresh_missing = false;
+	p->fresh_missing = p->fresh_outside = false;
+	free(p->fresh_wide);
+	p->fresh_wide = wide_base(p);
 	p->pending = 1; /* held while submitting, so no callback finishes early */
 	for (size_t i = 0; i < p->n_groups; i++) {
 		p->reads[i] = (struct gread){
@@ -450,7 +470,7 @@ static int set_groups(struct protect *p, const char *const *groups, size_t n, si
 	}
 	p->n_required = required;
 	/* What the old list's refreshes found says nothing of the new one. */
-	p->too_big = p->missing = false;
+	p->too_big = p->missing = p->nested_outside = false;
 	protect_invalidate(p);
 	return 0;
 }
@@ -502,7 +522,8 @@ static int check_direct(struct protect *p, const char *dn, protect_fn fn, void *
 	char *base = wide_base(p);
 	int rc = -1;
 
-	if (base == NULL) {
+	if (base == NULL || p->nested_outside) {
+		free(base);
 		fn(arg, DIR_REFUSED, false, p->too_big_err);
 		return 0;
 	}
@@ -534,8 +555,9 @@ int protect_check(struct protect *p, const char *dn, const char *const *groups, 
 	if (p->too_big && now_mono() - p->too_big_at >= PROTECT_RETRY_S)
 		p->too_big = false; /* the groups may have shrunk: a snapshot again */
 	/* Too big: asked upward, unless a required group was missing, which
-	 * only a refresh can tell has been made since. */
-	if (p->too_big && !p->missing)
+	 * only a refresh can tell has been made since, or a refresh runs: it
+	 * may meet a group outside wide_base, where asking upward is blind. */
+	if (p->too_big && !p->missing && !p->refreshing)
 		return check_direct(p, dn, fn, arg);
 	/* cache_seconds 0: each check waits for a snapshot of its own. */
 	if (ttl <= 0 || p->missing)

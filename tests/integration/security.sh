@@ -400,7 +400,7 @@ cp "$T_DIR/d.conf" "$T_DIR/d.conf.gb"
 sed -i "s|^group_base = .*|group_base = ou=nosuch,$G|" "$T_DIR/d.conf"
 t_ok "the reload to a group_base that does not exist is taken" daemon_reload
 t_exit 1 "... then hd1's login is refused, not unlimited (bob outside its scope)" hd1_fresh nobase
-t_match "group_base does not exist in the directory \\(or the service account, bind_dn, may not read it\\), so nested groups cannot be read: correct group_base" \
+t_match "\\(\\[ldap\\] group_base; .*\\) does not exist in the directory \\(or the service account, bind_dn, may not read it\\), so nested groups cannot be read: correct group_base" \
     "... saying so and what to do" printf '%s\n' "$T_OUT"
 cp "$T_DIR/d.conf.gb" "$T_DIR/d.conf"
 t_ok "the reload back is taken" daemon_reload
