@@ -36,6 +36,7 @@
 #define DIR_QUEUE_MAX     4096   /* operations waiting for a connection */
 #define DIR_VALUES_MAX    100000 /* OP_VALUES: values read at once */
 #define DIR_INFLIGHT_MAX  32     /* per connection; slapd runs 8 at once, queues 1000 */
+#define DIR_READ_BURST    256    /* reads from one connection per loop turn */
 #define DIR_BIND_THREADS  16     /* operator bind checks at once */
 #define DIR_BACKOFF_MAX_S 30
 #define DIR_POLICY_EVERY  300
@@ -2077,21 +2078,37 @@ static void conn_handle(struct dir_conn *c, LDAPMessage *msg)
 }
 
 /*
- * Reads every reply that has arrived. With TLS, libldap may already hold
- * decrypted replies in its buffer while the socket looks idle, so keep going
- * while the Sockbuf says data is ready.
+ * Whether libldap holds reply bytes the socket will not signal again: its
+ * read-ahead layer pulls up to 16 KB at a time from the socket, below TLS.
+ */
+static bool conn_buffered(struct dir_conn *c)
+{
+	Sockbuf *sb = NULL;
+
+	return c->ld != NULL && ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) == 0 && sb != NULL &&
+	       ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL);
+}
+
+/*
+ * Reads every reply that has arrived, including what libldap already holds
+ * (conn_buffered). Each ldap_result decrypts at most one TLS record, so a
+ * reply over several (a group of 600 members is 33 KB) returns 0 until its
+ * last. Stopping at the first 0 left the rest in libldap's buffer, with
+ * nothing more to come on the socket, until the operation's timeout. Each
+ * pass takes buffered bytes, so the loop ends; after DIR_READ_BURST passes
+ * the rest waits for the loop's next turn (the event is made active again),
+ * so one connection's flood does not hold up the others.
  */
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dir_conn *c = arg;
 	struct timeval zero = {0, 0};
 	LDAPMessage *msg;
-	Sockbuf *sb = NULL;
-	int rc, idle = 0;
+	int rc;
 
 	(void)fd;
 	(void)what;
-	for (;;) {
+	for (int pass = 1;; pass++) {
 		rc = ldap_result(c->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
 		if (rc == -1) {
 			int err = LDAP_SERVER_DOWN;
@@ -2100,25 +2117,19 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			conn_down(c, ldap_err2string(err));
 			break;
 		}
-		if (rc == 0) {
-			ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb);
-			/* A partial reply in the buffer waits for the next read event. */
-			if (idle++ > 0 || sb == NULL ||
-			    !ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL))
-				break;
-			continue;
+		if (rc > 0) {
+			c->d->last_answer = time(NULL);
+			c->d->unanswered = false;
+			conn_handle(c, msg);
+			ldap_msgfree(msg);
 		}
-		idle = 0;
-		c->d->last_answer = time(NULL);
-		c->d->unanswered = false;
-		conn_handle(c, msg);
-		ldap_msgfree(msg);
-		/* Nothing buffered: the socket's next readiness brings us back, so
-		 * another ldap_result (a poll(2) and a read(2)) would find nothing. */
-		if (c->ld == NULL ||
-		    (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) == 0 && sb != NULL &&
-		     !ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL)))
+		/* Nothing buffered: the socket's next readiness brings us back. */
+		if (!conn_buffered(c))
 			break;
+		if (pass >= DIR_READ_BURST) {
+			event_active(c->rev, EV_READ, 0);
+			break;
+		}
 	}
 	dir_dispatch(c->d);
 }

@@ -47,30 +47,48 @@ member: cn=hd-partners,o=partners
 EOF2
 printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: cn=vip-partners,o=partners\n' "$G" |
     ldap_root_modify >/dev/null
-ghosts() { # GROUP_DN add|delete: 1,100 member values, more than a snapshot reads
+ghosts() { # GROUP_DN add|delete [FROM [TO]]: member values FROM..TO (1..1,100: more than a
+    # snapshot reads) naming no entry
     printf 'dn: %s\nchangetype: modify\n%s: member\n' "$1" "$2"
-    i=1
-    while [ "$i" -le 1100 ]; do
+    i=${3:-1}
+    while [ "$i" -le "${4:-1100}" ]; do
         printf 'member: uid=ghost%04d,%s\n' "$i" "$LDAP_PEOPLE"
         i=$((i + 1))
     done
 }
+# 1,000 values: a reply of 55 KB, over four TLS records, which libldap's read-ahead can pull
+# from the socket whole. Only one record was decrypted per read after the first, so the rest
+# waited, unread, for timeout_ms (5 s), and the check was refused ("the directory did not
+# answer"): about one check in ten read cn=protected so.
+ghosts "cn=protected,$G" add 1 1000 | ldap_root_modify >/dev/null
 daemon_config "$T_DIR/d.conf"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 as_op hd1
 
 # ---- protection -------------------------------------------------------------------------
-t_exit 4 "judy, in cn=vip-partners,o=partners nested in cn=protected, is protected (403)" \
+t_exit 4 "judy, in cn=vip-partners,o=partners nested in cn=protected (1,001 values), is protected (403)" \
     "$D" unlock judy
 t_ok "... while erin, in no protected group, is unlocked" "$D" unlock erin
-ghosts "cn=protected,$G" add | ldap_root_modify >/dev/null
+sed 's/^\[ldap\]$/[ldap]\ncache_seconds = 0/' "$T_DIR/d.conf" >"$T_DIR/d0.conf"
+cp "$T_DIR/d.conf" "$T_DIR/d5.conf"
+cp "$T_DIR/d0.conf" "$T_DIR/d.conf"
+t_ok "the reload to cache_seconds 0 is taken" daemon_reload
+n=0
+: >"$T_DIR/erin.out"
+while [ "$n" -lt 40 ]; do
+    "$D" unlock erin >>"$T_DIR/erin.out" 2>&1 || echo "refused: unlock $n" >>"$T_DIR/erin.out"
+    n=$((n + 1))
+done
+t_eq "$(grep -B1 '^refused' "$T_DIR/erin.out")" "" \
+    "40 unlocks of erin in a row, each reading cn=protected's 1,001 values anew: none refused"
+cp "$T_DIR/d5.conf" "$T_DIR/d.conf"
+t_ok "the reload back to cache_seconds 5 is taken" daemon_reload
+ghosts "cn=protected,$G" add 1001 1100 | ldap_root_modify >/dev/null
 sleep 6 # another tool's change: seen once the 5 s snapshot has expired
 t_exit 1 "with cn=protected too big to read, helpdesk may not unlock judy (refused, not asked upward from dc=example,dc=com)" \
     "$D" unlock judy
-# The first snapshot after the 1,100 values were added sometimes outlasts timeout_ms (5 s),
-# which refuses as well (fail closed); see the closing note of 2026-11-29.
-t_match "a group nested in them lies outside the entry they and \\[ldap\\] user_base share|the directory did not answer within 5000 ms" \
-    "... saying why and what to do (or that the directory was slow)" printf '%s\n' "$T_OUT"
+t_match "a group nested in them lies outside the entry they and \\[ldap\\] user_base share" \
+    "... saying why and what to do" printf '%s\n' "$T_OUT"
 t_exit 1 "... nor reset her" "$D" reset judy
 printf '%s\n' "$T_OUT" >"$T_DIR/reset-judy.out"
 t_absent "One-time password" "... and no password is made" "$T_DIR/reset-judy.out"
@@ -95,10 +113,8 @@ ghosts "cn=helpdesk-market,$G" add | ldap_root_modify >/dev/null
 sleep 6
 t_exit 1 "... and with cn=helpdesk-market too big to read, hd1 is refused too (bob outside its scope)" \
     fresh big
-t_match "cannot tell who is in a scope|the directory did not answer within 5000 ms" \
-    "... saying why (or that the directory was slow)" printf '%s\n' "$T_OUT"
+t_match "cannot tell who is in a scope" "... saying why" printf '%s\n' "$T_OUT"
 t_exit 1 "... and so is its next login" fresh big2
-t_match "cannot tell who is in a scope|the directory did not answer within 5000 ms" \
-    "... saying why (or that the directory was slow)" printf '%s\n' "$T_OUT"
+t_match "cannot tell who is in a scope" "... saying why" printf '%s\n' "$T_OUT"
 daemon_stop
 t_done
