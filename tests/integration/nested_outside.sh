@@ -96,6 +96,32 @@ t_exit 1 "... nor unlock erin: who is protected cannot be told" "$D" unlock erin
 t_ok "... while an admin unlocks judy" env LDAPDESK_USER=adm1 "$D" unlock judy
 ghosts "cn=protected,$G" delete | ldap_root_modify >/dev/null
 
+# ---- a protected group that shares no entry with [ldap] user_base -----------------------------
+# cn=vip-direct,o=partners named in [protect] itself (nested in no other group), too big to read:
+# a check could only ask upward from an entry that user_base and every protected group lie
+# under, and there is none. (cn=vip-partners is out of cn=protected meanwhile: a refresh that
+# meets a nested group outside refuses the same way, for that other reason.)
+vip_partners() { # add|delete: cn=vip-partners,o=partners as a member of cn=protected
+    printf 'dn: cn=protected,%s\nchangetype: modify\n%s: member\nmember: cn=vip-partners,o=partners\n' \
+        "$G" "$1" | ldap_root_modify >/dev/null
+}
+vip_partners delete
+pmod() { ldapmodify -x -H "$LDAP_URI" -D cn=admin,o=partners -w "$LDAP_ROOT_PW" >/dev/null; }
+printf 'dn: cn=vip-direct,o=partners\nobjectClass: groupOfNames\ncn: vip-direct\nmember: %s\n' \
+    "$(ldap_user_dn frank)" | partners
+ghosts "cn=vip-direct,o=partners" add | pmod
+cp "$T_DIR/d.conf" "$T_DIR/d-one.conf"
+sed 's/^groups = cn=protected,.*/&\ngroups = cn=vip-direct,o=partners/' "$T_DIR/d-one.conf" >"$T_DIR/d.conf"
+t_ok "the reload naming cn=vip-direct,o=partners in [protect] is taken" daemon_reload
+t_exit 1 "with it too big to read, helpdesk may not unlock erin: who is protected cannot be told" \
+    "$D" unlock erin
+t_match "lies outside the entry they and \\[ldap\\] user_base share \\(or they share none\\)" \
+    "... saying why and what to do" printf '%s\n' "$T_OUT"
+t_ok "... while an admin unlocks erin" env LDAPDESK_USER=adm1 "$D" unlock erin
+cp "$T_DIR/d-one.conf" "$T_DIR/d.conf"
+vip_partners add
+t_ok "the reload back to one [protect] group is taken" daemon_reload
+
 # ---- the scope guard ----------------------------------------------------------------------
 cat >>"$T_DIR/d.conf" <<EOF2
 
