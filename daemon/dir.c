@@ -2095,9 +2095,11 @@ static bool conn_buffered(struct dir_conn *c)
  * reply over several (a group of 600 members is 33 KB) returns 0 until its
  * last. Stopping at the first 0 left the rest in libldap's buffer, with
  * nothing more to come on the socket, until the operation's timeout. Each
- * pass takes buffered bytes, so the loop ends; after DIR_READ_BURST passes
- * the rest waits for the loop's next turn (the event is made active again),
- * so one connection's flood does not hold up the others.
+ * pass takes buffered bytes, so the loop ends. After DIR_READ_BURST passes
+ * the event is made active again and the callback returns; libevent 2.1
+ * runs it again before it next polls, so this bounds one call's work, not
+ * the turn's: what libldap holds is at most one reply being read plus those
+ * already received (each bounded), and it is read before other events.
  */
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
