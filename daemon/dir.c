@@ -36,7 +36,7 @@
 #define DIR_QUEUE_MAX     4096   /* operations waiting for a connection */
 #define DIR_VALUES_MAX    100000 /* OP_VALUES: values read at once */
 #define DIR_INFLIGHT_MAX  32     /* per connection; slapd runs 8 at once, queues 1000 */
-#define DIR_READ_BURST    256    /* reads from one connection per loop turn */
+#define DIR_READ_BURST    256    /* passes of one conn_read_cb call */
 #define DIR_BIND_THREADS  16     /* operator bind checks at once */
 #define DIR_BACKOFF_MAX_S 30
 #define DIR_POLICY_EVERY  300

@@ -23,8 +23,8 @@ EOF2
 slapd_start "$T_DIR/slapd" || { t_fail "slapd starts with a second database"; t_done; }
 D=$LDAPDESK
 G=$LDAP_GROUPS
-partners() { ldapadd -x -H "$LDAP_URI" -D cn=admin,o=partners -w "$LDAP_ROOT_PW" >/dev/null; }
-partners <<EOF2
+partners() { ldapmodify -x -H "$LDAP_URI" -D cn=admin,o=partners -w "$LDAP_ROOT_PW" "$@" >/dev/null; }
+partners -a <<EOF2
 dn: o=partners
 objectClass: organization
 o: partners
@@ -45,8 +45,16 @@ objectClass: groupOfNames
 cn: helpdesk-market
 member: cn=hd-partners,o=partners
 EOF2
-printf 'dn: cn=protected,%s\nchangetype: modify\nadd: member\nmember: cn=vip-partners,o=partners\n' "$G" |
-    ldap_root_modify >/dev/null
+vip_partners() { # add|delete: cn=vip-partners,o=partners as a member of cn=protected
+    printf 'dn: cn=protected,%s\nchangetype: modify\n%s: member\nmember: cn=vip-partners,o=partners\n' \
+        "$G" "$1" | ldap_root_modify >/dev/null
+}
+vip_partners add
+conf_edit() { # SED_EXPR: d.conf edited by SED_EXPR; conf_restore puts the one before back
+    cp "$T_DIR/d.conf" "$T_DIR/d-before.conf"
+    sed "$1" "$T_DIR/d-before.conf" >"$T_DIR/d.conf"
+}
+conf_restore() { cp "$T_DIR/d-before.conf" "$T_DIR/d.conf"; }
 ghosts() { # GROUP_DN add|delete [FROM [TO]]: member values FROM..TO (1..1,100: more than a
     # snapshot reads) naming no entry
     printf 'dn: %s\nchangetype: modify\n%s: member\n' "$1" "$2"
@@ -69,9 +77,7 @@ as_op hd1
 t_exit 4 "judy, in cn=vip-partners,o=partners nested in cn=protected (1,001 values), is protected (403)" \
     "$D" unlock judy
 t_ok "... while erin, in no protected group, is unlocked" "$D" unlock erin
-sed 's/^\[ldap\]$/[ldap]\ncache_seconds = 0/' "$T_DIR/d.conf" >"$T_DIR/d0.conf"
-cp "$T_DIR/d.conf" "$T_DIR/d5.conf"
-cp "$T_DIR/d0.conf" "$T_DIR/d.conf"
+conf_edit 's/^\[ldap\]$/[ldap]\ncache_seconds = 0/'
 t_ok "the reload to cache_seconds 0 is taken" daemon_reload
 n=0
 : >"$T_DIR/erin.out"
@@ -81,7 +87,7 @@ while [ "$n" -lt 40 ]; do
 done
 t_eq "$(grep -B1 '^refused' "$T_DIR/erin.out")" "" \
     "40 unlocks of erin in a row, each reading cn=protected's 1,001 values anew: none refused"
-cp "$T_DIR/d5.conf" "$T_DIR/d.conf"
+conf_restore
 t_ok "the reload back to cache_seconds 5 is taken" daemon_reload
 ghosts "cn=protected,$G" add 1001 1100 | ldap_root_modify >/dev/null
 sleep 6 # another tool's change: seen once the 5 s snapshot has expired
@@ -101,24 +107,18 @@ ghosts "cn=protected,$G" delete | ldap_root_modify >/dev/null
 # a check could only ask upward from an entry that user_base and every protected group lie
 # under, and there is none. (cn=vip-partners is out of cn=protected meanwhile: a refresh that
 # meets a nested group outside refuses the same way, for that other reason.)
-vip_partners() { # add|delete: cn=vip-partners,o=partners as a member of cn=protected
-    printf 'dn: cn=protected,%s\nchangetype: modify\n%s: member\nmember: cn=vip-partners,o=partners\n' \
-        "$G" "$1" | ldap_root_modify >/dev/null
-}
 vip_partners delete
-pmod() { ldapmodify -x -H "$LDAP_URI" -D cn=admin,o=partners -w "$LDAP_ROOT_PW" >/dev/null; }
 printf 'dn: cn=vip-direct,o=partners\nobjectClass: groupOfNames\ncn: vip-direct\nmember: %s\n' \
-    "$(ldap_user_dn frank)" | partners
-ghosts "cn=vip-direct,o=partners" add | pmod
-cp "$T_DIR/d.conf" "$T_DIR/d-one.conf"
-sed 's/^groups = cn=protected,.*/&\ngroups = cn=vip-direct,o=partners/' "$T_DIR/d-one.conf" >"$T_DIR/d.conf"
+    "$(ldap_user_dn frank)" | partners -a
+ghosts "cn=vip-direct,o=partners" add | partners
+conf_edit 's/^groups = cn=protected,.*/&\ngroups = cn=vip-direct,o=partners/'
 t_ok "the reload naming cn=vip-direct,o=partners in [protect] is taken" daemon_reload
 t_exit 1 "with it too big to read, helpdesk may not unlock erin: who is protected cannot be told" \
     "$D" unlock erin
 t_match "lies outside the entry they and \\[ldap\\] user_base share \\(or they share none\\)" \
     "... saying why and what to do" printf '%s\n' "$T_OUT"
 t_ok "... while an admin unlocks erin" env LDAPDESK_USER=adm1 "$D" unlock erin
-cp "$T_DIR/d-one.conf" "$T_DIR/d.conf"
+conf_restore
 vip_partners add
 t_ok "the reload back to one [protect] group is taken" daemon_reload
 
