@@ -678,6 +678,117 @@ static void canonical_hash_matches_independent_recomputation(void **state)
 	json_decref(rows);
 }
 
+/* Random text of pieces that each take another path through the canonical
+ * writer: plain ASCII, JSON escapes, control characters, DEL, multi-byte
+ * UTF-8 (CJK, emoji, U+2028). Into buf; NULL about one time in five. */
+static const char *random_text(unsigned *seed, char *buf, size_t len)
+{
+	static const char *const pieces[] = {"a",
+	                                     "Z",
+	                                     " ",
+	                                     "\"",
+	                                     "\\",
+	                                     "/",
+	                                     "\x01",
+	                                     "\x1f",
+	                                     "\t",
+	                                     "\n",
+	                                     "\x7f",
+	                                     "é",
+	                                     "技术",
+	                                     "\xf0\x9f\x98\x80",
+	                                     "\xe2\x80\xa8",
+	                                     "{}"};
+	int k = rand_r(seed) % 7;
+
+	if (k == 0 && rand_r(seed) % 2)
+		return NULL;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < k; i++) {
+		const char *p = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
+		if (used + strlen(p) < len)
+			used += (size_t)snprintf(buf + used, len - used, "%s", p);
+	}
+	return buf;
+}
+
+/* Every stored record's hash, recomputed from its row the slow, obvious way
+ * (a jansson object of every column but hash, json_dumps with sorted keys):
+ * the daemon's key-by-key writer must give the same bytes for any text. */
+static void canonical_hash_matches_jansson_for_any_text(void **state)
+{
+	struct fixture *fx = *state;
+	char t[12][64], prev[65], want[65], det[64];
+	unsigned seed = 20261129;
+	sqlite3_stmt *st = NULL;
+	int rows = 0;
+	sqlite3 *db;
+
+	for (int i = 0; i < 300; i++) {
+		struct audit_event ev = {
+		    .operator= random_text(&seed, t[0], sizeof t[0]),
+		    .operator_dn = random_text(&seed, t[1], sizeof t[1]),
+		    .client_addr = random_text(&seed, t[2], sizeof t[2]),
+		    .action = "record",
+		    .target = random_text(&seed, t[3], sizeof t[3]),
+		    .target_dn = random_text(&seed, t[4], sizeof t[4]),
+		    .permission = random_text(&seed, t[5], sizeof t[5]),
+		    .category = random_text(&seed, t[6], sizeof t[6]),
+		    .ticket = random_text(&seed, t[7], sizeof t[7]),
+		    .department = random_text(&seed, t[8], sizeof t[8]),
+		    .description = random_text(&seed, t[9], sizeof t[9]),
+		    .note = random_text(&seed, t[10], sizeof t[10]),
+		    .detail = random_text(&seed, t[11], sizeof t[11]),
+		    .request_id = i % 3 == 0 ? 0 : (int64_t)i * 4294967296LL,
+		    .imported = i % 2,
+		};
+		assert_int_equal(audit_record(fx->a, &ev, i % 2 ? "ok" : "failed",
+		                              random_text(&seed, det, sizeof det), NULL, fx->err,
+		                              sizeof fx->err),
+		                 0);
+	}
+	db = raw_open(fx);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM records ORDER BY id", -1, &st, NULL),
+	                 SQLITE_OK);
+	snprintf(prev, sizeof prev, "%s", ZERO_HASH);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o = json_object();
+		const char *hash = NULL;
+		char *canon;
+
+		for (int c = 0; c < sqlite3_column_count(st); c++) {
+			const char *name = sqlite3_column_name(st, c);
+			int type = sqlite3_column_type(st, c);
+			const char *text = (const char *)sqlite3_column_text(st, c);
+
+			if (strcmp(name, "hash") == 0)
+				hash = text;
+			else
+				json_object_set_new(
+				    o, name,
+				    type == SQLITE_INTEGER
+				        ? json_integer(sqlite3_column_int64(st, c))
+				    : type == SQLITE_TEXT
+				        ? json_stringn(text, (size_t)sqlite3_column_bytes(st, c))
+				        : json_null());
+		}
+		canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_non_null(canon);
+		sha256_hex(prev, canon, want);
+		assert_non_null(hash);
+		assert_string_equal(hash, want);
+		snprintf(prev, sizeof prev, "%s", hash);
+		free(canon);
+		json_decref(o);
+		rows++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(rows, 600);
+}
+
 static void verify_ok_on_fresh_log_and_head_format(void **state)
 {
 	struct fixture *fx = *state;
@@ -1171,6 +1282,7 @@ int main(void)
 	    T(no_sql_injection_through_filter_values),
 	    T(utf8_chinese_fields_roundtrip),
 	    T(canonical_hash_matches_independent_recomputation),
+	    T(canonical_hash_matches_jansson_for_any_text),
 	    T(verify_ok_on_fresh_log_and_head_format),
 	    T(verify_detects_update_behind_back),
 	    T(verify_detects_delete),
