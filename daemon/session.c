@@ -22,7 +22,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/rand.h>
 
 #include "session.h"
@@ -47,6 +47,9 @@ struct slot {
 
 struct sessions {
 	unsigned char key[KEY_LEN];
+	/* HMAC-SHA256 keyed once (mac_start): HMAC() fetched the algorithm and
+	 * set the key again for every token, 1.9 us against 0.4. */
+	EVP_MAC_CTX *mac;
 	int idle;
 	unsigned long long ended_seq; /* session_end_operator calls so far */
 	char ended[ENDED_KEPT][sizeof(((struct session *)0)->dn)]; /* their DNs, a ring */
@@ -308,6 +311,24 @@ int session_store_save(struct sessions *s, char *err, size_t errlen)
 	return 0;
 }
 
+static int mac_start(struct sessions *s, char *err, size_t errlen)
+{
+	EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+	    OSSL_PARAM_construct_end(),
+	};
+
+	s->mac = hmac != NULL ? EVP_MAC_CTX_new(hmac) : NULL;
+	EVP_MAC_free(hmac); /* the context holds its own reference */
+	if (s->mac == NULL || EVP_MAC_init(s->mac, s->key, KEY_LEN, params) != 1) {
+		snprintf(err, errlen, "cannot set up HMAC-SHA256 for session tokens (OpenSSL)");
+		return -1;
+	}
+	return 0;
+}
+
 struct sessions *session_store_new(const char *key_file, int idle, char *err, size_t errlen)
 {
 	struct sessions *s = calloc(1, sizeof(*s));
@@ -318,7 +339,8 @@ struct sessions *session_store_new(const char *key_file, int idle, char *err, si
 	}
 	s->idle = idle;
 	snprintf(s->saved_path, sizeof(s->saved_path), "%s.sessions", key_file);
-	if (key_load(key_file, s->key, err, errlen) == -1 || saved_load(s, err, errlen) == -1) {
+	if (key_load(key_file, s->key, err, errlen) == -1 || mac_start(s, err, errlen) == -1 ||
+	    saved_load(s, err, errlen) == -1) {
 		session_store_free(s);
 		return NULL;
 	}
@@ -337,17 +359,24 @@ void session_store_free(struct sessions *s)
 {
 	if (s == NULL)
 		return;
+	EVP_MAC_CTX_free(s->mac);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }
 
 /* ---- tokens ------------------------------------------------------------------------- */
 
-static void mac(const struct sessions *s, const char *payload, size_t n, unsigned char *out)
+/* HMAC of payload under the store's key. Return: 0, or -1 (OpenSSL failed). */
+static int mac(const struct sessions *s, const char *payload, size_t n, unsigned char *out)
 {
-	unsigned int len = MAC_LEN;
+	size_t len = 0;
 
-	HMAC(EVP_sha256(), s->key, KEY_LEN, (const unsigned char *)payload, n, out, &len);
+	/* A NULL key starts again under the key set by mac_start. */
+	if (EVP_MAC_init(s->mac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(s->mac, (const unsigned char *)payload, n) != 1 ||
+	    EVP_MAC_final(s->mac, out, &len, MAC_LEN) != 1 || len != MAC_LEN)
+		return -1;
+	return 0;
 }
 
 static int payload_format(const struct session *ses, char *buf, size_t len)
@@ -365,6 +394,7 @@ static int payload_format(const struct session *ses, char *buf, size_t len)
 static int payload_parse(char *p, struct session *ses)
 {
 	char *f[8], *save = NULL;
+	size_t len = 0;
 	int n = 0;
 
 	for (char *t = strtok_r(p, "\n", &save); t != NULL && n < 8;
@@ -380,9 +410,10 @@ static int payload_parse(char *p, struct session *ses)
 	ses->scopes = strtoul(f[4], NULL, 10);
 	ses->issued = (time_t)strtoll(f[5], NULL, 10);
 	ses->expires = (time_t)strtoll(f[6], NULL, 10);
-	for (int i = 0; i < 16; i++)
-		sscanf(f[7] + 2 * i, "%2hhx", &ses->nonce[i]);
-	return 0;
+	return OPENSSL_hexstr2buf_ex(ses->nonce, sizeof(ses->nonce), &len, f[7], '\0') == 1 &&
+	               len == sizeof(ses->nonce)
+	           ? 0
+	           : -1;
 }
 
 /*
@@ -433,9 +464,9 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	ses.expires = now + ttl;
 	/* Room made last: a login failing before it ends no other session. */
 	if ((n = payload_format(&ses, payload, sizeof(payload))) < 0 ||
-	    make_room(s, in->uid, now) == -1 || (sl = slot_get(s, ses.nonce, now)) == NULL)
+	    mac(s, payload, (size_t)n, sig) == -1 || make_room(s, in->uid, now) == -1 ||
+	    (sl = slot_get(s, ses.nonce, now)) == NULL)
 		return -1;
-	mac(s, payload, (size_t)n, sig);
 	o = b64url_encode((const unsigned char *)payload, (size_t)n, token);
 	token[o++] = '.';
 	b64url_encode(sig, sizeof(sig), token + o);
@@ -460,8 +491,8 @@ static int token_open(const struct sessions *s, const char *token, struct sessio
 	m = b64url_decode(dot + 1, strlen(dot + 1), sig, sizeof(sig));
 	if (n <= 0 || m != MAC_LEN)
 		return -1;
-	mac(s, (const char *)payload, (size_t)n, want);
-	if (CRYPTO_memcmp(sig, want, MAC_LEN) != 0)
+	if (mac(s, (const char *)payload, (size_t)n, want) == -1 ||
+	    CRYPTO_memcmp(sig, want, MAC_LEN) != 0)
 		return -1;
 	payload[n] = '\0';
 	return payload_parse((char *)payload, ses);
