@@ -879,7 +879,7 @@ static void test_user_cache_keeps_colliding_uids(void **state)
 static void test_fds_exhausted_sees_the_limit(void **state)
 {
 	struct rlimit old, low;
-	int fds[64], n = 0, fd;
+	int fds[64] = {0}, n = 0, fd;
 
 	(void)state;
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
