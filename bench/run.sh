@@ -24,6 +24,8 @@
 # (/proc/PID/task/*/schedstat): what the broker's presence on the same two CPUs costs slapd.
 # Each JSON line also holds "driver_cpu_us", the driver's own CPU time per operation
 # (getrusage): loadgen and floor both share the two CPUs with slapd.
+# The header gives the disk's fdatasync latency before and after the runs (bench/syncprobe):
+# slapd syncs twice per modify, so it sets the floor's pace, and it drifts on a shared VM.
 # `run.sh profile` instead profiles ldapdeskd (perf, strace -c) for BENCH_PROFILE_OP (reset) at
 # BENCH_PROFILE_CONC (16); BENCH_PERF_EVENT (e.g. syscalls:sys_enter_getpid),
 # BENCH_PERF_SORT (dso,sym; comm,dso splits the loop from the audit writer) and
@@ -45,6 +47,7 @@ set -eu
 BENCH_BIN=${BENCH_BIN:-$LDAPDESK_SRC/build/bench}
 LOADGEN=${LOADGEN:-$BENCH_BIN/loadgen}
 FLOOR=${FLOOR:-$BENCH_BIN/floor}
+SYNCPROBE=${SYNCPROBE:-$BENCH_BIN/syncprobe}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_USERS=${BENCH_USERS:-2000}
 BENCH_CONC=${BENCH_CONC:-1 16 64}
@@ -57,7 +60,7 @@ BENCH_SCRIPT_MAX=${BENCH_SCRIPT_MAX:-$BENCH_USERS}
 BENCH_PERMISSION=general
 BENCH_OPERATOR=adm1
 
-for _b in "$LOADGEN" "$FLOOR" "$LDAPDESKD"; do
+for _b in "$LOADGEN" "$FLOOR" "$SYNCPROBE" "$LDAPDESKD"; do
     [ -x "$_b" ] || { echo "bench: $_b is not an executable (build first: ninja -C build)" >&2; exit 1; }
 done
 for _n in "$BENCH_SECONDS" "$BENCH_USERS" "$BENCH_POOL" "$BENCH_RSS_CONNS" "$BENCH_SCRIPT_MAX" "$BENCH_REPEAT" \
@@ -76,6 +79,9 @@ say() { echo "bench: $*" >&2; }
 
 t_init bench >&2
 t_start_slapd
+# The disk's sync latency before and after the runs: it moves slapd's limit
+# (two syncs per modify) and the audit's commit cost, and it drifts on this VM.
+SYNC_BEFORE=$("$SYNCPROBE" "$T_DIR" 2>&1) || true
 # 技术研发中心: an existing department OU without parentheses (no DN escaping needed).
 BENCH_BASE="ou=技术研发中心,$LDAP_PEOPLE"
 BENCH_GROUP="cn=$BENCH_PERMISSION,$LDAP_GROUPS"
@@ -492,6 +498,8 @@ fi
 
 flag_unchanged
 [ -z "${BENCH_OUT:-}" ] || cp "$RESULTS" "$BENCH_OUT"
+echo "# disk before the runs: $SYNC_BEFORE"
+echo "# disk after the runs:  $("$SYNCPROBE" "$T_DIR" 2>&1 || true)"
 echo "# ldapdesk bench: $(nproc) CPU, $(uname -sr), slapd $(slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1), ${BENCH_SECONDS}s per run, $BENCH_USERS users, pool_size $BENCH_POOL, $BENCH_REPEAT runs per cell, commit_delay_ms ${BENCH_COMMIT_DELAY:-default}"
 report
 _bad=$(grep -c '"flagged":true' "$RESULTS" || true)

@@ -1,0 +1,93 @@
+/*
+ * syncprobe.c — how long this machine's disk takes to make a small write
+ * durable, the figure that decides where slapd's limit lies (LMDB syncs
+ * twice per modify) and what the audit's group commits cost. bench/run.sh
+ * prints it in the table's header, so runs on different days (this VM's
+ * disk has measured 0.1 ms and 0.7 ms per sync) can be told apart.
+ *
+ *   syncprobe DIR [ROUNDS]
+ *
+ * Each round writes 14 pages of 4 KiB at the end of a file in DIR (about
+ * what one group commit adds to the audit's WAL) and calls fdatasync; prints
+ * one line: "fdatasync p50 N us, p99 N us (ROUNDS syncs of 56 KiB in DIR)".
+ * The file is removed. Exit status 1 with a message if DIR cannot be written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define PROBE_PAGES      14
+#define PROBE_PAGE       4096
+#define PROBE_ROUNDS     200
+#define PROBE_ROUNDS_MAX 100000
+#define PROBE_WRAP       (4 << 20) /* start again at 4 MiB, as a checkpointed WAL does */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Writes and syncs rounds times into fd; fills lat (microseconds per sync).
+ * Return: 0, or -1 with errno set. */
+static int probe(int fd, uint64_t *lat, int rounds)
+{
+	static char page[PROBE_PAGE];
+	off_t off = 0;
+
+	memset(page, 'x', sizeof(page));
+	for (int r = 0; r < rounds; r++) {
+		uint64_t t0;
+
+		for (int p = 0; p < PROBE_PAGES; p++, off += PROBE_PAGE)
+			if (pwrite(fd, page, sizeof(page), off) != (ssize_t)sizeof(page))
+				return -1;
+		if (off >= PROBE_WRAP)
+			off = 0;
+		t0 = bench_now_us();
+		if (fdatasync(fd) == -1)
+			return -1;
+		lat[r] = bench_now_us() - t0;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 2 ? atoi(argv[2]) : PROBE_ROUNDS;
+	char path[4096];
+	uint64_t *lat;
+	int fd, rc;
+
+	if (argc < 2 || argc > 3 || rounds < 1 || rounds > PROBE_ROUNDS_MAX) {
+		fprintf(stderr, "usage: syncprobe DIR [ROUNDS (1..%d)]\n", PROBE_ROUNDS_MAX);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/syncprobe.XXXXXX", argv[1]);
+	if ((fd = mkstemp(path)) == -1) {
+		fprintf(stderr, "syncprobe: cannot create a file in %s: %s\n", argv[1],
+		        strerror(errno));
+		return 1;
+	}
+	lat = calloc((size_t)rounds, sizeof(*lat));
+	rc = lat != NULL ? probe(fd, lat, rounds) : -1;
+	if (rc == -1)
+		fprintf(stderr, "syncprobe: %s: %s\n", path, strerror(errno != 0 ? errno : ENOMEM));
+	close(fd);
+	unlink(path);
+	if (rc == 0) {
+		qsort(lat, (size_t)rounds, sizeof(*lat), cmp_u64);
+		printf("fdatasync p50 %llu us, p99 %llu us (%d syncs of %d KiB in %s)\n",
+		       (unsigned long long)lat[rounds / 2],
+		       (unsigned long long)lat[(size_t)rounds * 99 / 100], rounds,
+		       PROBE_PAGES * PROBE_PAGE / 1024, argv[1]);
+	}
+	free(lat);
+	return rc == 0 ? 0 : 1;
+}
