@@ -7,10 +7,14 @@
  *
  *   syncprobe DIR [ROUNDS]
  *
- * Each round writes 14 pages of 4 KiB at the end of a file in DIR (about
- * what one group commit adds to the audit's WAL) and calls fdatasync; prints
- * one line: "fdatasync p50 N us, p99 N us (ROUNDS syncs of 56 KiB in DIR)".
- * The file is removed. Exit status 1 with a message if DIR cannot be written.
+ * Each round overwrites 14 pages of 4 KiB of a 4 MiB file in DIR, written
+ * and synced whole first (about what one group commit adds to the audit's
+ * WAL, which SQLite rewrites from its start after a checkpoint; slapd's LMDB
+ * too rewrites pages of a file it has), and calls fdatasync. Syncs that
+ * extend a file cost more: a file grown as it went made the figure depend on
+ * ROUNDS. Prints one line: "fdatasync p50 N us, p99 N us (ROUNDS syncs of 56
+ * KiB in DIR)". The file is removed. Exit status 1 with a message if DIR
+ * cannot be written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +29,7 @@
 #define PROBE_PAGE       4096
 #define PROBE_ROUNDS     200
 #define PROBE_ROUNDS_MAX 100000
-#define PROBE_WRAP       (4 << 20) /* start again at 4 MiB, as a checkpointed WAL does */
+#define PROBE_WRAP       (4 << 20) /* the file's size: rounds start again at its start */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -34,21 +38,27 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Writes and syncs rounds times into fd; fills lat (microseconds per sync).
- * Return: 0, or -1 with errno set. */
+/* Writes and syncs rounds times into fd, after filling PROBE_WRAP bytes of
+ * it; fills lat (microseconds per sync). Return: 0, or -1 with errno set. */
 static int probe(int fd, uint64_t *lat, int rounds)
 {
 	static char page[PROBE_PAGE];
 	off_t off = 0;
 
 	memset(page, 'x', sizeof(page));
+	for (off = 0; off < PROBE_WRAP; off += PROBE_PAGE)
+		if (pwrite(fd, page, sizeof(page), off) != (ssize_t)sizeof(page))
+			return -1;
+	if (fdatasync(fd) == -1)
+		return -1;
+	off = 0;
 	for (int r = 0; r < rounds; r++) {
 		uint64_t t0;
 
 		for (int p = 0; p < PROBE_PAGES; p++, off += PROBE_PAGE)
 			if (pwrite(fd, page, sizeof(page), off) != (ssize_t)sizeof(page))
 				return -1;
-		if (off >= PROBE_WRAP)
+		if (off + PROBE_PAGES * PROBE_PAGE > PROBE_WRAP)
 			off = 0;
 		t0 = bench_now_us();
 		if (fdatasync(fd) == -1)

@@ -1739,6 +1739,7 @@ static void login_session(struct act *x, unsigned long mask)
 {
 	struct session s = {.roles = 0};
 	char key[LIMIT_KEY_MAX];
+	int rc;
 
 	session_roles(x->conf, mask, &s.roles, &s.scopes);
 	if (s.roles == 0) {
@@ -1762,7 +1763,13 @@ static void login_session(struct act *x, unsigned long mask)
 	snprintf(s.dn, sizeof(s.dn), "%s", x->user->dn);
 	/* Scopes read under x->conf: a reload since makes them stale at once. */
 	s.roles_gen = x->conf_gen;
-	if (session_create(x->A->sessions, &s, x->conf->session_ttl, x->reply.token) == -1) {
+	rc = session_create(x->A->sessions, &s, x->conf->session_ttl, x->reply.token);
+	if (rc == -2) {
+		act_refuse(x, ACT_UNAVAILABLE, "session_failed", "failed",
+		           "the session could not be signed (see ldapdeskd's log): try again");
+		return;
+	}
+	if (rc == -1) {
 		act_refuse(x, ACT_UNAVAILABLE, "sessions_full", "failed",
 		           "too many sessions are open: try again later");
 		return;

@@ -369,6 +369,8 @@ static int value_append(const struct value *v, char *buf, size_t cap, size_t *n)
 	} else if (v->type != SQLITE_TEXT) {
 		memcpy(buf + *n, "null", 5); /* with its NUL: room for 24 is reserved */
 		*n += 4;
+	} else if (v->s == NULL) {
+		return -1; /* SQLite out of memory reading it back: as jansson refused it */
 	} else if (json_verbatim(v->s, v->len)) {
 		buf[(*n)++] = '"';
 		memcpy(buf + *n, v->s, v->len);
@@ -389,7 +391,7 @@ static int value_append(const struct value *v, char *buf, size_t cap, size_t *n)
  * The canonical JSON of v: what json_dumps(JSON_COMPACT | JSON_SORT_KEYS)
  * writes for an object of every column but hash (test_audit checks it
  * byte for byte). Written key by key because building and sorting that
- * object cost 11-14 us a record, most of the writer thread's hashing; the
+ * object cost 10-14 us a record, most of the writer thread's hashing; the
  * keys are fixed names and most values need no escaping.
  * Return: malloc'd string, or NULL if a text is not valid UTF-8 (or memory
  * ran out).

@@ -87,7 +87,6 @@ static size_t b64url_encode(const unsigned char *in, size_t n, char *out)
 	return o;
 }
 
-/* Return: bytes decoded, or -1 on a character outside the alphabet or overflow. */
 /* The value of a base64url digit, or -1. By range, not strchr over the
  * alphabet: every request's token passes here. */
 static int b64url_value(char ch)
@@ -101,6 +100,7 @@ static int b64url_value(char ch)
 	return ch == '-' ? 62 : ch == '_' ? 63 : -1;
 }
 
+/* Return: bytes decoded, or -1 on a character outside the alphabet or overflow. */
 static ssize_t b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
 	size_t o = 0;
@@ -122,6 +122,15 @@ static ssize_t b64url_decode(const char *in, size_t n, unsigned char *out, size_
 		}
 	}
 	return (ssize_t)o;
+}
+
+/* A nonce written as 32 hex digits (hex_nonce) back into its 16 bytes. */
+static bool nonce_parse(const char *hex, unsigned char nonce[16])
+{
+	size_t len = 0;
+
+	return strlen(hex) == 32 && OPENSSL_hexstr2buf_ex(nonce, 16, &len, hex, '\0') == 1 &&
+	       len == 16;
 }
 
 /* ---- key and saved sessions ------------------------------------------------------- */
@@ -234,10 +243,7 @@ static void saved_take(struct sessions *s, const char *line, time_t now)
 	    strlen(hex) != 32 || exp <= now || exp > now + SESSION_TTL_MAX || seen > now + 60 ||
 	    seen < now - s->idle)
 		return;
-	for (int i = 0; i < 16; i++)
-		if (sscanf(hex + 2 * i, "%2hhx", &nonce[i]) != 1)
-			return;
-	if ((sl = slot_get(s, nonce, now)) == NULL || live(s, sl, now))
+	if (!nonce_parse(hex, nonce) || (sl = slot_get(s, nonce, now)) == NULL || live(s, sl, now))
 		return;
 	memset(sl, 0, sizeof(*sl));
 	s->used[sl - s->slots] = true;
@@ -379,7 +385,9 @@ void session_store_free(struct sessions *s)
 
 /* ---- tokens ------------------------------------------------------------------------- */
 
-/* HMAC of payload under the store's key. Return: 0, or -1 (OpenSSL failed). */
+/* HMAC of payload under the store's key. Return: 0, or -1 (OpenSSL failed).
+ * It restarts the store's one HMAC context, const or not: callers must all
+ * run on one thread (the loop's, today). */
 static int mac(const struct sessions *s, const char *payload, size_t n, unsigned char *out)
 {
 	size_t len = 0;
@@ -407,7 +415,6 @@ static int payload_format(const struct session *ses, char *buf, size_t len)
 static int payload_parse(char *p, struct session *ses)
 {
 	char *f[8], *save = NULL;
-	size_t len = 0;
 	int n = 0;
 
 	for (char *t = strtok_r(p, "\n", &save); t != NULL && n < 8;
@@ -423,10 +430,7 @@ static int payload_parse(char *p, struct session *ses)
 	ses->scopes = strtoul(f[4], NULL, 10);
 	ses->issued = (time_t)strtoll(f[5], NULL, 10);
 	ses->expires = (time_t)strtoll(f[6], NULL, 10);
-	return OPENSSL_hexstr2buf_ex(ses->nonce, sizeof(ses->nonce), &len, f[7], '\0') == 1 &&
-	               len == sizeof(ses->nonce)
-	           ? 0
-	           : -1;
+	return nonce_parse(f[7], ses->nonce) ? 0 : -1;
 }
 
 /*
@@ -471,14 +475,18 @@ int session_create(struct sessions *s, const struct session *in, int ttl, char *
 	size_t o;
 	int n;
 
-	if (RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1)
-		return -1;
 	ses.issued = ses.last_seen = ses.roles_checked = now;
 	ses.expires = now + ttl;
+	if (RAND_bytes(ses.nonce, sizeof(ses.nonce)) != 1 ||
+	    (n = payload_format(&ses, payload, sizeof(payload))) < 0 ||
+	    mac(s, payload, (size_t)n, sig) == -1) {
+		log_warnx("session: cannot make a token for %s (OpenSSL's random bytes or HMAC "
+		          "failed, or the payload is too long)",
+		          in->uid);
+		return -2;
+	}
 	/* Room made last: a login failing before it ends no other session. */
-	if ((n = payload_format(&ses, payload, sizeof(payload))) < 0 ||
-	    mac(s, payload, (size_t)n, sig) == -1 || make_room(s, in->uid, now) == -1 ||
-	    (sl = slot_get(s, ses.nonce, now)) == NULL)
+	if (make_room(s, in->uid, now) == -1 || (sl = slot_get(s, ses.nonce, now)) == NULL)
 		return -1;
 	o = b64url_encode((const unsigned char *)payload, (size_t)n, token);
 	token[o++] = '.';

@@ -51,8 +51,9 @@ void session_store_free(struct sessions *s);
 /* Signs a new session for in (uid, dn, roles, scopes read under configuration
  * generation in->roles_gen) lasting ttl seconds and
  * writes the token into token (SESSION_TOKEN_MAX bytes). The operator's least
- * recently used session ends when it has SESSION_PER_OPERATOR. Return: 0, or
- * -1 when the store is full of live sessions or the RNG failed. */
+ * recently used session ends when it has SESSION_PER_OPERATOR. Return: 0,
+ * -1 when the store is full of live sessions, or -2 when the token could not
+ * be made (random bytes or HMAC failed; logged). */
 int session_create(struct sessions *s, const struct session *in, int ttl, char *token);
 
 /* The live session for token, or NULL when the token is malformed, forged,
