@@ -176,8 +176,12 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Nearest-rank percentile of the sorted latencies. */
-static uint32_t pct(const struct bench_stats *s, double p)
+void bench_stats_sort(struct bench_stats *s)
+{
+	qsort(s->lat_us, s->n, sizeof(*s->lat_us), cmp_u32);
+}
+
+uint32_t bench_stats_pct(const struct bench_stats *s, double p)
 {
 	size_t k;
 
@@ -200,7 +204,7 @@ void bench_stats_print(struct bench_stats *s, const struct bench_opts *o)
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
 		         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-	qsort(s->lat_us, s->n, sizeof(*s->lat_us), cmp_u32);
+	bench_stats_sort(s);
 	if (secs <= 0)
 		secs = 1e-6;
 	printf(
@@ -208,9 +212,9 @@ void bench_stats_print(struct bench_stats *s, const struct bench_opts *o)
 	    "\"unchanged\":%llu,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_us\":%u,"
 	    "\"p99_us\":%u,\"p999_us\":%u,\"max_us\":%u,\"driver_cpu_us\":%.0f,\"flagged\":%s}\n",
 	    o->driver, bench_op_name(o->op), o->concurrency, s->n, (unsigned long long)s->errors,
-	    (unsigned long long)s->unchanged, secs, (double)s->n / secs, pct(s, 50), pct(s, 99),
-	    pct(s, 99.9), s->n ? s->lat_us[s->n - 1] : 0, s->n ? cpu_us / (double)s->n : 0,
-	    s->errors ? "true" : "false");
+	    (unsigned long long)s->unchanged, secs, (double)s->n / secs, bench_stats_pct(s, 50),
+	    bench_stats_pct(s, 99), bench_stats_pct(s, 99.9), s->n ? s->lat_us[s->n - 1] : 0,
+	    s->n ? cpu_us / (double)s->n : 0, s->errors ? "true" : "false");
 	fflush(stdout);
 }
 

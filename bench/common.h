@@ -77,6 +77,10 @@ void bench_done(struct bench_run *r, struct bench_slot *sl, bool ok, bool unchan
 
 int bench_stats_init(struct bench_stats *s, const struct bench_opts *o);
 void bench_stats_add(struct bench_stats *s, uint64_t us);
+/* Sorts the latencies; bench_stats_print does it too. */
+void bench_stats_sort(struct bench_stats *s);
+/* Nearest-rank percentile p (0..100] of the latencies, once sorted; 0 if none. */
+uint32_t bench_stats_pct(const struct bench_stats *s, double p);
 void bench_stats_print(struct bench_stats *s, const struct bench_opts *o);
 void bench_stats_free(struct bench_stats *s);
 

@@ -31,19 +31,12 @@
 #define PROBE_ROUNDS_MAX 100000
 #define PROBE_WRAP       (4 << 20) /* the file's size: rounds start again at its start */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Writes and syncs rounds times into fd, after filling PROBE_WRAP bytes of
- * it; fills lat (microseconds per sync). Return: 0, or -1 with errno set. */
-static int probe(int fd, uint64_t *lat, int rounds)
+ * it; adds each sync's microseconds to st. Return: 0, or -1 with errno set. */
+static int probe(int fd, struct bench_stats *st, long rounds)
 {
 	static char page[PROBE_PAGE];
-	off_t off = 0;
+	off_t off;
 
 	memset(page, 'x', sizeof(page));
 	for (off = 0; off < PROBE_WRAP; off += PROBE_PAGE)
@@ -52,7 +45,7 @@ static int probe(int fd, uint64_t *lat, int rounds)
 	if (fdatasync(fd) == -1)
 		return -1;
 	off = 0;
-	for (int r = 0; r < rounds; r++) {
+	for (long r = 0; r < rounds; r++) {
 		uint64_t t0;
 
 		for (int p = 0; p < PROBE_PAGES; p++, off += PROBE_PAGE)
@@ -63,19 +56,21 @@ static int probe(int fd, uint64_t *lat, int rounds)
 		t0 = bench_now_us();
 		if (fdatasync(fd) == -1)
 			return -1;
-		lat[r] = bench_now_us() - t0;
+		bench_stats_add(st, bench_now_us() - t0);
 	}
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	int rounds = argc > 2 ? atoi(argv[2]) : PROBE_ROUNDS;
+	struct bench_opts o = {.count = 0};
+	struct bench_stats st;
+	long rounds = PROBE_ROUNDS;
 	char path[4096];
-	uint64_t *lat;
 	int fd, rc;
 
-	if (argc < 2 || argc > 3 || rounds < 1 || rounds > PROBE_ROUNDS_MAX) {
+	if (argc < 2 || argc > 3 ||
+	    (argc == 3 && bench_num(argv[2], 1, PROBE_ROUNDS_MAX, &rounds) == -1)) {
 		fprintf(stderr, "usage: syncprobe DIR [ROUNDS (1..%d)]\n", PROBE_ROUNDS_MAX);
 		return 2;
 	}
@@ -85,19 +80,19 @@ int main(int argc, char **argv)
 		        strerror(errno));
 		return 1;
 	}
-	lat = calloc((size_t)rounds, sizeof(*lat));
-	rc = lat != NULL ? probe(fd, lat, rounds) : -1;
+	o.count = (uint64_t)rounds;
+	errno = 0;
+	rc = bench_stats_init(&st, &o) == 0 ? probe(fd, &st, rounds) : -1;
 	if (rc == -1)
 		fprintf(stderr, "syncprobe: %s: %s\n", path, strerror(errno != 0 ? errno : ENOMEM));
 	close(fd);
 	unlink(path);
 	if (rc == 0) {
-		qsort(lat, (size_t)rounds, sizeof(*lat), cmp_u64);
-		printf("fdatasync p50 %llu us, p99 %llu us (%d syncs of %d KiB in %s)\n",
-		       (unsigned long long)lat[rounds / 2],
-		       (unsigned long long)lat[(size_t)rounds * 99 / 100], rounds,
+		bench_stats_sort(&st);
+		printf("fdatasync p50 %u us, p99 %u us (%ld syncs of %d KiB in %s)\n",
+		       bench_stats_pct(&st, 50), bench_stats_pct(&st, 99), rounds,
 		       PROBE_PAGES * PROBE_PAGE / 1024, argv[1]);
 	}
-	free(lat);
+	bench_stats_free(&st);
 	return rc == 0 ? 0 : 1;
 }

@@ -239,9 +239,8 @@ static void saved_take(struct sessions *s, const char *line, time_t now)
 	 * without its end was torn by a crash during the save: its DN may be
 	 * cut, and the operator's end could then not find it. */
 	if (strchr(line, '\n') == NULL ||
-	    sscanf(line, "%32s %lld %lld %511[^\n]", hex, &seen, &exp, dn) != 4 ||
-	    strlen(hex) != 32 || exp <= now || exp > now + SESSION_TTL_MAX || seen > now + 60 ||
-	    seen < now - s->idle)
+	    sscanf(line, "%32s %lld %lld %511[^\n]", hex, &seen, &exp, dn) != 4 || exp <= now ||
+	    exp > now + SESSION_TTL_MAX || seen > now + 60 || seen < now - s->idle)
 		return;
 	if (!nonce_parse(hex, nonce) || (sl = slot_get(s, nonce, now)) == NULL || live(s, sl, now))
 		return;
@@ -421,7 +420,7 @@ static int payload_parse(char *p, struct session *ses)
 	     t = strtok_r(NULL, "\n", &save))
 		f[n++] = t;
 	if (n != 8 || strcmp(f[0], "v1") != 0 || strlen(f[1]) >= sizeof(ses->uid) ||
-	    strlen(f[2]) >= sizeof(ses->dn) || strlen(f[7]) != 32)
+	    strlen(f[2]) >= sizeof(ses->dn))
 		return -1;
 	memset(ses, 0, sizeof(*ses));
 	memcpy(ses->uid, f[1], strlen(f[1]) + 1);
