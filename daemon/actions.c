@@ -1202,8 +1202,25 @@ static void request_inherit(struct act *x)
 	json_decref(f);
 }
 
-/* Approve and reject act on a stored request: it must exist (404), to
- * approve come from another admin (403), and be open (409). */
+/* The sweep closes requests past [limits] request_ttl only every tick: one
+ * it has not reached yet is as closed for an approve. Return: true (and
+ * refused) if r is past it. */
+static bool request_past_ttl(struct act *x, const struct audit_req *r)
+{
+	time_t asked;
+
+	if (clock_parse_iso(r->created_at, &asked) == -1 ||
+	    time(NULL) - asked <= x->conf->request_ttl)
+		return false;
+	act_refuse(x, ACT_CONFLICT, "request_closed", "denied",
+	           "request %lld has expired: it was not approved within %d s ([limits] "
+	           "request_ttl); ask again if the access is still needed",
+	           (long long)x->request_id, x->conf->request_ttl);
+	return true;
+}
+
+/* Approve and reject act on a stored request: it must exist (404), come
+ * from another admin (403), and be open (409). */
 static int request_load(struct act *x)
 {
 	struct audit_req r;
@@ -1254,11 +1271,13 @@ static int request_load(struct act *x)
 		return -1;
 	}
 	/* DESIGN's order puts 403 (scope) before 409: one's own request is
-	 * refused as such even once it is closed. */
-	if (x->kind == ACT_APPROVE && strcasecmp(r.operator, x->op.uid) == 0) {
+	 * refused as such even once it is closed. Approve and reject alike are
+	 * another admin's (issue 7); the requester's own expires by itself. */
+	if (strcasecmp(r.operator, x->op.uid) == 0) {
 		act_refuse(x, ACT_FORBIDDEN, "four_eyes", "denied",
-		           "request %lld is yours: another admin must approve it",
-		           (long long)x->request_id);
+		           "request %lld is yours: another admin must %s it (an open request also "
+		           "closes by itself after [limits] request_ttl)",
+		           (long long)x->request_id, kind_action[x->kind]);
 		return -1;
 	}
 	if (strcmp(r.status, "pending") != 0) {
@@ -1266,6 +1285,8 @@ static int request_load(struct act *x)
 		           "request %lld is already %s", (long long)x->request_id, r.status);
 		return -1;
 	}
+	if (x->kind == ACT_APPROVE && request_past_ttl(x, &r))
+		return -1;
 	/* Between this check and the request's close lie a group commit and, to
 	 * approve, the directory: the request is held meanwhile, so a reject and
 	 * an approve (or two of either) cannot both go through. */

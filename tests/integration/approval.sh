@@ -82,6 +82,8 @@ t_eq "$(sqlite3 "$DB" "SELECT a.ticket || '|' || a.category FROM records a JOIN 
 
 as_op adm1
 req2=$("$D" --json grant dave finance-docs | jq -r .request)
+t_exit 4 "the requester cannot reject their own request either (403)" "$D" reject "$req2" --reason "mine"
+t_match "request $req2 is yours: another admin must reject it" "... and is told who may" printf '%s\n' "$T_OUT"
 as_op adm2
 t_exit 2 "a rejection needs a reason" "$D" reject "$req2"
 t_ok "another admin rejects" "$D" reject "$req2" --reason "not needed for the job"
@@ -157,6 +159,14 @@ t_exit 1 "erin never got the permission" ldap_is_member finance-docs erin
 t_eq "$(grant_row "$req3")" "denied|request $req3: expired: not approved within 4 s" "the expired grant's outcome is denied"
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a WHERE kind = 'attempt' AND action = 'grant' AND request_id IS NOT NULL
     AND (SELECT count(*) FROM records o WHERE o.attempt_id = a.id) <> 1")" 0 "every closed request's grant has exactly one outcome"
+# Between two sweeps (one a tick) a request past request_ttl is as closed for an approve.
+as_op adm1
+req6=$("$D" --json grant erin finance-docs | jq -r .request)
+sleep 5
+as_op adm2
+t_exit 1 "a request past request_ttl is not approved, swept yet or not (409)" "$D" approve "$req6"
+t_match "request $req6 (has expired|is already expired)" "... saying it expired" printf '%s\n' "$T_OUT"
+t_exit 1 "... and erin did not get the permission" ldap_is_member finance-docs erin
 
 as_op adm1
 t_ok "permissions without approval are granted at once" "$D" grant erin procurement
@@ -189,7 +199,7 @@ daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 # At once, before recovery has read songtao back: rejecting the request its cut-short approve
 # carried out would leave it "rejected" with the access granted. It waits (503 recovering), or
 # finds the request approved by then (409).
-as_op adm1
+as_op adm2
 t_match '"error": *"(recovering|request_closed)"' \
     "a reject of a request whose approve is being recovered waits for it (503) or finds it closed (409)" \
     "$D" --json reject "$req_st" --reason "changed my mind"
