@@ -227,6 +227,12 @@ void commit_stop(struct actions *A);
 /* Ends every session of x's user (an operator disabled, deleted, moved), and
  * logs how many. */
 void act_end_sessions(struct act *x);
+
+/* Closes uid's open four-eyes requests (any case), each as a rejection by
+ * ldapdeskd linked to it whose detail is why: a deleted user's request,
+ * approved later, would give its access to the next account with that uid.
+ * One being approved or rejected right now is left to that. */
+void act_requests_close_for(struct actions *A, const char *uid, const char *why);
 /* lifecycle.c: runs create, move, disable, enable, delete once the attempt is
  * stored. Return: 0 (answered later or now), -1 when the kind is not one of them. */
 int lifecycle_execute(struct act *x);

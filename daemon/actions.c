@@ -3123,6 +3123,34 @@ static void requests_expire(struct actions *A)
 	free(l);
 }
 
+struct user_requests {
+	struct stale_list l;
+	const char *uid;
+};
+
+static void user_request_collect(void *arg, const struct audit_req *r)
+{
+	struct user_requests *u = arg;
+
+	if (strcasecmp(r->target, u->uid) == 0)
+		stale_collect(&u->l, r);
+}
+
+void act_requests_close_for(struct actions *A, const char *uid, const char *why)
+{
+	struct user_requests *u = calloc(1, sizeof(*u));
+	char err[256];
+
+	if (u == NULL)
+		return;
+	u->uid = uid;
+	if (audit_request_list(A->audit, NULL, user_request_collect, u, err, sizeof(err)) == -1)
+		log_warnx("requests: %s", err);
+	for (size_t i = 0; i < u->l.n; i++)
+		request_expire(A, &u->l.items[i], why);
+	free(u);
+}
+
 /* Reads back the changes the directory did not answer, once it has had
  * twice the operation timeout to finish or drop them; an entry leaves the
  * list when its attempt has an outcome. */

@@ -530,7 +530,14 @@ static void fix_groups(struct act *x)
 
 static void delete_done(void *arg, enum dir_status st, const char *err)
 {
-	act_outcome(arg, st, err, "deleted with its group memberships");
+	struct act *x = arg;
+	char why[160];
+
+	if (st == DIR_OK) {
+		snprintf(why, sizeof(why), "closed: %s was deleted by %s", x->target, x->op.uid);
+		act_requests_close_for(x->A, x->target, why);
+	}
+	act_outcome(x, st, err, "deleted with its group memberships");
 }
 
 /* The last step of a move: the department attribute, on the entry where

@@ -168,6 +168,22 @@ t_exit 1 "a request past request_ttl is not approved, swept yet or not (409)" "$
 t_match "request $req6 (has expired|is already expired)" "... saying it expired" printf '%s\n' "$T_OUT"
 t_exit 1 "... and erin did not get the permission" ldap_is_member finance-docs erin
 
+# A deleted user's open request closes with it: approved later it would give the access to
+# the next account made with that uid.
+as_op adm1
+t_ok "a user to delete" "$D" user create tmpuser --name 临时 --dept 财务管理部
+req7=$("$D" --json grant tmpuser finance-docs --days 3 | jq -r .request)
+t_ok "... with an open request ($req7)" "$D" user delete tmpuser --yes
+t_eq "$("$D" --json pending | jq "[.requests[] | select(.id == $req7)] | length")" 0 \
+    "deleting the user closes its open request"
+t_eq "$(sqlite3 "$DB" "SELECT a.operator || '|' || o.result || '|' || o.detail FROM records a JOIN records o
+    ON o.attempt_id = a.id WHERE a.action = 'reject' AND a.request_id = $req7")" \
+    "ldapdeskd|ok|closed: tmpuser was deleted by adm1" "... as a rejection by ldapdeskd linked to it"
+t_ok "another account is made with that uid" "$D" user create tmpuser --name 另一人 --dept 财务管理部
+as_op adm2
+t_exit 1 "the old request cannot be approved for it (409)" "$D" approve "$req7"
+t_exit 1 "... and the new account did not get the access" ldap_is_member finance-docs tmpuser
+
 as_op adm1
 t_ok "permissions without approval are granted at once" "$D" grant erin procurement
 req4=$("$D" --json grant dave finance-docs | jq -r .request)
