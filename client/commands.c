@@ -1254,17 +1254,10 @@ static void show_verify(const struct ctx *c, json_t *ans)
 
 	if (c->a->head)
 		printf("%s\n", txt(ans, "head", b1));
-	else if (json_is_true(json_object_get(ans, "ok"))) {
-		const char *lost = json_string_value(json_object_get(ans, "lost_detail"));
-
+	else if (json_is_true(json_object_get(ans, "ok")))
 		printf("audit chain ok: %s records, head %s\n", txt(ans, "records", b1),
 		       txt(ans, "head", b2));
-		/* Whole around them, but gone: a restore from an older copy said so. */
-		if (json_integer_value(json_object_get(ans, "lost")) > 0)
-			printf("but %s ids were declared lost by a restore (%s): see 'How to "
-			       "restore'\n",
-			       txt(ans, "lost", b1), lost != NULL ? lost : "");
-	} else {
+	else {
 		show_broken(ans);
 	}
 }
@@ -1282,14 +1275,26 @@ static int cmd_verify(struct ctx *c)
 	if (rc != 0)
 		return rc;
 	bool ok = json_is_true(json_object_get(ans, "ok"));
+	/* Records lost in a restore leave the chain whole: its head is sound. */
+	bool whole = json_is_true(json_object_get(ans, "whole"));
 	const char *reason = json_string_value(json_object_get(ans, "reason"));
+	if (c->a->head && whole) {
+		show(c, ans, show_verify);
+		return EXIT_DONE;
+	}
 	if (!ok && reason != NULL && strncmp(reason, "head ", 5) == 0 && c->a->since_head != NULL)
 		say("the log does not hold the head you gave (%s): check that it is the one you "
 		    "saved; if it is, records up to it were changed or cut off: keep a copy of the "
 		    "database as it is for the investigation, and see 'How to restore' in "
 		    "doc/auditing.md",
 		    reason);
-	else if (!ok) {
+	else if (!ok && whole) {
+		char b[32];
+		say("records from %s on are missing from the log (the chain around them is whole): "
+		    "if no restore explains it, keep a copy of the database as it is for the "
+		    "investigation; see 'How to restore' in doc/auditing.md",
+		    txt(ans, "first_bad", b));
+	} else if (!ok) {
 		char b[32];
 		say("audit chain broken at record %s: keep a copy of the database as it is for the "
 		    "investigation, and see 'How to restore' in doc/auditing.md",

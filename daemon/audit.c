@@ -244,13 +244,34 @@ struct audit {
 	char *path;
 	struct file_id {
 		dev_t dev;
-		ino_t ino; /* 0: not seen yet (a WAL made by the first write) */
-	} files[3];        /* the database, its -wal and -shm */
-	bool gone;         /* files_check failed once: stays failed */
-	bool busy;         /* the last txn_begin found another writer's lock */
-	int64_t top;       /* the highest id appended, noted in hwm once committed */
-	int64_t committed; /* top as of the last commit: put back by a rollback */
-	struct hwm *hwm;   /* NULL: not kept (ENOMEM) */
+		ino_t ino;         /* 0: not seen yet (a WAL made by the first write) */
+	} files[3];                /* the database, its -wal and -shm */
+	bool gone;                 /* files_check failed once: stays failed */
+	bool busy;                 /* the last txn_begin found another writer's lock */
+	int64_t top;               /* the highest id appended, noted in hwm once committed */
+	int64_t committed;         /* top as of the last commit: put back by a rollback */
+	struct hwm *hwm;           /* NULL: not kept (ENOMEM) */
+	struct audit_guard *guard; /* shared with the daemon's other connections, or NULL */
+	int64_t txn_last;          /* the last record this transaction appended, 0: none */
+	char txn_hash[HASH_HEX + 1];
+};
+
+/*
+ * The guard: the last record the daemon's connections (the loop's, the
+ * writer's, the jobs') committed, kept in memory. A hash chain alone cannot
+ * tell a record added at its end with a correct hash, or the end cut off,
+ * from the daemon's own work; the daemon can, as long as it runs. Each write
+ * transaction compares the store's tail with the guard before it appends; a
+ * commit moves the guard under its mutex, held across the COMMIT so that the
+ * next writer (which waits for the write lock meanwhile) never sees the new
+ * tail before the guard does.
+ */
+struct audit_guard {
+	pthread_mutex_t mu;
+	atomic_int refs;
+	int64_t id;              /* the tail ldapdeskd left: its id (0: empty) */
+	char hash[HASH_HEX + 1]; /* and hash */
+	char why[320];           /* once the store was found changed: every write refused */
 };
 
 /* The detail of the record that declares lost ids (audit_ids_restore),
@@ -708,6 +729,7 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->live_check);
 	sqlite3_close(a->db);
 	hwm_free(a->hwm);
+	audit_guard_drop(a->guard);
 	free(a->path);
 	free(a);
 }
@@ -717,6 +739,7 @@ void audit_close(struct audit *a)
 static int txn_begin(struct audit *a, char *err, size_t errlen)
 {
 	a->busy = false;
+	a->txn_last = 0;
 	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
 	/* SQLite's own "database is locked" reads like damage; it is another
@@ -792,9 +815,20 @@ static int files_check(struct audit *a, char *err, size_t errlen)
 /* Commits if rc is 0, else rolls back (err already says why). */
 static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 {
+	bool done;
+
 	if (rc == 0)
 		rc = files_check(a, err, errlen);
-	if (rc == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+	if (a->guard != NULL)
+		pthread_mutex_lock(&a->guard->mu);
+	done = rc == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+	if (done && a->guard != NULL && a->txn_last > 0) {
+		a->guard->id = a->txn_last;
+		memcpy(a->guard->hash, a->txn_hash, sizeof a->guard->hash);
+	}
+	if (a->guard != NULL)
+		pthread_mutex_unlock(&a->guard->mu);
+	if (done) {
 		hwm_note(a->hwm, a->top); /* after the commit: never ahead of it */
 		a->committed = a->top;
 		return 0;
@@ -804,6 +838,88 @@ static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 		db_fail(a, "commit", err, errlen);
 	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* Under g->mu: the store's tail (last, as read_tail reads it: the highest
+ * id given, and the newest record's hash) is not the one ldapdeskd left. */
+static void guard_trip(struct audit_guard *g, int64_t last)
+{
+	char what[120];
+
+	if (last > g->id)
+		snprintf(what, sizeof(what), "records after %lld, the last it wrote, were added",
+		         (long long)g->id);
+	else if (last < g->id)
+		snprintf(what, sizeof(what), "records up to %lld, which it wrote, were cut off",
+		         (long long)g->id);
+	else
+		snprintf(what, sizeof(what), "record %lld is not the one it wrote",
+		         (long long)g->id);
+	snprintf(g->why, sizeof(g->why),
+	         "audit: written behind ldapdeskd's back (%s): nothing more is recorded or done "
+	         "until that is looked into: keep a copy of the database, run 'ldapdesk verify', "
+	         "restart ldapdeskd",
+	         what);
+}
+
+/* Inside a write transaction: 0 if the tail is the guard's, else -1 with
+ * err (and from then on always). */
+static int guard_check(struct audit_guard *g, int64_t last, const char *hash, char *err,
+                       size_t errlen)
+{
+	bool bad;
+
+	pthread_mutex_lock(&g->mu);
+	if (g->why[0] == '\0' && (last != g->id || strcmp(hash, g->hash) != 0))
+		guard_trip(g, last);
+	bad = g->why[0] != '\0';
+	if (bad)
+		snprintf(err, errlen, "%s", g->why);
+	pthread_mutex_unlock(&g->mu);
+	return bad ? -1 : 0;
+}
+
+int audit_guard_start(struct audit *a, char *err, size_t errlen)
+{
+	struct audit_guard *g = calloc(1, sizeof(*g));
+	int rc = g != NULL ? sqlite3_step(a->tail) : SQLITE_NOMEM;
+
+	if (rc == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(a->tail, 1);
+
+		g->id = sqlite3_column_int64(a->tail, 0);
+		snprintf(g->hash, sizeof g->hash, "%s", h ? h : ZERO_HASH);
+		pthread_mutex_init(&g->mu, NULL);
+		atomic_init(&g->refs, 1);
+		audit_guard_drop(a->guard);
+		a->guard = g;
+	} else {
+		free(g);
+		snprintf(err, errlen, "audit: read chain tail: %s", sqlite3_errmsg(a->db));
+	}
+	sqlite3_reset(a->tail);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+struct audit_guard *audit_guard_take(struct audit *a)
+{
+	if (a->guard != NULL)
+		atomic_fetch_add(&a->guard->refs, 1);
+	return a->guard;
+}
+
+void audit_guard_join(struct audit *a, struct audit_guard *g)
+{
+	audit_guard_drop(a->guard);
+	a->guard = g;
+}
+
+void audit_guard_drop(struct audit_guard *g)
+{
+	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&g->mu);
+	free(g);
 }
 
 /* Next id and previous hash, read inside the write transaction. */
@@ -821,6 +937,10 @@ static int read_tail(struct audit *a, int64_t *idp, char prev[HASH_HEX + 1], cha
 		 * committed are never given again, and verify names the gap. */
 		*idp = (last > a->committed ? last : a->committed) + 1;
 		snprintf(prev, HASH_HEX + 1, "%s", h ? h : ZERO_HASH);
+		/* Once per transaction: a second read finds this one's own appends. */
+		if (a->guard != NULL && a->txn_last == 0 &&
+		    guard_check(a->guard, last, prev, err, errlen) == -1)
+			rc = SQLITE_ABORT;
 	} else {
 		db_fail(a, "read chain tail", err, errlen);
 	}
@@ -879,6 +999,10 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 		*idp = id;
 	if (rc == SQLITE_DONE && id > a->top)
 		a->top = id;
+	if (rc == SQLITE_DONE) {
+		a->txn_last = id;
+		memcpy(a->txn_hash, hash, sizeof a->txn_hash);
+	}
 	if (rc == SQLITE_DONE && a->batch) {
 		a->batch_next = id + 1;
 		memcpy(a->batch_prev, hash, sizeof a->batch_prev);
@@ -1454,6 +1578,10 @@ static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 		snprintf(w->out->lost, sizeof w->out->lost,
 		         "records %lld to %lld, declared lost at %lld", (long long)w->last_id + 1,
 		         (long long)v[COL_ID].i - 1, (long long)v[COL_ID].i);
+		if (w->out->lost_first == 0 && w->last_id >= w->since_id) {
+			w->out->lost_first = w->last_id + 1;
+			memcpy(w->out->lost_why, w->out->lost, sizeof w->out->lost_why);
+		}
 	}
 	if (strcmp(v[COL_PREV_HASH].s, w->last_hash) != 0)
 		return "prev_hash does not match the previous record";
@@ -1525,16 +1653,71 @@ static void fill_head(const struct walk *w)
 		         w->last_hash);
 }
 
+/* Names bad record id, or an earlier one than the walk named. */
+static void mark_bad_first(struct walk *w, int64_t id, const char *reason)
+{
+	if (w->out->first_bad != 0 && w->out->first_bad <= id)
+		return;
+	w->out->first_bad = 0;
+	mark_bad(w, id, reason);
+}
+
+/* The snapshot's newest record against the one the daemon wrote last (the
+ * guard as the snapshot began): added records have correct hashes if made
+ * with the README's script, and a cut end leaves a whole chain. */
+static void guard_verdict(struct walk *w, const struct audit_guard *g)
+{
+	char why[128];
+
+	if (w->last_id > g->id) {
+		snprintf(why, sizeof(why),
+		         "not written by ldapdeskd, which wrote up to %lld: added behind its back",
+		         (long long)g->id);
+		mark_bad_first(w, g->id + 1, why);
+	} else if (w->last_id < g->id) {
+		snprintf(why, sizeof(why),
+		         "missing: records %lld to %lld, which ldapdeskd wrote, were deleted",
+		         (long long)w->last_id + 1, (long long)g->id);
+		mark_bad_first(w, w->last_id + 1, why);
+	} else if (g->id > 0 && strcmp(w->last_hash, g->hash) != 0) {
+		mark_bad_first(w, g->id, "replaced: not the record ldapdeskd wrote with this id");
+	}
+}
+
+/* Under the guard's mutex, the read that fixes the snapshot: no commit is
+ * half-way (the guard moves with the commit, under that mutex). Return:
+ * SQLite's step code. */
+static int snapshot_begin(struct audit *a, struct audit_guard *seen)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->guard->mu);
+	rc = sqlite3_step(a->tail);
+	seen->id = a->guard->id;
+	memcpy(seen->hash, a->guard->hash, sizeof seen->hash);
+	pthread_mutex_unlock(&a->guard->mu);
+	sqlite3_reset(a->tail);
+	return rc;
+}
+
 /* One read transaction: the walk and the checks see one snapshot. */
 static int verify_snapshot(struct audit *a, struct walk *w, char *err, size_t errlen)
 {
+	struct audit_guard seen = {.id = 0};
 	int rc;
 
 	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(a, "begin verify", err, errlen);
+	if (a->guard != NULL && snapshot_begin(a, &seen) != SQLITE_ROW) {
+		db_fail(a, "read chain tail", err, errlen);
+		sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+		return -1;
+	}
 	rc = walk_all(a, w, err, errlen);
 	if (rc == 0)
 		rc = check_tail(a, w, err, errlen);
+	if (rc == 0 && a->guard != NULL)
+		guard_verdict(w, &seen);
 	sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 	return rc;
 }
@@ -2211,6 +2394,9 @@ void audit_batch_release(struct audit *a, const struct audit_mark *m, bool keep)
 	if (!keep) {
 		sqlite3_exec(a->db, "ROLLBACK TO mark", NULL, NULL, NULL);
 		a->batch_next = m->next;
+		/* In a batch the last record appended is the cached tail's. */
+		a->txn_last = m->next > 0 ? m->next - 1 : 0;
+		memcpy(a->txn_hash, m->prev, sizeof a->txn_hash);
 		a->top = m->top;
 		memcpy(a->batch_prev, m->prev, sizeof a->batch_prev);
 	}

@@ -58,11 +58,15 @@ struct audit_verify {
 	int64_t records;   /* records walked */
 	int64_t first_bad; /* id of the first bad record, 0 if none */
 	char head[96];     /* "ID:HASH" of the last record, "" for an empty log */
-	char reason[160];  /* why first_bad is bad, "" if ok */
+	char reason[320];  /* why first_bad is bad, "" if ok */
 	/* Ids a restore declared lost (audit_ids_restore): the chain is whole
 	 * around them, but they are gone. "" if none; the latest declared. */
 	char lost[160];
 	int64_t n_lost; /* ids declared lost, over every such declaration */
+	/* The first of them after the since head (any, without one), 0 if
+	 * none: a verify that names no bad record still fails on it. */
+	int64_t lost_first;
+	char lost_why[160]; /* and its declaration, like lost */
 };
 
 /* Called once per attempt row; row is a JSON object owned by audit (borrow
@@ -267,6 +271,22 @@ int audit_find_live(struct audit *a, const struct audit_event *ev, bool minute, 
 int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *err, size_t errlen);
 
 /* ---- batches: many events in one transaction (import, bench) ---- */
+
+/* The guard (audit.c): what ldapdeskd's own connections committed last,
+ * shared by them, so that a record added at the end of the store or its end
+ * cut off while the daemon runs is caught at the next write (every write is
+ * refused from then on, err saying why) and named by audit_verify. */
+struct audit_guard;
+/* Starts a guard on a from the store's current tail. Return: 0, or -1 with
+ * err. */
+int audit_guard_start(struct audit *a, char *err, size_t errlen);
+/* a's guard (NULL if none), with a reference for the caller to hand to
+ * audit_guard_join or give back with audit_guard_drop. Any thread. */
+struct audit_guard *audit_guard_take(struct audit *a);
+/* a (another connection to the same store) shares g, taking over the
+ * caller's reference; audit_close gives it back. */
+void audit_guard_join(struct audit *a, struct audit_guard *g);
+void audit_guard_drop(struct audit_guard *g);
 
 /* Opens a write transaction on a's connection; until audit_batch_commit or
  * audit_batch_rollback records are written only with audit_batch_* (the

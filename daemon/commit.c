@@ -424,6 +424,7 @@ int commit_start(struct actions *A, struct event_base *base, const char *db, int
 	pthread_condattr_destroy(&ca);
 	if (audit_open(db, &c->audit, err, errlen) == -1)
 		goto fail;
+	audit_guard_join(c->audit, audit_guard_take(A->audit));
 	/* An import (job.h) holds the write lock for its one transaction, a
 	 * minute for a million rows here: the writer waits it out instead of
 	 * refusing every action meanwhile and leaving outcomes pending. */

@@ -330,6 +330,15 @@ static int uri_check(const struct config *c, char *err, size_t errlen)
 			    "ldaps://",
 			    c->path, config_line(c, "ldap", "uri"), u,
 			    c->flavor == FLAVOR_AD ? "Active Directory" : "389 DS");
+		/* Issue 3: the directory is reached with StartTLS or ldaps, as a TCP
+		 * listener without TLS is refused. */
+		else if ((bad = !c->starttls && strcasecmp(lud->lud_scheme, "ldap") == 0))
+			snprintf(
+			    err, errlen,
+			    "%s:%d: [ldap] uri: \"%s\" is plain LDAP and starttls is off: the "
+			    "service account's, operators' and one-time passwords would cross the "
+			    "network readable: set starttls = yes, or use ldaps://",
+			    c->path, config_line(c, "ldap", "uri"), u);
 		ldap_free_urldesc(lud);
 	}
 	free(list);

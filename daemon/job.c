@@ -19,6 +19,7 @@ struct job {
 	pthread_mutex_t mu; /* guards a and stopped */
 	struct audit *a;    /* the thread's connection while it works */
 	bool stopped;
+	struct audit_guard *guard; /* parent's, a reference the thread hands on */
 	struct event *done_ev;
 	char db[4096];
 	job_work_fn work;
@@ -34,6 +35,10 @@ static void *job_main(void *arg)
 	struct audit *a = NULL;
 
 	j->rc = audit_open_existing(j->db, &a, j->err, sizeof(j->err));
+	if (j->rc == 0)
+		audit_guard_join(a, j->guard);
+	else
+		audit_guard_drop(j->guard);
 	if (j->rc == 0) {
 		audit_stoppable(a);
 		pthread_mutex_lock(&j->mu);
@@ -81,8 +86,8 @@ void job_stop(struct job *j)
 	pthread_mutex_unlock(&j->mu);
 }
 
-struct job *job_start(struct event_base *base, const char *db, job_work_fn work, job_done_fn done,
-                      void *arg, char *err, size_t errlen)
+struct job *job_start(struct event_base *base, struct audit *parent, job_work_fn work,
+                      job_done_fn done, void *arg, char *err, size_t errlen)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -92,11 +97,13 @@ struct job *job_start(struct event_base *base, const char *db, job_work_fn work,
 		return NULL;
 	}
 	pthread_mutex_init(&j->mu, NULL);
-	snprintf(j->db, sizeof(j->db), "%s", db);
+	snprintf(j->db, sizeof(j->db), "%s", audit_path(parent));
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
+	j->guard = audit_guard_take(parent);
 	if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+		audit_guard_drop(j->guard);
 		event_free(j->done_ev);
 		pthread_mutex_destroy(&j->mu);
 		free(j);

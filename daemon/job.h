@@ -21,12 +21,13 @@ typedef int (*job_work_fn)(struct audit *a, void *arg, char *err, size_t errlen)
  * (rc -1 with err also when the database could not be opened). */
 typedef void (*job_done_fn)(void *arg, int rc, const char *err);
 
-/* Starts work(arg) on a new thread that opens the database at db; done(arg)
- * follows on base's loop, after which the job frees itself. base must have
- * been created after evthread_use_pthreads().
+/* Starts work(arg) on a new thread that opens parent's database (its own
+ * connection, sharing parent's guard: audit.h); done(arg) follows on base's
+ * loop, after which the job frees itself. base must have been created after
+ * evthread_use_pthreads(). Call on the loop that owns parent.
  * Return: the job (for job_cancel), or NULL with err filled (nothing runs). */
-struct job *job_start(struct event_base *base, const char *db, job_work_fn work, job_done_fn done,
-                      void *arg, char *err, size_t errlen);
+struct job *job_start(struct event_base *base, struct audit *parent, job_work_fn work,
+                      job_done_fn done, void *arg, char *err, size_t errlen);
 
 /* Shutdown: waits for the thread and frees the job; done is not called, so
  * arg stays the caller's to free. NULL is a no-op. */

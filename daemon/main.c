@@ -263,20 +263,6 @@ static void warn_flat_scopes(const struct config *c, const char *path)
 	          path);
 }
 
-/* Allowed (a directory on the same host, a lab), but never silently: every
- * password the daemon sends would cross the network readable. */
-static void warn_plaintext(const struct config *c, const char *path)
-{
-	const char *host = c->uri != NULL && strncmp(c->uri, "ldap://", 7) == 0 ? c->uri + 7 : NULL;
-
-	if (host == NULL || c->starttls || strncmp(host, "127.", 4) == 0 ||
-	    strncmp(host, "[::1]", 5) == 0 || strncmp(host, "localhost", 9) == 0)
-		return;
-	log_warnx("%s:%d: [ldap] uri %s without starttls: the service, operator and one-time "
-	          "passwords cross the network unencrypted (set starttls = yes, or use ldaps://)",
-	          path, config_line(c, "ldap", "uri"), c->uri);
-}
-
 /* Descriptors for [limits] connections and FDS_SPARE more (the directory's
  * connections, the audit store, jobs, backups): the soft limit is raised
  * towards the hard one as far as needed, and the log says when it falls
@@ -339,7 +325,6 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	if (dir_link_changed(d->conf, conf)) {
 		log_info("reload: the [ldap] connection settings changed: each service connection "
 		         "is made again once its requests in flight are answered");
-		warn_plaintext(conf, d->path);
 	}
 	warn_flat_scopes(conf, d->path);
 	d->conf = conf;
@@ -563,6 +548,10 @@ static void daemon_start(struct daemon *d)
 		log_warnx("audit: records %lld to %lld are missing from %s (restored from an older "
 		          "copy?); their ids will not be given again, and the audit log says so",
 		          (long long)lost_from, (long long)lost_to, d->conf->database);
+	/* From its tail now on, every record is this daemon's: the writer's and
+	 * the jobs' connections share the guard (audit.h). */
+	if (audit_guard_start(d->audit, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (audit_pending(d->audit, pending_max, d, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (dir_new(d->base, d->conf, &d->dir, err, sizeof(err)) == -1)
@@ -776,7 +765,6 @@ int main(int argc, char **argv)
 		config_free(d.conf);
 		return 1;
 	}
-	warn_plaintext(d.conf, path);
 	warn_flat_scopes(d.conf, path);
 	if (check) {
 		http_ports_taken(d.conf, warn_port_taken);

@@ -364,7 +364,9 @@ rm -f "$DB-wal" "$DB-shm"
 restored=$(q "SELECT max(id) FROM records")
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the restored database"; t_done; }
 t_pass "ldapdeskd starts on the restored database"
-t_match '^audit chain ok: ' "after the restore verify is ok" "$D" verify
+t_exit 1 "after the restore verify exits 1: the records made after the backup are missing" "$D" verify
+t_match "^audit chain BROKEN: record $((restored + 1)): missing \\(records $((restored + 1)) to $before, declared lost at [0-9]+, at ldapdeskd's start: restored from an older copy, or cut short\\)" \
+    "... naming the first missing record and why" printf '%s\n' "$T_OUT"
 t_eq "$("$D" --json log --action backup --operator ldapdeskd | jq -r '.events[-1] | .result + "|" + .detail')" \
     "failed|records $((restored + 1)) to $before are not in this database (put back from an older copy, or cut short): their ids are not given again" \
     "the daemon records which ids the restored database lacks"
@@ -379,10 +381,11 @@ as_op hd1
 as_op aud1
 t_ok "the ids lost in the restore are not given again (new record above $before)" \
     test "$(q "SELECT max(id) FROM records WHERE kind = 'attempt' AND action = 'record'")" -gt "$before"
-t_match '^audit chain ok: ' "and verify stays ok across the declared gap" "$D" verify
-t_match "^but $((before - restored)) ids were declared lost by a restore \\(records $((restored + 1)) to $before, declared lost at [0-9]+\\): see 'How to restore'" \
-    "... and says which records the restore declared lost (it said only 'ok')" printf '%s\n' "$T_OUT"
-t_eq "$("$D" --json verify | jq -c '[.ok, .lost]')" "[true,$((before - restored))]" "... as --json does (lost)"
+t_exit 1 "verify goes on failing over the declared gap, past new records" "$D" verify
+t_match "^audit chain BROKEN: record $((restored + 1)): missing \\(records $((restored + 1)) to $before, declared lost at " \
+    "... naming the records the restore lost" printf '%s\n' "$T_OUT"
+t_eq "$("$D" --json verify | jq -c '[.ok, .first_bad, .lost]')" "[false,$((restored + 1)),$((before - restored))]" \
+    "... as --json does (ok, first_bad, lost)"
 t_eq "$("$D" log --json --category notice | jq '.events | length')" 2 "the restored log has the backup's notice and the new one"
 t_eq "$("$D" log --json --category notice | jq '[.events[] | select(.description == "备份之后的公告")] | length')" 0 \
     "the restored log is the backup's (post-backup event gone)"
@@ -497,7 +500,8 @@ else
 fi
 
 # ---- tamper evidence ------------------------------------------------------------------------
-t_ok "verify is ok before tampering" "$D" verify
+t_exit 1 "before any tampering plain verify fails on the restore's declared gap above" "$D" verify
+t_match "record $((restored + 1)): missing" "... and names it, not a record" printf '%s\n' "$T_OUT"
 t_match '^[0-9]+:[0-9a-f]{64}$' "verify --head prints ID:HASH" "$D" verify --head
 H=$("$D" verify --head)
 t_ok "verify --since-head H is ok" "$D" verify --since-head "$H"
@@ -537,15 +541,34 @@ cp "$T_DIR/pristine.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the pristine copy"; t_done; }
 t_ok "the pristine copy verifies" "$D" verify --since-head "$H"
+# A record appended with a correct hash (the README's recipe, as audit_pend does) while the
+# daemon runs: the chain is whole, but the daemon did not write it, and knows.
+good=$(q "SELECT max(id) + 1 FROM records")
+audit_pend "$DB" unlock alice "$(q "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")"
+t_exit 1 "verify exits 1 after a record appended with a correct hash behind the daemon's back" \
+    "$D" verify
+t_match "record $good: not written by ldapdeskd, which wrote up to $((good - 1)): added behind its back" \
+    "... naming it" printf '%s\n' "$T_OUT"
+as_op hd1
+t_exit 1 "... and the next action is refused: nothing more is recorded or done" \
+    "$D" record notice --desc "篡改之后"
+t_match "written behind ldapdeskd's back \(records after $((good - 1)), the last it wrote, were added\)" \
+    "... saying what happened" printf '%s\n' "$T_OUT"
+t_match "keep a copy of the database, run 'ldapdesk verify', restart ldapdeskd" \
+    "... and what to do" printf '%s\n' "$T_OUT"
+as_op aud1
 daemon_stop
+cp "$T_DIR/pristine.db" "$DB"
+rm -f "$DB-wal" "$DB-shm"
 K=$(q "SELECT max(id) FROM records WHERE kind = 'attempt'")
 t_ok "the head record ${H%%:*} is among the rows to delete (from $K on)" test "${H%%:*}" -ge "$K"
 t_ok "DROP the delete trigger and cut the tail cleanly (sqlite_sequence too)" \
     q "DROP TRIGGER records_no_delete; DELETE FROM records WHERE id >= $K;
        UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM records) WHERE name = 'records'"
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts on the truncated database"; t_done; }
-_t_run "$D" verify
-t_note "plain verify after a clean truncation: exit $T_RC: $T_OUT"
+t_exit 1 "plain verify after a clean truncation exits 1 (issue 4: any DELETE)" "$D" verify
+t_match "^records $K to [0-9]+, declared lost at " "... and --json names the records cut off" \
+    sh -c "'$D' --json verify | jq -r .lost_detail"
 t_match "^records $K to [0-9]+ are not in this database" \
     "a clean truncation (sqlite_sequence cut too) is named in the log by the daemon at its start" \
     sh -c "'$D' --json log --action backup --operator ldapdeskd | jq -r '.events[-1].detail'"
@@ -559,6 +582,11 @@ t_ok "INSERT a forged record $F (the triggers don't stop inserts)" \
                (SELECT hash FROM records ORDER BY id DESC LIMIT 1), lower(hex(randomblob(32))))"
 t_exit 1 "verify exits 1 after a forged insert" "$D" verify
 t_eq "$("$D" --json verify 2>/dev/null | jq -r .first_bad)" "$F" "verify names the forged record"
+as_op hd1
+t_exit 1 "the next action after it is refused" "$D" record notice --desc "伪造之后"
+as_op aud1
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 
 # The API's own CSV: the header line comes even when nothing matches.
 tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"aud1\",\"password\":\"$LDAP_OP_PW\"}" \
@@ -569,17 +597,23 @@ t_eq "$(acsv user=nobody | tr -d '\r')" \
     "an empty CSV answer is the header line alone"
 t_eq "$(acsv 'limit=3' | wc -l)" 4 "three rows come after the same header"
 
-# Records cut from the end (and the sequence lowered) while the daemon runs: the ids it had
-# given are not given again, and verify names the cut.
+# Records cut from the end (and the sequence lowered) while the daemon runs: verify names the
+# cut, nothing more is recorded until a restart, and the ids it had given are not given again.
 top=$(q "SELECT max(id) FROM records")
 sqlite3 "$DB" "DROP TRIGGER records_no_delete; DELETE FROM records WHERE id > $((top - 4));
     UPDATE sqlite_sequence SET seq = $((top - 4)) WHERE name = 'records'"
+t_exit 1 "verify names the cut" "$D" verify
+t_match "record $((top - 3)): missing: records $((top - 3)) to $top, which ldapdeskd wrote, were deleted" \
+    "... as records the daemon wrote" printf '%s\n' "$T_OUT"
 as_op hd1
+t_exit 1 "the next action after a cut is refused" "$D" record notice --desc "剪切之后的公告"
+t_match "records up to $top, which it wrote, were cut off" "... saying so" printf '%s\n' "$T_OUT"
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
 "$D" record notice --desc "剪切之后的公告" >/dev/null
-t_ok "after a cut of the last 4 records, the next one gets an id above the old top ($top)" \
+t_ok "after the restart the next record gets an id above the old top ($top)" \
     test "$(q "SELECT min(id) FROM records WHERE id > $((top - 4))")" -gt "$top"
 as_op aud1
-t_exit 1 "verify names the cut" "$D" verify
 
 # A log cut off between pages (here the daemon stops while the first page of 1,000 is being
 # printed into a pipe nobody reads yet) is still valid JSON, marked incomplete, and not exit 0.

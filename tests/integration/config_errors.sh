@@ -214,9 +214,12 @@ t_match '^ldapdeskd [0-9]+\.[0-9]+' "ldapdeskd --version prints the version" "$L
 t_match '^configuration OK$' "--check --config is -n -c" "$LDAPDESKD" --check --config "$T_DIR/good.conf"
 t_exit 2 "an unknown option is a usage error (exit 2)" "$LDAPDESKD" --bogus
 sed -e 's|^uri = .*|uri = ldap://192.0.2.10:389|' -e 's|^starttls = .*|starttls = no|' "$T_DIR/good.conf" >"$T_DIR/plain.conf"
-t_match '^configuration OK$' "plaintext LDAP to another host is allowed" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
-t_match "warning: .*plain.conf:[0-9]+: \\[ldap\\] uri ldap://192.0.2.10:389 without starttls: .*unencrypted" \
-    "... with a warning naming the line" sh -c "'$LDAPDESKD' -n -c '$T_DIR/plain.conf' 2>&1"
+t_exit 1 "plain LDAP without starttls is refused at start-up (issue 3: StartTLS or ldaps)" \
+    "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
+t_match "plain.conf:[0-9]+: \\[ldap\\] uri: \"ldap://192.0.2.10:389\" is plain LDAP and starttls is off: .*set starttls = yes, or use ldaps://" \
+    "... naming the line and what to set" printf '%s\n' "$T_OUT"
+sed -i '/^starttls = /d' "$T_DIR/plain.conf"
+t_exit 1 "... also when starttls is left out (it defaults to off)" "$LDAPDESKD" -n -c "$T_DIR/plain.conf"
 # A wrong service password passes -n (it cannot be checked without the directory): the log
 # names the file to look at.
 printf 'wrong-password\n' >"$T_DIR/wrong.pw" && chmod 600 "$T_DIR/wrong.pw"

@@ -429,14 +429,23 @@ t_nomatch . "a failed one failed only because its roles were read across a reloa
     grep -v "reloaded while your roles were read" "$T_DIR/traffic.err"
 t_ok "the daemon answers after them" "$D" status alice
 
+# A reload to plain LDAP is refused like such a start: the running settings stay.
+sed -i 's/^starttls = yes/starttls = no/' "$T_DIR/d.conf"
+rc=0
+daemon_reload || rc=$?
+t_eq "$rc" 2 "a reload turning starttls off is refused (reload failed)"
+t_match "is plain LDAP and starttls is off" "... saying why" printf '%s\n' "$DAEMON_RELOAD_LOG"
+t_ok "... and statuses are still read" "$D" status alice
+sed -i 's/^starttls = no/starttls = yes/' "$T_DIR/d.conf"
 # A reload that changes how the daemon reaches the directory (uri, starttls, ca_file, bind_dn,
 # password) makes the service connections again: they kept the old settings until slapd
 # dropped them, so a reload turning starttls on could still send one-time passwords in the clear.
-sed -i 's/^starttls = yes/starttls = no/' "$T_DIR/d.conf"
+cp "$SLAPD_DIR/ca.pem" "$T_DIR/ca-copy.pem"
+sed -i "s#^ca_file = .*#ca_file = $T_DIR/ca-copy.pem#" "$T_DIR/d.conf"
 made=$(grep -c "made again under the reloaded" "$T_DIR/ldapdeskd.log" || true)
 rc=0
 daemon_reload || rc=$?
-t_eq "$rc" 0 "a reload turning starttls off is taken"
+t_eq "$rc" 0 "a reload changing ca_file is taken"
 t_match "the \[ldap\] connection settings changed" "... and says the connections are made again" \
     printf '%s\n' "$DAEMON_RELOAD_LOG"
 for _ in $(seq 150); do
@@ -452,8 +461,8 @@ t_exit 1 "... and from then on the directory is not reached (the old connections
     "$D" status alice
 t_match "the directory cannot be asked now|no connection to the directory is up" \
     "... saying the directory cannot be asked" printf '%s\n' "$T_OUT"
-sed -i "s#^uri = .*#uri = $LDAP_URI#; s/^starttls = no/starttls = yes/" "$T_DIR/d.conf"
-t_ok "a reload back to slapd with starttls is taken" daemon_reload
+sed -i "s#^uri = .*#uri = $LDAP_URI#" "$T_DIR/d.conf"
+t_ok "a reload back to slapd is taken" daemon_reload
 ok=no
 for _ in $(seq 60); do "$D" status alice >/dev/null 2>&1 && { ok=yes; break; }; sleep 0.5; done
 t_eq "$ok" yes "statuses are read again"
