@@ -143,6 +143,10 @@ struct act {
 	bool request_gone;   /* its request was closed by someone else meanwhile */
 	int64_t request_dup; /* grant: a pending request for the same found in the txn */
 	bool relooked;       /* unlock: the user was read again after a failed assertion */
+	/* login: counted as failed already, by address and by operator, while it
+	 * is in flight (login_reserve): a burst cannot outrun the limits. */
+	bool counted_addr, counted_user;
+	bool login_final;                /* login_failed counted it for good */
 	void (*dept_next)(struct act *); /* create, move: after the department is found */
 	time_t attempt_at;        /* when its attempt was stored (read-backs compare with it) */
 	unsigned long roles_mask; /* login: the walk's mask, while the scope guard asks */

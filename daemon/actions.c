@@ -367,6 +367,8 @@ static void unreserve(struct act *x)
 	x->reserved = false;
 }
 
+static void login_unreserve(struct act *x);
+
 static void act_free(struct act *x)
 {
 	char **strs[] = {&x->client_addr, &x->target,      &x->permission, &x->until,
@@ -377,6 +379,10 @@ static void act_free(struct act *x)
 
 	busy_release(x); /* before x->target is freed */
 	unreserve(x);
+	/* A login refused for no failed guess (no role, its scope unknown, the
+	 * store) gives back what it counted in flight; x->user is still here. */
+	if (x->kind == ACT_LOGIN && !x->login_final)
+		login_unreserve(x);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	if (x->password != NULL) {
@@ -1698,16 +1704,60 @@ static void login_user_key(const struct act *x, char *key, size_t len)
 	limit_key(key, len, "login-user", dn);
 }
 
-/* Counts a failed login against the operator and the address. */
+/* Counts a failed login against the operator and the address (each once:
+ * login_reserve may have counted it while it was in flight). */
 static void login_failed(struct act *x)
 {
 	char key[LIMIT_KEY_MAX];
 	time_t now = time(NULL);
 
-	login_user_key(x, key, sizeof(key));
-	limits_count(x->A->limits, key, x->conf->login_window, now);
-	addr_key(x, "login-addr", key, sizeof(key));
-	limits_count(x->A->limits, key, x->conf->login_window, now);
+	if (!x->counted_user) {
+		login_user_key(x, key, sizeof(key));
+		limits_count(x->A->limits, key, x->conf->login_window, now);
+	}
+	if (!x->counted_addr) {
+		addr_key(x, "login-addr", key, sizeof(key));
+		limits_count(x->A->limits, key, x->conf->login_window, now);
+	}
+	x->counted_user = x->counted_addr = true;
+	x->login_final = true;
+}
+
+/* A login in flight counts as failed until it is known not to be: checked
+ * one after the other on the loop, a burst of 60 at once would otherwise
+ * each find the count under the limit and reach slapd (issue 3: at most
+ * login_failures binds per window). addr: the address's count (before the
+ * user is looked up), else the operator's (before the bind). */
+static void login_reserve(struct act *x, bool addr)
+{
+	char key[LIMIT_KEY_MAX];
+	bool *done = addr ? &x->counted_addr : &x->counted_user;
+
+	if (*done)
+		return;
+	if (addr)
+		addr_key(x, "login-addr", key, sizeof(key));
+	else
+		login_user_key(x, key, sizeof(key));
+	limits_count(x->A->limits, key, x->conf->login_window, time(NULL));
+	*done = true;
+}
+
+/* Takes back what login_reserve counted: the login succeeded, or the
+ * directory could not say (an outage is no failed guess). */
+static void login_unreserve(struct act *x)
+{
+	char key[LIMIT_KEY_MAX];
+
+	if (x->counted_addr) {
+		addr_key(x, "login-addr", key, sizeof(key));
+		limits_uncount(x->A->limits, key);
+	}
+	if (x->counted_user) {
+		login_user_key(x, key, sizeof(key));
+		limits_uncount(x->A->limits, key);
+	}
+	x->counted_user = x->counted_addr = false;
 }
 
 /* 429 when the operator or the address failed too often lately. */
@@ -1795,6 +1845,7 @@ static void login_session(struct act *x, unsigned long mask)
 		           "too many sessions are open: try again later");
 		return;
 	}
+	login_unreserve(x);
 	login_user_key(x, key, sizeof(key));
 	limits_clear(x->A->limits, key);
 	{
@@ -1888,6 +1939,7 @@ static void login_bind_cb(void *arg, enum dir_bind_result r, const char *err)
 		return;
 	}
 	if (r != DIR_BIND_OK) {
+		login_unreserve(x);
 		act_dir_refuse(x, DIR_UNAVAILABLE, err);
 		return;
 	}
@@ -1911,9 +1963,12 @@ static void act_login_bind(struct act *x)
 		           "wrong user name or password");
 		return;
 	}
-	if (dir_bind_check(x->A->dir, x->user->dn, x->password, login_bind_cb, x) == -1)
+	login_reserve(x, false);
+	if (dir_bind_check(x->A->dir, x->user->dn, x->password, login_bind_cb, x) == -1) {
+		login_unreserve(x);
 		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
 		           "too many logins at once: try again in a moment");
+	}
 }
 
 /* Role refresh for a running session: the same groups as at login, then
@@ -2109,6 +2164,8 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		return;
 	}
 	if (st != DIR_OK) {
+		if (x->kind == ACT_LOGIN)
+			login_unreserve(x);
 		act_dir_refuse(x, st, err);
 		return;
 	}
@@ -2360,6 +2417,8 @@ static void act_lookup(struct act *x)
 	}
 	if (login && login_throttled(x) == -1)
 		return;
+	if (login)
+		login_reserve(x, true);
 	/* An unlock can go by the cached DN: the modify asserts what the search
 	 * would have checked (ucache.h), so no search per request. */
 	if (x->kind == ACT_UNLOCK) {

@@ -107,6 +107,14 @@ void limits_count(struct limits *l, const char *key, int window, time_t now)
 	c->count++;
 }
 
+void limits_uncount(struct limits *l, const char *key)
+{
+	struct counter *c = find(l, key, time(NULL));
+
+	if (c != NULL && c->count > 0)
+		c->count--;
+}
+
 void limits_clear(struct limits *l, const char *key)
 {
 	struct counter *c = find(l, key, time(NULL));

@@ -25,6 +25,9 @@ void limits_count(struct limits *l, const char *key, int window, time_t now);
 /* Forgets key's count (e.g. after a successful login). */
 void limits_clear(struct limits *l, const char *key);
 
+/* Takes back one event counted for key in its running window, if any. */
+void limits_uncount(struct limits *l, const char *key);
+
 /* The part of a client address that counts as one source, into buf: an
  * IPv4 address whole, an IPv6 address's /64 (one host gets a whole /64 to
  * pick addresses from), anything else (unix) as it is. */

@@ -717,6 +717,22 @@ t_eq "$(login_codes bob "$LDAP_USER_PW" 5)" "403 403 403 429 429 " \
 # ---- reset limit --------------------------------------------------------------------------
 daemon_stop
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+# A burst of wrong-password logins sent at once (fresh counters after the restart): each used
+# to find the count under the limit while the others were still at slapd, and 16 of 60 binds
+# got through. A login in flight counts as failed until it is known not to be.
+DB=$(sed -n 's/^database = //p' "$T_DIR/d.conf" | head -n 1)
+mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
+seq 20 | xargs -P 20 -I{} curl -s -o /dev/null -w '%{http_code}\n' --cacert "$LDAPDESK_CA" \
+    -d '{"user":"hd2","password":"burst-guess-{}"}' "$LDAPDESK_URL/v1/login" >"$T_DIR/burst.codes"
+n401=$(grep -c '^401$' "$T_DIR/burst.codes" || true)
+nother=$(grep -vc '^\(401\|429\|503\)$' "$T_DIR/burst.codes" || true)
+t_ok "20 wrong-password logins at once reach slapd at most login_failures (3) times ($n401 x 401, the rest 429 or 503)" \
+    test "$n401" -le 3 -a "$n401" -ge 1 -a "$nother" = 0
+t_ok "... and the audit holds at most 3 of them as wrong passwords" \
+    test "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'login' AND a.operator = 'hd2' AND o.detail = 'wrong user name or password'
+        AND a.id > $mark")" -le 3
+ldap_unlock_user hd2
 # The guesses above locked hd1 in slapd (its policy's pwdMaxFailure); its cached session went
 # idle meanwhile, so its next command logs in again.
 ldap_unlock_user hd1
