@@ -960,7 +960,12 @@ static void revoke_done(void *arg, enum dir_status st, const char *err)
 
 	err = group_missing(x, &st, err, msg, sizeof(msg));
 	act_outcome(x, st, err,
-	            st == DIR_UNCHANGED     ? "was not a member"
+	            st == DIR_UNCHANGED && x->user == NULL
+	                ? "was not a member (the user is no longer in the directory)"
+	            : st == DIR_UNCHANGED ? "was not a member"
+	            : x->user == NULL ? "expired: the grant's term ended; the user is no longer "
+	                                "in the directory, and the DN it was granted to was "
+	                                "taken out of the group"
 	            : x->kind == ACT_EXPIRE ? "expired: the grant's term ended"
 	                                    : "revoked");
 }
@@ -1022,7 +1027,8 @@ void act_dispatch(struct act *x)
 	else if (x->kind == ACT_GRANT || x->kind == ACT_APPROVE)
 		rc = dir_add_member(x->A->dir, x->grant->group, x->user->dn, grant_done, x);
 	else if (x->kind == ACT_REVOKE || x->kind == ACT_EXPIRE)
-		rc = dir_del_member(x->A->dir, x->grant->group, x->user->dn, revoke_done, x);
+		rc = dir_del_member(x->A->dir, x->grant->group,
+		                    x->user != NULL ? x->user->dn : x->new_dn, revoke_done, x);
 	else
 		rc = lifecycle_execute(x) == 0 ? 0 : -1;
 	if (rc == -1)
@@ -2153,6 +2159,13 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 		           "wrong user name or password");
 		return;
 	}
+	/* A user deleted outside ldapdesk leaves its DN in the group, which would
+	 * give the access to the next account made at that DN: the expiry takes
+	 * the DN it granted to out (act_dispatch). */
+	if (st == DIR_NOT_FOUND && x->kind == ACT_EXPIRE && x->new_dn != NULL) {
+		act_execute(x);
+		return;
+	}
 	if (st == DIR_NOT_FOUND) {
 		/* An expiry for a deleted user has nothing left to do: unchanged,
 		 * so it is not tried again. */
@@ -2997,6 +3010,8 @@ void act_recover(struct actions *A, json_t *row, int *failed, const char *how)
 struct due {
 	char target[LDAPDESK_MAX_UID + 1];
 	char permission[80];
+	char dn[1024];      /* the DN it was granted to, "" if not recorded */
+	int64_t request_id; /* the request an approval carried out, 0 if none */
 };
 
 struct due_list {
@@ -3004,17 +3019,20 @@ struct due_list {
 	size_t n;
 };
 
-static void due_collect(void *arg, const char *target, const char *permission, const char *expires)
+static void due_collect(void *arg, const struct audit_due *d)
 {
 	struct due_list *l = arg;
+	struct due *o = &l->items[l->n];
 
-	(void)expires;
-	if (l->n < 500 && target != NULL && permission != NULL) {
-		snprintf(l->items[l->n].target, sizeof(l->items[l->n].target), "%s", target);
-		snprintf(l->items[l->n].permission, sizeof(l->items[l->n].permission), "%s",
-		         permission);
-		l->n++;
-	}
+	if (l->n == 500 || d->target == NULL || d->permission == NULL)
+		return;
+	snprintf(o->target, sizeof(o->target), "%s", d->target);
+	snprintf(o->permission, sizeof(o->permission), "%s", d->permission);
+	/* One too long to keep whole is not kept: a cut DN names another entry. */
+	if (d->target_dn != NULL && strlen(d->target_dn) < sizeof(o->dn))
+		snprintf(o->dn, sizeof(o->dn), "%s", d->target_dn);
+	o->request_id = d->request_id;
+	l->n++;
 }
 
 static bool expiry_try_now(struct actions *A, const struct due *d, time_t now)
@@ -3068,8 +3086,11 @@ static bool unconfigured_first(struct actions *A, const struct due *d)
 
 static void expire_one(struct actions *A, const struct due *d)
 {
-	struct act_request req = {
-	    .kind = ACT_EXPIRE, .target = d->target, .permission = d->permission};
+	/* Linked to the request an approval carried out: its every step is. */
+	struct act_request req = {.kind = ACT_EXPIRE,
+	                          .target = d->target,
+	                          .permission = d->permission,
+	                          .request_id = d->request_id};
 	const struct config_grant *g = config_grant(A->conf, d->permission);
 	struct expiry_arg *e;
 	struct act *x;
@@ -3084,6 +3105,8 @@ static void expire_one(struct actions *A, const struct due *d)
 	}
 	e->A = A;
 	expiry_key(e->key, sizeof(e->key), d->target, d->permission);
+	if (d->dn[0] != '\0')
+		x->new_dn = strdup(d->dn); /* for a user gone from the directory */
 	x->fn = expire_answered;
 	x->arg = e;
 	/* Nothing is changed in the directory: recorded at once, with no claim

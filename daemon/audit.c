@@ -210,8 +210,8 @@ static const char grant_sql[] =
  * grants of a permission no longer configured stay due, and must not fill
  * the 500 places of every tick. */
 static const char due_sql[] =
-    "SELECT a.target, a.permission, substr(o.detail, instr(o.detail, 'expires ') + 8, 20)"
-    " FROM records a"
+    "SELECT a.target, a.permission, substr(o.detail, instr(o.detail, 'expires ') + 8, 20),"
+    " a.target_dn, a.request_id FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id"
     "  AND o.result IN ('ok', 'unchanged')"
     " WHERE a.kind = 'attempt' AND a.action IN ('grant', 'approve')"
@@ -1829,10 +1829,15 @@ int audit_due_grants(struct audit *a, const char *now, const char *first, audit_
 		return db_fail(a, "prepare due grants", err, errlen);
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, first != NULL ? first : "[]", -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(st, 0),
-		   (const char *)sqlite3_column_text(st, 1),
-		   (const char *)sqlite3_column_text(st, 2));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_due d = {.target = (const char *)sqlite3_column_text(st, 0),
+		                      .permission = (const char *)sqlite3_column_text(st, 1),
+		                      .expires = (const char *)sqlite3_column_text(st, 2),
+		                      .target_dn = (const char *)sqlite3_column_text(st, 3),
+		                      .request_id = sqlite3_column_int64(st, 4)};
+
+		fn(arg, &d);
+	}
 	if (rc != SQLITE_DONE)
 		db_fail(a, "due grants", err, errlen);
 	sqlite3_finalize(st);

@@ -173,9 +173,14 @@ int audit_last_password(struct audit *a, const char *target, int64_t before, cha
 int audit_last_grant(struct audit *a, const char *target, const char *permission, char *operator,
                      size_t oplen, char *detail, size_t detlen, char *err, size_t errlen);
 
-/* One grant due for expiry: target uid, permission, its expiry (UTC). */
-typedef void (*audit_due_fn)(void *arg, const char *target, const char *permission,
-                             const char *expires);
+/* One grant due for expiry: target uid, permission, its expiry (UTC), the
+ * DN it was granted to (NULL if not recorded) and the four-eyes request it
+ * carried out (0 if none). Borrowed for the call. */
+struct audit_due {
+	const char *target, *permission, *expires, *target_dn;
+	int64_t request_id;
+};
+typedef void (*audit_due_fn)(void *arg, const struct audit_due *d);
 
 /* Calls fn for each grant whose recorded expiry is at or before now (UTC,
  * "YYYY-MM-DDTHH:MM:SSZ") and that no later grant, revoke or expiry

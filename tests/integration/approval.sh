@@ -183,6 +183,17 @@ t_ok "another account is made with that uid" "$D" user create tmpuser --name 另
 as_op adm2
 t_exit 1 "the old request cannot be approved for it (409)" "$D" approve "$req7"
 t_exit 1 "... and the new account did not get the access" ldap_is_member finance-docs tmpuser
+# The expiry of an approved grant is a step of its request too: linked to its id.
+as_op adm1
+req8=$("$D" --json grant tmpuser finance-docs --until "$(date -u -d '+5 sec' +%Y-%m-%dT%H:%M:%SZ)" |
+    jq -r .request)
+as_op adm2
+t_ok "a short term is approved ($req8)" "$D" approve "$req8"
+for _ in $(seq 120); do ldap_is_member finance-docs tmpuser || break; sleep 0.5; done
+t_exit 1 "... and expires" ldap_is_member finance-docs tmpuser
+t_eq "$(sqlite3 "$DB" "SELECT a.operator || '|' || COALESCE(a.request_id, 'none') FROM records a
+    WHERE a.kind = 'attempt' AND a.action = 'expire' AND a.target = 'tmpuser'")" "ldapdeskd|$req8" \
+    "its expiry, by ldapdeskd, is linked to the request"
 
 as_op adm1
 t_ok "permissions without approval are granted at once" "$D" grant erin procurement

@@ -97,6 +97,21 @@ t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND act
     "exactly the two ended grants were expired, once each"
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='attempt' AND action='expire' AND category IS NOT NULL")" 0 \
     "expiries are not counted as events handled (no category)"
+# A user deleted outside ldapdesk while its grant runs: the expiry takes the DN it granted to
+# out of the group (it used to record "unchanged: no such user" and leave it, and the next
+# account made at that DN inherited the access).
+t_ok "a user for a timed grant" "$D" user create tmpgrant --name 临时 --dept 信息中心
+t_ok "... granted 产研系统 for a few seconds" "$D" grant tmpgrant rnd-system --until "$(soon 3)"
+printf 'dn: %s\nchangetype: delete\n' "$(ldap_user_dn tmpgrant)" | ldap_root_modify >/dev/null
+gone=no
+for _ in $(seq 120); do
+    ldap_group_members rnd-system | grep -qi '^uid=tmpgrant,' || { gone=yes; break; }
+    sleep 0.5
+done
+t_eq "$gone" yes "the expiry takes the deleted user's DN out of the group"
+t_match "^ok\|expired: the grant's term ended; the user is no longer in the directory, and the DN it was granted to was taken out of the group$" \
+    "... recorded ok, saying so" sqlite3 "$DB" "SELECT o.result || '|' || o.detail FROM records a
+    JOIN records o ON o.attempt_id = a.id WHERE a.action = 'expire' AND a.target = 'tmpgrant'"
 t_exit 2 "a term longer than max_days is refused" "$D" grant erin procurement --days 91
 t_exit 2 "a past --until is refused" "$D" grant erin procurement --until 2020-01-01
 t_exit 2 "an --until whose end would show a five-digit year (+08:00) is refused" \

@@ -1219,13 +1219,12 @@ static void restored_copy_does_not_reuse_lost_ids(void **state)
 }
 
 /* Due grants: the target/permission pairs, in the order given. */
-static void due_collect(void *arg, const char *target, const char *permission, const char *expires)
+static void due_collect(void *arg, const struct audit_due *d)
 {
 	char *buf = arg;
 	size_t used = strlen(buf);
 
-	(void)expires;
-	snprintf(buf + used, 256 - used, "%s%s/%s", used ? "," : "", target, permission);
+	snprintf(buf + used, 256 - used, "%s%s/%s", used ? "," : "", d->target, d->permission);
 }
 
 static void due_grant(struct fixture *fx, const char *target, const char *permission)
