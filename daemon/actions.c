@@ -1510,6 +1510,27 @@ static json_t *status_json(struct act *x, unsigned long mask)
 	    "password_changed", gentime_json(u->password_changed), "grants", grants);
 }
 
+/* Who disabled the account, when and why, from the audit (issue 7: status
+ * explains the lock); a disable made outside ldapdesk has no record. */
+static json_t *disable_reason(const struct act *x)
+{
+	char op[72] = "", at[40] = "", local[CLOCK_ISO_LEN], why[LDAPDESK_MAX_FIELD + 1] = "";
+	char err[256], buf[LDAPDESK_MAX_FIELD + 200];
+	int rc = audit_last_disable(x->A->audit, target_uid(x), op, sizeof(op), at, sizeof(at), why,
+	                            sizeof(why), err, sizeof(err));
+
+	if (rc == -1)
+		log_warnx("status: %s", err);
+	if (rc != 1)
+		return json_string(
+		    "disabled by an administrator (no ldapdesk record says who or why: "
+		    "done outside ldapdesk; only 'user enable' lifts it)");
+	snprintf(buf, sizeof(buf), "disabled by %s at %s: %s (only 'user enable' lifts it)", op,
+	         clock_local(at, local, sizeof(local)) == 0 ? local : at,
+	         why[0] != '\0' ? why : "no reason recorded");
+	return json_string(buf);
+}
+
 /* Why the account is locked, in words, or NULL. */
 static json_t *lock_reason(const struct act *x)
 {
@@ -1518,7 +1539,7 @@ static json_t *lock_reason(const struct act *x)
 	time_t t;
 
 	if (u->admin_locked)
-		return json_string("disabled by an administrator (only 'user enable' lifts it)");
+		return disable_reason(x);
 	if (u->locked) {
 		snprintf(buf, sizeof(buf), "%d failed logins (password policy lockout)",
 		         u->failures);

@@ -204,6 +204,18 @@ static const char grant_sql[] =
     "  AND ra.permission = ?2 AND ro.id > o.id)"
     " ORDER BY o.id DESC LIMIT 1";
 
+/* The disable in force: the newest done (ok) for target that no enable
+ * done since undid. Its attempt's description is the reason given. */
+static const char disable_sql[] =
+    "SELECT a.operator, o.at, a.description FROM records a"
+    " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
+    " WHERE a.kind = 'attempt' AND a.action = 'disable' AND a.target = lower(?1)"
+    " AND NOT EXISTS (SELECT 1 FROM records ra"
+    "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id AND ro.result = 'ok'"
+    "  WHERE ra.kind = 'attempt' AND ra.action = 'enable' AND ra.target = lower(?1)"
+    "  AND ro.id > o.id)"
+    " ORDER BY o.id DESC LIMIT 1";
+
 /* Grants whose recorded expiry ("expires YYYY-MM-DDTHH:MM:SSZ" in the outcome)
  * has passed and that nothing later (grant, revoke, expiry) superseded. The
  * permissions of ?2 (a JSON array: the configured ones) come first: due
@@ -1770,6 +1782,27 @@ int audit_last_grant(struct audit *a, const char *target, const char *permission
 		copy_column(st, 1, detail, detlen);
 	} else if (rc != SQLITE_DONE) {
 		db_fail(a, "last grant", err, errlen);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_last_disable(struct audit *a, const char *target, char *operator, size_t oplen, char *at,
+                       size_t atlen, char *reason, size_t rlen, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, disable_sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare last disable", err, errlen);
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		copy_column(st, 0, operator, oplen);
+		copy_column(st, 1, at, atlen);
+		copy_column(st, 2, reason, rlen);
+	} else if (rc != SQLITE_DONE) {
+		db_fail(a, "last disable", err, errlen);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;

@@ -173,6 +173,12 @@ int audit_last_password(struct audit *a, const char *target, int64_t before, cha
 int audit_last_grant(struct audit *a, const char *target, const char *permission, char *operator,
                      size_t oplen, char *detail, size_t detlen, char *err, size_t errlen);
 
+/* The disable in force on target (the newest done, not undone by an enable
+ * since): who, when (stored UTC) and the reason given. Return: 1 found, 0
+ * none (disabled outside ldapdesk, or not at all), -1 error with err. */
+int audit_last_disable(struct audit *a, const char *target, char *operator, size_t oplen, char *at,
+                       size_t atlen, char *reason, size_t rlen, char *err, size_t errlen);
+
 /* One grant due for expiry: target uid, permission, its expiry (UTC), the
  * DN it was granted to (NULL if not recorded) and the four-eyes request it
  * carried out (0 if none). Borrowed for the call. */

@@ -81,6 +81,9 @@ as_op hd1
 t_exit 4 "helpdesk cannot unlock a disabled account (403, a protection)" "$D" unlock newbie
 t_exit 4 "nor reset it (a reset would enable it)" "$D" reset newbie
 t_eq "$("$D" --json status newbie | jq -r .admin_locked)" true "status says locked by an administrator"
+t_match "^disabled by adm1 at [0-9-]{10}T[0-9:.]+\\+08:00: left the company \\(only 'user enable' lifts it\\)$" \
+    "... who disabled it, when (the server's zone) and why (issue 7.4: lock state and why)" \
+    sh -c "'$D' --json status newbie | jq -r .lock_reason"
 as_op adm1
 t_ok "enable newbie" "$D" user enable newbie
 t_eq "$(ldap_attr newbie pwdAccountLockedTime)" "" "enabled: the lock is gone"
