@@ -1012,7 +1012,7 @@ static int write_report(const struct args *a, const struct httpc_resp *rs)
 	 * (a script reads one document there): where it went and its size. */
 	if (a->output != NULL && a->json) {
 		json_t *j = json_pack("{s:s, s:I}", "file", a->output, "bytes",
-		                      (json_int_t)(rs->len + (a->bom && !has_bom ? 3 : 0)));
+		                      (json_int_t)rs->len + (a->bom && !has_bom ? 3 : 0));
 		print_json(j);
 		json_decref(j);
 	}
