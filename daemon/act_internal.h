@@ -72,6 +72,7 @@ struct actions {
 	size_t n_unconfigured;
 	/* Group commit (commit.c): records waiting for the next shared commit. */
 	struct event *flush_ev;
+	struct event_base *base; /* actions_expiry_start's: logins wait on it (NULL: never) */
 	struct act_queue attempts, outcomes;
 	struct committer *committer;           /* the writer thread, once commit_start ran */
 	unsigned long long commits, committed; /* group commits stored, records in them */
@@ -143,10 +144,12 @@ struct act {
 	bool request_gone;   /* its request was closed by someone else meanwhile */
 	int64_t request_dup; /* grant: a pending request for the same found in the txn */
 	bool relooked;       /* unlock: the user was read again after a failed assertion */
-	/* login: counted as failed already, by address and by operator, while it
-	 * is in flight (login_reserve): a burst cannot outrun the limits. */
-	bool counted_addr, counted_user;
+	/* login: its bind pending on the operator's counter while at the
+	 * directory (login_reserve): a burst cannot outrun the limit. */
+	bool counted_user;               /* its bind is pending on the operator's counter */
+	uint64_t user_window;            /* where (limits_reserve's token) */
 	bool login_final;                /* login_failed counted it for good */
+	int login_waits;                 /* login_crowded: times it waited for binds in flight */
 	void (*dept_next)(struct act *); /* create, move: after the department is found */
 	time_t attempt_at;        /* when its attempt was stored (read-backs compare with it) */
 	unsigned long roles_mask; /* login: the walk's mask, while the scope guard asks */

@@ -379,8 +379,8 @@ static void act_free(struct act *x)
 
 	busy_release(x); /* before x->target is freed */
 	unreserve(x);
-	/* A login refused for no failed guess (no role, its scope unknown, the
-	 * store) gives back what it counted in flight; x->user is still here. */
+	/* A login refused for no failed guess (its scope unknown, the store)
+	 * gives back what it counted in flight; x->user is still here. */
 	if (x->kind == ACT_LOGIN && !x->login_final)
 		login_unreserve(x);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -961,7 +961,9 @@ static void revoke_done(void *arg, enum dir_status st, const char *err)
 	err = group_missing(x, &st, err, msg, sizeof(msg));
 	act_outcome(x, st, err,
 	            st == DIR_UNCHANGED && x->user == NULL
-	                ? "was not a member (the user is no longer in the directory)"
+	                ? "was not a member (the user is no longer in the directory; if it was "
+	                  "moved before it was deleted, its last DN may still be in the group: "
+	                  "check it)"
 	            : st == DIR_UNCHANGED ? "was not a member"
 	            : x->user == NULL ? "expired: the grant's term ended; the user is no longer "
 	                                "in the directory, and the DN it was granted to was "
@@ -1731,60 +1733,84 @@ static void login_user_key(const struct act *x, char *key, size_t len)
 	limit_key(key, len, "login-user", dn);
 }
 
-/* Counts a failed login against the operator and the address (each once:
- * login_reserve may have counted it while it was in flight). */
+/* Counts a failed login against the operator and the address; one at the
+ * directory (login_reserve) is settled as counted instead. */
 static void login_failed(struct act *x)
 {
 	char key[LIMIT_KEY_MAX];
 	time_t now = time(NULL);
 
-	if (!x->counted_user) {
-		login_user_key(x, key, sizeof(key));
+	login_user_key(x, key, sizeof(key));
+	if (x->counted_user)
+		limits_settle(x->A->limits, key, x->user_window, true, x->conf->login_window, now);
+	else
 		limits_count(x->A->limits, key, x->conf->login_window, now);
-	}
-	if (!x->counted_addr) {
-		addr_key(x, "login-addr", key, sizeof(key));
-		limits_count(x->A->limits, key, x->conf->login_window, now);
-	}
-	x->counted_user = x->counted_addr = true;
+	addr_key(x, "login-addr", key, sizeof(key));
+	limits_count(x->A->limits, key, x->conf->login_window, now);
+	x->counted_user = false;
 	x->login_final = true;
 }
 
-/* A login in flight counts as failed until it is known not to be: checked
- * one after the other on the loop, a burst of 60 at once would otherwise
- * each find the count under the limit and reach slapd (issue 3: at most
- * login_failures binds per window). addr: the address's count (before the
- * user is looked up), else the operator's (before the bind). */
-static void login_reserve(struct act *x, bool addr)
+/* A bind in flight is pending on the operator's counter until its answer:
+ * checked one after the other on the loop, a burst of 60 wrong passwords
+ * sent at once would otherwise each find the count under the limit, and
+ * reach slapd (issue 3: at most login_failures failed binds a window). */
+static void login_reserve(struct act *x)
 {
 	char key[LIMIT_KEY_MAX];
-	bool *done = addr ? &x->counted_addr : &x->counted_user;
 
-	if (*done)
-		return;
-	if (addr)
-		addr_key(x, "login-addr", key, sizeof(key));
-	else
-		login_user_key(x, key, sizeof(key));
-	limits_count(x->A->limits, key, x->conf->login_window, time(NULL));
-	*done = true;
+	login_user_key(x, key, sizeof(key));
+	x->user_window = limits_reserve(x->A->limits, key, x->conf->login_window, time(NULL));
+	x->counted_user = true;
 }
 
-/* Takes back what login_reserve counted: the login succeeded, or the
- * directory could not say (an outage is no failed guess). */
+/* Drops the pending bind: the login succeeded, or the directory could not
+ * say (an outage is no failed guess). */
 static void login_unreserve(struct act *x)
 {
 	char key[LIMIT_KEY_MAX];
 
-	if (x->counted_addr) {
-		addr_key(x, "login-addr", key, sizeof(key));
-		limits_uncount(x->A->limits, key);
+	if (!x->counted_user)
+		return;
+	login_user_key(x, key, sizeof(key));
+	limits_settle(x->A->limits, key, x->user_window, false, x->conf->login_window, time(NULL));
+	x->counted_user = false;
+}
+
+/* Failures and binds in flight together fill the operator's allowance:
+ * the bind waits for those to answer (LOGIN_WAIT_MS at a time), so that
+ * right passwords sent at once all go through one after the other, and
+ * wrong ones stop at the limit. Return: true if x waits (act_login_bind
+ * runs again later). */
+#define LOGIN_WAIT_MS    20
+#define LOGIN_WAIT_TRIES 250 /* 5 s: then it is refused as busy */
+
+static void act_login_bind(struct act *x);
+
+static void login_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	act_login_bind(arg);
+}
+
+static bool login_crowded(struct act *x)
+{
+	char key[LIMIT_KEY_MAX];
+	const struct timeval tv = {0, LOGIN_WAIT_MS * 1000};
+
+	login_user_key(x, key, sizeof(key));
+	if (x->A->base == NULL ||
+	    limits_load(x->A->limits, key, time(NULL)) < x->conf->login_failures)
+		return false;
+	if (++x->login_waits > LOGIN_WAIT_TRIES) {
+		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
+		           "too many logins of this operator at once: try again in a moment");
+		return true;
 	}
-	if (x->counted_user) {
-		login_user_key(x, key, sizeof(key));
-		limits_uncount(x->A->limits, key);
-	}
-	x->counted_user = x->counted_addr = false;
+	if (event_base_once(x->A->base, -1, EV_TIMEOUT, login_wait_cb, x, &tv) == -1)
+		return false;
+	return true;
 }
 
 /* 429 when the operator or the address failed too often lately. */
@@ -1990,7 +2016,9 @@ static void act_login_bind(struct act *x)
 		           "wrong user name or password");
 		return;
 	}
-	login_reserve(x, false);
+	if (login_crowded(x))
+		return;
+	login_reserve(x);
 	if (dir_bind_check(x->A->dir, x->user->dn, x->password, login_bind_cb, x) == -1) {
 		login_unreserve(x);
 		act_refuse(x, ACT_UNAVAILABLE, "busy", "failed",
@@ -2170,6 +2198,29 @@ static bool in_scope(const struct act *x)
 	return false;
 }
 
+/* The expiry of a user gone from the directory takes out the DN it was
+ * granted to only if that DN names nothing now: under AD a CN=Full Name
+ * may since name another account, whose own membership it would end. */
+static void expire_dn_checked(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
+{
+	struct act *x = arg;
+
+	(void)dns;
+	(void)n;
+	if (st == DIR_NOT_FOUND) {
+		act_execute(x);
+		return;
+	}
+	if (st != DIR_OK) {
+		act_dir_refuse(x, st, err);
+		return;
+	}
+	act_refuse(x, ACT_NOT_FOUND, "no_such_user", "unchanged",
+	           "no such user: %s; the DN its grant was made to (%s) now names another entry, "
+	           "so it was left in the group: check that member by hand",
+	           x->target, x->new_dn);
+}
+
 static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, const char *err)
 {
 	struct act *x = arg;
@@ -2184,7 +2235,8 @@ static void user_found_cb(void *arg, enum dir_status st, struct dir_user *u, con
 	 * give the access to the next account made at that DN: the expiry takes
 	 * the DN it granted to out (act_dispatch). */
 	if (st == DIR_NOT_FOUND && x->kind == ACT_EXPIRE && x->new_dn != NULL) {
-		act_execute(x);
+		if (dir_read_dn(x->A->dir, x->new_dn, expire_dn_checked, x) == -1)
+			act_dir_refuse(x, DIR_UNAVAILABLE, "too many directory operations queued");
 		return;
 	}
 	if (st == DIR_NOT_FOUND) {
@@ -2451,8 +2503,6 @@ static void act_lookup(struct act *x)
 	}
 	if (login && login_throttled(x) == -1)
 		return;
-	if (login)
-		login_reserve(x, true);
 	/* An unlock can go by the cached DN: the modify asserts what the search
 	 * would have checked (ucache.h), so no search per request. */
 	if (x->kind == ACT_UNLOCK) {
@@ -3181,8 +3231,10 @@ static void reply_unwanted(void *arg, struct act_reply *r)
 	(void)r;
 }
 
-/* A rejection by ldapdeskd (no operator), held like an admin's reject. */
-static void request_expire(struct actions *A, const struct audit_req *r, const char *detail)
+/* A rejection by ldapdeskd (no operator), held like an admin's reject.
+ * all_holds: may take any free hold (a deleted user's), not only half. */
+static void request_expire(struct actions *A, const struct audit_req *r, const char *detail,
+                           bool all_holds)
 {
 	struct act_request req = {.kind = ACT_REJECT,
 	                          .target = r->target,
@@ -3192,7 +3244,8 @@ static void request_expire(struct actions *A, const struct audit_req *r, const c
 
 	/* An approve or reject is at work on it; or half the holds are taken,
 	 * the rest kept for admins (the rest expire at a later tick). */
-	if (request_claimed(A, r->id) || A->n_claimed >= ACT_MAX_CLAIMS / 2)
+	if (request_claimed(A, r->id) ||
+	    A->n_claimed >= (all_holds ? ACT_MAX_CLAIMS : ACT_MAX_CLAIMS / 2))
 		return;
 	/* Nor while start-up recovery has yet to read its user back: an approve
 	 * a crash cut short may have carried it out (a later tick expires it). */
@@ -3222,7 +3275,7 @@ static void requests_expire(struct actions *A)
 		log_warnx("requests: %s", err);
 	snprintf(detail, sizeof(detail), "expired: not approved within %d s", A->conf->request_ttl);
 	for (size_t i = 0; i < l->n; i++)
-		request_expire(A, &l->items[i], detail);
+		request_expire(A, &l->items[i], detail, false);
 	free(l);
 }
 
@@ -3250,7 +3303,7 @@ void act_requests_close_for(struct actions *A, const char *uid, const char *why)
 	if (audit_request_list(A->audit, NULL, user_request_collect, u, err, sizeof(err)) == -1)
 		log_warnx("requests: %s", err);
 	for (size_t i = 0; i < u->l.n; i++)
-		request_expire(A, &u->l.items[i], why);
+		request_expire(A, &u->l.items[i], why, true);
 	free(u);
 }
 
@@ -3456,6 +3509,7 @@ int actions_expiry_start(struct actions *A, struct event_base *base, int every)
 	A->flush_ev = event_new(base, -1, 0, commit_flush_cb, A);
 	if (A->flush_ev == NULL)
 		return -1;
+	A->base = base;
 	A->expiry_every = every;
 	A->expiry_ev = evtimer_new(base, expiry_cb, A);
 	return A->expiry_ev == NULL ? -1 : evtimer_add(A->expiry_ev, &soon);

@@ -204,16 +204,17 @@ static const char grant_sql[] =
     "  AND ra.permission = ?2 AND ro.id > o.id)"
     " ORDER BY o.id DESC LIMIT 1";
 
-/* The disable in force: the newest done (ok) for target that no enable
- * done since undid. Its attempt's description is the reason given. */
+/* The disable in force: the newest done (ok) for target that no enable,
+ * and no delete or create of the uid, done since undid. Its attempt's
+ * description is the reason given. */
 static const char disable_sql[] =
     "SELECT a.operator, o.at, a.description FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
     " WHERE a.kind = 'attempt' AND a.action = 'disable' AND a.target = lower(?1)"
     " AND NOT EXISTS (SELECT 1 FROM records ra"
     "  JOIN records ro ON ro.kind = 'outcome' AND ro.attempt_id = ra.id AND ro.result = 'ok'"
-    "  WHERE ra.kind = 'attempt' AND ra.action = 'enable' AND ra.target = lower(?1)"
-    "  AND ro.id > o.id)"
+    "  WHERE ra.kind = 'attempt' AND ra.action IN ('enable', 'create', 'delete')"
+    "  AND ra.target = lower(?1) AND ro.id > o.id)"
     " ORDER BY o.id DESC LIMIT 1";
 
 /* Grants whose recorded expiry ("expires YYYY-MM-DDTHH:MM:SSZ" in the outcome)
@@ -264,6 +265,7 @@ struct audit {
 	int64_t committed;         /* top as of the last commit: put back by a rollback */
 	struct hwm *hwm;           /* NULL: not kept (ENOMEM) */
 	struct audit_guard *guard; /* shared with the daemon's other connections, or NULL */
+	int wal_pages;             /* guarded: the WAL's size after the last commit */
 	int64_t txn_last;          /* the last record this transaction appended, 0: none */
 	char txn_hash[HASH_HEX + 1];
 };
@@ -289,6 +291,9 @@ struct audit_guard {
 /* The detail of the record that declares lost ids (audit_ids_restore),
  * which verify accepts as the one explained gap (gap_declared). */
 #define LOST_FMT "records %lld to %lld are not in this database"
+
+/* SQLite's default auto-checkpoint threshold, kept for guarded connections. */
+#define WAL_CHECKPOINT_PAGES 1000
 
 /* One column value; type is SQLITE_NULL, SQLITE_INTEGER or SQLITE_TEXT. */
 struct value {
@@ -840,6 +845,13 @@ static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 	}
 	if (a->guard != NULL)
 		pthread_mutex_unlock(&a->guard->mu);
+	/* SQLite's own checkpoint would run inside the COMMIT, under the
+	 * guard's mutex, and hold up every other writer's first read (the
+	 * loop's too) for as long as it copies: here, after it. */
+	if (a->guard != NULL && a->wal_pages >= WAL_CHECKPOINT_PAGES) {
+		sqlite3_wal_checkpoint_v2(a->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		a->wal_pages = 0;
+	}
 	if (done) {
 		hwm_note(a->hwm, a->top); /* after the commit: never ahead of it */
 		a->committed = a->top;
@@ -865,7 +877,8 @@ static void guard_trip(struct audit_guard *g, int64_t last)
 		snprintf(what, sizeof(what), "records up to %lld, which it wrote, were cut off",
 		         (long long)g->id);
 	else
-		snprintf(what, sizeof(what), "record %lld is not the one it wrote",
+		snprintf(what, sizeof(what),
+		         "record %lld, the last it wrote, was replaced or removed",
 		         (long long)g->id);
 	snprintf(g->why, sizeof(g->why),
 	         "audit: written behind ldapdeskd's back (%s): nothing more is recorded or done "
@@ -891,6 +904,27 @@ static int guard_check(struct audit_guard *g, int64_t last, const char *hash, ch
 	return bad ? -1 : 0;
 }
 
+/* A guarded connection's WAL hook: notes the size, checkpoints nothing
+ * (txn_end does, after the guard's mutex; the hook replaces SQLite's
+ * automatic checkpoint, which has the same threshold). */
+static int wal_noted(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	(void)db;
+	(void)name;
+	((struct audit *)arg)->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+static void guard_set(struct audit *a, struct audit_guard *g)
+{
+	audit_guard_drop(a->guard);
+	a->guard = g;
+	if (g != NULL)
+		sqlite3_wal_hook(a->db, wal_noted, a);
+	else
+		sqlite3_wal_autocheckpoint(a->db, WAL_CHECKPOINT_PAGES);
+}
+
 int audit_guard_start(struct audit *a, char *err, size_t errlen)
 {
 	struct audit_guard *g = calloc(1, sizeof(*g));
@@ -903,8 +937,7 @@ int audit_guard_start(struct audit *a, char *err, size_t errlen)
 		snprintf(g->hash, sizeof g->hash, "%s", h ? h : ZERO_HASH);
 		pthread_mutex_init(&g->mu, NULL);
 		atomic_init(&g->refs, 1);
-		audit_guard_drop(a->guard);
-		a->guard = g;
+		guard_set(a, g);
 	} else {
 		free(g);
 		snprintf(err, errlen, "audit: read chain tail: %s", sqlite3_errmsg(a->db));
@@ -922,8 +955,7 @@ struct audit_guard *audit_guard_take(struct audit *a)
 
 void audit_guard_join(struct audit *a, struct audit_guard *g)
 {
-	audit_guard_drop(a->guard);
-	a->guard = g;
+	guard_set(a, g);
 }
 
 void audit_guard_drop(struct audit_guard *g)

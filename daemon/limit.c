@@ -22,10 +22,13 @@ struct counter {
 	char key[LIMIT_KEY_MAX];
 	time_t start, end;
 	int count;
+	int pending;     /* limits_reserve's, not yet settled */
+	uint64_t serial; /* which window this is: limits_reserve's token */
 };
 
 struct limits {
 	uint32_t seed;
+	uint64_t serial; /* the last window opened */
 	struct counter slots[LIMIT_SLOTS];
 };
 
@@ -93,7 +96,8 @@ int limits_wait(struct limits *l, const char *key, int max, int window, time_t n
 	return (int)(c->end - now);
 }
 
-void limits_count(struct limits *l, const char *key, int window, time_t now)
+/* key's live counter, opened (a window of window seconds) if none runs. */
+static struct counter *live(struct limits *l, const char *key, int window, time_t now)
 {
 	struct counter *c = find(l, key, now);
 
@@ -103,16 +107,42 @@ void limits_count(struct limits *l, const char *key, int window, time_t now)
 		strncpy(c->key, key, LIMIT_KEY_MAX - 1);
 		c->start = now;
 		c->end = now + window;
+		c->serial = ++l->serial;
 	}
-	c->count++;
+	return c;
 }
 
-void limits_uncount(struct limits *l, const char *key)
+void limits_count(struct limits *l, const char *key, int window, time_t now)
 {
-	struct counter *c = find(l, key, time(NULL));
+	live(l, key, window, now)->count++;
+}
 
-	if (c != NULL && c->count > 0)
-		c->count--;
+uint64_t limits_reserve(struct limits *l, const char *key, int window, time_t now)
+{
+	struct counter *c = live(l, key, window, now);
+
+	c->pending++;
+	return c->serial;
+}
+
+void limits_settle(struct limits *l, const char *key, uint64_t token, bool counts, int window,
+                   time_t now)
+{
+	struct counter *c = find(l, key, now);
+
+	if (c != NULL && c->serial == token && c->pending > 0)
+		c->pending--;
+	else
+		c = NULL; /* its window ended or was cleared: counted in the one running */
+	if (counts)
+		(c != NULL ? c : live(l, key, window, now))->count++;
+}
+
+int limits_load(struct limits *l, const char *key, time_t now)
+{
+	struct counter *c = find(l, key, now);
+
+	return c != NULL ? c->count + c->pending : 0;
 }
 
 void limits_clear(struct limits *l, const char *key)

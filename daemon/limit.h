@@ -4,7 +4,9 @@
  * when full, the counter with the fewest counts is forgotten first.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define LIMIT_KEY_MAX 128
@@ -25,8 +27,18 @@ void limits_count(struct limits *l, const char *key, int window, time_t now);
 /* Forgets key's count (e.g. after a successful login). */
 void limits_clear(struct limits *l, const char *key);
 
-/* Takes back one event counted for key in its running window, if any. */
-void limits_uncount(struct limits *l, const char *key);
+/* An event whose outcome is not known yet (a login at the directory):
+ * pending in key's window until limits_settle, not counted by limits_wait.
+ * Return: a token naming the window. */
+uint64_t limits_reserve(struct limits *l, const char *key, int window, time_t now);
+
+/* Settles a reservation: counted (counts) or dropped. One whose window has
+ * ended or was cleared meanwhile is counted in the window running now. */
+void limits_settle(struct limits *l, const char *key, uint64_t token, bool counts, int window,
+                   time_t now);
+
+/* key's events counted and pending in its running window. */
+int limits_load(struct limits *l, const char *key, time_t now);
 
 /* The part of a client address that counts as one source, into buf: an
  * IPv4 address whole, an IPv6 address's /64 (one host gets a whole /64 to
