@@ -241,33 +241,33 @@ static const char due_sql[] =
 
 struct audit {
 	sqlite3 *db;
-	atomic_int stop;      /* audit_interrupt: every statement from now on fails */
 	sqlite3_stmt *insert; /* kept prepared: every append uses them */
 	sqlite3_stmt *tail;
 	sqlite3_stmt *open_check;
-	sqlite3_stmt *dup_check;  /* audit_find_imported's, prepared on first use */
-	sqlite3_stmt *live_check; /* audit_find_live's, likewise */
+	sqlite3_stmt *dup_check;   /* audit_find_imported's, prepared on first use */
+	sqlite3_stmt *live_check;  /* audit_find_live's, likewise */
+	struct hwm *hwm;           /* NULL: not kept (ENOMEM) */
+	struct audit_guard *guard; /* shared with the daemon's other connections, or NULL */
+	int64_t top;               /* the highest id appended, noted in hwm once committed */
+	int64_t committed;         /* top as of the last commit: put back by a rollback */
+	int64_t txn_last;          /* the last record this transaction appended, 0: none */
 	/* Inside audit_batch_begin/commit the write lock is held throughout, so
 	 * the tail read once stays right: cached here (next_id 0 = not read). */
-	bool batch;
 	int64_t batch_next;
-	char batch_prev[HASH_HEX + 1];
 	/* The files this connection writes, as opened: one removed or replaced
 	 * while we run would take every record after with it (files_check). */
 	char *path;
 	struct file_id {
 		dev_t dev;
-		ino_t ino;         /* 0: not seen yet (a WAL made by the first write) */
-	} files[3];                /* the database, its -wal and -shm */
-	bool gone;                 /* files_check failed once: stays failed */
-	bool busy;                 /* the last txn_begin found another writer's lock */
-	int64_t top;               /* the highest id appended, noted in hwm once committed */
-	int64_t committed;         /* top as of the last commit: put back by a rollback */
-	struct hwm *hwm;           /* NULL: not kept (ENOMEM) */
-	struct audit_guard *guard; /* shared with the daemon's other connections, or NULL */
-	int wal_pages;             /* guarded: the WAL's size after the last commit */
-	int64_t txn_last;          /* the last record this transaction appended, 0: none */
+		ino_t ino; /* 0: not seen yet (a WAL made by the first write) */
+	} files[3];        /* the database, its -wal and -shm */
+	atomic_int stop;   /* audit_interrupt: every statement from now on fails */
+	int wal_pages;     /* guarded: the WAL's size after the last commit */
+	char batch_prev[HASH_HEX + 1];
 	char txn_hash[HASH_HEX + 1];
+	bool batch; /* see batch_next */
+	bool gone;  /* files_check failed once: stays failed */
+	bool busy;  /* the last txn_begin found another writer's lock */
 };
 
 /*
