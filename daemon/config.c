@@ -1135,6 +1135,21 @@ static int config_check(struct config *c, const struct config *running, char *er
 	return read_secret(c, running, err, errlen);
 }
 
+/* Defaults that depend on the flavour, for keys the file leaves out: AD
+ * names its accounts by sAMAccountName, which has no uid (with "uid", every
+ * login was a wrong password and every user "no such user"). */
+static int flavor_defaults(struct config *c, char *err, size_t errlen)
+{
+	if (c->flavor != FLAVOR_AD || config_line(c, "ldap", "user_attr") != 0)
+		return 0;
+	free(c->user_attr);
+	if ((c->user_attr = strdup("sAMAccountName")) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int load(const char *path, const struct config *running, struct config **cp, char *err,
                 size_t errlen)
 {
@@ -1172,7 +1187,8 @@ static int load(const char *path, const struct config *running, struct config **
 		config_free(p.c);
 		return -1;
 	}
-	if (config_check(p.c, running, err, errlen) == -1) {
+	if (flavor_defaults(p.c, err, errlen) == -1 ||
+	    config_check(p.c, running, err, errlen) == -1) {
 		config_free(p.c);
 		return -1;
 	}

@@ -1944,6 +1944,15 @@ static void refused_message(const struct dir_op *op, int rc, const char *diag, c
 		snprintf(buf, len, "the password was set but %s could not be set: %s%s%s",
 		         flavor_of(op->d->conf)->must_change_what, ldap_err2string(rc),
 		         diag[0] ? ": " : "", diag);
+	else if (rc == LDAP_INSUFFICIENT_ACCESS)
+		snprintf(
+		    buf, len,
+		    "the directory refused: %s%s%s: the service account ([ldap] bind_dn) may not "
+		    "make this change: give it the rights ldapdesk needs on these users and "
+		    "groups (an OpenLDAP ACL, a 389 DS ACI, or AD delegation: Reset Password, "
+		    "lockoutTime, userAccountControl, group members), or leave this entry to "
+		    "someone who may",
+		    ldap_err2string(rc), diag[0] ? ": " : "", diag);
 	else
 		snprintf(buf, len, "the directory refused: %s%s%s", ldap_err2string(rc),
 		         diag[0] ? ": " : "", diag);

@@ -703,9 +703,36 @@ static void disable_done(void *arg, enum dir_status st, const char *err)
 	act_outcome(x, st, err, detail);
 }
 
+/* 389 DS: nsAccountLock can also come from a role the entry is in
+ * (nsRoleDN, through CoS), which taking the entry's own value away leaves:
+ * read back, so "enabled" is never said of an account still disabled. */
+static void enable_checked(void *arg, enum dir_status st, struct dir_user *u, const char *err)
+{
+	struct act *x = arg;
+	bool still = st == DIR_OK && u->admin_locked;
+
+	(void)err;
+	dir_user_free(u);
+	if (still) {
+		act_outcome(x, DIR_REFUSED,
+		            "still disabled: its nsAccountLock comes from a 389 DS role it is in "
+		            "(nsRoleDN, through CoS), which ldapdesk does not change: unlock that "
+		            "role (dsidm ... role unlock) or take the user out of it",
+		            NULL);
+		return;
+	}
+	act_outcome(x, DIR_OK, NULL,
+	            st == DIR_OK ? "enabled" : "enabled (its entry could not be read back)");
+}
+
 static void enable_done(void *arg, enum dir_status st, const char *err)
 {
-	act_outcome(arg, st == DIR_UNCHANGED ? DIR_OK : st, err, "enabled");
+	struct act *x = arg;
+
+	if ((st == DIR_OK || st == DIR_UNCHANGED) && x->conf->flavor == FLAVOR_389DS &&
+	    dir_find_user(x->A->dir, x->target, enable_checked, x) == 0)
+		return;
+	act_outcome(x, st == DIR_UNCHANGED ? DIR_OK : st, err, "enabled");
 }
 
 int lifecycle_execute(struct act *x)

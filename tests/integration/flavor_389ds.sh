@@ -69,6 +69,8 @@ as_op adm1 "$FL_OP_PW"
 # 389 DS ends its diagnostic messages with "\n": none may reach a reply or the audit detail.
 out=$("$D" --json grant alice nowrite 2>/dev/null || true)
 t_match "Insufficient 'write' privilege" "a grant 389 DS refuses says why" printf '%s\n' "$out"
+t_match "the service account \\(\\[ldap\\] bind_dn\\) may not make this change: give it the rights" \
+    "... and what to do about it" printf '%s\n' "$out"
 t_eq "$(printf '%s' "$out" | jq -r '.message | test("\\s$")')" false \
     "... without the server's trailing newline in the message"
 t_eq "$(q "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
@@ -156,6 +158,29 @@ t_eq "$(printf '%s' "$out" | jq -r .must_change)" true \
     "dave's local policy forces a change: the reset says so"
 t_match "$FL_MUST_CHANGE_RE" "... and so does dave's bind" fl_bind dave "$pw"
 t_eq "$(st dave .must_change)" true "... and status"
+
+# A disable that comes from a 389 DS role (nsRoleDN, through CoS): taking the entry's own
+# nsAccountLock away leaves it, so `user enable` says so and records failed (it answered
+# "enabled" with the account still disabled).
+dsidm_root() {
+    timeout -k 5 60 dsidm -b "$DS_BASE" -D "$DS_ROOT_DN" -w "$DS_ROOT_PW" "$DS_URI" "$@" \
+        >>"$T_DIR/dsidm.log" 2>&1
+}
+if dsidm_root role create-managed --cn disrole && dsidm_root role lock "cn=disrole,$DS_BASE"; then
+    printf 'dn: %s\nchangetype: modify\nadd: nsRoleDN\nnsRoleDN: cn=disrole,%s\n' \
+        "$(ds_user_dn carol)" "$DS_BASE" | ds_root_modify >/dev/null
+    as_op adm1 "$FL_OP_PW"
+    t_eq "$(st carol .admin_locked)" true "a user in a locked 389 DS role shows as disabled"
+    t_exit 1 "user enable cannot lift a role's lock: exit 1" "$D" user enable carol
+    t_match "still disabled: its nsAccountLock comes from a 389 DS role it is in" \
+        "... saying where the lock comes from and what to do" printf '%s\n' "$T_OUT"
+    t_eq "$(q "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'enable' AND a.target = 'carol' ORDER BY a.id DESC LIMIT 1")" failed \
+        "... and the audit records it failed, not ok"
+    t_eq "$(st carol .admin_locked)" true "... the account is still disabled"
+else
+    t_fail "dsidm role create-managed / role lock" "$(cat "$T_DIR/dsidm.log")"
+fi
 daemon_stop
 
 ds389_stop "$T_DIR/ds"

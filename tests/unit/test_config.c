@@ -97,6 +97,25 @@ static void test_minimal_config_loads_with_defaults(void **state)
 	config_free(c);
 }
 
+/* AD has no uid: a flavour = ad that leaves user_attr out looks users up by
+ * sAMAccountName (with "uid" every login was a wrong password); one given
+ * is kept. */
+static void test_ad_looks_users_up_by_samaccountname(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = NULL;
+	char err[512];
+
+	write_conf(f, "[ldap]\nflavor = ad\n");
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->user_attr, "sAMAccountName");
+	config_free(c);
+	write_conf(f, "[ldap]\nflavor = ad\nuser_attr = uid\n");
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->user_attr, "uid");
+	config_free(c);
+}
+
 /* A reload retires the old configuration while requests still hold it:
  * freed by whichever comes last, never while held. (Under the sanitize build
  * a missed free is a leak report and a early one a use-after-free.) */
@@ -354,6 +373,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_readable_secret_is_refused_naming_the_file,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_file_and_required_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ad_looks_users_up_by_samaccountname, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_retired_config_is_freed_by_its_last_holder, setup,
 	                                    teardown),
 	};
