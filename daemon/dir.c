@@ -124,7 +124,8 @@ TAILQ_HEAD(op_list, dir_op);
  * or 389 DS's global one (cn=config) and its local passwordPolicy entries. */
 struct dir_policy {
 	char *dn;         /* NULL for the default one */
-	long duration;    /* pwdLockoutDuration (389 DS: unused) */
+	long duration;    /* pwdLockoutDuration; 389 DS: passwordLockoutDuration */
+	long reset_after; /* 389 DS: passwordResetFailureCount (others: unused) */
 	long max_age;     /* pwdMaxAge; 389 DS: passwordMaxAge when passwordExp is on (0: none) */
 	bool must_change; /* pwdMustChange, passwordMustChange (both default to off) */
 	bool read;        /* read from the directory (false: assumed, see user_policy) */
@@ -1155,6 +1156,37 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 	u->locked_since = lt;
 }
 
+/* 389 DS keeps no lock time: a timed lock began passwordLockoutDuration
+ * before accountUnlockTime; one until an administrator unlocks
+ * (19700101000000Z) at the last failure, passwordResetFailureCount before
+ * retryCountResetTime. NULL when the policy does not say (not read). */
+static bool gentime(time_t t, char *buf, size_t len);
+
+static char *ds389_locked_since(LDAP *ld, LDAPMessage *e, const char *until,
+                                const struct dir_policy *pol)
+{
+	char *reset = NULL, buf[32];
+	const char *from = NULL;
+	long back = 0;
+	time_t t;
+
+	if (until != NULL && strcmp(until, EPOCH_TIME) != 0 && pol->duration > 0) {
+		from = until;
+		back = pol->duration;
+	} else if (pol->reset_after > 0 &&
+	           (reset = first_value(ld, e, "retryCountResetTime")) != NULL) {
+		from = reset;
+		back = pol->reset_after;
+	}
+	if (from == NULL || clock_parse_gentime(from, &t) == -1 ||
+	    !gentime(t - back, buf, sizeof(buf))) {
+		free(reset);
+		return NULL;
+	}
+	free(reset);
+	return strdup(buf);
+}
+
 /*
  * 389 DS: locked while accountUnlockTime lies ahead (19700101000000Z: until
  * an administrator unlocks) after failures; a reset leaves a stale
@@ -1182,6 +1214,8 @@ static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct di
 	else /* a policy not read may have passwordExp on */
 		u->must_change = exp != NULL && (pol.max_age > 0 || !pol.read) && gentime_past(exp);
 	u->password_changed = first_value(ld, e, "pwdUpdateTime");
+	if (u->locked && !u->admin_locked)
+		u->locked_since = ds389_locked_since(ld, e, until, &pol);
 	free(until);
 	free(exp);
 }
@@ -1486,7 +1520,8 @@ static const struct flavor flavors[] = {
             .name_attr = "cn",
             .dept_attr = "ou",
             .state_attrs = {"passwordRetryCount", "accountUnlockTime", "passwordExpirationTime",
-                            "nsAccountLock", "pwdUpdateTime", "pwdPolicySubentry"},
+                            "nsAccountLock", "pwdUpdateTime", "pwdPolicySubentry",
+                            "retryCountResetTime"},
             .read_state = ds389_state,
             .unlock = ds389_unlock,
             .disable = ds389_disable,
@@ -1566,8 +1601,13 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		 * pwdMaxAge too, and answers with the name asked for first. */
 		static const char *pw[] = {"pwdLockoutDuration", "pwdMustChange", "pwdMaxAge",
 		                           "pwdMinLength", NULL};
-		static const char *ds[] = {"passwordMustChange", "passwordExp", "passwordMaxAge",
-		                           "passwordMinLength", NULL};
+		static const char *ds[] = {"passwordMustChange",
+		                           "passwordExp",
+		                           "passwordMaxAge",
+		                           "passwordMinLength",
+		                           "passwordLockoutDuration",
+		                           "passwordResetFailureCount",
+		                           NULL};
 		static const char *ad[] = {"minPwdLength", NULL};
 		const char **pol = conf->flavor == FLAVOR_389DS ? ds
 		                   : conf->flavor == FLAVOR_AD  ? ad
@@ -1805,6 +1845,8 @@ static void policy_entry(struct dir *d, LDAP *ld, LDAPMessage *e)
 		return;
 	if (ds)
 		p = (struct dir_policy){
+		    .duration = (long)num_value(ld, e, "passwordLockoutDuration"),
+		    .reset_after = (long)num_value(ld, e, "passwordResetFailureCount"),
 		    .max_age = ds389_on(ld, e, "passwordExp") ? (ds_max > 0 ? ds_max : 1) : 0,
 		    .must_change = ds389_on(ld, e, "passwordMustChange"),
 		    .min_length = (int)num_value(ld, e, "passwordMinLength")};

@@ -30,6 +30,7 @@ FL_MUST_CHANGE_RE='Password expired|must be changed|Password must be changed'
 FL_OLD_PW_RC=49
 FL_MUST_CHANGE=19700101000000Z
 FL_DISABLED=TRUE
+FL_LOCKED_SINCE=1 # accountUnlockTime - passwordLockoutDuration, or retryCountResetTime - passwordResetFailureCount
 FL_PW_LEN=20
 fl_bind() {
     LDAPTLS_CACERT=$DS_CA ldapwhoami -x -H "$DS_LDAPS_URI" -D "$(ds_user_dn "$1")" -w "$2" -e ppolicy 2>&1

@@ -30,9 +30,10 @@
 #   on DS_SVC_DN; ACIs: DS_SVC_DN may add/delete/write people and groups, including the
 #   operational lockout attributes; authenticated users read (not userPassword); self may change
 #   its userPassword; DS_SVC_DN may read objectClass, passwordMustChange, passwordExp,
-#   passwordMaxAge and passwordMinLength of cn=config (the global password policy: whether a
-#   reset forces a change, whether passwordExpirationTime is in force, how long a one-time
-#   password must be). Runs as root (nsslapd-localuser: root), so DIR
+#   passwordMaxAge, passwordMinLength, passwordLockoutDuration and passwordResetFailureCount
+#   of cn=config (the global password policy: whether a reset forces a change, whether
+#   passwordExpirationTime is in force, how long a one-time password must be, when a lock
+#   began). Runs as root (nsslapd-localuser: root), so DIR
 #   may sit in a 0700 T_DIR.
 #
 # Helpers (need ds389_start): ds_root_search ARGS / ds_root_modify / ds_svc_search ARGS /
@@ -232,7 +233,7 @@ aci: (target = "ldap:///$DS_GROUPS")(targetattr = "*")(version 3.0; acl "ldapdes
 dn: cn=config
 changetype: modify
 add: aci
-aci: (targetattr = "objectClass || passwordMustChange || passwordExp || passwordMaxAge || passwordMinLength")(version 3.0; acl "ldapdesk: service account reads the global password policy"; allow (read, search, compare) userdn = "ldap:///$DS_SVC_DN";)
+aci: (targetattr = "objectClass || passwordMustChange || passwordExp || passwordMaxAge || passwordMinLength || passwordLockoutDuration || passwordResetFailureCount")(version 3.0; acl "ldapdesk: service account reads the global password policy"; allow (read, search, compare) userdn = "ldap:///$DS_SVC_DN";)
 EOF
         timeout -k 5 60 dsconf -D "$DS_ROOT_DN" -w "$DS_ROOT_PW" "$_cr_uri" localpwp adduser \
             "$DS_SVC_DN" --pwdlockout off --pwdmustchange off
