@@ -1147,38 +1147,18 @@ static void report_answer(struct job_call *jc, int rc, const char *err)
 	call_free(c);
 }
 
-/* Records a restore declared lost (audit.h) leave the chain whole, but the
- * log is not: for an auditor that is a failed verify too (issue 4: any
- * DELETE), naming the first missing id. A broken record goes first: an old
- * restore must not hide new tampering. With a since head, only a loss after
- * it counts: the log grew since. */
-static void verify_lost(struct audit_verify *v)
-{
-	if (v->lost_first == 0 || v->first_bad != 0)
-		return;
-	v->ok = false;
-	v->first_bad = v->lost_first;
-	snprintf(v->reason, sizeof(v->reason),
-	         "record %lld: missing (%s, at ldapdeskd's start: restored from an older copy, or "
-	         "cut short)",
-	         (long long)v->lost_first, v->lost_why);
-}
-
 static void verify_answer(struct job_call *jc, int rc, const char *err)
 {
-	struct audit_verify *v = &jc->v;
+	const struct audit_verify *v = &jc->v;
 
 	if (rc == -1) {
 		reply_error(jc->c, jc->has_since ? 400 : 503,
 		            jc->has_since ? "bad_request" : "audit_unavailable", err);
 		return;
 	}
-	bool whole = v->ok; /* the chain: each record and link as written */
-
-	verify_lost(v);
 	reply_json(jc->c, 200,
-	           json_pack("{s:b, s:b, s:I, s:o, s:s, s:s, s:I, s:s?}", "ok", v->ok, "whole",
-	                     whole, "records", (json_int_t)v->records, "first_bad",
+	           json_pack("{s:b, s:b, s:I, s:o, s:s, s:s, s:I, s:s?}", "ok", v->complete,
+	                     "whole", v->ok, "records", (json_int_t)v->records, "first_bad",
 	                     v->first_bad != 0 ? json_integer(v->first_bad) : json_null(), "head",
 	                     v->head, "reason", v->reason, "lost", (json_int_t)v->n_lost,
 	                     "lost_detail", v->lost[0] != '\0' ? v->lost : NULL));

@@ -1485,6 +1485,8 @@ struct walk {
 	int64_t since_id;
 	char since_hash[HASH_HEX + 1];
 	bool since_seen;
+	int64_t lost_first; /* the first id declared lost after since_id, 0: none */
+	char lost_why[160]; /* its declaration, as out->lost */
 };
 
 static int parse_since(const char *since, struct walk *w)
@@ -1622,9 +1624,9 @@ static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 		snprintf(w->out->lost, sizeof w->out->lost,
 		         "records %lld to %lld, declared lost at %lld", (long long)w->last_id + 1,
 		         (long long)v[COL_ID].i - 1, (long long)v[COL_ID].i);
-		if (w->out->lost_first == 0 && w->last_id >= w->since_id) {
-			w->out->lost_first = w->last_id + 1;
-			memcpy(w->out->lost_why, w->out->lost, sizeof w->out->lost_why);
+		if (w->lost_first == 0 && w->last_id >= w->since_id) {
+			w->lost_first = w->last_id + 1;
+			memcpy(w->lost_why, w->out->lost, sizeof w->lost_why);
 		}
 	}
 	if (strcmp(v[COL_PREV_HASH].s, w->last_hash) != 0)
@@ -1766,6 +1768,23 @@ static int verify_snapshot(struct audit *a, struct walk *w, char *err, size_t er
 	return rc;
 }
 
+/* Records a restore declared lost leave the chain whole, but the log is
+ * not: a failed verify too (issue 4: any DELETE), naming the first missing
+ * id. A broken record goes first: an old restore must not hide new
+ * tampering. With a since head, only a loss after it counts. */
+static void lost_verdict(struct walk *w)
+{
+	w->out->complete = w->out->ok;
+	if (w->lost_first == 0 || w->out->first_bad != 0)
+		return;
+	w->out->complete = false;
+	w->out->first_bad = w->lost_first;
+	snprintf(w->out->reason, sizeof w->out->reason,
+	         "record %lld: missing (%s, at ldapdeskd's start: restored from an older copy, or "
+	         "cut short)",
+	         (long long)w->lost_first, w->lost_why);
+}
+
 int audit_verify(struct audit *a, const char *since, struct audit_verify *out, char *err,
                  size_t errlen)
 {
@@ -1785,6 +1804,8 @@ int audit_verify(struct audit *a, const char *since, struct audit_verify *out, c
 	fill_head(&w);
 	if (rc == -1)
 		out->ok = false; /* a walk that did not finish proves nothing */
+	if (rc == 0)
+		lost_verdict(&w);
 	return rc;
 }
 
@@ -1798,46 +1819,58 @@ static void copy_column(sqlite3_stmt *st, int c, char *buf, size_t len)
 		snprintf(buf, len, "%s", s ? s : "");
 }
 
+/* A column of a row_texts row: where it goes and how much fits. */
+struct text_out {
+	char *buf;
+	size_t len;
+};
+
+/* Steps st (prepared and bound) once and finalizes it: its first n columns
+ * into out. Return: 1 a row, 0 none, -1 error with err naming what. */
+static int row_texts(struct audit *a, sqlite3_stmt *st, const char *what,
+                     const struct text_out *out, int n, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	for (int c = 0; rc == SQLITE_ROW && c < n; c++)
+		copy_column(st, c, out[c].buf, out[c].len);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_fail(a, what, err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int first_text(struct audit *a, sqlite3_stmt *st, const char *what, char *out, size_t len,
+                      char *err, size_t errlen)
+{
+	const struct text_out one = {out, len};
+
+	return row_texts(a, st, what, &one, 1, err, errlen);
+}
+
 int audit_last_grant(struct audit *a, const char *target, const char *permission, char *operator,
                      size_t oplen, char *detail, size_t detlen, char *err, size_t errlen)
 {
+	const struct text_out out[] = {{operator, oplen }, {detail, detlen}};
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	if (sqlite3_prepare_v2(a->db, grant_sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare last grant", err, errlen);
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, permission, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		copy_column(st, 0, operator, oplen);
-		copy_column(st, 1, detail, detlen);
-	} else if (rc != SQLITE_DONE) {
-		db_fail(a, "last grant", err, errlen);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return row_texts(a, st, "last grant", out, 2, err, errlen);
 }
 
 int audit_last_disable(struct audit *a, const char *target, char *operator, size_t oplen, char *at,
                        size_t atlen, char *reason, size_t rlen, char *err, size_t errlen)
 {
+	const struct text_out out[] = {{operator, oplen }, {at, atlen}, {reason, rlen}};
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	if (sqlite3_prepare_v2(a->db, disable_sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare last disable", err, errlen);
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		copy_column(st, 0, operator, oplen);
-		copy_column(st, 1, at, atlen);
-		copy_column(st, 2, reason, rlen);
-	} else if (rc != SQLITE_DONE) {
-		db_fail(a, "last disable", err, errlen);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return row_texts(a, st, "last disable", out, 3, err, errlen);
 }
 
 /* The newest password set by us (a reset or a create done) before an
@@ -1847,21 +1880,6 @@ static const char password_sql[] =
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
     " WHERE a.kind = 'attempt' AND a.action IN ('reset', 'create') AND a.target = lower(?1)"
     " AND a.id < ?2 ORDER BY a.id DESC LIMIT 1";
-
-/* Steps st (prepared and bound) once and finalizes it: its first column
- * into out. Return: 1 a row, 0 none, -1 error with err naming what. */
-static int first_text(struct audit *a, sqlite3_stmt *st, const char *what, char *out, size_t len,
-                      char *err, size_t errlen)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		copy_column(st, 0, out, len);
-	else if (rc != SQLITE_DONE)
-		db_fail(a, what, err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
 
 int audit_last_password(struct audit *a, const char *target, int64_t before, char *at, size_t len,
                         char *err, size_t errlen)

@@ -54,7 +54,10 @@ struct audit_filter {
 };
 
 struct audit_verify {
-	bool ok;
+	bool ok; /* the chain is whole: every record and link as written */
+	/* And the log complete: no ids declared lost after the since head (any,
+	 * without one). first_bad and reason name the first problem. */
+	bool complete;
 	int64_t records;   /* records walked */
 	int64_t first_bad; /* id of the first bad record, 0 if none */
 	char head[96];     /* "ID:HASH" of the last record, "" for an empty log */
@@ -63,10 +66,6 @@ struct audit_verify {
 	 * around them, but they are gone. "" if none; the latest declared. */
 	char lost[160];
 	int64_t n_lost; /* ids declared lost, over every such declaration */
-	/* The first of them after the since head (any, without one), 0 if
-	 * none: a verify that names no bad record still fails on it. */
-	int64_t lost_first;
-	char lost_why[160]; /* and its declaration, like lost */
 };
 
 /* Called once per attempt row; row is a JSON object owned by audit (borrow
