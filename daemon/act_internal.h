@@ -131,6 +131,7 @@ struct act {
 	size_t groups_dropped;      /* delete: groups that let the entry go */
 	char group_dropped[400];    /* the first of them */
 	int64_t request_id;         /* approve, reject, and grants that need approval */
+	char *request_entry;        /* approve: the entry its request was made for, or NULL */
 	bool needs_approval;        /* grant of an approval = yes permission */
 	bool claimed;               /* holds request_id in A->claimed until freed */
 	bool changing;              /* holds target in A->changing until freed */

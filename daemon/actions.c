@@ -371,11 +371,11 @@ static void login_unreserve(struct act *x);
 
 static void act_free(struct act *x)
 {
-	char **strs[] = {&x->client_addr, &x->target,      &x->permission, &x->until,
-	                 &x->category,    &x->description, &x->ticket,     &x->requester,
-	                 &x->department,  &x->channel,     &x->note,       &x->name,
-	                 &x->mail,        &x->reason,      &x->new_dn,     &x->stale_dn,
-	                 &x->groups_dn};
+	char **strs[] = {&x->client_addr, &x->target,       &x->permission, &x->until,
+	                 &x->category,    &x->description,  &x->ticket,     &x->requester,
+	                 &x->department,  &x->channel,      &x->note,       &x->name,
+	                 &x->mail,        &x->reason,       &x->new_dn,     &x->stale_dn,
+	                 &x->groups_dn,   &x->request_entry};
 
 	busy_release(x); /* before x->target is freed */
 	unreserve(x);
@@ -1140,6 +1140,8 @@ static int request_create_txn(struct act *x, struct audit *a, char *err, size_t 
 	snprintf(r.target, sizeof(r.target), "%s", target_uid(x));
 	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
 	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
+	if (x->user != NULL && x->user->entry_id != NULL)
+		snprintf(r.target_entry, sizeof(r.target_entry), "%s", x->user->entry_id);
 	/* Checked again in the transaction that stores the request: two asked
 	 * within one group commit both passed request_open's check. */
 	rc = audit_request_pending_for(a, r.target, r.permission, &x->request_dup, err, errlen);
@@ -1263,6 +1265,8 @@ static int request_load(struct act *x)
 	free(x->permission);
 	x->target = strdup(r.target);
 	x->permission = strdup(r.permission);
+	free(x->request_entry);
+	x->request_entry = r.target_entry[0] != '\0' ? strdup(r.target_entry) : NULL;
 	request_inherit(x);
 	x->days = r.days;
 	if (r.until[0] != '\0') {
@@ -1396,6 +1400,22 @@ static int reset_throttled(struct act *x)
 	return -1;
 }
 
+/* The uid a request named may have been deleted and made again outside
+ * ldapdesk since: approving would give the access to someone the requester
+ * never asked for. Return: true (and refused) if the entry is another. */
+static bool request_recreated(struct act *x)
+{
+	if (x->kind != ACT_APPROVE || x->request_entry == NULL || x->user->entry_id == NULL ||
+	    strcmp(x->request_entry, x->user->entry_id) == 0)
+		return false;
+	act_refuse(x, ACT_CONFLICT, "request_stale", "denied",
+	           "%s is not the account request %lld was made for: it was deleted and made "
+	           "again since (its entry %s was %s), so it is not approved; reject the "
+	           "request, and ask again for this account if it needs the access",
+	           x->target, (long long)x->request_id, x->user->entry_id, x->request_entry);
+	return true;
+}
+
 static void act_checked(struct act *x)
 {
 	/* A reset would also clear an administrator's lock on OpenLDAP (any
@@ -1410,7 +1430,7 @@ static void act_checked(struct act *x)
 		return;
 	}
 	/* Before the reset limit counts it: a refused reset is no reset. */
-	if (act_busy(x) || reset_throttled(x) == -1)
+	if (request_recreated(x) || act_busy(x) || reset_throttled(x) == -1)
 		return;
 	if (x->kind == ACT_GRANT && x->needs_approval) {
 		request_open(x);

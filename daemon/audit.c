@@ -153,7 +153,7 @@ static const char schema_sql[] =
     " id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
     " operator TEXT NOT NULL, target TEXT NOT NULL, permission TEXT NOT NULL,"
     " days INTEGER, until TEXT, status TEXT NOT NULL DEFAULT 'pending',"
-    " decided_at TEXT, decided_by TEXT, reason TEXT);";
+    " decided_at TEXT, decided_by TEXT, reason TEXT, target_entry TEXT);";
 
 static const char insert_sql[] =
     "INSERT INTO records (id, kind, attempt_id, at, operator, operator_dn, client_addr,"
@@ -597,6 +597,28 @@ static int migrate_indexes(sqlite3 *db)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* Requests stored before approve checked the account's identity get the
+ * column (empty: such a request is approved without that check). */
+static int migrate_requests(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	bool has;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT 1 FROM pragma_table_info('requests')"
+	                       " WHERE name = 'target_entry'",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	has = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (has)
+		return 0;
+	return sqlite3_exec(db, "ALTER TABLE requests ADD COLUMN target_entry TEXT", NULL, NULL,
+	                    NULL) == SQLITE_OK
+	           ? 0
+	           : -1;
+}
+
 /* schema: make the tables and indexes (at start-up and for the writer).
  * A job's own connection opens a store the start-up made: it must not take
  * the write lock for that (an import holding it would fail a verify). */
@@ -616,7 +638,7 @@ static int setup_db(sqlite3 *db, const char *path, bool schema, char *err, size_
 	if (schema && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return open_fail(db, path, "begin schema", err, errlen);
 	if (schema && (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	               migrate_indexes(db) == -1 ||
+	               migrate_indexes(db) == -1 || migrate_requests(db) == -1 ||
 	               sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
 		snprintf(err, errlen, "%s: schema: %s", path, sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -1969,6 +1991,7 @@ static void request_row(sqlite3_stmt *st, struct audit_req *r)
 	r->days = sqlite3_column_int(st, 5);
 	copy_column(st, 6, r->until, sizeof(r->until));
 	copy_column(st, 7, r->status, sizeof(r->status));
+	copy_column(st, 8, r->target_entry, sizeof(r->target_entry));
 }
 
 /* Steps st (prepared and bound by the caller) for one id in column 0 into
@@ -2042,7 +2065,7 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
 	audit_now(now, sizeof(now));
 	if (sqlite3_prepare_v2(a->db,
 	                       "INSERT INTO requests (created_at, operator, target, permission,"
-	                       " days, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                       " days, until, target_entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare request", err, errlen);
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
@@ -2052,6 +2075,8 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
 	sqlite3_bind_int(st, 5, r->days);
 	if (r->until[0] != '\0')
 		sqlite3_bind_text(st, 6, r->until, -1, SQLITE_STATIC);
+	if (r->target_entry[0] != '\0')
+		sqlite3_bind_text(st, 7, r->target_entry, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -2061,7 +2086,8 @@ int audit_request_create(struct audit *a, const struct audit_req *r, int64_t *id
 }
 
 static const char request_cols[] =
-    "SELECT id, created_at, operator, target, permission, days, until, status FROM requests";
+    "SELECT id, created_at, operator, target, permission, days, until, status, target_entry"
+    " FROM requests";
 
 void audit_request_term(int days, const char *until, char *buf, size_t len)
 {
@@ -2132,7 +2158,7 @@ static int request_check(struct audit *a, struct audit_req *r, char *err, size_t
 int audit_request_get(struct audit *a, int64_t id, struct audit_req *r, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	char sql[160];
+	char sql[256];
 	int rc;
 
 	snprintf(sql, sizeof(sql), "%s WHERE id = ?1", request_cols);
@@ -2182,7 +2208,7 @@ int audit_request_list(struct audit *a, const char *older_than, audit_req_fn fn,
                        char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	char sql[200];
+	char sql[256];
 	struct audit_req r;
 	int rc;
 

@@ -210,6 +210,9 @@ struct audit_req {
 	int days;        /* 0 = not given */
 	char until[48];  /* "" = not given */
 	char status[16]; /* pending, approved, rejected, expired */
+	/* The target entry's identity when asked (dir_user.entry_id); "" when
+	 * unknown (not readable, or a request older than the column). */
+	char target_entry[72];
 	/* audit_request_get: the grant record that asked (0 = none), and
 	 * whether the row differs from it (changed outside ldapdesk). */
 	int64_t event;

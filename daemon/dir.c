@@ -437,6 +437,7 @@ void dir_user_free(struct dir_user *u)
 	free(u->mail);
 	free(u->locked_since);
 	free(u->password_changed);
+	free(u->entry_id);
 	free(u);
 }
 
@@ -995,6 +996,10 @@ static int send_add(struct dir_op *op, LDAP *ld)
 struct flavor {
 	const char *user_filter; /* "(&...": wraps (user_attr=uid), or NULL */
 	const char *name_attr, *dept_attr;
+	/* dir_user.entry_id: the attribute, and whether its value is binary
+	 * (shown in hex). */
+	const char *id_attr;
+	bool id_binary;
 	const char *state_attrs[8];
 	void (*read_state)(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_user *u);
 	int (*unlock)(struct dir_op *op, LDAP *ld);
@@ -1042,6 +1047,22 @@ static char *first_value(LDAP *ld, LDAPMessage *e, const char *attr)
 
 	if (vals != NULL && vals[0] != NULL)
 		s = strndup(vals[0]->bv_val, vals[0]->bv_len);
+	ldap_value_free_len(vals);
+	return s;
+}
+
+/* A binary value (AD's objectGUID) as lowercase hex; NULL when absent. */
+static char *hex_value(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	char *s = NULL;
+
+	if (vals != NULL && vals[0] != NULL && vals[0]->bv_len <= 64 &&
+	    (s = malloc(vals[0]->bv_len * 2 + 1)) != NULL) {
+		for (size_t i = 0; i < vals[0]->bv_len; i++)
+			snprintf(s + 2 * i, 3, "%02x", (unsigned char)vals[0]->bv_val[i]);
+		s[vals[0]->bv_len * 2] = '\0';
+	}
 	ldap_value_free_len(vals);
 	return s;
 }
@@ -1495,6 +1516,7 @@ static const struct flavor flavors[] = {
         {
             .name_attr = "cn",
             .dept_attr = "ou",
+            .id_attr = "entryUUID",
             .state_attrs = {"pwdAccountLockedTime", "pwdFailureTime", "pwdReset", "pwdChangedTime",
                             "pwdPolicySubentry", "pwdStartTime", "pwdEndTime"},
             .read_state = openldap_state,
@@ -1519,6 +1541,7 @@ static const struct flavor flavors[] = {
             /* Operational attributes come only when asked for by name. */
             .name_attr = "cn",
             .dept_attr = "ou",
+            .id_attr = "nsUniqueId",
             .state_attrs = {"passwordRetryCount", "accountUnlockTime", "passwordExpirationTime",
                             "nsAccountLock", "pwdUpdateTime", "pwdPolicySubentry",
                             "retryCountResetTime"},
@@ -1540,6 +1563,8 @@ static const struct flavor flavors[] = {
             .user_filter = "(&(objectCategory=person)(objectClass=user)",
             .name_attr = "displayName",
             .dept_attr = "department",
+            .id_attr = "objectGUID",
+            .id_binary = true,
             .state_attrs = {"userAccountControl", "msDS-User-Account-Control-Computed",
                             "lockoutTime", "badPwdCount", "pwdLastSet", "accountExpires"},
             .read_state = ad_state,
@@ -1571,6 +1596,7 @@ static void user_attrs(const struct config *conf, const char **attrs, size_t cap
 	attrs[n++] = f->name_attr;
 	attrs[n++] = f->dept_attr;
 	attrs[n++] = "mail";
+	attrs[n++] = f->id_attr;
 	for (size_t i = 0; i < 8 && f->state_attrs[i] != NULL && n + 2 < cap; i++)
 		attrs[n++] = f->state_attrs[i];
 	attrs[n++] = conf->user_attr;
@@ -1909,6 +1935,8 @@ static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 	op->user->name = first_value(ld, e, f->name_attr);
 	op->user->department = first_value(ld, e, f->dept_attr);
 	op->user->mail = first_value(ld, e, "mail");
+	op->user->entry_id =
+	    f->id_binary ? hex_value(ld, e, f->id_attr) : first_value(ld, e, f->id_attr);
 	f->read_state(op->d, ld, e, op->user);
 }
 

@@ -71,6 +71,10 @@ struct dir_user {
 	int password_min;
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
 	bool cached; /* from dir_cached_user: only dn, uid and department are known */
+	/* The entry's own identity (entryUUID, 389 DS nsUniqueId, AD objectGUID in
+	 * hex): an entry deleted and made again under the same uid and DN has
+	 * another. NULL when the service account may not read it. */
+	char *entry_id;
 };
 
 /* u is owned by the callee (free with dir_user_free); NULL unless DIR_OK.

@@ -183,6 +183,23 @@ t_ok "another account is made with that uid" "$D" user create tmpuser --name 另
 as_op adm2
 t_exit 1 "the old request cannot be approved for it (409)" "$D" approve "$req7"
 t_exit 1 "... and the new account did not get the access" ldap_is_member finance-docs tmpuser
+# Deleted and made again *outside* ldapdesk (same uid, same DN): nothing closed the request, so
+# approve compares the entry it was made for (entryUUID) with the one there now.
+as_op adm1
+t_ok "a user deleted outside ldapdesk later" "$D" user create tmpout --name 临时二 --dept 财务管理部
+req9=$("$D" --json grant tmpout finance-docs --days 3 | jq -r .request)
+t_match '^[0-9a-f-]{36}$' "... its request keeps the entry it was made for" \
+    sqlite3 "$DB" "SELECT target_entry FROM requests WHERE id = $req9"
+out_dn=$(ldap_user_dn tmpout)
+out_ldif=$(ldap_root_search -b "$out_dn" -s base '(objectClass=*)' | grep -v -i -E '^(userPassword|dn):')
+printf 'dn: %s\nchangetype: delete\n' "$out_dn" | ldap_root_modify >/dev/null
+printf 'dn: %s\n%s\n' "$out_dn" "$out_ldif" | ldap_root_modify -a >/dev/null
+t_eq "$(ldap_user_dn tmpout)" "$out_dn" "... and made again outside it, at the same DN"
+as_op adm2
+t_exit 1 "the request cannot be approved for the new entry (409)" "$D" approve "$req9"
+t_match "not the account request $req9 was made for" "... saying so" printf '%s\n' "$T_OUT"
+t_exit 1 "... and the new entry did not get the access" ldap_is_member finance-docs tmpout
+t_ok "the request can still be rejected" "$D" reject "$req9" --reason "account re-created"
 # The expiry of an approved grant is a step of its request too: linked to its id.
 as_op adm1
 req8=$("$D" --json grant tmpuser finance-docs --until "$(date -u -d '+5 sec' +%Y-%m-%dT%H:%M:%SZ)" |

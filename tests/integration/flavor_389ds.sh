@@ -19,7 +19,8 @@ fi
 # A global policy asking 20 characters: one-time passwords are made that long.
 printf 'dn: cn=config\nchangetype: modify\nreplace: passwordMinLength\npasswordMinLength: 20\n' |
     ds_root_modify >/dev/null
-daemon_config_flavor "$T_DIR/d.conf" 389ds
+FL_ENTRY_RE='^[0-9a-fA-F]{8}(-[0-9a-fA-F]{8}){3}$'
+DAEMON_APPROVAL=finance-docs daemon_config_flavor "$T_DIR/d.conf" 389ds
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 
 FLAVOR=389ds

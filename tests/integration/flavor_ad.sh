@@ -19,7 +19,8 @@ fi
 # A domain asking 20 characters (minPwdLength): one-time passwords are made that long.
 printf 'dn: %s\nchangetype: modify\nreplace: minPwdLength\nminPwdLength: 20\n' "$AD_BASE" |
     ad_admin_modify >/dev/null
-daemon_config_flavor "$T_DIR/d.conf" ad
+FL_ENTRY_RE='^[0-9a-f]{32}$'
+DAEMON_APPROVAL=finance-docs daemon_config_flavor "$T_DIR/d.conf" ad
 daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
 
 FLAVOR=ad

@@ -72,6 +72,15 @@ t_eq "$(st alice '.grants[0].permission + "|" + .grants[0].granted_by')" "procur
 t_ok "admin revokes" "$D" revoke alice procurement
 t_exit 1 "alice is no longer a member" fl_is_member procurement alice
 t_eq "$("$D" --json revoke alice procurement | jq -r .result)" unchanged "revoking a non-member is unchanged"
+# Four-eyes (finance-docs has approval = yes here): the request keeps the entry it was made for
+# (FL_ENTRY_RE: the flavour's entryUUID, nsUniqueId or objectGUID), which approve compares.
+req=$("$D" --json grant heidi finance-docs --days 5 | jq -r .request)
+t_match "$FL_ENTRY_RE" "a request keeps its user's entry identity" \
+    q "SELECT target_entry FROM requests WHERE id = $req"
+as_op adm2 "$FL_OP_PW"
+t_ok "another admin approves it (the same entry)" "$D" approve "$req"
+t_ok "heidi is a member of finance-docs" fl_is_member finance-docs heidi
+as_op adm1 "$FL_OP_PW"
 
 # ---- locked and disabled operators ----------------------------------------------------
 fl_lock hd2

@@ -25,7 +25,7 @@
 #   daemon_config FILE      ldapdeskd config for the running slapd; exports LDAPDESK_PORT and
 #                           LDAPDESK_SOCK. DAEMON_APPROVAL="name ..." sets approval = yes for
 #                           those [grant.NAME] sections. Append further sections with cat >>.
-#   daemon_config_flavor FILE 389ds|ad
+#   daemon_config_flavor FILE 389ds|ad (DAEMON_APPROVAL as for daemon_config)
 #                           the same for the running 389 DS (ds389_start: StartTLS) or Samba AD DC
 #                           (samba_start: LDAPS, user_attr = sAMAccountName); the daemon's own
 #                           certificate comes from certs_make $T_DIR/dcerts (DAEMON_CA = its CA).
@@ -428,7 +428,9 @@ EOF
             echo "group = $_df_cn=$_df_name,$_df_groups"
             echo "label = ${_df_rest%%|*}"
             [ -z "${_df_rest#*|}" ] || echo "max_days = ${_df_rest#*|}"
-            echo "approval = no"
+            _df_appr=no
+            case " ${DAEMON_APPROVAL:-} " in *" $_df_name "*) _df_appr=yes ;; esac
+            echo "approval = $_df_appr"
         done
     } >"$_df_file"
 }

@@ -1124,6 +1124,45 @@ static void query_plan(const char *path, const char *sql, char *out, size_t len)
 
 /* A database from before the partial indexes gets them at the next open, and
  * lookups by user, operator and action still go through them. */
+/* A store made before requests kept their target's entry gets the column
+ * (its requests read back with none), and a new request keeps its entry. */
+static void old_requests_table_gets_target_entry(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_req r = {.operator= "adm1", .target = "carol", .permission = "docs"};
+	struct audit_req back;
+	sqlite3 *db = NULL;
+	int64_t id = 0;
+
+	audit_close(fx->a);
+	fx->a = NULL;
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "DROP TABLE requests; CREATE TABLE requests ("
+	                 " id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
+	                 " operator TEXT NOT NULL, target TEXT NOT NULL, permission TEXT NOT NULL,"
+	                 " days INTEGER, until TEXT, status TEXT NOT NULL DEFAULT 'pending',"
+	                 " decided_at TEXT, decided_by TEXT, reason TEXT);"
+	                 "INSERT INTO requests (created_at, operator, target, permission)"
+	                 " VALUES ('2026-01-01T00:00:00.000Z', 'adm1', 'dave', 'docs');",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_request_get(fx->a, 1, &back, fx->err, sizeof fx->err), 1);
+	assert_string_equal(back.target, "dave");
+	assert_string_equal(back.target_entry, "");
+	snprintf(r.target_entry, sizeof r.target_entry, "%s",
+	         "5f0c6a0e-1d2b-4c3d-9e8f-0a1b2c3d4e5f");
+	assert_int_equal(audit_request_create(fx->a, &r, &id, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_request_get(fx->a, id, &back, fx->err, sizeof fx->err), 1);
+	assert_string_equal(back.target_entry, r.target_entry);
+	/* Opened again, the column is not added twice. */
+	audit_close(fx->a);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+}
+
 static void old_full_indexes_become_partial_and_are_used(void **state)
 {
 	struct fixture *fx = *state;
@@ -1297,6 +1336,7 @@ int main(void)
 	    T(open_error_names_the_file),
 	    T(now_is_utc_with_milliseconds),
 	    T(old_full_indexes_become_partial_and_are_used),
+	    T(old_requests_table_gets_target_entry),
 	    T(restored_copy_does_not_reuse_lost_ids),
 	    T(due_grants_of_configured_permissions_come_first),
 	};
