@@ -39,6 +39,7 @@ struct ctx {
 	char user[LDAPDESK_MAX_UID + 1]; /* operator of the session */
 	char *token;                     /* owned, wiped when dropped */
 	bool relogged;                   /* auto-login done: never twice */
+	int login_status;                /* HTTP status of the last login answer, or 0 */
 	bool streaming;                  /* stdout holds part of a --json answer already */
 	char uncached[ERRLEN];           /* why the session could not be cached, or "" */
 };
@@ -290,6 +291,7 @@ static int do_login(struct ctx *c, const char *user, const char *password, json_
 	int rc = send_once(c, &rq, &rs);
 	OPENSSL_cleanse(body, rq.bodylen);
 	free(body);
+	c->login_status = rc == 0 ? rs.status : 0;
 	if (rc == 0)
 		rc = login_answer(c, user, &rs, ansp);
 	httpc_resp_free(&rs);
@@ -312,8 +314,10 @@ static int auto_login(struct ctx *c)
 	}
 	int rc = do_login(c, user, pw, NULL);
 
-	/* The command typed was not a login: say which settings made one. */
-	if (rc == EXIT_UNAUTH || rc == EXIT_REFUSED)
+	/* The command typed was not a login: say which settings made one, when
+	 * they were refused (a wrong password, or too many of them), not when
+	 * the directory or the daemon failed. */
+	if (rc == EXIT_UNAUTH || c->login_status == 429)
 		say("(that was the automatic login as LDAPDESK_USER=%s with LDAPDESK_PASSWORD: "
 		    "correct them, or unset LDAPDESK_PASSWORD and run 'ldapdesk login')",
 		    user);
@@ -1916,32 +1920,65 @@ static void help_top(void)
 	    "bob\n");
 }
 
+static const char *event_help_for(const struct command *cmd)
+{
+	if (strstr(cmd->usage, "[event options]") == NULL)
+		return NULL;
+	return strstr(cmd->usage, "--dept D") != NULL ? event_help_own_dept : event_help;
+}
+
 static void help_command(const struct command *cmd)
 {
+	const char *ev = event_help_for(cmd);
+
 	printf("usage: ldapdesk %s\n\n%s\n\n", cmd->usage, cmd->about);
-	if (strstr(cmd->usage, "[event options]") != NULL)
-		printf("%s\n",
-		       strstr(cmd->usage, "--dept D") != NULL ? event_help_own_dept : event_help);
+	if (ev != NULL)
+		printf("%s\n", ev);
 	printf("example:\n  %s\n\n", cmd->example);
+}
+
+static bool help_matches(const struct command *cmd, const struct args *a)
+{
+	return strcmp(cmd->name, a->command) == 0 &&
+	       (cmd->sub == NULL || a->sub == NULL || strcmp(cmd->sub, a->sub) == 0);
+}
+
+/* "user --help": every subcommand's usage first, then what each does, and
+ * the event options once (they are the same for all five). */
+static void help_group(const struct args *a)
+{
+	printf("usage:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (help_matches(&commands[i], a))
+			printf("  ldapdesk %s\n", commands[i].usage);
+	printf("\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (help_matches(&commands[i], a))
+			printf("%s %s: %s\n  example: %s\n", commands[i].name, commands[i].sub,
+			       commands[i].about, commands[i].example);
+	printf("\n%s\n%s\n", event_help,
+	       "(user create and user move take --dept for the user's own department, "
+	       "recorded as the event's)");
 }
 
 /* --help: for the command named, for all of "user", or the overview. */
 static int help(const struct args *a)
 {
-	bool found = false;
+	size_t found = 0, last = 0;
 
-	for (size_t i = 0; a->command != NULL && i < NCOMMANDS; i++) {
-		const struct command *cmd = &commands[i];
-		if (strcmp(cmd->name, a->command) != 0 ||
-		    (cmd->sub != NULL && a->sub != NULL && strcmp(cmd->sub, a->sub) != 0))
-			continue;
-		help_command(cmd);
-		found = true;
-	}
-	if (found)
-		printf("%s", global_help);
+	for (size_t i = 0; a->command != NULL && i < NCOMMANDS; i++)
+		if (help_matches(&commands[i], a)) {
+			found++;
+			last = i;
+		}
+	if (found == 1)
+		help_command(&commands[last]);
+	else if (found > 1)
+		help_group(a);
 	else
 		help_top();
+	if (found > 0)
+		printf("%s", global_help);
 	return EXIT_DONE;
 }
 

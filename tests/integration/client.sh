@@ -205,6 +205,10 @@ t_match "cannot connect to ldapdeskd's socket $T_DIR/nobody.sock: check --url" \
     "a unix socket nobody listens on is named as such" "$D" --url "unix:$T_DIR/nobody.sock" status carol
 t_match "^event options \(--dept is the user's department here" "user create --help says what --dept is there" \
     "$D" user create --help
+for sub in create move disable enable delete; do
+    t_match "^  ldapdesk user $sub UID" "user --help lists user $sub first" "$D" user --help
+done
+t_eq "$("$D" user --help | grep -c '^event options')" 1 "... and the event options once"
 # A request sent and not answered in time is not "daemon unreachable": it may still be working.
 # The unix socket takes the request while the daemon is stopped (no TLS handshake to wait on).
 as_op aud1

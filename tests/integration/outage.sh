@@ -29,6 +29,11 @@ t_ok "the daemon is still running" proc_alive "$DAEMON_PID"
 t_ok "a reload with the directory down is taken" daemon_reload
 t_ok "a logout after a reload, with the directory down, is done" "$D" logout
 t_match "^not logged in at" "... and the CLI's session is gone (a second logout finds none)" "$D" logout
+# Logged out, a command logs in by itself (LDAPDESK_USER and LDAPDESK_PASSWORD are set): the
+# directory is down, which the settings cannot mend, so nothing says to correct them.
+t_exit 1 "an automatic login while the directory is down fails (503, exit 1)" "$D" status alice
+t_match "directory unavailable" "... saying the directory is unavailable" printf '%s\n' "$T_OUT"
+t_nomatch "correct them" "... not that the login settings are wrong" printf '%s\n' "$T_OUT"
 slapd_restart "$SLAPD_DIR"
 ok=1
 for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -39,8 +44,10 @@ t_eq "$ok" 0 "after slapd is back a request succeeds without restarting the daem
 t_match '^ldapdesk_directory_up 1$' "GET /metrics says the directory is up again (ldapdesk_directory_up 1)" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
 t_ok "unlock works again" "$D" unlock alice
-t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT count(*) FROM records WHERE kind='outcome' AND result='failed' AND detail LIKE '%directory%'")" 2 \
-    "the failed unlocks (alice, bob) are failed audit rows"
+t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT group_concat(a.action || ' ' || COALESCE(a.target, '-'), ',') FROM records a
+    JOIN records o ON o.attempt_id = a.id WHERE o.result = 'failed' AND o.detail LIKE '%directory%'
+    ORDER BY a.id")" "unlock alice,unlock bob,login -" \
+    "the failed unlocks (alice, bob) and the automatic login are failed audit rows"
 
 # ---- a change slapd got but did not answer ------------------------------------------------
 # "failed" would be wrong if slapd made it: the attempt stays pending, the operator is told
