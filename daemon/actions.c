@@ -727,12 +727,14 @@ void act_end_sessions(struct act *x)
 }
 
 /* An operator disabled or deleted (or maybe so: not answered) ends its
- * sessions at once: a role re-read would not see a disabled account, and
- * comes only once an idle period. (A move ends them at its rename.) */
+ * sessions at once: a role re-read comes only once an idle period. (A move
+ * ends them at its rename.) So does a reset: an admin resets an operator
+ * whose password leaked, and the sessions made with it must not go on. */
 static void operator_ended(struct act *x, enum dir_status st)
 {
-	if ((x->kind == ACT_DISABLE || x->kind == ACT_DELETE) && x->user != NULL &&
-	    (st == DIR_OK || st == DIR_UNCHANGED || st == DIR_UNKNOWN))
+	bool ends = x->kind == ACT_DISABLE || x->kind == ACT_DELETE || x->kind == ACT_RESET;
+
+	if (ends && x->user != NULL && (st == DIR_OK || st == DIR_UNCHANGED || st == DIR_UNKNOWN))
 		act_end_sessions(x);
 }
 
@@ -2077,6 +2079,23 @@ static void refresh_entry_cb(void *arg, enum dir_status st, char **dns, size_t n
 	refresh_end(r, true, st == DIR_NOT_FOUND ? "your account was deleted or moved" : NULL);
 }
 
+/* Why a session's operator may no longer act, as its login would now be
+ * refused (DESIGN: a locked or must-change operator is), or NULL. A lock
+ * by failed logins or a reset by another tool reaches a running session
+ * within one idle period; ldapdesk's own reset ends it at once. */
+static const char *refresh_verdict(const struct dir_user *u)
+{
+	if (u->admin_locked)
+		return "your account is disabled";
+	if (u->outside_validity)
+		return "your account is outside its validity (it ended, or has not begun)";
+	if (u->locked)
+		return "your account is locked (failed logins)";
+	if (u->must_change)
+		return "your password was reset and must be changed first";
+	return NULL;
+}
+
 /* A group lists the DN still, but the account may be disabled, or gone
  * (deleted, or moved: another DN) by another tool than ldapdesk. The roles
  * were read: whatever this read says, they apply (ok). */
@@ -2086,15 +2105,9 @@ static void refresh_user_cb(void *arg, enum dir_status st, struct dir_user *u, c
 	bool same = st == DIR_OK && u != NULL && u->dn != NULL &&
 	            (strcmp(u->dn, r->dn) == 0 || dir_dn_equal(u->dn, r->dn));
 
-	/* Outside its validity (ppolicy's pwdEndTime, AD's accountExpires): no
-	 * login would succeed now, so no session goes on either. */
+	/* No login would succeed now, so no session goes on either. */
 	if (same)
-		refresh_end(r, true,
-		            u->admin_locked ? "your account is disabled"
-		            : u->outside_validity
-		                ? "your account is outside its validity (it ended, "
-		                  "or has not begun)"
-		                : NULL);
+		refresh_end(r, true, refresh_verdict(u));
 	else if ((st == DIR_OK || st == DIR_NOT_FOUND) &&
 	         dir_read_values(r->A->dir, r->dn, "objectClass", refresh_entry_cb, r) == 0)
 		; /* refresh_entry_cb ends it */

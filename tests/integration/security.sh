@@ -632,6 +632,42 @@ t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attemp
     "... recorded as adm2's denied attempt, saying why"
 printf 'dn: %s\nchangetype: modify\ndelete: pwdEndTime\n' "$(ldap_user_dn adm2)" | ldap_root_modify >/dev/null
 
+# ---- an operator's password reset, or a lock by failed logins, ends its sessions -----------
+# An admin resets an operator whose password leaked: the sessions made with it end at once.
+toka=$(login_token aud1)
+t_match '^403$' "aud1's session works (403: an auditor may not read a status)" get "$toka" /v1/users/alice
+as_op adm1
+t_ok "adm1 resets aud1's password through ldapdesk" "$D" reset aud1 --note "password leaked"
+t_match '^401$' "... and aud1's session ends at once" get "$toka" /v1/users/alice
+aud1_back() { # aud1's own password again, nothing to change (ppolicy marks a password set
+    # by another than its owner pwdReset: taken off in a second modify)
+    printf 'dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n\n' \
+        "$(ldap_user_dn aud1)" "$LDAP_OP_PW" | ldap_root_modify >/dev/null
+    printf 'dn: %s\nchangetype: modify\ndelete: pwdReset\n' "$(ldap_user_dn aud1)" |
+        ldap_root_modify >/dev/null
+}
+aud1_back
+# Another tool resets it (pwdReset set) or failed binds lock it: within one idle period.
+toka=$(login_token aud1)
+t_match '^403$' "aud1 logs in again (its password set back)" get "$toka" /v1/users/alice
+printf 'dn: %s\nchangetype: modify\nreplace: pwdReset\npwdReset: TRUE\n' "$(ldap_user_dn aud1)" |
+    ldap_root_modify >/dev/null
+codes=$(codes_over "$toka")
+t_match ' 401' "an operator reset by another tool (must change) loses its session ($codes)" echo "$codes"
+t_eq "$(sqlite3 "$DB" "SELECT o.result FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.operator = 'aud1' AND o.detail LIKE 'your password was reset and must be changed first: the session ended%'")" \
+    denied "... recorded as aud1's denied attempt, saying why"
+aud1_back
+toka=$(login_token aud1)
+t_match '^403$' "aud1 logs in again" get "$toka" /v1/users/alice
+for _ in 1 2 3; do ldap_bind_as aud1 wrong-password >/dev/null 2>&1 || true; done
+codes=$(codes_over "$toka")
+t_match ' 401' "an operator locked by failed logins loses its session ($codes)" echo "$codes"
+t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.operator = 'aud1' AND o.detail LIKE 'your account is locked (failed logins): the session ended%'")" \
+    1 "... recorded as aud1's denied attempt, saying why"
+ldap_unlock_user aud1
+
 # ---- a password typed into the user field -------------------------------------------------
 # The log keeps forever what it is given: a login name the directory does not know is not stored.
 mark=$(sqlite3 "$DB" "SELECT max(id) FROM records")
