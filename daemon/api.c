@@ -638,9 +638,12 @@ static int event_fields(struct call *c, struct act_request *req)
 	return -1;
 }
 
-/* With [server] client_ca, a TLS login must come with the operator's own
- * certificate (CN = uid); unix-socket logins are local and exempt. */
-static bool cert_matches(struct call *c, const char *user)
+/* With [server] client_ca, a TLS request must come with the operator's own
+ * certificate (CN = uid): its login, and every request of its session, so a
+ * token taken elsewhere is no use with another certificate from the CA.
+ * unix-socket requests are local and exempt (the socket's mode decides).
+ * Return: true if it may go on; else note says whose certificate it was. */
+static bool cert_is(struct call *c, const char *uid, char *note, size_t len)
 {
 	char cn[128];
 	const char *got;
@@ -648,10 +651,24 @@ static bool cert_matches(struct call *c, const char *user)
 	if (c->api->conf->client_ca == NULL || !http_is_tls(c->req))
 		return true;
 	got = http_peer_cn(c->req, cn, sizeof(cn));
-	if (got != NULL && user != NULL && strcmp(got, user) == 0)
+	if (got != NULL && uid != NULL && strcasecmp(got, uid) == 0)
 		return true;
-	reply_error(c, 401, "certificate_mismatch",
-	            "log in with the client certificate issued to you (its CN must be your uid)");
+	snprintf(note, len, "client certificate %s%s", got != NULL ? "CN=" : "without a CN",
+	         got != NULL ? got : "");
+	return false;
+}
+
+/* A login refused for its certificate is recorded as any refused login is:
+ * the certificate's CN, which the CA vouches for, not the name typed. */
+static bool cert_matches(struct call *c, const char *user)
+{
+	char note[160];
+
+	if (cert_is(c, user, note, sizeof(note)))
+		return true;
+	refuse_as(c, &(struct act_request){.kind = ACT_LOGIN, .note = note}, ACT_UNAUTHORIZED,
+	          "certificate_mismatch",
+	          "log in with the client certificate issued to you (its CN must be your uid)");
 	return false;
 }
 
@@ -1759,11 +1776,11 @@ static void dispatch_authenticated(struct call *c)
 /* A refusal before the action ran, for a known endpoint, is an attempt of
  * its action: by its operator when the session is known, else by nobody
  * known (throttled per address: act_start). Other paths are answered. */
-static void refuse_route(struct call *c, enum act_status st, int http, const char *code,
-                         const char *msg)
+static void refuse_route_note(struct call *c, enum act_status st, int http, const char *code,
+                              const char *msg, const char *note)
 {
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		struct act_request req = {.kind = (enum act_kind)routes[i].kind};
+		struct act_request req = {.kind = (enum act_kind)routes[i].kind, .note = note};
 
 		if (routes[i].kind < 0 || !route(c, routes[i].method, routes[i].pattern))
 			continue;
@@ -1777,6 +1794,29 @@ static void refuse_route(struct call *c, enum act_status st, int http, const cha
 		return;
 	}
 	reply_error(c, http, code, msg);
+}
+
+static void refuse_route(struct call *c, enum act_status st, int http, const char *code,
+                         const char *msg)
+{
+	refuse_route_note(c, st, http, code, msg, NULL);
+}
+
+/* A session used over TLS with another operator's certificate: refused and
+ * recorded under the session's operator (its token is out of its hands),
+ * saying whose certificate came with it. */
+static bool session_cert_ok(struct call *c)
+{
+	char note[256], cert[160];
+
+	if (cert_is(c, c->session->uid, cert, sizeof(cert)))
+		return true;
+	snprintf(note, sizeof(note), "%s, not %s's: refused", cert, c->session->uid);
+	refuse_route_note(c, ACT_UNAUTHORIZED, 401, "certificate_mismatch",
+	                  "this session belongs to another operator than the client certificate "
+	                  "shown: use your own certificate, and log in with it",
+	                  note);
+	return false;
 }
 
 static void refuse_unauthenticated(struct call *c)
@@ -1901,6 +1941,8 @@ void api_handle(void *arg, struct evhttp_request *req)
 			refuse_unauthenticated(c);
 		return;
 	}
+	if (!session_cert_ok(c))
+		return;
 	/* Ending a session needs no role: a logout must not wait on (or fail
 	 * with) a directory that cannot re-read them. */
 	if (session_stale(c->api->sessions, c->session) &&

@@ -865,6 +865,19 @@ t_exit 3 "with hd2's certificate adm1 cannot log in (401)" env LDAPDESK_CERT="$M
 t_ok "with adm1's certificate and no session yet, an unlock logs in and runs (two TLS connections)" \
     env LDAPDESK_CERT="$M/adm1.pem" LDAPDESK_KEY="$M/adm1.key" LDAPDESK_USER=adm1 \
     LDAPDESK_PASSWORD="$LDAP_OP_PW" XDG_CACHE_HOME="$T_DIR/cache-mtls" "$D" unlock bob
+t_eq "$(sqlite3 "$DB" "SELECT o.result || '|' || a.note FROM records a JOIN records o ON o.attempt_id = a.id
+    WHERE a.action = 'login' AND a.note LIKE 'client certificate%'")" "denied|client certificate CN=hd2" \
+    "the login refused for hd2's certificate is recorded (denied), naming the certificate, not the name typed"
+# The session is the certificate's too: adm1's token with hd2's certificate is refused.
+t_ok "with its own certificate adm1's session goes on" env LDAPDESK_CERT="$M/adm1.pem" \
+    LDAPDESK_KEY="$M/adm1.key" LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-mtls" "$D" status alice
+t_exit 3 "adm1's session used with hd2's certificate is refused (401)" env LDAPDESK_CERT="$M/hd2.pem" \
+    LDAPDESK_KEY="$M/hd2.key" LDAPDESK_USER=adm1 XDG_CACHE_HOME="$T_DIR/cache-mtls" "$D" status alice
+t_match "certificate_mismatch|another operator than the client certificate" "... saying why" printf '%s\n' "$T_OUT"
+t_eq "$(sqlite3 "$DB" "SELECT o.result || '|' || a.operator || '|' || a.action || '|' || a.note FROM records a
+    JOIN records o ON o.attempt_id = a.id WHERE a.note LIKE '%, not adm1''s: refused'")" \
+    "denied|adm1|status|client certificate CN=hd2, not adm1's: refused" \
+    "... recorded under adm1's name, naming the certificate"
 
 # ---- least privilege ----------------------------------------------------------------------------
 daemon_stop
