@@ -64,7 +64,9 @@ struct rep {
 	int64_t (*months)[MAX_CATS];
 	json_t *depts, *ops; /* name -> count */
 	int64_t total;
-	char zone[8]; /* "+08:00" of the range's start, for the heading */
+	/* "+08:00" of the range's start and of its end, for the heading: a
+	 * half-year spans a DST change where there is one (-05:00 to -04:00). */
+	char zone_from[8], zone_to[8];
 	struct buf detail;
 	const char *bad; /* set when a row cannot be tallied */
 	char bad_buf[160];
@@ -350,7 +352,9 @@ static int months_init(struct rep *r, const char *from, const char *to, char *er
 		return -1;
 	}
 	clock_local(from, local, sizeof local);
-	snprintf(r->zone, sizeof r->zone, "%.6s", local + 23);
+	snprintf(r->zone_from, sizeof r->zone_from, "%.6s", local + 23);
+	clock_local(to, local, sizeof local);
+	snprintf(r->zone_to, sizeof r->zone_to, "%.6s", local + 23);
 	return 0;
 }
 
@@ -682,7 +686,13 @@ static void put_range(struct buf *b, const struct rep *r, const char *from, cons
 
 	local_time(from, f, sizeof f);
 	local_time(to, t, sizeof t);
-	snprintf(line, sizeof line, "统计区间：%s 至 %s（UTC%s）", f, t, r->zone);
+	/* One offset when both ends share it; else each end's own, or a period
+	 * across a DST change would show its end an hour off. */
+	if (strcmp(r->zone_from, r->zone_to) == 0)
+		snprintf(line, sizeof line, "统计区间：%s 至 %s（UTC%s）", f, t, r->zone_from);
+	else
+		snprintf(line, sizeof line, "统计区间：%s（UTC%s）至 %s（UTC%s）", f, r->zone_from,
+		         t, r->zone_to);
 	put_cell(b, r->fmt, line);
 }
 

@@ -555,6 +555,40 @@ static void a_scan_sees_the_store_as_it_began(void **state)
 	audit_close(l.other);
 }
 
+/* A half-year in New York starts at -05:00 and ends in DST at -04:00: the
+ * heading of every format that prints it gives each end its own offset. */
+static void the_range_heading_gives_each_end_its_own_offset(void **state)
+{
+	struct fixture *fx = *state;
+	const char *formats[] = {"text", "md", "html"}, *ct;
+	/* 2026-01-01 00:00 and 2026-06-30 23:59:59.999 in New York */
+	const char *from = "2026-01-01T05:00:00.000Z", *to = "2026-07-01T03:59:59.999Z";
+
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+		free(fx->out);
+		fx->out = NULL;
+		assert_int_equal(report_build(fx->a, &conf, from, to, formats[i], &fx->out,
+		                              &fx->len, &ct, fx->err, sizeof fx->err),
+		                 0);
+		if (strstr(fx->out, "统计区间：2026-01-01 00:00:00（UTC-05:00）至 2026-06-30 "
+		                    "23:59:59（UTC-04:00）") == NULL)
+			fail_msg("%s: no heading with both offsets in:\n%.400s", formats[i],
+			         fx->out);
+	}
+	/* Both ends in one offset: it is given once, after the range. */
+	free(fx->out);
+	fx->out = NULL;
+	assert_int_equal(report_build(fx->a, &conf, from, "2026-02-01T04:59:59.999Z", "text",
+	                              &fx->out, &fx->len, &ct, fx->err, sizeof fx->err),
+	                 0);
+	assert_non_null(
+	    strstr(fx->out, "统计区间：2026-01-01 00:00:00 至 2026-01-31 23:59:59（UTC-05:00）"));
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+}
+
 static void bad_format_and_range_are_errors(void **state)
 {
 	struct fixture *fx = *state;
@@ -588,6 +622,7 @@ int main(void)
 	    T(rows_at_one_instant_span_pages_exactly_once),
 	    T(a_scan_sees_the_store_as_it_began),
 	    T(bad_format_and_range_are_errors),
+	    T(the_range_heading_gives_each_end_its_own_offset),
 	};
 
 	if (config_default_categories(&conf) == -1)
