@@ -4,6 +4,7 @@
 # CSV import throughput and the database size per million rows.
 #   BENCH_ROWS=N (default 1000000)  BENCH_10M=1 also runs the query on 10M
 #   BENCH_IMPORT=N (default 100000) KEEP=1 keeps the temp dir
+#   BENCH_BIN=DIR where audit_fill is (default build/bench, rebuilt first)
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 rows=${BENCH_ROWS:-1000000}
@@ -12,12 +13,16 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/audit-bench.XXXXXX")
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$dir"' EXIT
 export TZ=Asia/Shanghai
 
-bin=$dir/audit_fill
-# shellcheck disable=SC2046
-gcc -std=c17 -O2 -D_GNU_SOURCE -I "$src/include" -I "$src/daemon" -o "$bin" \
-    "$src/bench/audit_fill.c" "$src/daemon/audit.c" "$src/daemon/report.c" \
-    "$src/daemon/import.c" "$src/daemon/clock.c" "$src/daemon/config.c" \
-    $(pkg-config --cflags --libs sqlite3 jansson openssl inih libevent) -lpthread
+# Built with the tree (bench/meson.build: ./dev build), linked against the daemon's core as
+# ldapdeskd is; BENCH_BIN is the directory holding it, as for bench/run.sh.
+bin=${BENCH_BIN:-$src/build/bench}/audit_fill
+if [ -z "${BENCH_BIN:-}" ] && [ -f "$src/build/build.ninja" ]; then
+    ninja -C "$src/build" bench/audit_fill >&2 # brought up to date with the sources
+fi
+[ -x "$bin" ] || {
+    echo "audit_bench: $bin is not built: run ./dev build (or set BENCH_BIN)" >&2
+    exit 1
+}
 
 # Six months = 2026-01-01 .. 2026-06-30 local (+08:00), as stored UTC bounds.
 from=2025-12-31T16:00:00.000Z
