@@ -1114,7 +1114,8 @@ static int read_file(const char *path, size_t max, char **bufp, size_t *lenp)
 
 /* 400 (bad rows) or 409 (rows in the log already) {"message", "errors":
  * [{"line","message"}]}: one "FILE:LINE: message" each, then the message,
- * which says how many there were (the list stops at 100). */
+ * which says how many there were and, past the daemon's bound on the list,
+ * how many more it left out. */
 static bool import_errors(const char *file, const struct httpc_resp *rs, bool json)
 {
 	json_t *j = json_loadb(rs->body, rs->len, 0, NULL);
@@ -1850,7 +1851,8 @@ static const struct command commands[] = {
     {"import", NULL, cmd_import, "import [--check] FILE.csv",
      "Import historical events given in the report's detail-table columns.\n"
      "  --check   only check the file and show each row's category (guessed from\n"
-     "            事件描述 and 解决办法 when there is no 类别 column); nothing is stored",
+     "            事件描述 and 解决办法 when there is no 类别 column); nothing is stored.\n"
+     "            Exits 1 if the file was imported already, 2 listing every bad row",
      "ldapdesk import --check events-2023.csv && ldapdesk import events-2023.csv"},
     {"verify", NULL, cmd_verify, "verify [--head | --since-head ID:HASH]",
      "Check the audit chain; exit 1 naming the first bad record. --head prints ID:HASH\n"

@@ -480,6 +480,20 @@ static void add_error(struct import *im, int line, const char *msg)
 		                      json_pack("{s:i, s:s}", "line", line, "message", msg));
 }
 
+/* Appended to the summary in err: the bad rows the list leaves out (it stops
+ * at IMPORT_MAX_ERRORS so that the answer stays bounded) and how to see them. */
+static void note_unlisted(const struct import *im, char *err, size_t errlen)
+{
+	size_t listed = json_array_size(im->errors), n = strlen(err);
+	int64_t unlisted = im->nbad - (int64_t)listed;
+
+	if (unlisted > 0 && n < errlen)
+		snprintf(err + n, errlen - n,
+		         "; only the first %zu are listed and %lld more are not: fix those, then "
+		         "check the file again (ldapdesk import --check FILE) to see the rest",
+		         listed, (long long)unlisted);
+}
+
 /* import_check's view of a good row: counted by category, and listed (in the
  * server's time zone, as log shows times) while the listing is short enough
  * to send (a whole 32 MiB file would be some 100 MB of JSON). */
@@ -639,6 +653,7 @@ static void duplicates_message(const struct import *im, char *err, size_t errlen
 		         "import: %lld rows are events in the log already and %lld repeat an "
 		         "earlier row of this file (the first at line %d): nothing imported",
 		         (long long)logged, (long long)im->nrepeated, im->first_bad);
+	note_unlisted(im, err, errlen);
 }
 
 static int store_all(struct import *im, const char *body, size_t len, struct record *r,
@@ -792,6 +807,29 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 	return 0;
 }
 
+/* import_check: the same file imported before would be refused by the
+ * import (store), so the check says so rather than "would be imported".
+ * Return: 0 not imported, -2 imported (err names the import), -1 error. */
+static int imported_before(struct audit *a, const char *body, size_t len, char *err, size_t errlen)
+{
+	int64_t earlier = 0;
+	char sha[65];
+
+	if (body_sha256(body, len, sha) == -1) {
+		snprintf(err, errlen, "import: cannot hash the file");
+		return -1;
+	}
+	if (audit_find_import(a, sha, &earlier, err, errlen) == -1)
+		return -1;
+	if (earlier == 0)
+		return 0;
+	snprintf(err, errlen,
+	         "import: this file was imported already (import event %lld): importing it "
+	         "again would be refused, as it would count its events twice",
+	         (long long)earlier);
+	return -2;
+}
+
 int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,
                const char *operator_dn, const char *client_addr, const char *body, size_t len,
                int64_t *importedp, json_t **errorsp, char *err, size_t errlen)
@@ -811,6 +849,7 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
 		snprintf(err, errlen,
 		         "import: %lld bad rows (the first at line %d); nothing imported",
 		         (long long)im.nbad, im.first_bad);
+		note_unlisted(&im, err, errlen);
 		refused(&im, &who, err, 0);
 		*errorsp = im.errors;
 		im.errors = NULL;
@@ -844,8 +883,10 @@ int import_check(struct audit *a, const struct config *conf, const char *body, s
 	} else if (im.nbad > 0) {
 		snprintf(err, errlen, "import: %lld bad rows (the first at line %d)",
 		         (long long)im.nbad, im.first_bad);
+		note_unlisted(&im, err, errlen);
 		*errorsp = json_incref(im.errors);
-	} else {
+	} else if (a == NULL || (rc = imported_before(a, body, len, err, errlen)) == 0) {
+		/* (else -2: err names the import; -1: why it could not be looked up) */
 		*previewp = json_pack("{s:I, s:O, s:O, s:b}", "rows", (json_int_t)im.nrows,
 		                      "categories", im.counts, "events", im.preview, "complete",
 		                      json_array_size(im.preview) == (size_t)im.nrows);

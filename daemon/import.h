@@ -10,9 +10,11 @@
 #include "audit.h"
 #include "config.h"
 
-/* Most data rows one import takes; errors listed at most. */
+/* Most data rows one import takes; bad rows listed at most (every one of a
+ * file kept by hand, while the answer stays a few MB: err then says how many
+ * more there are and how to see them). */
 #define IMPORT_MAX_ROWS   1000000
-#define IMPORT_MAX_ERRORS 100
+#define IMPORT_MAX_ERRORS 10000
 
 /*
  * Parses body (CSV, RFC 4180, UTF-8, optional BOM; a header row naming the
@@ -42,12 +44,14 @@ int import_csv(struct audit *a, const struct config *conf, const char *operator_
                const char *operator_dn, const char *client_addr, const char *body, size_t len,
                int64_t *importedp, json_t **errorsp, char *err, size_t errlen);
 
-/* The checks of import_csv without storing anything (nor reading the store:
- * rows in the log already are found only by the import itself). Return: 0
- * with *previewp = new {"rows", "categories": {KEY: count}, "events":
- * [{"line","submitted","department","description","category"}]}, or -1 with
- * err filled and, when rows were bad, *errorsp as import_csv's (caller
- * decrefs both). a (may be NULL) is only watched for a stop
+/* The checks of import_csv without storing anything. Of the store only the
+ * file's own SHA-256 is looked up (a != NULL): a file imported before is -2
+ * with err naming that import, as import_csv would refuse it; rows whose
+ * events are in the log by another file are found only by the import
+ * itself. Return: 0 with *previewp = new {"rows", "categories": {KEY:
+ * count}, "events": [{"line","submitted","department","description",
+ * "category"}]}; -2; or -1 with err filled and, when rows were bad, *errorsp
+ * as import_csv's (caller decrefs both). a is also watched for a stop
  * (audit_interrupt): err then says "interrupted". */
 int import_check(struct audit *a, const struct config *conf, const char *body, size_t len,
                  json_t **previewp, json_t **errorsp, char *err, size_t errlen);

@@ -180,6 +180,17 @@ as_op aud1
 t_eq "$(n_imported)" 4 "log shows the 4 events as imported"
 as_op adm1
 t_exit 1 "the same file again is refused (409, exit 1)" "$D" import "$T_DIR/hist.csv"
+# import --check F && import F: the check of a file imported before answers as the import would.
+t_exit 1 "import --check of a file imported already exits 1 (409), as the import would" \
+    "$D" import --check "$T_DIR/hist.csv"
+t_match "this file was imported already \\(import event [0-9]+\\)" "... saying so" printf '%s\n' "$T_OUT"
+t_nomatch "would be imported" "... not that its rows would be imported" printf '%s\n' "$T_OUT"
+# Issue 4.3: every bad row is listed with its line, not only the first 100.
+{ head -1 "$T_DIR/bad.csv"; i=1; while [ $i -le 1500 ]; do
+    printf '%d,信息中心,用户%d,2025-03-05 09:10,,,,,,\n' $i $i; i=$((i + 1)); done; } >"$T_DIR/many-bad.csv"
+t_exit 2 "a CSV with 1500 bad rows is refused (400, exit 2)" "$D" import "$T_DIR/many-bad.csv"
+t_eq "$(printf '%s\n' "$T_OUT" | grep -c '^.*many-bad.csv:[0-9]*: ')" 1500 "... listing all 1500 bad rows"
+t_match "many-bad.csv:1501: " "... the last at line 1501" printf '%s\n' "$T_OUT"
 printf 'a,b\n1,2\n' >"$T_DIR/noheader.csv"
 tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"adm1\",\"password\":\"$LDAP_OP_PW\"}" \
     "$LDAPDESK_URL/v1/login" | jq -r .token)
@@ -300,7 +311,7 @@ metric() { curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics" | awk -v n="$
 t_eq "$(metric 'ldapdesk_actions_total{action="backup",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="backup",code="4xx"}')" \
     1/2 "GET /metrics counts the admin's backup (2xx) beside the two refused (4xx)"
 t_eq "$(metric 'ldapdesk_actions_total{action="import",code="2xx"}')/$(metric 'ldapdesk_actions_total{action="import",code="4xx"}')" \
-    "4/$((16 + ${tty_import:-0}))" "... and the admin's 2 imports and 2 checks beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, 400s, a check's 400)"
+    "4/$((18 + ${tty_import:-0}))" "... and the admin's 2 imports and 2 checks beside the refused (helpdesk's 403, 409s — 4 of rows imported already —, a check's 409, 400s, a check's 400)"
 t_eq "$("$D" --json health | jq -r '.last_backup.file')" "$bfile" "health shows last_backup with that file"
 t_eq "$("$D" --json health | jq -r '.last_backup.ok')" true "health says the last backup was checked ok"
 t_match '^[0-9-]{10}T[0-9:.]+\+08:00$' "and when, in the server's time zone (Asia/Shanghai)" \

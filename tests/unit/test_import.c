@@ -611,6 +611,82 @@ static void a_stop_ends_the_checks_too(void **state)
 	free(csv);
 }
 
+/* n rows without 事件描述 (required): every one is bad. Caller frees. */
+static char *rows_without_description(int n, size_t *lenp)
+{
+	size_t cap = (size_t)n * 80 + 200, len;
+	char *csv = malloc(cap);
+
+	assert_non_null(csv);
+	len = (size_t)snprintf(csv, cap, "%s", HEADER);
+	for (int i = 1; i <= n; i++)
+		len += (size_t)snprintf(csv + len, cap - len,
+		                        "%d,信息中心,用户%d,2025-03-05 09:10,,,,,,\n", i, i);
+	*lenp = len;
+	return csv;
+}
+
+/* Issue 4.3: every bad row is reported with its line number. 1500 are all
+ * listed (the list stopped at 100 and never said so); past the bound, the
+ * summary says how many more were left out and how to see them. */
+static void every_bad_row_is_listed_and_the_unlisted_are_counted(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *preview = NULL, *errors = NULL;
+	size_t len;
+	char *csv = rows_without_description(1500, &len);
+
+	assert_int_equal(import_csv(fx->a, &conf, "adm1", NULL, NULL, csv, len, &fx->n, &fx->errors,
+	                            fx->err, sizeof fx->err),
+	                 -1);
+	assert_int_equal(json_array_size(fx->errors), 1500);
+	assert_int_equal(error_line(fx, 0), 2);
+	assert_int_equal(error_line(fx, 1499), 1501);
+	assert_non_null(strstr(fx->err, "1500 bad rows (the first at line 2); nothing imported"));
+	assert_null(strstr(fx->err, "listed"));
+	free(csv);
+
+	csv = rows_without_description(IMPORT_MAX_ERRORS + 50, &len);
+	assert_int_equal(import_csv(fx->a, &conf, "adm1", NULL, NULL, csv, len, &fx->n, &fx->errors,
+	                            fx->err, sizeof fx->err),
+	                 -1);
+	assert_int_equal(json_array_size(fx->errors), IMPORT_MAX_ERRORS);
+	assert_non_null(strstr(fx->err, "only the first 10000 are listed and 50 more are not"));
+	assert_non_null(strstr(fx->err, "ldapdesk import --check FILE"));
+	assert_int_equal(
+	    import_check(fx->a, &conf, csv, len, &preview, &errors, fx->err, sizeof fx->err), -1);
+	assert_int_equal(json_array_size(errors), IMPORT_MAX_ERRORS);
+	assert_non_null(strstr(fx->err, "50 more are not"));
+	json_decref(errors);
+	free(csv);
+}
+
+/* import --check F && import F: a file imported before passed the check
+ * ("2 rows would be imported") and then the import refused it (409). */
+static void the_check_says_a_file_was_imported_already(void **state)
+{
+	struct fixture *fx = *state;
+	const char *csv = HEADER "1,a,b,2026-01-05 09:30,门户漏洞,,,,已解决,\n"
+	                         "2,a,b,2026-01-05 09:40,删除待办,,,,已解决,\n";
+	json_t *preview = NULL, *errors = NULL;
+
+	assert_int_equal(import_check(fx->a, &conf, csv, strlen(csv), &preview, &errors, fx->err,
+	                              sizeof fx->err),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(preview, "rows")), 2);
+	json_decref(preview);
+	preview = NULL;
+	assert_int_equal(import(fx, csv), 0);
+	assert_int_equal(import_check(fx->a, &conf, csv, strlen(csv), &preview, &errors, fx->err,
+	                              sizeof fx->err),
+	                 -2);
+	assert_null(preview);
+	assert_null(errors);
+	assert_non_null(strstr(fx->err, "imported already (import event 1)"));
+	/* Nothing was recorded by the checks: the row pair and the import event. */
+	assert_int_equal(json_array_size(rows(fx)), 3);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -630,6 +706,8 @@ int main(void)
 	    T(chinese_dates_future_rows_gbk_and_duplicates),
 	    T(a_stop_during_the_rows_records_the_import_failed),
 	    T(a_stop_ends_the_checks_too),
+	    T(every_bad_row_is_listed_and_the_unlisted_are_counted),
+	    T(the_check_says_a_file_was_imported_already),
 	};
 
 	if (config_default_categories(&conf) == -1)
