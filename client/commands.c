@@ -1316,6 +1316,9 @@ static void show_backup(const struct ctx *c, json_t *ans)
 	(void)c;
 	printf("backup written to %s (%s records)\n", txt(ans, "file", b1),
 	       txt(ans, "records", b2));
+	/* Kept with its chain broken as the live database's: said, not hidden. */
+	if (json_is_string(json_object_get(ans, "chain")))
+		printf("%s\n", json_string_value(json_object_get(ans, "chain")));
 }
 
 static int cmd_backup(struct ctx *c)
@@ -1332,11 +1335,15 @@ static void show_fields(const struct ctx *c, json_t *ans)
 		char *k = render_clean(json_object_iter_key(it));
 		json_t *v = json_object_iter_value(it);
 
-		/* An object (last_backup) shows as its file and time. */
+		/* An object (last_backup) shows as its file and time, and a
+		 * backup kept with a broken chain says where it breaks. */
+		const json_t *chain = json_object_get(v, "chain");
 		if (json_is_object(v))
 			v = json_object_get(v, "file") != NULL ? json_object_get(v, "file")
 			                                       : json_object_get(v, "at");
 		kv(k != NULL ? k : "?", render_scalar(v, b, sizeof b, true));
+		if (json_is_string(chain))
+			kv("  chain", render_scalar(chain, b, sizeof b, true));
 		free(k);
 	}
 }

@@ -39,6 +39,9 @@ struct backup_job {
 	int64_t records;
 	bool ok;
 	char err[2048];
+	/* A copy kept with its chain broken as the live database's is: where
+	 * and why, for the log and health; "" for a whole chain. */
+	char chain[512];
 	char at[CLOCK_ISO_LEN];
 	char operator[65];                      /* who asked: a uid, or ldapdeskd (schedule) */
 	char operator_dn[512], client_addr[64]; /* "" for the schedule */
@@ -180,6 +183,72 @@ static int dir_usable(struct backup_job *j)
 	return -1;
 }
 
+/* audit_check_file's -1 for a file that passed integrity_check and whose
+ * walk ran to its end, finding the chain broken ("FILE: chain broken: ..."),
+ * rather than one it could not read or check. */
+static bool only_chain_broken(const char *path, const struct audit_verify *v, const char *err)
+{
+	size_t n = strlen(path);
+
+	return !v->ok && v->first_bad != 0 && strncmp(err, path, n) == 0 &&
+	       strncmp(err + n, ": chain broken: ", 16) == 0;
+}
+
+/*
+ * The copy's chain is broken. Refused, as it was, no backup is kept from
+ * then on, while the tampered database goes on taking records: the copy
+ * keeps the evidence and all written since. It is kept when it is faithful,
+ * its chain breaking where the live database's does (walked after the copy,
+ * with the same check). One that breaks where the live chain does not, or
+ * earlier, was changed on its way and is refused. A live chain that breaks
+ * earlier than the copy was changed after the copy was made: the copy holds
+ * those records as they were, and is kept.
+ * Return: 0 kept (j->chain says where it breaks), -1 refused (j->err).
+ */
+static int broken_as_live(struct backup_job *j, const char *tmp, const struct audit_verify *copy)
+{
+	struct audit_verify live;
+	char why[sizeof j->err];
+	long long at = (long long)copy->first_bad;
+
+	if (audit_check_file(j->src, &live, j->stop, why, sizeof why) == 0) {
+		snprintf(j->err, sizeof j->err,
+		         "%.1100s: chain broken at record %lld, but the live database's chain is "
+		         "whole: the copy is not faithful and was not kept; make another (ldapdesk "
+		         "backup)",
+		         tmp, at);
+		return -1;
+	}
+	if (!only_chain_broken(j->src, &live, why)) {
+		snprintf(
+		    j->err, sizeof j->err,
+		    "the copy's chain is broken at record %lld and the live database could not "
+		    "be checked to compare (%.1500s): no copy was kept",
+		    at, why);
+		return -1;
+	}
+	if (live.first_bad > copy->first_bad) {
+		snprintf(j->err, sizeof j->err,
+		         "%.1100s: chain broken at record %lld, earlier than the live database's "
+		         "(record %lld): the copy is not faithful and was not kept; make another "
+		         "(ldapdesk backup)",
+		         tmp, at, (long long)live.first_bad);
+		return -1;
+	}
+	if (live.first_bad == copy->first_bad)
+		snprintf(j->chain, sizeof j->chain,
+		         "chain broken at record %lld, as in the live database (%.300s): the copy "
+		         "is kept as evidence; see ldapdesk verify",
+		         at, copy->reason);
+	else
+		snprintf(j->chain, sizeof j->chain,
+		         "chain broken at record %lld (%.200s); the live database's breaks "
+		         "earlier, at record %lld, changed since this copy was made: the copy "
+		         "is kept, holding it as it was; see ldapdesk verify",
+		         at, copy->reason, (long long)live.first_bad);
+	return 0;
+}
+
 /* Copies src to tmp and checks the copy. Return 0/-1 (j->err set). */
 static int copy_checked(struct backup_job *j, const char *tmp, struct audit_verify *v)
 {
@@ -196,7 +265,9 @@ static int copy_checked(struct backup_job *j, const char *tmp, struct audit_veri
 		return -1;
 	}
 	sync_path(tmp, O_RDONLY);
-	return audit_check_file(tmp, v, j->stop, j->err, sizeof j->err);
+	if (audit_check_file(tmp, v, j->stop, j->err, sizeof j->err) == 0)
+		return 0;
+	return only_chain_broken(tmp, v, j->err) ? broken_as_live(j, tmp, v) : -1;
 }
 
 /* Copy to FILE.tmp, check it, then rename: only checked copies ever carry
@@ -304,7 +375,8 @@ static void log_backup(struct backup *b)
 	b->unrecorded.ok = j->ok;
 	if (j->ok)
 		snprintf(b->unrecorded.detail, sizeof b->unrecorded.detail,
-		         "%s: %lld records, checked", j->file, (long long)j->records);
+		         "%s: %lld records, checked%s%s", j->file, (long long)j->records,
+		         j->chain[0] != '\0' ? "; " : "", j->chain);
 	else
 		snprintf(b->unrecorded.detail, sizeof b->unrecorded.detail, "%s", j->err);
 	if (flush_unrecorded(b, err, sizeof err) == 0)
@@ -328,9 +400,13 @@ static void finish(struct backup *b, bool answer)
 	b->running = false;
 	if (j->ok) {
 		json_decref(b->last);
-		b->last = json_pack("{s:s, s:s, s:I, s:b}", "file", j->file, "at", j->at, "records",
-		                    (json_int_t)j->records, "ok", 1);
+		b->last = json_pack("{s:s, s:s, s:I, s:b, s:s*}", "file", j->file, "at", j->at,
+		                    "records", (json_int_t)j->records, "ok", 1, "chain",
+		                    j->chain[0] != '\0' ? j->chain : NULL);
 		b->failing[0] = '\0';
+		/* Kept, but an operator must hear that the log it copies is broken. */
+		if (j->chain[0] != '\0')
+			log_warnx("backup %s: %s", j->file, j->chain);
 	} else {
 		/* A nightly failure has nobody waiting for it: say it where
 		 * operators look (the log, GET /v1/health). */
@@ -340,7 +416,8 @@ static void finish(struct backup *b, bool answer)
 	log_backup(b);
 	b->fn = NULL;
 	if (fn)
-		fn(b->arg, j->ok, j->ok ? j->file : NULL, j->records, j->ok ? NULL : j->err);
+		fn(b->arg, j->ok, j->ok ? j->file : NULL, j->records,
+		   j->ok ? (j->chain[0] != '\0' ? j->chain : NULL) : j->err);
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)
@@ -567,18 +644,25 @@ static void default_dir(const char *db, char *dir, size_t len)
 }
 
 /* The records count the audit logged when path was made (its outcome's
- * detail "PATH: N records, checked"), or -1 when it logged none. */
-static long long logged_records(struct backup *b, const char *path)
+ * detail "PATH: N records, checked", then "; chain broken at ..." for a copy
+ * kept so: copied to chain, else chain ""), or -1 when it logged none. */
+static long long logged_records(struct backup *b, const char *path, char *chain, size_t len)
 {
-	char detail[PATH_MAX + 128], err[256], *end;
+	char detail[PATH_MAX + 600], err[256], *end;
+	const char *note;
 	size_t n = strlen(path);
 	long long records;
 
+	chain[0] = '\0';
 	if (audit_last_backup(b->a, detail, sizeof detail, err, sizeof err) != 1 ||
 	    strncmp(detail, path, n) != 0 || strncmp(detail + n, ": ", 2) != 0)
 		return -1;
 	records = strtoll(detail + n + 2, &end, 10);
-	return strncmp(end, " records", 8) == 0 ? records : -1;
+	if (strncmp(end, " records", 8) != 0)
+		return -1;
+	if ((note = strstr(end, "; chain broken at record ")) != NULL)
+		snprintf(chain, len, "%s", note + 2);
+	return records;
 }
 
 /*
@@ -588,9 +672,10 @@ static long long logged_records(struct backup *b, const char *path)
  * (integrity, chain) would read the whole file before the daemon answers
  * anything; the next backup makes one. Return: its records, or -1 with why.
  */
-static long long still_good(struct backup *b, const char *path, char *why, size_t len)
+static long long still_good(struct backup *b, const char *path, char *chain, size_t chainlen,
+                            char *why, size_t len)
 {
-	long long logged = logged_records(b, path), now = -1;
+	long long logged = logged_records(b, path, chain, chainlen), now = -1;
 	char err[1800];
 
 	if (audit_count_file(path, &now, err, sizeof err) == 0 && (logged < 0 || now == logged))
@@ -608,18 +693,22 @@ static void find_last(struct backup *b)
 {
 	char **names = calloc(MAX_LISTED, sizeof *names);
 	char path[PATH_MAX + NAME_LEN + 2], at[CLOCK_ISO_LEN];
+	char chain[sizeof b->job.chain];
 	int n = names ? list_backups(b->dir, names) : -1;
 	struct stat st;
 
 	if (n > 0) {
 		snprintf(path, sizeof path, "%s/%s", b->dir, names[n - 1]);
 		if (stat(path, &st) == 0) {
-			long long records = still_good(b, path, b->failing, sizeof b->failing);
+			long long records =
+			    still_good(b, path, chain, sizeof chain, b->failing, sizeof b->failing);
 
 			clock_utc(st.st_mtime, at, sizeof at);
-			b->last = json_pack(
-			    "{s:s, s:s, s:o, s:b}", "file", path, "at", at, "records",
-			    records >= 0 ? json_integer(records) : json_null(), "ok", records >= 0);
+			/* A copy kept with a broken chain says so after a restart too. */
+			b->last =
+			    json_pack("{s:s, s:s, s:o, s:b, s:s*}", "file", path, "at", at,
+			              "records", records >= 0 ? json_integer(records) : json_null(),
+			              "ok", records >= 0, "chain", chain[0] != '\0' ? chain : NULL);
 			/* Said where operators look, as a failed run is (health). */
 			if (records < 0)
 				log_warnx("the newest backup fails its check: %s", b->failing);

@@ -1,7 +1,8 @@
 /*
  * backup.h — daily and on-demand copies of the audit database: made on a
- * thread with VACUUM INTO, checked (integrity_check + chain walk) before
- * they count, pruned to [audit] backup_keep. No HTTP here.
+ * thread with VACUUM INTO, checked (integrity_check + chain walk; a broken
+ * chain must break where the live database's does) before they count,
+ * pruned to [audit] backup_keep. No HTTP here.
  */
 #pragma once
 #include <stdbool.h>
@@ -15,7 +16,9 @@ struct event_base;
 struct backup;
 
 /* Called on the event loop when a backup ends: ok 1 with file (full path)
- * and records (in the copy), or ok 0 with err. Strings are borrowed. */
+ * and records (in the copy), err NULL or, for a copy kept with its chain
+ * broken as the live database's, a note saying where; or ok 0 with err.
+ * Strings are borrowed. */
 typedef void (*backup_fn)(void *arg, int ok, const char *file, int64_t records, const char *err);
 
 /* Creates backup_dir (0700) if missing and schedules the daily backup at
@@ -56,7 +59,9 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 int backup_recover(struct audit *a, int64_t attempt, const char *detail);
 
 /* {"file","at","records","ok"} of the last good backup (records null when
- * only found on disk at start-up), or json_null(). New reference. */
+ * only found on disk at start-up), and "chain" when it was kept with its
+ * chain broken as the live database's (where, and why it was kept), or
+ * json_null(). New reference. */
 json_t *backup_last(const struct backup *b);
 /* The directory backups go to (backup_dir, or its default beside the database). */
 const char *backup_dir(const struct backup *b);

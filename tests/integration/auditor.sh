@@ -626,6 +626,30 @@ t_ok "after the restart the next record gets an id above the old top ($top)" \
     test "$(q "SELECT min(id) FROM records WHERE id > $((top - 4))")" -gt "$top"
 as_op aud1
 
+# A record edited behind the daemon's back: backups go on, the copy keeping the evidence and what
+# is written since (every backup was refused "chain broken" from then on, and health said
+# failing for good). Here record X is edited again (the forged F above went with the cut).
+# (Both undone after it: the suite goes on with the chain as it was.)
+no_update=$(q "SELECT sql FROM sqlite_master WHERE name = 'records_no_update'")
+was=$(q "SELECT quote(description) FROM records WHERE id = $X")
+q "DROP TRIGGER records_no_update; UPDATE records SET description = 'tampered' WHERE id = $X"
+as_op adm1
+t_ok "a backup after a record was edited is made and kept" "$D" backup
+t_match "$T_DIR/backups/audit-" "... naming its file" printf '%s\n' "$T_OUT"
+t_eq "$("$D" --json health | jq -r '[.backup, .last_backup.ok] | join(" ")')" "ok true" \
+    "health says the backup is kept and good"
+t_match "^chain broken at record $X, as in the live database \\(record $X: hash does not match its contents\\): the copy is kept as evidence" \
+    "... and that its chain is broken at the edited record, as in the live database" \
+    sh -c "'$D' --json health | jq -r .last_backup.chain"
+t_match "^ +chain: +chain broken at record $X, as in the live database" "... which ldapdesk health shows" \
+    "$D" health
+t_match "records, checked; chain broken at record $X, as in the live database" "... and the backup's record says" \
+    sh -c "'$D' --json log --action backup --operator adm1 | jq -r '.events[-1].detail'"
+t_ok "a second backup is kept too" "$D" backup
+q "UPDATE records SET description = $was WHERE id = $X; $no_update"
+t_eq "$("$D" --json verify 2>/dev/null | jq -r .whole)" true "(the edit undone, the chain is whole again)"
+as_op aud1
+
 # A log cut off between pages (here the daemon stops while the first page of 1,000 is being
 # printed into a pipe nobody reads yet) is still valid JSON, marked incomplete, and not exit 0.
 # A category removed from the configuration still names records in the log: log finds them.

@@ -456,25 +456,70 @@ static void a_backup_stopped_at_the_deadline_keeps_no_copy(void **state)
 	assert_true(fx->ok);
 }
 
-static void a_copy_with_a_broken_chain_is_not_counted(void **state)
+/* A record edited behind the daemon's back: every backup was refused from
+ * then on ("chain broken"), and health said failing for good. The copy is
+ * kept (it breaks where the live database does: it is faithful), and says
+ * where its chain breaks, in the answer, the log, and health, after a
+ * restart too. */
+static void a_copy_broken_as_the_live_database_is_kept_and_says_so(void **state)
 {
 	struct fixture *fx = *state;
+	struct audit_filter f = {.action = "backup"};
+	struct found got = {0};
 	sqlite3 *db = NULL;
 	json_t *last;
+	const char *chain;
 
 	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
 	                              "DROP TRIGGER records_no_update;"
-	                              "UPDATE records SET target = 'mallory' WHERE id = 1",
+	                              "UPDATE records SET target = 'mallory' WHERE id = 3",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	sqlite3_close(db);
-	run_one(fx);
-	assert_false(fx->ok);
-	assert_non_null(strstr(fx->why, "chain"));
-	assert_int_equal(count_files(fx->bdir, ".db"), 0);
+	for (int i = 0; i < 2; i++) { /* not only once: every backup from then on */
+		run_one(fx);
+		assert_true(fx->ok);
+		assert_int_equal(fx->records, 11 + 2 * i);
+		assert_int_equal(access(fx->file, F_OK), 0);
+		assert_non_null(
+		    strstr(fx->why, "chain broken at record 3, as in the live database"));
+		assert_non_null(strstr(fx->why, "kept as evidence"));
+	}
+	assert_null(backup_failing(fx->b));
 	assert_int_equal(count_files(fx->bdir, ".tmp"), 0);
-	assert_true(json_is_null(last = backup_last(fx->b)));
+	last = backup_last(fx->b);
+	assert_true(json_is_true(json_object_get(last, "ok")));
+	chain = json_string_value(json_object_get(last, "chain"));
+	assert_non_null(chain);
+	assert_non_null(strstr(chain, "chain broken at record 3, as in the live database"));
+	json_decref(last);
+	assert_int_equal(
+	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
+	assert_string_equal(got.result, "ok");
+	assert_non_null(strstr(got.detail, "records, checked; chain broken at record 3"));
+	/* After a restart: the newest backup found on disk still says so. */
+	backup_free(fx->b);
+	assert_int_equal(backup_new(fx->base, &fx->conf, fx->a, &fx->b, fx->err, sizeof fx->err),
+	                 0);
+	assert_null(backup_failing(fx->b));
+	last = backup_last(fx->b);
+	assert_true(json_is_true(json_object_get(last, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(last, "chain")), "record 3"));
+	json_decref(last);
+}
+
+/* A whole chain: the answer carries no note and health no "chain". */
+static void a_whole_chain_has_no_chain_note(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *last;
+
+	run_one(fx);
+	assert_true(fx->ok);
+	assert_string_equal(fx->why, "");
+	last = backup_last(fx->b);
+	assert_null(json_object_get(last, "chain"));
 	json_decref(last);
 }
 
@@ -486,7 +531,8 @@ int main(void)
 	    T(backup_creates_a_checked_copy_in_a_private_dir),
 	    T(second_start_while_running_is_refused),
 	    T(old_backups_are_pruned_to_backup_keep),
-	    T(a_copy_with_a_broken_chain_is_not_counted),
+	    T(a_copy_broken_as_the_live_database_is_kept_and_says_so),
+	    T(a_whole_chain_has_no_chain_note),
 	    T(a_start_removes_copies_cut_short),
 	    T(a_pending_backup_is_resolved_by_its_file),
 	    T(a_directory_named_like_a_backup_is_not_one),
