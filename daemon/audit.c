@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #include "audit.h"
 #include "fds.h"
 #include "hwm.h"
+#include "seal.h"
 #include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
 
@@ -121,6 +123,13 @@ static const char schema_sql[] =
     " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
     "CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records"
     " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+    /* One row per transaction ldapdeskd committed (seal.h); append-only too. */
+    "CREATE TABLE IF NOT EXISTS seals (last_id INTEGER PRIMARY KEY,"
+    " first_id INTEGER NOT NULL, key_id TEXT NOT NULL, mac TEXT NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS seals_no_update BEFORE UPDATE ON seals"
+    " BEGIN SELECT RAISE(ABORT, 'audit seals are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS seals_no_delete BEFORE DELETE ON seals"
+    " BEGIN SELECT RAISE(ABORT, 'audit seals are append-only'); END;"
     /* Partial: outcome records (NULL there) stay out of these three, which
      * makes writing one a third of the index work. "col = ?" and "col IN"
      * imply "col IS NOT NULL", so every query still uses them. */
@@ -251,6 +260,11 @@ struct audit {
 	int64_t top;               /* the highest id appended, noted in hwm once committed */
 	int64_t committed;         /* top as of the last commit: put back by a rollback */
 	int64_t txn_last;          /* the last record this transaction appended, 0: none */
+	int64_t txn_first;         /* and the first, 0: none */
+	bool sealing;              /* audit_seal: each transaction stores a seal */
+	bool seal_noted;           /* meta's sealed_from written (or found) once */
+	struct seal_key seal;
+	sqlite3_stmt *seal_ins; /* prepared on the first seal */
 	/* Inside audit_batch_begin/commit the write lock is held throughout, so
 	 * the tail read once stays right: cached here (next_id 0 = not read). */
 	int64_t batch_next;
@@ -286,6 +300,10 @@ struct audit_guard {
 	int64_t id;              /* the tail ldapdeskd left: its id (0: empty) */
 	char hash[HASH_HEX + 1]; /* and hash */
 	char why[320];           /* once the store was found changed: every write refused */
+	/* The seal key of the connection that started the guard, for those
+	 * that join it (set before, never changed: read without the mutex). */
+	bool sealing;
+	struct seal_key seal;
 };
 
 /* The detail of the record that declares lost ids (audit_ids_restore),
@@ -766,6 +784,8 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->open_check);
 	sqlite3_finalize(a->dup_check);
 	sqlite3_finalize(a->live_check);
+	sqlite3_finalize(a->seal_ins);
+	OPENSSL_cleanse(&a->seal, sizeof a->seal);
 	sqlite3_close(a->db);
 	hwm_free(a->hwm);
 	audit_guard_drop(a->guard);
@@ -779,6 +799,7 @@ static int txn_begin(struct audit *a, char *err, size_t errlen)
 {
 	a->busy = false;
 	a->txn_last = 0;
+	a->txn_first = 0;
 	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
 	/* SQLite's own "database is locked" reads like damage; it is another
@@ -851,11 +872,65 @@ static int files_check(struct audit *a, char *err, size_t errlen)
 	return -1;
 }
 
+static const char seal_sql[] =
+    "INSERT INTO seals (last_id, first_id, key_id, mac) VALUES (?1, ?2, ?3, ?4)";
+
+/* Where sealing began (meta, once): records from there on need a seal. */
+static int seal_note(struct audit *a, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (a->seal_noted)
+		return 0;
+	if (sqlite3_prepare_v2(a->db,
+	                       "INSERT OR IGNORE INTO meta (key, value) VALUES ('sealed_from', ?1)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare seal note", err, errlen);
+	sqlite3_bind_int64(st, 1, a->txn_first);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(a, "note sealing", err, errlen);
+	a->seal_noted = true;
+	return 0;
+}
+
+/* In the transaction it seals: the range it appended and its last hash.
+ * The first seal also notes where sealing began, so that deleting every
+ * seal does not make the records after it look older than sealing. */
+static int seal_add(struct audit *a, char *err, size_t errlen)
+{
+	char mac[SEAL_HEX + 1];
+	int rc;
+
+	if (!a->sealing || a->txn_last == 0)
+		return 0;
+	if (seal_mac(&a->seal, a->txn_first, a->txn_last, a->txn_hash, mac) == -1) {
+		snprintf(err, errlen, "audit: cannot seal the records (OpenSSL)");
+		return -1;
+	}
+	if (a->seal_ins == NULL && prepare_kept(a->db, seal_sql, &a->seal_ins) != SQLITE_OK)
+		return db_fail(a, "prepare seal", err, errlen);
+	sqlite3_bind_int64(a->seal_ins, 1, a->txn_last);
+	sqlite3_bind_int64(a->seal_ins, 2, a->txn_first);
+	sqlite3_bind_text(a->seal_ins, 3, a->seal.id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a->seal_ins, 4, mac, -1, SQLITE_STATIC);
+	rc = sqlite3_step(a->seal_ins);
+	sqlite3_reset(a->seal_ins);
+	sqlite3_clear_bindings(a->seal_ins);
+	if (rc != SQLITE_DONE)
+		return db_fail(a, "store seal", err, errlen);
+	return seal_note(a, err, errlen);
+}
+
 /* Commits if rc is 0, else rolls back (err already says why). */
 static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 {
 	bool done;
 
+	if (rc == 0)
+		rc = seal_add(a, err, errlen);
 	if (rc == 0)
 		rc = files_check(a, err, errlen);
 	if (a->guard != NULL)
@@ -941,6 +1016,10 @@ static void guard_set(struct audit *a, struct audit_guard *g)
 {
 	audit_guard_drop(a->guard);
 	a->guard = g;
+	if (g != NULL && g->sealing) {
+		a->sealing = true;
+		a->seal = g->seal;
+	}
 	if (g != NULL)
 		sqlite3_wal_hook(a->db, wal_noted, a);
 	else
@@ -957,6 +1036,8 @@ int audit_guard_start(struct audit *a, char *err, size_t errlen)
 
 		g->id = sqlite3_column_int64(a->tail, 0);
 		snprintf(g->hash, sizeof g->hash, "%s", h ? h : ZERO_HASH);
+		g->sealing = a->sealing;
+		g->seal = a->seal;
 		pthread_mutex_init(&g->mu, NULL);
 		atomic_init(&g->refs, 1);
 		guard_set(a, g);
@@ -966,6 +1047,14 @@ int audit_guard_start(struct audit *a, char *err, size_t errlen)
 	}
 	sqlite3_reset(a->tail);
 	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int audit_seal(struct audit *a, const unsigned char key[32])
+{
+	if (seal_key_init(&a->seal, key) == -1)
+		return -1;
+	a->sealing = true;
+	return 0;
 }
 
 struct audit_guard *audit_guard_take(struct audit *a)
@@ -985,6 +1074,7 @@ void audit_guard_drop(struct audit_guard *g)
 	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
 		return;
 	pthread_mutex_destroy(&g->mu);
+	OPENSSL_cleanse(&g->seal, sizeof g->seal);
 	free(g);
 }
 
@@ -1066,6 +1156,8 @@ static int append(struct audit *a, struct value v[NCOLS], int64_t *idp, char *er
 	if (rc == SQLITE_DONE && id > a->top)
 		a->top = id;
 	if (rc == SQLITE_DONE) {
+		if (a->txn_first == 0)
+			a->txn_first = id;
 		a->txn_last = id;
 		memcpy(a->txn_hash, hash, sizeof a->txn_hash);
 	}
@@ -1509,6 +1601,14 @@ struct walk {
 	bool since_seen;
 	int64_t lost_first; /* the first id declared lost after since_id, 0: none */
 	char lost_why[160]; /* its declaration, as out->lost */
+	/* Seals, walked beside the records (a sealing connection only). */
+	const struct seal_key *key; /* NULL: not checked */
+	sqlite3_stmt *seals;        /* by last_id */
+	bool seal_have;             /* the cursor holds a seal */
+	bool key_seen;              /* a seal under key was passed */
+	int64_t sealed_from;        /* records from this id on need a seal (0: none do) */
+	int64_t s_first, s_last;
+	char s_key[SEAL_ID_HEX + 1], s_mac[SEAL_HEX + 1];
 };
 
 static int parse_since(const char *since, struct walk *w)
@@ -1660,6 +1760,81 @@ static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 	return NULL;
 }
 
+static void copy_column(sqlite3_stmt *st, int c, char *buf, size_t len);
+
+static void seal_next(struct walk *w)
+{
+	w->seal_have = sqlite3_step(w->seals) == SQLITE_ROW;
+	if (!w->seal_have)
+		return;
+	w->s_first = sqlite3_column_int64(w->seals, 0);
+	w->s_last = sqlite3_column_int64(w->seals, 1);
+	copy_column(w->seals, 2, w->s_key, sizeof w->s_key);
+	copy_column(w->seals, 3, w->s_mac, sizeof w->s_mac);
+}
+
+/* Record id (its stored hash) against the seals: from where sealing began,
+ * each must lie in a seal's range, and a range's seal must match its last
+ * record. A seal under another key (the key file was replaced) cannot be
+ * checked: taken as it is, unless it comes after one under this key. */
+static void seal_check(struct walk *w, int64_t id, const char *hash)
+{
+	char why[160];
+
+	if (w->key == NULL)
+		return;
+	while (w->seal_have && w->s_last < id)
+		seal_next(w);
+	if (!w->seal_have || id < w->s_first) {
+		if (w->sealed_from != 0 && id >= w->sealed_from)
+			mark_bad(
+			    w, id,
+			    "not written by ldapdeskd: no seal of its covers it (added behind its "
+			    "back, or its seal was removed)");
+		return;
+	}
+	if (id != w->s_last)
+		return;
+	if (strcmp(w->s_key, w->key->id) != 0) {
+		if (w->key_seen)
+			mark_bad(w, id,
+			         "sealed under another key than ldapdeskd's: not written by it");
+		return;
+	}
+	w->key_seen = true;
+	if (hash == NULL || !seal_matches(w->key, w->s_first, w->s_last, hash, w->s_mac)) {
+		snprintf(why, sizeof why,
+		         "the seal of records %lld to %lld does not match: not as ldapdeskd wrote "
+		         "them",
+		         (long long)w->s_first, (long long)w->s_last);
+		mark_bad(w, id, why);
+	}
+}
+
+/* Prepares the seal walk on a sealing connection, inside the snapshot. */
+static int seals_open(struct audit *a, struct walk *w, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (!a->sealing)
+		return 0;
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
+	                       " WHERE key = 'sealed_from'), (SELECT min(first_id) FROM seals), 0)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare seals", err, errlen);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		w->sealed_from = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT first_id, last_id, key_id, mac FROM seals ORDER BY last_id",
+	                       -1, &w->seals, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare seals", err, errlen);
+	w->key = &a->seal;
+	seal_next(w);
+	return 0;
+}
+
 static void walk_record(struct walk *w, sqlite3_stmt *st)
 {
 	struct value v[NCOLS];
@@ -1669,6 +1844,7 @@ static void walk_record(struct walk *w, sqlite3_stmt *st)
 	why = record_problem(w, v);
 	if (why)
 		mark_bad(w, v[COL_ID].i, why);
+	seal_check(w, v[COL_ID].i, v[COL_HASH].type == SQLITE_TEXT ? v[COL_HASH].s : NULL);
 	w->out->records++;
 	w->last_id = v[COL_ID].i;
 	/* Go on from the stored hash so one edit names one record. */
@@ -1721,10 +1897,11 @@ static void fill_head(const struct walk *w)
 		         w->last_hash);
 }
 
-/* Names bad record id, or an earlier one than the walk named. */
+/* Names bad record id, or an earlier one than the walk named (for the same
+ * one, the guard's words: they say what ldapdeskd wrote last). */
 static void mark_bad_first(struct walk *w, int64_t id, const char *reason)
 {
-	if (w->out->first_bad != 0 && w->out->first_bad <= id)
+	if (w->out->first_bad != 0 && w->out->first_bad < id)
 		return;
 	w->out->first_bad = 0;
 	mark_bad(w, id, reason);
@@ -1781,7 +1958,11 @@ static int verify_snapshot(struct audit *a, struct walk *w, char *err, size_t er
 		sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 		return -1;
 	}
-	rc = walk_all(a, w, err, errlen);
+	rc = seals_open(a, w, err, errlen);
+	if (rc == 0)
+		rc = walk_all(a, w, err, errlen);
+	sqlite3_finalize(w->seals);
+	w->seals = NULL;
 	if (rc == 0)
 		rc = check_tail(a, w, err, errlen);
 	if (rc == 0 && a->guard != NULL)
@@ -2510,6 +2691,8 @@ void audit_batch_release(struct audit *a, const struct audit_mark *m, bool keep)
 		a->batch_next = m->next;
 		/* In a batch the last record appended is the cached tail's. */
 		a->txn_last = m->next > 0 ? m->next - 1 : 0;
+		if (m->next == 0 || a->txn_first >= m->next)
+			a->txn_first = 0; /* all it appended is undone */
 		memcpy(a->txn_hash, m->prev, sizeof a->txn_hash);
 		a->top = m->top;
 		memcpy(a->batch_prev, m->prev, sizeof a->batch_prev);

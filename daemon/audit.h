@@ -290,6 +290,12 @@ int audit_find_import(struct audit *a, const char *sha256, int64_t *idp, char *e
  * cut off while the daemon runs is caught at the next write (every write is
  * refused from then on, err saying why) and named by audit_verify. */
 struct audit_guard;
+/* Seals every transaction a commits from now on (seal.h), and those of the
+ * connections that join its guard later: key (32 bytes, copied) is the
+ * daemon's seal key. audit_verify on a sealing connection then names any
+ * record no valid seal covers. Call before a's first write and before
+ * audit_guard_start. Return: 0, or -1 if OpenSSL failed. */
+int audit_seal(struct audit *a, const unsigned char key[32]);
 /* Starts a guard on a from the store's current tail. Return: 0, or -1 with
  * err. */
 int audit_guard_start(struct audit *a, char *err, size_t errlen);

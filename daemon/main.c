@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "actions.h"
 #include "api.h"
@@ -34,6 +35,7 @@
 #include "dir.h"
 #include "fds.h"
 #include "http.h"
+#include "seal.h"
 #include "import.h"
 #include "log.h"
 #include "session.h"
@@ -490,6 +492,20 @@ static void recover_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(d->recover_ev, &again);
 }
 
+/* The audit's seal key, derived from the session key (seal.h): only a
+ * process that reads the key file can seal records verify accepts. */
+static void seal_start(struct daemon *d)
+{
+	unsigned char key[32];
+	int rc = session_derive(d->sessions, SEAL_LABEL, key);
+
+	if (rc == 0)
+		rc = audit_seal(d->audit, key);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == -1)
+		fatalx("cannot derive the audit's seal key (OpenSSL)");
+}
+
 /* One daemon per audit database: a second would recover the first's
  * requests in flight as if it had stopped, and take its unix sockets. The
  * lock (flock, which SQLite's fcntl locks do not touch) lasts as long as the
@@ -541,6 +557,11 @@ static void daemon_start(struct daemon *d)
 	 * expiry, recovery) and must not stall the loop for seconds behind an
 	 * import's write lock: such a write fails fast and says so instead. */
 	audit_set_busy_timeout(d->audit, LOOP_BUSY_MS);
+	/* Before the first record this start writes: every one is sealed. */
+	d->sessions = session_store_new(d->conf->key_file, d->conf->session_idle, err, sizeof(err));
+	if (d->sessions == NULL)
+		fatalx("%s%s", config_at(d->conf, "server", "key_file", at, sizeof(at)), err);
+	seal_start(d);
 	if (audit_ids_restore(d->audit, d->conf->database, &lost_from, &lost_to, err,
 	                      sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -556,9 +577,6 @@ static void daemon_start(struct daemon *d)
 		fatalx("%s", err);
 	if (dir_new(d->base, d->conf, &d->dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	d->sessions = session_store_new(d->conf->key_file, d->conf->session_idle, err, sizeof(err));
-	if (d->sessions == NULL)
-		fatalx("%s%s", config_at(d->conf, "server", "key_file", at, sizeof(at)), err);
 	d->actions = actions_new(d->conf, d->dir, d->audit, d->sessions);
 	d->api = api_new(d->conf, d->actions, d->sessions, d->audit, d->dir);
 	if (d->sessions == NULL || d->actions == NULL || d->api == NULL)

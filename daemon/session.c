@@ -399,6 +399,11 @@ static int mac(const struct sessions *s, const char *payload, size_t n, unsigned
 	return 0;
 }
 
+int session_derive(const struct sessions *s, const char *label, unsigned char out[32])
+{
+	return MAC_LEN == 32 ? mac(s, label, strlen(label), out) : -1;
+}
+
 static int payload_format(const struct session *ses, char *buf, size_t len)
 {
 	char hex[33];

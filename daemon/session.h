@@ -47,6 +47,11 @@ int session_store_started(struct sessions *s, char *err, size_t errlen);
  * the next start. Return: 0, or -1 with err (they then end with this run). */
 int session_store_save(struct sessions *s, char *err, size_t errlen);
 void session_store_free(struct sessions *s);
+/* A key for another use than tokens, derived from the store's key (HMAC of
+ * label, which no token payload can equal: those begin "v1\n"), into out
+ * (32 bytes): the audit's seals. Loop thread only. Return 0, or -1 if
+ * OpenSSL failed. */
+int session_derive(const struct sessions *s, const char *label, unsigned char out[32]);
 
 /* Signs a new session for in (uid, dn, roles, scopes read under configuration
  * generation in->roles_gen) lasting ttl seconds and

@@ -297,6 +297,7 @@ t_exit 4 "auditor may not back up" "$D" backup
 as_op adm1
 bfile=$("$D" --json backup 2>&1 | jq -r '.file // empty' 2>/dev/null || true)
 t_eq "$(dirname "${bfile:-none}")" "$T_DIR/backups" "admin backup writes a file into backup_dir"
+t_match '/audit-[0-9]{8}-[0-9]{6}-manual\.db$' "... named apart from the daily ones (-manual.db)" echo "${bfile:-none}"
 t_ok "the backup file exists" test -s "${bfile:-none}"
 t_eq "$(stat -c %a "${bfile:-none}")" 600 "the backup is mode 0600, like the database (whatever the umask)"
 backup_rows() { q "SELECT group_concat(a.operator || ' ' || o.result, ', ') FROM records a
@@ -440,7 +441,7 @@ t_untrack "$DAEMON_PID"
 wait "$bk" 2>/dev/null || :
 cut_id=${cut%% *}
 cut_file=${cut#* into }
-t_match "^[0-9]+ into $T_DIR/backups/audit-[0-9]{8}-[0-9]{6}\.db$" \
+t_match "^[0-9]+ into $T_DIR/backups/audit-[0-9]{8}-[0-9]{6}-manual\.db$" \
     "a backup's attempt is stored before its copy, naming its file" echo "$cut"
 if [ -n "$cut" ] && [ ! -e "$cut_file" ]; then
     daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL"; t_done; }
@@ -555,7 +556,7 @@ t_ok "the pristine copy verifies" "$D" verify --since-head "$H"
 # A record appended with a correct hash (the README's recipe, as audit_pend does) while the
 # daemon runs: the chain is whole, but the daemon did not write it, and knows.
 good=$(q "SELECT max(id) + 1 FROM records")
-audit_pend "$DB" unlock alice "$(q "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")"
+AUDIT_PEND_SEAL=no audit_pend "$DB" unlock alice "$(q "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")"
 t_exit 1 "verify exits 1 after a record appended with a correct hash behind the daemon's back" \
     "$D" verify
 t_match "record $good: not written by ldapdeskd, which wrote up to $((good - 1)): added behind its back" \
@@ -567,7 +568,39 @@ t_match "written behind ldapdeskd's back \(records after $((good - 1)), the last
     "... saying what happened" printf '%s\n' "$T_OUT"
 t_match "keep a copy of the database, run 'ldapdesk verify', restart ldapdeskd" \
     "... and what to do" printf '%s\n' "$T_OUT"
+# A restart does not make it the daemon's: no seal covers it (seal.h), before or after the
+# daemon writes again.
 as_op aud1
+daemon_stop
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts"; t_done; }
+t_exit 1 "after a restart verify still exits 1 on the record added behind the daemon's back" \
+    "$D" verify
+t_match "record $good: not written by ldapdeskd: no seal of its covers it" "... naming it" \
+    printf '%s\n' "$T_OUT"
+as_op hd1
+t_ok "the daemon records again after the restart" "$D" record notice --desc "重启之后"
+as_op aud1
+t_eq "$("$D" --json verify 2>/dev/null | jq -r '.ok, .first_bad' | tr '\n' ' ')" "false $good " \
+    "... and verify still names the record it did not write"
+# Added while the daemon is stopped: two chained records with correct hashes, no seal.
+daemon_stop
+cp "$T_DIR/pristine.db" "$DB"
+rm -f "$DB-wal" "$DB-shm"
+forged=$(q "SELECT max(id) + 1 FROM records")
+for _ in 1 2; do
+    AUDIT_PEND_SEAL=no audit_pend "$DB" record "" "$(q "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")"
+done
+daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts"; t_done; }
+t_exit 1 "records added while the daemon was stopped (correct hashes) fail verify" "$D" verify
+t_match "record $forged: not written by ldapdeskd: no seal of its covers it" "... naming the first" \
+    printf '%s\n' "$T_OUT"
+t_exit 1 "... and verify --since-head of the kept head too (the log grew, but not by ldapdeskd)" \
+    "$D" verify --since-head "$H"
+# A seal copied onto them from another range does not match.
+q "INSERT INTO seals (last_id, first_id, key_id, mac) SELECT $((forged + 1)), $forged, key_id, mac
+   FROM seals ORDER BY last_id DESC LIMIT 1"
+t_match "record $((forged + 1)): the seal of records $forged to $((forged + 1)) does not match" \
+    "a seal copied from another range does not cover them" "$D" verify
 daemon_stop
 cp "$T_DIR/pristine.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"

@@ -37,8 +37,10 @@
 #   as_op UID [PASSWORD]    exports LDAPDESK_USER, LDAPDESK_PASSWORD (default Op-Pass-2026)
 #   audit_pend DB ACTION TARGET AT [OPERATOR]
 #                           appends an attempt without outcome to the stopped daemon's audit
-#                           database, chained as ldapdeskd chains records (verify and backups
-#                           still pass): what a SIGKILL before its outcome would leave
+#                           database, chained and sealed as ldapdeskd does (with the
+#                           session.key beside DB; verify and backups still pass): what a
+#                           SIGKILL before its outcome would leave (AUDIT_PEND_SEAL=no: not
+#                           sealed, as anyone without the key file would add it)
 
 if [ -z "${LDAPDESK_SRC:-}" ] || [ ! -f "$LDAPDESK_SRC/tests/lib/harness.sh" ]; then
     echo "tests/lib/harness.sh: set LDAPDESK_SRC to the repository root (got '${LDAPDESK_SRC:-}')" >&2
@@ -552,6 +554,16 @@ canon = json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=Fals
 rec["hash"] = hashlib.sha256((prev + canon).encode()).hexdigest()
 con.execute("INSERT INTO records (%s) VALUES (%s)" % (", ".join(rec), ", ".join("?" * len(rec))),
             list(rec.values()))
+# Sealed as ldapdeskd seals a transaction (daemon/seal.h), with the key derived from the
+# daemon's session key, so that verify takes it for the daemon's own.
+import hmac, os
+keyf = os.path.join(os.path.dirname(os.path.abspath(db)), "session.key")
+if os.path.exists(keyf) and os.environ.get("AUDIT_PEND_SEAL", "yes") != "no":
+    sk = hmac.new(open(keyf, "rb").read()[:32], b"ldapdesk audit seal v1", "sha256").digest()
+    kid = hmac.new(sk, b"key id", "sha256").hexdigest()[:16]
+    msg = "%d:%d:%s" % (rec["id"], rec["id"], rec["hash"])
+    con.execute("INSERT INTO seals (last_id, first_id, key_id, mac) VALUES (?, ?, ?, ?)",
+                (rec["id"], rec["id"], kid, hmac.new(sk, msg.encode(), "sha256").hexdigest()))
 con.commit()
 EOF
 }

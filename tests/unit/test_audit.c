@@ -1124,6 +1124,83 @@ static void query_plan(const char *path, const char *sql, char *out, size_t len)
 
 /* A database from before the partial indexes gets them at the next open, and
  * lookups by user, operator and action still go through them. */
+static const unsigned char key1[32] = {1, 2, 3};
+static const unsigned char key2[32] = {9, 8, 7};
+
+/* An attempt (sealed, pending) and a chain-valid outcome for it that
+ * ldapdeskd never wrote: what the README's recipe lets anyone add. */
+static int64_t forge_pair(struct fixture *fx, sqlite3 *db)
+{
+	struct audit_event ev = {.operator= "hd1", .action = "unlock", .target = "bob"};
+	int64_t id = 0;
+
+	assert_int_equal(audit_begin(fx->a, &ev, &id, fx->err, sizeof fx->err), 0);
+	forge_outcome(db, id + 1, id);
+	return id + 1;
+}
+
+/* Every transaction of a sealing connection stores a seal over its range;
+ * a record no seal covers, or under a seal of another range, is named. */
+static void seals_name_records_ldapdeskd_did_not_write(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = raw_open(fx);
+	struct audit_verify v;
+	int64_t forged;
+	char n[96];
+
+	assert_int_equal(audit_seal(fx->a, key1), 0);
+	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
+	record(fx, "2026-01-01T00:00:01.000Z", "hd1", "unlock", "eve", "ok");
+	raw_text(db, "SELECT group_concat(first_id || '-' || last_id) FROM seals", n, sizeof n);
+	assert_string_equal(n, "1-2,3-4");
+	raw_text(db, "SELECT value FROM meta WHERE key = 'sealed_from'", n, sizeof n);
+	assert_string_equal(n, "1");
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	forged = forge_pair(fx, db);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, forged);
+	assert_non_null(strstr(v.reason, "no seal of its covers it"));
+	/* A seal copied from another range does not cover it. */
+	raw_exec(db, "INSERT INTO seals SELECT 6, 6, key_id, mac FROM seals WHERE last_id = 2");
+	verify(fx, NULL, &v);
+	assert_int_equal(v.first_bad, forged);
+	assert_non_null(strstr(v.reason, "the seal of records 6 to 6 does not match"));
+	/* Without the key (an auditor's copy, a backup's check) seals are not read. */
+	audit_close(fx->a);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	sqlite3_close(db);
+}
+
+/* The key file replaced: seals under the old key cannot be checked and are
+ * taken as they are, but not one under another key after the new key's. */
+static void seals_of_an_older_key_are_taken_until_the_new_one_seals(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = raw_open(fx);
+	struct audit_verify v;
+	int64_t forged;
+
+	assert_int_equal(audit_seal(fx->a, key1), 0);
+	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
+	audit_close(fx->a);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_seal(fx->a, key2), 0);
+	record(fx, "2026-01-01T00:00:01.000Z", "hd1", "unlock", "eve", "ok");
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	forged = forge_pair(fx, db);
+	raw_exec(db, "INSERT INTO seals SELECT 6, 6, key_id, mac FROM seals WHERE last_id = 2");
+	verify(fx, NULL, &v);
+	assert_int_equal(v.first_bad, forged);
+	assert_non_null(strstr(v.reason, "sealed under another key"));
+	sqlite3_close(db);
+}
+
 /* A store made before requests kept their target's entry gets the column
  * (its requests read back with none), and a new request keeps its entry. */
 static void old_requests_table_gets_target_entry(void **state)
@@ -1337,6 +1414,8 @@ int main(void)
 	    T(now_is_utc_with_milliseconds),
 	    T(old_full_indexes_become_partial_and_are_used),
 	    T(old_requests_table_gets_target_entry),
+	    T(seals_name_records_ldapdeskd_did_not_write),
+	    T(seals_of_an_older_key_are_taken_until_the_new_one_seals),
 	    T(restored_copy_does_not_reuse_lost_ids),
 	    T(due_grants_of_configured_permissions_come_first),
 	};
