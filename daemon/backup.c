@@ -24,7 +24,17 @@
 #include "clock.h"
 #include "log.h"
 
-#define NAME_LEN   24 /* audit-YYYYMMDD-HHMMSS.db */
+/*
+ * Names: audit-YYYYMMDD-HHMMSS.db for the daily (scheduled) backups and
+ * audit-YYYYMMDD-HHMMSS-manual.db for those asked for (ldapdesk backup). Each
+ * kind is pruned to backup_keep on its own: on-demand copies, however many,
+ * never push the daily ones out, and the directory still holds at most
+ * twice backup_keep.
+ */
+#define STEM_LEN   21 /* audit-YYYYMMDD-HHMMSS */
+#define DAILY      ".db"
+#define MANUAL     "-manual.db"
+#define NAME_LEN   (STEM_LEN + sizeof MANUAL - 1) /* the longer name */
 #define MAX_LISTED 4096
 #define NAME_TRIES 5
 #define RETRY_S    2 /* a busy store: an outcome is tried again this often */
@@ -46,6 +56,7 @@ struct backup_job {
 	char operator[65];                      /* who asked: a uid, or ldapdeskd (schedule) */
 	char operator_dn[512], client_addr[64]; /* "" for the schedule */
 	const atomic_int *stop;                 /* the backup's: set by backup_stop */
+	bool manual;                            /* asked for, not the schedule's */
 };
 
 struct backup {
@@ -74,21 +85,33 @@ struct backup {
 
 /* ---- on the thread ---- */
 
-static bool backup_name(const char *name)
+enum kind { K_NONE, K_DAILY, K_MANUAL, K_ANY };
+
+/* Which kind of backup a file name is, K_NONE for none. */
+static enum kind backup_name(const char *name)
 {
-	return strlen(name) == NAME_LEN && strncmp(name, "audit-", 6) == 0 &&
-	       strspn(name + 6, "0123456789") == 8 && name[14] == '-' &&
-	       strspn(name + 15, "0123456789") == 6 && strcmp(name + 21, ".db") == 0;
+	if (strlen(name) < STEM_LEN || strncmp(name, "audit-", 6) != 0 ||
+	    strspn(name + 6, "0123456789") != 8 || name[14] != '-' ||
+	    strspn(name + 15, "0123456789") != 6)
+		return K_NONE;
+	if (strcmp(name + STEM_LEN, DAILY) == 0)
+		return K_DAILY;
+	return strcmp(name + STEM_LEN, MANUAL) == 0 ? K_MANUAL : K_NONE;
 }
 
+/* By time (the stem), whatever the kind. */
 static int name_cmp(const void *x, const void *y)
 {
-	return strcmp(*(char *const *)x, *(char *const *)y);
+	const char *a = *(char *const *)x, *b = *(char *const *)y;
+	int by_time = strncmp(a, b, STEM_LEN);
+
+	return by_time != 0 ? by_time : strcmp(a, b);
 }
 
-/* Names of the good backups in dir, oldest first (the name is the time).
- * Return: count (at most MAX_LISTED), -1 if dir cannot be read. */
-static int list_backups(const char *dir, char **names)
+/* Names of the good backups of kind (K_ANY: both) in dir, oldest first
+ * (the name is the time). Return: count (at most MAX_LISTED), -1 if dir
+ * cannot be read. */
+static int list_backups(const char *dir, enum kind kind, char **names)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -101,7 +124,9 @@ static int list_backups(const char *dir, char **names)
 	while ((e = readdir(d)) != NULL && n < MAX_LISTED) {
 		struct stat st;
 
-		if (backup_name(e->d_name) &&
+		enum kind k = backup_name(e->d_name);
+
+		if (k != K_NONE && (kind == K_ANY || k == kind) &&
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && (names[n] = strdup(e->d_name)) != NULL)
 			n++;
@@ -125,12 +150,14 @@ static void remove_stale_temps(const char *dir)
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 
-		if (n < NAME_LEN + 4 || strncmp(e->d_name + NAME_LEN, ".tmp", 4) != 0 ||
-		    (n != NAME_LEN + 4 && strcmp(e->d_name + NAME_LEN + 4, "-journal") != 0))
+		/* NAME.tmp or NAME.tmp-journal, NAME a backup's (either kind). */
+		if (n > 8 && strcmp(e->d_name + n - 8, "-journal") == 0)
+			n -= 8;
+		if (n < 4 || n - 4 > NAME_LEN || strncmp(e->d_name + n - 4, ".tmp", 4) != 0)
 			continue;
-		memcpy(name, e->d_name, NAME_LEN);
-		name[NAME_LEN] = '\0';
-		if (!backup_name(name))
+		memcpy(name, e->d_name, n - 4);
+		name[n - 4] = '\0';
+		if (backup_name(name) == K_NONE)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if (unlink(path) == 0)
@@ -139,12 +166,12 @@ static void remove_stale_temps(const char *dir)
 	closedir(d);
 }
 
-/* Keeps the newest keep backups; older ones are deleted. */
-static void prune(const char *dir, int keep)
+/* Keeps the newest keep backups of kind; older ones are deleted. */
+static void prune(const char *dir, enum kind kind, int keep)
 {
 	char **names = calloc(MAX_LISTED, sizeof *names);
 	char path[PATH_MAX + NAME_LEN + 2];
-	int n = names ? list_backups(dir, names) : -1;
+	int n = names ? list_backups(dir, kind, names) : -1;
 
 	for (int i = 0; i < n; i++) {
 		if (i < n - keep) {
@@ -309,7 +336,7 @@ static void run_job(struct backup_job *j)
 	j->records = v.records;
 	j->ok = true;
 	clock_utc(time(NULL), j->at, sizeof j->at);
-	prune(j->dir, j->keep);
+	prune(j->dir, j->manual ? K_MANUAL : K_DAILY, j->keep);
 }
 
 static void *thread_main(void *arg)
@@ -448,11 +475,12 @@ static int name_now(struct backup_job *j)
 	for (int i = 0; i < NAME_TRIES; i++) {
 		time_t t = now + i;
 		struct tm tm;
-		char name[NAME_LEN + 1];
+		char stem[STEM_LEN + 1];
 
 		localtime_r(&t, &tm);
-		strftime(name, sizeof name, "audit-%Y%m%d-%H%M%S.db", &tm);
-		snprintf(j->file, sizeof j->file, "%s/%s", j->dir, name);
+		strftime(stem, sizeof stem, "audit-%Y%m%d-%H%M%S", &tm);
+		snprintf(j->file, sizeof j->file, "%s/%s%s", j->dir, stem,
+		         j->manual ? MANUAL : DAILY);
 		if (access(j->file, F_OK) != 0)
 			return 0;
 	}
@@ -490,6 +518,7 @@ int backup_start(struct backup *b, const struct backup_who *who, backup_fn fn, v
 	memset(&b->job, 0, sizeof b->job);
 	snprintf(b->job.operator, sizeof b->job.operator, "%s",
 	         who != NULL ? who->uid : "ldapdeskd");
+	b->job.manual = who != NULL;
 	if (who != NULL) {
 		snprintf(b->job.operator_dn, sizeof b->job.operator_dn, "%s", who->dn);
 		snprintf(b->job.client_addr, sizeof b->job.client_addr, "%s", who->addr);
@@ -694,7 +723,7 @@ static void find_last(struct backup *b)
 	char **names = calloc(MAX_LISTED, sizeof *names);
 	char path[PATH_MAX + NAME_LEN + 2], at[CLOCK_ISO_LEN];
 	char chain[sizeof b->job.chain];
-	int n = names ? list_backups(b->dir, names) : -1;
+	int n = names ? list_backups(b->dir, K_ANY, names) : -1;
 	struct stat st;
 
 	if (n > 0) {

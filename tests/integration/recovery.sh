@@ -418,7 +418,7 @@ daemon_stop 70
 rc=0
 wait "$bk" || rc=$?
 if grep -q "SIGTERM: stopping after 0 requests and 0 jobs in flight, and a backup" "$T_DIR/ldapdeskd.log"; then
-    t_eq "$rc $(jq -r '.file | test("/backups2/audit-[0-9-]+\\.db$")' "$T_DIR/bk.out" 2>&1)" "0 true" \
+    t_eq "$rc $(jq -r '.file | test("/backups2/audit-[0-9-]+-manual\\.db$")' "$T_DIR/bk.out" 2>&1)" "0 true" \
         "a backup running at SIGTERM is waited for and answered before the daemon exits"
     t_eq "$(sqlite3 "$T_DIR/audit.db" "SELECT a.operator || '|' || o.result FROM records a JOIN records o
         ON o.attempt_id = a.id WHERE a.action = 'backup' ORDER BY a.id DESC LIMIT 1")" "adm1|ok" \

@@ -95,19 +95,26 @@ static void done(void *arg, int ok, const char *file, int64_t records, const cha
 	event_base_loopbreak(fx->base);
 }
 
-/* Runs one backup to its end on the loop (at most 30 s). */
-static void run_one(struct fixture *fx)
+/* Runs one backup asked for by who (NULL: the daily one, the schedule's)
+ * to its end on the loop (at most 30 s). */
+static void run_as(struct fixture *fx, const struct backup_who *who)
 {
 	struct timeval limit = {.tv_sec = 30};
 	int before = fx->calls, rc;
 
 	/* One backup per second (the name has the time): the next waits. */
-	while ((rc = backup_start(fx->b, &adm1, done, fx, fx->err, sizeof fx->err)) == -3)
+	while ((rc = backup_start(fx->b, who, done, fx, fx->err, sizeof fx->err)) == -3)
 		usleep(100 * 1000);
 	assert_int_equal(rc, 0);
 	event_base_loopexit(fx->base, &limit);
 	event_base_dispatch(fx->base);
 	assert_int_equal(fx->calls, before + 1);
+}
+
+/* One backup asked for by an admin (ldapdesk backup). */
+static void run_one(struct fixture *fx)
+{
+	run_as(fx, &adm1);
 }
 
 static int count_files(const char *dir, const char *suffix)
@@ -133,8 +140,13 @@ static void a_start_removes_copies_cut_short(void **state)
 {
 	struct fixture *fx = *state;
 	const char *names[] = {"audit-20261127-220748.db.tmp",
-	                       "audit-20261127-220748.db.tmp-journal", "audit-20261127-220748.db",
-	                       "notes.tmp", "audit-2026.db.tmp"};
+	                       "audit-20261127-220748.db.tmp-journal",
+	                       "audit-20261127-220749-manual.db.tmp",
+	                       "audit-20261127-220749-manual.db.tmp-journal",
+	                       "audit-20261127-220748.db",
+	                       "notes.tmp",
+	                       "audit-2026.db.tmp",
+	                       "audit-20261127-220748-other.db.tmp"};
 	char path[300];
 
 	backup_free(fx->b);
@@ -149,7 +161,7 @@ static void a_start_removes_copies_cut_short(void **state)
 	                 0);
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s", fx->bdir, names[i]);
-		assert_int_equal(access(path, F_OK) == 0, i >= 2); /* the first two are gone */
+		assert_int_equal(access(path, F_OK) == 0, i >= 4); /* the first four are gone */
 	}
 }
 
@@ -170,8 +182,10 @@ static void backup_creates_a_checked_copy_in_a_private_dir(void **state)
 	assert_int_equal(stat(fx->bdir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	base = strrchr(fx->file, '/') + 1;
-	assert_int_equal(strlen(base), strlen("audit-20260105-093000.db"));
+	/* Asked for: named apart from the daily ones, rotated on its own. */
+	assert_int_equal(strlen(base), strlen("audit-20260105-093000-manual.db"));
 	assert_int_equal(strncmp(base, "audit-", 6), 0);
+	assert_string_equal(base + strlen("audit-20260105-093000"), "-manual.db");
 	assert_int_equal(audit_check_file(fx->file, &v, NULL, fx->err, sizeof fx->err), 0);
 	assert_int_equal(v.records, 11);
 	last = backup_last(fx->b);
@@ -216,6 +230,41 @@ static void old_backups_are_pruned_to_backup_keep(void **state)
 	assert_int_equal(access(fx->file, F_OK), 0); /* the newest is kept */
 	assert_int_equal(audit_query(fx->a, &f, count_row, &n, NULL, fx->err, sizeof fx->err), 0);
 	assert_int_equal(n, 3); /* each backup is itself an audit event */
+}
+
+/* Issue 4.6: daily backups, backup_keep of them. With backup_keep = 2, three
+ * ldapdesk backup runs deleted the daily one: on-demand copies now rotate on
+ * their own, each kind to backup_keep. */
+static void on_demand_backups_leave_the_daily_ones_alone(void **state)
+{
+	struct fixture *fx = *state;
+	char daily[1200];
+	json_t *last;
+
+	run_as(fx, NULL); /* the schedule's */
+	assert_true(fx->ok);
+	snprintf(daily, sizeof daily, "%s", fx->file);
+	/* The daily name, as before: audit-YYYYMMDD-HHMMSS.db */
+	assert_int_equal(strlen(strrchr(daily, '/') + 1), strlen("audit-20260105-030000.db"));
+	for (int i = 0; i < 3; i++) {
+		run_one(fx);
+		assert_true(fx->ok);
+	}
+	assert_int_equal(access(daily, F_OK), 0); /* the daily one is kept */
+	assert_int_equal(count_files(fx->bdir, "-manual.db"), 2);
+	assert_int_equal(count_files(fx->bdir, ".db"), 3);
+	/* Health shows the newest of either kind. */
+	last = backup_last(fx->b);
+	assert_string_equal(json_string_value(json_object_get(last, "file")), fx->file);
+	json_decref(last);
+	/* Daily ones rotate among themselves: the third pushes the first out,
+	 * and the on-demand copies stay. */
+	run_as(fx, NULL);
+	run_as(fx, NULL);
+	assert_true(fx->ok);
+	assert_int_equal(access(daily, F_OK), -1);
+	assert_int_equal(count_files(fx->bdir, "-manual.db"), 2);
+	assert_int_equal(count_files(fx->bdir, ".db"), 4);
 }
 
 /* A directory named like a backup is no backup: not the "newest", which
@@ -531,6 +580,7 @@ int main(void)
 	    T(backup_creates_a_checked_copy_in_a_private_dir),
 	    T(second_start_while_running_is_refused),
 	    T(old_backups_are_pruned_to_backup_keep),
+	    T(on_demand_backups_leave_the_daily_ones_alone),
 	    T(a_copy_broken_as_the_live_database_is_kept_and_says_so),
 	    T(a_whole_chain_has_no_chain_note),
 	    T(a_start_removes_copies_cut_short),
