@@ -679,6 +679,8 @@ t_match "^ +chain: +chain broken at record $X, as in the live database" "... whi
 t_match "records, checked; chain broken at record $X, as in the live database" "... and the backup's record says" \
     sh -c "'$D' --json log --action backup --operator adm1 | jq -r '.events[-1].detail'"
 t_ok "a second backup is kept too" "$D" backup
+t_match "^chain broken at record $X, as in the live database" "... and ldapdesk backup says where its chain breaks" \
+    printf '%s\n' "$T_OUT"
 q "UPDATE records SET description = $was WHERE id = $X; $no_update"
 t_eq "$("$D" --json verify 2>/dev/null | jq -r .whole)" true "(the edit undone, the chain is whole again)"
 as_op aud1
