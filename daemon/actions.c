@@ -1142,7 +1142,10 @@ static int request_create_txn(struct act *x, struct audit *a, char *err, size_t 
 	snprintf(r.target, sizeof(r.target), "%s", target_uid(x));
 	snprintf(r.permission, sizeof(r.permission), "%s", x->permission);
 	snprintf(r.until, sizeof(r.until), "%s", x->until != NULL ? x->until : "");
-	if (x->user != NULL && x->user->entry_id != NULL)
+	/* One that would not fit is not kept (cut, it would never match). A
+	 * cached user has none: its request is approved without the check. */
+	if (x->user != NULL && x->user->entry_id != NULL &&
+	    strlen(x->user->entry_id) < sizeof(r.target_entry))
 		snprintf(r.target_entry, sizeof(r.target_entry), "%s", x->user->entry_id);
 	/* Checked again in the transaction that stores the request: two asked
 	 * within one group commit both passed request_open's check. */
@@ -2089,9 +2092,11 @@ static const char *refresh_verdict(const struct dir_user *u)
 		return "your account is disabled";
 	if (u->outside_validity)
 		return "your account is outside its validity (it ended, or has not begun)";
-	if (u->locked)
+	/* Only when the policy says so: under one not read, both are guesses
+	 * (erring towards refusal), and the operator's logins may well work. */
+	if (u->locked && u->policy_read)
 		return "your account is locked (failed logins)";
-	if (u->must_change)
+	if (u->must_change && u->policy_read)
 		return "your password was reset and must be changed first";
 	return NULL;
 }

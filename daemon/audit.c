@@ -35,10 +35,14 @@
 #include "ldapdesk/ascii.h"
 #include "ldapdesk/wire.h"
 
-#define SCHEMA_VERSION "1"
-#define HASH_HEX       64
-#define ZERO_HASH      "0000000000000000000000000000000000000000000000000000000000000000"
-#define TIME_LEN       24
+/* 2: sealed stores (seal.h). A store of version 1 is read and raised to 2
+ * at the start; an ldapdeskd that reads only 1 then refuses the store
+ * rather than write records without seals into it. */
+#define SCHEMA_VERSION     "2"
+#define SCHEMA_VERSION_OLD "1"
+#define HASH_HEX           64
+#define ZERO_HASH          "0000000000000000000000000000000000000000000000000000000000000000"
+#define TIME_LEN           24
 
 /* Column positions in records, in table order; the canonical JSON takes
  * all of them but COL_HASH. */
@@ -194,11 +198,15 @@ static const char link_sql[] =
 
 /* The grant in force for (target, permission): the newest ok or unchanged
  * grant that no later revoke or expiry undid. */
-/* Walks back the backup attempts only (records_action), newest first. */
+/* Walks back the backup attempts only (records_action), newest first; a
+ * declaration of the seal key (audit_seal_declare) is a backup record too,
+ * but no backup. */
 static const char backup_sql[] =
     "SELECT o.detail FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
-    " WHERE a.action = 'backup' AND a.kind = 'attempt' ORDER BY a.id DESC LIMIT 1";
+    " WHERE a.action = 'backup' AND a.kind = 'attempt'"
+    " AND COALESCE(a.detail, '') NOT LIKE 'audit seals from here on: %'"
+    " ORDER BY a.id DESC LIMIT 1";
 
 static const char grant_sql[] =
     "SELECT a.operator, o.detail FROM records a"
@@ -262,7 +270,6 @@ struct audit {
 	int64_t txn_last;          /* the last record this transaction appended, 0: none */
 	int64_t txn_first;         /* and the first, 0: none */
 	bool sealing;              /* audit_seal: each transaction stores a seal */
-	bool seal_noted;           /* meta's sealed_from written (or found) once */
 	struct seal_key seal;
 	sqlite3_stmt *seal_ins; /* prepared on the first seal */
 	/* Inside audit_batch_begin/commit the write lock is held throughout, so
@@ -309,6 +316,11 @@ struct audit_guard {
 /* The detail of the record that declares lost ids (audit_ids_restore),
  * which verify accepts as the one explained gap (gap_declared). */
 #define LOST_FMT "records %lld to %lld are not in this database"
+
+/* The detail of the record that declares sealing under a key from here on
+ * (audit_seal_declare), which the verify walk reads (walk_seal_declared). */
+#define SEALS_FMT  "audit seals from here on: key %16[0-9a-f]"
+#define SEALS_TEXT "audit seals from here on: key %s (%s)"
 
 /* SQLite's default auto-checkpoint threshold, kept for guarded connections. */
 #define WAL_CHECKPOINT_PAGES 1000
@@ -572,7 +584,7 @@ static int check_version(sqlite3 *db, char *found, size_t len)
 		const char *v = (const char *)sqlite3_column_text(st, 0);
 
 		snprintf(found, len, "\"%.40s\"", v != NULL ? v : "");
-		ok = v && strcmp(v, SCHEMA_VERSION) == 0;
+		ok = v && (strcmp(v, SCHEMA_VERSION) == 0 || strcmp(v, SCHEMA_VERSION_OLD) == 0);
 	}
 	sqlite3_finalize(st);
 	return ok ? 0 : -1;
@@ -655,9 +667,14 @@ static int setup_db(sqlite3 *db, const char *path, bool schema, char *err, size_
 		return open_fail(db, path, "pragmas", err, errlen);
 	if (schema && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return open_fail(db, path, "begin schema", err, errlen);
-	if (schema && (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	               migrate_indexes(db) == -1 || migrate_requests(db) == -1 ||
-	               sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
+	if (schema &&
+	    (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	     migrate_indexes(db) == -1 || migrate_requests(db) == -1 ||
+	     sqlite3_exec(db,
+	                  "UPDATE meta SET value = '" SCHEMA_VERSION
+	                  "' WHERE key = 'schema_version' AND value = '" SCHEMA_VERSION_OLD "'",
+	                  NULL, NULL, NULL) != SQLITE_OK ||
+	     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
 		snprintf(err, errlen, "%s: schema: %s", path, sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		sqlite3_close(db);
@@ -875,31 +892,8 @@ static int files_check(struct audit *a, char *err, size_t errlen)
 static const char seal_sql[] =
     "INSERT INTO seals (last_id, first_id, key_id, mac) VALUES (?1, ?2, ?3, ?4)";
 
-/* Where sealing began (meta, once): records from there on need a seal. */
-static int seal_note(struct audit *a, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (a->seal_noted)
-		return 0;
-	if (sqlite3_prepare_v2(a->db,
-	                       "INSERT OR IGNORE INTO meta (key, value) VALUES ('sealed_from', ?1)",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, "prepare seal note", err, errlen);
-	sqlite3_bind_int64(st, 1, a->txn_first);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(a, "note sealing", err, errlen);
-	a->seal_noted = true;
-	return 0;
-}
-
-/* In the transaction it seals: the range it appended and its last hash.
- * The first seal also notes where sealing began, so that deleting every
- * seal does not make the records after it look older than sealing. */
-static int seal_add(struct audit *a, char *err, size_t errlen)
+/* In the transaction it seals: the range it appended and its last hash. */
+static int txn_seal(struct audit *a, char *err, size_t errlen)
 {
 	char mac[SEAL_HEX + 1];
 	int rc;
@@ -921,7 +915,7 @@ static int seal_add(struct audit *a, char *err, size_t errlen)
 	sqlite3_clear_bindings(a->seal_ins);
 	if (rc != SQLITE_DONE)
 		return db_fail(a, "store seal", err, errlen);
-	return seal_note(a, err, errlen);
+	return 0;
 }
 
 /* Commits if rc is 0, else rolls back (err already says why). */
@@ -930,7 +924,7 @@ static int txn_end(struct audit *a, int rc, char *err, size_t errlen)
 	bool done;
 
 	if (rc == 0)
-		rc = seal_add(a, err, errlen);
+		rc = txn_seal(a, err, errlen);
 	if (rc == 0)
 		rc = files_check(a, err, errlen);
 	if (a->guard != NULL)
@@ -1367,6 +1361,53 @@ int audit_ids_restore(struct audit *a, const char *path, int64_t *fromp, int64_t
 	return txn_end(a, rc, err, errlen);
 }
 
+/* The key of the newest declaration into id ("" if none). Return 0/-1. */
+static int declared_key(struct audit *a, char id[SEAL_ID_HEX + 1], char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	id[0] = '\0';
+	if (sqlite3_prepare_v2(a->db,
+	                       "SELECT detail FROM records WHERE action = 'backup' AND"
+	                       " kind = 'attempt' AND operator = 'ldapdeskd' AND"
+	                       " detail LIKE 'audit seals from here on: key %' ORDER BY id DESC"
+	                       " LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, "prepare seal declaration", err, errlen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
+	    sscanf((const char *)sqlite3_column_text(st, 0), SEALS_FMT, id) != 1)
+		id[0] = '\0';
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_fail(a, "read seal declaration", err, errlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_seal_declare(struct audit *a, char *err, size_t errlen)
+{
+	char id[SEAL_ID_HEX + 1], detail[300];
+	struct audit_event ev = {.operator= "ldapdeskd", .action = "backup", .detail = detail};
+	int64_t at = 0;
+	int rc;
+
+	if (!a->sealing || declared_key(a, id, err, errlen) == -1)
+		return a->sealing ? -1 : 0;
+	if (strcmp(id, a->seal.id) == 0)
+		return 0;
+	snprintf(detail, sizeof(detail), SEALS_TEXT, a->seal.id,
+	         id[0] == '\0' ? "records before this one were written before sealing began"
+	                       : "the key file was replaced: records before this one were sealed "
+	                         "under the key named before");
+	if (txn_begin(a, err, errlen) == -1)
+		return -1;
+	rc = add_attempt(a, &ev, &at, err, errlen);
+	if (rc == 0)
+		rc = add_outcome(a, at, "ok", detail, err, errlen);
+	return txn_end(a, rc, err, errlen);
+}
+
 int audit_record(struct audit *a, const struct audit_event *ev, const char *result,
                  const char *detail, int64_t *idp, char *err, size_t errlen)
 {
@@ -1605,8 +1646,10 @@ struct walk {
 	const struct seal_key *key; /* NULL: not checked */
 	sqlite3_stmt *seals;        /* by last_id */
 	bool seal_have;             /* the cursor holds a seal */
-	bool key_seen;              /* a seal under key was passed */
-	int64_t sealed_from;        /* records from this id on need a seal (0: none do) */
+	/* Past a declaration (SEALS_FMT): every record needs a seal, under key
+	 * or the key it declared (another key file's: not checkable). */
+	bool sealed;
+	char declared[SEAL_ID_HEX + 1];
 	int64_t s_first, s_last;
 	char s_key[SEAL_ID_HEX + 1], s_mac[SEAL_HEX + 1];
 };
@@ -1762,7 +1805,7 @@ static const char *record_problem(struct walk *w, const struct value v[NCOLS])
 
 static void copy_column(sqlite3_stmt *st, int c, char *buf, size_t len);
 
-static void seal_next(struct walk *w)
+static void walk_seal_next(struct walk *w)
 {
 	w->seal_have = sqlite3_step(w->seals) == SQLITE_ROW;
 	if (!w->seal_have)
@@ -1773,65 +1816,69 @@ static void seal_next(struct walk *w)
 	copy_column(w->seals, 3, w->s_mac, sizeof w->s_mac);
 }
 
-/* Record id (its stored hash) against the seals: from where sealing began,
- * each must lie in a seal's range, and a range's seal must match its last
- * record. A seal under another key (the key file was replaced) cannot be
- * checked: taken as it is, unless it comes after one under this key. */
-static void seal_check(struct walk *w, int64_t id, const char *hash)
+/* A declaration that sealing goes on from here under a key (the daemon's
+ * at a start with a new key file, audit_seal_declare): it is in the chain,
+ * so it cannot be removed or moved without the chain showing it. */
+static bool walk_seal_declared(struct walk *w, const struct value v[NCOLS])
+{
+	char id[SEAL_ID_HEX + 1];
+
+	if (!text_is(&v[COL_KIND], "attempt") || !text_is(&v[COL_ACTION], "backup") ||
+	    !text_is(&v[COL_OPERATOR], "ldapdeskd") || v[COL_DETAIL].type != SQLITE_TEXT ||
+	    sscanf(v[COL_DETAIL].s, SEALS_FMT, id) != 1 || strlen(id) != SEAL_ID_HEX)
+		return false;
+	w->sealed = true;
+	memcpy(w->declared, id, sizeof w->declared);
+	return true;
+}
+
+/* Record id (its stored hash) against the seals: after a declaration,
+ * each must lie in a seal's range, and the seal of a range must match its
+ * last record under this key, or name the key declared for it (whose MAC
+ * only that key file could check). Anything else is not ldapdeskd's. */
+static void walk_seal_check(struct walk *w, int64_t id, const char *hash)
 {
 	char why[160];
 
-	if (w->key == NULL)
+	if (w->key == NULL || !w->sealed)
 		return;
 	while (w->seal_have && w->s_last < id)
-		seal_next(w);
+		walk_seal_next(w);
 	if (!w->seal_have || id < w->s_first) {
-		if (w->sealed_from != 0 && id >= w->sealed_from)
-			mark_bad(
-			    w, id,
-			    "not written by ldapdeskd: no seal of its covers it (added behind its "
-			    "back, or its seal was removed)");
+		mark_bad(
+		    w, id,
+		    "not written by ldapdeskd: no seal of its covers it (added behind its back, "
+		    "or its seal was removed)");
 		return;
 	}
 	if (id != w->s_last)
 		return;
-	if (strcmp(w->s_key, w->key->id) != 0) {
-		if (w->key_seen)
-			mark_bad(w, id,
-			         "sealed under another key than ldapdeskd's: not written by it");
-		return;
-	}
-	w->key_seen = true;
-	if (hash == NULL || !seal_matches(w->key, w->s_first, w->s_last, hash, w->s_mac)) {
+	if (strcmp(w->s_key, w->key->id) == 0) {
+		if (hash != NULL && seal_matches(w->key, w->s_first, w->s_last, hash, w->s_mac))
+			return;
 		snprintf(why, sizeof why,
 		         "the seal of records %lld to %lld does not match: not as ldapdeskd wrote "
 		         "them",
 		         (long long)w->s_first, (long long)w->s_last);
 		mark_bad(w, id, why);
+	} else if (strcmp(w->s_key, w->declared) != 0) {
+		mark_bad(w, id,
+		         "sealed under a key no declaration before it names: not written by "
+		         "ldapdeskd");
 	}
 }
 
 /* Prepares the seal walk on a sealing connection, inside the snapshot. */
-static int seals_open(struct audit *a, struct walk *w, char *err, size_t errlen)
+static int walk_seals_open(struct audit *a, struct walk *w, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-
 	if (!a->sealing)
 		return 0;
-	if (sqlite3_prepare_v2(a->db,
-	                       "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
-	                       " WHERE key = 'sealed_from'), (SELECT min(first_id) FROM seals), 0)",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, "prepare seals", err, errlen);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		w->sealed_from = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(a->db,
 	                       "SELECT first_id, last_id, key_id, mac FROM seals ORDER BY last_id",
 	                       -1, &w->seals, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare seals", err, errlen);
 	w->key = &a->seal;
-	seal_next(w);
+	walk_seal_next(w);
 	return 0;
 }
 
@@ -1844,7 +1891,8 @@ static void walk_record(struct walk *w, sqlite3_stmt *st)
 	why = record_problem(w, v);
 	if (why)
 		mark_bad(w, v[COL_ID].i, why);
-	seal_check(w, v[COL_ID].i, v[COL_HASH].type == SQLITE_TEXT ? v[COL_HASH].s : NULL);
+	walk_seal_declared(w, v);
+	walk_seal_check(w, v[COL_ID].i, v[COL_HASH].type == SQLITE_TEXT ? v[COL_HASH].s : NULL);
 	w->out->records++;
 	w->last_id = v[COL_ID].i;
 	/* Go on from the stored hash so one edit names one record. */
@@ -1958,7 +2006,7 @@ static int verify_snapshot(struct audit *a, struct walk *w, char *err, size_t er
 		sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 		return -1;
 	}
-	rc = seals_open(a, w, err, errlen);
+	rc = walk_seals_open(a, w, err, errlen);
 	if (rc == 0)
 		rc = walk_all(a, w, err, errlen);
 	sqlite3_finalize(w->seals);

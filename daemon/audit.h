@@ -150,8 +150,12 @@ const char *const *audit_row_keys(size_t *n);
 int audit_pending(struct audit *a, audit_row_fn fn, void *arg, char *err, size_t errlen);
 
 /* Walks the whole chain. since ("ID:HASH" or NULL) must name a record that is
- * still present with that hash. Fills *out. Return: 0 when the walk ran (even
- * if the chain is broken: see out->ok), -1 with err filled on I/O error or a
+ * still present with that hash. On a sealing connection (audit_seal, or one
+ * that joined its guard) it also checks the seals: from the first
+ * declaration on, a record no seal covers, or whose seal does not match or
+ * names a key no declaration gave its range, is bad ("not written by
+ * ldapdeskd"); other connections (a backup's check) do not read them. Fills *out. Return: 0 when
+ * the walk ran (even if the chain is broken: see out->ok), -1 with err filled on I/O error or a
  * malformed since. */
 int audit_verify(struct audit *a, const char *since, struct audit_verify *out, char *err,
                  size_t errlen);
@@ -296,6 +300,12 @@ struct audit_guard;
  * record no valid seal covers. Call before a's first write and before
  * audit_guard_start. Return: 0, or -1 if OpenSSL failed. */
 int audit_seal(struct audit *a, const unsigned char key[32]);
+/* If the newest declaration in the chain does not name a's seal key (none
+ * yet: a store from before sealing, or the key file was replaced), appends
+ * one ("audit seals from here on: key ID"): verify needs a seal on every
+ * record after it. Call once at start, after audit_ids_restore. Return: 0,
+ * or -1 with err. */
+int audit_seal_declare(struct audit *a, char *err, size_t errlen);
 /* Starts a guard on a from the store's current tail. Return: 0, or -1 with
  * err. */
 int audit_guard_start(struct audit *a, char *err, size_t errlen);

@@ -1057,7 +1057,8 @@ static char *hex_value(LDAP *ld, LDAPMessage *e, const char *attr)
 	struct berval **vals = ldap_get_values_len(ld, e, attr);
 	char *s = NULL;
 
-	if (vals != NULL && vals[0] != NULL && vals[0]->bv_len <= 64 &&
+	/* 32 bytes (64 hex) at most: what a request keeps (audit_req). */
+	if (vals != NULL && vals[0] != NULL && vals[0]->bv_len <= 32 &&
 	    (s = malloc(vals[0]->bv_len * 2 + 1)) != NULL) {
 		for (size_t i = 0; i < vals[0]->bv_len; i++)
 			snprintf(s + 2 * i, 3, "%02x", (unsigned char)vals[0]->bv_val[i]);
@@ -1159,6 +1160,7 @@ static void openldap_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct
 	u->password_changed = first_value(ld, e, "pwdChangedTime");
 	u->failures = count_values(ld, e, "pwdFailureTime");
 	u->change_forced = pol.must_change;
+	u->policy_read = pol.read;
 	u->no_change_why = "pwdMustChange is not TRUE";
 	u->password_min = pol.min_length;
 	openldap_validity(ld, e, u, pol.max_age);
@@ -1228,6 +1230,7 @@ static void ds389_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct di
 	 * ignores it otherwise); any other time past is an expired password
 	 * only under passwordExp on. */
 	u->change_forced = pol.must_change;
+	u->policy_read = pol.read;
 	u->no_change_why = "passwordMustChange is off in the user's password policy";
 	u->password_min = pol.min_length;
 	if (exp != NULL && strcmp(exp, EPOCH_TIME) == 0)
@@ -1278,6 +1281,7 @@ static void ad_state(const struct dir *d, LDAP *ld, LDAPMessage *e, struct dir_u
 	char *last = first_value(ld, e, "pwdLastSet");
 
 	u->password_min = d->def.min_length; /* the domain's (fine-grained policies unread) */
+	u->policy_read = true;               /* the DC computes lock and expiry itself (above) */
 	u->account_control = (unsigned long)num_value(ld, e, "userAccountControl");
 	u->admin_locked = (u->account_control & AD_DISABLED) != 0;
 	u->locked = u->admin_locked || (computed & AD_LOCKOUT) != 0;

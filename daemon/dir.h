@@ -70,6 +70,9 @@ struct dir_user {
 	 * AD's domain minPwdLength); 0 when none or not read. */
 	int password_min;
 	unsigned long account_control; /* AD userAccountControl (disable/enable keep other bits) */
+	/* The user's password policy was read (false: locked and must_change
+	 * are guesses that err towards a lock and a forced change). */
+	bool policy_read;
 	bool cached; /* from dir_cached_user: only dn, uid and department are known */
 	/* The entry's own identity (entryUUID, 389 DS nsUniqueId, AD objectGUID in
 	 * hex): an entry deleted and made again under the same uid and DN has

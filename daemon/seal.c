@@ -20,7 +20,7 @@ static void hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* HMAC-SHA256 of msg under s's key into out (32 bytes). */
+/* HMAC-SHA256 of msg under key into out (32 bytes). */
 static int hmac(const unsigned char key[32], const char *msg, size_t n, unsigned char out[32])
 {
 	unsigned int len = 0;

@@ -301,7 +301,12 @@ t_match '/audit-[0-9]{8}-[0-9]{6}-manual\.db$' "... named apart from the daily o
 t_ok "the backup file exists" test -s "${bfile:-none}"
 t_eq "$(stat -c %a "${bfile:-none}")" 600 "the backup is mode 0600, like the database (whatever the umask)"
 backup_rows() { q "SELECT group_concat(a.operator || ' ' || o.result, ', ') FROM records a
-    JOIN records o ON o.attempt_id = a.id WHERE a.action = 'backup'"; }
+    JOIN records o ON o.attempt_id = a.id WHERE a.action = 'backup'
+    AND COALESCE(a.detail, '') NOT LIKE 'audit seals from here on: %'"; }
+t_match "^ldapdeskd\|ok\|audit seals from here on: key [0-9a-f]{16} \(records before this one were written before sealing began\)$" \
+    "the daemon's first start declared its seal key in the log" \
+    q "SELECT a.operator || '|' || o.result || '|' || a.detail FROM records a JOIN records o
+       ON o.attempt_id = a.id WHERE a.detail LIKE 'audit seals from here on: %'"
 t_eq "$(backup_rows)" "hd1 denied, aud1 denied, adm1 ok" \
     "the refused backups and the admin's are audit rows with who asked"
 t_eq "$(q "SELECT a.operator || ' ' || o.result FROM records a JOIN records o ON o.attempt_id = a.id

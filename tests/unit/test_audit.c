@@ -1149,13 +1149,16 @@ static void seals_name_records_ldapdeskd_did_not_write(void **state)
 	int64_t forged;
 	char n[96];
 
+	record(fx, "2025-12-31T00:00:00.000Z", "hd1", "unlock", "bob", "ok"); /* before sealing */
 	assert_int_equal(audit_seal(fx->a, key1), 0);
+	assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0); /* once */
 	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
 	record(fx, "2026-01-01T00:00:01.000Z", "hd1", "unlock", "eve", "ok");
 	raw_text(db, "SELECT group_concat(first_id || '-' || last_id) FROM seals", n, sizeof n);
-	assert_string_equal(n, "1-2,3-4");
-	raw_text(db, "SELECT value FROM meta WHERE key = 'sealed_from'", n, sizeof n);
-	assert_string_equal(n, "1");
+	assert_string_equal(n, "3-4,5-6,7-8");
+	raw_text(db, "SELECT substr(detail, 1, 30) FROM records WHERE id = 3", n, sizeof n);
+	assert_string_equal(n, "audit seals from here on: key ");
 	verify(fx, NULL, &v);
 	assert_true(v.ok);
 	forged = forge_pair(fx, db);
@@ -1164,10 +1167,20 @@ static void seals_name_records_ldapdeskd_did_not_write(void **state)
 	assert_int_equal(v.first_bad, forged);
 	assert_non_null(strstr(v.reason, "no seal of its covers it"));
 	/* A seal copied from another range does not cover it. */
-	raw_exec(db, "INSERT INTO seals SELECT 6, 6, key_id, mac FROM seals WHERE last_id = 2");
+	raw_exec(db, "INSERT INTO seals SELECT 10, 10, key_id, mac FROM seals WHERE last_id = 4");
 	verify(fx, NULL, &v);
 	assert_int_equal(v.first_bad, forged);
-	assert_non_null(strstr(v.reason, "the seal of records 6 to 6 does not match"));
+	assert_non_null(strstr(v.reason, "the seal of records 10 to 10 does not match"));
+	/* Nor one relabelled to another key, nor every seal removed. */
+	raw_exec(db, "DROP TRIGGER seals_no_update; UPDATE seals SET key_id = '0000000000000000'"
+	             " WHERE last_id = 10");
+	verify(fx, NULL, &v);
+	assert_int_equal(v.first_bad, forged);
+	assert_non_null(strstr(v.reason, "sealed under a key no declaration before it names"));
+	raw_exec(db, "DROP TRIGGER seals_no_delete; DELETE FROM seals");
+	verify(fx, NULL, &v);
+	assert_int_equal(v.first_bad, 3);
+	assert_non_null(strstr(v.reason, "no seal of its covers it"));
 	/* Without the key (an auditor's copy, a backup's check) seals are not read. */
 	audit_close(fx->a);
 	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
@@ -1176,36 +1189,51 @@ static void seals_name_records_ldapdeskd_did_not_write(void **state)
 	sqlite3_close(db);
 }
 
-/* The key file replaced: seals under the old key cannot be checked and are
- * taken as they are, but not one under another key after the new key's. */
-static void seals_of_an_older_key_are_taken_until_the_new_one_seals(void **state)
+/* The key file replaced (A, then B, then A again): each start declares its
+ * key in the chain; seals under a key declared for their range are taken,
+ * not one under another key. */
+static void seals_follow_the_key_each_start_declares(void **state)
 {
 	struct fixture *fx = *state;
 	sqlite3 *db = raw_open(fx);
+	const unsigned char *keys[] = {key1, key2, key1};
 	struct audit_verify v;
 	int64_t forged;
 
-	assert_int_equal(audit_seal(fx->a, key1), 0);
-	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
-	audit_close(fx->a);
-	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
-	assert_int_equal(audit_seal(fx->a, key2), 0);
-	record(fx, "2026-01-01T00:00:01.000Z", "hd1", "unlock", "eve", "ok");
-	verify(fx, NULL, &v);
-	assert_true(v.ok);
+	for (size_t i = 0; i < 3; i++) {
+		if (i > 0) {
+			audit_close(fx->a);
+			assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+		}
+		assert_int_equal(audit_seal(fx->a, keys[i]), 0);
+		assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0);
+		record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
+		verify(fx, NULL, &v);
+		assert_true(v.ok);
+	}
+	/* A forged pair sealed with the middle key's id: not the key declared there. */
 	forged = forge_pair(fx, db);
-	raw_exec(db, "INSERT INTO seals SELECT 6, 6, key_id, mac FROM seals WHERE last_id = 2");
+	raw_exec(db, "INSERT INTO seals SELECT 14, 14, key_id, mac FROM seals WHERE last_id = 8");
 	verify(fx, NULL, &v);
 	assert_int_equal(v.first_bad, forged);
-	assert_non_null(strstr(v.reason, "sealed under another key"));
+	assert_non_null(strstr(v.reason, "sealed under a key no declaration before it names"));
 	sqlite3_close(db);
 }
 
 /* A store made before requests kept their target's entry gets the column
  * (its requests read back with none), and a new request keeps its entry. */
+static void raw_text_path(struct fixture *fx, const char *sql, char *buf, size_t len)
+{
+	sqlite3 *db = raw_open(fx);
+
+	raw_text(db, sql, buf, len);
+	sqlite3_close(db);
+}
+
 static void old_requests_table_gets_target_entry(void **state)
 {
 	struct fixture *fx = *state;
+	char n[16];
 	struct audit_req r = {.operator= "adm1", .target = "carol", .permission = "docs"};
 	struct audit_req back;
 	sqlite3 *db = NULL;
@@ -1222,11 +1250,15 @@ static void old_requests_table_gets_target_entry(void **state)
 	                 " days INTEGER, until TEXT, status TEXT NOT NULL DEFAULT 'pending',"
 	                 " decided_at TEXT, decided_by TEXT, reason TEXT);"
 	                 "INSERT INTO requests (created_at, operator, target, permission)"
-	                 " VALUES ('2026-01-01T00:00:00.000Z', 'adm1', 'dave', 'docs');",
+	                 " VALUES ('2026-01-01T00:00:00.000Z', 'adm1', 'dave', 'docs');"
+	                 "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
 	                 NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	/* A store of schema version 1 is raised to 2 (sealed: older daemons refuse it). */
+	raw_text_path(fx, "SELECT value FROM meta WHERE key = 'schema_version'", n, sizeof n);
+	assert_string_equal(n, "2");
 	assert_int_equal(audit_request_get(fx->a, 1, &back, fx->err, sizeof fx->err), 1);
 	assert_string_equal(back.target, "dave");
 	assert_string_equal(back.target_entry, "");
@@ -1415,7 +1447,7 @@ int main(void)
 	    T(old_full_indexes_become_partial_and_are_used),
 	    T(old_requests_table_gets_target_entry),
 	    T(seals_name_records_ldapdeskd_did_not_write),
-	    T(seals_of_an_older_key_are_taken_until_the_new_one_seals),
+	    T(seals_follow_the_key_each_start_declares),
 	    T(restored_copy_does_not_reuse_lost_ids),
 	    T(due_grants_of_configured_permissions_come_first),
 	};

@@ -645,6 +645,8 @@ static void every_bad_row_is_listed_and_the_unlisted_are_counted(void **state)
 	assert_non_null(strstr(fx->err, "1500 bad rows (the first at line 2); nothing imported"));
 	assert_null(strstr(fx->err, "listed"));
 	free(csv);
+	json_decref(fx->errors); /* the fixture frees only the last answer */
+	fx->errors = NULL;
 
 	csv = rows_without_description(IMPORT_MAX_ERRORS + 50, &len);
 	assert_int_equal(import_csv(fx->a, &conf, "adm1", NULL, NULL, csv, len, &fx->n, &fx->errors,
@@ -658,6 +660,7 @@ static void every_bad_row_is_listed_and_the_unlisted_are_counted(void **state)
 	assert_int_equal(json_array_size(errors), IMPORT_MAX_ERRORS);
 	assert_non_null(strstr(fx->err, "50 more are not"));
 	json_decref(errors);
+	json_decref(preview);
 	free(csv);
 }
 
