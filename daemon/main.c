@@ -569,9 +569,13 @@ static void daemon_start(struct daemon *d)
 		log_warnx("audit: records %lld to %lld are missing from %s (restored from an older "
 		          "copy?); their ids will not be given again, and the audit log says so",
 		          (long long)lost_from, (long long)lost_to, d->conf->database);
-	/* After the restore's declaration (it must follow the gap it names). */
+	/* After the restore's declaration (it must follow the gap it names).
+	 * One that cannot be written (a full disk) does not stop the start:
+	 * the records are sealed all the same, and the next start declares. */
 	if (audit_seal_declare(d->audit, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+		log_warnx("audit: cannot declare the seal key yet (%s): seals are checked from "
+		          "the start that can",
+		          err);
 	/* From its tail now on, every record is this daemon's: the writer's and
 	 * the jobs' connections share the guard (audit.h). */
 	if (audit_guard_start(d->audit, err, sizeof(err)) == -1)

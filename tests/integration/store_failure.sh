@@ -44,6 +44,14 @@ t_match '^200$' "with the audit disk full, logout still answers 200" curl -s -o 
     --cacert "$LDAPDESK_CA" -X POST -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/logout"
 t_match '^401$' "and the ended token is refused" curl -s -o /dev/null -w '%{http_code}' \
     --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/users/alice"
+# A start with a new key file must declare the new seal key in the log: on a full disk it
+# cannot, and the daemon starts all the same (the next start declares it).
+daemon_stop
+mv "$T_DIR/session.key" "$T_DIR/session.key.old"
+if daemon_start "$T_DIR/d.conf"; then t_pass "with the disk full, a start with a new key file goes on"
+else t_fail "with the disk full, a start with a new key file goes on"; t_done; fi
+t_match "cannot declare the seal key yet" "... saying the seal key is not declared yet" \
+    cat "$T_DIR/ldapdeskd.log"
 as_op hd1
 rm -f "$T_DIR/store/filler"
 t_ok "with space back, unlock goes through" "$D" unlock alice
