@@ -1650,6 +1650,10 @@ struct walk {
 	 * or the key it declared (another key file's: not checkable). */
 	bool sealed;
 	char declared[SEAL_ID_HEX + 1];
+	/* A seal under key has been passed: from there on a seal under any
+	 * other key is a forger's (a declaration in the chain is anyone's to
+	 * append, with the README's recipe). */
+	bool key_seen;
 	int64_t s_first, s_last;
 	char s_key[SEAL_ID_HEX + 1], s_mac[SEAL_HEX + 1];
 };
@@ -1834,8 +1838,9 @@ static bool walk_seal_declared(struct walk *w, const struct value v[NCOLS])
 
 /* Record id (its stored hash) against the seals: after a declaration,
  * each must lie in a seal's range, and the seal of a range must match its
- * last record under this key, or name the key declared for it (whose MAC
- * only that key file could check). Anything else is not ldapdeskd's. */
+ * last record under this key, or, before any seal under this key, name the
+ * key declared for it (an earlier key file's, whose MAC only that file
+ * could check). Anything else is not ldapdeskd's. */
 static void walk_seal_check(struct walk *w, int64_t id, const char *hash)
 {
 	char why[160];
@@ -1854,6 +1859,7 @@ static void walk_seal_check(struct walk *w, int64_t id, const char *hash)
 	if (id != w->s_last)
 		return;
 	if (strcmp(w->s_key, w->key->id) == 0) {
+		w->key_seen = true;
 		if (hash != NULL && seal_matches(w->key, w->s_first, w->s_last, hash, w->s_mac))
 			return;
 		snprintf(why, sizeof why,
@@ -1861,6 +1867,10 @@ static void walk_seal_check(struct walk *w, int64_t id, const char *hash)
 		         "them",
 		         (long long)w->s_first, (long long)w->s_last);
 		mark_bad(w, id, why);
+	} else if (w->key_seen) {
+		mark_bad(w, id,
+		         "sealed under another key after seals under ldapdeskd's own: not written "
+		         "by it");
 	} else if (strcmp(w->s_key, w->declared) != 0) {
 		mark_bad(w, id,
 		         "sealed under a key no declaration before it names: not written by "

@@ -1176,7 +1176,7 @@ static void seals_name_records_ldapdeskd_did_not_write(void **state)
 	             " WHERE last_id = 10");
 	verify(fx, NULL, &v);
 	assert_int_equal(v.first_bad, forged);
-	assert_non_null(strstr(v.reason, "sealed under a key no declaration before it names"));
+	assert_non_null(strstr(v.reason, "sealed under another key after seals under ldapdeskd's"));
 	raw_exec(db, "DROP TRIGGER seals_no_delete; DELETE FROM seals");
 	verify(fx, NULL, &v);
 	assert_int_equal(v.first_bad, 3);
@@ -1189,16 +1189,18 @@ static void seals_name_records_ldapdeskd_did_not_write(void **state)
 	sqlite3_close(db);
 }
 
-/* The key file replaced (A, then B, then A again): each start declares its
- * key in the chain; seals under a key declared for their range are taken,
- * not one under another key. */
+/* The key file replaced (A, then B): each start declares its key in the
+ * chain; seals under the key declared for their range are taken while no
+ * seal under the current key came before them. Declarations anyone can
+ * append, so a forged range under a made-up key after the current key's
+ * seals is named, declared or not. Putting key A back (A, B, A) names B's
+ * range the same way: README says to keep the newest key file. */
 static void seals_follow_the_key_each_start_declares(void **state)
 {
 	struct fixture *fx = *state;
 	sqlite3 *db = raw_open(fx);
 	const unsigned char *keys[] = {key1, key2, key1};
 	struct audit_verify v;
-	int64_t forged;
 
 	for (size_t i = 0; i < 3; i++) {
 		if (i > 0) {
@@ -1209,14 +1211,53 @@ static void seals_follow_the_key_each_start_declares(void **state)
 		assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0);
 		record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
 		verify(fx, NULL, &v);
-		assert_true(v.ok);
+		assert_int_equal(v.ok, i < 2); /* A, B: whole; A again: B's range is named */
 	}
-	/* A forged pair sealed with the middle key's id: not the key declared there. */
-	forged = forge_pair(fx, db);
-	raw_exec(db, "INSERT INTO seals SELECT 14, 14, key_id, mac FROM seals WHERE last_id = 8");
+	assert_int_equal(v.first_bad, 6);
+	assert_non_null(strstr(v.reason, "sealed under another key after seals under ldapdeskd's"));
+	/* Under B, A's seals come first, then B's: whole. A forged range after
+	 * them, declared for a made-up key with the README's recipe, is named. */
+	audit_close(fx->a);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_seal(fx->a, key2), 0);
+	raw_exec(db, "DROP TRIGGER seals_no_delete; DELETE FROM seals WHERE last_id > 8");
 	verify(fx, NULL, &v);
-	assert_int_equal(v.first_bad, forged);
-	assert_non_null(strstr(v.reason, "sealed under a key no declaration before it names"));
+	assert_false(v.ok); /* the records of A's second turn lost their seals */
+	sqlite3_close(db);
+}
+
+/* A declaration of a made-up key appended after the daemon's own seals,
+ * with records sealed under it: named (the forger holds no key of ours). */
+static void a_forged_declaration_does_not_cover_records(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = raw_open(fx);
+	struct audit_verify v;
+	int64_t forged;
+
+	assert_int_equal(audit_seal(fx->a, key1), 0);
+	assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0);
+	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
+	/* As an outsider would: the attempt and outcome of a declaration for
+	 * key 0123456789abcdef, chained, then a pair, all under one seal. */
+	audit_close(fx->a);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(
+	    audit_record(fx->a,
+	                 &(struct audit_event){.operator= "ldapdeskd",
+	                                       .action = "backup",
+	                                       .detail = "audit seals from here on: key "
+	                                                 "0123456789abcdef (x)"},
+	                 "ok", "x", NULL, fx->err, sizeof fx->err),
+	    0);
+	forged = forge_pair(fx, db);
+	raw_exec(db, "INSERT INTO seals VALUES (8, 5, '0123456789abcdef', '00')");
+	assert_int_equal(audit_seal(fx->a, key1), 0);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 8);
+	assert_non_null(strstr(v.reason, "sealed under another key after seals under ldapdeskd's"));
+	(void)forged;
 	sqlite3_close(db);
 }
 
@@ -1448,6 +1489,7 @@ int main(void)
 	    T(old_requests_table_gets_target_entry),
 	    T(seals_name_records_ldapdeskd_did_not_write),
 	    T(seals_follow_the_key_each_start_declares),
+	    T(a_forged_declaration_does_not_cover_records),
 	    T(restored_copy_does_not_reuse_lost_ids),
 	    T(due_grants_of_configured_permissions_come_first),
 	};
