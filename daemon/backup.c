@@ -26,18 +26,23 @@
 
 /*
  * Names: audit-YYYYMMDD-HHMMSS.db for the daily (scheduled) backups and
- * audit-YYYYMMDD-HHMMSS-manual.db for those asked for (ldapdesk backup). Each
- * kind is pruned to backup_keep on its own: on-demand copies, however many,
- * never push the daily ones out, and the directory still holds at most
- * twice backup_keep.
+ * audit-YYYYMMDD-HHMMSS-manual.db for those asked for (ldapdesk backup); a
+ * copy kept though its chain is broken (as the live database's) ends in
+ * -broken.db or -manual-broken.db. Each kind is pruned to backup_keep on its
+ * own: on-demand copies, however many, never push the daily ones out, and
+ * copies of a tampered database never push out the last whole ones (which
+ * hold the records as they were). The directory holds at most three times
+ * backup_keep.
  */
-#define STEM_LEN   21 /* audit-YYYYMMDD-HHMMSS */
-#define DAILY      ".db"
-#define MANUAL     "-manual.db"
-#define NAME_LEN   (STEM_LEN + sizeof MANUAL - 1) /* the longer name */
-#define MAX_LISTED 4096
-#define NAME_TRIES 5
-#define RETRY_S    2 /* a busy store: an outcome is tried again this often */
+#define STEM_LEN      21 /* audit-YYYYMMDD-HHMMSS */
+#define DAILY         ".db"
+#define MANUAL        "-manual.db"
+#define BROKEN        "-broken.db"
+#define MANUAL_BROKEN "-manual-broken.db"
+#define NAME_LEN      (STEM_LEN + sizeof MANUAL_BROKEN - 1) /* the longest name */
+#define MAX_LISTED    4096
+#define NAME_TRIES    5
+#define RETRY_S       2 /* a busy store: an outcome is tried again this often */
 
 /* What one run needs and what it found; the thread owns it while running,
  * the loop after pthread_join. */
@@ -85,7 +90,7 @@ struct backup {
 
 /* ---- on the thread ---- */
 
-enum kind { K_NONE, K_DAILY, K_MANUAL, K_ANY };
+enum kind { K_NONE, K_DAILY, K_MANUAL, K_BROKEN, K_ANY };
 
 /* Which kind of backup a file name is, K_NONE for none. */
 static enum kind backup_name(const char *name)
@@ -96,6 +101,8 @@ static enum kind backup_name(const char *name)
 		return K_NONE;
 	if (strcmp(name + STEM_LEN, DAILY) == 0)
 		return K_DAILY;
+	if (strcmp(name + STEM_LEN, BROKEN) == 0 || strcmp(name + STEM_LEN, MANUAL_BROKEN) == 0)
+		return K_BROKEN;
 	return strcmp(name + STEM_LEN, MANUAL) == 0 ? K_MANUAL : K_NONE;
 }
 
@@ -297,6 +304,22 @@ static int copy_checked(struct backup_job *j, const char *tmp, struct audit_veri
 	return only_chain_broken(tmp, v, j->err) ? broken_as_live(j, tmp, v) : -1;
 }
 
+/* The name file (a backup's, daily or manual) has when it is kept as
+ * evidence, its chain broken as the live database's (see Names), into out.
+ * Return 0, or -1 if file is no such name or out is too short. */
+static int broken_name(const char *file, char *out, size_t len)
+{
+	size_t n = strlen(file), m = strlen(MANUAL), d = strlen(DAILY);
+	bool manual = n >= m && strcmp(file + n - m, MANUAL) == 0;
+	size_t cut = n - (manual ? m : d);
+	int w;
+
+	if (!manual && (n < d || strcmp(file + cut, DAILY) != 0))
+		return -1;
+	w = snprintf(out, len, "%.*s%s", (int)cut, file, manual ? MANUAL_BROKEN : BROKEN);
+	return w > 0 && (size_t)w < len ? 0 : -1;
+}
+
 /* Copy to FILE.tmp, check it, then rename: only checked copies ever carry
  * a backup's name, so every such file counts as good when pruning. */
 static void run_job(struct backup_job *j)
@@ -326,6 +349,12 @@ static void run_job(struct backup_job *j)
 			    "back (ldapdesk backup)");
 		return;
 	}
+	if (j->chain[0] != '\0') {
+		char kept[sizeof j->file];
+
+		if (broken_name(j->file, kept, sizeof kept) == 0)
+			memcpy(j->file, kept, sizeof j->file);
+	}
 	if (rename(tmp, j->file) == -1) {
 		snprintf(j->err, sizeof j->err, "%.1100s: rename: %.200s", j->file,
 		         strerror(errno));
@@ -336,7 +365,7 @@ static void run_job(struct backup_job *j)
 	j->records = v.records;
 	j->ok = true;
 	clock_utc(time(NULL), j->at, sizeof j->at);
-	prune(j->dir, j->manual ? K_MANUAL : K_DAILY, j->keep);
+	prune(j->dir, j->chain[0] != '\0' ? K_BROKEN : j->manual ? K_MANUAL : K_DAILY, j->keep);
 }
 
 static void *thread_main(void *arg)
@@ -479,9 +508,13 @@ static int name_now(struct backup_job *j)
 
 		localtime_r(&t, &tm);
 		strftime(stem, sizeof stem, "audit-%Y%m%d-%H%M%S", &tm);
+		char kept[sizeof j->file];
+
 		snprintf(j->file, sizeof j->file, "%s/%s%s", j->dir, stem,
 		         j->manual ? MANUAL : DAILY);
-		if (access(j->file, F_OK) != 0)
+		/* Free under both names it may end with. */
+		if (access(j->file, F_OK) != 0 &&
+		    (broken_name(j->file, kept, sizeof kept) == -1 || access(kept, F_OK) != 0))
 			return 0;
 	}
 	return -1;
@@ -555,8 +588,15 @@ int backup_recover(struct audit *a, int64_t attempt, const char *detail)
 	struct stat st;
 	/* A regular file only: opening a FIFO named there would hang the start. */
 	bool restored = attempt == audit_copy_of(a);
-	bool made = restored || (file != NULL && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
-	                         audit_count_file(file, &n, err, sizeof err) == 0);
+	char kept[PATH_MAX + 32];
+	bool made;
+
+	/* Kept as evidence (its chain broken), the copy has the other name. */
+	if (file != NULL && stat(file, &st) == -1 && broken_name(file, kept, sizeof kept) == 0 &&
+	    stat(kept, &st) == 0)
+		file = kept;
+	made = restored || (file != NULL && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+	                    audit_count_file(file, &n, err, sizeof err) == 0);
 
 	/* This database is that backup's copy, restored (wherever the file
 	 * went since): the backup was made. */

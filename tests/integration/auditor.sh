@@ -673,7 +673,8 @@ was=$(q "SELECT quote(description) FROM records WHERE id = $X")
 q "DROP TRIGGER records_no_update; UPDATE records SET description = 'tampered' WHERE id = $X"
 as_op adm1
 t_ok "a backup after a record was edited is made and kept" "$D" backup
-t_match "$T_DIR/backups/audit-" "... naming its file" printf '%s\n' "$T_OUT"
+t_match "$T_DIR/backups/audit-[0-9]{8}-[0-9]{6}-manual-broken\.db" \
+    "... named -manual-broken.db, rotated apart from the whole copies" printf '%s\n' "$T_OUT"
 t_eq "$("$D" --json health | jq -r '[.backup, .last_backup.ok] | join(" ")')" "ok true" \
     "health says the backup is kept and good"
 t_match "^chain broken at record $X, as in the live database \\(record $X: hash does not match its contents\\): the copy is kept as evidence" \

@@ -558,6 +558,35 @@ static void a_copy_broken_as_the_live_database_is_kept_and_says_so(void **state)
 	json_decref(last);
 }
 
+/* Copies of a tampered database are kept, but must not push out the last
+ * whole copies, which hold the edited records as they were: named
+ * -broken.db, they are pruned apart (backup_keep 2 here). */
+static void broken_copies_leave_the_whole_ones(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		run_one(fx);
+		assert_true(fx->ok);
+	}
+	assert_int_equal(count_files(fx->bdir, "-manual.db"), 2);
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TRIGGER records_no_update;"
+	                              "UPDATE records SET target = 'mallory' WHERE id = 3",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	for (int i = 0; i < 3; i++) {
+		run_one(fx);
+		assert_true(fx->ok);
+		assert_non_null(strstr(fx->file, "-manual-broken.db"));
+	}
+	assert_int_equal(count_files(fx->bdir, "-manual-broken.db"), 2);
+	assert_int_equal(count_files(fx->bdir, "-manual.db"), 2); /* the whole ones stay */
+}
+
 /* A whole chain: the answer carries no note and health no "chain". */
 static void a_whole_chain_has_no_chain_note(void **state)
 {
@@ -583,6 +612,7 @@ int main(void)
 	    T(on_demand_backups_leave_the_daily_ones_alone),
 	    T(a_copy_broken_as_the_live_database_is_kept_and_says_so),
 	    T(a_whole_chain_has_no_chain_note),
+	    T(broken_copies_leave_the_whole_ones),
 	    T(a_start_removes_copies_cut_short),
 	    T(a_pending_backup_is_resolved_by_its_file),
 	    T(a_directory_named_like_a_backup_is_not_one),
