@@ -1489,16 +1489,16 @@ static void backup_done(void *arg, int ok, const char *file, int64_t records, co
 {
 	struct call *c = arg;
 
-	/* A copy kept though its chain is broken (as the live database's is)
-	 * says where: err holds that note then (backup_fn). */
-	if (ok && err != NULL && err[0] != '\0')
-		reply_json(c, 200,
-		           json_pack("{s:s, s:I, s:s}", "file", file, "records",
-		                     (json_int_t)records, "chain", err));
-	else if (ok)
-		reply_json(c, 200,
-		           json_pack("{s:s, s:I}", "file", file, "records", (json_int_t)records));
-	else if (c->api->stopping && err != NULL && strncmp(err, "ldapdeskd is stopping", 21) == 0)
+	if (ok) {
+		json_t *o = json_pack("{s:s, s:I}", "file", file, "records", (json_int_t)records);
+
+		/* A copy kept though its chain is broken (as the live database's
+		 * is) says where: err holds that note then (backup_fn). */
+		if (o != NULL && err != NULL && err[0] != '\0')
+			json_object_set_new(o, "chain", json_string(err));
+		reply_json(c, 200, o);
+	} else if (c->api->stopping && err != NULL &&
+	           strncmp(err, "ldapdeskd is stopping", 21) == 0)
 		reply_error(c, 503, "stopping", err); /* stopped at the stop's deadline */
 	else
 		reply_error(c, 500, "backup_failed", err != NULL ? err : "the backup failed");

@@ -40,9 +40,15 @@
  * rather than write records without seals into it. */
 #define SCHEMA_VERSION     "2"
 #define SCHEMA_VERSION_OLD "1"
-#define HASH_HEX           64
-#define ZERO_HASH          "0000000000000000000000000000000000000000000000000000000000000000"
-#define TIME_LEN           24
+
+/* The detail of the record that declares sealing under a key from here on
+ * (audit_seal_declare), which the verify walk reads (walk_seal_declared). */
+#define SEALS_PREFIX "audit seals from here on: key "
+#define SEALS_FMT    SEALS_PREFIX "%16[0-9a-f]"
+#define SEALS_TEXT   SEALS_PREFIX "%s (%s)"
+#define HASH_HEX     64
+#define ZERO_HASH    "0000000000000000000000000000000000000000000000000000000000000000"
+#define TIME_LEN     24
 
 /* Column positions in records, in table order; the canonical JSON takes
  * all of them but COL_HASH. */
@@ -205,7 +211,7 @@ static const char backup_sql[] =
     "SELECT o.detail FROM records a"
     " JOIN records o ON o.kind = 'outcome' AND o.attempt_id = a.id AND o.result = 'ok'"
     " WHERE a.action = 'backup' AND a.kind = 'attempt'"
-    " AND COALESCE(a.detail, '') NOT LIKE 'audit seals from here on: %'"
+    " AND COALESCE(a.detail, '') NOT LIKE '" SEALS_PREFIX "%'"
     " ORDER BY a.id DESC LIMIT 1";
 
 static const char grant_sql[] =
@@ -316,11 +322,6 @@ struct audit_guard {
 /* The detail of the record that declares lost ids (audit_ids_restore),
  * which verify accepts as the one explained gap (gap_declared). */
 #define LOST_FMT "records %lld to %lld are not in this database"
-
-/* The detail of the record that declares sealing under a key from here on
- * (audit_seal_declare), which the verify walk reads (walk_seal_declared). */
-#define SEALS_FMT  "audit seals from here on: key %16[0-9a-f]"
-#define SEALS_TEXT "audit seals from here on: key %s (%s)"
 
 /* SQLite's default auto-checkpoint threshold, kept for guarded connections. */
 #define WAL_CHECKPOINT_PAGES 1000
@@ -504,17 +505,10 @@ static int sha256_hex(const char *prev, const char *json, char hex[HASH_HEX + 1]
 	         EVP_DigestUpdate(ctx, prev, strlen(prev)) &&
 	         EVP_DigestUpdate(ctx, json, strlen(json)) && EVP_DigestFinal_ex(ctx, md, &mdlen);
 
-	static const char digits[] = "0123456789abcdef";
-
 	EVP_MD_CTX_free(ctx);
 	if (!ok || mdlen * 2 != HASH_HEX)
 		return -1;
-	/* By table, not snprintf: this runs for every record written. */
-	for (unsigned int i = 0; i < mdlen; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 0x0f];
-	}
-	hex[HASH_HEX] = '\0';
+	ascii_hex(md, mdlen, hex);
 	return 0;
 }
 
@@ -1361,36 +1355,33 @@ int audit_ids_restore(struct audit *a, const char *path, int64_t *fromp, int64_t
 	return txn_end(a, rc, err, errlen);
 }
 
+static int first_text(struct audit *a, sqlite3_stmt *st, const char *what, char *out, size_t len,
+                      char *err, size_t errlen);
+
 /* The key of the newest declaration into id ("" if none). Return 0/-1. */
 static int declared_key(struct audit *a, char id[SEAL_ID_HEX + 1], char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
+	char detail[320];
 
 	id[0] = '\0';
 	if (sqlite3_prepare_v2(a->db,
 	                       "SELECT detail FROM records WHERE action = 'backup' AND"
 	                       " kind = 'attempt' AND operator = 'ldapdeskd' AND"
-	                       " detail LIKE 'audit seals from here on: key %' ORDER BY id DESC"
-	                       " LIMIT 1",
+	                       " detail LIKE '" SEALS_PREFIX "%' ORDER BY id DESC LIMIT 1",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, "prepare seal declaration", err, errlen);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
-	    sscanf((const char *)sqlite3_column_text(st, 0), SEALS_FMT, id) != 1)
+	if (first_text(a, st, "read seal declaration", detail, sizeof detail, err, errlen) == -1)
+		return -1;
+	if (sscanf(detail, SEALS_FMT, id) != 1)
 		id[0] = '\0';
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		db_fail(a, "read seal declaration", err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	return 0;
 }
 
 int audit_seal_declare(struct audit *a, char *err, size_t errlen)
 {
 	char id[SEAL_ID_HEX + 1], detail[300];
 	struct audit_event ev = {.operator= "ldapdeskd", .action = "backup", .detail = detail};
-	int64_t at = 0;
-	int rc;
 
 	if (!a->sealing || declared_key(a, id, err, errlen) == -1)
 		return a->sealing ? -1 : 0;
@@ -1400,12 +1391,7 @@ int audit_seal_declare(struct audit *a, char *err, size_t errlen)
 	         id[0] == '\0' ? "records before this one were written before sealing began"
 	                       : "the key file was replaced: records before this one were sealed "
 	                         "under the key named before");
-	if (txn_begin(a, err, errlen) == -1)
-		return -1;
-	rc = add_attempt(a, &ev, &at, err, errlen);
-	if (rc == 0)
-		rc = add_outcome(a, at, "ok", detail, err, errlen);
-	return txn_end(a, rc, err, errlen);
+	return audit_record(a, &ev, "ok", detail, NULL, err, errlen);
 }
 
 int audit_record(struct audit *a, const struct audit_event *ev, const char *result,
@@ -1768,13 +1754,22 @@ static bool text_is(const struct value *v, const char *s)
 /* The one gap that is not a deletion: the daemon found the database
  * behind the ids it had given (a restore, audit_ids_restore) and its next
  * record names exactly the ids that are missing. */
+/* The detail of a note the daemon wrote about its own store (an attempt
+ * "backup" by ldapdeskd: a restore's gap, a seal key), or NULL. */
+static const char *store_note(const struct value v[NCOLS])
+{
+	if (!text_is(&v[COL_KIND], "attempt") || !text_is(&v[COL_ACTION], "backup") ||
+	    !text_is(&v[COL_OPERATOR], "ldapdeskd") || v[COL_DETAIL].type != SQLITE_TEXT)
+		return NULL;
+	return v[COL_DETAIL].s;
+}
+
 static bool gap_declared(const struct walk *w, const struct value v[NCOLS])
 {
+	const char *note = store_note(v);
 	long long from, to;
 
-	return text_is(&v[COL_KIND], "attempt") && text_is(&v[COL_ACTION], "backup") &&
-	       text_is(&v[COL_OPERATOR], "ldapdeskd") && v[COL_DETAIL].type == SQLITE_TEXT &&
-	       sscanf(v[COL_DETAIL].s, LOST_FMT, &from, &to) == 2 && from == w->last_id + 1 &&
+	return note != NULL && sscanf(note, LOST_FMT, &from, &to) == 2 && from == w->last_id + 1 &&
 	       to == v[COL_ID].i - 1;
 }
 
@@ -1825,11 +1820,10 @@ static void walk_seal_next(struct walk *w)
  * so it cannot be removed or moved without the chain showing it. */
 static bool walk_seal_declared(struct walk *w, const struct value v[NCOLS])
 {
+	const char *note = store_note(v);
 	char id[SEAL_ID_HEX + 1];
 
-	if (!text_is(&v[COL_KIND], "attempt") || !text_is(&v[COL_ACTION], "backup") ||
-	    !text_is(&v[COL_OPERATOR], "ldapdeskd") || v[COL_DETAIL].type != SQLITE_TEXT ||
-	    sscanf(v[COL_DETAIL].s, SEALS_FMT, id) != 1 || strlen(id) != SEAL_ID_HEX)
+	if (note == NULL || sscanf(note, SEALS_FMT, id) != 1 || strlen(id) != SEAL_ID_HEX)
 		return false;
 	w->sealed = true;
 	memcpy(w->declared, id, sizeof w->declared);

@@ -1059,11 +1059,8 @@ static char *hex_value(LDAP *ld, LDAPMessage *e, const char *attr)
 
 	/* 32 bytes (64 hex) at most: what a request keeps (audit_req). */
 	if (vals != NULL && vals[0] != NULL && vals[0]->bv_len <= 32 &&
-	    (s = malloc(vals[0]->bv_len * 2 + 1)) != NULL) {
-		for (size_t i = 0; i < vals[0]->bv_len; i++)
-			snprintf(s + 2 * i, 3, "%02x", (unsigned char)vals[0]->bv_val[i]);
-		s[vals[0]->bv_len * 2] = '\0';
-	}
+	    (s = malloc(vals[0]->bv_len * 2 + 1)) != NULL)
+		ascii_hex((const unsigned char *)vals[0]->bv_val, vals[0]->bv_len, s);
 	ldap_value_free_len(vals);
 	return s;
 }

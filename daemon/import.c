@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "ldapdesk/ascii.h"
 #include "clock.h"
 #include "import.h"
 #include "log.h"
@@ -742,6 +743,23 @@ static int store_attempt(struct import *im, const struct who *who, int64_t *idp,
 
 /* The file's SHA-256 in lower-case hex: kept on the import event, so the
  * same file is not imported twice (its events would be counted twice). */
+/* An earlier import of the file with this SHA-256 (hex): its events are in
+ * the log already. Return: 0 none, -2 one (err names it, then what), -1 the
+ * look-up failed (err). */
+static int earlier_import(struct audit *a, const char *sha, const char *what, char *err,
+                          size_t errlen)
+{
+	int64_t earlier = 0;
+
+	if (audit_find_import(a, sha, &earlier, err, errlen) == -1)
+		return -1;
+	if (earlier == 0)
+		return 0;
+	snprintf(err, errlen, "import: this file was imported already (import event %lld): %s",
+	         (long long)earlier, what);
+	return -2;
+}
+
 static int body_sha256(const char *body, size_t len, char hex[65])
 {
 	unsigned char md[32];
@@ -749,16 +767,16 @@ static int body_sha256(const char *body, size_t len, char hex[65])
 
 	if (EVP_Digest(body, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
 		return -1;
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	ascii_hex(md, 32, hex);
 	return 0;
 }
 
 static int store(struct import *im, const char *body, size_t len, struct record *r,
                  const struct who *who, char *err, size_t errlen)
 {
-	int64_t range[2] = {0, 0}, earlier = 0, attempt = 0;
+	int64_t range[2] = {0, 0}, attempt = 0;
 	char detail[192], sha[65];
+	int rc;
 
 	if (body_sha256(body, len, sha) == -1) {
 		snprintf(err, errlen, "import: cannot hash the file");
@@ -771,15 +789,10 @@ static int store(struct import *im, const char *body, size_t len, struct record 
 		return -1;
 	}
 	/* Looked up under the write lock: two uploads of one file cannot both pass. */
-	if (audit_find_import(im->a, sha, &earlier, err, errlen) != 0) {
+	if ((rc = earlier_import(im->a, sha, "nothing imported", err, errlen)) != 0) {
 		audit_batch_rollback(im->a);
-		if (earlier != 0)
-			snprintf(err, errlen,
-			         "import: this file was imported already (import event %lld): "
-			         "nothing imported",
-			         (long long)earlier);
 		refused(im, who, err, attempt);
-		return earlier != 0 ? -2 : -1;
+		return rc;
 	}
 	if (store_all(im, body, len, r, who, range, err, errlen) == -1) {
 		audit_batch_rollback(im->a);
@@ -812,22 +825,16 @@ static int store(struct import *im, const char *body, size_t len, struct record 
  * Return: 0 not imported, -2 imported (err names the import), -1 error. */
 static int imported_before(struct audit *a, const char *body, size_t len, char *err, size_t errlen)
 {
-	int64_t earlier = 0;
 	char sha[65];
 
 	if (body_sha256(body, len, sha) == -1) {
 		snprintf(err, errlen, "import: cannot hash the file");
 		return -1;
 	}
-	if (audit_find_import(a, sha, &earlier, err, errlen) == -1)
-		return -1;
-	if (earlier == 0)
-		return 0;
-	snprintf(err, errlen,
-	         "import: this file was imported already (import event %lld): importing it "
-	         "again would be refused, as it would count its events twice",
-	         (long long)earlier);
-	return -2;
+	return earlier_import(a, sha,
+	                      "importing it again would be refused, as it would count its "
+	                      "events twice",
+	                      err, errlen);
 }
 
 int import_csv(struct audit *a, const struct config *conf, const char *operator_uid,

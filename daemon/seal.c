@@ -7,18 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ldapdesk/ascii.h"
 #include "seal.h"
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* HMAC-SHA256 of msg under key into out (32 bytes). */
 static int hmac(const unsigned char key[32], const char *msg, size_t n, unsigned char out[32])
@@ -39,7 +29,7 @@ int seal_key_init(struct seal_key *s, const unsigned char key[32])
 	/* The id is a MAC too: it names the key without giving anything of it. */
 	if (hmac(s->k, "key id", 6, id) == -1)
 		return -1;
-	hex(id, SEAL_ID_HEX / 2, s->id);
+	ascii_hex(id, SEAL_ID_HEX / 2, s->id);
 	OPENSSL_cleanse(id, sizeof id);
 	return 0;
 }
@@ -53,7 +43,7 @@ int seal_mac(const struct seal_key *s, int64_t first, int64_t last, const char *
 
 	if (n <= 0 || (size_t)n >= sizeof msg || hmac(s->k, msg, (size_t)n, mac) == -1)
 		return -1;
-	hex(mac, sizeof mac, out);
+	ascii_hex(mac, sizeof mac, out);
 	return 0;
 }
 

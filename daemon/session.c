@@ -25,6 +25,7 @@
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 
+#include "ldapdesk/ascii.h"
 #include "session.h"
 #include "log.h"
 
@@ -219,8 +220,7 @@ static struct slot *slot_get(struct sessions *s, const unsigned char nonce[16], 
 
 static void hex_nonce(const unsigned char nonce[16], char hex[33])
 {
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", nonce[i]);
+	ascii_hex(nonce, 16, hex);
 }
 
 /* One saved session: "NONCE LAST_SEEN EXPIRES DN". The DN lets an ended

@@ -505,6 +505,20 @@ static void a_backup_stopped_at_the_deadline_keeps_no_copy(void **state)
 	assert_true(fx->ok);
 }
 
+/* Record 3 edited behind the daemon's back (its trigger dropped). */
+static void edit_record_3(struct fixture *fx)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TRIGGER records_no_update;"
+	                              "UPDATE records SET target = 'mallory' WHERE id = 3",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+}
+
 /* A record edited behind the daemon's back: every backup was refused from
  * then on ("chain broken"), and health said failing for good. The copy is
  * kept (it breaks where the live database does: it is faithful), and says
@@ -515,17 +529,10 @@ static void a_copy_broken_as_the_live_database_is_kept_and_says_so(void **state)
 	struct fixture *fx = *state;
 	struct audit_filter f = {.action = "backup"};
 	struct found got = {0};
-	sqlite3 *db = NULL;
 	json_t *last;
 	const char *chain;
 
-	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "DROP TRIGGER records_no_update;"
-	                              "UPDATE records SET target = 'mallory' WHERE id = 3",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(db);
+	edit_record_3(fx);
 	for (int i = 0; i < 2; i++) { /* not only once: every backup from then on */
 		run_one(fx);
 		assert_true(fx->ok);
@@ -564,20 +571,13 @@ static void a_copy_broken_as_the_live_database_is_kept_and_says_so(void **state)
 static void broken_copies_leave_the_whole_ones(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *db = NULL;
 
 	for (int i = 0; i < 2; i++) {
 		run_one(fx);
 		assert_true(fx->ok);
 	}
 	assert_int_equal(count_files(fx->bdir, "-manual.db"), 2);
-	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "DROP TRIGGER records_no_update;"
-	                              "UPDATE records SET target = 'mallory' WHERE id = 3",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(db);
+	edit_record_3(fx);
 	for (int i = 0; i < 3; i++) {
 		run_one(fx);
 		assert_true(fx->ok);
