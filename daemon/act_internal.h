@@ -21,6 +21,7 @@ struct event_base;
 struct audit;
 struct audit_event;
 struct act;
+struct settle_waiter;
 TAILQ_HEAD(act_queue, act);
 LIST_HEAD(act_busy, act);
 
@@ -53,8 +54,9 @@ struct actions {
 	char audit_error[256]; /* the last audit write failure, "" once writes work again */
 	struct limits *limits;
 	struct throttle *throttled; /* throttled logins counted, not yet recorded */
-	int busy;                   /* requests started and not yet answered */
-	int refreshing;             /* role re-reads under way (their requests not started yet) */
+	int busy;                   /* requests started and not yet freed */
+	size_t leaving; /* of them, in the batch just written, with no record left to add */
+	int refreshing; /* role re-reads under way (their requests not started yet) */
 	struct dir *dir;
 	struct protect *protect; /* protected-membership snapshot */
 	/* [scope.*] groups' members, read down through nested groups wherever
@@ -74,7 +76,14 @@ struct actions {
 	struct event *flush_ev;
 	struct event_base *base; /* actions_expiry_start's: logins wait on it (NULL: never) */
 	struct act_queue attempts, outcomes;
-	struct committer *committer;           /* the writer thread, once commit_start ran */
+	struct committer *committer; /* the writer thread, once commit_start ran */
+	/* Outcomes answered before they were stored (commit_outcome), numbered;
+	 * settled: the highest number whose commit has ended, stored or not.
+	 * Reads of the audit for a client wait in settle_wait until settled
+	 * reaches what had been answered when they came (commit_after_settled). */
+	uint64_t answer_seq, settled;
+	TAILQ_HEAD(, settle_waiter) settle_wait;
+	size_t n_settle_wait;
 	unsigned long long commits, committed; /* group commits stored, records in them */
 	unsigned long long pairs;              /* attempt-outcome pairs among them */
 	/* Four-eyes requests an approve or reject is working on: no second
@@ -159,9 +168,13 @@ struct act {
 	unsigned long long ended_mark; /* session_ended_mark when it arrived */
 	TAILQ_ENTRY(act) commit;       /* in a group-commit queue */
 	bool has_outcome;              /* queued for its outcome record (not its attempt) */
-	enum dir_status out_st;        /* the outcome waiting to be recorded */
-	char *out_text;                /* its detail (ok) or error (otherwise) */
-	char *commit_err;              /* the attempt could not be added to its batch: why */
+	/* Answered before its outcome record is stored (commit_outcome): the
+	 * reply is sent, x lives on until the commit (then act_reply frees it). */
+	bool early, answered;
+	uint64_t answer_seq;    /* early: its number in A->answer_seq */
+	enum dir_status out_st; /* the outcome waiting to be recorded */
+	char *out_text;         /* its detail (ok) or error (otherwise) */
+	char *commit_err;       /* the attempt could not be added to its batch: why */
 	/* A refusal recorded as the outcome of a stored attempt (act_refuse). */
 	enum act_status refuse_status;
 	const char *refuse_code, *refuse_result; /* result NULL: not a refusal */
@@ -217,8 +230,18 @@ void commit_attempt(struct act *x);
  * the outcome). */
 void commit_pair(struct act *x, const char *result, const char *text,
                  void (*done)(struct act *x, const char *err));
-/* commit.c: x's outcome joins the next group commit; then x is answered. */
+/* commit.c: x's outcome joins the next group commit; x is answered at once
+ * when its attempt's durability is all the audit needs (commit.c), else
+ * after the commit. */
 void commit_outcome(struct act *x, enum dir_status st, const char *text);
+/* commit.c: runs fn(arg) once every outcome answered so far has had its
+ * commit (stored or parked), at once if none waits. A read of the audit
+ * for a client goes through here, so it shows what was answered before it.
+ * Return: 0, or -1 when too many wait (fn not called; answer 503). */
+int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
+/* commit.c: at the end, frees reads still waiting (none should: the last
+ * commit settles every answer) without running them. */
+void commit_settle_free(struct actions *A);
 /* commit.c: writes both queues now (also the fallback with no event loop),
  * or hands them to the writer thread. */
 void commit_flush(struct actions *A);

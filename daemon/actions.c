@@ -111,6 +111,7 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	A->conf = conf;
 	TAILQ_INIT(&A->attempts);
 	TAILQ_INIT(&A->outcomes);
+	TAILQ_INIT(&A->settle_wait);
 	A->limits = limits_new();
 	A->throttled = throttle_new(THROTTLE_KEYS);
 	if (A->limits == NULL || A->throttled == NULL) {
@@ -150,6 +151,18 @@ const char *actions_audit_error(const struct actions *A)
 	return A->audit_error[0] != '\0' ? A->audit_error : NULL;
 }
 
+void actions_answer_stats(const struct actions *A, unsigned long long *early,
+                          unsigned long long *settled)
+{
+	*early = A->answer_seq;
+	*settled = A->settled;
+}
+
+int actions_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
+{
+	return commit_after_settled(A, fn, arg);
+}
+
 int actions_busy(const struct actions *A)
 {
 	return A->busy + A->refreshing;
@@ -172,6 +185,7 @@ void actions_free(struct actions *A)
 		commit_flush(A);
 		if (A->flush_ev != NULL)
 			event_free(A->flush_ev);
+		commit_settle_free(A);
 	}
 	if (A != NULL) {
 		limits_free(A->limits);
@@ -441,11 +455,27 @@ static struct act *act_new(struct actions *A, const struct act_request *r)
 	return x;
 }
 
-/* Answers and frees x. */
+/* x is answered before its outcome record is stored (commit_outcome): it
+ * lets go of its user at once (a next change's attempt is stored after this
+ * outcome, in its commit or a later one) and of the new password, and waits
+ * in the commit queue to be freed. */
+static void act_answered(struct act *x)
+{
+	x->answered = true;
+	busy_release(x);
+	OPENSSL_cleanse(x->reply.password, sizeof(x->reply.password));
+}
+
+/* Answers and frees x; an early one (x->early) is freed on the second call,
+ * after its commit, which answers nothing. */
 void act_reply(struct act *x, enum act_status st, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (x->answered) {
+		act_free(x);
+		return;
+	}
 	x->reply.status = st;
 	x->reply.code = code;
 	x->reply.event = x->attempt;
@@ -457,7 +487,10 @@ void act_reply(struct act *x, enum act_status st, const char *code, const char *
 		va_end(ap);
 	}
 	x->fn(x->arg, &x->reply);
-	act_free(x);
+	if (x->early)
+		act_answered(x);
+	else
+		act_free(x);
 }
 
 static const char *kind_category(enum act_kind k)
@@ -1627,6 +1660,15 @@ static void status_explain(struct act *x, json_t *body)
 	json_object_set_new(body, "history", history);
 }
 
+static void status_finish(void *arg)
+{
+	struct act *x = arg;
+
+	if (x->reply.body != NULL)
+		status_explain(x, x->reply.body);
+	act_reply(x, ACT_OK, NULL, NULL);
+}
+
 static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, const char *err)
 {
 	struct act *x = arg;
@@ -1636,9 +1678,9 @@ static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, 
 		return;
 	}
 	x->reply.body = status_json(x, mask);
-	if (x->reply.body != NULL)
-		status_explain(x, x->reply.body);
-	act_reply(x, ACT_OK, NULL, NULL);
+	/* Its history shows the outcomes answered before it (commit.c). */
+	if (commit_after_settled(x->A, status_finish, x) == -1)
+		status_finish(x); /* too many wait: this one does not */
 }
 
 static void act_status_read(struct act *x)

@@ -134,7 +134,19 @@ void actions_set_config(struct actions *A, const struct config *conf);
 /* Why the last audit write failed, or NULL once writes work again (health). */
 const char *actions_audit_error(const struct actions *A);
 
-/* Requests started and not yet answered (for a graceful stop). */
+/* Changes answered before their outcome record was stored, and those of
+ * them whose commit has ended (GET /metrics; equal: nothing waits). */
+void actions_answer_stats(const struct actions *A, unsigned long long *early,
+                          unsigned long long *settled);
+
+/* Runs fn(arg) once every change answered so far has had its outcome's
+ * commit (answers come before: commit.c); at once if none waits. Reads of
+ * the audit for a client start here, to show what was answered before them.
+ * Return: 0, or -1 when too many reads wait (fn not called: run it now). */
+int actions_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
+
+/* Requests started and not yet answered, or answered with their outcome
+ * not yet stored (for a graceful stop). */
 int actions_busy(const struct actions *A);
 
 /* Group commits of action records stored so far, the records in them

@@ -1080,8 +1080,10 @@ struct job_call {
 	size_t body_len;
 	int64_t imported;
 	json_t *errors;
-	bool check;      /* ?check=1: checked and shown, nothing stored */
-	json_t *preview; /* what import_check found */
+	bool check;              /* ?check=1: checked and shown, nothing stored */
+	json_t *preview;         /* what import_check found */
+	job_work_fn work;        /* what the job runs (job_call_start) */
+	struct event_base *base; /* the loop its end is answered on */
 	/* query (GET /v1/audit): the filter points into q.kv */
 	struct query q;
 	json_t *rows;
@@ -1275,6 +1277,13 @@ static void job_refuse(struct call *c, enum job_kind kind, enum act_status st, c
 	refuse_as(c, &(struct act_request){.kind = acts[kind]}, st, code, message);
 }
 
+/* A slot is taken by a running job, or by one waiting to start
+ * (job_call_start). */
+static bool slot_taken(const struct api *api, int slot)
+{
+	return api->jobs[slot] != NULL || api->job_calls[slot] != NULL;
+}
+
 /* A job_call for c of kind, or NULL when c was answered (409, no memory). */
 static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 {
@@ -1305,14 +1314,14 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 		return NULL;
 	}
 	/* Log queries share API_QUERIES slots; the rest have one each. */
-	while (kind == JOB_QUERY && slot < API_JOB_SLOTS && c->api->jobs[slot] != NULL)
+	while (kind == JOB_QUERY && slot < API_JOB_SLOTS && slot_taken(c->api, slot))
 		slot++;
 	if (kind == JOB_QUERY && slot == API_JOB_SLOTS) {
 		job_refuse(c, kind, ACT_UNAVAILABLE, "busy",
 		           "too many log queries are running: try again shortly");
 		return NULL;
 	}
-	if (c->api->jobs[slot] != NULL) {
+	if (slot_taken(c->api, slot)) {
 		job_refuse(c, kind, ACT_CONFLICT, kind == JOB_REPORT ? "report_running" : "busy",
 		           busy[kind]);
 		return NULL;
@@ -1328,14 +1337,24 @@ static struct job_call *job_call_new(struct call *c, enum job_kind kind)
 	return jc;
 }
 
-static void job_call_start(struct job_call *jc, job_work_fn work)
+/* Starts jc's job once the outcomes answered before it are stored. */
+static void job_call_go(void *arg)
 {
+	struct job_call *jc = arg;
 	struct call *c = jc->c;
-	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(c->req));
 	char err[256];
 
+	c->api->job_calls[jc->slot] = NULL;
+	if (c->api->stopping) {
+		enum job_kind kind = jc->kind;
+
+		job_call_free(jc);
+		job_refuse(c, kind, ACT_UNAVAILABLE, "stopping",
+		           "ldapdeskd is stopping: try again once it is back");
+		return;
+	}
 	c->api->jobs[jc->slot] =
-	    job_start(base, c->api->audit, work, job_call_done, jc, err, sizeof(err));
+	    job_start(jc->base, c->api->audit, jc->work, job_call_done, jc, err, sizeof(err));
 	if (c->api->jobs[jc->slot] == NULL) {
 		enum job_kind kind = jc->kind;
 
@@ -1344,6 +1363,21 @@ static void job_call_start(struct job_call *jc, job_work_fn work)
 		return;
 	}
 	c->api->job_calls[jc->slot] = jc;
+}
+
+/* A change is answered before its outcome record is stored (commit.c), so
+ * a log, report or verify could miss the outcome of one answered just
+ * before it: the job starts once those are stored (a few milliseconds),
+ * holding its slot meanwhile. */
+static void job_call_start(struct job_call *jc, job_work_fn work)
+{
+	/* Taken now: a client gone while the job waits leaves its request
+	 * without a connection. */
+	jc->base = evhttp_connection_get_base(evhttp_request_get_connection(jc->c->req));
+	jc->work = work;
+	jc->c->api->job_calls[jc->slot] = jc;
+	if (actions_after_settled(jc->c->api->A, job_call_go, jc) == -1)
+		job_call_go(jc); /* too many wait: this one does not */
 }
 
 /* DESIGN's order: a bad query (400) is answered before the role (403).
@@ -1654,7 +1688,7 @@ static void do_metrics(struct call *c)
 	struct evbuffer *out = evbuffer_new();
 	const struct api *a = c->api;
 	int queries = 0;
-	unsigned long long commits, records, pairs, hits, misses;
+	unsigned long long commits, records, pairs, hits, misses, early, settled;
 
 	evbuffer_add_printf(out,
 	                    "# HELP ldapdesk_http_requests_total Requests routed.\n"
@@ -1712,6 +1746,17 @@ static void do_metrics(struct call *c)
 	    "# TYPE ldapdesk_audit_pairs_total counter\n"
 	    "ldapdesk_audit_pairs_total %llu\n",
 	    commits, records, pairs);
+	actions_answer_stats(a->A, &early, &settled);
+	evbuffer_add_printf(out,
+	                    "# HELP ldapdesk_audit_answered_first_total Changes answered before "
+	                    "their outcome record was stored.\n"
+	                    "# TYPE ldapdesk_audit_answered_first_total counter\n"
+	                    "ldapdesk_audit_answered_first_total %llu\n"
+	                    "# HELP ldapdesk_audit_answered_first_settled_total Of them, those "
+	                    "whose outcome's commit has ended (stored, or kept for a retry).\n"
+	                    "# TYPE ldapdesk_audit_answered_first_settled_total counter\n"
+	                    "ldapdesk_audit_answered_first_settled_total %llu\n",
+	                    early, settled);
 	dir_cache_stats(a->dir, &hits, &misses);
 	evbuffer_add_printf(out,
 	                    "# HELP ldapdesk_user_cache_total Unlocks that went by a cached DN "

@@ -35,6 +35,8 @@
 #                           Exports DAEMON_PID LDAPDESK_URL LDAPDESK_CA XDG_CACHE_HOME
 #   daemon_stop             TERM, bounded wait, KILL; DAEMON_RC = exit status (if known)
 #   as_op UID [PASSWORD]    exports LDAPDESK_USER, LDAPDESK_PASSWORD (default Op-Pass-2026)
+#   audit_settle            waits until the outcomes of the changes the daemon answered are
+#                           stored (it answers first); sqlite3 is a function that calls it
 #   audit_pend DB ACTION TARGET AT [OPERATOR]
 #                           appends an attempt without outcome to the stopped daemon's audit
 #                           database, chained and sealed as ldapdeskd does (with the
@@ -527,6 +529,39 @@ daemon_stop() { # [SECONDS to wait before SIGKILL, 10]
     t_untrack "$DAEMON_PID"
     DAEMON_PID=
     return 0
+}
+
+# audit_settle: waits (up to 5 s) until every change ldapdeskd has answered has had its outcome's
+# commit. ldapdeskd answers a change once the directory has, and stores the outcome in its next
+# group commit, milliseconds later (daemon/commit.c): a test reading the database right after a
+# reply could see the attempt still pending. Compares GET /metrics'
+# ldapdesk_audit_answered_first_total (as first read) with ..._settled_total. No running daemon,
+# or no answer from it: no wait. The sqlite3 function below calls it before every query.
+audit_settle() {
+    [ -n "${DAEMON_PID:-}" ] && proc_alive "$DAEMON_PID" || return 0
+    _as_target=
+    for _ in $(seq 500); do
+        if [ -n "${LDAPDESK_SOCK:-}" ]; then
+            _as_m=$(curl -s --max-time 2 --unix-socket "$LDAPDESK_SOCK" http://localhost/metrics) || return 0
+        elif [ -n "${LDAPDESK_PORT:-}" ]; then
+            _as_m=$(curl -sk --max-time 2 "https://127.0.0.1:$LDAPDESK_PORT/metrics") || return 0
+        else
+            return 0
+        fi
+        _as_a=$(printf '%s\n' "$_as_m" | awk '$1 == "ldapdesk_audit_answered_first_total" { print $2 }')
+        _as_s=$(printf '%s\n' "$_as_m" | awk '$1 == "ldapdesk_audit_answered_first_settled_total" { print $2 }')
+        [ -n "$_as_a" ] && [ -n "$_as_s" ] || return 0
+        [ -n "$_as_target" ] || _as_target=$_as_a
+        [ "$_as_s" -lt "$_as_target" ] || return 0
+        sleep 0.01
+    done
+    echo "audit_settle: outcomes answered up to $_as_target still not stored after 5 s" >&2
+}
+
+# Tests read the audit database with sqlite3: it first waits for answered outcomes (above).
+sqlite3() {
+    audit_settle
+    command sqlite3 "$@"
 }
 
 as_op() {
