@@ -82,7 +82,7 @@ struct actions {
 	 * Reads of the audit for a client wait in settle_wait until settled
 	 * reaches what had been answered when they came (commit_after_settled). */
 	uint64_t answer_seq, settled;
-	TAILQ_HEAD(, settle_waiter) settle_wait;
+	STAILQ_HEAD(, settle_waiter) settle_wait;
 	size_t n_settle_wait;
 	unsigned long long commits, committed; /* group commits stored, records in them */
 	unsigned long long pairs;              /* attempt-outcome pairs among them */

@@ -111,7 +111,7 @@ struct actions *actions_new(const struct config *conf, struct dir *d, struct aud
 	A->conf = conf;
 	TAILQ_INIT(&A->attempts);
 	TAILQ_INIT(&A->outcomes);
-	TAILQ_INIT(&A->settle_wait);
+	STAILQ_INIT(&A->settle_wait);
 	A->limits = limits_new();
 	A->throttled = throttle_new(THROTTLE_KEYS);
 	if (A->limits == NULL || A->throttled == NULL) {

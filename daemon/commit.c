@@ -97,7 +97,7 @@ void commit_pair(struct act *x, const char *result, const char *text,
 
 /* A waiting read (commit_after_settled). */
 struct settle_waiter {
-	TAILQ_ENTRY(settle_waiter) entry;
+	STAILQ_ENTRY(settle_waiter) entry;
 	uint64_t target; /* A->answer_seq when it came */
 	void (*fn)(void *arg);
 	void *arg;
@@ -147,7 +147,7 @@ int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
 	w->target = A->answer_seq;
 	w->fn = fn;
 	w->arg = arg;
-	TAILQ_INSERT_TAIL(&A->settle_wait, w, entry);
+	STAILQ_INSERT_TAIL(&A->settle_wait, w, entry);
 	A->n_settle_wait++;
 	return 0;
 }
@@ -156,24 +156,28 @@ void commit_settle_free(struct actions *A)
 {
 	struct settle_waiter *w;
 
-	while ((w = TAILQ_FIRST(&A->settle_wait)) != NULL) {
-		TAILQ_REMOVE(&A->settle_wait, w, entry);
+	while ((w = STAILQ_FIRST(&A->settle_wait)) != NULL) {
+		STAILQ_REMOVE_HEAD(&A->settle_wait, entry);
 		free(w);
 	}
 	A->n_settle_wait = 0;
 }
 
 /* After a commit: the reads whose outcomes have all had theirs go on (in
- * order: their targets only grow). */
+ * order: their targets only grow). Each leaves the list before it runs:
+ * what it runs may queue another read. */
 static void settle_run(struct actions *A)
 {
 	struct settle_waiter *w;
 
-	while ((w = TAILQ_FIRST(&A->settle_wait)) != NULL && w->target <= A->settled) {
-		TAILQ_REMOVE(&A->settle_wait, w, entry);
+	while ((w = STAILQ_FIRST(&A->settle_wait)) != NULL && w->target <= A->settled) {
+		void (*fn)(void *arg) = w->fn;
+		void *arg = w->arg;
+
+		STAILQ_REMOVE_HEAD(&A->settle_wait, entry);
 		A->n_settle_wait--;
-		w->fn(w->arg);
 		free(w);
+		fn(arg);
 	}
 }
 
