@@ -67,6 +67,7 @@ struct actions {
 	struct event *expiry_ev;
 	int expiry_every;
 	bool expiry_busy; /* a due grant's user was busy this tick: the next comes in 1 s */
+	bool draining;    /* actions_drain: the stop has begun */
 	/* Due grants whose permission is not configured (their expiry keys),
 	 * each recorded failed once; emptied by a reload (actions_set_config),
 	 * which may put the permission back. */
@@ -162,7 +163,8 @@ struct act {
 	int login_waits;                 /* login_crowded: times it waited for binds in flight */
 	void (*dept_next)(struct act *); /* create, move: after the department is found */
 	time_t attempt_at;        /* when its attempt was stored (read-backs compare with it) */
-	unsigned long roles_mask; /* login: the walk's mask, while the scope guard asks */
+	unsigned long roles_mask; /* login: the walk's mask, while the scope guard asks;
+	                           * status: the grant groups the user is in */
 	char requested_at[32];    /* when the request arrived: the attempt's time (audit_now) */
 	unsigned conf_gen;        /* session_gen when it arrived: x->conf's generation */
 	unsigned long long ended_mark; /* session_ended_mark when it arrived */

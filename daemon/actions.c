@@ -200,6 +200,7 @@ void actions_drain(struct actions *A, bool dir_gone)
 {
 	if (A == NULL)
 		return;
+	A->draining = true;
 	if (dir_gone)
 		A->dir = NULL;
 	else /* counted refusals become records while the writer still runs */
@@ -1660,10 +1661,13 @@ static void status_explain(struct act *x, json_t *body)
 	json_object_set_new(body, "history", history);
 }
 
+/* Once the outcomes answered before it are stored (commit.c: answer first):
+ * its grants' terms and its history show a change just answered. */
 static void status_finish(void *arg)
 {
 	struct act *x = arg;
 
+	x->reply.body = status_json(x, x->roles_mask);
 	if (x->reply.body != NULL)
 		status_explain(x, x->reply.body);
 	act_reply(x, ACT_OK, NULL, NULL);
@@ -1677,8 +1681,7 @@ static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, 
 		act_dir_refuse(x, st, err);
 		return;
 	}
-	x->reply.body = status_json(x, mask);
-	/* Its history shows the outcomes answered before it (commit.c). */
+	x->roles_mask = mask; /* here: the user's grant groups */
 	if (commit_after_settled(x->A, status_finish, x) == -1)
 		status_finish(x); /* too many wait: this one does not */
 }
@@ -3545,16 +3548,20 @@ static int configured_json(const struct config *conf, char **out)
 	return *out != NULL ? 0 : -1;
 }
 
-static void expiry_cb(evutil_socket_t fd, short what, void *arg)
+/* The tick's work, once the changes answered before it have their outcomes
+ * stored: a grant renewed just now (answered first, commit.c) must be in
+ * the store before the due grants are read, or its old end would look due
+ * and the expiry would take away what the admin was just told runs on. */
+static void expiry_due(void *arg)
 {
 	struct actions *A = arg;
-	struct due_list *l = calloc(1, sizeof(*l));
+	struct due_list *l;
 	struct timeval tv = {A->expiry_every, 0};
 	char now[CLOCK_ISO_LEN], err[256], *first = NULL;
 
-	(void)fd;
-	(void)what;
-	A->expiry_busy = false;
+	if (A->draining)
+		return; /* the stop settled it: no new work, no next tick */
+	l = calloc(1, sizeof(*l));
 	clock_utc(time(NULL), now, sizeof(now));
 	if (l != NULL && dir_available(A->dir) && configured_json(A->conf, &first) == 0 &&
 	    audit_due_grants(A->audit, now, first, due_collect, l, err, sizeof(err)) == -1)
@@ -3574,6 +3581,17 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	if (A->expiry_busy && tv.tv_sec > 1)
 		tv.tv_sec = 1;
 	evtimer_add(A->expiry_ev, &tv);
+}
+
+static void expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct actions *A = arg;
+
+	(void)fd;
+	(void)what;
+	A->expiry_busy = false;
+	if (commit_after_settled(A, expiry_due, A) == -1)
+		expiry_due(A); /* too many wait: this tick does not */
 }
 
 int actions_writer_start(struct actions *A, struct event_base *base, const char *db, int delay_ms,

@@ -1344,15 +1344,9 @@ static void job_call_go(void *arg)
 	struct call *c = jc->c;
 	char err[256];
 
+	/* Taken before a stop began (job_call_new refuses after): it runs, and
+	 * the stop waits for it as for any job. */
 	c->api->job_calls[jc->slot] = NULL;
-	if (c->api->stopping) {
-		enum job_kind kind = jc->kind;
-
-		job_call_free(jc);
-		job_refuse(c, kind, ACT_UNAVAILABLE, "stopping",
-		           "ldapdeskd is stopping: try again once it is back");
-		return;
-	}
 	c->api->jobs[jc->slot] =
 	    job_start(jc->base, c->api->audit, jc->work, job_call_done, jc, err, sizeof(err));
 	if (c->api->jobs[jc->slot] == NULL) {

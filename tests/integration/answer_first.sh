@@ -3,7 +3,8 @@
 # joins the next group commit (daemon/commit.c). With commit_delay_ms 100 a lone outcome waits
 # 100 ms for an attempt to share its fsync, so every check below falls inside that window:
 #  * the reply does not wait for it (GET /metrics counts the change answered first);
-#  * a status, a log query and a verify that come right after still show the outcome;
+#  * a status, a log query and a verify that come right after still show the outcome (a
+#    status the grant's term and granter too);
 #  * a SIGKILL right after the reply leaves the attempt pending and the next start resolves it
 #    from the directory, agreeing with it;
 #  * the outcome of a lone operator's change shares the next request's commit.
@@ -50,6 +51,17 @@ t_eq "$(jq -r .ok "$T_DIR/v.json" 2>&1)" true "a verify right after it passes"
 t_eq "$(metric ldapdesk_audit_answered_first_settled_total)" "$((first0 + 1))" \
     "... and by then its commit has ended (settled counter)"
 t_eq "$(stored_outcome alice)" ok "the outcome is in the database"
+
+# A grant answered first, then a status on the same connection: the status reads the grant's
+# term and who granted it from the audit, once the outcome is stored.
+curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+    -d '{"permission":"rnd-system","days":30}' -o "$T_DIR/g.json" "$LDAPDESK_URL/v1/users/alice/grants" \
+    --next --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" -o "$T_DIR/gs.json" \
+    "$LDAPDESK_URL/v1/users/alice" || true
+t_eq "$(jq -r .result "$T_DIR/g.json" 2>&1)" ok "alice is granted rnd-system for 30 days"
+t_eq "$(jq -r '.grants[] | select(.permission == "rnd-system") | [.granted_by, (.expires != null)] | join(" ")' \
+    "$T_DIR/gs.json" 2>&1)" "adm1 true" \
+    "a status right after the grant's reply shows who granted it and until when"
 
 # A lone operator's next request shares the outcome's commit: two unlocks back to back make
 # three commits (attempt; outcome + next attempt; outcome), not four.

@@ -535,27 +535,34 @@ daemon_stop() { # [SECONDS to wait before SIGKILL, 10]
 # commit. ldapdeskd answers a change once the directory has, and stores the outcome in its next
 # group commit, milliseconds later (daemon/commit.c): a test reading the database right after a
 # reply could see the attempt still pending. Compares GET /metrics'
-# ldapdesk_audit_answered_first_total (as first read) with ..._settled_total. No running daemon,
-# or no answer from it: no wait. The sqlite3 function below calls it before every query.
+# ldapdesk_audit_answered_first_total (as first read) with ..._settled_total, over the unix
+# socket or else HTTPS. No running daemon: no wait; no answer from it: a note on stderr, no
+# wait. The sqlite3 function below calls it before every query.
 audit_settle() {
     [ -n "${DAEMON_PID:-}" ] && proc_alive "$DAEMON_PID" || return 0
     _as_target=
-    for _ in $(seq 500); do
-        if [ -n "${LDAPDESK_SOCK:-}" ]; then
-            _as_m=$(curl -s --max-time 2 --unix-socket "$LDAPDESK_SOCK" http://localhost/metrics) || return 0
-        elif [ -n "${LDAPDESK_PORT:-}" ]; then
-            _as_m=$(curl -sk --max-time 2 "https://127.0.0.1:$LDAPDESK_PORT/metrics") || return 0
-        else
-            return 0
-        fi
+    _as_end=$(($(date +%s) + 5))
+    while :; do
+        # The unix socket if it answers (no client certificate needed), else HTTPS.
+        _as_m=
+        [ -z "${LDAPDESK_SOCK:-}" ] ||
+            _as_m=$(curl -s --max-time 2 --unix-socket "$LDAPDESK_SOCK" http://localhost/metrics) || _as_m=
+        [ -n "$_as_m" ] || [ -z "${LDAPDESK_PORT:-}" ] ||
+            _as_m=$(curl -sk --max-time 2 "https://127.0.0.1:$LDAPDESK_PORT/metrics") || _as_m=
         _as_a=$(printf '%s\n' "$_as_m" | awk '$1 == "ldapdesk_audit_answered_first_total" { print $2 }')
         _as_s=$(printf '%s\n' "$_as_m" | awk '$1 == "ldapdesk_audit_answered_first_settled_total" { print $2 }')
-        [ -n "$_as_a" ] && [ -n "$_as_s" ] || return 0
+        if [ -z "$_as_a" ] || [ -z "$_as_s" ]; then
+            echo "audit_settle: no counters from ldapdeskd's /metrics: not waiting" >&2
+            return 0
+        fi
         [ -n "$_as_target" ] || _as_target=$_as_a
         [ "$_as_s" -lt "$_as_target" ] || return 0
+        if [ "$(date +%s)" -ge "$_as_end" ]; then
+            echo "audit_settle: outcomes answered up to $_as_target still not stored after 5 s" >&2
+            return 0
+        fi
         sleep 0.01
     done
-    echo "audit_settle: outcomes answered up to $_as_target still not stored after 5 s" >&2
 }
 
 # Tests read the audit database with sqlite3: it first waits for answered outcomes (above).
