@@ -239,7 +239,8 @@ void commit_outcome(struct act *x, enum dir_status st, const char *text);
 /* commit.c: runs fn(arg) once every outcome answered so far has had its
  * commit (stored or parked), at once if none waits. A read of the audit
  * for a client goes through here, so it shows what was answered before it.
- * Return: 0, or -1 when too many wait (fn not called; answer 503). */
+ * Return: 0, or -1 when too many wait (fn not called: the caller runs it
+ * now, without waiting). */
 int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
 /* commit.c: at the end, frees reads still waiting (none should: the last
  * commit settles every answer) without running them. */
