@@ -55,8 +55,7 @@ struct actions {
 	struct limits *limits;
 	struct throttle *throttled; /* throttled logins counted, not yet recorded */
 	int busy;                   /* requests started and not yet freed */
-	size_t leaving; /* of them, in the batch just written, with no record left to add */
-	int refreshing; /* role re-reads under way (their requests not started yet) */
+	int refreshing;             /* role re-reads under way (their requests not started yet) */
 	struct dir *dir;
 	struct protect *protect; /* protected-membership snapshot */
 	/* [scope.*] groups' members, read down through nested groups wherever
@@ -78,8 +77,8 @@ struct actions {
 	struct event_base *base; /* actions_expiry_start's: logins wait on it (NULL: never) */
 	struct act_queue attempts, outcomes;
 	struct committer *committer; /* the writer thread, once commit_start ran */
-	/* Outcomes answered before they were stored (commit_outcome), numbered;
-	 * settled: the highest number whose commit has ended, stored or not.
+	/* Outcomes answered before they were stored (commit_outcome), counted;
+	 * settled: how many of them have had their commit, stored or not.
 	 * Reads of the audit for a client wait in settle_wait until settled
 	 * reaches what had been answered when they came (commit_after_settled). */
 	uint64_t answer_seq, settled;
@@ -173,7 +172,6 @@ struct act {
 	/* Answered before its outcome record is stored (commit_outcome): the
 	 * reply is sent, x lives on until the commit (then act_reply frees it). */
 	bool early, answered;
-	uint64_t answer_seq;    /* early: its number in A->answer_seq */
 	enum dir_status out_st; /* the outcome waiting to be recorded */
 	char *out_text;         /* its detail (ok) or error (otherwise) */
 	char *commit_err;       /* the attempt could not be added to its batch: why */
@@ -242,9 +240,6 @@ void commit_outcome(struct act *x, enum dir_status st, const char *text);
  * Return: 0, or -1 when too many wait (fn not called: the caller runs it
  * now, without waiting). */
 int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
-/* commit.c: at the end, frees reads still waiting (none should: the last
- * commit settles every answer) without running them. */
-void commit_settle_free(struct actions *A);
 /* commit.c: writes both queues now (also the fallback with no event loop),
  * or hands them to the writer thread. */
 void commit_flush(struct actions *A);

@@ -185,7 +185,6 @@ void actions_free(struct actions *A)
 		commit_flush(A);
 		if (A->flush_ev != NULL)
 			event_free(A->flush_ev);
-		commit_settle_free(A);
 	}
 	if (A != NULL) {
 		limits_free(A->limits);

@@ -127,7 +127,7 @@ void commit_outcome(struct act *x, enum dir_status st, const char *text)
 	TAILQ_INSERT_TAIL(&x->A->outcomes, x, commit);
 	if (answers_first(x)) {
 		x->early = true;
-		x->answer_seq = ++x->A->answer_seq;
+		x->A->answer_seq++;
 		/* As outcome_release would answer it; x stays queued. */
 		act_outcome_reply(x, st, x->out_text, x->out_text);
 	}
@@ -150,17 +150,6 @@ int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
 	STAILQ_INSERT_TAIL(&A->settle_wait, w, entry);
 	A->n_settle_wait++;
 	return 0;
-}
-
-void commit_settle_free(struct actions *A)
-{
-	struct settle_waiter *w;
-
-	while ((w = STAILQ_FIRST(&A->settle_wait)) != NULL) {
-		STAILQ_REMOVE_HEAD(&A->settle_wait, entry);
-		free(w);
-	}
-	A->n_settle_wait = 0;
 }
 
 /* After a commit: the reads whose outcomes have all had theirs go on (in
@@ -338,9 +327,10 @@ static void batch_release(struct actions *A, struct act_queue *batch, bool store
 		snprintf(A->audit_error, sizeof(A->audit_error), "%s", err);
 		log_warnx("audit: cannot store records, refusing their actions: %s", err);
 	}
+	/* Outcomes are answered, queued and committed in one order: counting
+	 * this batch's early ones brings settled to the last of them. */
 	TAILQ_FOREACH(x, batch, commit)
-	if (x->early && x->answer_seq > A->settled)
-		A->settled = x->answer_seq;
+	A->settled += x->early;
 	while ((x = TAILQ_FIRST(batch)) != NULL) {
 		TAILQ_REMOVE(batch, x, commit);
 		if (x->pair_done != NULL)
@@ -430,9 +420,10 @@ static size_t queue_len(const struct act_queue *q)
 }
 
 /* Hands the queued records to the writer: a new batch if it is idle (and
- * may_open), more for the batch it is gathering. Return: false if they
- * wait (it is writing, or idle and !may_open). */
-static bool writer_hand(struct actions *A, struct committer *c, bool may_open)
+ * may_open), more for the batch it is gathering. leaving: requests still
+ * counted in flight that will add no record (writer_done_cb). Return:
+ * false if they wait (it is writing, or idle and !may_open). */
+static bool writer_hand(struct actions *A, struct committer *c, bool may_open, size_t leaving)
 {
 	bool open;
 
@@ -449,7 +440,7 @@ static bool writer_hand(struct actions *A, struct committer *c, bool may_open)
 	if (open) {
 		c->n += queue_len(&A->outcomes) + queue_len(&A->attempts);
 		c->expect =
-		    A->busy > 0 && (size_t)A->busy > A->leaving ? (size_t)A->busy - A->leaving : 0;
+		    A->busy > 0 && (size_t)A->busy > leaving ? (size_t)A->busy - leaving : 0;
 		/* Outcomes that waited out the delay for company (commit_hand)
 		 * are not made to wait again. */
 		if (c->lazy_due)
@@ -464,6 +455,11 @@ static bool writer_hand(struct actions *A, struct committer *c, bool may_open)
 	return open;
 }
 
+static bool queues_empty(const struct actions *A)
+{
+	return TAILQ_EMPTY(&A->attempts) && TAILQ_EMPTY(&A->outcomes);
+}
+
 /* The requests of batch that have no record left to add. */
 static size_t batch_finished(const struct act_queue *batch)
 {
@@ -473,27 +469,6 @@ static size_t batch_finished(const struct act_queue *batch)
 	TAILQ_FOREACH(x, batch, commit)
 	n += x->has_outcome || x->pair_done != NULL;
 	return n;
-}
-
-static void writer_done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct actions *A = arg;
-	struct act_queue batch = TAILQ_HEAD_INITIALIZER(batch);
-	char err[256];
-	bool stored = false;
-
-	(void)fd;
-	(void)what;
-	if (!writer_collect(A->committer, &batch, &stored, err, sizeof(err)))
-		return;
-	/* Records queued while the writer was busy go next, before this batch's
-	 * requests (released below) queue more. Those whose records are all in
-	 * it (outcomes, pairs) are still counted in flight until then, but will
-	 * add none to the next batch: its gather does not wait for them. */
-	A->leaving = batch_finished(&batch);
-	commit_flush(A);
-	A->leaving = 0;
-	batch_release(A, &batch, stored, err);
 }
 
 /* Whether every queued outcome was answered early (none waits for it). */
@@ -512,12 +487,12 @@ static bool outcomes_answered(const struct actions *A)
  * attempt to share their fsync (at a lone operator's pace the next request
  * comes within a millisecond of the reply). Anything else is handed to the
  * writer now; while it writes, writer_done_cb hands them over. */
-static void commit_hand(struct actions *A, struct committer *c)
+static void commit_hand(struct actions *A, struct committer *c, size_t leaving)
 {
 	bool lazy =
 	    TAILQ_EMPTY(&A->attempts) && !c->lazy_due && c->delay_ns > 0 && outcomes_answered(A);
 
-	if (writer_hand(A, c, !lazy)) {
+	if (writer_hand(A, c, !lazy, leaving)) {
 		c->lazy_due = false;
 		evtimer_del(c->lazy_ev);
 	} else if (lazy && !evtimer_pending(c->lazy_ev, NULL)) {
@@ -537,16 +512,36 @@ static void lazy_cb(evutil_socket_t fd, short what, void *arg)
 	commit_flush(A);
 }
 
+static void writer_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct actions *A = arg;
+	struct act_queue batch = TAILQ_HEAD_INITIALIZER(batch);
+	char err[256];
+	bool stored = false;
+
+	(void)fd;
+	(void)what;
+	if (!writer_collect(A->committer, &batch, &stored, err, sizeof(err)))
+		return;
+	/* Records queued while the writer was busy go next, before this batch's
+	 * requests (released below) queue more. Those whose records are all in
+	 * it (outcomes, pairs) are still counted in flight until then, but will
+	 * add none to the next batch: its gather does not wait for them. */
+	if (!queues_empty(A))
+		commit_hand(A, A->committer, batch_finished(&batch));
+	batch_release(A, &batch, stored, err);
+}
+
 void commit_flush(struct actions *A)
 {
 	struct act_queue batch = TAILQ_HEAD_INITIALIZER(batch);
 	char err[256] = "";
 	bool stored;
 
-	if (TAILQ_EMPTY(&A->attempts) && TAILQ_EMPTY(&A->outcomes))
+	if (queues_empty(A))
 		return;
 	if (A->committer != NULL) {
-		commit_hand(A, A->committer);
+		commit_hand(A, A->committer, 0);
 		return;
 	}
 	batch_take(A, &batch);
