@@ -30,6 +30,11 @@
 # BENCH_PROFILE_CONC (16); BENCH_PERF_EVENT (e.g. syscalls:sys_enter_getpid),
 # BENCH_PERF_SORT (dso,sym; comm,dso splits the loop from the audit writer) and
 # BENCH_PERF_COMM (ldapdeskd or ldapdeskd-audit) steer perf.
+# `run.sh callgrind` counts ldapdeskd's instructions per operation instead (valgrind's callgrind:
+# exact counts, where the timings of a shared VM drift by 15-30 % from run to run): the daemon
+# runs under callgrind, instrumented only for BENCH_CG_COUNT (1000) requests of BENCH_PROFILE_OP
+# at BENCH_PROFILE_CONC (and a run of a fifth as many); prints instructions per operation and the functions that executed the
+# most (self and with callees). For A/B of small changes.
 #
 # Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
 #   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
@@ -435,6 +440,52 @@ profile() {
     fi
 }
 
+# cg_dump N: N requests of $_cg_op at $_cg_c instrumented, then callgrind's dump (numbered
+# callgrind.out.1, .2, ...); sets CG_IR (instructions in the dump) and CG_OK (requests done).
+cg_dump() {
+    [ "$_cg_op" != unlock ] || lock_users
+    callgrind_control -i on "$DAEMON_PID" >/dev/null
+    BENCH_SECONDS=600 run_ldapdesk "$_cg_op" "$_cg_c" "$1"
+    callgrind_control -d "$DAEMON_PID" >/dev/null
+    callgrind_control -i off "$DAEMON_PID" >/dev/null
+    _cg_dumps=$((_cg_dumps + 1))
+    CG_OUT=$T_DIR/callgrind.out.$_cg_dumps
+    CG_OK=$(tail -n 1 "$RESULTS" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
+    CG_IR=$(awk '/^(summary|totals):/ { t = $2 } END { print t + 0 }' "$CG_OUT" 2>/dev/null || echo 0)
+}
+
+# Instructions ldapdeskd executes per operation (run.sh callgrind). Each run of the load
+# generator also opens its connections (TLS handshakes) and logs in: two runs, of N/5 and N
+# requests, and the difference divided by the difference in requests leaves that out.
+callgrind_run() {
+    _cg_op=${BENCH_PROFILE_OP:-reset}
+    _cg_c=${BENCH_PROFILE_CONC:-16}
+    _cg_n=${BENCH_CG_COUNT:-1000}
+    _cg_dumps=0
+    # Uninstrumented first, as many: the directory's answers cached (user DNs, policies), as
+    # in the timed runs, where each user is acted on many times.
+    [ "$_cg_op" != unlock ] || lock_users
+    BENCH_SECONDS=600 run_ldapdesk "$_cg_op" "$_cg_c" "$_cg_n"
+    cg_dump $((_cg_n / 5))
+    _cg_ir1=$CG_IR _cg_ok1=$CG_OK
+    cg_dump "$_cg_n"
+    if [ "${CG_OK:-0}" -le "${_cg_ok1:-0}" ] || [ "$CG_IR" -le 0 ]; then
+        say "callgrind: no dump, or no more requests done in the longer run"
+        return 1
+    fi
+    echo "# $_cg_op c=$_cg_c through ldapdeskd under callgrind ($_cg_ok1 then $CG_OK requests):"
+    tail -n 1 "$RESULTS" | sed 's/^/#   /'
+    awk -v a="$_cg_ir1" -v b="$CG_IR" -v n="$_cg_ok1" -v m="$CG_OK" 'BEGIN {
+        per = (b - a) / (m - n)
+        printf "# instructions per operation: %.0f (and %.0f per run of the load generator)\n",
+            per, a - n * per }'
+    echo "# functions, self ($CG_OK requests):"
+    callgrind_annotate --threshold=90 "$CG_OUT" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n '5,32p'
+    echo "# functions, with callees:"
+    callgrind_annotate --inclusive=yes --threshold=99 "$CG_OUT" 2>/dev/null | sed -n '/^ *Ir/,$p' \
+        | sed -n '5,44p'
+}
+
 # ---------------------------------------------------------------- run
 
 _start=$(date +%s)
@@ -449,7 +500,20 @@ sed -i "s/^pool_size = .*/pool_size = $BENCH_POOL/" "$T_DIR/ldapdeskd.conf"
 # Every load generator connection comes from 127.0.0.1: the per-address default (256) would
 # refuse the RSS run's 256 beside the harness's own.
 printf '\n[limits]\nconnections_per_address = 1024\n' >>"$T_DIR/ldapdeskd.conf"
-daemon_start "$T_DIR/ldapdeskd.conf" || exit 1
+if [ "${1:-}" = callgrind ]; then
+    command -v valgrind >/dev/null 2>&1 || { say "callgrind: valgrind missing (apt-get install valgrind)"; exit 1; }
+    # The harness starts $LDAPDESKD; exec keeps the pid it tracks. Instrumented only while
+    # counted: callgrind runs code ~50 times slower, start-up would take minutes.
+    cat >"$T_DIR/ldapdeskd-cg" <<EOF
+#!/bin/sh
+exec valgrind -q --tool=callgrind --instr-atstart=no --callgrind-out-file=$T_DIR/callgrind.out \\
+    "$LDAPDESKD" "\$@"
+EOF
+    chmod +x "$T_DIR/ldapdeskd-cg"
+    LDAPDESKD=$T_DIR/ldapdeskd-cg T_START_TIMEOUT=120 daemon_start "$T_DIR/ldapdeskd.conf" || exit 1
+else
+    daemon_start "$T_DIR/ldapdeskd.conf" || exit 1
+fi
 (umask 077 && printf '%s' "$LDAP_OP_PW" >"$T_DIR/op.pw")
 write_worker
 say "slapd $LDAP_URI, ldapdeskd pid $DAEMON_PID (pool_size $BENCH_POOL), ${BENCH_SECONDS}s per run"
@@ -460,6 +524,12 @@ say "slapd $LDAP_URI, ldapdeskd pid $DAEMON_PID (pool_size $BENCH_POOL), ${BENCH
     --users "$BENCH_USERS" --driver warmup >/dev/null || true
 run_floor reset 16 200 && : >"$RESULTS"
 
+if [ "${1:-}" = callgrind ]; then
+    callgrind_run
+    daemon_stop 60
+    T_DONE=1
+    exit 0
+fi
 if [ "${1:-}" = profile ]; then
     profile
     daemon_stop
