@@ -26,7 +26,7 @@
  * leaves the attempt pending, and the next start resolves it by reading the
  * directory (DESIGN: audit model), as for a crash at the directory. Waiting
  * for that second fsync put it in series with every request: at 16
- * concurrent unlocks ~2 of a request's ~8 ms (README: Performance). An
+ * concurrent unlocks ~2 of a request's ~8 ms (doc/performance.md). An
  * outcome that carries other writes (a four-eyes request's row) or records
  * a refusal still waits for its commit. Outcomes alone wait up to the delay
  * for an attempt to share their commit: a lone operator's next request then
