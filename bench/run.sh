@@ -32,9 +32,10 @@
 # BENCH_PERF_COMM (ldapdeskd or ldapdeskd-audit) steer perf.
 # `run.sh callgrind` counts ldapdeskd's instructions per operation instead (valgrind's callgrind:
 # exact counts, where the timings of a shared VM drift by 15-30 % from run to run): the daemon
-# runs under callgrind, instrumented only for BENCH_CG_COUNT (1000) requests of BENCH_PROFILE_OP
-# at BENCH_PROFILE_CONC (and a run of a fifth as many); prints instructions per operation and the functions that executed the
-# most (self and with callees). For A/B of small changes.
+# runs under callgrind, instrumented only for BENCH_CG_COUNT (1000, at most BENCH_USERS)
+# requests of BENCH_PROFILE_OP at BENCH_PROFILE_CONC and a run of a fifth as many; prints
+# instructions per operation and the functions that executed the most (self and with
+# callees). For A/B of small changes (LDAPDESKD=the build to count).
 #
 # Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
 #   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
@@ -75,6 +76,17 @@ done
 if [ "$BENCH_USERS" -lt 256 ] || [ "$BENCH_USERS" -gt 9999 ]; then
     echo "bench: BENCH_USERS must be 256..9999 (4-digit uids, >= the widest run)" >&2
     exit 2
+fi
+if [ "${1:-}" = callgrind ]; then
+    for _t in valgrind callgrind_control callgrind_annotate; do
+        command -v "$_t" >/dev/null 2>&1 || { echo "bench: callgrind: $_t missing (apt-get install valgrind)" >&2; exit 1; }
+    done
+    case ${BENCH_CG_COUNT:-1000} in '' | *[!0-9]*) echo "bench: BENCH_CG_COUNT must be an integer" >&2; exit 2 ;; esac
+    # Every request must act (an unlock of a user locked before the run): at most BENCH_USERS.
+    if [ "${BENCH_CG_COUNT:-1000}" -lt 10 ] || [ "${BENCH_CG_COUNT:-1000}" -gt "$BENCH_USERS" ]; then
+        echo "bench: BENCH_CG_COUNT must be 10..BENCH_USERS ($BENCH_USERS)" >&2
+        exit 2
+    fi
 fi
 
 # shellcheck source=SCRIPTDIR/../tests/lib/harness.sh
@@ -469,8 +481,9 @@ callgrind_run() {
     cg_dump $((_cg_n / 5))
     _cg_ir1=$CG_IR _cg_ok1=$CG_OK
     cg_dump "$_cg_n"
-    if [ "${CG_OK:-0}" -le "${_cg_ok1:-0}" ] || [ "$CG_IR" -le 0 ]; then
-        say "callgrind: no dump, or no more requests done in the longer run"
+    if [ "${_cg_ok1:-0}" -le 0 ] || [ "$_cg_ir1" -le 0 ] || [ "$CG_IR" -le 0 ] ||
+        [ "${CG_OK:-0}" -le "${_cg_ok1:-0}" ]; then
+        say "callgrind: a dump is missing, or a run did no request (or the longer one no more)"
         return 1
     fi
     echo "# $_cg_op c=$_cg_c through ldapdeskd under callgrind ($_cg_ok1 then $CG_OK requests):"
@@ -501,12 +514,11 @@ sed -i "s/^pool_size = .*/pool_size = $BENCH_POOL/" "$T_DIR/ldapdeskd.conf"
 # refuse the RSS run's 256 beside the harness's own.
 printf '\n[limits]\nconnections_per_address = 1024\n' >>"$T_DIR/ldapdeskd.conf"
 if [ "${1:-}" = callgrind ]; then
-    command -v valgrind >/dev/null 2>&1 || { say "callgrind: valgrind missing (apt-get install valgrind)"; exit 1; }
     # The harness starts $LDAPDESKD; exec keeps the pid it tracks. Instrumented only while
     # counted: callgrind runs code ~50 times slower, start-up would take minutes.
     cat >"$T_DIR/ldapdeskd-cg" <<EOF
 #!/bin/sh
-exec valgrind -q --tool=callgrind --instr-atstart=no --callgrind-out-file=$T_DIR/callgrind.out \\
+exec valgrind -q --tool=callgrind --instr-atstart=no "--callgrind-out-file=$T_DIR/callgrind.out" \\
     "$LDAPDESKD" "\$@"
 EOF
     chmod +x "$T_DIR/ldapdeskd-cg"

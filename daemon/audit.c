@@ -502,6 +502,10 @@ static char *canonical_json(const struct value v[NCOLS])
 	return buf;
 }
 
+/* SHA-256 of prev then json, as lower-case hex, with a's digest: fetched
+ * and its context made at the first use (a owns both until audit_close or
+ * digest_free; a failed fetch is tried again next time). Return: 0, or -1
+ * if OpenSSL failed. */
 static int sha256_hex(struct audit *a, const char *prev, const char *json, char hex[HASH_HEX + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -532,6 +536,15 @@ static int record_hash(struct audit *a, const struct value v[NCOLS], char hex[HA
 
 	free(json);
 	return rc;
+}
+
+/* Frees a's digest (sha256_hex); a may be used again after. */
+static void digest_free(struct audit *a)
+{
+	EVP_MD_CTX_free(a->md_ctx);
+	EVP_MD_free(a->sha256);
+	a->md_ctx = NULL;
+	a->sha256 = NULL;
 }
 
 /* ---- open and close ---- */
@@ -806,8 +819,7 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->open_check);
 	sqlite3_finalize(a->begin);
 	sqlite3_finalize(a->commit);
-	EVP_MD_CTX_free(a->md_ctx);
-	EVP_MD_free(a->sha256);
+	digest_free(a);
 	sqlite3_finalize(a->dup_check);
 	sqlite3_finalize(a->live_check);
 	sqlite3_finalize(a->seal_ins);
@@ -3104,6 +3116,7 @@ int audit_check_file(const char *path, struct audit_verify *out, const atomic_in
 	rc = audit_verify(&ro, NULL, out, err, errlen);
 	sqlite3_finalize(ro.tail);
 	sqlite3_close(ro.db);
+	digest_free(&ro); /* audit_verify hashed with it */
 	if (rc == 0 && !out->ok) {
 		snprintf(err, errlen, "%s: chain broken: %s", path, out->reason);
 		return -1;

@@ -171,7 +171,7 @@ struct dir {
 	struct ucache *users; /* uid -> DN, for asserted unlocks */
 	unsigned long long cache_hits, cache_misses;
 	/* Assertion controls' values by filter (assert_value), replaced in turn. */
-	struct assert_value {
+	struct assert_entry {
 		char *filter;
 		struct berval value; /* BER, libldap's memory */
 	} asserts[DIR_ASSERTS];
@@ -919,8 +919,6 @@ struct mod_spec {
 
 #define MODS_MAX 4
 
-/* The modify, with op's assertion as a critical control when it has one:
- * the server then applies it only if the entry matches (else 122). */
 /*
  * The encoded value of op's assertion filter, from d->asserts or encoded
  * there. Parsing and encoding a filter was ~5 % of the loop's time per
@@ -931,7 +929,7 @@ struct mod_spec {
  */
 static const struct berval *assert_value(struct dir *d, LDAP *ld, const char *filter, int *rc)
 {
-	struct assert_value *a;
+	struct assert_entry *a;
 
 	for (size_t i = 0; i < DIR_ASSERTS; i++)
 		if (d->asserts[i].filter != NULL && strcmp(d->asserts[i].filter, filter) == 0)
@@ -939,7 +937,7 @@ static const struct berval *assert_value(struct dir *d, LDAP *ld, const char *fi
 	a = &d->asserts[d->assert_next++ % DIR_ASSERTS];
 	free(a->filter);
 	ber_memfree(a->value.bv_val);
-	*a = (struct assert_value){NULL, {0, NULL}};
+	*a = (struct assert_entry){NULL, {0, NULL}};
 	*rc = ldap_create_assertion_control_value(ld, (char *)(uintptr_t)filter, &a->value);
 	if (*rc != LDAP_SUCCESS)
 		return NULL;
@@ -952,6 +950,9 @@ static const struct berval *assert_value(struct dir *d, LDAP *ld, const char *fi
 	return &a->value;
 }
 
+/* Sends the modify, with op's assertion as a critical control when it has
+ * one: the server then applies it only if the entry matches (else 122).
+ * Return: an LDAP result code; on LDAP_SUCCESS op->msgid is set. */
 static int modify_asserted(struct dir_op *op, LDAP *ld, LDAPMod **mp)
 {
 	const struct berval *value;
