@@ -237,9 +237,8 @@ void commit_outcome(struct act *x, enum dir_status st, const char *text);
 /* commit.c: runs fn(arg) once every outcome answered so far has had its
  * commit (stored or parked), at once if none waits. A read of the audit
  * for a client goes through here, so it shows what was answered before it.
- * Return: 0, or -1 when too many wait (fn not called: the caller runs it
- * now, without waiting). */
-int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
+ * When too many wait already (or memory runs out), fn runs at once too. */
+void commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
 /* commit.c: writes both queues now (also the fallback with no event loop),
  * or hands them to the writer thread. */
 void commit_flush(struct actions *A);

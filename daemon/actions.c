@@ -158,9 +158,9 @@ void actions_answer_stats(const struct actions *A, unsigned long long *early,
 	*settled = A->settled;
 }
 
-int actions_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
+void actions_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
 {
-	return commit_after_settled(A, fn, arg);
+	commit_after_settled(A, fn, arg);
 }
 
 int actions_busy(const struct actions *A)
@@ -1681,8 +1681,7 @@ static void status_groups_cb(void *arg, enum dir_status st, unsigned long mask, 
 		return;
 	}
 	x->roles_mask = mask; /* here: the user's grant groups */
-	if (commit_after_settled(x->A, status_finish, x) == -1)
-		status_finish(x); /* too many wait: this one does not */
+	commit_after_settled(x->A, status_finish, x);
 }
 
 static void act_status_read(struct act *x)
@@ -3589,8 +3588,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	A->expiry_busy = false;
-	if (commit_after_settled(A, expiry_due, A) == -1)
-		expiry_due(A); /* too many wait: this tick does not */
+	commit_after_settled(A, expiry_due, A);
 }
 
 int actions_writer_start(struct actions *A, struct event_base *base, const char *db, int delay_ms,

@@ -142,8 +142,8 @@ void actions_answer_stats(const struct actions *A, unsigned long long *early,
 /* Runs fn(arg) once every change answered so far has had its outcome's
  * commit (answers come before: commit.c); at once if none waits. Reads of
  * the audit for a client start here, to show what was answered before them.
- * Return: 0, or -1 when too many reads wait (fn not called: run it now). */
-int actions_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
+ * When too many reads wait already, fn runs at once too. */
+void actions_after_settled(struct actions *A, void (*fn)(void *arg), void *arg);
 
 /* Requests started and not yet answered, or answered with their outcome
  * not yet stored (for a graceful stop). */

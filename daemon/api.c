@@ -1345,18 +1345,16 @@ static void job_call_go(void *arg)
 	char err[256];
 
 	/* Taken before a stop began (job_call_new refuses after): it runs, and
-	 * the stop waits for it as for any job. */
-	c->api->job_calls[jc->slot] = NULL;
+	 * the stop waits for it as for any job. Its slot stays taken. */
 	c->api->jobs[jc->slot] =
 	    job_start(jc->base, c->api->audit, jc->work, job_call_done, jc, err, sizeof(err));
 	if (c->api->jobs[jc->slot] == NULL) {
 		enum job_kind kind = jc->kind;
 
+		c->api->job_calls[jc->slot] = NULL;
 		job_call_free(jc);
 		job_refuse(c, kind, ACT_UNAVAILABLE, "busy", err);
-		return;
 	}
-	c->api->job_calls[jc->slot] = jc;
 }
 
 /* A change is answered before its outcome record is stored (commit.c), so
@@ -1370,8 +1368,7 @@ static void job_call_start(struct job_call *jc, job_work_fn work)
 	jc->base = evhttp_connection_get_base(evhttp_request_get_connection(jc->c->req));
 	jc->work = work;
 	jc->c->api->job_calls[jc->slot] = jc;
-	if (actions_after_settled(jc->c->api->A, job_call_go, jc) == -1)
-		job_call_go(jc); /* too many wait: this one does not */
+	actions_after_settled(jc->c->api->A, job_call_go, jc);
 }
 
 /* DESIGN's order: a bad query (400) is answered before the role (403).

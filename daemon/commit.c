@@ -134,22 +134,21 @@ void commit_outcome(struct act *x, enum dir_status st, const char *text)
 	commit_kick(x->A);
 }
 
-int commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
+void commit_after_settled(struct actions *A, void (*fn)(void *arg), void *arg)
 {
 	struct settle_waiter *w;
 
-	if (A->settled >= A->answer_seq) {
+	/* Too many waiting (or no memory): this one runs now, without waiting. */
+	if (A->settled >= A->answer_seq || A->n_settle_wait >= SETTLE_WAIT_MAX ||
+	    (w = calloc(1, sizeof(*w))) == NULL) {
 		fn(arg);
-		return 0;
+		return;
 	}
-	if (A->n_settle_wait >= SETTLE_WAIT_MAX || (w = calloc(1, sizeof(*w))) == NULL)
-		return -1;
 	w->target = A->answer_seq;
 	w->fn = fn;
 	w->arg = arg;
 	STAILQ_INSERT_TAIL(&A->settle_wait, w, entry);
 	A->n_settle_wait++;
-	return 0;
 }
 
 /* After a commit: the reads whose outcomes have all had theirs go on (in
