@@ -364,23 +364,30 @@ report() {
             for (i = 0; i < nk; i++) {
                 k = order[i]; split(k, f, " "); fl = f[1] " " f[2] " floor"
                 if (f[3] != "ldapdesk" || !(fl in med) || (f[1] != "reset" && f[1] != "unlock") || (f[2] != 16 && f[2] != 64)) continue
-                r = ops[k, med[k]] / (ops[fl, med[fl]] > 0 ? ops[fl, med[fl]] : 1); cells++
+                cells++
+                # A floor run that gave no figure proves nothing: a miss, not a pass.
+                if (ops[fl, med[fl]] <= 0) { miss = miss sprintf("%s %s c%s (no floor figure)", (miss != "" ? "," : ""), f[1], f[2]); continue }
+                r = ops[k, med[k]] / ops[fl, med[fl]]
                 if (r >= 0.9) met++; else miss = miss sprintf("%s %s c%s %.3f", (miss != "" ? "," : ""), f[1], f[2], r)
             }
             verdict("ldapdesk >= 0.9 x floor ops/s (reset, unlock at 16 and 64)", met, cells, miss)
             met = cells = 0; miss = ""
             for (i = 0; i < nk; i++) {
                 k = order[i]; split(k, f, " "); fl = f[1] " " f[2] " floor"
-                if (f[3] != "ldapdesk" || !(fl in med) || p99[fl, med[fl]] <= 0) continue
-                r = p99[k, med[k]] / p99[fl, med[fl]]; cells++
+                if (f[3] != "ldapdesk" || !(fl in med)) continue
+                cells++
+                if (p99[fl, med[fl]] <= 0 || ops[k, med[k]] <= 0) { miss = miss sprintf("%s %s c%s (no figure)", (miss != "" ? "," : ""), f[1], f[2]); continue }
+                r = p99[k, med[k]] / p99[fl, med[fl]]
                 if (r <= 2) met++; else miss = miss sprintf("%s %s c%s %.1fx", (miss != "" ? "," : ""), f[1], f[2], r)
             }
             verdict("ldapdesk p99 <= 2 x floor p99", met, cells, miss)
             met = cells = 0; miss = ""; best = ""
             for (i = 0; i < nk; i++) {
                 k = order[i]; split(k, f, " "); sc = f[1] " " f[2] " script"; fl = f[1] " " f[2] " floor"
-                if (f[3] != "ldapdesk" || !(sc in med) || ops[sc, med[sc]] <= 0) continue
-                r = ops[k, med[k]] / ops[sc, med[sc]]; cells++
+                if (f[3] != "ldapdesk" || !(sc in med)) continue
+                cells++
+                if (ops[sc, med[sc]] <= 0) { miss = miss sprintf("%s %s c%s (no script figure)", (miss != "" ? "," : ""), f[1], f[2]); continue }
+                r = ops[k, med[k]] / ops[sc, med[sc]]
                 mf = (fl in med) ? sprintf(" (floor %.1fx)", ops[fl, med[fl]] / ops[sc, med[sc]]) : ""
                 if (r >= 20) met++; else miss = miss sprintf("%s %s c%s %.1fx%s", (miss != "" ? "," : ""), f[1], f[2], r, mf)
             }

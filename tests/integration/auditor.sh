@@ -460,7 +460,7 @@ else
     t_skip "a backup cut short by SIGKILL" "its copy was finished before the kill"
     for _ in $(seq 300); do [ -z "$(pending_backup)" ] && break; sleep 0.1; done
 fi
-t_eq "$(pending_backup)" "" "no backup attempt is left pending after the start"
+t_empty "no backup attempt is left pending after the start" pending_backup
 # So is an import's: its rows and its outcome commit together, after its attempt.
 pending_import() { q "SELECT a.id FROM records a WHERE a.kind = 'attempt' AND a.action = 'import'
     AND NOT EXISTS (SELECT 1 FROM records o WHERE o.attempt_id = a.id)"; }
@@ -488,7 +488,7 @@ if [ -n "$cut" ]; then
 fi
 t_eq "$(q "SELECT count(*) FROM records WHERE imported = 1 AND at LIKE '2018-05-05%'")" 0 \
     "... and none of its rows is in the log"
-t_eq "$(pending_import)" "" "no import attempt is left pending after the start"
+t_empty "no import attempt is left pending after the start" pending_import
 as_op aud1
 
 # ---- the README's own chain check -------------------------------------------------------------

@@ -36,10 +36,11 @@ FL_PW_LEN=20
 fl_bind() {
     LDAPTLS_CACERT=$DS_CA ldapwhoami -x -H "$DS_LDAPS_URI" -D "$(ds_user_dn "$1")" -w "$2" -e ppolicy 2>&1
 }
-fl_is_member() {
-    _fm_dn=$(ds_user_dn "$2") || return 1
-    ds_root_search -b "cn=$1,$DS_GROUPS" -s base "(member=$(ldap_filter_escape "$_fm_dn"))" 1.1 \
-        | grep -q '^dn'
+fl_is_member() { # 2 when it cannot be told (no such user or group, the search failed)
+    _fm_dn=$(ds_user_dn "$2") || return 2
+    _fm_out=$(ds_root_search -b "cn=$1,$DS_GROUPS" -s base \
+        "(member=$(ldap_filter_escape "$_fm_dn"))" 1.1) || return 2
+    printf '%s\n' "$_fm_out" | grep -q '^dn'
 }
 fl_must_change() { ds_attr "$1" passwordExpirationTime; }
 fl_disabled() { ds_attr "$1" nsAccountLock; }

@@ -38,15 +38,16 @@ fl_bind() {
     LDAPTLS_CACERT=$AD_CA ldapsearch -x -LLL -H "$AD_URI" -D "$(ad_user_dn "$1")" -w "$2" \
         -b '' -s base 1.1 2>&1
 }
-fl_is_member() {
-    _fm_dn=$(ad_user_dn "$2") || return 1
-    ad_admin_search -b "CN=$1,$AD_GROUPS" -s base "(member=$(ldap_filter_escape "$_fm_dn"))" 1.1 \
-        | grep -q '^dn'
+fl_is_member() { # 2 when it cannot be told (no such user or group, the search failed)
+    _fm_dn=$(ad_user_dn "$2") || return 2
+    _fm_out=$(ad_admin_search -b "CN=$1,$AD_GROUPS" -s base \
+        "(member=$(ldap_filter_escape "$_fm_dn"))" 1.1) || return 2
+    printf '%s\n' "$_fm_out" | grep -q '^dn'
 }
 fl_must_change() { ad_attr "$1" pwdLastSet; }
 fl_disabled() { # userAccountControl bit 0x2
-    _fd_uac=$(ad_attr "$1" userAccountControl)
-    [ $((${_fd_uac:-0} & 2)) -eq 0 ] || echo TRUE
+    _fd_uac=$(ad_attr "$1" userAccountControl) && [ -n "$_fd_uac" ] || return 1
+    [ $((_fd_uac & 2)) -eq 0 ] || echo TRUE
 }
 . "$LDAPDESK_SRC/tests/integration/flavor_suite.sh"
 

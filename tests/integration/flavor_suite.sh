@@ -2,9 +2,11 @@
 # flavor_suite.sh — the core suite against a 389 DS or Samba AD DC, sourced by flavor_389ds.sh
 # and flavor_ad.sh once the server and ldapdeskd run. Those define FLAVOR and the directory hooks:
 #   fl_bind UID PASSWORD   a simple bind as the user over TLS; prints the answer, returns its rc
-#   fl_is_member GROUP UID 0 when UID is a member of group GROUP (cn under the groups OU)
+#   fl_is_member GROUP UID 0 when UID is a member of group GROUP (cn under the groups OU), 1 when
+#                          not, 2 when that cannot be told (the search failed)
 #   fl_must_change UID     prints the directory's must-change mark (FL_MUST_CHANGE when set)
-#   fl_disabled UID        prints the directory's disable mark (FL_DISABLED when disabled)
+#   fl_disabled UID        prints the directory's disable mark (FL_DISABLED when disabled);
+#                          fails when the user cannot be read
 # and FL_LOCKED_RE / FL_MUST_CHANGE_RE: what a bind says in those states; FL_OLD_PW_RC: a bind's
 # exit status with a replaced password; FL_MUST_CHANGE / FL_DISABLED: the marks' values;
 # FL_LOCKED_SINCE=1 when the directory tells when a lock began; FL_OP_PW, FL_USER_PW: passwords.
@@ -99,7 +101,7 @@ t_exit 4 "a disabled operator is refused (403, exit 4)" "$D" login
 t_match "disabled" "... and told the account is disabled" "$D" login
 as_op adm1 "$FL_OP_PW"
 t_ok "admin enables the operator" "$D" user enable hd2
-t_eq "$(fl_disabled hd2)" "" "the directory no longer marks hd2 disabled"
+t_empty "the directory no longer marks hd2 disabled" fl_disabled hd2
 as_op hd2 "$FL_OP_PW"
 t_ok "the enabled operator logs in" "$D" login
 

@@ -147,7 +147,7 @@ for round in 1 2 3; do
     daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd restarts after SIGKILL (round $round)"; t_done; }
     for _ in $(seq 150); do [ "$(pending_any)" = 0 ] && break; sleep 0.1; done
     t_eq "$(pending_any)" 0 "round $round: no attempt stays pending after the restart"
-    t_eq "$(disagree "$first")" "" "round $round: every recovered outcome agrees with the directory"
+    t_empty "round $round: every recovered outcome agrees with the directory" disagree "$first"
     recovered_total=$((recovered_total + left))
 done
 t_eq "$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE kind='outcome' AND detail LIKE 'recovered at start-up%'")" \
@@ -165,7 +165,7 @@ t_match '"ok": true' "the chain still verifies" env LDAPDESK_USER=aud1 "$D" --js
 # another one, killed before its change, read as done).
 "$D" reset linfeng >/dev/null
 t_ok "hejun is locked" ldap_lock_user hejun
-t_eq "$(ldap_attr guofang pwdAccountLockedTime)" "" "guofang is not locked"
+t_empty "guofang is not locked" ldap_attr guofang pwdAccountLockedTime
 sleep 2 # linfeng's password change is now over a second older than the attempts below
 "$D" reset tianye >/dev/null # its change and the attempt below in one second, as a rule
 asked=$(sqlite3 "$DB" "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
@@ -218,7 +218,7 @@ t_eq "$rc" 0 "the in-flight unlock is answered ok ($(cat "$T_DIR/unlock.out"))"
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0 after draining"
 t_eq "$(pending unlock)" 0 "its outcome was recorded before exit"
-t_eq "$(ldap_attr carol pwdAccountLockedTime)" "" "carol is unlocked in the directory"
+t_empty "carol is unlocked in the directory" ldap_attr carol pwdAccountLockedTime
 
 # ---- SIGTERM while a large reply waits for a slow reader ---------------------------------
 # A log page of 5,000 events with 1 KB descriptions (about 8 MB, more than the kernel's socket

@@ -55,7 +55,7 @@ t_match "cannot declare the seal key yet" "... saying the seal key is not declar
 as_op hd1
 rm -f "$T_DIR/store/filler"
 t_ok "with space back, unlock goes through" "$D" unlock alice
-t_eq "$(ldap_attr alice pwdAccountLockedTime)" "" "alice is unlocked"
+t_empty "alice is unlocked" ldap_attr alice pwdAccountLockedTime
 t_match '"database":"ok"' "health is ok again" curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
 t_match '^ldapdesk_audit_failing 0$' "GET /metrics says the audit store records again (ldapdesk_audit_failing 0)" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/metrics"
@@ -87,11 +87,11 @@ kill -CONT "$SLAPD_PID"
 rc=0
 wait "$un" || rc=$?
 t_eq "$rc $(jq -r .result "$T_DIR/u.out" 2>/dev/null)" "0 ok" "the unlock is done and answered ok"
-t_eq "$(ldap_attr carol pwdAccountLockedTime)" "" "carol is unlocked"
+t_empty "carol is unlocked" ldap_attr carol pwdAccountLockedTime
 ev=$(jq -r .event "$T_DIR/u.out")
 outcome() { sqlite3 "$T_DIR/store/audit.db" "SELECT result || '|' || detail FROM records
     WHERE kind = 'outcome' AND attempt_id = ${ev:-0}"; }
-t_eq "$(outcome)" "" "with the disk full its outcome is not stored yet"
+t_empty "with the disk full its outcome is not stored yet" outcome
 rm -f "$T_DIR/store/filler"
 for _ in $(seq 120); do [ -n "$(outcome)" ] && break; sleep 0.5; done
 t_match '^ok\|recorded late \(the audit store had failed\): ' \

@@ -437,10 +437,13 @@ ds_user_dn() {
     esac
 }
 
-# ds_attr UID ATTR: values of ATTR (plain text values only) of uid=UID, as the root DN
+# ds_attr UID ATTR: values of ATTR (plain text values only) of uid=UID, as the root DN; 1 when
+# there is no such user or the search failed
 ds_attr() {
     case ${1:-} in '' | *[!A-Za-z0-9._-]*) echo "ds_attr: bad uid '${1:-}'" >&2; return 1 ;; esac
-    ds_root_search -b "$DS_PEOPLE" "(uid=$1)" "${2:?ds_attr: ATTR missing}" \
-        | awk -v want="$2" 'BEGIN { want = tolower(want) }
+    # The search's status is kept: an empty answer must not stand for "attribute absent".
+    _da_out=$(ds_root_search -b "$DS_PEOPLE" "(uid=$1)" "${2:?ds_attr: ATTR missing}") || return 1
+    printf '%s\n' "$_da_out" | grep -q '^dn:' || { echo "ds_attr: no user uid=$1" >&2; return 1; }
+    printf '%s\n' "$_da_out" | awk -v want="$2" 'BEGIN { want = tolower(want) }
             { i = index($0, ": "); if (i && tolower(substr($0, 1, i - 1)) == want) print substr($0, i + 2) }'
 }

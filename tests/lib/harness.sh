@@ -11,6 +11,7 @@
 #   t_match RE DESC CMD...  passes if CMD's stdout+stderr has a line matching grep -E RE (any exit)
 #   t_nomatch RE DESC CMD.. passes if no line matches
 #   t_eq A B DESC           passes if A = B (strings)
+#   t_empty DESC CMD...     passes if CMD exits 0 and prints nothing (a failed lookup fails it)
 #   t_pass DESC / t_fail DESC [WHY] / t_skip DESC WHY / t_note TEXT
 #   t_done                  "1..N" then, last, "N passed, M failed, K skipped" (a skip is an
 #                           "ok ... # SKIP" line, counted apart: not among the passed); exit 1
@@ -258,6 +259,19 @@ t_eq() {
         _t_result 0 "$_tq_desc"
         printf '%s\n' "$1" | head -n 20 | cut -c1-300 | sed '1s/^/#   got:      /; 1!s/^/#             /'
         printf '%s\n' "$2" | head -n 20 | cut -c1-300 | sed '1s/^/#   expected: /; 1!s/^/#             /'
+    fi
+}
+
+# t_empty DESC CMD...: passes when CMD succeeds and prints nothing ("the attribute is gone"). A
+# CMD that fails (the search did not run, the user is missing) fails the check: an empty answer
+# from a lookup that failed proves nothing.
+t_empty() {
+    _tz_desc=${1:?t_empty: DESC missing}
+    shift
+    _t_run "$@"
+    if [ "$T_RC" = 0 ] && [ -z "$T_OUT" ]; then _t_result 1 "$_tz_desc"; else
+        _t_result 0 "$_tz_desc"
+        _t_diag "exit 0 and no output" "$@"
     fi
 }
 

@@ -458,11 +458,15 @@ ad_user_dn() {
     esac
 }
 
-# ad_attr UID ATTR: values of ATTR (plain text values only) of sAMAccountName=UID, as Administrator
+# ad_attr UID ATTR: values of ATTR (plain text values only) of sAMAccountName=UID, as Administrator;
+# 1 when there is no such user or the search failed
 ad_attr() {
     case ${1:-} in '' | *[!A-Za-z0-9._-]*) echo "ad_attr: bad uid '${1:-}'" >&2; return 1 ;; esac
-    ad_admin_search -b "$AD_PEOPLE" "(&(objectClass=user)(sAMAccountName=$1))" "${2:?ad_attr: ATTR missing}" \
-        | awk -v want="$2" 'BEGIN { want = tolower(want) }
+    # The search's status is kept: an empty answer must not stand for "attribute absent".
+    _aa_out=$(ad_admin_search -b "$AD_PEOPLE" "(&(objectClass=user)(sAMAccountName=$1))" \
+        "${2:?ad_attr: ATTR missing}") || return 1
+    printf '%s\n' "$_aa_out" | grep -q '^dn:' || { echo "ad_attr: no user sAMAccountName=$1" >&2; return 1; }
+    printf '%s\n' "$_aa_out" | awk -v want="$2" 'BEGIN { want = tolower(want) }
             { i = index($0, ": "); if (i && tolower(substr($0, 1, i - 1)) == want) print substr($0, i + 2) }'
 }
 

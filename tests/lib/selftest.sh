@@ -33,7 +33,29 @@ absent_inner() {
 }
 t_exit 1 "t_absent fails on a file that holds the string" absent_inner
 t_eq "$(printf '%s\n' "$T_OUT" | tail -n 1)" "0 passed, 2 failed, 0 skipped" "... and on a file it cannot read"
-t_eq "a b" "a b" "t_eq"
+t_eq "$(echo a b)" "a b" "t_eq passes on equal strings"
+t_empty "t_empty passes on a command that succeeds and prints nothing" true
+# Every checker must also be able to fail: each call below is wrong on purpose, in a nested run
+# whose summary must count them all as failed.
+checks_fail_inner() {
+    # shellcheck disable=SC2016
+    KEEP=0 sh -c '
+        set -eu
+        . "$LDAPDESK_SRC/tests/lib/harness.sh"
+        t_init checks
+        t_eq "a" "b" "t_eq, different strings"
+        t_eq "" "b" "t_eq, empty against a value"
+        t_match "^xyz" "t_match, no such line" echo "abc"
+        t_nomatch "^abc" "t_nomatch, such a line" echo "abc"
+        t_exit 3 "t_exit, another status" true
+        t_ok "t_ok, a failing command" false
+        t_empty "t_empty, some output" echo x
+        t_empty "t_empty, a failing command without output" false
+        t_done'
+}
+t_exit 1 "a run of wrong checks exits 1" checks_fail_inner
+t_eq "$(printf '%s\n' "$T_OUT" | tail -n 1)" "0 passed, 8 failed, 0 skipped" \
+    "t_eq, t_match, t_nomatch, t_exit, t_ok and t_empty each fail when they should"
 
 # a nested harness run: failure report, summary line, exit status, cleanup of processes and dir
 inner() {
@@ -122,11 +144,18 @@ t_exit 2 "ldap_is_member of no such user is an error (2), not 'not a member'" \
     ldap_is_member procurement nosuchuser
 t_exit 2 "... and so is one of no such group" ldap_is_member nosuchgroup alice
 t_eq "$(ldap_group_members admins | wc -l)" 2 "cn=admins has adm1 and adm2"
+t_exit 1 "ldap_group_members of no such group fails (not an empty list)" \
+    ldap_group_members nosuchgroup
+t_ok "ldap_user_exists: bob is there" ldap_user_exists bob
+t_exit 1 "ldap_user_exists: nosuchuser is not" ldap_user_exists nosuchuser
+t_exit 1 "ldap_attr of no such user fails (not an absent attribute)" ldap_attr nosuchuser cn
+t_exit 2 "ldap_user_exists without a directory is an error (2), not 'gone'" \
+    env LDAP_URI=ldap://127.0.0.1:1 sh -c '. "$LDAPDESK_SRC/tests/lib/harness.sh"; ldap_user_exists bob'
 t_eq "$(ldap_svc_search -b "cn=finance-docs,$LDAP_GROUPS" -s base description | ldif_values description)" \
     "财务知识文档" "system groups carry the Chinese label in description"
 t_match '^pwdMaxFailure: 3$' "cn=default policy: pwdMaxFailure 3" \
     ldap_svc_search -b "$LDAP_POLICY_DN" -s base pwdMaxFailure
-t_eq "$(ldap_attr bob memberOf)" "" "memberOf is empty for slapadd-loaded members (search the groups)"
+t_empty "memberOf is empty for slapadd-loaded members (search the groups)" ldap_attr bob memberOf
 
 # ------------------------------------------------------------------ TLS
 t_ok "StartTLS with ca.pem to 127.0.0.1 (IP SAN)" \
@@ -181,8 +210,8 @@ t_exit 19 "deleting pwdFailureTime is refused (no user modification)" svc_ldif \
     "dn: $(ldap_user_dn judy)" "changetype: modify" "delete: pwdFailureTime"
 t_ok "the service account deletes pwdAccountLockedTime" svc_ldif \
     "dn: $(ldap_user_dn judy)" "changetype: modify" "delete: pwdAccountLockedTime"
-t_eq "$(ldap_attr judy pwdAccountLockedTime)" "" "pwdAccountLockedTime is gone"
-t_eq "$(ldap_attr judy pwdFailureTime)" "" "... and slapd removed pwdFailureTime with it"
+t_empty "pwdAccountLockedTime is gone" ldap_attr judy pwdAccountLockedTime
+t_empty "... and slapd removed pwdFailureTime with it" ldap_attr judy pwdFailureTime
 t_ok "judy binds again" ldap_bind_as judy "$LDAP_USER_PW"
 t_exit 16 "unlocking an unlocked user: noSuchAttribute (16)" svc_ldif \
     "dn: $(ldap_user_dn judy)" "changetype: modify" "delete: pwdAccountLockedTime"
@@ -200,19 +229,19 @@ t_match 'result: 50|Insufficient access' "any search on that connection fails wi
     ldapsearch -x -H "$LDAP_URI" -D "$CAROL" -w "Fresh-Pass-7x" -b "$CAROL" -s base 1.1
 t_ok "carol changes her own password" \
     ldappasswd -x -H "$LDAP_URI" -D "$CAROL" -w "Fresh-Pass-7x" -a "Fresh-Pass-7x" -s "Own-Pass-8y"
-t_eq "$(ldap_attr carol pwdReset)" "" "pwdReset is gone after her own change"
+t_empty "pwdReset is gone after her own change" ldap_attr carol pwdReset
 t_nomatch 'must be changed' "carol's next bind is clean" ldap_bind_as carol "Own-Pass-8y"
 
 t_ok "lock frank" ldap_lock_user frank
 t_ok "reset frank" ldappasswd -x -H "$LDAP_URI" -D "$LDAP_SVC_DN" -y "$SVC_PWF" -s "Fresh-Pass-9z" \
     "$(ldap_user_dn frank)"
-t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "a reset always unlocks"
+t_empty "a reset always unlocks" ldap_attr frank pwdAccountLockedTime
 t_ok "admin-lock frank (000001010000Z)" svc_ldif "dn: $(ldap_user_dn frank)" "changetype: modify" \
     "replace: pwdAccountLockedTime" "pwdAccountLockedTime: 000001010000Z"
 t_match 'Account locked' "an administrator-locked account cannot bind" ldap_bind_as frank "Fresh-Pass-9z"
 t_ok "reset frank again" ldappasswd -x -H "$LDAP_URI" -D "$LDAP_SVC_DN" -y "$SVC_PWF" -s "Fresh-Pass-0w" \
     "$(ldap_user_dn frank)"
-t_eq "$(ldap_attr frank pwdAccountLockedTime)" "" "a reset also clears an administrator lock"
+t_empty "a reset also clears an administrator lock" ldap_attr frank pwdAccountLockedTime
 
 # ------------------------------------------------------------------ groups
 t_ok "service account adds alice to cn=procurement" svc_ldif \

@@ -25,13 +25,15 @@
 #   ldif_values ATTR            (filter) values of ATTR from LDIF on stdin, base64 decoded
 #   ldap_filter_escape STRING   RFC 4515 escaping of \ * ( ) for a filter value
 #   ldap_user_dn UID            DN of uid=UID under LDAP_PEOPLE (1 if none)
-#   ldap_attr UID ATTR          values of ATTR (operational ones too) of uid=UID, via rootdn
+#   ldap_attr UID ATTR          values of ATTR (operational ones too) of uid=UID, via rootdn;
+#                               1 when there is no such user or the search failed
+#   ldap_user_exists UID        0 if uid=UID is there, 1 if not, 2 if the search failed
 #   ldap_lock_user UID          pwdMaxFailure failed binds; 1 unless pwdAccountLockedTime appears
 #   ldap_bind_as UID PASSWORD   ldapwhoami -e ppolicy as the user; prints its output, returns its rc
 #   ldap_is_member GROUPCN UID  0 if uid's DN is a member of cn=GROUPCN,LDAP_GROUPS, 1 if it
 #                               is not, 2 if that cannot be told (no such user or group, the
 #                               search failed): an error never reads as "not a member"
-#   ldap_group_members GROUPCN  member DNs, one a line
+#   ldap_group_members GROUPCN  member DNs, one a line; 1 when the search failed
 
 if [ -z "${LDAPDESK_SRC:-}" ] || [ ! -f "$LDAPDESK_SRC/tests/lib/slapd.sh" ]; then
     echo "tests/lib/slapd.sh: set LDAPDESK_SRC to the repository root (got '${LDAPDESK_SRC:-}')" >&2
@@ -334,6 +336,16 @@ ldap_user_dn() {
     printf '%s\n' "$_ud_dn"
 }
 
+# "The entry is gone" must not pass on a directory that did not answer: 2 then, not 1.
+ldap_user_exists() {
+    _ldap_check_uid "${1:-}" || return 2
+    _ue_out=$(ldap_root_search -b "$LDAP_PEOPLE" "(uid=$1)" 1.1) || return 2
+    case $_ue_out in
+        dn:*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
 ldap_attr() {
     _ldap_check_uid "${1:-}" || return 1
     _la_attr=${2:?ldap_attr: ATTR missing}
@@ -413,6 +425,7 @@ ldap_is_member() {
 }
 
 ldap_group_members() {
-    ldap_root_search -b "cn=${1:?ldap_group_members: GROUPCN missing},$LDAP_GROUPS" -s base \
-        '(objectClass=*)' member | ldif_values member
+    _gm_out=$(ldap_root_search -b "cn=${1:?ldap_group_members: GROUPCN missing},$LDAP_GROUPS" \
+        -s base '(objectClass=*)' member) || return 1
+    printf '%s\n' "$_gm_out" | ldif_values member
 }

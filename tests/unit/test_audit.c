@@ -1215,14 +1215,22 @@ static void seals_follow_the_key_each_start_declares(void **state)
 	}
 	assert_int_equal(v.first_bad, 6);
 	assert_non_null(strstr(v.reason, "sealed under another key after seals under ldapdeskd's"));
-	/* Under B, A's seals come first, then B's: whole. A forged range after
-	 * them, declared for a made-up key with the README's recipe, is named. */
+	/* Under B: A's first turn (records 1 to 4) and B's (5 to 8) are whole;
+	 * A's second turn (9 to 12), sealed after B's seals, is named where its
+	 * first seal's range ends (10). With its seals removed, its first record
+	 * is named instead, as unsealed. */
 	audit_close(fx->a);
 	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
 	assert_int_equal(audit_seal(fx->a, key2), 0);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 10);
+	assert_non_null(strstr(v.reason, "sealed under another key after seals under ldapdeskd's"));
 	raw_exec(db, "DROP TRIGGER seals_no_delete; DELETE FROM seals WHERE last_id > 8");
 	verify(fx, NULL, &v);
-	assert_false(v.ok); /* the records of A's second turn lost their seals */
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 9);
+	assert_non_null(strstr(v.reason, "no seal of its covers it"));
 	sqlite3_close(db);
 }
 

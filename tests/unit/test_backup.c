@@ -293,6 +293,8 @@ static void a_directory_named_like_a_backup_is_not_one(void **state)
 struct found {
 	int n;
 	char result[16], detail[600];
+	json_int_t want; /* this attempt's row is also kept in want_result */
+	char want_result[16];
 };
 
 static int last_backup_row(void *arg, json_t *row)
@@ -304,6 +306,8 @@ static int last_backup_row(void *arg, json_t *row)
 	f->n++;
 	snprintf(f->result, sizeof f->result, "%s", r != NULL ? r : "");
 	snprintf(f->detail, sizeof f->detail, "%s", d != NULL ? d : "");
+	if (f->want != 0 && json_integer_value(json_object_get(row, "id")) == f->want)
+		snprintf(f->want_result, sizeof f->want_result, "%s", r != NULL ? r : "");
 	return 0;
 }
 
@@ -327,9 +331,11 @@ static void a_pending_backup_is_resolved_by_its_file(void **state)
 	assert_int_equal(audit_begin(fx->a, &ev, &lost, fx->err, sizeof fx->err), 0);
 	backup_recover(fx->a, made, "into dummy"); /* no such file: failed */
 	backup_recover(fx->a, lost, detail);
+	got.want = made;
 	assert_int_equal(
 	    audit_query(fx->a, &f, last_backup_row, &got, NULL, fx->err, sizeof fx->err), 0);
 	assert_int_equal(got.n, 3);
+	assert_string_equal(got.want_result, "failed");
 	assert_string_equal(got.result, "failed");
 	assert_non_null(strstr(got.detail, "the daemon stopped before the backup into "));
 	assert_non_null(strstr(got.detail, "audit-20200101-000000.db was finished"));

@@ -57,8 +57,8 @@ static void test_width_of_ascii_is_its_length(void **state)
 static void test_width_counts_chinese_as_two_columns(void **state)
 {
 	(void)state;
+	/* 8 columns for its 12 bytes: a byte count would pad it wrongly */
 	assert_int_equal(render_width("信息中心"), 8);
-	assert_int_equal(strlen("信息中心"), 12); /* bytes differ from columns */
 	/* 14 CJK characters and two ASCII parentheses */
 	assert_int_equal(render_width(DEPT_LONG), 30);
 	assert_int_equal(render_width("IT部 a"), 6);
