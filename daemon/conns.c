@@ -25,6 +25,10 @@
  * is answered 503 (a client then says why, instead of a failed handshake);
  * one that sends none is shut. */
 #define CONNS_OVER_S 5
+/* At most this many of them wait for that at once; more are shut at once,
+ * unanswered: each holds a descriptor meanwhile, and a flood must not spend
+ * the spare ones (FDS_SPARE) the directory pool, binds and the audit need. */
+#define CONNS_OVER_MAX 64
 
 enum { NOTE_TOTAL, NOTE_PER_ADDRESS, NOTE_DEADLINE, NOTE_KINDS };
 
@@ -41,6 +45,7 @@ struct conns {
 	unsigned refs; /* the owner's, and one per connection */
 	int max, per_addr, seconds;
 	int open;
+	int over; /* connections refused at a limit, waiting to be answered 503 */
 	struct peer *buckets[CONNS_BUCKETS];
 	struct conns_stats stats;
 	struct {
@@ -235,6 +240,8 @@ static void leave(struct conn *c)
 	struct conns *t = c->t;
 	struct peer **p;
 
+	if (c->over)
+		t->over--;
 	if (!c->admitted)
 		return;
 	t->open--;
@@ -301,7 +308,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!admit(c, key, len)) {
+		if (c->t->over >= CONNS_OVER_MAX) {
+			shut(c);
+			return;
+		}
 		c->over = true;
+		c->t->over++;
 		arm(c, CONNS_OVER_S < c->t->seconds ? CONNS_OVER_S : c->t->seconds);
 		return;
 	}

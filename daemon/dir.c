@@ -35,6 +35,7 @@
 
 #define DIR_QUEUE_MAX     4096   /* operations waiting for a connection */
 #define DIR_VALUES_MAX    100000 /* OP_VALUES: values read at once */
+#define DIR_DNS_MAX       1000   /* OP_SEARCH_DNS: entries (its size limit, kept by us too) */
 #define DIR_INFLIGHT_MAX  32     /* per connection; slapd runs 8 at once, queues 1000 */
 #define DIR_READ_BURST    256    /* passes of one conn_read_cb call */
 #define DIR_BIND_THREADS  16     /* operator bind checks at once */
@@ -98,7 +99,7 @@ struct dir_op {
 	char **pairs;    /* OP_ADD_ENTRY: attr, value, ..., NULL (owned) */
 	char **dns;      /* OP_SEARCH_DNS: entries found; OP_VALUES: values (freed by op_free) */
 	char *assertion; /* modify: RFC 4528 filter the entry must match, or NULL */
-	bool too_many;   /* OP_VALUES: more than DIR_VALUES_MAX values */
+	bool too_many;   /* more than DIR_VALUES_MAX values, or DIR_DNS_MAX entries */
 	bool lost;       /* OP_SEARCH_DNS: an entry could not be kept (memory) */
 	size_t n_dns;
 	struct dir_user *user;
@@ -689,6 +690,17 @@ static void conn_setup_done_cb(evutil_socket_t fd, short what, void *arg)
 	c->ld = c->new_ld;
 	c->new_ld = NULL;
 	ldap_get_option(c->ld, LDAP_OPT_DESC, &sock);
+	/* The loop must never wait on slapd: a reply cut inside a TLS record
+	 * is then kept by libldap for the next read (outage.sh), a write the
+	 * socket cannot take fails as LDAP_BUSY. libldap's TLS start-up left
+	 * it non-blocking so far; that is not its promise, so it is made so. */
+	if (evutil_make_socket_nonblocking(sock) == -1) {
+		log_warn("directory connection %d: cannot make its socket non-blocking", c->idx);
+		ldap_unbind_ext(c->ld, NULL, NULL);
+		c->ld = NULL;
+		conn_schedule_retry(c);
+		return;
+	}
 	c->rev = event_new(c->d->base, sock, EV_READ | EV_PERSIST, conn_read_cb, c);
 	event_add(c->rev, NULL);
 	c->state = CONN_UP;
@@ -1726,7 +1738,7 @@ static int op_send(struct dir_op *op, LDAP *ld)
 		static const char *none[] = {"1.1", NULL};
 
 		return ldap_search_ext(ld, op->dn, LDAP_SCOPE_SUBTREE, op->value,
-		                       (char **)(uintptr_t)none, 0, NULL, NULL, NULL, 1000,
+		                       (char **)(uintptr_t)none, 0, NULL, NULL, NULL, DIR_DNS_MAX,
 		                       &op->msgid);
 	}
 	}
@@ -1941,8 +1953,16 @@ static void op_entry(struct dir_op *op, LDAP *ld, LDAPMessage *e)
 		return;
 	}
 	if (op->type == OP_SEARCH_DNS) {
-		char *dn = ldap_get_dn(ld, e), **grown;
-		char *copy = dn != NULL ? strdup(dn) : NULL;
+		char *dn, *copy, **grown;
+
+		/* The size limit asked for is the server's to keep: one that
+		 * streams more is cut here, and the answer is partial. */
+		if (op->n_dns >= DIR_DNS_MAX) {
+			op->too_many = true;
+			return;
+		}
+		dn = ldap_get_dn(ld, e);
+		copy = dn != NULL ? strdup(dn) : NULL;
 
 		/* An entry dropped would read as "not a member" (a protected
 		 * group missed): the search fails instead (search_result). */
@@ -2074,7 +2094,7 @@ static void search_result(struct dir_op *op, int rc, const char *msg)
 		st = DIR_UNAVAILABLE;
 	else if (op->type == OP_SEARCH_DNS && op->lost)
 		st = DIR_UNAVAILABLE, msg = "out of memory reading the directory's answer";
-	else if (op->type == OP_SEARCH_DNS && rc == LDAP_SIZELIMIT_EXCEEDED)
+	else if (op->type == OP_SEARCH_DNS && (rc == LDAP_SIZELIMIT_EXCEEDED || op->too_many))
 		st = DIR_PARTIAL, msg = DIR_SIZE_LIMIT_MSG;
 	else if (op->type == OP_SEARCH_USER && (op->entries > 1 || rc == LDAP_SIZELIMIT_EXCEEDED))
 		st = DIR_REFUSED, msg = "more than one entry has this user name";

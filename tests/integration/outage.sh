@@ -220,4 +220,36 @@ daemon_start "$T_DIR/d.conf" || { t_fail "ldapdeskd starts (ldaps://, nobody lis
 t_ok "nobody listening: the log says so, not a certificate problem" \
     log_says "cannot connect to ldaps://127\.0\.0\.1:[0-9]+ \(Can't contact LDAP server\): check that the directory runs"
 daemon_stop
+
+# ---- a reply cut inside a TLS record ----------------------------------------------------------
+# The loop never waits on the directory's socket: while a reply's last byte is held back for
+# 4 s (tests/lib/split_proxy.py relays between ldapdeskd and slapd), other requests are
+# answered, and the cut reply is taken when its byte comes. A loop blocked in a read of the
+# rest of the TLS record would answer nothing for those 4 s.
+PROXY_PORT=$(random_port)
+python3 "$LDAPDESK_SRC/tests/lib/split_proxy.py" "$PROXY_PORT" "$LDAP_PORT" "$T_DIR/split" \
+    >"$T_DIR/proxy.out" 2>&1 &
+t_track $!
+for _ in $(seq 50); do grep -q ready "$T_DIR/proxy.out" 2>/dev/null && break; sleep 0.1; done
+daemon_config "$T_DIR/p.conf"
+sed -i "s#^uri = .*#uri = ldap://127.0.0.1:$PROXY_PORT#" "$T_DIR/p.conf"
+daemon_start "$T_DIR/p.conf" || { t_fail "ldapdeskd starts, its directory behind the relay"; t_done; }
+t_ok "status alice through the relay" "$D" status alice
+t_ok "grace is locked" ldap_lock_user grace
+echo "hold 4" >"$T_DIR/split"
+"$D" unlock grace >"$T_DIR/held.out" 2>&1 &
+held=$!
+# The relay removes its control file when the hold begins: from then on, 4 s.
+for _ in $(seq 100); do [ -e "$T_DIR/split" ] || break; sleep 0.05; done
+t_ok "a directory reply is being held (the relay took the hold)" test ! -e "$T_DIR/split"
+t0=$(date +%s%N)
+t_match '"status"' "meanwhile GET /v1/health is answered" \
+    curl -s --max-time 3 --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
+t_ok "... within 2 s, before the held byte comes ($((($(date +%s%N) - t0) / 1000000)) ms)" \
+    test $((($(date +%s%N) - t0) / 1000000)) -lt 2000
+if wait "$held"; then t_pass "the unlock whose reply was cut completes when the byte comes"; else
+    t_fail "the unlock whose reply was cut completes when the byte comes" "$(cat "$T_DIR/held.out")"
+fi
+t_empty "grace is unlocked in the directory" ldap_attr grace pwdAccountLockedTime
+daemon_stop
 t_done

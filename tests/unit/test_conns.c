@@ -114,6 +114,50 @@ static void test_over_a_limit_is_marked_not_counted(void **state)
 	event_base_free(base);
 }
 
+/* Refused connections wait to be answered 503, but only 64 at once: past
+ * that they are shut unanswered (each holds a descriptor meanwhile), and
+ * once one is gone the next refused one is kept again. */
+static void test_refused_ones_kept_for_an_answer_are_bounded(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct conns *t = conns_new(base);
+	struct side a, over[66];
+	int kept = 0, shut = -1;
+
+	(void)state;
+	conns_set_limits(t, 1, 1, 60);
+	side_open(&a, base, t);
+	run_for(base, 50);
+	for (int i = 0; i < 65; i++)
+		side_open(&over[i], base, t);
+	run_for(base, 100);
+	assert_false(conn_over_limit(a.conn));
+	/* Their checks run in no set order: count, and find the one shut. */
+	for (int i = 0; i < 65; i++) {
+		if (conn_over_limit(over[i].conn)) {
+			kept++;
+			assert_false(peer_sees_end(over[i].peer));
+		} else {
+			assert_int_equal(shut, -1);
+			shut = i;
+			assert_true(peer_sees_end(over[i].peer));
+		}
+	}
+	assert_int_equal(kept, 64);
+	assert_int_equal(conns_stats(t).refused_total, 65);
+	side_close(&over[shut == 0 ? 1 : 0]); /* one kept connection goes */
+	side_open(&over[65], base, t);
+	run_for(base, 100);
+	assert_true(conn_over_limit(over[65].conn)); /* its place is taken again */
+	assert_false(peer_sees_end(over[65].peer));
+	for (int i = 0; i < 66; i++)
+		if (i != (shut == 0 ? 1 : 0))
+			side_close(&over[i]);
+	side_close(&a);
+	conns_close(t);
+	event_base_free(base);
+}
+
 static void test_a_request_not_whole_in_time_is_cut(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -180,6 +224,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_over_a_limit_is_marked_not_counted),
+	    cmocka_unit_test(test_refused_ones_kept_for_an_answer_are_bounded),
 	    cmocka_unit_test(test_a_request_not_whole_in_time_is_cut),
 	    cmocka_unit_test(test_no_cut_while_a_reply_is_being_written),
 	};
