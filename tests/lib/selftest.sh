@@ -57,6 +57,18 @@ t_exit 1 "a run of wrong checks exits 1" checks_fail_inner
 t_eq "$(printf '%s\n' "$T_OUT" | tail -n 1)" "0 passed, 8 failed, 0 skipped" \
     "t_eq, t_match, t_nomatch, t_exit, t_ok and t_empty each fail when they should"
 
+# A run of skips only is meson's SKIP (77), not a pass: a flavour suite whose server is missing.
+skips_inner() {
+    # shellcheck disable=SC2016
+    KEEP=0 sh -c '
+        set -eu
+        . "$LDAPDESK_SRC/tests/lib/harness.sh"
+        t_init skips
+        t_skip "skipped on purpose" "no server"
+        t_done'
+}
+t_exit 77 "a run that only skipped exits 77 (meson: SKIP)" skips_inner
+
 # a nested harness run: failure report, summary line, exit status, cleanup of processes and dir
 inner() {
     # shellcheck disable=SC2016
