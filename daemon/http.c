@@ -52,6 +52,15 @@
 _Static_assert(((long long)1 << HEAD_BITS) > (long long)HTTP_IMPORT_MAX + 1 &&
                    ((long long)1 << HEAD_BITS) > 2LL * HEAD_MAX,
                "HEAD_BITS holds a head's Content-Length and size");
+/* What a TLS connection's input may hold before the daemon stops reading
+ * it (the client's sends then stall): evhttp answers one request at a time,
+ * and while a reply waits for its client, what that client pipelines behind
+ * it is not parsed. evhttp also takes a body only once all of it is in, so
+ * the bound holds a head and the largest body read (a refused one drained,
+ * HTTP_DRAIN_MAX); an import let through its gate raises it by its 32 MiB
+ * for that request (import_gate, request_cb). unix: clients are local, and
+ * not bounded, as for [limits]. */
+#define HTTP_INPUT_MAX    (HTTP_DRAIN_MAX + 2 * HEAD_MAX)
 #define HTTP_TIMEOUT_S    30
 #define HTTP_BACKLOG      128
 #define HTTP_COALESCE_MAX (64 * 1024) /* replies up to this go out as one TLS record */
@@ -94,6 +103,7 @@ struct http;
 struct link {
 	struct http *h;
 	struct conn *conn;
+	struct bufferevent *bev; /* a TLS connection's (its input bound); NULL on unix: */
 };
 
 struct http {
@@ -402,9 +412,14 @@ static bool import_gate(struct evbuffer *in, const struct link *l, const char *h
 		head_rewrite_as(in, "/v1/import", token);
 	OPENSSL_cleanse(token, sizeof(token));
 	/* Up to 32 MiB from a session that may send it: no deadline for the
-	 * whole body (a slow link takes minutes); each pause is still bounded. */
-	if (code == 0)
+	 * whole body (a slow link takes minutes); each pause is still bounded.
+	 * evhttp takes the body once it is all in: the input may hold it. */
+	if (code == 0) {
 		conn_request_arrived(l->conn);
+		if (l->bev != NULL)
+			bufferevent_setwatermark(l->bev, EV_READ, 0,
+			                         HTTP_IMPORT_MAX + HTTP_INPUT_MAX);
+	}
 	return code != 0;
 }
 
@@ -967,6 +982,10 @@ static struct bufferevent *watched(struct bufferevent *bev, struct link *l)
 	if (bev != NULL) {
 		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, l);
 		mark_start(bufferevent_get_input(bev));
+		/* Past it, libevent stops reading (the client's sends stall) and
+		 * reads again once evhttp has parsed the input below it. */
+		if (l->bev != NULL)
+			bufferevent_setwatermark(bev, EV_READ, 0, HTTP_INPUT_MAX);
 	}
 	return bev;
 }
@@ -1014,6 +1033,7 @@ static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 	}
 	/* From here on SSL_free frees l (link_free_cb). */
 	l->h = h;
+	l->bev = NULL;
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	                                     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -1024,6 +1044,7 @@ static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 		bufferevent_free(bev);
 		return NULL;
 	}
+	l->bev = bev;
 	return watched(bev, l);
 }
 
@@ -1099,6 +1120,10 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	watch_output(h, req);
 	if ((l = req_link(h, req)) != NULL)
 		conn_request_arrived(l->conn);
+	/* Its body is in: an import's raised bound is back to the usual one
+	 * for what the client pipelines behind it. */
+	if (l != NULL && l->bev != NULL)
+		bufferevent_setwatermark(l->bev, EV_READ, 0, HTTP_INPUT_MAX);
 	/* Over a limit: answered, so that the client can say why (a handshake
 	 * cut short would read as a TLS or CA problem), then closed. */
 	if (l != NULL && conn_over_limit(l->conn)) {

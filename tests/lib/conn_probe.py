@@ -16,6 +16,11 @@ Modes (each prints one line per step, for the test to match):
                every 0.5 s: as loris.
   keepalive G  three GET /v1/health on one connection, G seconds apart:
                "statuses A B C".
+  flood S H    pipelines GET /v1/health on one connection without reading a
+               reply, for S seconds or 64 MiB, whichever first, or until
+               sends stall for 2 s (the daemon stopped reading); prints
+               "sent B stalled|timeup|capped", then holds the connection
+               open H seconds.
 """
 import socket
 import ssl
@@ -143,5 +148,29 @@ elif mode == "keepalive":
         if not i:  # the caller waits for this before it changes anything
             print("connected", flush=True)
     print("statuses " + " ".join(statuses))
+elif mode == "flood":
+    secs, hold = float(sys.argv[4]), float(sys.argv[5])
+    tls = connect()
+    tls.settimeout(0.25)
+    req = ("GET /v1/health HTTP/1.1\r\nHost: %s\r\n\r\n" % u.hostname).encode() * 256
+    sent, stalled, how = 0, 0.0, "timeup"
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if sent >= 64 << 20:
+            how = "capped"
+            break
+        try:
+            sent += tls.send(req)
+            stalled = 0.0
+        except (socket.timeout, ssl.SSLWantWriteError):
+            stalled += 0.25
+            if stalled >= 2:
+                how = "stalled"
+                break
+        except (OSError, ssl.SSLError):
+            how = "closed"
+            break
+    print("sent %d %s" % (sent, how), flush=True)
+    time.sleep(hold)
 else:
     sys.exit("conn_probe.py: unknown mode " + mode)
