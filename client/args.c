@@ -190,6 +190,21 @@ static int find_opt(const char *s, const char **valp)
 	return -1;
 }
 
+static const struct spec *find_spec(const struct args *a);
+
+/* An unknown option, named without any value it may carry ("--password=X",
+ * or "-wX" as ldapsearch takes a password), with the help to read: the
+ * command's once it is known. */
+static void unknown_option(const struct args *a, const char *s, char *err, size_t errlen)
+{
+	int shown = s[1] == '-' ? (int)strcspn(s, "=") : 2;
+	char cmd[64];
+	bool known = a->command != NULL && find_spec(a) != NULL;
+
+	fail(err, errlen, "unknown option '%.*s'; see 'ldapdesk %s%s--help'", shown, s,
+	     known ? cmd_name(a, cmd, sizeof(cmd)) : "", known ? " " : "");
+}
+
 /* The option at argv[*ip]; advances *ip past its value. */
 static void take_option(struct args *a, int argc, char **argv, int *ip, char *err, size_t errlen)
 {
@@ -199,7 +214,7 @@ static void take_option(struct args *a, int argc, char **argv, int *ip, char *er
 	int shown = (int)strcspn(s, "=");
 
 	if (id < 0) {
-		fail(err, errlen, "unknown option '%.*s'; see 'ldapdesk --help'", shown, s);
+		unknown_option(a, s, err, errlen);
 		return;
 	}
 	/* A second value would silently replace the first (two tickets given,

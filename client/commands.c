@@ -2048,7 +2048,7 @@ int cli_main(int argc, char **argv)
 		say("%s", err);
 		/* --json (or --format json) may stand after what failed to parse. */
 		for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-			if (strcmp(argv[i], "--json") == 0 ||
+			if (strcmp(argv[i], "--json") == 0 || strncmp(argv[i], "--json=", 7) == 0 ||
 			    strcmp(argv[i], "--format=json") == 0 ||
 			    (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
 			     strcmp(argv[i + 1], "json") == 0)) {

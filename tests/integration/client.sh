@@ -144,6 +144,12 @@ t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... with an error object on
 t_exit 2 "... also when --json stands after what failed to parse" \
     sh -c "'$D' record notice --desc x --channel phone --json 2>/dev/null"
 t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... (usage)"
+t_exit 2 "... and when it is --json=1 (it takes no value)" sh -c "'$D' --json=1 status bob 2>/dev/null"
+t_eq "$(printf '%s' "$T_OUT" | jq -r .error)" usage "... still an error object on stdout"
+t_match "unknown option '-w'; see 'ldapdesk login --help'" \
+    "a password glued to an unknown short option (-wSECRET) is not echoed" \
+    "$D" login --user hd1 -wGlued-Secret-7
+t_nomatch "Glued-Secret-7" "... anywhere in the message" printf '%s\n' "$T_OUT"
 # Messages for what a hotline operator types wrong, and what to do.
 as_op hd1
 t_match "no such user: 王丽 \(give the account's uid, not the person's name\)" \

@@ -57,6 +57,16 @@ static void test_unknown_option_is_an_error(void **state)
 	assert_int_equal(PARSE(&a, err, "status", "bob", "--password=hunter2"), -1);
 	assert_null(strstr(err, "hunter2"));
 	assert_non_null(strstr(err, "--password"));
+	/* ... nor of a short one glued to its value, as ldapsearch's -wSECRET */
+	assert_int_equal(PARSE(&a, err, "login", "--user", "hd1", "-whunter2"), -1);
+	assert_null(strstr(err, "hunter2"));
+	assert_non_null(strstr(err, "unknown option '-w'"));
+	/* the help named is the command's, once the command is known */
+	assert_non_null(strstr(err, "see 'ldapdesk login --help'"));
+	assert_int_equal(PARSE(&a, err, "user", "create", "x", "--zz"), -1);
+	assert_non_null(strstr(err, "see 'ldapdesk user create --help'"));
+	assert_int_equal(PARSE(&a, err, "--zz", "reset", "bob"), -1);
+	assert_non_null(strstr(err, "see 'ldapdesk --help'"));
 }
 
 static void test_option_of_another_command_is_an_error(void **state)
