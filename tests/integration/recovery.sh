@@ -105,12 +105,17 @@ disagree() { # FIRST_ID: recovered outcomes from attempt FIRST_ID that the direc
         AND o.detail LIKE 'recovered at start-up%'" |
         while read -r action u asked res how earlier; do
             if [ "$action" = unlock ]; then
-                [ -z "$(ldap_attr "$u" pwdAccountLockedTime)" ] && want=ok || want=failed
+                # A lookup that failed must not read as "unlocked".
+                if ! lock=$(ldap_attr "$u" pwdAccountLockedTime); then want=unreadable
+                elif [ -z "$lock" ]; then want=ok
+                else want=failed; fi
             else
-                changed=$(ldap_attr "$u" pwdChangedTime | cut -c1-14)
-                if [ -z "$changed" ] || [ "$changed" -lt "$asked" ]; then want=failed
-                elif [ "$changed" -le "$earlier" ]; then want=failed-unsure
-                else want=ok; fi
+                if changed=$(ldap_attr "$u" pwdChangedTime); then
+                    changed=$(printf '%s' "$changed" | cut -c1-14)
+                    if [ -z "$changed" ] || [ "$changed" -lt "$asked" ]; then want=failed
+                    elif [ "$changed" -le "$earlier" ]; then want=failed-unsure
+                    else want=ok; fi
+                else want=unreadable; fi
                 [ "$res" != failed ] || [ "$how" != unsure ] || res=failed-unsure
             fi
             [ "$res" = "$want" ] || printf '%s ' "$action:$u:$res (want $want)"

@@ -19,7 +19,7 @@ Modes (each prints one line per step, for the test to match):
   flood S H    pipelines GET /v1/health on one connection without reading a
                reply, for S seconds or 64 MiB, whichever first, or until
                sends stall for 2 s (the daemon stopped reading); prints
-               "sent B stalled|timeup|capped", then holds the connection
+               "sent B stalled|timeup|capped|closed", then holds the connection
                open H seconds.
 """
 import socket
