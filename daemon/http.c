@@ -104,6 +104,7 @@ struct link {
 	struct http *h;
 	struct conn *conn;
 	struct bufferevent *bev; /* a TLS connection's (its input bound); NULL on unix: */
+	bool raised;             /* its bound raised for an import's body */
 };
 
 struct http {
@@ -395,7 +396,7 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
 
 /* A body over LDAPDESK_MAX_BODY (an import) is read only for a session that
  * may send it: the gate is asked before the body is buffered. */
-static bool import_gate(struct evbuffer *in, const struct link *l, const char *head, size_t n)
+static bool import_gate(struct evbuffer *in, struct link *l, const char *head, size_t n)
 {
 	const struct http *h = l->h;
 	char token[HTTP_TOKEN_MAX];
@@ -416,9 +417,11 @@ static bool import_gate(struct evbuffer *in, const struct link *l, const char *h
 	 * evhttp takes the body once it is all in: the input may hold it. */
 	if (code == 0) {
 		conn_request_arrived(l->conn);
-		if (l->bev != NULL)
+		if (l->bev != NULL) {
 			bufferevent_setwatermark(l->bev, EV_READ, 0,
 			                         HTTP_IMPORT_MAX + HTTP_INPUT_MAX);
+			l->raised = true;
+		}
 	}
 	return code != 0;
 }
@@ -444,7 +447,7 @@ static bool is_import(const char *head, size_t n)
  * merely looks like such a head is refused the same way, which is harmless.
  * Return: true when the whole head was replaced (by one that ends).
  */
-static bool head_check(struct evbuffer *in, const struct link *l, const char *head, size_t n)
+static bool head_check(struct evbuffer *in, struct link *l, const char *head, size_t n)
 {
 	const char *cl, *te, *crlf, *lf;
 	unsigned long long len;
@@ -1034,6 +1037,7 @@ static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 	/* From here on SSL_free frees l (link_free_cb). */
 	l->h = h;
 	l->bev = NULL;
+	l->raised = false;
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	                                     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -1121,9 +1125,12 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	if ((l = req_link(h, req)) != NULL)
 		conn_request_arrived(l->conn);
 	/* Its body is in: an import's raised bound is back to the usual one
-	 * for what the client pipelines behind it. */
-	if (l != NULL && l->bev != NULL)
+	 * for what the client pipelines behind it. Only then: setting it costs
+	 * ~5,000 instructions, 1.5 % of an unlock. */
+	if (l != NULL && l->raised) {
 		bufferevent_setwatermark(l->bev, EV_READ, 0, HTTP_INPUT_MAX);
+		l->raised = false;
+	}
 	/* Over a limit: answered, so that the client can say why (a handshake
 	 * cut short would read as a TLS or CA problem), then closed. */
 	if (l != NULL && conn_over_limit(l->conn)) {
