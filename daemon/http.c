@@ -59,7 +59,7 @@ _Static_assert(((long long)1 << HEAD_BITS) > (long long)HTTP_IMPORT_MAX + 1 &&
  * the bound holds a head and the largest body read (a refused one drained,
  * HTTP_DRAIN_MAX); an import let through its gate raises it by its 32 MiB
  * for that request (import_gate, request_cb). unix: clients are local, and
- * not bounded, as for [limits]. */
+ * not bounded, as for [limits]. See input_bound. */
 #define HTTP_INPUT_MAX    (HTTP_DRAIN_MAX + 2 * HEAD_MAX)
 #define HTTP_TIMEOUT_S    30
 #define HTTP_BACKLOG      128
@@ -105,6 +105,7 @@ struct link {
 	struct conn *conn;
 	struct bufferevent *bev; /* a TLS connection's (its input bound); NULL on unix: */
 	bool raised;             /* its bound raised for an import's body */
+	size_t wm;               /* the read watermark set on bev now; 0: none */
 };
 
 struct http {
@@ -394,6 +395,33 @@ static const char *head_bearer(const char *p, const char *end, char *buf, size_t
 	return buf;
 }
 
+/*
+ * Keeps a TLS connection's input under its bound (HTTP_INPUT_MAX, raised for
+ * an import). libevent's read watermark is set only while the input is over
+ * half the bound, and taken off below a quarter: set all the time, its own
+ * input callback ran on every read and drain of every connection (~5,700
+ * instructions a request), where the input watcher runs anyway.
+ */
+static void input_bound(struct link *l)
+{
+	size_t max, len, want;
+
+	if (l->bev == NULL)
+		return;
+	max = l->raised ? HTTP_IMPORT_MAX + HTTP_INPUT_MAX : HTTP_INPUT_MAX;
+	len = evbuffer_get_length(bufferevent_get_input(l->bev));
+	if (len >= max / 2)
+		want = max;
+	else if (len < max / 4)
+		want = 0;
+	else
+		want = l->wm != 0 ? max : 0; /* in between: as it was */
+	if (want != l->wm) {
+		bufferevent_setwatermark(l->bev, EV_READ, 0, want);
+		l->wm = want;
+	}
+}
+
 /* A body over LDAPDESK_MAX_BODY (an import) is read only for a session that
  * may send it: the gate is asked before the body is buffered. */
 static bool import_gate(struct evbuffer *in, struct link *l, const char *head, size_t n)
@@ -417,11 +445,8 @@ static bool import_gate(struct evbuffer *in, struct link *l, const char *head, s
 	 * evhttp takes the body once it is all in: the input may hold it. */
 	if (code == 0) {
 		conn_request_arrived(l->conn);
-		if (l->bev != NULL) {
-			bufferevent_setwatermark(l->bev, EV_READ, 0,
-			                         HTTP_IMPORT_MAX + HTTP_INPUT_MAX);
-			l->raised = true;
-		}
+		l->raised = true;
+		input_bound(l);
 	}
 	return code != 0;
 }
@@ -853,6 +878,7 @@ static void input_watch_cb(struct evbuffer *in, const struct evbuffer_cb_info *i
 	ev_ssize_t n;
 	bool start, within;
 
+	input_bound(arg);
 	/* Lines taken by evhttp (the watcher's own drains come after
 	 * head_take): the buffer no longer starts at the request line. */
 	if (info->n_added == 0) {
@@ -985,10 +1011,6 @@ static struct bufferevent *watched(struct bufferevent *bev, struct link *l)
 	if (bev != NULL) {
 		evbuffer_add_cb(bufferevent_get_input(bev), input_watch_cb, l);
 		mark_start(bufferevent_get_input(bev));
-		/* Past it, libevent stops reading (the client's sends stall) and
-		 * reads again once evhttp has parsed the input below it. */
-		if (l->bev != NULL)
-			bufferevent_setwatermark(bev, EV_READ, 0, HTTP_INPUT_MAX);
 	}
 	return bev;
 }
@@ -1036,8 +1058,6 @@ static struct bufferevent *tls_bev_cb(struct event_base *base, void *arg)
 	}
 	/* From here on SSL_free frees l (link_free_cb). */
 	l->h = h;
-	l->bev = NULL;
-	l->raised = false;
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	                                     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -1125,11 +1145,10 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	if ((l = req_link(h, req)) != NULL)
 		conn_request_arrived(l->conn);
 	/* Its body is in: an import's raised bound is back to the usual one
-	 * for what the client pipelines behind it. Only then: setting it costs
-	 * ~5,000 instructions, 1.5 % of an unlock. */
+	 * for what the client pipelines behind it. */
 	if (l != NULL && l->raised) {
-		bufferevent_setwatermark(l->bev, EV_READ, 0, HTTP_INPUT_MAX);
 		l->raised = false;
+		input_bound(l);
 	}
 	/* Over a limit: answered, so that the client can say why (a handshake
 	 * cut short would read as a TLS or CA problem), then closed. */
