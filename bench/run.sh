@@ -10,6 +10,11 @@
 #   floor     bench/floor: the same LDAP writes with async libldap over BENCH_POOL connections
 #   script    ldappasswd/ldapmodify processes per request, CONC shell workers in parallel
 #             (what teams script today)
+#   relay     bench/loadgen against bench/relay, a server that turns the same
+#             HTTPS requests into the floor's LDAP writes and does nothing else (no token check,
+#             no audit): what HTTPS in front of slapd costs on this machine, whatever a broker
+#             adds. Its rows show relay/floor in the ld/floor columns, and a line under the
+#             table compares ldapdesk with it.
 # Unlock runs are bounded to BENCH_USERS requests and every user is locked again (rootdn
 # ldapmodify) before each driver, so every unlock really deletes a lock.
 # Then one ldapdesk run with BENCH_RSS_CONNS connections for the peak-RSS figure.
@@ -38,7 +43,7 @@
 # callees). For A/B of small changes (LDAPDESKD=the build to count).
 #
 # Environment (defaults): BENCH_SECONDS=5 BENCH_USERS=2000 BENCH_CONC="1 16 64"
-#   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor script" BENCH_POOL=4
+#   BENCH_OPS="reset unlock grant-revoke" BENCH_DRIVERS="ldapdesk floor relay script" BENCH_POOL=4
 #   BENCH_RSS_CONNS=256 (0 skips) BENCH_SCRIPT_MAX=BENCH_USERS (script requests per run)
 #   BENCH_REPEAT=5 (runs per cell, drivers taking turns; the table shows the median run, and
 #   "pair range" the lowest and highest ldapdesk/floor ratio of runs made back to back)
@@ -53,12 +58,13 @@ set -eu
 BENCH_BIN=${BENCH_BIN:-$LDAPDESK_SRC/build/bench}
 LOADGEN=${LOADGEN:-$BENCH_BIN/loadgen}
 FLOOR=${FLOOR:-$BENCH_BIN/floor}
+RELAY=${RELAY:-$BENCH_BIN/relay}
 SYNCPROBE=${SYNCPROBE:-$BENCH_BIN/syncprobe}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_USERS=${BENCH_USERS:-2000}
 BENCH_CONC=${BENCH_CONC:-1 16 64}
 BENCH_OPS=${BENCH_OPS:-reset unlock grant-revoke}
-BENCH_DRIVERS=${BENCH_DRIVERS:-ldapdesk floor script}
+BENCH_DRIVERS=${BENCH_DRIVERS:-ldapdesk floor relay script}
 BENCH_POOL=${BENCH_POOL:-4}
 BENCH_REPEAT=${BENCH_REPEAT:-5}
 BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
@@ -66,7 +72,8 @@ BENCH_SCRIPT_MAX=${BENCH_SCRIPT_MAX:-$BENCH_USERS}
 BENCH_PERMISSION=general
 BENCH_OPERATOR=adm1
 
-for _b in "$LOADGEN" "$FLOOR" "$SYNCPROBE" "$LDAPDESKD"; do
+case " $BENCH_DRIVERS " in *" relay "*) BENCH_RELAY=1 ;; *) BENCH_RELAY= ;; esac
+for _b in "$LOADGEN" "$FLOOR" "$SYNCPROBE" "$LDAPDESKD" ${BENCH_RELAY:+"$RELAY"}; do
     [ -x "$_b" ] || { echo "bench: $_b is not an executable (build first: ninja -C build)" >&2; exit 1; }
 done
 for _n in "$BENCH_SECONDS" "$BENCH_USERS" "$BENCH_POOL" "$BENCH_RSS_CONNS" "$BENCH_SCRIPT_MAX" "$BENCH_REPEAT" \
@@ -182,6 +189,46 @@ run_ldapdesk() {
     printf '%s\n' "$_rl_line" | sed "s/}\$/,\"rss_kb\":${_rl_rss:-0},\"records_per_commit\":$_rl_batch,$(
         cpu_fields $((_rl_s1 - _rl_s0)) $((_rl_w1 - _rl_w0)) "$_rl_line" $((_rl_d1 - _rl_d0)))}/" \
         >>"$RESULTS"
+}
+
+# run_relay OP CONC [COUNT]: one loadgen run against the relay; its CPU per operation goes in
+# "daemon_cpu_us" (the "ld us" column), as ldapdeskd's does.
+run_relay() {
+    _rr_d0=$(cpu_ticks "$RELAY_PID")
+    _rr_s0=$(cpu_ticks "$SLAPD_PID")
+    _rr_w0=$(run_queue_ns "$SLAPD_PID")
+    _rr_line=$("$LOADGEN" --port "$RELAY_PORT" --ca "$SLAPD_DIR/ca.pem" \
+        --user "$BENCH_OPERATOR" --password-file "$T_DIR/op.pw" --op "$1" --concurrency "$2" \
+        --seconds "$BENCH_SECONDS" ${3:+--count "$3"} --users "$BENCH_USERS" \
+        --permission "$BENCH_PERMISSION" --driver relay) || true
+    _rr_d1=$(cpu_ticks "$RELAY_PID")
+    _rr_s1=$(cpu_ticks "$SLAPD_PID")
+    _rr_w1=$(run_queue_ns "$SLAPD_PID")
+    [ -n "$_rr_line" ] || { no_result relay "$1" "$2"; return 0; }
+    printf '%s\n' "$_rr_line" | sed "s/}\$/,$(cpu_fields $((_rr_s1 - _rr_s0)) $((_rr_w1 - _rr_w0)) \
+        "$_rr_line" $((_rr_d1 - _rr_d0)))}/" >>"$RESULTS"
+}
+
+# relay_start: the relay on a free port, bound to the pool like the daemon; waits until it
+# answers GET /v1/health (10 s at most).
+relay_start() {
+    RELAY_PORT=$(random_port) || return 1
+    "$RELAY" --port "$RELAY_PORT" --cert "$SLAPD_DIR/server.pem" --key "$SLAPD_DIR/server.key" \
+        --uri "$LDAP_URI" --ca "$SLAPD_DIR/ca.pem" --bind-dn "$LDAP_SVC_DN" \
+        --bind-pw-file "$SLAPD_DIR/bind.pw" --base "$BENCH_BASE" --group "$BENCH_GROUP" \
+        --pool "$BENCH_POOL" 2>>"$T_DIR/relay.log" &
+    RELAY_PID=$!
+    t_track "$RELAY_PID"
+    _rs_i=0
+    while [ "$_rs_i" -lt 100 ]; do
+        curl -s -o /dev/null --cacert "$SLAPD_DIR/ca.pem" "https://127.0.0.1:$RELAY_PORT/v1/health" &&
+            return 0
+        kill -0 "$RELAY_PID" 2>/dev/null || break
+        sleep 0.1
+        _rs_i=$((_rs_i + 1))
+    done
+    say "the relay did not start: $(tail -n 3 "$T_DIR/relay.log")"
+    return 1
 }
 
 # The floor's own CPU is not counted: it stands in for the broker, which it is not.
@@ -339,11 +386,13 @@ report() {
             for (i = 0; i < nk; i++) {
                 k = order[i]; m = med[k]; split(k, f, " ")
                 r1 = r2 = mb = b = pr = "-"
-                if (f[3] == "ldapdesk") {
+                if (f[3] == "ldapdesk" || f[3] == "relay") {
                     fl = f[1] " " f[2] " floor"; sc = f[1] " " f[2] " script"
                     if ((fl in med) && ops[fl, med[fl]] > 0) r1 = sprintf("%.2f", ops[k, m] / ops[fl, med[fl]])
                     if (fl in med) pr = pairs(k, fl)
                     if ((sc in med) && ops[sc, med[sc]] > 0) r2 = sprintf("%.1f", ops[k, m] / ops[sc, med[sc]])
+                }
+                if (f[3] == "ldapdesk") {
                     if (rss[k, m] != "") mb = sprintf("%.1f", rss[k, m] / 1024)
                     if (rpc[k, m] != "") b = rpc[k, m]
                 }
@@ -352,6 +401,18 @@ report() {
                 printf "%-13s %5s %-9s %4d %8.1f%s %8s %8s %8s %7s %8s %6s %7s %8s %10s %9s %10s %11s\n", f[1], f[2], f[3], n[k], ops[k, m], (flg[k] > 0 ? "!" : " "), ms(p50[k, m]), ms(p99[k, m]), ms(p999[k, m]), err[k], mb, b, dc, sc2, sw, r1, r2, pr
             }
             targets()
+            relayed()
+        }
+        # The relay is no target: it bounds what any HTTPS broker could reach here. One line:
+        # its ratio to the floor, and the ratio of ldapdesk to it, per cell (median runs).
+        function relayed(  i, k, f, rl, fl, line) {
+            line = ""
+            for (i = 0; i < nk; i++) {
+                k = order[i]; split(k, f, " "); rl = f[1] " " f[2] " relay"; fl = f[1] " " f[2] " floor"
+                if (f[3] != "ldapdesk" || !(rl in med) || !(fl in med) || ops[fl, med[fl]] <= 0 || ops[rl, med[rl]] <= 0) continue
+                line = line sprintf("%s %s c%s %.2f (ldapdesk/relay %.2f)", (line != "" ? "," : ""), f[1], f[2], ops[rl, med[rl]] / ops[fl, med[fl]], ops[k, med[k]] / ops[rl, med[rl]])
+            }
+            if (line != "") printf "# relay (HTTPS to LDAP, nothing else) / floor:%s\n", line
         }
         # Issue 5, judged on the median runs of the table: one line per target with the cells
         # that miss it, so the verdict is read off the same figures, not written by hand.
@@ -534,6 +595,7 @@ else
     daemon_start "$T_DIR/ldapdeskd.conf" || exit 1
 fi
 (umask 077 && printf '%s' "$LDAP_OP_PW" >"$T_DIR/op.pw")
+[ -z "$BENCH_RELAY" ] || relay_start || exit 1
 write_worker
 say "slapd $LDAP_URI, ldapdeskd pid $DAEMON_PID (pool_size $BENCH_POOL), ${BENCH_SECONDS}s per run"
 
@@ -541,7 +603,9 @@ say "slapd $LDAP_URI, ldapdeskd pid $DAEMON_PID (pool_size $BENCH_POOL), ${BENCH
 "$LOADGEN" --port "$LDAPDESK_PORT" --ca "$SLAPD_DIR/ca.pem" --user "$BENCH_OPERATOR" \
     --password-file "$T_DIR/op.pw" --op reset --concurrency 16 --count 200 \
     --users "$BENCH_USERS" --driver warmup >/dev/null || true
-run_floor reset 16 200 && : >"$RESULTS"
+run_floor reset 16 200
+[ -z "$BENCH_RELAY" ] || run_relay reset 16 200
+: >"$RESULTS"
 
 if [ "${1:-}" = callgrind ]; then
     callgrind_run
@@ -573,6 +637,7 @@ for op in $BENCH_OPS; do
                     ldapdesk) run_ldapdesk "$op" "$c" "$count" ;;
                     floor) run_floor "$op" "$c" "$count" ;;
                     script) run_script "$op" "$c" ;;
+                    relay) run_relay "$op" "$c" "$count" ;;
                     *) say "unknown driver $drv" ;;
                 esac
             done
