@@ -5,7 +5,7 @@
 #
 # One fresh slapd (tests/lib harness) seeded with BENCH_USERS users, one ldapdeskd (audit on,
 # synchronous=FULL, pool_size BENCH_POOL). For each op (reset, unlock, grant-revoke) and each
-# concurrency in BENCH_CONC, three drivers run for BENCH_SECONDS against the same slapd:
+# concurrency in BENCH_CONC, four drivers run for BENCH_SECONDS against the same slapd:
 #   ldapdesk  bench/loadgen: HTTPS keep-alive connections to ldapdeskd, token obtained once
 #   floor     bench/floor: the same LDAP writes with async libldap over BENCH_POOL connections
 #   script    ldappasswd/ldapmodify processes per request, CONC shell workers in parallel
@@ -34,7 +34,8 @@
 # `run.sh profile` instead profiles ldapdeskd (perf, strace -c) for BENCH_PROFILE_OP (reset) at
 # BENCH_PROFILE_CONC (16); BENCH_PERF_EVENT (e.g. syscalls:sys_enter_getpid),
 # BENCH_PERF_SORT (dso,sym; comm,dso splits the loop from the audit writer) and
-# BENCH_PERF_COMM (ldapdeskd or ldapdeskd-audit) steer perf.
+# BENCH_PERF_COMM (ldapdeskd or ldapdeskd-audit) steer perf; BENCH_PROFILE_DRIVER=relay profiles
+# bench/relay the same way instead (what HTTPS alone costs, beside what ldapdeskd spends).
 # `run.sh callgrind` counts ldapdeskd's instructions per operation instead (valgrind's callgrind:
 # exact counts, where the timings of a shared VM drift by 15-30 % from run to run): the daemon
 # runs under callgrind, instrumented only for BENCH_CG_COUNT (1000, at most BENCH_USERS)
@@ -482,23 +483,28 @@ profile() {
     _pf_op=${BENCH_PROFILE_OP:-reset}
     _pf_c=${BENCH_PROFILE_CONC:-16}
     command -v perf >/dev/null 2>&1 || { say "profile: perf missing (apt-get install linux-perf)"; return 1; }
+    _pf_pid=$DAEMON_PID _pf_name=ldapdeskd
+    if [ "${BENCH_PROFILE_DRIVER:-ldapdesk}" = relay ]; then
+        [ -n "$BENCH_RELAY" ] || { say "profile: the relay is not started (BENCH_DRIVERS has no relay)"; return 1; }
+        _pf_pid=$RELAY_PID _pf_name=relay
+    fi
     [ "$_pf_op" != unlock ] || lock_users
-    _pf_d0=$(cpu_ticks "$DAEMON_PID")
+    _pf_d0=$(cpu_ticks "$_pf_pid")
     _pf_s0=$(cpu_ticks "$SLAPD_PID")
-    perf record -q ${BENCH_PERF_EVENT:+-e $BENCH_PERF_EVENT} -F 999 --call-graph dwarf,16384 -o "$T_DIR/perf.data" -p "$DAEMON_PID" \
+    perf record -q ${BENCH_PERF_EVENT:+-e $BENCH_PERF_EVENT} -F 999 --call-graph dwarf,16384 -o "$T_DIR/perf.data" -p "$_pf_pid" \
         -- sleep "$BENCH_SECONDS" >/dev/null 2>&1 &
     _pf_perf=$!
-    run_ldapdesk "$_pf_op" "$_pf_c"
+    if [ "$_pf_name" = relay ]; then run_relay "$_pf_op" "$_pf_c"; else run_ldapdesk "$_pf_op" "$_pf_c"; fi
     wait "$_pf_perf" || true
-    _pf_d1=$(cpu_ticks "$DAEMON_PID")
+    _pf_d1=$(cpu_ticks "$_pf_pid")
     _pf_s1=$(cpu_ticks "$SLAPD_PID")
-    echo "# $_pf_op c=$_pf_c through ldapdeskd, ${BENCH_SECONDS}s:"
+    echo "# $_pf_op c=$_pf_c through $_pf_name, ${BENCH_SECONDS}s:"
     sed 's/^/#   /' "$RESULTS"
-    echo "# CPU ticks (1/$(getconf CLK_TCK) s) in the run: ldapdeskd $((_pf_d1 - _pf_d0)), slapd $((_pf_s1 - _pf_s0))"
-    echo "# ldapdeskd, self time by symbol (perf, on-CPU only):"
+    echo "# CPU ticks (1/$(getconf CLK_TCK) s) in the run: $_pf_name $((_pf_d1 - _pf_d0)), slapd $((_pf_s1 - _pf_s0))"
+    echo "# $_pf_name, self time by symbol (perf, on-CPU only):"
     perf report -i "$T_DIR/perf.data" --no-children --sort ${BENCH_PERF_SORT:-dso,sym} --stdio -g none 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -n 25
-    echo "# ldapdeskd, time including callees:"
+    echo "# $_pf_name, time including callees:"
     perf report -i "$T_DIR/perf.data" ${BENCH_PERF_COMM:+--comm $BENCH_PERF_COMM} --children --sort sym --stdio -g none 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -n 40
     [ "$_pf_op" != unlock ] || lock_users
@@ -508,11 +514,12 @@ profile() {
     tail -n 1 "$RESULTS" | sed 's/^/#   floor: /'
     echo "# slapd CPU ticks during the floor run: $((_pf_s1 - _pf_s0)) (per op: see ok above)"
     if command -v strace >/dev/null 2>&1; then
-        echo "# ldapdeskd system calls (strace -c, second run; strace slows it):"
-        strace -c -f -p "$DAEMON_PID" -o "$T_DIR/strace.txt" &
+        echo "# $_pf_name system calls (strace -c, second run; strace slows it):"
+        [ "$_pf_op" != unlock ] || lock_users
+        strace -c -f -p "$_pf_pid" -o "$T_DIR/strace.txt" &
         _pf_st=$!
         sleep 0.5
-        run_ldapdesk "$_pf_op" "$_pf_c"
+        if [ "$_pf_name" = relay ]; then run_relay "$_pf_op" "$_pf_c"; else run_ldapdesk "$_pf_op" "$_pf_c"; fi
         kill -INT "$_pf_st" 2>/dev/null || true
         wait "$_pf_st" 2>/dev/null || true
         head -n 20 "$T_DIR/strace.txt"
