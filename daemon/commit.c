@@ -572,7 +572,9 @@ int commit_start(struct actions *A, struct event_base *base, const char *db, int
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (audit_open(db, &c->audit, err, errlen) == -1)
+	/* Opened here, then used by the thread alone until audit_close after
+	 * the join: never by two threads at once. */
+	if (audit_open_single(db, &c->audit, err, errlen) == -1)
 		goto fail;
 	audit_guard_join(c->audit, audit_guard_take(A->audit));
 	/* An import (job.h) holds the write lock for its one transaction, a

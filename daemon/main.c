@@ -766,6 +766,8 @@ int main(int argc, char **argv)
 	}
 	setlocale(LC_ALL, "C.UTF-8");
 	log_init(verbose);
+	if (audit_library_init() == -1)
+		log_warnx("SQLite was set up before main: its memory statistics stay on");
 	no_core_dumps();
 	d.path = path;
 	if (config_load(path, &d.conf, err, sizeof(err)) == -1) {
