@@ -49,7 +49,9 @@ struct rl;
 /* One HTTP request waiting for its LDAP reply, on its connection's list. */
 struct rl_op {
 	struct rl *rl;
-	struct evhttp_request *req; /* NULL once its client is gone (client_gone_cb) */
+	/* Always answered (reply): libevent 2.1 keeps a request whose client
+	 * went away until evhttp_send_reply, which then frees it. */
+	struct evhttp_request *req;
 	enum rl_kind kind;
 	int msgid;
 	char dn[RL_DN_MAX];
@@ -62,6 +64,7 @@ struct rl_conn {
 	struct event *ev;
 	struct rl_op *ops;
 	int n;
+	bool dead; /* lost: its ops were answered 502, it takes no more */
 };
 
 struct rl {
@@ -84,13 +87,8 @@ static void usage(void)
 
 static void reply(struct evhttp_request *req, int code, const char *json)
 {
-	struct evbuffer *b;
+	struct evbuffer *b = evbuffer_new();
 
-	if (req == NULL)
-		return;
-	/* Answered: the connection's close no longer concerns this request. */
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
-	b = evbuffer_new();
 	if (b != NULL)
 		evbuffer_add(b, json, strlen(json));
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -198,6 +196,34 @@ static void op_result(struct rl *rl, struct rl_conn *c, struct rl_op *op, int rc
 	free(op);
 }
 
+/* Answers what was out on a lost connection, which takes no more. */
+static void conn_lost(struct rl_conn *c)
+{
+	struct rl_op *op;
+
+	fprintf(stderr, "relay: directory connection lost\n");
+	event_del(c->ev);
+	c->dead = true;
+	while ((op = c->ops) != NULL) {
+		c->ops = op->next;
+		reply_ldap_error(op->req, LDAP_SERVER_DOWN);
+		free(op);
+	}
+	c->n = 0;
+}
+
+/* The next live connection, round robin; NULL if all are lost. */
+static struct rl_conn *conn_pick(struct rl *rl)
+{
+	for (int i = 0; i < rl->pool; i++) {
+		struct rl_conn *c = &rl->conns[rl->next_conn++ % (unsigned)rl->pool];
+
+		if (!c->dead)
+			return c;
+	}
+	return NULL;
+}
+
 /* Every reply that has arrived; with TLS libldap may hold decrypted ones
  * while the socket looks idle, hence the loop to the end. */
 static void ldap_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -218,10 +244,8 @@ static void ldap_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (op != NULL)
 			op_result(op->rl, c, op, err);
 	}
-	if (rc < 0) {
-		fprintf(stderr, "relay: directory connection lost\n");
-		event_del(c->ev);
-	}
+	if (rc < 0)
+		conn_lost(c);
 }
 
 /* Connect, StartTLS, bind: blocking, before any request is taken. */
@@ -295,23 +319,13 @@ static bool route_kind(const char *action, enum rl_kind *kind)
 	return true;
 }
 
-/* evhttp frees a request whose connection closes before the answer: the
- * LDAP reply that comes later must not touch it. evhttp serves one request
- * per connection at a time, so the close callback names that one op. */
-static void client_gone_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct rl_op *op = arg;
-
-	(void)evcon;
-	op->req = NULL;
-}
-
 static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct rl *rl = arg;
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), *action;
 	char uid[RL_UID_MAX];
 	struct rl_op *op;
+	struct rl_conn *c;
 	enum rl_kind kind;
 
 	if (path == NULL) {
@@ -322,18 +336,18 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		reply(req, 200, "{\"token\":\"relay\"}");
 	} else if ((action = user_route(path, uid)) == NULL || !route_kind(action, &kind)) {
 		reply(req, 404, "{\"error\":\"not_found\"}");
+	} else if ((c = conn_pick(rl)) == NULL) {
+		reply(req, 502, "{\"error\":\"directory\",\"message\":\"every connection lost\"}");
 	} else if ((op = calloc(1, sizeof(*op))) == NULL) {
 		reply(req, 503, "{\"error\":\"out_of_memory\"}");
 	} else {
 		op->rl = rl;
 		op->req = req;
-		evhttp_connection_set_closecb(evhttp_request_get_connection(req), client_gone_cb,
-		                              op);
 		op->kind = kind;
 		snprintf(op->dn, sizeof(op->dn), "uid=%s,%s", uid, rl->base_dn);
 		/* A fresh password each time, as the daemon generates one. */
 		snprintf(op->pw, sizeof(op->pw), "Relay-%08x-%s", ++rl->pw_serial, uid);
-		op_start(rl, &rl->conns[rl->next_conn++ % (unsigned)rl->pool], op);
+		op_start(rl, c, op);
 	}
 }
 
@@ -386,6 +400,8 @@ static int serve(struct rl *rl)
 	evhttp_set_bevcb(http, tls_bev_cb, rl);
 	evhttp_set_gencb(http, request_cb, rl);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	/* The daemon's (HTTP_TIMEOUT_S): evhttp re-arms it on every request. */
+	evhttp_set_timeout(http, 30);
 	sock = evhttp_bind_socket_with_handle(http, RL_HOST, (ev_uint16_t)rl->port);
 	term = evsignal_new(rl->base, SIGTERM, stop_cb, rl->base);
 	intr = evsignal_new(rl->base, SIGINT, stop_cb, rl->base);

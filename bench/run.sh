@@ -50,7 +50,7 @@
 #   "pair range" the lowest and highest ldapdesk/floor ratio of runs made back to back)
 #   BENCH_COMMIT_DELAY, BENCH_DB_DIR: override [audit] commit_delay_ms / the database's
 #   directory (experiments only: a tmpfs database is not durable)
-#   LOADGEN, FLOOR (default $BENCH_BIN/loadgen, $BENCH_BIN/floor), KEEP=1 keeps the temp dir.
+#   LOADGEN, FLOOR, RELAY, SYNCPROBE (default $BENCH_BIN/loadgen, ...), KEEP=1 keeps the temp dir.
 # Only 127.0.0.1 is ever used: slapd and ldapdeskd are the ones started here.
 set -eu
 
