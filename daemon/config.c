@@ -518,6 +518,15 @@ int config_default_categories(struct config *c)
 	return rc;
 }
 
+/* No listen key: DESIGN's address, which the client's default URL names too
+ * (https://127.0.0.1:8636). Not set with the other defaults: a listen key in
+ * the file replaces it rather than adding to it. */
+static void listen_default(struct config *c)
+{
+	if (c->n_listen == 0 && (c->listen[0] = strdup(CONFIG_LISTEN_DEFAULT)) != NULL)
+		c->n_listen = 1;
+}
+
 static void config_defaults(struct config *c)
 {
 	c->session_ttl = 8 * 3600;
@@ -643,7 +652,7 @@ static int check_required(const struct config *c, char *err, size_t errlen)
 		if (*(char *const *)(const void *)((const char *)c + req[i].off) == NULL)
 			return check_fail(c, err, errlen, req[i].section, req[i].key,
 			                  "missing: this key is required");
-	if (c->n_listen == 0)
+	if (c->n_listen == 0) /* only if listen_default ran out of memory */
 		return check_fail(c, err, errlen, "server", "listen",
 		                  "missing: give host:port or unix:/path");
 	return 0;
@@ -1187,6 +1196,7 @@ static int load(const char *path, const struct config *running, struct config **
 		config_free(p.c);
 		return -1;
 	}
+	listen_default(p.c);
 	if (flavor_defaults(p.c, err, errlen) == -1 ||
 	    config_check(p.c, running, err, errlen) == -1) {
 		config_free(p.c);

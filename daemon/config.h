@@ -40,6 +40,9 @@ struct config_category {
 	char *unit;
 };
 
+/* [server] listen when the file gives none (DESIGN's address). */
+#define CONFIG_LISTEN_DEFAULT "127.0.0.1:8636"
+
 struct config {
 	char *path;
 	/* [server] */

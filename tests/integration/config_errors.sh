@@ -8,6 +8,10 @@ t_start_slapd || { t_fail "slapd starts"; t_done; }
 daemon_config "$T_DIR/good.conf"
 C=$T_DIR/bad.conf
 t_match '^configuration OK$' "-n accepts the good config" "$LDAPDESKD" -n -c "$T_DIR/good.conf"
+# No listen key: DESIGN's 127.0.0.1:8636, the client's default URL (TLS from tls_cert/tls_key).
+sed '/^listen = /d' "$T_DIR/good.conf" >"$T_DIR/nolisten.conf"
+t_match '^configuration OK$' "-n accepts a config without listen (127.0.0.1:8636)" \
+    "$LDAPDESKD" -n -c "$T_DIR/nolisten.conf"
 # -n checks the file, not the machine; a port held by something else is worth a warning
 # (a running ldapdeskd, checked before a reload, holds its own: not an error).
 python3 -c 'import socket, sys, time

@@ -307,6 +307,27 @@ static void test_section_without_bracket_is_named_at_its_line(void **state)
 	load_fails_with(f, "[ldap\npool_size = 2\n", want);
 }
 
+/* No listen key: DESIGN's 127.0.0.1:8636 (the client's default URL), so a
+ * TCP listener, which wants its TLS files: the error names that address. */
+static void test_listen_defaults_to_designs_address(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = NULL;
+	char err[512];
+	FILE *fp = fopen(f->conf, "w");
+
+	assert_non_null(fp);
+	fprintf(fp,
+	        "[ldap]\nuri = ldap://127.0.0.1:389/\nbind_dn = cn=svc,dc=example,dc=com\n"
+	        "bind_password_file = %s\nuser_base = ou=people,dc=example,dc=com\n"
+	        "[audit]\ndatabase = %s/audit.db\n",
+	        f->secret, f->dir);
+	fclose(fp);
+	assert_int_equal(config_load(f->conf, &c, err, sizeof(err)), -1);
+	if (strstr(err, "127.0.0.1:8636") == NULL || strstr(err, "unix: sockets") == NULL)
+		fail_msg("error \"%s\" does not name the default TCP listener", err);
+}
+
 static void test_tcp_listener_without_tls_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -368,6 +389,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_line_over_200_bytes_is_an_error_with_its_number,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listen_defaults_to_designs_address, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp_listener_without_tls_is_refused, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_readable_secret_is_refused_naming_the_file,
