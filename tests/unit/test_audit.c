@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -1103,6 +1104,26 @@ static void now_is_utc_with_milliseconds(void **state)
 			assert_int_equal(buf[i], shape[i]);
 	}
 	assert_true(strncmp(buf, "2024", 4) > 0);
+	/* The date part is kept per second: a second call still reads the clock. */
+	for (int i = 0; i < 3; i++) {
+		char want[2][20], again[32];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		audit_now(again, sizeof again);
+		for (int k = 0; k < 2; k++) {
+			time_t tk = t + k; /* the second may turn between the two reads */
+			gmtime_r(&tk, &tm);
+			strftime(want[k], sizeof want[k], "%Y-%m-%dT%H:%M:%S", &tm);
+		}
+		if (strncmp(again, want[0], 19) != 0 && strncmp(again, want[1], 19) != 0)
+			fail_msg("audit_now %s is not now (%s)", again, want[0]);
+		assert_int_equal(strlen(again), 24);
+	}
+	/* A short buffer gets the start, terminated, as snprintf gives it. */
+	audit_now(buf, 11);
+	assert_int_equal(strlen(buf), 10);
+	assert_int_equal(buf[4], '-');
 }
 
 /* The plan's detail for sql, all rows joined. */
