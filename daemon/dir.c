@@ -177,6 +177,13 @@ struct dir {
 		struct berval value; /* BER, libldap's memory */
 	} asserts[DIR_ASSERTS];
 	unsigned assert_next;
+	/* lock_clause's last answer: the same for every unlock of one second. */
+	struct {
+		time_t at;
+		long duration;
+		const char *attr;
+		char clause[192];
+	} lock_clause;
 };
 
 static void conn_connect(struct dir_conn *c);
@@ -2368,13 +2375,20 @@ static int submit_state(struct dir *d, enum op_type type, const struct dir_user 
  * one under a shorter policy whose lock has expired by it but not by the
  * default passes, and is answered "unlocked" where status says not locked
  * (the cache holds no policy; the lock was real a moment before). */
-static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, size_t len)
+static void lock_clause(struct dir *d, const struct flavor *f, char *buf, size_t len)
 {
 	const char *a = f->lock_time_attr;
 	time_t now = time(NULL);
 	long duration = d->def.duration;
 	char at[32], from[32], cut[80] = "";
 
+	/* Two gmtime_r, strftime and snprintf calls (~7,000 instructions) once
+	 * a second, not for every unlock: the clause names only the second. */
+	if (now == d->lock_clause.at && duration == d->lock_clause.duration &&
+	    a == d->lock_clause.attr) {
+		snprintf(buf, len, "%s", d->lock_clause.clause);
+		return;
+	}
 	buf[0] = '\0';
 	if (a == NULL || duration < 0 || !gentime(now, at, sizeof(at)) ||
 	    (duration > 0 && !gentime(now - duration, from, sizeof(from))))
@@ -2382,6 +2396,12 @@ static void lock_clause(const struct dir *d, const struct flavor *f, char *buf, 
 	if (duration > 0)
 		snprintf(cut, sizeof(cut), "(%s>=%s)", a, from);
 	snprintf(buf, len, "(|(!(%s=*))(&(%s<=%s)%s))", a, a, at, cut);
+	if (snprintf(d->lock_clause.clause, sizeof(d->lock_clause.clause), "%s", buf) <
+	    (int)sizeof(d->lock_clause.clause)) {
+		d->lock_clause.at = now;
+		d->lock_clause.duration = duration;
+		d->lock_clause.attr = a;
+	}
 }
 
 /* For a user whose state was just read, the lock as read: none
@@ -2406,7 +2426,7 @@ static void read_lock_clause(const struct flavor *f, const struct dir_user *u, c
 /* What an unlock asserts: not disabled, the department the cache holds (or
  * none), and, for a cached user whose state was not read, a lock that has
  * not expired. NULL on ENOMEM. */
-static char *unlock_assertion(const struct dir *d, const struct flavor *f, const struct dir_user *u)
+static char *unlock_assertion(struct dir *d, const struct flavor *f, const struct dir_user *u)
 {
 	const char *department = u->department;
 	char *dept = department != NULL ? escaped_filter(f->dept_attr, department) : NULL,
