@@ -1954,6 +1954,31 @@ static void walk_seal_check(struct walk *w, int64_t id, const char *hash)
 	}
 }
 
+/* After the last record. A seal is checked at its range's last record:
+ * one whose range the walk entered but did not finish, or one past the
+ * last record, was never checked, and its records are gone. Without this,
+ * the newest records cut, with records of correct hashes put in their
+ * place and the id sequence and -ids file set back, passed. */
+static void walk_seal_end(struct walk *w)
+{
+	char why[160];
+
+	if (w->key == NULL || !w->sealed)
+		return;
+	while (w->seal_have && w->s_last <= w->last_id)
+		walk_seal_next(w);
+	if (!w->seal_have)
+		return;
+	/* Named at the first record gone (where the guard, if it saw them
+	 * written, names them too); those its seal covered before it cannot
+	 * be checked, and the reason says so. */
+	snprintf(why, sizeof why,
+	         "missing: the seal of records %lld to %lld names records past the last one: "
+	         "the newest records were cut, and those after %lld may be replaced",
+	         (long long)w->s_first, (long long)w->s_last, (long long)w->s_first - 1);
+	mark_bad(w, w->last_id + 1, why);
+}
+
 /* Prepares the seal walk on a sealing connection, inside the snapshot. */
 static int walk_seals_open(struct audit *a, struct walk *w, char *err, size_t errlen)
 {
@@ -2095,6 +2120,8 @@ static int verify_snapshot(struct audit *a, struct walk *w, char *err, size_t er
 	rc = walk_seals_open(a, w, err, errlen);
 	if (rc == 0)
 		rc = walk_all(a, w, err, errlen);
+	if (rc == 0)
+		walk_seal_end(w);
 	sqlite3_finalize(w->seals);
 	w->seals = NULL;
 	if (rc == 0)

@@ -1160,6 +1160,46 @@ static int64_t forge_pair(struct fixture *fx, sqlite3 *db)
 	return id + 1;
 }
 
+/* The newest records cut inside a seal's range, with the id sequence and
+ * the -ids file set back (the daemon stopped): the seal of that range is
+ * never reached, and says records are gone. Records put in their place with
+ * correct hashes are named the same way. */
+static void seals_name_a_cut_end(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *db = raw_open(fx);
+	struct audit_verify v;
+	char ids[600], n[96];
+
+	assert_int_equal(audit_seal(fx->a, key1), 0);
+	assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0);
+	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
+	record(fx, "2026-01-01T00:00:01.000Z", "hd1", "unlock", "eve", "ok");
+	raw_text(db, "SELECT group_concat(first_id || '-' || last_id) FROM seals", n, sizeof n);
+	assert_string_equal(n, "1-2,3-4,5-6");
+	verify(fx, NULL, &v);
+	assert_true(v.ok);
+	audit_close(fx->a);
+	raw_exec(db, "DROP TRIGGER records_no_delete; DELETE FROM records WHERE id = 6;"
+	             "UPDATE sqlite_sequence SET seq = 5 WHERE name = 'records'");
+	snprintf(ids, sizeof ids, "%s-ids", fx->path);
+	assert_int_equal(unlink(ids), 0);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	assert_int_equal(audit_seal(fx->a, key1), 0);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 6);
+	assert_non_null(strstr(v.reason, "missing: the seal of records 5 to 6 names records past"));
+	/* A record of a correct hash in the cut one's place (what the README's
+	 * recipe makes) does not match the seal of its range. */
+	forge_outcome(db, 6, 5);
+	verify(fx, NULL, &v);
+	assert_false(v.ok);
+	assert_int_equal(v.first_bad, 6);
+	assert_non_null(strstr(v.reason, "the seal of records 5 to 6 does not match"));
+	sqlite3_close(db);
+}
+
 /* Every transaction of a sealing connection stores a seal over its range;
  * a record no seal covers, or under a seal of another range, is named. */
 static void seals_name_records_ldapdeskd_did_not_write(void **state)
@@ -1517,6 +1557,7 @@ int main(void)
 	    T(old_full_indexes_become_partial_and_are_used),
 	    T(old_requests_table_gets_target_entry),
 	    T(seals_name_records_ldapdeskd_did_not_write),
+	    T(seals_name_a_cut_end),
 	    T(seals_follow_the_key_each_start_declares),
 	    T(a_forged_declaration_does_not_cover_records),
 	    T(restored_copy_does_not_reuse_lost_ids),
