@@ -333,6 +333,26 @@ small_pieces() { # a head of 40 short lines, each in its own piece
     } | tls_raw | tr -d '\r'
 }
 t_match '^HTTP/1.1 200 ' "a head of 40 lines sent one line at a time is answered" small_pieces
+# Many tiny header lines: evhttp makes three allocations a line, so 64 KiB of "a:" lines held
+# ~27 times their size; at most 100 lines (Apache's LimitRequestFields) are taken.
+tiny_lines() { # COUNT [PIECES]: a health check of COUNT header lines, most "a:", in 1 or 2 pieces
+    {
+        printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n'
+        i=3
+        while [ "$i" -le "$1" ]; do
+            printf 'a:\r\n'
+            [ "${2:-1}" = 1 ] || [ "$i" != $(($1 / 2)) ] || sleep 0.4
+            i=$((i + 1))
+        done
+        printf 'Connection: close\r\n\r\n'
+        sleep 1
+    } | tls_raw | tr -d '\r'
+}
+t_match '^HTTP/1.1 200 ' "a head of 100 header lines is answered" tiny_lines 100
+t_match '^HTTP/1.1 431 ' "a head of 101 header lines is refused 431" tiny_lines 101
+t_match '"error":"headers_too_large"' "... in JSON" printf '%s\n' "$T_OUT"
+t_match '^HTTP/1.1 431 ' "... also when its lines come in two pieces" tiny_lines 101 2
+t_match '^HTTP/1.1 200 ' "... and 100 in two pieces are answered" tiny_lines 100 2
 t_match '^HTTP/1.1 413' "a head in two pieces announcing 30 MB is refused 413 at once" split_head
 t_match '"error":"too_large"' "... with the JSON error" printf '%s\n' "$T_OUT"
 t_match 'HTTP/1.1 413.*' "a 30 MB request pipelined behind a small one is refused 413 at once" pipelined
