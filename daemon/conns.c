@@ -35,7 +35,7 @@ enum { NOTE_TOTAL, NOTE_PER_ADDRESS, NOTE_DEADLINE, NOTE_KINDS };
 /* The connections open from one address. */
 struct peer {
 	struct peer *next;
-	unsigned char key[16]; /* IPv4 in the first 4 bytes, else IPv6 */
+	unsigned char key[16]; /* IPv4 in the first 4 bytes, else IPv6's /64 in 8 */
 	unsigned char len;
 	int open;
 };
@@ -157,33 +157,42 @@ static void note(struct conns *t, int kind, const char *what, const char *addr)
 	t->quiet[kind].last = now;
 }
 
-/* The address of fd's peer as a key (IPv4-mapped IPv6 as IPv4) and as text.
- * Return: the key's length, 0 when there is none (not IP). */
-static size_t peer_key(int fd, unsigned char key[16], char *text, size_t textlen)
+size_t conns_addr_key(const struct sockaddr_storage *ss, unsigned char key[16], char *text,
+                      size_t textlen)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len = sizeof(ss);
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return 0;
-	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+	if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
 		memcpy(key, &s6->sin6_addr.s6_addr[12], 4);
 		inet_ntop(AF_INET, key, text, (socklen_t)textlen);
 		return 4;
 	}
-	if (ss.ss_family == AF_INET6) {
-		memcpy(key, &s6->sin6_addr, 16);
-		inet_ntop(AF_INET6, key, text, (socklen_t)textlen);
-		return 16;
+	/* An IPv6 host is given a /64 (RFC 7421): keyed by its full address,
+	 * one host would have 2^64 addresses of 256 connections each. As the
+	 * login throttle (limits_source). The text stays the full address. */
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, text, (socklen_t)textlen);
+		memcpy(key, &s6->sin6_addr, 8);
+		return 8;
 	}
-	if (ss.ss_family == AF_INET) {
+	if (ss->ss_family == AF_INET) {
 		memcpy(key, &s4->sin_addr, 4);
 		inet_ntop(AF_INET, key, text, (socklen_t)textlen);
 		return 4;
 	}
 	return 0;
+}
+
+/* fd's peer as conns_addr_key gives it; 0 when it has none. */
+static size_t peer_key(int fd, unsigned char key[16], char *text, size_t textlen)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	return conns_addr_key(&ss, key, text, textlen);
 }
 
 static struct peer **peer_slot(struct conns *t, const unsigned char *key, size_t len)

@@ -14,8 +14,10 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 
 struct event_base;
+struct sockaddr_storage;
 struct bufferevent;
 struct conns;
 struct conn;
@@ -26,6 +28,12 @@ struct conns_stats {
 	unsigned long long refused_per_address; /* refused: connections_per_address reached */
 	unsigned long long cut_deadline;        /* shut: no whole request within the deadline */
 };
+
+/* The key connections_per_address counts by, of the address ss (its length:
+ * IPv4 and IPv4-mapped 4 bytes, IPv6 its /64 in 8; 0 not IP), and the full
+ * address as text into text. */
+size_t conns_addr_key(const struct sockaddr_storage *ss, unsigned char key[16], char *text,
+                      size_t textlen);
 
 /* A table for one HTTP front, on base. Return: NULL out of memory. */
 struct conns *conns_new(struct event_base *base);

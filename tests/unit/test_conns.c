@@ -85,6 +85,46 @@ static void side_close(struct side *s)
 	close(s->peer);
 }
 
+/* connections_per_address counts an IPv6 host by its /64, as the login
+ * throttle does: one host has the whole /64. IPv4-mapped is IPv4. */
+static void v6(struct sockaddr_storage *ss, const char *text)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	s6->sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, text, &s6->sin6_addr), 1);
+}
+
+static void test_ipv6_counts_by_its_64(void **state)
+{
+	struct sockaddr_storage a, b;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&b;
+	unsigned char ka[16], kb[16];
+	char ta[64], tb[64];
+
+	(void)state;
+	v6(&a, "2001:db8:1:2::1");
+	v6(&b, "2001:db8:1:2:ffff:1:2:3");
+	assert_int_equal(conns_addr_key(&a, ka, ta, sizeof(ta)), 8);
+	assert_int_equal(conns_addr_key(&b, kb, tb, sizeof(tb)), 8);
+	assert_memory_equal(ka, kb, 8);
+	assert_string_equal(tb, "2001:db8:1:2:ffff:1:2:3"); /* the text is the whole address */
+	v6(&b, "2001:db8:1:3::1");
+	assert_int_equal(conns_addr_key(&b, kb, tb, sizeof(tb)), 8);
+	assert_memory_not_equal(ka, kb, 8);
+	v6(&b, "::ffff:192.0.2.7");
+	assert_int_equal(conns_addr_key(&b, kb, tb, sizeof(tb)), 4);
+	assert_string_equal(tb, "192.0.2.7");
+	memset(&b, 0, sizeof(b));
+	s4->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, "192.0.2.7", &s4->sin_addr), 1);
+	assert_int_equal(conns_addr_key(&b, ka, ta, sizeof(ta)), 4);
+	assert_memory_equal(ka, kb, 4);
+	b.ss_family = AF_UNIX;
+	assert_int_equal(conns_addr_key(&b, ka, ta, sizeof(ta)), 0);
+}
+
 static void test_over_a_limit_is_marked_not_counted(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -223,6 +263,7 @@ static void test_no_cut_while_a_reply_is_being_written(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ipv6_counts_by_its_64),
 	    cmocka_unit_test(test_over_a_limit_is_marked_not_counted),
 	    cmocka_unit_test(test_refused_ones_kept_for_an_answer_are_bounded),
 	    cmocka_unit_test(test_a_request_not_whole_in_time_is_cut),
