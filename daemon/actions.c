@@ -96,7 +96,7 @@ static size_t protected_groups(const struct config *c, const char **out);
 
 /* Throttled login sources aggregated at once, and how long one stays after
  * its last refusal (its next one then opens a new period, recorded in full). */
-#define THROTTLE_KEYS 64
+#define THROTTLE_KEYS 1024
 #define THROTTLE_IDLE 60
 
 static void throttle_summary(void *arg, const struct throttle_sum *s);
@@ -3494,12 +3494,13 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	bool by_user = strncmp(s->key, "login-user", 10) == 0;
 	bool anon = strncmp(s->key, "anon-addr", 9) == 0;
 	/* An operator's own refusals (refusals_throttled): recorded under its
-	 * name, which the key holds after "refused-op:". */
-	bool op = strncmp(s->key, "refused-op:", 11) == 0;
+	 * name, which the key holds after "refused-op:" (not when counted by
+	 * kind, for sources past the table: then they are many). */
+	bool op = strncmp(s->key, "refused-op:", 11) == 0 && !s->overflow;
 	struct session who = {.roles = 0};
 	/* A user key's refusals may come from many addresses: none is named. */
 	struct act_request req = {.kind = ACT_LOGIN,
-	                          .client_addr = by_user ? NULL : s->addr,
+	                          .client_addr = by_user || s->overflow ? NULL : s->addr,
 	                          .operator= op ? &who : NULL };
 	char first[CLOCK_ISO_LEN], last[CLOCK_ISO_LEN], detail[256];
 	struct act *x;
@@ -3514,7 +3515,16 @@ static void throttle_summary(void *arg, const struct throttle_sum *s)
 	x->fn = reply_unwanted;
 	clock_utc(s->first, first, sizeof(first));
 	clock_utc(s->last, last, sizeof(last));
-	if (op)
+	if (s->overflow)
+		snprintf(detail, sizeof(detail),
+		         "%lu more refused (%s) from %s past the %d followed one by one, from %s "
+		         "to %s, counted and not recorded one by one",
+		         s->count, anon ? "401 or 400" : "429",
+		         anon      ? "addresses without a valid session"
+		         : by_user ? "operators"
+		                   : "addresses or operators",
+		         THROTTLE_KEYS, first, last);
+	else if (op)
 		snprintf(
 		    detail, sizeof(detail),
 		    "too many refused requests from this operator: %lu more refused (429) from "

@@ -51,6 +51,43 @@ for _ in $(seq 180); do
 done
 t_match '^1 more requests from this address without a valid session \(401\)' \
     "... and summed up in one denied record at the next tick" printf '%s\n' "$summary"
+# The summing table holds 1,024 sources; past it, anonymous refusals are summed by kind (they
+# were recorded one by one: 1,024 addresses holding the table let any other add a pair a request).
+anon_from() { # FIRST COUNT: one GET without a token from each of COUNT loopback addresses
+    python3 - "$LDAPDESK_PORT" "$LDAPDESK_CA" "$1" "$2" <<'PY'
+import socket, ssl, sys
+port, ca, first, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ctx = ssl.create_default_context(cafile=ca)
+ctx.check_hostname = False
+codes = {}
+for i in range(first, first + count):
+    src = "127.1.%d.%d" % (i // 250, i % 250 + 1)
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0)) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(b"GET /v1/users/alice HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            code = s.recv(64).split(b" ")[1].decode()
+            codes[code] = codes.get(code, 0) + 1
+print(" ".join("%s:%d" % kv for kv in sorted(codes.items())))
+PY
+}
+n0=$(q "SELECT count(*) FROM records")
+t_eq "$(anon_from 0 1024)" "401:1024" "1,024 addresses without a token are 401"
+n1=$(q "SELECT count(*) FROM records")
+t_eq "$(anon_from 1024 100)" "401:100" "... and 100 more addresses past the table's 1,024"
+n2=$(q "SELECT count(*) FROM records")
+t_match '^[0-9]+$' "the records were counted" printf '%s\n' "$n2"
+t_ok "... the 100 past the table add at most 8 records (a pair each before: 200)" \
+    test $((n2 - n1)) -le 8
+t_ok "... while the first 1,024 were recorded, at most a pair each" test $((n1 - n0)) -le 2048
+summary=
+for _ in $(seq 180); do
+    summary=$(q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+        WHERE a.action = 'login' AND o.detail LIKE '%past the 1024 followed one by one%'")
+    [ -n "$summary" ] && break
+    sleep 0.5
+done
+t_match '^[0-9]+ more refused \(401 or 400\) from addresses without a valid session past the 1024' \
+    "... summed in one denied record at the next tick" printf '%s\n' "$summary"
 TOKEN=$(fresh_token)
 t_match '"error":"bad_json"' "hd1's reset with a body that is not JSON is 400 bad_json" \
     api POST /v1/users/carol/reset 'not json'

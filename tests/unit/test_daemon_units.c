@@ -510,7 +510,7 @@ static void test_key_file_readable_by_others_is_refused(void **state)
 
 struct sums {
 	unsigned long total;
-	int calls;
+	int calls, overflow_calls;
 	char last_key[64];
 };
 
@@ -520,6 +520,8 @@ static void sum_cb(void *arg, const struct throttle_sum *s)
 
 	t->total += s->count;
 	t->calls++;
+	t->overflow_calls += s->overflow;
+	assert_true(!s->overflow || s->addr == NULL);
 	snprintf(t->last_key, sizeof(t->last_key), "%s", s->key);
 	assert_true(s->first <= s->last);
 }
@@ -535,9 +537,27 @@ static void test_throttled_refusals_are_counted_after_the_first(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(throttle_note(t, "login-user:hd1", "10.0.0.1", now + i), 1);
 	assert_int_equal(throttle_note(t, "login-addr:10.0.0.2", "10.0.0.2", now), 0);
-	/* full: a third key is recorded every time */
+	/* Full: keys past it are counted by their kind, the first of its
+	 * period recorded (were each recorded, cap sources holding the table
+	 * would let any other add a pair per request). */
 	assert_int_equal(throttle_note(t, "login-user:hd2", NULL, now), 0);
-	assert_int_equal(throttle_note(t, "login-user:hd2", NULL, now), 0);
+	assert_int_equal(throttle_note(t, "login-user:hd2", NULL, now), 1);
+	assert_int_equal(throttle_note(t, "login-user:hd3", NULL, now + 1), 1);
+	assert_int_equal(throttle_note(t, "anon-addr:10.0.0.9", "10.0.0.9", now + 1), 0);
+	assert_int_equal(throttle_note(t, "anon-addr:10.0.0.8", "10.0.0.8", now + 2), 1);
+	throttle_flush(t, now + 10, 60, sum_cb, &s);
+	assert_int_equal(s.total, 5 + 2 + 1);
+	assert_int_equal(s.calls, 3);
+	assert_int_equal(s.overflow_calls, 2);
+	assert_string_equal(s.last_key, "anon-addr"); /* the kind alone */
+	memset(&s, 0, sizeof(s));
+	throttle_flush(t, now + 90, 60, sum_cb, &s); /* all idle: forgotten */
+	assert_int_equal(s.calls, 0);
+	assert_int_equal(throttle_note(t, "login-user:hd1", "10.0.0.1", now), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(throttle_note(t, "login-user:hd1", "10.0.0.1", now + i), 1);
+	assert_int_equal(throttle_note(t, "login-addr:10.0.0.2", "10.0.0.2", now), 0);
+	memset(&s, 0, sizeof(s));
 	throttle_flush(t, now + 10, 60, sum_cb, &s);
 	assert_int_equal(s.total, 5);
 	assert_int_equal(s.calls, 1);
