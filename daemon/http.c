@@ -199,6 +199,8 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 		return;
 	}
 	http_reply_raw(req, code, "application/json", s, strlen(s));
+	/* It may hold a one-time password or a session token. */
+	OPENSSL_cleanse(s, strlen(s));
 	free(s);
 	json_decref(body);
 }
@@ -1450,7 +1452,10 @@ static int tls_setup(struct http *h, const struct config *conf, char *err, size_
 		return snprintf(err, errlen, "cannot create a TLS context"), -1;
 	SSL_CTX_set_min_proto_version(h->ssl, TLS1_2_VERSION);
 	/* libevent 2.1 + OpenSSL 3 report a close without close_notify as an error. */
-	SSL_CTX_set_options(h->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+	/* CLEANSE_PLAINTEXT: a request's plaintext (a login's password) is
+	 * wiped from OpenSSL's record buffer once read, not left there. */
+	SSL_CTX_set_options(h->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
+	                                SSL_OP_CLEANSE_PLAINTEXT);
 	/* A keep-alive connection between requests holds no 17 KiB read and
 	 * write buffers: with hundreds of clients that is most of the RSS. */
 	SSL_CTX_set_mode(h->ssl, SSL_MODE_RELEASE_BUFFERS);

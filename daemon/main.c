@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <locale.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -718,6 +719,16 @@ static int check_writable(const struct config *conf, char *err, size_t errlen)
 	return 0;
 }
 
+/* jansson's strings hold what requests carry (a login's password) and what
+ * replies do (one-time passwords, session tokens): wiped when freed. */
+static void json_free_wiped(void *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {0};
@@ -766,6 +777,7 @@ int main(int argc, char **argv)
 	}
 	setlocale(LC_ALL, "C.UTF-8");
 	log_init(verbose);
+	json_set_alloc_funcs(malloc, json_free_wiped);
 	if (audit_library_init() == -1)
 		log_warnx("SQLite was set up before main: its memory statistics stay on");
 	no_core_dumps();
