@@ -242,15 +242,18 @@ static size_t busy_bucket(const char *uid)
 	return ascii_fnv1a(uid, 2166136261u, true) % ACT_BUSY_BUCKETS;
 }
 
-/* A change of uid the directory did not answer, still to be read back
- * (slapd may apply it yet: a change now could land before it, and would
- * change what the read-back finds): its attempt id, or 0. */
-static int64_t unknown_pending(const struct actions *A, const char *uid)
+/* A change of uid parked (act_park), or NULL: one the directory did not
+ * answer, still to be read back (slapd may apply it yet: a change now could
+ * land before it, and would change what the read-back finds), or one whose
+ * outcome the store did not take yet (a change now would be stored before
+ * it: a revoke's outcome written after the next grant's reads as revoking
+ * that grant). */
+static const struct act_unknown *unknown_pending(const struct actions *A, const char *uid)
 {
 	for (size_t i = 0; i < A->n_unknown; i++)
-		if (A->unknown[i].result[0] == '\0' && strcasecmp(A->unknown[i].target, uid) == 0)
-			return A->unknown[i].attempt;
-	return 0;
+		if (strcasecmp(A->unknown[i].target, uid) == 0)
+			return &A->unknown[i];
+	return NULL;
 }
 
 /* A change of uid under way, or one waiting to be read back. */
@@ -261,7 +264,7 @@ static bool user_busy(struct actions *A, const char *uid)
 	LIST_FOREACH(y, &A->changing[busy_bucket(uid)], changing_entry)
 	if (strcasecmp(y->target, uid) == 0)
 		return true;
-	return unknown_pending(A, uid) != 0;
+	return unknown_pending(A, uid) != NULL;
 }
 
 /* Claims x's target until x is freed. Return: false when another change of
@@ -355,16 +358,22 @@ static bool act_reclaim(struct act *x)
  * true when refused. */
 static bool act_busy(struct act *x)
 {
-	int64_t pending;
+	const struct act_unknown *pending;
 
 	if (!act_changes_user(x) || x->changing)
 		return false;
-	if ((pending = unknown_pending(x->A, x->target)) != 0)
+	if ((pending = unknown_pending(x->A, x->target)) != NULL && pending->result[0] != '\0')
+		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
+		           "the outcome of a change of %s (event %lld) is still to be stored (the "
+		           "audit store failed): try again once it is recorded (ldapdesk log "
+		           "--user %s)",
+		           x->target, (long long)pending->attempt, x->target);
+	else if (pending != NULL)
 		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
 		           "a change of %s the directory did not answer (event %lld) is still to "
 		           "be read back: try again once its outcome is recorded (ldapdesk log "
 		           "--user %s)",
-		           x->target, (long long)pending, x->target);
+		           x->target, (long long)pending->attempt, x->target);
 	else
 		act_refuse(x, ACT_CONFLICT, "user_busy", "failed",
 		           "another change to %s is under way%s: try again once it is done (a "
@@ -586,13 +595,20 @@ void act_fill_term(struct act *x)
 	snprintf(x->term, sizeof(x->term), "expires %s%s", utc, term_asked(x) ? "" : DEFAULT_TERM);
 }
 
-/* A refusal stands whether or not its records were stored: nothing was done,
- * so nothing is lost but the trace, which the log and /v1/health report. */
+/* Every request, refused or done, is recorded (DESIGN): a refusal the store
+ * did not take is answered 503 audit_unavailable, as an action would be,
+ * naming the refusal it stands for. Nothing was done either way; answered
+ * as refused, it left no trace but the daemon's log. */
 static void refusal_stored(struct act *x, const char *err)
 {
 	if (err != NULL) {
 		snprintf(x->A->audit_error, sizeof(x->A->audit_error), "%s", err);
 		log_warnx("audit: cannot record a refused %s: %s", kind_action[x->kind], err);
+		act_reply(x, ACT_UNAVAILABLE, "audit_unavailable",
+		          "the audit store cannot record this request, refused (%s: %s): %s",
+		          x->refuse_code != NULL ? x->refuse_code : "refused",
+		          x->out_text != NULL ? x->out_text : "", err);
+		return;
 	}
 	act_reply(x, x->refuse_status, x->refuse_code, "%s",
 	          x->out_text != NULL ? x->out_text : "");
@@ -2984,8 +3000,10 @@ static enum read_back password_read_back(const struct recovery *r)
 }
 
 /* A create found made: did it get to its password? Either way its
- * one-time password was never shown. One cut short before that step is
- * failed, as create_password_done records one whose step failed. */
+ * one-time password was lost, unless its answer went out just before the
+ * stop (a change is answered before its outcome is stored: commit.c). One
+ * cut short before that step is failed, as create_password_done records
+ * one whose step failed. */
 static void recovery_create_cb(void *arg, enum dir_status st, char **dns, size_t n, const char *err)
 {
 	struct recovery *r = arg;
@@ -3001,9 +3019,11 @@ static void recovery_create_cb(void *arg, enum dir_status st, char **dns, size_t
 		    "setting it): set one with 'ldapdesk reset' before the account is "
 		    "handed over");
 	else
-		recovery_finish(r, "ok",
-		                "the user exists; its one-time password was never shown: reset it "
-		                "('ldapdesk reset') before the account is handed over");
+		recovery_finish(
+		    r, "ok",
+		    "the user exists; its one-time password was lost unless its answer "
+		    "went out just before the stop: unless the operator has it, reset it "
+		    "('ldapdesk reset') before the account is handed over");
 }
 
 /* The user's lifecycle actions, read back from the entry found. Return:
@@ -3071,10 +3091,11 @@ static void recovery_decide(struct recovery *r)
 			recovery_finish(r, "ok",
 			                r->user->must_change
 			                    ? "the password was changed; the one-time password "
-			                      "was never shown: reset again"
+			                      "was lost unless its answer went out just before "
+			                      "the stop: unless the operator has it, reset again"
 			                    : "the password was changed but must-change is not "
-			                      "set, and the one-time password was never shown: "
-			                      "reset again");
+			                      "set, and the one-time password was lost unless its "
+			                      "answer went out just before the stop: reset again");
 		else if (seen == UNSURE)
 			/* Not counted as done: an audit must not claim a change it
 			 * cannot show. Either way the operator resets again. */
@@ -3575,9 +3596,12 @@ static void expiry_due(void *arg)
 	    audit_due_grants(A->audit, now, first, due_collect, l, err, sizeof(err)) == -1)
 		log_warnx("expiry: %s", err);
 	free(first);
-	/* A user recovery still reads back waits for a later tick. */
+	/* A user recovery still reads back waits for a later tick, as does one
+	 * with a change parked (a renewal whose outcome is not stored yet would
+	 * be undone by the expiry of the term it replaced). */
 	for (size_t i = 0; l != NULL && i < l->n; i++)
 		if (!user_held(A, l->items[i].target) &&
+		    unknown_pending(A, l->items[i].target) == NULL &&
 		    expiry_try_now(A, &l->items[i], time(NULL)))
 			expire_one(A, &l->items[i]);
 	free(l);

@@ -191,7 +191,8 @@ t_match "the user exists, but it has no password.*set one with 'ldapdesk reset'"
 t_match "the user still exists, but the delete may have taken it out of its groups already" \
     "a delete cut short says the user may have lost its groups" sqlite3 "$DB" "SELECT o.detail
         FROM records a JOIN records o ON o.attempt_id = a.id WHERE a.action = 'delete' AND a.target = 'bob'"
-t_match "one-time password was never shown: reset it" "one that got there says its password was never shown" \
+t_match "one-time password was lost unless its answer went out just before the stop: unless the operator has it, reset it" \
+    "one that got there says its password was lost, unless its answer went out" \
     sqlite3 "$DB" "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
         WHERE a.action = 'create' AND a.target = 'alice'"
 t_match "moved in the tree, but its department attribute was not changed" \

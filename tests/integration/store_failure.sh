@@ -26,6 +26,12 @@ tok=$(curl -s --cacert "$LDAPDESK_CA" -d "{\"user\":\"hd2\",\"password\":\"$LDAP
 dd if=/dev/zero of="$T_DIR/store/filler" bs=4k 2>/dev/null || true
 t_exit 1 "with the audit disk full, unlock is refused (503, exit 1)" "$D" unlock alice
 t_match "audit store cannot record" "the refusal says the audit store is at fault" "$D" unlock alice
+# A refusal is recorded too (DESIGN: every action, refused or done): one the store cannot take
+# is 503, naming the refusal, not answered as if it were on record.
+t_match '"error": ?"audit_unavailable"' "with the disk full, hd1's unlock of itself is 503 audit_unavailable" \
+    "$D" --json unlock hd1
+t_match 'cannot record this request, refused \(self: operators may not unlock their own account\)' \
+    "... naming the refusal it stands for" printf '%s\n' "$T_OUT"
 t_eq "$(ldap_attr alice pwdAccountLockedTime)" "$locked" "the directory was not touched: alice is still locked"
 t_match '"database":"failing: ' "health says the database is failing" \
     curl -s --cacert "$LDAPDESK_CA" "$LDAPDESK_URL/v1/health"
@@ -42,8 +48,12 @@ t_match '^503$' "with the audit disk full, a login is refused (503): it could no
     -d "{\"user\":\"hd2\",\"password\":\"$LDAP_OP_PW\"}" "$LDAPDESK_URL/v1/login"
 t_match '^200$' "with the audit disk full, logout still answers 200" curl -s -o /dev/null -w '%{http_code}' \
     --cacert "$LDAPDESK_CA" -X POST -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/logout"
-t_match '^401$' "and the ended token is refused" curl -s -o /dev/null -w '%{http_code}' \
+t_match '^503$' "and the ended token is refused: 503, its refusal cannot be recorded with the disk full" \
+    curl -s -o /dev/null -w '%{http_code}' \
     --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/users/alice"
+t_match '"error":"unauthenticated"' \
+    "... the next one from that address in the period is counted for its summary, as throttled ones are (401)" \
+    curl -s --cacert "$LDAPDESK_CA" -H "Authorization: Bearer $tok" "$LDAPDESK_URL/v1/users/bob"
 # A start with a new key file must declare the new seal key in the log: on a full disk it
 # cannot, and the daemon starts all the same (the next start declares it).
 daemon_stop
@@ -92,10 +102,19 @@ ev=$(jq -r .event "$T_DIR/u.out")
 outcome() { sqlite3 "$T_DIR/store/audit.db" "SELECT result || '|' || detail FROM records
     WHERE kind = 'outcome' AND attempt_id = ${ev:-0}"; }
 t_empty "with the disk full its outcome is not stored yet" outcome
+# Until it is, carol is held: a change now would be stored before it (a revoke's outcome
+# written after the next grant's would read as revoking that grant).
+ldap_lock_user carol >/dev/null 2>&1 || true
+t_match "refused \(user_busy: the outcome of a change of carol \(event $ev\) is still to be stored" \
+    "another change of carol meanwhile is refused as user_busy, not stored before it" \
+    "$D" --json unlock carol
+t_match '"error": ?"audit_unavailable"' "... answered 503: with the disk full its refusal is not recorded" \
+    printf '%s\n' "$T_OUT"
 rm -f "$T_DIR/store/filler"
 for _ in $(seq 120); do [ -n "$(outcome)" ] && break; sleep 0.5; done
 t_match '^ok\|recorded late \(the audit store had failed\): ' \
     "once space is back the outcome is recorded as it was, without a restart" outcome
+t_ok "once it is recorded, carol can be changed again" "$D" unlock carol
 t_match '"ok": true' "the chain verifies after the failure" env LDAPDESK_USER=aud1 "$D" --json verify
 daemon_stop
 t_eq "${DAEMON_RC:-none}" 0 "ldapdeskd exits 0"
