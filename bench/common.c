@@ -53,6 +53,23 @@ int bench_num(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+int bench_read_secret(const char *file, char *buf, size_t len)
+{
+	FILE *fp = fopen(file, "r");
+	size_t n;
+
+	if (fp == NULL) {
+		perror(file);
+		return -1;
+	}
+	n = fread(buf, 1, len - 1, fp);
+	fclose(fp);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
 void bench_uid(const struct bench_opts *o, unsigned idx, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%04u", o->prefix, idx % o->users);

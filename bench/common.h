@@ -41,6 +41,9 @@ uint64_t bench_now_us(void);
 int bench_op_parse(const char *s, enum bench_op *op);
 const char *bench_op_name(enum bench_op op);
 int bench_num(const char *s, long min, long max, long *out);
+/* The first line of file into buf (len bytes at most, line break dropped).
+ * Return: 0, or -1 (file unreadable, said on stderr; or empty). */
+int bench_read_secret(const char *file, char *buf, size_t len);
 void bench_uid(const struct bench_opts *o, unsigned idx, char *buf, size_t len);
 
 /* Common options: --op --concurrency --seconds --count --prefix --users --driver.

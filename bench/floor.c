@@ -22,6 +22,7 @@
 #include <ldap.h>
 
 #include "common.h"
+#include "ldapconn.h"
 
 #define FL_POOL_MAX   64
 #define FL_DN_MAX     512
@@ -72,49 +73,11 @@ static void user_dn(const struct fl *f, unsigned idx, char *buf, size_t len)
 
 /* ---- connections --------------------------------------------------------------- */
 
-static int read_secret(const char *file, char *buf, size_t len)
-{
-	FILE *fp = fopen(file, "r");
-	size_t n;
-
-	if (fp == NULL) {
-		perror(file);
-		return -1;
-	}
-	n = fread(buf, 1, len - 1, fp);
-	fclose(fp);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	return n > 0 ? 0 : -1;
-}
-
 /* Connect, StartTLS, bind: blocking is fine, it happens before the clock starts. */
 static int conn_open(const struct fl *f, struct fl_conn *c, const char *pw)
 {
-	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, rc;
-	struct berval cred;
-
-	if ((rc = ldap_initialize(&c->ld, f->uri)) != LDAP_SUCCESS)
-		goto fail;
-	ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	if (f->starttls) {
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, f->ca);
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
-		if ((rc = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS)
-			goto fail;
-	}
-	ber_str2bv(pw, 0, 0, &cred);
-	rc = ldap_sasl_bind_s(c->ld, f->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-	if (rc != LDAP_SUCCESS)
-		goto fail;
-	ldap_get_option(c->ld, LDAP_OPT_DESC, &c->fd);
-	return 0;
-fail:
-	fprintf(stderr, "floor: %s: %s\n", f->uri, ldap_err2string(rc));
-	return -1;
+	return bench_ldap_open("floor", f->uri, f->starttls ? f->ca : NULL, f->bind_dn, pw, &c->ld,
+	                       &c->fd);
 }
 
 /* ---- operations ----------------------------------------------------------------- */
@@ -333,7 +296,7 @@ int main(int argc, char **argv)
 	char pw[FL_PW_MAX];
 	int rc = 0;
 
-	if (parse_args(&f, argc, argv) == -1 || read_secret(f.pwfile, pw, sizeof(pw)) == -1)
+	if (parse_args(&f, argc, argv) == -1 || bench_read_secret(f.pwfile, pw, sizeof(pw)) == -1)
 		return 2;
 	f.run.o = &f.o;
 	for (int i = 0; i < f.pool && rc == 0; i++)

@@ -320,23 +320,6 @@ static int login(struct lg *lg)
 	return rc;
 }
 
-static int read_password(struct lg *lg)
-{
-	FILE *f = fopen(lg->pwfile, "r");
-	size_t n;
-
-	if (f == NULL) {
-		perror(lg->pwfile);
-		return -1;
-	}
-	n = fread(lg->password, 1, sizeof(lg->password) - 1, f);
-	fclose(f);
-	while (n > 0 && (lg->password[n - 1] == '\n' || lg->password[n - 1] == '\r'))
-		n--;
-	lg->password[n] = '\0';
-	return n > 0 ? 0 : -1;
-}
-
 /* ---- run --------------------------------------------------------------------- */
 
 /* Past deadline + grace, requests still out are abandoned and counted as errors. */
@@ -460,7 +443,8 @@ int main(int argc, char **argv)
 	struct timeval grace;
 	int rc = 1;
 
-	if (parse_args(&lg, argc, argv) == -1 || read_password(&lg) == -1)
+	if (parse_args(&lg, argc, argv) == -1 ||
+	    bench_read_secret(lg.pwfile, lg.password, sizeof(lg.password)) == -1)
 		return 2;
 	lg.run.o = &lg.o;
 	if ((lg.base = event_base_new()) == NULL || (lg.ctx = tls_ctx(lg.ca)) == NULL ||

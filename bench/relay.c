@@ -34,6 +34,9 @@
 #include <ldap.h>
 #include <openssl/ssl.h>
 
+#include "common.h"
+#include "ldapconn.h"
+
 #define RL_HOST       "127.0.0.1"
 #define RL_POOL_MAX   64
 #define RL_PENDING    1024 /* operations outstanding per LDAP connection */
@@ -251,33 +254,13 @@ static void ldap_read_cb(evutil_socket_t fd, short what, void *arg)
 /* Connect, StartTLS, bind: blocking, before any request is taken. */
 static int conn_open(struct rl *rl, struct rl_conn *c, const char *pw)
 {
-	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, fd = -1, rc;
-	struct berval cred;
+	int fd;
 
-	if ((rc = ldap_initialize(&c->ld, rl->uri)) != LDAP_SUCCESS)
-		goto fail;
-	ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, rl->ca);
-	ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
-	ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
-	if ((rc = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS)
-		goto fail;
-	ber_str2bv(pw, 0, 0, &cred);
-	rc = ldap_sasl_bind_s(c->ld, rl->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-	if (rc != LDAP_SUCCESS)
-		goto fail;
-	if (ldap_get_option(c->ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0) {
-		rc = LDAP_OTHER;
-		goto fail;
-	}
+	if (bench_ldap_open("relay", rl->uri, rl->ca, rl->bind_dn, pw, &c->ld, &fd) != 0)
+		return -1;
 	/* libldap's sends stay blocking: fine for a bench at this concurrency. */
 	c->ev = event_new(rl->base, fd, EV_READ | EV_PERSIST, ldap_read_cb, c);
-	if (c->ev == NULL || event_add(c->ev, NULL) != 0)
-		return -1;
-	return 0;
-fail:
-	fprintf(stderr, "relay: %s: %s\n", rl->uri, ldap_err2string(rc));
-	return -1;
+	return c->ev != NULL && event_add(c->ev, NULL) == 0 ? 0 : -1;
 }
 
 /* ---- HTTP ----------------------------------------------------------------------- */
@@ -425,57 +408,38 @@ static int serve(struct rl *rl)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static int read_password(const char *file, char *pw, size_t size)
-{
-	FILE *f = fopen(file, "r");
-	size_t n;
-
-	if (f == NULL) {
-		perror(file);
-		return -1;
-	}
-	n = fread(pw, 1, size - 1, f);
-	fclose(f);
-	while (n > 0 && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-		n--;
-	pw[n] = '\0';
-	return 0;
-}
-
 static int parse_args(struct rl *rl, int argc, char **argv)
 {
-	for (int i = 1; i < argc; i += 2) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	const char *port = NULL, *pool = NULL;
+	const struct {
+		const char *name;
+		const char **to;
+	} opts[] = {{"--port", &port},           {"--pool", &pool},
+	            {"--cert", &rl->cert},       {"--key", &rl->key},
+	            {"--uri", &rl->uri},         {"--ca", &rl->ca},
+	            {"--bind-dn", &rl->bind_dn}, {"--bind-pw-file", &rl->pwfile},
+	            {"--base", &rl->base_dn},    {"--group", &rl->group}};
+	const size_t n_opts = sizeof(opts) / sizeof(opts[0]);
+	long n;
 
-		if (v == NULL)
+	for (int i = 1; i < argc; i += 2) {
+		size_t k = 0;
+
+		while (k < n_opts && strcmp(argv[i], opts[k].name) != 0)
+			k++;
+		if (k == n_opts || i + 1 == argc)
 			return -1;
-		if (strcmp(a, "--port") == 0)
-			rl->port = atoi(v);
-		else if (strcmp(a, "--pool") == 0)
-			rl->pool = atoi(v);
-		else if (strcmp(a, "--cert") == 0)
-			rl->cert = v;
-		else if (strcmp(a, "--key") == 0)
-			rl->key = v;
-		else if (strcmp(a, "--uri") == 0)
-			rl->uri = v;
-		else if (strcmp(a, "--ca") == 0)
-			rl->ca = v;
-		else if (strcmp(a, "--bind-dn") == 0)
-			rl->bind_dn = v;
-		else if (strcmp(a, "--bind-pw-file") == 0)
-			rl->pwfile = v;
-		else if (strcmp(a, "--base") == 0)
-			rl->base_dn = v;
-		else if (strcmp(a, "--group") == 0)
-			rl->group = v;
-		else
-			return -1;
+		*opts[k].to = argv[i + 1];
 	}
-	if (rl->port <= 0 || rl->port > 65535 || rl->pool < 1 || rl->pool > RL_POOL_MAX ||
-	    rl->cert == NULL || rl->key == NULL || rl->uri == NULL || rl->ca == NULL ||
-	    rl->bind_dn == NULL || rl->pwfile == NULL || rl->base_dn == NULL || rl->group == NULL)
+	for (size_t k = 0; k < n_opts; k++) /* every one is required */
+		if (*opts[k].to == NULL)
+			return -1;
+	if (bench_num(port, 1, 65535, &n) != 0)
 		return -1;
+	rl->port = (int)n;
+	if (bench_num(pool, 1, RL_POOL_MAX, &n) != 0)
+		return -1;
+	rl->pool = (int)n;
 	/* Only the slapd the bench started: never a real directory. */
 	return strncmp(rl->uri, RL_URI_PREFIX, sizeof(RL_URI_PREFIX) - 1) == 0 ? 0 : -1;
 }
@@ -491,8 +455,8 @@ int main(int argc, char **argv)
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (read_password(rl.pwfile, pw, sizeof(pw)) != 0 || (rl.base = event_base_new()) == NULL ||
-	    (rl.ssl = tls_ctx(&rl)) == NULL)
+	if (bench_read_secret(rl.pwfile, pw, sizeof(pw)) != 0 ||
+	    (rl.base = event_base_new()) == NULL || (rl.ssl = tls_ctx(&rl)) == NULL)
 		goto out;
 	for (; opened < rl.pool; opened++)
 		if (conn_open(&rl, &rl.conns[opened], pw) != 0)

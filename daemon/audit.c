@@ -366,6 +366,7 @@ void audit_now(char *buf, size_t len)
 	 * a call, three calls a request. */
 	static _Thread_local time_t sec = -1;
 	static _Thread_local char date[20];
+	static _Thread_local size_t date_len;
 	struct timespec ts;
 	struct tm tm;
 	long ms;
@@ -373,11 +374,11 @@ void audit_now(char *buf, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (ts.tv_sec != sec) {
 		gmtime_r(&ts.tv_sec, &tm);
-		strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+		date_len = strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
 		sec = ts.tv_sec;
 	}
 	ms = ts.tv_nsec / 1000000;
-	if (len < TIME_LEN + 1 || strlen(date) != TIME_LEN - 5) {
+	if (len < TIME_LEN + 1 || date_len != TIME_LEN - 5) {
 		snprintf(buf, len, "%s.%03ldZ", date, ms); /* cut short, as before */
 		return;
 	}

@@ -2380,28 +2380,25 @@ static void lock_clause(struct dir *d, const struct flavor *f, char *buf, size_t
 	const char *a = f->lock_time_attr;
 	time_t now = time(NULL);
 	long duration = d->def.duration;
-	char at[32], from[32], cut[80] = "";
+	char at[32], from[32], cut[80] = "", *clause = d->lock_clause.clause;
 
 	/* Two gmtime_r, strftime and snprintf calls (~7,000 instructions) once
 	 * a second, not for every unlock: the clause names only the second. */
-	if (now == d->lock_clause.at && duration == d->lock_clause.duration &&
-	    a == d->lock_clause.attr) {
-		snprintf(buf, len, "%s", d->lock_clause.clause);
-		return;
-	}
-	buf[0] = '\0';
-	if (a == NULL || duration < 0 || !gentime(now, at, sizeof(at)) ||
-	    (duration > 0 && !gentime(now - duration, from, sizeof(from))))
-		return;
-	if (duration > 0)
-		snprintf(cut, sizeof(cut), "(%s>=%s)", a, from);
-	snprintf(buf, len, "(|(!(%s=*))(&(%s<=%s)%s))", a, a, at, cut);
-	if (snprintf(d->lock_clause.clause, sizeof(d->lock_clause.clause), "%s", buf) <
-	    (int)sizeof(d->lock_clause.clause)) {
+	if (now != d->lock_clause.at || duration != d->lock_clause.duration ||
+	    a != d->lock_clause.attr) {
 		d->lock_clause.at = now;
 		d->lock_clause.duration = duration;
 		d->lock_clause.attr = a;
+		clause[0] = '\0';
+		if (a != NULL && duration >= 0 && gentime(now, at, sizeof(at)) &&
+		    (duration == 0 || gentime(now - duration, from, sizeof(from)))) {
+			if (duration > 0)
+				snprintf(cut, sizeof(cut), "(%s>=%s)", a, from);
+			snprintf(clause, sizeof(d->lock_clause.clause), "(|(!(%s=*))(&(%s<=%s)%s))",
+			         a, a, at, cut);
+		}
 	}
+	snprintf(buf, len, "%s", clause);
 }
 
 /* For a user whose state was just read, the lock as read: none

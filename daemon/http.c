@@ -189,6 +189,7 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *content_ty
 void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 {
 	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t n;
 
 	if (s == NULL) {
 		static const char fallback[] =
@@ -198,9 +199,10 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 		http_reply_raw(req, 500, "application/json", fallback, sizeof(fallback) - 1);
 		return;
 	}
-	http_reply_raw(req, code, "application/json", s, strlen(s));
+	n = strlen(s);
+	http_reply_raw(req, code, "application/json", s, n);
 	/* It may hold a one-time password or a session token. */
-	OPENSSL_cleanse(s, strlen(s));
+	OPENSSL_cleanse(s, n);
 	free(s);
 	json_decref(body);
 }
@@ -802,8 +804,7 @@ static int start_check(struct evbuffer *in, const char *head, size_t n, const ch
 	const char *eol = memchr(head, '\n', n), *end, *next;
 
 	/* evhttp has taken nothing of it: in holds all of it so far. */
-	*s = (struct head_state){
-	    .untaken = true, .total = evbuffer_get_length(in), .len = -1, .lines = 0};
+	*s = (struct head_state){.untaken = true, .total = evbuffer_get_length(in), .len = -1};
 	*ended = false;
 	if (eol == NULL) {
 		*path = PATH_HEADERS;

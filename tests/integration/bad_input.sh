@@ -42,15 +42,17 @@ t_match '^401$' "a forged token right after is 401 too" \
     curl -s --cacert "$LDAPDESK_CA" -X POST -H 'Authorization: Bearer Zm9yZ2Vk.c2ln' \
     -w '\n%{http_code}\n' "$LDAPDESK_URL/v1/users/carol/unlock"
 t_empty "... counted, not recorded one by one (same address, same period)" refused unlock carol
-summary=
-for _ in $(seq 180); do
-    summary=$(q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
-        WHERE a.action = 'login' AND o.detail LIKE '%without a valid session%'")
-    [ -n "$summary" ] && break
-    sleep 0.5
-done
+summary() { # LIKE: the detail of the throttle's summary matching LIKE, once the tick (10 s) wrote it
+    for _ in $(seq 180); do
+        _su=$(q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
+            WHERE a.action = 'login' AND o.detail LIKE '$1'")
+        [ -n "$_su" ] && break
+        sleep 0.5
+    done
+    printf '%s\n' "$_su"
+}
 t_match '^1 more requests from this address without a valid session \(401\)' \
-    "... and summed up in one denied record at the next tick" printf '%s\n' "$summary"
+    "... and summed up in one denied record at the next tick" summary '%without a valid session%'
 # The summing table holds 1,024 sources; past it, anonymous refusals are summed by kind (they
 # were recorded one by one: 1,024 addresses holding the table let any other add a pair a request).
 anon_from() { # FIRST COUNT: one GET without a token from each of COUNT loopback addresses
@@ -79,15 +81,8 @@ t_match '^[0-9]+$' "the records were counted" printf '%s\n' "$n2"
 t_ok "... the 100 past the table add at most 8 records (a pair each before: 200)" \
     test $((n2 - n1)) -le 8
 t_ok "... while the first 1,024 were recorded, at most a pair each" test $((n1 - n0)) -le 2048
-summary=
-for _ in $(seq 180); do
-    summary=$(q "SELECT o.detail FROM records a JOIN records o ON o.attempt_id = a.id
-        WHERE a.action = 'login' AND o.detail LIKE '%past the 1024 followed one by one%'")
-    [ -n "$summary" ] && break
-    sleep 0.5
-done
 t_match '^[0-9]+ more refused \(401 or 400\) from addresses without a valid session past the 1024' \
-    "... summed in one denied record at the next tick" printf '%s\n' "$summary"
+    "... summed in one denied record at the next tick" summary '%past the 1024 followed one by one%'
 TOKEN=$(fresh_token)
 t_match '"error":"bad_json"' "hd1's reset with a body that is not JSON is 400 bad_json" \
     api POST /v1/users/carol/reset 'not json'

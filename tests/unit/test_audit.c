@@ -1145,6 +1145,16 @@ static void query_plan(const char *path, const char *sql, char *out, size_t len)
 
 /* A database from before the partial indexes gets them at the next open, and
  * lookups by user, operator and action still go through them. */
+/* The connection closed and opened again (as at a restart), sealing under
+ * key unless NULL. */
+static void reopen(struct fixture *fx, const unsigned char *key)
+{
+	audit_close(fx->a);
+	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	if (key != NULL)
+		assert_int_equal(audit_seal(fx->a, key), 0);
+}
+
 static const unsigned char key1[32] = {1, 2, 3};
 static const unsigned char key2[32] = {9, 8, 7};
 
@@ -1243,8 +1253,7 @@ static void seals_name_records_ldapdeskd_did_not_write(void **state)
 	assert_int_equal(v.first_bad, 3);
 	assert_non_null(strstr(v.reason, "no seal of its covers it"));
 	/* Without the key (an auditor's copy, a backup's check) seals are not read. */
-	audit_close(fx->a);
-	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	reopen(fx, NULL);
 	verify(fx, NULL, &v);
 	assert_true(v.ok);
 	sqlite3_close(db);
@@ -1265,8 +1274,7 @@ static void seals_follow_the_key_each_start_declares(void **state)
 
 	for (size_t i = 0; i < 3; i++) {
 		if (i > 0) {
-			audit_close(fx->a);
-			assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+			reopen(fx, NULL);
 		}
 		assert_int_equal(audit_seal(fx->a, keys[i]), 0);
 		assert_int_equal(audit_seal_declare(fx->a, fx->err, sizeof fx->err), 0);
@@ -1280,9 +1288,7 @@ static void seals_follow_the_key_each_start_declares(void **state)
 	 * A's second turn (9 to 12), sealed after B's seals, is named where its
 	 * first seal's range ends (10). With its seals removed, its first record
 	 * is named instead, as unsealed. */
-	audit_close(fx->a);
-	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
-	assert_int_equal(audit_seal(fx->a, key2), 0);
+	reopen(fx, key2);
 	verify(fx, NULL, &v);
 	assert_false(v.ok);
 	assert_int_equal(v.first_bad, 10);
@@ -1309,8 +1315,7 @@ static void a_forged_declaration_does_not_cover_records(void **state)
 	record(fx, "2026-01-01T00:00:00.000Z", "hd1", "unlock", "bob", "ok");
 	/* As an outsider would: the attempt and outcome of a declaration for
 	 * key 0123456789abcdef, chained, then a pair, all under one seal. */
-	audit_close(fx->a);
-	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	reopen(fx, NULL);
 	assert_int_equal(
 	    audit_record(fx->a,
 	                 &(struct audit_event){.operator= "ldapdeskd",
@@ -1378,8 +1383,7 @@ static void old_requests_table_gets_target_entry(void **state)
 	assert_int_equal(audit_request_get(fx->a, id, &back, fx->err, sizeof fx->err), 1);
 	assert_string_equal(back.target_entry, r.target_entry);
 	/* Opened again, the column is not added twice. */
-	audit_close(fx->a);
-	assert_int_equal(audit_open(fx->path, &fx->a, fx->err, sizeof fx->err), 0);
+	reopen(fx, NULL);
 }
 
 static void old_full_indexes_become_partial_and_are_used(void **state)
